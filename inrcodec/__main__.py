@@ -1,0 +1,3 @@
+from inrcodec.cli import main
+
+main()

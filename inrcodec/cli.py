@@ -1,0 +1,220 @@
+"""The ``inrcodec`` command line: parsing and printing only, no pipeline logic."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from inrcodec.format.errors import FormatError
+from inrcodec.image import ImageError
+
+USER_ERRORS = (FormatError, ImageError, ValueError, OSError)
+
+
+class Fail(click.ClickException):
+    """A one-line error and exit status 1 (click prints ``Error: ...``)."""
+
+
+def run_guarded(fn):
+    """Call ``fn``; user errors become one line on stderr and a non-zero exit, never a traceback."""
+    try:
+        return fn()
+    except KeyboardInterrupt:
+        click.echo("interrupted; no output written", err=True)
+        sys.exit(130)
+    except USER_ERRORS as e:
+        raise Fail(str(e)) from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="inrcodec")
+def main() -> None:
+    """Images as small sine networks: encode, decode at any resolution, inspect."""
+
+
+@main.command()
+@click.argument("src", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="default: SRC with .inr")
+@click.option("--preset", default="medium", show_default=True, help="fast | low | medium | high")
+@click.option("--bpp", type=float, help="rate cap: the file stays at or under this many bits per pixel")
+@click.option("--weight-coder", type=click.Choice(["scalar", "sinr", "auto"]), help="override the preset's")
+@click.option("--steps", type=int, help="dense-fit steps (override the preset's)")
+@click.option("--density", type=float, help="fraction of weights kept by pruning (override)")
+@click.option("--seed", type=int, help="seed of initialisation and sampling (override)")
+@click.option("--device", help="cpu, cuda, mps (default: best available)")
+@click.option("-q", "--quiet", is_flag=True, help="no progress bar")
+@click.option("--json", "as_json", is_flag=True, help="print the stats as JSON")
+def encode(src, output, preset, bpp, weight_coder, steps, density, seed, device, quiet, as_json):
+    """Fit, prune and code SRC into an .inr file."""
+    from dataclasses import replace
+
+    from inrcodec import config, image
+    from inrcodec.encoder.pipeline import encode_array
+
+    output = output or src.with_suffix(".inr")
+
+    def job():
+        if bpp is not None and bpp <= 0:
+            raise ValueError("--bpp must be positive")
+        if density is not None and not 0 < density <= 1:
+            raise ValueError("--density must be in (0, 1]")
+        arr = image.load(src)
+        cfg = config.preset(preset, bpp=bpp)
+        if weight_coder:
+            cfg = replace(cfg, coder=replace(cfg.coder, weight_coder=weight_coder))
+        if steps is not None:
+            cfg = replace(cfg, fit=replace(cfg.fit, steps=steps))
+        if seed is not None:
+            cfg = replace(cfg, fit=replace(cfg.fit, seed=seed))
+        if density is not None:
+            cfg = replace(cfg, prune=replace(cfg.prune, density=density))
+        bar = None if quiet or as_json else _Bar()
+        try:
+            enc = encode_array(arr, cfg, device, bar)
+        finally:
+            if bar:
+                bar.close()
+        image.atomic_write(output, lambda f: f.write(enc.data))
+        return enc
+
+    enc = run_guarded(job)
+    if as_json:
+        click.echo(json.dumps(dict(enc.stats, output=str(output)), indent=2))
+    elif not quiet:
+        s = enc.stats
+        click.echo(f"{output}: {s['bytes']} bytes, {s['bpp']:.4f} bpp, {s['psnr']:.2f} dB PSNR")
+
+
+@main.command()
+@click.argument("src", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="default: SRC with .png")
+@click.option("--size", type=click.IntRange(min=1), help="longer side in pixels, aspect kept")
+@click.option("--width", type=click.IntRange(min=1), help="output width (height follows unless given)")
+@click.option("--height", type=click.IntRange(min=1), help="output height (width follows unless given)")
+@click.option("--device", help="cpu, cuda, mps (default: best available)")
+@click.option("-q", "--quiet", is_flag=True, help="print nothing on success")
+def decode(src, output, size, width, height, device, quiet):
+    """Decode SRC at native size or any other; the format follows the output's extension."""
+    from inrcodec import decode as _decode
+    from inrcodec import image
+
+    output = output or src.with_suffix(".png")
+
+    def job():
+        if not src.is_file():
+            raise ValueError(f"{src}: no such file")
+        arr = _decode(src.read_bytes(), size, width, height, device)
+        image.save(arr, output)
+        return arr
+
+    arr = run_guarded(job)
+    if not quiet:
+        click.echo(f"{output}: {arr.shape[1]}x{arr.shape[0]}")
+
+
+@main.command()
+@click.argument("src", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="print as JSON")
+def info(src, as_json):
+    """Header, sections and bytes of an .inr file."""
+    from inrcodec.format import container
+
+    def job():
+        if not src.is_file():
+            raise ValueError(f"{src}: no such file")
+        data = src.read_bytes()
+        return data, container.read(data)
+
+    data, stream = run_guarded(job)
+    h = stream.header
+    masks = stream.masks
+    doc = {
+        "file": str(src),
+        "format_version": container.FORMAT_VERSION,
+        "bytes": len(data),
+        "bpp": 8 * len(data) / (h.width * h.height),
+        "header": dict(h.__dict__),
+        "parameters": sum(o * i + o for o, i in h.shapes()),
+        "density": 1.0 if masks is None else float(masks.mean()),
+        "coders": [container.WEIGHT_CODERS[c.coder] for c in stream.layers],
+        "sections": stream.section_bytes,
+    }
+    if as_json:
+        click.echo(json.dumps(doc, indent=2))
+        return
+    click.echo(f"{src}: .inr version {doc['format_version']}, {len(data)} bytes, {doc['bpp']:.4f} bpp")
+    click.echo(f"  image    {h.width}x{h.height}, {h.channels} channel(s)")
+    click.echo(
+        f"  network  SIREN {h.layers} x {h.hidden}, omega0 {h.omega0:g}/{h.omega_hidden:g}, "
+        f"{doc['parameters']} parameters, density {doc['density']:.3f}"
+    )
+    click.echo(f"  coders   {', '.join(doc['coders'])}")
+    for name, n in stream.section_bytes.items():
+        click.echo(f"  section  {name:<8} {n:>8} bytes")
+
+
+@main.command()
+@click.option("--preset", default="fast", show_default=True, help="preset used for the demo")
+@click.option("-o", "--outdir", type=click.Path(file_okay=False, path_type=Path), default=Path("demo-out"),
+              show_default=True)
+def demo(preset, outdir):
+    """Encode the bundled sample image, decode it at native and double size, print bpp and PSNR."""
+    from importlib import resources
+
+    from inrcodec import decode as _decode
+    from inrcodec import image
+    from inrcodec.config import preset as get_preset
+    from inrcodec.encoder.pipeline import encode_array
+
+    def job():
+        outdir.mkdir(parents=True, exist_ok=True)
+        src = resources.files("inrcodec") / "data" / "sample.png"
+        with resources.as_file(src) as path:
+            arr = image.load(path)
+        bar = _Bar()
+        try:
+            enc = encode_array(arr, get_preset(preset), None, bar)
+        finally:
+            bar.close()
+        image.atomic_write(outdir / "sample.inr", lambda f: f.write(enc.data))
+        native = _decode(enc.data)
+        image.save(native, outdir / "sample.png")
+        image.save(_decode(enc.data, size=2 * max(arr.shape[:2])), outdir / "sample@2x.png")
+        return arr, enc, native
+
+    arr, enc, native = run_guarded(job)
+    s = enc.stats
+    click.echo(f"sample {arr.shape[1]}x{arr.shape[0]} -> {outdir / 'sample.inr'}: {s['bytes']} bytes, "
+               f"{s['bpp']:.3f} bpp, PSNR {image.psnr(native, arr):.2f} dB "
+               f"(encode {s['seconds']['fit_and_prune'] + s['seconds']['code']:.1f} s)")
+    click.echo(f"decoded: {outdir / 'sample.png'} (native), {outdir / 'sample@2x.png'} (2x, any size works)")
+
+
+class _Bar:
+    """A click progress bar driven by the pipeline's progress callback (stage, step, PSNR)."""
+
+    def __init__(self):
+        self.bar = None
+        self.done = 0
+        self.label = ""
+
+    def __call__(self, stage: str, done: int, total: int, psnr: float) -> None:
+        if self.bar is None:
+            self.bar = click.progressbar(length=total, width=24, show_eta=True, file=sys.stderr,
+                                         item_show_func=lambda _: self.label)
+            self.bar.__enter__()
+        self.bar.length = total
+        self.label = f"{stage} {psnr:5.2f} dB"
+        self.bar.update(max(0, done - self.done))
+        self.done = done
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,91 @@
+"""Encoder settings as frozen dataclasses, one comment per field, and the named presets.
+
+The decoder reads none of this: everything it needs is in the ``.inr`` header.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from inrcodec.siren import Architecture
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    """Stage 1 and every retraining: Adam on mini-batches of random pixels."""
+
+    steps: int = 1500  # optimizer steps of the dense fit
+    batch: int = 16384  # random pixels per step
+    lr: float = 2e-3  # Adam learning rate at the start
+    lr_final: float = 1e-4  # learning rate at the end of the cosine schedule
+    seed: int = 0  # seeds initialisation and pixel sampling: same seed, same file
+
+
+@dataclass(frozen=True)
+class PruneConfig:
+    """Stage 2: iterative magnitude pruning (Frankle & Carbin 2019)."""
+
+    density: float = 1.0  # fraction of weights kept at the end (1.0: no pruning)
+    rate: float = 0.2  # fraction of the remaining weights removed per round
+    rule: str = "magnitude"  # magnitude (winning ticket) | random | largest (losing ticket)
+    rewind: str = "early:100"  # init | early:N | none
+    steps: int = 600  # retraining steps per round
+
+
+@dataclass(frozen=True)
+class CoderConfig:
+    """Stages 3-4: how surviving weights become bytes."""
+
+    weight_coder: str = "scalar"  # sinr | scalar | auto (per layer, by measured bytes and error)
+    bits: tuple[int, ...] = (6, 7, 8, 9, 10)  # candidate bit depths for the uniform quantizer
+    max_loss_db: float = 0.25  # smallest bit depth whose PSNR loss stays under this is chosen
+    bias_bits: int = 12  # bit depth of biases (few, so cheap)
+    sinr_k: int = 32  # SINR: length of a weight vector
+    sinr_m: int = 256  # SINR: dictionary atoms
+    sinr_s: int = 16  # SINR: nonzeros per vector (OMP sparsity)
+    dict_seed: int = 20250325  # SINR: seed of the Gaussian dictionary
+    qat_steps: int = 200  # fine-tuning steps with the quantizer in the loop (0: off)
+    brotli_quality: int = 11  # Brotli quality of every section
+
+
+@dataclass(frozen=True)
+class EncodeConfig:
+    """Everything the encoder needs; a preset is one of these."""
+
+    arch: Architecture = field(default_factory=Architecture)  # network shape
+    fit: FitConfig = field(default_factory=FitConfig)  # dense fit
+    prune: PruneConfig = field(default_factory=PruneConfig)  # IMP
+    coder: CoderConfig = field(default_factory=CoderConfig)  # weight coding
+    bpp: float | None = None  # rate cap: the file's bits per pixel stay at or under it
+    eval_pixels: int = 65536  # pixels used to compare candidates (full image for the final PSNR)
+
+
+PRESETS: dict[str, EncodeConfig] = {
+    # A second or two per 1000 steps on a 2-core CPU at 768x512; see docs/performance.md.
+    "fast": EncodeConfig(
+        arch=Architecture(hidden=32, layers=3),
+        fit=FitConfig(steps=500),
+        prune=PruneConfig(density=1.0),
+        coder=CoderConfig(qat_steps=50),
+    ),
+    "low": EncodeConfig(
+        arch=Architecture(hidden=40, layers=3),
+        prune=PruneConfig(density=0.8),
+    ),
+    "medium": EncodeConfig(
+        arch=Architecture(hidden=56, layers=3),
+        prune=PruneConfig(density=0.8),
+    ),
+    "high": EncodeConfig(
+        arch=Architecture(hidden=80, layers=3),
+        prune=PruneConfig(density=0.8),
+    ),
+}
+DEFAULT_PRESET = "medium"
+
+
+def preset(name: str, **overrides) -> EncodeConfig:
+    """A named preset with top-level fields replaced (``bpp=0.3``)."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
+    return replace(PRESETS[name], **overrides)

@@ -1,0 +1,68 @@
+"""Evaluate the SIREN at any size, in bands of rows, so memory stays bounded at any resolution."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from inrcodec import coords
+from inrcodec.decoder.rebuild import rebuild
+from inrcodec.format import container
+from inrcodec.image import MAX_PIXELS, from_unit
+from inrcodec.siren import Siren, default_device
+
+CHUNK_PIXELS = 1 << 17  # pixels evaluated at once: ~100 MB of activations at width 96
+
+
+def output_size(
+    native: tuple[int, int], size: int | None = None, width: int | None = None, height: int | None = None
+) -> tuple[int, int]:
+    """(width, height) to render: native, longer side ``size`` (aspect kept), or explicit.
+
+    Given only one of width/height, the other follows the aspect ratio.
+    """
+    nw, nh = native
+    if size is not None:
+        if width is not None or height is not None:
+            raise ValueError("give --size or --width/--height, not both")
+        scale = size / max(nw, nh)
+        width, height = max(1, round(nw * scale)), max(1, round(nh * scale))
+    elif width is not None and height is None:
+        height = max(1, round(nh * width / nw))
+    elif height is not None and width is None:
+        width = max(1, round(nw * height / nh))
+    elif width is None and height is None:
+        width, height = nw, nh
+    if width < 1 or height < 1:
+        raise ValueError("output size must be positive")
+    if width * height > MAX_PIXELS:
+        raise ValueError(f"output {width}x{height} is over the {MAX_PIXELS} pixel limit")
+    return width, height
+
+
+@torch.no_grad()
+def render(net: Siren, width: int, height: int) -> np.ndarray:
+    """(height, width, C) uint8 pixels of the network sampled at pixel centres."""
+    device = next(net.parameters()).device
+    out = np.empty((height, width, net.arch.out_features), dtype=np.uint8)
+    rows_per = max(1, CHUNK_PIXELS // width)
+    for y0 in range(0, height, rows_per):
+        y1 = min(height, y0 + rows_per)
+        xy = coords.rows(y0, y1, height, width, device)
+        vals = net(xy).clamp_(-1.0, 1.0).cpu().numpy()
+        out[y0:y1] = from_unit(vals).reshape(y1 - y0, width, -1)
+    return out
+
+
+def decode(
+    data: bytes,
+    size: int | None = None,
+    width: int | None = None,
+    height: int | None = None,
+    device: str | None = None,
+) -> np.ndarray:
+    """Bytes of an ``.inr`` file -> (H, W, C) uint8 image at the requested size."""
+    stream = container.read(data)
+    w, h = output_size((stream.header.width, stream.header.height), size, width, height)
+    net = rebuild(stream, default_device(device))
+    return render(net, w, h)

@@ -1,0 +1,1 @@
+"""The encoder: fit, prune, code. Nothing in ``inrcodec.decoder`` may import from here."""

@@ -1,0 +1,118 @@
+"""Stage 1 (and every retraining): overfit the SIREN to one image.
+
+Adam on mini-batches of random pixels with a cosine learning-rate schedule. A seeded generator
+draws the batches, so a run on the same device repeats exactly.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from inrcodec.config import FitConfig
+from inrcodec.encoder.prune import Mask
+from inrcodec.siren import Siren
+
+# progress(steps_done, steps_total, batch_psnr_db)
+Progress = Callable[[int, int, float], None]
+
+
+@dataclass
+class Target:
+    """An image as the trainer sees it: coordinates and colours in [-1, 1], on one device."""
+
+    coords: torch.Tensor  # (N, 2)
+    colours: torch.Tensor  # (N, C), in [-1, 1]
+
+    @property
+    def n(self) -> int:
+        return self.coords.shape[0]
+
+
+def mse_to_psnr(mse_pm1: float) -> float:
+    """PSNR in dB of an MSE measured on the [-1, 1] scale (peak-to-peak 2)."""
+    return 10.0 * math.log10(4.0 / max(mse_pm1, 1e-12))
+
+
+def train(
+    net: Siren,
+    target: Target,
+    cfg: FitConfig,
+    steps: int,
+    mask: Mask | None = None,
+    seed_offset: int = 0,
+    progress: Progress | None = None,
+    snapshot_at: int | None = None,
+    region: torch.Tensor | None = None,
+    weight_fn: Callable[[list[torch.Tensor]], list[torch.Tensor]] | None = None,
+) -> tuple[list[torch.Tensor], list[torch.Tensor]] | None:
+    """Train ``net`` in place for ``steps`` steps; pruned weights stay exactly zero.
+
+    ``snapshot_at`` returns the (weights, biases) after that many steps (for ``early:N``
+    rewinding); ``region`` restricts the sampled pixels to those indices; ``weight_fn``
+    transforms the (masked) weights in the forward pass (quantization-aware fine-tuning).
+    """
+    device = target.coords.device
+    gen = torch.Generator(device="cpu").manual_seed(cfg.seed * 1_000_003 + seed_offset)
+    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
+    pool = target.n if region is None else region.numel()
+    batch = min(cfg.batch, pool)
+    snapshot = net.state() if snapshot_at == 0 else None
+    if mask is not None:
+        mask = mask.to(device)
+        net.load(mask.apply([w.detach() for w in net.weights]), [b.detach() for b in net.biases])
+    for step in range(steps):
+        lr = cfg.lr_final + 0.5 * (cfg.lr - cfg.lr_final) * (1 + math.cos(math.pi * step / max(steps, 1)))
+        for group in opt.param_groups:
+            group["lr"] = lr
+        idx = torch.randint(0, pool, (batch,), generator=gen)
+        if region is not None:
+            idx = region[idx]
+        idx = idx.to(device)
+        weights = list(net.weights) if mask is None else mask.apply(list(net.weights))
+        if weight_fn is not None:
+            weights = weight_fn(weights)
+        loss = torch.mean((net(target.coords[idx], weights) - target.colours[idx]) ** 2)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if mask is not None:
+            with torch.no_grad():
+                for w, k in zip(net.weights, mask.keep):
+                    w.mul_(k)
+        if snapshot_at is not None and step + 1 == snapshot_at:
+            snapshot = net.state()
+        if progress is not None and (step % 25 == 24 or step == steps - 1):
+            progress(step + 1, steps, mse_to_psnr(loss.item()))
+    return snapshot
+
+
+@torch.no_grad()
+def evaluate(
+    net: Siren,
+    target: Target,
+    weights: list[torch.Tensor] | None = None,
+    biases: list[torch.Tensor] | None = None,
+    pixels: int | None = None,
+    chunk: int = 65536,
+) -> float:
+    """PSNR (dB) of the network's output clamped to [-1, 1], on all pixels or a fixed subset."""
+    n = target.n
+    if pixels is not None and pixels < n:
+        # A fixed, evenly spread subset: the same pixels for every candidate compared.
+        idx = torch.linspace(0, n - 1, pixels, device=target.coords.device).round().long()
+    else:
+        idx = None
+    total, count = 0.0, 0
+    coords = target.coords if idx is None else target.coords[idx]
+    colours = target.colours if idx is None else target.colours[idx]
+    for s in range(0, coords.shape[0], chunk):
+        out = net(coords[s : s + chunk], weights, biases).clamp(-1, 1)
+        # Quantize to 8 bits as the decoder's PNG would, so PSNR matches the decoded file.
+        out = torch.round((out + 1) * 127.5) / 127.5 - 1
+        total += float(torch.sum((out - colours[s : s + chunk]) ** 2))
+        count += out.numel()
+    return mse_to_psnr(total / count)

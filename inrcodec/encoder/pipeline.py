@@ -1,0 +1,318 @@
+"""Chains the stages: fit -> prune (IMP) -> code -> bytes; rate control; stats.
+
+Every reported rate is the length of the bytes returned, and every reported PSNR comes from
+decoding those bytes with the real decoder.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import torch
+
+from inrcodec.config import CoderConfig, EncodeConfig
+from inrcodec.decoder import rebuild, render
+from inrcodec.encoder import sparse_code
+from inrcodec.encoder.fit import Target, evaluate, train
+from inrcodec.encoder.prune import Mask, parse_rewind, round_fraction
+from inrcodec.encoder.quantize import fake_quant, quantize, step_for
+from inrcodec.format import container
+from inrcodec.image import psnr, to_unit
+from inrcodec.siren import Siren, default_device
+
+# progress(stage, steps_done, steps_total, psnr_db): stage is "fit", "prune r/R" or "quantize"
+Progress = Callable[[str, int, int, float], None]
+
+MIN_DENSITY = 0.02  # rate control never prunes below this
+
+
+@dataclass
+class Encoded:
+    """The bytes of an ``.inr`` file and what it took to make them."""
+
+    data: bytes
+    stats: dict = field(default_factory=dict)
+
+
+@dataclass
+class Snapshot:
+    """The network after the dense fit (round 0) or after a pruning round."""
+
+    round: int
+    mask: Mask
+    weights: list[torch.Tensor]
+    biases: list[torch.Tensor]
+    seconds: float  # encoder time spent to reach this point
+
+
+def make_target(arr: np.ndarray, device: torch.device) -> Target:
+    from inrcodec import coords
+
+    h, w, c = arr.shape
+    colours = torch.from_numpy(to_unit(arr).reshape(h * w, c)).to(device)
+    return Target(coords.grid(h, w, device), colours)
+
+
+def imp(
+    net: Siren,
+    target: Target,
+    cfg: EncodeConfig,
+    progress: Progress | None = None,
+    keep_going: Callable[[Snapshot], bool] | None = None,
+    densities: list[float] | None = None,
+) -> Iterator[Snapshot]:
+    """Dense fit, then IMP rounds until the target density (or ``keep_going`` says stop).
+
+    Yields a snapshot after the dense fit and after every round. ``densities`` (descending)
+    replaces the config's geometric schedule: one round per listed density.
+    """
+    start = time.perf_counter()
+    fit, pr = cfg.fit, cfg.prune
+    rewind_at = parse_rewind(pr.rewind)
+    theta0 = net.state()
+    if densities is None:
+        n_rounds = 0 if pr.density >= 1 else _rounds(pr.density, pr.rate)
+    else:
+        n_rounds = len(densities)
+    total = fit.steps + n_rounds * pr.steps + cfg.coder.qat_steps
+
+    def report(stage: str, base: int):
+        if progress is None:
+            return None
+        return lambda done, _t, p: progress(stage, base + done, total, p)
+
+    snap = train(net, target, fit, fit.steps, progress=report("fit", 0), snapshot_at=rewind_at)
+    rewind_state = theta0 if rewind_at == 0 else snap
+    mask = Mask.dense(list(net.weights))
+    current = Snapshot(0, mask, *net.state(), time.perf_counter() - start)
+    yield current
+    gen = torch.Generator().manual_seed(fit.seed + 7)
+    r = 0
+    while True:
+        density = mask.density()
+        if densities is not None:
+            if r >= len(densities):
+                return
+            goal = densities[r]
+        else:
+            goal = pr.density
+            if density <= goal + 1e-9:
+                if keep_going is None or not keep_going(current) or density <= MIN_DENSITY:
+                    return
+                goal = max(MIN_DENSITY, density * (1 - pr.rate))
+        r += 1
+        frac = round_fraction(density, goal, pr.rate) if densities is None else 1 - goal / density
+        mask = mask.prune(list(net.weights), frac, pr.rule, gen)
+        if rewind_state is not None:
+            net.load([w.to(target.coords.device) for w in rewind_state[0]], rewind_state[1])
+        stage = f"prune {r}/{max(n_rounds, r)}"
+        train(net, target, fit, pr.steps, mask=mask, seed_offset=r, progress=report(stage, fit.steps + (r - 1) * pr.steps))
+        current = Snapshot(r, mask, *net.state(), time.perf_counter() - start)
+        yield current
+
+
+def _rounds(density: float, rate: float) -> int:
+    from inrcodec.encoder.prune import rounds_to
+
+    return rounds_to(density, rate)
+
+
+@dataclass
+class Coded:
+    data: bytes
+    weights: list[torch.Tensor]  # what the decoder will rebuild
+    biases: list[torch.Tensor]
+    coders: list[str]
+
+
+def code(
+    snap_weights: list[torch.Tensor],
+    biases: list[torch.Tensor],
+    mask: Mask,
+    header: container.Header,
+    coder: CoderConfig,
+    bits: int,
+    steps: list[float] | None = None,
+) -> Coded:
+    """Quantize and code every layer at ``bits`` bits; ``steps`` fixes the weight steps (after QAT)."""
+    layers, deq_w, deq_b, names = [], [], [], []
+    keep = [k.cpu().numpy() for k in mask.keep]
+    for i, (w, b, kp) in enumerate(zip(snap_weights, biases, keep)):
+        values = w.detach().cpu().numpy()[kp]
+        bvals = b.detach().cpu().numpy()
+        bstep = step_for(bvals, coder.bias_bits)
+        bq = quantize(bvals, bstep)
+        step = steps[i] if steps is not None else step_for(values, bits)
+        scalar = container.LayerCode(i, container.CODER_SCALAR, bstep, bq, step, quantize(values, step))
+        choice = scalar
+        if coder.weight_coder in ("sinr", "auto") and values.size:
+            sc = sparse_code.encode(values, coder.sinr_k, coder.sinr_m, coder.sinr_s, coder.dict_seed, bits)
+            sinr = container.LayerCode(
+                i, container.CODER_SINR, bstep, bq, sc.coef_step, sc.coef_q, sinr=sc.params, indices=sc.indices
+            )
+            if coder.weight_coder == "sinr":
+                choice = sinr
+            else:
+                # Keep SINR only where it is both smaller and no less accurate than scalar.
+                err_sc = _err(values, container_values(scalar, values.size))
+                err_si = _err(values, container_values(sinr, values.size))
+                size_sc = len(container._pack_layer(scalar, coder.brotli_quality))
+                size_si = len(container._pack_layer(sinr, coder.brotli_quality))
+                if size_si < size_sc and err_si <= err_sc:
+                    choice = sinr
+        layers.append(choice)
+        names.append(container.WEIGHT_CODERS[choice.coder])
+    masks = None if mask.density() >= 1.0 else np.concatenate([k.reshape(-1) for k in keep])
+    data = container.write(header, masks, layers, coder.brotli_quality)
+    stream = container.read(data)
+    from inrcodec.decoder.rebuild import layer_arrays
+
+    ws, bs = layer_arrays(stream)
+    device = snap_weights[0].device
+    deq_w = [torch.from_numpy(w).to(device) for w in ws]
+    deq_b = [torch.from_numpy(b).to(device) for b in bs]
+    return Coded(data, deq_w, deq_b, names)
+
+
+def container_values(layer: container.LayerCode, count: int) -> np.ndarray:
+    from inrcodec.format.weights import dequantize, sinr_reconstruct
+
+    if layer.coder == container.CODER_SINR:
+        k, m, _s, seed = layer.sinr
+        return sinr_reconstruct(layer.indices, layer.values_q, layer.step, k, m, seed, count)
+    return dequantize(layer.values_q, layer.step)
+
+
+def _err(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+
+
+def header_for(arr: np.ndarray, cfg: EncodeConfig) -> container.Header:
+    h, w, c = arr.shape
+    a = cfg.arch
+    return container.Header(w, h, c, a.hidden, a.layers, a.omega0, a.omega_hidden)
+
+
+def choose_bits(net: Siren, target: Target, snap: Snapshot, header, cfg: EncodeConfig) -> list[tuple[int, Coded, float]]:
+    """Code the snapshot at every candidate bit depth: (bits, coded, subset PSNR) each."""
+    out = []
+    for bits in cfg.coder.bits:
+        coded = code(snap.weights, snap.biases, snap.mask, header, replace(cfg.coder, weight_coder="scalar"), bits)
+        out.append((bits, coded, evaluate(net, target, coded.weights, coded.biases, pixels=cfg.eval_pixels)))
+    return out
+
+
+def finish(
+    net: Siren,
+    target: Target,
+    snap: Snapshot,
+    header: container.Header,
+    cfg: EncodeConfig,
+    bits: int,
+    progress: Progress | None = None,
+    done_steps: int = 0,
+    total_steps: int = 0,
+) -> Coded:
+    """Quantization-aware fine-tuning at ``bits``, then the final coding with the chosen coder."""
+    net.load(snap.weights, snap.biases)
+    keep = [k.cpu().numpy() for k in snap.mask.keep]
+    steps = [step_for(w.cpu().numpy()[k], bits) for w, k in zip(snap.weights, keep)]
+    if cfg.coder.qat_steps > 0:
+        qcfg = replace(cfg.fit, lr=cfg.fit.lr_final, lr_final=cfg.fit.lr_final * 0.1)
+        cb = None
+        if progress is not None:
+            cb = lambda d, _t, p: progress("quantize", done_steps + d, total_steps, p)  # noqa: E731
+        train(
+            net,
+            target,
+            qcfg,
+            cfg.coder.qat_steps,
+            mask=snap.mask,
+            seed_offset=999,
+            progress=cb,
+            weight_fn=lambda ws: [fake_quant(w, s) for w, s in zip(ws, steps)],
+        )
+    weights, biases = net.state()
+    return code(weights, biases, snap.mask, header, cfg.coder, bits, steps=steps)
+
+
+def encode_array(
+    arr: np.ndarray, cfg: EncodeConfig, device: str | None = None, progress: Progress | None = None
+) -> Encoded:
+    """Encode an (H, W, C) uint8 image; with ``cfg.bpp`` the file stays at or under that rate."""
+    t0 = time.perf_counter()
+    dev = default_device(device)
+    h, w, c = arr.shape
+    arch = replace(cfg.arch, out_features=c)
+    cfg = replace(cfg, arch=arch)
+    header = header_for(arr, cfg)
+    target = make_target(arr, dev)
+    net = Siren(arch, torch.Generator().manual_seed(cfg.fit.seed)).to(dev)
+    cap = None if cfg.bpp is None else int(cfg.bpp * h * w / 8)
+    best: tuple[float, Snapshot, int, Coded] | None = None  # (psnr, snapshot, bits, coded)
+
+    def fits(snap: Snapshot) -> bool:
+        """Rate control: keep pruning while no candidate of this round fits under the cap."""
+        nonlocal best
+        net.load(snap.weights, snap.biases)
+        ok = False
+        for bits, coded, p in choose_bits(net, target, snap, header, cfg):
+            if len(coded.data) <= cap:
+                ok = True
+                if best is None or p > best[0]:
+                    best = (p, snap, bits, coded)
+        return not ok
+
+    last = None
+    for snap in imp(net, target, cfg, progress, keep_going=fits if cap is not None else None):
+        last = snap
+        if cap is not None and snap.mask.density() > cfg.prune.density + 1e-9:
+            fits(snap)
+    t_fit = time.perf_counter() - t0
+    total_steps = cfg.fit.steps + last.round * cfg.prune.steps + cfg.coder.qat_steps
+    done = total_steps - cfg.coder.qat_steps
+    if cap is None:
+        net.load(last.weights, last.biases)
+        cands = choose_bits(net, target, last, header, cfg)
+        ref = evaluate(net, target, pixels=cfg.eval_pixels)
+        bits = next((b for b, _c, p in cands if ref - p <= cfg.coder.max_loss_db), cands[-1][0])
+        coded = finish(net, target, last, header, cfg, bits, progress, done, total_steps)
+        snap = last
+    else:
+        if best is None:
+            fits(last)
+        if best is None:
+            raise ValueError(f"cannot reach {cfg.bpp} bpp with this preset; try a smaller one")
+        _p, snap, bits, fallback = best
+        coded = finish(net, target, snap, header, cfg, bits, progress, done, total_steps)
+        if len(coded.data) > cap:
+            coded = fallback
+    t_code = time.perf_counter() - t0 - t_fit
+    return Encoded(coded.data, _stats(arr, coded, snap, bits, cfg, t_fit, t_code, dev))
+
+
+def _stats(arr, coded: Coded, snap: Snapshot, bits: int, cfg: EncodeConfig, t_fit, t_code, dev) -> dict:
+    h, w, _c = arr.shape
+    t = time.perf_counter()
+    stream = container.read(coded.data)
+    decoded = render(rebuild(stream, dev), w, h)
+    t_dec = time.perf_counter() - t
+    return {
+        "bytes": len(coded.data),
+        "bpp": 8 * len(coded.data) / (h * w),
+        "psnr": psnr(decoded, arr),
+        "width": w,
+        "height": h,
+        "channels": arr.shape[2],
+        "params": cfg.arch.n_params(),
+        "density": snap.mask.density(),
+        "rounds": snap.round,
+        "bits": bits,
+        "coders": coded.coders,
+        "sections": stream.section_bytes,
+        "seconds": {"fit_and_prune": round(t_fit, 3), "code": round(t_code, 3), "decode": round(t_dec, 3)},
+        "device": str(dev),
+    }

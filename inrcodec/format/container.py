@@ -1,0 +1,282 @@
+"""The ``.inr`` container: magic, version, a declarative header, length-prefixed sections, CRC32.
+
+Every byte is described in docs/format.md; this file is the reference implementation. All
+integers are little-endian. Parsing validates every field before anything is allocated, so a
+malformed file raises :class:`FormatError` and nothing else.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+import zlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from inrcodec.format import entropy
+from inrcodec.format.errors import FormatError
+
+MAGIC = b"INRC"
+FORMAT_VERSION = 1
+MAX_HIDDEN = 1024
+MAX_LAYERS = 16
+MAX_DICT_ENTRIES = 1 << 22
+
+# The header as a declarative list: (name, struct code, meaning). Order is the byte order.
+HEADER_FIELDS: tuple[tuple[str, str, str], ...] = (
+    ("width", "H", "image width in pixels at native size, 1..65535"),
+    ("height", "H", "image height in pixels at native size, 1..65535"),
+    ("channels", "B", "1 (grey), 3 (RGB) or 4 (RGBA); network outputs, in this order"),
+    ("hidden", "H", "width of every hidden layer, 1..1024"),
+    ("layers", "B", "sine layers, first included, 1..16"),
+    ("omega0", "f", "frequency factor of the first sine layer"),
+    ("omega_hidden", "f", "frequency factor of the other sine layers"),
+    ("n_sections", "B", "number of sections that follow"),
+)
+_HEADER = struct.Struct("<" + "".join(code for _, code, _ in HEADER_FIELDS))
+
+# Section kinds (table indices as stored).
+SECTION_MASKS = 1
+SECTION_LAYER = 2
+SECTION_NAMES = {SECTION_MASKS: "masks", SECTION_LAYER: "layer"}
+_SECTION = struct.Struct("<BI")  # kind, payload length
+
+# Weight coders (table indices as stored).
+CODER_SCALAR = 0
+CODER_SINR = 1
+WEIGHT_CODERS = ("scalar", "sinr")
+
+# Fixed part of a layer section: index, weight coder, entropy coder, bias step, weight/coef step,
+# bias symbol width, value symbol width.
+_LAYER = struct.Struct("<BBBffBB")
+_SINR = struct.Struct("<HHBI")  # k, m, s, dictionary seed
+
+
+@dataclass(frozen=True)
+class Header:
+    """What the decoder needs to rebuild the network (and nothing the encoder chose privately)."""
+
+    width: int
+    height: int
+    channels: int
+    hidden: int
+    layers: int
+    omega0: float
+    omega_hidden: float
+
+    def shapes(self) -> list[tuple[int, int]]:
+        dims = [2] + [self.hidden] * self.layers + [self.channels]
+        return [(dims[i + 1], dims[i]) for i in range(len(dims) - 1)]
+
+
+@dataclass(frozen=True)
+class LayerCode:
+    """One linear layer as stored: quantized biases and coded surviving weights."""
+
+    index: int
+    coder: int  # CODER_SCALAR or CODER_SINR
+    bias_step: float
+    bias_q: np.ndarray  # int64, one per output
+    step: float  # scalar: weight step; sinr: coefficient step
+    values_q: np.ndarray  # scalar: surviving weights (mask order); sinr: coefficients (n_vec, s)
+    sinr: tuple[int, int, int, int] | None = None  # (k, m, s, seed) for SINR
+    indices: np.ndarray | None = None  # sinr: atom indices (n_vec, s)
+    entropy_coder: int = entropy.BROTLI
+
+
+@dataclass(frozen=True)
+class Bitstream:
+    """A parsed ``.inr`` file."""
+
+    header: Header
+    masks: np.ndarray | None  # bool, all weight matrices concatenated row-major; None = dense
+    layers: list[LayerCode] = field(default_factory=list)
+    section_bytes: dict[str, int] = field(default_factory=dict)  # payload bytes per section name
+
+
+def n_weights(header: Header) -> list[int]:
+    return [o * i for o, i in header.shapes()]
+
+
+def _pack_layer(layer: LayerCode, quality: int) -> bytes:
+    bias_u = entropy.zigzag(layer.bias_q)
+    bw = entropy.symbol_width(bias_u)
+    val_u = entropy.zigzag(layer.values_q.reshape(-1))
+    vw = entropy.symbol_width(val_u)
+    head = _LAYER.pack(layer.index, layer.coder, layer.entropy_coder, layer.bias_step, layer.step, bw, vw)
+    raw = entropy.pack(bias_u, bw)
+    if layer.coder == CODER_SINR:
+        assert layer.sinr is not None and layer.indices is not None
+        head += _SINR.pack(*layer.sinr)
+        raw += layer.indices.astype("<u2").tobytes()
+    raw += entropy.pack(val_u, vw)
+    return head + entropy.compress(raw, quality)
+
+
+def write(header: Header, masks: np.ndarray | None, layers: list[LayerCode], quality: int = 11) -> bytes:
+    """Serialize a bitstream; the inverse of :func:`read`."""
+    sections: list[tuple[int, bytes]] = []
+    if masks is not None:
+        bits = np.packbits(masks.astype(np.uint8), bitorder="little").tobytes()
+        sections.append((SECTION_MASKS, entropy.compress(bits, quality)))
+    for layer in layers:
+        sections.append((SECTION_LAYER, _pack_layer(layer, quality)))
+    values = dict(header.__dict__, n_sections=len(sections))
+    out = bytearray(MAGIC)
+    out.append(FORMAT_VERSION)
+    out += _HEADER.pack(*(values[name] for name, _, _ in HEADER_FIELDS))
+    for kind, payload in sections:
+        out += _SECTION.pack(kind, len(payload)) + payload
+    out += struct.pack("<I", zlib.crc32(bytes(out)))
+    return bytes(out)
+
+
+def _check_header(h: Header) -> None:
+    if not (1 <= h.width <= 65535 and 1 <= h.height <= 65535):
+        raise FormatError("image size out of range")
+    if h.channels not in (1, 3, 4):
+        raise FormatError(f"unsupported channel count {h.channels}")
+    if not (1 <= h.hidden <= MAX_HIDDEN and 1 <= h.layers <= MAX_LAYERS):
+        raise FormatError("network size out of range")
+    for w in (h.omega0, h.omega_hidden):
+        if not (math.isfinite(w) and 0 < w < 1e4):
+            raise FormatError("frequency factor out of range")
+
+
+def _step(value: float) -> float:
+    if not (math.isfinite(value) and value > 0):
+        raise FormatError("quantizer step is not a positive finite number")
+    return value
+
+
+def _parse_layer(payload: bytes, header: Header, survivors: list[int]) -> LayerCode:
+    if len(payload) < _LAYER.size:
+        raise FormatError("layer section too short")
+    index, coder, ecoder, bias_step, step, bw, vw = _LAYER.unpack_from(payload)
+    if index >= len(survivors):
+        raise FormatError(f"layer index {index} out of range")
+    if coder not in (CODER_SCALAR, CODER_SINR) or ecoder != entropy.BROTLI:
+        raise FormatError("unknown weight or entropy coder")
+    if bw not in (1, 2, 4) or vw not in (1, 2, 4):
+        raise FormatError("bad symbol width")
+    n_out = header.shapes()[index][0]
+    n_keep = survivors[index]
+    pos = _LAYER.size
+    sinr = None
+    n_idx = 0
+    if coder == CODER_SINR:
+        if len(payload) < pos + _SINR.size:
+            raise FormatError("layer section too short")
+        sinr = _SINR.unpack_from(payload, pos)
+        pos += _SINR.size
+        k, m, s, _seed = sinr
+        if not (1 <= k and 1 <= m and 1 <= s <= min(k, m) and k * m <= MAX_DICT_ENTRIES):
+            raise FormatError("SINR parameters out of range")
+        n_vec = -(-n_keep // k)
+        n_idx = n_vec * s
+        n_vals = n_idx
+    else:
+        n_vals = n_keep
+    expected = n_out * bw + n_idx * 2 + n_vals * vw
+    raw = entropy.decompress(payload[pos:], expected)
+    bias_q = entropy.unzigzag(entropy.unpack(raw[: n_out * bw], bw, n_out))
+    off = n_out * bw
+    indices = None
+    if coder == CODER_SINR:
+        indices = np.frombuffer(raw[off : off + 2 * n_idx], dtype="<u2").astype(np.int64)
+        off += 2 * n_idx
+        if indices.size and int(indices.max()) >= sinr[1]:
+            raise FormatError("SINR atom index out of range")
+        indices = indices.reshape(-1, sinr[2])
+    values = entropy.unzigzag(entropy.unpack(raw[off:], vw, n_vals))
+    if coder == CODER_SINR:
+        values = values.reshape(-1, sinr[2])
+    return LayerCode(
+        index=index,
+        coder=coder,
+        bias_step=_step(bias_step),
+        bias_q=bias_q,
+        step=_step(step),
+        values_q=values,
+        sinr=sinr,
+        indices=indices,
+        entropy_coder=ecoder,
+    )
+
+
+def read(data: bytes) -> Bitstream:
+    """Parse and validate a whole file. Raises FormatError (only) on anything malformed."""
+    if len(data) < len(MAGIC) + 1:
+        raise FormatError("file too short to be an .inr file")
+    if data[: len(MAGIC)] != MAGIC:
+        raise FormatError("not an .inr file (bad magic)")
+    version = data[len(MAGIC)]
+    if version != FORMAT_VERSION:
+        raise FormatError(f"unsupported .inr format version {version} (this decoder reads {FORMAT_VERSION})")
+    if len(data) < len(MAGIC) + 1 + _HEADER.size + 4:
+        raise FormatError("file truncated in the header")
+    (crc,) = struct.unpack_from("<I", data, len(data) - 4)
+    if zlib.crc32(data[:-4]) != crc:
+        raise FormatError("CRC mismatch: the file is corrupt or truncated")
+    fields = _HEADER.unpack_from(data, len(MAGIC) + 1)
+    values = dict(zip((name for name, _, _ in HEADER_FIELDS), fields))
+    n_sections = values.pop("n_sections")
+    header = Header(**values)
+    _check_header(header)
+    body = memoryview(data)[len(MAGIC) + 1 + _HEADER.size : len(data) - 4]
+    sizes = n_weights(header)
+    masks = None
+    layers: list[LayerCode] = []
+    section_bytes: dict[str, int] = {}
+    pos = 0
+    for _ in range(n_sections):
+        if pos + _SECTION.size > len(body):
+            raise FormatError("file truncated in a section header")
+        kind, length = _SECTION.unpack_from(body, pos)
+        pos += _SECTION.size
+        if pos + length > len(body):
+            raise FormatError("section runs past the end of the file")
+        payload = bytes(body[pos : pos + length])
+        pos += length
+        if kind == SECTION_MASKS:
+            if masks is not None or layers:
+                raise FormatError("mask section misplaced")
+            total = sum(sizes)
+            bits = entropy.decompress(payload, (total + 7) // 8)
+            masks = np.unpackbits(np.frombuffer(bits, np.uint8), count=total, bitorder="little").astype(bool)
+        elif kind == SECTION_LAYER:
+            survivors = sizes if masks is None else _survivors(masks, sizes)
+            layer = _parse_layer(payload, header, survivors)
+            if layer.index != len(layers):
+                raise FormatError("layer sections out of order")
+            layers.append(layer)
+        else:
+            raise FormatError(f"unknown section kind {kind}")
+        name = SECTION_NAMES[kind] + ("" if kind == SECTION_MASKS else str(len(layers) - 1))
+        section_bytes[name] = _SECTION.size + length
+    if pos != len(body):
+        raise FormatError("trailing bytes after the last section")
+    if len(layers) != len(sizes):
+        raise FormatError(f"expected {len(sizes)} layer sections, found {len(layers)}")
+    return Bitstream(header=header, masks=masks, layers=layers, section_bytes=section_bytes)
+
+
+def _survivors(masks: np.ndarray, sizes: list[int]) -> list[int]:
+    out, start = [], 0
+    for n in sizes:
+        out.append(int(masks[start : start + n].sum()))
+        start += n
+    return out
+
+
+def split_masks(masks: np.ndarray | None, header: Header) -> list[np.ndarray]:
+    """The flat mask bits as one bool (out, in) array per layer (all True when dense)."""
+    out, start = [], 0
+    for o, i in header.shapes():
+        if masks is None:
+            out.append(np.ones((o, i), dtype=bool))
+        else:
+            out.append(masks[start : start + o * i].reshape(o, i))
+        start += o * i
+    return out
