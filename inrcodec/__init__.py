@@ -38,7 +38,8 @@ def encode(
 
 def encode_with_stats(image, preset="medium", bpp=None, device=None, progress=None, **coder):
     """Like :func:`encode`, but returns the Encoded (bytes and stats)."""
-    from inrcodec import config, image as imageio
+    from inrcodec import config
+    from inrcodec import image as imageio
     from inrcodec.encoder.pipeline import encode_array
 
     arr = image if isinstance(image, np.ndarray) else imageio.load(image)

@@ -158,8 +158,9 @@ def info(src, as_json):
 
 @main.command()
 @click.option("--preset", default="fast", show_default=True, help="preset used for the demo")
-@click.option("-o", "--outdir", type=click.Path(file_okay=False, path_type=Path), default=Path("demo-out"),
-              show_default=True)
+@click.option(
+    "-o", "--outdir", type=click.Path(file_okay=False, path_type=Path), default=Path("demo-out"), show_default=True
+)
 def demo(preset, outdir):
     """Encode the bundled sample image, decode it at native and double size, print bpp and PSNR."""
     from importlib import resources
@@ -187,9 +188,11 @@ def demo(preset, outdir):
 
     arr, enc, native = run_guarded(job)
     s = enc.stats
-    click.echo(f"sample {arr.shape[1]}x{arr.shape[0]} -> {outdir / 'sample.inr'}: {s['bytes']} bytes, "
-               f"{s['bpp']:.3f} bpp, PSNR {image.psnr(native, arr):.2f} dB "
-               f"(encode {s['seconds']['fit_and_prune'] + s['seconds']['code']:.1f} s)")
+    click.echo(
+        f"sample {arr.shape[1]}x{arr.shape[0]} -> {outdir / 'sample.inr'}: {s['bytes']} bytes, "
+        f"{s['bpp']:.3f} bpp, PSNR {image.psnr(native, arr):.2f} dB "
+        f"(encode {s['seconds']['fit_and_prune'] + s['seconds']['code']:.1f} s)"
+    )
     click.echo(f"decoded: {outdir / 'sample.png'} (native), {outdir / 'sample@2x.png'} (2x, any size works)")
 
 
@@ -203,8 +206,9 @@ class _Bar:
 
     def __call__(self, stage: str, done: int, total: int, psnr: float) -> None:
         if self.bar is None:
-            self.bar = click.progressbar(length=total, width=24, show_eta=True, file=sys.stderr,
-                                         item_show_func=lambda _: self.label)
+            self.bar = click.progressbar(
+                length=total, width=24, show_eta=True, file=sys.stderr, item_show_func=lambda _: self.label
+            )
             self.bar.__enter__()
         self.bar.length = total
         self.label = f"{stage} {psnr:5.2f} dB"

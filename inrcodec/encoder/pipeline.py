@@ -109,7 +109,9 @@ def imp(
         if rewind_state is not None:
             net.load([w.to(target.coords.device) for w in rewind_state[0]], rewind_state[1])
         stage = f"prune {r}/{max(n_rounds, r)}"
-        train(net, target, fit, pr.steps, mask=mask, seed_offset=r, progress=report(stage, fit.steps + (r - 1) * pr.steps))
+        train(
+            net, target, fit, pr.steps, mask=mask, seed_offset=r, progress=report(stage, fit.steps + (r - 1) * pr.steps)
+        )
         current = Snapshot(r, mask, *net.state(), time.perf_counter() - start)
         yield current
 
@@ -196,7 +198,9 @@ def header_for(arr: np.ndarray, cfg: EncodeConfig) -> container.Header:
     return container.Header(w, h, c, a.hidden, a.layers, a.omega0, a.omega_hidden)
 
 
-def choose_bits(net: Siren, target: Target, snap: Snapshot, header, cfg: EncodeConfig) -> list[tuple[int, Coded, float]]:
+def choose_bits(
+    net: Siren, target: Target, snap: Snapshot, header, cfg: EncodeConfig
+) -> list[tuple[int, Coded, float]]:
     """Code the snapshot at every candidate bit depth: (bits, coded, subset PSNR) each."""
     out = []
     for bits in cfg.coder.bits:
@@ -292,6 +296,40 @@ def encode_array(
             coded = fallback
     t_code = time.perf_counter() - t0 - t_fit
     return Encoded(coded.data, _stats(arr, coded, snap, bits, cfg, t_fit, t_code, dev))
+
+
+def encode_ladder(
+    arr: np.ndarray,
+    cfg: EncodeConfig,
+    densities: list[float],
+    device: str | None = None,
+    progress: Progress | None = None,
+) -> list[Encoded]:
+    """One pruning trajectory, several operating points: a file after the dense fit and after
+    each round (one round per entry of ``densities``, descending), each coded as by
+    :func:`encode_array` without a rate cap. Stats carry the encoder time up to that point.
+    """
+    t0 = time.perf_counter()
+    dev = default_device(device)
+    cfg = replace(cfg, arch=replace(cfg.arch, out_features=arr.shape[2]))
+    header = header_for(arr, cfg)
+    target = make_target(arr, dev)
+    net = Siren(cfg.arch, torch.Generator().manual_seed(cfg.fit.seed)).to(dev)
+    out = []
+    coding_time = 0.0
+    for snap in imp(net, target, cfg, progress, densities=densities):
+        tc = time.perf_counter()
+        cands = choose_bits(net, target, snap, header, cfg)
+        ref = evaluate(net, target, pixels=cfg.eval_pixels)
+        bits = next((b for b, _c, p in cands if ref - p <= cfg.coder.max_loss_db), cands[-1][0])
+        coded = finish(net, target, snap, header, cfg, bits)
+        net.load(snap.weights, snap.biases)  # the trajectory goes on from the unquantized weights
+        coding_time += time.perf_counter() - tc
+        t_fit = snap.seconds
+        stats = _stats(arr, coded, snap, bits, cfg, t_fit, time.perf_counter() - tc, dev)
+        stats["seconds"]["trajectory_total"] = round(time.perf_counter() - t0, 3)
+        out.append(Encoded(coded.data, stats))
+    return out
 
 
 def _stats(arr, coded: Coded, snap: Snapshot, bits: int, cfg: EncodeConfig, t_fit, t_code, dev) -> dict:
