@@ -1,0 +1,109 @@
+"""Issue-2 figures: encode time, decode time and peak memory, and the default preset against JPEG.
+
+    python -m benchmarks.perf --images kodim01,kodim05,kodim15,kodim23 --out benchmarks/results/perf.json
+
+Each encode and decode runs in a fresh subprocess so that its time and peak resident memory
+(``ru_maxrss`` of the child) are its own. JPEG is Pillow's, optimize=True, with the highest quality
+whose file is not larger (in bits per pixel) than the .inr file: the same or lower bpp.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from inrcodec import __version__, image
+
+_WRAP = (
+    "import resource, runpy, sys\n"
+    "sys.argv = ['inrcodec'] + sys.argv[1:]\n"
+    "try:\n    runpy.run_module('inrcodec', run_name='__main__')\n"
+    "except SystemExit as e:\n    assert not e.code, e.code\n"
+    "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
+)
+
+
+def _child(args: list[str]) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MiB) of one ``inrcodec`` CLI call in a fresh process."""
+    t = time.perf_counter()
+    res = subprocess.run(
+        [sys.executable, "-c", _WRAP, *args], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    dt = time.perf_counter() - t
+    return dt, int(res.stderr.strip().splitlines()[-1]) / 1024.0
+
+
+def jpeg_at_or_below(arr: np.ndarray, bpp: float) -> dict | None:
+    """The best Pillow JPEG (4:2:0, optimize=True) whose bpp is <= ``bpp``."""
+    best = None
+    for q in range(1, 101):
+        buf = io.BytesIO()
+        Image.fromarray(arr).save(buf, "JPEG", quality=q, optimize=True)
+        rate = 8 * buf.tell() / (arr.shape[0] * arr.shape[1])
+        if rate <= bpp:
+            dec = np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
+            best = {"quality": q, "bpp": rate, "psnr": image.psnr(dec, arr)}
+    return best
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--images", default="kodim01,kodim05,kodim15,kodim23")
+    ap.add_argument("--dir", default="../shared/kodak")
+    ap.add_argument("--preset", default="medium")
+    ap.add_argument("--out", default="benchmarks/results/perf.json")
+    args = ap.parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in args.images.split(","):
+            src = Path(args.dir) / f"{name}.png"
+            inr = Path(tmp) / f"{name}.inr"
+            enc_s, enc_mb = _child(["encode", str(src), "-o", str(inr), "--preset", args.preset, "--quiet"])
+            dec_s, dec_mb = _child(["decode", str(inr), "-o", str(Path(tmp) / "native.png"), "--quiet"])
+            big_s, big_mb = _child(["decode", str(inr), "-o", str(Path(tmp) / "big.png"), "--size", "4096", "--quiet"])
+            arr = image.load(src)
+            import inrcodec
+
+            t = time.perf_counter()
+            out = inrcodec.decode(inr.read_bytes(), device="cpu")
+            dec_inproc = time.perf_counter() - t
+            bpp = 8 * inr.stat().st_size / (arr.shape[0] * arr.shape[1])
+            row = {
+                "image": name,
+                "bytes": inr.stat().st_size,
+                "bpp": bpp,
+                "psnr": image.psnr(out, arr),
+                "encode_s": enc_s,
+                "encode_peak_mib": enc_mb,
+                "decode_native_s_process": dec_s,
+                "decode_native_s_in_process": dec_inproc,
+                "decode_4096_s_process": big_s,
+                "decode_4096_peak_mib": big_mb,
+                "jpeg": jpeg_at_or_below(arr, bpp),
+            }
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    doc = {
+        "inrcodec": __version__,
+        "preset": args.preset,
+        "machine": {"platform": platform.platform(), "processor": platform.processor(), "python": sys.version},
+        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "command": " ".join(["python -m benchmarks.perf"] + sys.argv[1:]),
+        "rows": rows,
+    }
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(doc, indent=1))
+
+
+if __name__ == "__main__":
+    main()
