@@ -136,19 +136,21 @@ def code(
     mask: Mask,
     header: container.Header,
     coder: CoderConfig,
-    bits: int,
+    bits: int | list[int],
     steps: list[float] | None = None,
 ) -> Coded:
-    """Quantize and code every layer at ``bits`` bits; ``steps`` fixes the weight steps (after QAT)."""
+    """Quantize and code every layer at ``bits`` bits (one depth, or one per layer); ``steps``
+    fixes the weight steps (after quantization-aware fine-tuning)."""
+    per_layer = [bits] * len(snap_weights) if isinstance(bits, int) else list(bits)
     layers, deq_w, deq_b, names = [], [], [], []
     keep = [k.cpu().numpy() for k in mask.keep]
-    for i, (w, b, kp) in enumerate(zip(snap_weights, biases, keep)):
+    for i, (w, b, kp, bits) in enumerate(zip(snap_weights, biases, keep, per_layer)):
         values = w.detach().cpu().numpy()[kp]
         bvals = b.detach().cpu().numpy()
         bstep = step_for(bvals, coder.bias_bits)
         bq = quantize(bvals, bstep)
         step = steps[i] if steps is not None else step_for(values, bits)
-        scalar = container.LayerCode(i, container.CODER_SCALAR, bstep, bq, step, quantize(values, step))
+        scalar = container.LayerCode(i, container.CODER_SCALAR, bstep, bq, step, quantize(values, step, bits))
         choice = scalar
         if coder.weight_coder in ("sinr", "auto") and values.size:
             sc = sparse_code.encode(values, coder.sinr_k, coder.sinr_m, coder.sinr_s, coder.dict_seed, bits)
@@ -198,6 +200,39 @@ def header_for(arr: np.ndarray, cfg: EncodeConfig) -> container.Header:
     return container.Header(w, h, c, a.hidden, a.layers, a.omega0, a.omega_hidden)
 
 
+def allocate_bits(net: Siren, target: Target, snap: Snapshot, header, cfg: EncodeConfig) -> tuple[list[int], Coded]:
+    """Per-layer bit depths by measured rate and distortion.
+
+    Start every layer at the highest candidate depth; repeatedly take away one bit from the layer
+    whose loss costs the fewest dB per byte saved, while the total PSNR loss against the
+    unquantized network stays within ``max_loss_db``.
+    """
+    scalar = replace(cfg.coder, weight_coder="scalar")
+    ref = evaluate(net, target, pixels=cfg.eval_pixels)
+    levels = sorted(cfg.coder.bits)
+    bits = [levels[-1]] * len(snap.weights)
+    coded = code(snap.weights, snap.biases, snap.mask, header, scalar, bits)
+    while True:
+        best = None
+        for i in range(len(bits)):
+            pos = levels.index(bits[i])
+            if pos == 0:
+                continue
+            trial = bits.copy()
+            trial[i] = levels[pos - 1]
+            c = code(snap.weights, snap.biases, snap.mask, header, scalar, trial)
+            p = evaluate(net, target, c.weights, c.biases, pixels=cfg.eval_pixels)
+            saved = len(coded.data) - len(c.data)
+            if ref - p > cfg.coder.max_loss_db or saved <= 0:
+                continue
+            cost = (ref - p) / saved
+            if best is None or cost < best[0]:
+                best = (cost, trial, c)
+        if best is None:
+            return bits, coded
+        _cost, bits, coded = best
+
+
 def choose_bits(
     net: Siren, target: Target, snap: Snapshot, header, cfg: EncodeConfig
 ) -> list[tuple[int, Coded, float]]:
@@ -215,7 +250,7 @@ def finish(
     snap: Snapshot,
     header: container.Header,
     cfg: EncodeConfig,
-    bits: int,
+    bits: int | list[int],
     progress: Progress | None = None,
     done_steps: int = 0,
     total_steps: int = 0,
@@ -223,7 +258,8 @@ def finish(
     """Quantization-aware fine-tuning at ``bits``, then the final coding with the chosen coder."""
     net.load(snap.weights, snap.biases)
     keep = [k.cpu().numpy() for k in snap.mask.keep]
-    steps = [step_for(w.cpu().numpy()[k], bits) for w, k in zip(snap.weights, keep)]
+    per_layer = [bits] * len(keep) if isinstance(bits, int) else bits
+    steps = [step_for(w.cpu().numpy()[k], b) for w, k, b in zip(snap.weights, keep, per_layer)]
     if cfg.coder.qat_steps > 0:
         qcfg = replace(cfg.fit, lr=cfg.fit.lr_final, lr_final=cfg.fit.lr_final * 0.1)
         cb = None
@@ -280,9 +316,7 @@ def encode_array(
     done = total_steps - cfg.coder.qat_steps
     if cap is None:
         net.load(last.weights, last.biases)
-        cands = choose_bits(net, target, last, header, cfg)
-        ref = evaluate(net, target, pixels=cfg.eval_pixels)
-        bits = next((b for b, _c, p in cands if ref - p <= cfg.coder.max_loss_db), cands[-1][0])
+        bits, _coded = allocate_bits(net, target, last, header, cfg)
         coded = finish(net, target, last, header, cfg, bits, progress, done, total_steps)
         snap = last
     else:
@@ -319,9 +353,7 @@ def encode_ladder(
     coding_time = 0.0
     for snap in imp(net, target, cfg, progress, densities=densities):
         tc = time.perf_counter()
-        cands = choose_bits(net, target, snap, header, cfg)
-        ref = evaluate(net, target, pixels=cfg.eval_pixels)
-        bits = next((b for b, _c, p in cands if ref - p <= cfg.coder.max_loss_db), cands[-1][0])
+        bits, _coded = allocate_bits(net, target, snap, header, cfg)
         coded = finish(net, target, snap, header, cfg, bits)
         net.load(snap.weights, snap.biases)  # the trajectory goes on from the unquantized weights
         coding_time += time.perf_counter() - tc
@@ -332,7 +364,7 @@ def encode_ladder(
     return out
 
 
-def _stats(arr, coded: Coded, snap: Snapshot, bits: int, cfg: EncodeConfig, t_fit, t_code, dev) -> dict:
+def _stats(arr, coded: Coded, snap: Snapshot, bits: int | list[int], cfg: EncodeConfig, t_fit, t_code, dev) -> dict:
     h, w, _c = arr.shape
     t = time.perf_counter()
     stream = container.read(coded.data)
