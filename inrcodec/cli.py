@@ -10,6 +10,7 @@ import click
 
 from inrcodec.format.errors import FormatError
 from inrcodec.image import ImageError
+from inrcodec.lottery import lottery_command
 
 USER_ERRORS = (FormatError, ImageError, ValueError, OSError)
 
@@ -219,6 +220,8 @@ class _Bar:
         if self.bar is not None:
             self.bar.__exit__(None, None, None)
 
+
+main.add_command(lottery_command, "lottery")
 
 if __name__ == "__main__":
     main()

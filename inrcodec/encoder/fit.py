@@ -48,12 +48,15 @@ def train(
     snapshot_at: int | None = None,
     region: torch.Tensor | None = None,
     weight_fn: Callable[[list[torch.Tensor]], list[torch.Tensor]] | None = None,
+    full_batch: bool = False,
 ) -> tuple[list[torch.Tensor], list[torch.Tensor]] | None:
     """Train ``net`` in place for ``steps`` steps; pruned weights stay exactly zero.
 
     ``snapshot_at`` returns the (weights, biases) after that many steps (for ``early:N``
     rewinding); ``region`` restricts the sampled pixels to those indices; ``weight_fn``
-    transforms the (masked) weights in the forward pass (quantization-aware fine-tuning).
+    transforms the (masked) weights in the forward pass (quantization-aware fine-tuning);
+    ``full_batch`` makes every step one pass over all pixels (of the region) instead of a
+    random batch of ``cfg.batch`` (the lottery experiment's epochs).
     """
     device = target.coords.device
     gen = torch.Generator(device="cpu").manual_seed(cfg.seed * 1_000_003 + seed_offset)
@@ -68,7 +71,7 @@ def train(
         lr = cfg.lr_final + 0.5 * (cfg.lr - cfg.lr_final) * (1 + math.cos(math.pi * step / max(steps, 1)))
         for group in opt.param_groups:
             group["lr"] = lr
-        idx = torch.randint(0, pool, (batch,), generator=gen)
+        idx = torch.arange(pool) if full_batch else torch.randint(0, pool, (batch,), generator=gen)
         if region is not None:
             idx = region[idx]
         idx = idx.to(device)
