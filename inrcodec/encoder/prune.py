@@ -55,7 +55,11 @@ class Mask:
         rule: str = "magnitude",
         generator: torch.Generator | None = None,
     ) -> Mask:
-        """Remove ``fraction`` of the surviving weights, ranked globally across layers."""
+        """Remove ``fraction`` of the surviving weights, ranked globally across layers.
+
+        The count is rounded to nearest, but a positive ``fraction`` always removes at least one
+        weight: a pruning loop that stops at a target density must make progress every round.
+        """
         if rule not in RULES:
             raise ValueError(f"unknown pruning rule {rule!r}; choose from {', '.join(RULES)}")
         alive = [k.reshape(-1) for k in self.keep]
@@ -67,7 +71,10 @@ class Mask:
                 scores = [-s for s in scores]
         flat = torch.cat(scores)
         flat_alive = torch.cat([a.cpu() for a in alive])
-        n_remove = int(round(fraction * int(flat_alive.sum())))
+        n_alive = int(flat_alive.sum())
+        n_remove = int(round(fraction * n_alive))
+        if fraction > 0 and n_alive > 0:
+            n_remove = max(1, n_remove)
         if n_remove <= 0:
             return self
         # Dead weights rank last so they are never "removed" twice; ties broken by position.
