@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from inrcodec.format import entropy
+from inrcodec.format.dictionary import MAX_ATOMS, MAX_LENGTH
 from inrcodec.format.errors import FormatError
+from inrcodec.image import MAX_PIXELS
 
 MAGIC = b"INRC"
 FORMAT_VERSION = 1
@@ -135,6 +137,8 @@ def write(header: Header, masks: np.ndarray | None, layers: list[LayerCode], qua
 def _check_header(h: Header) -> None:
     if not (1 <= h.width <= 65535 and 1 <= h.height <= 65535):
         raise FormatError("image size out of range")
+    if h.width * h.height > MAX_PIXELS:
+        raise FormatError(f"image {h.width}x{h.height} is over the {MAX_PIXELS} pixel limit")
     if h.channels not in (1, 3, 4):
         raise FormatError(f"unsupported channel count {h.channels}")
     if not (1 <= h.hidden <= MAX_HIDDEN and 1 <= h.layers <= MAX_LAYERS):
@@ -171,7 +175,7 @@ def _parse_layer(payload: bytes, header: Header, survivors: list[int]) -> LayerC
         sinr = _SINR.unpack_from(payload, pos)
         pos += _SINR.size
         k, m, s, _seed = sinr
-        if not (1 <= k and 1 <= m and 1 <= s <= min(k, m) and k * m <= MAX_DICT_ENTRIES):
+        if not (1 <= k <= MAX_LENGTH and 1 <= m <= MAX_ATOMS and 1 <= s <= min(k, m) and k * m <= MAX_DICT_ENTRIES):
             raise FormatError("SINR parameters out of range")
         n_vec = -(-n_keep // k)
         n_idx = n_vec * s

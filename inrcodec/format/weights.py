@@ -9,11 +9,19 @@ from __future__ import annotations
 import numpy as np
 
 from inrcodec.format.dictionary import gaussian_dictionary
+from inrcodec.format.errors import FormatError
+
+
+def _finite(x: np.ndarray) -> np.ndarray:
+    if not np.isfinite(x).all():
+        raise FormatError("a dequantized weight overflows float32")
+    return x
 
 
 def dequantize(q: np.ndarray, step: float) -> np.ndarray:
-    """q * step in float32 (one rounding per value)."""
-    return q.astype(np.float32) * np.float32(step)
+    """q * step in float32 (one rounding per value); FormatError if that overflows."""
+    with np.errstate(over="ignore"):
+        return _finite(q.astype(np.float32) * np.float32(step))
 
 
 def sinr_reconstruct(
@@ -25,4 +33,5 @@ def sinr_reconstruct(
     acc = np.zeros((indices.shape[0], k), dtype=np.float64)
     for j in range(indices.shape[1]):  # fixed summation order: atom slot 0, 1, ...
         acc += a[:, indices[:, j]].T * coefs[:, j : j + 1]
-    return acc.reshape(-1)[:count].astype(np.float32)
+    with np.errstate(over="ignore"):
+        return _finite(acc.reshape(-1)[:count].astype(np.float32))
