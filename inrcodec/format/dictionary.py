@@ -34,9 +34,13 @@ def gaussian_dictionary(seed: int, k: int, m: int) -> np.ndarray:
     if not (1 <= k <= MAX_LENGTH and 1 <= m <= MAX_ATOMS and 0 <= seed < 1 << 32):
         raise ValueError("dictionary size or seed out of range")
     n = k * m
-    words = splitmix64(np.arange(3 * n, dtype=np.uint64), seed).reshape(n, 3)
-    lanes = np.stack([(words >> np.uint64(16 * i)) & np.uint64(0xFFFF) for i in range(4)], axis=-1)
-    g = lanes.reshape(n, 12).astype(np.int64).sum(axis=1) - 6 * 65535
+    entry = np.arange(n, dtype=np.uint64)
+    g = np.full(n, -6 * 65535, dtype=np.int64)
+    # Integer sums are exact in any order: accumulate lane by lane (a few n-sized arrays at once).
+    for w in range(3):
+        word = splitmix64(np.uint64(3) * entry + np.uint64(w), seed)
+        for i in range(4):
+            g += ((word >> np.uint64(16 * i)) & np.uint64(0xFFFF)).astype(np.int64)
     cols = g.reshape(m, k)  # column-major: one row of ``cols`` per atom
     norms = np.sqrt((cols * cols).sum(axis=1).astype(np.float64))
     norms[norms == 0] = 1.0
