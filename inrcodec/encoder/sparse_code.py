@@ -30,6 +30,9 @@ def encode(values: np.ndarray, k: int, m: int, s: int, seed: int, bits: int) -> 
     """OMP codes of ``values`` (zero-padded to a multiple of k), coefficients at ``bits`` bits."""
     s = min(s, k, m)
     n_vec = -(-values.size // k)
+    if n_vec == 0:  # a layer pruned away entirely: no vectors (OMP refuses an empty problem)
+        none = np.zeros((0, s), dtype=np.int64)
+        return SinrCode(none, none.copy(), step_for(values, bits), (k, m, s, seed))
     y = np.zeros(n_vec * k, dtype=np.float64)
     y[: values.size] = values
     y = y.reshape(n_vec, k).T  # (k, n_vec): one column per vector
