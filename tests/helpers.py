@@ -1,0 +1,126 @@
+"""Shared helpers of the test suite: tiny configs, synthetic .inr files, byte surgery, golden files."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import struct
+import zlib
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from inrcodec import config
+from inrcodec.format import container
+
+TESTS = Path(__file__).resolve().parent
+REPO = TESTS.parent
+GOLDEN = TESTS / "golden"
+SAMPLE = REPO / "inrcodec" / "data" / "sample.png"
+REGEN = os.environ.get("INRCODEC_REGEN_GOLDEN") == "1"
+
+# Byte offsets of version 1 (docs/format.md).
+HEADER_AT = len(container.MAGIC) + 1
+HEADER = struct.Struct("<" + "".join(code for _, code, _ in container.HEADER_FIELDS))
+BODY_AT = HEADER_AT + HEADER.size
+
+
+def tiny_config(
+    steps: int = 300, density: float = 0.6, hidden: int = 16, layers: int = 2, **coder
+) -> config.EncodeConfig:
+    """The "fast" preset shrunk to a few hundred steps of a tiny net (seconds on a busy CPU)."""
+    base = config.preset("fast")
+    return replace(
+        base,
+        arch=replace(base.arch, hidden=hidden, layers=layers),
+        fit=replace(base.fit, steps=steps, batch=1024),
+        prune=replace(base.prune, density=density, rate=0.3, steps=max(1, steps // 3), rewind="early:20"),
+        coder=replace(base.coder, **{"bits": (8,), "qat_steps": 20, "sinr_k": 16, "sinr_m": 64, "sinr_s": 8, **coder}),
+        eval_pixels=4096,
+    )
+
+
+def fix_crc(data: bytes) -> bytes:
+    """``data`` with its trailing CRC32 recomputed (for crafted files that must pass the CRC)."""
+    body = bytes(data[:-4])
+    return body + struct.pack("<I", zlib.crc32(body))
+
+
+def with_header(data: bytes, **fields) -> bytes:
+    """A copy of ``data`` with header fields replaced and a correct CRC."""
+    names = [name for name, _, _ in container.HEADER_FIELDS]
+    values = dict(zip(names, HEADER.unpack_from(data, HEADER_AT)))
+    values.update(fields)
+    head = HEADER.pack(*(values[n] for n in names))
+    return fix_crc(data[:HEADER_AT] + head + data[BODY_AT:])
+
+
+def synthetic_stream(
+    seed: int = 0,
+    width: int = 12,
+    height: int = 8,
+    channels: int = 3,
+    hidden: int = 8,
+    layers: int = 2,
+    density: float = 0.5,
+    sinr_layers: tuple[int, ...] = (1,),
+    sinr: tuple[int, int, int] = (8, 16, 3),
+) -> tuple[container.Header, np.ndarray | None, list[container.LayerCode]]:
+    """A random but valid bitstream (no training): masks, scalar layers and SINR layers."""
+    rng = np.random.default_rng(seed)
+    header = container.Header(width, height, channels, hidden, layers, 30.0, 30.0)
+    sizes = container.n_weights(header)
+    masks = None if density >= 1 else rng.random(sum(sizes)) < density
+    codes, start = [], 0
+    for i, ((n_out, n_in), n) in enumerate(zip(header.shapes(), sizes)):
+        keep = n if masks is None else int(masks[start : start + n].sum())
+        start += n
+        bias_q = rng.integers(-2000, 2000, n_out)
+        if i in sinr_layers:
+            k, m, s = sinr
+            n_vec = -(-keep // k)
+            idx = np.sort(np.stack([rng.choice(m, s, replace=False) for _ in range(n_vec)]), axis=1)
+            coef = rng.integers(-100, 100, (n_vec, s))
+            codes.append(
+                container.LayerCode(
+                    i,
+                    container.CODER_SINR,
+                    1e-3,
+                    bias_q,
+                    0.004,
+                    coef.reshape(n_vec, s),
+                    sinr=(k, m, s, 1234 + i),
+                    indices=idx.reshape(n_vec, s),
+                )
+            )
+        else:
+            values = rng.integers(-60, 60, keep)
+            codes.append(container.LayerCode(i, container.CODER_SCALAR, 1e-3, bias_q, 0.02 / n_in, values))
+    return header, masks, codes
+
+
+def synthetic_file(**kw) -> bytes:
+    return container.write(*synthetic_stream(**kw))
+
+
+def sha256(a) -> str:
+    return hashlib.sha256(a.tobytes() if isinstance(a, np.ndarray) else bytes(a)).hexdigest()
+
+
+class Golden:
+    """Pinned values in a JSON file under tests/golden/; INRCODEC_REGEN_GOLDEN=1 rewrites them."""
+
+    def __init__(self, name: str):
+        self.path = GOLDEN / name
+        self.values = json.loads(self.path.read_text()) if self.path.exists() else {}
+
+    def check(self, key: str, value) -> None:
+        if REGEN:
+            self.values[key] = value
+            GOLDEN.mkdir(exist_ok=True)
+            self.path.write_text(json.dumps(self.values, indent=2, sort_keys=True) + "\n")
+            return
+        assert key in self.values, f"{key!r} not pinned in {self.path}; run with INRCODEC_REGEN_GOLDEN=1"
+        assert value == self.values[key], f"{key!r} differs from {self.path}"

@@ -1,0 +1,324 @@
+"""format/container.py and format/entropy.py: the bytes of an .inr file, and everything a
+malformed one may do (nothing but FormatError, quickly, without large allocations)."""
+
+from __future__ import annotations
+
+import struct
+import time
+import tracemalloc
+from dataclasses import replace
+
+import brotli
+import numpy as np
+import pytest
+from helpers import BODY_AT, HEADER, fix_crc, synthetic_file, synthetic_stream, with_header
+
+from inrcodec.decoder import decode
+from inrcodec.format import FORMAT_VERSION, MAGIC, FormatError, container, entropy
+
+SECTION = struct.Struct("<BI")
+
+
+@pytest.fixture(scope="module")
+def valid() -> bytes:
+    """A small valid file: masks, two scalar layers and one SINR layer."""
+    return synthetic_file()
+
+
+def sections(data: bytes) -> list[tuple[int, int, bytes]]:
+    """(offset, kind, payload) of each section, walked independently of container.read."""
+    out, pos, end = [], BODY_AT, len(data) - 4
+    while pos < end:
+        kind, length = SECTION.unpack_from(data, pos)
+        out.append((pos, kind, data[pos + SECTION.size : pos + SECTION.size + length]))
+        pos += SECTION.size + length
+    assert pos == end
+    return out
+
+
+def rebuild_file(data: bytes, new_sections: list[tuple[int, bytes]]) -> bytes:
+    """``data``'s magic and header with other sections (n_sections and CRC fixed up)."""
+    body = b"".join(SECTION.pack(kind, len(p)) + p for kind, p in new_sections)
+    head = data[:BODY_AT]
+    return with_header(head + body + b"\0\0\0\0", n_sections=len(new_sections))
+
+
+def outcome(data: bytes) -> str:
+    """'rejected' (FormatError from read or decode) or 'valid' (decoded to the declared shape).
+
+    Any other exception propagates and fails the calling test.
+    """
+    try:
+        stream = container.read(data)
+    except FormatError:
+        return "rejected"
+    try:
+        pixels = decode(data, device="cpu")
+    except FormatError:
+        return "rejected"
+    h = stream.header
+    assert pixels.shape == (h.height, h.width, h.channels) and pixels.dtype == np.uint8
+    return "valid"
+
+
+# --- the layout ------------------------------------------------------------------------------
+
+
+def test_header_layout_is_the_documented_one(valid):
+    assert HEADER.size == 17 and BODY_AT == 22  # docs/format.md, byte table
+    assert valid[:4] == b"INRC" == MAGIC and valid[4] == FORMAT_VERSION
+    width, height, channels, hidden, layers, omega0, omega_hidden, n_sections = struct.unpack_from(
+        "<HHBHBffB", valid, 5
+    )
+    assert (width, height, channels, hidden, layers) == (12, 8, 3, 8, 2)
+    assert (omega0, omega_hidden, n_sections) == (30.0, 30.0, 4)
+    kinds = [kind for _, kind, _ in sections(valid)]
+    assert kinds == [container.SECTION_MASKS] + [container.SECTION_LAYER] * 3
+    assert struct.unpack("<I", valid[-4:])[0] == __import__("zlib").crc32(valid[:-4])
+
+
+def test_round_trip_of_every_field(valid):
+    header, masks, layers = synthetic_stream()
+    stream = container.read(valid)
+    assert stream.header == header
+    np.testing.assert_array_equal(stream.masks, masks)
+    assert len(stream.layers) == len(layers)
+    for got, want in zip(stream.layers, layers):
+        assert (got.index, got.coder, got.entropy_coder, got.sinr) == (want.index, want.coder, 0, want.sinr)
+        assert got.bias_step == np.float32(want.bias_step) and got.step == np.float32(want.step)
+        np.testing.assert_array_equal(got.bias_q, want.bias_q)
+        np.testing.assert_array_equal(got.values_q, want.values_q)
+        if want.indices is not None:
+            np.testing.assert_array_equal(got.indices, want.indices)
+    # Section sizes account for every byte: magic, version, header, sections, CRC.
+    assert BODY_AT + sum(stream.section_bytes.values()) + 4 == len(valid)
+    assert list(stream.section_bytes) == ["masks", "layer0", "layer1", "layer2"]
+
+
+def test_dense_file_has_no_mask_section():
+    data = synthetic_file(density=1.0, sinr_layers=())
+    assert [k for _, k, _ in sections(data)] == [container.SECTION_LAYER] * 3
+    stream = container.read(data)
+    assert stream.masks is None
+    assert all(m.all() for m in container.split_masks(None, stream.header))
+
+
+def test_symbol_widths_follow_the_largest_symbol():
+    header, masks, layers = synthetic_stream(density=1.0, sinr_layers=())
+    big = replace(layers[0], values_q=np.array([-40000, 5] * (layers[0].values_q.size // 2)))
+    huge = replace(layers[2], bias_q=np.full(layers[2].bias_q.size, 2**30))
+    data = container.write(header, None, [big, layers[1], huge])
+    fixed = [p[:13] for _, _, p in sections(data)]  # index, coders, steps, widths
+    assert [(f[11], f[12]) for f in fixed] == [(2, 4), (2, 1), (4, 1)]  # zigzag(-40000) = 79999 needs 4 bytes
+    stream = container.read(data)
+    np.testing.assert_array_equal(stream.layers[0].values_q, big.values_q)
+    np.testing.assert_array_equal(stream.layers[2].bias_q, huge.bias_q)
+
+
+def test_entropy_helpers():
+    q = np.array([0, -1, 1, -2, 2, 2**31 - 1, -(2**31)])
+    u = entropy.zigzag(q)
+    assert list(u[:5]) == [0, 1, 2, 3, 4]
+    np.testing.assert_array_equal(entropy.unzigzag(u), q)
+    assert [entropy.symbol_width(np.array(v)) for v in ([], [255], [256], [65535], [65536])] == [1, 1, 2, 2, 4]
+    np.testing.assert_array_equal(entropy.unpack(entropy.pack(u, 4), 4, u.size), u)
+    with pytest.raises(FormatError):
+        entropy.unpack(b"\0" * 5, 2, 3)
+    raw = bytes(range(256)) * 4
+    assert entropy.decompress(entropy.compress(raw), len(raw)) == raw
+    for bad in (b"", b"\xff\xff\xff", entropy.compress(raw)[:-3]):
+        with pytest.raises(FormatError):
+            entropy.decompress(bad, len(raw))
+    with pytest.raises(FormatError):  # shorter than declared
+        entropy.decompress(entropy.compress(raw), len(raw) + 1)
+
+
+# --- corruption ------------------------------------------------------------------------------
+
+
+def test_bad_magic(valid):
+    for magic in (b"INRD", b"\0\0\0\0", b"\x89PNG"):
+        with pytest.raises(FormatError, match="magic"):
+            container.read(fix_crc(magic + valid[4:]))
+
+
+@pytest.mark.parametrize("version", [0, FORMAT_VERSION + 1, 255])
+def test_unknown_version(valid, version):
+    data = fix_crc(valid[:4] + bytes([version]) + valid[5:])
+    with pytest.raises(FormatError, match=f"version {version}"):
+        container.read(data)
+
+
+def test_wrong_crc(valid):
+    crc = struct.unpack("<I", valid[-4:])[0]
+    with pytest.raises(FormatError, match="CRC"):
+        container.read(valid[:-4] + struct.pack("<I", crc ^ 1))
+
+
+def test_truncation_at_every_offset(valid):
+    for n in range(len(valid)):
+        with pytest.raises(FormatError):
+            container.read(valid[:n])
+    with pytest.raises(FormatError):
+        container.read(valid + b"\0")
+
+
+@pytest.mark.filterwarnings("error")
+def test_random_byte_flips(valid):
+    """500 seeded corruptions of 1-3 bytes: all rejected (CRC32 catches every such burst)."""
+    rng = np.random.default_rng(20250325)
+    seen = set()
+    for _ in range(500):
+        data = bytearray(valid)
+        for _ in range(rng.integers(1, 4)):
+            data[rng.integers(len(data))] ^= int(rng.integers(1, 256))
+        seen.add(outcome(bytes(data)))
+    assert seen == {"rejected"}
+
+
+@pytest.mark.filterwarnings("error")
+def test_random_byte_flips_with_the_crc_fixed(valid):
+    """500 seeded corruptions that pass the CRC: the parser's own checks must hold. Each file is
+    rejected with FormatError or parses and decodes to an image of its declared shape."""
+    rng = np.random.default_rng(7)
+    counts = {"rejected": 0, "valid": 0}
+    for _ in range(500):
+        data = bytearray(valid)
+        for _ in range(rng.integers(1, 4)):
+            data[rng.integers(len(data) - 4)] ^= int(rng.integers(1, 256))
+        counts[outcome(fix_crc(bytes(data)))] += 1
+    # Both branches are exercised: flips in quantized values give valid files, others do not.
+    assert counts["rejected"] > 100 and counts["valid"] > 50, counts
+
+
+# --- crafted files: a correct CRC, absurd fields -------------------------------------------------
+
+
+def _fast_rejection(data: bytes, match: str | None = None, call=container.read) -> None:
+    tracemalloc.start()
+    t = time.perf_counter()
+    try:
+        with pytest.raises(FormatError, match=match):
+            call(data)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert time.perf_counter() - t < 2.0
+    assert peak < 64 << 20, f"{peak} bytes allocated to reject a crafted file"
+
+
+@pytest.mark.parametrize(
+    "fields,match",
+    [
+        ({"width": 0}, "image size"),
+        ({"height": 0}, "image size"),
+        ({"width": 65535, "height": 65535}, "pixel limit"),
+        ({"channels": 2}, "channel"),
+        ({"channels": 0}, "channel"),
+        ({"hidden": 0}, "network size"),
+        ({"hidden": 65535}, "network size"),
+        ({"layers": 0}, "network size"),
+        ({"layers": 255}, "network size"),
+        ({"omega0": float("nan")}, "frequency"),
+        ({"omega_hidden": float("inf")}, "frequency"),
+        ({"omega0": 0.0}, "frequency"),
+        ({"omega0": -30.0}, "frequency"),
+        ({"n_sections": 255}, "truncated"),
+        ({"n_sections": 3}, "trailing"),
+        ({"n_sections": 0}, "trailing"),
+        # The largest network the header allows: its layer sections do not match, nothing is built.
+        ({"hidden": 1024, "layers": 16}, None),
+    ],
+)
+def test_absurd_header_fields(valid, fields, match):
+    _fast_rejection(with_header(valid, **fields), match)
+
+
+def test_section_length_past_the_end(valid):
+    first = sections(valid)[0][0]
+    for length in (len(valid), 2**32 - 1):
+        data = bytearray(valid)
+        struct.pack_into("<I", data, first + 1, length)
+        _fast_rejection(fix_crc(bytes(data)), "past the end")
+
+
+def test_section_structure(valid):
+    secs = [(kind, payload) for _, kind, payload in sections(valid)]
+    masks, l0, l1, l2 = secs
+    cases = {
+        "unknown section kind": [masks, (9, b"x"), l0, l1, l2],
+        "expected 3 layer sections": [masks, l0, l1],
+        "out of order": [masks, l1, l0, l2],
+        "misplaced": [masks, masks, l0, l1, l2],
+    }
+    for match, secs_ in cases.items():
+        _fast_rejection(rebuild_file(valid, secs_), match)
+    # Masks after a layer: the layers of a dense file parse, then the masks come too late.
+    dense = synthetic_file(density=1.0)
+    d0, d1, d2 = [(kind, payload) for _, kind, payload in sections(dense)]
+    _fast_rejection(rebuild_file(dense, [d0, masks, d1, d2]), "mask section misplaced")
+
+
+def _layer_with(data: bytes, index: int, fmt: str, at: int, value) -> bytes:
+    """``data`` with one fixed field of layer section ``index`` replaced."""
+    off, _kind, _ = sections(data)[1 + index]
+    out = bytearray(data)
+    struct.pack_into("<" + fmt, out, off + SECTION.size + at, value)
+    return fix_crc(bytes(out))
+
+
+@pytest.mark.parametrize(
+    "layer,fmt,at,value,match",
+    [
+        (0, "B", 0, 7, "out of range"),  # layer index
+        (0, "B", 1, 2, "unknown weight"),  # weight coder
+        (0, "B", 2, 1, "unknown weight or entropy"),  # entropy coder
+        (0, "f", 3, 0.0, "step"),  # bias step
+        (0, "f", 7, float("nan"), "step"),  # weight step
+        (0, "f", 7, -1.0, "step"),
+        (0, "f", 7, float("inf"), "step"),
+        (0, "B", 11, 3, "symbol width"),
+        (0, "B", 12, 8, "symbol width"),
+        (1, "H", 13, 0, "SINR parameters"),  # k
+        (1, "H", 13, 5000, "SINR parameters"),  # k above the dictionary's limit
+        (1, "H", 15, 0, "SINR parameters"),  # m
+        (1, "B", 17, 0, "SINR parameters"),  # s
+        (1, "B", 17, 17, "SINR parameters"),  # s > min(k, m)
+        (1, "H", 13, 4096, None),  # k * m still allowed, but the payload no longer fits it
+    ],
+)
+def test_absurd_layer_fields(valid, layer, fmt, at, value, match):
+    _fast_rejection(_layer_with(valid, layer, fmt, at, value), match)
+
+
+def test_sinr_atom_index_out_of_range():
+    header, masks, layers = synthetic_stream()
+    bad = replace(layers[1], indices=np.full_like(layers[1].indices, 16))  # m = 16
+    _fast_rejection(container.write(header, masks, [layers[0], bad, layers[2]]), "atom index")
+
+
+@pytest.mark.parametrize("step", [3e37, 1e38])
+def test_weights_that_overflow_float32(step):
+    header, masks, layers = synthetic_stream()
+    for i in (0, 1):  # scalar, SINR
+        crafted = list(layers)
+        crafted[i] = replace(layers[i], step=step)
+        data = container.write(header, masks, crafted)
+        container.read(data)  # every field is in range ...
+        with pytest.raises(FormatError, match="overflow"):  # ... but the weights are not
+            decode(data, device="cpu")
+
+
+@pytest.mark.parametrize("target", ["masks", "layer"])
+def test_brotli_bomb(valid, target):
+    """A section whose Brotli stream expands far past its declared size is cut off at that size."""
+    bomb = brotli.compress(b"\0" * (32 << 20), quality=1)
+    assert len(bomb) < 10_000
+    secs = [(kind, payload) for _, kind, payload in sections(valid)]
+    if target == "masks":
+        secs[0] = (secs[0][0], bomb)
+    else:
+        secs[1] = (secs[1][0], secs[1][1][:13] + bomb)
+    data = rebuild_file(valid, secs)
+    _fast_rejection(data, "declared size")
+    _fast_rejection(data, "declared size", call=lambda d: decode(d, device="cpu"))

@@ -1,0 +1,218 @@
+"""decoder/: output sizes, rebuilding, chunked rendering, determinism, import isolation, and the
+golden files that guard the format's stability."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+from helpers import GOLDEN, REGEN, REPO, SAMPLE, Golden, sha256, synthetic_file
+
+from inrcodec import image
+from inrcodec.decoder import decode, output_size, rebuild, render
+from inrcodec.decoder.rebuild import layer_arrays
+from inrcodec.format import FORMAT_VERSION, container
+from inrcodec.format.weights import dequantize
+from inrcodec.image import MAX_PIXELS
+
+CURRENT_GOLDEN = f"format_v{FORMAT_VERSION}_mixed.inr"
+render_module = importlib.import_module("inrcodec.decoder.render")  # the package exports a function of that name
+
+
+# --- sizes -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args,expected",
+    [
+        ({}, (48, 32)),
+        ({"size": 96}, (96, 64)),  # longer side, aspect kept
+        ({"size": 64}, (64, 43)),  # 32 * 64 / 48 = 42.67, rounded
+        ({"size": 1}, (1, 1)),  # never below one pixel
+        ({"width": 24}, (24, 16)),  # height follows
+        ({"height": 8}, (12, 8)),  # width follows
+        ({"width": 10, "height": 50}, (10, 50)),  # both: aspect not kept
+    ],
+)
+def test_output_size(args, expected):
+    assert output_size((48, 32), **args) == expected
+    if set(args) <= {"size"}:  # a portrait image: the same, transposed
+        assert output_size((32, 48), **args) == expected[::-1]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        {"size": 10, "width": 5},
+        {"size": 10, "height": 5},
+        {"width": 0},
+        {"height": -3},
+        {"width": 9000, "height": 9000},  # over MAX_PIXELS
+    ],
+)
+def test_output_size_errors(args):
+    with pytest.raises(ValueError):
+        output_size((48, 32), **args)
+
+
+def test_pixel_limit_is_inclusive():
+    side = int(MAX_PIXELS**0.5)
+    assert output_size((10, 10), width=side, height=MAX_PIXELS // side) == (side, MAX_PIXELS // side)
+
+
+# --- rebuild and render -----------------------------------------------------------------------
+
+
+def test_rebuild_puts_dequantized_values_at_surviving_positions():
+    data = synthetic_file(sinr_layers=())
+    stream = container.read(data)
+    net = rebuild(stream)
+    assert not net.training
+    keeps = container.split_masks(stream.masks, stream.header)
+    for w, b, keep, code in zip(net.weights, net.biases, keeps, stream.layers):
+        w = w.detach().numpy()
+        assert w.shape == keep.shape and not w[~keep].any()
+        np.testing.assert_array_equal(w[keep], dequantize(code.values_q, code.step))
+        np.testing.assert_array_equal(b.detach().numpy(), dequantize(code.bias_q, code.bias_step))
+    assert net.arch.hidden == 8 and net.arch.layers == 2 and net.arch.out_features == 3
+
+
+def test_render_in_bands_equals_one_pass(monkeypatch):
+    net = rebuild(container.read(synthetic_file()))
+    whole = render(net, 37, 23)
+    monkeypatch.setattr(render_module, "CHUNK_PIXELS", 50)  # 1 row per band, then a partial last
+    np.testing.assert_array_equal(render(net, 37, 23), whole)
+    monkeypatch.setattr(render_module, "CHUNK_PIXELS", 100)  # 2 rows per band
+    np.testing.assert_array_equal(render(net, 37, 23), whole)
+
+
+def test_render_samples_pixel_centres():
+    """The pixels of the network at (x, y) are what coords say: check one against a direct evaluation."""
+    from inrcodec import coords
+
+    net = rebuild(container.read(synthetic_file()))
+    out = render(net, 12, 8)
+    with torch.no_grad():
+        direct = net(coords.grid(8, 12)).clamp(-1, 1).numpy()
+    np.testing.assert_array_equal(out, image.from_unit(direct).reshape(8, 12, 3))
+
+
+def test_decode_sizes_and_determinism(encoded_scalar):
+    data = encoded_scalar.data
+    native = decode(data, device="cpu")
+    assert native.shape == (32, 48, 3) and native.dtype == np.uint8
+    np.testing.assert_array_equal(decode(data, device="cpu"), native)  # same file, same pixels
+    assert decode(data, size=96, device="cpu").shape == (64, 96, 3)
+    assert decode(data, width=24, device="cpu").shape == (16, 24, 3)
+    assert decode(data, width=5, height=7, device="cpu").shape == (7, 5, 3)
+
+
+def test_upsampled_decode_is_the_same_picture(encoded_scalar, crop):
+    """Rendering at 2x and averaging 2x2 blocks lands close to the native decode (any-resolution)."""
+    big = decode(encoded_scalar.data, size=96, device="cpu").astype(np.float64)
+    down = big.reshape(32, 2, 48, 2, 3).mean(axis=(1, 3)).round().astype(np.uint8)
+    assert image.psnr(down, crop) > 24.0
+
+
+# --- decoder isolation ----------------------------------------------------------------------------
+
+
+def test_decoder_imports_neither_encoder_nor_sklearn(tmp_path):
+    path = tmp_path / "x.inr"
+    path.write_bytes(synthetic_file())
+    script = textwrap.dedent(
+        """
+        import sys
+        import inrcodec.decoder
+        from inrcodec.decoder import decode
+        from PIL import Image
+        pixels = decode(open(sys.argv[1], "rb").read(), device="cpu")
+        assert pixels.shape == (8, 12, 3)
+        with Image.open(sys.argv[1]) as im:
+            im.load()
+        bad = [m for m in sys.modules if m.startswith(("inrcodec.encoder", "sklearn", "inrcodec.config"))]
+        print("loaded:", bad)
+        sys.exit(3 if bad else 0)
+        """
+    )
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    res = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True, env=env, cwd=REPO)
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+# --- golden files --------------------------------------------------------------------------------
+
+
+def make_golden() -> bytes:
+    """A tiny file with every feature of the current format: masks, scalar and SINR layers.
+
+    Runs only with INRCODEC_REGEN_GOLDEN=1; the bytes are committed under tests/golden/.
+    """
+    from inrcodec.config import FitConfig
+    from inrcodec.encoder import prune, quantize, sparse_code
+    from inrcodec.encoder.fit import Target, train
+    from inrcodec.encoder.pipeline import make_target
+    from inrcodec.siren import Architecture, Siren
+
+    arr = image.load(SAMPLE)[96:112, 120:144]  # 24x16
+    arch = Architecture(hidden=12, layers=2)
+    net = Siren(arch, torch.Generator().manual_seed(0))
+    target: Target = make_target(arr, torch.device("cpu"))
+    cfg = FitConfig(steps=300, batch=384)
+    train(net, target, cfg, cfg.steps)
+    mask = prune.Mask.dense(list(net.weights)).prune(list(net.weights), 0.5)
+    train(net, target, cfg, 100, mask=mask, seed_offset=1)
+    header = container.Header(24, 16, 3, 12, 2, arch.omega0, arch.omega_hidden)
+    layers = []
+    for i, (w, b, keep) in enumerate(zip(net.weights, net.biases, mask.keep)):
+        values = w.detach().numpy()[keep.numpy()]
+        bias = b.detach().numpy()
+        bstep = quantize.step_for(bias, 12)
+        bq = quantize.quantize(bias, bstep)
+        if i == 1:
+            sc = sparse_code.encode(values, 16, 64, 6, 99, 8)
+            layers.append(
+                container.LayerCode(i, container.CODER_SINR, bstep, bq, sc.coef_step, sc.coef_q, sc.params, sc.indices)
+            )
+        else:
+            step = quantize.step_for(values, 8)
+            q = quantize.quantize(values, step)
+            layers.append(container.LayerCode(i, container.CODER_SCALAR, bstep, bq, step, q))
+    masks = np.concatenate([k.numpy().reshape(-1) for k in mask.keep])
+    return container.write(header, masks, layers)
+
+
+def _golden_names() -> list[str]:
+    names = set(Golden("inr_files.json").values.get("files", []))
+    return sorted(names | {CURRENT_GOLDEN}) if REGEN else sorted(names)
+
+
+def test_golden_files_are_listed():
+    assert "format_v1_mixed.inr" in _golden_names()
+
+
+@pytest.mark.parametrize("name", _golden_names())
+def test_golden_file_decodes_to_pinned_pixels(name):
+    """Old files must keep decoding: weights bit-exact, pixels as pinned (on this platform)."""
+    golden = Golden("inr_files.json")
+    path = GOLDEN / name
+    if REGEN and name == CURRENT_GOLDEN:
+        path.write_bytes(make_golden())
+        golden.check("files", sorted(set(golden.values.get("files", [])) | {name}))
+    data = path.read_bytes()
+    stream = container.read(data)
+    coders = [container.WEIGHT_CODERS[c.coder] for c in stream.layers]
+    golden.check(f"{name}:coders", coders)
+    ws, bs = layer_arrays(stream)
+    # Weights are bit-exact on every platform (format/weights.py): a mismatch is a format break.
+    golden.check(f"{name}:weights", sha256(np.concatenate([a.reshape(-1) for a in ws + bs])))
+    # Pixels are deterministic on one platform; another may differ by float rounding.
+    golden.check(f"{name}:pixels", sha256(decode(data, device="cpu")))
+    golden.check(f"{name}:pixels_40x30", sha256(decode(data, width=40, height=30, device="cpu")))
+    assert stream.masks is not None and "sinr" in coders and "scalar" in coders

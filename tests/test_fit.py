@@ -1,0 +1,96 @@
+"""encoder/fit.py: training on random pixel batches, masks, snapshots, evaluation."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from inrcodec.config import FitConfig
+from inrcodec.encoder.fit import evaluate, mse_to_psnr, train
+from inrcodec.encoder.pipeline import make_target
+from inrcodec.encoder.prune import Mask
+from inrcodec.siren import Architecture, Siren
+
+CFG = FitConfig(steps=150, batch=256, lr=2e-3, lr_final=1e-4, seed=0)
+
+
+@pytest.fixture
+def target(crop):
+    return make_target(crop[:16, :16], torch.device("cpu"))
+
+
+def _net(seed: int = 0) -> Siren:
+    return Siren(Architecture(hidden=16, layers=2), torch.Generator().manual_seed(seed))
+
+
+def test_mse_to_psnr():
+    assert mse_to_psnr(4.0) == 0.0
+    assert mse_to_psnr(4e-2) == pytest.approx(20.0)
+    assert mse_to_psnr(0.0) == pytest.approx(10 * math.log10(4e12))  # MSE floored at 1e-12: finite
+
+
+def test_training_fits_and_repeats(target):
+    net = _net()
+    before = evaluate(net, target)
+    calls = []
+    train(net, target, CFG, CFG.steps, progress=lambda d, t, p: calls.append((d, t, p)))
+    after = evaluate(net, target)
+    assert after > before + 10 and after > 25, (before, after)
+    assert [c[0] for c in calls] == list(range(25, 151, 25)) and all(c[1] == 150 for c in calls)
+    again = _net()
+    train(again, target, CFG, CFG.steps)
+    assert all(torch.equal(a, b) for a, b in zip(net.parameters(), again.parameters()))  # same seed, same net
+
+
+def test_masked_weights_stay_exactly_zero(target):
+    net = _net()
+    mask = Mask.dense(list(net.weights)).prune(list(net.weights), 0.5, "random", torch.Generator().manual_seed(1))
+    train(net, target, CFG, 30, mask=mask)
+    for w, k in zip(net.weights, mask.keep):
+        assert not w.detach()[~k].any() and w.detach()[k].all()
+
+
+def test_snapshots_for_rewinding(target):
+    net = _net()
+    init = net.state()
+    snap0 = train(net, target, CFG, 5, snapshot_at=0)
+    assert all(torch.equal(a, b) for a, b in zip(snap0[0], init[0]))
+    net = _net()
+    snap = train(net, target, CFG, 20, snapshot_at=10)
+    short = _net()
+    train(short, target, CFG, 20, progress=None)  # the snapshot is mid-run, not the end
+    assert not torch.equal(snap[0][1], short.weights[1].detach())
+    assert train(_net(), target, CFG, 5) is None
+
+
+def test_region_and_weight_fn(target):
+    net = _net()
+    region = torch.arange(0, 16)  # the first row only
+    train(net, target, CFG, 100, region=region)
+    sub = type(target)(target.coords[region], target.colours[region])
+    assert evaluate(net, sub) > evaluate(net, target) + 3
+    seen = []
+    train(_net(), target, CFG, 3, weight_fn=lambda ws: seen.append(len(ws)) or [w * 1.0 for w in ws])
+    assert seen == [3, 3, 3]
+
+
+def test_evaluate_quantizes_to_8_bits_and_clamps(target):
+    net = _net()
+    n = target.n
+    colours = target.colours.clone()
+    exact = type(target)(target.coords, colours)
+    with torch.no_grad():
+        for w in net.weights:
+            w.zero_()
+        net.biases[-1].fill_(5.0)  # output far above 1: clamped to white
+    exact.colours[:] = 1.0
+    perfect = mse_to_psnr(0.0)
+    assert evaluate(net, exact) == pytest.approx(perfect)
+    assert evaluate(net, exact, pixels=7) == pytest.approx(perfect) and n > 7
+    exact.colours[:] = 1.0 - 1 / 255  # 254.5 on the 8-bit scale: half a level away
+    assert evaluate(net, exact) == pytest.approx(mse_to_psnr((1 / 255) ** 2), rel=1e-5)
+    assert math.isfinite(evaluate(_net(), target, pixels=10_000))
+    assert np.isfinite(evaluate(_net(), target, chunk=7))

@@ -1,0 +1,131 @@
+"""image.py: the mode policy, the pixel limit, uint8 <-> float, PSNR, atomic saving."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from inrcodec import image
+
+
+def _load(tmp_path, pil: Image.Image, name: str = "x.png") -> np.ndarray:
+    pil.save(tmp_path / name)
+    return image.load(tmp_path / name)
+
+
+RGB = np.random.default_rng(0).integers(0, 256, (6, 5, 3), dtype=np.uint8)
+
+
+@pytest.mark.parametrize(
+    "mode,channels",
+    [("RGB", 3), ("L", 1), ("RGBA", 4), ("LA", 4), ("1", 1), ("P", 3), ("CMYK", 3), ("YCbCr", 3)],
+)
+def test_mode_policy(tmp_path, mode, channels):
+    pil = Image.fromarray(RGB, "RGB").convert(mode)
+    ext = {"CMYK": "tif", "YCbCr": "jpg"}.get(mode, "png")
+    arr = _load(tmp_path, pil, f"x.{ext}")
+    assert arr.dtype == np.uint8 and arr.shape == (6, 5, channels) and arr.flags.c_contiguous
+    if ext == "png":  # the same policy for an image in memory
+        np.testing.assert_array_equal(image.from_pil(pil), arr)
+
+
+def test_grey_alpha_becomes_rgba_with_its_alpha(tmp_path):
+    la = np.stack([np.arange(30, dtype=np.uint8).reshape(6, 5), np.full((6, 5), 7, np.uint8)], axis=2)
+    arr = _load(tmp_path, Image.fromarray(la, "LA"))
+    np.testing.assert_array_equal(arr, np.concatenate([la[:, :, :1]] * 3 + [la[:, :, 1:]], axis=2))
+
+
+def test_palette_with_transparency_becomes_rgba(tmp_path):
+    pal = Image.fromarray(RGB, "RGB").quantize(4)
+    pal.info["transparency"] = 1
+    arr = _load(tmp_path, pal)
+    assert arr.shape == (6, 5, 4)
+    idx = np.asarray(pal)
+    assert (arr[:, :, 3][idx == 1] == 0).all() and (arr[:, :, 3][idx != 1] == 255).all()
+
+
+def test_sixteen_bit_and_wide_integers_scale_to_8_bits(tmp_path):
+    a16 = np.array([[0, 257, 65535, 32896]], dtype=np.uint16)
+    assert _load(tmp_path, Image.fromarray(a16)).reshape(-1).tolist() == [0, 1, 255, 128]
+    a32 = Image.fromarray(np.array([[0, 100, 255]], dtype=np.int32))  # mode I, max <= 255: kept
+    assert image.from_pil(a32).reshape(-1).tolist() == [0, 100, 255]
+    f = Image.fromarray(np.array([[0.0, 1000.0, 65535.0]], dtype=np.float32))  # mode F, max > 255
+    assert image.from_pil(f).reshape(-1).tolist() == [0, 4, 255]
+
+
+def test_unsupported_mode():
+    with pytest.raises(image.ImageError, match="unsupported image mode La"):
+        image.from_pil(Image.new("La", (2, 2)))
+
+
+def test_load_errors(tmp_path, monkeypatch):
+    with pytest.raises(image.ImageError, match="no such file"):
+        image.load(tmp_path / "missing.png")
+    (tmp_path / "empty.png").write_bytes(b"")
+    (tmp_path / "text.png").write_text("hello")
+    (tmp_path / "cut.png").write_bytes(_png_bytes(tmp_path)[:60])
+    for name in ("empty.png", "text.png", "cut.png"):
+        with pytest.raises(image.ImageError, match="cannot read image"):
+            image.load(tmp_path / name)
+    Image.fromarray(RGB).save(tmp_path / "ok.png")
+    monkeypatch.setattr(image, "MAX_PIXELS", 29)
+    with pytest.raises(image.ImageError, match="5x6 is over the 29 pixel limit"):
+        image.load(tmp_path / "ok.png")
+    monkeypatch.setattr(image, "MAX_PIXELS", 30)
+    assert image.load(tmp_path / "ok.png").shape == (6, 5, 3)
+
+
+def _png_bytes(tmp_path) -> bytes:
+    Image.fromarray(np.zeros((64, 64, 3), np.uint8) + 9).save(tmp_path / "full.png")
+    return (tmp_path / "full.png").read_bytes()
+
+
+def test_unit_range_round_trip_is_exact():
+    v = np.arange(256, dtype=np.uint8).reshape(16, 16, 1)
+    u = image.to_unit(v)
+    assert u.dtype == np.float32 and u.min() == -1.0 and u.max() == 1.0
+    np.testing.assert_array_equal(image.from_unit(u), v)
+    assert image.from_unit(np.array([-5.0, 5.0, np.float32(1 / 255)])).tolist() == [0, 255, 128]
+
+
+def test_psnr():
+    a = np.zeros((4, 4, 3), np.uint8)
+    assert image.psnr(a, a) == math.inf
+    b = a.copy()
+    b[0, 0, 0] = 255  # MSE = 255^2 / 48
+    assert image.psnr(a, b) == pytest.approx(10 * math.log10(48))
+    with pytest.raises(ValueError):
+        image.psnr(a, a[:2])
+
+
+def test_save_and_to_pil(tmp_path):
+    for arr, mode in ((RGB, "RGB"), (RGB[:, :, :1], "L"), (np.dstack([RGB, RGB[:, :, :1]]), "RGBA")):
+        image.save(arr, tmp_path / "o.png")
+        with Image.open(tmp_path / "o.png") as im:
+            assert im.mode == mode
+            np.testing.assert_array_equal(np.asarray(im).reshape(arr.shape), arr)
+    with pytest.raises(image.ImageError, match="unknown output image format"):
+        image.save(RGB, tmp_path / "o.unknown")
+    with pytest.raises(image.ImageError, match="alpha"):
+        image.save(np.dstack([RGB, RGB[:, :, :1]]), tmp_path / "o.jpg")
+
+
+def test_atomic_write(tmp_path):
+    target = tmp_path / "out.bin"
+    target.write_bytes(b"old")
+
+    def broken(f):
+        f.write(b"half a file")
+        raise RuntimeError("writer died")
+
+    with pytest.raises(RuntimeError):
+        image.atomic_write(target, broken)
+    assert target.read_bytes() == b"old" and [p.name for p in tmp_path.iterdir()] == ["out.bin"]
+    with pytest.raises(KeyboardInterrupt):  # even an interrupt leaves no temporary
+        image.atomic_write(target, lambda f: (_ for _ in ()).throw(KeyboardInterrupt))
+    assert [p.name for p in tmp_path.iterdir()] == ["out.bin"]
+    image.atomic_write(target, lambda f: f.write(b"new"))
+    assert target.read_bytes() == b"new" and [p.name for p in tmp_path.iterdir()] == ["out.bin"]

@@ -1,0 +1,115 @@
+"""encoder/pipeline.py and the package API: whole encodes of a 48x32 crop with a tiny network."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from helpers import tiny_config
+
+import inrcodec
+from inrcodec import config, image
+from inrcodec.decoder import decode
+from inrcodec.encoder import pipeline
+from inrcodec.format import container
+
+STATS_KEYS = {
+    "bytes", "bpp", "psnr", "width", "height", "channels", "params", "density", "rounds", "bits", "coders",
+    "sections", "seconds", "device",
+}  # fmt: skip
+
+
+def check_encoded(enc, arr, floor: float) -> np.ndarray:
+    """The stats tell the truth about the bytes, and the bytes decode above ``floor`` dB."""
+    h, w, c = arr.shape
+    s = enc.stats
+    assert STATS_KEYS <= set(s)
+    assert s["bytes"] == len(enc.data)
+    assert s["bpp"] == 8 * len(enc.data) / (w * h)
+    assert (s["width"], s["height"], s["channels"]) == (w, h, c)
+    stream = container.read(enc.data)
+    assert s["sections"] == stream.section_bytes
+    assert sum(s["sections"].values()) + 22 + 4 == len(enc.data)  # + magic, version, header, CRC
+    decoded = decode(enc.data, device="cpu")
+    p = image.psnr(decoded, arr)
+    assert p == pytest.approx(s["psnr"], abs=1e-9)  # the reported PSNR is the decoded file's
+    assert p > floor, f"{p:.2f} dB"
+    return decoded
+
+
+def test_scalar_round_trip(encoded_scalar, crop):
+    check_encoded(encoded_scalar, crop, floor=33.0)
+    s = encoded_scalar.stats
+    assert s["coders"] == ["scalar"] * 3
+    # IMP reached the target density (0.6 of 336 weights) and the file stores that mask.
+    assert 0.55 < s["density"] <= 0.6 and s["rounds"] >= 2
+    stream = container.read(encoded_scalar.data)
+    assert stream.masks is not None and stream.masks.mean() == pytest.approx(s["density"])
+    assert (stream.header.hidden, stream.header.layers) == (16, 2)
+
+
+def test_sinr_round_trip(encoded_sinr, crop):
+    check_encoded(encoded_sinr, crop, floor=30.0)
+    stream = container.read(encoded_sinr.data)
+    assert encoded_sinr.stats["coders"] == ["sinr"] * 3
+    assert all(layer.sinr[:3] == (16, 64, 12) for layer in stream.layers)
+
+
+def test_same_seed_same_bytes_through_the_api(encoded_scalar, crop, monkeypatch):
+    """inrcodec.encode() with the same settings and seed repeats the file byte for byte (CPU)."""
+    monkeypatch.setitem(config.PRESETS, "tiny", tiny_config())
+    calls = []
+    data = inrcodec.encode(crop, preset="tiny", device="cpu", progress=lambda *a: calls.append(a))
+    assert data == encoded_scalar.data
+    # Progress: fit, then prune rounds, then quantize; steps never go backwards and end at the total.
+    stages = [c[0] for c in calls]
+    assert stages[0] == "fit" and stages[-1] == "quantize" and any(st.startswith("prune") for st in stages)
+    done = [c[1] for c in calls]
+    assert done == sorted(done) and done[-1] == calls[-1][2]
+
+
+def test_rate_cap(crop):
+    """With a bpp cap the file stays at or under it, by pruning further than the preset asks."""
+    cfg = replace(tiny_config(density=1.0, steps=200), bpp=1.7)
+    enc = pipeline.encode_array(crop, cfg, "cpu")
+    check_encoded(enc, crop, floor=30.0)
+    assert len(enc.data) * 8 <= 1.7 * crop.shape[0] * crop.shape[1]
+    assert enc.stats["density"] < 1.0
+
+
+def test_unreachable_rate_is_an_error(crop):
+    cfg = replace(tiny_config(density=1.0, steps=20), bpp=0.01, prune=replace(tiny_config().prune, rate=0.9, steps=5))
+    with pytest.raises(ValueError, match="cannot reach"):
+        pipeline.encode_array(crop, cfg, "cpu")
+
+
+def test_auto_coder_keeps_sinr_only_where_it_wins(encoded_scalar):
+    """code() with weight_coder=auto on the decoded network: each layer picks the smaller of
+    equally accurate codes, and what it returns is what the decoder rebuilds."""
+    import torch
+
+    from inrcodec.decoder.rebuild import layer_arrays
+    from inrcodec.encoder.prune import Mask
+
+    stream = container.read(encoded_scalar.data)
+    ws, bs = layer_arrays(stream)
+    weights = [torch.from_numpy(w) for w in ws]
+    mask = Mask(tuple(torch.from_numpy(k) for k in container.split_masks(stream.masks, stream.header)))
+    coder = replace(tiny_config().coder, weight_coder="auto", sinr_k=8, sinr_m=16, sinr_s=8)
+    coded = pipeline.code(weights, [torch.from_numpy(b) for b in bs], mask, stream.header, coder, 8)
+    assert set(coded.coders) <= {"scalar", "sinr"} and len(coded.coders) == 3
+    again = container.read(coded.data)
+    assert [container.WEIGHT_CODERS[c.coder] for c in again.layers] == coded.coders
+    for w, w2 in zip(layer_arrays(again)[0], coded.weights):
+        np.testing.assert_array_equal(w, w2.numpy())
+
+
+def test_presets_are_well_formed():
+    assert config.DEFAULT_PRESET in config.PRESETS
+    for name, cfg in config.PRESETS.items():
+        assert config.preset(name) == cfg
+        assert 0 < cfg.prune.density <= 1 and cfg.fit.steps > 0 and cfg.coder.weight_coder in ("scalar", "sinr", "auto")
+    assert config.preset("fast", bpp=0.5).bpp == 0.5
+    with pytest.raises(ValueError, match="unknown preset"):
+        config.preset("nope")
