@@ -1,8 +1,9 @@
 """Image I/O with Pillow: the mode policy, the pixel limit, uint8 <-> float, PSNR.
 
-Mode policy (docs/pipeline.md): L and LA stay grey (LA keeps its alpha), RGB stays RGB, RGBA is
-coded with its alpha as a fourth channel, P (palette) becomes RGB or RGBA (if it has
-transparency), 1 becomes L, I;16 / I / F are scaled to 8-bit L, CMYK and YCbCr become RGB. Every
+Mode policy (docs/pipeline.md): L stays grey, RGB stays RGB, RGBA is coded with its alpha as a
+fourth channel, LA and PA become RGBA (the format has no 2-channel mode, so the grey is repeated
+and the alpha kept), P (palette) becomes RGB or RGBA (if it has transparency), 1 becomes L,
+I;16 / I / F are scaled to 8-bit L, CMYK, YCbCr and the other colour modes become RGB. Every
 channel is coded at 8 bits.
 """
 

@@ -11,7 +11,7 @@ from dataclasses import replace
 import brotli
 import numpy as np
 import pytest
-from helpers import BODY_AT, HEADER, fix_crc, synthetic_file, synthetic_stream, with_header
+from helpers import BODY_AT, HEADER, HEADER_AT, REPO, fix_crc, synthetic_file, synthetic_stream, with_header
 
 from inrcodec.decoder import decode
 from inrcodec.format import FORMAT_VERSION, MAGIC, FormatError, container, entropy
@@ -322,3 +322,15 @@ def test_brotli_bomb(valid, target):
     data = rebuild_file(valid, secs)
     _fast_rejection(data, "declared size")
     _fast_rejection(data, "declared size", call=lambda d: decode(d, device="cpu"))
+
+
+def test_docs_header_table_matches_HEADER_FIELDS():
+    """docs/format.md's header table is HEADER_FIELDS: the same names, order, offsets and types."""
+    doc = (REPO / "docs" / "format.md").read_text()
+    types = {"H": ("u16", 2), "B": ("u8", 1), "f": ("f32", 4)}
+    offset = HEADER_AT
+    for name, code, meaning in container.HEADER_FIELDS:
+        ty, size = types[code]
+        assert f"| {offset} | {size} | `{name}` | {ty} | {meaning} |" in doc, name
+        offset += size
+    assert offset == BODY_AT
