@@ -26,6 +26,12 @@ HEADER_AT = len(container.MAGIC) + 1
 HEADER = struct.Struct("<" + "".join(code for _, code, _ in container.HEADER_FIELDS))
 BODY_AT = HEADER_AT + HEADER.size
 
+# What encode_array's stats (and so `inrcodec encode --json`) always hold.
+STATS_KEYS = {
+    "bytes", "bpp", "psnr", "width", "height", "channels", "params", "density", "rounds", "bits", "coders",
+    "sections", "seconds", "device",
+}  # fmt: skip
+
 
 def tiny_config(
     steps: int = 300, density: float = 0.6, hidden: int = 16, layers: int = 2, **coder

@@ -11,9 +11,8 @@ import sys
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from helpers import REPO, tiny_config
+from helpers import REPO, STATS_KEYS, synthetic_file, tiny_config
 from PIL import Image
-from test_pipeline import STATS_KEYS
 
 from inrcodec import config, image
 from inrcodec.cli import main
@@ -222,8 +221,6 @@ def test_decode_and_info_bad_inputs(tmp_path, encoded_scalar):
 
 
 def test_rgba_to_jpeg_is_refused(tmp_path):
-    from helpers import synthetic_file
-
     (tmp_path / "a.inr").write_bytes(synthetic_file(channels=4))
     fails("decode", tmp_path / "a.inr", "-o", tmp_path / "a.jpg", match="alpha")
     _only(tmp_path, "a.inr")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import struct
 import time
 import tracemalloc
+import zlib
 from dataclasses import replace
 
 import brotli
@@ -74,7 +75,7 @@ def test_header_layout_is_the_documented_one(valid):
     assert (omega0, omega_hidden, n_sections) == (30.0, 30.0, 4)
     kinds = [kind for _, kind, _ in sections(valid)]
     assert kinds == [container.SECTION_MASKS] + [container.SECTION_LAYER] * 3
-    assert struct.unpack("<I", valid[-4:])[0] == __import__("zlib").crc32(valid[:-4])
+    assert struct.unpack("<I", valid[-4:])[0] == zlib.crc32(valid[:-4])
 
 
 def test_round_trip_of_every_field(valid):

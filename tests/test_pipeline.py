@@ -6,18 +6,13 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from helpers import tiny_config
+from helpers import BODY_AT, STATS_KEYS, tiny_config
 
 import inrcodec
 from inrcodec import config, image
 from inrcodec.decoder import decode
 from inrcodec.encoder import pipeline
 from inrcodec.format import container
-
-STATS_KEYS = {
-    "bytes", "bpp", "psnr", "width", "height", "channels", "params", "density", "rounds", "bits", "coders",
-    "sections", "seconds", "device",
-}  # fmt: skip
 
 
 def check_encoded(enc, arr, floor: float) -> np.ndarray:
@@ -30,7 +25,7 @@ def check_encoded(enc, arr, floor: float) -> np.ndarray:
     assert (s["width"], s["height"], s["channels"]) == (w, h, c)
     stream = container.read(enc.data)
     assert s["sections"] == stream.section_bytes
-    assert sum(s["sections"].values()) + 22 + 4 == len(enc.data)  # + magic, version, header, CRC
+    assert BODY_AT + sum(s["sections"].values()) + 4 == len(enc.data)  # magic, version, header; CRC
     decoded = decode(enc.data, device="cpu")
     p = image.psnr(decoded, arr)
     assert p == pytest.approx(s["psnr"], abs=1e-9)  # the reported PSNR is the decoded file's
