@@ -38,7 +38,7 @@ class CoderConfig:
 
     weight_coder: str = "scalar"  # sinr | scalar | auto (per layer, by measured bytes and error)
     bits: tuple[int, ...] = (6, 7, 8, 9, 10)  # candidate bit depths for the uniform quantizer
-    max_loss_db: float = 0.25  # smallest bit depth whose PSNR loss stays under this is chosen
+    max_loss_db: float = 0.25  # total PSNR loss (dB) that per-layer bit allocation may spend on quantization
     bias_bits: int = 12  # bit depth of biases (few, so cheap)
     sinr_k: int = 32  # SINR: length of a weight vector
     sinr_m: int = 256  # SINR: dictionary atoms

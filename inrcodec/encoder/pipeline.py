@@ -72,6 +72,8 @@ def imp(
     start = time.perf_counter()
     fit, pr = cfg.fit, cfg.prune
     rewind_at = parse_rewind(pr.rewind)
+    if rewind_at is not None and rewind_at >= max(fit.steps, 1) and rewind_at != 0:
+        raise ValueError(f"rewind {pr.rewind}: the dense fit has only {fit.steps} steps")
     theta0 = net.state()
     if densities is None:
         n_rounds = 0 if pr.density >= 1 else _rounds(pr.density, pr.rate)
@@ -380,7 +382,7 @@ def _stats(arr, coded: Coded, snap: Snapshot, bits: int | list[int], cfg: Encode
         "params": cfg.arch.n_params(),
         "density": snap.mask.density(),
         "rounds": snap.round,
-        "bits": bits,
+        "bits": [bits] * len(coded.weights) if isinstance(bits, int) else list(bits),
         "coders": coded.coders,
         "sections": stream.section_bytes,
         "seconds": {"fit_and_prune": round(t_fit, 3), "code": round(t_code, 3), "decode": round(t_dec, 3)},
