@@ -1,0 +1,345 @@
+"""Ablations of the codec's design, small enough for one core (a few minutes each).
+
+    python -m benchmarks.ablations                       # all four on ../shared/photos (3 images)
+    python -m benchmarks.ablations rewind masks --workers 2
+    python -m benchmarks.ablations --quick               # 1 image, 128x128, tiny fits (a smoke test)
+
+- ``imp-vs-dense``: a large network pruned by IMP against small dense networks, at equal bytes;
+- ``sinr-vs-scalar``: SINR against scalar coding of the same surviving weights, at equal PSNR;
+- ``rewind``: rewinding to the initialisation against no rewinding (fine-tuning), at equal steps
+  (equal encode time: both are timed);
+- ``masks``: winning (magnitude) against random masks, at equal density.
+
+They run on the tuning photos, never on Kodak. Each writes ``<out>/<name>.json`` (rows per image,
+provenance; resumable like the benchmark) and ``<out>/<name>.md`` (the table docs/benchmark.md shows).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.bd_rate import bd_psnr, bd_rate
+from benchmarks.codecs import ladder_rows, row
+from benchmarks.runner import REPO, RESULTS, DatasetError, Experiment, Job, dataset, run
+
+DEFAULT_IMAGES = REPO.parent / "shared" / "photos"
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What every ablation shares: the network, the training budget, the pruning schedule."""
+
+    hidden: int = 64  # width of the (large) network that gets pruned
+    layers: int = 3  # sine layers
+    fit_steps: int = 800  # Adam steps of the dense fit
+    batch: int = 4096  # random pixels per step (a 256x256 crop has 65536)
+    prune_steps: int = 300  # retraining steps after each pruning round
+    qat_steps: int = 50  # quantization-aware fine-tuning steps per operating point
+    densities: tuple[float, ...] = (0.7, 0.5, 0.35, 0.25)  # one pruning round each
+    dense_widths: tuple[int, ...] = (56, 48, 40, 32)  # imp-vs-dense: the small dense networks
+    sinr_density: float = 0.5  # sinr-vs-scalar: the snapshot whose weights both coders code
+    bits: tuple[int, ...] = (5, 6, 7, 8, 9, 10)  # sinr-vs-scalar: bit depths of each coder
+    sinr_s: tuple[int, ...] = (16, 24, 32)  # sinr-vs-scalar: nonzeros per 32-vector (16 is the codec's default)
+    seed: int = 0  # initialisation and pixel sampling
+
+    def config(self, hidden: int | None = None, **prune):
+        from inrcodec.config import CoderConfig, EncodeConfig, FitConfig, PruneConfig
+        from inrcodec.siren import Architecture
+
+        return EncodeConfig(
+            arch=Architecture(hidden=hidden or self.hidden, layers=self.layers),
+            fit=FitConfig(steps=self.fit_steps, batch=self.batch, seed=self.seed),
+            prune=PruneConfig(density=min(self.densities), steps=self.prune_steps, **prune),
+            coder=CoderConfig(qat_steps=self.qat_steps),
+        )
+
+
+SETUP = Setup()
+QUICK = Setup(
+    hidden=24,
+    fit_steps=150,
+    batch=2048,
+    prune_steps=60,
+    qat_steps=10,
+    densities=(0.6, 0.35),
+    dense_widths=(18, 14),
+    bits=(6, 8, 10),
+    sinr_s=(16, 32),
+)
+
+
+def _d(density: float) -> str:
+    return f"d{density:.2f}"
+
+
+class Ablation(Experiment):
+    kind = "ablation"
+    question = ""  # one line for the docs
+
+    def __init__(self, setup: Setup = SETUP, device: str = "cpu"):
+        self.setup = setup
+        self.device = device
+
+    def config(self) -> dict:
+        return {"setup": asdict(self.setup), "device": self.device}
+
+    def _trajectory(self, prefix: str, cost: float = 1.0, **prune) -> Job:
+        settings = tuple(f"{prefix}-{_d(d)}" for d in (1.0, *self.setup.densities))
+        return Job(prefix, settings, prune, cost)
+
+    def _run_trajectory(self, arr: np.ndarray, job: Job) -> list[dict]:
+        cfg = self.setup.config(**job.params)
+        return ladder_rows(arr, cfg, self.setup.densities, job.settings, self.device)
+
+    def summary(self, doc: dict) -> str:
+        raise NotImplementedError
+
+
+def _curve(doc: dict, prefix: str) -> list[dict]:
+    return sorted((c for c in doc["curve"] if c["setting"].startswith(prefix + "-")), key=lambda c: c["bpp"])
+
+
+def _at_rate(bpp: float, curve: list[dict]) -> float | None:
+    """PSNR of ``curve`` at ``bpp``, linear in log-rate between its points (None outside them)."""
+    if not curve:
+        return None
+    rates = np.log([c["bpp"] for c in curve])
+    if not rates[0] <= np.log(bpp) <= rates[-1]:
+        return None
+    return float(np.interp(np.log(bpp), rates, [c["psnr"] for c in curve]))
+
+
+def _bd(anchor: list[dict], test: list[dict]) -> str:
+    """'BD-rate x%, BD-PSNR y dB' of test against anchor, each or why it cannot be had."""
+    ra, pa = [c["bpp"] for c in anchor], [c["psnr"] for c in anchor]
+    rt, pt = [c["bpp"] for c in test], [c["psnr"] for c in test]
+    out = []
+    for label, fn, unit in (("BD-rate", bd_rate, "%"), ("BD-PSNR", bd_psnr, " dB")):
+        try:
+            out.append(f"{label} {fn(ra, pa, rt, pt):+.2f}{unit}")
+        except ValueError as e:  # NoOverlap, or too few points
+            out.append(f"no {label} ({e})")
+    return ", ".join(out)
+
+
+def _fmt(x: float | None, spec: str = ".2f") -> str:
+    return "–" if x is None else format(x, spec)
+
+
+class ImpVsDense(Ablation):
+    name, label = "imp-vs-dense", "IMP-pruned large network vs small dense networks"
+    question = "Is pruning a large network better than training a small dense one of the same size in bytes?"
+
+    def jobs(self) -> list[Job]:
+        s = self.setup
+        dense = [Job(f"dense-h{w}", (f"dense-h{w}",), {"hidden": w}, 10.0) for w in s.dense_widths]
+        return [self._trajectory("imp", 40.0), *dense]
+
+    def run(self, arr: np.ndarray, job: Job) -> list[dict]:
+        if job.key == "imp":
+            return self._run_trajectory(arr, job)
+        cfg = self.setup.config(hidden=job.params["hidden"])
+        return ladder_rows(arr, cfg, (), job.settings, self.device)
+
+    def summary(self, doc: dict) -> str:
+        imp, dense = _curve(doc, "imp"), _curve(doc, "dense")
+        dense = sorted(dense + [c for c in imp if c["setting"] == "imp-d1.00"], key=lambda c: c["bpp"])
+        lines = [
+            "| IMP point | bpp | PSNR (dB) | dense at equal bpp (dB) | IMP − dense (dB) |",
+            "|---|---|---|---|---|",
+        ]
+        for c in sorted(imp, key=lambda c: -c["bpp"]):
+            if c["setting"] == "imp-d1.00":
+                continue  # the same network as the largest dense one
+            ref = _at_rate(c["bpp"], dense)
+            delta = None if ref is None else c["psnr"] - ref
+            lines.append(f"| {c['setting']} | {c['bpp']:.3f} | {c['psnr']:.2f} | {_fmt(ref)} | {_fmt(delta, '+.2f')} |")
+        lines.append("")
+        widths = ", ".join(f"{c['setting']} {c['bpp']:.3f} bpp {c['psnr']:.2f} dB" for c in dense)
+        lines.append(f"Dense networks: {widths}. IMP against dense: {_bd(dense, imp)}.")
+        return "\n".join(lines)
+
+
+class SinrVsScalar(Ablation):
+    name, label = "sinr-vs-scalar", "SINR vs scalar coding of the same surviving weights"
+    question = "On the same pruned weights, does SINR need fewer bytes than scalar coding for the same PSNR?"
+
+    def jobs(self) -> list[Job]:
+        s = self.setup
+        settings = [f"scalar-b{b}" for b in s.bits] + [f"sinr{k}-b{b}" for k in s.sinr_s for b in s.bits]
+        return [Job("code", tuple(settings), None, 25.0)]
+
+    def run(self, arr: np.ndarray, job: Job) -> list[dict]:
+        import torch
+
+        import inrcodec
+        from inrcodec.encoder import pipeline
+        from inrcodec.siren import Siren
+
+        s = self.setup
+        densities = [d for d in s.densities if d >= s.sinr_density]
+        cfg = s.config()
+        cfg = replace(cfg, arch=replace(cfg.arch, out_features=arr.shape[2]))
+        dev = torch.device(self.device)
+        target = pipeline.make_target(arr, dev)
+        net = Siren(cfg.arch, torch.Generator().manual_seed(cfg.fit.seed)).to(dev)
+        *_, snap = pipeline.imp(net, target, cfg, densities=densities)  # the last round's snapshot
+        header = pipeline.header_for(arr, cfg)
+        rows = []
+        for setting in job.settings:
+            coder, bits = setting.split("-b")
+            if coder == "scalar":
+                coder_cfg = replace(cfg.coder, weight_coder="scalar")
+            else:
+                coder_cfg = replace(cfg.coder, weight_coder="sinr", sinr_s=int(coder[4:]))
+            t = time.perf_counter()
+            coded = pipeline.code(snap.weights, snap.biases, snap.mask, header, coder_cfg, int(bits))
+            encode_s = time.perf_counter() - t
+            t = time.perf_counter()
+            decoded = inrcodec.decode(coded.data, device=self.device)
+            r = row(setting, arr, coded.data, decoded, encode_s, time.perf_counter() - t)
+            r.update(density=snap.mask.density(), coders=coded.coders)
+            rows.append(r)
+        return rows
+
+    def summary(self, doc: dict) -> str:
+        s = self.setup
+        by = {c["setting"]: c for c in doc["curve"]}
+        coders = ["scalar"] + [f"sinr{k}" for k in s.sinr_s]
+        names = ["scalar"] + [f"SINR s={k}" for k in s.sinr_s]
+        lines = ["| bits | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+        for b in s.bits:
+            cells = [by.get(f"{c}-b{b}") for c in coders]
+            lines.append(
+                f"| {b} | "
+                + " | ".join("–" if c is None else f"{c['bpp']:.3f} bpp {c['psnr']:.2f} dB" for c in cells)
+                + " |"
+            )
+        lines.append("")
+        scalar = _curve(doc, "scalar")
+        bds = "; ".join(f"s={k}: {_bd(scalar, _curve(doc, f'sinr{k}'))}" for k in s.sinr_s)
+        coder = s.config().coder
+        lines.append(
+            f"Both coders code the same snapshot (density {s.sinr_density}, no QAT); SINR vectors of"
+            f" {coder.sinr_k} weights over {coder.sinr_m} atoms. SINR against scalar at equal PSNR: {bds}."
+        )
+        return "\n".join(lines)
+
+
+class Rewind(Ablation):
+    name, label = "rewind", "rewind to initialisation vs no rewinding (fine-tuning)"
+    question = "After each pruning round, is rewinding to the initialisation better than fine-tuning, at equal steps?"
+    modes = ("init", "none")
+
+    def jobs(self) -> list[Job]:
+        return [self._trajectory(m, 40.0, rewind=m) for m in self.modes]
+
+    def run(self, arr: np.ndarray, job: Job) -> list[dict]:
+        return self._run_trajectory(arr, job)
+
+    def summary(self, doc: dict) -> str:
+        return _paired(doc, self.modes, self.setup.densities)
+
+
+class Masks(Ablation):
+    name, label = "masks", "winning (magnitude) vs random masks"
+    question = "At equal density, does the magnitude (winning-ticket) mask beat a random mask?"
+    rules = ("magnitude", "random")
+
+    def jobs(self) -> list[Job]:
+        return [self._trajectory(r, 40.0, rule=r) for r in self.rules]
+
+    def run(self, arr: np.ndarray, job: Job) -> list[dict]:
+        return self._run_trajectory(arr, job)
+
+    def summary(self, doc: dict) -> str:
+        return _paired(doc, self.rules, self.setup.densities)
+
+
+def _paired(doc: dict, variants: tuple[str, str], densities: tuple[float, ...]) -> str:
+    """A table of two trajectories side by side, per density."""
+    a, b = variants
+    by = {c["setting"]: c for c in doc["curve"]}
+    enc = {}
+    for r in doc["rows"]:
+        enc.setdefault(r["setting"], []).append(r["encode_s"])
+    lines = [
+        f"| density | {a} bpp | {a} PSNR (dB) | {b} bpp | {b} PSNR (dB) | {b} − {a} (dB) | encode s ({a} / {b}) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for d in densities:
+        ca, cb = by.get(f"{a}-{_d(d)}"), by.get(f"{b}-{_d(d)}")
+        if ca and cb:
+            ea, eb = np.mean(enc[ca["setting"]]), np.mean(enc[cb["setting"]])
+            lines.append(
+                f"| {d:.2f} | {ca['bpp']:.3f} | {ca['psnr']:.2f} | {cb['bpp']:.3f} | {cb['psnr']:.2f} |"
+                f" {cb['psnr'] - ca['psnr']:+.2f} | {ea:.1f} / {eb:.1f} |"
+            )
+    lines.append("")
+    lines.append(f"{b} against {a} over all points: {_bd(_curve(doc, a), _curve(doc, b))}.")
+    return "\n".join(lines)
+
+
+ABLATIONS: dict[str, type[Ablation]] = {a.name: a for a in (ImpVsDense, SinrVsScalar, Rewind, Masks)}
+
+
+def markdown(doc: dict) -> str:
+    """The section docs/benchmark.md shows for one ablation results JSON."""
+    cls = ABLATIONS[doc["name"]]
+    setup = Setup(
+        **{k: tuple(v) if isinstance(v, list) else v for k, v in doc["provenance"]["config"]["setup"].items()}
+    )
+    prov = doc["provenance"]
+    head = (
+        f"**{cls.label}.** {cls.question} ({len(doc['images'])} images of `{prov['dataset']}`, "
+        f"crop {prov['crop']}, width {setup.hidden}, {setup.fit_steps} fit steps; commit {prov['git_commit'][:8]}"
+        + ("" if doc["complete"] else "; INCOMPLETE")
+        + ")"
+    )
+    return head + "\n\n" + cls(setup).summary(doc) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("names", nargs="*", help=f"which ablations, from {', '.join(ABLATIONS)} (default: all)")
+    p.add_argument("--images", type=Path, default=DEFAULT_IMAGES, help=f"folder with SHA256SUMS ({DEFAULT_IMAGES})")
+    p.add_argument("--n-images", type=int, default=3, help="the first N images of the folder (default 3)")
+    p.add_argument("--crop", type=int, default=256, help="central crop size in pixels (default 256)")
+    p.add_argument("--workers", type=int, default=1, help="processes, one torch thread each (default 1)")
+    p.add_argument("--quick", action="store_true", help="1 image, 128x128, tiny fits: a smoke test")
+    p.add_argument("--out", type=Path, help="results folder (default benchmarks/results/ablations)")
+    p.add_argument("--device", default="cpu")
+    args = p.parse_args(argv)
+    unknown = [n for n in args.names if n not in ABLATIONS]
+    if unknown:
+        p.error(f"unknown ablation(s) {', '.join(unknown)}; choose from {', '.join(ABLATIONS)}")
+    try:
+        refs = dataset(args.images)
+    except DatasetError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    n, crop, setup = (1, 128, QUICK) if args.quick else (args.n_images, args.crop, SETUP)
+    refs = refs[:n]
+    name = args.images.resolve().name
+    out = args.out or RESULTS / ("ablations-quick" if args.quick else "ablations")
+    meta = {"dataset": name, "images_dir": str(args.images.resolve()), "quick": args.quick}
+    ok = True
+    for key in args.names or list(ABLATIONS):
+        exp = ABLATIONS[key](setup, args.device)
+        ok &= run([exp], refs, out, workers=args.workers, crop=crop, meta=meta)
+        doc = json.loads((out / f"{exp.name}.json").read_text())
+        text = markdown(doc)
+        (out / f"{exp.name}.md").write_text(text)
+        print(text)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,264 @@
+"""The codecs of the benchmark, one class each (CompressAI's benchmark layout, in memory).
+
+Every codec runs at fixed settings on every image: a Pillow codec has one job per setting, inrcodec
+one job per pruning trajectory (each round of a trajectory is an operating point). Rates are the
+length of the bytes each encoder produced (``bpp = 8 * len(bytes) / pixels``), and PSNR is the RGB
+PSNR (:func:`inrcodec.image.psnr`) of what each decoder makes of those bytes.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from PIL import Image
+
+from benchmarks.runner import Experiment, Job
+from inrcodec.image import psnr
+
+
+class Codec(Experiment):
+    """A codec of the rate-distortion benchmark: fixed settings, one RD curve."""
+
+    kind = "rd"
+
+
+def row(setting: str, arr: np.ndarray, data: bytes, decoded: np.ndarray, encode_s: float, decode_s: float) -> dict:
+    """One measured operating point: rate from the bytes, PSNR from the decoded pixels."""
+    h, w = arr.shape[:2]
+    return {
+        "setting": setting,
+        "bytes": len(data),
+        "bpp": 8 * len(data) / (h * w),
+        "psnr": psnr(decoded, arr),
+        "encode_s": round(encode_s, 4),
+        "decode_s": round(decode_s, 4),
+    }
+
+
+class PillowCodec(Codec):
+    """Encode and decode through Pillow, in a BytesIO; one job per setting (``values``)."""
+
+    format = ""  # Pillow format name
+    values: tuple = ()  # the ladder: one operating point each
+    cost = 0.5  # rough seconds per job on one core (first ETA)
+
+    def options(self, value) -> dict:
+        """Pillow save() keyword arguments for one setting."""
+        raise NotImplementedError
+
+    def setting(self, value) -> str:
+        return f"q={value}"
+
+    def config(self) -> dict:
+        return {"format": self.format, "settings": {self.setting(v): self.options(v) for v in self.values}}
+
+    def jobs(self) -> list[Job]:
+        return [Job(self.setting(v), (self.setting(v),), v, self.cost) for v in self.values]
+
+    def run(self, arr: np.ndarray, job: Job) -> list[dict]:
+        img = Image.fromarray(arr)
+        buf = io.BytesIO()
+        t = time.perf_counter()
+        img.save(buf, self.format, **self.options(job.params))
+        encode_s = time.perf_counter() - t
+        data = buf.getvalue()
+        t = time.perf_counter()
+        with Image.open(io.BytesIO(data)) as dec:
+            decoded = np.asarray(dec.convert("RGB"))
+        decode_s = time.perf_counter() - t
+        return [row(job.key, arr, data, decoded, encode_s, decode_s)]
+
+
+class Jpeg420(PillowCodec):
+    name, label, format = "jpeg420", "JPEG 4:2:0", "JPEG"
+    values = (5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95)  # libjpeg quality
+    cost = 0.05
+
+    def options(self, value) -> dict:
+        return {"quality": value, "subsampling": 2, "optimize": True}  # subsampling 2 = 4:2:0
+
+
+class Jpeg444(Jpeg420):
+    name, label = "jpeg444", "JPEG 4:4:4"
+
+    def options(self, value) -> dict:
+        return {"quality": value, "subsampling": 0, "optimize": True}  # subsampling 0 = 4:4:4
+
+
+class WebP(PillowCodec):
+    name, label, format = "webp", "WebP", "WEBP"
+    values = (0, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95)  # libwebp quality (lossy)
+    cost = 0.4
+
+    def options(self, value) -> dict:
+        return {"quality": value, "method": 6, "lossless": False}  # method 6: slowest, best
+
+
+class Jpeg2000(PillowCodec):
+    """OpenJPEG through Pillow: 9/7 irreversible wavelet with the colour transform, one quality
+    layer at a fixed compression ratio per setting (``ratio = 24 / bpp`` for 8-bit RGB)."""
+
+    name, label, format = "jpeg2000", "JPEG 2000", "JPEG2000"
+    values = (480, 240, 160, 120, 80, 60, 48, 32, 24, 16, 12)  # compression ratios: 0.05 ... 2 bpp
+    cost = 0.4
+
+    def setting(self, value) -> str:
+        return f"ratio={value}"
+
+    def options(self, value) -> dict:
+        # no_jp2: the bare codestream (.j2k), without the JP2 box wrapper
+        return {"irreversible": True, "mct": 1, "quality_mode": "rates", "quality_layers": [value], "no_jp2": True}
+
+
+class Avif(PillowCodec):
+    """libavif (libaom) through Pillow, 4:2:0 (libavif's default), speed 6, one thread."""
+
+    name, label, format = "avif", "AVIF", "AVIF"
+    values = (0, 10, 20, 30, 40, 50, 60, 70, 80, 90)  # libavif quality
+    cost = 2.0
+
+    def options(self, value) -> dict:
+        return {"quality": value, "subsampling": "4:2:0", "speed": 6, "max_threads": 1}
+
+
+# --- inrcodec -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Trajectory:
+    """One fit and its pruning rounds: operating points at density 1 and after every round."""
+
+    hidden: int  # width of every hidden layer: sets the rate of the dense operating point
+    densities: tuple[float, ...]  # one pruning round per entry, descending; each round is an operating point
+
+
+@dataclass(frozen=True)
+class Ladder:
+    """inrcodec's fixed settings in the benchmark: the same ladder for every image."""
+
+    trajectories: tuple[Trajectory, ...]  # separate fits; their operating points together make the curve
+    layers: int = 3  # sine layers of every network (the presets' depth)
+    fit_steps: int = 1500  # Adam steps of the dense fit
+    batch: int = 16384  # random pixels per step (768x512 = 393216 pixels)
+    prune_steps: int = 600  # retraining steps after each pruning round
+    rewind: str = "early:100"  # after each round: rewind to step 100 of the dense fit, then retrain
+    qat_steps: int = 200  # quantization-aware fine-tuning steps before coding each operating point
+    weight_coder: str = "scalar"  # scalar | sinr | auto: how surviving weights become bytes
+    seed: int = 0  # seeds initialisation and pixel sampling: the same file every run on one device
+
+    def encode_config(self, traj: Trajectory):
+        """The EncodeConfig of one trajectory (everything else at the codec's defaults)."""
+        from inrcodec.config import CoderConfig, EncodeConfig, FitConfig, PruneConfig
+        from inrcodec.siren import Architecture
+
+        return EncodeConfig(
+            arch=Architecture(hidden=traj.hidden, layers=self.layers),
+            fit=FitConfig(steps=self.fit_steps, batch=self.batch, seed=self.seed),
+            prune=PruneConfig(density=min(traj.densities, default=1.0), steps=self.prune_steps, rewind=self.rewind),
+            coder=CoderConfig(weight_coder=self.weight_coder, qat_steps=self.qat_steps),
+        )
+
+
+# The benchmark's ladder, chosen on ../shared/photos (never on Kodak); docs/benchmark.md times it.
+LADDER = Ladder(
+    trajectories=(
+        Trajectory(hidden=144, densities=(0.7, 0.5, 0.35)),  # 0.93 to 0.45 bpp on photo001
+        Trajectory(hidden=64, densities=(0.6, 0.35)),  # 0.20 to 0.09 bpp on photo001
+    ),
+    fit_steps=1500,
+    batch=8192,
+    prune_steps=500,
+    qat_steps=100,
+)
+
+# --quick: 256x256 crops, two operating points from one short trajectory (a smoke test).
+QUICK_LADDER = Ladder(
+    trajectories=(Trajectory(hidden=32, densities=(0.6,)),),
+    fit_steps=300,
+    batch=4096,
+    prune_steps=150,
+    qat_steps=30,
+)
+
+
+def point_name(hidden: int, density: float) -> str:
+    return f"h{hidden}-d{density:.2f}"
+
+
+class InrCodec(Codec):
+    """inrcodec through :func:`encode_ladder`: each trajectory gives an ``.inr`` file per round.
+
+    The rate is ``len(bytes)`` of each file; the PSNR comes from :func:`inrcodec.decode` of those
+    bytes (see :func:`ladder_rows`).
+    """
+
+    name, label = "inrcodec", "inrcodec"
+
+    def __init__(self, ladder: Ladder = LADDER, device: str = "cpu"):
+        self.ladder = ladder
+        self.device = device
+
+    def config(self) -> dict:
+        return {
+            "ladder": asdict(self.ladder),
+            "device": self.device,
+            "encode_configs": {f"h{t.hidden}": asdict(self.ladder.encode_config(t)) for t in self.ladder.trajectories},
+        }
+
+    def jobs(self) -> list[Job]:
+        out = []
+        for t in self.ladder.trajectories:
+            settings = tuple(point_name(t.hidden, d) for d in (1.0, *t.densities))
+            steps = self.ladder.fit_steps + len(t.densities) * self.ladder.prune_steps
+            steps += len(settings) * self.ladder.qat_steps
+            cost = steps * self.ladder.batch * (1.6e-6 + 3.6e-10 * t.hidden**2)  # seconds on one core, measured
+            out.append(Job(f"h{t.hidden}", settings, t, cost))
+        return out
+
+    def run(self, arr: np.ndarray, job: Job) -> list[dict]:
+        traj: Trajectory = job.params
+        return ladder_rows(arr, self.ladder.encode_config(traj), traj.densities, job.settings, self.device)
+
+
+def ladder_rows(arr: np.ndarray, cfg, densities, settings, device: str = "cpu") -> list[dict]:
+    """One :func:`encode_ladder` trajectory, a row per operating point (``settings``: dense first).
+
+    ``encode_s`` of a point is what a lone encode to it costs: fit and pruning up to it plus its
+    own coding (the coding of earlier points on the trajectory is not counted).
+    """
+    import inrcodec
+    from inrcodec.encoder.pipeline import encode_ladder
+
+    encoded = encode_ladder(arr, cfg, list(densities), device=device)
+    rows, coding_before = [], 0.0
+    for setting, enc in zip(settings, encoded, strict=True):
+        sec = enc.stats["seconds"]
+        encode_s = sec["fit_and_prune"] - coding_before + sec["code"]
+        coding_before += sec["code"]
+        t = time.perf_counter()
+        decoded = inrcodec.decode(enc.data, device=device)
+        decode_s = time.perf_counter() - t
+        r = row(setting, arr, enc.data, decoded, encode_s, decode_s)
+        r.update(density=enc.stats["density"], bits=enc.stats["bits"], coders=enc.stats["coders"])
+        rows.append(r)
+    return rows
+
+
+CODECS: dict[str, type[Codec]] = {c.name: c for c in (Jpeg420, Jpeg444, WebP, Jpeg2000, Avif, InrCodec)}
+
+
+def make(names: list[str], quick: bool = False, device: str = "cpu") -> list[Codec]:
+    """Codec instances by name; ``quick`` gives inrcodec its smoke-test ladder."""
+    unknown = [n for n in names if n not in CODECS]
+    if unknown:
+        raise ValueError(f"unknown codec(s) {', '.join(unknown)}; choose from {', '.join(CODECS)}")
+    out = []
+    for n in names:
+        if n == InrCodec.name:
+            out.append(InrCodec(QUICK_LADDER if quick else LADDER, device))
+        else:
+            out.append(CODECS[n]())
+    return out

@@ -1,0 +1,181 @@
+"""Regenerate docs/benchmark.md's tables, BD-rates and plot from the results in benchmarks/results/.
+
+    python -m benchmarks.report                 # results/kodak, results/kodak-upscale, results/ablations
+
+Only the blocks between ``<!-- generated:NAME begin -->`` and ``<!-- generated:NAME end -->``
+markers are rewritten; the prose around them is left alone. Nothing here measures anything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks import ablations
+from benchmarks.bd_rate import bd_psnr, bd_rate, overlap
+from benchmarks.plot import is_full_kodak, load_published, load_results, plot, points
+from benchmarks.runner import REPO, RESULTS
+
+DOC = REPO / "docs" / "benchmark.md"
+ANCHOR = "jpeg420"  # every codec's BD-rate is against this one
+INR = "inrcodec"
+INR_ANCHORS = ("webp", "avif")  # and inrcodec's against these measured ones too
+PUBLISHED_INR = ("COIN", "COIN++", "Struempler et al. 2022 (basic, 8-bit)", "C3", "Cool-chic 5.0")
+
+
+def _rel(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(REPO))
+    except ValueError:
+        return str(path)
+
+
+def _link(path: Path, doc: Path) -> str:
+    """``path`` relative to the folder of ``doc`` (for links in the markdown)."""
+    import os
+
+    return os.path.relpath(path.resolve(), doc.resolve().parent)
+
+
+def _source(docs: list[dict], folder: Path) -> str:
+    prov = docs[0]["provenance"]
+    v = prov["versions"]
+    m = prov["machine"]
+    incomplete = [d["name"] for d in docs if not d["complete"]]
+    commits = sorted({c for d in docs for c in d["provenance"].get("row_commits", [])})
+    crop = "full size" if prov.get("crop") is None else f"central {prov['crop']}x{prov['crop']} crops"
+    return (
+        f"From `{_rel(folder)}/`: {len(docs[0]['images'])} images of `{prov['dataset']}` ({crop}); rows made at "
+        f"commit(s) {', '.join(c[:8] for c in commits)}; written {prov['date']} on {m['platform']} "
+        f"({m['cpu_count']} CPUs, one torch thread per worker); Pillow {v['pillow']}, torch {v['torch']}, "
+        f"numpy {v['numpy']}, libjpeg {v.get('jpg')}, libwebp {v.get('webp')}, OpenJPEG {v.get('jpg_2000')}, "
+        f"libavif {v.get('avif')}."
+        + (f" **Incomplete: {', '.join(incomplete)}** (rerun the benchmark to finish)." if incomplete else "")
+    )
+
+
+def _mean(rows: list[dict], setting: str, key: str) -> float:
+    return float(np.mean([r[key] for r in rows if r["setting"] == setting]))
+
+
+def _bd_cells(anchor: tuple[list, list], test: tuple[list, list]) -> str:
+    cells = []
+    try:
+        cells.append(f"{bd_rate(*anchor, *test):+.1f}%")
+    except ValueError:
+        cells.append("–")
+    try:
+        cells.append(f"{bd_psnr(*anchor, *test):+.2f} dB")
+    except ValueError:
+        cells.append("–")
+    rng = overlap(anchor[1], test[1])
+    cells.append("none" if rng is None else f"{rng[0]:.2f}–{rng[1]:.2f} dB")
+    return " | ".join(cells)
+
+
+def rd_block(folder: Path, doc_path: Path) -> str:
+    docs = load_results(folder)
+    if not docs:
+        return f"No results in `{_rel(folder)}/` yet: run `python -m benchmarks.kodak_rd --workers 2`."
+    by = {d["name"]: d for d in docs}
+    published = load_published() if is_full_kodak(docs) else None
+    png = plot(docs, published, folder / "rd.png", f"{docs[0]['provenance']['dataset']}: rate–distortion")
+    out = [_source(docs, folder), "", f"![RD plot]({_link(png, doc_path)})", ""]
+
+    out += ["Mean over images per setting (CompressAI convention); times are per image, one thread.", ""]
+    out += ["| codec | setting | bpp | PSNR (dB) | encode s | decode s |", "|---|---|---|---|---|---|"]
+    for d in docs:
+        for c in d["curve"]:
+            enc, dec = _mean(d["rows"], c["setting"], "encode_s"), _mean(d["rows"], c["setting"], "decode_s")
+            n = "" if c["n"] == len(d["images"]) else f" ({c['n']} images)"
+            out.append(
+                f"| {d['label']} | {c['setting']}{n} | {c['bpp']:.3f} | {c['psnr']:.2f} | {enc:.2f} | {dec:.3f} |"
+            )
+
+    out += ["", "BD-rate (negative: fewer bits for the same PSNR) over the PSNR range both curves share.", ""]
+    out += ["| test | anchor | BD-rate | BD-PSNR | PSNR range |", "|---|---|---|---|---|"]
+    pairs = [(ANCHOR, d["name"]) for d in docs if d["name"] != ANCHOR]
+    pairs += [(a, INR) for a in INR_ANCHORS if a in by and INR in by]
+    for a, t in pairs:
+        if a in by and t in by:
+            out.append(f"| {by[t]['label']} | {by[a]['label']} | {_bd_cells(points(by[a]), points(by[t]))} |")
+    if published and INR in by:
+        for name in PUBLISHED_INR:
+            if name in published:
+                c = published[name]
+                cells = _bd_cells((c["bpp"], c["psnr_rgb"]), points(by[INR]))
+                out.append(f"| {by[INR]['label']} | {name} (published) | {cells} |")
+    return "\n".join(out)
+
+
+def upscale_block(folder: Path) -> str:
+    docs = load_results(folder, "upscale")
+    if not docs:
+        return f"No results in `{_rel(folder)}/` yet: run `python -m benchmarks.upscale --workers 2`."
+    d = docs[0]
+    cfg = d["provenance"]["config"]
+    rows = d["rows"]
+    out = [_source(docs, folder), "", f"inrcodec preset `{cfg['preset']}`, downscale x{cfg['factor']} (Lanczos).", ""]
+    out += ["| method | bpp (per full-size pixel) | PSNR vs original (dB) | decode s |", "|---|---|---|---|"]
+    for c in d["curve"]:
+        bpp = "–" if c["bpp"] is None else f"{c['bpp']:.3f}"
+        out.append(f"| {c['setting']} | {bpp} | {c['psnr']:.2f} | {_mean(rows, c['setting'], 'decode_s'):.3f} |")
+    per = {}
+    for r in rows:
+        per.setdefault(r["image"], {})[r["setting"]] = r["psnr"]
+    full = [p for p in per.values() if len(p) == len(d["settings"])]
+    native = float(np.mean([r["native_psnr"] for r in rows if r["setting"] == "inr-render"]))
+    wins = {
+        other: sum(p["inr-render"] > p[other] for p in full)
+        for other in ("inr-native+bicubic", "inr-native+lanczos", "bicubic", "lanczos")
+    }
+    out += [
+        "",
+        f"The codec's PSNR at its native (downscaled) size: {native:.2f} dB. Images where rendering at full "
+        "size beats the alternative: " + ", ".join(f"{k} {v}/{len(full)}" for k, v in wins.items()) + ".",
+    ]
+    return "\n".join(out)
+
+
+def ablations_block(folder: Path) -> str:
+    docs = load_results(folder, "ablation")
+    if not docs:
+        return f"No results in `{_rel(folder)}/` yet: run `python -m benchmarks.ablations`."
+    order = list(ablations.ABLATIONS)
+    docs.sort(key=lambda d: order.index(d["name"]) if d["name"] in order else len(order))
+    return f"From `{_rel(folder)}/`.\n\n" + "\n".join(ablations.markdown(d) for d in docs)
+
+
+def replace_block(text: str, name: str, body: str) -> str:
+    pattern = re.compile(rf"(<!-- generated:{name} begin[^>]*-->\n).*?(<!-- generated:{name} end -->)", re.S)
+    if not pattern.search(text):
+        raise ValueError(f"no '<!-- generated:{name} begin -->' ... end block in the document")
+    return pattern.sub(lambda m: m.group(1) + body.rstrip() + "\n" + m.group(2), text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--rd", type=Path, default=RESULTS / "kodak", help="RD results folder")
+    p.add_argument("--upscale", type=Path, default=RESULTS / "kodak-upscale", help="upscaling results folder")
+    p.add_argument("--ablations", type=Path, default=RESULTS / "ablations", help="ablation results folder")
+    p.add_argument("--doc", type=Path, default=DOC, help="the markdown file to update")
+    args = p.parse_args(argv)
+    text = args.doc.read_text()
+    try:
+        text = replace_block(text, "rd", rd_block(args.rd, args.doc))
+        text = replace_block(text, "upscale", upscale_block(args.upscale))
+        text = replace_block(text, "ablations", ablations_block(args.ablations))
+    except ValueError as e:
+        print(f"error: {args.doc}: {e}", file=sys.stderr)
+        return 2
+    args.doc.write_text(text)
+    print(f"updated {args.doc}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,432 @@
+"""What every benchmark script shares: the verified image set, the resumable row cache, the worker
+pool, progress with ETA, provenance, and the per-experiment results JSON.
+
+An *experiment* (a codec, the upscaling study, an ablation) splits its work on one image into
+*jobs*; a job produces one result row per *setting* (a Pillow codec: one quality per job; inrcodec:
+one pruning trajectory gives several operating points). Every finished job is appended to
+``<out>/rows/<experiment>.jsonl`` at once, so a killed run keeps every finished result and a rerun
+skips them. ``<out>/<experiment>.json`` is rewritten from that cache at the end of every run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing
+import os
+import platform
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "benchmarks" / "results"
+ROW_FIELDS = ("image", "setting", "bpp", "psnr", "encode_s", "decode_s")  # every row has these
+
+
+class DatasetError(Exception):
+    """The image folder cannot be trusted (missing, altered or unlisted files): one line says why."""
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    name: str  # file stem, e.g. "kodim01"
+    path: str  # absolute path
+    sha256: str  # verified against the folder's SHA256SUMS
+
+
+@dataclass(frozen=True)
+class Job:
+    """One unit of work on one image; it yields one row per setting."""
+
+    key: str  # names the job within its experiment (cache and progress)
+    settings: tuple[str, ...]  # the rows it produces, in order
+    params: Any = None  # whatever the experiment's run() needs
+    cost: float = 1.0  # rough single-core seconds on a 768x512 image, for the ETA before any job ends
+
+
+class Experiment:
+    """Base of everything the runner runs (codecs, the upscaling study, ablations)."""
+
+    name: str = ""  # file name of its results: <out>/<name>.json
+    label: str = ""  # human-readable name (plot legends, tables)
+    kind: str = "rd"  # rd (a codec's rate-distortion curve) | upscale | ablation
+
+    def config(self) -> dict:
+        """Every setting that changes its results; hashed into the cache key, stored in provenance."""
+        raise NotImplementedError
+
+    def jobs(self) -> list[Job]:
+        raise NotImplementedError
+
+    def run(self, arr: np.ndarray, job: Job) -> list[dict]:
+        """Rows (``setting``, ``bpp``, ``psnr``, ``encode_s``, ``decode_s``, extras) for ``job.settings``."""
+        raise NotImplementedError
+
+    def settings(self) -> list[str]:
+        return [s for job in self.jobs() for s in job.settings]
+
+
+# --- the image set ------------------------------------------------------------------------------
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def dataset(folder: str | os.PathLike) -> list[ImageRef]:
+    """The images listed in ``folder/SHA256SUMS``, each checked; any problem is a DatasetError."""
+    folder = Path(folder)
+    sums = folder / "SHA256SUMS"
+    if not folder.is_dir():
+        raise DatasetError(f"{folder}: no such folder (point --images at the image folder)")
+    if not sums.is_file():
+        raise DatasetError(f"{sums}: missing, so the images cannot be verified")
+    refs = []
+    for lineno, line in enumerate(sums.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        parts = line.split(maxsplit=1)
+        if len(parts) != 2:
+            raise DatasetError(f"{sums}:{lineno}: not a '<sha256>  <file>' line")
+        digest, fname = parts[0].lower(), parts[1].strip().lstrip("*")
+        path = folder / fname
+        if not path.is_file():
+            raise DatasetError(f"{path}: missing (listed in {sums.name}); refusing to run on a subset")
+        actual = sha256_file(path)
+        if actual != digest:
+            raise DatasetError(f"{path}: sha256 {actual[:16]}... does not match {sums.name} ({digest[:16]}...)")
+        refs.append(ImageRef(Path(fname).stem, str(path.resolve()), actual))
+    if not refs:
+        raise DatasetError(f"{sums}: lists no images")
+    return refs
+
+
+def center_crop(arr: np.ndarray, size: int | None) -> np.ndarray:
+    """The central ``size`` x ``size`` pixels (or the whole side where the image is smaller)."""
+    if size is None:
+        return arr
+    h, w = arr.shape[:2]
+    ch, cw = min(size, h), min(size, w)
+    y, x = (h - ch) // 2, (w - cw) // 2
+    return np.ascontiguousarray(arr[y : y + ch, x : x + cw])
+
+
+def load(ref: ImageRef, crop: int | None = None) -> np.ndarray:
+    from inrcodec import image
+
+    return center_crop(image.load(ref.path), crop)
+
+
+# --- provenance ---------------------------------------------------------------------------------
+
+
+def _git(*args: str) -> str | None:
+    try:
+        out = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, timeout=10, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip()
+
+
+def provenance() -> dict:
+    """Versions, commit, machine and date: enough to know what produced a result."""
+    import PIL
+    import torch
+    from PIL import features
+
+    import inrcodec
+
+    status = _git("status", "--porcelain", "--", "inrcodec", "benchmarks")
+    libs = {name: features.version(name) for name in ("jpg", "webp", "jpg_2000", "avif")}
+    try:
+        from PIL import _avif
+
+        libs["avif_codecs"] = _avif.codec_versions()
+    except (ImportError, AttributeError):
+        pass
+    return {
+        "inrcodec": inrcodec.__version__,
+        "git_commit": _git("rev-parse", "HEAD"),
+        "git_dirty": None if status is None else bool(status),  # uncommitted changes in inrcodec/ or benchmarks/
+        "python": platform.python_version(),
+        "versions": {"pillow": PIL.__version__, "torch": torch.__version__, "numpy": np.__version__, **libs},
+        "machine": {
+            "platform": platform.platform(),
+            "machine": platform.machine(),
+            "processor": platform.processor(),
+            "cpu_count": os.cpu_count(),
+            "torch_threads_per_worker": 1,
+        },
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": [Path(sys.executable).name, *getattr(sys, "orig_argv", sys.argv)[1:]],
+    }
+
+
+def fingerprint(exp: Experiment, crop: int | None) -> str:
+    """Rows are reused only when made with exactly this config and crop."""
+    blob = json.dumps({"config": exp.config(), "crop": crop}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+# --- the row cache ------------------------------------------------------------------------------
+
+
+class RowCache:
+    """``<out>/rows/<name>.jsonl``: one JSON row per line, appended once per finished job."""
+
+    def __init__(self, out: Path, name: str, fp: str):
+        self.path = out / "rows" / f"{name}.jsonl"
+        self.fp = fp
+        self.stale = 0  # rows made with another config, ignored
+
+    def load(self) -> dict[tuple[str, str], dict]:
+        rows: dict[tuple[str, str], dict] = {}
+        if not self.path.is_file():
+            return rows
+        with open(self.path, encoding="utf-8") as f:
+            for line in f:
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError:
+                    continue  # a line cut short by a kill
+                if row.get("fingerprint") != self.fp:
+                    self.stale += 1
+                    continue
+                rows[(row["image"], row["setting"])] = row
+        return rows
+
+    def append(self, rows: list[dict]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        data = "".join(json.dumps(r) + "\n" for r in rows).encode()
+        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            size = os.fstat(fd).st_size
+            if size and os.pread(fd, 1, size - 1) != b"\n":
+                data = b"\n" + data  # a killed run left half a line: keep ours on lines of their own
+            os.write(fd, data)  # one write per job: a job's rows land together or not at all
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+# --- results ------------------------------------------------------------------------------------
+
+
+def curve(rows: Iterable[dict], settings: list[str]) -> list[dict]:
+    """The RD curve, CompressAI style: per setting, mean bpp and mean per-image PSNR over images."""
+    by = defaultdict(list)
+    for r in rows:
+        by[r["setting"]].append(r)
+    out = []
+    for s in settings:
+        rs = by.get(s, [])
+        if rs:
+            rates = [r["bpp"] for r in rs if r.get("bpp") is not None]  # None: not a coded image
+            bpp = float(np.mean(rates)) if len(rates) == len(rs) else None
+            out.append({"setting": s, "bpp": bpp, "psnr": float(np.mean([r["psnr"] for r in rs])), "n": len(rs)})
+    return out
+
+
+def write_results(
+    exp: Experiment, rows: dict[tuple[str, str], dict], refs: list[ImageRef], out: Path, meta: dict
+) -> dict:
+    settings = exp.settings()
+    keep = [rows[(ref.name, s)] for ref in refs for s in settings if (ref.name, s) in rows]
+    private = ("image", "fingerprint", "commit", "image_sha256")
+    clean = [{"image": r["image"], **{k: v for k, v in r.items() if k not in private}} for r in keep]
+    doc = {
+        "name": exp.name,
+        "label": exp.label,
+        "kind": exp.kind,
+        "complete": len(keep) == len(refs) * len(settings),
+        "images": [ref.name for ref in refs],
+        "settings": settings,
+        "curve": curve(clean, settings),
+        "rows": clean,
+        "provenance": {
+            **provenance(),
+            **meta,
+            "config": exp.config(),
+            "image_sha256": {ref.name: ref.sha256 for ref in refs},
+            "row_commits": sorted({str(r.get("commit")) for r in keep}),  # more than one: resumed across commits
+        },
+    }
+    from inrcodec.image import atomic_write
+
+    out.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(doc, indent=1, allow_nan=False, default=_jsonable) + "\n"
+    atomic_write(out / f"{exp.name}.json", lambda f: f.write(text.encode()))
+    return doc
+
+
+def _jsonable(x):
+    if isinstance(x, np.generic):
+        return x.item()
+    raise TypeError(f"not JSON serialisable: {type(x).__name__}")
+
+
+# --- running ------------------------------------------------------------------------------------
+
+
+def _init_worker() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+    try:
+        torch.set_num_interop_threads(1)
+    except RuntimeError:
+        pass  # already set in this process
+
+
+def _work(
+    task: tuple[Experiment, ImageRef, Job, int | None],
+) -> tuple[str, str, str, list[dict], float, float, str | None]:
+    exp, ref, job, crop = task
+    t, cpu = time.perf_counter(), time.process_time()
+    try:
+        rows = exp.run(load(ref, crop), job)
+        got = [r["setting"] for r in rows]
+        if got != list(job.settings):
+            raise RuntimeError(f"job {job.key} returned settings {got}, expected {list(job.settings)}")
+        err = None
+    except Exception as e:  # reported and counted; the other jobs go on
+        rows, err = [], f"{type(e).__name__}: {e}"
+    return exp.name, ref.name, job.key, rows, time.perf_counter() - t, time.process_time() - cpu, err
+
+
+def _clock(seconds: float) -> str:
+    s = int(round(seconds))
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+class Progress:
+    """One line per finished job: what it measured, elapsed time and an ETA.
+
+    The ETA sums, over the jobs still to run, the mean time of finished jobs with the same
+    experiment and key (else the job's cost hint, scaled by how the hints compared so far) and
+    divides by the number of workers.
+    """
+
+    def __init__(self, todo: list[tuple[Experiment, ImageRef, Job, Any]], workers: int, log: Callable[[str], None]):
+        self.left = {(e.name, r.name, j.key): (e.name, j.key, j.cost) for e, r, j, _ in todo}
+        self.total = len(todo)
+        self.workers = workers
+        self.log = log
+        self.start = time.perf_counter()
+        self.seen: dict[tuple[str, str], list[float]] = defaultdict(list)
+        self.hint_ratio: list[tuple[float, float]] = []  # (measured, hint)
+
+    def eta(self) -> float:
+        scale = sum(m for m, _ in self.hint_ratio) / max(sum(h for _, h in self.hint_ratio), 1e-9)
+        scale = scale if self.hint_ratio else 1.0
+        total = 0.0
+        for name, key, cost in self.left.values():
+            times = self.seen.get((name, key))
+            total += float(np.mean(times)) if times else cost * scale
+        return total / self.workers
+
+    def done(self, exp: str, image: str, key: str, rows: list[dict], seconds: float, cpu: float, err: str | None):
+        _n, _k, cost = self.left.pop((exp, image, key))
+        self.seen[(exp, key)].append(seconds)
+        self.hint_ratio.append((seconds, cost))
+        n = self.total - len(self.left)
+        if err:
+            what = f"FAILED {err}"
+        else:
+            what = ", ".join(
+                f"{r['bpp']:.3f} bpp {r['psnr']:.2f} dB" if r.get("bpp") is not None else f"{r['psnr']:.2f} dB"
+                for r in rows
+            )
+        elapsed = time.perf_counter() - self.start
+        width = len(str(self.total))
+        self.log(
+            f"[{n:{width}d}/{self.total}] {exp} {image} {key} ({seconds:.1f}s, cpu {cpu:.1f}s): {what}"
+            f" | elapsed {_clock(elapsed)}, ETA {_clock(self.eta())}"
+        )
+
+
+def run(
+    experiments: list[Experiment],
+    refs: list[ImageRef],
+    out: Path,
+    workers: int = 1,
+    crop: int | None = None,
+    meta: dict | None = None,
+    log: Callable[[str], None] = print,
+) -> bool:
+    """Run every job not in the cache; True when every experiment's results are complete."""
+    out = Path(out)
+    meta = {**(meta or {}), "crop": crop, "workers": workers}
+    commit = _git("rev-parse", "HEAD")
+    caches, cached, todo = {}, {}, []
+    for exp in experiments:
+        fp = fingerprint(exp, crop)
+        caches[exp.name] = RowCache(out, exp.name, fp)
+        cached[exp.name] = caches[exp.name].load()
+        if caches[exp.name].stale:
+            log(f"{exp.name}: ignoring {caches[exp.name].stale} cached rows made with another config")
+        for ref in refs:
+            for job in exp.jobs():
+                if not all((ref.name, s) in cached[exp.name] for s in job.settings):
+                    todo.append((exp, ref, job, crop))
+    skipped = sum(len(exp.jobs()) * len(refs) for exp in experiments) - len(todo)
+    log(f"{len(todo)} jobs to run, {skipped} already in {out / 'rows'}, {workers} worker(s)")
+    todo.sort(key=lambda t: -t[2].cost)  # longest first: the pool ends together
+    sha = {ref.name: ref.sha256 for ref in refs}
+    progress = Progress(todo, max(1, min(workers, len(todo))), log)
+    errors = 0
+
+    def finished(result) -> None:
+        nonlocal errors
+        name, image, key, rows, seconds, cpu, err = result
+        progress.done(name, image, key, rows, seconds, cpu, err)
+        if err:
+            errors += 1
+            return
+        for r in rows:
+            r.update(image=image, image_sha256=sha[image], fingerprint=caches[name].fp, commit=commit)
+        caches[name].append(rows)
+        cached[name].update({(image, r["setting"]): r for r in rows})
+
+    interrupted = False
+    try:
+        if workers <= 1 or len(todo) <= 1:
+            import torch
+
+            threads = torch.get_num_threads()
+            _init_worker()
+            try:
+                for task in todo:
+                    finished(_work(task))
+            finally:
+                torch.set_num_threads(threads)
+        else:
+            ctx = multiprocessing.get_context("spawn")
+            with ctx.Pool(workers, initializer=_init_worker, maxtasksperchild=None) as pool:
+                for result in pool.imap_unordered(_work, todo, chunksize=1):
+                    finished(result)
+    except KeyboardInterrupt:
+        interrupted = True
+        log("interrupted: every finished job is in the cache; the same command resumes")
+    finally:  # also on Ctrl-C: the JSON shows what the cache holds
+        complete = True
+        for exp in experiments:
+            doc = write_results(exp, cached[exp.name], refs, out, meta)
+            complete &= doc["complete"]
+        log(f"results in {out}/" + ("" if complete else " (incomplete: rerun the same command to finish)"))
+    if errors:
+        log(f"{errors} job(s) failed (see FAILED above)")
+    return complete and errors == 0 and not interrupted

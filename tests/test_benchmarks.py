@@ -1,0 +1,181 @@
+"""The benchmark: BD-rate against known answers, the dataset check, the cache, and the --quick run."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from benchmarks import bd_rate as bd
+from benchmarks import codecs, kodak_rd, report, runner
+from benchmarks.plot import PUBLISHED
+
+KODAK = kodak_rd.DEFAULT_IMAGES
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Like the benchmark's workers: one torch thread (two threads on a shared 2-core box crawl)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+RATES = [0.12, 0.25, 0.5, 0.9, 1.6, 2.4]
+PSNRS = [25.1, 27.9, 30.6, 33.0, 35.8, 37.9]
+
+
+# --- BD-rate --------------------------------------------------------------------------------------
+
+
+def test_bd_rate_of_rates_scaled_by_0_9_is_minus_10_percent():
+    assert bd.bd_rate(RATES, PSNRS, [0.9 * r for r in RATES], PSNRS) == pytest.approx(-10.0, abs=1e-9)
+    assert bd.bd_rate(RATES, PSNRS, [1.25 * r for r in RATES], PSNRS) == pytest.approx(25.0, abs=1e-9)
+
+
+def test_bd_psnr_of_a_curve_shifted_up_half_a_db_is_half_a_db():
+    assert bd.bd_psnr(RATES, PSNRS, RATES, [p + 0.5 for p in PSNRS]) == pytest.approx(0.5, abs=1e-9)
+    assert bd.bd_rate(RATES, PSNRS, RATES, PSNRS) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_bd_rate_swapping_the_curves_inverts_the_ratio():
+    other = ([0.1, 0.3, 0.7, 1.2, 2.0], [24.0, 28.5, 31.5, 33.9, 36.4])
+    ab = bd.bd_rate(RATES, PSNRS, *other)
+    ba = bd.bd_rate(*other, RATES, PSNRS)
+    assert (1 + ab / 100) * (1 + ba / 100) == pytest.approx(1.0, abs=1e-12)
+
+
+def test_bd_rate_needs_overlap_and_two_points():
+    with pytest.raises(bd.NoOverlap):
+        bd.bd_rate([0.1, 0.2], [20.0, 22.0], [0.5, 1.0], [30.0, 32.0])
+    with pytest.raises(ValueError):
+        bd.bd_rate([0.1], [20.0], [0.5, 1.0], [30.0, 32.0])
+
+
+@pytest.mark.skipif(not PUBLISHED.is_file(), reason="../shared/published/kodak.json not here")
+def test_bd_rate_on_published_kodak_curves():
+    """Sanity check on published numbers: VVC intra (VTM) needs roughly 15-20% fewer bits than HEVC
+    intra (BPG 4:4:4) on Kodak, as the learned-compression literature reports; JPEG needs far more."""
+    curves = json.loads(PUBLISHED.read_text())["curves"]
+
+    def c(name):
+        return curves[name]["bpp"], curves[name]["psnr_rgb"]
+
+    assert -25.0 < bd.bd_rate(*c("BPG 4:4:4 x265"), *c("VTM (VVC)")) < -10.0
+    assert bd.bd_rate(*c("BPG 4:4:4 x265"), *c("JPEG (Pillow 7.1.2)")) > 100.0
+    assert bd.bd_psnr(*c("JPEG (Pillow 7.1.2)"), *c("WebP (Pillow 7.1.2)")) > 1.0
+
+
+# --- dataset, cache -------------------------------------------------------------------------------
+
+
+def _folder(tmp_path: Path, n: int = 2) -> Path:
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    lines = []
+    for i in range(n):
+        path = folder / f"im{i}.png"
+        Image.fromarray(rng.integers(0, 256, (24, 32, 3), dtype=np.uint8)).save(path)
+        lines.append(f"{hashlib.sha256(path.read_bytes()).hexdigest()}  {path.name}")
+    (folder / "SHA256SUMS").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+def test_dataset_verifies_every_listed_image(tmp_path, capsys):
+    folder = _folder(tmp_path)
+    assert [r.name for r in runner.dataset(folder)] == ["im0", "im1"]
+    Image.fromarray(np.zeros((24, 32, 3), np.uint8)).save(folder / "im1.png")
+    with pytest.raises(runner.DatasetError, match="im1.png: sha256 .* does not match"):
+        runner.dataset(folder)
+    (folder / "im1.png").unlink()
+    with pytest.raises(runner.DatasetError, match="im1.png: missing"):
+        runner.dataset(folder)
+    assert kodak_rd.main(["--images", str(folder), "--codecs", "jpeg420", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "im1.png: missing" in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_row_cache_survives_a_torn_line_and_ignores_other_configs(tmp_path):
+    cache = runner.RowCache(tmp_path, "x", "fp1")
+    cache.append([{"image": "a", "setting": "s1", "fingerprint": "fp1", "bpp": 1.0}])
+    with open(cache.path, "a") as f:
+        f.write('{"image": "a", "setting": "s2", "finger')  # a kill in the middle of a write
+    cache.append([{"image": "b", "setting": "s1", "fingerprint": "fp1", "bpp": 2.0}])
+    cache.append([{"image": "c", "setting": "s1", "fingerprint": "other", "bpp": 3.0}])
+    rows = cache.load()
+    assert sorted(rows) == [("a", "s1"), ("b", "s1")]
+    assert cache.stale == 1
+
+
+def test_unknown_codec_is_a_one_line_error(tmp_path, capsys):
+    folder = _folder(tmp_path)
+    assert kodak_rd.main(["--images", str(folder), "--codecs", "jpeg420,nope", "--out", str(tmp_path / "o")]) == 2
+    assert "unknown codec(s) nope" in capsys.readouterr().err
+
+
+# --- the runs -------------------------------------------------------------------------------------
+
+
+def test_pillow_codecs_measure_real_bytes(tmp_path):
+    arr = runner.load(runner.dataset(_folder(tmp_path, 1))[0])
+    for codec in codecs.make(["jpeg420", "jpeg444", "webp", "jpeg2000", "avif"]):
+        job = codec.jobs()[len(codec.jobs()) // 2]
+        (r,) = codec.run(arr, job)
+        assert r["bpp"] == 8 * r["bytes"] / (24 * 32) and r["bytes"] > 0
+        assert 5 < r["psnr"] < 60, (codec.name, r)
+
+
+def test_upscale_rows(tmp_path):
+    from benchmarks.upscale import SETTINGS, Upscale
+
+    y, x = np.mgrid[0:48, 0:64]
+    arr = np.stack([x * 4, y * 5, (x + y) * 2], axis=2).astype(np.uint8)  # smooth: upscales well
+    exp = Upscale("fast")
+    rows = exp.run(arr, exp.jobs()[0])
+    assert [r["setting"] for r in rows] == list(SETTINGS)
+    by = {r["setting"]: r for r in rows}
+    assert by["inr-render"]["bpp"] == 8 * by["inr-render"]["bytes"] / (48 * 64)
+    assert by["bicubic"]["bpp"] is None and math.isfinite(by["lanczos"]["psnr"])
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not KODAK.is_dir(), reason="../shared/kodak not here")
+def test_quick_run_end_to_end_and_resume(tmp_path, capsys):
+    out = tmp_path / "kodak-quick"
+    assert kodak_rd.main(["--quick", "--workers", "2", "--out", str(out)]) == 0
+    log = capsys.readouterr().out
+    assert "ETA" in log
+    for codec in codecs.make(list(codecs.CODECS), quick=True):
+        doc = json.loads((out / f"{codec.name}.json").read_text())
+        assert doc["complete"] and doc["images"] == ["kodim01", "kodim02", "kodim03"]
+        assert len(doc["rows"]) == 3 * len(doc["settings"])
+        assert all(r["bpp"] == 8 * r["bytes"] / (256 * 256) for r in doc["rows"])
+        prov = doc["provenance"]
+        assert prov["crop"] == 256 and prov["config"] == json.loads(json.dumps(codec.config())) and prov["git_commit"]
+        assert {"pillow", "torch", "numpy"} <= set(prov["versions"]) and prov["machine"]["cpu_count"]
+    inr = json.loads((out / "inrcodec.json").read_text())
+    assert len(inr["settings"]) == 2 and all(r["psnr"] > 15 for r in inr["rows"])
+
+    # A rerun finds everything in the cache; a lost row is recomputed alone.
+    rows_file = out / "rows" / "webp.jsonl"
+    lines = rows_file.read_text().splitlines()
+    rows_file.write_text("\n".join(lines[:-1]) + "\n")
+    assert kodak_rd.main(["--quick", "--out", str(out)]) == 0
+    log = capsys.readouterr().out
+    assert log.startswith("1 jobs to run,")
+
+    doc = tmp_path / "benchmark.md"
+    doc.write_text("x\n<!-- generated:rd begin -->\nold\n<!-- generated:rd end -->\ny\n")
+    text = report.replace_block(doc.read_text(), "rd", report.rd_block(out, doc))
+    assert "| JPEG 4:2:0 | q=50 |" in text and "| inrcodec | JPEG 4:2:0 |" in text and "old" not in text
+    assert (out / "rd.png").stat().st_size > 10_000
