@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from inrcodec import coords
-from inrcodec.decoder.rebuild import rebuild
+from inrcodec.decoder.rebuild import RegionNets, rebuild, rebuild_regions
 from inrcodec.format import container
 from inrcodec.image import MAX_PIXELS, from_unit
 from inrcodec.siren import Siren, default_device
@@ -41,15 +41,23 @@ def output_size(
 
 
 @torch.no_grad()
-def render(net: Siren, width: int, height: int) -> np.ndarray:
-    """(height, width, C) uint8 pixels of the network sampled at pixel centres."""
+def render(net: Siren, width: int, height: int, regions: RegionNets | None = None) -> np.ndarray:
+    """(height, width, C) uint8 pixels of the network sampled at pixel centres.
+
+    With ``regions`` (v2), each pixel is evaluated by the ticket of its region, the label map
+    resampled to this size by coords.label_rows (nearest neighbour on pixel centres).
+    """
     device = next(net.parameters()).device
     out = np.empty((height, width, net.arch.out_features), dtype=np.uint8)
     rows_per = max(1, CHUNK_PIXELS // width)
     for y0 in range(0, height, rows_per):
         y1 = min(height, y0 + rows_per)
         xy = coords.rows(y0, y1, height, width, device)
-        vals = net(xy).clamp_(-1.0, 1.0).cpu().numpy()
+        if regions is None:
+            vals = net(xy)
+        else:
+            vals = regions.evaluate(net, xy, coords.label_rows(regions.labels, y0, y1, height, width))
+        vals = vals.clamp_(-1.0, 1.0).cpu().numpy()
         out[y0:y1] = from_unit(vals).reshape(y1 - y0, width, -1)
     return out
 
@@ -65,4 +73,4 @@ def decode(
     stream = container.read(data)
     w, h = output_size((stream.header.width, stream.header.height), size, width, height)
     net = rebuild(stream, default_device(device))
-    return render(net, w, h)
+    return render(net, w, h, rebuild_regions(stream, net))

@@ -3,6 +3,10 @@
 Every byte is described in docs/format.md; this file is the reference implementation. All
 integers are little-endian. Parsing validates every field before anything is allocated, so a
 malformed file raises :class:`FormatError` and nothing else.
+
+Version 2 adds region-adaptive tickets: a REGIONS section (a grid, or a coded label map) and, in
+the MASKS section, one mask per region over the one stored weight tensor. A version 2 file
+without a REGIONS section has exactly the layout of version 1; version 1 files are still read.
 """
 
 from __future__ import annotations
@@ -20,10 +24,14 @@ from inrcodec.format.errors import FormatError
 from inrcodec.image import MAX_PIXELS
 
 MAGIC = b"INRC"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 MAX_HIDDEN = 1024
 MAX_LAYERS = 16
 MAX_DICT_ENTRIES = 1 << 22
+MAX_REGIONS = 64  # regions (tickets) per file, v2
+MAX_LABEL_CELLS = 1 << 24  # cells of a stored label map, v2
+MAX_REGION_MASK_BITS = 1 << 26  # regions x weights, v2: bounds the decoded masks to 64 MB
 
 # The header as a declarative list: (name, struct code, meaning). Order is the byte order.
 HEADER_FIELDS: tuple[tuple[str, str, str], ...] = (
@@ -41,8 +49,16 @@ _HEADER = struct.Struct("<" + "".join(code for _, code, _ in HEADER_FIELDS))
 # Section kinds (table indices as stored).
 SECTION_MASKS = 1
 SECTION_LAYER = 2
-SECTION_NAMES = {SECTION_MASKS: "masks", SECTION_LAYER: "layer"}
+SECTION_REGIONS = 3  # v2
+SECTION_NAMES = {SECTION_MASKS: "masks", SECTION_LAYER: "layer", SECTION_REGIONS: "regions"}
 _SECTION = struct.Struct("<BI")  # kind, payload length
+
+# Region kinds (table indices as stored, v2).
+REGION_GRID = 0
+REGION_LABELS = 1
+REGION_KINDS = ("grid", "labels")
+_REGIONS_GRID = struct.Struct("<BBB")  # kind, rows, cols
+_REGIONS_LABELS = struct.Struct("<BBHH")  # kind, regions, map width, map height; then Brotli labels
 
 # Weight coders (table indices as stored).
 CODER_SCALAR = 0
@@ -88,6 +104,32 @@ class LayerCode:
 
 
 @dataclass(frozen=True)
+class Regions:
+    """Which pixels each ticket serves (v2): a label map over [-1, 1]^2, cut into equal cells.
+
+    ``grid`` stores only rows and cols (cell r, c has label r * cols + c); ``labels`` stores the
+    map itself. Pixel labels at any output size: :func:`inrcodec.coords.label_rows`.
+    """
+
+    kind: int  # REGION_GRID or REGION_LABELS
+    count: int  # number of regions K, 1..MAX_REGIONS
+    rows: int = 0  # grid only
+    cols: int = 0  # grid only
+    labels: np.ndarray | None = None  # labels only: uint8 (map height, map width), values < count
+
+    @staticmethod
+    def grid(rows: int, cols: int) -> Regions:
+        return Regions(REGION_GRID, rows * cols, rows=rows, cols=cols)
+
+    def label_map(self) -> np.ndarray:
+        """The (map height, map width) uint8 label map, for either kind."""
+        if self.kind == REGION_GRID:
+            return np.arange(self.rows * self.cols, dtype=np.uint8).reshape(self.rows, self.cols)
+        assert self.labels is not None
+        return self.labels
+
+
+@dataclass(frozen=True)
 class Bitstream:
     """A parsed ``.inr`` file."""
 
@@ -95,6 +137,9 @@ class Bitstream:
     masks: np.ndarray | None  # bool, all weight matrices concatenated row-major; None = dense
     layers: list[LayerCode] = field(default_factory=list)
     section_bytes: dict[str, int] = field(default_factory=dict)  # payload bytes per section name
+    version: int = FORMAT_VERSION  # the file's format version
+    regions: Regions | None = None  # v2; None: one region, the whole image
+    region_masks: np.ndarray | None = None  # v2: bool (K, n weights), one mask per region; None: all use ``masks``
 
 
 def n_weights(header: Header) -> list[int]:
@@ -116,12 +161,61 @@ def _pack_layer(layer: LayerCode, quality: int) -> bytes:
     return head + entropy.compress(raw, quality)
 
 
-def write(header: Header, masks: np.ndarray | None, layers: list[LayerCode], quality: int = 11) -> bytes:
-    """Serialize a bitstream; the inverse of :func:`read`."""
+def _bits(flags: np.ndarray) -> bytes:
+    return np.packbits(flags.astype(np.uint8), bitorder="little").tobytes()
+
+
+def _pattern_width(count: int) -> int:
+    return (count + 7) // 8
+
+
+def _pack_patterns(region_masks: np.ndarray) -> bytes:
+    """v2, K > 1 regions: per weight, a little-endian ceil(K/8)-byte pattern; bit k: region k keeps it."""
+    k, total = region_masks.shape
+    width = _pattern_width(k)
+    flags = np.zeros((total, 8 * width), dtype=np.uint8)
+    flags[:, :k] = region_masks.T
+    return np.packbits(flags, axis=1, bitorder="little").tobytes()
+
+
+def _pack_regions(regions: Regions, quality: int) -> bytes:
+    if regions.kind == REGION_GRID:
+        return _REGIONS_GRID.pack(REGION_GRID, regions.rows, regions.cols)
+    labels = regions.label_map()
+    mh, mw = labels.shape
+    head = _REGIONS_LABELS.pack(REGION_LABELS, regions.count, mw, mh)
+    return head + entropy.compress(np.ascontiguousarray(labels, dtype=np.uint8).tobytes(), quality)
+
+
+def write(
+    header: Header,
+    masks: np.ndarray | None,
+    layers: list[LayerCode],
+    quality: int = 11,
+    regions: Regions | None = None,
+    region_masks: np.ndarray | None = None,
+) -> bytes:
+    """Serialize a bitstream; the inverse of :func:`read`.
+
+    ``masks`` is the mask the layers are coded against; with ``regions`` of K > 1 regions it is
+    the union of the K ``region_masks`` (bool, (K, n weights); None: every region uses ``masks``).
+    """
     sections: list[tuple[int, bytes]] = []
+    if regions is not None:
+        sections.append((SECTION_REGIONS, _pack_regions(regions, quality)))
+    if region_masks is not None:
+        assert regions is not None and region_masks.shape[0] == regions.count
+        union = region_masks.any(axis=0)
+        assert (union.all() and masks is None) or (masks is not None and np.array_equal(union, masks))
+        if masks is None and not region_masks.all():
+            masks = union  # the union is dense but some region's mask is not: store the masks
     if masks is not None:
-        bits = np.packbits(masks.astype(np.uint8), bitorder="little").tobytes()
-        sections.append((SECTION_MASKS, entropy.compress(bits, quality)))
+        if regions is not None and regions.count > 1:
+            per_region = np.tile(masks, (regions.count, 1)) if region_masks is None else region_masks
+            raw = _pack_patterns(per_region)
+        else:
+            raw = _bits(masks)
+        sections.append((SECTION_MASKS, entropy.compress(raw, quality)))
     for layer in layers:
         sections.append((SECTION_LAYER, _pack_layer(layer, quality)))
     values = dict(header.__dict__, n_sections=len(sections))
@@ -209,6 +303,47 @@ def _parse_layer(payload: bytes, header: Header, survivors: list[int]) -> LayerC
     )
 
 
+def _parse_regions(payload: bytes, header: Header) -> Regions:
+    if len(payload) < 1:
+        raise FormatError("regions section too short")
+    kind = payload[0]
+    if kind == REGION_GRID:
+        if len(payload) != _REGIONS_GRID.size:
+            raise FormatError("grid regions section has the wrong size")
+        _, rows, cols = _REGIONS_GRID.unpack(payload)
+        if not (1 <= rows <= header.height and 1 <= cols <= header.width and rows * cols <= MAX_REGIONS):
+            raise FormatError(f"region grid {rows}x{cols} out of range")
+        return Regions.grid(rows, cols)
+    if kind == REGION_LABELS:
+        if len(payload) < _REGIONS_LABELS.size:
+            raise FormatError("label regions section too short")
+        _, count, mw, mh = _REGIONS_LABELS.unpack_from(payload)
+        if not 1 <= count <= MAX_REGIONS:
+            raise FormatError(f"region count {count} out of range")
+        if not (1 <= mw <= header.width and 1 <= mh <= header.height and mw * mh <= MAX_LABEL_CELLS):
+            raise FormatError(f"label map {mw}x{mh} out of range for a {header.width}x{header.height} image")
+        raw = entropy.decompress(payload[_REGIONS_LABELS.size :], mw * mh)
+        labels = np.frombuffer(raw, dtype=np.uint8).reshape(mh, mw)
+        if int(labels.max()) >= count:
+            raise FormatError("label map holds a label of no region")
+        return Regions(REGION_LABELS, count, labels=labels)
+    raise FormatError(f"unknown region kind {kind}")
+
+
+def _parse_masks(payload: bytes, total: int, regions: Regions | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """(union, region masks or None) from a MASKS section payload."""
+    if regions is None or regions.count == 1:
+        bits = entropy.decompress(payload, (total + 7) // 8)
+        return np.unpackbits(np.frombuffer(bits, np.uint8), count=total, bitorder="little").astype(bool), None
+    width = _pattern_width(regions.count)
+    raw = entropy.decompress(payload, total * width)
+    flags = np.unpackbits(np.frombuffer(raw, np.uint8).reshape(total, width), axis=1, bitorder="little")
+    if flags[:, regions.count :].any():
+        raise FormatError("mask pattern names a region that does not exist")
+    region_masks = flags[:, : regions.count].T.astype(bool)
+    return region_masks.any(axis=0), region_masks
+
+
 def read(data: bytes) -> Bitstream:
     """Parse and validate a whole file. Raises FormatError (only) on anything malformed."""
     if len(data) < len(MAGIC) + 1:
@@ -216,8 +351,11 @@ def read(data: bytes) -> Bitstream:
     if data[: len(MAGIC)] != MAGIC:
         raise FormatError("not an .inr file (bad magic)")
     version = data[len(MAGIC)]
-    if version != FORMAT_VERSION:
-        raise FormatError(f"unsupported .inr format version {version} (this decoder reads {FORMAT_VERSION})")
+    if version not in READABLE_VERSIONS:
+        raise FormatError(
+            f"unsupported .inr format version {version} (this decoder reads versions "
+            f"{', '.join(map(str, READABLE_VERSIONS))})"
+        )
     if len(data) < len(MAGIC) + 1 + _HEADER.size + 4:
         raise FormatError("file truncated in the header")
     (crc,) = struct.unpack_from("<I", data, len(data) - 4)
@@ -231,6 +369,8 @@ def read(data: bytes) -> Bitstream:
     body = memoryview(data)[len(MAGIC) + 1 + _HEADER.size : len(data) - 4]
     sizes = n_weights(header)
     masks = None
+    regions = None
+    region_masks = None
     layers: list[LayerCode] = []
     section_bytes: dict[str, int] = {}
     pos = 0
@@ -243,12 +383,16 @@ def read(data: bytes) -> Bitstream:
             raise FormatError("section runs past the end of the file")
         payload = bytes(body[pos : pos + length])
         pos += length
-        if kind == SECTION_MASKS:
+        if kind == SECTION_REGIONS and version >= 2:
+            if section_bytes:
+                raise FormatError("regions section misplaced (it must come first)")
+            regions = _parse_regions(payload, header)
+            if regions.count * sum(sizes) > MAX_REGION_MASK_BITS:
+                raise FormatError("too many regions for this network size")
+        elif kind == SECTION_MASKS:
             if masks is not None or layers:
                 raise FormatError("mask section misplaced")
-            total = sum(sizes)
-            bits = entropy.decompress(payload, (total + 7) // 8)
-            masks = np.unpackbits(np.frombuffer(bits, np.uint8), count=total, bitorder="little").astype(bool)
+            masks, region_masks = _parse_masks(payload, sum(sizes), regions)
         elif kind == SECTION_LAYER:
             survivors = sizes if masks is None else _survivors(masks, sizes)
             layer = _parse_layer(payload, header, survivors)
@@ -257,13 +401,21 @@ def read(data: bytes) -> Bitstream:
             layers.append(layer)
         else:
             raise FormatError(f"unknown section kind {kind}")
-        name = SECTION_NAMES[kind] + ("" if kind == SECTION_MASKS else str(len(layers) - 1))
+        name = SECTION_NAMES[kind] + (str(len(layers) - 1) if kind == SECTION_LAYER else "")
         section_bytes[name] = _SECTION.size + length
     if pos != len(body):
         raise FormatError("trailing bytes after the last section")
     if len(layers) != len(sizes):
         raise FormatError(f"expected {len(sizes)} layer sections, found {len(layers)}")
-    return Bitstream(header=header, masks=masks, layers=layers, section_bytes=section_bytes)
+    return Bitstream(
+        header=header,
+        masks=masks,
+        layers=layers,
+        section_bytes=section_bytes,
+        version=version,
+        regions=regions,
+        region_masks=region_masks,
+    )
 
 
 def _survivors(masks: np.ndarray, sizes: list[int]) -> list[int]:
