@@ -11,6 +11,7 @@ import click
 from inrcodec.format.errors import FormatError
 from inrcodec.image import ImageError
 from inrcodec.lottery import lottery_command
+from inrcodec.rtl_experiment import rtl_command
 
 USER_ERRORS = (FormatError, ImageError, ValueError, OSError)
 
@@ -45,10 +46,12 @@ def main() -> None:
 @click.option("--steps", type=int, help="dense-fit steps (override the preset's)")
 @click.option("--density", type=float, help="fraction of weights kept by pruning (override)")
 @click.option("--seed", type=int, help="seed of initialisation and sampling (override)")
+@click.option("--regions", help="one ticket per region (format v2): grid:RxC | kmeans:K[@F] | labels[@F]")
+@click.option("--region-map", type=click.Path(dir_okay=False, path_type=Path), help="label image for --regions labels")
 @click.option("--device", help="cpu, cuda, mps (default: best available)")
 @click.option("-q", "--quiet", is_flag=True, help="no progress bar")
 @click.option("--json", "as_json", is_flag=True, help="print the stats as JSON")
-def encode(src, output, preset, bpp, weight_coder, steps, density, seed, device, quiet, as_json):
+def encode(src, output, preset, bpp, weight_coder, steps, density, seed, regions, region_map, device, quiet, as_json):
     """Fit, prune and code SRC into an .inr file."""
     from dataclasses import replace
 
@@ -74,7 +77,13 @@ def encode(src, output, preset, bpp, weight_coder, steps, density, seed, device,
             cfg = replace(cfg, prune=replace(cfg.prune, density=density))
         bar = None if quiet or as_json else _Bar()
         try:
-            enc = encode_array(arr, cfg, device, bar)
+            if regions or region_map:
+                from inrcodec.encoder.regions import parse_spec
+                from inrcodec.encoder.rtl import encode_regions
+
+                enc = encode_regions(arr, cfg, parse_spec(regions, region_map), region_map, device, bar)
+            else:
+                enc = encode_array(arr, cfg, device, bar)
         finally:
             if bar:
                 bar.close()
@@ -134,7 +143,7 @@ def info(src, as_json):
     masks = stream.masks
     doc = {
         "file": str(src),
-        "format_version": container.FORMAT_VERSION,
+        "format_version": stream.version,
         "bytes": len(data),
         "bpp": 8 * len(data) / (h.width * h.height),
         "header": dict(h.__dict__),
@@ -143,6 +152,12 @@ def info(src, as_json):
         "coders": [container.WEIGHT_CODERS[c.coder] for c in stream.layers],
         "sections": stream.section_bytes,
     }
+    if stream.regions is not None:
+        doc["regions"] = {
+            "kind": container.REGION_KINDS[stream.regions.kind],
+            "count": stream.regions.count,
+            "map": list(stream.regions.label_map().shape[::-1]),
+        }
     if as_json:
         click.echo(json.dumps(doc, indent=2))
         return
@@ -152,6 +167,9 @@ def info(src, as_json):
         f"  network  SIREN {h.layers} x {h.hidden}, omega0 {h.omega0:g}/{h.omega_hidden:g}, "
         f"{doc['parameters']} parameters, density {doc['density']:.3f}"
     )
+    if "regions" in doc:
+        r = doc["regions"]
+        click.echo(f"  regions  {r['count']} ({r['kind']}, {r['map'][0]}x{r['map'][1]} map), one ticket each")
     click.echo(f"  coders   {', '.join(doc['coders'])}")
     for name, n in stream.section_bytes.items():
         click.echo(f"  section  {name:<8} {n:>8} bytes")
@@ -222,6 +240,7 @@ class _Bar:
 
 
 main.add_command(lottery_command, "lottery")
+main.add_command(rtl_command, "rtl")
 
 if __name__ == "__main__":
     main()
