@@ -60,26 +60,28 @@ class EncodeConfig:
     eval_pixels: int = 65536  # pixels used to compare candidates (full image for the final PSNR)
 
 
+def _ladder_point(hidden: int, density: float) -> EncodeConfig:
+    """A preset that is exactly one operating point of the benchmark's ladder
+    (benchmarks/codecs.py), so docs/benchmark.md holds its measured Kodak bpp and PSNR."""
+    return EncodeConfig(
+        arch=Architecture(hidden=hidden, layers=3),
+        fit=FitConfig(steps=1500, batch=8192),
+        prune=PruneConfig(density=density, rate=0.4, steps=500, rewind="early:100"),
+        coder=CoderConfig(qat_steps=100),
+    )
+
+
 PRESETS: dict[str, EncodeConfig] = {
-    # A second or two per 1000 steps on a 2-core CPU at 768x512; see docs/performance.md.
+    # Seconds on a 2-core CPU; for the demo and smoke tests, not for rate-distortion.
     "fast": EncodeConfig(
         arch=Architecture(hidden=32, layers=3),
         fit=FitConfig(steps=500),
         prune=PruneConfig(density=1.0),
         coder=CoderConfig(qat_steps=50),
     ),
-    "low": EncodeConfig(
-        arch=Architecture(hidden=40, layers=3),
-        prune=PruneConfig(density=0.8),
-    ),
-    "medium": EncodeConfig(
-        arch=Architecture(hidden=56, layers=3),
-        prune=PruneConfig(density=0.8),
-    ),
-    "high": EncodeConfig(
-        arch=Architecture(hidden=80, layers=3),
-        prune=PruneConfig(density=0.8),
-    ),
+    "low": _ladder_point(56, 0.6),  # ladder point h56-d0.60: the lowest rates
+    "medium": _ladder_point(112, 0.36),  # ladder point h112-d0.36: the default
+    "high": _ladder_point(112, 1.0),  # ladder point h112-d1.00: dense, the highest rate of the ladder
 }
 DEFAULT_PRESET = "medium"
 

@@ -179,3 +179,29 @@ def test_quick_run_end_to_end_and_resume(tmp_path, capsys):
     text = report.replace_block(doc.read_text(), "rd", report.rd_block(out, doc))
     assert "| JPEG 4:2:0 | q=50 |" in text and "| inrcodec | JPEG 4:2:0 |" in text and "old" not in text
     assert (out / "rd.png").stat().st_size > 10_000
+
+
+def test_rd_presets_are_ladder_points():
+    """low/medium/high are exactly benchmark ladder points, so the benchmark measures the presets."""
+    from benchmarks.codecs import LADDER
+    from inrcodec import config
+    from inrcodec.encoder.prune import round_fraction
+
+    def schedule(density: float, rate: float) -> list[float]:
+        out, d = [], 1.0
+        while d > density + 1e-9:
+            d *= 1 - round_fraction(d, density, rate)
+            out.append(round(d, 6))
+        return out
+
+    points = {(t.hidden, d) for t in LADDER.trajectories for d in (1.0, *t.densities)}
+    for name in ("low", "medium", "high"):
+        cfg = config.preset(name)
+        traj = next(t for t in LADDER.trajectories if t.hidden == cfg.arch.hidden)
+        assert (cfg.arch.hidden, cfg.prune.density) in points
+        ref = LADDER.encode_config(traj)
+        assert (cfg.arch, cfg.fit, cfg.coder) == (ref.arch, ref.fit, ref.coder)
+        same = (ref.prune.rule, ref.prune.rewind, ref.prune.steps)
+        assert (cfg.prune.rule, cfg.prune.rewind, cfg.prune.steps) == same
+        # The preset's geometric schedule visits exactly the ladder's densities up to its own.
+        assert schedule(cfg.prune.density, cfg.prune.rate) == [d for d in traj.densities if d >= cfg.prune.density]

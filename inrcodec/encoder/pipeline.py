@@ -72,7 +72,7 @@ def imp(
     start = time.perf_counter()
     fit, pr = cfg.fit, cfg.prune
     rewind_at = parse_rewind(pr.rewind)
-    if rewind_at is not None and rewind_at >= max(fit.steps, 1) and rewind_at != 0:
+    if rewind_at is not None and rewind_at > fit.steps:
         raise ValueError(f"rewind {pr.rewind}: the dense fit has only {fit.steps} steps")
     theta0 = net.state()
     if densities is None:
