@@ -75,9 +75,10 @@ class RtlConfig:
 
 
 PRESETS: dict[str, RtlConfig] = {
-    # A 768x512 Kodak image on one CPU thread: ~7 min with kmeans:4 (docs/rtl.md).
+    # A 768x512 Kodak image, kmeans:4, one thread: ~2 min of CPU; 2.5-5 min wall on the shared
+    # 2-core machine, ~9 min when it is busy (docs/rtl.md).
     "cpu": RtlConfig(),
-    # Ten times the training, for a GPU.
+    # For a GPU (not run for docs/rtl.md): 3.3x the steps at 4x the batch, a 3 x 64 SIREN.
     "gpu": RtlConfig(hidden=64, fit_steps=5000, batch=16384, retrain_steps=2000, extract_steps=1000, qat_steps=200),
 }
 
@@ -127,8 +128,10 @@ def run(
     say=None,
     source: str = "",
     fresh: bool = False,
+    draw: bool = True,
 ) -> dict:
-    """Run (or resume) the experiment on an (H, W, C) uint8 image; returns the results."""
+    """Run (or resume) the experiment on an (H, W, C) uint8 image; returns the results.
+    ``draw`` also writes the plot, rtl.png."""
     import torch
 
     from inrcodec.decoder import decode
@@ -284,7 +287,8 @@ def run(
                 f"{rtl_rec['bytes']} B (union {rtl_rec['union_density']:.2f}, Jaccard {rtl_rec['jaccard']['all']:.3f})"
                 f"  [{imp_train + imp_rec['code_seconds']:.0f} s + {rtl_train + rtl_rec['code_seconds']:.0f} s]"
             )
-    plot(results, out / "rtl.png")
+    if draw:
+        plot(results, out / "rtl.png")
     return results
 
 

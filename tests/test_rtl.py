@@ -307,7 +307,7 @@ def test_experiment_runs_and_resumes(tmp_path):
         levels=(50,),
     )
     arr, spec = picture(), R.parse_spec("grid:1x2")
-    first = rtl_experiment.run(arr, cfg, spec, tmp_path / "run", device="cpu", source="pic")
+    first = rtl_experiment.run(arr, cfg, spec, tmp_path / "run", device="cpu", source="pic", draw=False)
     more = rtl_experiment.run(arr, replace(cfg, levels=(50, 75)), spec, tmp_path / "run", device="cpu", source="pic")
     assert more["levels"][0] == first["levels"][0]  # resumed, not recomputed
     lv = more["levels"][1]
@@ -317,6 +317,15 @@ def test_experiment_runs_and_resumes(tmp_path):
         assert image.psnr(inrcodec.decode(data, device="cpu"), arr) == pytest.approx(lv[key]["psnr"], abs=1e-3)
     assert lv["rtl"]["density"] == 0.25 and lv["imp"]["density"] == 0.25
     assert json.loads((tmp_path / "run" / "results.json").read_text())["levels"][1] == lv
+    # Resumed = uninterrupted: the same numbers (all but the timings) from one run of both levels.
+    whole = rtl_experiment.run(
+        arr, replace(cfg, levels=(50, 75)), spec, tmp_path / "whole", device="cpu", source="pic", draw=False
+    )
+
+    def untimed(rec):
+        return {m: {k: v for k, v in rec[m].items() if "seconds" not in k} for m in ("imp", "rtl")}
+
+    assert [untimed(x) for x in whole["levels"]] == [untimed(x) for x in more["levels"]]
     assert (tmp_path / "run" / "rtl.png").stat().st_size > 1000
     with pytest.raises(ValueError, match="another setup"):
         rtl_experiment.run(arr, replace(cfg, hidden=10), spec, tmp_path / "run", device="cpu", source="pic")
