@@ -128,7 +128,7 @@ def dense_fit(
     """The dense fit shared by all tickets, as pipeline.imp starts; the state to rewind to
     (None for rewind mode ``none``)."""
     rewind_at = parse_rewind(cfg.prune.rewind)
-    if rewind_at is not None and rewind_at != 0 and rewind_at >= max(cfg.fit.steps, 1):
+    if rewind_at is not None and rewind_at > cfg.fit.steps:  # the rule of pipeline.imp
         raise ValueError(f"rewind {cfg.prune.rewind}: the dense fit has only {cfg.fit.steps} steps")
     theta0 = net.state()
     snap = train(net, target, cfg.fit, cfg.fit.steps, progress=progress, snapshot_at=rewind_at)
