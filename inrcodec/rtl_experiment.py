@@ -62,12 +62,14 @@ class RtlConfig:
     levels: tuple[int, ...] = (25, 50, 75, 90)  # sparsity levels, % of weights pruned
     seed: int = 0  # initialisation, sampling, k-means
 
-    def encode_config(self):
+    def encode_config(self, channels: int = 3):
+        """The codec's EncodeConfig of both methods (an image of ``channels`` colours)."""
         from inrcodec.config import CoderConfig, EncodeConfig, FitConfig, PruneConfig
         from inrcodec.siren import Architecture
 
+        arch = Architecture(2, self.hidden, self.layers, channels, self.omega0, self.omega0)
         return EncodeConfig(
-            arch=Architecture(hidden=self.hidden, layers=self.layers, omega0=self.omega0, omega_hidden=self.omega0),
+            arch=arch,
             fit=FitConfig(steps=self.fit_steps, batch=self.batch, lr=self.lr, lr_final=self.lr_final, seed=self.seed),
             prune=PruneConfig(rewind=self.rewind, steps=self.retrain_steps),
             coder=CoderConfig(weight_coder="scalar", qat_steps=self.qat_steps),
@@ -161,7 +163,7 @@ def run(
             raise ValueError(f"{out} holds a run with another setup; use --fresh or another -o")
         results["setup"] = setup
         del results["levels"][len(cfg.levels) :]
-    ecfg = replace(cfg.encode_config(), arch=replace(cfg.encode_config().arch, out_features=arr.shape[2]))
+    ecfg = cfg.encode_config(arr.shape[2])
     dev = default_device(device)
     h, w, _c = arr.shape
     regions = regionlib.build(spec, arr, region_map, seed=cfg.seed)
