@@ -42,7 +42,9 @@ def tiny_config(
         base,
         arch=replace(base.arch, hidden=hidden, layers=layers),
         fit=replace(base.fit, steps=steps, batch=1024),
-        prune=replace(base.prune, density=density, rate=0.3, steps=max(1, steps // 3), rewind="early:20"),
+        prune=replace(
+            base.prune, density=density, rate=0.3, steps=max(1, steps // 3), rewind=f"early:{min(20, steps)}"
+        ),
         coder=replace(base.coder, **{"bits": (8,), "qat_steps": 20, "sinr_k": 16, "sinr_m": 64, "sinr_s": 8, **coder}),
         eval_pixels=4096,
     )

@@ -84,7 +84,7 @@ def test_auto_coder_keeps_sinr_only_where_it_wins(encoded_scalar):
     equally accurate codes, and what it returns is what the decoder rebuilds."""
     import torch
 
-    from inrcodec.decoder.rebuild import layer_arrays
+    from inrcodec.decoder.network import layer_arrays
     from inrcodec.encoder.prune import Mask
 
     stream = container.read(encoded_scalar.data)
@@ -108,3 +108,10 @@ def test_presets_are_well_formed():
     assert config.preset("fast", bpp=0.5).bpp == 0.5
     with pytest.raises(ValueError, match="unknown preset"):
         config.preset("nope")
+
+
+def test_rewind_past_the_dense_fit_is_refused(crop):
+    cfg = tiny_config(steps=10)
+    cfg = replace(cfg, prune=replace(cfg.prune, rewind="early:50"))
+    with pytest.raises(ValueError, match="dense fit has only 10 steps"):
+        pipeline.encode_array(crop, cfg, "cpu")

@@ -17,7 +17,7 @@ import inrcodec
 from inrcodec import config, image, rtl_experiment
 from inrcodec.cli import main
 from inrcodec.decoder import rebuild, rebuild_regions, render
-from inrcodec.decoder.rebuild import layer_arrays
+from inrcodec.decoder.network import layer_arrays
 from inrcodec.encoder import regions as R
 from inrcodec.encoder import rtl
 from inrcodec.encoder.fit import Target

@@ -1,6 +1,17 @@
-"""The decoder: bytes -> network -> pixels. Imports only format/, siren, coords and image."""
+"""The decoder: bytes -> network -> pixels. Imports only format/, siren, coords and image.
 
-from inrcodec.decoder.rebuild import RegionNets, rebuild, rebuild_regions
-from inrcodec.decoder.render import decode, output_size, render
+``decode`` picks the NumPy CPU path (decoder/cpu.py) unless an accelerator may be present, so
+decoding on a CPU never loads torch; the torch path (``rebuild`` ...) is imported on first use.
+"""
 
-__all__ = ["RegionNets", "decode", "output_size", "rebuild", "rebuild_regions", "render"]
+from inrcodec.decoder.render import decode, output_size, pick_device, render
+
+__all__ = ["RegionNets", "decode", "output_size", "pick_device", "rebuild", "rebuild_regions", "render"]
+
+
+def __getattr__(name: str):
+    if name in ("RegionNets", "rebuild", "rebuild_regions"):
+        from inrcodec.decoder import network
+
+        return getattr(network, name)
+    raise AttributeError(name)

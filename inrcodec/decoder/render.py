@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import importlib.util
+import os
+import platform
+import sys
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
 
 from inrcodec import coords
-from inrcodec.decoder.rebuild import RegionNets, rebuild, rebuild_regions
 from inrcodec.format import container
 from inrcodec.image import MAX_PIXELS, from_unit
-from inrcodec.siren import Siren, default_device
+
+if TYPE_CHECKING:  # torch is loaded only when the torch path runs
+    from inrcodec.decoder.network import RegionNets
+    from inrcodec.siren import Siren
 
 CHUNK_PIXELS = 1 << 17  # pixels evaluated at once: ~100 MB of activations at width 96
 
@@ -40,13 +47,19 @@ def output_size(
     return width, height
 
 
-@torch.no_grad()
 def render(net: Siren, width: int, height: int, regions: RegionNets | None = None) -> np.ndarray:
     """(height, width, C) uint8 pixels of the network sampled at pixel centres.
 
     With ``regions`` (v2), each pixel is evaluated by the ticket of its region, the label map
     resampled to this size by coords.label_rows (nearest neighbour on pixel centres).
     """
+    import torch
+
+    with torch.no_grad():
+        return _render(net, width, height, regions)
+
+
+def _render(net: Siren, width: int, height: int, regions: RegionNets | None) -> np.ndarray:
     device = next(net.parameters()).device
     out = np.empty((height, width, net.arch.out_features), dtype=np.uint8)
     rows_per = max(1, CHUNK_PIXELS // width)
@@ -69,8 +82,44 @@ def decode(
     height: int | None = None,
     device: str | None = None,
 ) -> np.ndarray:
-    """Bytes of an ``.inr`` file -> (H, W, C) uint8 image at the requested size."""
+    """Bytes of an ``.inr`` file -> (H, W, C) uint8 image at the requested size.
+
+    ``device`` None picks an accelerator when one may be present (torch), else the NumPy CPU
+    path; "cpu" always takes the NumPy path; "cuda"/"mps" (or "torch-cpu") use torch.
+    """
     stream = container.read(data)
     w, h = output_size((stream.header.width, stream.header.height), size, width, height)
-    net = rebuild(stream, default_device(device))
+    device = pick_device(device)
+    if device == "cpu":
+        from inrcodec.decoder import cpu
+        from inrcodec.decoder.arrays import layer_arrays, region_weights
+
+        weights, biases = layer_arrays(stream)
+        labels = None if stream.regions is None else stream.regions.label_map().astype(np.int64)
+        hd = stream.header
+        return cpu.render(region_weights(stream, weights), biases, hd.omega0, hd.omega_hidden, w, h, labels)
+    from inrcodec.decoder.network import rebuild, rebuild_regions
+
+    net = rebuild(stream, "cpu" if device == "torch-cpu" else device)
     return render(net, w, h, rebuild_regions(stream, net))
+
+
+def pick_device(device: str | None) -> str:
+    """The decoder's device. Without a request, torch is imported only where an accelerator may
+    exist (an NVIDIA driver, Apple silicon, Windows, or torch already loaded by the caller)."""
+    if device:
+        return device
+    if importlib.util.find_spec("torch") is None:
+        return "cpu"
+    maybe = (
+        os.path.exists("/proc/driver/nvidia/version")
+        or (sys.platform == "darwin" and platform.machine() == "arm64")
+        or sys.platform == "win32"
+        or "torch" in sys.modules
+    )
+    if not maybe:
+        return "cpu"
+    from inrcodec.siren import default_device
+
+    found = str(default_device())
+    return "cpu" if found == "cpu" else found

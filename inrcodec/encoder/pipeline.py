@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from inrcodec.config import CoderConfig, EncodeConfig
-from inrcodec.decoder import rebuild, render
+from inrcodec.decoder.render import decode
 from inrcodec.encoder import sparse_code
 from inrcodec.encoder.fit import Target, evaluate, train
 from inrcodec.encoder.prune import Mask, parse_rewind, round_fraction
@@ -174,7 +174,7 @@ def code(
     masks = None if mask.density() >= 1.0 else np.concatenate([k.reshape(-1) for k in keep])
     data = container.write(header, masks, layers, coder.brotli_quality)
     stream = container.read(data)
-    from inrcodec.decoder.rebuild import layer_arrays
+    from inrcodec.decoder.network import layer_arrays
 
     ws, bs = layer_arrays(stream)
     device = snap_weights[0].device
@@ -370,7 +370,8 @@ def _stats(arr, coded: Coded, snap: Snapshot, bits: int | list[int], cfg: Encode
     h, w, _c = arr.shape
     t = time.perf_counter()
     stream = container.read(coded.data)
-    decoded = render(rebuild(stream, dev), w, h)
+    # The real decoder on the same kind of device: NumPy on a CPU, torch on an accelerator.
+    decoded = decode(coded.data, device="cpu" if dev.type == "cpu" else str(dev))
     t_dec = time.perf_counter() - t
     return {
         "bytes": len(coded.data),

@@ -1,4 +1,7 @@
-"""Sections -> weight tensors -> SIREN (and, in v2 files with regions, one ticket per region)."""
+"""Sections -> weight tensors -> SIREN (and, in v2 files with regions, one ticket per region).
+
+The torch path of the decoder (GPU, or torch on the CPU); decoder/cpu.py renders without torch.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +10,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from inrcodec.format.container import CODER_SINR, Bitstream, split_masks
-from inrcodec.format.weights import dequantize, sinr_reconstruct
+from inrcodec.decoder.arrays import layer_arrays
+from inrcodec.format.container import Bitstream, split_masks
 from inrcodec.siren import Architecture, Siren
+
+__all__ = ["RegionNets", "architecture", "layer_arrays", "rebuild", "rebuild_regions"]
 
 
 def architecture(stream: Bitstream) -> Architecture:
@@ -22,23 +27,6 @@ def architecture(stream: Bitstream) -> Architecture:
         omega0=h.omega0,
         omega_hidden=h.omega_hidden,
     )
-
-
-def layer_arrays(stream: Bitstream) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """float32 (weights, biases) per layer, pruned entries exactly zero."""
-    weights, biases = [], []
-    for keep, code in zip(split_masks(stream.masks, stream.header), stream.layers):
-        n = int(keep.sum())
-        if code.coder == CODER_SINR:
-            k, m, _s, seed = code.sinr
-            values = sinr_reconstruct(code.indices, code.values_q, code.step, k, m, seed, n)
-        else:
-            values = dequantize(code.values_q, code.step)
-        w = np.zeros(keep.shape, dtype=np.float32)
-        w[keep] = values
-        weights.append(w)
-        biases.append(dequantize(code.bias_q, code.bias_step))
-    return weights, biases
 
 
 def rebuild(stream: Bitstream, device: torch.device | str = "cpu") -> Siren:
