@@ -72,8 +72,6 @@ def imp(
     start = time.perf_counter()
     fit, pr = cfg.fit, cfg.prune
     rewind_at = parse_rewind(pr.rewind)
-    if rewind_at is not None and rewind_at > fit.steps:
-        raise ValueError(f"rewind {pr.rewind}: the dense fit has only {fit.steps} steps")
     theta0 = net.state()
     if densities is None:
         n_rounds = 0 if pr.density >= 1 else _rounds(pr.density, pr.rate)
@@ -105,6 +103,8 @@ def imp(
                 if keep_going is None or not keep_going(current) or density <= MIN_DENSITY:
                     return
                 goal = max(MIN_DENSITY, density * (1 - pr.rate))
+        if rewind_at is not None and rewind_at > fit.steps:  # checked only once pruning happens
+            raise ValueError(f"rewind {pr.rewind}: the dense fit has only {fit.steps} steps")
         r += 1
         frac = round_fraction(density, goal, pr.rate) if densities is None else 1 - goal / density
         mask = mask.prune(list(net.weights), frac, pr.rule, gen)
