@@ -13,13 +13,16 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import torch
 
+from inrcodec import coords
 from inrcodec.config import CoderConfig, EncodeConfig
+from inrcodec.decoder.arrays import layer_arrays
 from inrcodec.decoder.render import decode
 from inrcodec.encoder import sparse_code
 from inrcodec.encoder.fit import Target, evaluate, train
-from inrcodec.encoder.prune import Mask, parse_rewind, round_fraction
+from inrcodec.encoder.prune import Mask, parse_rewind, round_fraction, rounds_to
 from inrcodec.encoder.quantize import fake_quant, quantize, step_for
 from inrcodec.format import container
+from inrcodec.format.weights import dequantize, sinr_reconstruct
 from inrcodec.image import psnr, to_unit
 from inrcodec.siren import Siren, default_device
 
@@ -49,8 +52,6 @@ class Snapshot:
 
 
 def make_target(arr: np.ndarray, device: torch.device) -> Target:
-    from inrcodec import coords
-
     h, w, c = arr.shape
     colours = torch.from_numpy(to_unit(arr).reshape(h * w, c)).to(device)
     return Target(coords.grid(h, w, device), colours)
@@ -74,7 +75,7 @@ def imp(
     rewind_at = parse_rewind(pr.rewind)
     theta0 = net.state()
     if densities is None:
-        n_rounds = 0 if pr.density >= 1 else _rounds(pr.density, pr.rate)
+        n_rounds = 0 if pr.density >= 1 else rounds_to(pr.density, pr.rate)
     else:
         n_rounds = len(densities)
     total = fit.steps + n_rounds * pr.steps + cfg.coder.qat_steps
@@ -116,12 +117,6 @@ def imp(
         )
         current = Snapshot(r, mask, *net.state(), time.perf_counter() - start)
         yield current
-
-
-def _rounds(density: float, rate: float) -> int:
-    from inrcodec.encoder.prune import rounds_to
-
-    return rounds_to(density, rate)
 
 
 @dataclass
@@ -174,8 +169,6 @@ def code(
     masks = None if mask.density() >= 1.0 else np.concatenate([k.reshape(-1) for k in keep])
     data = container.write(header, masks, layers, coder.brotli_quality)
     stream = container.read(data)
-    from inrcodec.decoder.network import layer_arrays
-
     ws, bs = layer_arrays(stream)
     device = snap_weights[0].device
     deq_w = [torch.from_numpy(w).to(device) for w in ws]
@@ -184,8 +177,7 @@ def code(
 
 
 def container_values(layer: container.LayerCode, count: int) -> np.ndarray:
-    from inrcodec.format.weights import dequantize, sinr_reconstruct
-
+    """The weights the decoder will see for one coded layer."""
     if layer.coder == container.CODER_SINR:
         k, m, _s, seed = layer.sinr
         return sinr_reconstruct(layer.indices, layer.values_q, layer.step, k, m, seed, count)
