@@ -14,6 +14,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from inrcodec.decoder import decode  # loads no torch: the CPU path is NumPy
 from inrcodec.format import FORMAT_VERSION, FormatError
 
 __version__ = "1.0.0"
@@ -47,19 +48,6 @@ def encode_with_stats(image, preset="medium", bpp=None, device=None, progress=No
     if coder:
         cfg = replace(cfg, coder=replace(cfg.coder, **coder))
     return encode_array(arr, cfg, device, progress)
-
-
-def decode(
-    data: bytes,
-    size: int | None = None,
-    width: int | None = None,
-    height: int | None = None,
-    device: str | None = None,
-) -> np.ndarray:
-    """``.inr`` bytes to an (H, W, C) uint8 array, at native size unless told otherwise."""
-    from inrcodec.decoder import decode as _decode
-
-    return _decode(data, size, width, height, device)
 
 
 from inrcodec import pillow_plugin as _pillow_plugin  # noqa: E402,F401  (registers Image.open)
