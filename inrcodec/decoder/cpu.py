@@ -12,7 +12,7 @@ import numpy as np
 from inrcodec import coords
 from inrcodec.image import from_unit
 
-CHUNK_PIXELS = 1 << 16  # pixels evaluated at once: ~30 MB of float32 activations at width 112
+CHUNK_PIXELS = 1 << 13  # pixels at once: 3.7 MB of activations at width 112 stay in cache (0.80 -> 0.67 s)
 
 
 def forward(
