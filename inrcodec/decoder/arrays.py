@@ -4,22 +4,25 @@ from __future__ import annotations
 
 import numpy as np
 
-from inrcodec.format.container import CODER_SINR, Bitstream, split_masks
+from inrcodec.format.container import CODER_SINR, Bitstream, LayerCode, split_masks
 from inrcodec.format.weights import dequantize, sinr_reconstruct
+
+
+def layer_values(code: LayerCode, count: int) -> np.ndarray:
+    """The ``count`` surviving weights of one coded layer, as the decoder sees them (the encoder
+    calls this too, to measure a coder's error)."""
+    if code.coder == CODER_SINR:
+        k, m, _s, seed = code.sinr
+        return sinr_reconstruct(code.indices, code.values_q, code.step, k, m, seed, count)
+    return dequantize(code.values_q, code.step)
 
 
 def layer_arrays(stream: Bitstream) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """float32 (weights, biases) per layer, pruned entries exactly zero."""
     weights, biases = [], []
     for keep, code in zip(split_masks(stream.masks, stream.header), stream.layers):
-        n = int(keep.sum())
-        if code.coder == CODER_SINR:
-            k, m, _s, seed = code.sinr
-            values = sinr_reconstruct(code.indices, code.values_q, code.step, k, m, seed, n)
-        else:
-            values = dequantize(code.values_q, code.step)
         w = np.zeros(keep.shape, dtype=np.float32)
-        w[keep] = values
+        w[keep] = layer_values(code, int(keep.sum()))
         weights.append(w)
         biases.append(dequantize(code.bias_q, code.bias_step))
     return weights, biases

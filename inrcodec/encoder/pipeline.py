@@ -15,14 +15,13 @@ import torch
 
 from inrcodec import coords
 from inrcodec.config import CoderConfig, EncodeConfig
-from inrcodec.decoder.arrays import layer_arrays
+from inrcodec.decoder.arrays import layer_arrays, layer_values
 from inrcodec.decoder.render import decode
 from inrcodec.encoder import sparse_code
 from inrcodec.encoder.fit import Target, evaluate, train
 from inrcodec.encoder.prune import Mask, parse_rewind, round_fraction, rounds_to
 from inrcodec.encoder.quantize import fake_quant, quantize, step_for
 from inrcodec.format import container
-from inrcodec.format.weights import dequantize, sinr_reconstruct
 from inrcodec.image import psnr, to_unit
 from inrcodec.siren import Siren, default_device
 
@@ -139,18 +138,18 @@ def code(
     """Quantize and code every layer at ``bits`` bits (one depth, or one per layer); ``steps``
     fixes the weight steps (after quantization-aware fine-tuning)."""
     per_layer = [bits] * len(snap_weights) if isinstance(bits, int) else list(bits)
-    layers, deq_w, deq_b, names = [], [], [], []
+    layers, names = [], []
     keep = [k.cpu().numpy() for k in mask.keep]
-    for i, (w, b, kp, bits) in enumerate(zip(snap_weights, biases, keep, per_layer)):
+    for i, (w, b, kp, depth) in enumerate(zip(snap_weights, biases, keep, per_layer)):
         values = w.detach().cpu().numpy()[kp]
         bvals = b.detach().cpu().numpy()
         bstep = step_for(bvals, coder.bias_bits)
         bq = quantize(bvals, bstep)
-        step = steps[i] if steps is not None else step_for(values, bits)
-        scalar = container.LayerCode(i, container.CODER_SCALAR, bstep, bq, step, quantize(values, step, bits))
+        step = steps[i] if steps is not None else step_for(values, depth)
+        scalar = container.LayerCode(i, container.CODER_SCALAR, bstep, bq, step, quantize(values, step, depth))
         choice = scalar
         if coder.weight_coder in ("sinr", "auto") and values.size:
-            sc = sparse_code.encode(values, coder.sinr_k, coder.sinr_m, coder.sinr_s, coder.dict_seed, bits)
+            sc = sparse_code.encode(values, coder.sinr_k, coder.sinr_m, coder.sinr_s, coder.dict_seed, depth)
             sinr = container.LayerCode(
                 i, container.CODER_SINR, bstep, bq, sc.coef_step, sc.coef_q, sinr=sc.params, indices=sc.indices
             )
@@ -158,8 +157,8 @@ def code(
                 choice = sinr
             else:
                 # Keep SINR only where it is both smaller and no less accurate than scalar.
-                err_sc = _err(values, container_values(scalar, values.size))
-                err_si = _err(values, container_values(sinr, values.size))
+                err_sc = _err(values, layer_values(scalar, values.size))
+                err_si = _err(values, layer_values(sinr, values.size))
                 size_sc = len(container._pack_layer(scalar, coder.brotli_quality))
                 size_si = len(container._pack_layer(sinr, coder.brotli_quality))
                 if size_si < size_sc and err_si <= err_sc:
@@ -171,17 +170,8 @@ def code(
     stream = container.read(data)
     ws, bs = layer_arrays(stream)
     device = snap_weights[0].device
-    deq_w = [torch.from_numpy(w).to(device) for w in ws]
-    deq_b = [torch.from_numpy(b).to(device) for b in bs]
-    return Coded(data, deq_w, deq_b, names)
-
-
-def container_values(layer: container.LayerCode, count: int) -> np.ndarray:
-    """The weights the decoder will see for one coded layer."""
-    if layer.coder == container.CODER_SINR:
-        k, m, _s, seed = layer.sinr
-        return sinr_reconstruct(layer.indices, layer.values_q, layer.step, k, m, seed, count)
-    return dequantize(layer.values_q, layer.step)
+    to_device = lambda arrays: [torch.from_numpy(a).to(device) for a in arrays]  # noqa: E731
+    return Coded(data, to_device(ws), to_device(bs), names)
 
 
 def _err(a: np.ndarray, b: np.ndarray) -> float:
