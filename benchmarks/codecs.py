@@ -163,13 +163,14 @@ class Ladder:
 
 
 # The benchmark's ladder, chosen on ../shared/photos (never on Kodak); docs/benchmark.md times it.
-# Small networks are where a SIREN is competitive and cheap to fit on a CPU; a width-144
-# trajectory (0.45-0.9 bpp) cost 285 s of one core per image and sat far behind JPEG on the photos,
-# so the full run spans about 0.07-0.45 bpp and stays inside the 150-minute budget.
+# Small networks are where a SIREN is competitive and cheap to fit on a CPU, so two trajectories
+# cover the low rates with pruning rounds; a dense width-144 fit (about 0.9 bpp on the photos,
+# ~190 s of one core per image) carries the curve towards 1 bpp.
 LADDER = Ladder(
     trajectories=(
-        Trajectory(hidden=112, densities=(0.6, 0.36)),  # dense, 60 %, 36 %: the upper half of the curve
-        Trajectory(hidden=56, densities=(0.6,)),  # the medium preset's width: the lower end
+        Trajectory(hidden=112, densities=(0.6, 0.36)),  # dense, 60 %, 36 %: the middle (high and medium presets)
+        Trajectory(hidden=56, densities=(0.6,)),  # dense and 60 %: the lower end (low preset)
+        Trajectory(hidden=144, densities=()),  # dense only: the upper end
     ),
     fit_steps=1500,
     batch=8192,
@@ -210,6 +211,11 @@ class InrCodec(Codec):
             "device": self.device,
             "encode_configs": {f"h{t.hidden}": asdict(self.ladder.encode_config(t)) for t in self.ladder.trajectories},
         }
+
+    def job_config(self, job: Job) -> dict:
+        """One trajectory's rows depend on its own encoder config and densities, not on the others'."""
+        t: Trajectory = job.params
+        return {"trajectory": asdict(t), "encode_config": asdict(self.ladder.encode_config(t)), "device": self.device}
 
     def jobs(self) -> list[Job]:
         out = []

@@ -64,6 +64,12 @@ class Experiment:
         """Every setting that changes its results; hashed into the cache key, stored in provenance."""
         raise NotImplementedError
 
+    def job_config(self, job: Job) -> dict:
+        """The part of ``config()`` that one job's rows depend on: its cache key. The whole config
+        by default; an experiment whose jobs are independent (inrcodec's trajectories) narrows it,
+        so adding a job leaves the finished ones valid."""
+        return self.config()
+
     def jobs(self) -> list[Job]:
         raise NotImplementedError
 
@@ -175,10 +181,15 @@ def provenance() -> dict:
     }
 
 
-def fingerprint(exp: Experiment, crop: int | None) -> str:
-    """Rows are reused only when made with exactly this config and crop."""
-    blob = json.dumps({"config": exp.config(), "crop": crop}, sort_keys=True, default=str)
+def fingerprint(exp: Experiment, job: Job, crop: int | None) -> str:
+    """A job's rows are reused only when made with exactly its config and this crop."""
+    blob = json.dumps({"config": exp.job_config(job), "crop": crop}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def fingerprints(exp: Experiment, crop: int | None) -> dict[str, str]:
+    """setting -> the fingerprint of the job that makes it."""
+    return {s: fingerprint(exp, job, crop) for job in exp.jobs() for s in job.settings}
 
 
 # --- the row cache ------------------------------------------------------------------------------
@@ -187,10 +198,10 @@ def fingerprint(exp: Experiment, crop: int | None) -> str:
 class RowCache:
     """``<out>/rows/<name>.jsonl``: one JSON row per line, appended once per finished job."""
 
-    def __init__(self, out: Path, name: str, fp: str):
+    def __init__(self, out: Path, name: str, fps: dict[str, str]):
         self.path = out / "rows" / f"{name}.jsonl"
-        self.fp = fp
-        self.stale = 0  # rows made with another config, ignored
+        self.fps = fps  # setting -> fingerprint its rows must carry
+        self.stale = 0  # rows made with another config (or of a setting no longer run), ignored
 
     def load(self) -> dict[tuple[str, str], dict]:
         rows: dict[tuple[str, str], dict] = {}
@@ -202,7 +213,7 @@ class RowCache:
                     row = json.loads(line)
                 except json.JSONDecodeError:
                     continue  # a line cut short by a kill
-                if row.get("fingerprint") != self.fp:
+                if row.get("fingerprint") != self.fps.get(row.get("setting")):
                     self.stale += 1
                     continue
                 rows[(row["image"], row["setting"])] = row
@@ -373,8 +384,7 @@ def run(
     commit = _git("rev-parse", "HEAD")
     caches, cached, todo = {}, {}, []
     for exp in experiments:
-        fp = fingerprint(exp, crop)
-        caches[exp.name] = RowCache(out, exp.name, fp)
+        caches[exp.name] = RowCache(out, exp.name, fingerprints(exp, crop))
         cached[exp.name] = caches[exp.name].load()
         if caches[exp.name].stale:
             log(f"{exp.name}: ignoring {caches[exp.name].stale} cached rows made with another config")
@@ -397,7 +407,7 @@ def run(
             errors += 1
             return
         for r in rows:
-            r.update(image=image, image_sha256=sha[image], fingerprint=caches[name].fp, commit=commit)
+            r.update(image=image, image_sha256=sha[image], fingerprint=caches[name].fps[r["setting"]], commit=commit)
         caches[name].append(rows)
         cached[name].update({(image, r["setting"]): r for r in rows})
 

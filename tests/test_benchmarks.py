@@ -106,7 +106,7 @@ def test_dataset_verifies_every_listed_image(tmp_path, capsys):
 
 
 def test_row_cache_survives_a_torn_line_and_ignores_other_configs(tmp_path):
-    cache = runner.RowCache(tmp_path, "x", "fp1")
+    cache = runner.RowCache(tmp_path, "x", {"s1": "fp1"})
     cache.append([{"image": "a", "setting": "s1", "fingerprint": "fp1", "bpp": 1.0}])
     with open(cache.path, "a") as f:
         f.write('{"image": "a", "setting": "s2", "finger')  # a kill in the middle of a write
@@ -115,6 +115,17 @@ def test_row_cache_survives_a_torn_line_and_ignores_other_configs(tmp_path):
     rows = cache.load()
     assert sorted(rows) == [("a", "s1"), ("b", "s1")]
     assert cache.stale == 1
+
+
+def test_adding_a_trajectory_keeps_the_finished_ones_cached():
+    """inrcodec's cache key is per trajectory: a wider ladder reruns only the new trajectory."""
+    small = codecs.Ladder(trajectories=(codecs.Trajectory(hidden=8, densities=(0.5,)),))
+    wider = codecs.Ladder(trajectories=(*small.trajectories, codecs.Trajectory(hidden=16, densities=())))
+    a, b = runner.fingerprints(codecs.InrCodec(small), 64), runner.fingerprints(codecs.InrCodec(wider), 64)
+    assert a.items() <= b.items() and set(b) - set(a) == {"h16-d1.00"}
+    other = codecs.Ladder(trajectories=small.trajectories, fit_steps=small.fit_steps + 1)
+    assert runner.fingerprints(codecs.InrCodec(other), 64)["h8-d1.00"] != a["h8-d1.00"]
+    assert runner.fingerprints(codecs.InrCodec(small), None) != a  # another crop, other rows
 
 
 def test_unknown_codec_is_a_one_line_error(tmp_path, capsys):

@@ -218,3 +218,19 @@ def test_golden_file_decodes_to_pinned_pixels(name):
     golden.check(f"{name}:pixels", sha256(decode(data, device="cpu")))
     golden.check(f"{name}:pixels_40x30", sha256(decode(data, width=40, height=30, device="cpu")))
     assert stream.masks is not None and "sinr" in coders and "scalar" in coders
+
+
+def test_numpy_render_is_the_same_on_any_number_of_threads(monkeypatch):
+    """Bands are fixed by CHUNK_PIXELS, not by the thread count: threads change the time, never a pixel."""
+    from inrcodec.decoder import cpu
+    from inrcodec.decoder.arrays import layer_arrays, region_weights
+
+    stream = container.read(synthetic_file())
+    ws, bs = layer_arrays(stream)
+    hd = stream.header
+    monkeypatch.setattr(cpu, "CHUNK_PIXELS", 64)  # many bands on a small image
+    one = cpu.render(region_weights(stream, ws), bs, hd.omega0, hd.omega_hidden, 40, 33, threads=1)
+    for n in (2, 3, 8):
+        np.testing.assert_array_equal(
+            cpu.render(region_weights(stream, ws), bs, hd.omega0, hd.omega_hidden, 40, 33, threads=n), one
+        )
