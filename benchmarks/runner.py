@@ -292,14 +292,32 @@ def _jsonable(x):
 # --- running ------------------------------------------------------------------------------------
 
 
-def _init_worker() -> None:
+def _init_worker() -> Callable[[], None]:
+    """One thread per worker: torch's, BLAS's (through threadpoolctl) and the NumPy decoder's.
+    Returns what undoes it (for the in-process path)."""
+    import threadpoolctl
     import torch
 
+    from inrcodec.decoder.cpu import THREADS_ENV
+
+    before = torch.get_num_threads(), os.environ.get(THREADS_ENV)
+    os.environ[THREADS_ENV] = "1"
+    blas = threadpoolctl.threadpool_limits(1)
     torch.set_num_threads(1)
     try:
         torch.set_num_interop_threads(1)
     except RuntimeError:
         pass  # already set in this process
+
+    def undo() -> None:
+        torch.set_num_threads(before[0])
+        blas.restore_original_limits()
+        if before[1] is None:
+            os.environ.pop(THREADS_ENV, None)
+        else:
+            os.environ[THREADS_ENV] = before[1]
+
+    return undo
 
 
 def _work(
@@ -414,15 +432,12 @@ def run(
     interrupted = False
     try:
         if workers <= 1 or len(todo) <= 1:
-            import torch
-
-            threads = torch.get_num_threads()
-            _init_worker()
+            undo = _init_worker()
             try:
                 for task in todo:
                     finished(_work(task))
             finally:
-                torch.set_num_threads(threads)
+                undo()
         else:
             ctx = multiprocessing.get_context("spawn")
             with ctx.Pool(workers, initializer=_init_worker, maxtasksperchild=None) as pool:

@@ -17,6 +17,7 @@ from inrcodec.image import from_unit
 
 CHUNK_PIXELS = 1 << 13  # pixels at once: 3.7 MB of activations at width 112 stay in cache (0.80 -> 0.67 s)
 MAX_THREADS = 8  # bands rendered concurrently (NumPy's sin and matmul release the GIL)
+THREADS_ENV = "INRCODEC_THREADS"  # caps the threads, like OMP_NUM_THREADS (the benchmark sets 1 per worker)
 
 
 def forward(
@@ -46,7 +47,8 @@ def render(
 ) -> np.ndarray:
     """(height, width, C) uint8 pixels; ``weights[k]`` is the ticket of region k (one entry
     without regions), ``labels`` the stored label map resampled by coords.label_rows_np,
-    ``threads`` how many bands run at once (default: one per CPU, at most MAX_THREADS)."""
+    ``threads`` how many bands run at once (default: $INRCODEC_THREADS, else one per CPU;
+    at most MAX_THREADS)."""
     channels = biases[-1].shape[0]
     out = np.empty((height, width, channels), dtype=np.uint8)
     rows_per = max(1, CHUNK_PIXELS // width)
@@ -68,7 +70,9 @@ def render(
         out[y0:y1] = from_unit(np.clip(vals, -1.0, 1.0)).reshape(y1 - y0, width, channels)
 
     starts = range(0, height, rows_per)
-    n = min(threads if threads is not None else (os.cpu_count() or 1), MAX_THREADS, len(starts))
+    if threads is None:
+        threads = int(os.environ.get(THREADS_ENV) or 0) or os.cpu_count() or 1
+    n = min(threads, MAX_THREADS, len(starts))
     if n <= 1:
         for y0 in starts:
             band(y0)
