@@ -1,6 +1,6 @@
 """Ablations of the codec's design, small enough for one core (a few minutes each).
 
-    python -m benchmarks.ablations                       # all four on ../shared/photos (3 images)
+    python -m benchmarks.ablations                       # all five on ../shared/photos (3 images)
     python -m benchmarks.ablations rewind masks --workers 2
     python -m benchmarks.ablations --quick               # 1 image, 128x128, tiny fits (a smoke test)
 
@@ -8,7 +8,8 @@
 - ``sinr-vs-scalar``: SINR against scalar coding of the same surviving weights, at equal PSNR;
 - ``rewind``: rewinding to the initialisation against no rewinding (fine-tuning), at equal steps
   (equal encode time: both are timed);
-- ``masks``: winning (magnitude) against random masks, at equal density.
+- ``masks``: winning (magnitude) against random masks, at equal density;
+- ``schedule``: the dense fit's batch size (at an equal pixel budget) and learning rate.
 
 They run on the tuning photos, never on Kodak. Each writes ``<out>/<name>.json`` (rows per image,
 provenance; resumable like the benchmark) and ``<out>/<name>.md`` (the table docs/benchmark.md shows).
@@ -47,15 +48,17 @@ class Setup:
     sinr_density: float = 0.5  # sinr-vs-scalar: the snapshot whose weights both coders code
     bits: tuple[int, ...] = (5, 6, 7, 8, 9, 10)  # sinr-vs-scalar: bit depths of each coder
     sinr_s: tuple[int, ...] = (16, 24, 32)  # sinr-vs-scalar: nonzeros per 32-vector (16 is the codec's default)
+    batch_scales: tuple[float, ...] = (0.25, 0.5, 2.0)  # schedule: batch x this, steps / this (equal pixels)
+    lrs: tuple[float, ...] = (1e-3, 5e-3)  # schedule: peak learning rates tried besides the codec's 2e-3
     seed: int = 0  # initialisation and pixel sampling
 
-    def config(self, hidden: int | None = None, **prune):
+    def config(self, hidden: int | None = None, fit: dict | None = None, **prune):
         from inrcodec.config import CoderConfig, EncodeConfig, FitConfig, PruneConfig
         from inrcodec.siren import Architecture
 
         return EncodeConfig(
             arch=Architecture(hidden=hidden or self.hidden, layers=self.layers),
-            fit=FitConfig(steps=self.fit_steps, batch=self.batch, seed=self.seed),
+            fit=FitConfig(**{"steps": self.fit_steps, "batch": self.batch, "seed": self.seed, **(fit or {})}),
             prune=PruneConfig(density=min(self.densities), steps=self.prune_steps, **prune),
             coder=CoderConfig(qat_steps=self.qat_steps),
         )
@@ -72,6 +75,8 @@ QUICK = Setup(
     dense_widths=(18, 14),
     bits=(6, 8, 10),
     sinr_s=(16, 32),
+    batch_scales=(0.5,),
+    lrs=(5e-3,),
 )
 
 
@@ -263,6 +268,61 @@ class Masks(Ablation):
         return _paired(doc, self.rules, self.setup.densities)
 
 
+class Schedule(Ablation):
+    name, label = "schedule", "training schedules at an equal pixel budget"
+    question = (
+        "For the dense fit, do smaller batches with more steps (the same pixels seen, about the same time)"
+        " or another learning rate give more PSNR per byte?"
+    )
+
+    def variants(self) -> dict[str, dict]:
+        """setting -> FitConfig overrides; ``base`` is the setup's own schedule."""
+        s = self.setup
+        out: dict[str, dict] = {"base": {}}
+        for k in s.batch_scales:
+            batch = round(s.batch * k)
+            out[f"batch{batch}"] = {"batch": batch, "steps": round(s.fit_steps / k)}
+        for lr in s.lrs:
+            out[f"lr{lr:g}"] = {"lr": lr}
+        return out
+
+    def jobs(self) -> list[Job]:
+        return [Job(k, (k,), v, 10.0) for k, v in self.variants().items()]
+
+    def run(self, arr: np.ndarray, job: Job) -> list[dict]:
+        cfg = self.setup.config(fit=job.params)
+        return ladder_rows(arr, replace(cfg, prune=replace(cfg.prune, density=1.0)), (), job.settings, self.device)
+
+    def summary(self, doc: dict) -> str:
+        by = {c["setting"]: c for c in doc["curve"]}
+        enc: dict[str, list[float]] = {}
+        for r in doc["rows"]:
+            enc.setdefault(r["setting"], []).append(r["encode_s"])
+        base = by.get("base")
+        lines = [
+            "| schedule | batch x steps, peak lr | bpp | PSNR (dB) | Δ PSNR vs base (dB) | Δ bpp vs base | encode s |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for key, over in self.variants().items():
+            c = by.get(key)
+            if c is None:
+                continue
+            fit = self.setup.config(fit=over).fit
+            dp = None if base is None else c["psnr"] - base["psnr"]
+            dr = None if base is None else c["bpp"] / base["bpp"] - 1
+            lines.append(
+                f"| {key} | {fit.batch} x {fit.steps}, {fit.lr:g} | {c['bpp']:.3f} | {c['psnr']:.2f} |"
+                f" {_fmt(dp, '+.2f')} | {_fmt(None if dr is None else 100 * dr, '+.1f')}% |"
+                f" {np.mean(enc[key]):.1f} |"
+            )
+        lines.append("")
+        lines.append(
+            "Dense network of the setup's width, no pruning, coded as the codec codes it (QAT, per-layer bits);"
+            " means over the images."
+        )
+        return "\n".join(lines)
+
+
 def _paired(doc: dict, variants: tuple[str, str], densities: tuple[float, ...]) -> str:
     """A table of two trajectories side by side, per density."""
     a, b = variants
@@ -287,7 +347,7 @@ def _paired(doc: dict, variants: tuple[str, str], densities: tuple[float, ...]) 
     return "\n".join(lines)
 
 
-ABLATIONS: dict[str, type[Ablation]] = {a.name: a for a in (ImpVsDense, SinrVsScalar, Rewind, Masks)}
+ABLATIONS: dict[str, type[Ablation]] = {a.name: a for a in (ImpVsDense, SinrVsScalar, Rewind, Masks, Schedule)}
 
 
 def markdown(doc: dict) -> str:

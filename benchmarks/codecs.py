@@ -163,14 +163,16 @@ class Ladder:
 
 
 # The benchmark's ladder, chosen on ../shared/photos (never on Kodak); docs/benchmark.md times it.
-# Small networks are where a SIREN is competitive and cheap to fit on a CPU, so two trajectories
-# cover the low rates with pruning rounds; a dense width-144 fit (about 0.9 bpp on the photos,
-# ~190 s of one core per image) carries the curve towards 1 bpp.
+# Two trajectories with pruning rounds give the presets' operating points; dense fits of other
+# widths complete the curve (0.05-1 bpp) and show, on Kodak itself, what pruning costs against a
+# dense network of the same bytes. A dense fit's point is the same whether or not rounds follow it.
 LADDER = Ladder(
     trajectories=(
         Trajectory(hidden=112, densities=(0.6, 0.36)),  # dense, 60 %, 36 %: the middle (high and medium presets)
         Trajectory(hidden=56, densities=(0.6,)),  # dense and 60 %: the lower end (low preset)
-        Trajectory(hidden=144, densities=()),  # dense only: the upper end
+        Trajectory(hidden=144, densities=()),  # dense only: the upper end, ~190 s of one core per image
+        Trajectory(hidden=80, densities=()),  # dense only: between h56 and h112
+        Trajectory(hidden=40, densities=()),  # dense only: the lowest rate
     ),
     fit_steps=1500,
     batch=8192,

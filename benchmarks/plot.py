@@ -51,10 +51,24 @@ def load_published(path: Path = PUBLISHED) -> dict | None:
     return json.loads(path.read_text())["curves"] if path.is_file() else None
 
 
-def points(doc: dict) -> tuple[list[float], list[float]]:
-    """A measured curve's (bpp, PSNR) points, by increasing rate."""
-    pts = sorted((c["bpp"], c["psnr"]) for c in doc["curve"])
-    return [p[0] for p in pts], [p[1] for p in pts]
+def front(curve: list[dict]) -> list[dict]:
+    """The settings no other setting beats (at most the bits, more PSNR), by increasing rate.
+
+    A codec's curve is the best it offers at each rate: inrcodec's settings come from several
+    networks and pruning rounds, and a pruned point below a dense one of fewer bytes is not an
+    operating point anyone would pick (the tables still list every setting).
+    """
+    out: list[dict] = []
+    for c in sorted(curve, key=lambda c: (c["bpp"], -c["psnr"])):
+        if not out or c["psnr"] > out[-1]["psnr"]:
+            out.append(c)
+    return out
+
+
+def points(doc: dict, settings: set[str] | None = None) -> tuple[list[float], list[float]]:
+    """(bpp, PSNR) of a measured codec's front, by increasing rate; ``settings`` restricts it to those."""
+    pts = front([c for c in doc["curve"] if settings is None or c["setting"] in settings])
+    return [c["bpp"] for c in pts], [c["psnr"] for c in pts]
 
 
 def plot(docs: list[dict], published: dict | None, path: Path, title: str, max_bpp: float = 2.0) -> Path:
@@ -70,6 +84,18 @@ def plot(docs: list[dict], published: dict | None, path: Path, title: str, max_b
         lw = 2.2 if doc["name"] == "inrcodec" else 1.6
         label = doc["label"] + ("" if doc.get("complete") else " (incomplete)")
         ax.plot(bpp, psnr, "-o", lw=lw, ms=4, color=colour, label=label)
+        on = {c["setting"] for c in front(doc["curve"])}
+        off = [c for c in doc["curve"] if c["setting"] not in on]
+        if off:  # settings off the front: drawn, hollow, so nothing measured is hidden
+            ax.plot(
+                [c["bpp"] for c in off],
+                [c["psnr"] for c in off],
+                "o",
+                ms=5,
+                mfc="none",
+                color=colour,
+                label=f"{doc['label']}: settings below its curve",
+            )
     ax.set_xlim(0, max_bpp)
     ax.set_xlabel("bits per pixel (mean over images)")
     ax.set_ylabel("RGB PSNR, dB (mean over images)")

@@ -96,13 +96,31 @@ def rd_block(folder: Path, doc_path: Path) -> str:
                 f"| {d['label']} | {c['setting']}{n} | {c['bpp']:.3f} | {c['psnr']:.2f} | {enc:.2f} | {dec:.3f} |"
             )
 
-    out += ["", "BD-rate (negative: fewer bits for the same PSNR) over the PSNR range both curves share.", ""]
+    out += [
+        "",
+        "BD-rate (negative: fewer bits for the same PSNR) over the PSNR range both curves share; a"
+        " codec's curve is its front (the settings no other of its settings beats at fewer bits).",
+        "",
+    ]
     out += ["| test | anchor | BD-rate | BD-PSNR | PSNR range |", "|---|---|---|---|---|"]
     pairs = [(ANCHOR, d["name"]) for d in docs if d["name"] != ANCHOR]
     pairs += [(a, INR) for a in INR_ANCHORS if a in by and INR in by]
     for a, t in pairs:
         if a in by and t in by:
             out.append(f"| {by[t]['label']} | {by[a]['label']} | {_bd_cells(points(by[a]), points(by[t]))} |")
+    if INR in by:
+        # What pruning buys or costs: inrcodec's dense fits and its pruned (IMP) points as curves of their own.
+        inr = by[INR]
+        dense = {c["setting"] for c in inr["curve"] if c["setting"].endswith("-d1.00")}
+        pruned = {c["setting"] for c in inr["curve"]} - dense
+        subsets = [("dense networks only", dense), ("pruned (IMP) points only", pruned)]
+        for label, keep in subsets:
+            if len(keep) >= 2 and ANCHOR in by:
+                cells = _bd_cells(points(by[ANCHOR]), points(inr, keep))
+                out.append(f"| {inr['label']}, {label} | {by[ANCHOR]['label']} | {cells} |")
+        if len(dense) >= 2 and len(pruned) >= 2:
+            cells = _bd_cells(points(inr, dense), points(inr, pruned))
+            out.append(f"| {inr['label']}, pruned (IMP) points | {inr['label']}, dense networks | {cells} |")
     if published and INR in by:
         for name in PUBLISHED_INR:
             if name in published:

@@ -216,3 +216,18 @@ def test_rd_presets_are_ladder_points():
         assert (cfg.prune.rule, cfg.prune.rewind, cfg.prune.steps) == same
         # The preset's geometric schedule visits exactly the ladder's densities up to its own.
         assert schedule(cfg.prune.density, cfg.prune.rate) == [d for d in traj.densities if d >= cfg.prune.density]
+
+
+def test_a_codecs_curve_is_its_front():
+    """Settings beaten by another setting at fewer (or equal) bits leave the curve, none else does."""
+    from benchmarks.plot import front, points
+
+    curve = [
+        {"setting": "dense-small", "bpp": 0.1, "psnr": 24.0},
+        {"setting": "pruned", "bpp": 0.2, "psnr": 23.5},  # below dense-small at more bits: off
+        {"setting": "dense-mid", "bpp": 0.2, "psnr": 25.0},
+        {"setting": "pruned-big", "bpp": 0.3, "psnr": 26.0},
+        {"setting": "dense-big", "bpp": 0.4, "psnr": 26.0},  # no better than pruned-big at more bits: off
+    ]
+    assert [c["setting"] for c in front(curve)] == ["dense-small", "dense-mid", "pruned-big"]
+    assert points({"curve": curve}, {"pruned", "dense-big"}) == ([0.2, 0.4], [23.5, 26.0])

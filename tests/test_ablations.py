@@ -1,0 +1,55 @@
+"""benchmarks/ablations.py: the helpers that turn curves into the docs' tables, and one real quick run."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from benchmarks import ablations
+from benchmarks.runner import sha256_file
+
+
+def test_at_rate_interpolates_in_log_rate_and_refuses_to_extrapolate():
+    curve = [{"bpp": 0.1, "psnr": 20.0}, {"bpp": 0.4, "psnr": 24.0}]
+    assert ablations._at_rate(0.2, curve) == pytest.approx(22.0)  # halfway in log(bpp)
+    assert ablations._at_rate(0.1, curve) == 20.0
+    assert ablations._at_rate(0.5, curve) is None and ablations._at_rate(0.05, curve) is None
+    assert ablations._at_rate(0.2, []) is None
+
+
+def test_bd_says_why_when_curves_do_not_overlap():
+    a = [{"bpp": r, "psnr": p} for r, p in ((0.1, 20), (0.2, 22), (0.4, 24), (0.8, 26))]
+    same = ablations._bd(a, a)
+    assert "BD-rate +0.00%" in same and "BD-PSNR +0.00 dB" in same
+    far = [{"bpp": c["bpp"], "psnr": c["psnr"] + 30} for c in a]
+    assert ablations._bd(a, far).startswith("no BD-rate")
+
+
+def test_schedule_variants_keep_the_pixel_budget():
+    exp = ablations.Schedule(ablations.SETUP)
+    s = ablations.SETUP
+    for key, over in exp.variants().items():
+        fit = s.config(fit=over).fit
+        if key.startswith("batch"):
+            assert fit.batch * fit.steps == s.batch * s.fit_steps
+        assert (key == "base") == (over == {})
+
+
+@pytest.mark.slow
+def test_quick_schedule_ablation_end_to_end(tmp_path):
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    y, x = np.mgrid[0:160, 0:160]
+    arr = np.stack([x, y, (x * y) % 256], axis=2).astype(np.uint8)
+    Image.fromarray(arr).save(folder / "a.png")
+    (folder / "SHA256SUMS").write_text(f"{sha256_file(folder / 'a.png')}  a.png\n")
+    out = tmp_path / "out"
+    assert ablations.main(["schedule", "--quick", "--images", str(folder), "--out", str(out)]) == 0
+    doc = json.loads((out / "schedule.json").read_text())
+    assert doc["complete"] and sorted(doc["settings"]) == sorted(ablations.Schedule(ablations.QUICK).variants())
+    assert all(r["bpp"] == 8 * r["bytes"] / (128 * 128) for r in doc["rows"])
+    table = (out / "schedule.md").read_text()
+    assert "| base |" in table and "| batch1024 | 1024 x 300" in table and "| lr0.005 |" in table
