@@ -31,6 +31,7 @@ def parser(description: str, default_images: Path, default_codecs: str | None = 
     p.add_argument("--workers", type=int, default=1, help="processes, one torch thread each (default 1)")
     quick = f"{QUICK_IMAGES} images, {QUICK_CROP}x{QUICK_CROP} crops, short fits (a smoke test)"
     p.add_argument("--quick", action="store_true", help=quick)
+    p.add_argument("--n-images", type=int, help="only the first N images of the folder (results: <dataset>-first<N>)")
     p.add_argument("--out", type=Path, help="results folder (default benchmarks/results/<dataset>)")
     p.add_argument("--device", default="cpu", help="torch device of the inrcodec encoder and decoder (default cpu)")
     return p
@@ -40,6 +41,10 @@ def images_for(args) -> tuple[list, str, int | None]:
     """The verified images (a subset with --quick), the dataset name and the crop."""
     refs = dataset(args.images)
     name = args.images.resolve().name
+    if args.n_images is not None:
+        if args.n_images < 1:
+            raise DatasetError("--n-images must be at least 1")
+        refs, name = refs[: args.n_images], f"{name}-first{args.n_images}"
     if args.quick:
         return refs[:QUICK_IMAGES], f"{name}-quick", QUICK_CROP
     return refs, name, None

@@ -128,6 +128,16 @@ def test_adding_a_trajectory_keeps_the_finished_ones_cached():
     assert runner.fingerprints(codecs.InrCodec(small), None) != a  # another crop, other rows
 
 
+def test_n_images_takes_the_first_verified_images(tmp_path, capsys):
+    folder = _folder(tmp_path, 3)
+    out = tmp_path / "o"
+    assert kodak_rd.main(["--images", str(folder), "--n-images", "2", "--codecs", "jpeg420", "--out", str(out)]) == 0
+    doc = json.loads((out / "jpeg420.json").read_text())
+    assert doc["images"] == ["im0", "im1"] and doc["provenance"]["dataset"] == "imgs-first2"
+    assert kodak_rd.main(["--images", str(folder), "--n-images", "0", "--codecs", "jpeg420"]) == 2
+    assert "--n-images must be at least 1" in capsys.readouterr().err
+
+
 def test_unknown_codec_is_a_one_line_error(tmp_path, capsys):
     folder = _folder(tmp_path)
     assert kodak_rd.main(["--images", str(folder), "--codecs", "jpeg420,nope", "--out", str(tmp_path / "o")]) == 2
