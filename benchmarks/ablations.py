@@ -1,6 +1,6 @@
 """Ablations of the codec's design, small enough for one core (a few minutes each).
 
-    python -m benchmarks.ablations                       # all five on ../shared/photos (3 images)
+    python -m benchmarks.ablations                       # all six on ../shared/photos (3 images)
     python -m benchmarks.ablations rewind masks --workers 2
     python -m benchmarks.ablations --quick               # 1 image, 128x128, tiny fits (a smoke test)
 
@@ -9,7 +9,8 @@
 - ``rewind``: rewinding to the initialisation against no rewinding (fine-tuning), at equal steps
   (equal encode time: both are timed);
 - ``masks``: winning (magnitude) against random masks, at equal density;
-- ``schedule``: the dense fit's batch size (at an equal pixel budget) and learning rate.
+- ``schedule``: the dense fit's batch size (at an equal pixel budget) and learning rate;
+- ``entropy-coding``: Brotli against the ideal code length of model-based coders, same symbols.
 
 They run on the tuning photos, never on Kodak. Each writes ``<out>/<name>.json`` (rows per image,
 provenance; resumable like the benchmark) and ``<out>/<name>.md`` (the table docs/benchmark.md shows).
@@ -323,6 +324,95 @@ class Schedule(Ablation):
         return "\n".join(lines)
 
 
+def ideal_bytes(q: np.ndarray) -> dict[str, float]:
+    """Ideal code lengths (bytes) of integer symbols under two probability models a range/ANS coder
+    could use, against Brotli on the same symbols packed as the format packs them.
+
+    ``static``: the symbols' own histogram (zeroth-order entropy) plus its table at 2 bytes per
+    distinct symbol; ``laplace``: a discretized zero-mean Laplace with the maximum-likelihood scale,
+    plus 4 bytes for it. Real arithmetic coders come within a few bytes of these bounds.
+    """
+    from inrcodec.format import entropy
+
+    q = np.asarray(q, dtype=np.int64).reshape(-1)
+    u = entropy.zigzag(q)
+    brotli_bytes = len(entropy.compress(entropy.pack(u, entropy.symbol_width(u))))
+    _, counts = np.unique(q, return_counts=True)
+    static = float(-(counts * np.log2(counts / q.size)).sum() / 8 + 2 * len(counts))
+    b = max(float(np.mean(np.abs(q))), 1e-3)  # MLE scale of a Laplace on the integers (approx.)
+
+    def cdf(x: np.ndarray) -> np.ndarray:
+        return np.where(x < 0, 0.5 * np.exp(np.minimum(x, 0) / b), 1 - 0.5 * np.exp(-np.maximum(x, 0) / b))
+
+    p = np.maximum(cdf(q + 0.5) - cdf(q - 0.5), 1e-12)
+    laplace = float(-np.log2(p).sum() / 8 + 4)
+    return {"brotli": float(brotli_bytes), "static": static, "laplace": laplace}
+
+
+class EntropyCoding(Ablation):
+    name, label = "entropy-coding", "Brotli vs model-based entropy coding of the same weight symbols"
+    question = "Would a range coder with a probability model spend fewer bytes than Brotli on the quantized weights?"
+
+    def jobs(self) -> list[Job]:
+        return [Job("code", tuple(f"b{b}" for b in self.setup.bits), None, 15.0)]
+
+    def run(self, arr: np.ndarray, job: Job) -> list[dict]:
+        import torch
+
+        import inrcodec
+        from inrcodec.encoder import pipeline
+        from inrcodec.format import container
+        from inrcodec.siren import Siren
+
+        cfg = self.setup.config()
+        cfg = replace(cfg, arch=replace(cfg.arch, out_features=arr.shape[2]), prune=replace(cfg.prune, density=1.0))
+        dev = torch.device(self.device)
+        target = pipeline.make_target(arr, dev)
+        net = Siren(cfg.arch, torch.Generator().manual_seed(cfg.fit.seed)).to(dev)
+        *_, snap = pipeline.imp(net, target, cfg, densities=[])  # the dense fit
+        header = pipeline.header_for(arr, cfg)
+        rows = []
+        for setting in job.settings:
+            t = time.perf_counter()
+            coded = pipeline.code(snap.weights, snap.biases, snap.mask, header, cfg.coder, int(setting[1:]))
+            encode_s = time.perf_counter() - t
+            t = time.perf_counter()
+            decoded = inrcodec.decode(coded.data, device=self.device)
+            r = row(setting, arr, coded.data, decoded, encode_s, time.perf_counter() - t)
+            sizes = [ideal_bytes(layer.values_q) for layer in container.read(coded.data).layers]
+            r.update({f"weights_{k}_bytes": sum(s[k] for s in sizes) for k in ("brotli", "static", "laplace")})
+            rows.append(r)
+        return rows
+
+    def summary(self, doc: dict) -> str:
+        lines = [
+            "| bits | file bytes | weights: Brotli | ideal, own histogram + table | ideal, Laplace"
+            " | best model vs Brotli | share of the file |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for b in self.setup.bits:
+            rs = [r for r in doc["rows"] if r["setting"] == f"b{b}"]
+            if not rs:
+                continue
+            m = {
+                k: float(np.mean([r[k] for r in rs]))
+                for k in ("bytes", "weights_brotli_bytes", "weights_static_bytes", "weights_laplace_bytes")
+            }
+            best = min(m["weights_static_bytes"], m["weights_laplace_bytes"])
+            gain = best - m["weights_brotli_bytes"]
+            lines.append(
+                f"| {b} | {m['bytes']:.0f} | {m['weights_brotli_bytes']:.0f} | {m['weights_static_bytes']:.0f} |"
+                f" {m['weights_laplace_bytes']:.0f} | {100 * gain / m['weights_brotli_bytes']:+.1f}% |"
+                f" {100 * gain / m['bytes']:+.1f}% |"
+            )
+        lines.append("")
+        lines.append(
+            "The dense fit of the setup's width, coded at each bit depth (no QAT); the models' figures are"
+            " ideal code lengths (`ideal_bytes`), a lower bound for a real range coder. Means over the images."
+        )
+        return "\n".join(lines)
+
+
 def _paired(doc: dict, variants: tuple[str, str], densities: tuple[float, ...]) -> str:
     """A table of two trajectories side by side, per density."""
     a, b = variants
@@ -347,7 +437,9 @@ def _paired(doc: dict, variants: tuple[str, str], densities: tuple[float, ...]) 
     return "\n".join(lines)
 
 
-ABLATIONS: dict[str, type[Ablation]] = {a.name: a for a in (ImpVsDense, SinrVsScalar, Rewind, Masks, Schedule)}
+ABLATIONS: dict[str, type[Ablation]] = {
+    a.name: a for a in (ImpVsDense, SinrVsScalar, Rewind, Masks, Schedule, EntropyCoding)
+}
 
 
 def markdown(doc: dict) -> str:

@@ -178,7 +178,7 @@ def replace_block(text: str, name: str, body: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--rd", type=Path, default=RESULTS / "kodak", help="RD results folder")
-    p.add_argument("--photos", type=Path, default=RESULTS / "photos-first6", help="RD results on the tuning photos")
+    p.add_argument("--photos", type=Path, default=RESULTS / "photos-first4", help="RD results on the tuning photos")
     p.add_argument("--upscale", type=Path, default=RESULTS / "kodak-upscale", help="upscaling results folder")
     p.add_argument("--ablations", type=Path, default=RESULTS / "ablations", help="ablation results folder")
     p.add_argument("--doc", type=Path, default=DOC, help="the markdown file to update")

@@ -53,3 +53,32 @@ def test_quick_schedule_ablation_end_to_end(tmp_path):
     assert all(r["bpp"] == 8 * r["bytes"] / (128 * 128) for r in doc["rows"])
     table = (out / "schedule.md").read_text()
     assert "| base |" in table and "| batch1024 | 1024 x 300" in table and "| lr0.005 |" in table
+
+
+def test_ideal_bytes_on_known_distributions():
+    uniform = np.tile(np.arange(-8, 8), 100)  # 1600 symbols, 16 equally likely: 4 bits each
+    sizes = ablations.ideal_bytes(uniform)
+    assert sizes["static"] == pytest.approx(1600 * 4 / 8 + 2 * 16)
+    assert sizes["brotli"] > 0 and sizes["laplace"] > sizes["static"]  # a Laplace fits a uniform badly
+    rng = np.random.default_rng(0)
+    lap = np.round(rng.laplace(0, 6, 20000)).astype(np.int64)
+    sizes = ablations.ideal_bytes(lap)
+    assert sizes["laplace"] < sizes["brotli"]  # the right model is the tighter bound...
+    assert sizes["brotli"] == pytest.approx(sizes["laplace"], rel=0.03)  # ...but on i.i.d. data not by much
+    assert sizes["static"] == pytest.approx(sizes["laplace"], rel=0.03)
+
+
+@pytest.mark.slow
+def test_quick_entropy_coding_ablation_end_to_end(tmp_path):
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    y, x = np.mgrid[0:160, 0:160]
+    Image.fromarray(np.stack([x, y, (x * y) % 256], axis=2).astype(np.uint8)).save(folder / "a.png")
+    (folder / "SHA256SUMS").write_text(f"{sha256_file(folder / 'a.png')}  a.png\n")
+    out = tmp_path / "out"
+    assert ablations.main(["entropy-coding", "--quick", "--images", str(folder), "--out", str(out)]) == 0
+    doc = json.loads((out / "entropy-coding.json").read_text())
+    assert doc["complete"] and [r["setting"] for r in doc["rows"]] == ["b6", "b8", "b10"]
+    for r in doc["rows"]:
+        assert 0 < r["weights_brotli_bytes"] < r["bytes"]  # the weights are part of the file
+    assert "| 8 |" in (out / "entropy-coding.md").read_text()
