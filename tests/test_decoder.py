@@ -234,3 +234,16 @@ def test_numpy_render_is_the_same_on_any_number_of_threads(monkeypatch):
         np.testing.assert_array_equal(
             cpu.render(region_weights(stream, ws), bs, hd.omega0, hd.omega_hidden, 40, 33, threads=n), one
         )
+
+
+def test_threads_from_the_environment(monkeypatch):
+    from inrcodec.decoder import cpu
+
+    monkeypatch.setenv(cpu.THREADS_ENV, "3")
+    assert cpu.default_threads() == 3
+    monkeypatch.delenv(cpu.THREADS_ENV)
+    assert cpu.default_threads() >= 1
+    for bad in ("0", "two", "-1"):
+        monkeypatch.setenv(cpu.THREADS_ENV, bad)
+        with pytest.raises(ValueError, match="INRCODEC_THREADS must be a positive integer"):
+            cpu.default_threads()

@@ -35,6 +35,16 @@ def forward(
     return h
 
 
+def default_threads() -> int:
+    """$INRCODEC_THREADS if set, else the CPU count."""
+    value = os.environ.get(THREADS_ENV, "").strip()
+    if not value:
+        return os.cpu_count() or 1
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"{THREADS_ENV} must be a positive integer, not {value!r}")
+    return int(value)
+
+
 def render(
     weights: list[list[np.ndarray]],
     biases: list[np.ndarray],
@@ -70,9 +80,7 @@ def render(
         out[y0:y1] = from_unit(np.clip(vals, -1.0, 1.0)).reshape(y1 - y0, width, channels)
 
     starts = range(0, height, rows_per)
-    if threads is None:
-        threads = int(os.environ.get(THREADS_ENV) or 0) or os.cpu_count() or 1
-    n = min(threads, MAX_THREADS, len(starts))
+    n = min(threads or default_threads(), MAX_THREADS, len(starts))
     if n <= 1:
         for y0 in starts:
             band(y0)
