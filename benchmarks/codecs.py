@@ -168,11 +168,12 @@ class Ladder:
 # dense network of the same bytes. A dense fit's point is the same whether or not rounds follow it.
 LADDER = Ladder(
     trajectories=(
-        Trajectory(hidden=112, densities=(0.6, 0.36)),  # dense, 60 %, 36 %: the middle (high and medium presets)
-        Trajectory(hidden=56, densities=(0.6,)),  # dense and 60 %: the lower end (low preset)
-        Trajectory(hidden=144, densities=()),  # dense only: the upper end, ~190 s of one core per image
+        Trajectory(hidden=112, densities=(0.6, 0.36)),  # dense, 60 %, 36 %: pruning at mid rates (the 1.0 presets)
+        Trajectory(hidden=56, densities=(0.6,)),  # dense and 60 %: pruning at low rates
+        Trajectory(hidden=144, densities=()),  # dense only: the upper end, ~115 s of one core per image
         Trajectory(hidden=80, densities=()),  # dense only: between h56 and h112
         Trajectory(hidden=40, densities=()),  # dense only: the lowest rate
+        Trajectory(hidden=176, densities=()),  # dense only: ~1 bpp (h144 reached 0.72 on Kodak), ~170 s
     ),
     fit_steps=1500,
     batch=8192,
