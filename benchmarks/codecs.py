@@ -163,17 +163,17 @@ class Ladder:
 
 
 # The benchmark's ladder, chosen on ../shared/photos (never on Kodak); docs/benchmark.md times it.
-# Two trajectories with pruning rounds give the presets' operating points; dense fits of other
-# widths complete the curve (0.05-1 bpp) and show, on Kodak itself, what pruning costs against a
-# dense network of the same bytes. A dense fit's point is the same whether or not rounds follow it.
+# Dense fits of six widths span about 0.05-1 bpp (the presets are three of them); two trajectories
+# add pruning rounds, so that the run shows, on Kodak itself, what pruning costs against a dense
+# network of the same bytes. A dense fit's point is the same whether or not rounds follow it.
 LADDER = Ladder(
     trajectories=(
-        Trajectory(hidden=112, densities=(0.6, 0.36)),  # dense, 60 %, 36 %: pruning at mid rates (the 1.0 presets)
+        Trajectory(hidden=112, densities=(0.6, 0.36)),  # dense, 60 %, 36 %: pruning at mid rates
         Trajectory(hidden=56, densities=(0.6,)),  # dense and 60 %: pruning at low rates
         Trajectory(hidden=144, densities=()),  # dense only: the upper end, ~115 s of one core per image
         Trajectory(hidden=80, densities=()),  # dense only: between h56 and h112
         Trajectory(hidden=40, densities=()),  # dense only: the lowest rate
-        Trajectory(hidden=176, densities=()),  # dense only: ~1 bpp (h144 reached 0.72 on Kodak), ~170 s
+        Trajectory(hidden=176, densities=()),  # dense only: about 1 bpp, ~170 s of one core
     ),
     fit_steps=1500,
     batch=8192,
