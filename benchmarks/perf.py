@@ -45,6 +45,25 @@ def _child(args: list[str]) -> tuple[float, float]:
     return dt, int(res.stderr.strip().splitlines()[-1]) / 1024.0
 
 
+def _decode_times(decode, data: bytes, threads: str | None = None, runs: int = 3) -> list[float]:
+    """Wall seconds of ``runs`` in-process CPU decodes, with $INRCODEC_THREADS set to ``threads``."""
+    before = os.environ.get("INRCODEC_THREADS")
+    if threads is not None:
+        os.environ["INRCODEC_THREADS"] = threads
+    try:
+        out = []
+        for _ in range(runs):
+            t = time.perf_counter()
+            decode(data, device="cpu")
+            out.append(time.perf_counter() - t)
+        return out
+    finally:
+        if before is None:
+            os.environ.pop("INRCODEC_THREADS", None)
+        else:
+            os.environ["INRCODEC_THREADS"] = before
+
+
 def jpeg_at_or_below(arr: np.ndarray, bpp: float) -> dict | None:
     """The best Pillow JPEG (4:2:0, optimize=True) whose bpp is <= ``bpp``."""
     best = None
@@ -78,12 +97,10 @@ def main() -> None:
             arr = image.load(src)
             import inrcodec
 
-            times = []
-            for _ in range(3):
-                t = time.perf_counter()
-                out = inrcodec.decode(inr.read_bytes(), device="cpu")
-                times.append(time.perf_counter() - t)
+            times = _decode_times(inrcodec.decode, inr.read_bytes())
+            times_1 = _decode_times(inrcodec.decode, inr.read_bytes(), threads="1")
             dec_inproc = sorted(times)[1]
+            out = inrcodec.decode(inr.read_bytes(), device="cpu")
             bpp = 8 * inr.stat().st_size / (arr.shape[0] * arr.shape[1])
             row = {
                 "image": name,
@@ -97,6 +114,7 @@ def main() -> None:
                 "decode_native_s_in_process": dec_inproc,
                 "decode_native_s_in_process_runs": times,
                 "decode_threads": os.environ.get("INRCODEC_THREADS") or os.cpu_count(),
+                "decode_native_s_in_process_one_thread": sorted(times_1)[1],
                 "decode_4096_s_process": big_s,
                 "decode_4096_peak_mib": big_mb,
                 "jpeg": jpeg_at_or_below(arr, bpp),

@@ -178,7 +178,6 @@ def replace_block(text: str, name: str, body: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--rd", type=Path, default=RESULTS / "kodak", help="RD results folder")
-    p.add_argument("--photos", type=Path, default=RESULTS / "photos-first4", help="RD results on the tuning photos")
     p.add_argument("--upscale", type=Path, default=RESULTS / "kodak-upscale", help="upscaling results folder")
     p.add_argument("--ablations", type=Path, default=RESULTS / "ablations", help="ablation results folder")
     p.add_argument("--doc", type=Path, default=DOC, help="the markdown file to update")
@@ -186,7 +185,6 @@ def main(argv: list[str] | None = None) -> int:
     text = args.doc.read_text()
     try:
         text = replace_block(text, "rd", rd_block(args.rd, args.doc))
-        text = replace_block(text, "rd-photos", rd_block(args.photos, args.doc))
         text = replace_block(text, "upscale", upscale_block(args.upscale))
         text = replace_block(text, "ablations", ablations_block(args.ablations))
     except ValueError as e:
