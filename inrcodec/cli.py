@@ -52,7 +52,7 @@ def main() -> None:
 @click.option("-q", "--quiet", is_flag=True, help="no progress bar")
 @click.option("--json", "as_json", is_flag=True, help="print the stats as JSON")
 def encode(src, output, preset, bpp, weight_coder, steps, density, seed, regions, region_map, device, quiet, as_json):
-    """Fit, prune and code SRC into an .inr file."""
+    """Fit SRC (and prune it with --density or --bpp), code it and write an .inr file."""
     from dataclasses import replace
 
     from inrcodec import config, image
