@@ -11,6 +11,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+import threadpoolctl
 
 from inrcodec import coords
 from inrcodec.image import from_unit
@@ -85,6 +86,8 @@ def render(
         for y0 in starts:
             band(y0)
     else:
-        with ThreadPoolExecutor(n) as pool:
+        # One BLAS thread per band: bands on n threads, each matmul on n BLAS threads, would
+        # oversubscribe the cores (measured on 2 cores: 0.46 s against 0.25 s for 768x512).
+        with threadpoolctl.threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(n) as pool:
             list(pool.map(band, starts))  # list(): re-raises a band's exception here
     return out
