@@ -104,6 +104,20 @@ class Ablation(Experiment):
         cfg = self.setup.config(**job.params)
         return ladder_rows(arr, cfg, self.setup.densities, job.settings, self.device)
 
+    def _snapshot(self, arr: np.ndarray, densities: list[float]):
+        """(config, the last snapshot of a fit with one pruning round per density, header)."""
+        import torch
+
+        from inrcodec.encoder import pipeline
+        from inrcodec.siren import Siren
+
+        cfg = self.setup.config()
+        cfg = replace(cfg, arch=replace(cfg.arch, out_features=arr.shape[2]))
+        target = pipeline.make_target(arr, torch.device(self.device))
+        net = Siren(cfg.arch, torch.Generator().manual_seed(cfg.fit.seed)).to(self.device)
+        *_, snap = pipeline.imp(net, target, cfg, densities=densities)
+        return cfg, snap, pipeline.header_for(arr, cfg)
+
     def summary(self, doc: dict) -> str:
         raise NotImplementedError
 
@@ -183,21 +197,12 @@ class SinrVsScalar(Ablation):
         return [Job("code", tuple(settings), None, 25.0)]
 
     def run(self, arr: np.ndarray, job: Job) -> list[dict]:
-        import torch
 
         import inrcodec
         from inrcodec.encoder import pipeline
-        from inrcodec.siren import Siren
 
         s = self.setup
-        densities = [d for d in s.densities if d >= s.sinr_density]
-        cfg = s.config()
-        cfg = replace(cfg, arch=replace(cfg.arch, out_features=arr.shape[2]))
-        dev = torch.device(self.device)
-        target = pipeline.make_target(arr, dev)
-        net = Siren(cfg.arch, torch.Generator().manual_seed(cfg.fit.seed)).to(dev)
-        *_, snap = pipeline.imp(net, target, cfg, densities=densities)  # the last round's snapshot
-        header = pipeline.header_for(arr, cfg)
+        cfg, snap, header = self._snapshot(arr, [d for d in s.densities if d >= s.sinr_density])
         rows = []
         for setting in job.settings:
             coder, bits = setting.split("-b")
@@ -357,20 +362,12 @@ class EntropyCoding(Ablation):
         return [Job("code", tuple(f"b{b}" for b in self.setup.bits), None, 15.0)]
 
     def run(self, arr: np.ndarray, job: Job) -> list[dict]:
-        import torch
 
         import inrcodec
         from inrcodec.encoder import pipeline
         from inrcodec.format import container
-        from inrcodec.siren import Siren
 
-        cfg = self.setup.config()
-        cfg = replace(cfg, arch=replace(cfg.arch, out_features=arr.shape[2]), prune=replace(cfg.prune, density=1.0))
-        dev = torch.device(self.device)
-        target = pipeline.make_target(arr, dev)
-        net = Siren(cfg.arch, torch.Generator().manual_seed(cfg.fit.seed)).to(dev)
-        *_, snap = pipeline.imp(net, target, cfg, densities=[])  # the dense fit
-        header = pipeline.header_for(arr, cfg)
+        cfg, snap, header = self._snapshot(arr, [])  # the dense fit
         rows = []
         for setting in job.settings:
             t = time.perf_counter()

@@ -82,3 +82,18 @@ def test_quick_entropy_coding_ablation_end_to_end(tmp_path):
     for r in doc["rows"]:
         assert 0 < r["weights_brotli_bytes"] < r["bytes"]  # the weights are part of the file
     assert "| 8 |" in (out / "entropy-coding.md").read_text()
+
+
+@pytest.mark.slow
+def test_quick_sinr_vs_scalar_ablation_end_to_end(tmp_path):
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    y, x = np.mgrid[0:160, 0:160]
+    Image.fromarray(np.stack([x, y, (x * y) % 256], axis=2).astype(np.uint8)).save(folder / "a.png")
+    (folder / "SHA256SUMS").write_text(f"{sha256_file(folder / 'a.png')}  a.png\n")
+    out = tmp_path / "out"
+    assert ablations.main(["sinr-vs-scalar", "--quick", "--images", str(folder), "--out", str(out)]) == 0
+    doc = json.loads((out / "sinr-vs-scalar.json").read_text())
+    assert doc["complete"] and {r["setting"] for r in doc["rows"]} == set(doc["settings"])
+    assert all(r["coders"][1] == ("scalar" if r["setting"].startswith("scalar") else "sinr") for r in doc["rows"])
+    assert "SINR against scalar at equal PSNR" in (out / "sinr-vs-scalar.md").read_text()
