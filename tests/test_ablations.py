@@ -12,6 +12,16 @@ from benchmarks import ablations
 from benchmarks.runner import sha256_file
 
 
+def _one_image_folder(tmp_path):
+    """A verified image folder (SHA256SUMS) holding one 160x160 picture, for --quick runs."""
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    y, x = np.mgrid[0:160, 0:160]
+    Image.fromarray(np.stack([x, y, (x * y) % 256], axis=2).astype(np.uint8)).save(folder / "a.png")
+    (folder / "SHA256SUMS").write_text(f"{sha256_file(folder / 'a.png')}  a.png\n")
+    return folder
+
+
 def test_at_rate_interpolates_in_log_rate_and_refuses_to_extrapolate():
     curve = [{"bpp": 0.1, "psnr": 20.0}, {"bpp": 0.4, "psnr": 24.0}]
     assert ablations._at_rate(0.2, curve) == pytest.approx(22.0)  # halfway in log(bpp)
@@ -40,12 +50,7 @@ def test_schedule_variants_keep_the_pixel_budget():
 
 @pytest.mark.slow
 def test_quick_schedule_ablation_end_to_end(tmp_path):
-    folder = tmp_path / "imgs"
-    folder.mkdir()
-    y, x = np.mgrid[0:160, 0:160]
-    arr = np.stack([x, y, (x * y) % 256], axis=2).astype(np.uint8)
-    Image.fromarray(arr).save(folder / "a.png")
-    (folder / "SHA256SUMS").write_text(f"{sha256_file(folder / 'a.png')}  a.png\n")
+    folder = _one_image_folder(tmp_path)
     out = tmp_path / "out"
     assert ablations.main(["schedule", "--quick", "--images", str(folder), "--out", str(out)]) == 0
     doc = json.loads((out / "schedule.json").read_text())
@@ -70,11 +75,7 @@ def test_ideal_bytes_on_known_distributions():
 
 @pytest.mark.slow
 def test_quick_entropy_coding_ablation_end_to_end(tmp_path):
-    folder = tmp_path / "imgs"
-    folder.mkdir()
-    y, x = np.mgrid[0:160, 0:160]
-    Image.fromarray(np.stack([x, y, (x * y) % 256], axis=2).astype(np.uint8)).save(folder / "a.png")
-    (folder / "SHA256SUMS").write_text(f"{sha256_file(folder / 'a.png')}  a.png\n")
+    folder = _one_image_folder(tmp_path)
     out = tmp_path / "out"
     assert ablations.main(["entropy-coding", "--quick", "--images", str(folder), "--out", str(out)]) == 0
     doc = json.loads((out / "entropy-coding.json").read_text())
@@ -86,11 +87,7 @@ def test_quick_entropy_coding_ablation_end_to_end(tmp_path):
 
 @pytest.mark.slow
 def test_quick_sinr_vs_scalar_ablation_end_to_end(tmp_path):
-    folder = tmp_path / "imgs"
-    folder.mkdir()
-    y, x = np.mgrid[0:160, 0:160]
-    Image.fromarray(np.stack([x, y, (x * y) % 256], axis=2).astype(np.uint8)).save(folder / "a.png")
-    (folder / "SHA256SUMS").write_text(f"{sha256_file(folder / 'a.png')}  a.png\n")
+    folder = _one_image_folder(tmp_path)
     out = tmp_path / "out"
     assert ablations.main(["sinr-vs-scalar", "--quick", "--images", str(folder), "--out", str(out)]) == 0
     doc = json.loads((out / "sinr-vs-scalar.json").read_text())
