@@ -45,18 +45,19 @@ def _child(args: list[str]) -> tuple[float, float]:
     return dt, int(res.stderr.strip().splitlines()[-1]) / 1024.0
 
 
-def _decode_times(decode, data: bytes, threads: str | None = None, runs: int = 3) -> list[float]:
-    """Wall seconds of ``runs`` in-process CPU decodes, with $INRCODEC_THREADS set to ``threads``."""
+def _decode_times(decode, data: bytes, threads: str | None = None, runs: int = 3) -> tuple[list[float], np.ndarray]:
+    """Wall seconds of ``runs`` in-process CPU decodes, with $INRCODEC_THREADS set to ``threads``,
+    and the decoded pixels."""
     before = os.environ.get("INRCODEC_THREADS")
     if threads is not None:
         os.environ["INRCODEC_THREADS"] = threads
     try:
-        out = []
+        times = []
         for _ in range(runs):
             t = time.perf_counter()
-            decode(data, device="cpu")
-            out.append(time.perf_counter() - t)
-        return out
+            pixels = decode(data, device="cpu")
+            times.append(time.perf_counter() - t)
+        return times, pixels
     finally:
         if before is None:
             os.environ.pop("INRCODEC_THREADS", None)
@@ -97,10 +98,9 @@ def main() -> None:
             arr = image.load(src)
             import inrcodec
 
-            times = _decode_times(inrcodec.decode, inr.read_bytes())
-            times_1 = _decode_times(inrcodec.decode, inr.read_bytes(), threads="1")
+            times, out = _decode_times(inrcodec.decode, inr.read_bytes())
+            times_1, _ = _decode_times(inrcodec.decode, inr.read_bytes(), threads="1")
             dec_inproc = sorted(times)[1]
-            out = inrcodec.decode(inr.read_bytes(), device="cpu")
             bpp = 8 * inr.stat().st_size / (arr.shape[0] * arr.shape[1])
             row = {
                 "image": name,
