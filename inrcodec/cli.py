@@ -165,6 +165,7 @@ def info(src, as_json):
     click.echo(f"  image    {h.width}x{h.height}, {h.channels} channel(s)")
     click.echo(
         f"  network  SIREN {h.layers} x {h.hidden}, omega0 {h.omega0:g}/{h.omega_hidden:g}, "
+        f"Fourier levels {h.pe_levels}, "
         f"{doc['parameters']} parameters, density {doc['density']:.3f}"
     )
     if "regions" in doc:

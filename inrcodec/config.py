@@ -64,7 +64,7 @@ def _ladder_point(hidden: int, density: float) -> EncodeConfig:
     """A preset that is exactly one operating point of the benchmark's ladder
     (benchmarks/codecs.py), so docs/benchmark.md holds its measured Kodak bpp and PSNR."""
     return EncodeConfig(
-        arch=Architecture(hidden=hidden, layers=3),
+        arch=Architecture(hidden=hidden, layers=3, pe_levels=6),
         fit=FitConfig(steps=1500, batch=8192),
         prune=PruneConfig(density=density, rate=0.4, steps=500, rewind="early:100"),
         coder=CoderConfig(qat_steps=100),

@@ -1,6 +1,8 @@
 """The SIREN (Sitzmann et al. 2020): sine layers, the paper's initialisation, a linear head.
 
-The network holds no grid and knows no resolution: it maps (x, y) in [-1, 1]^2 to colour.
+The network holds no grid and knows no resolution: it maps (x, y) in [-1, 1]^2 to colour,
+optionally through a Fourier encoding of the coordinates (Mildenhall et al. 2020; Strümpler et al.
+2022 use it with SIRENs for compression), which the decoder recomputes from one header byte.
 Weights are plain tensors in a list so that masks, quantizers and the decoder can address
 layer ``i`` without reaching into module internals.
 """
@@ -24,14 +26,34 @@ class Architecture:
     out_features: int = 3  # colour channels
     omega0: float = 30.0  # frequency factor of the first layer (paper: 30)
     omega_hidden: float = 30.0  # frequency factor of the other sine layers (paper: 30)
+    pe_levels: int = 0  # Fourier levels L: the first layer sees (x, y, sin/cos(pi 2^k x, y), k < L); 0: raw (x, y)
+
+    @property
+    def encoded_features(self) -> int:
+        """Inputs of the first linear map: each coordinate, then its sines and cosines."""
+        return self.in_features * (1 + 2 * self.pe_levels)
 
     def shapes(self) -> list[tuple[int, int]]:
         """(out, in) of every linear map, first to last."""
-        dims = [self.in_features] + [self.hidden] * self.layers + [self.out_features]
+        dims = [self.encoded_features] + [self.hidden] * self.layers + [self.out_features]
         return [(dims[i + 1], dims[i]) for i in range(len(dims) - 1)]
 
     def n_params(self) -> int:
         return sum(o * i + o for o, i in self.shapes())
+
+
+def fourier_features(coords: torch.Tensor, levels: int) -> torch.Tensor:
+    """(N, d) -> (N, d (1 + 2L)): the coordinates, sin(f_k c) for every coordinate c and level k,
+    then cos(f_k c) in the same order, with f_k = float32(pi) * 2^k (docs/format.md, version 3).
+
+    The product f_k * c is one float32 multiplication, so the NumPy decoder computes the same
+    arguments bit for bit (decoder/cpu.py).
+    """
+    if levels == 0:
+        return coords
+    freqs = torch.tensor(math.pi, dtype=torch.float32) * 2.0 ** torch.arange(levels, dtype=torch.float32)
+    args = (coords[:, :, None] * freqs.to(coords.device)).flatten(1)  # c0 k0..kL-1, c1 k0..kL-1
+    return torch.cat([coords, torch.sin(args), torch.cos(args)], dim=1)
 
 
 class Siren(nn.Module):
@@ -64,7 +86,7 @@ class Siren(nn.Module):
         """Evaluate at ``coords`` (N, 2); ``weights``/``biases`` override the stored ones."""
         ws = list(self.weights) if weights is None else weights
         bs = list(self.biases) if biases is None else biases
-        h = coords
+        h = fourier_features(coords, self.arch.pe_levels)
         last = len(ws) - 1
         for i, (w, b) in enumerate(zip(ws, bs)):
             h = torch.nn.functional.linear(h, w, b)

@@ -21,9 +21,9 @@ GOLDEN = TESTS / "golden"
 SAMPLE = REPO / "inrcodec" / "data" / "sample.png"
 REGEN = os.environ.get("INRCODEC_REGEN_GOLDEN") == "1"
 
-# Byte offsets of version 1 (docs/format.md).
+# Byte offsets of the current version (docs/format.md).
 HEADER_AT = len(container.MAGIC) + 1
-HEADER = struct.Struct("<" + "".join(code for _, code, _ in container.HEADER_FIELDS))
+HEADER = container.header_struct(container.FORMAT_VERSION)
 BODY_AT = HEADER_AT + HEADER.size
 
 # What encode_array's stats (and so `inrcodec encode --json`) always hold.
@@ -58,7 +58,7 @@ def fix_crc(data: bytes) -> bytes:
 
 def with_header(data: bytes, **fields) -> bytes:
     """A copy of ``data`` with header fields replaced and a correct CRC."""
-    names = [name for name, _, _ in container.HEADER_FIELDS]
+    names = container.header_fields(container.FORMAT_VERSION)
     values = dict(zip(names, HEADER.unpack_from(data, HEADER_AT)))
     values.update(fields)
     head = HEADER.pack(*(values[n] for n in names))

@@ -80,7 +80,8 @@ def test_encode_json_decode_info(tmp_path, crop, tiny):
     assert INFO_KEYS <= set(info)
     assert info["bytes"] == size and info["bpp"] == stats["bpp"] and info["format_version"] == out.read_bytes()[4]
     assert info["header"] == {
-        "width": 48, "height": 32, "channels": 3, "hidden": 16, "layers": 2, "omega0": 30.0, "omega_hidden": 30.0
+        "width": 48, "height": 32, "channels": 3, "hidden": 16, "layers": 2, "omega0": 30.0, "omega_hidden": 30.0,
+        "pe_levels": 0,
     }  # fmt: skip
     assert info["density"] == pytest.approx(stats["density"]) and info["coders"] == stats["coders"]
     assert info["sections"] == stats["sections"] and info["parameters"] == stats["params"]

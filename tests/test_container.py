@@ -66,13 +66,13 @@ def outcome(data: bytes) -> str:
 
 
 def test_header_layout_is_the_documented_one(valid):
-    assert HEADER.size == 17 and BODY_AT == 22  # docs/format.md, byte table
-    assert valid[:4] == b"INRC" == MAGIC and valid[4] == FORMAT_VERSION
-    width, height, channels, hidden, layers, omega0, omega_hidden, n_sections = struct.unpack_from(
-        "<HHBHBffB", valid, 5
+    assert HEADER.size == 18 and BODY_AT == 23  # docs/format.md, byte table (version 3)
+    assert valid[:4] == b"INRC" == MAGIC and valid[4] == FORMAT_VERSION == 3
+    width, height, channels, hidden, layers, omega0, omega_hidden, pe_levels, n_sections = struct.unpack_from(
+        "<HHBHBffBB", valid, 5
     )
     assert (width, height, channels, hidden, layers) == (12, 8, 3, 8, 2)
-    assert (omega0, omega_hidden, n_sections) == (30.0, 30.0, 4)
+    assert (omega0, omega_hidden, pe_levels, n_sections) == (30.0, 30.0, 0, 4)
     kinds = [kind for _, kind, _ in sections(valid)]
     assert kinds == [container.SECTION_MASKS] + [container.SECTION_LAYER] * 3
     assert struct.unpack("<I", valid[-4:])[0] == zlib.crc32(valid[:-4])
@@ -330,7 +330,7 @@ def test_docs_header_table_matches_HEADER_FIELDS():
     doc = (REPO / "docs" / "format.md").read_text()
     types = {"H": ("u16", 2), "B": ("u8", 1), "f": ("f32", 4)}
     offset = HEADER_AT
-    for name, code, meaning in container.HEADER_FIELDS:
+    for name, code, _since, meaning in container.HEADER_FIELDS:
         ty, size = types[code]
         assert f"| {offset} | {size} | `{name}` | {ty} | {meaning} |" in doc, name
         offset += size

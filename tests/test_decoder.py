@@ -152,7 +152,8 @@ def test_decoder_imports_neither_encoder_nor_sklearn(tmp_path):
 
 
 def make_golden() -> bytes:
-    """A tiny file with every feature of the current format: masks, scalar and SINR layers.
+    """A tiny file with every feature of the current format: Fourier features, masks, scalar and
+    SINR layers (regions have their own golden file, tests/test_rtl.py).
 
     Runs only with INRCODEC_REGEN_GOLDEN=1; the bytes are committed under tests/golden/.
     """
@@ -163,14 +164,14 @@ def make_golden() -> bytes:
     from inrcodec.siren import Architecture, Siren
 
     arr = image.load(SAMPLE)[96:112, 120:144]  # 24x16
-    arch = Architecture(hidden=12, layers=2)
+    arch = Architecture(hidden=12, layers=2, pe_levels=3)
     net = Siren(arch, torch.Generator().manual_seed(0))
     target: Target = make_target(arr, torch.device("cpu"))
     cfg = FitConfig(steps=300, batch=384)
     train(net, target, cfg, cfg.steps)
     mask = prune.Mask.dense(list(net.weights)).prune(list(net.weights), 0.5)
     train(net, target, cfg, 100, mask=mask, seed_offset=1)
-    header = container.Header(24, 16, 3, 12, 2, arch.omega0, arch.omega_hidden)
+    header = container.Header(24, 16, 3, 12, 2, arch.omega0, arch.omega_hidden, arch.pe_levels)
     layers = []
     for i, (w, b, keep) in enumerate(zip(net.weights, net.biases, mask.keep)):
         values = w.detach().numpy()[keep.numpy()]
@@ -218,6 +219,26 @@ def test_golden_file_decodes_to_pinned_pixels(name):
     golden.check(f"{name}:pixels", sha256(decode(data, device="cpu")))
     golden.check(f"{name}:pixels_40x30", sha256(decode(data, width=40, height=30, device="cpu")))
     assert stream.masks is not None and "sinr" in coders and "scalar" in coders
+
+
+def test_fourier_features_numpy_and_torch_agree():
+    """The NumPy decoder's features are the torch encoder's: arguments bit for bit, so the whole
+    file renders to the same pixels on both paths (here on the version 3 golden file)."""
+    from inrcodec.decoder import cpu
+    from inrcodec.decoder.network import rebuild
+    from inrcodec.decoder.render import render
+    from inrcodec.siren import fourier_features
+
+    xy = np.random.default_rng(0).uniform(-1, 1, (500, 2)).astype(np.float32)
+    for levels in (0, 1, 6, 12):
+        got = cpu.fourier_features(xy, levels)
+        want = fourier_features(torch.from_numpy(xy), levels).numpy()
+        assert got.dtype == np.float32 and got.shape == want.shape == (500, 2 * (1 + 2 * levels))
+        np.testing.assert_allclose(got, want, atol=2e-6, rtol=0)
+    data = (GOLDEN / "format_v3_mixed.inr").read_bytes()
+    stream = container.read(data)
+    assert stream.header.pe_levels == 3
+    np.testing.assert_array_equal(decode(data, device="cpu"), render(rebuild(stream), 24, 16))
 
 
 def test_numpy_render_is_the_same_on_any_number_of_threads(monkeypatch):

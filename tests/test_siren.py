@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from inrcodec.siren import Architecture, Siren, default_device
+from inrcodec.siren import Architecture, Siren, default_device, fourier_features
 
 
 def test_shapes_and_parameter_count():
@@ -44,6 +44,25 @@ def test_forward_is_the_documented_formula():
     h = torch.sin(7.0 * (h @ w[1].T + b[1]))
     expected = h @ w[2].T + b[2]
     torch.testing.assert_close(net(xy), expected)
+
+
+def test_fourier_features_are_the_documented_ones():
+    """docs/format.md, version 3: x, y, sin(pi 2^k c) for c = x then y and k = 0..L-1, then cos."""
+    xy = torch.tensor([[0.25, -0.5], [1.0, 0.125]])
+    assert torch.equal(fourier_features(xy, 0), xy)
+    got = fourier_features(xy, 3)
+    assert got.shape == (2, 2 * (1 + 2 * 3))
+    args = [[c * math.pi * 2**k for c in row for k in range(3)] for row in xy.tolist()]
+    expected = torch.tensor(
+        [row + [math.sin(a) for a in ar] + [math.cos(a) for a in ar] for row, ar in zip(xy.tolist(), args)]
+    )
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=0)
+    arch = Architecture(hidden=8, layers=2, pe_levels=3)
+    assert arch.encoded_features == 14 and arch.shapes()[0] == (8, 14)
+    net = Siren(arch, torch.Generator().manual_seed(0))
+    h = torch.sin(30.0 * (got @ net.weights[0].T + net.biases[0]))
+    h = torch.sin(30.0 * (h @ net.weights[1].T + net.biases[1]))
+    torch.testing.assert_close(net(xy), h @ net.weights[2].T + net.biases[2])
 
 
 def test_override_weights_and_state_load():

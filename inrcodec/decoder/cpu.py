@@ -2,6 +2,7 @@
 
 Importing torch takes longer than rendering a whole Kodak image, so on a machine without an
 accelerator the decoder never loads it. The arithmetic is the network's forward pass in float32:
+the Fourier features of the coordinates (as inrcodec.siren.fourier_features), then
 x W^T + b, sin(omega * .), clamped to [-1, 1] and rounded to 8 bits.
 """
 
@@ -21,11 +22,26 @@ MAX_THREADS = 8  # bands rendered concurrently (NumPy's sin and matmul release t
 THREADS_ENV = "INRCODEC_THREADS"  # caps the threads, like OMP_NUM_THREADS (the benchmark sets 1 per worker)
 
 
+def fourier_features(xy: np.ndarray, levels: int) -> np.ndarray:
+    """(N, 2) -> (N, 2 (1 + 2L)) float32: xy, sin(f_k c), cos(f_k c), f_k = float32(pi) 2^k
+    (docs/format.md, version 3); the arguments are the torch encoder's, bit for bit."""
+    if levels == 0:
+        return xy
+    freqs = np.float32(np.pi) * (2.0 ** np.arange(levels)).astype(np.float32)
+    args = (xy[:, :, None] * freqs).reshape(len(xy), -1)  # c0 k0..kL-1, c1 k0..kL-1
+    return np.concatenate([xy, np.sin(args), np.cos(args)], axis=1)
+
+
 def forward(
-    xy: np.ndarray, weights: list[np.ndarray], biases: list[np.ndarray], omega0: float, omega_hidden: float
+    xy: np.ndarray,
+    weights: list[np.ndarray],
+    biases: list[np.ndarray],
+    omega0: float,
+    omega_hidden: float,
+    pe_levels: int = 0,
 ) -> np.ndarray:
     """The SIREN at ``xy`` (N, 2) float32: sine layers, then the linear output layer."""
-    h = xy
+    h = fourier_features(xy, pe_levels)
     last = len(weights) - 1
     for i, (w, b) in enumerate(zip(weights, biases)):
         h = h @ w.T
@@ -55,11 +71,12 @@ def render(
     height: int,
     labels: np.ndarray | None = None,
     threads: int | None = None,
+    pe_levels: int = 0,
 ) -> np.ndarray:
     """(height, width, C) uint8 pixels; ``weights[k]`` is the ticket of region k (one entry
     without regions), ``labels`` the stored label map resampled by coords.label_rows_np,
     ``threads`` how many bands run at once (default: $INRCODEC_THREADS, else one per CPU;
-    at most MAX_THREADS)."""
+    at most MAX_THREADS), ``pe_levels`` the header's Fourier levels."""
     channels = biases[-1].shape[0]
     out = np.empty((height, width, channels), dtype=np.uint8)
     rows_per = max(1, CHUNK_PIXELS // width)
@@ -70,14 +87,14 @@ def render(
         y1 = min(height, y0 + rows_per)
         xy = coords.rows_np(y0, y1, height, width)
         if labels is None:
-            vals = forward(xy, weights[0], biases, omega0, omega_hidden)
+            vals = forward(xy, weights[0], biases, omega0, omega_hidden, pe_levels)
         else:
             lab = coords.label_rows_np(labels, y0, y1, height, width)
             vals = np.empty((xy.shape[0], channels), dtype=np.float32)
             for k, ws in enumerate(weights):
                 sel = np.flatnonzero(lab == k)
                 if sel.size:
-                    vals[sel] = forward(xy[sel], ws, biases, omega0, omega_hidden)
+                    vals[sel] = forward(xy[sel], ws, biases, omega0, omega_hidden, pe_levels)
         out[y0:y1] = from_unit(np.clip(vals, -1.0, 1.0)).reshape(y1 - y0, width, channels)
 
     starts = range(0, height, rows_per)

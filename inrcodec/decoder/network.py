@@ -26,6 +26,7 @@ def architecture(stream: Bitstream) -> Architecture:
         out_features=h.channels,
         omega0=h.omega0,
         omega_hidden=h.omega_hidden,
+        pe_levels=h.pe_levels,
     )
 
 

@@ -97,7 +97,8 @@ def decode(
         weights, biases = layer_arrays(stream)
         labels = None if stream.regions is None else stream.regions.label_map().astype(np.int64)
         hd = stream.header
-        return cpu.render(region_weights(stream, weights), biases, hd.omega0, hd.omega_hidden, w, h, labels)
+        ws = region_weights(stream, weights)
+        return cpu.render(ws, biases, hd.omega0, hd.omega_hidden, w, h, labels, pe_levels=hd.pe_levels)
     from inrcodec.decoder.network import rebuild, rebuild_regions
 
     net = rebuild(stream, "cpu" if device == "torch-cpu" else device)

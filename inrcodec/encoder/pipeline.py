@@ -181,7 +181,7 @@ def _err(a: np.ndarray, b: np.ndarray) -> float:
 def header_for(arr: np.ndarray, cfg: EncodeConfig) -> container.Header:
     h, w, c = arr.shape
     a = cfg.arch
-    return container.Header(w, h, c, a.hidden, a.layers, a.omega0, a.omega_hidden)
+    return container.Header(w, h, c, a.hidden, a.layers, a.omega0, a.omega_hidden, a.pe_levels)
 
 
 def allocate_bits(net: Siren, target: Target, snap: Snapshot, header, cfg: EncodeConfig) -> tuple[list[int], Coded]:

@@ -7,6 +7,8 @@ malformed file raises :class:`FormatError` and nothing else.
 Version 2 adds region-adaptive tickets: a REGIONS section (a grid, or a coded label map) and, in
 the MASKS section, one mask per region over the one stored weight tensor. A version 2 file
 without a REGIONS section has exactly the layout of version 1; version 1 files are still read.
+Version 3 adds one header byte, ``pe_levels``: the Fourier encoding of the coordinates that the
+first layer sees. Versions 1 and 2 are read as ``pe_levels = 0`` (raw coordinates).
 """
 
 from __future__ import annotations
@@ -24,27 +26,38 @@ from inrcodec.format.errors import FormatError
 from inrcodec.image import MAX_PIXELS
 
 MAGIC = b"INRC"
-FORMAT_VERSION = 2
-READABLE_VERSIONS = (1, 2)
+FORMAT_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
 MAX_HIDDEN = 1024
 MAX_LAYERS = 16
 MAX_DICT_ENTRIES = 1 << 22
 MAX_REGIONS = 64  # regions (tickets) per file, v2
 MAX_LABEL_CELLS = 1 << 24  # cells of a stored label map, v2
 MAX_REGION_MASK_BITS = 1 << 26  # regions x weights, v2: bounds the decoded masks to 64 MB
+MAX_PE_LEVELS = 12  # v3: highest frequency pi 2^11, still resolved by float32 arguments
 
-# The header as a declarative list: (name, struct code, meaning). Order is the byte order.
-HEADER_FIELDS: tuple[tuple[str, str, str], ...] = (
-    ("width", "H", "image width in pixels at native size, 1..65535"),
-    ("height", "H", "image height in pixels at native size, 1..65535"),
-    ("channels", "B", "1 (grey), 3 (RGB) or 4 (RGBA); network outputs, in this order"),
-    ("hidden", "H", "width of every hidden layer, 1..1024"),
-    ("layers", "B", "sine layers, first included, 1..16"),
-    ("omega0", "f", "frequency factor of the first sine layer"),
-    ("omega_hidden", "f", "frequency factor of the other sine layers"),
-    ("n_sections", "B", "number of sections that follow"),
+# The header as a declarative list: (name, struct code, first version with it, meaning).
+# Order is the byte order; a file of version v holds the fields with ``since <= v``.
+HEADER_FIELDS: tuple[tuple[str, str, int, str], ...] = (
+    ("width", "H", 1, "image width in pixels at native size, 1..65535"),
+    ("height", "H", 1, "image height in pixels at native size, 1..65535"),
+    ("channels", "B", 1, "1 (grey), 3 (RGB) or 4 (RGBA); network outputs, in this order"),
+    ("hidden", "H", 1, "width of every hidden layer, 1..1024"),
+    ("layers", "B", 1, "sine layers, first included, 1..16"),
+    ("omega0", "f", 1, "frequency factor of the first sine layer"),
+    ("omega_hidden", "f", 1, "frequency factor of the other sine layers"),
+    ("pe_levels", "B", 3, "Fourier levels L of the coordinate encoding, 0..12 (0: raw coordinates)"),
+    ("n_sections", "B", 1, "number of sections that follow"),
 )
-_HEADER = struct.Struct("<" + "".join(code for _, code, _ in HEADER_FIELDS))
+
+
+def header_fields(version: int) -> list[str]:
+    return [name for name, _, since, _ in HEADER_FIELDS if since <= version]
+
+
+def header_struct(version: int) -> struct.Struct:
+    return struct.Struct("<" + "".join(code for _, code, since, _ in HEADER_FIELDS if since <= version))
+
 
 # Section kinds (table indices as stored).
 SECTION_MASKS = 1
@@ -82,9 +95,10 @@ class Header:
     layers: int
     omega0: float
     omega_hidden: float
+    pe_levels: int = 0  # v3; 0 in versions 1 and 2
 
     def shapes(self) -> list[tuple[int, int]]:
-        dims = [2] + [self.hidden] * self.layers + [self.channels]
+        dims = [2 * (1 + 2 * self.pe_levels)] + [self.hidden] * self.layers + [self.channels]
         return [(dims[i + 1], dims[i]) for i in range(len(dims) - 1)]
 
 
@@ -221,7 +235,7 @@ def write(
     values = dict(header.__dict__, n_sections=len(sections))
     out = bytearray(MAGIC)
     out.append(FORMAT_VERSION)
-    out += _HEADER.pack(*(values[name] for name, _, _ in HEADER_FIELDS))
+    out += header_struct(FORMAT_VERSION).pack(*(values[name] for name in header_fields(FORMAT_VERSION)))
     for kind, payload in sections:
         out += _SECTION.pack(kind, len(payload)) + payload
     out += struct.pack("<I", zlib.crc32(bytes(out)))
@@ -240,6 +254,8 @@ def _check_header(h: Header) -> None:
     for w in (h.omega0, h.omega_hidden):
         if not (math.isfinite(w) and 0 < w < 1e4):
             raise FormatError("frequency factor out of range")
+    if not 0 <= h.pe_levels <= MAX_PE_LEVELS:
+        raise FormatError(f"Fourier levels {h.pe_levels} out of range (0..{MAX_PE_LEVELS})")
 
 
 def _step(value: float) -> float:
@@ -356,17 +372,17 @@ def read(data: bytes) -> Bitstream:
             f"unsupported .inr format version {version} (this decoder reads versions "
             f"{', '.join(map(str, READABLE_VERSIONS))})"
         )
-    if len(data) < len(MAGIC) + 1 + _HEADER.size + 4:
+    layout = header_struct(version)
+    if len(data) < len(MAGIC) + 1 + layout.size + 4:
         raise FormatError("file truncated in the header")
     (crc,) = struct.unpack_from("<I", data, len(data) - 4)
     if zlib.crc32(data[:-4]) != crc:
         raise FormatError("CRC mismatch: the file is corrupt or truncated")
-    fields = _HEADER.unpack_from(data, len(MAGIC) + 1)
-    values = dict(zip((name for name, _, _ in HEADER_FIELDS), fields))
+    values = dict(zip(header_fields(version), layout.unpack_from(data, len(MAGIC) + 1)))
     n_sections = values.pop("n_sections")
     header = Header(**values)
     _check_header(header)
-    body = memoryview(data)[len(MAGIC) + 1 + _HEADER.size : len(data) - 4]
+    body = memoryview(data)[len(MAGIC) + 1 + layout.size : len(data) - 4]
     sizes = n_weights(header)
     masks = None
     regions = None
