@@ -1,6 +1,6 @@
 """Ablations of the codec's design, small enough for one core (a few minutes each).
 
-    python -m benchmarks.ablations                       # all six on ../shared/photos (3 images)
+    python -m benchmarks.ablations                       # all seven on ../shared/photos (3 images)
     python -m benchmarks.ablations rewind masks --workers 2
     python -m benchmarks.ablations --quick               # 1 image, 128x128, tiny fits (a smoke test)
 
@@ -10,7 +10,9 @@
   (equal encode time: both are timed);
 - ``masks``: winning (magnitude) against random masks, at equal density;
 - ``schedule``: the dense fit's batch size (at an equal pixel budget) and learning rate;
-- ``entropy-coding``: Brotli against the ideal code length of model-based coders, same symbols.
+- ``entropy-coding``: Brotli against the ideal code length of model-based coders, same symbols;
+- ``fourier``: Fourier features of the coordinates (0, 4, 6, 8 levels) at the default preset's
+  operating point, on full-size photos (the others use crops; this one decided the 1.1 presets).
 
 They run on the tuning photos, never on Kodak. Each writes ``<out>/<name>.json`` (rows per image,
 provenance; resumable like the benchmark) and ``<out>/<name>.md`` (the table docs/benchmark.md shows).
@@ -51,6 +53,8 @@ class Setup:
     sinr_s: tuple[int, ...] = (16, 24, 32)  # sinr-vs-scalar: nonzeros per 32-vector (16 is the codec's default)
     batch_scales: tuple[float, ...] = (0.25, 0.5, 2.0)  # schedule: batch x this, steps / this (equal pixels)
     lrs: tuple[float, ...] = (1e-3, 5e-3)  # schedule: peak learning rates tried besides the codec's 2e-3
+    pe_levels: tuple[int, ...] = (0, 4, 6, 8)  # fourier: levels tried on the default preset's network
+    fourier_preset: str = "medium"  # fourier: the preset whose fit, width and coder it varies
     seed: int = 0  # initialisation and pixel sampling
 
     def config(self, hidden: int | None = None, fit: dict | None = None, **prune):
@@ -78,6 +82,8 @@ QUICK = Setup(
     sinr_s=(16, 32),
     batch_scales=(0.5,),
     lrs=(5e-3,),
+    pe_levels=(0, 6),
+    fourier_preset="fast",
 )
 
 
@@ -120,6 +126,15 @@ class Ablation(Experiment):
 
     def summary(self, doc: dict) -> str:
         raise NotImplementedError
+
+    def crop(self, crop: int | None) -> int | None:
+        """The crop this ablation runs at (the command line's, unless it needs full-size images)."""
+        return crop
+
+    def scope(self, prov: dict) -> str:
+        """Where it ran, for the docs' heading."""
+        s = self.setup
+        return f"crop {prov['crop']}, width {s.hidden}, {s.fit_steps} fit steps"
 
 
 def _curve(doc: dict, prefix: str) -> list[dict]:
@@ -329,6 +344,77 @@ class Schedule(Ablation):
         return "\n".join(lines)
 
 
+class Fourier(Ablation):
+    name, label = "fourier", "Fourier features of the coordinates"
+    question = (
+        "Does a SIREN that sees sin/cos(pi 2^k x, y), k < L, before its first sine layer give more PSNR per"
+        " byte than one that sees (x, y), at the default preset's operating point?"
+    )
+
+    def crop(self, crop: int | None) -> int | None:
+        # On 256-pixel crops the schedule ablation pointed the wrong way for full images; the
+        # frequencies an encoding should add depend on the image size, so this one runs at full size.
+        return None
+
+    def scope(self, prov: dict) -> str:
+        cfg = self._config(0)
+        return (
+            f"full size, preset `{self.setup.fourier_preset}`: width {cfg.arch.hidden},"
+            f" {cfg.fit.steps} x {cfg.fit.batch} fit"
+        )
+
+    def _config(self, levels: int):
+        from inrcodec.config import preset
+
+        cfg = preset(self.setup.fourier_preset)
+        return replace(cfg, arch=replace(cfg.arch, pe_levels=levels))
+
+    def job_config(self, job: Job) -> dict:
+        return {"encode_config": asdict(self._config(job.params)), "device": self.device}
+
+    def jobs(self) -> list[Job]:
+        return [Job(f"L{n}", (f"L{n}",), n, 10.0 + n) for n in self.setup.pe_levels]
+
+    def run(self, arr: np.ndarray, job: Job) -> list[dict]:
+        return ladder_rows(arr, self._config(job.params), (), job.settings, self.device)
+
+    def summary(self, doc: dict) -> str:
+        by = {c["setting"]: c for c in doc["curve"]}
+        per = {}
+        for r in doc["rows"]:
+            per.setdefault(r["setting"], []).append(r)
+        base = by.get("L0")
+        lines = [
+            "| levels L | first-layer inputs | bpp | PSNR (dB) | Δ PSNR vs L0 (dB) | Δ bpp vs L0 | encode s |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for n in self.setup.pe_levels:
+            c = by.get(f"L{n}")
+            if c is None:
+                continue
+            dp = None if base is None else c["psnr"] - base["psnr"]
+            dr = None if base is None else 100 * (c["bpp"] / base["bpp"] - 1)
+            lines.append(
+                f"| {n} | {2 * (1 + 2 * n)} | {c['bpp']:.3f} | {c['psnr']:.2f} | {_fmt(dp, '+.2f')} |"
+                f" {_fmt(dr, '+.1f')}% | {np.mean([r['encode_s'] for r in per[c['setting']]]):.1f} |"
+            )
+        per_image = {}
+        for r in doc["rows"]:
+            per_image.setdefault(r["image"], {})[r["setting"]] = r
+        lines += ["", "Per image (bpp / PSNR):", ""]
+        keys = [f"L{n}" for n in self.setup.pe_levels]
+        lines += ["| image | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
+        for img, rs in sorted(per_image.items()):
+            cells = [f"{rs[k]['bpp']:.3f} / {rs[k]['psnr']:.2f}" if k in rs else "–" for k in keys]
+            lines.append(f"| {img} | " + " | ".join(cells) + " |")
+        lines.append("")
+        lines.append(
+            "The preset's dense network and coder (QAT, per-layer bits), only the levels changed;"
+            " means over the images."
+        )
+        return "\n".join(lines)
+
+
 def ideal_bytes(q: np.ndarray) -> dict[str, float]:
     """Ideal code lengths (bytes) of integer symbols under two probability models a range/ANS coder
     could use, against Brotli on the same symbols packed as the format packs them.
@@ -435,7 +521,7 @@ def _paired(doc: dict, variants: tuple[str, str], densities: tuple[float, ...]) 
 
 
 ABLATIONS: dict[str, type[Ablation]] = {
-    a.name: a for a in (ImpVsDense, SinrVsScalar, Rewind, Masks, Schedule, EntropyCoding)
+    a.name: a for a in (ImpVsDense, SinrVsScalar, Rewind, Masks, Schedule, EntropyCoding, Fourier)
 }
 
 
@@ -448,9 +534,7 @@ def markdown(doc: dict) -> str:
     prov = doc["provenance"]
     head = (
         f"**{cls.label}.** {cls.question} ({len(doc['images'])} images of `{prov['dataset']}`, "
-        f"crop {prov['crop']}, width {setup.hidden}, {setup.fit_steps} fit steps; commit {prov['git_commit'][:8]}"
-        + ("" if doc["complete"] else "; INCOMPLETE")
-        + ")"
+        f"{cls(setup).scope(prov)}; commit {prov['git_commit'][:8]}" + ("" if doc["complete"] else "; INCOMPLETE") + ")"
     )
     return head + "\n\n" + cls(setup).summary(doc) + "\n"
 
@@ -482,7 +566,7 @@ def main(argv: list[str] | None = None) -> int:
     ok = True
     for key in args.names or list(ABLATIONS):
         exp = ABLATIONS[key](setup, args.device)
-        ok &= run([exp], refs, out, workers=args.workers, crop=crop, meta=meta)
+        ok &= run([exp], refs, out, workers=args.workers, crop=exp.crop(crop), meta=meta)
         doc = json.loads((out / f"{exp.name}.json").read_text())
         text = markdown(doc)
         (out / f"{exp.name}.md").write_text(text)

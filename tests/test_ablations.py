@@ -94,3 +94,28 @@ def test_quick_sinr_vs_scalar_ablation_end_to_end(tmp_path):
     assert doc["complete"] and {r["setting"] for r in doc["rows"]} == set(doc["settings"])
     assert all(r["coders"][1] == ("scalar" if r["setting"].startswith("scalar") else "sinr") for r in doc["rows"])
     assert "SINR against scalar at equal PSNR" in (out / "sinr-vs-scalar.md").read_text()
+
+
+def test_fourier_jobs_differ_only_in_the_levels_and_run_at_full_size():
+    exp = ablations.Fourier(ablations.SETUP)
+    jobs = exp.jobs()
+    assert [j.settings for j in jobs] == [(f"L{n}",) for n in ablations.SETUP.pe_levels]
+    configs = [exp.job_config(j)["encode_config"] for j in jobs]
+    assert [c["arch"]["pe_levels"] for c in configs] == list(ablations.SETUP.pe_levels)
+    for c in configs:
+        c["arch"].pop("pe_levels")
+    assert all(c == configs[0] for c in configs)  # the preset, only the levels changed
+    assert exp.crop(256) is None and ablations.Schedule(ablations.SETUP).crop(256) == 256
+
+
+@pytest.mark.slow
+def test_quick_fourier_ablation_end_to_end(tmp_path):
+    folder = _one_image_folder(tmp_path)
+    out = tmp_path / "out"
+    assert ablations.main(["fourier", "--quick", "--images", str(folder), "--out", str(out)]) == 0
+    doc = json.loads((out / "fourier.json").read_text())
+    assert doc["complete"] and doc["provenance"]["crop"] is None
+    assert sorted(doc["settings"]) == ["L0", "L6"]
+    assert all(r["bpp"] == 8 * r["bytes"] / (160 * 160) for r in doc["rows"])  # the whole image
+    table = (out / "fourier.md").read_text()
+    assert "full size, preset `fast`" in table and "| 0 | 2 |" in table and "| 6 | 26 |" in table
