@@ -22,6 +22,14 @@ def _one_image_folder(tmp_path):
     return folder
 
 
+def _quick(tmp_path, name: str) -> tuple[dict, str]:
+    """``python -m benchmarks.ablations NAME --quick`` on one image: (results JSON, its table)."""
+    folder = _one_image_folder(tmp_path)
+    out = tmp_path / "out"
+    assert ablations.main([name, "--quick", "--images", str(folder), "--out", str(out)]) == 0
+    return json.loads((out / f"{name}.json").read_text()), (out / f"{name}.md").read_text()
+
+
 def test_at_rate_interpolates_in_log_rate_and_refuses_to_extrapolate():
     curve = [{"bpp": 0.1, "psnr": 20.0}, {"bpp": 0.4, "psnr": 24.0}]
     assert ablations._at_rate(0.2, curve) == pytest.approx(22.0)  # halfway in log(bpp)
@@ -50,13 +58,9 @@ def test_schedule_variants_keep_the_pixel_budget():
 
 @pytest.mark.slow
 def test_quick_schedule_ablation_end_to_end(tmp_path):
-    folder = _one_image_folder(tmp_path)
-    out = tmp_path / "out"
-    assert ablations.main(["schedule", "--quick", "--images", str(folder), "--out", str(out)]) == 0
-    doc = json.loads((out / "schedule.json").read_text())
+    doc, table = _quick(tmp_path, "schedule")
     assert doc["complete"] and sorted(doc["settings"]) == sorted(ablations.Schedule(ablations.QUICK).variants())
     assert all(r["bpp"] == 8 * r["bytes"] / (128 * 128) for r in doc["rows"])
-    table = (out / "schedule.md").read_text()
     assert "| base |" in table and "| batch1024 | 1024 x 300" in table and "| lr0.005 |" in table
 
 
@@ -75,25 +79,19 @@ def test_ideal_bytes_on_known_distributions():
 
 @pytest.mark.slow
 def test_quick_entropy_coding_ablation_end_to_end(tmp_path):
-    folder = _one_image_folder(tmp_path)
-    out = tmp_path / "out"
-    assert ablations.main(["entropy-coding", "--quick", "--images", str(folder), "--out", str(out)]) == 0
-    doc = json.loads((out / "entropy-coding.json").read_text())
+    doc, table = _quick(tmp_path, "entropy-coding")
     assert doc["complete"] and [r["setting"] for r in doc["rows"]] == ["b6", "b8", "b10"]
     for r in doc["rows"]:
         assert 0 < r["weights_brotli_bytes"] < r["bytes"]  # the weights are part of the file
-    assert "| 8 |" in (out / "entropy-coding.md").read_text()
+    assert "| 8 |" in table
 
 
 @pytest.mark.slow
 def test_quick_sinr_vs_scalar_ablation_end_to_end(tmp_path):
-    folder = _one_image_folder(tmp_path)
-    out = tmp_path / "out"
-    assert ablations.main(["sinr-vs-scalar", "--quick", "--images", str(folder), "--out", str(out)]) == 0
-    doc = json.loads((out / "sinr-vs-scalar.json").read_text())
+    doc, table = _quick(tmp_path, "sinr-vs-scalar")
     assert doc["complete"] and {r["setting"] for r in doc["rows"]} == set(doc["settings"])
     assert all(r["coders"][1] == ("scalar" if r["setting"].startswith("scalar") else "sinr") for r in doc["rows"])
-    assert "SINR against scalar at equal PSNR" in (out / "sinr-vs-scalar.md").read_text()
+    assert "SINR against scalar at equal PSNR" in table
 
 
 def test_fourier_jobs_differ_only_in_the_levels_and_run_at_full_size():
@@ -110,12 +108,8 @@ def test_fourier_jobs_differ_only_in_the_levels_and_run_at_full_size():
 
 @pytest.mark.slow
 def test_quick_fourier_ablation_end_to_end(tmp_path):
-    folder = _one_image_folder(tmp_path)
-    out = tmp_path / "out"
-    assert ablations.main(["fourier", "--quick", "--images", str(folder), "--out", str(out)]) == 0
-    doc = json.loads((out / "fourier.json").read_text())
+    doc, table = _quick(tmp_path, "fourier")
     assert doc["complete"] and doc["provenance"]["crop"] is None
     assert sorted(doc["settings"]) == ["L0", "L6"]
     assert all(r["bpp"] == 8 * r["bytes"] / (160 * 160) for r in doc["rows"])  # the whole image
-    table = (out / "fourier.md").read_text()
     assert "full size, preset `fast`" in table and "| 0 | 2 |" in table and "| 6 | 26 |" in table
