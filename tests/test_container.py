@@ -224,6 +224,9 @@ def _fast_rejection(data: bytes, match: str | None = None, call=container.read) 
         ({"omega_hidden": float("inf")}, "frequency"),
         ({"omega0": 0.0}, "frequency"),
         ({"omega0": -30.0}, "frequency"),
+        ({"pe_levels": 13}, "Fourier levels"),
+        ({"pe_levels": 255}, "Fourier levels"),
+        ({"pe_levels": 12}, None),  # allowed, but the first layer's section no longer matches its shape
         ({"n_sections": 255}, "truncated"),
         ({"n_sections": 3}, "trailing"),
         ({"n_sections": 0}, "trailing"),
