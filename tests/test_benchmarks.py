@@ -241,3 +241,16 @@ def test_a_codecs_curve_is_its_front():
     ]
     assert [c["setting"] for c in front(curve)] == ["dense-small", "dense-mid", "pruned-big"]
     assert points({"curve": curve}, {"pruned", "dense-big"}) == ([0.2, 0.4], [23.5, 26.0])
+
+
+def test_per_image_bd_is_each_images_own_bd_rate():
+    """Image by image: a test codec at 0.9x the anchor's rates on one image, 2x on another, and
+    no shared PSNR range on a third, gives -10 %, +100 % and one image without a range."""
+    q = [24.0, 26.0, 28.0, 30.0]
+    rates = {"a": [0.1, 0.2, 0.4, 0.8], "b": [0.1, 0.2, 0.4, 0.8], "c": [0.1, 0.2, 0.4, 0.8]}
+    anchor = {"rows": [{"image": k, "bpp": r, "psnr": p} for k, rs in rates.items() for r, p in zip(rs, q)]}
+    scale = {"a": 0.9, "b": 2.0}
+    rows = [{"image": k, "bpp": r * scale[k], "psnr": p} for k in scale for r, p in zip(rates[k], q)]
+    rows += [{"image": "c", "bpp": r, "psnr": p + 20} for r, p in zip(rates["c"], q)]
+    got, none = report.per_image_bd(anchor, {"images": ["a", "b", "c"], "rows": rows})
+    assert got == [pytest.approx(-10.0), pytest.approx(100.0)] and none == 1

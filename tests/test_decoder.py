@@ -12,9 +12,9 @@ import textwrap
 import numpy as np
 import pytest
 import torch
-from helpers import GOLDEN, REGEN, REPO, SAMPLE, Golden, sha256, synthetic_file
+from helpers import GOLDEN, REGEN, REPO, SAMPLE, Golden, sha256, synthetic_file, synthetic_stream
 
-from inrcodec import image
+from inrcodec import coords, image
 from inrcodec.decoder import decode, output_size, rebuild, render
 from inrcodec.decoder.network import layer_arrays
 from inrcodec.format import FORMAT_VERSION, container
@@ -239,6 +239,31 @@ def test_fourier_features_numpy_and_torch_agree():
     stream = container.read(data)
     assert stream.header.pe_levels == 3
     np.testing.assert_array_equal(decode(data, device="cpu"), render(rebuild(stream), 24, 16))
+
+
+def test_first_layer_by_axis_is_the_first_layer():
+    """The NumPy decoder splits W0 γ(x, y) into a per-column and a per-row term; it is the same
+    layer up to float rounding, and the rendered pixels match the plain forward pass."""
+    from dataclasses import replace
+
+    from inrcodec.decoder import cpu
+    from inrcodec.decoder.arrays import layer_arrays
+    from inrcodec.image import from_unit
+
+    header, masks, codes = synthetic_stream(width=40, height=30, hidden=16, density=1.0, sinr_layers=())
+    header = replace(header, pe_levels=5)
+    rng = np.random.default_rng(1)
+    codes = [replace(c, values_q=rng.integers(-60, 60, n)) for c, n in zip(codes, container.n_weights(header))]
+    stream = container.read(container.write(header, None, codes))
+    ws, bs = layer_arrays(stream)
+    xs, ys = coords.axis_np(40), coords.axis_np(30)
+    split = cpu._first_layer_by_axis(xs, ys, ws[0], bs[0], 5)
+    full = cpu.fourier_features(coords.rows_np(0, 30, 30, 40), 5) @ ws[0].T + bs[0]
+    np.testing.assert_allclose(split, full, rtol=0, atol=1e-5)
+    plain = cpu.forward(coords.rows_np(0, 30, 30, 40), ws, bs, 30.0, 30.0, 5)
+    plain = from_unit(np.clip(plain, -1, 1)).reshape(30, 40, 3).astype(int)
+    got = cpu.render([ws], bs, 30.0, 30.0, 40, 30, threads=1, pe_levels=5).astype(int)
+    assert np.abs(got - plain).max() <= 1 and (got == plain).mean() > 0.99
 
 
 def test_numpy_render_is_the_same_on_any_number_of_threads(monkeypatch):
