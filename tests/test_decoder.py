@@ -257,9 +257,9 @@ def test_first_layer_by_axis_is_the_first_layer():
     stream = container.read(container.write(header, None, codes))
     ws, bs = layer_arrays(stream)
     xs, ys = coords.axis_np(40), coords.axis_np(30)
-    split = cpu._first_layer_by_axis(xs, ys, ws[0], bs[0], 5)
+    split = cpu.axis_term(ys, ws[0], 1, 5)[:, None, :] + cpu.axis_term(xs, ws[0], 0, 5)[None, :, :] + bs[0]
     full = cpu.fourier_features(coords.rows_np(0, 30, 30, 40), 5) @ ws[0].T + bs[0]
-    np.testing.assert_allclose(split, full, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(split.reshape(full.shape), full, rtol=0, atol=1e-5)
     plain = cpu.forward(coords.rows_np(0, 30, 30, 40), ws, bs, 30.0, 30.0, 5)
     plain = from_unit(np.clip(plain, -1, 1)).reshape(30, 40, 3).astype(int)
     got = cpu.render([ws], bs, 30.0, 30.0, 40, 30, threads=1, pe_levels=5).astype(int)

@@ -43,8 +43,6 @@ def forward(
     """The SIREN at ``xy`` (N, 2) float32: sine layers, then the linear output layer."""
     h = fourier_features(xy, pe_levels) @ weights[0].T
     h += biases[0]
-    if len(weights) == 1:
-        return h
     h *= np.float32(omega0)
     np.sin(h, out=h)
     return forward_from(h, weights[1:], biases[1:], omega_hidden)
@@ -62,23 +60,21 @@ def forward_from(h: np.ndarray, weights: list[np.ndarray], biases: list[np.ndarr
     return h
 
 
-def _first_layer_by_axis(xs: np.ndarray, ys: np.ndarray, w0: np.ndarray, b0: np.ndarray, levels: int) -> np.ndarray:
-    """The first layer's pre-activation W0 γ(x, y) + b0 on the grid ys × xs, (len(ys) len(xs), out).
+def axis_term(c: np.ndarray, w0: np.ndarray, axis: int, levels: int) -> np.ndarray:
+    """One coordinate's share of the first layer, (len(c), out): its value, sines and cosines
+    (fourier_features' columns for that axis) times the matching columns of W0.
 
-    Every feature of γ depends on x alone or on y alone, so W0 γ splits into a per-column and a
-    per-row term: two small products and one broadcast sum instead of a (pixels × 2(1+2L)) matrix
-    product (docs/performance.md has the time it saves). The sum is ordered differently from
-    the product, so pixels may differ from the torch path by float rounding (docs/pipeline.md).
+    Every Fourier feature depends on x alone or on y alone, so on a grid W0 γ(x, y) + b0 is a
+    per-column term plus a per-row term plus b0: two small products and a broadcast sum instead of
+    a (pixels × 2(1+2L)) product. The sum is ordered differently from the product, so pixels may
+    differ from the torch path by float rounding (docs/pipeline.md, "Decoding").
     """
-    zero = np.zeros_like
-    fx = fourier_features(np.stack([xs, zero(xs)], axis=1), levels)  # the y features of these are
-    fy = fourier_features(np.stack([zero(ys), ys], axis=1), levels)  # sin 0, cos 0: masked out below
+    freqs = np.float32(np.pi) * (2.0 ** np.arange(levels)).astype(np.float32)
+    args = c[:, None] * freqs  # the same float32 products as fourier_features
+    feats = np.concatenate([c[:, None], np.sin(args), np.cos(args)], axis=1)
     n = levels
-    x_cols = np.r_[0, 2 : 2 + n, 2 + 2 * n : 2 + 3 * n]
-    y_cols = np.r_[1, 2 + n : 2 + 2 * n, 2 + 3 * n : 2 + 4 * n]
-    per_col = fx[:, x_cols] @ w0[:, x_cols].T
-    per_row = fy[:, y_cols] @ w0[:, y_cols].T + b0
-    return (per_row[:, None, :] + per_col[None, :, :]).reshape(len(ys) * len(xs), -1)
+    cols = np.r_[axis, 2 + axis * n : 2 + (axis + 1) * n, 2 + (2 + axis) * n : 2 + (3 + axis) * n]
+    return feats @ w0[:, cols].T
 
 
 def default_threads() -> int:
@@ -109,17 +105,20 @@ def render(
     channels = biases[-1].shape[0]
     out = np.empty((height, width, channels), dtype=np.uint8)
     rows_per = max(1, CHUNK_PIXELS // width)
+    split = labels is None and pe_levels > 0  # the first layer by axis (axis_term), one ticket
+    if split:
+        per_col = axis_term(coords.axis_np(width), weights[0][0], 0, pe_levels)  # the same for every band
+        per_row = axis_term(coords.axis_np(height), weights[0][0], 1, pe_levels) + biases[0]
 
     def band(y0: int) -> None:
         # The bands are fixed by CHUNK_PIXELS alone, whatever the thread count, so every band
         # does the same arithmetic whether it runs alone or beside others: same pixels.
         y1 = min(height, y0 + rows_per)
-        if labels is None and pe_levels > 0:
-            ws = weights[0]
-            h = _first_layer_by_axis(coords.axis_np(width), coords.axis_np(height)[y0:y1], ws[0], biases[0], pe_levels)
+        if split:
+            h = (per_row[y0:y1, None, :] + per_col[None, :, :]).reshape((y1 - y0) * width, -1)
             h *= np.float32(omega0)
             np.sin(h, out=h)
-            vals = forward_from(h, ws[1:], biases[1:], omega_hidden)
+            vals = forward_from(h, weights[0][1:], biases[1:], omega_hidden)
             out[y0:y1] = from_unit(np.clip(vals, -1.0, 1.0)).reshape(y1 - y0, width, channels)
             return
         xy = coords.rows_np(y0, y1, height, width)
