@@ -133,6 +133,7 @@ class Trajectory:
 
     hidden: int  # width of every hidden layer: sets the rate of the dense operating point
     densities: tuple[float, ...]  # one pruning round per entry, descending; each round is an operating point
+    fit_steps: int | None = None  # Adam steps of the dense fit; None: the ladder's fit_steps
 
 
 @dataclass(frozen=True)
@@ -142,13 +143,16 @@ class Ladder:
     trajectories: tuple[Trajectory, ...]  # separate fits; their operating points together make the curve
     layers: int = 3  # sine layers of every network (the presets' depth)
     pe_levels: int = 0  # Fourier levels of the coordinates (0: raw (x, y)); docs/benchmark.md, "Fourier features"
-    fit_steps: int = 1500  # Adam steps of the dense fit
+    fit_steps: int = 1500  # Adam steps of the dense fit (a trajectory may set its own)
     batch: int = 16384  # random pixels per step (768x512 = 393216 pixels)
     prune_steps: int = 600  # retraining steps after each pruning round
     rewind: str = "early:100"  # after each round: rewind to step 100 of the dense fit, then retrain
     qat_steps: int = 200  # quantization-aware fine-tuning steps before coding each operating point
     weight_coder: str = "scalar"  # scalar | sinr | auto: how surviving weights become bytes
     seed: int = 0  # seeds initialisation and pixel sampling: the same file every run on one device
+
+    def steps_of(self, traj: Trajectory) -> int:
+        return self.fit_steps if traj.fit_steps is None else traj.fit_steps
 
     def encode_config(self, traj: Trajectory):
         """The EncodeConfig of one trajectory (everything else at the codec's defaults)."""
@@ -157,25 +161,27 @@ class Ladder:
 
         return EncodeConfig(
             arch=Architecture(hidden=traj.hidden, layers=self.layers, pe_levels=self.pe_levels),
-            fit=FitConfig(steps=self.fit_steps, batch=self.batch, seed=self.seed),
+            fit=FitConfig(steps=self.steps_of(traj), batch=self.batch, seed=self.seed),
             prune=PruneConfig(density=min(traj.densities, default=1.0), steps=self.prune_steps, rewind=self.rewind),
             coder=CoderConfig(weight_coder=self.weight_coder, qat_steps=self.qat_steps),
         )
 
 
 # The benchmark's ladder, chosen on ../shared/photos (never on Kodak); docs/benchmark.md times it.
-# Dense fits of six widths span about 0.06-1 bpp (the presets are three of them), all with Fourier
-# features of the coordinates. Pruning lost to a dense network of the same bytes wherever it was
-# measured (on Kodak in the 1.0 run, +70.9 % BD-rate; the imp-vs-dense ablation on the photos),
-# so the ladder has no pruned points; a Trajectory with densities adds them back.
+# Dense fits of five widths span about 0.07-0.8 bpp (the presets are three of them), all with
+# Fourier features of the coordinates. Wider networks get more fit steps: twice the steps bought
+# +0.1 dB at width 40 but +0.4 dB at 80 and +0.7 dB at 144 (docs/benchmark.md, "fit steps").
+# Width 176 left the ladder: at 1500 steps it matched width 144's PSNR for 53 % more bytes.
+# Pruning lost to a dense network of the same bytes wherever it was measured (on Kodak in the
+# 1.0 run, +70.9 % BD-rate; the imp-vs-dense ablation on the photos), so the ladder has no
+# pruned points; a Trajectory with densities adds them back.
 LADDER = Ladder(
     trajectories=(
-        Trajectory(hidden=176, densities=()),  # about 1 bpp, ~190 s of one core per image
-        Trajectory(hidden=144, densities=()),  # the `high` preset
-        Trajectory(hidden=112, densities=()),
-        Trajectory(hidden=80, densities=()),  # the `medium` preset (the default)
-        Trajectory(hidden=56, densities=()),
-        Trajectory(hidden=40, densities=()),  # the `low` preset: the lowest rate
+        Trajectory(hidden=144, densities=(), fit_steps=3000),  # the `high` preset, ~170 s of one core per image
+        Trajectory(hidden=112, densities=(), fit_steps=3000),
+        Trajectory(hidden=80, densities=(), fit_steps=3000),  # the `medium` preset (the default)
+        Trajectory(hidden=56, densities=(), fit_steps=2000),
+        Trajectory(hidden=40, densities=(), fit_steps=1500),  # the `low` preset: the lowest rate
     ),
     pe_levels=6,
     fit_steps=1500,
@@ -228,7 +234,7 @@ class InrCodec(Codec):
         out = []
         for t in self.ladder.trajectories:
             settings = tuple(point_name(t.hidden, d) for d in (1.0, *t.densities))
-            steps = self.ladder.fit_steps + len(t.densities) * self.ladder.prune_steps
+            steps = self.ladder.steps_of(t) + len(t.densities) * self.ladder.prune_steps
             steps += len(settings) * self.ladder.qat_steps
             cost = steps * self.ladder.batch * (1.6e-6 + 3.6e-10 * t.hidden**2)  # seconds on one core, measured
             out.append(Job(f"h{t.hidden}", settings, t, cost))

@@ -17,7 +17,7 @@ import numpy as np
 from inrcodec.decoder import decode  # loads no torch: the CPU path is NumPy
 from inrcodec.format import FORMAT_VERSION, FormatError
 
-__version__ = "1.1.0"
+__version__ = "1.2.0"
 __all__ = ["FORMAT_VERSION", "FormatError", "__version__", "decode", "encode"]
 
 

@@ -22,6 +22,7 @@ from inrcodec.encoder.fit import Target, evaluate, train
 from inrcodec.encoder.prune import Mask, parse_rewind, round_fraction, rounds_to
 from inrcodec.encoder.quantize import fake_quant, quantize, step_for
 from inrcodec.format import container
+from inrcodec.format.weights import dequantize
 from inrcodec.image import psnr, to_unit
 from inrcodec.siren import Siren, default_device
 
@@ -184,18 +185,43 @@ def header_for(arr: np.ndarray, cfg: EncodeConfig) -> container.Header:
     return container.Header(w, h, c, a.hidden, a.layers, a.omega0, a.omega_hidden, a.pe_levels)
 
 
-def allocate_bits(net: Siren, target: Target, snap: Snapshot, header, cfg: EncodeConfig) -> tuple[list[int], Coded]:
+def allocate_bits(net: Siren, target: Target, snap: Snapshot, header, cfg: EncodeConfig) -> list[int]:
     """Per-layer bit depths by measured rate and distortion.
 
     Start every layer at the highest candidate depth; repeatedly take away one bit from the layer
     whose loss costs the fewest dB per byte saved, while the total PSNR loss against the
-    unquantized network stays within ``max_loss_db``.
+    unquantized network stays within ``max_loss_db``. A layer's section depends only on that
+    layer and its depth, so each (layer, depth) is coded once and file sizes are compared
+    through the one section that changes.
     """
-    scalar = replace(cfg.coder, weight_coder="scalar")
     ref = evaluate(net, target, pixels=cfg.eval_pixels)
     levels = sorted(cfg.coder.bits)
+    keep = [k.cpu().numpy() for k in snap.mask.keep]
+    biases = []
+    for b in snap.biases:
+        bvals = b.detach().cpu().numpy()
+        bstep = step_for(bvals, cfg.coder.bias_bits)
+        biases.append(torch.from_numpy(dequantize(quantize(bvals, bstep), bstep)).to(b.device))
+    cache: dict[tuple[int, int], tuple[int, torch.Tensor]] = {}
+
+    def layer(i: int, depth: int) -> tuple[int, torch.Tensor]:
+        """(section bytes, weights as the decoder rebuilds them) of layer ``i`` at ``depth`` bits."""
+        if (i, depth) not in cache:
+            w = snap.weights[i]
+            values = w.detach().cpu().numpy()[keep[i]]
+            bvals = snap.biases[i].detach().cpu().numpy()
+            bstep = step_for(bvals, cfg.coder.bias_bits)
+            step = step_for(values, depth)
+            lc = container.LayerCode(
+                i, container.CODER_SCALAR, bstep, quantize(bvals, bstep), step, quantize(values, step, depth)
+            )
+            rebuilt = np.zeros(keep[i].shape, dtype=np.float32)
+            rebuilt[keep[i]] = layer_values(lc, values.size)
+            size = len(container._pack_layer(lc, cfg.coder.brotli_quality))
+            cache[(i, depth)] = (size, torch.from_numpy(rebuilt).to(w.device))
+        return cache[(i, depth)]
+
     bits = [levels[-1]] * len(snap.weights)
-    coded = code(snap.weights, snap.biases, snap.mask, header, scalar, bits)
     while True:
         best = None
         for i in range(len(bits)):
@@ -204,17 +230,16 @@ def allocate_bits(net: Siren, target: Target, snap: Snapshot, header, cfg: Encod
                 continue
             trial = bits.copy()
             trial[i] = levels[pos - 1]
-            c = code(snap.weights, snap.biases, snap.mask, header, scalar, trial)
-            p = evaluate(net, target, c.weights, c.biases, pixels=cfg.eval_pixels)
-            saved = len(coded.data) - len(c.data)
+            p = evaluate(net, target, [layer(j, d)[1] for j, d in enumerate(trial)], biases, pixels=cfg.eval_pixels)
+            saved = layer(i, bits[i])[0] - layer(i, trial[i])[0]
             if ref - p > cfg.coder.max_loss_db or saved <= 0:
                 continue
             cost = (ref - p) / saved
             if best is None or cost < best[0]:
-                best = (cost, trial, c)
+                best = (cost, trial)
         if best is None:
-            return bits, coded
-        _cost, bits, coded = best
+            return bits
+        bits = best[1]
 
 
 def choose_bits(
@@ -300,7 +325,7 @@ def encode_array(
     done = total_steps - cfg.coder.qat_steps
     if cap is None:
         net.load(last.weights, last.biases)
-        bits, _coded = allocate_bits(net, target, last, header, cfg)
+        bits = allocate_bits(net, target, last, header, cfg)
         coded = finish(net, target, last, header, cfg, bits, progress, done, total_steps)
         snap = last
     else:
@@ -337,7 +362,7 @@ def encode_ladder(
     coding_time = 0.0
     for snap in imp(net, target, cfg, progress, densities=densities):
         tc = time.perf_counter()
-        bits, _coded = allocate_bits(net, target, snap, header, cfg)
+        bits = allocate_bits(net, target, snap, header, cfg)
         coded = finish(net, target, snap, header, cfg, bits)
         net.load(snap.weights, snap.biases)  # the trajectory goes on from the unquantized weights
         coding_time += time.perf_counter() - tc
