@@ -29,6 +29,8 @@ PHOTOS = "photos-first4"
 PHOTOS_COMMAND = (
     "python -m benchmarks.kodak_rd --images ../shared/photos --n-images 4 --codecs jpeg420,inrcodec --workers 2"
 )
+# The release whose inrcodec results "what changed" compares against (results/archive/<release>/).
+PREVIOUS = "1.1.0"
 PUBLISHED_INR = ("COIN", "COIN++", "Struempler et al. 2022 (basic, 8-bit)", "C3", "Cool-chic 5.0")
 
 
@@ -84,17 +86,70 @@ def _bd_cells(anchor: tuple[list, list], test: tuple[list, list]) -> str:
 
 def per_image_bd(anchor: dict, test: dict) -> tuple[list[float], int]:
     """BD-rate of ``test`` against ``anchor`` image by image (each over its own shared PSNR
-    range): the rates, and how many images had no shared range. The mean curves average images
+    range): the rates, and how many images had no shared range (images with fewer than two rows
+    on either side are left out). The mean curves average images
     whose rates differ between codecs, so this view can disagree with the headline."""
     rates, none = [], 0
     for name in test["images"]:
         a = sorted((r["bpp"], r["psnr"]) for r in anchor["rows"] if r["image"] == name)
         t = sorted((r["bpp"], r["psnr"]) for r in test["rows"] if r["image"] == name)
+        if len(a) < 2 or len(t) < 2:
+            continue  # an incomplete run (the source line says so), not a missing overlap
         try:
             rates.append(bd_rate(*zip(*a), *zip(*t)))
         except ValueError:
             none += 1
     return rates, none
+
+
+def _inr(folder: Path) -> dict | None:
+    return next((d for d in load_results(folder) if d["name"] == INR), None)
+
+
+def _fit_steps(doc: dict, setting: str) -> int | None:
+    """Dense-fit steps of a setting (``h144-d1.00``), from the run's own recorded config."""
+    cfgs = doc["provenance"].get("config", {}).get("encode_configs", {})
+    cfg = cfgs.get(setting.split("-")[0])
+    return None if cfg is None else cfg["fit"]["steps"]
+
+
+def release_block(old_folder: Path, new_folder: Path, old_label: str = PREVIOUS) -> str:
+    """inrcodec now against an earlier release's run on the same images, paired image by image:
+    per setting both ran, the change in PSNR and in bytes; then the two curves' BD-rate."""
+    old, new = _inr(old_folder), _inr(new_folder)
+    if old is None or new is None:
+        return f"Needs inrcodec results in both `{_rel(old_folder)}/` and `{_rel(new_folder)}/`."
+    key = lambda d: {(r["image"], r["setting"]): r for r in d["rows"]}  # noqa: E731
+    a, b = key(old), key(new)
+    out = [
+        f"inrcodec now (`{_rel(new_folder)}/`) against release {old_label} (`{_rel(old_folder)}/`), image by"
+        " image: each row compares the same image at the same width.",
+        "",
+        f"| setting | fit steps {old_label} → now | images | Δ PSNR (dB), mean (min … max) | Δ bytes, mean |",
+        "|---|---|---|---|---|",
+    ]
+    for setting in [s for s in new["settings"] if s in old["settings"]]:
+        pairs = [(a[k], b[k]) for k in b if k[1] == setting and k in a]
+        if not pairs:
+            continue
+        dp = [y["psnr"] - x["psnr"] for x, y in pairs]
+        db = [100 * (y["bytes"] / x["bytes"] - 1) for x, y in pairs]
+        steps = f"{_fit_steps(old, setting)} → {_fit_steps(new, setting)}"
+        out.append(
+            f"| {setting} | {steps} | {len(pairs)} | {np.mean(dp):+.2f} ({min(dp):+.2f} … {max(dp):+.2f}) |"
+            f" {np.mean(db):+.1f}% |"
+        )
+    only_old = [s for s in old["settings"] if s not in new["settings"]]
+    rates, none = per_image_bd(old, new)
+    out += [
+        "",
+        f"BD-rate of the current curve against {old_label}'s: {_bd_cells(points(old), points(new))} on the mean"
+        " curves"
+        + (f"; image by image, median {np.median(rates):+.1f}% ({len(rates)} images)" if rates else "")
+        + (f"; settings only {old_label} ran: {', '.join(only_old)}" if only_old else "")
+        + ".",
+    ]
+    return "\n".join(out)
 
 
 def rd_block(folder: Path, doc_path: Path, command: str = "python -m benchmarks.kodak_rd") -> str:
@@ -217,6 +272,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         text = replace_block(text, "rd", rd_block(args.rd, args.doc))
         text = replace_block(text, "rd-photos", rd_block(args.photos, args.doc, PHOTOS_COMMAND))
+        for name, folder in (("release-kodak", args.rd), ("release-photos", args.photos)):
+            text = replace_block(text, name, release_block(RESULTS / "archive" / PREVIOUS / folder.name, folder))
         text = replace_block(text, "upscale", upscale_block(args.upscale))
         text = replace_block(text, "ablations", ablations_block(args.ablations))
     except ValueError as e:

@@ -245,12 +245,60 @@ def test_a_codecs_curve_is_its_front():
 
 def test_per_image_bd_is_each_images_own_bd_rate():
     """Image by image: a test codec at 0.9x the anchor's rates on one image, 2x on another, and
-    no shared PSNR range on a third, gives -10 %, +100 % and one image without a range."""
+    no shared PSNR range on a third, gives -10 %, +100 % and one image without a range; an image
+    with a single row (an unfinished run) is left out, not counted as without a range."""
     q = [24.0, 26.0, 28.0, 30.0]
-    rates = {"a": [0.1, 0.2, 0.4, 0.8], "b": [0.1, 0.2, 0.4, 0.8], "c": [0.1, 0.2, 0.4, 0.8]}
+    rates = {k: [0.1, 0.2, 0.4, 0.8] for k in "abcd"}
     anchor = {"rows": [{"image": k, "bpp": r, "psnr": p} for k, rs in rates.items() for r, p in zip(rs, q)]}
     scale = {"a": 0.9, "b": 2.0}
     rows = [{"image": k, "bpp": r * scale[k], "psnr": p} for k in scale for r, p in zip(rates[k], q)]
     rows += [{"image": "c", "bpp": r, "psnr": p + 20} for r, p in zip(rates["c"], q)]
-    got, none = report.per_image_bd(anchor, {"images": ["a", "b", "c"], "rows": rows})
+    rows += [{"image": "d", "bpp": 0.1, "psnr": 24.0}]  # an unfinished image: one row only
+    got, none = report.per_image_bd(anchor, {"images": ["a", "b", "c", "d"], "rows": rows})
     assert got == [pytest.approx(-10.0), pytest.approx(100.0)] and none == 1
+
+
+def test_release_block_pairs_rows_image_by_image(tmp_path):
+    """Against an earlier release: per shared setting, the mean PSNR and byte changes of the same
+    images, the fit steps each run recorded, and the settings only the old run had."""
+
+    def doc(folder: Path, steps: dict, rows: list[dict]) -> None:
+        folder.mkdir()
+        settings = sorted({r["setting"] for r in rows})
+        curve = [
+            {
+                "setting": s,
+                "bpp": float(np.mean([r["bpp"] for r in rows if r["setting"] == s])),
+                "psnr": float(np.mean([r["psnr"] for r in rows if r["setting"] == s])),
+                "n": 2,
+            }
+            for s in settings
+        ]
+        configs = {k: {"fit": {"steps": v}} for k, v in steps.items()}
+        d = {
+            "name": "inrcodec",
+            "label": "inrcodec",
+            "kind": "rd",
+            "complete": True,
+            "images": ["a", "b"],
+            "settings": settings,
+            "curve": curve,
+            "rows": rows,
+            "provenance": {"config": {"encode_configs": configs}},
+        }
+        (folder / "inrcodec.json").write_text(json.dumps(d))
+
+    def row(image, setting, nbytes, psnr):
+        return {"image": image, "setting": setting, "bytes": nbytes, "bpp": nbytes / 1000, "psnr": psnr}
+
+    old = [row(i, s, n, p) for i in "ab" for s, n, p in (("h40-d1.00", 100, 24.0), ("h80-d1.00", 200, 26.0))]
+    old += [row(i, "h176-d1.00", 400, 27.0) for i in "ab"]
+    new = [row("a", "h40-d1.00", 100, 24.0), row("b", "h40-d1.00", 100, 24.0)]
+    new += [row("a", "h80-d1.00", 210, 26.5), row("b", "h80-d1.00", 230, 26.3)]
+    doc(tmp_path / "old", {"h40": 1500, "h80": 1500, "h176": 1500}, old)
+    doc(tmp_path / "new", {"h40": 1500, "h80": 3000}, new)
+    text = report.release_block(tmp_path / "old", tmp_path / "new", "1.1.0")
+    assert "| h40-d1.00 | 1500 → 1500 | 2 | +0.00 (+0.00 … +0.00) | +0.0% |" in text
+    assert "| h80-d1.00 | 1500 → 3000 | 2 | +0.40 (+0.30 … +0.50) | +10.0% |" in text
+    assert "settings only 1.1.0 ran: h176-d1.00" in text
+    assert "Needs inrcodec results" in report.release_block(tmp_path / "old", tmp_path / "missing")
