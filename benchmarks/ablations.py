@@ -55,6 +55,7 @@ class Setup:
     lrs: tuple[float, ...] = (1e-3, 5e-3)  # schedule: peak learning rates tried besides the codec's 2e-3
     pe_levels: tuple[int, ...] = (0, 4, 6, 8)  # fourier: levels tried on the default preset's network
     fourier_preset: str = "medium"  # fourier: the preset whose fit, width and coder it varies
+    fourier_steps: int | None = 1500  # fourier: fit steps (None: the preset's); 1500 was `medium`'s when it ran (1.1)
     seed: int = 0  # initialisation and pixel sampling
 
     def config(self, hidden: int | None = None, fit: dict | None = None, **prune):
@@ -84,6 +85,7 @@ QUICK = Setup(
     lrs=(5e-3,),
     pe_levels=(0, 6),
     fourier_preset="fast",
+    fourier_steps=None,
 )
 
 
@@ -367,6 +369,8 @@ class Fourier(Ablation):
         from inrcodec.config import preset
 
         cfg = preset(self.setup.fourier_preset)
+        if self.setup.fourier_steps is not None:
+            cfg = replace(cfg, fit=replace(cfg.fit, steps=self.setup.fourier_steps))
         return replace(cfg, arch=replace(cfg.arch, pe_levels=levels))
 
     def job_config(self, job: Job) -> dict:
