@@ -35,13 +35,20 @@ _WRAP = (
 )
 
 
-def _child(args: list[str]) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MiB) of one ``inrcodec`` CLI call in a fresh process."""
+def _child(args: list[str], out: list[str] | None = None) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MiB) of one ``inrcodec`` CLI call in a fresh process (its
+    stdout appended to ``out`` when given)."""
     t = time.perf_counter()
     res = subprocess.run(
-        [sys.executable, "-c", _WRAP, *args], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        [sys.executable, "-c", _WRAP, *args],
+        check=True,
+        stdout=subprocess.DEVNULL if out is None else subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     dt = time.perf_counter() - t
+    if out is not None:
+        out.append(res.stdout)
     return dt, int(res.stderr.strip().splitlines()[-1]) / 1024.0
 
 
@@ -90,7 +97,9 @@ def main() -> None:
         for name in args.images.split(","):
             src = Path(args.dir) / f"{name}.png"
             inr = Path(tmp) / f"{name}.inr"
-            enc_s, enc_mb = _child(["encode", str(src), "-o", str(inr), "--preset", args.preset, "--quiet"])
+            stdout: list[str] = []
+            enc_s, enc_mb = _child(["encode", str(src), "-o", str(inr), "--preset", args.preset, "--json"], stdout)
+            stages = json.loads(stdout[0])["seconds"]  # the encoder's own split: fit, coding, its check decode
             # Three fresh processes: the median is the figure, all three are kept.
             runs = [_child(["decode", str(inr), "-o", str(Path(tmp) / "native.png"), "--quiet"]) for _ in range(3)]
             dec_s, dec_mb = sorted(runs)[1]
@@ -109,6 +118,7 @@ def main() -> None:
                 "psnr": image.psnr(out, arr),
                 "encode_s": enc_s,
                 "encode_peak_mib": enc_mb,
+                "encode_stages_s": stages,
                 "decode_native_s_process": dec_s,
                 "decode_native_s_process_runs": [r[0] for r in runs],
                 "decode_native_s_in_process": dec_inproc,
