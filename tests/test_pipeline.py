@@ -115,3 +115,42 @@ def test_rewind_past_the_dense_fit_is_refused(crop):
     cfg = replace(cfg, prune=replace(cfg.prune, rewind="early:50"))
     with pytest.raises(ValueError, match="dense fit has only 10 steps"):
         pipeline.encode_array(crop, cfg, "cpu")
+
+
+def test_bit_allocation_matches_coding_whole_files(crop):
+    """allocate_bits codes each (layer, depth) once and compares one section's bytes; the greedy
+    it implements, run on whole files (code every candidate, compare len(file), evaluate the
+    network the decoder rebuilds), picks the same depths."""
+    import torch
+
+    from inrcodec.encoder.fit import evaluate
+    from inrcodec.siren import Siren
+
+    cfg = tiny_config(steps=120, density=1.0, hidden=24, layers=2, bits=(5, 6, 7, 8, 9, 10), max_loss_db=0.5)
+    cfg = replace(cfg, arch=replace(cfg.arch, out_features=crop.shape[2], pe_levels=2))
+    target = pipeline.make_target(crop, torch.device("cpu"))
+    net = Siren(cfg.arch, torch.Generator().manual_seed(0))
+    snap = next(pipeline.imp(net, target, cfg))
+    header = pipeline.header_for(crop, cfg)
+
+    ref = evaluate(net, target, pixels=cfg.eval_pixels)
+    levels = sorted(cfg.coder.bits)
+    bits = [levels[-1]] * len(snap.weights)
+    size = len(pipeline.code(snap.weights, snap.biases, snap.mask, header, cfg.coder, bits).data)
+    while True:
+        best = None
+        for i in range(len(bits)):
+            if bits[i] == levels[0]:
+                continue
+            trial = bits.copy()
+            trial[i] = levels[levels.index(bits[i]) - 1]
+            c = pipeline.code(snap.weights, snap.biases, snap.mask, header, cfg.coder, trial)
+            p = evaluate(net, target, c.weights, c.biases, pixels=cfg.eval_pixels)
+            saved = size - len(c.data)
+            if ref - p <= cfg.coder.max_loss_db and saved > 0 and (best is None or (ref - p) / saved < best[0]):
+                best = ((ref - p) / saved, trial, len(c.data))
+        if best is None:
+            break
+        _, bits, size = best
+    got = pipeline.allocate_bits(net, target, snap, cfg)
+    assert got == bits and got != [levels[-1]] * len(bits)  # the same choice, and a real one

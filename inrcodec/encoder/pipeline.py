@@ -185,7 +185,7 @@ def header_for(arr: np.ndarray, cfg: EncodeConfig) -> container.Header:
     return container.Header(w, h, c, a.hidden, a.layers, a.omega0, a.omega_hidden, a.pe_levels)
 
 
-def allocate_bits(net: Siren, target: Target, snap: Snapshot, header, cfg: EncodeConfig) -> list[int]:
+def allocate_bits(net: Siren, target: Target, snap: Snapshot, cfg: EncodeConfig) -> list[int]:
     """Per-layer bit depths by measured rate and distortion.
 
     Start every layer at the highest candidate depth; repeatedly take away one bit from the layer
@@ -197,11 +197,12 @@ def allocate_bits(net: Siren, target: Target, snap: Snapshot, header, cfg: Encod
     ref = evaluate(net, target, pixels=cfg.eval_pixels)
     levels = sorted(cfg.coder.bits)
     keep = [k.cpu().numpy() for k in snap.mask.keep]
-    biases = []
+    bias_codes = []  # (step, symbols) per layer: the biases do not depend on the weights' depth
     for b in snap.biases:
         bvals = b.detach().cpu().numpy()
         bstep = step_for(bvals, cfg.coder.bias_bits)
-        biases.append(torch.from_numpy(dequantize(quantize(bvals, bstep), bstep)).to(b.device))
+        bias_codes.append((bstep, quantize(bvals, bstep)))
+    biases = [torch.from_numpy(dequantize(q, st)).to(b.device) for (st, q), b in zip(bias_codes, snap.biases)]
     cache: dict[tuple[int, int], tuple[int, torch.Tensor]] = {}
 
     def layer(i: int, depth: int) -> tuple[int, torch.Tensor]:
@@ -209,12 +210,8 @@ def allocate_bits(net: Siren, target: Target, snap: Snapshot, header, cfg: Encod
         if (i, depth) not in cache:
             w = snap.weights[i]
             values = w.detach().cpu().numpy()[keep[i]]
-            bvals = snap.biases[i].detach().cpu().numpy()
-            bstep = step_for(bvals, cfg.coder.bias_bits)
             step = step_for(values, depth)
-            lc = container.LayerCode(
-                i, container.CODER_SCALAR, bstep, quantize(bvals, bstep), step, quantize(values, step, depth)
-            )
+            lc = container.LayerCode(i, container.CODER_SCALAR, *bias_codes[i], step, quantize(values, step, depth))
             rebuilt = np.zeros(keep[i].shape, dtype=np.float32)
             rebuilt[keep[i]] = layer_values(lc, values.size)
             size = len(container._pack_layer(lc, cfg.coder.brotli_quality))
@@ -325,7 +322,7 @@ def encode_array(
     done = total_steps - cfg.coder.qat_steps
     if cap is None:
         net.load(last.weights, last.biases)
-        bits = allocate_bits(net, target, last, header, cfg)
+        bits = allocate_bits(net, target, last, cfg)
         coded = finish(net, target, last, header, cfg, bits, progress, done, total_steps)
         snap = last
     else:
@@ -362,7 +359,7 @@ def encode_ladder(
     coding_time = 0.0
     for snap in imp(net, target, cfg, progress, densities=densities):
         tc = time.perf_counter()
-        bits = allocate_bits(net, target, snap, header, cfg)
+        bits = allocate_bits(net, target, snap, cfg)
         coded = finish(net, target, snap, header, cfg, bits)
         net.load(snap.weights, snap.biases)  # the trajectory goes on from the unquantized weights
         coding_time += time.perf_counter() - tc
