@@ -134,6 +134,7 @@ class Trajectory:
     hidden: int  # width of every hidden layer: sets the rate of the dense operating point
     densities: tuple[float, ...]  # one pruning round per entry, descending; each round is an operating point
     fit_steps: int | None = None  # Adam steps of the dense fit; None: the ladder's fit_steps
+    lr: float | None = None  # Adam's peak learning rate; None: the ladder's lr
 
 
 @dataclass(frozen=True)
@@ -145,6 +146,7 @@ class Ladder:
     pe_levels: int = 0  # Fourier levels of the coordinates (0: raw (x, y)); docs/benchmark.md, "Fourier features"
     fit_steps: int = 1500  # Adam steps of the dense fit (a trajectory may set its own)
     batch: int = 16384  # random pixels per step (768x512 = 393216 pixels)
+    lr: float = 2e-3  # Adam's peak learning rate, cosine to 1e-4 (a trajectory may set its own)
     prune_steps: int = 600  # retraining steps after each pruning round
     rewind: str = "early:100"  # after each round: rewind to step 100 of the dense fit, then retrain
     qat_steps: int = 200  # quantization-aware fine-tuning steps before coding each operating point
@@ -161,7 +163,7 @@ class Ladder:
 
         return EncodeConfig(
             arch=Architecture(hidden=traj.hidden, layers=self.layers, pe_levels=self.pe_levels),
-            fit=FitConfig(steps=self.steps_of(traj), batch=self.batch, seed=self.seed),
+            fit=FitConfig(steps=self.steps_of(traj), batch=self.batch, lr=traj.lr or self.lr, seed=self.seed),
             prune=PruneConfig(density=min(traj.densities, default=1.0), steps=self.prune_steps, rewind=self.rewind),
             coder=CoderConfig(weight_coder=self.weight_coder, qat_steps=self.qat_steps),
         )
@@ -169,23 +171,25 @@ class Ladder:
 
 # The benchmark's ladder, chosen on ../shared/photos (never on Kodak); docs/benchmark.md times it.
 # Dense fits of five widths span about 0.07-0.8 bpp (the presets are three of them), all with
-# Fourier features of the coordinates. Wider networks get more fit steps: twice the steps bought
-# +0.1 dB at width 40 but +0.4 dB at 80 and +0.7 dB at 144 (docs/benchmark.md, "fit steps").
-# Width 176 left the ladder: at 1500 steps it matched width 144's PSNR for 53 % more bytes.
-# Pruning lost to a dense network of the same bytes wherever it was measured (on Kodak in the
-# 1.0 run, +70.9 % BD-rate; the imp-vs-dense ablation on the photos), so the ladder has no
-# pruned points; a Trajectory with densities adds them back.
+# Fourier features of the coordinates. Widths 112 and 144 learn at 1e-3: at 2e-3 (release 1.1)
+# they sat on a plateau until the schedule had decayed the rate (fit-only checks on photo002 and
+# photo003: +1.47 and about +0.35 dB at width 144, +0.26 and +0.03 dB at 112; 2e-3 stays best at
+# 80 and 40). Widths 80 and up get 2000 steps. Width 176 left the ladder: in 1.1 it matched width
+# 144's PSNR for 53 % more bytes. Pruning lost to a dense network of the same bytes wherever it
+# was measured (on Kodak in the 1.0 run, +70.9 % BD-rate; the imp-vs-dense ablation on the
+# photos), so the ladder has no pruned points; a Trajectory with densities adds them back.
 LADDER = Ladder(
     trajectories=(
-        Trajectory(hidden=144, densities=(), fit_steps=3000),  # the `high` preset, ~170 s of one core per image
-        Trajectory(hidden=112, densities=(), fit_steps=3000),
-        Trajectory(hidden=80, densities=(), fit_steps=3000),  # the `medium` preset (the default)
-        Trajectory(hidden=56, densities=(), fit_steps=2000),
-        Trajectory(hidden=40, densities=(), fit_steps=1500),  # the `low` preset: the lowest rate
+        Trajectory(hidden=144, densities=(), fit_steps=2000, lr=1e-3),  # the `high` preset
+        Trajectory(hidden=112, densities=(), fit_steps=2000, lr=1e-3),
+        Trajectory(hidden=80, densities=(), fit_steps=2000),  # the `medium` preset (the default)
+        Trajectory(hidden=56, densities=()),
+        Trajectory(hidden=40, densities=()),  # the `low` preset: the lowest rate
     ),
     pe_levels=6,
     fit_steps=1500,
     batch=8192,
+    lr=2e-3,
     prune_steps=500,
     qat_steps=100,
 )

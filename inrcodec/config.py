@@ -60,12 +60,12 @@ class EncodeConfig:
     eval_pixels: int = 65536  # pixels used to compare candidates (full image for the final PSNR)
 
 
-def _ladder_point(hidden: int, density: float, steps: int) -> EncodeConfig:
+def _ladder_point(hidden: int, density: float, steps: int, lr: float = 2e-3) -> EncodeConfig:
     """A preset that is exactly one operating point of the benchmark's ladder
     (benchmarks/codecs.py), so docs/benchmark.md holds its measured Kodak bpp and PSNR."""
     return EncodeConfig(
         arch=Architecture(hidden=hidden, layers=3, pe_levels=6),
-        fit=FitConfig(steps=steps, batch=8192),
+        fit=FitConfig(steps=steps, batch=8192, lr=lr),
         prune=PruneConfig(density=density, rate=0.4, steps=500, rewind="early:100"),
         coder=CoderConfig(qat_steps=100),
     )
@@ -83,8 +83,8 @@ PRESETS: dict[str, EncodeConfig] = {
     # bytes at every point measured (docs/benchmark.md: the imp-vs-dense ablation on the tuning
     # photos, and the pruned points of the Kodak run). Pruning stays one flag away (--density).
     "low": _ladder_point(40, 1.0, 1500),  # ladder point h40-d1.00: the lowest rates
-    "medium": _ladder_point(80, 1.0, 3000),  # ladder point h80-d1.00: the default
-    "high": _ladder_point(144, 1.0, 3000),  # ladder point h144-d1.00: the highest rate of the ladder
+    "medium": _ladder_point(80, 1.0, 2000),  # ladder point h80-d1.00: the default
+    "high": _ladder_point(144, 1.0, 2000, lr=1e-3),  # ladder point h144-d1.00: the highest rate of the ladder
 }
 DEFAULT_PRESET = "medium"
 
