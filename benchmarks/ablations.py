@@ -1,6 +1,6 @@
 """Ablations of the codec's design, small enough for one core (a few minutes each).
 
-    python -m benchmarks.ablations                       # all seven on ../shared/photos (3 images)
+    python -m benchmarks.ablations                       # all eight on ../shared/photos (3 images)
     python -m benchmarks.ablations rewind masks --workers 2
     python -m benchmarks.ablations --quick               # 1 image, 128x128, tiny fits (a smoke test)
 
@@ -12,7 +12,8 @@
 - ``schedule``: the dense fit's batch size (at an equal pixel budget) and learning rate;
 - ``entropy-coding``: Brotli against the ideal code length of model-based coders, same symbols;
 - ``fourier``: Fourier features of the coordinates (0, 4, 6, 8 levels) at the default preset's
-  operating point, on full-size photos (the others use crops; this one decided the 1.1 presets).
+  operating point, on full-size photos (the others use crops; this one decided the 1.1 presets);
+- ``width-lr``: the peak learning rate of ladder widths 80 and 144 (2e-3 against 1e-3), full size.
 
 They run on the tuning photos, never on Kodak. Each writes ``<out>/<name>.json`` (rows per image,
 provenance; resumable like the benchmark) and ``<out>/<name>.md`` (the table docs/benchmark.md shows).
@@ -56,6 +57,9 @@ class Setup:
     pe_levels: tuple[int, ...] = (0, 4, 6, 8)  # fourier: levels tried on the default preset's network
     fourier_preset: str = "medium"  # fourier: the preset whose fit, width and coder it varies
     fourier_steps: int | None = 1500  # fourier: fit steps (None: the preset's); 1500 was `medium`'s when it ran (1.1)
+    lr_widths: tuple[int, ...] = (80, 144)  # width-lr: ladder widths whose peak learning rate it varies
+    lr_peaks: tuple[float, ...] = (2e-3, 1e-3)  # width-lr: peak learning rates (the first is the baseline)
+    lr_steps: int = 1500  # width-lr: fit steps (release 1.1's, so only the learning rate changes)
     seed: int = 0  # initialisation and pixel sampling
 
     def config(self, hidden: int | None = None, fit: dict | None = None, **prune):
@@ -86,6 +90,8 @@ QUICK = Setup(
     pe_levels=(0, 6),
     fourier_preset="fast",
     fourier_steps=None,
+    lr_widths=(16,),
+    lr_steps=100,
 )
 
 
@@ -419,6 +425,72 @@ class Fourier(Ablation):
         return "\n".join(lines)
 
 
+class WidthLr(Ablation):
+    name, label = "width-lr", "peak learning rate by network width"
+    question = (
+        "Does a wide ladder network fit better at a lower peak learning rate than the 2e-3 every width"
+        " used in release 1.1, at the same steps?"
+    )
+
+    def crop(self, crop: int | None) -> int | None:
+        return None  # a crop changes how hard the fit is; the ladder's question is about full images
+
+    def scope(self, prov: dict) -> str:
+        return f"full size, ladder points at {self.setup.lr_steps} x 8192 fit steps"
+
+    def _config(self, hidden: int, lr: float):
+        from inrcodec.config import _ladder_point
+
+        return _ladder_point(hidden, 1.0, self.setup.lr_steps, lr)
+
+    @staticmethod
+    def _setting(hidden: int, lr: float) -> str:
+        return f"h{hidden}-lr{lr:g}"
+
+    def job_config(self, job: Job) -> dict:
+        return {"encode_config": asdict(self._config(*job.params)), "device": self.device}
+
+    def jobs(self) -> list[Job]:
+        s = self.setup
+        return [
+            Job(self._setting(h, lr), (self._setting(h, lr),), (h, lr), 3.0 + (h / 40) ** 2)
+            for h in s.lr_widths
+            for lr in s.lr_peaks
+        ]
+
+    def run(self, arr: np.ndarray, job: Job) -> list[dict]:
+        return ladder_rows(arr, self._config(*job.params), (), job.settings, self.device)
+
+    def summary(self, doc: dict) -> str:
+        s = self.setup
+        by = {c["setting"]: c for c in doc["curve"]}
+        psnr = {(r["image"], r["setting"]): r["psnr"] for r in doc["rows"]}
+        images = sorted({r["image"] for r in doc["rows"]})
+        ref = f"{s.lr_peaks[0]:g}"
+        lines = [
+            f"| width | peak lr | bpp | PSNR (dB) | Δ PSNR vs {ref} (dB), mean (per image) | Δ bpp vs {ref} |",
+            "|---|---|---|---|---|---|",
+        ]
+        for h in s.lr_widths:
+            base = self._setting(h, s.lr_peaks[0])
+            for lr in s.lr_peaks:
+                key = self._setting(h, lr)
+                c = by.get(key)
+                if c is None:
+                    continue
+                b = by.get(base)
+                dp = None if b is None else c["psnr"] - b["psnr"]
+                dr = None if b is None else 100 * (c["bpp"] / b["bpp"] - 1)
+                per = [psnr[i, key] - psnr[i, base] for i in images if (i, key) in psnr and (i, base) in psnr]
+                each = ", ".join(f"{d:+.2f}" for d in per)
+                lines.append(
+                    f"| {h} | {lr:g} | {c['bpp']:.3f} | {c['psnr']:.2f} | {_fmt(dp, '+.2f')} ({each}) |"
+                    f" {_fmt(dr, '+.1f')}% |"
+                )
+        lines += ["", "Each width's ladder point (its coder, QAT, per-layer bits); only the peak learning rate moved."]
+        return "\n".join(lines)
+
+
 def ideal_bytes(q: np.ndarray) -> dict[str, float]:
     """Ideal code lengths (bytes) of integer symbols under two probability models a range/ANS coder
     could use, against Brotli on the same symbols packed as the format packs them.
@@ -525,7 +597,7 @@ def _paired(doc: dict, variants: tuple[str, str], densities: tuple[float, ...]) 
 
 
 ABLATIONS: dict[str, type[Ablation]] = {
-    a.name: a for a in (ImpVsDense, SinrVsScalar, Rewind, Masks, Schedule, EntropyCoding, Fourier)
+    a.name: a for a in (ImpVsDense, SinrVsScalar, Rewind, Masks, Schedule, EntropyCoding, Fourier, WidthLr)
 }
 
 

@@ -113,3 +113,26 @@ def test_quick_fourier_ablation_end_to_end(tmp_path):
     assert sorted(doc["settings"]) == ["L0", "L6"]
     assert all(r["bpp"] == 8 * r["bytes"] / (160 * 160) for r in doc["rows"])  # the whole image
     assert "full size, preset `fast`" in table and "| 0 | 2 |" in table and "| 6 | 26 |" in table
+
+
+def test_width_lr_jobs_differ_only_in_the_learning_rate_and_run_at_full_size():
+    exp = ablations.WidthLr(ablations.SETUP)
+    jobs = exp.jobs()
+    s = ablations.SETUP
+    assert [j.params for j in jobs] == [(h, lr) for h in s.lr_widths for lr in s.lr_peaks]
+    configs = [exp.job_config(j)["encode_config"] for j in jobs]
+    assert [(c["arch"]["hidden"], c["fit"]["lr"]) for c in configs] == [j.params for j in jobs]
+    assert all(c["fit"]["steps"] == s.lr_steps for c in configs)
+    for c in configs:
+        c["arch"].pop("hidden"), c["fit"].pop("lr")
+    assert all(c == configs[0] for c in configs)  # the ladder point, only width and learning rate changed
+    assert exp.crop(256) is None
+
+
+@pytest.mark.slow
+def test_quick_width_lr_ablation_end_to_end(tmp_path):
+    doc, table = _quick(tmp_path, "width-lr")
+    assert doc["complete"] and doc["provenance"]["crop"] is None
+    assert sorted(doc["settings"]) == ["h16-lr0.001", "h16-lr0.002"]
+    assert "| 16 | 0.002 |" in table and "| +0.00 (+0.00) | +0.0% |" in table  # the baseline against itself
+    assert "| 16 | 0.001 |" in table
