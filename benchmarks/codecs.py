@@ -172,9 +172,9 @@ class Ladder:
 # The benchmark's ladder, chosen on ../shared/photos (never on Kodak); docs/benchmark.md times it.
 # Dense fits of five widths span about 0.07-0.8 bpp (the presets are three of them), all with
 # Fourier features of the coordinates. Widths 112 and 144 learn at 1e-3: at 2e-3 (release 1.1)
-# they sat on a plateau until the schedule had decayed the rate (fit-only checks on photo002 and
-# photo003: +1.47 and about +0.35 dB at width 144, +0.26 and +0.03 dB at 112; 2e-3 stays best at
-# 80 and 40). Widths 80 and up get 2000 steps. Width 176 left the ladder: in 1.1 it matched width
+# they sat on a plateau until the schedule had decayed the rate (fit-only checks: +1.47 dB at
+# width 144 on photo002, +0.26 and +0.03 dB at 112 on photo002 and photo003; 2e-3 stays best at 80
+# and 40; the width-lr ablation). Widths 80 and up get 2000 steps. Width 176 left the ladder: in 1.1 it matched width
 # 144's PSNR for 53 % more bytes. Pruning lost to a dense network of the same bytes wherever it
 # was measured (on Kodak in the 1.0 run, +70.9 % BD-rate; the imp-vs-dense ablation on the
 # photos), so the ladder has no pruned points; a Trajectory with densities adds them back.

@@ -106,11 +106,11 @@ def _inr(folder: Path) -> dict | None:
     return next((d for d in load_results(folder) if d["name"] == INR), None)
 
 
-def _fit_steps(doc: dict, setting: str) -> int | None:
-    """Dense-fit steps of a setting (``h144-d1.00``), from the run's own recorded config."""
+def _fit(doc: dict, setting: str) -> str:
+    """'steps, peak lr' of a setting's dense fit (``h144-d1.00``), from the run's own recorded config."""
     cfgs = doc["provenance"].get("config", {}).get("encode_configs", {})
     cfg = cfgs.get(setting.split("-")[0])
-    return None if cfg is None else cfg["fit"]["steps"]
+    return "?" if cfg is None else f"{cfg['fit']['steps']}, {cfg['fit'].get('lr', '?'):g}"
 
 
 def release_block(old_folder: Path, new_folder: Path, old_label: str = PREVIOUS) -> str:
@@ -125,7 +125,7 @@ def release_block(old_folder: Path, new_folder: Path, old_label: str = PREVIOUS)
         f"inrcodec now (`{_rel(new_folder)}/`) against release {old_label} (`{_rel(old_folder)}/`), image by"
         " image: each row compares the same image at the same width.",
         "",
-        f"| setting | fit steps {old_label} → now | images | Δ PSNR (dB), mean (min … max) | Δ bytes, mean |",
+        f"| setting | fit steps, peak lr: {old_label} → now | images | Δ PSNR (dB), mean (min … max) | Δ bytes, mean |",
         "|---|---|---|---|---|",
     ]
     for setting in [s for s in new["settings"] if s in old["settings"]]:
@@ -134,7 +134,7 @@ def release_block(old_folder: Path, new_folder: Path, old_label: str = PREVIOUS)
             continue
         dp = [y["psnr"] - x["psnr"] for x, y in pairs]
         db = [100 * (y["bytes"] / x["bytes"] - 1) for x, y in pairs]
-        steps = f"{_fit_steps(old, setting)} → {_fit_steps(new, setting)}"
+        steps = f"{_fit(old, setting)} → {_fit(new, setting)}"
         out.append(
             f"| {setting} | {steps} | {len(pairs)} | {np.mean(dp):+.2f} ({min(dp):+.2f} … {max(dp):+.2f}) |"
             f" {np.mean(db):+.1f}% |"

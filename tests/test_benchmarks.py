@@ -274,7 +274,7 @@ def test_release_block_pairs_rows_image_by_image(tmp_path):
             }
             for s in settings
         ]
-        configs = {k: {"fit": {"steps": v}} for k, v in steps.items()}
+        configs = {k: {"fit": {"steps": v, "lr": 2e-3 if v == 1500 else 1e-3}} for k, v in steps.items()}
         d = {
             "name": "inrcodec",
             "label": "inrcodec",
@@ -298,7 +298,7 @@ def test_release_block_pairs_rows_image_by_image(tmp_path):
     doc(tmp_path / "old", {"h40": 1500, "h80": 1500, "h176": 1500}, old)
     doc(tmp_path / "new", {"h40": 1500, "h80": 3000}, new)
     text = report.release_block(tmp_path / "old", tmp_path / "new", "1.1.0")
-    assert "| h40-d1.00 | 1500 → 1500 | 2 | +0.00 (+0.00 … +0.00) | +0.0% |" in text
-    assert "| h80-d1.00 | 1500 → 3000 | 2 | +0.40 (+0.30 … +0.50) | +10.0% |" in text
+    assert "| h40-d1.00 | 1500, 0.002 → 1500, 0.002 | 2 | +0.00 (+0.00 … +0.00) | +0.0% |" in text
+    assert "| h80-d1.00 | 1500, 0.002 → 3000, 0.001 | 2 | +0.40 (+0.30 … +0.50) | +10.0% |" in text
     assert "settings only 1.1.0 ran: h176-d1.00" in text
     assert "Needs inrcodec results" in report.release_block(tmp_path / "old", tmp_path / "missing")
