@@ -87,8 +87,8 @@ def _bd_cells(anchor: tuple[list, list], test: tuple[list, list]) -> str:
 def per_image_bd(anchor: dict, test: dict) -> tuple[list[float], int]:
     """BD-rate of ``test`` against ``anchor`` image by image (each over its own shared PSNR
     range): the rates, and how many images had no shared range (images with fewer than two rows
-    on either side are left out). The mean curves average images
-    whose rates differ between codecs, so this view can disagree with the headline."""
+    on either side are left out). The mean curves average images whose rates differ between
+    codecs, so this view can disagree with the headline."""
     rates, none = [], 0
     for name in test["images"]:
         a = sorted((r["bpp"], r["psnr"]) for r in anchor["rows"] if r["image"] == name)
@@ -110,7 +110,7 @@ def _fit(doc: dict, setting: str) -> str:
     """'steps, peak lr' of a setting's dense fit (``h144-d1.00``), from the run's own recorded config."""
     cfgs = doc["provenance"].get("config", {}).get("encode_configs", {})
     cfg = cfgs.get(setting.split("-")[0])
-    return "?" if cfg is None else f"{cfg['fit']['steps']}, {cfg['fit'].get('lr', '?'):g}"
+    return "?" if cfg is None else f"{cfg['fit']['steps']}, {cfg['fit']['lr']:g}"
 
 
 def release_block(old_folder: Path, new_folder: Path, old_label: str = PREVIOUS) -> str:
@@ -140,7 +140,7 @@ def release_block(old_folder: Path, new_folder: Path, old_label: str = PREVIOUS)
             f" {np.mean(db):+.1f}% |"
         )
     only_old = [s for s in old["settings"] if s not in new["settings"]]
-    rates, none = per_image_bd(old, new)
+    rates, _none = per_image_bd(old, new)
     out += [
         "",
         f"BD-rate of the current curve against {old_label}'s: {_bd_cells(points(old), points(new))} on the mean"
