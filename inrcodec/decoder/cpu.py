@@ -22,13 +22,17 @@ MAX_THREADS = 8  # bands rendered concurrently (NumPy's sin and matmul release t
 THREADS_ENV = "INRCODEC_THREADS"  # caps the threads, like OMP_NUM_THREADS (the benchmark sets 1 per worker)
 
 
+def _freqs(levels: int) -> np.ndarray:
+    """f_k = float32(pi) 2^k, k < levels, as float32 (the torch encoder's values)."""
+    return np.float32(np.pi) * (2.0 ** np.arange(levels)).astype(np.float32)
+
+
 def fourier_features(xy: np.ndarray, levels: int) -> np.ndarray:
     """(N, 2) -> (N, 2 (1 + 2L)) float32: xy, sin(f_k c), cos(f_k c), f_k = float32(pi) 2^k
     (docs/format.md, version 3); the arguments are the torch encoder's, bit for bit."""
     if levels == 0:
         return xy
-    freqs = np.float32(np.pi) * (2.0 ** np.arange(levels)).astype(np.float32)
-    args = (xy[:, :, None] * freqs).reshape(len(xy), -1)  # c0 k0..kL-1, c1 k0..kL-1
+    args = (xy[:, :, None] * _freqs(levels)).reshape(len(xy), -1)  # c0 k0..kL-1, c1 k0..kL-1
     return np.concatenate([xy, np.sin(args), np.cos(args)], axis=1)
 
 
@@ -69,8 +73,7 @@ def axis_term(c: np.ndarray, w0: np.ndarray, axis: int, levels: int) -> np.ndarr
     a (pixels × 2(1+2L)) product. The sum is ordered differently from the product, so pixels may
     differ from the torch path by float rounding (docs/pipeline.md, "Decoding").
     """
-    freqs = np.float32(np.pi) * (2.0 ** np.arange(levels)).astype(np.float32)
-    args = c[:, None] * freqs  # the same float32 products as fourier_features
+    args = c[:, None] * _freqs(levels)  # the same float32 products as fourier_features
     feats = np.concatenate([c[:, None], np.sin(args), np.cos(args)], axis=1)
     n = levels
     cols = np.r_[axis, 2 + axis * n : 2 + (axis + 1) * n, 2 + (2 + axis) * n : 2 + (3 + axis) * n]
@@ -119,12 +122,10 @@ def render(
             h *= np.float32(omega0)
             np.sin(h, out=h)
             vals = forward_from(h, weights[0][1:], biases[1:], omega_hidden)
-            out[y0:y1] = from_unit(np.clip(vals, -1.0, 1.0)).reshape(y1 - y0, width, channels)
-            return
-        xy = coords.rows_np(y0, y1, height, width)
-        if labels is None:
-            vals = forward(xy, weights[0], biases, omega0, omega_hidden, pe_levels)
+        elif labels is None:
+            vals = forward(coords.rows_np(y0, y1, height, width), weights[0], biases, omega0, omega_hidden, pe_levels)
         else:
+            xy = coords.rows_np(y0, y1, height, width)
             lab = coords.label_rows_np(labels, y0, y1, height, width)
             vals = np.empty((xy.shape[0], channels), dtype=np.float32)
             for k, ws in enumerate(weights):
