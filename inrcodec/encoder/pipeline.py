@@ -127,6 +127,18 @@ class Coded:
     coders: list[str]
 
 
+def scalar_layer(
+    i: int, values: np.ndarray, bvals: np.ndarray, depth: int, bias_bits: int, step: float | None = None
+) -> container.LayerCode:
+    """Layer ``i`` as the scalar coder stores it: ``values`` (its surviving weights) at ``depth``
+    bits with ``step`` (None: the step that spans them), its biases at ``bias_bits``."""
+    bstep = step_for(bvals, bias_bits)
+    step = step_for(values, depth) if step is None else step
+    return container.LayerCode(
+        i, container.CODER_SCALAR, bstep, quantize(bvals, bstep), step, quantize(values, step, depth)
+    )
+
+
 def code(
     snap_weights: list[torch.Tensor],
     biases: list[torch.Tensor],
@@ -143,16 +155,18 @@ def code(
     keep = [k.cpu().numpy() for k in mask.keep]
     for i, (w, b, kp, depth) in enumerate(zip(snap_weights, biases, keep, per_layer)):
         values = w.detach().cpu().numpy()[kp]
-        bvals = b.detach().cpu().numpy()
-        bstep = step_for(bvals, coder.bias_bits)
-        bq = quantize(bvals, bstep)
-        step = steps[i] if steps is not None else step_for(values, depth)
-        scalar = container.LayerCode(i, container.CODER_SCALAR, bstep, bq, step, quantize(values, step, depth))
+        step = None if steps is None else steps[i]
+        scalar = scalar_layer(i, values, b.detach().cpu().numpy(), depth, coder.bias_bits, step)
         choice = scalar
         if coder.weight_coder in ("sinr", "auto") and values.size:
             sc = sparse_code.encode(values, coder.sinr_k, coder.sinr_m, coder.sinr_s, coder.dict_seed, depth)
-            sinr = container.LayerCode(
-                i, container.CODER_SINR, bstep, bq, sc.coef_step, sc.coef_q, sinr=sc.params, indices=sc.indices
+            sinr = replace(  # the same biases; coefficients and atom indices instead of weights
+                scalar,
+                coder=container.CODER_SINR,
+                step=sc.coef_step,
+                values_q=sc.coef_q,
+                sinr=sc.params,
+                indices=sc.indices,
             )
             if coder.weight_coder == "sinr":
                 choice = sinr
@@ -197,27 +211,24 @@ def allocate_bits(net: Siren, target: Target, snap: Snapshot, cfg: EncodeConfig)
     ref = evaluate(net, target, pixels=cfg.eval_pixels)
     levels = sorted(cfg.coder.bits)
     keep = [k.cpu().numpy() for k in snap.mask.keep]
-    bias_codes = []  # (step, symbols) per layer: the biases do not depend on the weights' depth
-    for b in snap.biases:
-        bvals = b.detach().cpu().numpy()
-        bstep = step_for(bvals, cfg.coder.bias_bits)
-        bias_codes.append((bstep, quantize(bvals, bstep)))
-    biases = [torch.from_numpy(dequantize(q, st)).to(b.device) for (st, q), b in zip(bias_codes, snap.biases)]
-    cache: dict[tuple[int, int], tuple[int, torch.Tensor]] = {}
+    values = [w.detach().cpu().numpy()[k] for w, k in zip(snap.weights, keep)]
+    bvals = [b.detach().cpu().numpy() for b in snap.biases]
+    device = snap.weights[0].device
+    cache: dict[tuple[int, int], tuple[int, torch.Tensor, container.LayerCode]] = {}
 
-    def layer(i: int, depth: int) -> tuple[int, torch.Tensor]:
-        """(section bytes, weights as the decoder rebuilds them) of layer ``i`` at ``depth`` bits."""
+    def layer(i: int, depth: int) -> tuple[int, torch.Tensor, container.LayerCode]:
+        """(section bytes, weights as the decoder rebuilds them, the code) of layer ``i`` at ``depth`` bits."""
         if (i, depth) not in cache:
-            w = snap.weights[i]
-            values = w.detach().cpu().numpy()[keep[i]]
-            step = step_for(values, depth)
-            lc = container.LayerCode(i, container.CODER_SCALAR, *bias_codes[i], step, quantize(values, step, depth))
+            lc = scalar_layer(i, values[i], bvals[i], depth, cfg.coder.bias_bits)
             rebuilt = np.zeros(keep[i].shape, dtype=np.float32)
-            rebuilt[keep[i]] = layer_values(lc, values.size)
+            rebuilt[keep[i]] = layer_values(lc, values[i].size)
             size = len(container._pack_layer(lc, cfg.coder.brotli_quality))
-            cache[(i, depth)] = (size, torch.from_numpy(rebuilt).to(w.device))
+            cache[(i, depth)] = (size, torch.from_numpy(rebuilt).to(device), lc)
         return cache[(i, depth)]
 
+    # The biases' code does not depend on the weights' depth: take it from any depth's.
+    codes = [layer(i, levels[-1])[2] for i in range(len(values))]
+    biases = [torch.from_numpy(dequantize(c.bias_q, c.bias_step)).to(device) for c in codes]
     bits = [levels[-1]] * len(snap.weights)
     while True:
         best = None
