@@ -156,6 +156,9 @@ class Ladder:
     def steps_of(self, traj: Trajectory) -> int:
         return self.fit_steps if traj.fit_steps is None else traj.fit_steps
 
+    def lr_of(self, traj: Trajectory) -> float:
+        return self.lr if traj.lr is None else traj.lr
+
     def encode_config(self, traj: Trajectory):
         """The EncodeConfig of one trajectory (everything else at the codec's defaults)."""
         from inrcodec.config import CoderConfig, EncodeConfig, FitConfig, PruneConfig
@@ -163,7 +166,7 @@ class Ladder:
 
         return EncodeConfig(
             arch=Architecture(hidden=traj.hidden, layers=self.layers, pe_levels=self.pe_levels),
-            fit=FitConfig(steps=self.steps_of(traj), batch=self.batch, lr=traj.lr or self.lr, seed=self.seed),
+            fit=FitConfig(steps=self.steps_of(traj), batch=self.batch, lr=self.lr_of(traj), seed=self.seed),
             prune=PruneConfig(density=min(traj.densities, default=1.0), steps=self.prune_steps, rewind=self.rewind),
             coder=CoderConfig(weight_coder=self.weight_coder, qat_steps=self.qat_steps),
         )
@@ -173,11 +176,12 @@ class Ladder:
 # Dense fits of five widths span about 0.07-0.8 bpp (the presets are three of them), all with
 # Fourier features of the coordinates. Widths 112 and 144 learn at 1e-3: at 2e-3 (release 1.1)
 # they sat on a plateau until the schedule had decayed the rate (fit-only checks: +1.47 dB at
-# width 144 on photo002, +0.26 and +0.03 dB at 112 on photo002 and photo003; 2e-3 stays best at 80
-# and 40; the width-lr ablation). Widths 80 and up get 2000 steps. Width 176 left the ladder: in 1.1 it matched width
-# 144's PSNR for 53 % more bytes. Pruning lost to a dense network of the same bytes wherever it
-# was measured (on Kodak in the 1.0 run, +70.9 % BD-rate; the imp-vs-dense ablation on the
-# photos), so the ladder has no pruned points; a Trajectory with densities adds them back.
+# width 144 on photo002, +0.26 and +0.03 dB at 112 on photo002 and photo003; 2e-3 stays best at
+# 80 and 40; the width-lr ablation). Widths 80 and up get 2000 steps. Width 176 left the ladder:
+# in 1.1 it matched width 144's PSNR for 53 % more bytes. Pruning lost to a dense network of the
+# same bytes wherever it was measured (on Kodak in the 1.0 run, +70.9 % BD-rate; the imp-vs-dense
+# ablation on the photos), so the ladder has no pruned points; a Trajectory with densities adds
+# them back.
 LADDER = Ladder(
     trajectories=(
         Trajectory(hidden=144, densities=(), fit_steps=2000, lr=1e-3),  # the `high` preset
