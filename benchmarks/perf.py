@@ -35,21 +35,12 @@ _WRAP = (
 )
 
 
-def _child(args: list[str], out: list[str] | None = None) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MiB) of one ``inrcodec`` CLI call in a fresh process (its
-    stdout appended to ``out`` when given)."""
+def _child(args: list[str]) -> tuple[float, float, str]:
+    """Wall seconds, peak RSS (MiB) and stdout of one ``inrcodec`` CLI call in a fresh process."""
     t = time.perf_counter()
-    res = subprocess.run(
-        [sys.executable, "-c", _WRAP, *args],
-        check=True,
-        stdout=subprocess.DEVNULL if out is None else subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    res = subprocess.run([sys.executable, "-c", _WRAP, *args], check=True, capture_output=True, text=True)
     dt = time.perf_counter() - t
-    if out is not None:
-        out.append(res.stdout)
-    return dt, int(res.stderr.strip().splitlines()[-1]) / 1024.0
+    return dt, int(res.stderr.strip().splitlines()[-1]) / 1024.0, res.stdout
 
 
 def _decode_times(decode, data: bytes, threads: str | None = None, runs: int = 3) -> tuple[list[float], np.ndarray]:
@@ -97,13 +88,13 @@ def main() -> None:
         for name in args.images.split(","):
             src = Path(args.dir) / f"{name}.png"
             inr = Path(tmp) / f"{name}.inr"
-            stdout: list[str] = []
-            enc_s, enc_mb = _child(["encode", str(src), "-o", str(inr), "--preset", args.preset, "--json"], stdout)
-            stages = json.loads(stdout[0])["seconds"]  # the encoder's own split: fit, coding, its check decode
+            enc_s, enc_mb, stats = _child(["encode", str(src), "-o", str(inr), "--preset", args.preset, "--json"])
+            stages = json.loads(stats)["seconds"]  # the encoder's own split: fit, coding, its check decode
             # Three fresh processes: the median is the figure, all three are kept.
             runs = [_child(["decode", str(inr), "-o", str(Path(tmp) / "native.png"), "--quiet"]) for _ in range(3)]
-            dec_s, dec_mb = sorted(runs)[1]
-            big_s, big_mb = _child(["decode", str(inr), "-o", str(Path(tmp) / "big.png"), "--size", "4096", "--quiet"])
+            dec_s, dec_mb, _ = sorted(runs)[1]
+            big = ["decode", str(inr), "-o", str(Path(tmp) / "big.png"), "--size", "4096", "--quiet"]
+            big_s, big_mb, _ = _child(big)
             arr = image.load(src)
             import inrcodec
 
