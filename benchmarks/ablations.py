@@ -436,7 +436,8 @@ class WidthLr(Ablation):
         return None  # a crop changes how hard the fit is; the ladder's question is about full images
 
     def scope(self, prov: dict) -> str:
-        return f"full size, ladder points at {self.setup.lr_steps} x 8192 fit steps"
+        fit = self._config(self.setup.lr_widths[0], self.setup.lr_peaks[0]).fit
+        return f"full size, ladder points at {fit.steps} x {fit.batch} fit steps"
 
     def _config(self, hidden: int, lr: float):
         from inrcodec.config import _ladder_point

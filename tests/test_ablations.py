@@ -124,7 +124,7 @@ def test_width_lr_jobs_differ_only_in_the_learning_rate_and_run_at_full_size():
     assert [(c["arch"]["hidden"], c["fit"]["lr"]) for c in configs] == [j.params for j in jobs]
     assert all(c["fit"]["steps"] == s.lr_steps for c in configs)
     for c in configs:
-        c["arch"].pop("hidden"), c["fit"].pop("lr")
+        del c["arch"]["hidden"], c["fit"]["lr"]
     assert all(c == configs[0] for c in configs)  # the ladder point, only width and learning rate changed
     assert exp.crop(256) is None
 
