@@ -1,20 +1,27 @@
-# The README's two commands. PIP pins torch to the local CPU build (no CUDA wheels on CPU machines).
+# The README's two commands, on a fresh machine with nothing activated: they make and use their
+# own virtual environment (.venv), so they also work where the system Python refuses global
+# installs (PEP 668). torch is pinned to the local 2.13.0 CPU build (no CUDA wheels on CPU machines).
 PYTHON ?= python3
-PIP = $(PYTHON) -m pip install -q torch==2.13.0
+VENV ?= .venv
+PY = $(VENV)/bin/python
+PIP = $(PY) -m pip install -q torch==2.13.0
 
 .PHONY: install demo test lint bench
 
-install:
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+install: $(PY)
 	$(PIP) -e .
 
 demo: install
-	inrcodec demo
+	$(VENV)/bin/inrcodec demo
 
-test:
+test: $(PY)
 	$(PIP) -e ".[test,bench]"
-	$(PYTHON) -m ruff check inrcodec tests benchmarks
-	$(PYTHON) -m pytest -q
+	$(PY) -m ruff check inrcodec tests benchmarks
+	$(PY) -m pytest -q
 
-bench:
+bench: $(PY)
 	$(PIP) -e ".[bench]"
-	$(PYTHON) -m benchmarks.kodak_rd
+	$(PY) -m benchmarks.kodak_rd

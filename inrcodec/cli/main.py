@@ -1,34 +1,16 @@
-"""The ``inrcodec`` command line: parsing and printing only, no pipeline logic."""
+"""The ``inrcodec`` commands: parsing and printing only, no pipeline logic."""
 
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import click
 
-from inrcodec.format.errors import FormatError
-from inrcodec.image import ImageError
+from inrcodec.cli.guard import run_guarded
+from inrcodec.cli.progress import Bar
 from inrcodec.lottery import lottery_command
 from inrcodec.rtl_experiment import rtl_command
-
-USER_ERRORS = (FormatError, ImageError, ValueError, OSError)
-
-
-class Fail(click.ClickException):
-    """A one-line error and exit status 1 (click prints ``Error: ...``)."""
-
-
-def run_guarded(fn):
-    """Call ``fn``; user errors become one line on stderr and a non-zero exit, never a traceback."""
-    try:
-        return fn()
-    except KeyboardInterrupt:
-        click.echo("interrupted; no output written", err=True)
-        sys.exit(130)
-    except USER_ERRORS as e:
-        raise Fail(str(e)) from None
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -75,7 +57,7 @@ def encode(src, output, preset, bpp, weight_coder, steps, density, seed, regions
             cfg = replace(cfg, fit=replace(cfg.fit, seed=seed))
         if density is not None:
             cfg = replace(cfg, prune=replace(cfg.prune, density=density))
-        bar = None if quiet or as_json else _Bar()
+        bar = None if quiet or as_json else Bar()
         try:
             if regions or region_map:
                 from inrcodec.encoder.regions import parse_spec
@@ -195,7 +177,7 @@ def demo(preset, outdir):
         src = resources.files("inrcodec") / "data" / "sample.png"
         with resources.as_file(src) as path:
             arr = image.load(path)
-        bar = _Bar()
+        bar = Bar()
         try:
             enc = encode_array(arr, get_preset(preset), None, bar)
         finally:
@@ -214,30 +196,6 @@ def demo(preset, outdir):
         f"(encode {s['seconds']['fit_and_prune'] + s['seconds']['code']:.1f} s)"
     )
     click.echo(f"decoded: {outdir / 'sample.png'} (native), {outdir / 'sample@2x.png'} (2x, any size works)")
-
-
-class _Bar:
-    """A click progress bar driven by the pipeline's progress callback (stage, step, PSNR)."""
-
-    def __init__(self):
-        self.bar = None
-        self.done = 0
-        self.label = ""
-
-    def __call__(self, stage: str, done: int, total: int, psnr: float) -> None:
-        if self.bar is None:
-            self.bar = click.progressbar(
-                length=total, width=24, show_eta=True, file=sys.stderr, item_show_func=lambda _: self.label
-            )
-            self.bar.__enter__()
-        self.bar.length = total
-        self.label = f"{stage} {psnr:5.2f} dB"
-        self.bar.update(max(0, done - self.done))
-        self.done = done
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.__exit__(None, None, None)
 
 
 main.add_command(lottery_command, "lottery")

@@ -1,0 +1,31 @@
+"""The command line's error guard: user errors become one line and a status, never a traceback.
+
+Its own module so that any command (the codec's and the experiments') can use it without
+importing the command group.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from inrcodec.format.errors import FormatError
+from inrcodec.image import ImageError
+
+USER_ERRORS = (FormatError, ImageError, ValueError, OSError)
+
+
+class Fail(click.ClickException):
+    """A one-line error and exit status 1 (click prints ``Error: ...``)."""
+
+
+def run_guarded(fn):
+    """Call ``fn``; user errors become one line on stderr and a non-zero exit, never a traceback."""
+    try:
+        return fn()
+    except KeyboardInterrupt:
+        click.echo("interrupted; no output written", err=True)
+        sys.exit(130)
+    except USER_ERRORS as e:
+        raise Fail(str(e)) from None
