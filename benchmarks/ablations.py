@@ -32,7 +32,7 @@ import numpy as np
 
 from benchmarks.bd_rate import bd_psnr, bd_rate
 from benchmarks.codecs import ladder_rows, row
-from benchmarks.runner import REPO, RESULTS, DatasetError, Experiment, Job, dataset, run
+from benchmarks.runner import REPO, RESULTS, DatasetError, Experiment, Job, dataset, dataset_meta, run
 
 DEFAULT_IMAGES = REPO.parent / "shared" / "photos"
 
@@ -639,7 +639,7 @@ def main(argv: list[str] | None = None) -> int:
     refs = refs[:n]
     name = args.images.resolve().name
     out = args.out or RESULTS / ("ablations-quick" if args.quick else "ablations")
-    meta = {"dataset": name, "images_dir": str(args.images.resolve()), "quick": args.quick}
+    meta = dataset_meta(args.images, name, args.quick)
     ok = True
     for key in args.names or list(ABLATIONS):
         exp = ABLATIONS[key](setup, args.device)

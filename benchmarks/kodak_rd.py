@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from benchmarks import codecs
-from benchmarks.runner import REPO, RESULTS, DatasetError, dataset, run
+from benchmarks.runner import REPO, RESULTS, DatasetError, dataset, dataset_meta, run
 
 DEFAULT_IMAGES = REPO.parent / "shared" / "kodak"
 QUICK_IMAGES = 3  # --quick: the first three images of the folder
@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     out = args.out or RESULTS / name
-    meta = {"dataset": name, "images_dir": str(args.images.resolve()), "quick": args.quick}
+    meta = dataset_meta(args.images, name, args.quick)
     ok = run(chosen, refs, out, workers=args.workers, crop=crop, meta=meta)
     return 0 if ok else 1
 

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from benchmarks.runner import command_line
 from inrcodec import __version__, image
 
 _WRAP = (
@@ -127,7 +128,7 @@ def main() -> None:
         "preset": args.preset,
         "machine": {"platform": platform.platform(), "processor": platform.processor(), "python": sys.version},
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "command": " ".join(["python -m benchmarks.perf"] + sys.argv[1:]),
+        "command": " ".join(command_line()),
         "rows": rows,
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -18,7 +18,7 @@ import numpy as np
 from benchmarks import ablations
 from benchmarks.bd_rate import bd_psnr, bd_rate, overlap
 from benchmarks.plot import is_full_kodak, load_published, load_results, plot, points
-from benchmarks.runner import REPO, RESULTS
+from benchmarks.runner import REPO, RESULTS, repo_path
 
 DOC = REPO / "docs" / "benchmark.md"
 ANCHOR = "jpeg420"  # every codec's BD-rate is against this one
@@ -32,13 +32,6 @@ PHOTOS_COMMAND = (
 # The release whose inrcodec results "what changed" compares against (results/archive/<release>/).
 PREVIOUS = "1.1.0"
 PUBLISHED_INR = ("COIN", "COIN++", "Struempler et al. 2022 (basic, 8-bit)", "C3", "Cool-chic 5.0")
-
-
-def _rel(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(REPO))
-    except ValueError:
-        return str(path)
 
 
 def _link(path: Path, doc: Path) -> str:
@@ -56,7 +49,7 @@ def _source(docs: list[dict], folder: Path) -> str:
     commits = sorted({c for d in docs for c in d["provenance"].get("row_commits", [])})
     crop = "full size" if prov.get("crop") is None else f"central {prov['crop']}x{prov['crop']} crops"
     return (
-        f"From `{_rel(folder)}/`: {len(docs[0]['images'])} images of `{prov['dataset']}` ({crop}); rows made at "
+        f"From `{repo_path(folder)}/`: {len(docs[0]['images'])} images of `{prov['dataset']}` ({crop}); rows made at "
         f"commit(s) {', '.join(c[:8] for c in commits)}; written {prov['date']} on {m['platform']} "
         f"({m['cpu_count']} CPUs, one torch thread per worker); Pillow {v['pillow']}, torch {v['torch']}, "
         f"numpy {v['numpy']}, libjpeg {v.get('jpg')}, libwebp {v.get('webp')}, OpenJPEG {v.get('jpg_2000')}, "
@@ -118,11 +111,11 @@ def release_block(old_folder: Path, new_folder: Path, old_label: str = PREVIOUS)
     per setting both ran, the change in PSNR and in bytes; then the two curves' BD-rate."""
     old, new = _inr(old_folder), _inr(new_folder)
     if old is None or new is None:
-        return f"Needs inrcodec results in both `{_rel(old_folder)}/` and `{_rel(new_folder)}/`."
+        return f"Needs inrcodec results in both `{repo_path(old_folder)}/` and `{repo_path(new_folder)}/`."
     key = lambda d: {(r["image"], r["setting"]): r for r in d["rows"]}  # noqa: E731
     a, b = key(old), key(new)
     out = [
-        f"inrcodec now (`{_rel(new_folder)}/`) against release {old_label} (`{_rel(old_folder)}/`), image by"
+        f"inrcodec now (`{repo_path(new_folder)}/`) against release {old_label} (`{repo_path(old_folder)}/`), image by"
         " image: each row compares the same image at the same width.",
         "",
         f"| setting | fit steps, peak lr: {old_label} → now | images | Δ PSNR (dB), mean (min … max) | Δ bytes, mean |",
@@ -155,7 +148,7 @@ def release_block(old_folder: Path, new_folder: Path, old_label: str = PREVIOUS)
 def rd_block(folder: Path, doc_path: Path, command: str = "python -m benchmarks.kodak_rd") -> str:
     docs = load_results(folder)
     if not docs:
-        return f"No results in `{_rel(folder)}/` yet: run `{command}`."
+        return f"No results in `{repo_path(folder)}/` yet: run `{command}`."
     by = {d["name"]: d for d in docs}
     published = load_published() if is_full_kodak(docs) else None
     png = plot(docs, published, folder / "rd.png", f"{docs[0]['provenance']['dataset']}: rate–distortion")
@@ -218,7 +211,7 @@ def rd_block(folder: Path, doc_path: Path, command: str = "python -m benchmarks.
 def upscale_block(folder: Path) -> str:
     docs = load_results(folder, "upscale")
     if not docs:
-        return f"No results in `{_rel(folder)}/` yet: run `python -m benchmarks.upscale --workers 2`."
+        return f"No results in `{repo_path(folder)}/` yet: run `python -m benchmarks.upscale --workers 2`."
     d = docs[0]
     cfg = d["provenance"]["config"]
     rows = d["rows"]
@@ -247,10 +240,10 @@ def upscale_block(folder: Path) -> str:
 def ablations_block(folder: Path) -> str:
     docs = load_results(folder, "ablation")
     if not docs:
-        return f"No results in `{_rel(folder)}/` yet: run `python -m benchmarks.ablations`."
+        return f"No results in `{repo_path(folder)}/` yet: run `python -m benchmarks.ablations`."
     order = list(ablations.ABLATIONS)
     docs.sort(key=lambda d: order.index(d["name"]) if d["name"] in order else len(order))
-    return f"From `{_rel(folder)}/`.\n\n" + "\n".join(ablations.markdown(d) for d in docs)
+    return f"From `{repo_path(folder)}/`.\n\n" + "\n".join(ablations.markdown(d) for d in docs)
 
 
 def replace_block(text: str, name: str, body: str) -> str:

@@ -1,6 +1,10 @@
 """What every benchmark script shares: the verified image set, the resumable row cache, the worker
 pool, progress with ETA, provenance, and the per-experiment results JSON.
 
+Every path a result records (``images_dir``, the ``command``, the run log's lines) is written by
+:func:`repo_path`: relative to the repository root (``benchmarks/results/kodak``, ``../shared/kodak``),
+never an absolute path of the machine that made it, so committed results read the same anywhere.
+
 An *experiment* (a codec, the upscaling study, an ablation) splits its work on one image into
 *jobs*; a job produces one result row per *setting* (a Pillow codec: one quality per job; inrcodec:
 one pruning trajectory gives several operating points). Every finished job is appended to
@@ -139,6 +143,39 @@ def load(ref: ImageRef, crop: int | None = None) -> np.ndarray:
 # --- provenance ---------------------------------------------------------------------------------
 
 
+def repo_path(path: str | os.PathLike) -> str:
+    """``path`` as results record it: relative to the repository root, with ``..`` for what lies
+    beside it (``../shared/kodak``); POSIX separators. Never the machine's absolute path."""
+    p = Path(os.path.abspath(path))
+    try:
+        return p.relative_to(REPO).as_posix() or "."
+    except ValueError:
+        return Path(os.path.relpath(p, REPO)).as_posix()
+
+
+def _command_arg(arg: str) -> str:
+    """One command-line argument as the results record it: a path (``DIR`` or ``--opt=DIR``) that is
+    absolute, or relative to a working directory other than the repository's, made repo-relative."""
+    opt, eq, value = arg.partition("=") if arg.startswith("--") else ("", "", arg)
+    if not value or value.startswith("-"):
+        return arg
+    if os.path.isabs(value) or (Path.cwd() != REPO and os.path.exists(value)):
+        return f"{opt}{eq}{repo_path(value)}"
+    return arg
+
+
+def command_line(argv: list[str] | None = None) -> list[str]:
+    """The command that made a result, runnable from the repository root: ``python`` (not the
+    interpreter's path), then the arguments with their paths made repo-relative."""
+    argv = getattr(sys, "orig_argv", sys.argv)[1:] if argv is None else argv
+    return [Path(sys.executable).name, *map(_command_arg, argv)]
+
+
+def dataset_meta(images: Path, name: str, quick: bool) -> dict:
+    """What every results JSON records of the image set: its name, folder (repo-relative) and mode."""
+    return {"dataset": name, "images_dir": repo_path(images), "quick": quick}
+
+
 def _git(*args: str) -> str | None:
     try:
         out = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, timeout=10, check=True)
@@ -177,7 +214,7 @@ def provenance() -> dict:
             "torch_threads_per_worker": 1,
         },
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "command": [Path(sys.executable).name, *getattr(sys, "orig_argv", sys.argv)[1:]],
+        "command": command_line(),
     }
 
 
@@ -411,7 +448,7 @@ def run(
                 if not all((ref.name, s) in cached[exp.name] for s in job.settings):
                     todo.append((exp, ref, job, crop))
     skipped = sum(len(exp.jobs()) * len(refs) for exp in experiments) - len(todo)
-    log(f"{len(todo)} jobs to run, {skipped} already in {out / 'rows'}, {workers} worker(s)")
+    log(f"{len(todo)} jobs to run, {skipped} already in {repo_path(out / 'rows')}, {workers} worker(s)")
     todo.sort(key=lambda t: -t[2].cost)  # longest first: the pool ends together
     sha = {ref.name: ref.sha256 for ref in refs}
     progress = Progress(todo, max(1, min(workers, len(todo))), log)
@@ -451,7 +488,7 @@ def run(
         for exp in experiments:
             doc = write_results(exp, cached[exp.name], refs, out, meta)
             complete &= doc["complete"]
-        log(f"results in {out}/" + ("" if complete else " (incomplete: rerun the same command to finish)"))
+        log(f"results in {repo_path(out)}/" + ("" if complete else " (incomplete: rerun the same command to finish)"))
     if errors:
         log(f"{errors} job(s) failed (see FAILED above)")
     return complete and errors == 0 and not interrupted

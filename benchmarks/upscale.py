@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image
 
 from benchmarks.kodak_rd import DEFAULT_IMAGES, images_for, parser
-from benchmarks.runner import RESULTS, DatasetError, Experiment, Job, run
+from benchmarks.runner import RESULTS, DatasetError, Experiment, Job, dataset_meta, run
 from inrcodec.image import psnr
 
 FILTERS = {"bicubic": Image.Resampling.BICUBIC, "lanczos": Image.Resampling.LANCZOS}
@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     out = args.out or RESULTS / f"{name}-upscale"
-    meta = {"dataset": name, "images_dir": str(args.images.resolve()), "quick": args.quick}
+    meta = dataset_meta(args.images, name, args.quick)
     return 0 if run([exp], refs, out, workers=args.workers, crop=crop, meta=meta) else 1
 
 

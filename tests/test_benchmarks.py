@@ -302,3 +302,30 @@ def test_release_block_pairs_rows_image_by_image(tmp_path):
     assert "| h80-d1.00 | 1500, 0.002 → 3000, 0.001 | 2 | +0.40 (+0.30 … +0.50) | +10.0% |" in text
     assert "settings only 1.1.0 ran: h176-d1.00" in text
     assert "Needs inrcodec results" in report.release_block(tmp_path / "old", tmp_path / "missing")
+
+
+# --- paths in results -----------------------------------------------------------------------------
+
+
+def test_results_record_paths_relative_to_the_repository(monkeypatch):
+    """images_dir, the command's arguments and the log lines name paths from the repository root
+    (``..`` for a sibling folder such as ../shared), never the machine's absolute path."""
+    repo = runner.REPO
+    assert runner.repo_path(repo / "benchmarks" / "results" / "kodak") == "benchmarks/results/kodak"
+    assert runner.repo_path(repo.parent / "shared" / "kodak") == "../shared/kodak"
+    assert runner.repo_path(repo) == "."
+    assert runner.dataset_meta(repo.parent / "shared" / "photos", "photos", False)["images_dir"] == "../shared/photos"
+    monkeypatch.chdir(repo)
+    out = str(repo / "benchmarks" / "results" / "kodak")
+    argv = ["-m", "benchmarks.kodak_rd", "--workers", "2", "--out", out, f"--images={repo.parent}/shared/kodak"]
+    assert runner.command_line(argv)[1:] == [
+        "-m",
+        "benchmarks.kodak_rd",
+        "--workers",
+        "2",
+        "--out",
+        "benchmarks/results/kodak",
+        "--images=../shared/kodak",
+    ]
+    monkeypatch.chdir(repo / "benchmarks")  # a relative path given from elsewhere: made repo-relative
+    assert runner.command_line(["--out", "results"])[1:] == ["--out", "benchmarks/results"]
