@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks import markdown as md
 from benchmarks.bd_rate import bd_psnr, bd_rate
 from benchmarks.codecs import ladder_rows, row
 from benchmarks.runner import REPO, RESULTS, DatasetError, Experiment, Job, dataset, dataset_meta, run
@@ -172,10 +173,6 @@ def _bd(anchor: list[dict], test: list[dict]) -> str:
     return ", ".join(out)
 
 
-def _fmt(x: float | None, spec: str = ".2f") -> str:
-    return "–" if x is None else format(x, spec)
-
-
 class ImpVsDense(Ablation):
     name, label = "imp-vs-dense", "IMP-pruned large network vs small dense networks"
     question = "Is pruning a large network better than training a small dense one of the same size in bytes?"
@@ -194,16 +191,15 @@ class ImpVsDense(Ablation):
     def summary(self, doc: dict) -> str:
         imp, dense = _curve(doc, "imp"), _curve(doc, "dense")
         dense = sorted(dense + [c for c in imp if c["setting"] == "imp-d1.00"], key=lambda c: c["bpp"])
-        lines = [
-            "| IMP point | bpp | PSNR (dB) | dense at equal bpp (dB) | IMP − dense (dB) |",
-            "|---|---|---|---|---|",
-        ]
+        lines = md.table(("IMP point", "bpp", "PSNR (dB)", "dense at equal bpp (dB)", "IMP − dense (dB)"))
         for c in sorted(imp, key=lambda c: -c["bpp"]):
             if c["setting"] == "imp-d1.00":
                 continue  # the same network as the largest dense one
             ref = _at_rate(c["bpp"], dense)
             delta = None if ref is None else c["psnr"] - ref
-            lines.append(f"| {c['setting']} | {c['bpp']:.3f} | {c['psnr']:.2f} | {_fmt(ref)} | {_fmt(delta, '+.2f')} |")
+            lines.append(
+                md.row((c["setting"], f"{c['bpp']:.3f}", f"{c['psnr']:.2f}", md.fmt(ref), md.fmt(delta, "+.2f")))
+            )
         lines.append("")
         widths = ", ".join(f"{c['setting']} {c['bpp']:.3f} bpp {c['psnr']:.2f} dB" for c in dense)
         lines.append(f"Dense networks: {widths}. IMP against dense: {_bd(dense, imp)}.")
@@ -248,13 +244,11 @@ class SinrVsScalar(Ablation):
         by = {c["setting"]: c for c in doc["curve"]}
         coders = ["scalar"] + [f"sinr{k}" for k in s.sinr_s]
         names = ["scalar"] + [f"SINR s={k}" for k in s.sinr_s]
-        lines = ["| bits | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+        lines = md.table(("bits", *names))
         for b in s.bits:
             cells = [by.get(f"{c}-b{b}") for c in coders]
             lines.append(
-                f"| {b} | "
-                + " | ".join("–" if c is None else f"{c['bpp']:.3f} bpp {c['psnr']:.2f} dB" for c in cells)
-                + " |"
+                md.row((b, *(md.MISSING if c is None else f"{c['bpp']:.3f} bpp {c['psnr']:.2f} dB" for c in cells)))
             )
         lines.append("")
         scalar = _curve(doc, "scalar")
@@ -328,10 +322,17 @@ class Schedule(Ablation):
         for r in doc["rows"]:
             enc.setdefault(r["setting"], []).append(r["encode_s"])
         base = by.get("base")
-        lines = [
-            "| schedule | batch x steps, peak lr | bpp | PSNR (dB) | Δ PSNR vs base (dB) | Δ bpp vs base | encode s |",
-            "|---|---|---|---|---|---|---|",
-        ]
+        lines = md.table(
+            (
+                "schedule",
+                "batch x steps, peak lr",
+                "bpp",
+                "PSNR (dB)",
+                "Δ PSNR vs base (dB)",
+                "Δ bpp vs base",
+                "encode s",
+            )
+        )
         for key, over in self.variants().items():
             c = by.get(key)
             if c is None:
@@ -340,9 +341,17 @@ class Schedule(Ablation):
             dp = None if base is None else c["psnr"] - base["psnr"]
             dr = None if base is None else c["bpp"] / base["bpp"] - 1
             lines.append(
-                f"| {key} | {fit.batch} x {fit.steps}, {fit.lr:g} | {c['bpp']:.3f} | {c['psnr']:.2f} |"
-                f" {_fmt(dp, '+.2f')} | {_fmt(None if dr is None else 100 * dr, '+.1f')}% |"
-                f" {np.mean(enc[key]):.1f} |"
+                md.row(
+                    (
+                        key,
+                        f"{fit.batch} x {fit.steps}, {fit.lr:g}",
+                        f"{c['bpp']:.3f}",
+                        f"{c['psnr']:.2f}",
+                        md.fmt(dp, "+.2f"),
+                        md.fmt(None if dr is None else 100 * dr, "+.1f") + "%",
+                        f"{np.mean(enc[key]):.1f}",
+                    )
+                )
             )
         lines.append("")
         lines.append(
@@ -394,29 +403,30 @@ class Fourier(Ablation):
         for r in doc["rows"]:
             per.setdefault(r["setting"], []).append(r)
         base = by.get("L0")
-        lines = [
-            "| levels L | first-layer inputs | bpp | PSNR (dB) | Δ PSNR vs L0 (dB) | Δ bpp vs L0 | encode s |",
-            "|---|---|---|---|---|---|---|",
-        ]
+        lines = md.table(
+            ("levels L", "first-layer inputs", "bpp", "PSNR (dB)", "Δ PSNR vs L0 (dB)", "Δ bpp vs L0", "encode s")
+        )
         for n in self.setup.pe_levels:
             c = by.get(f"L{n}")
             if c is None:
                 continue
             dp = None if base is None else c["psnr"] - base["psnr"]
             dr = None if base is None else 100 * (c["bpp"] / base["bpp"] - 1)
-            lines.append(
-                f"| {n} | {2 * (1 + 2 * n)} | {c['bpp']:.3f} | {c['psnr']:.2f} | {_fmt(dp, '+.2f')} |"
-                f" {_fmt(dr, '+.1f')}% | {np.mean([r['encode_s'] for r in per[c['setting']]]):.1f} |"
-            )
+            enc = np.mean([r["encode_s"] for r in per[c["setting"]]])
+            cells = (f"{c['bpp']:.3f}", f"{c['psnr']:.2f}", md.fmt(dp, "+.2f"), md.fmt(dr, "+.1f") + "%", f"{enc:.1f}")
+            lines.append(md.row((n, 2 * (1 + 2 * n), *cells)))
         per_image = {}
         for r in doc["rows"]:
             per_image.setdefault(r["image"], {})[r["setting"]] = r
         lines += ["", "Per image (bpp / PSNR):", ""]
         keys = [f"L{n}" for n in self.setup.pe_levels]
-        lines += ["| image | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
-        for img, rs in sorted(per_image.items()):
-            cells = [f"{rs[k]['bpp']:.3f} / {rs[k]['psnr']:.2f}" if k in rs else "–" for k in keys]
-            lines.append(f"| {img} | " + " | ".join(cells) + " |")
+        lines += md.table(
+            ("image", *keys),
+            (
+                (img, *(f"{rs[k]['bpp']:.3f} / {rs[k]['psnr']:.2f}" if k in rs else md.MISSING for k in keys))
+                for img, rs in sorted(per_image.items())
+            ),
+        )
         lines.append("")
         lines.append(
             "The preset's dense network and coder (QAT, per-layer bits), only the levels changed;"
@@ -468,10 +478,9 @@ class WidthLr(Ablation):
         psnr = {(r["image"], r["setting"]): r["psnr"] for r in doc["rows"]}
         images = sorted({r["image"] for r in doc["rows"]})
         ref = f"{s.lr_peaks[0]:g}"
-        lines = [
-            f"| width | peak lr | bpp | PSNR (dB) | Δ PSNR vs {ref} (dB), mean (per image) | Δ bpp vs {ref} |",
-            "|---|---|---|---|---|---|",
-        ]
+        lines = md.table(
+            ("width", "peak lr", "bpp", "PSNR (dB)", f"Δ PSNR vs {ref} (dB), mean (per image)", f"Δ bpp vs {ref}")
+        )
         for h in s.lr_widths:
             base = self._setting(h, s.lr_peaks[0])
             for lr in s.lr_peaks:
@@ -484,10 +493,13 @@ class WidthLr(Ablation):
                 dr = None if b is None else 100 * (c["bpp"] / b["bpp"] - 1)
                 per = [psnr[i, key] - psnr[i, base] for i in images if (i, key) in psnr and (i, base) in psnr]
                 each = ", ".join(f"{d:+.2f}" for d in per)
-                lines.append(
-                    f"| {h} | {lr:g} | {c['bpp']:.3f} | {c['psnr']:.2f} | {_fmt(dp, '+.2f')} ({each}) |"
-                    f" {_fmt(dr, '+.1f')}% |"
+                cells = (
+                    f"{c['bpp']:.3f}",
+                    f"{c['psnr']:.2f}",
+                    f"{md.fmt(dp, '+.2f')} ({each})",
+                    md.fmt(dr, "+.1f") + "%",
                 )
+                lines.append(md.row((h, f"{lr:g}", *cells)))
         lines += ["", "Each width's ladder point (its coder, QAT, per-layer bits); only the peak learning rate moved."]
         return "\n".join(lines)
 
@@ -545,11 +557,17 @@ class EntropyCoding(Ablation):
         return rows
 
     def summary(self, doc: dict) -> str:
-        lines = [
-            "| bits | file bytes | weights: Brotli | ideal, own histogram + table | ideal, Laplace"
-            " | best model vs Brotli | share of the file |",
-            "|---|---|---|---|---|---|---|",
-        ]
+        lines = md.table(
+            (
+                "bits",
+                "file bytes",
+                "weights: Brotli",
+                "ideal, own histogram + table",
+                "ideal, Laplace",
+                "best model vs Brotli",
+                "share of the file",
+            )
+        )
         for b in self.setup.bits:
             rs = [r for r in doc["rows"] if r["setting"] == f"b{b}"]
             if not rs:
@@ -560,11 +578,10 @@ class EntropyCoding(Ablation):
             }
             best = min(m["weights_static_bytes"], m["weights_laplace_bytes"])
             gain = best - m["weights_brotli_bytes"]
-            lines.append(
-                f"| {b} | {m['bytes']:.0f} | {m['weights_brotli_bytes']:.0f} | {m['weights_static_bytes']:.0f} |"
-                f" {m['weights_laplace_bytes']:.0f} | {100 * gain / m['weights_brotli_bytes']:+.1f}% |"
-                f" {100 * gain / m['bytes']:+.1f}% |"
-            )
+            sizes = [f"{m[k]:.0f}" for k in ("bytes", "weights_brotli_bytes", "weights_static_bytes")]
+            sizes.append(f"{m['weights_laplace_bytes']:.0f}")
+            shares = (f"{100 * gain / m['weights_brotli_bytes']:+.1f}%", f"{100 * gain / m['bytes']:+.1f}%")
+            lines.append(md.row((b, *sizes, *shares)))
         lines.append("")
         lines.append(
             "The dense fit of the setup's width, coded at each bit depth (no QAT); the models' figures are"
@@ -580,18 +597,23 @@ def _paired(doc: dict, variants: tuple[str, str], densities: tuple[float, ...]) 
     enc = {}
     for r in doc["rows"]:
         enc.setdefault(r["setting"], []).append(r["encode_s"])
-    lines = [
-        f"| density | {a} bpp | {a} PSNR (dB) | {b} bpp | {b} PSNR (dB) | {b} − {a} (dB) | encode s ({a} / {b}) |",
-        "|---|---|---|---|---|---|---|",
-    ]
+    lines = md.table(
+        (
+            "density",
+            f"{a} bpp",
+            f"{a} PSNR (dB)",
+            f"{b} bpp",
+            f"{b} PSNR (dB)",
+            f"{b} − {a} (dB)",
+            f"encode s ({a} / {b})",
+        )
+    )
     for d in densities:
         ca, cb = by.get(f"{a}-{_d(d)}"), by.get(f"{b}-{_d(d)}")
         if ca and cb:
             ea, eb = np.mean(enc[ca["setting"]]), np.mean(enc[cb["setting"]])
-            lines.append(
-                f"| {d:.2f} | {ca['bpp']:.3f} | {ca['psnr']:.2f} | {cb['bpp']:.3f} | {cb['psnr']:.2f} |"
-                f" {cb['psnr'] - ca['psnr']:+.2f} | {ea:.1f} / {eb:.1f} |"
-            )
+            cells = [x for c in (ca, cb) for x in (f"{c['bpp']:.3f}", f"{c['psnr']:.2f}")]
+            lines.append(md.row((f"{d:.2f}", *cells, f"{cb['psnr'] - ca['psnr']:+.2f}", f"{ea:.1f} / {eb:.1f}")))
     lines.append("")
     lines.append(f"{b} against {a} over all points: {_bd(_curve(doc, a), _curve(doc, b))}.")
     return "\n".join(lines)

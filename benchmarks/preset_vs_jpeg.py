@@ -14,6 +14,7 @@ import argparse
 import json
 from pathlib import Path
 
+from benchmarks import markdown as md
 from benchmarks.perf import jpeg_at_or_below
 from benchmarks.runner import REPO, RESULTS
 from inrcodec import config, image
@@ -35,21 +36,16 @@ def main() -> None:
         row = next(r for r in rows if r["image"] == name and r["setting"] == setting)
         arr = image.load(args.images / f"{name}.png")
         out.append({"image": name, "bpp": row["bpp"], "psnr": row["psnr"], "jpeg": jpeg_at_or_below(arr, row["bpp"])})
-    lines = [
-        f"| image | {args.preset} bpp | {args.preset} PSNR (dB) | JPEG quality | JPEG bpp | JPEG PSNR (dB) "
-        "| Δ PSNR (dB) |",
-        "|---|---|---|---|---|---|---|",
-    ]
+    head = ("image", f"{args.preset} bpp", f"{args.preset} PSNR (dB)", "JPEG quality", "JPEG bpp", "JPEG PSNR (dB)")
+    lines = md.table((*head, "Δ PSNR (dB)"))
     for r in out:
         j = r["jpeg"]
+        ours = (r["image"], f"{r['bpp']:.3f}", f"{r['psnr']:.2f}")
         if j is None:
-            lines.append(f"| {r['image']} | {r['bpp']:.3f} | {r['psnr']:.2f} | — | no JPEG this small | — | — |")
+            lines.append(md.row((*ours, "—", "no JPEG this small", "—", "—")))
         else:
             d = r["psnr"] - j["psnr"]
-            lines.append(
-                f"| {r['image']} | {r['bpp']:.3f} | {r['psnr']:.2f} | {j['quality']} | {j['bpp']:.3f} "
-                f"| {j['psnr']:.2f} | {d:+.2f} |"
-            )
+            lines.append(md.row((*ours, j["quality"], f"{j['bpp']:.3f}", f"{j['psnr']:.2f}", f"{d:+.2f}")))
     (args.results / "preset_vs_jpeg.json").write_text(
         json.dumps({"preset": args.preset, "setting": setting, "rows": out}, indent=1) + "\n"
     )

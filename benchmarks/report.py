@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks import ablations
+from benchmarks import markdown as md
 from benchmarks.bd_rate import bd_psnr, bd_rate, overlap
 from benchmarks.plot import is_full_kodak, load_published, load_results, plot, points
 from benchmarks.runner import REPO, RESULTS, repo_path
@@ -62,7 +63,8 @@ def _mean(rows: list[dict], setting: str, key: str) -> float:
     return float(np.mean([r[key] for r in rows if r["setting"] == setting]))
 
 
-def _bd_cells(anchor: tuple[list, list], test: tuple[list, list]) -> str:
+def _bd_cells(anchor: tuple[list, list], test: tuple[list, list]) -> list[str]:
+    """BD-rate, BD-PSNR and the shared PSNR range of ``test`` against ``anchor``: three table cells."""
     cells = []
     try:
         cells.append(f"{bd_rate(*anchor, *test):+.1f}%")
@@ -74,7 +76,7 @@ def _bd_cells(anchor: tuple[list, list], test: tuple[list, list]) -> str:
         cells.append("–")
     rng = overlap(anchor[1], test[1])
     cells.append("none" if rng is None else f"{rng[0]:.2f}–{rng[1]:.2f} dB")
-    return " | ".join(cells)
+    return cells
 
 
 def per_image_bd(anchor: dict, test: dict) -> tuple[list[float], int]:
@@ -118,8 +120,15 @@ def release_block(old_folder: Path, new_folder: Path, old_label: str = PREVIOUS)
         f"inrcodec now (`{repo_path(new_folder)}/`) against release {old_label} (`{repo_path(old_folder)}/`), image by"
         " image: each row compares the same image at the same width.",
         "",
-        f"| setting | fit steps, peak lr: {old_label} → now | images | Δ PSNR (dB), mean (min … max) | Δ bytes, mean |",
-        "|---|---|---|---|---|",
+        *md.table(
+            (
+                "setting",
+                f"fit steps, peak lr: {old_label} → now",
+                "images",
+                "Δ PSNR (dB), mean (min … max)",
+                "Δ bytes, mean",
+            )
+        ),
     ]
     for setting in [s for s in new["settings"] if s in old["settings"]]:
         pairs = [(a[k], b[k]) for k in b if k[1] == setting and k in a]
@@ -128,15 +137,14 @@ def release_block(old_folder: Path, new_folder: Path, old_label: str = PREVIOUS)
         dp = [y["psnr"] - x["psnr"] for x, y in pairs]
         db = [100 * (y["bytes"] / x["bytes"] - 1) for x, y in pairs]
         steps = f"{_fit(old, setting)} → {_fit(new, setting)}"
-        out.append(
-            f"| {setting} | {steps} | {len(pairs)} | {np.mean(dp):+.2f} ({min(dp):+.2f} … {max(dp):+.2f}) |"
-            f" {np.mean(db):+.1f}% |"
-        )
+        spread = f"{np.mean(dp):+.2f} ({min(dp):+.2f} … {max(dp):+.2f})"
+        out.append(md.row((setting, steps, len(pairs), spread, f"{np.mean(db):+.1f}%")))
     only_old = [s for s in old["settings"] if s not in new["settings"]]
     rates, _none = per_image_bd(old, new)
+    cells = " | ".join(_bd_cells(points(old), points(new)))
     out += [
         "",
-        f"BD-rate of the current curve against {old_label}'s: {_bd_cells(points(old), points(new))} on the mean"
+        f"BD-rate of the current curve against {old_label}'s: {cells} on the mean"
         " curves"
         + (f"; image by image, median {np.median(rates):+.1f}% ({len(rates)} images)" if rates else "")
         + (f"; settings only {old_label} ran: {', '.join(only_old)}" if only_old else "")
@@ -155,14 +163,13 @@ def rd_block(folder: Path, doc_path: Path, command: str = "python -m benchmarks.
     out = [_source(docs, folder), "", f"![RD plot]({_link(png, doc_path)})", ""]
 
     out += ["Mean over images per setting (CompressAI convention); times are per image, one thread.", ""]
-    out += ["| codec | setting | bpp | PSNR (dB) | encode s | decode s |", "|---|---|---|---|---|---|"]
+    out += md.table(("codec", "setting", "bpp", "PSNR (dB)", "encode s", "decode s"))
     for d in docs:
         for c in d["curve"]:
             enc, dec = _mean(d["rows"], c["setting"], "encode_s"), _mean(d["rows"], c["setting"], "decode_s")
             n = "" if c["n"] == len(d["images"]) else f" ({c['n']} images)"
-            out.append(
-                f"| {d['label']} | {c['setting']}{n} | {c['bpp']:.3f} | {c['psnr']:.2f} | {enc:.2f} | {dec:.3f} |"
-            )
+            cells = (f"{c['bpp']:.3f}", f"{c['psnr']:.2f}", f"{enc:.2f}", f"{dec:.3f}")
+            out.append(md.row((d["label"], c["setting"] + n, *cells)))
 
     out += [
         "",
@@ -170,12 +177,12 @@ def rd_block(folder: Path, doc_path: Path, command: str = "python -m benchmarks.
         " codec's curve is its front (the settings no other of its settings beats at fewer bits).",
         "",
     ]
-    out += ["| test | anchor | BD-rate | BD-PSNR | PSNR range |", "|---|---|---|---|---|"]
+    out += md.table(("test", "anchor", "BD-rate", "BD-PSNR", "PSNR range"))
     pairs = [(ANCHOR, d["name"]) for d in docs if d["name"] != ANCHOR]
     pairs += [(a, INR) for a in INR_ANCHORS if a in by and INR in by]
     for a, t in pairs:
         if a in by and t in by:
-            out.append(f"| {by[t]['label']} | {by[a]['label']} | {_bd_cells(points(by[a]), points(by[t]))} |")
+            out.append(md.row((by[t]["label"], by[a]["label"], *_bd_cells(points(by[a]), points(by[t])))))
     if INR in by:
         # What pruning buys or costs: inrcodec's dense fits and its pruned (IMP) points as curves of their own.
         inr = by[INR]
@@ -185,16 +192,16 @@ def rd_block(folder: Path, doc_path: Path, command: str = "python -m benchmarks.
         for label, keep in subsets:
             if len(keep) >= 2 and ANCHOR in by:
                 cells = _bd_cells(points(by[ANCHOR]), points(inr, keep))
-                out.append(f"| {inr['label']}, {label} | {by[ANCHOR]['label']} | {cells} |")
+                out.append(md.row((f"{inr['label']}, {label}", by[ANCHOR]["label"], *cells)))
         if len(dense) >= 2 and len(pruned) >= 2:
             cells = _bd_cells(points(inr, dense), points(inr, pruned))
-            out.append(f"| {inr['label']}, pruned (IMP) points | {inr['label']}, dense networks | {cells} |")
+            out.append(md.row((f"{inr['label']}, pruned (IMP) points", f"{inr['label']}, dense networks", *cells)))
     if published and INR in by:
         for name in PUBLISHED_INR:
             if name in published:
                 c = published[name]
                 cells = _bd_cells((c["bpp"], c["psnr_rgb"]), points(by[INR]))
-                out.append(f"| {by[INR]['label']} | {name} (published) | {cells} |")
+                out.append(md.row((by[INR]["label"], f"{name} (published)", *cells)))
     if INR in by and ANCHOR in by:
         rates, none = per_image_bd(by[ANCHOR], by[INR])
         if rates:
@@ -216,10 +223,13 @@ def upscale_block(folder: Path) -> str:
     cfg = d["provenance"]["config"]
     rows = d["rows"]
     out = [_source(docs, folder), "", f"inrcodec preset `{cfg['preset']}`, downscale x{cfg['factor']} (Lanczos).", ""]
-    out += ["| method | bpp (per full-size pixel) | PSNR vs original (dB) | decode s |", "|---|---|---|---|"]
-    for c in d["curve"]:
-        bpp = "–" if c["bpp"] is None else f"{c['bpp']:.3f}"
-        out.append(f"| {c['setting']} | {bpp} | {c['psnr']:.2f} | {_mean(rows, c['setting'], 'decode_s'):.3f} |")
+    out += md.table(
+        ("method", "bpp (per full-size pixel)", "PSNR vs original (dB)", "decode s"),
+        (
+            (c["setting"], md.fmt(c["bpp"], ".3f"), f"{c['psnr']:.2f}", f"{_mean(rows, c['setting'], 'decode_s'):.3f}")
+            for c in d["curve"]
+        ),
+    )
     per = {}
     for r in rows:
         per.setdefault(r["image"], {})[r["setting"]] = r["psnr"]

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks import markdown as md
 from benchmarks.bd_rate import bd_psnr, bd_rate, overlap
 from benchmarks.runner import REPO
 
@@ -28,10 +29,9 @@ def _cell(fn, *curves) -> str:
 
 
 def table(folder: Path) -> str:
-    lines = [
-        "| image | IMP bpp range | RTL bpp range | BD-rate RTL vs IMP (%) | BD-PSNR (dB) | shared PSNR range (dB) |",
-        "|---|---|---|---|---|---|",
-    ]
+    lines = md.table(
+        ("image", "IMP bpp range", "RTL bpp range", "BD-rate RTL vs IMP (%)", "BD-PSNR (dB)", "shared PSNR range (dB)")
+    )
     curves = {}
     for path in sorted(folder.glob("*/results.json")):
         levels = json.loads(path.read_text())["levels"]
@@ -42,11 +42,9 @@ def table(folder: Path) -> str:
     mean_rtl = tuple(np.mean([c[1][i] for c in curves.values()], axis=0).tolist() for i in (0, 1))
     for name, (imp, rtl) in [*curves.items(), ("mean curve", (mean_imp, mean_rtl))]:
         rng = overlap(imp[1], rtl[1])
-        lines.append(
-            f"| {name} | {min(imp[0]):.3f}–{max(imp[0]):.3f} | {min(rtl[0]):.3f}–{max(rtl[0]):.3f} "
-            f"| {_cell(bd_rate, *imp, *rtl)} | {_cell(bd_psnr, *imp, *rtl)} "
-            f"| {'none' if rng is None else f'{rng[0]:.2f}–{rng[1]:.2f}'} |"
-        )
+        ranges = [f"{min(c[0]):.3f}–{max(c[0]):.3f}" for c in (imp, rtl)]
+        bd = (_cell(bd_rate, *imp, *rtl), _cell(bd_psnr, *imp, *rtl))
+        lines.append(md.row((name, *ranges, *bd, "none" if rng is None else f"{rng[0]:.2f}–{rng[1]:.2f}")))
     return "\n".join(lines)
 
 

@@ -329,3 +329,11 @@ def test_results_record_paths_relative_to_the_repository(monkeypatch):
     ]
     monkeypatch.chdir(repo / "benchmarks")  # a relative path given from elsewhere: made repo-relative
     assert runner.command_line(["--out", "results"])[1:] == ["--out", "benchmarks/results"]
+
+
+def test_markdown_table_lines():
+    from benchmarks import markdown as md
+
+    lines = md.table(("a", "b"), [(1, "x"), (md.fmt(None), md.fmt(0.5, "+.1f"))])
+    assert lines == ["| a | b |", "|---|---|", "| 1 | x |", "| – | +0.5 |"]
+    assert md.row(("only",)) == "| only |"
