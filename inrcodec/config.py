@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from inrcodec.siren import Architecture
+from inrcodec.architecture import Architecture
 
 
 @dataclass(frozen=True)
@@ -94,3 +94,24 @@ def preset(name: str, **overrides) -> EncodeConfig:
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
     return replace(PRESETS[name], **overrides)
+
+
+def override(
+    name: str,
+    bpp: float | None = None,
+    weight_coder: str | None = None,
+    steps: int | None = None,
+    seed: int | None = None,
+    density: float | None = None,
+) -> EncodeConfig:
+    """A preset with the command line's overrides; None keeps the preset's value."""
+    cfg = preset(name, bpp=bpp)
+    if weight_coder is not None:
+        cfg = replace(cfg, coder=replace(cfg.coder, weight_coder=weight_coder))
+    if steps is not None:
+        cfg = replace(cfg, fit=replace(cfg.fit, steps=steps))
+    if seed is not None:
+        cfg = replace(cfg, fit=replace(cfg.fit, seed=seed))
+    if density is not None:
+        cfg = replace(cfg, prune=replace(cfg.prune, density=density))
+    return cfg

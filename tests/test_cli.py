@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import struct
 import subprocess
 import sys
+import zlib
 
+import click
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -21,11 +25,20 @@ from inrcodec.format import container
 INFO_KEYS = {"file", "format_version", "bytes", "bpp", "header", "parameters", "density", "coders", "sections"}
 
 
+def allow_preset(monkeypatch, name: str, cfg: config.EncodeConfig) -> str:
+    """Add a preset, and to the --preset choices of every command that has one (fixed at import)."""
+    monkeypatch.setitem(config.PRESETS, name, cfg)
+    for command in main.commands.values():
+        for param in command.params:
+            if param.name == "preset" and isinstance(param.type, click.Choice):
+                monkeypatch.setattr(param.type, "choices", (*param.type.choices, name))
+    return name
+
+
 @pytest.fixture
 def tiny(monkeypatch):
     """A "tiny" preset for the CLI (the real ones take minutes on a CPU)."""
-    monkeypatch.setitem(config.PRESETS, "tiny", tiny_config(steps=300, density=1.0, qat_steps=10))
-    return "tiny"
+    return allow_preset(monkeypatch, "tiny", tiny_config(steps=300, density=1.0, qat_steps=10))
 
 
 def run(*args: str):
@@ -72,7 +85,7 @@ def test_encode_json_decode_info(tmp_path, crop, tiny):
 
     res = run("decode", out, "-q")
     assert res.exit_code == 0 and res.stdout == ""
-    decoded = image.load(tmp_path / "crop.png")
+    decoded = image.load(tmp_path / "crop.decoded.png")  # default: never the source's own name
     assert image.psnr(decoded, crop) == pytest.approx(stats["psnr"], abs=1e-9) and stats["psnr"] > 30
 
     res = run("info", out, "--json")
@@ -120,7 +133,7 @@ def test_decode_to_other_formats(tmp_path, encoded_scalar):
 
 
 def test_demo(tmp_path, monkeypatch):
-    monkeypatch.setitem(config.PRESETS, "tiny", tiny_config(steps=100, density=1.0, qat_steps=0))
+    allow_preset(monkeypatch, "tiny", tiny_config(steps=100, density=1.0, qat_steps=0))
     res = run("demo", "--preset", "tiny", "-o", tmp_path)
     assert res.exit_code == 0, res.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sample.inr", "sample.png", "sample@2x.png"]
@@ -133,6 +146,7 @@ def test_demo(tmp_path, monkeypatch):
 
 
 def _encode_decode(tmp_path, tiny, pil: Image.Image) -> tuple[np.ndarray, Image.Image]:
+    tmp_path.mkdir(exist_ok=True)
     src = tmp_path / "in.png"
     pil.save(src)
     res = run("encode", src, "--preset", tiny, "-q")
@@ -159,9 +173,12 @@ def test_grey_stays_grey(tmp_path, tiny):
     assert image.psnr(px[:, :, None], arr[:, :, None]) > 30
 
 
-def test_sixteen_bit_is_scaled_to_8(tmp_path, tiny):
+def test_sixteen_bit_is_scaled_to_8_with_a_warning(tmp_path, tiny):
     arr16 = (smooth(channels=1)[:, :, 0].astype(np.uint16) * 257).astype(np.uint16)
-    px, out = _encode_decode(tmp_path, tiny, Image.fromarray(arr16))
+    Image.fromarray(arr16).save(tmp_path / "in.png")
+    res = run("encode", tmp_path / "in.png", "--preset", tiny, "-q")
+    assert res.stderr.strip() == f"warning: {tmp_path / 'in.png'}: 16-bit samples are coded at 8 bits"
+    px, out = _encode_decode(tmp_path / "again", tiny, Image.fromarray(arr16))
     assert out.mode == "L"
     assert image.psnr(px[:, :, None], (arr16 // 257).astype(np.uint8)[:, :, None]) > 30
 
@@ -196,9 +213,6 @@ def test_encode_bad_inputs(tmp_path, tiny, monkeypatch):
     monkeypatch.setattr(image, "MAX_PIXELS", 100)
     fails("encode", tmp_path / "big.png", "--preset", tiny, match="over the 100 pixel limit")
     monkeypatch.undo()
-    fails("encode", tmp_path / "big.png", "--preset", "nope", match="unknown preset")
-    fails("encode", tmp_path / "big.png", "--bpp", "-1", match="--bpp")
-    fails("encode", tmp_path / "big.png", "--density", "1.5", match="--density")
     _only(tmp_path, "text.png", "empty.png", "big.png")
 
 
@@ -233,7 +247,7 @@ def test_rgba_to_jpeg_is_refused(tmp_path):
 def test_failures_keep_an_existing_output(tmp_path, encoded_scalar, tiny):
     (tmp_path / "x.inr").write_bytes(encoded_scalar.data[:-1])  # corrupt
     (tmp_path / "x.png").write_bytes(b"precious")
-    fails("decode", tmp_path / "x.inr", match="CRC")
+    fails("decode", tmp_path / "x.inr", "-o", tmp_path / "x.png", "--force", match="CRC")
     (tmp_path / "y.png").write_text("not an image")
     (tmp_path / "y.inr").write_bytes(b"precious")
     fails("encode", tmp_path / "y.png", "--preset", tiny, match="cannot read image")
@@ -251,7 +265,8 @@ def test_a_failing_write_leaves_nothing_partial(tmp_path, encoded_scalar, monkey
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(os, "fsync", disk_full)
-    fails("decode", src, match="No space left")
+    line = fails("decode", src, "-o", tmp_path / "x.png", "--force", match="No space left")
+    assert line == f"Error: {tmp_path / 'x.png'}: cannot write (No space left on device)"  # no temporary name
     assert (tmp_path / "x.png").read_bytes() == b"precious"
     _only(tmp_path, "x.inr", "x.png")
 
@@ -264,5 +279,147 @@ def test_python_dash_m_reports_errors_without_traceback(tmp_path):
         [sys.executable, "-m", "inrcodec", "decode", str(bad)], capture_output=True, text=True, env=env, cwd=tmp_path
     )
     assert res.returncode == 1 and res.stdout == ""
-    assert res.stderr.strip().splitlines() == ["Error: file truncated in the header"]
+    assert res.stderr.strip().splitlines() == [f"Error: {bad}: file truncated in the header"]
     _only(tmp_path, "bad.inr")
+
+
+# --- the table of bad inputs (docs/pipeline.md) -----------------------------------------------------
+
+BAD_INPUTS = [  # (command line, exit status, the last line of stderr), in a folder made by _bad_input_folder
+    ("encode missing.png", 1, "Error: missing.png: no such file"),
+    ("encode notes.png", 1, "Error: notes.png: cannot read image (cannot identify image file 'notes.png')"),
+    ("encode dot.png", 1, "Error: dot.png: 1x1 is below the 8x8 minimum"),
+    ("encode img.png", 1, "Error: img.inr: exists; pass --force to overwrite it, or -o to name another file"),
+    ("encode img.png -o img.png --force", 1, "Error: img.png: is the input; name another output with -o"),
+    ("encode img.png -o nodir/x.inr", 1, "Error: nodir/x.inr: no such folder 'nodir'"),
+    ("encode img.png -o .", 2, "Error: Invalid value for '-o' / '--output': File '.' is a directory."),
+    (
+        "encode img.png --preset nope",
+        2,
+        "Error: Invalid value for '--preset': 'nope' is not one of 'fast', 'low', 'medium', 'high'.",
+    ),
+    ("encode img.png --density 1.5", 2, "Error: Invalid value for '--density': 1.5 is not in the range 0<x<=1."),
+    ("encode img.png --bpp -1", 2, "Error: Invalid value for '--bpp': -1.0 is not in the range x>0."),
+    ("encode img.png --steps 0", 2, "Error: Invalid value for '--steps': 0 is not in the range x>=1."),
+    (
+        "encode img.png -o r.inr --regions stripes",
+        1,
+        "Error: bad --regions 'stripes'; use grid:RxC, kmeans:K[@F] or labels[@F]",
+    ),
+    ("decode missing.inr", 1, "Error: missing.inr: no such file"),
+    ("decode img.png", 1, "Error: img.png: not an .inr file (bad magic)"),
+    (
+        "decode img.inr",
+        1,
+        "Error: img.decoded.png: exists; pass --force to overwrite it, or -o to name another file",
+    ),
+    ("decode img.inr -o img.xyz", 1, "Error: img.xyz: unknown output image format '.xyz'"),
+    ("decode img.inr -o img.inr --force", 1, "Error: img.inr: is the input; name another output with -o"),
+]
+
+
+@pytest.fixture
+def bad_input_folder(tmp_path, monkeypatch, encoded_scalar):
+    """img.png with its img.inr and img.decoded.png, a text file named notes.png, a 1x1 dot.png;
+    the pipeline replaced by a tripwire, since every row must fail before any work."""
+    import inrcodec.encoder.pipeline as pipeline
+
+    Image.fromarray(smooth()).save(tmp_path / "img.png")
+    (tmp_path / "img.inr").write_bytes(encoded_scalar.data)
+    (tmp_path / "img.decoded.png").write_bytes(b"precious")
+    (tmp_path / "notes.png").write_text("not an image\n")
+    Image.fromarray(np.zeros((1, 1, 3), np.uint8)).save(tmp_path / "dot.png")
+    monkeypatch.chdir(tmp_path)
+
+    def tripwire(*args, **kwargs):
+        raise AssertionError("the encoder ran before the inputs were checked")
+
+    monkeypatch.setattr(pipeline, "encode_array", tripwire)
+    return tmp_path
+
+
+@pytest.mark.parametrize("line,status,message", BAD_INPUTS, ids=[row[0] for row in BAD_INPUTS])
+def test_bad_input_table(bad_input_folder, line, status, message):
+    before = {p.name: p.read_bytes() for p in bad_input_folder.iterdir()}
+    res = run(*line.split())
+    assert res.exit_code == status, res.output
+    assert res.stderr.strip().splitlines()[-1] == message
+    assert res.stdout == ""
+    assert {p.name: p.read_bytes() for p in bad_input_folder.iterdir()} == before  # nothing written or changed
+    doc = (REPO / "docs" / "pipeline.md").read_text()
+    assert f"| `{line}`" in doc and f"`{message}`" in doc, "docs/pipeline.md's table is out of date"
+
+
+def test_sixteen_bit_rgb_png_is_seen_as_16_bit(tmp_path):
+    """Pillow opens a 16-bit RGB PNG as 8-bit RGB; probe still tells."""
+    rows = b"".join(b"\0" + bytes(range(48)) for _ in range(8))  # 8 rows of 8 RGB pixels at 16 bits
+    chunk = lambda kind, body: struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))  # noqa: E731
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 8, 8, 16, 2, 0, 0, 0))
+    (tmp_path / "rgb16.png").write_bytes(png + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+    info = image.probe(tmp_path / "rgb16.png")
+    assert (info.mode, info.bits, info.warning) == ("RGB", 16, "16-bit samples are coded at 8 bits")
+    with pytest.warns(image.PrecisionWarning, match="16-bit"):
+        assert image.load(tmp_path / "rgb16.png").shape == (8, 8, 3)
+    Image.fromarray(smooth()).save(tmp_path / "rgb8.png")
+    assert image.probe(tmp_path / "rgb8.png").warning is None
+
+
+def test_forced_overwrite_replaces_and_unforced_never_does(tmp_path, encoded_scalar):
+    src = tmp_path / "x.inr"
+    src.write_bytes(encoded_scalar.data)
+    (tmp_path / "x.decoded.png").write_bytes(b"precious")
+    fails("decode", src, match="exists; pass --force")
+    assert (tmp_path / "x.decoded.png").read_bytes() == b"precious"
+    assert run("decode", src, "--force", "-q").exit_code == 0
+    assert image.load(tmp_path / "x.decoded.png").shape == (32, 48, 3)
+
+
+def test_an_output_that_appears_during_the_work_is_not_replaced(tmp_path, encoded_scalar, monkeypatch):
+    """The check before the work passed; another process then made the file: it is kept."""
+    from inrcodec.cli import paths
+
+    src = tmp_path / "x.inr"
+    src.write_bytes(encoded_scalar.data)
+    real = paths.check_output
+
+    def then_someone_writes(output, force, source=None):
+        real(output, force, source)
+        output.write_bytes(b"theirs")
+
+    monkeypatch.setattr(paths, "check_output", then_someone_writes)
+    fails("decode", src, match="x.decoded.png: exists; not overwritten")
+    assert (tmp_path / "x.decoded.png").read_bytes() == b"theirs"
+    _only(tmp_path, "x.inr", "x.decoded.png")
+
+
+@pytest.mark.parametrize("where", ["before the guard", "inside the work"])
+def test_ctrl_c_is_always_130_and_one_line(tmp_path, monkeypatch, where):
+    from inrcodec.cli import paths
+
+    Image.fromarray(smooth()).save(tmp_path / "img.png")
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    if where == "before the guard":  # e.g. while torch is being imported
+        monkeypatch.setattr(paths, "encoded_name", interrupt)
+    else:
+        monkeypatch.setattr(image, "load", interrupt)
+    res = run("encode", tmp_path / "img.png")
+    assert res.exit_code == 130 and res.stderr == "interrupted; no output written\n"
+    _only(tmp_path, "img.png")
+
+
+def test_encode_quiet_prints_only_the_result_line(tmp_path, crop, tiny):
+    image.save(crop, tmp_path / "c.png")
+    res = run("encode", tmp_path / "c.png", "--preset", tiny, "-q")
+    assert res.exit_code == 0 and res.stderr == ""
+    assert re.fullmatch(r".*c\.inr: \d+ bytes, [\d.]+ bpp, [\d.]+ dB PSNR\n", res.stdout)
+
+
+def test_the_package_namespace_is_its_api():
+    import inrcodec
+
+    names = {n for n in dir(inrcodec) if not n.startswith("_")}
+    assert {"encode", "decode", "FormatError", "FORMAT_VERSION"} <= names
+    assert not names & {"np", "os", "replace", "annotations", "Path"}

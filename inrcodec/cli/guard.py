@@ -7,6 +7,7 @@ importing the command group.
 from __future__ import annotations
 
 import sys
+from typing import NoReturn
 
 import click
 
@@ -20,12 +21,18 @@ class Fail(click.ClickException):
     """A one-line error and exit status 1 (click prints ``Error: ...``)."""
 
 
+def interrupted() -> NoReturn:
+    """Ctrl-C, wherever it lands: one line and status 130 (outputs are written atomically, so
+    nothing half-written is left)."""
+    click.echo("interrupted; no output written", err=True)
+    sys.exit(130)
+
+
 def run_guarded(fn):
     """Call ``fn``; user errors become one line on stderr and a non-zero exit, never a traceback."""
     try:
         return fn()
     except KeyboardInterrupt:
-        click.echo("interrupted; no output written", err=True)
-        sys.exit(130)
+        interrupted()
     except USER_ERRORS as e:
         raise Fail(str(e)) from None

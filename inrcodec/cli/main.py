@@ -3,17 +3,30 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import click
 
-from inrcodec.cli.guard import run_guarded
+from inrcodec.cli import paths
+from inrcodec.cli.experiments import lottery_command, rtl_command
+from inrcodec.cli.guard import interrupted, run_guarded
 from inrcodec.cli.progress import Bar
-from inrcodec.lottery import lottery_command
-from inrcodec.rtl_experiment import rtl_command
+from inrcodec.config import DEFAULT_PRESET, PRESETS
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Group(click.Group):
+    """The command group; Ctrl-C anywhere in a command (importing torch included) ends it the same
+    way: one line and status 130, never click's 'Aborted!'."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (KeyboardInterrupt, click.exceptions.Abort):
+            interrupted()
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="inrcodec")
 def main() -> None:
     """Images as small sine networks: encode, decode at any resolution, inspect."""
@@ -22,84 +35,114 @@ def main() -> None:
 @main.command()
 @click.argument("src", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="default: SRC with .inr")
-@click.option("--preset", default="medium", show_default=True, help="fast | low | medium | high")
-@click.option("--bpp", type=float, help="rate cap: the file stays at or under this many bits per pixel")
+@click.option("-f", "--force", is_flag=True, help="overwrite OUTPUT if it exists")
+@click.option("--preset", type=click.Choice(list(PRESETS)), default=DEFAULT_PRESET, show_default=True)
+@click.option(
+    "--bpp",
+    type=click.FloatRange(min=0, min_open=True),
+    help="rate cap: the file stays at or under this many bits per pixel",
+)
 @click.option("--weight-coder", type=click.Choice(["scalar", "sinr", "auto"]), help="override the preset's")
-@click.option("--steps", type=int, help="dense-fit steps (override the preset's)")
-@click.option("--density", type=float, help="fraction of weights kept by pruning (override)")
-@click.option("--seed", type=int, help="seed of initialisation and sampling (override)")
+@click.option("--steps", type=click.IntRange(min=1), help="dense-fit steps (override the preset's)")
+@click.option(
+    "--density", type=click.FloatRange(0, 1, min_open=True), help="fraction of weights kept by pruning (override)"
+)
+@click.option("--seed", type=click.IntRange(min=0), help="seed of initialisation and sampling (override)")
 @click.option("--regions", help="one ticket per region (format v2): grid:RxC | kmeans:K[@F] | labels[@F]")
-@click.option("--region-map", type=click.Path(dir_okay=False, path_type=Path), help="label image for --regions labels")
+@click.option(
+    "--region-map",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="label image for --regions labels",
+)
 @click.option("--device", help="cpu, cuda, mps (default: best available)")
-@click.option("-q", "--quiet", is_flag=True, help="no progress bar")
-@click.option("--json", "as_json", is_flag=True, help="print the stats as JSON")
-def encode(src, output, preset, bpp, weight_coder, steps, density, seed, regions, region_map, device, quiet, as_json):
+@click.option("-q", "--quiet", is_flag=True, help="no progress bar; print only the result line")
+@click.option("--json", "as_json", is_flag=True, help="print the stats as JSON (no progress bar)")
+def encode(
+    src, output, force, preset, bpp, weight_coder, steps, density, seed, regions, region_map, device, quiet, as_json
+):
     """Fit SRC (and prune it with --density or --bpp), code it and write an .inr file."""
-    from dataclasses import replace
+    from inrcodec import image
+    from inrcodec.config import override
+    from inrcodec.encoder.region_spec import parse_spec
 
-    from inrcodec import config, image
-    from inrcodec.encoder.pipeline import encode_array
+    output = output or paths.encoded_name(src)
 
-    output = output or src.with_suffix(".inr")
+    def check():
+        """Everything that can fail without torch, before any work."""
+        info = image.probe(src)
+        paths.check_output(output, force, src)
+        spec = parse_spec(regions, region_map) if regions or region_map else None
+        if info.warning:
+            click.echo(f"warning: {src}: {info.warning}", err=True)
+        return spec
 
-    def job():
-        if bpp is not None and bpp <= 0:
-            raise ValueError("--bpp must be positive")
-        if density is not None and not 0 < density <= 1:
-            raise ValueError("--density must be in (0, 1]")
+    def job(spec):
+        from inrcodec.encoder.pipeline import encode_array
+
         arr = image.load(src)
-        cfg = config.preset(preset, bpp=bpp)
-        if weight_coder:
-            cfg = replace(cfg, coder=replace(cfg.coder, weight_coder=weight_coder))
-        if steps is not None:
-            cfg = replace(cfg, fit=replace(cfg.fit, steps=steps))
-        if seed is not None:
-            cfg = replace(cfg, fit=replace(cfg.fit, seed=seed))
-        if density is not None:
-            cfg = replace(cfg, prune=replace(cfg.prune, density=density))
+        cfg = override(preset, bpp=bpp, weight_coder=weight_coder, steps=steps, seed=seed, density=density)
         bar = None if quiet or as_json else Bar()
         try:
-            if regions or region_map:
-                from inrcodec.encoder.regions import parse_spec
+            if spec is not None:
                 from inrcodec.encoder.rtl import encode_regions
 
-                enc = encode_regions(arr, cfg, parse_spec(regions, region_map), region_map, device, bar)
+                enc = encode_regions(arr, cfg, spec, region_map, device, bar)
             else:
                 enc = encode_array(arr, cfg, device, bar)
         finally:
             if bar:
                 bar.close()
-        image.atomic_write(output, lambda f: f.write(enc.data))
+        image.atomic_write(output, lambda f: f.write(enc.data), overwrite=force)
         return enc
 
-    enc = run_guarded(job)
+    spec = run_guarded(check)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=_precision_warning())  # said once above
+        enc = run_guarded(lambda: job(spec))
     if as_json:
         click.echo(json.dumps(dict(enc.stats, output=str(output)), indent=2))
-    elif not quiet:
+    else:
         s = enc.stats
         click.echo(f"{output}: {s['bytes']} bytes, {s['bpp']:.4f} bpp, {s['psnr']:.2f} dB PSNR")
 
 
+def _precision_warning():
+    from inrcodec.image import PrecisionWarning
+
+    return PrecisionWarning
+
+
 @main.command()
 @click.argument("src", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="default: SRC with .png")
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="default: SRC with .decoded.png"
+)
+@click.option("-f", "--force", is_flag=True, help="overwrite OUTPUT if it exists")
 @click.option("--size", type=click.IntRange(min=1), help="longer side in pixels, aspect kept")
 @click.option("--width", type=click.IntRange(min=1), help="output width (height follows unless given)")
 @click.option("--height", type=click.IntRange(min=1), help="output height (width follows unless given)")
 @click.option("--device", help="cpu, cuda, mps (default: best available)")
 @click.option("-q", "--quiet", is_flag=True, help="print nothing on success")
-def decode(src, output, size, width, height, device, quiet):
+def decode(src, output, force, size, width, height, device, quiet):
     """Decode SRC at native size or any other; the format follows the output's extension."""
-    from inrcodec import decode as _decode
     from inrcodec import image
+    from inrcodec.decoder import decode as _decode
+    from inrcodec.format import FormatError, container
 
-    output = output or src.with_suffix(".png")
+    output = output or paths.decoded_name(src)
 
     def job():
         if not src.is_file():
             raise ValueError(f"{src}: no such file")
-        arr = _decode(src.read_bytes(), size, width, height, device)
-        image.save(arr, output)
+        data = src.read_bytes()
+        try:
+            channels = container.read(data).header.channels
+        except FormatError as e:
+            raise FormatError(f"{src}: {e}") from None
+        paths.check_output(output, force, src)
+        image.output_format(output, channels)
+        arr = _decode(data, size, width, height, device)
+        image.save(arr, output, overwrite=force)
         return arr
 
     arr = run_guarded(job)
@@ -118,7 +161,10 @@ def info(src, as_json):
         if not src.is_file():
             raise ValueError(f"{src}: no such file")
         data = src.read_bytes()
-        return data, container.read(data)
+        try:
+            return data, container.read(data)
+        except container.FormatError as e:
+            raise container.FormatError(f"{src}: {e}") from None
 
     data, stream = run_guarded(job)
     h = stream.header
@@ -159,20 +205,24 @@ def info(src, as_json):
 
 
 @main.command()
-@click.option("--preset", default="fast", show_default=True, help="preset used for the demo")
+@click.option("--preset", type=click.Choice(list(PRESETS)), default="fast", show_default=True)
 @click.option(
     "-o", "--outdir", type=click.Path(file_okay=False, path_type=Path), default=Path("demo-out"), show_default=True
 )
 def demo(preset, outdir):
-    """Encode the bundled sample image, decode it at native and double size, print bpp and PSNR."""
+    """Encode the bundled sample image, decode it at native and double size, print bpp and PSNR.
+
+    The default preset (fast) takes seconds and is not a rate-distortion setting: its figures are
+    the demo's, not the codec's (README, 'Where it stands')."""
     from importlib import resources
 
-    from inrcodec import decode as _decode
     from inrcodec import image
     from inrcodec.config import preset as get_preset
-    from inrcodec.encoder.pipeline import encode_array
+    from inrcodec.decoder import decode as _decode
 
     def job():
+        from inrcodec.encoder.pipeline import encode_array
+
         outdir.mkdir(parents=True, exist_ok=True)
         src = resources.files("inrcodec") / "data" / "sample.png"
         with resources.as_file(src) as path:
@@ -193,7 +243,8 @@ def demo(preset, outdir):
     click.echo(
         f"sample {arr.shape[1]}x{arr.shape[0]} -> {outdir / 'sample.inr'}: {s['bytes']} bytes, "
         f"{s['bpp']:.3f} bpp, PSNR {image.psnr(native, arr):.2f} dB "
-        f"(encode {s['seconds']['fit_and_prune'] + s['seconds']['code']:.1f} s)"
+        f"(encode {s['seconds']['fit_and_prune'] + s['seconds']['code']:.1f} s; preset {preset}: a demo, "
+        "not a rate-distortion setting)"
     )
     click.echo(f"decoded: {outdir / 'sample.png'} (native), {outdir / 'sample@2x.png'} (2x, any size works)")
 

@@ -1,0 +1,40 @@
+"""Where a command writes: default names that can never be the input's, no file replaced unless
+asked (``--force``), and the folder checked before any work starts."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def encoded_name(src: Path) -> Path:
+    """``img.png`` -> ``img.inr``."""
+    return src.with_suffix(".inr")
+
+
+def decoded_name(src: Path) -> Path:
+    """``img.inr`` -> ``img.decoded.png``: never ``img.png``, which is likely the original image."""
+    return src.with_name(f"{src.stem}.decoded.png")
+
+
+def _same(a: Path, b: Path) -> bool:
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def check_output(output: Path, force: bool, src: Path | None = None) -> None:
+    """Refuse, with one line naming ``output``, what would fail or destroy a file after the work:
+    the input itself, an existing file without ``force``, a folder, a missing or read-only folder."""
+    if src is not None and (_same(output, src) or output.absolute() == src.absolute()):
+        raise ValueError(f"{output}: is the input; name another output with -o")
+    if output.is_dir():
+        raise ValueError(f"{output}: is a folder; name a file with -o")
+    if output.exists() and not force:
+        raise ValueError(f"{output}: exists; pass --force to overwrite it, or -o to name another file")
+    folder = output.parent
+    if not folder.is_dir():
+        raise ValueError(f"{output}: no such folder {str(folder)!r}")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ValueError(f"{output}: folder {str(folder)!r} is not writable")
