@@ -25,8 +25,9 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
@@ -38,9 +39,25 @@ from benchmarks.runner import REPO, RESULTS, DatasetError, Experiment, Job, data
 DEFAULT_IMAGES = REPO.parent / "shared" / "photos"
 
 
+class Recorded:
+    """Reading a per-ablation config back from a results JSON."""
+
+    # Names results made before the per-ablation configs (one catch-all ``Setup``) gave these fields.
+    legacy: ClassVar[dict[str, str]] = {}
+
+    @classmethod
+    def from_record(cls, record: dict):
+        """The config a results JSON recorded (``provenance.config.setup``): its own fields (lists
+        back to tuples, old names through ``legacy``), others' ignored, missing ones at their defaults."""
+        names = {f.name for f in fields(cls)}
+        got = {cls.legacy.get(k, k): tuple(v) if isinstance(v, list) else v for k, v in record.items()}
+        return cls(**{k: v for k, v in got.items() if k in names})
+
+
 @dataclass(frozen=True)
-class Setup:
-    """What every ablation shares: the network, the training budget, the pruning schedule."""
+class Training(Recorded):
+    """The network, training budget and pruning schedule of the ablations that fit and prune their
+    own network on crops; each of those ablations' configs adds what it varies."""
 
     hidden: int = 64  # width of the (large) network that gets pruned
     layers: int = 3  # sine layers
@@ -49,21 +66,10 @@ class Setup:
     prune_steps: int = 300  # retraining steps after each pruning round
     qat_steps: int = 50  # quantization-aware fine-tuning steps per operating point
     densities: tuple[float, ...] = (0.7, 0.5, 0.35, 0.25)  # one pruning round each
-    dense_widths: tuple[int, ...] = (56, 48, 40, 32)  # imp-vs-dense: the small dense networks
-    sinr_density: float = 0.5  # sinr-vs-scalar: the snapshot whose weights both coders code
-    bits: tuple[int, ...] = (5, 6, 7, 8, 9, 10)  # sinr-vs-scalar: bit depths of each coder
-    sinr_s: tuple[int, ...] = (16, 24, 32)  # sinr-vs-scalar: nonzeros per 32-vector (16 is the codec's default)
-    batch_scales: tuple[float, ...] = (0.25, 0.5, 2.0)  # schedule: batch x this, steps / this (equal pixels)
-    lrs: tuple[float, ...] = (1e-3, 5e-3)  # schedule: peak learning rates tried besides the codec's 2e-3
-    pe_levels: tuple[int, ...] = (0, 4, 6, 8)  # fourier: levels tried on the default preset's network
-    fourier_preset: str = "medium"  # fourier: the preset whose fit, width and coder it varies
-    fourier_steps: int | None = 1500  # fourier: fit steps (None: the preset's); 1500 was `medium`'s when it ran (1.1)
-    lr_widths: tuple[int, ...] = (80, 144)  # width-lr: ladder widths whose peak learning rate it varies
-    lr_peaks: tuple[float, ...] = (2e-3, 1e-3)  # width-lr: peak learning rates (the first is the baseline)
-    lr_steps: int = 1500  # width-lr: fit steps (release 1.1's, so only the learning rate changes)
     seed: int = 0  # initialisation and pixel sampling
 
     def config(self, hidden: int | None = None, fit: dict | None = None, **prune):
+        """The EncodeConfig of one fit: this training, with another width, FitConfig or PruneConfig fields."""
         from inrcodec.config import CoderConfig, EncodeConfig, FitConfig, PruneConfig
         from inrcodec.siren import Architecture
 
@@ -75,25 +81,75 @@ class Setup:
         )
 
 
-SETUP = Setup()
-QUICK = Setup(
-    hidden=24,
-    fit_steps=150,
-    batch=2048,
-    prune_steps=60,
-    qat_steps=10,
-    densities=(0.6, 0.35),
-    dense_widths=(18, 14),
-    bits=(6, 8, 10),
-    sinr_s=(16, 32),
-    batch_scales=(0.5,),
-    lrs=(5e-3,),
-    pe_levels=(0, 6),
-    fourier_preset="fast",
-    fourier_steps=None,
-    lr_widths=(16,),
-    lr_steps=100,
-)
+# --quick (1 image, 128x128): every trajectory ablation's tiny training.
+QUICK_TRAINING = dict(hidden=24, fit_steps=150, batch=2048, prune_steps=60, qat_steps=10, densities=(0.6, 0.35))
+
+
+@dataclass(frozen=True)
+class ImpVsDenseConfig(Training):
+    """imp-vs-dense: the IMP trajectory of the training's network against small dense networks."""
+
+    dense_widths: tuple[int, ...] = (56, 48, 40, 32)  # the small dense networks' widths
+
+
+@dataclass(frozen=True)
+class SinrVsScalarConfig(Training):
+    """sinr-vs-scalar: both coders on one pruned snapshot, at each bit depth."""
+
+    sinr_density: float = 0.5  # the snapshot whose weights both coders code (the rounds down to it run)
+    bits: tuple[int, ...] = (5, 6, 7, 8, 9, 10)  # bit depths of each coder
+    sinr_s: tuple[int, ...] = (16, 24, 32)  # SINR's nonzeros per 32-vector (16 is the codec's default)
+
+
+@dataclass(frozen=True)
+class RewindConfig(Training):
+    """rewind: two trajectories that differ only in ``PruneConfig.rewind``."""
+
+    variants: tuple[str, str] = ("init", "none")  # rewind to the initialisation (reference), or fine-tune on
+
+
+@dataclass(frozen=True)
+class MasksConfig(Training):
+    """masks: two trajectories that differ only in ``PruneConfig.rule``."""
+
+    variants: tuple[str, str] = ("magnitude", "random")  # winning-ticket mask (reference), or a random one
+
+
+@dataclass(frozen=True)
+class ScheduleConfig(Training):
+    """schedule: the training's dense fit (no pruning) with other batch sizes and peak learning rates."""
+
+    batch_scales: tuple[float, ...] = (0.25, 0.5, 2.0)  # batch x this, steps / this (equal pixels)
+    lrs: tuple[float, ...] = (1e-3, 5e-3)  # peak learning rates tried besides the codec's 2e-3
+
+
+@dataclass(frozen=True)
+class EntropyCodingConfig(Training):
+    """entropy-coding: the training's dense fit coded at each bit depth, Brotli against ideal coders."""
+
+    bits: tuple[int, ...] = (5, 6, 7, 8, 9, 10)  # bit depths coded
+
+
+@dataclass(frozen=True)
+class FourierConfig(Recorded):
+    """fourier: a preset's network, fit and coder at full size, with Fourier features of each level."""
+
+    preset: str = "medium"  # the preset whose fit, width and coder it varies
+    steps: int | None = 1500  # fit steps (None: the preset's); 1500 was `medium`'s when it ran (1.1)
+    levels: tuple[int, ...] = (0, 4, 6, 8)  # Fourier levels tried (0: raw coordinates, the reference)
+
+    legacy: ClassVar[dict[str, str]] = {"fourier_preset": "preset", "fourier_steps": "steps", "pe_levels": "levels"}
+
+
+@dataclass(frozen=True)
+class WidthLrConfig(Recorded):
+    """width-lr: ladder points of some widths at full size, with other peak learning rates."""
+
+    widths: tuple[int, ...] = (80, 144)  # ladder widths whose peak learning rate it varies
+    peaks: tuple[float, ...] = (2e-3, 1e-3)  # peak learning rates (the first is the baseline)
+    steps: int = 1500  # fit steps (release 1.1's, so only the learning rate changes)
+
+    legacy: ClassVar[dict[str, str]] = {"lr_widths": "widths", "lr_peaks": "peaks", "lr_steps": "steps"}
 
 
 def _d(density: float) -> str:
@@ -101,11 +157,15 @@ def _d(density: float) -> str:
 
 
 class Ablation(Experiment):
+    """One ablation: its config class (``Config``), the tiny one of ``--quick`` (``quick``), its jobs."""
+
     kind = "ablation"
     question = ""  # one line for the docs
+    Config: ClassVar[type] = Training  # its own frozen dataclass; ``config()`` records it as "setup"
+    quick: ClassVar[Recorded] = Training(**QUICK_TRAINING)
 
-    def __init__(self, setup: Setup = SETUP, device: str = "cpu"):
-        self.setup = setup
+    def __init__(self, setup: Recorded | None = None, device: str = "cpu"):
+        self.setup = self.Config() if setup is None else setup
         self.device = device
 
     def config(self) -> dict:
@@ -176,6 +236,8 @@ def _bd(anchor: list[dict], test: list[dict]) -> str:
 class ImpVsDense(Ablation):
     name, label = "imp-vs-dense", "IMP-pruned large network vs small dense networks"
     question = "Is pruning a large network better than training a small dense one of the same size in bytes?"
+    Config = ImpVsDenseConfig
+    quick = ImpVsDenseConfig(**QUICK_TRAINING, dense_widths=(18, 14))
 
     def jobs(self) -> list[Job]:
         s = self.setup
@@ -209,6 +271,8 @@ class ImpVsDense(Ablation):
 class SinrVsScalar(Ablation):
     name, label = "sinr-vs-scalar", "SINR vs scalar coding of the same surviving weights"
     question = "On the same pruned weights, does SINR need fewer bytes than scalar coding for the same PSNR?"
+    Config = SinrVsScalarConfig
+    quick = SinrVsScalarConfig(**QUICK_TRAINING, bits=(6, 8, 10), sinr_s=(16, 32))
 
     def jobs(self) -> list[Job]:
         s = self.setup
@@ -261,34 +325,36 @@ class SinrVsScalar(Ablation):
         return "\n".join(lines)
 
 
-class Rewind(Ablation):
+class Paired(Ablation):
+    """Two pruning trajectories that differ in one PruneConfig field (``option``): the config's
+    ``variants``, the first the reference."""
+
+    option = ""  # the PruneConfig field the two trajectories set
+
+    def jobs(self) -> list[Job]:
+        return [self._trajectory(v, 40.0, **{self.option: v}) for v in self.setup.variants]
+
+    def run(self, arr: np.ndarray, job: Job) -> list[dict]:
+        return self._run_trajectory(arr, job)
+
+    def summary(self, doc: dict) -> str:
+        return _paired(doc, self.setup.variants, self.setup.densities)
+
+
+class Rewind(Paired):
     name, label = "rewind", "rewind to initialisation vs no rewinding (fine-tuning)"
     question = "After each pruning round, is rewinding to the initialisation better than fine-tuning, at equal steps?"
-    modes = ("init", "none")
-
-    def jobs(self) -> list[Job]:
-        return [self._trajectory(m, 40.0, rewind=m) for m in self.modes]
-
-    def run(self, arr: np.ndarray, job: Job) -> list[dict]:
-        return self._run_trajectory(arr, job)
-
-    def summary(self, doc: dict) -> str:
-        return _paired(doc, self.modes, self.setup.densities)
+    option = "rewind"
+    Config = RewindConfig
+    quick = RewindConfig(**QUICK_TRAINING)
 
 
-class Masks(Ablation):
+class Masks(Paired):
     name, label = "masks", "winning (magnitude) vs random masks"
     question = "At equal density, does the magnitude (winning-ticket) mask beat a random mask?"
-    rules = ("magnitude", "random")
-
-    def jobs(self) -> list[Job]:
-        return [self._trajectory(r, 40.0, rule=r) for r in self.rules]
-
-    def run(self, arr: np.ndarray, job: Job) -> list[dict]:
-        return self._run_trajectory(arr, job)
-
-    def summary(self, doc: dict) -> str:
-        return _paired(doc, self.rules, self.setup.densities)
+    option = "rule"
+    Config = MasksConfig
+    quick = MasksConfig(**QUICK_TRAINING)
 
 
 class Schedule(Ablation):
@@ -297,6 +363,8 @@ class Schedule(Ablation):
         "For the dense fit, do smaller batches with more steps (the same pixels seen, about the same time)"
         " or another learning rate give more PSNR per byte?"
     )
+    Config = ScheduleConfig
+    quick = ScheduleConfig(**QUICK_TRAINING, batch_scales=(0.5,), lrs=(5e-3,))
 
     def variants(self) -> dict[str, dict]:
         """setting -> FitConfig overrides; ``base`` is the setup's own schedule."""
@@ -367,6 +435,8 @@ class Fourier(Ablation):
         "Does a SIREN that sees sin/cos(pi 2^k x, y), k < L, before its first sine layer give more PSNR per"
         " byte than one that sees (x, y), at the default preset's operating point?"
     )
+    Config = FourierConfig
+    quick = FourierConfig(preset="fast", steps=None, levels=(0, 6))
 
     def crop(self, crop: int | None) -> int | None:
         # On 256-pixel crops the schedule ablation pointed the wrong way for full images; the
@@ -376,23 +446,22 @@ class Fourier(Ablation):
     def scope(self, prov: dict) -> str:
         cfg = self._config(0)
         return (
-            f"full size, preset `{self.setup.fourier_preset}`: width {cfg.arch.hidden},"
-            f" {cfg.fit.steps} x {cfg.fit.batch} fit"
+            f"full size, preset `{self.setup.preset}`: width {cfg.arch.hidden}, {cfg.fit.steps} x {cfg.fit.batch} fit"
         )
 
     def _config(self, levels: int):
         from inrcodec.config import preset
 
-        cfg = preset(self.setup.fourier_preset)
-        if self.setup.fourier_steps is not None:
-            cfg = replace(cfg, fit=replace(cfg.fit, steps=self.setup.fourier_steps))
+        cfg = preset(self.setup.preset)
+        if self.setup.steps is not None:
+            cfg = replace(cfg, fit=replace(cfg.fit, steps=self.setup.steps))
         return replace(cfg, arch=replace(cfg.arch, pe_levels=levels))
 
     def job_config(self, job: Job) -> dict:
         return {"encode_config": asdict(self._config(job.params)), "device": self.device}
 
     def jobs(self) -> list[Job]:
-        return [Job(f"L{n}", (f"L{n}",), n, 10.0 + n) for n in self.setup.pe_levels]
+        return [Job(f"L{n}", (f"L{n}",), n, 10.0 + n) for n in self.setup.levels]
 
     def run(self, arr: np.ndarray, job: Job) -> list[dict]:
         return ladder_rows(arr, self._config(job.params), (), job.settings, self.device)
@@ -406,7 +475,7 @@ class Fourier(Ablation):
         lines = md.table(
             ("levels L", "first-layer inputs", "bpp", "PSNR (dB)", "Δ PSNR vs L0 (dB)", "Δ bpp vs L0", "encode s")
         )
-        for n in self.setup.pe_levels:
+        for n in self.setup.levels:
             c = by.get(f"L{n}")
             if c is None:
                 continue
@@ -419,7 +488,7 @@ class Fourier(Ablation):
         for r in doc["rows"]:
             per_image.setdefault(r["image"], {})[r["setting"]] = r
         lines += ["", "Per image (bpp / PSNR):", ""]
-        keys = [f"L{n}" for n in self.setup.pe_levels]
+        keys = [f"L{n}" for n in self.setup.levels]
         lines += md.table(
             ("image", *keys),
             (
@@ -441,18 +510,20 @@ class WidthLr(Ablation):
         "Does a wide ladder network fit better at a lower peak learning rate than the 2e-3 every width"
         " used in release 1.1, at the same steps?"
     )
+    Config = WidthLrConfig
+    quick = WidthLrConfig(widths=(16,), steps=100)
 
     def crop(self, crop: int | None) -> int | None:
         return None  # a crop changes how hard the fit is; the ladder's question is about full images
 
     def scope(self, prov: dict) -> str:
-        fit = self._config(self.setup.lr_widths[0], self.setup.lr_peaks[0]).fit
+        fit = self._config(self.setup.widths[0], self.setup.peaks[0]).fit
         return f"full size, ladder points at {fit.steps} x {fit.batch} fit steps"
 
     def _config(self, hidden: int, lr: float):
         from inrcodec.config import _ladder_point
 
-        return _ladder_point(hidden, 1.0, self.setup.lr_steps, lr)
+        return _ladder_point(hidden, 1.0, self.setup.steps, lr)
 
     @staticmethod
     def _setting(hidden: int, lr: float) -> str:
@@ -465,8 +536,8 @@ class WidthLr(Ablation):
         s = self.setup
         return [
             Job(self._setting(h, lr), (self._setting(h, lr),), (h, lr), 3.0 + (h / 40) ** 2)
-            for h in s.lr_widths
-            for lr in s.lr_peaks
+            for h in s.widths
+            for lr in s.peaks
         ]
 
     def run(self, arr: np.ndarray, job: Job) -> list[dict]:
@@ -477,13 +548,13 @@ class WidthLr(Ablation):
         by = {c["setting"]: c for c in doc["curve"]}
         psnr = {(r["image"], r["setting"]): r["psnr"] for r in doc["rows"]}
         images = sorted({r["image"] for r in doc["rows"]})
-        ref = f"{s.lr_peaks[0]:g}"
+        ref = f"{s.peaks[0]:g}"
         lines = md.table(
             ("width", "peak lr", "bpp", "PSNR (dB)", f"Δ PSNR vs {ref} (dB), mean (per image)", f"Δ bpp vs {ref}")
         )
-        for h in s.lr_widths:
-            base = self._setting(h, s.lr_peaks[0])
-            for lr in s.lr_peaks:
+        for h in s.widths:
+            base = self._setting(h, s.peaks[0])
+            for lr in s.peaks:
                 key = self._setting(h, lr)
                 c = by.get(key)
                 if c is None:
@@ -532,6 +603,8 @@ def ideal_bytes(q: np.ndarray) -> dict[str, float]:
 class EntropyCoding(Ablation):
     name, label = "entropy-coding", "Brotli vs model-based entropy coding of the same weight symbols"
     question = "Would a range coder with a probability model spend fewer bytes than Brotli on the quantized weights?"
+    Config = EntropyCodingConfig
+    quick = EntropyCodingConfig(**QUICK_TRAINING, bits=(6, 8, 10))
 
     def jobs(self) -> list[Job]:
         return [Job("code", tuple(f"b{b}" for b in self.setup.bits), None, 15.0)]
@@ -627,10 +700,8 @@ ABLATIONS: dict[str, type[Ablation]] = {
 def markdown(doc: dict) -> str:
     """The section docs/benchmark.md shows for one ablation results JSON."""
     cls = ABLATIONS[doc["name"]]
-    setup = Setup(
-        **{k: tuple(v) if isinstance(v, list) else v for k, v in doc["provenance"]["config"]["setup"].items()}
-    )
     prov = doc["provenance"]
+    setup = cls.Config.from_record(prov["config"]["setup"])
     head = (
         f"**{cls.label}.** {cls.question} ({len(doc['images'])} images of `{prov['dataset']}`, "
         f"{cls(setup).scope(prov)}; commit {prov['git_commit'][:8]}" + ("" if doc["complete"] else "; INCOMPLETE") + ")"
@@ -657,14 +728,15 @@ def main(argv: list[str] | None = None) -> int:
     except DatasetError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    n, crop, setup = (1, 128, QUICK) if args.quick else (args.n_images, args.crop, SETUP)
+    n, crop = (1, 128) if args.quick else (args.n_images, args.crop)
     refs = refs[:n]
     name = args.images.resolve().name
     out = args.out or RESULTS / ("ablations-quick" if args.quick else "ablations")
     meta = dataset_meta(args.images, name, args.quick)
     ok = True
     for key in args.names or list(ABLATIONS):
-        exp = ABLATIONS[key](setup, args.device)
+        cls = ABLATIONS[key]
+        exp = cls(cls.quick if args.quick else None, args.device)
         ok &= run([exp], refs, out, workers=args.workers, crop=exp.crop(crop), meta=meta)
         doc = json.loads((out / f"{exp.name}.json").read_text())
         text = markdown(doc)

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from benchmarks import ablations
-from benchmarks.runner import sha256_file
+from benchmarks.runner import RESULTS, fingerprints, sha256_file
 
 
 def _one_image_folder(tmp_path):
@@ -47,8 +47,8 @@ def test_bd_says_why_when_curves_do_not_overlap():
 
 
 def test_schedule_variants_keep_the_pixel_budget():
-    exp = ablations.Schedule(ablations.SETUP)
-    s = ablations.SETUP
+    exp = ablations.Schedule()
+    s = exp.setup
     for key, over in exp.variants().items():
         fit = s.config(fit=over).fit
         if key.startswith("batch"):
@@ -59,7 +59,9 @@ def test_schedule_variants_keep_the_pixel_budget():
 @pytest.mark.slow
 def test_quick_schedule_ablation_end_to_end(tmp_path):
     doc, table = _quick(tmp_path, "schedule")
-    assert doc["complete"] and sorted(doc["settings"]) == sorted(ablations.Schedule(ablations.QUICK).variants())
+    assert doc["complete"] and sorted(doc["settings"]) == sorted(
+        ablations.Schedule(ablations.Schedule.quick).variants()
+    )
     assert all(r["bpp"] == 8 * r["bytes"] / (128 * 128) for r in doc["rows"])
     assert "| base |" in table and "| batch1024 | 1024 x 300" in table and "| lr0.005 |" in table
 
@@ -95,15 +97,15 @@ def test_quick_sinr_vs_scalar_ablation_end_to_end(tmp_path):
 
 
 def test_fourier_jobs_differ_only_in_the_levels_and_run_at_full_size():
-    exp = ablations.Fourier(ablations.SETUP)
+    exp = ablations.Fourier()
     jobs = exp.jobs()
-    assert [j.settings for j in jobs] == [(f"L{n}",) for n in ablations.SETUP.pe_levels]
+    assert [j.settings for j in jobs] == [(f"L{n}",) for n in exp.setup.levels]
     configs = [exp.job_config(j)["encode_config"] for j in jobs]
-    assert [c["arch"]["pe_levels"] for c in configs] == list(ablations.SETUP.pe_levels)
+    assert [c["arch"]["pe_levels"] for c in configs] == list(exp.setup.levels)
     for c in configs:
         c["arch"].pop("pe_levels")
     assert all(c == configs[0] for c in configs)  # the preset, only the levels changed
-    assert exp.crop(256) is None and ablations.Schedule(ablations.SETUP).crop(256) == 256
+    assert exp.crop(256) is None and ablations.Schedule().crop(256) == 256
 
 
 @pytest.mark.slow
@@ -116,13 +118,13 @@ def test_quick_fourier_ablation_end_to_end(tmp_path):
 
 
 def test_width_lr_jobs_differ_only_in_the_learning_rate_and_run_at_full_size():
-    exp = ablations.WidthLr(ablations.SETUP)
+    exp = ablations.WidthLr()
     jobs = exp.jobs()
-    s = ablations.SETUP
-    assert [j.params for j in jobs] == [(h, lr) for h in s.lr_widths for lr in s.lr_peaks]
+    s = exp.setup
+    assert [j.params for j in jobs] == [(h, lr) for h in s.widths for lr in s.peaks]
     configs = [exp.job_config(j)["encode_config"] for j in jobs]
     assert [(c["arch"]["hidden"], c["fit"]["lr"]) for c in configs] == [j.params for j in jobs]
-    assert all(c["fit"]["steps"] == s.lr_steps for c in configs)
+    assert all(c["fit"]["steps"] == s.steps for c in configs)
     for c in configs:
         del c["arch"]["hidden"], c["fit"]["lr"]
     assert all(c == configs[0] for c in configs)  # the ladder point, only width and learning rate changed
@@ -136,3 +138,47 @@ def test_quick_width_lr_ablation_end_to_end(tmp_path):
     assert sorted(doc["settings"]) == ["h16-lr0.001", "h16-lr0.002"]
     assert "| 16 | 0.002 |" in table and "| +0.00 (+0.00) | +0.0% |" in table  # the baseline against itself
     assert "| 16 | 0.001 |" in table
+
+
+# Fingerprints the committed fourier and width-lr rows were made with (computed by the code of the
+# commits that made them, 9cfbed14 and 9f0740b3): their jobs hash only their own encoder config.
+MADE_WITH = {
+    "fourier": {"L0": "ba5dfce67fffbba7", "L4": "f013fd30c8011a9a", "L6": "ee6d355052de2bc9", "L8": "becfb059455c3088"},
+    "width-lr": {
+        "h80-lr0.002": "ee6d355052de2bc9",
+        "h80-lr0.001": "4992f74a0c045731",
+        "h144-lr0.002": "baedcfe437bed82e",
+        "h144-lr0.001": "1d33a017f8360c66",
+    },
+}
+
+
+@pytest.mark.parametrize("name", list(ablations.ABLATIONS))
+def test_committed_ablation_results_are_the_current_jobs(name):
+    """Each committed ablation JSON was made with what its class runs by default: the config it
+    recorded, read back into the ablation's own config class, is the default; so are its settings
+    and the job fingerprints that config gives (and, where pinned, those the rows were made with)."""
+    path = RESULTS / "ablations" / f"{name}.json"
+    if not path.is_file():
+        pytest.skip(f"no committed {path.name}")
+    doc = json.loads(path.read_text())
+    prov = doc["provenance"]
+    cls = ablations.ABLATIONS[name]
+    recorded, default = cls(cls.Config.from_record(prov["config"]["setup"])), cls()
+    assert recorded.setup == default.setup
+    assert default.settings() == doc["settings"]
+    current = fingerprints(default, default.crop(prov["crop"]))
+    assert fingerprints(recorded, recorded.crop(prov["crop"])) == current
+    if name in MADE_WITH:
+        assert current == MADE_WITH[name], "these jobs' fingerprints moved: the committed rows would rerun"
+
+
+def test_an_ablation_config_holds_only_its_own_fields():
+    """Adding a field to one ablation's config leaves the others' jobs (and cached rows) as they are."""
+    imp, sinr = ablations.ImpVsDense(), ablations.SinrVsScalar()
+    assert "dense_widths" in imp.config()["setup"] and "dense_widths" not in sinr.config()["setup"]
+    assert "bits" not in imp.config()["setup"]
+    old = {"hidden": 64, "densities": [0.7, 0.5], "pe_levels": [0, 6], "fourier_preset": "fast", "lrs": [1e-3]}
+    assert ablations.ImpVsDenseConfig.from_record(old).densities == (0.7, 0.5)  # others' fields ignored
+    fourier = ablations.FourierConfig.from_record(old)  # the catch-all Setup's names, read back
+    assert (fourier.preset, fourier.levels, fourier.steps) == ("fast", (0, 6), 1500)
