@@ -162,7 +162,12 @@ class Ablation(Experiment):
     kind = "ablation"
     question = ""  # one line for the docs
     Config: ClassVar[type] = Training  # its own frozen dataclass; ``config()`` records it as "setup"
-    quick: ClassVar[Recorded] = Training(**QUICK_TRAINING)
+    quick: ClassVar[Recorded | None] = None  # --quick's config; None: Config with QUICK_TRAINING
+
+    @classmethod
+    def quick_setup(cls) -> Recorded:
+        """The tiny config of ``--quick``."""
+        return cls.Config(**QUICK_TRAINING) if cls.quick is None else cls.quick
 
     def __init__(self, setup: Recorded | None = None, device: str = "cpu"):
         self.setup = self.Config() if setup is None else setup
@@ -233,6 +238,26 @@ def _bd(anchor: list[dict], test: list[dict]) -> str:
     return ", ".join(out)
 
 
+def _encode_s(doc: dict) -> dict[str, float]:
+    """setting -> mean encode seconds over the images."""
+    times: dict[str, list[float]] = {}
+    for r in doc["rows"]:
+        times.setdefault(r["setting"], []).append(r["encode_s"])
+    return {k: float(np.mean(v)) for k, v in times.items()}
+
+
+def _versus(c: dict, base: dict | None) -> tuple[str, str]:
+    """Cells 'Δ PSNR (dB)' and 'Δ bpp (%)' of curve point ``c`` against ``base`` (– without one)."""
+    dp = None if base is None else c["psnr"] - base["psnr"]
+    dr = None if base is None else 100 * (c["bpp"] / base["bpp"] - 1)
+    return md.fmt(dp, "+.2f"), md.fmt(dr, "+.1f") + "%"
+
+
+def _with_note(lines: list[str], note: str) -> str:
+    """A summary: its table lines, a blank line, then one note under the table."""
+    return "\n".join([*lines, "", note])
+
+
 class ImpVsDense(Ablation):
     name, label = "imp-vs-dense", "IMP-pruned large network vs small dense networks"
     question = "Is pruning a large network better than training a small dense one of the same size in bytes?"
@@ -262,10 +287,8 @@ class ImpVsDense(Ablation):
             lines.append(
                 md.row((c["setting"], f"{c['bpp']:.3f}", f"{c['psnr']:.2f}", md.fmt(ref), md.fmt(delta, "+.2f")))
             )
-        lines.append("")
         widths = ", ".join(f"{c['setting']} {c['bpp']:.3f} bpp {c['psnr']:.2f} dB" for c in dense)
-        lines.append(f"Dense networks: {widths}. IMP against dense: {_bd(dense, imp)}.")
-        return "\n".join(lines)
+        return _with_note(lines, f"Dense networks: {widths}. IMP against dense: {_bd(dense, imp)}.")
 
 
 class SinrVsScalar(Ablation):
@@ -314,15 +337,14 @@ class SinrVsScalar(Ablation):
             lines.append(
                 md.row((b, *(md.MISSING if c is None else f"{c['bpp']:.3f} bpp {c['psnr']:.2f} dB" for c in cells)))
             )
-        lines.append("")
         scalar = _curve(doc, "scalar")
         bds = "; ".join(f"s={k}: {_bd(scalar, _curve(doc, f'sinr{k}'))}" for k in s.sinr_s)
         coder = s.config().coder
-        lines.append(
+        return _with_note(
+            lines,
             f"Both coders code the same snapshot (density {s.sinr_density}, no QAT); SINR vectors of"
-            f" {coder.sinr_k} weights over {coder.sinr_m} atoms. SINR against scalar at equal PSNR: {bds}."
+            f" {coder.sinr_k} weights over {coder.sinr_m} atoms. SINR against scalar at equal PSNR: {bds}.",
         )
-        return "\n".join(lines)
 
 
 class Paired(Ablation):
@@ -346,7 +368,6 @@ class Rewind(Paired):
     question = "After each pruning round, is rewinding to the initialisation better than fine-tuning, at equal steps?"
     option = "rewind"
     Config = RewindConfig
-    quick = RewindConfig(**QUICK_TRAINING)
 
 
 class Masks(Paired):
@@ -354,7 +375,6 @@ class Masks(Paired):
     question = "At equal density, does the magnitude (winning-ticket) mask beat a random mask?"
     option = "rule"
     Config = MasksConfig
-    quick = MasksConfig(**QUICK_TRAINING)
 
 
 class Schedule(Ablation):
@@ -385,10 +405,7 @@ class Schedule(Ablation):
         return ladder_rows(arr, replace(cfg, prune=replace(cfg.prune, density=1.0)), (), job.settings, self.device)
 
     def summary(self, doc: dict) -> str:
-        by = {c["setting"]: c for c in doc["curve"]}
-        enc: dict[str, list[float]] = {}
-        for r in doc["rows"]:
-            enc.setdefault(r["setting"], []).append(r["encode_s"])
+        by, enc = {c["setting"]: c for c in doc["curve"]}, _encode_s(doc)
         base = by.get("base")
         lines = md.table(
             (
@@ -406,27 +423,13 @@ class Schedule(Ablation):
             if c is None:
                 continue
             fit = self.setup.config(fit=over).fit
-            dp = None if base is None else c["psnr"] - base["psnr"]
-            dr = None if base is None else c["bpp"] / base["bpp"] - 1
-            lines.append(
-                md.row(
-                    (
-                        key,
-                        f"{fit.batch} x {fit.steps}, {fit.lr:g}",
-                        f"{c['bpp']:.3f}",
-                        f"{c['psnr']:.2f}",
-                        md.fmt(dp, "+.2f"),
-                        md.fmt(None if dr is None else 100 * dr, "+.1f") + "%",
-                        f"{np.mean(enc[key]):.1f}",
-                    )
-                )
-            )
-        lines.append("")
-        lines.append(
+            cells = (f"{c['bpp']:.3f}", f"{c['psnr']:.2f}", *_versus(c, base), f"{enc[key]:.1f}")
+            lines.append(md.row((key, f"{fit.batch} x {fit.steps}, {fit.lr:g}", *cells)))
+        return _with_note(
+            lines,
             "Dense network of the setup's width, no pruning, coded as the codec codes it (QAT, per-layer bits);"
-            " means over the images."
+            " means over the images.",
         )
-        return "\n".join(lines)
 
 
 class Fourier(Ablation):
@@ -467,10 +470,7 @@ class Fourier(Ablation):
         return ladder_rows(arr, self._config(job.params), (), job.settings, self.device)
 
     def summary(self, doc: dict) -> str:
-        by = {c["setting"]: c for c in doc["curve"]}
-        per = {}
-        for r in doc["rows"]:
-            per.setdefault(r["setting"], []).append(r)
+        by, enc = {c["setting"]: c for c in doc["curve"]}, _encode_s(doc)
         base = by.get("L0")
         lines = md.table(
             ("levels L", "first-layer inputs", "bpp", "PSNR (dB)", "Δ PSNR vs L0 (dB)", "Δ bpp vs L0", "encode s")
@@ -479,10 +479,7 @@ class Fourier(Ablation):
             c = by.get(f"L{n}")
             if c is None:
                 continue
-            dp = None if base is None else c["psnr"] - base["psnr"]
-            dr = None if base is None else 100 * (c["bpp"] / base["bpp"] - 1)
-            enc = np.mean([r["encode_s"] for r in per[c["setting"]]])
-            cells = (f"{c['bpp']:.3f}", f"{c['psnr']:.2f}", md.fmt(dp, "+.2f"), md.fmt(dr, "+.1f") + "%", f"{enc:.1f}")
+            cells = (f"{c['bpp']:.3f}", f"{c['psnr']:.2f}", *_versus(c, base), f"{enc[c['setting']]:.1f}")
             lines.append(md.row((n, 2 * (1 + 2 * n), *cells)))
         per_image = {}
         for r in doc["rows"]:
@@ -496,12 +493,11 @@ class Fourier(Ablation):
                 for img, rs in sorted(per_image.items())
             ),
         )
-        lines.append("")
-        lines.append(
+        return _with_note(
+            lines,
             "The preset's dense network and coder (QAT, per-layer bits), only the levels changed;"
-            " means over the images."
+            " means over the images.",
         )
-        return "\n".join(lines)
 
 
 class WidthLr(Ablation):
@@ -559,20 +555,13 @@ class WidthLr(Ablation):
                 c = by.get(key)
                 if c is None:
                     continue
-                b = by.get(base)
-                dp = None if b is None else c["psnr"] - b["psnr"]
-                dr = None if b is None else 100 * (c["bpp"] / b["bpp"] - 1)
+                dp, dr = _versus(c, by.get(base))
                 per = [psnr[i, key] - psnr[i, base] for i in images if (i, key) in psnr and (i, base) in psnr]
                 each = ", ".join(f"{d:+.2f}" for d in per)
-                cells = (
-                    f"{c['bpp']:.3f}",
-                    f"{c['psnr']:.2f}",
-                    f"{md.fmt(dp, '+.2f')} ({each})",
-                    md.fmt(dr, "+.1f") + "%",
-                )
-                lines.append(md.row((h, f"{lr:g}", *cells)))
-        lines += ["", "Each width's ladder point (its coder, QAT, per-layer bits); only the peak learning rate moved."]
-        return "\n".join(lines)
+                lines.append(md.row((h, f"{lr:g}", f"{c['bpp']:.3f}", f"{c['psnr']:.2f}", f"{dp} ({each})", dr)))
+        return _with_note(
+            lines, "Each width's ladder point (its coder, QAT, per-layer bits); only the peak learning rate moved."
+        )
 
 
 def ideal_bytes(q: np.ndarray) -> dict[str, float]:
@@ -655,21 +644,17 @@ class EntropyCoding(Ablation):
             sizes.append(f"{m['weights_laplace_bytes']:.0f}")
             shares = (f"{100 * gain / m['weights_brotli_bytes']:+.1f}%", f"{100 * gain / m['bytes']:+.1f}%")
             lines.append(md.row((b, *sizes, *shares)))
-        lines.append("")
-        lines.append(
+        return _with_note(
+            lines,
             "The dense fit of the setup's width, coded at each bit depth (no QAT); the models' figures are"
-            " ideal code lengths (`ideal_bytes`), a lower bound for a real range coder. Means over the images."
+            " ideal code lengths (`ideal_bytes`), a lower bound for a real range coder. Means over the images.",
         )
-        return "\n".join(lines)
 
 
 def _paired(doc: dict, variants: tuple[str, str], densities: tuple[float, ...]) -> str:
     """A table of two trajectories side by side, per density."""
     a, b = variants
-    by = {c["setting"]: c for c in doc["curve"]}
-    enc = {}
-    for r in doc["rows"]:
-        enc.setdefault(r["setting"], []).append(r["encode_s"])
+    by, enc = {c["setting"]: c for c in doc["curve"]}, _encode_s(doc)
     lines = md.table(
         (
             "density",
@@ -684,12 +669,10 @@ def _paired(doc: dict, variants: tuple[str, str], densities: tuple[float, ...]) 
     for d in densities:
         ca, cb = by.get(f"{a}-{_d(d)}"), by.get(f"{b}-{_d(d)}")
         if ca and cb:
-            ea, eb = np.mean(enc[ca["setting"]]), np.mean(enc[cb["setting"]])
             cells = [x for c in (ca, cb) for x in (f"{c['bpp']:.3f}", f"{c['psnr']:.2f}")]
-            lines.append(md.row((f"{d:.2f}", *cells, f"{cb['psnr'] - ca['psnr']:+.2f}", f"{ea:.1f} / {eb:.1f}")))
-    lines.append("")
-    lines.append(f"{b} against {a} over all points: {_bd(_curve(doc, a), _curve(doc, b))}.")
-    return "\n".join(lines)
+            times = f"{enc[ca['setting']]:.1f} / {enc[cb['setting']]:.1f}"
+            lines.append(md.row((f"{d:.2f}", *cells, f"{cb['psnr'] - ca['psnr']:+.2f}", times)))
+    return _with_note(lines, f"{b} against {a} over all points: {_bd(_curve(doc, a), _curve(doc, b))}.")
 
 
 ABLATIONS: dict[str, type[Ablation]] = {
@@ -736,7 +719,7 @@ def main(argv: list[str] | None = None) -> int:
     ok = True
     for key in args.names or list(ABLATIONS):
         cls = ABLATIONS[key]
-        exp = cls(cls.quick if args.quick else None, args.device)
+        exp = cls(cls.quick_setup() if args.quick else None, args.device)
         ok &= run([exp], refs, out, workers=args.workers, crop=exp.crop(crop), meta=meta)
         doc = json.loads((out / f"{exp.name}.json").read_text())
         text = markdown(doc)
