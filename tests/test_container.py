@@ -211,21 +211,21 @@ def _fast_rejection(data: bytes, match: str | None = None, call=container.read) 
 @pytest.mark.parametrize(
     "fields,match",
     [
-        ({"width": 0}, "image size"),
-        ({"height": 0}, "image size"),
+        ({"width": 0}, r"width = 0 is out of range \(allowed: 1\.\.65535\)"),
+        ({"height": 0}, "height = 0 is out of range"),
         ({"width": 65535, "height": 65535}, "pixel limit"),
-        ({"channels": 2}, "channel"),
-        ({"channels": 0}, "channel"),
-        ({"hidden": 0}, "network size"),
-        ({"hidden": 65535}, "network size"),
-        ({"layers": 0}, "network size"),
-        ({"layers": 255}, "network size"),
-        ({"omega0": float("nan")}, "frequency"),
-        ({"omega_hidden": float("inf")}, "frequency"),
-        ({"omega0": 0.0}, "frequency"),
-        ({"omega0": -30.0}, "frequency"),
-        ({"pe_levels": 13}, "Fourier levels"),
-        ({"pe_levels": 255}, "Fourier levels"),
+        ({"channels": 2}, r"channels = 2 is out of range \(allowed: 1, 3 or 4\)"),
+        ({"channels": 0}, "channels = 0"),
+        ({"hidden": 0}, r"hidden = 0 is out of range \(allowed: 1\.\.1024\)"),
+        ({"hidden": 65535}, "hidden = 65535"),
+        ({"layers": 0}, r"layers = 0 is out of range \(allowed: 1\.\.16\)"),
+        ({"layers": 255}, "layers = 255"),
+        ({"omega0": float("nan")}, "omega0 = nan is out of range"),
+        ({"omega_hidden": float("inf")}, "omega_hidden = inf"),
+        ({"omega0": 0.0}, r"omega0 = 0\.0 is out of range \(allowed: finite, 0 < omega0 < 10000\)"),
+        ({"omega0": -30.0}, "omega0 = -30.0"),
+        ({"pe_levels": 13}, r"pe_levels = 13 is out of range \(allowed: 0\.\.12\)"),
+        ({"pe_levels": 255}, "pe_levels = 255"),
         ({"pe_levels": 12}, None),  # allowed, but the first layer's section no longer matches its shape
         ({"n_sections": 255}, "truncated"),
         ({"n_sections": 3}, "trailing"),
@@ -236,6 +236,80 @@ def _fast_rejection(data: bytes, match: str | None = None, call=container.read) 
 )
 def test_absurd_header_fields(valid, fields, match):
     _fast_rejection(with_header(valid, **fields), match)
+
+
+HEADER_CASES = [
+    {"width": 0},
+    {"height": 0},
+    {"width": 65535, "height": 65535},
+    {"channels": 2},
+    {"hidden": 65535},
+    {"layers": 0},
+    {"omega0": float("nan")},
+    {"omega_hidden": float("inf")},
+    {"omega0": -30.0},
+    {"pe_levels": 13},
+]
+
+
+@pytest.mark.parametrize("fields", HEADER_CASES)
+def test_writer_and_reader_reject_a_header_with_the_same_message(valid, fields):
+    """One validation (header.check_header) on both sides: the writer refuses what the reader would."""
+    header, masks, layers = synthetic_stream()
+    with pytest.raises(FormatError) as on_read:
+        container.read(with_header(valid, **fields))
+    with pytest.raises(FormatError) as on_write:
+        container.write(replace(header, **fields), masks, layers)
+    assert str(on_write.value) == str(on_read.value)
+    name = next(iter(fields))
+    assert name in str(on_write.value) and "\n" not in str(on_write.value)
+
+
+@pytest.mark.parametrize(
+    "fields,match",
+    [
+        # Values a u8 / u16 / f32 cannot even hold: no struct.error or OverflowError leaks out.
+        ({"width": 70000}, r"width = 70000 is out of range \(allowed: 1\.\.65535\)"),
+        ({"pe_levels": -1}, r"pe_levels = -1 is out of range \(allowed: 0\.\.12\)"),
+        ({"omega0": 1e39}, r"omega0 = 1e\+39 \(inf as float32\) is out of range"),
+        # In range as a float64, 10000 once stored as float32 (which the reader would refuse).
+        ({"omega_hidden": 9999.9999}, r"omega_hidden = 9999\.9999 \(10000\.0 as float32\) is out of range"),
+        # Typed fields: an integer field takes integers only.
+        ({"hidden": 8.0}, "hidden = 8.0 is out of range"),
+        ({"channels": True}, "channels = True is out of range"),
+    ],
+)
+def test_writer_rejects_what_a_header_cannot_hold(fields, match):
+    header, masks, layers = synthetic_stream()
+    with pytest.raises(FormatError, match=match):
+        container.write(replace(header, **fields), masks, layers)
+
+
+def test_writer_accepts_numpy_integers_and_the_limits():
+    header, masks, layers = synthetic_stream()
+    wide = replace(header, width=np.uint16(12), height=np.int64(8), omega0=np.float32(30.0), omega_hidden=9999.0)
+    assert container.read(container.write(wide, masks, layers)).header == replace(header, omega_hidden=9999.0)
+    for n in (0, 255):
+        container.check_header(header, n_sections=n)
+    with pytest.raises(FormatError, match=r"n_sections = 256 is out of range \(allowed: 0\.\.255\)"):
+        container.check_header(header, n_sections=256)
+
+
+def test_public_section_functions_round_trip():
+    header, masks, layers = synthetic_stream()
+    survivors = [int(m.sum()) for m in container.split_masks(masks, header)]
+    for layer in layers:
+        back = container.parse_layer(container.pack_layer(layer), header, survivors)
+        assert (back.index, back.coder, back.sinr) == (layer.index, layer.coder, layer.sinr)
+        np.testing.assert_array_equal(back.values_q, layer.values_q)
+    union, per_region = container.parse_masks(container.pack_masks(masks), masks.size, None)
+    np.testing.assert_array_equal(union, masks)
+    assert per_region is None
+    assert container.pack_masks(None) is None
+    grid = container.Regions.grid(2, 3)
+    assert container.parse_regions(container.pack_regions(grid), header) == grid
+    with pytest.raises(FormatError, match="union"):
+        container.pack_masks(None, regions=grid, region_masks=np.zeros((6, masks.size), dtype=bool) | masks)
 
 
 def test_section_length_past_the_end(valid):
@@ -329,12 +403,28 @@ def test_brotli_bomb(valid, target):
 
 
 def test_docs_header_table_matches_HEADER_FIELDS():
-    """docs/format.md's header table is HEADER_FIELDS: the same names, order, offsets and types."""
+    """docs/format.md's header table is HEADER_FIELDS: the same names, order, offsets, types,
+    allowed values and meanings."""
     doc = (REPO / "docs" / "format.md").read_text()
     types = {"H": ("u16", 2), "B": ("u8", 1), "f": ("f32", 4)}
     offset = HEADER_AT
-    for name, code, _since, meaning in container.HEADER_FIELDS:
-        ty, size = types[code]
-        assert f"| {offset} | {size} | `{name}` | {ty} | {meaning} |" in doc, name
+    for f in container.HEADER_FIELDS:
+        ty, size = types[f.code]
+        assert f"| {offset} | {size} | `{f.name}` | {ty} | {f.describe()} | {f.meaning} |" in doc, f.name
         offset += size
     assert offset == BODY_AT
+
+
+def test_docs_quote_the_code():
+    """The section kinds, the readable versions and the version error message as docs/format.md gives them."""
+    doc = " ".join((REPO / "docs" / "format.md").read_text().split())  # line breaks as spaces
+    (kind_row,) = [row for row in doc.split(" | ") if row.startswith("u8: 1 = MASKS")]
+    for kind, name in container.SECTION_NAMES.items():
+        assert f"{kind} = {name.upper()}" in kind_row
+    assert f"section kinds | {', '.join(map(str, sorted(container.SECTION_NAMES)))} in version 2 and later" in doc
+    versions = ", ".join(map(str, container.READABLE_VERSIONS))
+    with pytest.raises(FormatError) as e:
+        container.read(fix_crc(MAGIC + bytes([9]) + bytes(30)))
+    assert str(e.value) == f"unsupported .inr format version 9 (this decoder reads versions {versions})"
+    assert f'FormatError("unsupported .inr format version N (this decoder reads versions {versions})")' in doc
+    assert f"{container.MAX_PIXELS:,}" in doc and "`format.MAX_PIXELS`" in doc

@@ -120,8 +120,8 @@ def three_areas() -> np.ndarray:
     "regions", [container.Regions.grid(2, 3), container.Regions(container.REGION_LABELS, 3, labels=three_areas())]
 )
 def test_regions_section_round_trip(regions):
-    payload = container._pack_regions(regions, 11)
-    back = container._parse_regions(payload, _header())
+    payload = container.pack_regions(regions, 11)
+    back = container.parse_regions(payload, _header())
     assert (back.kind, back.count, back.rows, back.cols) == (regions.kind, regions.count, regions.rows, regions.cols)
     assert np.array_equal(back.label_map(), regions.label_map())
     if regions.kind == container.REGION_GRID:

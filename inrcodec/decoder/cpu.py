@@ -15,7 +15,7 @@ import numpy as np
 import threadpoolctl
 
 from inrcodec import coords
-from inrcodec.image import from_unit
+from inrcodec.pixels import from_unit
 
 CHUNK_PIXELS = 1 << 13  # pixels at once: 3.7 MB of activations at width 112 stay in cache (0.80 -> 0.67 s)
 MAX_THREADS = 8  # bands rendered concurrently (NumPy's sin and matmul release the GIL)

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from inrcodec import coords
-from inrcodec.format import container
-from inrcodec.image import MAX_PIXELS, from_unit
+from inrcodec.format import MAX_PIXELS, container
+from inrcodec.pixels import from_unit
 
 if TYPE_CHECKING:  # torch is loaded only when the torch path runs
     from inrcodec.decoder.network import RegionNets

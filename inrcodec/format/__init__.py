@@ -1,5 +1,9 @@
-"""The ``.inr`` bitstream: container, entropy coding, the seeded dictionary. Shared by both sides."""
+"""The ``.inr`` bitstream: header, sections, container, entropy coding, the seeded dictionary.
 
-from inrcodec.format.container import FORMAT_VERSION, MAGIC, FormatError
+Shared by encoder and decoder; it imports neither, nor Pillow (tests/test_imports.py).
+"""
 
-__all__ = ["FORMAT_VERSION", "MAGIC", "FormatError"]
+from inrcodec.format.errors import FormatError
+from inrcodec.format.header import FORMAT_VERSION, MAGIC, MAX_PIXELS
+
+__all__ = ["FORMAT_VERSION", "MAGIC", "MAX_PIXELS", "FormatError"]
