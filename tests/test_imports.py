@@ -46,23 +46,21 @@ def _is_type_checking(test: ast.expr) -> bool:
 
 
 def imports_of(name: str, path: Path, known: dict[str, Path]) -> list[Import]:
-    """Every import statement of module ``name`` (at any depth), resolved to a known module where
-    it names one (``from pkg import sub`` is the module ``pkg.sub``), else to an outside top-level name."""
+    """Every import statement of module ``name`` (at any depth): the module of the package it names
+    (``from pkg import sub`` is the module ``pkg.sub``, ``from pkg import attr`` the module ``pkg``),
+    or the top-level name of an outside package. A module of the package that does not exist keeps
+    its name (it matches nothing)."""
     is_package = path.name == "__init__.py"
+    root = next(iter(known)).split(".")[0]
     found: list[Import] = []
 
     def resolve(dotted: str) -> str:
-        while dotted and dotted not in known:  # ``import pkg.sub.attr``-like names: the longest module
-            if "." not in dotted:
-                return dotted  # outside the package: its top-level name
-            dotted = dotted.rsplit(".", 1)[0]
-        return dotted
+        return dotted if dotted in known or dotted.split(".")[0] == root else dotted.split(".")[0]
 
     def visit(node: ast.AST, at_load: bool) -> None:
         if isinstance(node, ast.Import):
             for alias in node.names:
-                target = alias.name if alias.name in known else resolve(alias.name)
-                found.append(Import(target.split(".")[0] if target not in known else target, node.lineno, at_load))
+                found.append(Import(resolve(alias.name), node.lineno, at_load))
             return
         if isinstance(node, ast.ImportFrom):
             if node.level:
@@ -73,8 +71,7 @@ def imports_of(name: str, path: Path, known: dict[str, Path]) -> list[Import]:
                 source = node.module or ""
             for alias in node.names:
                 sub = f"{source}.{alias.name}"
-                target = sub if sub in known else resolve(source)
-                found.append(Import(target if target in known else target.split(".")[0], node.lineno, at_load))
+                found.append(Import(sub if sub in known else resolve(source), node.lineno, at_load))
             return
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
             at_load = False
