@@ -4,23 +4,82 @@ Mode policy (docs/pipeline.md): L stays grey, RGB stays RGB, RGBA is coded with 
 fourth channel, LA and PA become RGBA (the format has no 2-channel mode, so the grey is repeated
 and the alpha kept), P (palette) becomes RGB or RGBA (if it has transparency), 1 becomes L,
 I;16 / I / F are scaled to 8-bit L, CMYK, YCbCr and the other colour modes become RGB. Every
-channel is coded at 8 bits.
+channel is coded at 8 bits: a deeper image is accepted with a warning that says so (``probe``).
+Images smaller than MIN_SIDE on a side are refused: the file's fixed overhead would dwarf them.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-MAX_PIXELS = 64 * 1024 * 1024  # the largest image we encode or decode (decompression bombs)
+from inrcodec.format import MAX_PIXELS  # the format's limit: the largest image we encode or decode
+from inrcodec.pixels import from_unit as from_unit  # re-exported: image.from_unit, image.to_unit
+from inrcodec.pixels import to_unit as to_unit
+
+MIN_SIDE = 8  # the smallest width or height we encode: a 1x1 image would cost ~16,000 bpp of header
+
+_MODES = ("RGB", "L", "RGBA", "LA", "P", "PA", "1", "I;16", "I;16B", "I;16L", "I;16N", "I", "F")
+_MODES += ("CMYK", "YCbCr", "LAB", "HSV", "RGBX", "RGBa")  # every mode _to_8bit converts
 
 
 class ImageError(ValueError):
     """The input image cannot be coded (message says why)."""
+
+
+class PrecisionWarning(UserWarning):
+    """The image has more than 8 bits per sample; it is coded at 8."""
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """What the header of an image file says, read without decoding its pixels."""
+
+    width: int  # pixels
+    height: int  # pixels
+    mode: str  # Pillow's mode, before the mode policy
+    bits: int  # bits per sample in the file (16 for 16-bit PNGs, whatever Pillow's mode)
+
+    @property
+    def warning(self) -> str | None:
+        """One line for an image whose samples lose precision when coded, else None."""
+        return f"{self.bits}-bit samples are coded at 8 bits" if self.bits > 8 else None
+
+
+def _info(img: Image.Image) -> ImageInfo:
+    rawmodes = [str(t.args) for t in getattr(img, "tile", None) or [] if isinstance(t.args, str)]
+    deep = img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F") or any(";16" in r for r in rawmodes)
+    return ImageInfo(img.width, img.height, img.mode, 16 if deep else 8)
+
+
+def _check(info: ImageInfo, path: Path) -> None:
+    if info.width * info.height > MAX_PIXELS:
+        raise ImageError(f"{path}: {info.width}x{info.height} is over the {MAX_PIXELS} pixel limit")
+    if min(info.width, info.height) < MIN_SIDE:
+        raise ImageError(f"{path}: {info.width}x{info.height} is below the {MIN_SIDE}x{MIN_SIDE} minimum")
+    if info.mode not in _MODES:
+        raise ImageError(f"{path}: unsupported image mode {info.mode}")
+
+
+def probe(path: str | os.PathLike) -> ImageInfo:
+    """Check that ``path`` is an image we can code (kind, size, mode) from its header alone: cheap,
+    so the command line calls it before importing torch or fitting anything."""
+    path = Path(path)
+    if not path.is_file():
+        raise ImageError(f"{path}: no such file")
+    try:
+        with Image.open(path) as img:
+            info = _info(img)
+    except (Image.DecompressionBombError, OSError, SyntaxError, ValueError) as e:
+        raise ImageError(f"{path}: cannot read image ({e})") from None
+    _check(info, path)
+    return info
 
 
 def _to_8bit(img: Image.Image) -> Image.Image:
@@ -44,14 +103,17 @@ def _to_8bit(img: Image.Image) -> Image.Image:
 
 
 def load(path: str | os.PathLike) -> np.ndarray:
-    """An (H, W, C) uint8 array with C in {1, 3, 4}, by the mode policy above."""
+    """An (H, W, C) uint8 array with C in {1, 3, 4}, by the mode policy above (a PrecisionWarning
+    for an image deeper than 8 bits)."""
     path = Path(path)
     if not path.is_file():
         raise ImageError(f"{path}: no such file")
     try:
         with Image.open(path) as img:
-            if img.width * img.height > MAX_PIXELS:
-                raise ImageError(f"{path}: {img.width}x{img.height} is over the {MAX_PIXELS} pixel limit")
+            info = _info(img)
+            _check(info, path)
+            if info.warning:
+                warnings.warn(f"{path}: {info.warning}", PrecisionWarning, stacklevel=2)
             img.load()
             img = _to_8bit(img)
             arr = np.asarray(img, dtype=np.uint8)
@@ -81,16 +143,6 @@ def to_pil(arr: np.ndarray) -> Image.Image:
     return Image.fromarray(arr[:, :, 0] if arr.shape[2] == 1 else arr, mode)
 
 
-def to_unit(arr: np.ndarray) -> np.ndarray:
-    """uint8 -> float32 in [-1, 1] (the network's colour range)."""
-    return arr.astype(np.float32) / 127.5 - 1.0
-
-
-def from_unit(x: np.ndarray) -> np.ndarray:
-    """float in [-1, 1] -> uint8, rounded to nearest."""
-    return np.clip(np.round((x + 1.0) * 127.5), 0, 255).astype(np.uint8)
-
-
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
     """PSNR (dB) of two uint8 images over all channels (peak 255)."""
     if a.shape != b.shape:
@@ -102,25 +154,36 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 _PREINIT_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".bmp": "BMP", ".gif": "GIF", ".ppm": "PPM"}
 
 
-def save(arr: np.ndarray, path: str | os.PathLike) -> None:
-    """Write atomically: a temporary file beside the target, then rename."""
+def output_format(path: str | os.PathLike, channels: int) -> str:
+    """Pillow's format name for writing ``channels`` to ``path``, by its extension (checked before
+    any work: a decode must not find out after rendering that it cannot write)."""
     path = Path(path)
     # The common formats without Image.registered_extensions(), which imports every Pillow
     # plugin (0.12 s of a 0.9 s `inrcodec decode` command).
     fmt = _PREINIT_FORMATS.get(path.suffix.lower()) or Image.registered_extensions().get(path.suffix.lower())
     if fmt is None:
         raise ImageError(f"{path}: unknown output image format {path.suffix!r}")
-    img = to_pil(arr)
-    if fmt == "JPEG" and img.mode == "RGBA":
+    if fmt == "JPEG" and channels == 4:
         raise ImageError(f"{path}: JPEG cannot hold an alpha channel; use .png")
+    return fmt
+
+
+def save(arr: np.ndarray, path: str | os.PathLike, overwrite: bool = True) -> None:
+    """Write atomically (``atomic_write``); the format follows the extension."""
+    path = Path(path)
+    fmt = output_format(path, arr.shape[2])
+    img = to_pil(arr)
     # PNG at zlib level 3: 3x faster than Pillow's default 6 for an 11 % larger file (measured on
     # a 768x512 decode: 0.22 -> 0.08 s); the pixels are the same.
     opts = {"compress_level": 3} if fmt == "PNG" else {}
-    atomic_write(path, lambda f: img.save(f, format=fmt, **opts))
+    atomic_write(path, lambda f: img.save(f, format=fmt, **opts), overwrite)
 
 
-def atomic_write(path: str | os.PathLike, writer) -> None:
-    """Call ``writer(file)`` on a temporary file, then rename it over ``path``; no partial files."""
+def atomic_write(path: str | os.PathLike, writer, overwrite: bool = True) -> None:
+    """Call ``writer(file)`` on a temporary file beside ``path``, then move it into place: no
+    partial files. With ``overwrite=False`` an existing ``path`` is never replaced, even one that
+    appeared while we worked (the move is a hard link, which fails if the name is taken).
+    Errors name ``path``, never the temporary file."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
@@ -128,7 +191,17 @@ def atomic_write(path: str | os.PathLike, writer) -> None:
             writer(f)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            os.link(tmp, path)
+            tmp.unlink()
+    except FileExistsError:
+        tmp.unlink(missing_ok=True)
+        raise FileExistsError(f"{path}: exists; not overwritten") from None
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise OSError(f"{path}: cannot write ({e.strerror or e})") from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

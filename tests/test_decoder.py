@@ -158,18 +158,18 @@ def make_golden() -> bytes:
     Runs only with INRCODEC_REGEN_GOLDEN=1; the bytes are committed under tests/golden/.
     """
     from inrcodec.config import FitConfig
-    from inrcodec.encoder import prune, quantize, sparse_code
+    from inrcodec.encoder import quantize, sparse_code
+    from inrcodec.encoder.mask import Mask
     from inrcodec.encoder.fit import Target, train
-    from inrcodec.encoder.pipeline import make_target
     from inrcodec.siren import Architecture, Siren
 
     arr = image.load(SAMPLE)[96:112, 120:144]  # 24x16
     arch = Architecture(hidden=12, layers=2, pe_levels=3)
     net = Siren(arch, torch.Generator().manual_seed(0))
-    target: Target = make_target(arr, torch.device("cpu"))
+    target: Target = Target.of(arr, torch.device("cpu"))
     cfg = FitConfig(steps=300, batch=384)
     train(net, target, cfg, cfg.steps)
-    mask = prune.Mask.dense(list(net.weights)).prune(list(net.weights), 0.5)
+    mask = Mask.dense(list(net.weights)).prune(list(net.weights), 0.5)
     train(net, target, cfg, 100, mask=mask, seed_offset=1)
     header = container.Header(24, 16, 3, 12, 2, arch.omega0, arch.omega_hidden, arch.pe_levels)
     layers = []

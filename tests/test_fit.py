@@ -9,9 +9,8 @@ import pytest
 import torch
 
 from inrcodec.config import FitConfig
-from inrcodec.encoder.fit import evaluate, mse_to_psnr, train
-from inrcodec.encoder.pipeline import make_target
-from inrcodec.encoder.prune import Mask
+from inrcodec.encoder.fit import Target, evaluate, mse_to_psnr, train
+from inrcodec.encoder.mask import Mask
 from inrcodec.siren import Architecture, Siren
 
 CFG = FitConfig(steps=150, batch=256, lr=2e-3, lr_final=1e-4, seed=0)
@@ -19,7 +18,7 @@ CFG = FitConfig(steps=150, batch=256, lr=2e-3, lr_final=1e-4, seed=0)
 
 @pytest.fixture
 def target(crop):
-    return make_target(crop[:16, :16], torch.device("cpu"))
+    return Target.of(crop[:16, :16], torch.device("cpu"))
 
 
 def _net(seed: int = 0) -> Siren:

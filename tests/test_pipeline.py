@@ -11,7 +11,7 @@ from helpers import BODY_AT, STATS_KEYS, tiny_config
 import inrcodec
 from inrcodec import config, image
 from inrcodec.decoder import decode
-from inrcodec.encoder import pipeline
+from inrcodec.encoder import coding, pipeline
 from inrcodec.format import container
 
 
@@ -85,14 +85,14 @@ def test_auto_coder_keeps_sinr_only_where_it_wins(encoded_scalar):
     import torch
 
     from inrcodec.decoder.network import layer_arrays
-    from inrcodec.encoder.prune import Mask
+    from inrcodec.encoder.mask import Mask
 
     stream = container.read(encoded_scalar.data)
     ws, bs = layer_arrays(stream)
     weights = [torch.from_numpy(w) for w in ws]
     mask = Mask(tuple(torch.from_numpy(k) for k in container.split_masks(stream.masks, stream.header)))
     coder = replace(tiny_config().coder, weight_coder="auto", sinr_k=8, sinr_m=16, sinr_s=8)
-    coded = pipeline.code(weights, [torch.from_numpy(b) for b in bs], mask, stream.header, coder, 8)
+    coded = coding.code(weights, [torch.from_numpy(b) for b in bs], mask, stream.header, coder, 8)
     assert set(coded.coders) <= {"scalar", "sinr"} and len(coded.coders) == 3
     again = container.read(coded.data)
     assert [container.WEIGHT_CODERS[c.coder] for c in again.layers] == coded.coders
@@ -121,22 +121,23 @@ def test_bit_allocation_matches_coding_whole_files(crop):
     """allocate_bits codes each (layer, depth) once and compares one section's bytes; the greedy
     it implements, run on whole files (code every candidate, compare len(file), evaluate the
     network the decoder rebuilds), picks the same depths."""
-    import torch
 
+    from inrcodec.encoder.allocate import allocate_bits
     from inrcodec.encoder.fit import evaluate
-    from inrcodec.siren import Siren
+    from inrcodec.encoder.prune import prune_rounds
+    from inrcodec.encoder.session import Session
 
     cfg = tiny_config(steps=120, density=1.0, hidden=24, layers=2, bits=(5, 6, 7, 8, 9, 10), max_loss_db=0.5)
     cfg = replace(cfg, arch=replace(cfg.arch, out_features=crop.shape[2], pe_levels=2))
-    target = pipeline.make_target(crop, torch.device("cpu"))
-    net = Siren(cfg.arch, torch.Generator().manual_seed(0))
-    snap = next(pipeline.imp(net, target, cfg))
-    header = pipeline.header_for(crop, cfg)
+    session = Session.create(crop, cfg, "cpu")
+    target, header = session.target, session.header
+    net = session.network()
+    snap = next(prune_rounds(net, target, cfg))
 
     ref = evaluate(net, target, pixels=cfg.eval_pixels)
     levels = sorted(cfg.coder.bits)
     bits = [levels[-1]] * len(snap.weights)
-    size = len(pipeline.code(snap.weights, snap.biases, snap.mask, header, cfg.coder, bits).data)
+    size = len(coding.code(snap.weights, snap.biases, snap.mask, header, cfg.coder, bits).data)
     while True:
         best = None
         for i in range(len(bits)):
@@ -144,7 +145,7 @@ def test_bit_allocation_matches_coding_whole_files(crop):
                 continue
             trial = bits.copy()
             trial[i] = levels[levels.index(bits[i]) - 1]
-            c = pipeline.code(snap.weights, snap.biases, snap.mask, header, cfg.coder, trial)
+            c = coding.code(snap.weights, snap.biases, snap.mask, header, cfg.coder, trial)
             p = evaluate(net, target, c.weights, c.biases, pixels=cfg.eval_pixels)
             saved = size - len(c.data)
             if ref - p <= cfg.coder.max_loss_db and saved > 0 and (best is None or (ref - p) / saved < best[0]):
@@ -152,5 +153,5 @@ def test_bit_allocation_matches_coding_whole_files(crop):
         if best is None:
             break
         _, bits, size = best
-    got = pipeline.allocate_bits(net, target, snap, cfg)
+    got = allocate_bits(session, net, snap)
     assert got == bits and got != [levels[-1]] * len(bits)  # the same choice, and a real one

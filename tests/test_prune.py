@@ -1,4 +1,4 @@
-"""encoder/prune.py and the IMP loop of encoder/pipeline.py: masks, rules, rounds, rewinding."""
+"""encoder/mask.py and encoder/prune.py: masks, rules, rounds, rewinding, the IMP loop."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ import pytest
 import torch
 from helpers import tiny_config
 
-from inrcodec.encoder import pipeline
-from inrcodec.encoder.prune import Mask, parse_rewind, round_fraction, rounds_to
+from inrcodec.encoder.fit import Target
+from inrcodec.encoder.mask import Mask
+from inrcodec.encoder.prune import parse_rewind, prune_rounds, round_fraction, rounds_to
 from inrcodec.siren import Siren
 
 
@@ -62,7 +63,7 @@ def test_imp_reaches_any_target_density_on_a_tiny_net(crop):
     cfg = replace(cfg, prune=replace(cfg.prune, steps=1))
     arr = crop[:8, :8]
     net = Siren(replace(cfg.arch, out_features=3), torch.Generator().manual_seed(0))
-    snaps = list(pipeline.imp(net, pipeline.make_target(arr, torch.device("cpu")), cfg))
+    snaps = list(prune_rounds(net, Target.of(arr, torch.device("cpu")), cfg))
     densities = [s.mask.density() for s in snaps]
     assert densities[0] == 1.0 and densities == sorted(densities, reverse=True)
     assert 0.6 - 1 / 336 <= densities[-1] <= 0.6 and len(snaps) <= 6
@@ -77,7 +78,7 @@ def test_rewinding_restores_the_early_weights(crop):
     cfg = replace(cfg, prune=replace(cfg.prune, steps=0, rewind="init", rate=0.2))
     net = Siren(replace(cfg.arch, out_features=3), torch.Generator().manual_seed(0))
     init = net.state()
-    snaps = list(pipeline.imp(net, pipeline.make_target(crop[:8, :8], torch.device("cpu")), cfg))
+    snaps = list(prune_rounds(net, Target.of(crop[:8, :8], torch.device("cpu")), cfg))
     last = snaps[-1]
     for w, w0, k in zip(last.weights, init[0], last.mask.keep):
         assert torch.equal(w[k], w0[k]) and not w[~k].any()

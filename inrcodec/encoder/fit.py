@@ -10,14 +10,15 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
+from inrcodec import coords
 from inrcodec.config import FitConfig
-from inrcodec.encoder.prune import Mask
+from inrcodec.encoder.mask import Mask
+from inrcodec.encoder.progress import StepProgress
+from inrcodec.pixels import to_unit
 from inrcodec.siren import Siren
-
-# progress(steps_done, steps_total, batch_psnr_db)
-Progress = Callable[[int, int, float], None]
 
 
 @dataclass
@@ -30,6 +31,21 @@ class Target:
     @property
     def n(self) -> int:
         return self.coords.shape[0]
+
+    @staticmethod
+    def of(arr: np.ndarray, device: torch.device | str = "cpu") -> Target:
+        """An (H, W, C) uint8 image: every pixel centre and its colour."""
+        h, w, c = arr.shape
+        colours = torch.from_numpy(to_unit(arr).reshape(h * w, c)).to(device)
+        return Target(coords.grid(h, w, device), colours)
+
+
+def cosine_lr(step: int, steps: int, lr: float, lr_final: float) -> float:
+    """The learning rate of ``step`` of ``steps``: cosine from ``lr`` down to ``lr_final``.
+
+    Written out rather than torch's CosineAnnealingLR, which computes it recursively: its values
+    differ from these in the last bits at 1979 of 2000 steps, which would change every file."""
+    return lr_final + 0.5 * (lr - lr_final) * (1 + math.cos(math.pi * step / max(steps, 1)))
 
 
 def mse_to_psnr(mse_pm1: float) -> float:
@@ -44,7 +60,7 @@ def train(
     steps: int,
     mask: Mask | None = None,
     seed_offset: int = 0,
-    progress: Progress | None = None,
+    progress: StepProgress | None = None,
     snapshot_at: int | None = None,
     region: torch.Tensor | None = None,
     weight_fn: Callable[[list[torch.Tensor]], list[torch.Tensor]] | None = None,
@@ -68,9 +84,8 @@ def train(
         mask = mask.to(device)
         net.load(mask.apply([w.detach() for w in net.weights]), [b.detach() for b in net.biases])
     for step in range(steps):
-        lr = cfg.lr_final + 0.5 * (cfg.lr - cfg.lr_final) * (1 + math.cos(math.pi * step / max(steps, 1)))
         for group in opt.param_groups:
-            group["lr"] = lr
+            group["lr"] = cosine_lr(step, steps, cfg.lr, cfg.lr_final)
         idx = torch.arange(pool) if full_batch else torch.randint(0, pool, (batch,), generator=gen)
         if region is not None:
             idx = region[idx]

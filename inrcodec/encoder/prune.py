@@ -1,93 +1,40 @@
-"""Stage 2: masks and iterative magnitude pruning with rewinding (Frankle & Carbin 2019).
+"""Stage 2: iterative magnitude pruning with rewinding (Frankle & Carbin 2019).
 
-A :class:`Mask` is a first-class value (one boolean tensor per weight matrix, biases are never
-pruned), so several masks can share one weight tensor (region-adaptive tickets) and be compared
-(Jaccard similarity).
+The dense fit, then rounds: rank the survivors (``Mask.prune``), rewind the weights to an early
+state, retrain under the new mask. ``prune_round`` is the one round that the codec, the
+ablations and the experiments all run; ``prune_rounds`` chains them and yields a snapshot after
+each. The masks themselves are in ``mask.py``.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
 
-RULES = ("magnitude", "random", "largest")
+from inrcodec.config import EncodeConfig
+from inrcodec.encoder.fit import Target, train
+from inrcodec.encoder.mask import RULES, Mask
+from inrcodec.encoder.progress import Plan, Progress, StepProgress
+from inrcodec.siren import Siren
+
+__all__ = ["RULES", "Mask", "Snapshot", "dense_fit", "prune_round", "prune_rounds", "rounds_to"]
+
+MIN_DENSITY = 0.02  # rate control never prunes below this
+State = tuple[list[torch.Tensor], list[torch.Tensor]]  # (weights, biases)
 
 
-@dataclass(frozen=True)
-class Mask:
-    """Which weights of each layer survive. Immutable: pruning returns a new mask."""
+@dataclass
+class Snapshot:
+    """The network after the dense fit (round 0) or after a pruning round."""
 
-    keep: tuple[torch.Tensor, ...]  # one bool tensor per weight matrix, shaped like it
-
-    @staticmethod
-    def dense(weights: list[torch.Tensor]) -> Mask:
-        return Mask(tuple(torch.ones_like(w, dtype=torch.bool) for w in weights))
-
-    def count(self) -> int:
-        return int(sum(int(k.sum()) for k in self.keep))
-
-    def total(self) -> int:
-        return sum(k.numel() for k in self.keep)
-
-    def density(self) -> float:
-        return self.count() / self.total()
-
-    def apply(self, weights: list[torch.Tensor]) -> list[torch.Tensor]:
-        """Weights with pruned entries set to exactly zero (differentiable)."""
-        return [w * k.to(w.device, w.dtype) for w, k in zip(weights, self.keep)]
-
-    def to(self, device: torch.device | str) -> Mask:
-        return Mask(tuple(k.to(device) for k in self.keep))
-
-    def jaccard(self, other: Mask) -> list[float]:
-        """|A ∩ B| / |A ∪ B| per layer: 1.0 for identical masks."""
-        out = []
-        for a, b in zip(self.keep, other.keep):
-            union = int((a | b).sum())
-            out.append(int((a & b).sum()) / union if union else 1.0)
-        return out
-
-    def prune(
-        self,
-        weights: list[torch.Tensor],
-        fraction: float,
-        rule: str = "magnitude",
-        generator: torch.Generator | None = None,
-    ) -> Mask:
-        """Remove ``fraction`` of the surviving weights, ranked globally across layers.
-
-        The count is rounded to nearest, but a positive ``fraction`` always removes at least one
-        weight: a pruning loop that stops at a target density must make progress every round.
-        """
-        if rule not in RULES:
-            raise ValueError(f"unknown pruning rule {rule!r}; choose from {', '.join(RULES)}")
-        alive = [k.reshape(-1) for k in self.keep]
-        if rule == "random":
-            scores = [torch.rand(a.shape, generator=generator) for a in alive]
-        else:
-            scores = [w.detach().abs().reshape(-1).float().cpu() for w in weights]
-            if rule == "largest":
-                scores = [-s for s in scores]
-        flat = torch.cat(scores)
-        flat_alive = torch.cat([a.cpu() for a in alive])
-        n_alive = int(flat_alive.sum())
-        n_remove = int(round(fraction * n_alive))
-        if fraction > 0 and n_alive > 0:
-            n_remove = max(1, n_remove)
-        if n_remove <= 0:
-            return self
-        # Dead weights rank last so they are never "removed" twice; ties broken by position.
-        ranked = torch.where(flat_alive, flat, torch.full_like(flat, float("inf")))
-        order = torch.argsort(ranked, stable=True)
-        new = flat_alive.clone()
-        new[order[:n_remove]] = False
-        out, start = [], 0
-        for k in self.keep:
-            out.append(new[start : start + k.numel()].reshape(k.shape).to(k.device))
-            start += k.numel()
-        return Mask(tuple(out))
-
+    round: int
+    mask: Mask
+    weights: list[torch.Tensor]
+    biases: list[torch.Tensor]
+    seconds: float  # encoder time spent to reach this point
 
 def rounds_to(density: float, rate: float) -> int:
     """Pruning rounds of ``rate`` each needed to reach ``density`` (last round trimmed)."""
@@ -116,3 +63,88 @@ def parse_rewind(rewind: str) -> int | None:
     if rewind.startswith("early:") and rewind[6:].isdigit():
         return int(rewind[6:])
     raise ValueError(f"bad rewind mode {rewind!r}; use init, early:N or none")
+
+
+def check_rewind(cfg: EncodeConfig) -> int | None:
+    """The rewind step of ``cfg.prune.rewind``, refused if the dense fit never reaches it."""
+    rewind_at = parse_rewind(cfg.prune.rewind)
+    if rewind_at is not None and rewind_at > cfg.fit.steps:
+        raise ValueError(f"rewind {cfg.prune.rewind}: the dense fit has only {cfg.fit.steps} steps")
+    return rewind_at
+
+
+def dense_fit(net: Siren, target: Target, cfg: EncodeConfig, progress: StepProgress | None = None) -> State | None:
+    """Stage 1 as pruning needs it: fit ``net`` in place and return the state to rewind to
+    (the initialisation for ``init``, step N for ``early:N``, None for ``none``)."""
+    rewind_at = parse_rewind(cfg.prune.rewind)
+    theta0 = net.state()
+    snap = train(net, target, cfg.fit, cfg.fit.steps, progress=progress, snapshot_at=rewind_at)
+    return theta0 if rewind_at == 0 else snap
+
+
+def prune_round(
+    net: Siren,
+    target: Target,
+    mask: Mask,
+    cfg: EncodeConfig,
+    fraction: float,
+    round_: int,
+    rewind: State | None,
+    generator: torch.Generator | None = None,
+    progress: StepProgress | None = None,
+) -> Mask:
+    """One IMP round, in place on ``net``: remove ``fraction`` of the survivors by the config's
+    rule (ranked on the current weights), rewind (unless ``rewind`` is None), retrain
+    ``cfg.prune.steps`` steps under the new mask. Returns the new mask."""
+    mask = mask.prune(list(net.weights), fraction, cfg.prune.rule, generator)
+    if rewind is not None:
+        net.load([w.to(target.coords.device) for w in rewind[0]], rewind[1])
+    train(net, target, cfg.fit, cfg.prune.steps, mask=mask, seed_offset=round_, progress=progress)
+    return mask
+
+
+def prune_rounds(
+    net: Siren,
+    target: Target,
+    cfg: EncodeConfig,
+    progress: Progress | None = None,
+    keep_going: Callable[[Snapshot], bool] | None = None,
+    densities: list[float] | None = None,
+) -> Iterator[Snapshot]:
+    """Dense fit, then IMP rounds until the config's density (or ``keep_going`` says stop).
+
+    Yields a snapshot after the dense fit and after every round. ``densities`` (descending)
+    replaces the config's geometric schedule: one round per listed density.
+    """
+    start = time.perf_counter()
+    fit, pr = cfg.fit, cfg.prune
+    if densities is None:
+        n_rounds = 0 if pr.density >= 1 else rounds_to(pr.density, pr.rate)
+    else:
+        n_rounds = len(densities)
+    plan = Plan(progress, fit.steps + n_rounds * pr.steps + cfg.coder.qat_steps)
+    rewind = dense_fit(net, target, cfg, plan.stage("fit", 0))
+    mask = Mask.dense(list(net.weights))
+    current = Snapshot(0, mask, *net.state(), time.perf_counter() - start)
+    yield current
+    gen = torch.Generator().manual_seed(fit.seed + 7)
+    r = 0
+    while True:
+        density = mask.density()
+        if densities is not None:
+            if r >= len(densities):
+                return
+            goal = densities[r]
+        else:
+            goal = pr.density
+            if density <= goal + 1e-9:
+                if keep_going is None or not keep_going(current) or density <= MIN_DENSITY:
+                    return
+                goal = max(MIN_DENSITY, density * (1 - pr.rate))
+        check_rewind(cfg)  # only once pruning happens: a dense encode may fit fewer steps
+        r += 1
+        frac = round_fraction(density, goal, pr.rate) if densities is None else 1 - goal / density
+        stage = plan.stage(f"prune {r}/{max(n_rounds, r)}", fit.steps + (r - 1) * pr.steps)
+        mask = prune_round(net, target, mask, cfg, frac, r, rewind, gen, stage)
+        current = Snapshot(r, mask, *net.state(), time.perf_counter() - start)
+        yield current

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
 from dataclasses import replace
 from itertools import combinations
 
@@ -26,26 +25,23 @@ import numpy as np
 import torch
 
 from inrcodec.config import CoderConfig, EncodeConfig, FitConfig
-from inrcodec.decoder import decode
 from inrcodec.encoder import regions as regionlib
-from inrcodec.encoder.fit import Target, evaluate, mse_to_psnr, train
-from inrcodec.encoder.pipeline import Coded, Encoded, Progress, code, header_for, make_target
-from inrcodec.encoder.prune import Mask, parse_rewind, round_fraction, rounds_to
-from inrcodec.encoder.quantize import fake_quant, step_for
+from inrcodec.encoder.allocate import smallest_depth
+from inrcodec.encoder.coding import QAT_SEED_OFFSET, Coded, WeightFn, code, fine_tuning, quantization_steps
+from inrcodec.encoder.fit import Target, cosine_lr, evaluate, mse_to_psnr, train
+from inrcodec.encoder.mask import Mask
+from inrcodec.encoder.pipeline import Encoded
+from inrcodec.encoder.progress import Plan, Progress, StepProgress
+from inrcodec.encoder.prune import State, check_rewind, dense_fit, round_fraction, rounds_to
+from inrcodec.encoder.session import Session
 from inrcodec.format import container
 from inrcodec.image import psnr
-from inrcodec.siren import Siren, default_device
-
-WeightFn = Callable[[list[torch.Tensor]], list[torch.Tensor]]
-State = tuple[list[torch.Tensor], list[torch.Tensor]]
+from inrcodec.siren import Siren
 
 
 def union(masks: list[Mask]) -> Mask:
     """The weights at least one ticket keeps: what the file stores."""
-    out = list(masks[0].keep)
-    for m in masks[1:]:
-        out = [a | b for a, b in zip(out, m.keep)]
-    return Mask(tuple(out))
+    return masks[0].union(*masks[1:])
 
 
 def mean_jaccard(masks: list[Mask]) -> dict:
@@ -55,23 +51,15 @@ def mean_jaccard(masks: list[Mask]) -> dict:
     if not pairs:
         return {"per_layer": [1.0] * len(masks[0].keep), "all": 1.0, "chance": 1.0}
     per_layer = np.mean([a.jaccard(b) for a, b in pairs], axis=0)
-    overall, chance = [], []
+    chance = []
     for a, b in pairs:
-        inter = sum(int((x & y).sum()) for x, y in zip(a.keep, b.keep))
-        uni = sum(int((x | y).sum()) for x, y in zip(a.keep, b.keep))
-        overall.append(inter / uni if uni else 1.0)
         da, db = a.density(), b.density()
         chance.append(da * db / (da + db - da * db) if da + db > 0 else 1.0)
     return {
         "per_layer": [round(float(v), 4) for v in per_layer],
-        "all": round(float(np.mean(overall)), 4),
+        "all": round(float(np.mean([a.jaccard_all(b) for a, b in pairs])), 4),
         "chance": round(float(np.mean(chance)), 4),
     }
-
-
-def mask_array(masks: list[Mask]) -> np.ndarray:
-    """(K, n weights) bool: each ticket's mask, layers concatenated row-major as in the file."""
-    return np.stack([np.concatenate([k.cpu().numpy().reshape(-1) for k in m.keep]) for m in masks])
 
 
 def region_loss(
@@ -92,7 +80,7 @@ def joint_train(
     cfg: FitConfig,
     steps: int,
     seed_offset: int = 0,
-    progress: Callable[[int, int, float], None] | None = None,
+    progress: StepProgress | None = None,
     weight_fn: WeightFn | None = None,
 ) -> None:
     """Train the shared weights of all tickets in place, batches balanced across regions.
@@ -108,9 +96,8 @@ def joint_train(
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
     per = max(1, cfg.batch // len(masks))
     for step in range(steps):
-        lr = cfg.lr_final + 0.5 * (cfg.lr - cfg.lr_final) * (1 + math.cos(math.pi * step / max(steps, 1)))
         for group in opt.param_groups:
-            group["lr"] = lr
+            group["lr"] = cosine_lr(step, steps, cfg.lr, cfg.lr_final)
         loss = 0.0
         for mask, idx in zip(masks, region_idx):
             pick = idx[torch.randint(0, idx.numel(), (min(per, idx.numel()),), generator=gen)].to(device)
@@ -120,19 +107,6 @@ def joint_train(
         opt.step()
         if progress is not None and (step % 25 == 24 or step == steps - 1):
             progress(step + 1, steps, mse_to_psnr(loss.item()))
-
-
-def dense_fit(
-    net: Siren, target: Target, cfg: EncodeConfig, progress: Callable[[int, int, float], None] | None = None
-) -> State | None:
-    """The dense fit shared by all tickets, as pipeline.imp starts; the state to rewind to
-    (None for rewind mode ``none``)."""
-    rewind_at = parse_rewind(cfg.prune.rewind)
-    if rewind_at is not None and rewind_at > cfg.fit.steps:  # the rule of pipeline.imp
-        raise ValueError(f"rewind {cfg.prune.rewind}: the dense fit has only {cfg.fit.steps} steps")
-    theta0 = net.state()
-    snap = train(net, target, cfg.fit, cfg.fit.steps, progress=progress, snapshot_at=rewind_at)
-    return theta0 if rewind_at == 0 else snap
 
 
 def extract(
@@ -170,7 +144,7 @@ def rtl_round(
     round_: int,
     extract_steps: int,
     generator: torch.Generator | None = None,
-    progress: Callable[[int, int, float], None] | None = None,
+    progress: StepProgress | None = None,
 ) -> list[Mask]:
     """One RTL pruning round (extraction, then joint retraining from ``rewind``); the new masks.
 
@@ -216,51 +190,45 @@ def code_regions(
     bits: int,
     steps: list[float] | None = None,
 ) -> Coded:
-    """The shared weights coded once on the union of the tickets (pipeline.code), then written
-    with the REGIONS section and the K masks (format v2). ``weights`` of the result: the union's."""
-    coded = code(weights, biases, union(masks), header, coder, bits, steps)
-    stream = container.read(coded.data)
-    data = container.write(header, stream.masks, stream.layers, coder.brotli_quality, regions, mask_array(masks))
-    return Coded(data, coded.weights, coded.biases, coded.coders)
+    """The shared weights coded once on the union of the tickets, with the REGIONS section and the
+    K masks (format v2). ``weights`` of the result: the union's."""
+    return code(weights, biases, union(masks), header, coder, bits, steps, regions, masks)
 
 
-def choose_bits(
-    net: Siren, target: Target, masks: list[Mask], region_idx: list[torch.Tensor], header, cfg: EncodeConfig
-) -> int:
-    """The smallest candidate bit depth whose (subset) PSNR loss stays under ``max_loss_db``,
-    the rule of pipeline.encode_array."""
+def choose_depth(session: Session, net: Siren, masks: list[Mask], region_idx: list[torch.Tensor]) -> int:
+    """One depth for all layers: the smallest within ``max_loss_db`` of the unquantized tickets."""
+    cfg, target = session.cfg, session.target
     ref = evaluate_regions(net, target, masks, region_idx, pixels=cfg.eval_pixels)
     weights, biases = net.state()
     scalar = replace(cfg.coder, weight_coder="scalar")
-    for bits in cfg.coder.bits:
-        coded = code(weights, biases, union(masks), header, scalar, bits)
-        p = evaluate_regions(net, target, masks, region_idx, coded.weights, coded.biases, pixels=cfg.eval_pixels)
-        if ref - p <= cfg.coder.max_loss_db:
-            return bits
-    return cfg.coder.bits[-1]
+
+    def psnr_at(bits: int) -> float:
+        coded = code(weights, biases, union(masks), session.header, scalar, bits)
+        return evaluate_regions(net, target, masks, region_idx, coded.weights, coded.biases, pixels=cfg.eval_pixels)
+
+    return smallest_depth(session, ref, psnr_at)
 
 
 def finish(
+    session: Session,
     net: Siren,
-    target: Target,
     masks: list[Mask],
     region_idx: list[torch.Tensor],
-    header: container.Header,
     regions: container.Regions,
-    cfg: EncodeConfig,
     bits: int,
-    progress: Callable[[int, int, float], None] | None = None,
+    progress: StepProgress | None = None,
 ) -> Coded:
-    """Quantization-aware joint fine-tuning at ``bits`` (as pipeline.finish), then the v2 file.
+    """Quantization-aware joint fine-tuning at ``bits`` (``coding.fine_tuning``), then the v2 file.
     Leaves ``net`` at the fine-tuned weights."""
-    keep = [k.cpu().numpy() for k in union(masks).keep]
-    steps = [step_for(w.detach().cpu().numpy()[k], bits) for w, k in zip(net.weights, keep)]
+    cfg = session.cfg
+    steps = quantization_steps(list(net.weights), union(masks), bits)
     if cfg.coder.qat_steps > 0:
-        qcfg = replace(cfg.fit, lr=cfg.fit.lr_final, lr_final=cfg.fit.lr_final * 0.1)
-        fq = lambda ws: [fake_quant(w, s) for w, s in zip(ws, steps)]  # noqa: E731
-        joint_train(net, target, masks, region_idx, qcfg, cfg.coder.qat_steps, 999, progress, fq)
+        qcfg, quantizer = fine_tuning(cfg, steps)
+        joint_train(
+            net, session.target, masks, region_idx, qcfg, cfg.coder.qat_steps, QAT_SEED_OFFSET, progress, quantizer
+        )
     weights, biases = net.state()
-    return code_regions(weights, biases, masks, header, regions, cfg.coder, bits, steps)
+    return code_regions(weights, biases, masks, session.header, regions, cfg.coder, bits, steps)
 
 
 def encode_regions(
@@ -280,26 +248,19 @@ def encode_regions(
     if cfg.bpp is not None:
         raise ValueError("--bpp (rate control) is not supported with --regions")
     t0 = time.perf_counter()
-    dev = default_device(device)
-    h, w, c = arr.shape
-    cfg = replace(cfg, arch=replace(cfg.arch, out_features=c))
+    session = Session.create(arr, cfg, device)
+    cfg, target = session.cfg, session.target
+    h, w, _c = arr.shape
     regions = regionlib.build(spec, arr, region_map, seed=cfg.fit.seed)
     region_idx = regionlib.region_indices(regions, h, w)
-    header = header_for(arr, cfg)
-    target = make_target(arr, dev)
-    net = Siren(cfg.arch, torch.Generator().manual_seed(cfg.fit.seed)).to(dev)
+    net = session.network()
     fit, pr = cfg.fit, cfg.prune
     e_steps = pr.steps if extract_steps is None else extract_steps
     n_rounds = rounds_to(pr.density, pr.rate)
     k = regions.count
-    total = fit.steps + n_rounds * (k * e_steps + pr.steps) + cfg.coder.qat_steps
-
-    def report(stage: str, base: int):
-        if progress is None:
-            return None
-        return lambda done, _t, p: progress(stage, base + done, total, p)
-
-    rewind = dense_fit(net, target, cfg, report("fit", 0))
+    plan = Plan(progress, fit.steps + n_rounds * (k * e_steps + pr.steps) + cfg.coder.qat_steps)
+    check_rewind(cfg)
+    rewind = dense_fit(net, target, cfg, plan.stage("fit", 0))
     masks = [Mask.dense(list(net.weights))] * k
     gen = torch.Generator().manual_seed(fit.seed + 7)
     jaccard = []
@@ -307,39 +268,25 @@ def encode_regions(
     for r in range(1, n_rounds + 1):
         frac = round_fraction(density, pr.density, pr.rate)
         base = fit.steps + (r - 1) * (k * e_steps + pr.steps)
-        masks = rtl_round(
-            net,
-            target,
-            masks,
-            region_idx,
-            rewind,
-            cfg,
-            frac,
-            r,
-            e_steps,
-            gen,
-            report(f"rtl {r}/{n_rounds}", base + k * e_steps),
-        )
+        stage = plan.stage(f"rtl {r}/{n_rounds}", base + k * e_steps)
+        masks = rtl_round(net, target, masks, region_idx, rewind, cfg, frac, r, e_steps, gen, stage)
         density = float(np.mean([m.density() for m in masks]))
         jaccard.append({"round": r, "density": round(density, 4), **mean_jaccard(masks)})
     t_fit = time.perf_counter() - t0
-    bits = choose_bits(net, target, masks, region_idx, header, cfg)
-    qat = report("quantize", total - cfg.coder.qat_steps)
-    coded = finish(net, target, masks, region_idx, header, regions, cfg, bits, qat)
-    stats = region_stats(arr, coded.data, masks, regions, spec, dev)
+    bits = choose_depth(session, net, masks, region_idx)
+    qat = plan.stage("quantize", plan.total - cfg.coder.qat_steps)
+    coded = finish(session, net, masks, region_idx, regions, bits, qat)
+    t_code = time.perf_counter() - t0 - t_fit
+    stats = region_stats(session, coded.data, masks, regions, spec)
     stats.update(
         params=cfg.arch.n_params(),
         rounds=n_rounds,
         bits=[bits] * len(coded.weights),
         coders=coded.coders,
         jaccard=jaccard,
-        device=str(dev),
+        device=str(session.device),
     )
-    stats["seconds"] = {
-        "fit_and_prune": round(t_fit, 3),
-        "code": round(time.perf_counter() - t0 - t_fit - stats["seconds"]["decode"], 3),
-        **stats["seconds"],
-    }
+    stats["seconds"] = {"fit_and_prune": round(t_fit, 3), "code": round(t_code, 3), **stats["seconds"]}
     return Encoded(coded.data, stats)
 
 
@@ -351,34 +298,24 @@ def region_psnr(decoded: np.ndarray, arr: np.ndarray, regions: container.Regions
     return [psnr(dec[lab == k], src[lab == k]) for k in range(regions.count)]
 
 
-def region_stats(arr: np.ndarray, data: bytes, masks: list[Mask], regions: container.Regions, spec, dev) -> dict:
-    """Bytes, sections and PSNR (overall and per region) of a v2 file, decoded by the real decoder."""
-    h, w, c = arr.shape
-    t = time.perf_counter()
-    decoded = decode(data, device=str(dev))
-    t_dec = time.perf_counter() - t
-    stream = container.read(data)
+def region_stats(session: Session, data: bytes, masks: list[Mask], regions: container.Regions, spec) -> dict:
+    """The session's measurement of a v2 file, plus its tickets and each region's PSNR."""
+    h, w, _c = session.arr.shape
+    stats, decoded = session.measure(data)
     n_union = union(masks).count()
-    n_bias = sum(o for o, _i in stream.header.shapes())
-    return {
-        "bytes": len(data),
-        "bpp": 8 * len(data) / (h * w),
-        "psnr": psnr(decoded, arr),
-        "width": w,
-        "height": h,
-        "channels": c,
-        "density": round(float(np.mean([m.density() for m in masks])), 4),
-        "union_density": round(n_union / masks[0].total(), 4),
-        "stored_params": n_union + n_bias,
-        "ticket_params": [m.count() + n_bias for m in masks],
-        "regions": {
+    n_bias = sum(o for o, _i in session.header.shapes())
+    stats.update(
+        density=round(float(np.mean([m.density() for m in masks])), 4),
+        union_density=round(n_union / masks[0].total(), 4),
+        stored_params=n_union + n_bias,
+        ticket_params=[m.count() + n_bias for m in masks],
+        regions={
             "spec": str(spec),
             "kind": container.REGION_KINDS[regions.kind],
             "count": regions.count,
             "map": list(regions.label_map().shape[::-1]),
             "pixels": [int(n) for n in np.bincount(regionlib.pixel_labels(regions, h, w), minlength=regions.count)],
-            "psnr": [round(p, 3) for p in region_psnr(decoded, arr, regions)],
+            "psnr": [round(p, 3) for p in region_psnr(decoded, session.arr, regions)],
         },
-        "sections": stream.section_bytes,
-        "seconds": {"decode": round(t_dec, 3)},
-    }
+    )
+    return stats
