@@ -428,3 +428,6 @@ def test_docs_quote_the_code():
     assert str(e.value) == f"unsupported .inr format version 9 (this decoder reads versions {versions})"
     assert f'FormatError("unsupported .inr format version N (this decoder reads versions {versions})")' in doc
     assert f"{container.MAX_PIXELS:,}" in doc and "`format.MAX_PIXELS`" in doc
+    with pytest.raises(FormatError) as e:  # the example message the header section quotes
+        container.check_header(replace(synthetic_stream()[0], hidden=0))
+    assert f"(`{e.value}`)" in doc
