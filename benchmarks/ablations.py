@@ -687,7 +687,9 @@ def markdown(doc: dict) -> str:
     setup = cls.Config.from_record(prov["config"]["setup"])
     head = (
         f"**{cls.label}.** {cls.question} ({len(doc['images'])} images of `{prov['dataset']}`, "
-        f"{cls(setup).scope(prov)}; commit {prov['git_commit'][:8]}" + ("" if doc["complete"] else "; INCOMPLETE") + ")"
+        f"{cls(setup).scope(prov)}; commit {(prov.get('git_commit') or 'unknown')[:8]}"
+        + ("" if doc["complete"] else "; INCOMPLETE")
+        + ")"
     )
     return head + "\n\n" + cls(setup).summary(doc) + "\n"
 
