@@ -1,4 +1,4 @@
-"""The lottery-ticket experiment (inrcodec/lottery.py) on a tiny image: a few seconds in all."""
+"""The lottery-ticket experiment (inrcodec/experiments/lottery.py) on a tiny image: a few seconds in all."""
 
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from inrcodec import image, lottery
+from inrcodec import image
 from inrcodec.cli import main
 from inrcodec.encoder import fit
+from inrcodec.experiments import lottery, spectra
 from inrcodec.siren import Siren
 
 TINY = replace(lottery.PRESETS["cpu"], size=24, hidden=16, layers=3, steps=15, rounds=3, prune=0.5)
@@ -193,23 +194,23 @@ def test_resume_after_interruption(full, tmp_path, monkeypatch):
 
 def test_resume_refuses_another_setup(full, tmp_path):
     tmp, _res, _ = full
-    with pytest.raises(ValueError, match="hidden"):
+    with pytest.raises(ValueError, match="another set-up .hidden differ"):
         lottery.run(image.load(tmp / "pic.png"), replace(TINY, hidden=8), tmp / "full", device="cpu")
 
 
 def test_hfe_and_flat_psnr():
     r0 = 0.25
     flat = np.full((16, 16, 3), 77, np.uint8)
-    assert lottery.hf_share(flat, r0) == 0.0
+    assert spectra.hf_share(flat, r0) == 0.0
     checker = (np.indices((16, 16)).sum(0) % 2 * 255).astype(np.uint8)[:, :, None]
-    assert lottery.hf_share(checker, r0) == pytest.approx(1.0)  # all energy at the corner frequency
+    assert spectra.hf_share(checker, r0) == pytest.approx(1.0)  # all energy at the corner frequency
     x = np.arange(32)
     slow = np.round(127.5 + 100 * np.cos(2 * np.pi * 2 * x / 32))[None, :, None].repeat(32, 0).astype(np.uint8)
-    assert lottery.hf_share(slow, r0) < 1e-3  # 2 cycles / 32 px: r = 0.125 (8-bit rounding aside)
+    assert spectra.hf_share(slow, r0) < 1e-3  # 2 cycles / 32 px: r = 0.125 (8-bit rounding aside)
     arr = _picture()
     mean = np.round(arr.reshape(-1, 3).mean(0))
     mse = np.mean((arr.astype(float) - mean) ** 2)
-    assert lottery.flat_psnr(arr) == pytest.approx(10 * np.log10(255**2 / mse))
+    assert spectra.flat_psnr(arr) == pytest.approx(10 * np.log10(255**2 / mse))
 
 
 def test_cli_resumes_and_plots(full):
@@ -224,4 +225,12 @@ def test_cli_resumes_and_plots(full):
         assert (out / f).stat().st_size > 1000
     assert json.loads((out / "results.json").read_text())["rounds"] == json.loads(json.dumps(res))["rounds"]
     bad = CliRunner().invoke(main, ["lottery", str(tmp / "pic.png"), "-o", str(tmp / "x"), "--tickets", "winner,foo"])
-    assert bad.exit_code == 1 and "unknown ticket" in bad.output
+    assert bad.exit_code == 2 and "unknown ticket 'foo'" in bad.output  # refused by click, before any work
+    assert not (tmp / "x").exists()
+    # The plots again from the data files alone.
+    for f in ("psnr.png", "grid.png"):
+        (out / f).unlink()
+    again = CliRunner().invoke(main, ["lottery", "--plots-only", str(out), "--grid-rounds", "1"])
+    assert again.exit_code == 0, again.output
+    assert again.output == f"{out}: psnr.png, hfe.png, rate.png, grid.png\n"
+    assert (out / "grid.png").stat().st_size > 1000

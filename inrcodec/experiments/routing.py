@@ -4,7 +4,8 @@ One dense fit is shared by both methods (same architecture, same seed, same rewi
 per sparsity level (25, 50, 75, 90 % of the weights pruned by default), one pruning round each:
 
 - IMP: the single mask loses the fraction that reaches the level (magnitude, ranked globally),
-  the weights rewind and retrain for ``retrain_steps``: :func:`pipeline.imp`'s round.
+  the weights rewind and retrain for ``retrain_steps``: the steps of a :func:`pipeline.imp` round,
+  written out here (``imp`` is a generator from the dense fit on, which cannot resume at a level).
 - RTL: each region's mask reaches the level by adaptive ticket extraction (``extract_steps`` of
   training per region), then joint retraining for the same ``retrain_steps``: :func:`rtl.rtl_round`.
 
@@ -18,24 +19,26 @@ counterpart. PSNR comes from decoding those files with the real decoder; bytes a
 lengths. The mean pairwise Jaccard similarity of the RTL masks is recorded per layer and level.
 
 Resumable per level: after each level the state of both methods goes to ``state.pt`` and the
-results to ``results.json``, atomically; a rerun with the same setup continues. See docs/rtl.md.
+results to ``results.json``, atomically (:mod:`.checkpoint`); a rerun with the same set-up
+continues. The plots are :mod:`.plots`'s; the command is ``inrcodec rtl``
+(``inrcodec/cli/experiments.py``). See docs/rtl.md.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import math
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-import click
 import numpy as np
 
 from inrcodec import image
+from inrcodec.experiments import checkpoint
 
 RESULTS_VERSION = 1
 PAPER = {  # Stefański et al. 2026, INR table: PSNR (dB) at 25 / 50 / 75 % sparsity
@@ -46,7 +49,7 @@ PAPER = {  # Stefański et al. 2026, INR table: PSNR (dB) at 25 / 50 / 75 % spar
 
 @dataclass(frozen=True)
 class RtlConfig:
-    """One experiment; everything must match for a run to resume."""
+    """One experiment; everything but ``levels`` (which may be extended) must match for a run to resume."""
 
     hidden: int = 48  # SIREN: width of every hidden layer
     layers: int = 3  # SIREN: sine layers, first included
@@ -75,6 +78,26 @@ class RtlConfig:
             coder=CoderConfig(weight_coder="scalar", qat_steps=self.qat_steps),
         )
 
+    def scaled(self, fit_steps: int) -> RtlConfig:
+        """``fit_steps`` dense steps, and every other step count (the rewinding point included)
+        scaled by the same factor, at least 1: a quicker (or longer) run of the same shape."""
+        f = fit_steps / self.fit_steps
+
+        def n(steps: int) -> int:
+            return max(1, round(steps * f)) if steps > 0 else 0
+
+        rewind = self.rewind
+        if rewind.startswith("early:") and rewind[6:].isdigit():
+            rewind = f"early:{n(int(rewind[6:]))}"
+        return replace(
+            self,
+            fit_steps=fit_steps,
+            rewind=rewind,
+            retrain_steps=n(self.retrain_steps),
+            extract_steps=n(self.extract_steps),
+            qat_steps=n(self.qat_steps),
+        )
+
 
 PRESETS: dict[str, RtlConfig] = {
     # A 768x512 Kodak image, kmeans:4, one thread: ~2 min of CPU; 2.5-5 min wall on the shared
@@ -85,19 +108,7 @@ PRESETS: dict[str, RtlConfig] = {
 }
 
 
-def _save_torch(path: Path, obj) -> None:
-    import torch
-
-    buf = io.BytesIO()
-    torch.save(obj, buf)
-    image.atomic_write(path, lambda f: f.write(buf.getvalue()))
-
-
-def _write_json(path: Path, doc: dict) -> None:
-    image.atomic_write(path, lambda f: f.write((json.dumps(doc, indent=1) + "\n").encode()))
-
-
-def _checkpoint(state: dict, results: dict, state_path: Path, results_path: Path, clock: list[float]) -> None:
+def _checkpoint(out: Path, state: dict, results: dict, clock: list[float]) -> None:
     """State and results in one atomic write (state.pt, the truth on resuming), then results.json.
 
     ``clock`` is (wall, CPU) seconds at the last checkpoint; the run's totals grow by the time since."""
@@ -107,17 +118,7 @@ def _checkpoint(state: dict, results: dict, state_path: Path, results_path: Path
     spent["cpu"] = round(spent["cpu"] + cpu - clock[1], 1)
     clock[:] = [wall, cpu]
     state["results"] = json.dumps(results)
-    _save_torch(state_path, state)
-    _write_json(results_path, results)
-
-
-def _same_setup(old: dict, new: dict) -> bool:
-    """Equal but for the levels, which may be extended (the done ones must match)."""
-    a = dict(old, config=dict(old.get("config", {}), levels=None))
-    b = dict(new, config=dict(new["config"], levels=None))
-    done = tuple(old.get("config", {}).get("levels", ()))
-    levels = tuple(new["config"]["levels"])
-    return a == b and (done[: len(levels)] == levels[: len(done)])
+    checkpoint.save(out, state, {"results.json": checkpoint.json_text(results)})
 
 
 def run(
@@ -127,13 +128,14 @@ def run(
     out: Path,
     region_map: Path | None = None,
     device: str | None = None,
-    say=None,
+    say: Callable[[str], None] | None = None,
     source: str = "",
     fresh: bool = False,
-    draw: bool = True,
 ) -> dict:
     """Run (or resume) the experiment on an (H, W, C) uint8 image; returns the results.
-    ``draw`` also writes the plot, rtl.png."""
+
+    Writes ``state.pt``, ``results.json`` and every level's ``.inr`` files under ``out``;
+    ``say`` gets a line per level. The plot, rtl.png, is :func:`.plots.rtl_run`'s."""
     import torch
 
     from inrcodec.decoder import decode
@@ -154,13 +156,11 @@ def run(
         "regions": str(spec),
         "config": asdict(cfg),
     }
-    results_path, state_path = out / "results.json", out / "state.pt"
-    results = state = None
-    if not fresh and state_path.exists():
-        state = torch.load(state_path, weights_only=True)
+    results = None
+    state = checkpoint.load(out, fresh)
+    if state is not None:
         results = json.loads(state["results"])  # the state and its results are saved in one write
-        if not _same_setup(results.get("setup", {}), setup):
-            raise ValueError(f"{out} holds a run with another setup; use --fresh or another -o")
+        checkpoint.check_same_setup(out, results.get("setup", {}), setup, grows="config.levels")
         results["setup"] = setup
         del results["levels"][len(cfg.levels) :]
     ecfg = cfg.encode_config(arr.shape[2])
@@ -228,7 +228,7 @@ def run(
             "levels": [],
         }
         state = {"rewind": rewind, "imp": (*dense, dense_keep), "rtl": (*dense, [dense_keep] * k)}
-        _checkpoint(state, results, state_path, results_path, clock)
+        _checkpoint(out, state, results, clock)
         if say:
             say(f"dense: {dense_rec['psnr']:.2f} dB, {dense_rec['bytes']} B ({fit_s:.0f} s fit)")
     rewind = state["rewind"]
@@ -242,7 +242,12 @@ def run(
             continue
         r = i + 1
         gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + r)
-        # IMP: pipeline.imp's round (prune the retrained weights, rewind, retrain).
+        # IMP: the steps of a pipeline.imp round (prune the retrained weights, rewind, retrain).
+        # TODO(encoder core, issue 13): call the pipeline's one pruning round once its stages
+        # expose it as a function. pipeline.imp cannot be called here without changing results:
+        # it is a generator that starts with its own dense fit (no resuming at a level), draws
+        # from one generator seeded once (here: one per level) and prunes to the mask's measured
+        # density (here: the level's nominal one, which can move a rounded count by one weight).
         t = time.perf_counter()
         ws, bs, keep = state["imp"]
         load(ws, bs)
@@ -282,61 +287,17 @@ def run(
         results["levels"].append({"sparsity": level, "imp": imp_rec, "rtl": rtl_rec})
         state["imp"] = (*imp_state, list(mask.keep))
         state["rtl"] = (*rtl_state, [list(m.keep) for m in masks])
-        _checkpoint(state, results, state_path, results_path, clock)
+        _checkpoint(out, state, results, clock)
         if say:
             say(
                 f"{level}% sparse: IMP {imp_rec['psnr']:.2f} dB {imp_rec['bytes']} B | RTL {rtl_rec['psnr']:.2f} dB "
                 f"{rtl_rec['bytes']} B (union {rtl_rec['union_density']:.2f}, Jaccard {rtl_rec['jaccard']['all']:.3f})"
                 f"  [{imp_train + imp_rec['code_seconds']:.0f} s + {rtl_train + rtl_rec['code_seconds']:.0f} s]"
             )
-    if draw:
-        plot(results, out / "rtl.png")
     return results
 
 
-def plot(results: dict, path: Path) -> None:
-    """PSNR vs sparsity, PSNR vs bytes, and the Jaccard curve of one run (matplotlib Agg)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    lv = results["levels"]
-    if not lv:
-        return
-    s = [x["sparsity"] for x in lv]
-    fig, ax = plt.subplots(1, 3, figsize=(15, 4.2))
-    for key, style in (("rtl", "o-"), ("imp", "s--")):
-        ax[0].plot(s, [x[key]["psnr"] for x in lv], style, label=key.upper())
-        ax[1].plot([x[key]["bytes"] for x in lv], [x[key]["psnr"] for x in lv], style, label=key.upper())
-        for x in lv:
-            ax[1].annotate(f"{x['sparsity']}%", (x[key]["bytes"], x[key]["psnr"]), fontsize=7)
-    d = results["dense"]
-    ax[0].axhline(d["psnr"], color="grey", lw=0.8, ls=":", label="dense")
-    ax[1].plot([d["bytes"]], [d["psnr"]], "k^", label="dense")
-    ax[0].set(xlabel="sparsity (% of weights pruned per ticket)", ylabel="PSNR (dB), decoded file", title="quality")
-    ax[1].set(xlabel="bytes of the .inr file", ylabel="PSNR (dB)", title="rate-distortion")
-    n_layers = len(lv[0]["rtl"]["jaccard"]["per_layer"])
-    for j in range(n_layers):
-        ax[2].plot(s, [x["rtl"]["jaccard"]["per_layer"][j] for x in lv], ".-", lw=0.8, label=f"layer {j}")
-    ax[2].plot(s, [x["rtl"]["jaccard"]["all"] for x in lv], "k-", lw=2, label="all weights")
-    ax[2].set(
-        xlabel="sparsity (%)", ylabel="mean pairwise Jaccard of RTL masks", ylim=(0, 1.02), title="mask similarity"
-    )
-    for a in ax:
-        a.grid(alpha=0.3)
-        a.legend(fontsize=8)
-    fig.suptitle(
-        f"{Path(results['setup']['source']).name or 'image'}: RTL ({results['regions']['spec']}) vs one IMP mask"
-    )
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
-    image.atomic_write(path, lambda f: f.write(buf.getvalue()))
-
-
-def _imp_curve(run: dict) -> list[tuple[int, float]]:
+def imp_curve(run: dict) -> list[tuple[int, float]]:
     """IMP's (bytes, PSNR) points, dense file included, by bytes."""
     return sorted(
         [(run["dense"]["bytes"], run["dense"]["psnr"])] + [(x["imp"]["bytes"], x["imp"]["psnr"]) for x in run["levels"]]
@@ -346,7 +307,7 @@ def _imp_curve(run: dict) -> list[tuple[int, float]]:
 def imp_psnr_within(run: dict, n_bytes: float) -> float | None:
     """The best PSNR IMP reaches with at most ``n_bytes`` (linear between its files); None below its smallest."""
     best = None
-    pts = _imp_curve(run)
+    pts = imp_curve(run)
     for (b0, p0), (b1, p1) in zip(pts, pts[1:] + [(math.inf, pts[-1][1])]):
         if b0 <= n_bytes:
             p = p0 if n_bytes >= b1 or b1 == math.inf else p0 + (p1 - p0) * (n_bytes - b0) / (b1 - b0)
@@ -356,7 +317,7 @@ def imp_psnr_within(run: dict, n_bytes: float) -> float | None:
 
 def imp_bytes_for(run: dict, psnr_db: float) -> float | None:
     """The fewest bytes at which IMP's curve reaches ``psnr_db``; None if no IMP file does."""
-    pts = _imp_curve(run)
+    pts = imp_curve(run)
     if psnr_db <= pts[0][1]:
         return float(pts[0][0])
     for (b0, p0), (b1, p1) in zip(pts, pts[1:]):
@@ -370,15 +331,16 @@ def _spearman(a: list[float], b: list[float]) -> float:
     return float(np.corrcoef(ra, rb)[0, 1])
 
 
-def summarize(runs: list[Path], out: Path) -> str:
-    """Tables (markdown) and a plot over several runs: the figures of docs/rtl.md."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+def load_runs(runs: list[Path]) -> tuple[list[dict], list[str]]:
+    """The results of several run folders, and a name for each (its image's)."""
     res = [json.loads((r / "results.json").read_text()) for r in runs]
-    names = [Path(x["setup"]["source"]).stem or r.name for x, r in zip(res, runs)]
+    return res, [Path(x["setup"]["source"]).stem or r.name for x, r in zip(res, runs)]
+
+
+def summarize(runs: list[Path], out: Path) -> str:
+    """The tables (markdown) over several runs, the figures of docs/rtl.md: written to
+    ``out/summary.md`` and returned. Its plots are :func:`.plots.rtl_summary`'s."""
+    res, names = load_runs(runs)
     levels = [x["sparsity"] for x in res[0]["levels"]]
     lines = ["### PSNR (dB) of the decoded files, RTL / IMP", ""]
     lines.append("| sparsity | " + " | ".join(names) + " | mean RTL | mean IMP | paper RTL | paper IMP |")
@@ -481,116 +443,29 @@ def summarize(runs: list[Path], out: Path) -> str:
         within.append(f"{s} %: {_spearman([p[1] for p in sel], [p[3] for p in sel]):+.2f}")
     lines.append("- at one sparsity, across images, Jaccard vs drop from dense: " + ", ".join(within))
 
-    fig, ax = plt.subplots(1, 3, figsize=(15, 4.4))
-    ax[0].plot(levels, mean["rtl"], "o-", label="RTL (mean of images)")
-    ax[0].plot(levels, mean["imp"], "s--", label="IMP (mean of images)")
-    ax[0].plot(list(PAPER["rtl"]), list(PAPER["rtl"].values()), "o:", color="grey", label="paper RTL")
-    ax[0].plot(list(PAPER["imp"]), list(PAPER["imp"].values()), "s:", color="silver", label="paper IMP")
-    ax[0].set(xlabel="sparsity (%)", ylabel="PSNR (dB)", title="PSNR vs sparsity")
-    for n, x in zip(names, res):
-        rtl_pts = [(lv["rtl"]["bytes"], lv["rtl"]["psnr"]) for lv in x["levels"]]
-        (line,) = ax[1].plot(*zip(*rtl_pts), "o-", label=f"{n} RTL")
-        ax[1].plot(*zip(*_imp_curve(x)), "s--", color=line.get_color(), label=f"{n} IMP (+ dense)")
-        jac = [lv["rtl"]["jaccard"]["all"] for lv in x["levels"]]
-        drop = [x["dense"]["psnr"] - lv["rtl"]["psnr"] for lv in x["levels"]]
-        ax[2].plot(jac, drop, "o-", color=line.get_color(), label=n)
-        for lv, j, dd in zip(x["levels"], jac, drop):
-            ax[2].annotate(f"{lv['sparsity']}%", (j, dd), fontsize=7)
-    ax[1].set(xlabel="bytes of the .inr file", ylabel="PSNR (dB)", title="rate-distortion (solid RTL, dashed IMP)")
-    ax[2].set(
-        xlabel="mean pairwise Jaccard of the RTL masks",
-        ylabel="RTL PSNR drop from dense (dB)",
-        title="does mask similarity predict the drop?",
-    )
-    for a in ax:
-        a.grid(alpha=0.3)
-        a.legend(fontsize=7)
-    fig.tight_layout()
-    out.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out / "summary.png", dpi=110)
-    plt.close(fig)
-    _plot_regions(res, names, out / "regions.png", plt)
     text = "\n".join(lines) + "\n"
-    (out / "summary.md").write_text(text)
+    out.mkdir(parents=True, exist_ok=True)
+    checkpoint.write_text(out / "summary.md", text)
     return text
 
 
-def _plot_regions(res: list[dict], names: list[str], path: Path, plt) -> None:
-    """Each source image beside its regions as the decoder sees them (the stored map, resampled)."""
-    from inrcodec.encoder import regions as regionlib
+def main(argv: list[str]) -> int:
+    """``python -m inrcodec.experiments.routing summarize OUT RUN...``: summary.md, then its plots
+    (skipped, with one line saying so, without matplotlib)."""
+    if len(argv) < 3 or argv[0] != "summarize":
+        print("usage: python -m inrcodec.experiments.routing summarize OUT RUN...", file=sys.stderr)
+        return 2
+    from inrcodec.experiments import plots
 
-    fig, ax = plt.subplots(2, len(res), figsize=(3.2 * len(res), 4.6), squeeze=False)
-    for j, (x, name) in enumerate(zip(res, names)):
-        if x["setup"]["regions"].startswith("labels"):
-            continue  # the label image's path is not recorded
-        arr = image.load(x["setup"]["source"])
-        h, w = arr.shape[:2]
-        spec = regionlib.parse_spec(x["setup"]["regions"])
-        regions = regionlib.build(spec, arr, seed=x["setup"]["config"]["seed"])
-        ax[0, j].imshow(arr)
-        ax[1, j].imshow(regionlib.pixel_labels(regions, h, w).reshape(h, w).numpy(), cmap="tab10", vmin=0, vmax=9)
-        ax[0, j].set_title(name, fontsize=9)
-        ax[1, j].set_title(f"{x['setup']['regions']}: {regions.count} regions", fontsize=8)
-        for a in ax[:, j]:
-            a.axis("off")
-    fig.tight_layout()
-    fig.savefig(path, dpi=60)
-    plt.close(fig)
+    out, runs = Path(argv[1]), [Path(p) for p in argv[2:]]
+    print(summarize(runs, out))
+    if plots.available():
+        plots.rtl_summary(*load_runs(runs), out)
+    else:
+        how = "pip install matplotlib (or the bench extra), then run this command again"
+        print(f"plots skipped ({', '.join(plots.SUMMARY_FILES)}): matplotlib is not installed; {how}", file=sys.stderr)
+    return 0
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.argument("src", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), help="default: runs/SRC-stem-rtl")
-@click.option("--regions", "regions_spec", help="grid:RxC | kmeans:K[@F] | labels[@F]  [default: kmeans:4]")
-@click.option(
-    "--region-map", type=click.Path(dir_okay=False, path_type=Path), help="label image (with --regions labels)"
-)
-@click.option("--preset", type=click.Choice(sorted(PRESETS)), default="cpu", show_default=True)
-@click.option("--levels", help="sparsity levels in %, e.g. 25,50,75,90 (the preset's)")
-@click.option("--device", help="cpu, cuda, mps (default: best available)")
-@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True, help="CPU threads for torch")
-@click.option("--fresh", is_flag=True, help="discard a run already in the output folder")
-@click.option("-q", "--quiet", is_flag=True, help="no line per level")
-def rtl_command(src, output, regions_spec, region_map, preset, levels, device, threads, fresh, quiet):
-    """RTL (one ticket per region) against one IMP mask at several sparsities (resumable)."""
-    import torch
-
-    from inrcodec.cli import run_guarded
-    from inrcodec.encoder.regions import parse_spec
-
-    torch.set_num_threads(threads)
-    output = output or Path("runs") / f"{src.stem}-rtl"
-    cfg = PRESETS[preset]
-    say = None if quiet else (lambda msg: click.echo(msg, err=True))
-
-    def job():
-        nonlocal cfg
-        if levels:
-            lv = tuple(int(x) for x in levels.split(",") if x.strip())
-            if not lv or sorted(set(lv)) != list(lv) or not 0 < lv[0] <= lv[-1] < 100:
-                raise ValueError("--levels: increasing percentages in (0, 100)")
-            cfg = replace(cfg, levels=lv)
-        spec = parse_spec(regions_spec or (None if region_map else "kmeans:4"), region_map)
-        arr = image.load(src)
-        if say:
-            say(
-                f"rtl: {src} -> {output}  preset {preset}, regions {spec}, levels {list(cfg.levels)}, "
-                f"{torch.get_num_threads()} thread(s)"
-            )
-        t0 = time.perf_counter()
-        res = run(arr, cfg, spec, output, region_map, device, say, source=str(src), fresh=fresh)
-        return res, time.perf_counter() - t0
-
-    res, secs = run_guarded(job)
-    click.echo(f"{output}: results.json, rtl.png, *.inr ({secs:.0f} s)")
-    click.echo("sparsity  RTL dB   bytes  |  IMP dB   bytes  | Jaccard")
-    for lv in res["levels"]:
-        a, b = lv["imp"], lv["rtl"]
-        click.echo(
-            f"{lv['sparsity']:>6} %  {b['psnr']:6.2f} {b['bytes']:7d}  |  {a['psnr']:6.2f} {a['bytes']:7d}  | "
-            f"{b['jaccard']['all']:.3f}"
-        )
-
-
-if __name__ == "__main__" and len(sys.argv) > 2 and sys.argv[1] == "summarize":
-    print(summarize([Path(p) for p in sys.argv[3:]], Path(sys.argv[2])))
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
