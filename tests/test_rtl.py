@@ -1,5 +1,6 @@
 """Region-adaptive tickets (inrcodec/encoder/rtl.py), format v2 through the real decoder, version 1
-files, crafted v2 files, and the RTL experiment, on 24x24 images: a few seconds each."""
+files, crafted v2 files, and the RTL experiment (inrcodec/experiments/routing.py), on 24x24
+images: a few seconds each."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from click.testing import CliRunner
 from helpers import GOLDEN, HEADER_AT, REGEN, STATS_KEYS, Golden, fix_crc, sha256, synthetic_stream
 
 import inrcodec
-from inrcodec import config, image, rtl_experiment
+from inrcodec import config, image
 from inrcodec.cli import main
 from inrcodec.decoder import rebuild, rebuild_regions, render
 from inrcodec.decoder.network import layer_arrays
@@ -23,6 +24,7 @@ from inrcodec.encoder import rtl
 from inrcodec.encoder.fit import Target
 from inrcodec.encoder.pipeline import make_target
 from inrcodec.encoder.prune import Mask
+from inrcodec.experiments import plots, routing
 from inrcodec.format import FormatError, container, entropy
 from inrcodec.siren import Architecture, Siren
 
@@ -226,12 +228,12 @@ def craft(data: bytes, first: list[tuple[int, bytes]], version: int | None = Non
         head[4] = version
     sections, pos, body = [], 0, data[at:-4]
     while pos < len(body):
-        kind, n = container._SECTION.unpack_from(body, pos)
+        kind, n = container.SECTION_FRAME.unpack_from(body, pos)
         sections.append((kind, body[pos + 5 : pos + 5 + n]))
         pos += 5 + n
     sections = first + sections[drop:]
     head[at - 1] = len(sections)  # n_sections is the last header byte
-    return fix_crc(bytes(head) + b"".join(container._SECTION.pack(k, len(p)) + p for k, p in sections) + bytes(4))
+    return fix_crc(bytes(head) + b"".join(container.SECTION_FRAME.pack(k, len(p)) + p for k, p in sections) + bytes(4))
 
 
 def labels_payload(count: int, mw: int, mh: int, labels: bytes | None = None) -> bytes:
@@ -264,11 +266,11 @@ def test_v2_crafted_files_raise_format_error_only(grid_file):
     # Masks for three regions in a file that declares two: a pattern bit of no region.
     stream = container.read(data)
     rm = np.concatenate([stream.region_masks, stream.region_masks[:1]])
-    payload = entropy.compress(container._pack_patterns(rm))
+    payload = entropy.compress(container.pack_patterns(rm))
     with pytest.raises(FormatError):
         container.read(craft(data, [(3, bytes([0, 1, 2])), (1, payload)], drop=2))
     # Regions after the masks.
-    union = entropy.compress(container._bits(stream.masks))
+    union = entropy.compress(container.pack_bits(stream.masks))
     with pytest.raises(FormatError, match="misplaced"):
         container.read(craft(data, [(1, union), (3, bytes([0, 1, 2]))], drop=2))
     later = container.FORMAT_VERSION + 1
@@ -294,12 +296,12 @@ def test_cli_encode_regions_json_and_info(tmp_path, monkeypatch):
     doc = json.loads(res.output)
     assert doc["format_version"] == container.FORMAT_VERSION
     assert doc["regions"] == {"kind": "grid", "count": 2, "map": [2, 1]}
-    res = CliRunner().invoke(main, args + ["--regions", "hexagons"])
+    res = CliRunner().invoke(main, args + ["--regions", "hexagons", "-o", str(tmp_path / "other.inr")])
     assert res.exit_code == 1 and "Error: bad --regions" in res.output
 
 
 def test_experiment_runs_and_resumes(tmp_path):
-    cfg = rtl_experiment.RtlConfig(
+    cfg = routing.RtlConfig(
         hidden=12,
         layers=2,
         fit_steps=60,
@@ -311,8 +313,8 @@ def test_experiment_runs_and_resumes(tmp_path):
         levels=(50,),
     )
     arr, spec = picture(), R.parse_spec("grid:1x2")
-    first = rtl_experiment.run(arr, cfg, spec, tmp_path / "run", device="cpu", source="pic", draw=False)
-    more = rtl_experiment.run(arr, replace(cfg, levels=(50, 75)), spec, tmp_path / "run", device="cpu", source="pic")
+    first = routing.run(arr, cfg, spec, tmp_path / "run", device="cpu", source="pic")
+    more = routing.run(arr, replace(cfg, levels=(50, 75)), spec, tmp_path / "run", device="cpu", source="pic")
     assert more["levels"][0] == first["levels"][0]  # resumed, not recomputed
     lv = more["levels"][1]
     for key in ("imp", "rtl"):
@@ -322,14 +324,15 @@ def test_experiment_runs_and_resumes(tmp_path):
     assert lv["rtl"]["density"] == 0.25 and lv["imp"]["density"] == 0.25
     assert json.loads((tmp_path / "run" / "results.json").read_text())["levels"][1] == lv
     # Resumed = uninterrupted: the same numbers (all but the timings) from one run of both levels.
-    whole = rtl_experiment.run(
-        arr, replace(cfg, levels=(50, 75)), spec, tmp_path / "whole", device="cpu", source="pic", draw=False
-    )
+    whole = routing.run(arr, replace(cfg, levels=(50, 75)), spec, tmp_path / "whole", device="cpu", source="pic")
 
     def untimed(rec):
         return {m: {k: v for k, v in rec[m].items() if "seconds" not in k} for m in ("imp", "rtl")}
 
     assert [untimed(x) for x in whole["levels"]] == [untimed(x) for x in more["levels"]]
+    assert plots.rtl_run(more, tmp_path / "run") == [tmp_path / "run" / "rtl.png"]
     assert (tmp_path / "run" / "rtl.png").stat().st_size > 1000
-    with pytest.raises(ValueError, match="another setup"):
-        rtl_experiment.run(arr, replace(cfg, hidden=10), spec, tmp_path / "run", device="cpu", source="pic")
+    with pytest.raises(ValueError, match=r"another set-up \(config.hidden differ\)"):
+        routing.run(arr, replace(cfg, hidden=10), spec, tmp_path / "run", device="cpu", source="pic")
+    with pytest.raises(ValueError, match=r"another set-up \(config.levels differ\)"):  # done levels stay done
+        routing.run(arr, replace(cfg, levels=(60,)), spec, tmp_path / "run", device="cpu", source="pic")
