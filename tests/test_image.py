@@ -1,4 +1,4 @@
-"""image.py: the mode policy, the pixel limit, uint8 <-> float, PSNR, atomic saving."""
+"""image.py: the mode policy, the size limits, probing, uint8 <-> float, PSNR, atomic saving."""
 
 from __future__ import annotations
 
@@ -9,6 +9,23 @@ import pytest
 from PIL import Image
 
 from inrcodec import image
+
+
+@pytest.fixture(autouse=True)
+def tiny_images_allowed(monkeypatch, request):
+    """The mode tests use 6x5 images (a few literal pixels each), under the 8x8 minimum;
+    test_minimum_size checks the minimum itself."""
+    if request.node.name != "test_minimum_size":
+        monkeypatch.setattr(image, "MIN_SIDE", 1)
+
+
+def test_minimum_size(tmp_path):
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "eight.png")
+    assert image.probe(tmp_path / "eight.png").width == 8 and image.load(tmp_path / "eight.png").shape == (8, 8, 3)
+    Image.fromarray(np.zeros((7, 300, 3), np.uint8)).save(tmp_path / "strip.png")
+    for fn in (image.probe, image.load):
+        with pytest.raises(image.ImageError, match="300x7 is below the 8x8 minimum"):
+            fn(tmp_path / "strip.png")
 
 
 def _load(tmp_path, pil: Image.Image, name: str = "x.png") -> np.ndarray:
@@ -49,7 +66,8 @@ def test_palette_with_transparency_becomes_rgba(tmp_path):
 
 def test_sixteen_bit_and_wide_integers_scale_to_8_bits(tmp_path):
     a16 = np.array([[0, 257, 65535, 32896]], dtype=np.uint16)
-    assert _load(tmp_path, Image.fromarray(a16)).reshape(-1).tolist() == [0, 1, 255, 128]
+    with pytest.warns(image.PrecisionWarning, match="16-bit samples are coded at 8 bits"):
+        assert _load(tmp_path, Image.fromarray(a16)).reshape(-1).tolist() == [0, 1, 255, 128]
     a32 = Image.fromarray(np.array([[0, 100, 255]], dtype=np.int32))  # mode I, max <= 255: kept
     assert image.from_pil(a32).reshape(-1).tolist() == [0, 100, 255]
     f = Image.fromarray(np.array([[0.0, 1000.0, 65535.0]], dtype=np.float32))  # mode F, max > 255

@@ -156,6 +156,7 @@ def decode(src, output, force, size, width, height, device, quiet):
 def info(src, as_json):
     """Header, sections and bytes of an .inr file."""
     from inrcodec.format import container
+    from inrcodec.metrics import bpp
 
     def job():
         if not src.is_file():
@@ -173,7 +174,7 @@ def info(src, as_json):
         "file": str(src),
         "format_version": stream.version,
         "bytes": len(data),
-        "bpp": 8 * len(data) / (h.width * h.height),
+        "bpp": bpp(len(data), h.width, h.height),
         "header": dict(h.__dict__),
         "parameters": sum(o * i + o for o, i in h.shapes()),
         "density": 1.0 if masks is None else float(masks.mean()),
