@@ -1,0 +1,86 @@
+"""Shipped priors: meta-learned initialisations the decoder adds coded residuals to (format v4).
+
+A prior is a set of float32 arrays (each layer's weights and biases) for one network shape,
+shipped as package data and named by a 16-bit ID in the file's header. ``index.json`` lists every
+prior this build has: its ID, name, shape, data file and the SHA-256 of that file's bytes. A
+released prior never changes: a new one gets a new ID and the old stays, so every file decodes
+forever. NumPy only: the decoder reads this module.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+
+import numpy as np
+
+from inrcodec.format.errors import FormatError
+
+NO_PRIOR = 0  # header value of a file without a prior (versions 1-3 read as this)
+
+
+@dataclass(frozen=True)
+class Prior:
+    """One shipped initialisation (an entry of index.json)."""
+
+    id: int  # 1..65535, as the header stores it
+    name: str  # what it is, e.g. "meta-h80-pe6-rgb-v1"
+    hidden: int  # the network shape it initialises ...
+    layers: int
+    pe_levels: int
+    channels: int
+    omega0: float
+    omega_hidden: float
+    file: str  # data/<file>: an .npz with w0..wN, b0..bN (float32)
+    sha256: str  # of the file's bytes
+    trained: str  # how it was made (command, data, steps); for people, not for the decoder
+
+    def shape(self) -> tuple:
+        return (self.hidden, self.layers, self.pe_levels, self.channels, self.omega0, self.omega_hidden)
+
+
+@lru_cache(maxsize=1)
+def registry() -> dict[int, Prior]:
+    """Every prior this build ships, by ID."""
+    text = (resources.files("inrcodec.priors") / "index.json").read_text()
+    return {p["id"]: Prior(**p) for p in json.loads(text)["priors"]}
+
+
+def find(hidden: int, layers: int, pe_levels: int, channels: int, omega0: float, omega_hidden: float) -> Prior | None:
+    """The newest prior for this network shape, if any (the encoder's default choice)."""
+    shape = (hidden, layers, pe_levels, channels, omega0, omega_hidden)
+    fits = [p for p in registry().values() if p.shape() == shape]
+    return max(fits, key=lambda p: p.id) if fits else None
+
+
+@lru_cache(maxsize=8)
+def arrays(prior_id: int) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
+    """(weights, biases) of prior ``prior_id``, checked against its SHA-256; FormatError if this
+    build lacks it or its data is not what was released."""
+    prior = registry().get(prior_id)
+    if prior is None:
+        known = ", ".join(map(str, sorted(registry()))) or "none"
+        raise FormatError(f"the file needs prior {prior_id}, which this build lacks (it has: {known})")
+    data = (resources.files("inrcodec.priors") / "data" / prior.file).read_bytes()
+    if hashlib.sha256(data).hexdigest() != prior.sha256:
+        raise FormatError(f"prior {prior_id} ({prior.file}) does not match its SHA-256: the installation is damaged")
+    with np.load(io.BytesIO(data)) as z:
+        n = len([k for k in z.files if k.startswith("w")])
+        weights = tuple(z[f"w{i}"].astype(np.float32) for i in range(n))
+        biases = tuple(z[f"b{i}"].astype(np.float32) for i in range(n))
+    for a in weights + biases:
+        a.setflags(write=False)
+    return weights, biases
+
+
+def pack(weights: list[np.ndarray], biases: list[np.ndarray]) -> bytes:
+    """The .npz bytes of a prior (exported once; index.json records the SHA-256 of these bytes)."""
+    buf = io.BytesIO()
+    named = {f"w{i}": np.asarray(w, np.float32) for i, w in enumerate(weights)}
+    named.update({f"b{i}": np.asarray(b, np.float32) for i, b in enumerate(biases)})
+    np.savez(buf, **named)
+    return buf.getvalue()
