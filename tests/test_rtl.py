@@ -22,8 +22,7 @@ from inrcodec.decoder.network import layer_arrays
 from inrcodec.encoder import regions as R
 from inrcodec.encoder import rtl
 from inrcodec.encoder.fit import Target
-from inrcodec.encoder.pipeline import make_target
-from inrcodec.encoder.prune import Mask
+from inrcodec.encoder.mask import Mask
 from inrcodec.experiments import plots, routing
 from inrcodec.format import FormatError, container, entropy
 from inrcodec.siren import Architecture, Siren
@@ -69,7 +68,7 @@ def grid_file() -> tuple[bytes, dict]:
 
 def tiny_net(k: int = 3) -> tuple[Siren, Target, list[Mask], list[torch.Tensor]]:
     net = Siren(Architecture(hidden=8, layers=2), torch.Generator().manual_seed(1))
-    target = make_target(picture(), torch.device("cpu"))
+    target = Target.of(picture(), torch.device("cpu"))
     gen = torch.Generator().manual_seed(2)
     masks = [Mask(tuple(torch.rand(w.shape, generator=gen) < 0.5 for w in net.weights)) for _ in range(k)]
     idx = list(torch.arange(target.n).chunk(k))
@@ -165,7 +164,7 @@ def test_one_region_and_dense_tickets_stay_expressible():
     code = rtl.code_regions(*net.state(), masks, header, container.Regions.grid(1, 1), TINY.coder, 8)
     stream = container.read(code.data)
     assert stream.regions.count == 1 and stream.region_masks is None
-    assert np.array_equal(stream.masks, rtl.mask_array(masks)[0])
+    assert np.array_equal(stream.masks, masks[0].flat().numpy())
     dense = [Mask.dense(list(net.weights))] * 2
     code = rtl.code_regions(*net.state(), dense, header, container.Regions.grid(1, 2), TINY.coder, 8)
     stream = container.read(code.data)

@@ -4,11 +4,13 @@ Round 0 trains the dense network from its initialisation θ0. Every later round 
 ticket's surviving weights by its own rule (ranked globally across layers, biases untouched),
 rewinds the survivors to their exact values in θ0 (biases too) and retrains. The winner removes
 the smallest magnitudes (Frankle & Carbin 2019), the random ticket a random choice, the loser the
-largest magnitudes. Training, masks and coding are the codec's: :func:`fit.train`,
-:class:`prune.Mask` and :func:`pipeline.code`; nothing here re-implements them.
+largest magnitudes. Training, masks, coding and measuring are the codec's: :func:`fit.train`,
+:class:`mask.Mask`, :func:`coding.code` and :class:`session.Session`; nothing here re-implements
+them. (A round here is not :func:`prune.prune_round`: each ticket prunes by its own rule and
+rewinds to θ0 itself, pruned weights zeroed.)
 
 Per round and ticket it records the remaining fraction, PSNR, high-frequency energy retention
-(:func:`hf_share`), the bytes of the ticket coded as an ``.inr`` file, and the per-layer Jaccard
+(:func:`.spectra.hf_share`), the bytes of the ticket coded as an ``.inr`` file, and the per-layer Jaccard
 similarity of every pair of tickets' masks. The run is resumable: after each round the state of
 every ticket (mask, weights) goes to ``state.pt`` and the results to JSON/CSV, each atomically
 (:mod:`.checkpoint`). The plots are :func:`.plots.lottery`'s, drawn from ``results.json``; the
@@ -36,7 +38,7 @@ from inrcodec.experiments.spectra import flat_psnr, hf_share
 if TYPE_CHECKING:
     import torch
 
-    from inrcodec.encoder.prune import Mask
+    from inrcodec.encoder.mask import Mask
     from inrcodec.siren import Architecture
 
 # torch and the encoder are imported where used, so that registering the command keeps the
@@ -92,24 +94,14 @@ PRESETS: dict[str, LotteryConfig] = {
 }
 
 
-def pooled(mask: Mask) -> Mask:
-    """One mask of all layers' weights, so that ``Mask.jaccard`` gives the all-layers figure."""
-    import torch
-
-    from inrcodec.encoder.prune import Mask
-
-    return Mask((torch.cat([k.reshape(-1) for k in mask.keep]),))
-
-
 def jaccards(masks: dict[str, Mask]) -> dict[str, dict]:
     """Per pair of tickets: per-layer Jaccard similarity and the one of all layers pooled
-    (both ``Mask.jaccard``)."""
+    (``Mask.jaccard``, ``Mask.jaccard_all``)."""
     names = list(masks)
     out = {}
     for i, a in enumerate(names):
         for b in names[i + 1 :]:
-            all_layers = pooled(masks[a]).jaccard(pooled(masks[b]))[0]
-            out[f"{a}-{b}"] = {"layers": masks[a].jaccard(masks[b]), "all": all_layers}
+            out[f"{a}-{b}"] = {"layers": masks[a].jaccard(masks[b]), "all": masks[a].jaccard_all(masks[b])}
     return out
 
 
@@ -190,28 +182,25 @@ def run(
     import torch
 
     from inrcodec.config import CoderConfig, EncodeConfig, FitConfig
-    from inrcodec.decoder import decode
     from inrcodec.decoder.render import render
+    from inrcodec.encoder.coding import code
     from inrcodec.encoder.fit import train
-    from inrcodec.encoder.pipeline import code, header_for, make_target
-    from inrcodec.encoder.prune import Mask
-    from inrcodec.siren import Siren, default_device
+    from inrcodec.encoder.mask import Mask
+    from inrcodec.encoder.session import Session
 
     say = say or (lambda _msg: None)
     out = Path(outdir)
     (out / "recon").mkdir(parents=True, exist_ok=True)
     arr = square(arr, cfg.size)
     h, w, c = arr.shape
-    dev = default_device(device)
     arch = cfg.architecture(c)
     doc = _config_doc(cfg)
     digest = hashlib.sha256(arr.tobytes() + repr(arr.shape).encode()).hexdigest()
-    target = make_target(arr, dev)
-    header = header_for(arr, EncodeConfig(arch=arch))
     fit = FitConfig(steps=cfg.steps, batch=cfg.batch or h * w, lr=cfg.lr, lr_final=cfg.lr_final, seed=cfg.seed)
-    coder = CoderConfig(weight_coder="scalar")
+    session = Session.create(arr, EncodeConfig(arch=arch, fit=fit, coder=CoderConfig(weight_coder="scalar")), device)
+    dev, target = session.device, session.target
     target_share = hf_share(arr, cfg.hfe_radius)
-    net = Siren(arch, torch.Generator().manual_seed(cfg.seed)).to(dev)
+    net = session.network()  # θ0, from the seed
     theta0 = tuple([t.cpu() for t in part] for part in net.state())
     state = checkpoint.load(out, fresh)
     if state is not None:
@@ -245,7 +234,8 @@ def run(
     def measure(weights, biases, mask: Mask, seconds: float) -> tuple[dict, np.ndarray]:
         net.load([x.to(dev) for x in weights], [x.to(dev) for x in biases])
         recon = render(net, w, h)
-        coded = code(weights, biases, mask, header, coder, cfg.bits)
+        coded = code(weights, biases, mask, session.header, session.cfg.coder, cfg.bits)
+        stats, _decoded = session.measure(coded.data)
         kept = mask.count()
         share = hf_share(recon, cfg.hfe_radius)
         rec = {
@@ -253,11 +243,11 @@ def run(
             "remaining_weights": kept,
             "remaining_params": (kept + n_bias) / (n_weights + n_bias),
             "psnr": image.psnr(recon, arr),
-            "psnr_coded": image.psnr(decode(coded.data, device=str(dev)), arr),
+            "psnr_coded": stats["psnr"],
             "hfe": share / target_share if target_share > 0 else float("nan"),
             "hf_share": share,
-            "bytes": len(coded.data),
-            "bpp": 8 * len(coded.data) / (h * w),
+            "bytes": stats["bytes"],
+            "bpp": stats["bpp"],
             "train_seconds": round(seconds, 3),
         }
         return rec, recon

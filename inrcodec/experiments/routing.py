@@ -4,18 +4,18 @@ One dense fit is shared by both methods (same architecture, same seed, same rewi
 per sparsity level (25, 50, 75, 90 % of the weights pruned by default), one pruning round each:
 
 - IMP: the single mask loses the fraction that reaches the level (magnitude, ranked globally),
-  the weights rewind and retrain for ``retrain_steps``: the steps of a :func:`pipeline.imp` round,
-  written out here (``imp`` is a generator from the dense fit on, which cannot resume at a level).
+  the weights rewind and retrain for ``retrain_steps``: the codec's :func:`prune.prune_round`.
 - RTL: each region's mask reaches the level by adaptive ticket extraction (``extract_steps`` of
   training per region), then joint retraining for the same ``retrain_steps``: :func:`rtl.rtl_round`.
 
-Both are then coded with the codec's own functions (``pipeline.code``, ``pipeline.finish``; the
-same quantization-aware fine-tuning steps) and written as real ``.inr`` files: IMP as a
-single-mask file, RTL as a format v2 file with its REGIONS section and K masks. Both use one bit
-depth for all layers, by one rule: the smallest candidate whose PSNR loss stays within
-``max_loss_db`` (``pipeline.choose_bits``, ``rtl.choose_bits``). The single-mask encoder's
-per-layer allocation (``pipeline.allocate_bits``) is not used: it has no multi-ticket
-counterpart. PSNR comes from decoding those files with the real decoder; bytes are their
+Both start from the codec's :class:`session.Session` and :func:`prune.dense_fit`, are coded with
+its own functions (``coding.finish``, ``rtl.finish``; the same quantization-aware fine-tuning
+steps) and written as real ``.inr`` files: IMP as a single-mask file, RTL as a format v2 file with
+its REGIONS section and K masks. Both use one bit depth for all layers, by one rule: the smallest
+candidate whose PSNR loss stays within ``max_loss_db`` (``allocate.smallest_depth``, through
+``allocate.each_depth`` and ``rtl.choose_depth``). The single-mask encoder's per-layer
+allocation (``allocate.allocate_bits``) is not used: it has no multi-ticket counterpart. PSNR
+comes from decoding those files with the real decoder (``Session.measure``); bytes are their
 lengths. The mean pairwise Jaccard similarity of the RTL masks is recorded per layer and level.
 
 Resumable per level: after each level the state of both methods goes to ``state.pt`` and the
@@ -58,7 +58,7 @@ class RtlConfig:
     batch: int = 4096  # random pixels per step (RTL joint steps: batch / K from each region)
     lr: float = 2e-3  # Adam, start of every cosine schedule
     lr_final: float = 1e-4  # Adam, end of every cosine schedule
-    rewind: str = "early:100"  # rewinding point of both methods (pipeline's default)
+    rewind: str = "early:100"  # rewinding point of both methods (the codec's default)
     retrain_steps: int = 600  # per level: IMP retraining = RTL joint retraining
     extract_steps: int = 300  # per level and region: RTL ticket extraction
     qat_steps: int = 100  # quantization-aware fine-tuning before coding, both methods
@@ -138,13 +138,14 @@ def run(
     ``say`` gets a line per level. The plot, rtl.png, is :func:`.plots.rtl_run`'s."""
     import torch
 
-    from inrcodec.decoder import decode
-    from inrcodec.encoder import pipeline, rtl
     from inrcodec.encoder import regions as regionlib
-    from inrcodec.encoder.fit import evaluate, train
-    from inrcodec.encoder.prune import Mask
-    from inrcodec.format import container
-    from inrcodec.siren import Siren, default_device
+    from inrcodec.encoder import rtl
+    from inrcodec.encoder.allocate import each_depth, smallest_depth
+    from inrcodec.encoder.coding import finish
+    from inrcodec.encoder.fit import evaluate
+    from inrcodec.encoder.mask import Mask
+    from inrcodec.encoder.prune import Snapshot, check_rewind, dense_fit, prune_round
+    from inrcodec.encoder.session import Session
 
     clock = [time.perf_counter(), time.process_time()]
     out.mkdir(parents=True, exist_ok=True)
@@ -163,53 +164,52 @@ def run(
         checkpoint.check_same_setup(out, results.get("setup", {}), setup, grows="config.levels")
         results["setup"] = setup
         del results["levels"][len(cfg.levels) :]
-    ecfg = cfg.encode_config(arr.shape[2])
-    dev = default_device(device)
+    session = Session.create(arr, cfg.encode_config(arr.shape[2]), device)
+    ecfg, dev, target = session.cfg, session.device, session.target
     h, w, _c = arr.shape
     regions = regionlib.build(spec, arr, region_map, seed=cfg.seed)
     region_idx = regionlib.region_indices(regions, h, w)
     k = regions.count
-    header = pipeline.header_for(arr, ecfg)
-    target = pipeline.make_target(arr, dev)
-    net = Siren(ecfg.arch, torch.Generator().manual_seed(cfg.seed)).to(dev)
+    net = session.network()
     n_bias = sum(o for o, _i in ecfg.arch.shapes())
 
     def load(ws, bs):
         net.load([x.to(dev) for x in ws], [x.to(dev) for x in bs])
 
-    def record(data: bytes, name: str) -> dict:
+    def record(data: bytes, name: str) -> tuple[dict, dict]:
+        """Write the file; its figures from the real decoder, and its sections' bytes."""
         image.atomic_write(out / name, lambda f: f.write(data))
-        decoded = decode(data, device=str(dev))
-        return {
+        stats, decoded = session.measure(data)
+        rec = {
             "file": name,
-            "bytes": len(data),
-            "bpp": round(8 * len(data) / (h * w), 4),
-            "psnr": round(image.psnr(decoded, arr), 3),
+            "bytes": stats["bytes"],
+            "bpp": round(stats["bpp"], 4),
+            "psnr": round(stats["psnr"], 3),
             "region_psnr": [round(p, 3) for p in rtl.region_psnr(decoded, arr, regions)],
         }
+        return rec, stats["sections"]
 
     def code_single(weights, biases, mask: Mask, name: str) -> dict:
-        """The single-mask file: one bit depth by the rule of rtl.choose_bits, then pipeline.finish."""
+        """The single-mask file: one bit depth by the rule of rtl.choose_depth, then coding.finish."""
         t = time.perf_counter()
-        snap = pipeline.Snapshot(0, mask, weights, biases, 0.0)
+        snap = Snapshot(0, mask, weights, biases, 0.0)
         load(weights, biases)
-        cands = pipeline.choose_bits(net, target, snap, header, ecfg)
-        ref = evaluate(net, target, pixels=ecfg.eval_pixels)
-        bits = next((b for b, _c, p in cands if ref - p <= ecfg.coder.max_loss_db), cands[-1][0])
-        coded = pipeline.finish(net, target, snap, header, ecfg, bits)
-        rec = record(coded.data, name)
+        psnr_at = {b: p for b, _coded, p in each_depth(session, net, snap)}
+        bits = smallest_depth(session, evaluate(net, target, pixels=ecfg.eval_pixels), psnr_at.__getitem__)
+        rec, sections = record(finish(session, net, snap, bits).data, name)
         rec.update(
             density=round(mask.density(), 4),
             stored_params=mask.count() + n_bias,
             bits=bits,
-            sections=container.read(coded.data).section_bytes,
+            sections=sections,
             code_seconds=round(time.perf_counter() - t, 2),
         )
         return rec
 
     if results is None:
         t0 = time.perf_counter()
-        rewind = rtl.dense_fit(net, target, ecfg)
+        check_rewind(ecfg)
+        rewind = dense_fit(net, target, ecfg)
         dense = net.state()
         dense_keep = list(Mask.dense(dense[0]).keep)
         fit_s = time.perf_counter() - t0
@@ -242,19 +242,11 @@ def run(
             continue
         r = i + 1
         gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + r)
-        # IMP: the steps of a pipeline.imp round (prune the retrained weights, rewind, retrain).
-        # TODO(encoder core, issue 13): call the pipeline's one pruning round once its stages
-        # expose it as a function. pipeline.imp cannot be called here without changing results:
-        # it is a generator that starts with its own dense fit (no resuming at a level), draws
-        # from one generator seeded once (here: one per level) and prunes to the mask's measured
-        # density (here: the level's nominal one, which can move a rounded count by one weight).
+        # IMP: the codec's pruning round (prune the retrained weights, rewind, retrain).
         t = time.perf_counter()
         ws, bs, keep = state["imp"]
         load(ws, bs)
-        mask = Mask(tuple(x.to(dev) for x in keep)).prune(list(net.weights), fraction, ecfg.prune.rule, gen)
-        if rewind is not None:
-            load(*rewind)
-        train(net, target, ecfg.fit, ecfg.prune.steps, mask=mask, seed_offset=r)
+        mask = prune_round(net, target, Mask(tuple(x.to(dev) for x in keep)), ecfg, fraction, r, rewind, gen)
         imp_state = net.state()
         imp_train = time.perf_counter() - t
         imp_rec = code_single(*imp_state, mask, f"imp_s{level}.inr")
@@ -268,9 +260,9 @@ def run(
         rtl_state = net.state()
         rtl_train = time.perf_counter() - t
         t = time.perf_counter()
-        bits = rtl.choose_bits(net, target, masks, region_idx, header, ecfg)
-        coded = rtl.finish(net, target, masks, region_idx, header, regions, ecfg, bits)
-        rtl_rec = record(coded.data, f"rtl_s{level}.inr")
+        bits = rtl.choose_depth(session, net, masks, region_idx)
+        coded = rtl.finish(session, net, masks, region_idx, regions, bits)
+        rtl_rec, sections = record(coded.data, f"rtl_s{level}.inr")
         u = rtl.union(masks)
         rtl_rec.update(
             density=round(float(np.mean([m.density() for m in masks])), 4),
@@ -278,7 +270,7 @@ def run(
             stored_params=u.count() + n_bias,
             ticket_params=[m.count() + n_bias for m in masks],
             bits=bits,
-            sections=container.read(coded.data).section_bytes,
+            sections=sections,
             jaccard=rtl.mean_jaccard(masks),
             jaccard_vs_imp=round(float(np.mean([sum(m.jaccard(mask)) / len(m.keep) for m in masks])), 4),
             train_seconds=round(rtl_train, 2),
