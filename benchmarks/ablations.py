@@ -186,17 +186,12 @@ class Ablation(Experiment):
 
     def _snapshot(self, arr: np.ndarray, densities: list[float]):
         """(config, the last snapshot of a fit with one pruning round per density, header)."""
-        import torch
+        from inrcodec.encoder.prune import prune_rounds
+        from inrcodec.encoder.session import Session
 
-        from inrcodec.encoder import pipeline
-        from inrcodec.siren import Siren
-
-        cfg = self.setup.config()
-        cfg = replace(cfg, arch=replace(cfg.arch, out_features=arr.shape[2]))
-        target = pipeline.make_target(arr, torch.device(self.device))
-        net = Siren(cfg.arch, torch.Generator().manual_seed(cfg.fit.seed)).to(self.device)
-        *_, snap = pipeline.imp(net, target, cfg, densities=densities)
-        return cfg, snap, pipeline.header_for(arr, cfg)
+        session = Session.create(arr, self.setup.config(), self.device)
+        *_, snap = prune_rounds(session.network(), session.target, session.cfg, densities=densities)
+        return session.cfg, snap, session.header
 
     def summary(self, doc: dict) -> str:
         raise NotImplementedError
@@ -305,7 +300,7 @@ class SinrVsScalar(Ablation):
     def run(self, arr: np.ndarray, job: Job) -> list[dict]:
 
         import inrcodec
-        from inrcodec.encoder import pipeline
+        from inrcodec.encoder import coding
 
         s = self.setup
         cfg, snap, header = self._snapshot(arr, [d for d in s.densities if d >= s.sinr_density])
@@ -317,7 +312,7 @@ class SinrVsScalar(Ablation):
             else:
                 coder_cfg = replace(cfg.coder, weight_coder="sinr", sinr_s=int(coder[4:]))
             t = time.perf_counter()
-            coded = pipeline.code(snap.weights, snap.biases, snap.mask, header, coder_cfg, int(bits))
+            coded = coding.code(snap.weights, snap.biases, snap.mask, header, coder_cfg, int(bits))
             encode_s = time.perf_counter() - t
             t = time.perf_counter()
             decoded = inrcodec.decode(coded.data, device=self.device)
@@ -601,14 +596,14 @@ class EntropyCoding(Ablation):
     def run(self, arr: np.ndarray, job: Job) -> list[dict]:
 
         import inrcodec
-        from inrcodec.encoder import pipeline
+        from inrcodec.encoder import coding
         from inrcodec.format import container
 
         cfg, snap, header = self._snapshot(arr, [])  # the dense fit
         rows = []
         for setting in job.settings:
             t = time.perf_counter()
-            coded = pipeline.code(snap.weights, snap.biases, snap.mask, header, cfg.coder, int(setting[1:]))
+            coded = coding.code(snap.weights, snap.biases, snap.mask, header, cfg.coder, int(setting[1:]))
             encode_s = time.perf_counter() - t
             t = time.perf_counter()
             decoded = inrcodec.decode(coded.data, device=self.device)

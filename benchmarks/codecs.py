@@ -2,7 +2,7 @@
 
 Every codec runs at fixed settings on every image: a Pillow codec has one job per setting, inrcodec
 one job per pruning trajectory (each round of a trajectory is an operating point). Rates are the
-length of the bytes each encoder produced (``bpp = 8 * len(bytes) / pixels``), and PSNR is the RGB
+length of the bytes each encoder produced (``metrics.bpp``: 8 bits a byte over the pixels), and PSNR is the RGB
 PSNR (:func:`inrcodec.image.psnr`) of what each decoder makes of those bytes.
 """
 
@@ -17,6 +17,7 @@ from PIL import Image
 
 from benchmarks.runner import Experiment, Job
 from inrcodec.image import psnr
+from inrcodec.metrics import bpp
 
 
 class Codec(Experiment):
@@ -31,7 +32,7 @@ def row(setting: str, arr: np.ndarray, data: bytes, decoded: np.ndarray, encode_
     return {
         "setting": setting,
         "bytes": len(data),
-        "bpp": 8 * len(data) / (h * w),
+        "bpp": bpp(len(data), w, h),
         "psnr": psnr(decoded, arr),
         "encode_s": round(encode_s, 4),
         "decode_s": round(decode_s, 4),

@@ -25,12 +25,11 @@ def main(argv: list[str] | None = None) -> int:
 
     from inrcodec import image
     from inrcodec.config import FitConfig
-    from inrcodec.encoder.fit import train
-    from inrcodec.encoder.pipeline import make_target
+    from inrcodec.encoder.fit import Target, train
     from inrcodec.siren import Architecture, Siren
 
     torch.set_num_threads(1)
-    target = make_target(image.load(args.image), torch.device("cpu"))
+    target = Target.of(image.load(args.image), torch.device("cpu"))
     net = Siren(Architecture(hidden=args.hidden, layers=3), torch.Generator().manual_seed(0))
     cfg = FitConfig(steps=args.steps, batch=args.batch)
     train(net, target, cfg, 5)

@@ -24,6 +24,7 @@ from PIL import Image
 from benchmarks.kodak_rd import DEFAULT_IMAGES, images_for, parser
 from benchmarks.runner import RESULTS, DatasetError, Experiment, Job, dataset_meta, run
 from inrcodec.image import psnr
+from inrcodec.metrics import bpp
 
 FILTERS = {"bicubic": Image.Resampling.BICUBIC, "lanczos": Image.Resampling.LANCZOS}
 SETTINGS = ("inr-render", "inr-native+bicubic", "inr-native+lanczos", "bicubic", "lanczos")
@@ -73,7 +74,7 @@ class Upscale(Experiment):
         t = time.perf_counter()
         native = inrcodec.decode(data, device=self.device)
         native_s = time.perf_counter() - t
-        coded = {"bytes": len(data), "bpp": 8 * len(data) / (h * w), "native_psnr": psnr(native, small)}
+        coded = {"bytes": len(data), "bpp": bpp(len(data), w, h), "native_psnr": psnr(native, small)}
         rows = [{"setting": "inr-render", "psnr": psnr(full, arr), "encode_s": encode_s, "decode_s": full_s, **coded}]
         for flt in ("bicubic", "lanczos"):
             up, secs = resize(native, w, h, flt)
