@@ -10,8 +10,10 @@ Images smaller than MIN_SIDE on a side are refused: the file's fixed overhead wo
 
 from __future__ import annotations
 
+import io
 import math
 import os
+import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,14 +104,15 @@ def _to_8bit(img: Image.Image) -> Image.Image:
     raise ImageError(f"unsupported image mode {img.mode}")
 
 
-def load(path: str | os.PathLike) -> np.ndarray:
+def load(path: str | os.PathLike, data: bytes | None = None) -> np.ndarray:
     """An (H, W, C) uint8 array with C in {1, 3, 4}, by the mode policy above (a PrecisionWarning
-    for an image deeper than 8 bits)."""
+    for an image deeper than 8 bits). ``data``: the file's bytes, read elsewhere (a batch's
+    workers get them with the job); ``path`` then only names the image in messages."""
     path = Path(path)
-    if not path.is_file():
+    if data is None and not path.is_file():
         raise ImageError(f"{path}: no such file")
     try:
-        with Image.open(path) as img:
+        with Image.open(path if data is None else io.BytesIO(data)) as img:
             info = _info(img)
             _check(info, path)
             if info.warning:
@@ -120,7 +123,8 @@ def load(path: str | os.PathLike) -> np.ndarray:
     except ImageError:
         raise
     except (Image.DecompressionBombError, OSError, SyntaxError, ValueError) as e:
-        raise ImageError(f"{path}: cannot read image ({e})") from None
+        why = re.sub(r"<_io\.BytesIO object at 0x[0-9a-f]+>", repr(str(path)), str(e))
+        raise ImageError(f"{path}: cannot read image ({why})") from None
     if arr.ndim == 2:
         arr = arr[:, :, None]
     if arr.shape[2] == 2:  # LA: grey + alpha is coded as RGBA so the alpha is kept
