@@ -19,6 +19,7 @@ class FitConfig:
     lr: float = 2e-3  # Adam learning rate at the start
     lr_final: float = 1e-4  # learning rate at the end of the cosine schedule
     seed: int = 0  # seeds initialisation and pixel sampling: same seed, same file
+    l1: float = 0.0  # weight of the mean |W - W_prior| penalty (residual fitting; only with a prior)
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ class CoderConfig:
     dict_seed: int = 20250325  # SINR: seed of the Gaussian dictionary
     qat_steps: int = 200  # fine-tuning steps with the quantizer in the loop (0: off)
     brotli_quality: int = 11  # Brotli quality of every section
+    entropy_coder: str = "brotli"  # brotli | range (v4) | auto (per layer, the smaller section)
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,7 @@ class EncodeConfig:
     coder: CoderConfig = field(default_factory=CoderConfig)  # weight coding
     bpp: float | None = None  # rate cap: the file's bits per pixel stay at or under it
     eval_pixels: int = 65536  # pixels used to compare candidates (full image for the final PSNR)
+    prior: str = "none"  # none | auto (the newest shipped prior for this network, if any; v4) | an ID
 
 
 def _ladder_point(hidden: int, density: float, steps: int, lr: float = 2e-3) -> EncodeConfig:
@@ -103,9 +106,15 @@ def override(
     steps: int | None = None,
     seed: int | None = None,
     density: float | None = None,
+    prior: str | None = None,
+    entropy_coder: str | None = None,
 ) -> EncodeConfig:
     """A preset with the command line's overrides; None keeps the preset's value."""
     cfg = preset(name, bpp=bpp)
+    if prior is not None:
+        cfg = replace(cfg, prior=prior)
+    if entropy_coder is not None:
+        cfg = replace(cfg, coder=replace(cfg.coder, entropy_coder=entropy_coder))
     if weight_coder is not None:
         cfg = replace(cfg, coder=replace(cfg.coder, weight_coder=weight_coder))
     if steps is not None:

@@ -21,9 +21,11 @@ GOLDEN = TESTS / "golden"
 SAMPLE = REPO / "inrcodec" / "data" / "sample.png"
 REGEN = os.environ.get("INRCODEC_REGEN_GOLDEN") == "1"
 
-# Byte offsets of the current version (docs/format.md).
+# Byte offsets of the version a file without a prior or a range coded layer is written at, which
+# is every file these tests make unless they ask for those (docs/format.md, version_for).
+PLAIN_VERSION = 3
 HEADER_AT = len(container.MAGIC) + 1
-HEADER = container.header_struct(container.FORMAT_VERSION)
+HEADER = container.header_struct(PLAIN_VERSION)
 BODY_AT = HEADER_AT + HEADER.size
 
 # What encode_array's stats (and so `inrcodec encode --json`) always hold.
@@ -58,7 +60,7 @@ def fix_crc(data: bytes) -> bytes:
 
 def with_header(data: bytes, **fields) -> bytes:
     """A copy of ``data`` with header fields replaced and a correct CRC."""
-    names = container.header_fields(container.FORMAT_VERSION)
+    names = container.header_fields(PLAIN_VERSION)
     values = dict(zip(names, HEADER.unpack_from(data, HEADER_AT)))
     values.update(fields)
     head = HEADER.pack(*(values[n] for n in names))
@@ -132,3 +134,23 @@ class Golden:
             return
         assert key in self.values, f"{key!r} not pinned in {self.path}; run with INRCODEC_REGEN_GOLDEN=1"
         assert value == self.values[key], f"{key!r} differs from {self.path}"
+
+
+def install_prior(monkeypatch, prior_id: int, weights: list, biases: list, header: container.Header) -> None:
+    """Make ``prior_id`` a shipped prior of ``header``'s network for one test (the real registry
+    is package data that tests must not change)."""
+    import hashlib
+
+    from inrcodec import priors
+
+    ws = tuple(np.asarray(w, np.float32) for w in weights)
+    bs = tuple(np.asarray(b, np.float32) for b in biases)
+    blob = priors.pack(list(ws), list(bs))
+    entry = priors.Prior(
+        prior_id, f"test-{prior_id}", header.hidden, header.layers, header.pe_levels, header.channels,
+        header.omega0, header.omega_hidden, f"test-{prior_id}.npz", hashlib.sha256(blob).hexdigest(), "a test",
+    )  # fmt: skip
+    table = {**priors.registry(), prior_id: entry}
+    real_arrays = priors.arrays
+    monkeypatch.setattr(priors, "registry", lambda: table)
+    monkeypatch.setattr(priors, "arrays", lambda i: (ws, bs) if i == prior_id else real_arrays(i))

@@ -67,7 +67,7 @@ def outcome(data: bytes) -> str:
 
 def test_header_layout_is_the_documented_one(valid):
     assert HEADER.size == 18 and BODY_AT == 23  # docs/format.md, byte table (version 3)
-    assert valid[:4] == b"INRC" == MAGIC and valid[4] == FORMAT_VERSION == 3
+    assert valid[:4] == b"INRC" == MAGIC and valid[4] == 3 and FORMAT_VERSION == 4  # plain files stay version 3
     width, height, channels, hidden, layers, omega0, omega_hidden, pe_levels, n_sections = struct.unpack_from(
         "<HHBHBffBB", valid, 5
     )
@@ -412,7 +412,7 @@ def test_docs_header_table_matches_HEADER_FIELDS():
         ty, size = types[f.code]
         assert f"| {offset} | {size} | `{f.name}` | {ty} | {f.describe()} | {f.meaning} |" in doc, f.name
         offset += size
-    assert offset == BODY_AT
+    assert offset == HEADER_AT + container.header_struct(FORMAT_VERSION).size
 
 
 def test_docs_quote_the_code():
@@ -431,3 +431,90 @@ def test_docs_quote_the_code():
     with pytest.raises(FormatError) as e:  # the example message the header section quotes
         container.check_header(replace(synthetic_stream()[0], hidden=0))
     assert f"(`{e.value}`)" in doc
+
+
+# --- version 4: the range coder and priors ----------------------------------------------------------
+
+
+def test_a_file_that_uses_nothing_new_stays_version_3():
+    header, masks, codes = synthetic_stream()
+    assert container.write(header, masks, codes)[4] == 3
+
+
+def test_range_coded_layers_round_trip_as_version_4():
+    header, masks, codes = synthetic_stream(density=0.6)
+    ranged = [replace(c, entropy_coder=entropy.RANGE) if c.index != 1 else c for c in codes]
+    data = container.write(header, masks, ranged)
+    stream = container.read(data)
+    assert data[4] == stream.version == 4
+    assert [c.entropy_coder for c in stream.layers] == [entropy.RANGE, entropy.BROTLI, entropy.RANGE]
+    for a, b in zip(codes, stream.layers):
+        np.testing.assert_array_equal(a.values_q, b.values_q)
+        np.testing.assert_array_equal(a.bias_q, b.bias_q)
+        if a.indices is not None:
+            np.testing.assert_array_equal(a.indices, b.indices)
+    sinr = [replace(c, entropy_coder=entropy.RANGE) for c in codes]  # a range coded SINR layer too
+    again = container.read(container.write(header, masks, sinr))
+    np.testing.assert_array_equal(again.layers[1].values_q, codes[1].values_q)
+    np.testing.assert_array_equal(again.layers[1].indices, codes[1].indices)
+
+
+def test_version_3_files_may_not_use_the_range_coder():
+    header, masks, codes = synthetic_stream()
+    data = bytearray(container.write(header, masks, [replace(c, entropy_coder=entropy.RANGE) for c in codes]))
+    v3 = bytes(data[:4]) + bytes([3]) + bytes(data[5 : 5 + HEADER.size - 1]) + bytes(data[5 + HEADER.size + 2 - 1 :])
+    with pytest.raises(FormatError, match="unknown weight or entropy coder"):
+        container.read(fix_crc(v3))
+
+
+def test_corrupt_range_coded_sections_are_format_errors():
+    header, masks, codes = synthetic_stream()
+    data = container.write(header, masks, [replace(c, entropy_coder=entropy.RANGE) for c in codes])
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        bad = bytearray(data)
+        at = int(rng.integers(5, len(bad) - 4))
+        bad[at] ^= 1 << int(rng.integers(0, 8))
+        try:
+            container.read(fix_crc(bytes(bad)))
+        except FormatError:
+            pass
+
+
+def test_the_prior_field_needs_version_4():
+    header = replace(synthetic_stream()[0], prior=7)
+    with pytest.raises(FormatError, match="prior needs format version 4"):
+        container.pack_header(header, 3, version=3)
+    assert container.pack_header(header, 3)[4] == 4
+
+
+def test_a_file_naming_a_prior_this_build_lacks_is_refused_by_name(tmp_path):
+    header, masks, codes = synthetic_stream()
+    data = container.write(replace(header, prior=4242), masks, codes)
+    assert container.read(data).header.prior == 4242  # the container itself is fine
+    with pytest.raises(FormatError, match="the file needs prior 4242, which this build lacks"):
+        decode(data)
+
+
+def test_prior_residuals_decode_as_prior_plus_residual(monkeypatch):
+    from helpers import install_prior
+
+    from inrcodec.decoder.arrays import layer_arrays
+
+    header, masks, codes = synthetic_stream()
+    plain = container.read(container.write(header, masks, codes))
+    ws, bs = layer_arrays(plain)
+    rng = np.random.default_rng(5)
+    pw = [rng.normal(0, 0.1, w.shape).astype(np.float32) for w in ws]
+    pb = [rng.normal(0, 0.1, b.shape).astype(np.float32) for b in bs]
+    install_prior(monkeypatch, 31000, pw, pb, header)
+    with_prior = container.read(container.write(replace(header, prior=31000), masks, codes))
+    ws2, bs2 = layer_arrays(with_prior)
+    for w, w2, p, keep in zip(ws, ws2, pw, container.split_masks(plain.masks, header)):
+        np.testing.assert_array_equal(w2[keep], w[keep] + p[keep])
+        assert not w2[~keep].any()  # pruned weights stay zero
+    for b, b2, p in zip(bs, bs2, pb):
+        np.testing.assert_array_equal(b2, b + p)
+    install_prior(monkeypatch, 31001, [w[:, :-1] for w in pw], pb, header)  # the wrong shapes
+    with pytest.raises(FormatError, match="another network shape"):
+        layer_arrays(container.read(container.write(replace(header, prior=31001), masks, codes)))

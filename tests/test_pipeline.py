@@ -155,3 +155,49 @@ def test_bit_allocation_matches_coding_whole_files(crop):
         _, bits, size = best
     got = allocate_bits(session, net, snap)
     assert got == bits and got != [levels[-1]] * len(bits)  # the same choice, and a real one
+
+
+def test_residual_coding_from_a_prior(crop, monkeypatch):
+    """With a prior the file names it (version 4), the fit starts from it, the residuals are coded,
+    and the stats' PSNR is the real decoder's; an L1 weight pulls the weights towards the prior."""
+    import torch
+    from helpers import install_prior
+
+    from inrcodec.decoder.arrays import layer_arrays
+    from inrcodec.encoder.session import Session
+    from inrcodec.format import container
+
+    cfg = tiny_config(steps=150, density=1.0, hidden=16, layers=2, qat_steps=0)
+    plain = Session.create(crop, cfg, "cpu")
+    prior = Session.create(crop, replace(cfg, fit=replace(cfg.fit, seed=5)), "cpu").network().state()
+    install_prior(monkeypatch, 30001, [w.numpy() for w in prior[0]], [b.numpy() for b in prior[1]], plain.header)
+    assert Session.create(crop, replace(cfg, prior="auto"), "cpu").header.prior == 30001
+
+    def distance(l1: float) -> tuple[float, bytes]:
+        c = replace(cfg, prior="30001", fit=replace(cfg.fit, l1=l1))
+        enc = pipeline.encode_array(crop, c, "cpu")
+        ws, _bs = layer_arrays(container.read(enc.data))
+        assert image.psnr(decode(enc.data), crop) == pytest.approx(enc.stats["psnr"], abs=1e-9)
+        d = np.mean([np.abs(w - p.numpy()).mean() for w, p in zip(ws, prior[0])])
+        return float(d), enc.data
+
+    free, data = distance(0.0)
+    stream = container.read(data)
+    assert data[4] == 4 and stream.header.prior == 30001
+    pulled, _ = distance(1.0)
+    assert pulled < 0.8 * free
+    with pytest.raises(ValueError, match="unknown prior '77'"):
+        Session.create(crop, replace(cfg, prior="77"), "cpu")
+    assert torch.equal(Session.create(crop, replace(cfg, prior="30001"), "cpu").network().weights[0], prior[0][0])
+
+
+def test_range_coder_choice_is_measured(crop):
+    """entropy_coder=auto never writes a larger file than either coder alone, and range coded
+    files decode to what their stats say."""
+    cfg = tiny_config(steps=100, density=1.0, hidden=16, layers=2, qat_steps=0)
+    sizes = {}
+    for name in ("brotli", "range", "auto"):
+        enc = pipeline.encode_array(crop, replace(cfg, coder=replace(cfg.coder, entropy_coder=name)), "cpu")
+        assert image.psnr(decode(enc.data), crop) == pytest.approx(enc.stats["psnr"], abs=1e-9)
+        sizes[name] = len(enc.data)
+    assert sizes["auto"] <= min(sizes["brotli"], sizes["range"]) + 2  # + the version 4 header's prior field

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from inrcodec import priors
 from inrcodec.format.container import CODER_SINR, Bitstream, LayerCode, split_masks
+from inrcodec.format.errors import FormatError
 from inrcodec.format.weights import dequantize, sinr_reconstruct
 
 
@@ -18,14 +20,32 @@ def layer_values(code: LayerCode, count: int) -> np.ndarray:
 
 
 def layer_arrays(stream: Bitstream) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """float32 (weights, biases) per layer, pruned entries exactly zero."""
+    """float32 (weights, biases) per layer, pruned entries exactly zero. With a prior (v4) the
+    coded values are residuals: a kept weight is the prior's plus its residual (one float32
+    addition), a bias likewise."""
     weights, biases = [], []
-    for keep, code in zip(split_masks(stream.masks, stream.header), stream.layers):
+    prior_w, prior_b = _prior(stream)
+    for i, (keep, code) in enumerate(zip(split_masks(stream.masks, stream.header), stream.layers)):
         w = np.zeros(keep.shape, dtype=np.float32)
         w[keep] = layer_values(code, int(keep.sum()))
+        b = dequantize(code.bias_q, code.bias_step)
+        if prior_w is not None:
+            w[keep] += prior_w[i][keep]
+            b = b + prior_b[i]
         weights.append(w)
-        biases.append(dequantize(code.bias_q, code.bias_step))
+        biases.append(b)
     return weights, biases
+
+
+def _prior(stream: Bitstream) -> tuple[tuple[np.ndarray, ...] | None, tuple[np.ndarray, ...] | None]:
+    """The prior's arrays, checked against the file's network shape (None, None without one)."""
+    if not stream.header.prior:
+        return None, None
+    ws, bs = priors.arrays(stream.header.prior)
+    want = stream.header.shapes()
+    if [w.shape for w in ws] != want or [b.shape for b in bs] != [(o,) for o, _i in want]:
+        raise FormatError(f"prior {stream.header.prior} is for another network shape than this file's")
+    return ws, bs
 
 
 def region_weights(stream: Bitstream, weights: list[np.ndarray]) -> list[list[np.ndarray]]:

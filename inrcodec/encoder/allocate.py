@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from inrcodec.decoder.arrays import layer_values
-from inrcodec.encoder.coding import Coded, code, scalar_layer
+from inrcodec.encoder.coding import Coded, code, coded_biases, coded_weights, entropy_coded, scalar_layer
 from inrcodec.encoder.fit import evaluate
 from inrcodec.encoder.prune import Snapshot
 from inrcodec.encoder.session import Session
@@ -31,24 +31,26 @@ def allocate_bits(session: Session, net: Siren, snap: Snapshot) -> list[int]:
     ref = evaluate(net, target, pixels=cfg.eval_pixels)
     levels = sorted(cfg.coder.bits)
     keep = [k.cpu().numpy() for k in snap.mask.keep]
-    values = [w.detach().cpu().numpy()[k] for w, k in zip(snap.weights, keep)]
-    bvals = [b.detach().cpu().numpy() for b in snap.biases]
+    values = coded_weights(snap.weights, snap.mask, session.anchor)
+    bvals = coded_biases(snap.biases, session.anchor)
+    origin = [np.zeros(k.shape, np.float32) for k in keep] if session.anchor is None else session.anchor[0]
+    origin_b = [np.zeros(len(b), np.float32) for b in bvals] if session.anchor is None else session.anchor[1]
     device = snap.weights[0].device
     cache: dict[tuple[int, int], tuple[int, torch.Tensor, container.LayerCode]] = {}
 
     def layer(i: int, depth: int) -> tuple[int, torch.Tensor, container.LayerCode]:
         """(section bytes, weights as the decoder rebuilds them, the code) of layer ``i`` at ``depth`` bits."""
         if (i, depth) not in cache:
-            lc = scalar_layer(i, values[i], bvals[i], depth, cfg.coder.bias_bits)
+            lc = entropy_coded(scalar_layer(i, values[i], bvals[i], depth, cfg.coder.bias_bits), cfg.coder)
             rebuilt = np.zeros(keep[i].shape, dtype=np.float32)
-            rebuilt[keep[i]] = layer_values(lc, values[i].size)
+            rebuilt[keep[i]] = layer_values(lc, values[i].size) + _np(origin[i])[keep[i]]
             size = len(container.pack_layer(lc, cfg.coder.brotli_quality))
             cache[(i, depth)] = (size, torch.from_numpy(rebuilt).to(device), lc)
         return cache[(i, depth)]
 
     # The biases' code does not depend on the weights' depth: take it from any depth's.
     codes = [layer(i, levels[-1])[2] for i in range(len(values))]
-    biases = [torch.from_numpy(dequantize(c.bias_q, c.bias_step)).to(device) for c in codes]
+    biases = [torch.from_numpy(dequantize(c.bias_q, c.bias_step) + _np(o)).to(device) for c, o in zip(codes, origin_b)]
     bits = [levels[-1]] * len(snap.weights)
     while True:
         best = None
@@ -77,7 +79,7 @@ def each_depth(session: Session, net: Siren, snap: Snapshot) -> list[tuple[int, 
     scalar = replace(cfg.coder, weight_coder="scalar")
     out = []
     for bits in cfg.coder.bits:
-        coded = code(snap.weights, snap.biases, snap.mask, session.header, scalar, bits)
+        coded = code(snap.weights, snap.biases, snap.mask, session.header, scalar, bits, anchor=session.anchor)
         p = evaluate(net, session.target, coded.weights, coded.biases, pixels=cfg.eval_pixels)
         out.append((bits, coded, p))
     return out
@@ -91,3 +93,7 @@ def smallest_depth(session: Session, ref_psnr: float, psnr_at: Callable[[int], f
         if ref_psnr - psnr_at(bits) <= cfg.coder.max_loss_db:
             return bits
     return cfg.coder.bits[-1]
+
+
+def _np(a: np.ndarray | torch.Tensor) -> np.ndarray:
+    return a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else a

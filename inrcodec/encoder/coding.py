@@ -16,13 +16,13 @@ import torch
 from inrcodec.config import CoderConfig, EncodeConfig, FitConfig
 from inrcodec.decoder.arrays import layer_arrays, layer_values
 from inrcodec.encoder import sparse_code
-from inrcodec.encoder.fit import train
+from inrcodec.encoder.fit import State, train
 from inrcodec.encoder.mask import Mask
 from inrcodec.encoder.progress import StepProgress
 from inrcodec.encoder.prune import Snapshot
 from inrcodec.encoder.quantize import fake_quant, quantize, step_for
 from inrcodec.encoder.session import Session
-from inrcodec.format import container
+from inrcodec.format import container, entropy
 from inrcodec.siren import Siren
 
 QAT_SEED_OFFSET = 999  # the fine-tuning's pixel batches: a stream of their own
@@ -61,15 +61,46 @@ def _mse(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
 
 
+ENTROPY_CODERS = {"brotli": entropy.BROTLI, "range": entropy.RANGE}
+
+
+def entropy_coded(layer: container.LayerCode, coder: CoderConfig) -> container.LayerCode:
+    """``layer`` with the config's entropy coder: Brotli, the range coder, or (``auto``) whichever
+    section is smaller, measured."""
+    if coder.entropy_coder == "auto":
+        options = [replace(layer, entropy_coder=c) for c in ENTROPY_CODERS.values()]
+        return min(options, key=lambda lc: len(container.pack_layer(lc, coder.brotli_quality)))
+    if coder.entropy_coder not in ENTROPY_CODERS:
+        raise ValueError(f"unknown entropy coder {coder.entropy_coder!r}; choose from brotli, range, auto")
+    return replace(layer, entropy_coder=ENTROPY_CODERS[coder.entropy_coder])
+
+
+def coded_weights(weights: list[torch.Tensor], mask: Mask, anchor: State | None) -> list[np.ndarray]:
+    """What the file codes of each layer's weights: the kept ones (mask order), minus the prior's
+    where there is one (``anchor``)."""
+    keep = [k.cpu().numpy() for k in mask.keep]
+    values = [w.detach().cpu().numpy()[k] for w, k in zip(weights, keep)]
+    if anchor is None:
+        return values
+    return [v - a.cpu().numpy()[k] for v, a, k in zip(values, anchor[0], keep)]
+
+
+def coded_biases(biases: list[torch.Tensor], anchor: State | None) -> list[np.ndarray]:
+    """What the file codes of each layer's biases: them, or their residuals from ``anchor``."""
+    values = [b.detach().cpu().numpy() for b in biases]
+    return values if anchor is None else [b - a.cpu().numpy() for b, a in zip(values, anchor[1])]
+
+
 def _choose_coder(scalar: container.LayerCode, values: np.ndarray, depth: int, coder: CoderConfig):
     """``scalar``, or the layer's SINR code where asked for (``sinr``), or where (``auto``) it is
     both smaller and no less accurate."""
     if coder.weight_coder not in ("sinr", "auto") or not values.size:
-        return scalar
+        return entropy_coded(scalar, coder)
     sc = sparse_code.encode(values, coder.sinr_k, coder.sinr_m, coder.sinr_s, coder.dict_seed, depth)
     sinr = replace(  # the same biases; coefficients and atom indices instead of weights
         scalar, coder=container.CODER_SINR, step=sc.coef_step, values_q=sc.coef_q, sinr=sc.params, indices=sc.indices
     )
+    scalar, sinr = entropy_coded(scalar, coder), entropy_coded(sinr, coder)
     if coder.weight_coder == "sinr":
         return sinr
     smaller = len(container.pack_layer(sinr, coder.brotli_quality)) < len(
@@ -90,18 +121,20 @@ def code(
     steps: list[float] | None = None,
     regions: container.Regions | None = None,
     tickets: list[Mask] | None = None,
+    anchor: State | None = None,
 ) -> Coded:
     """Quantize and code every layer's weights under ``mask`` at ``bits`` bits (one depth, or one
     per layer) and write the file; ``steps`` fixes the weight steps (after fine-tuning).
     With ``regions``, the file also stores one ticket per region (format v2); ``mask`` is then
-    the union of the ``tickets``."""
+    the union of the ``tickets``. With an ``anchor`` (the header's prior) the residuals are coded.
+    """
     layers = []
     keep = [k.cpu().numpy() for k in mask.keep]
-    for i, (w, b, kp, depth) in enumerate(zip(weights, biases, keep, depths(bits, len(weights)))):
-        values = w.detach().cpu().numpy()[kp]
+    values, bvals = coded_weights(weights, mask, anchor), coded_biases(biases, anchor)
+    for i, (v, b, depth) in enumerate(zip(values, bvals, depths(bits, len(weights)))):
         step = None if steps is None else steps[i]
-        scalar = scalar_layer(i, values, b.detach().cpu().numpy(), depth, coder.bias_bits, step)
-        layers.append(_choose_coder(scalar, values, depth, coder))
+        scalar = scalar_layer(i, v, b, depth, coder.bias_bits, step)
+        layers.append(_choose_coder(scalar, v, depth, coder))
     masks = None if mask.density() >= 1.0 else np.concatenate([k.reshape(-1) for k in keep])
     if regions is None:
         data = container.write(header, masks, layers, coder.brotli_quality)
@@ -114,18 +147,26 @@ def code(
     return Coded(data, to_device(ws), to_device(bs), [container.WEIGHT_CODERS[lc.coder] for lc in layers])
 
 
-def quantization_steps(weights: list[torch.Tensor], mask: Mask, bits: int | list[int]) -> list[float]:
-    """Each layer's quantizer step: the one that spans its surviving weights at its depth."""
-    keep = [k.cpu().numpy() for k in mask.keep]
-    per_layer = depths(bits, len(weights))
-    return [step_for(w.detach().cpu().numpy()[k], b) for w, k, b in zip(weights, keep, per_layer)]
+def quantization_steps(
+    weights: list[torch.Tensor], mask: Mask, bits: int | list[int], anchor: State | None = None
+) -> list[float]:
+    """Each layer's quantizer step: the one that spans its coded values (surviving weights, or
+    their residuals from ``anchor``) at its depth."""
+    values = coded_weights(weights, mask, anchor)
+    return [step_for(v, b) for v, b in zip(values, depths(bits, len(weights)))]
 
 
-def fine_tuning(cfg: EncodeConfig, steps: list[float]) -> tuple[FitConfig, WeightFn]:
+def fine_tuning(
+    cfg: EncodeConfig, steps: list[float], mask: Mask | None = None, anchor: State | None = None
+) -> tuple[FitConfig, WeightFn]:
     """Quantization-aware fine-tuning's schedule (from the fit's final learning rate down by ten)
-    and its forward-pass quantizer (straight-through, at ``steps``)."""
+    and its forward-pass quantizer (straight-through, at ``steps``, of the weights under ``mask``
+    or of their residuals from ``anchor``)."""
     qcfg = replace(cfg.fit, lr=cfg.fit.lr_final, lr_final=cfg.fit.lr_final * 0.1)
-    return qcfg, lambda ws: [fake_quant(w, s) for w, s in zip(ws, steps)]
+    if anchor is None:
+        return qcfg, lambda ws: [fake_quant(w, s) for w, s in zip(ws, steps)]
+    origin = anchor[0] if mask is None else mask.apply(anchor[0])
+    return qcfg, lambda ws: [o + fake_quant(w - o, s) for w, o, s in zip(ws, origin, steps)]
 
 
 def finish(
@@ -135,9 +176,9 @@ def finish(
     Leaves ``net`` at the fine-tuned weights."""
     cfg = session.cfg
     net.load(snap.weights, snap.biases)
-    steps = quantization_steps(snap.weights, snap.mask, bits)
+    steps = quantization_steps(snap.weights, snap.mask, bits, session.anchor)
     if cfg.coder.qat_steps > 0:
-        qcfg, quantizer = fine_tuning(cfg, steps)
+        qcfg, quantizer = fine_tuning(cfg, steps, snap.mask, session.anchor)
         train(
             net,
             session.target,
@@ -147,6 +188,7 @@ def finish(
             seed_offset=QAT_SEED_OFFSET,
             progress=progress,
             weight_fn=quantizer,
+            anchor=session.anchor,
         )
     weights, biases = net.state()
-    return code(weights, biases, snap.mask, session.header, cfg.coder, bits, steps=steps)
+    return code(weights, biases, snap.mask, session.header, cfg.coder, bits, steps=steps, anchor=session.anchor)

@@ -20,6 +20,8 @@ from inrcodec.encoder.progress import StepProgress
 from inrcodec.pixels import to_unit
 from inrcodec.siren import Siren
 
+State = tuple[list[torch.Tensor], list[torch.Tensor]]  # (weights, biases)
+
 
 @dataclass
 class Target:
@@ -65,14 +67,17 @@ def train(
     region: torch.Tensor | None = None,
     weight_fn: Callable[[list[torch.Tensor]], list[torch.Tensor]] | None = None,
     full_batch: bool = False,
-) -> tuple[list[torch.Tensor], list[torch.Tensor]] | None:
+    anchor: State | None = None,
+) -> State | None:
     """Train ``net`` in place for ``steps`` steps; pruned weights stay exactly zero.
 
     ``snapshot_at`` returns the (weights, biases) after that many steps (for ``early:N``
     rewinding); ``region`` restricts the sampled pixels to those indices; ``weight_fn``
     transforms the (masked) weights in the forward pass (quantization-aware fine-tuning);
     ``full_batch`` makes every step one pass over all pixels (of the region) instead of a
-    random batch of ``cfg.batch`` (the lottery experiment's epochs).
+    random batch of ``cfg.batch`` (the lottery experiment's epochs); with an ``anchor`` (a
+    prior's weights) and ``cfg.l1`` > 0 the loss adds ``cfg.l1`` times the mean |W - W_anchor|
+    of the kept weights, which keeps the coded residuals small.
     """
     device = target.coords.device
     gen = torch.Generator(device="cpu").manual_seed(cfg.seed * 1_000_003 + seed_offset)
@@ -94,6 +99,11 @@ def train(
         if weight_fn is not None:
             weights = weight_fn(weights)
         loss = torch.mean((net(target.coords[idx], weights) - target.colours[idx]) ** 2)
+        if anchor is not None and cfg.l1 > 0:
+            kept = list(net.weights) if mask is None else mask.apply(list(net.weights))
+            origin = anchor[0] if mask is None else mask.apply(anchor[0])
+            n = sum(w.numel() for w in kept)
+            loss = loss + cfg.l1 * sum((w - w0).abs().sum() for w, w0 in zip(kept, origin)) / n
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

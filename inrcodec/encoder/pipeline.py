@@ -54,7 +54,8 @@ def encode_array(
     net = session.network()
     rate = None if cfg.bpp is None else RateControl(session, net, cfg.bpp)
     last = None
-    for snap in prune_rounds(net, session.target, cfg, progress, keep_going=rate and rate.nothing_fits):
+    keep_going = rate and rate.nothing_fits
+    for snap in prune_rounds(net, session.target, cfg, progress, keep_going, anchor=session.anchor):
         last = snap
         if rate is not None and snap.mask.density() > cfg.prune.density + 1e-9:
             rate.nothing_fits(snap)  # rounds on the way to the config's density are candidates too
@@ -85,7 +86,7 @@ def encode_ladder(
     session = Session.create(arr, cfg, device)
     net = session.network()
     out = []
-    for snap in prune_rounds(net, session.target, session.cfg, progress, densities=densities):
+    for snap in prune_rounds(net, session.target, session.cfg, progress, densities=densities, anchor=session.anchor):
         tc = time.perf_counter()
         bits = allocate_bits(session, net, snap)
         coded = finish(session, net, snap, bits)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 
 from inrcodec.config import EncodeConfig
-from inrcodec.encoder.fit import Target, train
+from inrcodec.encoder.fit import State, Target, train
 from inrcodec.encoder.mask import RULES, Mask
 from inrcodec.encoder.progress import Plan, Progress, StepProgress
 from inrcodec.siren import Siren
@@ -23,7 +23,6 @@ from inrcodec.siren import Siren
 __all__ = ["RULES", "Mask", "Snapshot", "dense_fit", "prune_round", "prune_rounds", "rounds_to"]
 
 MIN_DENSITY = 0.02  # rate control never prunes below this
-State = tuple[list[torch.Tensor], list[torch.Tensor]]  # (weights, biases)
 
 
 @dataclass
@@ -73,12 +72,19 @@ def check_rewind(cfg: EncodeConfig) -> int | None:
     return rewind_at
 
 
-def dense_fit(net: Siren, target: Target, cfg: EncodeConfig, progress: StepProgress | None = None) -> State | None:
+def dense_fit(
+    net: Siren,
+    target: Target,
+    cfg: EncodeConfig,
+    progress: StepProgress | None = None,
+    anchor: State | None = None,
+) -> State | None:
     """Stage 1 as pruning needs it: fit ``net`` in place and return the state to rewind to
-    (the initialisation for ``init``, step N for ``early:N``, None for ``none``)."""
+    (the initialisation for ``init``, step N for ``early:N``, None for ``none``). ``anchor``:
+    a prior's weights, for the fit's residual penalty (``fit.train``)."""
     rewind_at = parse_rewind(cfg.prune.rewind)
     theta0 = net.state()
-    snap = train(net, target, cfg.fit, cfg.fit.steps, progress=progress, snapshot_at=rewind_at)
+    snap = train(net, target, cfg.fit, cfg.fit.steps, progress=progress, snapshot_at=rewind_at, anchor=anchor)
     return theta0 if rewind_at == 0 else snap
 
 
@@ -92,6 +98,7 @@ def prune_round(
     rewind: State | None,
     generator: torch.Generator | None = None,
     progress: StepProgress | None = None,
+    anchor: State | None = None,
 ) -> Mask:
     """One IMP round, in place on ``net``: remove ``fraction`` of the survivors by the config's
     rule (ranked on the current weights), rewind (unless ``rewind`` is None), retrain
@@ -99,7 +106,7 @@ def prune_round(
     mask = mask.prune(list(net.weights), fraction, cfg.prune.rule, generator)
     if rewind is not None:
         net.load([w.to(target.coords.device) for w in rewind[0]], rewind[1])
-    train(net, target, cfg.fit, cfg.prune.steps, mask=mask, seed_offset=round_, progress=progress)
+    train(net, target, cfg.fit, cfg.prune.steps, mask=mask, seed_offset=round_, progress=progress, anchor=anchor)
     return mask
 
 
@@ -110,11 +117,13 @@ def prune_rounds(
     progress: Progress | None = None,
     keep_going: Callable[[Snapshot], bool] | None = None,
     densities: list[float] | None = None,
+    anchor: State | None = None,
 ) -> Iterator[Snapshot]:
     """Dense fit, then IMP rounds until the config's density (or ``keep_going`` says stop).
 
     Yields a snapshot after the dense fit and after every round. ``densities`` (descending)
-    replaces the config's geometric schedule: one round per listed density.
+    replaces the config's geometric schedule: one round per listed density. ``anchor``: a
+    prior's weights, for the residual penalty.
     """
     start = time.perf_counter()
     fit, pr = cfg.fit, cfg.prune
@@ -123,7 +132,7 @@ def prune_rounds(
     else:
         n_rounds = len(densities)
     plan = Plan(progress, fit.steps + n_rounds * pr.steps + cfg.coder.qat_steps)
-    rewind = dense_fit(net, target, cfg, plan.stage("fit", 0))
+    rewind = dense_fit(net, target, cfg, plan.stage("fit", 0), anchor)
     mask = Mask.dense(list(net.weights))
     current = Snapshot(0, mask, *net.state(), time.perf_counter() - start)
     yield current
@@ -145,6 +154,6 @@ def prune_rounds(
         r += 1
         frac = round_fraction(density, goal, pr.rate) if densities is None else 1 - goal / density
         stage = plan.stage(f"prune {r}/{max(n_rounds, r)}", fit.steps + (r - 1) * pr.steps)
-        mask = prune_round(net, target, mask, cfg, frac, r, rewind, gen, stage)
+        mask = prune_round(net, target, mask, cfg, frac, r, rewind, gen, stage, anchor)
         current = Snapshot(r, mask, *net.state(), time.perf_counter() - start)
         yield current

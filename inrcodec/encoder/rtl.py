@@ -247,6 +247,8 @@ def encode_regions(
     """
     if cfg.bpp is not None:
         raise ValueError("--bpp (rate control) is not supported with --regions")
+    if cfg.prior != "none":
+        raise ValueError("a prior (residual coding) is not supported with --regions")
     t0 = time.perf_counter()
     session = Session.create(arr, cfg, device)
     cfg, target = session.cfg, session.target

@@ -16,9 +16,10 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
+from inrcodec import priors
 from inrcodec.config import EncodeConfig
 from inrcodec.decoder import decode
-from inrcodec.encoder.fit import Target
+from inrcodec.encoder.fit import State, Target
 from inrcodec.format import container
 from inrcodec.image import psnr
 from inrcodec.metrics import bpp
@@ -34,6 +35,7 @@ class Session:
     device: torch.device  # where the network trains
     header: container.Header  # the file's header: image and network shape
     target: Target  # every pixel centre and its colour, on ``device``
+    anchor: State | None = None  # the prior's (weights, biases) on ``device``: the residuals' origin
 
     @staticmethod
     def create(arr: np.ndarray, cfg: EncodeConfig, device: str | torch.device | None = None) -> Session:
@@ -41,12 +43,22 @@ class Session:
         cfg = replace(cfg, arch=replace(cfg.arch, out_features=c))
         dev = device if isinstance(device, torch.device) else default_device(device)
         a = cfg.arch
-        header = container.Header(w, h, c, a.hidden, a.layers, a.omega0, a.omega_hidden, a.pe_levels)
-        return Session(arr, cfg, dev, header, Target.of(arr, dev))
+        prior = resolve_prior(cfg)
+        header = container.Header(w, h, c, a.hidden, a.layers, a.omega0, a.omega_hidden, a.pe_levels, prior)
+        anchor = None
+        if prior:
+            ws, bs = priors.arrays(prior)
+            to_device = lambda arrays: [torch.from_numpy(x.copy()).to(dev) for x in arrays]  # noqa: E731
+            anchor = (to_device(ws), to_device(bs))
+        return Session(arr, cfg, dev, header, Target.of(arr, dev), anchor)
 
     def network(self) -> Siren:
-        """A fresh network, initialised from the config's seed (same seed, same weights)."""
-        return Siren(self.cfg.arch, torch.Generator().manual_seed(self.cfg.fit.seed)).to(self.device)
+        """A fresh network: the prior's weights, or the SIREN initialisation from the config's seed
+        (same seed, same weights)."""
+        net = Siren(self.cfg.arch, torch.Generator().manual_seed(self.cfg.fit.seed)).to(self.device)
+        if self.anchor is not None:
+            net.load(*self.anchor)
+        return net
 
     def measure(self, data: bytes) -> tuple[dict, np.ndarray]:
         """The figures of a file and its decoded pixels: bytes, bpp, PSNR against the source (decoded
@@ -67,3 +79,20 @@ class Session:
             "seconds": {"decode": round(seconds, 3)},
         }
         return stats, decoded
+
+
+def resolve_prior(cfg: EncodeConfig) -> int:
+    """The prior ID a config asks for: 0 for ``none``; for ``auto`` the newest shipped prior of
+    this network's shape, or 0 if there is none; a number must name a prior of this shape."""
+    a = cfg.arch
+    shape = (a.hidden, a.layers, a.pe_levels, a.out_features, a.omega0, a.omega_hidden)
+    if cfg.prior == "none":
+        return priors.NO_PRIOR
+    if cfg.prior == "auto":
+        found = priors.find(*shape)
+        return priors.NO_PRIOR if found is None else found.id
+    if not cfg.prior.isdigit() or int(cfg.prior) not in priors.registry():
+        raise ValueError(f"unknown prior {cfg.prior!r}; use none, auto or one of {sorted(priors.registry())}")
+    if priors.registry()[int(cfg.prior)].shape() != shape:
+        raise ValueError(f"prior {cfg.prior} is for another network than this preset's")
+    return int(cfg.prior)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from inrcodec.format import entropy
 from inrcodec.format.errors import FormatError
 from inrcodec.format.header import (
     FORMAT_VERSION,
@@ -99,6 +100,14 @@ def n_weights(header: Header) -> list[int]:
     return [o * i for o, i in header.shapes()]
 
 
+def version_for(header: Header, layers: list[LayerCode]) -> int:
+    """The lowest version that holds the file: 4 for a prior or a range coded layer, else 3, so a
+    file that uses nothing new is byte for byte what the previous release wrote."""
+    if header.prior or any(layer.entropy_coder == entropy.RANGE for layer in layers):
+        return 4
+    return 3
+
+
 def write(
     header: Header,
     masks: np.ndarray | None,
@@ -121,7 +130,7 @@ def write(
         sections.append((SECTION_MASKS, mask_payload))
     for layer in layers:
         sections.append((SECTION_LAYER, pack_layer(layer, quality)))
-    out = bytearray(pack_header(header, len(sections)))
+    out = bytearray(pack_header(header, len(sections), version_for(header, layers)))
     for kind, payload in sections:
         out += pack_section(kind, payload)
     out += _CRC.pack(zlib.crc32(out))
@@ -149,6 +158,7 @@ def read(data: bytes) -> Bitstream:
     header, n_sections = parse_header(memoryview(data)[len(MAGIC) + 1 : body_at], version)
     body = memoryview(data)[body_at : len(data) - _CRC.size]
     sizes = n_weights(header)
+    coders = (entropy.BROTLI, entropy.RANGE) if version >= 4 else (entropy.BROTLI,)
     masks = None
     regions = None
     region_masks = None
@@ -176,7 +186,7 @@ def read(data: bytes) -> Bitstream:
             masks, region_masks = parse_masks(payload, sum(sizes), regions)
         elif kind == SECTION_LAYER:
             survivors = sizes if masks is None else _survivors(masks, sizes)
-            layer = parse_layer(payload, header, survivors)
+            layer = parse_layer(payload, header, survivors, coders)
             if layer.index != len(layers):
                 raise FormatError("layer sections out of order")
             layers.append(layer)

@@ -1,11 +1,19 @@
-"""Entropy coding of sections: integer symbols to bytes and back, with bounded decompression.
+"""Entropy coding of sections: integer symbols to bytes and back, chosen by name.
 
-Brotli (RFC 7932) is the only coder of format version 1. The decoder always knows how many
-bytes a section must expand to, so decompression stops at that bound: a crafted stream cannot
-make it allocate gigabytes.
+- ``brotli`` (RFC 7932), every version: a general-purpose compressor over packed symbols. The
+  decoder always knows how many bytes a section must expand to, so decompression stops at that
+  bound: a crafted stream cannot make it allocate gigabytes.
+- ``range`` (version 4): a range coder (the ``constriction`` library's) under a quantized
+  Laplace model whose four integers the section stores (:class:`Laplace`). Both sides build the
+  model's table from those integers with the same IEEE double operations in the same order
+  (additions, multiplications and one division; no exp or pow, whose last bits vary between
+  math libraries), so encoder and decoder agree on every probability on every machine.
 """
 
 from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
 
 import brotli
 import numpy as np
@@ -13,7 +21,12 @@ import numpy as np
 from inrcodec.format.errors import FormatError
 
 BROTLI = 0
-CODERS = ("brotli",)  # table index -> name, as stored in the bitstream
+RANGE = 1  # v4
+CODERS = ("brotli", "range")  # table index -> name, as stored in the bitstream
+
+PRECISION = 24  # bits of the model's fixed-point probabilities
+MAX_ALPHABET = 1 << 16  # symbols between a model's lowest and highest
+DECAY_ONE = 1 << 16  # a model's decay is stored as a fraction of this
 
 
 def compress(raw: bytes, quality: int = 11) -> bytes:
@@ -59,3 +72,125 @@ def unpack(raw: bytes, width: int, count: int) -> np.ndarray:
     if width not in (1, 2, 4) or len(raw) != width * count:
         raise FormatError("symbol block has the wrong size")
     return np.frombuffer(raw, dtype={1: "<u1", 2: "<u2", 4: "<u4"}[width], count=count).astype(np.int64)
+
+
+# --- the range coder and its model (v4) -----------------------------------------------------------
+
+LAPLACE = struct.Struct("<iiiH")  # lowest symbol, highest symbol, centre, decay
+
+
+@dataclass(frozen=True)
+class Laplace:
+    """A quantized Laplace over the integers ``lo..hi``: P(k) falls by the factor
+    ``decay / 65536`` per step away from ``centre``, every symbol of the range keeps a nonzero
+    probability, and the table sums to exactly 2^PRECISION."""
+
+    lo: int
+    hi: int
+    centre: int
+    decay: int  # 1..65535
+
+    def check(self) -> None:
+        if not (self.lo <= self.centre <= self.hi and self.hi - self.lo < MAX_ALPHABET and 0 < self.decay < DECAY_ONE):
+            raise FormatError("range coder model out of range")
+
+    def frequencies(self) -> list[int]:
+        """The integer frequencies of ``lo..hi``, summing to 2^PRECISION (the decoder's table)."""
+        self.check()
+        n = self.hi - self.lo + 1
+        ratio = self.decay / DECAY_ONE  # exact: a 16-bit integer over a power of two
+        far = max(self.centre - self.lo, self.hi - self.centre)
+        weight = [1.0] * (far + 1)  # weight[d]: ratio^d by repeated multiplication
+        for d in range(1, far + 1):
+            weight[d] = weight[d - 1] * ratio
+        ws = [weight[abs(k - self.centre)] for k in range(self.lo, self.hi + 1)]
+        total = 0.0
+        for w in ws:
+            total += w
+        spare = (1 << PRECISION) - n  # every symbol gets 1, the rest by weight
+        freqs = [1 + int(w * spare / total) for w in ws]
+        freqs[self.centre - self.lo] += (1 << PRECISION) - sum(freqs)
+        return freqs
+
+    def pack(self) -> bytes:
+        self.check()
+        return LAPLACE.pack(self.lo, self.hi, self.centre, self.decay)
+
+    @staticmethod
+    def parse(data: bytes | memoryview) -> Laplace:
+        if len(data) < LAPLACE.size:
+            raise FormatError("range coder model truncated")
+        model = Laplace(*LAPLACE.unpack_from(data))
+        model.check()
+        return model
+
+
+def _categorical(model: Laplace):
+    import constriction
+
+    probabilities = np.array(model.frequencies(), dtype=np.float64) / float(1 << PRECISION)  # exact
+    return constriction.stream.model.Categorical(probabilities, perfect=False)
+
+
+def _cost_bits(counts: np.ndarray, model: Laplace) -> float:
+    freqs = np.array(model.frequencies(), dtype=np.float64)
+    return float(np.sum(counts * (PRECISION - np.log2(freqs))))
+
+
+def fit_laplace(symbols: np.ndarray) -> Laplace:
+    """The model that codes ``symbols`` in the fewest bits: centre at the median, the decay by a
+    search over its 16-bit values (measured in whole bits, not estimated from a variance)."""
+    q = np.asarray(symbols, dtype=np.int64).reshape(-1)
+    if q.size == 0:
+        return Laplace(0, 0, 0, DECAY_ONE // 2)
+    lo, hi = int(q.min()), int(q.max())
+    if hi - lo >= MAX_ALPHABET:
+        raise FormatError(f"symbols span {hi - lo + 1} values; the range coder takes at most {MAX_ALPHABET}")
+    centre = int(np.clip(np.round(np.median(q)), lo, hi))
+    counts = np.bincount(q - lo, minlength=hi - lo + 1).astype(np.float64)
+    best = None
+    # Coarse to fine over the decay: 1 - 2^-k, then around the best.
+    candidates = sorted({int(DECAY_ONE * (1 - 2.0 ** (-k / 4))) for k in range(1, 80)} - {0, DECAY_ONE})
+    for _ in range(3):
+        for decay in candidates:
+            model = Laplace(lo, hi, centre, decay)
+            bits = _cost_bits(counts, model)
+            if best is None or bits < best[0]:
+                best = (bits, model)
+        d = best[1].decay
+        step = max(1, (DECAY_ONE - d) // 8)
+        candidates = sorted({min(DECAY_ONE - 1, max(1, d + i * step)) for i in range(-8, 9)})
+    return best[1]
+
+
+def range_encode(symbols: np.ndarray, model: Laplace) -> bytes:
+    """``symbols`` (integers in ``model.lo..model.hi``) as the range coder's 32-bit words."""
+    import constriction
+
+    q = np.asarray(symbols, dtype=np.int64).reshape(-1)
+    if q.size and (int(q.min()) < model.lo or int(q.max()) > model.hi):
+        raise FormatError("symbol outside its range coder model")
+    if model.lo == model.hi:  # one possible symbol: nothing to code
+        return b""
+    encoder = constriction.stream.queue.RangeEncoder()
+    encoder.encode((q - model.lo).astype(np.int32), _categorical(model))
+    return encoder.get_compressed().astype("<u4").tobytes()
+
+
+def range_decode(data: bytes | memoryview, model: Laplace, count: int) -> np.ndarray:
+    """``count`` symbols from the range coder's words; FormatError if they are not a valid stream."""
+    import constriction
+
+    if len(data) % 4:
+        raise FormatError("range coded block is not whole 32-bit words")
+    if model.lo == model.hi:
+        if len(data):
+            raise FormatError("range coded block of a one-symbol model is not empty")
+        return np.full(count, model.lo, dtype=np.int64)
+    words = np.frombuffer(data, dtype="<u4").astype(np.uint32)
+    try:
+        decoder = constriction.stream.queue.RangeDecoder(words)
+        out = decoder.decode(_categorical(model), count).astype(np.int64) + model.lo
+    except (ValueError, RuntimeError, OverflowError) as e:
+        raise FormatError(f"corrupt range coded block ({e})") from None
+    return out

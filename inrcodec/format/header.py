@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from inrcodec.format.errors import FormatError
 
 MAGIC = b"INRC"
-FORMAT_VERSION = 3
-READABLE_VERSIONS = (1, 2, 3)
+FORMAT_VERSION = 4  # the newest; a file is written at the lowest version that holds it (``version_for``)
+READABLE_VERSIONS = (1, 2, 3, 4)
 
 MAX_PIXELS = 64 * 1024 * 1024  # width x height of the largest image coded or decoded (decompression bombs)
 MAX_HIDDEN = 1024
@@ -75,6 +75,7 @@ HEADER_FIELDS: tuple[Field, ...] = (
     Field("omega0", "f", 1, None, "frequency factor of the first sine layer"),
     Field("omega_hidden", "f", 1, None, "frequency factor of the other sine layers"),
     Field("pe_levels", "B", 3, range(0, MAX_PE_LEVELS + 1), "Fourier levels L of the coordinates (0: raw coordinates)"),
+    Field("prior", "H", 4, range(0, 65536), "ID of the shipped prior the weights are residuals from (0: none)"),
     Field("n_sections", "B", 1, range(0, 256), "number of sections that follow"),
 )
 
@@ -101,6 +102,7 @@ class Header:
     omega0: float
     omega_hidden: float
     pe_levels: int = 0  # v3; 0 in versions 1 and 2
+    prior: int = 0  # v4; 0 (no prior) in versions 1 to 3
 
     def shapes(self) -> list[tuple[int, int]]:
         """(out, in) of each linear map, first to last."""
@@ -120,12 +122,16 @@ def check_header(header: Header, n_sections: int = 0) -> None:
         )
 
 
-def pack_header(header: Header, n_sections: int) -> bytes:
-    """Magic, version byte and header of a file of today's version; FormatError if out of range."""
+def pack_header(header: Header, n_sections: int, version: int = FORMAT_VERSION) -> bytes:
+    """Magic, version byte and header of a file of ``version``; FormatError if out of range or if
+    that version cannot hold a field's value."""
     check_header(header, n_sections)
     values = dict(vars(header), n_sections=n_sections)
-    layout = header_struct(FORMAT_VERSION)
-    return MAGIC + bytes([FORMAT_VERSION]) + layout.pack(*(values[name] for name in header_fields(FORMAT_VERSION)))
+    for f in HEADER_FIELDS:
+        if f.since > version and values[f.name] != getattr(Header, f.name, 0):
+            raise FormatError(f"header field {f.name} needs format version {f.since}, not {version}")
+    layout = header_struct(version)
+    return MAGIC + bytes([version]) + layout.pack(*(values[name] for name in header_fields(version)))
 
 
 def parse_header(data: bytes | memoryview, version: int) -> tuple[Header, int]:

@@ -46,6 +46,7 @@ WEIGHT_CODERS = ("scalar", "sinr")
 # bias symbol width, value symbol width.
 _LAYER = struct.Struct("<BBBffBB")
 _SINR = struct.Struct("<HHBI")  # k, m, s, dictionary seed
+_U32 = struct.Struct("<I")  # v4 range coded layers: bytes of the Brotli'd biases (and indices)
 
 
 @dataclass(frozen=True)
@@ -98,11 +99,13 @@ def pack_section(kind: int, payload: bytes) -> bytes:
 
 
 def pack_layer(layer: LayerCode, quality: int = 11) -> bytes:
-    """The payload of ``layer``'s LAYER section (Brotli at ``quality``)."""
+    """The payload of ``layer``'s LAYER section: biases (and SINR atom indices) Brotli'd at
+    ``quality``, then the values, Brotli'd with them or (v4) range coded after them."""
     bias_u = entropy.zigzag(layer.bias_q)
     bw = entropy.symbol_width(bias_u)
+    ranged = layer.entropy_coder == entropy.RANGE
     val_u = entropy.zigzag(layer.values_q.reshape(-1))
-    vw = entropy.symbol_width(val_u)
+    vw = 0 if ranged else entropy.symbol_width(val_u)
     head = _LAYER.pack(layer.index, layer.coder, layer.entropy_coder, layer.bias_step, layer.step, bw, vw)
     raw = entropy.pack(bias_u, bw)
     if layer.coder == CODER_SINR:
@@ -110,8 +113,11 @@ def pack_layer(layer: LayerCode, quality: int = 11) -> bytes:
             raise FormatError(f"layer {layer.index}: a SINR layer needs its (k, m, s, seed) and atom indices")
         head += _SINR.pack(*layer.sinr)
         raw += layer.indices.astype("<u2").tobytes()
-    raw += entropy.pack(val_u, vw)
-    return head + entropy.compress(raw, quality)
+    if not ranged:
+        return head + entropy.compress(raw + entropy.pack(val_u, vw), quality)
+    block = entropy.compress(raw, quality)
+    model = entropy.fit_laplace(layer.values_q)
+    return head + _U32.pack(len(block)) + block + model.pack() + entropy.range_encode(layer.values_q, model)
 
 
 def _step(value: float) -> float:
@@ -120,16 +126,20 @@ def _step(value: float) -> float:
     return value
 
 
-def parse_layer(payload: bytes, header: Header, survivors: list[int]) -> LayerCode:
-    """A LAYER section's payload; ``survivors`` is the number of kept weights of each map."""
+def parse_layer(
+    payload: bytes, header: Header, survivors: list[int], coders: tuple[int, ...] = (entropy.BROTLI,)
+) -> LayerCode:
+    """A LAYER section's payload; ``survivors`` is the number of kept weights of each map,
+    ``coders`` the entropy coders the file's version allows."""
     if len(payload) < _LAYER.size:
         raise FormatError("layer section too short")
     index, coder, ecoder, bias_step, step, bw, vw = _LAYER.unpack_from(payload)
     if index >= len(survivors):
         raise FormatError(f"layer index {index} out of range")
-    if coder not in (CODER_SCALAR, CODER_SINR) or ecoder != entropy.BROTLI:
+    if coder not in (CODER_SCALAR, CODER_SINR) or ecoder not in coders:
         raise FormatError("unknown weight or entropy coder")
-    if bw not in (1, 2, 4) or vw not in (1, 2, 4):
+    ranged = ecoder == entropy.RANGE
+    if bw not in (1, 2, 4) or vw not in ((0,) if ranged else (1, 2, 4)):
         raise FormatError("bad symbol width")
     n_out = header.shapes()[index][0]
     n_keep = survivors[index]
@@ -150,7 +160,18 @@ def parse_layer(payload: bytes, header: Header, survivors: list[int]) -> LayerCo
     else:
         n_vals = n_keep
     expected = n_out * bw + n_idx * 2 + n_vals * vw
-    raw = entropy.decompress(payload[pos:], expected)
+    if ranged:
+        if len(payload) < pos + _U32.size:
+            raise FormatError("layer section too short")
+        (n_block,) = _U32.unpack_from(payload, pos)
+        pos += _U32.size
+        if len(payload) < pos + n_block:
+            raise FormatError("layer section too short")
+        raw = entropy.decompress(payload[pos : pos + n_block], expected)
+        model = entropy.Laplace.parse(payload[pos + n_block :])
+        ranged_values = entropy.range_decode(payload[pos + n_block + entropy.LAPLACE.size :], model, n_vals)
+    else:
+        raw = entropy.decompress(payload[pos:], expected)
     bias_q = entropy.unzigzag(entropy.unpack(raw[: n_out * bw], bw, n_out))
     off = n_out * bw
     indices = None
@@ -160,7 +181,7 @@ def parse_layer(payload: bytes, header: Header, survivors: list[int]) -> LayerCo
         if indices.size and int(indices.max()) >= sinr[1]:
             raise FormatError("SINR atom index out of range")
         indices = indices.reshape(-1, sinr[2])
-    values = entropy.unzigzag(entropy.unpack(raw[off:], vw, n_vals))
+    values = ranged_values if ranged else entropy.unzigzag(entropy.unpack(raw[off:], vw, n_vals))
     if coder == CODER_SINR:
         values = values.reshape(-1, sinr[2])
     return LayerCode(

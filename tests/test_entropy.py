@@ -1,0 +1,85 @@
+"""format/entropy.py: zig-zag symbols, Brotli's bound, and the version 4 range coder with its
+quantized Laplace model (the table both sides compute, pinned)."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pytest
+
+from inrcodec.format import FormatError, entropy
+from inrcodec.format.entropy import Laplace
+
+
+def laplace_symbols(n: int = 5000, scale: float = 4.0, seed: int = 0) -> np.ndarray:
+    return np.round(np.random.default_rng(seed).laplace(2, scale, n)).astype(np.int64)
+
+
+def test_the_table_is_pinned():
+    """The model's integers are what both sides agree on: a change to how they are computed is a
+    format break (the hash is of this build's table; see docs/format.md, Version 4)."""
+    model = Laplace(-40, 57, 3, 52000)
+    freqs = model.frequencies()
+    assert sum(freqs) == 1 << entropy.PRECISION and min(freqs) >= 1 and len(freqs) == 98
+    assert freqs.index(max(freqs)) == 3 + 40  # the mode is the centre
+    digest = hashlib.sha256(np.array(freqs, dtype="<u4").tobytes()).hexdigest()
+    assert digest == "f5df4eafb781ad04b6c8bbf704e181cf6830a902e3dc9576022993dfef6b04e8"
+
+
+@pytest.mark.parametrize("scale", [0.3, 4.0, 60.0])
+def test_range_coder_round_trip(scale):
+    q = laplace_symbols(scale=scale)
+    model = entropy.fit_laplace(q)
+    data = entropy.range_encode(q, model)
+    np.testing.assert_array_equal(entropy.range_decode(data, model, q.size), q)
+
+
+def test_the_fitted_model_codes_near_the_entropy_and_beats_its_neighbours():
+    q = laplace_symbols(20000)
+    model = entropy.fit_laplace(q)
+    size = len(entropy.range_encode(q, model))
+    counts = np.bincount(q - q.min())
+    p = counts[counts > 0] / q.size
+    ideal = -np.sum(counts[counts > 0] * np.log2(p)) / 8
+    assert ideal <= size <= 1.02 * ideal + 8
+    for decay in (model.decay - 2000, model.decay + 2000):  # a worse decay codes in more bytes
+        other = Laplace(model.lo, model.hi, model.centre, decay)
+        assert len(entropy.range_encode(q, other)) >= size
+
+
+def test_one_symbol_and_empty_blocks():
+    for q in (np.zeros(0, np.int64), np.full(7, -3)):
+        model = entropy.fit_laplace(q)
+        np.testing.assert_array_equal(entropy.range_decode(entropy.range_encode(q, model), model, q.size), q)
+
+
+@pytest.mark.parametrize(
+    "model",
+    [Laplace(5, 4, 5, 100), Laplace(0, 10, 11, 100), Laplace(0, 1 << 16, 0, 100), Laplace(0, 9, 0, 0),
+     Laplace(0, 9, 0, 0)],
+)  # fmt: skip
+def test_bad_models_are_format_errors(model):
+    with pytest.raises(FormatError, match="range coder model"):
+        Laplace.parse(_raw(model))
+
+
+def _raw(model: Laplace) -> bytes:
+    return entropy.LAPLACE.pack(model.lo, model.hi, model.centre, model.decay)
+
+
+def test_symbols_outside_the_model_and_broken_streams():
+    q = laplace_symbols(200)
+    model = entropy.fit_laplace(q)
+    with pytest.raises(FormatError, match="outside"):
+        entropy.range_encode(np.append(q, model.hi + 1), model)
+    data = entropy.range_encode(q, model)
+    with pytest.raises(FormatError, match="whole 32-bit words"):
+        entropy.range_decode(data[:-1], model, q.size)
+    with pytest.raises(FormatError, match="model truncated"):
+        Laplace.parse(_raw(model)[:-1])
+
+
+def test_wide_symbol_ranges_are_refused_before_coding():
+    with pytest.raises(FormatError, match="at most 65536"):
+        entropy.fit_laplace(np.array([0, 1 << 17]))
