@@ -209,3 +209,22 @@ def atomic_write(path: str | os.PathLike, writer, overwrite: bool = True) -> Non
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def resize(arr: np.ndarray, width: int, height: int) -> np.ndarray:
+    """An (H, W, C) uint8 image resized to ``width`` x ``height`` (Lanczos, Pillow's)."""
+    return from_pil(to_pil(arr).resize((width, height), Image.Resampling.LANCZOS))
+
+
+def load_labels(path: str | os.PathLike) -> np.ndarray:
+    """(H, W) int64 labels from a label image: L/P/I values as they are, RGB(A) one label per colour."""
+    try:
+        with Image.open(path) as img:
+            img.load()
+            if img.mode in ("L", "P", "I", "I;16", "1"):
+                return np.asarray(img, dtype=np.int64)
+            rgb = np.asarray(img.convert("RGBA"), dtype=np.uint8)
+    except (OSError, SyntaxError, ValueError) as e:
+        raise ImageError(f"{path}: cannot read label image ({e})") from None
+    packed = rgb.astype(np.int64) @ np.array([1 << 24, 1 << 16, 1 << 8, 1], dtype=np.int64)
+    return np.unique(packed, return_inverse=True)[1].reshape(rgb.shape[:2])

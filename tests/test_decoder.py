@@ -159,8 +159,8 @@ def make_golden() -> bytes:
     """
     from inrcodec.config import FitConfig
     from inrcodec.encoder import quantize, sparse_code
-    from inrcodec.encoder.mask import Mask
     from inrcodec.encoder.fit import Target, train
+    from inrcodec.encoder.mask import Mask
     from inrcodec.siren import Architecture, Siren
 
     arr = image.load(SAMPLE)[96:112, 120:144]  # 24x16

@@ -19,7 +19,6 @@ import ast
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
 from helpers import REPO
 
 
@@ -199,11 +198,6 @@ def test_format_and_decoder_import_no_encoder_pillow_or_sklearn():
     assert not problems, "\n".join(problems)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="inrcodec/encoder/regions.py (label images) and inrcodec/experiments/inputs.py import PIL "
-    "themselves; theirs to move behind inrcodec.image (issue 13, encoder and experiments work)",
-)
 def test_pillow_only_in_image_and_the_plugin():
     extra = importers_of(REPO, "inrcodec", "PIL") - PILLOW_MODULES
     assert not extra, f"PIL imported outside {sorted(PILLOW_MODULES)}: {sorted(extra)}"

@@ -15,4 +15,4 @@ for name in "${images[@]}"; do
   cp "runs/rtl/$name/results.json" "runs/rtl/$name/rtl.png" runs/rtl/"$name"/*.inr "docs/rtl/$name/"
 done
 echo "== summary $(date -u +%FT%TZ)"
-python -m inrcodec.rtl_experiment summarize docs/rtl "${images[@]/#/runs/rtl/}"
+python -m inrcodec.experiments.routing summarize docs/rtl "${images[@]/#/runs/rtl/}"

@@ -23,7 +23,7 @@ import torch
 from inrcodec import coords
 from inrcodec.encoder.region_spec import KMEANS_FACTOR, RegionSpec, parse_spec
 from inrcodec.format import container
-from inrcodec.image import ImageError, to_unit
+from inrcodec.image import load_labels, to_unit
 
 __all__ = ["KMEANS_FACTOR", "RegionSpec", "build", "parse_spec"]
 
@@ -101,16 +101,5 @@ def kmeans_labels(arr: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
 
 
 def load_label_image(path: str | os.PathLike) -> np.ndarray:
-    """(H, W) int64 labels from an image: L/P/I values as they are, RGB(A) one label per colour."""
-    from PIL import Image
-
-    try:
-        with Image.open(path) as img:
-            img.load()
-            if img.mode in ("L", "P", "I", "I;16", "1"):
-                return np.asarray(img, dtype=np.int64)
-            rgb = np.asarray(img.convert("RGBA"), dtype=np.uint8)
-    except (OSError, SyntaxError, ValueError) as e:
-        raise ImageError(f"{path}: cannot read label image ({e})") from None
-    packed = rgb.astype(np.int64) @ np.array([1 << 24, 1 << 16, 1 << 8, 1], dtype=np.int64)
-    return np.unique(packed, return_inverse=True)[1].reshape(rgb.shape[:2])
+    """(H, W) int64 labels from an image (``image.load_labels``: values, or one label per colour)."""
+    return load_labels(path)

@@ -6,13 +6,6 @@ import numpy as np
 
 from inrcodec import image
 
-# PIL.Image.Resampling.LANCZOS; Pillow is imported by inrcodec.image alone (tests/test_imports.py).
-LANCZOS = 1
-
-
-def _resize(arr: np.ndarray, w: int, h: int) -> np.ndarray:
-    return image.from_pil(image.to_pil(arr).resize((w, h), LANCZOS))
-
 
 def square(arr: np.ndarray, size: int | None) -> np.ndarray:
     """Centre-crop to the largest square and resize it to ``size`` (Lanczos); None: unchanged."""
@@ -22,7 +15,7 @@ def square(arr: np.ndarray, size: int | None) -> np.ndarray:
     s = min(h, w)
     y0, x0 = (h - s) // 2, (w - s) // 2
     sq = np.ascontiguousarray(arr[y0 : y0 + s, x0 : x0 + s])
-    return sq if s == size else _resize(sq, size, size)
+    return sq if s == size else image.resize(sq, size, size)
 
 
 def shrink(arr: np.ndarray, size: int | None) -> np.ndarray:
@@ -31,4 +24,4 @@ def shrink(arr: np.ndarray, size: int | None) -> np.ndarray:
     if size is None or max(h, w) <= size:
         return arr
     scale = size / max(h, w)
-    return _resize(arr, max(1, round(w * scale)), max(1, round(h * scale)))
+    return image.resize(arr, max(1, round(w * scale)), max(1, round(h * scale)))
