@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -17,11 +18,11 @@ from helpers import GOLDEN, REGEN, REPO, SAMPLE, Golden, sha256, synthetic_file,
 from inrcodec import coords, image
 from inrcodec.decoder import decode, output_size, rebuild, render
 from inrcodec.decoder.network import layer_arrays
-from inrcodec.format import FORMAT_VERSION, container
+from inrcodec.format import container, entropy
 from inrcodec.format.weights import dequantize
 from inrcodec.image import MAX_PIXELS
 
-CURRENT_GOLDEN = f"format_v{FORMAT_VERSION}_mixed.inr"
+CURRENT_GOLDEN = "format_v4_range.inr"  # the one INRCODEC_REGEN_GOLDEN=1 (re)writes: the newest version's
 render_module = importlib.import_module("inrcodec.decoder.render")  # the package exports a function of that name
 
 
@@ -151,9 +152,10 @@ def test_decoder_imports_neither_encoder_nor_sklearn(tmp_path):
 # --- golden files --------------------------------------------------------------------------------
 
 
-def make_golden() -> bytes:
+def make_golden(entropy_coder: int = 0) -> bytes:
     """A tiny file with every feature of the current format: Fourier features, masks, scalar and
-    SINR layers (regions have their own golden file, tests/test_rtl.py).
+    SINR layers, range coded (regions have their own golden file, tests/test_rtl.py; files with a
+    prior theirs, once a prior ships).
 
     Runs only with INRCODEC_REGEN_GOLDEN=1; the bytes are committed under tests/golden/.
     """
@@ -188,7 +190,7 @@ def make_golden() -> bytes:
             q = quantize.quantize(values, step)
             layers.append(container.LayerCode(i, container.CODER_SCALAR, bstep, bq, step, q))
     masks = np.concatenate([k.numpy().reshape(-1) for k in mask.keep])
-    return container.write(header, masks, layers)
+    return container.write(header, masks, [replace(lc, entropy_coder=entropy_coder) for lc in layers])
 
 
 def _golden_names() -> list[str]:
@@ -206,7 +208,7 @@ def test_golden_file_decodes_to_pinned_pixels(name):
     golden = Golden("inr_files.json")
     path = GOLDEN / name
     if REGEN and name == CURRENT_GOLDEN:
-        path.write_bytes(make_golden())
+        path.write_bytes(make_golden(entropy.RANGE))
         golden.check("files", sorted(set(golden.values.get("files", [])) | {name}))
     data = path.read_bytes()
     stream = container.read(data)
