@@ -40,6 +40,8 @@ class CoderConfig:
     weight_coder: str = "scalar"  # sinr | scalar | auto (per layer, by measured bytes and error)
     bits: tuple[int, ...] = (6, 7, 8, 9, 10)  # candidate bit depths for the uniform quantizer
     max_loss_db: float = 0.25  # total PSNR loss (dB) that per-layer bit allocation may spend on quantization
+    rd_lambda: float = 0.0  # > 0: depths (and rounding) minimise MSE + rd_lambda * bpp instead of the dB budget
+    rd_rounding: bool = True  # with rd_lambda: the greedy rounding pass after fine-tuning (coding.rd_round)
     bias_bits: int = 12  # bit depth of biases (few, so cheap)
     sinr_k: int = 32  # SINR: length of a weight vector
     sinr_m: int = 256  # SINR: dictionary atoms

@@ -201,3 +201,19 @@ def test_range_coder_choice_is_measured(crop):
         assert image.psnr(decode(enc.data), crop) == pytest.approx(enc.stats["psnr"], abs=1e-9)
         sizes[name] = len(enc.data)
     assert sizes["auto"] <= min(sizes["brotli"], sizes["range"]) + 2  # + the version 4 header's prior field
+
+
+def test_rate_distortion_depths_and_rounding(crop):
+    """With rd_lambda the depths minimise MSE + lambda bpp; the rounding pass keeps a change only
+    where the measured cost falls, so it never ends above the file it started from."""
+    from inrcodec.metrics import rd_cost
+
+    cfg = tiny_config(steps=200, density=1.0, hidden=16, layers=2, qat_steps=20, bits=(4, 5, 6, 7, 8))
+    h, w, _c = crop.shape  # 48x32: fewer pixels than eval_pixels, so the measured cost is the file's
+    costs = {}
+    for rounding in (False, True):
+        c = replace(cfg, coder=replace(cfg.coder, rd_lambda=60.0, rd_rounding=rounding))
+        enc = pipeline.encode_array(crop, c, "cpu")
+        costs[rounding] = rd_cost(enc.stats["psnr"], enc.stats["bytes"], 60.0, h * w)
+        assert min(enc.stats["bits"]) < 8  # the cost took bits away somewhere
+    assert costs[True] <= costs[False] + 1e-9

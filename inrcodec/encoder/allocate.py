@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -15,6 +16,7 @@ from inrcodec.encoder.prune import Snapshot
 from inrcodec.encoder.session import Session
 from inrcodec.format import container
 from inrcodec.format.weights import dequantize
+from inrcodec.metrics import rd_cost
 from inrcodec.siren import Siren
 
 
@@ -23,7 +25,9 @@ def allocate_bits(session: Session, net: Siren, snap: Snapshot) -> list[int]:
 
     Start every layer at the highest candidate depth; repeatedly take away one bit from the layer
     whose loss costs the fewest dB per byte saved, while the total PSNR loss against the
-    unquantized network (``net``, at the snapshot's weights) stays within ``max_loss_db``. A
+    unquantized network (``net``, at the snapshot's weights) stays within ``max_loss_db``; or,
+    with ``rd_lambda`` > 0, from the layer whose step lowers MSE + rd_lambda * bpp the most, while
+    one does. A
     layer's section depends only on that layer and its depth, so each (layer, depth) is coded
     once and file sizes are compared through the one section that changes.
     """
@@ -52,6 +56,12 @@ def allocate_bits(session: Session, net: Siren, snap: Snapshot) -> list[int]:
     codes = [layer(i, levels[-1])[2] for i in range(len(values))]
     biases = [torch.from_numpy(dequantize(c.bias_q, c.bias_step) + _np(o)).to(device) for c, o in zip(codes, origin_b)]
     bits = [levels[-1]] * len(snap.weights)
+    lam = cfg.coder.rd_lambda
+    h, w, _c = session.arr.shape
+    cost_now = math.inf
+    if lam > 0:  # the cost of the start: every layer at the highest depth
+        top = evaluate(net, target, [layer(j, d)[1] for j, d in enumerate(bits)], biases, pixels=cfg.eval_pixels)
+        cost_now = rd_cost(top, sum(layer(j, d)[0] for j, d in enumerate(bits)), lam, h * w)
     while True:
         best = None
         for i in range(len(bits)):
@@ -62,14 +72,18 @@ def allocate_bits(session: Session, net: Siren, snap: Snapshot) -> list[int]:
             trial[i] = levels[pos - 1]
             p = evaluate(net, target, [layer(j, d)[1] for j, d in enumerate(trial)], biases, pixels=cfg.eval_pixels)
             saved = layer(i, bits[i])[0] - layer(i, trial[i])[0]
-            if ref - p > cfg.coder.max_loss_db or saved <= 0:
+            if lam > 0:  # rate-distortion: the step that lowers MSE + lam * bpp most
+                cost = rd_cost(p, sum(layer(j, d)[0] for j, d in enumerate(trial)), lam, h * w)
+            elif ref - p > cfg.coder.max_loss_db or saved <= 0:
                 continue
-            cost = (ref - p) / saved
+            else:  # the dB budget: the fewest dB lost per byte saved
+                cost = (ref - p) / saved
             if best is None or cost < best[0]:
                 best = (cost, trial)
-        if best is None:
+        if best is None or (lam > 0 and best[0] >= cost_now):
             return bits
         bits = best[1]
+        cost_now = best[0] if lam > 0 else cost_now
 
 
 def each_depth(session: Session, net: Siren, snap: Snapshot) -> list[tuple[int, Coded, float]]:

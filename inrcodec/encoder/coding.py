@@ -16,13 +16,14 @@ import torch
 from inrcodec.config import CoderConfig, EncodeConfig, FitConfig
 from inrcodec.decoder.arrays import layer_arrays, layer_values
 from inrcodec.encoder import sparse_code
-from inrcodec.encoder.fit import State, train
+from inrcodec.encoder.fit import State, evaluate, train
 from inrcodec.encoder.mask import Mask
 from inrcodec.encoder.progress import StepProgress
 from inrcodec.encoder.prune import Snapshot
 from inrcodec.encoder.quantize import fake_quant, quantize, step_for
 from inrcodec.encoder.session import Session
 from inrcodec.format import container, entropy
+from inrcodec.metrics import rd_cost
 from inrcodec.siren import Siren
 
 QAT_SEED_OFFSET = 999  # the fine-tuning's pixel batches: a stream of their own
@@ -141,10 +142,12 @@ def code(
     else:
         ticket_flags = np.stack([t.flat().numpy() for t in tickets])
         data = container.write(header, masks, layers, coder.brotli_quality, regions, ticket_flags)
-    ws, bs = layer_arrays(container.read(data))
-    device = weights[0].device
-    to_device = lambda arrays: [torch.from_numpy(a).to(device) for a in arrays]  # noqa: E731
-    return Coded(data, to_device(ws), to_device(bs), [container.WEIGHT_CODERS[lc.coder] for lc in layers])
+    ws, bs = (_tensors(a, weights[0].device) for a in layer_arrays(container.read(data)))
+    return Coded(data, ws, bs, [container.WEIGHT_CODERS[lc.coder] for lc in layers])
+
+
+def _tensors(arrays: list[np.ndarray], device: torch.device) -> list[torch.Tensor]:
+    return [torch.from_numpy(a).to(device) for a in arrays]
 
 
 def quantization_steps(
@@ -191,4 +194,61 @@ def finish(
             anchor=session.anchor,
         )
     weights, biases = net.state()
-    return code(weights, biases, snap.mask, session.header, cfg.coder, bits, steps=steps, anchor=session.anchor)
+    coded = code(weights, biases, snap.mask, session.header, cfg.coder, bits, steps=steps, anchor=session.anchor)
+    return rd_round(session, net, coded) if cfg.coder.rd_lambda > 0 and cfg.coder.rd_rounding else coded
+
+
+def rd_round(session: Session, net: Siren, coded: Coded) -> Coded:
+    """A greedy rounding pass on a written file: move scalar-coded weights one step towards zero
+    where that lowers D + lambda R (``rd_lambda``), measured on real bytes.
+
+    Each move's change of D is predicted from the gradient of the MSE at the decoder's weights,
+    its change of R from the layer's symbol frequencies; the moves predicted to help are ranked,
+    and the best of applying all of them, half, a quarter ... (or none) by *measured* cost is kept.
+    """
+    cfg, target = session.cfg, session.target
+    lam = cfg.coder.rd_lambda
+    h, w, _c = session.arr.shape
+    stream = container.read(coded.data)
+    keeps = container.split_masks(stream.masks, stream.header)
+    weights = [x.detach().clone().requires_grad_(True) for x in coded.weights]
+    n = target.n
+    idx = None if cfg.eval_pixels >= n else torch.linspace(0, n - 1, cfg.eval_pixels).round().long()
+    coords = target.coords if idx is None else target.coords[idx]
+    colours = target.colours if idx is None else target.colours[idx]
+    loss = torch.mean((net(coords, weights, coded.biases) - colours) ** 2) * 127.5**2  # 8-bit MSE
+    grads = torch.autograd.grad(loss, weights)
+    moves = []  # (predicted change of cost, layer, position in the layer's values)
+    for i, (lc, keep, g) in enumerate(zip(stream.layers, keeps, grads)):
+        if lc.coder != container.CODER_SCALAR or not lc.values_q.size:
+            continue
+        q = lc.values_q
+        sym, counts = np.unique(q, return_counts=True)
+        bits = dict(zip(sym.tolist(), (-np.log2(counts / q.size)).tolist()))
+        toward = -np.sign(q)
+        d_w = toward * lc.step
+        d_loss = g.detach().cpu().numpy()[keep] * d_w
+        new_bits = np.array([bits.get(int(a), 16.0) for a in (q + toward)])
+        d_rate = (new_bits - np.array([bits[int(a)] for a in q])) / (h * w)
+        pred = d_loss + lam * d_rate
+        for j in np.nonzero((q != 0) & (pred < 0))[0]:
+            moves.append((float(pred[j]), i, int(j)))
+    moves.sort()
+
+    def measured(chosen) -> tuple[float, Coded]:
+        layers = [replace(lc, values_q=lc.values_q.copy()) for lc in stream.layers]
+        for _p, i, j in chosen:
+            layers[i].values_q[j] -= np.sign(layers[i].values_q[j])
+        data = container.write(stream.header, stream.masks, layers, cfg.coder.brotli_quality)
+        ws, bs = (_tensors(a, session.device) for a in layer_arrays(container.read(data)))
+        p = evaluate(net, target, ws, bs, pixels=cfg.eval_pixels)
+        return rd_cost(p, len(data), lam, h * w), Coded(data, ws, bs, coded.coders)
+
+    best = measured([])
+    k = len(moves)
+    while k >= 1:
+        trial = measured(moves[:k])
+        if trial[0] < best[0]:
+            best = trial
+        k //= 2
+    return best[1]
