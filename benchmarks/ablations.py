@@ -13,7 +13,10 @@
 - ``entropy-coding``: Brotli against the ideal code length of model-based coders, same symbols;
 - ``fourier``: Fourier features of the coordinates (0, 4, 6, 8 levels) at the default preset's
   operating point, on full-size photos (the others use crops; this one decided the 1.1 presets);
-- ``width-lr``: the peak learning rate of ladder widths 80 and 144 (2e-3 against 1e-3), full size.
+- ``width-lr``: the peak learning rate of ladder widths 80 and 144 (2e-3 against 1e-3), full size;
+- ``quantization``: the range coder against Brotli on the same symbols, depths by MSE + λ bpp
+  against the dB budget, and the rounding pass, all on one fit of a preset at full size;
+- ``prior``: the shipped prior against the random init at equal steps, and the residual's L1 weight.
 
 They run on the tuning photos, never on Kodak. Each writes ``<out>/<name>.json`` (rows per image,
 provenance; resumable like the benchmark) and ``<out>/<name>.md`` (the table docs/benchmark.md shows).
@@ -154,6 +157,30 @@ class WidthLrConfig(Recorded):
 
 def _d(density: float) -> str:
     return f"d{density:.2f}"
+
+
+@dataclass(frozen=True)
+class QuantizationConfig(Recorded):
+    """quantization: one dense fit of a preset at full size, coded by each quantization and entropy
+    coding rule (the fit is shared, so only the coding differs)."""
+
+    preset: str = "medium"  # the preset whose network and fit it codes
+    steps: int | None = None  # fit steps (None: the preset's)
+    lambdas: tuple[float, ...] = (
+        250.0,
+        500.0,
+        1000.0,
+    )  # rd_lambda values (MSE + lambda bpp; ~500: the ladder's slope at h80)
+
+
+@dataclass(frozen=True)
+class PriorConfig(Recorded):
+    """prior: a preset at full size from the random init and from the shipped prior of its width,
+    coded absolutely or as residuals, with L1 weights on the residual."""
+
+    preset: str = "medium"  # the preset (its width must have a shipped prior)
+    steps: tuple[int, ...] = (500, 2000)  # fit steps compared (the preset's own last: equal steps)
+    l1s: tuple[float, ...] = (0.0, 1e-4, 1e-3)  # residual L1 weights tried at the preset's steps
 
 
 class Ablation(Experiment):
@@ -646,6 +673,182 @@ class EntropyCoding(Ablation):
         )
 
 
+def _fitted(arr: np.ndarray, cfg, device: str):
+    """(session, network, dense snapshot, fit seconds) of one full fit of ``cfg``."""
+    from inrcodec.encoder.prune import prune_rounds
+    from inrcodec.encoder.session import Session
+
+    t = time.perf_counter()
+    session = Session.create(arr, cfg, device)
+    net = session.network()
+    *_, snap = prune_rounds(net, session.target, session.cfg, anchor=session.anchor)
+    return session, net, snap, time.perf_counter() - t
+
+
+def _coded_row(
+    setting: str, arr: np.ndarray, session, net, snap, seconds: float, device: str, bits: list[int] | None = None
+) -> dict:
+    """Code ``snap`` as ``session``'s config says (depths unless ``bits`` fixes them, fine-tuning,
+    coders) and measure the file."""
+    import inrcodec
+    from inrcodec.encoder.allocate import allocate_bits
+    from inrcodec.encoder.coding import finish
+    from inrcodec.format import container, entropy
+
+    t = time.perf_counter()
+    net.load(snap.weights, snap.biases)
+    bits = allocate_bits(session, net, snap) if bits is None else bits
+    coded = finish(session, net, snap, bits)
+    encode_s = seconds + time.perf_counter() - t
+    t = time.perf_counter()
+    decoded = inrcodec.decode(coded.data, device=device)
+    r = row(setting, arr, coded.data, decoded, encode_s, time.perf_counter() - t)
+    layers = container.read(coded.data).layers
+    r.update(bits=bits, entropy_coders=[entropy.CODERS[lc.entropy_coder] for lc in layers])
+    return r
+
+
+class Quantization(Ablation):
+    name, label = "quantization", "Quantization and entropy coding rules on the same fit"
+    question = (
+        "Given one fitted network, what do the range coder (against Brotli, on the same symbols), depths chosen by"
+        " MSE + lambda bpp (against the dB budget), and the greedy rounding pass buy?"
+    )
+    Config = QuantizationConfig
+    quick = QuantizationConfig(preset="fast", steps=200, lambdas=(500.0,))
+
+    def crop(self, crop: int | None) -> int | None:
+        return None  # the presets' own operating points: full-size images
+
+    def scope(self, prov: dict) -> str:
+        cfg = self._config()
+        return (
+            f"full size, preset `{self.setup.preset}`: width {cfg.arch.hidden}, {cfg.fit.steps} x {cfg.fit.batch} fit"
+        )
+
+    def _config(self):
+        from inrcodec.config import preset
+
+        cfg = preset(self.setup.preset)
+        return cfg if self.setup.steps is None else replace(cfg, fit=replace(cfg.fit, steps=self.setup.steps))
+
+    def _settings(self) -> dict[str, dict]:
+        """setting -> the CoderConfig fields it changes."""
+        out = {"brotli": {}, "range": {"entropy_coder": "range"}, "auto": {"entropy_coder": "auto"}}
+        for lam in self.setup.lambdas:
+            out[f"rd{lam:g}"] = {"entropy_coder": "auto", "rd_lambda": lam, "rd_rounding": False}
+            out[f"rd{lam:g}+round"] = {"entropy_coder": "auto", "rd_lambda": lam, "rd_rounding": True}
+        return out
+
+    def jobs(self) -> list[Job]:
+        return [Job("code", tuple(self._settings()), None, 60.0)]
+
+    def run(self, arr: np.ndarray, job: Job) -> list[dict]:
+        session, net, snap, fit_s = _fitted(arr, self._config(), self.device)
+        rows: list[dict] = []
+        for setting in job.settings:
+            coder = replace(session.cfg.coder, **self._settings()[setting])
+            variant = replace(session, cfg=replace(session.cfg, coder=coder))
+            same = rows[0]["bits"] if setting in ("range", "auto") else None  # brotli's depths: the same symbols
+            rows.append(_coded_row(setting, arr, variant, net, snap, fit_s, self.device, same))
+        return rows
+
+    def summary(self, doc: dict) -> str:
+        by = {c["setting"]: c for c in doc["curve"]}
+        base = by.get("brotli")
+        lines = md.table(("rule", "bpp", "PSNR (dB)", "Δ PSNR vs brotli (dB)", "Δ bpp vs brotli"))
+        for key in self._settings():
+            c = by.get(key)
+            if c is not None:
+                lines.append(md.row((key, f"{c['bpp']:.4f}", f"{c['psnr']:.2f}", *_versus(c, base))))
+        rd = [by[k] for k in self._settings() if k.startswith("rd") and not k.endswith("round") and k in by]
+        rounded = [by[k] for k in self._settings() if k.endswith("+round") and k in by]
+        note = (
+            "One dense fit per image, coded by each rule: `brotli` is release 1.2's (per-layer depths within a"
+            " 0.25 dB budget, Brotli), `range`/`auto` brotli's depths, so the same symbols, range coded (every"
+            " layer) or whichever section is smaller per layer, `rdλ` depths by MSE + λ bpp with `auto` coding,"
+            " `+round` with the rounding pass."
+            f" Rounding against none over the λ points: {_bd(rd, rounded) if len(rd) > 1 else 'too few points'}."
+            " Means over the images."
+        )
+        return _with_note(lines, note)
+
+
+class Prior(Ablation):
+    name, label = "prior", "The shipped prior: meta-learned init and residual coding"
+    question = (
+        "At the preset's own steps (and fewer), does starting from the shipped prior and coding residuals from it"
+        " beat the random init, and what does an L1 weight on the residual buy?"
+    )
+    Config = PriorConfig
+    quick = PriorConfig(preset="medium", steps=(30,), l1s=(0.0,))
+
+    def crop(self, crop: int | None) -> int | None:
+        return None
+
+    def scope(self, prov: dict) -> str:
+        cfg = self._config(self.setup.steps[-1])
+        return f"full size, preset `{self.setup.preset}`: width {cfg.arch.hidden}, batch {cfg.fit.batch}"
+
+    def _config(self, steps: int, prior: str = "none", l1: float = 0.0):
+        from inrcodec.config import preset
+
+        cfg = preset(self.setup.preset)
+        return replace(cfg, prior=prior, fit=replace(cfg.fit, steps=steps, l1=l1))
+
+    def _variants(self) -> dict[str, tuple[int, str, float]]:
+        """setting -> (steps, prior, l1)."""
+        out = {}
+        for n in self.setup.steps:
+            out[f"random-{n}"] = (n, "none", 0.0)
+            out[f"prior-{n}"] = (n, "auto", 0.0)
+        for l1 in self.setup.l1s:
+            if l1 > 0:
+                out[f"prior-{self.setup.steps[-1]}-l1={l1:g}"] = (self.setup.steps[-1], "auto", l1)
+        return out
+
+    def job_config(self, job: Job) -> dict:
+        return {"encode_config": asdict(self._config(*job.params)), "device": self.device}
+
+    def jobs(self) -> list[Job]:
+        return [Job(k, (k,), v, v[0] / 25) for k, v in self._variants().items()]
+
+    def run(self, arr: np.ndarray, job: Job) -> list[dict]:
+        from inrcodec.encoder.fit import evaluate
+
+        session, net, snap, fit_s = _fitted(arr, self._config(*job.params), self.device)
+        r = _coded_row(job.settings[0], arr, session, net, snap, fit_s, self.device)
+        net.load(snap.weights, snap.biases)
+        r["fit_psnr"] = evaluate(net, session.target)  # before quantization
+        if session.anchor is not None:
+            r["residual_mean_abs"] = float(
+                np.mean([(w - a).abs().mean().item() for w, a in zip(snap.weights, session.anchor[0])])
+            )
+        return [r]
+
+    def summary(self, doc: dict) -> str:
+        by = {c["setting"]: c for c in doc["curve"]}
+        rows_by = {}
+        for r in doc["rows"]:
+            rows_by.setdefault(r["setting"], []).append(r)
+        lines = md.table(("setting", "fit PSNR (dB)", "bpp", "PSNR (dB)", "Δ PSNR vs random (dB)", "Δ bpp vs random"))
+        for key, (steps, _prior, _l1) in self._variants().items():
+            c = by.get(key)
+            if c is None:
+                continue
+            fit = float(np.mean([r["fit_psnr"] for r in rows_by[key]]))
+            lines.append(
+                md.row(
+                    (key, f"{fit:.2f}", f"{c['bpp']:.4f}", f"{c['psnr']:.2f}", *_versus(c, by.get(f"random-{steps}")))
+                )
+            )
+        return _with_note(
+            lines,
+            "The preset's dense network, fit and coder; only the init, steps and L1 weight change."
+            " Means over the images.",
+        )
+
+
 def _paired(doc: dict, variants: tuple[str, str], densities: tuple[float, ...]) -> str:
     """A table of two trajectories side by side, per density."""
     a, b = variants
@@ -671,7 +874,8 @@ def _paired(doc: dict, variants: tuple[str, str], densities: tuple[float, ...]) 
 
 
 ABLATIONS: dict[str, type[Ablation]] = {
-    a.name: a for a in (ImpVsDense, SinrVsScalar, Rewind, Masks, Schedule, EntropyCoding, Fourier, WidthLr)
+    a.name: a
+    for a in (ImpVsDense, SinrVsScalar, Rewind, Masks, Schedule, EntropyCoding, Fourier, WidthLr, Quantization, Prior)
 }
 
 
