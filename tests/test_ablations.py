@@ -182,3 +182,17 @@ def test_an_ablation_config_holds_only_its_own_fields():
     assert ablations.ImpVsDenseConfig.from_record(old).densities == (0.7, 0.5)  # others' fields ignored
     fourier = ablations.FourierConfig.from_record(old)  # the catch-all Setup's names, read back
     assert (fourier.preset, fourier.levels, fourier.steps) == ("fast", (0, 6), 1500)
+
+
+@pytest.mark.slow
+def test_quick_quantization_ablation_codes_the_same_symbols(tmp_path):
+    """range and auto reuse brotli's depths, so their files decode to the same pixels; auto is never
+    larger than brotli (it picks the smaller section per layer)."""
+    doc, table = _quick(tmp_path, "quantization")
+    rows = {r["setting"]: r for r in doc["rows"]}
+    assert doc["complete"] and set(rows) == set(doc["settings"])
+    assert rows["range"]["bits"] == rows["auto"]["bits"] == rows["brotli"]["bits"]
+    assert rows["range"]["psnr"] == rows["auto"]["psnr"] == rows["brotli"]["psnr"]
+    assert set(rows["range"]["entropy_coders"]) == {"range"} and set(rows["brotli"]["entropy_coders"]) == {"brotli"}
+    assert rows["auto"]["bytes"] <= rows["brotli"]["bytes"] + 2  # + version 4's prior field when any layer is ranged
+    assert "| rd500+round |" in table
