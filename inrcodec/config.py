@@ -126,3 +126,23 @@ def override(
     if density is not None:
         cfg = replace(cfg, prune=replace(cfg.prune, density=density))
     return cfg
+
+
+def prior_id(cfg: EncodeConfig) -> int:
+    """The prior ID a config asks for: 0 for ``none``; for ``auto`` the newest shipped prior of
+    its network's shape (outputs included), or 0 if there is none; a number must name a prior of
+    that shape. Cheap (no torch): the command line checks it before any work."""
+    from inrcodec import priors
+
+    a = cfg.arch
+    shape = (a.hidden, a.layers, a.pe_levels, a.out_features, a.omega0, a.omega_hidden)
+    if cfg.prior == "none":
+        return priors.NO_PRIOR
+    if cfg.prior == "auto":
+        found = priors.find(*shape)
+        return priors.NO_PRIOR if found is None else found.id
+    if not cfg.prior.isdigit() or int(cfg.prior) not in priors.registry():
+        raise ValueError(f"unknown prior {cfg.prior!r}; use none, auto or one of {sorted(priors.registry())}")
+    if priors.registry()[int(cfg.prior)].shape() != shape:
+        raise ValueError(f"prior {cfg.prior} is for another network than this preset's")
+    return int(cfg.prior)

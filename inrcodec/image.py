@@ -47,6 +47,7 @@ class ImageInfo:
     height: int  # pixels
     mode: str  # Pillow's mode, before the mode policy
     bits: int  # bits per sample in the file (16 for 16-bit PNGs, whatever Pillow's mode)
+    channels: int  # what the mode policy makes of it: 1, 3 or 4
 
     @property
     def warning(self) -> str | None:
@@ -57,7 +58,13 @@ class ImageInfo:
 def _info(img: Image.Image) -> ImageInfo:
     rawmodes = [str(t.args) for t in getattr(img, "tile", None) or [] if isinstance(t.args, str)]
     deep = img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F") or any(";16" in r for r in rawmodes)
-    return ImageInfo(img.width, img.height, img.mode, 16 if deep else 8)
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        channels = 4
+    elif img.mode in ("L", "1", "I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        channels = 1
+    else:
+        channels = 3
+    return ImageInfo(img.width, img.height, img.mode, 16 if deep else 8, channels)
 
 
 def _check(info: ImageInfo, path: Path) -> None:

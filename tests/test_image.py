@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -147,3 +148,17 @@ def test_atomic_write(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["out.bin"]
     image.atomic_write(target, lambda f: f.write(b"new"))
     assert target.read_bytes() == b"new" and [p.name for p in tmp_path.iterdir()] == ["out.bin"]
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L", "RGBA", "LA", "1", "P", "CMYK", "I;16"])
+def test_probe_knows_the_channels_load_gives(tmp_path, mode):
+    pil = (
+        Image.fromarray(RGB, "RGB").convert(mode)
+        if mode != "I;16"
+        else Image.fromarray(RGB[:, :, 0].astype(np.uint16) * 257)
+    )
+    pil.save(tmp_path / "x.png" if mode != "CMYK" else tmp_path / "x.jpg")
+    path = tmp_path / ("x.png" if mode != "CMYK" else "x.jpg")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", image.PrecisionWarning)
+        assert image.probe(path).channels == image.load(path).shape[2]

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from inrcodec import priors
-from inrcodec.config import EncodeConfig
+from inrcodec.config import EncodeConfig, prior_id
 from inrcodec.decoder import decode
 from inrcodec.encoder.fit import State, Target
 from inrcodec.format import container
@@ -43,7 +43,7 @@ class Session:
         cfg = replace(cfg, arch=replace(cfg.arch, out_features=c))
         dev = device if isinstance(device, torch.device) else default_device(device)
         a = cfg.arch
-        prior = resolve_prior(cfg)
+        prior = prior_id(cfg)
         header = container.Header(w, h, c, a.hidden, a.layers, a.omega0, a.omega_hidden, a.pe_levels, prior)
         anchor = None
         if prior:
@@ -80,19 +80,3 @@ class Session:
         }
         return stats, decoded
 
-
-def resolve_prior(cfg: EncodeConfig) -> int:
-    """The prior ID a config asks for: 0 for ``none``; for ``auto`` the newest shipped prior of
-    this network's shape, or 0 if there is none; a number must name a prior of this shape."""
-    a = cfg.arch
-    shape = (a.hidden, a.layers, a.pe_levels, a.out_features, a.omega0, a.omega_hidden)
-    if cfg.prior == "none":
-        return priors.NO_PRIOR
-    if cfg.prior == "auto":
-        found = priors.find(*shape)
-        return priors.NO_PRIOR if found is None else found.id
-    if not cfg.prior.isdigit() or int(cfg.prior) not in priors.registry():
-        raise ValueError(f"unknown prior {cfg.prior!r}; use none, auto or one of {sorted(priors.registry())}")
-    if priors.registry()[int(cfg.prior)].shape() != shape:
-        raise ValueError(f"prior {cfg.prior} is for another network than this preset's")
-    return int(cfg.prior)
