@@ -97,6 +97,12 @@ def test_kill_and_resume_gives_the_uninterrupted_weights(tmp_path, second_order)
     again = meta.train(cfg, tmp_path / "stop", tmp_path, images=images)
     for a, b in zip(_state_tensors(whole), _state_tensors(again)):
         assert torch.equal(a, b)
+    # A run may be lengthened on resuming: 7 steps, then on to 12, is the run of 12.
+    meta.train(meta.with_fields(cfg, outer_steps=7), tmp_path / "longer", tmp_path, images=images, command="a")
+    longer = meta.train(cfg, tmp_path / "longer", tmp_path, images=images, command="b")
+    for a, b in zip(_state_tensors(whole), _state_tensors(longer)):
+        assert torch.equal(a, b)
+    assert json.loads((tmp_path / "longer" / meta.CONFIG).read_text())["commands"] == ["a", "b"]
 
 
 def test_resume_refuses_another_configuration(tmp_path):
@@ -172,8 +178,11 @@ def test_cli_train_resume_and_export(tmp_path):
     assert res.exit_code == 0, res.output
     rows = [json.loads(x) for x in (out / meta.LOG).read_text().splitlines()]
     assert [r["step"] for r in rows if "probe_inner_psnr" in r] == [0, 2, 4]
-    res = runner.invoke(prior_command, [*args[:-1], "--outer-steps", "5", "-q"])  # another config: refused
-    assert res.exit_code == 1 and "another configuration" in res.output
+    res = runner.invoke(prior_command, [*args, "--seed", "1"])  # another config: refused
+    assert res.exit_code == 1 and "another configuration (seed differ)" in res.output
+    res = runner.invoke(prior_command, [*args, "--outer-steps", "6"])  # a longer run: resumed
+    assert res.exit_code == 0, res.output
+    assert json.loads((out / meta.LOG).read_text().splitlines()[-1])["step"] == 6
     reg = _registry_copy(tmp_path)
     export = ["export", str(out), "--id", "60003", "--priors-dir", str(reg), "--name"]
     res = runner.invoke(prior_command, [*export, "t-v1"])

@@ -130,7 +130,7 @@ def train(
         shown = [0]
 
         def progress(done, total, psnr_db):
-            if bar is not None:
+            if bar is not None and (done % 10 == 0 or done == total):
                 bar.label = f"{psnr_db:5.2f} dB"
                 bar.update(done - shown[0])
                 shown[0] = done

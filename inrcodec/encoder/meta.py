@@ -40,6 +40,9 @@ from inrcodec.siren import Siren
 CONFIG = "config.json"
 LOG = "log.jsonl"
 STATE = checkpoint.STATE
+# Fields a resumed run may change: none of them changes the outer steps already taken or the
+# ones to come (there is no outer schedule), so a run of N steps is the first N of a longer one.
+MAY_CHANGE = ("outer_steps", "checkpoint_seconds", "checkpoint_every")
 
 
 @dataclass(frozen=True)
@@ -335,24 +338,28 @@ def train(
     ``stop_after`` ends after that many outer steps of this call, with a checkpoint (the tests'
     "kill"); ``images``/``probe_images`` replace the photos read from ``photos_dir`` (tests);
     ``command`` is recorded in config.json (and by :func:`export` in the prior's ``trained``).
+    A resumed run may change the fields of :data:`MAY_CHANGE` (e.g. run longer or stop sooner).
     """
     check(cfg)
     out = Path(out)
     device = torch.device(device)
     saved = checkpoint.load(out, fresh)
-    if saved is not None and saved["config"] != cfg.doc():
-        diff = [k for k in cfg.doc() if saved["config"].get(k) != cfg.doc()[k]]
-        raise ValueError(f"{out} holds a run with another configuration ({', '.join(diff)} differ); use --fresh")
+    if saved is not None:
+        ours, theirs = cfg.doc(), saved["config"]
+        diff = [k for k in ours if k not in MAY_CHANGE and theirs.get(k) != ours[k]]
+        if diff:
+            raise ValueError(f"{out} holds a run with another configuration ({', '.join(diff)} differ); use --fresh")
     out.mkdir(parents=True, exist_ok=True)
-    if saved is None or not (out / CONFIG).exists():
-        doc = {
-            "config": cfg.doc(),
-            "command": command,
-            "photos_dir": str(photos_dir) if images is None else None,
-            "device": str(device),
-            "torch": torch.__version__,
-        }
-        checkpoint.write_text(out / CONFIG, checkpoint.json_text(doc))
+    old = json.loads((out / CONFIG).read_text()) if saved is not None and (out / CONFIG).exists() else {}
+    earlier = old.get("commands", [old["command"]] if "command" in old else [])
+    doc = {
+        "config": cfg.doc(),
+        "commands": [*earlier, command],  # every call that made or resumed the run
+        "photos_dir": str(photos_dir) if images is None else None,
+        "device": str(device),
+        "torch": torch.__version__,
+    }
+    checkpoint.write_text(out / CONFIG, checkpoint.json_text(doc))
 
     if images is None:
         images = [image.load(p) for p in photo_paths(photos_dir, cfg.photos)]
@@ -495,8 +502,9 @@ def export(run: Path, prior_id: int, name: str, priors_dir: Path | None = None) 
     run_doc = json.loads((run / CONFIG).read_text()) if (run / CONFIG).exists() else {}
     a, b = cfg.photos
     method = "second-order" if cfg.second_order else "first-order"
+    commands = " then ".join(c for c in run_doc.get("commands", []) if c) or "inrcodec prior train"
     trained = (
-        f"{run_doc.get('command') or 'inrcodec prior train'}; {method} MAML, learned per-parameter inner step sizes, "
+        f"{commands}; {method} MAML, {'learned per-parameter' if cfg.learn_lr else 'fixed'} inner step sizes, "
         f"{cfg.inner_steps} SGD inner steps, {saved['step']} of {cfg.outer_steps} outer steps "
         f"(Adam {cfg.outer_lr:g}, {cfg.meta_batch} photos x {cfg.pixels} pixels), seed {cfg.seed}; "
         f"data ../shared/photos photo{a:03d}-photo{b:03d}"
