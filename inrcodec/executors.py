@@ -188,11 +188,20 @@ class Ray(Executor):
     no dashboard; its servers listen on the loopback interface only) unless this process has
     already started or joined one, which is then used as it is; ``"auto"`` joins the running
     cluster this machine is part of; ``"HOST:PORT"`` or ``"ray://HOST:10001"`` another one. A Ray
-    this object started is shut down by :meth:`close`."""
+    this object started is shut down by :meth:`close`. ``runtime_env``: Ray's, for the job this
+    process starts or joins (e.g. ``{"py_modules": [path]}`` ships a package that is not installed
+    on the nodes); a Ray this process already uses keeps its own."""
 
     name = "Ray"
 
-    def __init__(self, address: str | None = None, threads: int = 1, gpus: float = 0, num_cpus: int | None = None):
+    def __init__(
+        self,
+        address: str | None = None,
+        threads: int = 1,
+        gpus: float = 0,
+        num_cpus: int | None = None,
+        runtime_env: dict | None = None,
+    ):
         super().__init__(threads)
         self.address = None if address in (None, "", LOCAL) else address
         self.gpus = gpus
@@ -204,7 +213,7 @@ class Ray(Executor):
             os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
         self.ray = _import_ray()
         if not self.ray.is_initialized():
-            kw: dict[str, Any] = {"logging_level": "ERROR", "log_to_driver": False}
+            kw: dict[str, Any] = {"logging_level": "ERROR", "log_to_driver": False, "runtime_env": runtime_env}
             if self.address is None:
                 kw.update(num_cpus=num_cpus, include_dashboard=False)
             self.ray.init(address=self.address, **kw)
@@ -243,13 +252,18 @@ class Ray(Executor):
 
 
 def executor(
-    workers: int = 1, ray: str | None = None, threads: int = 1, device: str | None = None, num_cpus: int | None = None
+    workers: int = 1,
+    ray: str | None = None,
+    threads: int = 1,
+    device: str | None = None,
+    num_cpus: int | None = None,
+    runtime_env: dict | None = None,
 ) -> Executor:
     """The executor a command line asks for: ``ray`` (an address, ``"local"``) wins, then
     ``workers`` > 1 local processes, else this process. On Ray a job on a CUDA device asks for a GPU."""
     if ray is not None:
         gpus = 1 if device is not None and device.startswith("cuda") else 0
-        return Ray(ray, threads=threads, gpus=gpus, num_cpus=num_cpus)
+        return Ray(ray, threads=threads, gpus=gpus, num_cpus=num_cpus, runtime_env=runtime_env)
     if workers > 1:
         return Pool(workers, threads)
     return Serial(threads)

@@ -165,6 +165,11 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 _PREINIT_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".bmp": "BMP", ".gif": "GIF", ".ppm": "PPM"}
 
 
+def image_extensions() -> set[str]:
+    """File extensions Pillow reads (lower case, with the dot): how a folder's images are found."""
+    return set(Image.registered_extensions())
+
+
 def output_format(path: str | os.PathLike, channels: int) -> str:
     """Pillow's format name for writing ``channels`` to ``path``, by its extension (checked before
     any work: a decode must not find out after rendering that it cannot write)."""

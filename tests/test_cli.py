@@ -22,7 +22,9 @@ from inrcodec import config, image
 from inrcodec.cli import main
 from inrcodec.format import container
 
-INFO_KEYS = {"file", "format_version", "bytes", "bpp", "header", "parameters", "density", "coders", "sections"}
+INFO_KEYS = {
+    "file", "format_version", "bytes", "bpp", "header", "parameters", "density", "coders", "entropy_coders", "sections",
+}  # fmt: skip
 
 
 def allow_preset(monkeypatch, name: str, cfg: config.EncodeConfig) -> str:
@@ -94,7 +96,7 @@ def test_encode_json_decode_info(tmp_path, crop, tiny):
     assert info["bytes"] == size and info["bpp"] == stats["bpp"] and info["format_version"] == out.read_bytes()[4]
     assert info["header"] == {
         "width": 48, "height": 32, "channels": 3, "hidden": 16, "layers": 2, "omega0": 30.0, "omega_hidden": 30.0,
-        "pe_levels": 0,
+        "pe_levels": 0, "prior": 0,
     }  # fmt: skip
     assert info["density"] == pytest.approx(stats["density"]) and info["coders"] == stats["coders"]
     assert info["sections"] == stats["sections"] and info["parameters"] == stats["params"]

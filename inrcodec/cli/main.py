@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -11,8 +12,10 @@ import click
 from inrcodec.cli import paths
 from inrcodec.cli.experiments import lottery_command, rtl_command
 from inrcodec.cli.guard import interrupted, run_guarded
+from inrcodec.cli.prior import prior_command
 from inrcodec.cli.progress import Bar
 from inrcodec.config import DEFAULT_PRESET, PRESETS
+from inrcodec.executors import LOCAL
 
 
 class _Group(click.Group):
@@ -33,9 +36,14 @@ def main() -> None:
 
 
 @main.command()
-@click.argument("src", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="default: SRC with .inr")
-@click.option("-f", "--force", is_flag=True, help="overwrite OUTPUT if it exists")
+@click.argument("srcs", metavar="SRC...", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    help="default: SRC with .inr; with several inputs or a folder: the folder the .inr files go to",
+)
+@click.option("-f", "--force", is_flag=True, help="overwrite OUTPUT if it exists (a batch: redo every image)")
 @click.option("--preset", type=click.Choice(list(PRESETS)), default=DEFAULT_PRESET, show_default=True)
 @click.option(
     "--bpp",
@@ -43,6 +51,10 @@ def main() -> None:
     help="rate cap: the file stays at or under this many bits per pixel",
 )
 @click.option("--weight-coder", type=click.Choice(["scalar", "sinr", "auto"]), help="override the preset's")
+@click.option(
+    "--entropy-coder", type=click.Choice(["brotli", "range", "auto"]), help="override the preset's (range: format v4)"
+)
+@click.option("--prior", help="none | auto | an ID: code residuals from a shipped prior (format v4; docs/prior.md)")
 @click.option("--steps", type=click.IntRange(min=1), help="dense-fit steps (override the preset's)")
 @click.option(
     "--density", type=click.FloatRange(0, 1, min_open=True), help="fraction of weights kept by pruning (override)"
@@ -57,14 +69,67 @@ def main() -> None:
 @click.option("--device", help="cpu, cuda, mps (default: best available)")
 @click.option("-q", "--quiet", is_flag=True, help="no progress bar; print only the result line")
 @click.option("--json", "as_json", is_flag=True, help="print the stats as JSON (no progress bar)")
+@click.option("--workers", type=click.IntRange(min=1), help="a batch: local processes encoding at once (default 1)")
+@click.option(
+    "--ray",
+    metavar="[ADDRESS]",
+    is_flag=False,
+    flag_value=LOCAL,
+    help="a batch: run the images as Ray tasks; alone: start a local Ray, 'auto': join the running cluster",
+)
+@click.option("--threads", type=click.IntRange(min=1), help="a batch: torch threads (Ray: CPUs) per image (default 1)")
 def encode(
-    src, output, force, preset, bpp, weight_coder, steps, density, seed, regions, region_map, device, quiet, as_json
+    srcs,
+    output,
+    force,
+    preset,
+    bpp,
+    weight_coder,
+    entropy_coder,
+    prior,
+    steps,
+    density,
+    seed,
+    regions,
+    region_map,
+    device,
+    quiet,
+    as_json,
+    workers,
+    ray,
+    threads,
 ):
-    """Fit SRC (and prune it with --density or --bpp), code it and write an .inr file."""
+    """Fit SRC (and prune it with --density or --bpp), code it and write an .inr file.
+
+    Several SRCs, folders (their images), --workers or --ray make a batch: one .inr per image in
+    the folder -o DIR, a summary table, and a rerun skips the images already done (docs/batch.md)."""
     from inrcodec import image
-    from inrcodec.config import override
+    from inrcodec.config import override, prior_id
     from inrcodec.encoder.region_spec import parse_spec
 
+    cfg = override(
+        preset,
+        bpp=bpp,
+        weight_coder=weight_coder,
+        steps=steps,
+        seed=seed,
+        density=density,
+        prior=prior,
+        entropy_coder=entropy_coder,
+    )
+    if len(srcs) > 1 or workers or ray is not None or any(s.is_dir() for s in srcs):
+        from inrcodec.cli.batch import encode_batch
+
+        return encode_batch(
+            srcs, output, force, cfg, regions, region_map, device, quiet, as_json, workers, ray, threads or 1
+        )
+    if threads is not None:
+        raise click.UsageError("--threads is for a batch (several inputs, a folder, --workers or --ray)")
+    src = srcs[0]
+    if output is not None:  # one file: -o names a file, as click checked before batches existed
+        ctx = click.get_current_context()
+        param = next(p for p in ctx.command.params if p.name == "output")
+        click.Path(dir_okay=False, path_type=Path).convert(output, param, ctx)
     output = output or paths.encoded_name(src)
 
     def check():
@@ -72,6 +137,7 @@ def encode(
         info = image.probe(src)
         paths.check_output(output, force, src)
         spec = parse_spec(regions, region_map) if regions or region_map else None
+        prior_id(replace(cfg, arch=replace(cfg.arch, out_features=info.channels)))  # a prior this build has
         if info.warning:
             click.echo(f"warning: {src}: {info.warning}", err=True)
         return spec
@@ -80,7 +146,6 @@ def encode(
         from inrcodec.encoder.pipeline import encode_array
 
         arr = image.load(src)
-        cfg = override(preset, bpp=bpp, weight_coder=weight_coder, steps=steps, seed=seed, density=density)
         bar = None if quiet or as_json else Bar()
         try:
             if spec is not None:
@@ -155,7 +220,7 @@ def decode(src, output, force, size, width, height, device, quiet):
 @click.option("--json", "as_json", is_flag=True, help="print as JSON")
 def info(src, as_json):
     """Header, sections and bytes of an .inr file."""
-    from inrcodec.format import container
+    from inrcodec.format import container, entropy
     from inrcodec.metrics import bpp
 
     def job():
@@ -179,6 +244,7 @@ def info(src, as_json):
         "parameters": sum(o * i + o for o, i in h.shapes()),
         "density": 1.0 if masks is None else float(masks.mean()),
         "coders": [container.WEIGHT_CODERS[c.coder] for c in stream.layers],
+        "entropy_coders": [entropy.CODERS[c.entropy_coder] for c in stream.layers],
         "sections": stream.section_bytes,
     }
     if stream.regions is not None:
@@ -200,7 +266,9 @@ def info(src, as_json):
     if "regions" in doc:
         r = doc["regions"]
         click.echo(f"  regions  {r['count']} ({r['kind']}, {r['map'][0]}x{r['map'][1]} map), one ticket each")
-    click.echo(f"  coders   {', '.join(doc['coders'])}")
+    click.echo(f"  coders   {', '.join(doc['coders'])}; entropy {', '.join(doc['entropy_coders'])}")
+    if h.prior:
+        click.echo(f"  prior    {h.prior} (the weights are residuals from it)")
     for name, n in stream.section_bytes.items():
         click.echo(f"  section  {name:<8} {n:>8} bytes")
 
@@ -252,6 +320,7 @@ def demo(preset, outdir):
 
 main.add_command(lottery_command, "lottery")
 main.add_command(rtl_command, "rtl")
+main.add_command(prior_command, "prior")
 
 if __name__ == "__main__":
     main()

@@ -1,0 +1,183 @@
+"""encode with several inputs: the same bytes as single encodes on every executor (serial, processes,
+Ray), a killed batch resumes without redoing finished images, a bad input fails alone."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+from helpers import tiny_config
+from PIL import Image
+from test_cli import allow_preset, run
+
+from inrcodec import batch
+from inrcodec.batch import MANIFEST
+
+NAMES = ("a", "b", "c")
+
+
+def picture(k: int, h: int = 16, w: int = 24) -> np.ndarray:
+    y, x = np.mgrid[0:h, 0:w] / w
+    planes = [0.5 + 0.4 * np.sin((3 + k) * x + 2 * y), 0.5 + 0.4 * np.cos(2 * x - (2 + k) * y), 0.8 * x + 0.1]
+    return np.round(np.stack(planes, axis=2) * 255).astype(np.uint8)
+
+
+@pytest.fixture
+def tiny(monkeypatch):
+    return allow_preset(monkeypatch, "tiny", tiny_config(steps=80, density=1.0, qat_steps=5))
+
+
+@pytest.fixture
+def images(tmp_path):
+    """Three 24x16 images in ``in/``, and an empty ``out/``."""
+    (tmp_path / "in").mkdir()
+    (tmp_path / "out").mkdir()
+    for k, name in enumerate(NAMES):
+        Image.fromarray(picture(k)).save(tmp_path / "in" / f"{name}.png")
+    return tmp_path
+
+
+@pytest.fixture
+def singles(images, tiny):
+    """Each image through the single-image command (one torch thread: conftest)."""
+    (images / "single").mkdir()
+    out = {}
+    for name in NAMES:
+        dst = images / "single" / f"{name}.inr"
+        assert run("encode", images / "in" / f"{name}.png", "-o", dst, "--preset", tiny, "-q").exit_code == 0
+        out[name] = dst.read_bytes()
+    return out
+
+
+def outputs(folder) -> dict[str, bytes]:
+    return {p.stem: p.read_bytes() for p in sorted(folder.glob("*.inr"))}
+
+
+def test_two_workers_write_what_single_encodes_write(images, singles, tiny):
+    res = run("encode", images / "in", "-o", images / "out", "--preset", tiny, "--workers", 2, "--json")
+    assert res.exit_code == 0, res.output
+    assert outputs(images / "out") == singles
+    doc = json.loads(res.stdout)
+    assert [i["status"] for i in doc["images"]] == ["encoded"] * 3 and doc["failed"] == 0
+    for i, name in zip(doc["images"], NAMES):
+        assert {"bytes", "bpp", "psnr", "seconds"} <= set(i) and i["bytes"] == len(singles[name])
+    assert "2 process worker(s)" in doc["ran_on"]
+    lines = (images / "out" / MANIFEST).read_text().splitlines()
+    assert sorted(json.loads(line)["output"] for line in lines) == ["a.inr", "b.inr", "c.inr"]
+
+
+def test_a_killed_batch_resumes_without_redoing_finished_images(images, singles, tiny, monkeypatch):
+    import inrcodec.encoder.pipeline as pipeline
+
+    real, calls, kill = pipeline.encode_array, [], [True]
+
+    def killed_at_the_third(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3 and kill[0]:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "encode_array", killed_at_the_third)
+    args = ("encode", images / "in", "-o", images / "out", "--preset", tiny, "-q")
+    res = run(*args)
+    assert res.exit_code == 130 and "2 finished image(s) kept" in res.stderr
+    assert set(outputs(images / "out")) == {"a", "b"}
+    before = {p.name: p.stat().st_mtime_ns for p in (images / "out").glob("*.inr")}
+
+    calls.clear()
+    kill[0] = False
+    res = run(*args)  # the same command again: only c is encoded
+    assert res.exit_code == 0, res.output
+    assert len(calls) == 1 and "1 encoded, 2 skipped" in res.stdout
+    assert {p.name: p.stat().st_mtime_ns for p in (images / "out").glob("*.inr") if p.stem != "c"} == before
+    assert outputs(images / "out") == singles
+
+    # other settings: the existing files are neither skipped nor replaced, each says so in one line
+    res = run(*args, "--seed", 7)
+    assert res.exit_code == 1 and len(calls) == 1
+    errors = res.stderr.strip().splitlines()
+    assert len(errors) == 3 and all("exists, not made from" in e and "--force" in e for e in errors)
+    assert outputs(images / "out") == singles
+    res = run(*args, "--seed", 7, "--force")
+    assert res.exit_code == 0 and len(calls) == 4 and outputs(images / "out") != singles
+
+
+def test_a_bad_input_fails_alone(images, singles, tiny):
+    (images / "in" / "notes.png").write_text("not an image\n")  # fails the check before any work
+    good = (images / "in" / "a.png").read_bytes()
+    (images / "in" / "cut.png").write_bytes(good[: len(good) // 2])  # a valid header: fails in its worker
+    res = run("encode", images / "in", "-o", images / "out", "--preset", tiny, "--workers", 2)
+    assert res.exit_code == 1
+    errors = res.stderr.strip().splitlines()
+    assert any(e.startswith("Error: ") and "notes.png: cannot read image" in e for e in errors), errors
+    assert any(e.startswith("Error: ") and "cut.png: cannot read image" in e for e in errors), errors
+    assert outputs(images / "out") == singles  # the good ones all written, nothing for the bad ones
+    assert "3 encoded, 0 skipped (done before), 2 failed" in res.stdout
+
+
+def test_batch_checks_before_any_work(images, tiny, monkeypatch):
+    import inrcodec.encoder.pipeline as pipeline
+    from inrcodec import executors
+
+    def tripwire(*args, **kwargs):
+        raise AssertionError("the encoder ran before the batch was checked")
+
+    monkeypatch.setattr(pipeline, "encode_array", tripwire)
+    a, b = images / "in" / "a.png", images / "in" / "b.png"
+    res = run("encode", a, b, "--preset", tiny)
+    assert res.exit_code == 2 and "several inputs need -o DIR" in res.stderr
+    res = run("encode", images / "in", "--preset", tiny)
+    assert res.exit_code == 2 and "is a directory" in res.stderr
+    res = run("encode", a, b, "-o", images / "nodir", "--preset", tiny)
+    assert res.exit_code == 1 and res.stderr.strip().splitlines() == [
+        f"Error: {images / 'nodir'}: no such folder (with several inputs, -o names the folder the .inr files go to)"
+    ]
+    (images / "other").mkdir()
+    Image.fromarray(picture(0)).save(images / "other" / "a.png")
+    res = run("encode", images / "in", images / "other", "-o", images / "out", "--preset", tiny)
+    assert res.exit_code == 1 and "would both be written to" in res.stderr
+    monkeypatch.setattr(executors, "ray_available", lambda: False)
+    res = run("encode", a, b, "-o", images / "out", "--preset", tiny, "--ray")
+    assert res.exit_code == 1 and res.stderr == f"Error: {executors.RAY_HINT}\n"
+    assert "pip install 'inrcodec[ray]'" in executors.RAY_HINT
+    assert list((images / "out").iterdir()) == []
+
+
+def test_the_manifest_ignores_a_line_cut_short(tmp_path):
+    path = tmp_path / MANIFEST
+    batch.append_jsonl(path, [{"output": "x.inr", "n": 1}])
+    with open(path, "a") as f:
+        f.write('{"output": "y.in')  # a kill in the middle of a line
+    batch.append_jsonl(path, [{"output": "z.inr", "n": 2}])
+    assert [r["output"] for r in batch.read_jsonl(path)] == ["x.inr", "z.inr"]
+
+
+# --- Ray ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    """One local Ray of two CPUs for the module: no dashboard, servers on the loopback interface."""
+    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # before ray is imported: binds to 127.0.0.1
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
+def test_ray_writes_what_single_encodes_write(images, singles, tiny, local_ray):
+    res = run("encode", images / "in", "-o", images / "out", "--preset", tiny, "--ray", "--json")
+    assert res.exit_code == 0, res.output
+    assert outputs(images / "out") == singles
+    assert json.loads(res.stdout)["ran_on"] == "a local Ray (2 job(s) at once), 1 CPU(s) per job"
+    assert local_ray.is_initialized()  # a Ray the command did not start is left running
+
+    # the same resume and failure rules: the rerun skips all three, a bad input fails alone
+    good = (images / "in" / "a.png").read_bytes()
+    (images / "in" / "cut.png").write_bytes(good[: len(good) // 2])  # fails in its Ray task
+    res = run("encode", images / "in", "-o", images / "out", "--preset", tiny, "--ray")
+    assert res.exit_code == 1 and "0 encoded, 3 skipped (done before), 1 failed" in res.stdout
+    assert res.stderr.strip().splitlines()[-1].startswith(f"Error: {images / 'in' / 'cut.png'}: cannot read image")
