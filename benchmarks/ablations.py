@@ -37,7 +37,7 @@ import numpy as np
 from benchmarks import markdown as md
 from benchmarks.bd_rate import bd_psnr, bd_rate
 from benchmarks.codecs import ladder_rows, row
-from benchmarks.runner import REPO, RESULTS, DatasetError, Experiment, Job, dataset, dataset_meta, run
+from benchmarks.runner import REPO, RESULTS, DatasetError, Experiment, Job, dataset, dataset_meta, ray_option, run
 
 DEFAULT_IMAGES = REPO.parent / "shared" / "photos"
 
@@ -900,6 +900,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n-images", type=int, default=3, help="the first N images of the folder (default 3)")
     p.add_argument("--crop", type=int, default=256, help="central crop size in pixels (default 256)")
     p.add_argument("--workers", type=int, default=1, help="processes, one torch thread each (default 1)")
+    ray_option(p)
     p.add_argument("--quick", action="store_true", help="1 image, 128x128, tiny fits: a smoke test")
     p.add_argument("--out", type=Path, help="results folder (default benchmarks/results/ablations)")
     p.add_argument("--device", default="cpu")
@@ -921,7 +922,8 @@ def main(argv: list[str] | None = None) -> int:
     for key in args.names or list(ABLATIONS):
         cls = ABLATIONS[key]
         exp = cls(cls.quick_setup() if args.quick else None, args.device)
-        ok &= run([exp], refs, out, workers=args.workers, crop=exp.crop(crop), meta=meta)
+        runs = {"workers": args.workers, "ray": args.ray, "device": args.device}
+        ok &= run([exp], refs, out, crop=exp.crop(crop), meta=meta, **runs)
         doc = json.loads((out / f"{exp.name}.json").read_text())
         text = markdown(doc)
         (out / f"{exp.name}.md").write_text(text)

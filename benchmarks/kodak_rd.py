@@ -3,6 +3,7 @@
     python -m benchmarks.kodak_rd                      # all codecs, ../shared/kodak, 1 worker
     python -m benchmarks.kodak_rd --workers 2          # the full run (docs/benchmark.md: time)
     python -m benchmarks.kodak_rd --quick              # 3 images, 256x256 crops, short fits
+    python -m benchmarks.kodak_rd --ray auto           # the jobs as Ray tasks on a cluster (docs/batch.md)
     python -m benchmarks.kodak_rd --codecs jpeg420,webp --images DIR --out DIR
 
 Writes ``<out>/<codec>.json`` (per-image rows and provenance) and keeps ``<out>/rows/`` as the
@@ -16,7 +17,7 @@ import sys
 from pathlib import Path
 
 from benchmarks import codecs
-from benchmarks.runner import REPO, RESULTS, DatasetError, dataset, dataset_meta, run
+from benchmarks.runner import REPO, RESULTS, DatasetError, dataset, dataset_meta, ray_option, run
 
 DEFAULT_IMAGES = REPO.parent / "shared" / "kodak"
 QUICK_IMAGES = 3  # --quick: the first three images of the folder
@@ -29,6 +30,7 @@ def parser(description: str, default_images: Path, default_codecs: str | None = 
     if default_codecs is not None:
         p.add_argument("--codecs", default=default_codecs, help=f"comma-separated, from: {', '.join(codecs.CODECS)}")
     p.add_argument("--workers", type=int, default=1, help="processes, one torch thread each (default 1)")
+    ray_option(p)
     quick = f"{QUICK_IMAGES} images, {QUICK_CROP}x{QUICK_CROP} crops, short fits (a smoke test)"
     p.add_argument("--quick", action="store_true", help=quick)
     p.add_argument("--n-images", type=int, help="only the first N images of the folder (results: <dataset>-first<N>)")
@@ -60,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     out = args.out or RESULTS / name
     meta = dataset_meta(args.images, name, args.quick)
-    ok = run(chosen, refs, out, workers=args.workers, crop=crop, meta=meta)
+    ok = run(chosen, refs, out, workers=args.workers, crop=crop, meta=meta, ray=args.ray, device=args.device)
     return 0 if ok else 1
 
 

@@ -1,5 +1,6 @@
-"""What every benchmark script shares: the verified image set, the resumable row cache, the worker
-pool, progress with ETA, provenance, and the per-experiment results JSON.
+"""What every benchmark script shares: the verified image set, the resumable row cache, the
+executor (local processes or Ray: ``inrcodec.executors``), progress with ETA, provenance, and the
+per-experiment results JSON.
 
 Every path a result records (``images_dir``, the ``command``, the run log's lines) is written by
 :func:`repo_path`: relative to the repository root (``benchmarks/results/kodak``, ``../shared/kodak``),
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import multiprocessing
 import os
 import platform
 import subprocess
@@ -30,6 +30,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from inrcodec.batch import append_jsonl, read_jsonl
+from inrcodec.executors import executor
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "benchmarks" / "results"
@@ -242,32 +245,15 @@ class RowCache:
 
     def load(self) -> dict[tuple[str, str], dict]:
         rows: dict[tuple[str, str], dict] = {}
-        if not self.path.is_file():
-            return rows
-        with open(self.path, encoding="utf-8") as f:
-            for line in f:
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError:
-                    continue  # a line cut short by a kill
-                if row.get("fingerprint") != self.fps.get(row.get("setting")):
-                    self.stale += 1
-                    continue
-                rows[(row["image"], row["setting"])] = row
+        for row in read_jsonl(self.path):  # a line cut short by a kill is skipped
+            if row.get("fingerprint") != self.fps.get(row.get("setting")):
+                self.stale += 1
+                continue
+            rows[(row["image"], row["setting"])] = row
         return rows
 
     def append(self, rows: list[dict]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        data = "".join(json.dumps(r) + "\n" for r in rows).encode()
-        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            size = os.fstat(fd).st_size
-            if size and os.pread(fd, 1, size - 1) != b"\n":
-                data = b"\n" + data  # a killed run left half a line: keep ours on lines of their own
-            os.write(fd, data)  # one write per job: a job's rows land together or not at all
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        append_jsonl(self.path, rows)  # one write per job: a job's rows land together or not at all
 
 
 # --- results ------------------------------------------------------------------------------------
@@ -329,34 +315,6 @@ def _jsonable(x):
 # --- running ------------------------------------------------------------------------------------
 
 
-def _init_worker() -> Callable[[], None]:
-    """One thread per worker: torch's, BLAS's (through threadpoolctl) and the NumPy decoder's.
-    Returns what undoes it (for the in-process path)."""
-    import threadpoolctl
-    import torch
-
-    from inrcodec.decoder.cpu import THREADS_ENV
-
-    before = torch.get_num_threads(), os.environ.get(THREADS_ENV)
-    os.environ[THREADS_ENV] = "1"
-    blas = threadpoolctl.threadpool_limits(1)
-    torch.set_num_threads(1)
-    try:
-        torch.set_num_interop_threads(1)
-    except RuntimeError:
-        pass  # already set in this process
-
-    def undo() -> None:
-        torch.set_num_threads(before[0])
-        blas.restore_original_limits()
-        if before[1] is None:
-            os.environ.pop(THREADS_ENV, None)
-        else:
-            os.environ[THREADS_ENV] = before[1]
-
-    return undo
-
-
 def _work(
     task: tuple[Experiment, ImageRef, Job, int | None],
 ) -> tuple[str, str, str, list[dict], float, float, str | None]:
@@ -371,6 +329,12 @@ def _work(
     except Exception as e:  # reported and counted; the other jobs go on
         rows, err = [], f"{type(e).__name__}: {e}"
     return exp.name, ref.name, job.key, rows, time.perf_counter() - t, time.process_time() - cpu, err
+
+
+def ray_option(p) -> None:
+    """A script's ``--ray [ADDRESS]``: its jobs as Ray tasks (alone: a local Ray of --workers CPUs)."""
+    help_ = "run the jobs as Ray tasks: alone, a local Ray of --workers CPUs; 'auto', the running cluster"
+    p.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS", help=help_)
 
 
 def _clock(seconds: float) -> str:
@@ -432,10 +396,16 @@ def run(
     crop: int | None = None,
     meta: dict | None = None,
     log: Callable[[str], None] = print,
+    ray: str | None = None,
+    device: str | None = None,
 ) -> bool:
-    """Run every job not in the cache; True when every experiment's results are complete."""
+    """Run every job not in the cache; True when every experiment's results are complete.
+
+    ``workers`` > 1: that many local processes; ``ray``: Ray tasks instead (``"local"`` starts a Ray
+    of ``workers`` CPUs here, ``"auto"`` joins the running cluster; docs/batch.md), one CPU each and
+    a GPU where ``device`` is CUDA. One torch thread per job everywhere."""
     out = Path(out)
-    meta = {**(meta or {}), "crop": crop, "workers": workers}
+    meta = {**(meta or {}), "crop": crop, "workers": workers} | ({"ray": ray} if ray else {})
     commit = _git("rev-parse", "HEAD")
     caches, cached, todo = {}, {}, []
     for exp in experiments:
@@ -448,15 +418,24 @@ def run(
                 if not all((ref.name, s) in cached[exp.name] for s in job.settings):
                     todo.append((exp, ref, job, crop))
     skipped = sum(len(exp.jobs()) * len(refs) for exp in experiments) - len(todo)
-    log(f"{len(todo)} jobs to run, {skipped} already in {repo_path(out / 'rows')}, {workers} worker(s)")
     todo.sort(key=lambda t: -t[2].cost)  # longest first: the pool ends together
     sha = {ref.name: ref.sha256 for ref in refs}
-    progress = Progress(todo, max(1, min(workers, len(todo))), log)
-    errors = 0
+    # Ray workers import the experiments from benchmarks/, which is not installed: Ray ships it.
+    ex = executor(
+        workers if todo else 1,
+        ray,
+        device=device,
+        num_cpus=workers if ray else None,
+        runtime_env={"py_modules": [str(REPO / "benchmarks")]} if ray else None,
+    )
+    log(f"{len(todo)} jobs to run, {skipped} already in {repo_path(out / 'rows')}, {ex.describe()}")
+    progress = Progress(todo, max(1, min(ex.workers, len(todo))), log)
+    errors, busy, start = 0, 0.0, time.perf_counter()
 
     def finished(result) -> None:
-        nonlocal errors
+        nonlocal errors, busy
         name, image, key, rows, seconds, cpu, err = result
+        busy += seconds
         progress.done(name, image, key, rows, seconds, cpu, err)
         if err:
             errors += 1
@@ -468,18 +447,16 @@ def run(
 
     interrupted = False
     try:
-        if workers <= 1 or len(todo) <= 1:
-            undo = _init_worker()
-            try:
-                for task in todo:
-                    finished(_work(task))
-            finally:
-                undo()
-        else:
-            ctx = multiprocessing.get_context("spawn")
-            with ctx.Pool(workers, initializer=_init_worker, maxtasksperchild=None) as pool:
-                for result in pool.imap_unordered(_work, todo, chunksize=1):
-                    finished(result)
+        with ex:
+            for result in ex.map(_work, todo):
+                finished(result)
+        if todo:
+            wall = time.perf_counter() - start
+            slots = max(1, min(ex.workers, len(todo)))
+            log(
+                f"{len(todo)} jobs in {wall:.1f} s wall on {slots} worker(s); the jobs themselves {busy:.1f} s; "
+                f"overhead per job {(wall * slots - busy) / len(todo):.2f} s (wall x workers - job time, per job)"
+            )
     except KeyboardInterrupt:
         interrupted = True
         log("interrupted: every finished job is in the cache; the same command resumes")

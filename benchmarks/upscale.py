@@ -10,7 +10,7 @@ straight at the original size. PSNR against the original full-size image is meas
 Rates of the ``inr-*`` rows are the ``.inr`` bytes per full-size pixel; the two references have no
 rate (``bpp`` null). ``native_psnr`` is the codec's PSNR against the downscaled image it coded.
 
-    python -m benchmarks.upscale [--images DIR] [--workers N] [--quick] [--preset fast]
+    python -m benchmarks.upscale [--images DIR] [--workers N] [--ray [ADDRESS]] [--quick] [--preset fast]
 """
 
 from __future__ import annotations
@@ -108,7 +108,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     out = args.out or RESULTS / f"{name}-upscale"
     meta = dataset_meta(args.images, name, args.quick)
-    return 0 if run([exp], refs, out, workers=args.workers, crop=crop, meta=meta) else 1
+    ok = run([exp], refs, out, workers=args.workers, crop=crop, meta=meta, ray=args.ray, device=args.device)
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":
