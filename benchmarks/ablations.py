@@ -38,6 +38,7 @@ from benchmarks import markdown as md
 from benchmarks.bd_rate import bd_psnr, bd_rate
 from benchmarks.codecs import ladder_rows, row
 from benchmarks.runner import REPO, RESULTS, DatasetError, Experiment, Job, dataset, dataset_meta, ray_option, run
+from inrcodec.config import record
 
 DEFAULT_IMAGES = REPO.parent / "shared" / "photos"
 
@@ -483,7 +484,7 @@ class Fourier(Ablation):
         return replace(cfg, arch=replace(cfg.arch, pe_levels=levels))
 
     def job_config(self, job: Job) -> dict:
-        return {"encode_config": asdict(self._config(job.params)), "device": self.device}
+        return {"encode_config": record(self._config(job.params)), "device": self.device}
 
     def jobs(self) -> list[Job]:
         return [Job(f"L{n}", (f"L{n}",), n, 10.0 + n) for n in self.setup.levels]
@@ -548,7 +549,7 @@ class WidthLr(Ablation):
         return f"h{hidden}-lr{lr:g}"
 
     def job_config(self, job: Job) -> dict:
-        return {"encode_config": asdict(self._config(*job.params)), "device": self.device}
+        return {"encode_config": record(self._config(*job.params)), "device": self.device}
 
     def jobs(self) -> list[Job]:
         s = self.setup
@@ -808,7 +809,7 @@ class Prior(Ablation):
         return out
 
     def job_config(self, job: Job) -> dict:
-        return {"encode_config": asdict(self._config(*job.params)), "device": self.device}
+        return {"encode_config": record(self._config(*job.params)), "device": self.device}
 
     def jobs(self) -> list[Job]:
         return [Job(k, (k,), v, v[0] / 25) for k, v in self._variants().items()]

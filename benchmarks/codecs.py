@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image
 
 from benchmarks.runner import Experiment, Job
+from inrcodec.config import record
 from inrcodec.image import psnr
 from inrcodec.metrics import bpp
 
@@ -231,13 +232,13 @@ class InrCodec(Codec):
         return {
             "ladder": asdict(self.ladder),
             "device": self.device,
-            "encode_configs": {f"h{t.hidden}": asdict(self.ladder.encode_config(t)) for t in self.ladder.trajectories},
+            "encode_configs": {f"h{t.hidden}": record(self.ladder.encode_config(t)) for t in self.ladder.trajectories},
         }
 
     def job_config(self, job: Job) -> dict:
         """One trajectory's rows depend on its own encoder config and densities, not on the others'."""
         t: Trajectory = job.params
-        return {"trajectory": asdict(t), "encode_config": asdict(self.ladder.encode_config(t)), "device": self.device}
+        return {"trajectory": asdict(t), "encode_config": record(self.ladder.encode_config(t)), "device": self.device}
 
     def jobs(self) -> list[Job]:
         out = []

@@ -23,6 +23,7 @@ from PIL import Image
 
 from benchmarks.kodak_rd import DEFAULT_IMAGES, images_for, parser
 from benchmarks.runner import RESULTS, DatasetError, Experiment, Job, dataset_meta, run
+from inrcodec.config import record
 from inrcodec.image import psnr
 from inrcodec.metrics import bpp
 
@@ -45,13 +46,12 @@ class Upscale(Experiment):
         self.device = device
 
     def config(self) -> dict:
-        from dataclasses import asdict
 
         from inrcodec.config import preset
 
         return {
             "preset": self.preset,
-            "encode_config": asdict(preset(self.preset)),
+            "encode_config": record(preset(self.preset)),
             "factor": self.factor,
             "downscale": "lanczos",
             "device": self.device,

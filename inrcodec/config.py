@@ -5,7 +5,7 @@ The decoder reads none of this: everything it needs is in the ``.inr`` header.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 
 from inrcodec.architecture import Architecture
 
@@ -146,3 +146,28 @@ def prior_id(cfg: EncodeConfig) -> int:
     if priors.registry()[int(cfg.prior)].shape() != shape:
         raise ValueError(f"prior {cfg.prior} is for another network than this preset's")
     return int(cfg.prior)
+
+
+# Fields added in 2.0, with the value that does what release 1.2 did: ``record`` leaves them out
+# while they hold it, so a benchmark row made before they existed keeps its fingerprint.
+ADDED_IN_2_0: dict[tuple[str, ...], object] = {
+    ("prior",): "none",
+    ("fit", "l1"): 0.0,
+    ("coder", "entropy_coder"): "brotli",
+    ("coder", "rd_lambda"): 0.0,
+    ("coder", "rd_rounding"): True,
+}
+
+
+def record(cfg: EncodeConfig) -> dict:
+    """The config as a plain dict for results files and their fingerprints (``asdict``, less the
+    2.0 fields at their 1.2 behaviour)."""
+    doc = asdict(cfg)
+    for path, default in ADDED_IN_2_0.items():
+        *parents, name = path
+        node = doc
+        for key in parents:
+            node = node[key]
+        if node.get(name) == default:
+            del node[name]
+    return doc
