@@ -41,7 +41,7 @@ class CoderConfig:
     bits: tuple[int, ...] = (6, 7, 8, 9, 10)  # candidate bit depths for the uniform quantizer
     max_loss_db: float = 0.25  # total PSNR loss (dB) that per-layer bit allocation may spend on quantization
     rd_lambda: float = 0.0  # > 0: depths (and rounding) minimise MSE + rd_lambda * bpp instead of the dB budget
-    rd_rounding: bool = True  # with rd_lambda: the greedy rounding pass after fine-tuning (coding.rd_round)
+    rd_rounding: bool = False  # with rd_lambda: the greedy rounding pass (coding.rd_round); off: it did not pay
     bias_bits: int = 12  # bit depth of biases (few, so cheap)
     sinr_k: int = 32  # SINR: length of a weight vector
     sinr_m: int = 256  # SINR: dictionary atoms
@@ -155,7 +155,7 @@ ADDED_IN_2_0: dict[tuple[str, ...], object] = {
     ("fit", "l1"): 0.0,
     ("coder", "entropy_coder"): "brotli",
     ("coder", "rd_lambda"): 0.0,
-    ("coder", "rd_rounding"): True,
+    ("coder", "rd_rounding"): False,
 }
 
 
