@@ -206,7 +206,10 @@ def decode(src, output, force, size, width, height, device, quiet):
             raise FormatError(f"{src}: {e}") from None
         paths.check_output(output, force, src)
         image.output_format(output, channels)
-        arr = _decode(data, size, width, height, device)
+        try:
+            arr = _decode(data, size, width, height, device)
+        except FormatError as e:  # what only decoding finds: a missing prior, weights that overflow
+            raise FormatError(f"{src}: {e}") from None
         image.save(arr, output, overwrite=force)
         return arr
 
