@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -93,3 +94,53 @@ def test_evaluate_quantizes_to_8_bits_and_clamps(target):
     assert evaluate(net, exact) == pytest.approx(mse_to_psnr((1 / 255) ** 2), rel=1e-5)
     assert math.isfinite(evaluate(_net(), target, pixels=10_000))
     assert np.isfinite(evaluate(_net(), target, chunk=7))
+
+
+@pytest.mark.parametrize("pe_levels", [0, 6])
+def test_fused_step_is_the_same_function(pe_levels):
+    """encoder/fused.py's loss and gradients are the reference path's (Siren.forward and autograd)
+    within float rounding, under a mask and a weight transform as in pruning and QAT."""
+    from inrcodec.encoder import fused
+
+    gen = torch.Generator().manual_seed(3)
+    net = Siren(Architecture(hidden=24, layers=3, pe_levels=pe_levels), torch.Generator().manual_seed(1))
+    coords = torch.rand(500, 2, generator=gen) * 2 - 1
+    colours = torch.rand(500, 3, generator=gen) * 2 - 1
+    mask = Mask.dense(list(net.weights)).prune(list(net.weights), 0.3, "random", gen)
+    idx = torch.randint(0, 500, (256,), generator=gen)
+
+    def weights():
+        return [w * 0.5 for w in mask.apply(list(net.weights))]
+
+    ref = torch.mean((net(coords[idx], weights()) - colours[idx]) ** 2)
+    ref_grads = torch.autograd.grad(ref, list(net.parameters()))
+    ws = fused.Workspace()
+    for rows in (fused.table(coords, colours, pe_levels), None):  # gathered from the table, or computed
+        x, y = fused.gather(ws, rows, coords, colours, pe_levels, idx)
+        loss = fused.mse(net, x, y, ws, weights(), list(net.biases))
+        grads = torch.autograd.grad(loss, list(net.parameters()))
+        assert float(loss.detach()) == pytest.approx(float(ref.detach()), rel=1e-5)
+        for g, r in zip(grads, ref_grads):
+            assert torch.allclose(g, r, rtol=1e-4, atol=1e-6 * float(r.abs().max())), float((g - r).abs().max())
+    with pytest.raises(RuntimeError, match="once per forward"):
+        loss = fused.mse(net, x, y, ws, weights(), list(net.biases))
+        loss.backward(retain_graph=True)
+        loss.backward()
+
+
+def test_fused_training_repeats_and_tracks_the_reference(target):
+    """Same seed, same net with the fused step; masked weights stay zero; and a fit with it ends
+    within float noise of the reference fit's PSNR."""
+    fast = replace(CFG, fused=True)
+    nets = [_net(), _net()]
+    for net in nets:
+        train(net, target, fast, 60)
+    assert all(torch.equal(a, b) for a, b in zip(nets[0].parameters(), nets[1].parameters()))
+    ref = _net()
+    train(ref, target, CFG, 60)
+    assert abs(evaluate(nets[0], target) - evaluate(ref, target)) < 0.1
+    net = _net()
+    mask = Mask.dense(list(net.weights)).prune(list(net.weights), 0.5, "random", torch.Generator().manual_seed(1))
+    train(net, target, fast, 30, mask=mask)
+    for w, k in zip(net.weights, mask.keep):
+        assert not w.detach()[~k].any() and w.detach()[k].all()

@@ -1,0 +1,151 @@
+"""The fit's fast path: the whole SIREN forward and backward as one autograd function.
+
+``Siren.forward`` (inrcodec/siren.py) is the reference: per sine layer it runs
+``addmm`` (a copy of the bias into the output, then the product), ``ω·z``, ``sin``, and autograd's
+backward adds ``cos``, ``g·cos``, ``·ω``, two products and a column sum, each into a freshly
+allocated (N, width) tensor. The profile of a width-80 step (docs/performance.md) spent more time
+on those elementwise passes and on first-touching fresh memory than on the products themselves.
+Here each sine layer is
+
+    forward   a = ωb + h (ωW)^T     one ``addmm``: ω folded into the (small) weights and bias
+              s = sin(a)            into a buffer reused from step to step
+              c = cos(a)            in place over a, kept for the backward pass
+    backward  t = c · g             in place over c
+              dW = ω t^T h,  db = ω Σ t,  g' = t (ωW)
+
+so ω costs no pass over the activations, sin and cos of each argument are computed once each,
+the loss (mean squared error) and its gradient are part of the function, and every (N, width)
+buffer is allocated once per fit (``Workspace``) instead of a few times per layer and step. The
+Fourier features and colours of every pixel are one table made once per image (``table``), so a
+step gathers its batch with one ``index_select`` instead of recomputing 24 sines and cosines per
+pixel.
+
+It is the same function as ``Siren.forward``, not the same float operations: ω(W h + b) is
+rounded as (ωW) h + ωb, so outputs and gradients differ from the reference
+path in the last bits (tests/test_fit.py bounds the difference) and an encode writes files that
+differ from release 1.2's in the last bits of the weights (``FitConfig.fused``; False is the
+release 1.2 step, operation for operation).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from inrcodec.siren import Siren, fourier_features
+
+__all__ = ["Workspace", "gather", "mse", "table"]
+
+FEATURE_TABLE_BYTES = 256 << 20  # above this, the Fourier features are computed per batch instead
+
+
+class Workspace:
+    """(N, width) buffers kept from one step to the next, by name: a step writes the same memory
+    as the last one instead of allocating (and first-touching) a few megabytes per layer.
+
+    Only the fit uses one, and only between its steps: a buffer holds the last forward pass's
+    activations until that pass's backward has run, so a graph must be backpropagated (or
+    dropped) before the next forward pass through the same workspace."""
+
+    def __init__(self) -> None:
+        self._bufs: dict[str, torch.Tensor] = {}
+
+    def get(self, name: str, shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
+        buf = self._bufs.get(name)
+        if buf is None or buf.shape != shape or buf.device != like.device or buf.dtype != like.dtype:
+            buf = self._bufs[name] = torch.empty(shape, device=like.device, dtype=like.dtype)
+        return buf
+
+
+def table(target_coords: torch.Tensor, colours: torch.Tensor, levels: int) -> torch.Tensor | None:
+    """(N, F + C): every pixel's Fourier features (``fourier_features``, the same values) and its
+    colour, so that one ``index_select`` gathers a batch; None when the table would pass
+    FEATURE_TABLE_BYTES (a batch's features are then computed from its coordinates)."""
+    n_feat = target_coords.shape[1] * (1 + 2 * levels)
+    if target_coords.shape[0] * (n_feat + colours.shape[1]) * colours.element_size() > FEATURE_TABLE_BYTES:
+        return None
+    return torch.cat([fourier_features(target_coords, levels), colours], dim=1)
+
+
+def gather(
+    ws: Workspace,
+    rows: torch.Tensor | None,
+    coords: torch.Tensor,
+    colours: torch.Tensor,
+    levels: int,
+    idx: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The batch's features (N, F) and colours (N, C): rows of ``rows`` (``table``) in a workspace
+    buffer, or computed from the coordinates when there is no table."""
+    if rows is None:
+        return fourier_features(coords[idx], levels), colours[idx]
+    batch = torch.index_select(rows, 0, idx, out=ws.get("batch", (idx.numel(), rows.shape[1]), rows))
+    n_feat = rows.shape[1] - colours.shape[1]
+    return batch[:, :n_feat], batch[:, n_feat:]
+
+
+class _SirenFunction(torch.autograd.Function):
+    """The mean squared error of the network at the feature rows ``x`` (N, F) against the colours
+    ``y`` (N, C); weights and biases passed flat."""
+
+    @staticmethod
+    def forward(ctx, x, y, ws, omegas, *params):  # noqa: D401 - autograd signature
+        n_layers = len(params) // 2
+        weights, biases = params[:n_layers], params[n_layers:]
+        n = x.shape[0]
+        scaled, acts, cos = [], [x], []
+        h = x
+        for i, (w, b) in enumerate(zip(weights, biases)):
+            if i < n_layers - 1:
+                w, b = w * omegas[i], b * omegas[i]  # ω folded into the (small) weights
+                z = ws.get(f"z{i}", (n, w.shape[0]), x)
+                torch.addmm(b, h, w.t(), out=z)
+                s = ws.get(f"s{i}", (n, w.shape[0]), x)
+                torch.sin(z, out=s)
+                torch.cos(z, out=z)
+                cos.append(z)
+                acts.append(s)
+                h = s
+            else:
+                h = torch.addmm(b, h, w.t()).sub_(y)  # the residual
+            scaled.append(w)
+        ctx.ws, ctx.omegas, ctx.scaled, ctx.acts, ctx.cos, ctx.residual = ws, omegas, scaled, acts, cos, h
+        return torch.mean(h * h)
+
+    @staticmethod
+    def backward(ctx, grad):
+        if ctx.scaled is None:
+            raise RuntimeError("the fused SIREN's backward runs once per forward (its buffers are reused)")
+        scaled, acts, cos, omegas = ctx.scaled, ctx.acts, ctx.cos, ctx.omegas
+        n_layers = len(scaled)
+        dws, dbs = [None] * n_layers, [None] * n_layers
+        t = ctx.residual.mul_(grad * (2.0 / ctx.residual.numel()))  # d mean(r^2) / d output
+        g = t  # the gradient of the current layer's output
+        for i in range(n_layers - 1, -1, -1):
+            if i < n_layers - 1:
+                t = cos[i].mul_(g)  # g cos(a): the gradient of the pre-activation a = ω(W h + b)
+                dws[i] = (t.t() @ acts[i]).mul_(omegas[i])
+                dbs[i] = t.sum(0).mul_(omegas[i])
+            else:
+                dws[i], dbs[i] = t.t() @ acts[i], t.sum(0)
+            if i > 0:
+                g = ctx.ws.get(f"g{i}", (t.shape[0], scaled[i].shape[1]), t)
+                torch.mm(t, scaled[i], out=g)
+        ctx.scaled = ctx.acts = ctx.cos = ctx.residual = None
+        return (None, None, None, None, *dws, *dbs)
+
+
+def mse(
+    net: Siren,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    ws: Workspace,
+    weights: list[torch.Tensor],
+    biases: list[torch.Tensor],
+) -> torch.Tensor:
+    """mean((net(x) - y)^2) for the feature rows ``x`` and colours ``y`` (``gather``) with these
+    weights and biases, differentiable in both: ``torch.mean((net(coords, weights, biases) -
+    colours) ** 2)`` within float rounding. Its backward pass must run (or the result be dropped)
+    before the next call with the same workspace."""
+    a = net.arch
+    omegas = [a.omega0] + [a.omega_hidden] * (len(weights) - 2) + [1.0]
+    return _SirenFunction.apply(x, y, ws, omegas, *weights, *biases)
