@@ -7,7 +7,8 @@
 On the held-out photos (photo001-photo008 of ../shared/photos; never used to train a prior), each
 init is fitted with the width's preset's own fit (Adam, cosine schedule over the preset's steps,
 batch 8192, the encoder's seed and pixel draws), and the PSNR of the full image (8-bit, as
-decoded) is measured after N = 0, 50, 200, 500, 1000, 2000 steps along that one run. At the end
+decoded) is measured after N = 0, 50, 200, 500, 1000, 2000 steps along that one run (capped at the
+preset's own step count: 1500 for width 40, whose schedule ends there). At the end
 it records |W - W_init| (mean absolute value per layer, weights and biases): what a coder of
 residuals from the init (issue 14, item 3) would code. The random init is
 ``Siren(arch, torch.Generator().manual_seed(seed))``, exactly the encoder's.
@@ -54,7 +55,8 @@ def _inits(args) -> dict[str, tuple[list, list, dict]]:
         cfg, saved = meta.load_run(args.run)
         if cfg.arch() != arch:
             raise SystemExit(f"{args.run}: a run for {cfg.arch()}, not width {args.width}")
-        blob = b"".join(t.numpy().tobytes() for t in saved["weights"] + saved["biases"])
+        # The SHA-256 its exported prior would have: rows made from the run count for the prior.
+        blob = priors.pack([w.numpy() for w in saved["weights"]], [b.numpy() for b in saved["biases"]])
         desc = {
             "kind": "run",
             "run": repo_path(args.run),
@@ -204,6 +206,16 @@ def plot(doc: dict, path: Path) -> bool:
     return True
 
 
+def _same(a: dict | None, b: dict) -> bool:
+    """Whether two inits are the same arrays fitted the same way (a run and the prior exported
+    from it are: same SHA-256)."""
+    if a is None:
+        return False
+    if "sha256" in a or "sha256" in b:
+        return (a.get("sha256"), a.get("fit_lr")) == (b.get("sha256"), b.get("fit_lr"))
+    return a == b
+
+
 def _write(path: Path, text: str) -> None:
     from inrcodec import image
 
@@ -221,7 +233,10 @@ def main(argv: list[str] | None = None) -> None:
     )
     ap.add_argument("--images", type=Path, default=DEFAULT_IMAGES, help="folder of photoNNN.png")
     ap.add_argument("--photos", default="1-8", help="held-out photo numbers, first-last (default 1-8)")
-    ap.add_argument("--steps", default=",".join(map(str, STEPS)), help="step counts N, comma-separated")
+    ap.add_argument(
+        "--steps",
+        help="step counts N, comma-separated (default 0,50,200,500,1000,2000, capped at the preset's own steps)",
+    )
     ap.add_argument("--seed", type=int, default=0, help="seed of the random init and of the fit (the encoder's 0)")
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
     ap.add_argument("--threads", type=int, default=1)
@@ -234,8 +249,11 @@ def main(argv: list[str] | None = None) -> None:
 
     torch.set_num_threads(args.threads)
     first, last = (int(x) for x in args.photos.split("-"))
-    steps = tuple(sorted({int(s) for s in args.steps.split(",")}))
     preset = _preset(args.width)
+    if args.steps:
+        steps = tuple(sorted({int(s) for s in args.steps.split(",")}))
+    else:  # past its schedule the cosine would climb again: stop at the preset's own step count
+        steps = tuple(sorted({min(n, preset.fit.steps) for n in STEPS}))
     inits = _inits(args)
     config = {
         "width": args.width,
@@ -260,7 +278,7 @@ def main(argv: list[str] | None = None) -> None:
     inits_doc = {k: v[2] for k, v in inits.items()}
     # Rows of an init measured now are kept only if made from this very init (another run or
     # prior replaces them); rows of inits not measured now (e.g. with --random-only) stay.
-    keep = [r for r in keep if r["init"] not in inits_doc or r.get("init_desc") == inits_doc[r["init"]]]
+    keep = [r for r in keep if r["init"] not in inits_doc or _same(r.get("init_desc"), inits_doc[r["init"]])]
     for r in keep:
         inits_doc.setdefault(r["init"], r.get("init_desc"))
     rows = keep

@@ -191,3 +191,28 @@ def test_cli_train_resume_and_export(tmp_path):
     assert res.exit_code == 1 and "exists already" in res.output
     res = runner.invoke(prior_command, ["train", "--photos", "9"])
     assert res.exit_code == 2
+
+
+def test_learning_curve_table():
+    """benchmarks/prior_curve.py's table: means per N, the gain with its image count, |W - W_init|."""
+    from benchmarks.prior_curve import table
+
+    def row(image, init, p0, p1, dist):
+        return {"image": image, "init": init, "psnr": {"0": p0, "50": p1}, "w_dist": [dist, dist], "b_dist": [0, 0]}
+
+    doc = {
+        "config": {"width": 80, "preset": "medium", "schedule": 2000, "steps": [0, 50], "layer_sizes": [10, 30]},
+        "provenance": {"command": ["python", "-m", "benchmarks.prior_curve"]},
+        "rows": [
+            row("photo001", "random", 10, 20, 0.02),
+            row("photo001", "meta", 12, 21, 0.01),
+            row("photo002", "random", 10, 22, 0.02),
+            row("photo002", "meta", 12, 21.5, 0.01),
+        ],
+    }
+    text = table(doc)
+    assert "| random | 10.00 | 21.00 |" in text
+    assert "| meta | 12.00 | 21.25 |" in text
+    assert "| meta − random | +2.00 (2/2) | +0.25 (1/2) |" in text
+    assert "| meta | 0.0100; 0.0000 | 0.0100; 0.0000 | 0.0100 |" in text
+    assert "python -m benchmarks.prior_curve" in text
