@@ -92,7 +92,9 @@ def main() -> None:
             enc_s, enc_mb, stats = _child(["encode", str(src), "-o", str(inr), "--preset", args.preset, "--json"])
             stages = json.loads(stats)["seconds"]  # the encoder's own split: fit, coding, its check decode
             # Three fresh processes: the median is the figure, all three are kept.
-            runs = [_child(["decode", str(inr), "-o", str(Path(tmp) / "native.png"), "--quiet"]) for _ in range(3)]
+            # --force: decode refuses to replace a file it was not told to (the second and third runs)
+            native = ["decode", str(inr), "-o", str(Path(tmp) / "native.png"), "--quiet", "--force"]
+            runs = [_child(native) for _ in range(3)]
             dec_s, dec_mb, _ = sorted(runs)[1]
             big = ["decode", str(inr), "-o", str(Path(tmp) / "big.png"), "--size", "4096", "--quiet"]
             big_s, big_mb, _ = _child(big)

@@ -9,6 +9,7 @@ x W^T + b, sin(omega * .), clamped to [-1, 1] and rounded to 8 bits.
 from __future__ import annotations
 
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -52,11 +53,26 @@ def forward(
     return forward_from(h, weights[1:], biases[1:], omega_hidden)
 
 
-def forward_from(h: np.ndarray, weights: list[np.ndarray], biases: list[np.ndarray], omega_hidden: float) -> np.ndarray:
-    """The rest of the network after the first sine layer's output ``h``."""
+def forward_from(
+    h: np.ndarray,
+    weights: list[np.ndarray],
+    biases: list[np.ndarray],
+    omega_hidden: float,
+    scratch: list[np.ndarray] | None = None,
+) -> np.ndarray:
+    """The rest of the network after the first sine layer's output ``h``. With ``scratch`` (two
+    flat float32 arrays of at least rows x widest layer each), every product is written into
+    them in turn instead of a new array: the same operations, so the same values, without
+    allocating (and first-touching) a few megabytes per layer and chunk."""
     last = len(weights) - 1
     for i, (w, b) in enumerate(zip(weights, biases)):
-        h = h @ w.T
+        out = None
+        if scratch is not None:
+            buf = scratch[i % 2]
+            out = buf[: h.shape[0] * w.shape[0]].reshape(h.shape[0], w.shape[0])
+            if np.may_share_memory(out, h):  # never: h is the other buffer or the caller's
+                out = None
+        h = np.matmul(h, w.T, out=out)
         h += b
         if i < last:
             h *= np.float32(omega_hidden)
@@ -113,15 +129,29 @@ def render(
         per_col = axis_term(coords.axis_np(width), weights[0][0], 0, pe_levels)  # the same for every band
         per_row = axis_term(coords.axis_np(height), weights[0][0], 1, pe_levels) + biases[0]
 
+    widest = max(b.shape[0] for b in biases)
+    local = threading.local()
+
+    def scratch() -> list[np.ndarray]:
+        """Three flat buffers per rendering thread, made once: the first layer's output and the
+        two that the later layers' products alternate between."""
+        if not hasattr(local, "bufs"):
+            local.bufs = [np.empty(rows_per * width * widest, dtype=np.float32) for _ in range(3)]
+        return local.bufs
+
     def band(y0: int) -> None:
         # The bands are fixed by CHUNK_PIXELS alone, whatever the thread count, so every band
         # does the same arithmetic whether it runs alone or beside others: same pixels.
         y1 = min(height, y0 + rows_per)
         if split:
-            h = (per_row[y0:y1, None, :] + per_col[None, :, :]).reshape((y1 - y0) * width, -1)
+            first, *pair = scratch()
+            n_out = per_col.shape[1]
+            h = first[: (y1 - y0) * width * n_out].reshape(y1 - y0, width, n_out)
+            np.add(per_row[y0:y1, None, :], per_col[None, :, :], out=h)
+            h = h.reshape((y1 - y0) * width, n_out)
             h *= np.float32(omega0)
             np.sin(h, out=h)
-            vals = forward_from(h, weights[0][1:], biases[1:], omega_hidden)
+            vals = forward_from(h, weights[0][1:], biases[1:], omega_hidden, pair)
         elif labels is None:
             vals = forward(coords.rows_np(y0, y1, height, width), weights[0], biases, omega0, omega_hidden, pe_levels)
         else:
@@ -136,12 +166,17 @@ def render(
 
     starts = range(0, height, rows_per)
     n = min(threads or default_threads(), MAX_THREADS, len(starts))
-    if n <= 1:
-        for y0 in starts:
-            band(y0)
-    else:
-        # One BLAS thread per band: bands on n threads, each matmul on n BLAS threads, would
-        # oversubscribe the cores (measured on 2 cores: 0.46 s against 0.25 s for 768x512).
-        with threadpoolctl.threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(n) as pool:
-            list(pool.map(band, starts))  # list(): re-raises a band's exception here
+    # One BLAS thread per band, also when the bands run one after another: bands on n threads,
+    # each matmul on n BLAS threads, would oversubscribe the cores (measured on 2 cores: 0.46 s
+    # against 0.25 s for 768x512), and bands run one at a time with OpenBLAS's two spinning
+    # threads were 3.8x slower than on one BLAS thread while other jobs held the second core
+    # (768x512 on one render thread, load 2.9: 1.28 s in release 1.2, 0.34 s here). The products'
+    # values do not depend on BLAS's thread count (tests/test_decoder.py).
+    with threadpoolctl.threadpool_limits(1, user_api="blas"):
+        if n <= 1:
+            for y0 in starts:
+                band(y0)
+        else:
+            with ThreadPoolExecutor(n) as pool:
+                list(pool.map(band, starts))  # list(): re-raises a band's exception here
     return out
