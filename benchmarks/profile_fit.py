@@ -1,6 +1,6 @@
 """Where a training step's time goes: torch.profiler over a few steps of the encoder's fit.
 
-    python -m benchmarks.profile_fit [--hidden 80] [--steps 30] [--image ../shared/photos/photo001.png]
+    python -m benchmarks.profile_fit [--hidden 80] [--steps 30] [--fused] [--image ../shared/photos/photo001.png]
 
 One torch thread, as in the benchmark's workers. Prints torch.profiler's table, by self CPU time.
 """
@@ -18,6 +18,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--hidden", type=int, default=80, help="width (default 80, the medium preset)")
     p.add_argument("--steps", type=int, default=30, help="profiled steps (after 5 warm-up steps)")
     p.add_argument("--batch", type=int, default=8192, help="pixels per step (default: the presets')")
+    p.add_argument("--fused", action="store_true", help="the fused step (FitConfig.fused) instead of release 1.2's")
     args = p.parse_args(argv)
 
     import torch
@@ -30,8 +31,8 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(1)
     target = Target.of(image.load(args.image), torch.device("cpu"))
-    net = Siren(Architecture(hidden=args.hidden, layers=3), torch.Generator().manual_seed(0))
-    cfg = FitConfig(steps=args.steps, batch=args.batch)
+    net = Siren(Architecture(hidden=args.hidden, layers=3, pe_levels=6), torch.Generator().manual_seed(0))
+    cfg = FitConfig(steps=args.steps, batch=args.batch, fused=args.fused)
     train(net, target, cfg, 5)
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         train(net, target, cfg, args.steps)

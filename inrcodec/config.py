@@ -20,7 +20,7 @@ class FitConfig:
     lr_final: float = 1e-4  # learning rate at the end of the cosine schedule
     seed: int = 0  # seeds initialisation and pixel sampling: same seed, same file
     l1: float = 0.0  # weight of the mean |W - W_prior| penalty (residual fitting; only with a prior)
-    fused: bool = False  # the fused step (encoder/fused.py): 1.3-1.5x faster, files differ from 1.2's in the last bits
+    fused: bool = False  # the fused step (encoder/fused.py): about 1.3x faster; files differ in the last bits
 
 
 @dataclass(frozen=True)
