@@ -1,0 +1,61 @@
+"""The CUDA path (issue 16 item 5): encode on the GPU, the GPU decode against the NumPy decode, a
+4096 px render. Marked ``gpu``; skipped, with the reason, where CUDA is not available.
+scripts/gpu-check runs them (``pytest -m gpu``) on a machine with a GPU."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from helpers import tiny_config
+
+from inrcodec import decode, image
+
+pytestmark = [
+    pytest.mark.gpu,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA (scripts/gpu-check runs these on a GPU)"),
+]
+
+
+@pytest.fixture(scope="module")
+def cuda_encoded(crop):
+    from inrcodec.encoder.pipeline import encode_array
+
+    return encode_array(crop, tiny_config(), "cuda")
+
+
+def test_encode_on_cuda(crop, cuda_encoded):
+    """A whole encode on the GPU writes a file that the NumPy decoder reads back to the picture."""
+    pixels = decode(cuda_encoded.data, device="cpu")
+    assert pixels.shape == crop.shape
+    assert image.psnr(pixels, crop) > 18
+
+
+@pytest.mark.parametrize("fused", [False, True])
+def test_fused_step_on_cuda(crop, fused):
+    """Both fit steps run on CUDA and fit the crop."""
+    from dataclasses import replace
+
+    from inrcodec.encoder.fit import Target, evaluate, train
+    from inrcodec.siren import Architecture, Siren
+
+    target = Target.of(crop, torch.device("cuda"))
+    net = Siren(Architecture(hidden=32, layers=3, pe_levels=6), torch.Generator().manual_seed(0)).cuda()
+    train(net, target, replace(tiny_config().fit, fused=fused), 300)
+    assert evaluate(net, target) > 22
+
+
+def test_cuda_decode_equals_numpy_within_one_grey_level(encoded_scalar):
+    data = encoded_scalar.data
+    for kwargs in ({}, {"size": 300}):
+        gpu = decode(data, device="cuda", **kwargs).astype(np.int16)
+        cpu = decode(data, device="cpu", **kwargs).astype(np.int16)
+        assert gpu.shape == cpu.shape
+        assert np.abs(gpu - cpu).max() <= 1
+
+
+def test_4096_px_render_on_cuda(encoded_scalar):
+    out = decode(encoded_scalar.data, size=4096, device="cuda")
+    assert max(out.shape[:2]) == 4096
+    ref = decode(encoded_scalar.data, size=4096, device="cpu")
+    assert np.abs(out.astype(np.int16) - ref.astype(np.int16)).max() <= 1
