@@ -149,6 +149,7 @@ def install_prior(monkeypatch, prior_id: int, weights: list, biases: list, heade
     entry = priors.Prior(
         prior_id, f"test-{prior_id}", header.hidden, header.layers, header.pe_levels, header.channels,
         header.omega0, header.omega_hidden, f"test-{prior_id}.npz", hashlib.sha256(blob).hexdigest(), "a test",
+        auto=True,
     )  # fmt: skip
     table = {**priors.registry(), prior_id: entry}
     real_arrays = priors.arrays

@@ -22,7 +22,7 @@ from inrcodec.format import container, entropy
 from inrcodec.format.weights import dequantize
 from inrcodec.image import MAX_PIXELS
 
-CURRENT_GOLDEN = "format_v4_range.inr"  # the one INRCODEC_REGEN_GOLDEN=1 (re)writes: the newest version's
+CURRENT_GOLDEN = "format_v4_prior.inr"  # the one INRCODEC_REGEN_GOLDEN=1 (re)writes: the newest version's
 render_module = importlib.import_module("inrcodec.decoder.render")  # the package exports a function of that name
 
 
@@ -152,13 +152,15 @@ def test_decoder_imports_neither_encoder_nor_sklearn(tmp_path):
 # --- golden files --------------------------------------------------------------------------------
 
 
-def make_golden(entropy_coder: int = 0) -> bytes:
+def make_golden(entropy_coder: int = 0, prior: int = 0) -> bytes:
     """A tiny file with every feature of the current format: Fourier features, masks, scalar and
-    SINR layers, range coded (regions have their own golden file, tests/test_rtl.py; files with a
-    prior theirs, once a prior ships).
+    SINR layers, range coded, residuals from shipped prior 1 (width 80) (regions have their own
+    golden file, tests/test_rtl.py). ``entropy_coder`` 0 and ``prior`` 0 make the older goldens'
+    features only (format_v3_mixed.inr, format_v4_range.inr).
 
     Runs only with INRCODEC_REGEN_GOLDEN=1; the bytes are committed under tests/golden/.
     """
+    from inrcodec import priors
     from inrcodec.config import FitConfig
     from inrcodec.encoder import quantize, sparse_code
     from inrcodec.encoder.fit import Target, train
@@ -166,18 +168,27 @@ def make_golden(entropy_coder: int = 0) -> bytes:
     from inrcodec.siren import Architecture, Siren
 
     arr = image.load(SAMPLE)[96:112, 120:144]  # 24x16
-    arch = Architecture(hidden=12, layers=2, pe_levels=3)
+    arch = Architecture(hidden=80, layers=3, pe_levels=6) if prior else Architecture(hidden=12, layers=2, pe_levels=3)
     net = Siren(arch, torch.Generator().manual_seed(0))
+    anchor = None
+    if prior:
+        pw, pb = priors.arrays(prior)
+        anchor = [torch.from_numpy(a.copy()) for a in pw], [torch.from_numpy(a.copy()) for a in pb]
+        net.load(*anchor)
     target: Target = Target.of(arr, torch.device("cpu"))
-    cfg = FitConfig(steps=300, batch=384)
+    cfg = FitConfig(steps=60 if prior else 300, batch=384)
     train(net, target, cfg, cfg.steps)
     mask = Mask.dense(list(net.weights)).prune(list(net.weights), 0.5)
-    train(net, target, cfg, 100, mask=mask, seed_offset=1)
-    header = container.Header(24, 16, 3, 12, 2, arch.omega0, arch.omega_hidden, arch.pe_levels)
+    train(net, target, cfg, 20 if prior else 100, mask=mask, seed_offset=1)
+    a = arch
+    header = container.Header(24, 16, 3, a.hidden, a.layers, a.omega0, a.omega_hidden, a.pe_levels, prior)
     layers = []
     for i, (w, b, keep) in enumerate(zip(net.weights, net.biases, mask.keep)):
         values = w.detach().numpy()[keep.numpy()]
         bias = b.detach().numpy()
+        if anchor is not None:  # the residuals from the prior
+            values = values - anchor[0][i].numpy()[keep.numpy()]
+            bias = bias - anchor[1][i].numpy()
         bstep = quantize.step_for(bias, 12)
         bq = quantize.quantize(bias, bstep)
         if i == 1:
@@ -208,7 +219,7 @@ def test_golden_file_decodes_to_pinned_pixels(name):
     golden = Golden("inr_files.json")
     path = GOLDEN / name
     if REGEN and name == CURRENT_GOLDEN:
-        path.write_bytes(make_golden(entropy.RANGE))
+        path.write_bytes(make_golden(entropy.RANGE, prior=1))
         golden.check("files", sorted(set(golden.values.get("files", [])) | {name}))
     data = path.read_bytes()
     stream = container.read(data)
@@ -297,3 +308,19 @@ def test_threads_from_the_environment(monkeypatch):
         monkeypatch.setenv(cpu.THREADS_ENV, bad)
         with pytest.raises(ValueError, match="INRCODEC_THREADS must be a positive integer"):
             cpu.default_threads()
+
+
+def test_the_prior_golden_file_names_prior_1_and_decodes_through_it():
+    """format_v4_prior.inr stores residuals from shipped prior 1: its header names it, and the
+    weights the decoder rebuilds are the prior's plus the residuals (not the residuals alone)."""
+    from inrcodec import priors
+
+    data = (GOLDEN / "format_v4_prior.inr").read_bytes()
+    stream = container.read(data)
+    assert stream.version == 4 and stream.header.prior == 1
+    assert {c.entropy_coder for c in stream.layers} == {entropy.RANGE}
+    ws, _bs = layer_arrays(stream)
+    keep = container.split_masks(stream.masks, stream.header)[0]
+    residual = dequantize(stream.layers[0].values_q, stream.layers[0].step)
+    np.testing.assert_array_equal(ws[0][keep], residual + priors.arrays(1)[0][0][keep])
+    assert image.psnr(decode(data, device="cpu"), image.load(SAMPLE)[96:112, 120:144]) > 15

@@ -38,6 +38,7 @@ class Prior:
     file: str  # data/<file>: an .npz with w0..wN, b0..bN (float32)
     sha256: str  # of the file's bytes
     trained: str  # how it was made (command, data, steps); for people, not for the decoder
+    auto: bool = False  # the encoder's ``--prior auto`` may pick it: set only once it measures better than none
 
     def shape(self) -> tuple:
         return (self.hidden, self.layers, self.pe_levels, self.channels, self.omega0, self.omega_hidden)
@@ -51,9 +52,10 @@ def registry() -> dict[int, Prior]:
 
 
 def find(hidden: int, layers: int, pe_levels: int, channels: int, omega0: float, omega_hidden: float) -> Prior | None:
-    """The newest prior for this network shape, if any (the encoder's default choice)."""
+    """The newest prior for this network shape that is marked ``auto`` (measured to pay), if any:
+    what ``--prior auto`` uses. Any prior can still be named by its ID."""
     shape = (hidden, layers, pe_levels, channels, omega0, omega_hidden)
-    fits = [p for p in registry().values() if p.shape() == shape]
+    fits = [p for p in registry().values() if p.shape() == shape and p.auto]
     return max(fits, key=lambda p: p.id) if fits else None
 
 
