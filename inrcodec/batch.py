@@ -67,8 +67,10 @@ def encode_job(job: Job, progress=None) -> dict:
 
             enc = encode_array(arr, job.cfg, job.device, progress)
         data, stats, err = enc.data, enc.stats, None
-    except (FormatError, ValueError, OSError, RuntimeError) as e:  # ImageError is a ValueError
+    except (FormatError, ValueError, OSError) as e:  # ImageError is a ValueError
         data, stats, err = None, None, _one_line(job.name, e)
+    except Exception as e:  # anything else (a bug, memory) fails this image alone, named by its kind
+        data, stats, err = None, None, _one_line(job.name, f"{type(e).__name__}: {e}")
     return {"name": job.name, "data": data, "stats": stats, "seconds": time.perf_counter() - t, "error": err}
 
 

@@ -142,10 +142,21 @@ def prior_id(cfg: EncodeConfig) -> int:
     if cfg.prior == "auto":
         found = priors.find(*shape)
         return priors.NO_PRIOR if found is None else found.id
+    named = named_prior(cfg)
+    if priors.registry()[named].shape() != shape:
+        raise ValueError(f"prior {cfg.prior} is for another network than this preset's")
+    return named
+
+
+def named_prior(cfg: EncodeConfig) -> int | None:
+    """The ID ``cfg.prior`` names (None for ``none`` and ``auto``); ValueError unless this build
+    ships it. Checks what holds whatever the image (a batch checks it once, before any work)."""
+    from inrcodec import priors
+
+    if cfg.prior in ("none", "auto"):
+        return None
     if not cfg.prior.isdigit() or int(cfg.prior) not in priors.registry():
         raise ValueError(f"unknown prior {cfg.prior!r}; use none, auto or one of {sorted(priors.registry())}")
-    if priors.registry()[int(cfg.prior)].shape() != shape:
-        raise ValueError(f"prior {cfg.prior} is for another network than this preset's")
     return int(cfg.prior)
 
 

@@ -139,31 +139,30 @@ class Pool(Executor):
         self.pool = None
 
     def map(self, fn: Callable, tasks: Iterable) -> Iterator:
+        """Results as they finish; a worker that dies (killed, out of memory) raises
+        ``concurrent.futures.process.BrokenProcessPool`` here instead of leaving its job pending
+        forever (which ``multiprocessing.Pool`` does)."""
         import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
 
         done: queue.Queue = queue.Queue()
-        self.pool = multiprocessing.get_context("spawn").Pool(self.workers)
+        self.pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
 
         def submit(task) -> None:
-            self.pool.apply_async(
-                _call, (fn, self.threads, task), callback=lambda r: done.put((True, r)), error_callback=done.put_nowait
-            )
-
-        def next_done():
-            item = done.get()
-            if isinstance(item, BaseException):
-                raise item
-            return item[1]
+            self.pool.submit(_call, fn, self.threads, task).add_done_callback(done.put)
 
         try:
-            yield from _stream(tasks, submit, next_done, 2 * self.workers)
+            yield from _stream(tasks, submit, lambda: done.get().result(), 2 * self.workers)
         finally:
             self.close()
 
     def close(self) -> None:
         if self.pool is not None:
-            self.pool.terminate()  # also on Ctrl-C: nothing half-done is kept (outputs are atomic)
-            self.pool.join()
+            # Also on Ctrl-C: queued jobs are dropped and running ones killed; nothing half-done is
+            # kept (outputs are atomic).
+            for proc in list(getattr(self.pool, "_processes", {}).values()):
+                proc.terminate()
+            self.pool.shutdown(wait=True, cancel_futures=True)
             self.pool = None
 
 

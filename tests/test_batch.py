@@ -12,7 +12,7 @@ from helpers import tiny_config
 from PIL import Image
 from test_cli import allow_preset, run
 
-from inrcodec import batch
+from inrcodec import batch, image
 from inrcodec.batch import MANIFEST
 
 NAMES = ("a", "b", "c")
@@ -181,3 +181,29 @@ def test_ray_writes_what_single_encodes_write(images, singles, tiny, local_ray):
     res = run("encode", images / "in", "-o", images / "out", "--preset", tiny, "--ray")
     assert res.exit_code == 1 and "0 encoded, 3 skipped (done before), 1 failed" in res.stdout
     assert res.stderr.strip().splitlines()[-1].startswith(f"Error: {images / 'in' / 'cut.png'}: cannot read image")
+
+
+def test_a_worker_process_that_dies_is_an_error_not_a_hang():
+    """multiprocessing.Pool never answers for a job whose worker was killed; the pool raises."""
+    from concurrent.futures import BrokenExecutor
+
+    from inrcodec.executors import Pool
+
+    with pytest.raises(BrokenExecutor):
+        list(Pool(2).map(os._exit, [9]))
+
+
+def test_a_batch_checks_a_named_prior_before_any_work(tmp_path):
+    from click.testing import CliRunner
+
+    from inrcodec.cli import main
+
+    (tmp_path / "in").mkdir()
+    (tmp_path / "out").mkdir()
+    for name in ("a.png", "b.png"):
+        image.save(np.full((16, 16, 3), 99, np.uint8), tmp_path / "in" / name)
+    res = CliRunner().invoke(main, ["encode", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--prior", "abc"])
+    assert res.exit_code == 1 and res.stderr.strip().splitlines() == [
+        "Error: unknown prior 'abc'; use none, auto or one of [1]"
+    ]
+    assert not any((tmp_path / "out").iterdir())

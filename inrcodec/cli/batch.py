@@ -15,6 +15,7 @@ import os
 import sys
 import time
 import warnings
+from concurrent.futures import BrokenExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -119,7 +120,10 @@ def encode_batch(srcs, output, force, cfg, regions, region_map, device, quiet, a
     from inrcodec.batch import settings
 
     def check():
+        from inrcodec.config import named_prior
+
         check_folder(output, srcs)
+        named_prior(cfg)
         if region_map is not None:
             raise click.UsageError("--region-map is for one image; a batch takes --regions grid:RxC or kmeans:K")
         if regions:
@@ -194,6 +198,10 @@ def _run(todo, output, force, cfg, regions, device, want, quiet, workers, ray, t
                     _write(item, res, force, manifest, want)
                 if bar is not None:
                     bar.update(1, f"{item.source.name} {item.status}")
+    except BrokenExecutor as e:  # a worker process died: what it held, and what was still queued, failed
+        for item in todo:
+            if item.status == "todo":
+                fail(item, f"{item.source}: not encoded: a worker process died ({type(e).__name__}; out of memory?)")
     except KeyboardInterrupt:
         if bar is not None:
             bar.render_finish()

@@ -121,7 +121,7 @@ def train(
         if anchor is not None and cfg.l1 > 0:
             kept = list(net.weights) if mask is None else mask.apply(list(net.weights))
             origin = anchor[0] if mask is None else mask.apply(anchor[0])
-            n = sum(w.numel() for w in kept)
+            n = sum(w.numel() for w in kept) if mask is None else mask.count()  # the kept weights
             loss = loss + cfg.l1 * sum((w - w0).abs().sum() for w, w0 in zip(kept, origin)) / n
         opt.zero_grad(set_to_none=True)
         loss.backward()

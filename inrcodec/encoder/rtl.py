@@ -24,7 +24,7 @@ from itertools import combinations
 import numpy as np
 import torch
 
-from inrcodec.config import CoderConfig, EncodeConfig, FitConfig
+from inrcodec.config import CoderConfig, EncodeConfig, FitConfig, prior_id
 from inrcodec.encoder import regions as regionlib
 from inrcodec.encoder.allocate import smallest_depth
 from inrcodec.encoder.coding import QAT_SEED_OFFSET, Coded, WeightFn, code, fine_tuning, quantization_steps
@@ -247,7 +247,7 @@ def encode_regions(
     """
     if cfg.bpp is not None:
         raise ValueError("--bpp (rate control) is not supported with --regions")
-    if cfg.prior != "none":
+    if prior_id(replace(cfg, arch=replace(cfg.arch, out_features=arr.shape[2]))):
         raise ValueError("a prior (residual coding) is not supported with --regions")
     t0 = time.perf_counter()
     session = Session.create(arr, cfg, device)
