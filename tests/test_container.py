@@ -516,5 +516,5 @@ def test_prior_residuals_decode_as_prior_plus_residual(monkeypatch):
     for b, b2, p in zip(bs, bs2, pb):
         np.testing.assert_array_equal(b2, b + p)
     install_prior(monkeypatch, 31001, [w[:, :-1] for w in pw], pb, header)  # the wrong shapes
-    with pytest.raises(FormatError, match="another network shape"):
+    with pytest.raises(FormatError, match="another network than this file's"):
         layer_arrays(container.read(container.write(replace(header, prior=31001), masks, codes)))

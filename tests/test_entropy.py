@@ -56,7 +56,7 @@ def test_one_symbol_and_empty_blocks():
 
 @pytest.mark.parametrize(
     "model",
-    [Laplace(5, 4, 5, 100), Laplace(0, 10, 11, 100), Laplace(0, 1 << 16, 0, 100), Laplace(0, 9, 0, 0),
+    [Laplace(5, 4, 5, 100), Laplace(0, 10, 11, 100), Laplace(0, 10, -1, 100), Laplace(0, 1 << 16, 0, 100),
      Laplace(0, 9, 0, 0)],
 )  # fmt: skip
 def test_bad_models_are_format_errors(model):
@@ -76,6 +76,9 @@ def test_symbols_outside_the_model_and_broken_streams():
     data = entropy.range_encode(q, model)
     with pytest.raises(FormatError, match="whole 32-bit words"):
         entropy.range_decode(data[:-1], model, q.size)
+    for bad in (data + bytes(8), data + b"\xff" * 8, data[:-4]):  # trailing or missing words
+        with pytest.raises(FormatError, match="corrupt range coded block"):
+            entropy.range_decode(bad, model, q.size)
     with pytest.raises(FormatError, match="model truncated"):
         Laplace.parse(_raw(model)[:-1])
 

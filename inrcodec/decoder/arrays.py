@@ -41,10 +41,13 @@ def _prior(stream: Bitstream) -> tuple[tuple[np.ndarray, ...] | None, tuple[np.n
     """The prior's arrays, checked against the file's network shape (None, None without one)."""
     if not stream.header.prior:
         return None, None
-    ws, bs = priors.arrays(stream.header.prior)
-    want = stream.header.shapes()
-    if [w.shape for w in ws] != want or [b.shape for b in bs] != [(o,) for o, _i in want]:
-        raise FormatError(f"prior {stream.header.prior} is for another network shape than this file's")
+    h = stream.header
+    ws, bs = priors.arrays(h.prior)
+    shape = (h.hidden, h.layers, h.pe_levels, h.channels, h.omega0, h.omega_hidden)
+    want = h.shapes()
+    same_arrays = [w.shape for w in ws] == want and [b.shape for b in bs] == [(o,) for o, _i in want]
+    if priors.registry()[h.prior].shape() != shape or not same_arrays:
+        raise FormatError(f"prior {h.prior} is for another network than this file's")
     return ws, bs
 
 

@@ -193,4 +193,8 @@ def range_decode(data: bytes | memoryview, model: Laplace, count: int) -> np.nda
         out = decoder.decode(_categorical(model), count).astype(np.int64) + model.lo
     except (ValueError, RuntimeError, OverflowError) as e:
         raise FormatError(f"corrupt range coded block ({e})") from None
+    # The coder decodes *some* symbols from any words; only the words the encoder would write for
+    # them are a valid block (no trailing or missing words: one file per content).
+    if range_encode(out, model) != bytes(data):
+        raise FormatError("corrupt range coded block (its words are not the symbols' code)")
     return out
