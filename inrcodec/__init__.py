@@ -12,5 +12,5 @@ from inrcodec.api import encode, encode_with_stats
 from inrcodec.decoder import decode  # loads no torch: the CPU path is NumPy
 from inrcodec.format import FORMAT_VERSION, FormatError
 
-__version__ = "1.2.0"
+__version__ = "2.0.0.dev0"
 __all__ = ["FORMAT_VERSION", "FormatError", "__version__", "decode", "encode", "encode_with_stats"]

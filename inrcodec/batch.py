@@ -37,10 +37,11 @@ class Job:
     device: str | None = None
 
 
-def settings(cfg: EncodeConfig, regions: str | None, device: str | None) -> dict:
+def settings(cfg: EncodeConfig, regions: str | None, device: str | None, threads: int = 1) -> dict:
     """What an output's bytes depend on, as the manifest records it (tuples as JSON lists, so a
-    line read back compares equal)."""
-    return json.loads(json.dumps({"config": asdict(cfg), "regions": regions, "device": device or "auto"}))
+    line read back compares equal); the thread count too, since torch's sums round by it."""
+    doc = {"config": asdict(cfg), "regions": regions, "device": device or "auto", "threads": threads}
+    return json.loads(json.dumps(doc))
 
 
 def sha256(data: bytes) -> str:

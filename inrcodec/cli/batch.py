@@ -137,7 +137,7 @@ def encode_batch(srcs, output, force, cfg, regions, region_map, device, quiet, a
 
             if not ray_available():
                 raise ValueError(RAY_HINT)
-        want = settings(cfg, regions, device)
+        want = settings(cfg, regions, device, threads)
         return want, plan(srcs, output, force, want)
 
     want, items = run_guarded(check)
