@@ -180,6 +180,7 @@ class PriorConfig(Recorded):
     coded absolutely or as residuals, with L1 weights on the residual."""
 
     preset: str = "medium"  # the preset (its width must have a shipped prior)
+    prior: str = "1"  # the shipped prior's ID (named: --prior auto picks only priors marked as paying)
     steps: tuple[int, ...] = (500, 2000)  # fit steps compared (the preset's own last: equal steps)
     l1s: tuple[float, ...] = (0.0, 1e-4, 1e-3)  # residual L1 weights tried at the preset's steps
 
@@ -802,10 +803,10 @@ class Prior(Ablation):
         out = {}
         for n in self.setup.steps:
             out[f"random-{n}"] = (n, "none", 0.0)
-            out[f"prior-{n}"] = (n, "auto", 0.0)
+            out[f"prior-{n}"] = (n, self.setup.prior, 0.0)
         for l1 in self.setup.l1s:
             if l1 > 0:
-                out[f"prior-{self.setup.steps[-1]}-l1={l1:g}"] = (self.setup.steps[-1], "auto", l1)
+                out[f"prior-{self.setup.steps[-1]}-l1={l1:g}"] = (self.setup.steps[-1], self.setup.prior, l1)
         return out
 
     def job_config(self, job: Job) -> dict:
@@ -818,6 +819,8 @@ class Prior(Ablation):
         from inrcodec.encoder.fit import evaluate
 
         session, net, snap, fit_s = _fitted(arr, self._config(*job.params), self.device)
+        if (session.anchor is None) != (job.params[1] == "none"):
+            raise RuntimeError(f"{job.settings[0]}: the prior was not used as asked")  # never a silent random init
         r = _coded_row(job.settings[0], arr, session, net, snap, fit_s, self.device)
         net.load(snap.weights, snap.biases)
         r["fit_psnr"] = evaluate(net, session.target)  # before quantization

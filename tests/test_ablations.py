@@ -196,3 +196,16 @@ def test_quick_quantization_ablation_codes_the_same_symbols(tmp_path):
     assert set(rows["range"]["entropy_coders"]) == {"range"} and set(rows["brotli"]["entropy_coders"]) == {"brotli"}
     assert rows["auto"]["bytes"] <= rows["brotli"]["bytes"] + 2  # + version 4's prior field when any layer is ranged
     assert "| rd500+round |" in table
+
+
+def test_the_prior_ablation_names_a_shipped_prior_of_its_preset():
+    """Its prior rows must start from the prior (a prior 'auto' would no longer pick it)."""
+    from dataclasses import replace as dc_replace
+
+    from inrcodec.config import prior_id
+
+    abl = ablations.Prior()
+    for key, (steps, prior, _l1) in abl._variants().items():
+        cfg = abl._config(steps, prior)
+        got = prior_id(dc_replace(cfg, arch=dc_replace(cfg.arch, out_features=3)))
+        assert got == (0 if key.startswith("random") else 1), key
