@@ -37,8 +37,12 @@ def allocate_bits(session: Session, net: Siren, snap: Snapshot) -> list[int]:
     keep = [k.cpu().numpy() for k in snap.mask.keep]
     values = coded_weights(snap.weights, snap.mask, session.anchor)
     bvals = coded_biases(snap.biases, session.anchor)
-    origin = [np.zeros(k.shape, np.float32) for k in keep] if session.anchor is None else session.anchor[0]
-    origin_b = [np.zeros(len(b), np.float32) for b in bvals] if session.anchor is None else session.anchor[1]
+    # What the decoder adds to the dequantized residuals: the prior's arrays, or zeros.
+    if session.anchor is None:
+        origin = [np.zeros(k.shape, np.float32) for k in keep]
+        origin_b = [np.zeros(len(b), np.float32) for b in bvals]
+    else:
+        origin, origin_b = ([a.cpu().numpy() for a in arrays] for arrays in session.anchor)
     device = snap.weights[0].device
     cache: dict[tuple[int, int], tuple[int, torch.Tensor, container.LayerCode]] = {}
 
@@ -47,14 +51,14 @@ def allocate_bits(session: Session, net: Siren, snap: Snapshot) -> list[int]:
         if (i, depth) not in cache:
             lc = entropy_coded(scalar_layer(i, values[i], bvals[i], depth, cfg.coder.bias_bits), cfg.coder)
             rebuilt = np.zeros(keep[i].shape, dtype=np.float32)
-            rebuilt[keep[i]] = layer_values(lc, values[i].size) + _np(origin[i])[keep[i]]
+            rebuilt[keep[i]] = layer_values(lc, values[i].size) + origin[i][keep[i]]
             size = len(container.pack_layer(lc, cfg.coder.brotli_quality))
             cache[(i, depth)] = (size, torch.from_numpy(rebuilt).to(device), lc)
         return cache[(i, depth)]
 
     # The biases' code does not depend on the weights' depth: take it from any depth's.
     codes = [layer(i, levels[-1])[2] for i in range(len(values))]
-    biases = [torch.from_numpy(dequantize(c.bias_q, c.bias_step) + _np(o)).to(device) for c, o in zip(codes, origin_b)]
+    biases = [torch.from_numpy(dequantize(c.bias_q, c.bias_step) + o).to(device) for c, o in zip(codes, origin_b)]
     bits = [levels[-1]] * len(snap.weights)
     lam = cfg.coder.rd_lambda
     h, w, _c = session.arr.shape
@@ -107,7 +111,3 @@ def smallest_depth(session: Session, ref_psnr: float, psnr_at: Callable[[int], f
         if ref_psnr - psnr_at(bits) <= cfg.coder.max_loss_db:
             return bits
     return cfg.coder.bits[-1]
-
-
-def _np(a: np.ndarray | torch.Tensor) -> np.ndarray:
-    return a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else a
