@@ -21,6 +21,7 @@ class FitConfig:
     seed: int = 0  # seeds initialisation and pixel sampling: same seed, same file
     l1: float = 0.0  # weight of the mean |W - W_prior| penalty (residual fitting; only with a prior)
     fused: bool = False  # the fused step (encoder/fused.py): about 1.3x faster; files differ in the last bits
+    sampler: str = "uniform"  # pixels of a step: uniform | error (half by last seen error; encoder/sampling.py)
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,8 @@ class PruneConfig:
 
     density: float = 1.0  # fraction of weights kept at the end (1.0: no pruning)
     rate: float = 0.2  # fraction of the remaining weights removed per round
-    rule: str = "magnitude"  # magnitude (winning ticket) | random | largest (losing ticket)
+    # magnitude (winning ticket) | random | largest (losing ticket) | snip | synflow | rigl | nm:N:M (encoder/rules.py)
+    rule: str = "magnitude"
     rewind: str = "early:100"  # init | early:N | none
     steps: int = 600  # retraining steps per round
 
@@ -166,6 +168,7 @@ ADDED_IN_2_0: dict[tuple[str, ...], object] = {
     ("prior",): "none",
     ("fit", "l1"): 0.0,
     ("fit", "fused"): False,
+    ("fit", "sampler"): "uniform",
     ("coder", "entropy_coder"): "brotli",
     ("coder", "rd_lambda"): 0.0,
     ("coder", "rd_rounding"): False,

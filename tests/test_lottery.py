@@ -234,3 +234,69 @@ def test_cli_resumes_and_plots(full):
     assert again.exit_code == 0, again.output
     assert again.output == f"{out}: psnr.png, hfe.png, rate.png, grid.png\n"
     assert (out / "grid.png").stat().st_size > 1000
+
+
+FINDERS = ("winner", "snip", "synflow", "rigl", "nm:2:4")
+
+
+def test_finder_tickets_beside_the_winner(tmp_path):
+    """snip, synflow and rigl keep the winner's count every round; nm:2:4 stays at its N:M mask."""
+    from inrcodec.encoder import rules
+
+    src = tmp_path / "pic.png"
+    image.save(_picture(), src)
+    cfg = replace(TINY, tickets=FINDERS)
+    res = lottery.run(image.load(src), cfg, tmp_path / "run", device="cpu")
+    out = tmp_path / "run"
+    state = torch.load(out / "state.pt", weights_only=True)
+    for rec in res["rounds"][1:]:
+        counts = {t: rec["tickets"][t]["remaining_weights"] for t in FINDERS}
+        assert counts["snip"] == counts["synflow"] == counts["rigl"] == counts["winner"]
+        for t in FINDERS:
+            assert (out / "recon" / lottery.recon_file(rec["round"], t)).is_file()
+    assert lottery.recon_file(2, "nm:2:4") == "r02-nm-2-4.png"
+    r1, r2 = (r["tickets"]["nm:2:4"] for r in res["rounds"][1:])
+    assert r1["remaining_weights"] == r2["remaining_weights"] and r2["psnr"] == r1["psnr"]  # the same ticket
+    assert r2["train_seconds"] == 0.0
+    keep = state["tickets"]["nm:2:4"]["keep"]
+    for k in keep:
+        full = k.shape[1] - k.shape[1] % 4
+        assert (k[:, :full].reshape(k.shape[0], -1, 4).sum(-1) == 2).all()
+    # SNIP: one-shot at θ0 on every pixel; the round-2 mask is the top count of those scores.
+    w0, b0 = _theta0(res)
+    from inrcodec.encoder.fit import Target
+    from inrcodec.experiments.inputs import square
+
+    target = Target.of(square(image.load(src), TINY.size))
+    net = Siren(TINY.architecture(3), torch.Generator().manual_seed(TINY.seed))
+    scores = torch.cat([s.reshape(-1) for s in rules.snip_scores(net, target, w0, biases=b0)])
+    kept = torch.cat([k.reshape(-1) for k in state["tickets"]["snip"]["keep"]])
+    assert scores[kept].min() >= scores[~kept].max()
+    for t in ("snip", "synflow", "rigl"):
+        ws, keep = state["tickets"][t]["weights"], state["tickets"][t]["keep"]
+        assert all(not w[~k].any() for w, k in zip(ws, keep))  # pruned weights exactly zero
+    assert all(int(k.sum()) >= 1 for k in state["tickets"]["synflow"]["keep"])  # no layer collapse
+
+
+@pytest.mark.parametrize("rule", ["nm:5:4", "nm:2", "snap", "winner"])
+def test_cli_rejects_bad_rules(tmp_path, rule):
+    src = tmp_path / "pic.png"
+    image.save(_picture(), src)
+    res = CliRunner().invoke(main, ["lottery", str(src), "-o", str(tmp_path / "out"), "--rule", rule])
+    assert res.exit_code == 2, res.output
+    errors = [line for line in res.output.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and "Invalid value for '--rule'" in errors[0], res.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_cli_rule_runs_beside_the_tickets(tmp_path):
+    src = tmp_path / "pic.png"
+    image.save(_picture(), src)
+    out = tmp_path / "out"
+    args = ["lottery", str(src), "-o", str(out), "--size", "16", "--hidden", "8", "--layers", "2", "--steps", "5"]
+    res = CliRunner().invoke(main, args + ["--rounds", "2", "--tickets", "winner", "--rule", "nm:1:4,synflow", "-q"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads((out / "results.json").read_text())
+    assert doc["config"]["tickets"] == ["winner", "nm:1:4", "synflow"]
+    again = CliRunner().invoke(main, args + ["--tickets", "winner,snip", "--rule", "snip"])
+    assert again.exit_code == 2 and "give each ticket once" in again.output

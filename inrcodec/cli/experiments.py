@@ -47,6 +47,21 @@ def _tickets(_ctx, param, text: str | None) -> tuple[str, ...] | None:
     return names
 
 
+def _rules(_ctx, param, text: str | None) -> tuple[str, ...]:
+    """Finder tickets run beside the others: snip, synflow, rigl, nm:N:M (comma-separated)."""
+    if text is None:
+        return ()
+    names = tuple(t.strip() for t in text.split(",") if t.strip())
+    if not names:
+        raise click.BadParameter("name a rule: snip, synflow, rigl or nm:N:M", param=param)
+    try:
+        for name in names:
+            lottery.check_finder(name)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param=param) from None
+    return names
+
+
 def _levels(ctx, param, text: str | None) -> tuple[int, ...] | None:
     lv = _ints(ctx, param, text)
     if lv is not None and (not lv or sorted(set(lv)) != list(lv) or not 0 < lv[0] <= lv[-1] < 100):
@@ -126,6 +141,12 @@ def _tail(seed: str, step: str):
     help="fraction of surviving weights removed per round",
 )
 @click.option("--tickets", callback=_tickets, help="comma-separated: winner,random,loser")
+@click.option(
+    "--rule",
+    "finders",
+    callback=_rules,
+    help="also run these ticket finders beside the tickets: snip, synflow, rigl, nm:N:M (comma-separated)",
+)
 @click.option("--steps", type=click.IntRange(min=1), help="optimizer steps (epochs) per round")
 @click.option("--size", type=SIZE, help="square side the image is cropped and resized to")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), help="Adam learning rate")
@@ -139,6 +160,7 @@ def lottery_command(
     rounds,
     prune,
     tickets,
+    finders,
     steps,
     size,
     hidden,
@@ -167,6 +189,12 @@ def lottery_command(
     cfg = replace(lottery.PRESETS[preset], **{k: v for k, v in given.items() if v is not None})
     if tickets:
         cfg = replace(cfg, tickets=tickets)
+    if finders:
+        cfg = replace(cfg, tickets=cfg.tickets + finders)
+        try:
+            lottery.check(cfg)
+        except ValueError as e:
+            raise click.BadParameter(str(e), param_hint="'--rule'") from None
     say = _say(quiet)
 
     def job():

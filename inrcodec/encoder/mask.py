@@ -70,24 +70,41 @@ class Mask:
         """
         if rule not in RULES:
             raise ValueError(f"unknown pruning rule {rule!r}; choose from {', '.join(RULES)}")
-        alive = [k.reshape(-1) for k in self.keep]
         if rule == "random":
-            scores = [torch.rand(a.shape, generator=generator) for a in alive]
+            scores = [torch.rand(k.reshape(-1).shape, generator=generator) for k in self.keep]
         else:
             scores = [w.detach().abs().reshape(-1).float().cpu() for w in weights]
             if rule == "largest":
                 scores = [-s for s in scores]
-        flat = torch.cat(scores)
-        flat_alive = torch.cat([a.cpu() for a in alive])
+        return self.prune_by(scores, fraction)
+
+    def prune_by(self, scores: Sequence[torch.Tensor], fraction: float) -> Mask:
+        """Remove ``fraction`` of the surviving weights with the smallest ``scores`` (one tensor
+        per layer, any shape with its layer's number of entries), ranked globally across layers;
+        rounded as :meth:`prune`, which is this with the magnitudes (or random numbers)."""
+        flat_alive = torch.cat([k.reshape(-1).cpu() for k in self.keep])
         n_alive = int(flat_alive.sum())
         n_remove = int(round(fraction * n_alive))
         if fraction > 0 and n_alive > 0:
             n_remove = max(1, n_remove)
+        return self._remove(scores, flat_alive, n_remove)
+
+    def keep_best(self, scores: Sequence[torch.Tensor], count: int) -> Mask:
+        """Keep exactly ``count`` of the surviving weights (all of them if fewer survive): those
+        with the largest ``scores``, ranked globally across layers, ties to the later position
+        (the order :meth:`prune_by` removes in)."""
+        flat_alive = torch.cat([k.reshape(-1).cpu() for k in self.keep])
+        return self._remove(scores, flat_alive, int(flat_alive.sum()) - max(0, int(count)))
+
+    def _remove(self, scores: Sequence[torch.Tensor], flat_alive: torch.Tensor, n_remove: int) -> Mask:
         if n_remove <= 0:
             return self
+        flat = torch.cat([s.detach().reshape(-1).cpu() for s in scores])
         # Dead weights rank last so they are never "removed" twice; ties broken by position.
         ranked = torch.where(flat_alive, flat, torch.full_like(flat, float("inf")))
         order = torch.argsort(ranked, stable=True)
+        if not bool(torch.isfinite(flat[flat_alive]).all()):  # an infinite score (log-scores): alive first
+            order = order[torch.argsort((~flat_alive[order]).to(torch.uint8), stable=True)]
         new = flat_alive.clone()
         new[order[:n_remove]] = False
         out, start = [], 0

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import torch
 
 from inrcodec.config import EncodeConfig
+from inrcodec.encoder import rules
 from inrcodec.encoder.fit import State, Target, train
 from inrcodec.encoder.mask import RULES, Mask
 from inrcodec.encoder.progress import Plan, Progress, StepProgress
@@ -34,6 +35,7 @@ class Snapshot:
     weights: list[torch.Tensor]
     biases: list[torch.Tensor]
     seconds: float  # encoder time spent to reach this point
+
 
 def rounds_to(density: float, rate: float) -> int:
     """Pruning rounds of ``rate`` each needed to reach ``density`` (last round trimmed)."""
@@ -102,8 +104,15 @@ def prune_round(
 ) -> Mask:
     """One IMP round, in place on ``net``: remove ``fraction`` of the survivors by the config's
     rule (ranked on the current weights), rewind (unless ``rewind`` is None), retrain
-    ``cfg.prune.steps`` steps under the new mask. Returns the new mask."""
-    mask = mask.prune(list(net.weights), fraction, cfg.prune.rule, generator)
+    ``cfg.prune.steps`` steps under the new mask. Returns the new mask.
+
+    The rule is any of ``rules.py`` but rigl (a training procedure: :func:`prune_rounds` runs it
+    instead of the rounds); snip scores one batch of ``cfg.fit.batch`` pixels at the current
+    weights (so in IMP it ranks the trained weights, not the initialisation); nm:N:M ignores
+    ``fraction``."""
+    mask = rules.prune(
+        mask, net, target, fraction, cfg.prune.rule, generator, batch=cfg.fit.batch, seed=cfg.fit.seed + round_
+    )
     if rewind is not None:
         net.load([w.to(target.coords.device) for w in rewind[0]], rewind[1])
     train(net, target, cfg.fit, cfg.prune.steps, mask=mask, seed_offset=round_, progress=progress, anchor=anchor)
@@ -124,9 +133,25 @@ def prune_rounds(
     Yields a snapshot after the dense fit and after every round. ``densities`` (descending)
     replaces the config's geometric schedule: one round per listed density. ``anchor``: a
     prior's weights, for the residual penalty.
+
+    Rules of ``rules.py``: nm:N:M has the fixed density N/M, so it needs the config's density to
+    be N/M (or 1: no pruning), runs one round and does not go on for ``keep_going``; a
+    ``densities`` ladder is refused. rigl trains sparse from the start (:func:`rigl.train_rigl`,
+    ``fit.steps`` steps at the config's density, no dense fit) and yields that one snapshot (as
+    round 0); a ladder is refused.
     """
     start = time.perf_counter()
     fit, pr = cfg.fit, cfg.prune
+    rules.check(pr.rule)
+    rules.check_density(pr.rule, pr.density)
+    fixed = rules.fixed_density(pr.rule)
+    if (fixed is not None or pr.rule == "rigl") and densities is not None:
+        raise ValueError(f"rule {pr.rule} prunes to one density; a ladder of densities needs another rule")
+    if pr.rule == "rigl" and pr.density < 1:
+        yield _rigl(net, target, cfg, progress, anchor, start)
+        return
+    if fixed is not None and pr.density < 1:
+        densities = [fixed]
     if densities is None:
         n_rounds = 0 if pr.density >= 1 else rounds_to(pr.density, pr.rate)
     else:
@@ -157,3 +182,16 @@ def prune_rounds(
         mask = prune_round(net, target, mask, cfg, frac, r, rewind, gen, stage, anchor)
         current = Snapshot(r, mask, *net.state(), time.perf_counter() - start)
         yield current
+
+
+def _rigl(
+    net: Siren, target: Target, cfg: EncodeConfig, progress: Progress | None, anchor: State | None, start: float
+) -> Snapshot:
+    """The rigl rule's encode: RigL from the initialisation at the config's density."""
+    from inrcodec.encoder.rigl import train_rigl
+
+    plan = Plan(progress, cfg.fit.steps + cfg.coder.qat_steps)
+    mask, (ws, bs) = train_rigl(
+        net, target, cfg.fit, cfg.fit.steps, density=cfg.prune.density, progress=plan.stage("rigl", 0), anchor=anchor
+    )
+    return Snapshot(0, mask, ws, bs, time.perf_counter() - start)

@@ -4,7 +4,9 @@ Round 0 trains the dense network from its initialisation θ0. Every later round 
 ticket's surviving weights by its own rule (ranked globally across layers, biases untouched),
 rewinds the survivors to their exact values in θ0 (biases too) and retrains. The winner removes
 the smallest magnitudes (Frankle & Carbin 2019), the random ticket a random choice, the loser the
-largest magnitudes. Training, masks, coding and measuring are the codec's: :func:`fit.train`,
+largest magnitudes; finder tickets (``--rule``: snip, synflow, rigl, nm:N:M; encoder/rules.py,
+encoder/rigl.py) run beside them, see :func:`_finder_mask`. Training, masks, coding and
+measuring are the codec's: :func:`fit.train`,
 :class:`mask.Mask`, :func:`coding.code` and :class:`session.Session`; nothing here re-implements
 them. (A round here is not :func:`prune.prune_round`: each ticket prunes by its own rule and
 rewinds to θ0 itself, pruned weights zeroed.)
@@ -22,6 +24,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -47,6 +50,8 @@ if TYPE_CHECKING:
 DATA_FILES = ("results.json", "results.csv", "jaccard.csv")  # rewritten after every round
 
 TICKET_RULES = {"winner": "magnitude", "random": "random", "loser": "largest"}  # ticket -> prune rule
+# Besides these, a ticket may be named by one of the survey's other finders (encoder/rules.py,
+# encoder/rigl.py): snip, synflow, rigl or nm:N:M (``--rule``); see :func:`_finder_mask`.
 RESULTS_VERSION = 1
 COLLAPSE_MARGIN_DB = 1.0  # a ticket has collapsed when its PSNR is within this of the flat image's
 
@@ -72,7 +77,7 @@ class LotteryConfig:
     lr_final: float = 0.0  # cosine annealing ends here
     rounds: int = 11  # rounds in all, round 0 (dense training) included
     prune: float = 0.35  # fraction of each ticket's surviving weights removed per round
-    tickets: tuple[str, ...] = ("winner", "random", "loser")  # keys of TICKET_RULES
+    tickets: tuple[str, ...] = ("winner", "random", "loser")  # keys of TICKET_RULES, or finder rules (FINDERS)
     seed: int = 0  # seeds θ0, the random ticket and pixel sampling
     hfe_radius: float = 0.25  # normalized spatial-frequency radius (1 = Nyquist) above which energy is "high"
     bits: int = 8  # bit depth of the scalar coder that sizes each ticket
@@ -153,11 +158,51 @@ def findings(results: dict) -> dict:
     return out
 
 
+def check_finder(rule: str) -> str:
+    """``rule`` if it names a finder ticket (snip, synflow, rigl, nm:N:M), else ValueError."""
+    from inrcodec.encoder import rules
+
+    if rule in rules.FINDERS:
+        return rule
+    if rule.startswith("nm:"):
+        rules.parse_nm(rule)  # ValueError for a bad one
+        return rule
+    known = ", ".join([*TICKET_RULES, *rules.FINDERS, "nm:N:M"])
+    raise ValueError(f"unknown ticket {rule!r}; choose from {known}")
+
+
+def recon_file(r: int, ticket: str) -> str:
+    """The reconstruction's file name under ``recon/`` (a ':' of nm:N:M becomes '-')."""
+    return "r00-dense.png" if r == 0 else f"r{r:02d}-{ticket.replace(':', '-')}.png"
+
+
+def _finder_mask(name: str, prev_mask: Mask, prev_weights, theta0, snip, prune: float) -> Mask:
+    """A finder ticket's mask for the next round, with as many weights as the rule tickets keep
+    (:meth:`Mask.prune` of ``prune``), nm:N:M aside (always N/M).
+
+    - snip: pruning at initialisation: the SNIP scores at θ0 on every pixel (``snip()``, computed
+      once); ranking the previous mask's survivors by fixed scores is one-shot SNIP at this count.
+    - synflow: SynFlow at θ0 from the dense mask down to this count (data-free, 100 iterations).
+    - nm:N:M: the N:M mask of the previous round's trained weights (the winner's analogue: round 1
+      takes the dense fit's); from round 2 on it is the same mask.
+    """
+    from inrcodec.encoder import rules
+
+    nm = rules.parse_nm(name)
+    if nm is not None:
+        return rules.nm_mask(prev_weights, *nm, prev_mask)
+    if name == "snip":
+        return prev_mask.prune_by(snip(), prune)
+    if name == "synflow":
+        return rules.synflow_mask(theta0[0], rules.count_after(prev_mask, prune))
+    raise ValueError(name)
+
+
 def check(cfg: LotteryConfig) -> None:
     """ValueError for a config no run can use (before any work)."""
     for t in cfg.tickets:
         if t not in TICKET_RULES:
-            raise ValueError(f"unknown ticket {t!r}; choose from {', '.join(TICKET_RULES)}")
+            check_finder(t)
     if len(set(cfg.tickets)) != len(cfg.tickets) or not cfg.tickets:
         raise ValueError("--tickets: give each ticket once")
     if cfg.rounds < 1 or not 0 < cfg.prune < 1 or cfg.steps < 1:
@@ -186,6 +231,8 @@ def run(
     from inrcodec.encoder.coding import code
     from inrcodec.encoder.fit import train
     from inrcodec.encoder.mask import Mask
+    from inrcodec.encoder.rigl import train_rigl
+    from inrcodec.encoder.rules import count_after, snip_scores
     from inrcodec.encoder.session import Session
 
     say = say or (lambda _msg: None)
@@ -252,6 +299,14 @@ def run(
         }
         return rec, recon
 
+    snip_cache: list = []
+
+    def snip_at_theta0() -> list[torch.Tensor]:
+        """SNIP's scores at θ0 on every pixel, computed once per run (the same on a resume)."""
+        if not snip_cache:
+            snip_cache.append(snip_scores(net, target, theta0[0], biases=theta0[1]))
+        return snip_cache[0]
+
     for r in range(state["round"] + 1, cfg.rounds):
         t_round = time.perf_counter()
         tickets, recs = {}, {}
@@ -269,15 +324,34 @@ def run(
         else:
             for name in cfg.tickets:
                 prev = state["tickets"][name]
+                prev_mask = Mask(tuple(prev["keep"]))
                 gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + 7919 * r)
-                mask = Mask(tuple(prev["keep"])).prune(prev["weights"], cfg.prune, TICKET_RULES[name], gen)
-                start_w, start_b = rewind(theta0, mask)
-                net.load([x.to(dev) for x in start_w], [x.to(dev) for x in start_b])
                 t0 = time.perf_counter()
-                train(net, target, fit, cfg.steps, mask=mask, seed_offset=r, full_batch=cfg.batch is None)
-                ws, bs = (list(x.cpu() for x in part) for part in net.state())
+                if name == "rigl":  # sparse from the start at this round's count: trained, not rewound
+                    net.load([x.to(dev) for x in theta0[0]], [x.to(dev) for x in theta0[1]])
+                    mask, (ws, bs) = train_rigl(
+                        net, target, fit, cfg.steps, count=count_after(prev_mask, cfg.prune), seed_offset=r,
+                        full_batch=cfg.batch is None,
+                    )  # fmt: skip
+                    mask = mask.to("cpu")
+                    ws, bs = [x.cpu() for x in ws], [x.cpu() for x in bs]
+                else:
+                    if name in TICKET_RULES:
+                        mask = prev_mask.prune(prev["weights"], cfg.prune, TICKET_RULES[name], gen)
+                    else:
+                        mask = _finder_mask(name, prev_mask, prev["weights"], theta0, snip_at_theta0, cfg.prune)
+                    if r > 1 and all(torch.equal(a, b) for a, b in zip(mask.keep, prev_mask.keep)):
+                        # A fixed-density ticket (nm:N:M) already at its mask: the same ticket again.
+                        recs[name] = dict(results["rounds"][-1]["tickets"][name], train_seconds=0.0)
+                        shutil.copyfile(out / "recon" / recon_file(r - 1, name), out / "recon" / recon_file(r, name))
+                        tickets[name] = prev
+                        continue
+                    start_w, start_b = rewind(theta0, mask)
+                    net.load([x.to(dev) for x in start_w], [x.to(dev) for x in start_b])
+                    train(net, target, fit, cfg.steps, mask=mask, seed_offset=r, full_batch=cfg.batch is None)
+                    ws, bs = (list(x.cpu() for x in part) for part in net.state())
                 recs[name], recon = measure(ws, bs, mask, time.perf_counter() - t0)
-                image.save(recon, out / "recon" / f"r{r:02d}-{name}.png")
+                image.save(recon, out / "recon" / recon_file(r, name))
                 tickets[name] = {"keep": list(mask.keep), "weights": ws, "biases": bs}
         masks = {name: Mask(tuple(t["keep"])) for name, t in tickets.items()}
         results["rounds"].append(

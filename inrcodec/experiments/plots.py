@@ -16,7 +16,7 @@ import numpy as np
 
 from inrcodec import image
 from inrcodec.experiments.inputs import shrink
-from inrcodec.experiments.lottery import PUBLISHED
+from inrcodec.experiments.lottery import PUBLISHED, recon_file
 from inrcodec.experiments.routing import PAPER, imp_curve
 from inrcodec.experiments.spectra import power_spectrum
 
@@ -58,6 +58,9 @@ def lottery(outdir: str | Path, grid_rounds: list[int] | None = None) -> list[Pa
     rounds = results["rounds"]
     names = results["config"]["tickets"]
     colours = {"winner": "tab:green", "random": "tab:blue", "loser": "tab:red"}
+    others = iter(["tab:purple", "tab:orange", "tab:brown", "tab:pink", "tab:olive", "tab:cyan", "tab:gray"])
+    for name in names:  # finder tickets (snip, synflow, rigl, nm:N:M)
+        colours.setdefault(name, next(others, "k"))
     written = []
 
     def curve(key: str, ylabel: str, fname: str, extra=None) -> None:
@@ -162,8 +165,7 @@ def _grid(out: Path, results: dict, chosen: list[int], plt) -> Path:
             show(axes[0][0], axes[1][0], tgt, "target")
         for j, r in enumerate(chosen, start=1):
             rec = done[r]["tickets"][name]
-            fname = "r00-dense.png" if r == 0 else f"r{r:02d}-{name}.png"
-            arr = image.load(out / "recon" / fname)
+            arr = image.load(out / "recon" / recon_file(r, name))
             title = f"{name} r{r}\n{100 * rec['remaining']:.3g}% {rec['psnr']:.1f} dB HFE {rec['hfe']:.2f}"
             show(axes[2 * row][j], axes[2 * row + 1][j], arr, title)
     for ax in axes.flat:
