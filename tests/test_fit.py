@@ -144,3 +144,37 @@ def test_fused_training_repeats_and_tracks_the_reference(target):
     train(net, target, fast, 30, mask=mask)
     for w, k in zip(net.weights, mask.keep):
         assert not w.detach()[~k].any() and w.detach()[k].all()
+
+
+def test_error_sampler_draws_where_the_error_is():
+    from inrcodec.encoder import sampling
+
+    s = sampling.make("error", pool=100, batch=1000)
+    s.observe(torch.arange(100), torch.full((100,), 1e-6))
+    s.observe(torch.tensor([7]), torch.tensor([1.0]))
+    idx = s.draw(torch.Generator().manual_seed(0))
+    assert idx.shape == (1000,)
+    # Half the batch is uniform (about 5 hits of pixel 7), the other half nearly all pixel 7.
+    assert 450 < int((idx == 7).sum()) < 560
+    with pytest.raises(ValueError):
+        sampling.make("importance", 10, 2)
+
+
+def test_uniform_sampler_draws_what_the_fit_always_drew():
+    from inrcodec.encoder import sampling
+
+    a = sampling.make("uniform", 1000, 64).draw(torch.Generator().manual_seed(3))
+    b = torch.randint(0, 1000, (64,), generator=torch.Generator().manual_seed(3))
+    assert torch.equal(a, b)
+
+
+def test_error_sampler_trains_and_refuses_the_fused_step():
+    arr = (np.random.default_rng(0).random((16, 16, 3)) * 255).astype(np.uint8)
+    target = Target.of(arr)
+    cfg = FitConfig(steps=30, batch=64, sampler="error")
+    net = Siren(Architecture(hidden=8, layers=2, pe_levels=2), torch.Generator().manual_seed(0))
+    before = evaluate(net, target)
+    train(net, target, cfg, cfg.steps)
+    assert evaluate(net, target) > before
+    with pytest.raises(ValueError, match="fused"):
+        train(net, target, replace(cfg, fused=True), 1)

@@ -15,7 +15,7 @@ import torch
 
 from inrcodec import coords
 from inrcodec.config import FitConfig
-from inrcodec.encoder import fused
+from inrcodec.encoder import fused, sampling
 from inrcodec.encoder.mask import Mask
 from inrcodec.encoder.progress import StepProgress
 from inrcodec.pixels import to_unit
@@ -103,12 +103,14 @@ def train(
     if cfg.fused:
         workspace = fused.Workspace()
         rows = target.rows(net.arch.pe_levels)
+    sampler = sampling.make(cfg.sampler, pool, batch)
+    if cfg.fused and sampler.wants_errors:
+        raise ValueError("the fused step does not report per-pixel errors: use it with the uniform sampler")
     for step in range(steps):
         for group in opt.param_groups:
             group["lr"] = cosine_lr(step, steps, cfg.lr, cfg.lr_final)
-        idx = torch.arange(pool) if full_batch else torch.randint(0, pool, (batch,), generator=gen)
-        if region is not None:
-            idx = region[idx]
+        drawn = torch.arange(pool) if full_batch else sampler.draw(gen)
+        idx = drawn if region is None else region[drawn]
         idx = idx.to(device)
         weights = list(net.weights) if mask is None else mask.apply(list(net.weights))
         if weight_fn is not None:
@@ -116,6 +118,10 @@ def train(
         if cfg.fused:
             x, y = fused.gather(workspace, rows, target.coords, target.colours, net.arch.pe_levels, idx)
             loss = fused.mse(net, x, y, workspace, weights, list(net.biases))
+        elif sampler.wants_errors:
+            per_pixel = torch.mean((net(target.coords[idx], weights) - target.colours[idx]) ** 2, dim=1)
+            sampler.observe(drawn, per_pixel)
+            loss = per_pixel.mean()
         else:
             loss = torch.mean((net(target.coords[idx], weights) - target.colours[idx]) ** 2)
         if anchor is not None and cfg.l1 > 0:

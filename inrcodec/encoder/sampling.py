@@ -1,0 +1,60 @@
+"""Which pixels a training step sees.
+
+``uniform`` (every release so far): each batch is drawn uniformly, with replacement, from the
+seeded generator. ``error`` (issue 16): half of each batch is drawn the same way, the other half
+in proportion to each pixel's squared error when a batch last contained it, so steps go where
+the picture is still wrong (the idea of EVOS, CVPR 2025, and of soft mining, without their extra
+full-image passes: the errors come free from the step's own forward pass). A pixel never seen
+keeps its starting weight of 1, far above any colour error of a fitted network, so the first
+draws also cover the image. The loss is not reweighted: the point is to spend more of the
+gradient on the pixels that are wrong.
+"""
+
+from __future__ import annotations
+
+import torch
+
+SAMPLERS = ("uniform", "error")
+
+
+class Uniform:
+    """Uniform draws, exactly as the fit always drew them (the same numbers from the same seed)."""
+
+    wants_errors = False
+
+    def __init__(self, pool: int, batch: int) -> None:
+        self.pool, self.batch = pool, batch
+
+    def draw(self, gen: torch.Generator) -> torch.Tensor:
+        return torch.randint(0, self.pool, (self.batch,), generator=gen)
+
+    def observe(self, idx: torch.Tensor, errors: torch.Tensor) -> None:
+        pass
+
+
+class ErrorDriven(Uniform):
+    """Half uniform, half in proportion to each pixel's last seen squared error."""
+
+    wants_errors = True
+
+    def __init__(self, pool: int, batch: int, share: float = 0.5) -> None:
+        super().__init__(pool, batch)
+        self.weighted = int(round(batch * share))  # draws in proportion to the error
+        self.errors = torch.ones(pool)  # unseen pixels first: any colour error is far below 1
+
+    def draw(self, gen: torch.Generator) -> torch.Tensor:
+        uniform = torch.randint(0, self.pool, (self.batch - self.weighted,), generator=gen)
+        weighted = torch.multinomial(self.errors, self.weighted, replacement=True, generator=gen)
+        return torch.cat([uniform, weighted])
+
+    def observe(self, idx: torch.Tensor, errors: torch.Tensor) -> None:
+        """``errors``: the squared error of each drawn pixel (mean over channels), any device."""
+        self.errors[idx.cpu()] = errors.detach().float().cpu().clamp_min(1e-8)
+
+
+def make(name: str, pool: int, batch: int) -> Uniform:
+    if name == "uniform":
+        return Uniform(pool, batch)
+    if name == "error":
+        return ErrorDriven(pool, batch)
+    raise ValueError(f"unknown sampler {name!r}; choose from {', '.join(SAMPLERS)}")
