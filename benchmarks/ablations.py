@@ -1,6 +1,6 @@
 """Ablations of the codec's design, small enough for one core (a few minutes each).
 
-    python -m benchmarks.ablations                       # all eight on ../shared/photos (3 images)
+    python -m benchmarks.ablations                       # all of them on ../shared/photos (3 images)
     python -m benchmarks.ablations rewind masks --workers 2
     python -m benchmarks.ablations --quick               # 1 image, 128x128, tiny fits (a smoke test)
 
@@ -16,7 +16,10 @@
 - ``width-lr``: the peak learning rate of ladder widths 80 and 144 (2e-3 against 1e-3), full size;
 - ``quantization``: the range coder against Brotli on the same symbols, depths by MSE + λ bpp
   against the dB budget, and the rounding pass, all on one fit of a preset at full size;
-- ``prior``: the shipped prior against the random init at equal steps, and the residual's L1 weight.
+- ``prior``: the shipped prior against the random init at equal steps, and the residual's L1 weight;
+- ``tickets``: issue 17's ticket finders (SNIP and SynFlow ranking IMP rounds and at the
+  initialisation, RigL, N:M masks) against the dense networks and per-image IMP at equal bytes,
+  with what an N:M mask code would save (a computed size: the format does not have one).
 
 They run on the tuning photos, never on Kodak. Each writes ``<out>/<name>.json`` (rows per image,
 provenance; resumable like the benchmark) and ``<out>/<name>.md`` (the table docs/benchmark.md shows).
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from dataclasses import asdict, dataclass, fields, replace
@@ -94,6 +98,17 @@ class ImpVsDenseConfig(Training):
     """imp-vs-dense: the IMP trajectory of the training's network against small dense networks."""
 
     dense_widths: tuple[int, ...] = (56, 48, 40, 32)  # the small dense networks' widths
+
+
+@dataclass(frozen=True)
+class TicketsConfig(ImpVsDenseConfig):
+    """tickets: issue 17's ticket finders against imp-vs-dense's dense networks and per-image IMP
+    (the training's network, the magnitude rule: the reference trajectory)."""
+
+    finders: tuple[str, ...] = ("snip", "synflow")  # rules of the encoder's IMP rounds (PruneConfig.rule)
+    at_init: tuple[str, ...] = ("snip", "synflow")  # one-shot at the initialisation, then one fit under the mask
+    rigl: bool = True  # RigL (the encoder's rigl rule: sparse from the start) at each of the densities
+    nm: tuple[str, ...] = ("2:4", "1:4", "4:8")  # N:M patterns (the encoder's nm:N:M rule, density N/M)
 
 
 @dataclass(frozen=True)
@@ -260,6 +275,10 @@ def _bd(anchor: list[dict], test: list[dict]) -> str:
         except ValueError as e:  # NoOverlap, or too few points
             out.append(f"no {label} ({e})")
     return ", ".join(out)
+
+
+def _rates_psnrs(curve: list[dict]) -> tuple[list[float], list[float]]:
+    return [c["bpp"] for c in curve], [c["psnr"] for c in curve]
 
 
 def _encode_s(doc: dict) -> dict[str, float]:
@@ -853,6 +872,364 @@ class Prior(Ablation):
         )
 
 
+# --- tickets (issue 17) -------------------------------------------------------------------------
+
+
+def nm_code_bytes(shapes: list[tuple[int, int]], n: int, m: int) -> int:
+    """Bytes of an N:M-aware mask code for weight matrices of ``shapes`` ((out, in) each): the
+    mask's index among all N:M masks of those shapes, one integer in mixed radix (each full group
+    of M weights along a row one of C(M, N) choices, a row's partial group of r = in mod M weights
+    one of C(r, ceil(N r / M))), so ceil(log2(count)) bits, rounded up to whole bytes. A computed
+    size only: the format codes every mask as one Brotli'd bit per weight."""
+    count = 1
+    for out, inp in shapes:
+        full, r = divmod(inp, m)
+        per_row = math.comb(m, n) ** full * (math.comb(r, -(-n * r // m)) if r else 1)
+        count *= per_row**out
+    return ((count - 1).bit_length() + 7) // 8
+
+
+def is_nm(keeps: list[np.ndarray], n: int, m: int) -> bool:
+    """Whether every (out, in) mask keeps exactly N of each full group of M weights along a row and
+    ceil(N r / M) of a row's partial group of r: the masks :func:`nm_code_bytes` counts."""
+    for k in keeps:
+        out, inp = k.shape
+        full = inp - inp % m
+        if full and not np.all(k[:, :full].reshape(out, full // m, m).sum(axis=2) == n):
+            return False
+        if full < inp and not np.all(k[:, full:].sum(axis=1) == -(-n * (inp - full) // m)):
+            return False
+    return True
+
+
+def _file_fields(data: bytes, r: dict, nm: tuple[int, int] | None) -> dict:
+    """What a file spends on its mask and on its layers (section bytes, 5-byte frames included); for
+    an N:M point also the size its mask would take coded as N:M, and the file's size with it (the
+    MASKS section's frame kept, its Brotli payload replaced by that code)."""
+    from inrcodec.format import container
+
+    stream = container.read(data)
+    sections = stream.section_bytes
+    out = {
+        "mask_bytes": sections.get("masks", 0),
+        "layer_bytes": sum(v for k, v in sections.items() if k.startswith("layer")),
+    }
+    if nm is not None:
+        keeps = container.split_masks(stream.masks, stream.header)
+        code = nm_code_bytes([k.shape for k in keeps], *nm) if stream.masks is not None else 0
+        frame = container.SECTION_FRAME.size if stream.masks is not None else 0
+        substituted = len(data) - out["mask_bytes"] + frame + code
+        out.update(
+            nm_valid=is_nm(keeps, *nm),
+            nm_code_bytes=code,
+            nm_mask_bytes=frame + code,
+            bytes_if_nm=substituted,
+            bpp_if_nm=r["bpp"] * substituted / len(data),
+        )
+    return out
+
+
+def _encoded_rows(arr: np.ndarray, encoded: list, settings, device: str, nm: tuple[int, int] | None = None):
+    """Rows of ``encoded`` (one trajectory's files in order, or one lone encode), as
+    :func:`benchmarks.codecs.ladder_rows` makes them (a point's ``encode_s``: what a lone encode to
+    it costs), plus the files' mask and layer bytes."""
+    import inrcodec
+
+    rows, coding_before = [], 0.0
+    for setting, enc in zip(settings, encoded, strict=True):
+        sec = enc.stats["seconds"]
+        encode_s = sec["fit_and_prune"] - coding_before + sec["code"]
+        coding_before += sec["code"]
+        t = time.perf_counter()
+        decoded = inrcodec.decode(enc.data, device=device)
+        r = row(setting, arr, enc.data, decoded, encode_s, time.perf_counter() - t)
+        r.update(density=enc.stats["density"], bits=enc.stats["bits"], coders=enc.stats["coders"])
+        r.update(_file_fields(enc.data, r, nm))
+        rows.append(r)
+    return rows
+
+
+def _encode_at_init(arr: np.ndarray, cfg, finder: str, density: float, device: str):
+    """A lone encode whose mask is found at the initialisation θ0 (SNIP on every pixel, or SynFlow
+    data-free, to the count the magnitude rule keeps at ``density``), then one fit of ``fit.steps``
+    from θ0 under it, coded as the encoder codes a snapshot. Pruning at initialisation as the papers
+    do it; not an encoder rule (the encoder's snip and synflow rank the trained weights of IMP rounds)."""
+    from inrcodec.encoder import rules
+    from inrcodec.encoder.allocate import allocate_bits
+    from inrcodec.encoder.coding import finish
+    from inrcodec.encoder.fit import train
+    from inrcodec.encoder.mask import Mask
+    from inrcodec.encoder.pipeline import measured
+    from inrcodec.encoder.prune import Snapshot
+    from inrcodec.encoder.session import Session
+
+    t0 = time.perf_counter()
+    session = Session.create(arr, cfg, device)
+    net = session.network()
+    dense = Mask.dense(list(net.weights))
+    if finder == "snip":
+        mask = dense.prune_by(rules.snip_scores(net, session.target), 1 - density)
+    elif finder == "synflow":
+        mask = rules.synflow_mask(list(net.weights), rules.count_after(dense, 1 - density))
+    else:
+        raise ValueError(f"no pruning at initialisation for {finder!r}; use snip or synflow")
+    mask = mask.to(session.device)
+    train(net, session.target, session.cfg.fit, session.cfg.fit.steps, mask=mask, anchor=session.anchor)
+    snap = Snapshot(0, mask, *net.state(), time.perf_counter() - t0)
+    tc = time.perf_counter()
+    bits = allocate_bits(session, net, snap)
+    coded = finish(session, net, snap, bits)
+    return measured(session, coded, snap, bits, snap.seconds, time.perf_counter() - tc)
+
+
+class Tickets(Ablation):
+    """Issue 17: each ticket finder a trajectory of the training's network (imp-vs-dense's protocol),
+    against the small dense networks and against per-image IMP (the magnitude rule), at equal bytes."""
+
+    name, label = "tickets", "ticket finders vs small dense networks and per-image IMP"
+    question = (
+        "At equal bytes, does a ticket finder (SNIP, SynFlow, RigL, N:M masks) make pruning the training's"
+        " network pay against small dense networks, or beat per-image IMP; and would an N:M mask code?"
+    )
+    Config = TicketsConfig
+    quick = TicketsConfig(**QUICK_TRAINING, dense_widths=(18, 14))
+
+    def finders(self) -> dict[str, str]:
+        """Curve prefix -> what it is, the reference IMP first."""
+        s = self.setup
+        out = {"imp": "IMP, magnitude (reference)"}
+        out.update({f: f"{f}-ranked IMP rounds (encoder rule)" for f in s.finders})
+        out.update({f"{f}@init": f"{f} at θ0, one fit (not an encoder rule)" for f in s.at_init})
+        if s.rigl:
+            out["rigl"] = "RigL (encoder rule)"
+        if s.nm:
+            out["nm"] = f"N:M {', '.join(s.nm)} (encoder rule)"
+        return out
+
+    def jobs(self) -> list[Job]:
+        s = self.setup
+
+        def lone(setting: str, params: dict, cost: float) -> Job:
+            return Job(setting, (setting,), params, cost)
+
+        out = [self._trajectory("imp", 40.0)]
+        out += [lone(f"dense-h{w}", {"hidden": w}, 10.0) for w in s.dense_widths]
+        out += [self._trajectory(f, 45.0, rule=f) for f in s.finders]
+        out += [lone(f"{f}@init-{_d(d)}", {"at_init": f, "density": d}, 12.0) for f in s.at_init for d in s.densities]
+        if s.rigl:
+            out += [lone(f"rigl-{_d(d)}", {"rule": "rigl", "density": d}, 15.0) for d in s.densities]
+        out += [lone(f"nm-{p}", {"rule": f"nm:{p}"}, 15.0) for p in s.nm]
+        return out
+
+    def run(self, arr: np.ndarray, job: Job) -> list[dict]:
+        from inrcodec.encoder import rules
+        from inrcodec.encoder.pipeline import encode_array, encode_ladder
+
+        s, p = self.setup, job.params
+        if "hidden" in p:  # a small dense network: its dense fit only, as imp-vs-dense's
+            encoded = encode_ladder(arr, s.config(hidden=p["hidden"]), [], device=self.device)
+            return _encoded_rows(arr, encoded, job.settings, self.device)
+        if "at_init" in p:
+            enc = _encode_at_init(arr, s.config(), p["at_init"], p["density"], self.device)
+            return _encoded_rows(arr, [enc], job.settings, self.device)
+        rule = p.get("rule", "magnitude")
+        if rule in ("magnitude", *s.finders):  # a trajectory: dense fit, one IMP round per density
+            encoded = encode_ladder(arr, s.config(**p), list(s.densities), device=self.device)
+            return _encoded_rows(arr, encoded, job.settings, self.device)
+        cfg = s.config()  # rigl at its density, nm:N:M at N/M: one encode each
+        density = p.get("density", rules.fixed_density(rule))
+        cfg = replace(cfg, prune=replace(cfg.prune, rule=rule, density=density))
+        enc = encode_array(arr, cfg, device=self.device)
+        return _encoded_rows(arr, [enc], job.settings, self.device, rules.parse_nm(rule))
+
+    def summary(self, doc: dict) -> str:
+        by_setting: dict[str, list[dict]] = {}
+        for r in doc["rows"]:
+            by_setting.setdefault(r["setting"], []).append(r)
+
+        def mean(setting: str, key: str) -> float | None:
+            vals = [r[key] for r in by_setting.get(setting, []) if r.get(key) is not None]
+            return float(np.mean(vals)) if vals else None
+
+        start = [c for c in doc["curve"] if c["setting"] == "imp-d1.00"]  # every finder's dense start
+        dense = sorted(_curve(doc, "dense") + start, key=lambda c: c["bpp"])
+        imp = _curve(doc, "imp")
+        curves = {}
+        for prefix in self.finders():
+            own = _curve(doc, prefix)
+            curves[prefix] = (
+                own
+                if any(c["setting"].endswith("-d1.00") for c in own)
+                else sorted(own + start, key=lambda c: c["bpp"])
+            )
+        start_layer = mean("imp-d1.00", "layer_bytes")
+
+        lines = md.table(
+            (
+                "point",
+                "density",
+                "bytes",
+                "bpp",
+                "PSNR (dB)",
+                "− dense at equal bpp (dB)",
+                "− IMP at equal bpp (dB)",
+                "mask bytes (share)",
+                "layer bytes",
+                "encode s",
+            )
+        )
+        for prefix in self.finders():
+            for c in sorted(_curve(doc, prefix), key=lambda c: -c["bpp"]):
+                key = c["setting"]
+                if key.endswith("-d1.00") and prefix != "imp":
+                    continue  # the same fit and file as imp-d1.00
+                ref, ref_imp = _at_rate(c["bpp"], dense), _at_rate(c["bpp"], imp)
+                mask, nbytes = mean(key, "mask_bytes"), mean(key, "bytes")
+                share = f"{mask:.0f} ({100 * mask / nbytes:.1f}%)" if mask is not None and nbytes else md.MISSING
+                cells = (
+                    key,
+                    md.fmt(mean(key, "density"), ".3f"),
+                    md.fmt(nbytes, ".0f"),
+                    f"{c['bpp']:.3f}",
+                    f"{c['psnr']:.2f}",
+                    md.fmt(None if ref is None else c["psnr"] - ref, "+.2f"),
+                    md.MISSING
+                    if key.startswith("imp-")
+                    else md.fmt(None if ref_imp is None else c["psnr"] - ref_imp, "+.2f"),
+                    share,
+                    md.fmt(mean(key, "layer_bytes"), ".0f"),
+                    md.fmt(mean(key, "encode_s"), ".1f"),
+                )
+                lines.append(md.row(cells))
+
+        verdicts = md.table(("finder", "against dense", "against IMP", "verdict"))
+        for prefix, what in self.finders().items():
+            curve = curves[prefix]
+            vs_imp = md.MISSING if prefix == "imp" else _bd(imp, curve)
+            verdict = self._verdict(curve, doc, dense, mean, start_layer)
+            verdicts.append(md.row((f"{prefix}: {what}", _bd(dense, curve), vs_imp, verdict)))
+        if self.setup.nm:
+            coded = self._nm_coded(doc, start)
+            label = "nm, its mask coded as N:M (a computed size: the format has no such code)"
+            verdict = self._verdict(coded, doc, dense, mean, start_layer, coded_as_nm=True)
+            verdicts.append(md.row((label, _bd(dense, coded), _bd(imp, coded), verdict)))
+
+        parts = [
+            *lines,
+            "",
+            "Means over the images. Every curve starts at the same dense fit (imp-d1.00, the training's network"
+            " unpruned; the snip/synflow trajectories' own d1.00 files are that file) and is compared at equal"
+            " bytes with the dense curve (the small dense networks and imp-d1.00) and with IMP's; the BD figures"
+            " below include that shared start. Mask bytes: the MASKS section (frame included) as the format"
+            " codes it (Brotli'd bit per weight); layer bytes: the LAYER sections. Encode s: a lone encode to"
+            " the point (fit, rounds up to it, its coding).",
+            "",
+            *verdicts,
+        ]
+        if self.setup.nm:
+            parts += ["", self._nm_table(doc, mean, dense, imp, start)]
+        return "\n".join(parts)
+
+    @staticmethod
+    def _verdict(curve, doc, dense, mean, start_layer, coded_as_nm: bool = False) -> str:
+        """Pays (negative BD-rate against dense) or not, and why: the mask's bytes, the layer bytes
+        the pruned points save against the dense start, their PSNR against it and at equal bytes.
+        ``coded_as_nm``: the N:M points with their mask's computed N:M code size in place of the MASKS section."""
+        try:
+            gain = bd_rate([c["bpp"] for c in dense], [c["psnr"] for c in dense], *_rates_psnrs(curve))
+        except ValueError:
+            gain = None
+        pruned = [c for c in curve if not c["setting"].endswith("-d1.00")]
+        if not pruned:
+            return "no pruned points yet"
+        mask_key, bytes_key = ("nm_mask_bytes", "bytes_if_nm") if coded_as_nm else ("mask_bytes", "bytes")
+        start = next((c for c in doc["curve"] if c["setting"] == "imp-d1.00"), None)
+        mask = np.mean([mean(c["setting"], mask_key) or 0 for c in pruned])
+        share = 100 * np.mean([(mean(c["setting"], mask_key) or 0) / mean(c["setting"], bytes_key) for c in pruned])
+        layer = np.mean([mean(c["setting"], "layer_bytes") or 0 for c in pruned])
+        deltas = [c["psnr"] - ref for c in pruned if (ref := _at_rate(c["bpp"], dense)) is not None]
+        why = f"its pruned points spend {mask:.0f} B ({share:.1f}% of the file) on the mask"
+        if start is not None and start_layer is not None:
+            why += (
+                f" and save {start_layer - layer:.0f} B of layer bytes against the dense start,"
+                f" at {np.mean([c['psnr'] for c in pruned]) - start['psnr']:+.2f} dB against it"
+            )
+        if deltas:
+            why += f"; at equal bytes {np.mean(deltas):+.2f} dB against dense"
+        if gain is None:
+            head = "undetermined (no BD-rate against dense)"
+        else:
+            head = (
+                ("would pay" if coded_as_nm else "pays")
+                if gain < 0
+                else ("would not pay" if coded_as_nm else "does not pay")
+            )
+            head += f" (BD-rate {gain:+.1f}% against dense)"
+        return f"{head}: {why}"
+
+    def _nm_coded(self, doc: dict, start: list[dict]) -> list[dict]:
+        """The N:M curve with each point's rate as if its mask were coded as N:M (computed sizes), the
+        shared dense start (no mask) unchanged."""
+        out = []
+        for p in self.setup.nm:
+            rs = [r for r in doc["rows"] if r["setting"] == f"nm-{p}"]
+            if rs:
+                bpp = float(np.mean([r["bpp_if_nm"] for r in rs]))
+                out.append({"setting": f"nm-{p}", "bpp": bpp, "psnr": float(np.mean([r["psnr"] for r in rs]))})
+        return sorted(out + start, key=lambda c: c["bpp"])
+
+    def _nm_table(self, doc, mean, dense, imp, start) -> str:
+        """The N:M points as coded, and with their mask coded as N:M (a computed size)."""
+        from inrcodec.format import container
+
+        lines = md.table(
+            (
+                "pattern",
+                "density",
+                "file bytes",
+                "MASKS section bytes, frame included (share)",
+                "mask bytes if coded as N:M (computed, not in the format): code + frame",
+                "file bytes with it",
+                "PSNR (dB)",
+                "− dense at equal bpp (dB), as coded",
+                "− dense at equal bpp (dB), with the N:M code",
+                "exact N:M masks",
+            )
+        )
+        for p in self.setup.nm:
+            key = f"nm-{p}"
+            rs = [r for r in doc["rows"] if r["setting"] == key]
+            if not rs:
+                continue
+            psnr = float(np.mean([r["psnr"] for r in rs]))
+            bpp, bpp_nm = float(np.mean([r["bpp"] for r in rs])), float(np.mean([r["bpp_if_nm"] for r in rs]))
+            ref, ref_nm = _at_rate(bpp, dense), _at_rate(bpp_nm, dense)
+            mask, nbytes = mean(key, "mask_bytes"), mean(key, "bytes")
+            cells = (
+                p,
+                md.fmt(mean(key, "density"), ".3f"),
+                f"{nbytes:.0f}",
+                f"{mask:.0f} ({100 * mask / nbytes:.1f}%)",
+                f"{mean(key, 'nm_code_bytes'):.0f} + {container.SECTION_FRAME.size}",
+                f"{mean(key, 'bytes_if_nm'):.0f}",
+                f"{psnr:.2f}",
+                md.fmt(None if ref is None else psnr - ref, "+.2f"),
+                md.fmt(None if ref_nm is None else psnr - ref_nm, "+.2f"),
+                f"{sum(bool(r['nm_valid']) for r in rs)}/{len(rs)}",
+            )
+            lines.append(md.row(cells))
+        curve = self._nm_coded(doc, start)
+        note = (
+            "N:M masks. The mask bytes if coded as N:M are a computed size, of a code the format does not"
+            " implement: ceil(log2 of the number of N:M masks of the network's shapes) bits (every full group"
+            " of M weights along a row one of C(M, N), a partial group of r one of C(r, ceil(N r / M))), in"
+            " whole bytes, plus the section's 5-byte frame, in place of the MASKS section's bytes; nothing"
+            " else of the files changes. With that substitution (computed, not implemented): N:M against"
+            f" dense {_bd(dense, curve)}; against IMP {_bd(imp, curve)}."
+        )
+        return _with_note(lines, note)
+
+
 def _paired(doc: dict, variants: tuple[str, str], densities: tuple[float, ...]) -> str:
     """A table of two trajectories side by side, per density."""
     a, b = variants
@@ -879,7 +1256,19 @@ def _paired(doc: dict, variants: tuple[str, str], densities: tuple[float, ...]) 
 
 ABLATIONS: dict[str, type[Ablation]] = {
     a.name: a
-    for a in (ImpVsDense, SinrVsScalar, Rewind, Masks, Schedule, EntropyCoding, Fourier, WidthLr, Quantization, Prior)
+    for a in (
+        ImpVsDense,
+        SinrVsScalar,
+        Rewind,
+        Masks,
+        Schedule,
+        EntropyCoding,
+        Fourier,
+        WidthLr,
+        Quantization,
+        Prior,
+        Tickets,
+    )
 }
 
 

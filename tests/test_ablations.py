@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -209,3 +210,75 @@ def test_the_prior_ablation_names_a_shipped_prior_of_its_preset():
         cfg = abl._config(steps, prior)
         got = prior_id(dc_replace(cfg, arch=dc_replace(cfg.arch, out_features=3)))
         assert got == (0 if key.startswith("random") else 1), key
+
+
+def test_nm_code_bytes_counts_the_nm_masks_of_the_shapes():
+    """ceil(log2(number of N:M masks)) bits, in whole bytes; a row's partial group of r keeps ceil(N r / M)."""
+    assert ablations.nm_code_bytes([(1, 4)], 2, 4) == 1  # C(4, 2) = 6 masks: 3 bits
+    assert ablations.nm_code_bytes([(1, 6)], 2, 4) == 1  # 6 x C(2, 1) = 12 masks: 4 bits
+    assert ablations.nm_code_bytes([(2, 3)], 1, 4) == 1  # one partial group of 3 keeping 1 per row: 9 masks
+    assert ablations.nm_code_bytes([(40, 8)], 4, 8) == math.ceil(40 * math.log2(70) / 8)  # C(8, 4) = 70
+    # The quick tickets network (width 24, 3 sine layers, 2 coordinates) under 2:4: 24 rows of 2 keep 1 of
+    # 2, the other rows 6 groups of 4 each: 2^24 x 6^(6 x (24 + 24 + 3)).
+    shapes = [(24, 2), (24, 24), (24, 24), (3, 24)]
+    assert ablations.nm_code_bytes(shapes, 2, 4) == math.ceil((24 + 306 * math.log2(6)) / 8) == 102
+
+
+def test_is_nm_accepts_the_rules_nm_masks_only():
+    import torch
+
+    from inrcodec.encoder.rules import nm_keep
+
+    gen = torch.Generator().manual_seed(0)
+    for n, m in ((2, 4), (1, 4), (4, 8)):
+        weights = [
+            torch.randn(24, 2, generator=gen),
+            torch.randn(24, 24, generator=gen),
+            torch.randn(3, 26, generator=gen),
+        ]
+        keeps = [nm_keep(w, n, m).numpy() for w in weights]
+        assert ablations.is_nm(keeps, n, m)
+        keeps[1][0, 0] = not keeps[1][0, 0]
+        assert not ablations.is_nm(keeps, n, m)
+
+
+def test_tickets_jobs_run_each_finder_at_the_imp_densities():
+    exp = ablations.Tickets()
+    s = exp.setup
+    d = [ablations._d(x) for x in s.densities]
+    settings = exp.settings()
+    assert [f"imp-{x}" for x in ("d1.00", *d)] == settings[: len(d) + 1]
+    assert [f"dense-h{w}" for w in s.dense_widths] == settings[len(d) + 1 : len(d) + 1 + len(s.dense_widths)]
+    for f in ("snip", "synflow"):
+        assert all(f"{f}-{x}" in settings and f"{f}@init-{x}" in settings for x in d)
+    assert all(f"rigl-{x}" in settings for x in d)
+    assert [x for x in settings if x.startswith("nm-")] == ["nm-2:4", "nm-1:4", "nm-4:8"]
+    assert len(set(settings)) == len(settings)
+    assert exp.crop(256) == 256 and s.hidden == ablations.ImpVsDense().setup.hidden
+
+
+@pytest.mark.slow
+def test_quick_tickets_ablation_end_to_end(tmp_path):
+    doc, table = _quick(tmp_path, "tickets")
+    rows = {r["setting"]: r for r in doc["rows"]}
+    assert doc["complete"] and set(rows) == set(doc["settings"])
+    for f in ("snip", "synflow"):  # the same dense fit starts every trajectory
+        assert (rows[f"{f}-d1.00"]["bytes"], rows[f"{f}-d1.00"]["psnr"]) == (
+            rows["imp-d1.00"]["bytes"],
+            rows["imp-d1.00"]["psnr"],
+        )
+    for key, r in rows.items():
+        assert r["bpp"] == 8 * r["bytes"] / (128 * 128) and r["encode_s"] > 0
+        pruned = not (key.startswith("dense-") or key.endswith("-d1.00"))
+        assert (r["mask_bytes"] > 0) == pruned and 0 < r["layer_bytes"] < r["bytes"] - r["mask_bytes"]
+    for d in ablations.Tickets.quick.densities:
+        assert rows[f"rigl-{ablations._d(d)}"]["density"] == pytest.approx(d, abs=1e-3)
+    for p in ("2:4", "1:4", "4:8"):
+        r = rows[f"nm-{p}"]
+        assert r["nm_valid"] and 0 < r["nm_mask_bytes"] < r["mask_bytes"]
+        assert r["bytes_if_nm"] == r["bytes"] - r["mask_bytes"] + r["nm_mask_bytes"]
+    assert "| nm-2:4 | 0.500 |" in table and "| 2:4 | 0.500 |" in table
+    assert "mask bytes if coded as N:M (computed, not in the format): code + frame" in table
+    assert all(rows[f"nm-{p}"]["nm_mask_bytes"] == rows[f"nm-{p}"]["nm_code_bytes"] + 5 for p in ("2:4", "1:4", "4:8"))
+    assert "With that substitution (computed, not implemented): N:M against dense BD-rate" in table
+    assert "| imp: IMP, magnitude (reference) | BD-rate" in table
