@@ -1,0 +1,241 @@
+"""Issue 15, stage 1: the latent-grid prototype against release 1.2's SIREN, at equal encode time.
+
+    python -m benchmarks.latent_grid --workers 2       # the lambda sweep on photo001-photo008
+    python -m benchmarks.latent_grid --tuning          # the variants tried on photo001 at one lambda
+    python -m benchmarks.latent_grid --report          # tables from the results already there
+
+The prototype (:mod:`inrcodec.encoder.latent`) trains for a fixed number of steps, chosen so that
+an encode takes about the CPU time of the default preset's (h80: about 60 s on one core here);
+every row records its own CPU time beside it. The anchor is release 1.2's ladder on the same
+photos (``benchmarks/results/photos-first8``, made by ``python -m benchmarks.kodak_rd --images
+../shared/photos --n-images 8 --codecs inrcodec,jpeg420``). Rates are ``len()`` of the packed
+stream, PSNR that of the stream decoded back.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks import markdown as md
+from benchmarks.bd_rate import NoOverlap, bd_psnr, bd_rate
+from benchmarks.codecs import Codec, row
+from benchmarks.runner import REPO, RESULTS, Job, dataset, dataset_meta, ray_option, run
+from inrcodec.encoder.latent import LatentConfig
+
+PHOTOS = REPO.parent / "shared" / "photos"
+OUT = RESULTS / "latent"
+ANCHOR = RESULTS / "photos-first8"  # release 1.2's SIREN ladder and JPEG on the same photos
+
+# The sweep: lambda is the knob, with the grid sizes chosen for it on photo001 (the finest grid is
+# dropped where training left it empty) and a smaller synthesis at the lowest rates. Steps: at most
+# about 60 s of one core at 768x512 (the default preset's encode time), measured in each row.
+BASE = LatentConfig(steps=4800, batch=4096, lr_latent=0.1, lr_synthesis=2e-3, finest=1, levels=6)
+LOW = {"finest": 2, "levels": 5, "hidden": 16}  # lambda >= 8e-3
+POINTS = (
+    replace(BASE, lam=3.2e-2, **LOW),
+    replace(BASE, lam=1.6e-2, **LOW),
+    replace(BASE, lam=8e-3, **LOW),
+    replace(BASE, lam=4e-3),
+    replace(BASE, lam=2e-3),
+    replace(BASE, lam=1e-3),
+    replace(BASE, lam=5e-4, finest=0, levels=7, steps=2400),  # a full-resolution grid: twice the step cost
+)
+
+# Tried on photo001 at lambda 4e-3 (the table in docs/benchmark.md): one change each from BASE.
+TUNING = {
+    "base (finest grid 1/2, 6 levels)": {},
+    "3x the steps (14400: about h144's encode time)": {"steps": 14400},
+    "lr_latent=0.01": {"lr_latent": 0.01},
+    "lr_latent=0.03": {"lr_latent": 0.03},
+    "batch=16384, 1600 steps": {"batch": 16384, "steps": 1600},
+    "omega=30 (SIREN's)": {"omega": 30.0},
+    "hidden=48": {"hidden": 48},
+    "no Fourier features": {"pe_levels": 0},
+    "8 Fourier octaves": {"pe_levels": 8},
+    "bicubic": {"interpolation": "bicubic"},
+    "relu synthesis": {"activation": "relu"},
+    "full-resolution grid (7 levels, 2400 steps)": {"finest": 0, "levels": 7, "steps": 2400},
+    "SIREN-sized synthesis (h64, 3 layers, omega 30, 6 octaves; 2400 steps)": {
+        "hidden": 64,
+        "layers": 3,
+        "omega": 30.0,
+        "pe_levels": 6,
+        "steps": 2400,
+    },
+}
+
+
+class LatentProto(Codec):
+    """The prototype at a list of operating points (one job and one row each, named by lambda)."""
+
+    def __init__(self, points: tuple[LatentConfig, ...], name: str, label: str):
+        self.points, self.name, self.label = points, name, label
+
+    def config(self) -> dict:
+        return {"points": [asdict(p) for p in self.points]}
+
+    def job_config(self, job: Job) -> dict:
+        return {"config": asdict(job.params)}
+
+    def jobs(self) -> list[Job]:
+        return [Job(f"lam={p.lam:g}", (f"lam={p.lam:g}",), p, 60.0) for p in self.points]
+
+    def run(self, arr: np.ndarray, job: Job) -> list[dict]:
+        from inrcodec.encoder import latent
+
+        fitted = latent.fit(arr, job.params)
+        t = time.perf_counter()
+        decoded = latent.render(latent.unpack(fitted.data), *arr.shape[:2])
+        decode_s = time.perf_counter() - t
+        r = row(job.key, arr, fitted.data, decoded, fitted.seconds, decode_s)
+        r.update(steps=fitted.steps, latent_bytes=fitted.latent_bytes, synthesis_bytes=fitted.synthesis_bytes)
+        return [r]
+
+
+def tuning_codecs() -> list[LatentProto]:
+    return [
+        LatentProto((replace(BASE, lam=4e-3, **change),), f"tuning-{i:02d}", name)
+        for i, (name, change) in enumerate(TUNING.items())
+    ]
+
+
+# --- the report -------------------------------------------------------------------------------------
+
+
+def _load(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+def _points(doc: dict, image: str | None = None) -> tuple[list[float], list[float]]:
+    if image is None:
+        pts = [(c["bpp"], c["psnr"]) for c in doc["curve"]]
+    else:
+        pts = [(r["bpp"], r["psnr"]) for r in doc["rows"] if r["image"] == image]
+    pts.sort()
+    return [p[0] for p in pts], [p[1] for p in pts]
+
+
+def _bd(anchor: dict, test: dict, image: str | None = None) -> tuple[float | None, float | None]:
+    ra, qa = _points(anchor, image)
+    rt, qt = _points(test, image)
+    try:
+        return bd_rate(ra, qa, rt, qt), bd_psnr(ra, qa, rt, qt)
+    except NoOverlap:
+        return None, None
+
+
+def _fmt(x: float | None, spec: str) -> str:
+    return "—" if x is None else format(x, spec)
+
+
+def report(out: Path = OUT, anchor: Path = ANCHOR) -> str:
+    """The sweep's table (mean curve and per image, BD-rate against the SIREN and JPEG) as markdown."""
+    proto = _load(out / "latent-proto.json")
+    siren, jpeg = _load(anchor / "inrcodec.json"), _load(anchor / "jpeg420.json")
+    lines = ["Mean curve (photo001–photo008):", ""]
+    sir_s = {
+        c["setting"]: np.mean([r["encode_s"] for r in siren["rows"] if r["setting"] == c["setting"]])
+        for c in siren["curve"]
+    }
+    rows = [
+        [
+            c["setting"],
+            f"{c['bpp']:.3f}",
+            f"{c['psnr']:.2f}",
+            f"{np.mean([r['encode_s'] for r in proto['rows'] if r['setting'] == c['setting']]):.0f}",
+        ]
+        for c in proto["curve"]
+    ]
+    lines += md.table(["prototype λ", "bpp", "PSNR dB", "encode s (CPU)"], rows)
+    lines += [""]
+    rows = [[c["setting"], f"{c['bpp']:.3f}", f"{c['psnr']:.2f}", f"{sir_s[c['setting']]:.0f}"] for c in siren["curve"]]
+    lines += md.table(["release 1.2 SIREN", "bpp", "PSNR dB", "encode s (wall)"], rows)
+    lines += ["", "BD-rate (negative: fewer bytes at equal PSNR) and BD-PSNR:", ""]
+    table = []
+    for image in [None, *proto["images"]]:
+        vs_siren = _bd(siren, proto, image)
+        vs_jpeg = _bd(jpeg, proto, image)
+        siren_jpeg = _bd(jpeg, siren, image)
+        table.append(
+            [
+                image or "**mean curve**",
+                _fmt(vs_siren[0], "+.1f") + " %",
+                _fmt(vs_siren[1], "+.2f") + " dB",
+                _fmt(vs_jpeg[0], "+.1f") + " %",
+                _fmt(siren_jpeg[0], "+.1f") + " %",
+            ]
+        )
+    per_image = [float(t[1].rstrip(" %")) for t in table[1:] if not t[1].startswith("—")]
+    lines += md.table(
+        ["image", "prototype vs SIREN 1.2", "BD-PSNR", "prototype vs JPEG 4:2:0", "SIREN 1.2 vs JPEG 4:2:0"], table
+    )
+    if per_image:
+        lines += ["", f"Per-image median BD-rate against the SIREN: {np.median(per_image):+.1f} %."]
+    return "\n".join(lines) + "\n"
+
+
+def siren_at(anchor: dict, image: str, bpp: float) -> float | None:
+    """Release 1.2's PSNR on ``image`` at ``bpp``, linear in log-rate between its ladder points
+    (None outside the ladder's span)."""
+    rates, psnrs = _points(anchor, image)
+    if not rates or not rates[0] <= bpp <= rates[-1]:
+        return None
+    return float(np.interp(np.log(bpp), np.log(rates), psnrs))
+
+
+def tuning_report(out: Path = OUT, anchor: Path = ANCHOR) -> str:
+    siren = _load(anchor / "inrcodec.json")
+    rows = []
+    for codec in tuning_codecs():
+        path = out / "tuning" / f"{codec.name}.json"
+        if not path.exists() or not _load(path)["rows"]:
+            continue
+        r = _load(path)["rows"][0]
+        ref = siren_at(siren, r["image"], r["bpp"])
+        cells = [
+            codec.label,
+            f"{r['bpp']:.3f}",
+            f"{r['psnr']:.2f}",
+            _fmt(ref, ".2f"),
+            _fmt(ref and r["psnr"] - ref, "+.2f"),
+        ]
+        rows.append([*cells, str(r["steps"]), f"{r['encode_s']:.0f}"])
+    head = ["photo001, λ = 4·10⁻³", "bpp", "PSNR dB", "SIREN 1.2 at that bpp", "Δ dB", "steps", "encode s (CPU)"]
+    return "\n".join(md.table(head, rows)) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--images", type=Path, default=PHOTOS, help=f"folder with SHA256SUMS ({PHOTOS})")
+    p.add_argument("--n-images", type=int, default=8, help="the first N images (default 8: photo001-photo008)")
+    p.add_argument("--workers", type=int, default=1, help="processes, one torch thread each (default 1)")
+    p.add_argument("--tuning", action="store_true", help="the variants on the first image at lambda 4e-3")
+    p.add_argument("--report", action="store_true", help="only write the tables from the results already there")
+    p.add_argument("--out", type=Path, default=OUT, help=f"results folder (default {OUT.relative_to(REPO)})")
+    ray_option(p)
+    args = p.parse_args(argv)
+    if not args.report:
+        refs = dataset(args.images)[: 1 if args.tuning else args.n_images]
+        out = args.out / "tuning" if args.tuning else args.out
+        codecs = (
+            tuning_codecs() if args.tuning else [LatentProto(POINTS, "latent-proto", "latent grid + SIREN (prototype)")]
+        )
+        meta = dataset_meta(args.images, f"{args.images.resolve().name}-first{len(refs)}", False)
+        if not run(codecs, refs, out, workers=args.workers, meta=meta, ray=args.ray):
+            return 1
+    text = tuning_report(args.out) if args.tuning else report(args.out)
+    name = "tuning.md" if args.tuning else "latent-proto.md"
+    (args.out / name).write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
