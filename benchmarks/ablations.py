@@ -40,7 +40,7 @@ import numpy as np
 
 from benchmarks import markdown as md
 from benchmarks.bd_rate import bd_psnr, bd_rate
-from benchmarks.codecs import ladder_rows, row
+from benchmarks.codecs import encoded_rows, ladder_rows, row
 from benchmarks.runner import REPO, RESULTS, DatasetError, Experiment, Job, dataset, dataset_meta, ray_option, run
 from inrcodec.config import record
 
@@ -930,22 +930,10 @@ def _file_fields(data: bytes, r: dict, nm: tuple[int, int] | None) -> dict:
 
 
 def _encoded_rows(arr: np.ndarray, encoded: list, settings, device: str, nm: tuple[int, int] | None = None):
-    """Rows of ``encoded`` (one trajectory's files in order, or one lone encode), as
-    :func:`benchmarks.codecs.ladder_rows` makes them (a point's ``encode_s``: what a lone encode to
-    it costs), plus the files' mask and layer bytes."""
-    import inrcodec
-
-    rows, coding_before = [], 0.0
-    for setting, enc in zip(settings, encoded, strict=True):
-        sec = enc.stats["seconds"]
-        encode_s = sec["fit_and_prune"] - coding_before + sec["code"]
-        coding_before += sec["code"]
-        t = time.perf_counter()
-        decoded = inrcodec.decode(enc.data, device=device)
-        r = row(setting, arr, enc.data, decoded, encode_s, time.perf_counter() - t)
-        r.update(density=enc.stats["density"], bits=enc.stats["bits"], coders=enc.stats["coders"])
+    """:func:`benchmarks.codecs.encoded_rows`, plus the files' mask and layer bytes."""
+    rows = encoded_rows(arr, encoded, settings, device)
+    for r, enc in zip(rows, encoded):
         r.update(_file_fields(enc.data, r, nm))
-        rows.append(r)
     return rows
 
 

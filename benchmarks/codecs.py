@@ -256,15 +256,20 @@ class InrCodec(Codec):
 
 
 def ladder_rows(arr: np.ndarray, cfg, densities, settings, device: str = "cpu") -> list[dict]:
-    """One :func:`encode_ladder` trajectory, a row per operating point (``settings``: dense first).
+    """One :func:`encode_ladder` trajectory, a row per operating point (``settings``: dense first)."""
+    from inrcodec.encoder.pipeline import encode_ladder
+
+    return encoded_rows(arr, encode_ladder(arr, cfg, list(densities), device=device), settings, device)
+
+
+def encoded_rows(arr: np.ndarray, encoded: list, settings, device: str = "cpu") -> list[dict]:
+    """Rows of ``encoded`` (one trajectory's files in order, or one lone encode), each decoded.
 
     ``encode_s`` of a point is what a lone encode to it costs: fit and pruning up to it plus its
     own coding (the coding of earlier points on the trajectory is not counted).
     """
     import inrcodec
-    from inrcodec.encoder.pipeline import encode_ladder
 
-    encoded = encode_ladder(arr, cfg, list(densities), device=device)
     rows, coding_before = [], 0.0
     for setting, enc in zip(settings, encoded, strict=True):
         sec = enc.stats["seconds"]
