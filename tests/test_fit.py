@@ -172,9 +172,23 @@ def test_error_sampler_trains_and_refuses_the_fused_step():
     arr = (np.random.default_rng(0).random((16, 16, 3)) * 255).astype(np.uint8)
     target = Target.of(arr)
     cfg = FitConfig(steps=30, batch=64, sampler="error")
-    net = Siren(Architecture(hidden=8, layers=2, pe_levels=2), torch.Generator().manual_seed(0))
+    arch = Architecture(hidden=8, layers=2, pe_levels=2)
+    net = Siren(arch, torch.Generator().manual_seed(0))
+    uniform = Siren(arch, torch.Generator().manual_seed(0))
     before = evaluate(net, target)
     train(net, target, cfg, cfg.steps)
+    train(uniform, target, replace(cfg, sampler="uniform"), cfg.steps)
     assert evaluate(net, target) > before
+    # The sampler is in use: the same seed and steps train another network than uniform draws.
+    assert not torch.equal(net.weights[0], uniform.weights[0])
     with pytest.raises(ValueError, match="fused"):
         train(net, target, replace(cfg, fused=True), 1)
+
+
+def test_error_sampler_edge_cases():
+    from inrcodec.encoder import sampling
+
+    one = sampling.make("error", pool=10, batch=1)  # no weighted draw in a 1-pixel batch
+    assert one.draw(torch.Generator().manual_seed(0)).shape == (1,)
+    with pytest.raises(ValueError, match="at most"):
+        sampling.make("error", pool=(1 << 24) + 1, batch=8)

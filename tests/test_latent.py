@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import struct
 
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ import torch
 
 from inrcodec.encoder import latent
 from inrcodec.encoder.latent import LatentConfig, LatentImage, _LaplaceBits, level_sizes
+from inrcodec.format.errors import FormatError
 
 
 def _reference_bits(y: torch.Tensor) -> torch.Tensor:
@@ -86,8 +88,20 @@ def test_truncated_or_padded_stream_is_refused(fitted):
     data = fitted.data
     with pytest.raises(ValueError):
         latent.unpack(data + b"\0")
-    with pytest.raises(Exception):  # noqa: B017 - struct.error or FormatError, whichever field is cut
+    with pytest.raises((struct.error, FormatError)):  # whichever field the cut lands in
         latent.unpack(data[:-3])
+
+
+def test_stream_records_activation_and_interpolation():
+    from dataclasses import replace
+
+    cfg = replace(TINY, activation="relu", interpolation="bicubic", steps=30)
+    fitted = latent.fit(_image(), cfg)
+    stream = latent.unpack(fitted.data)
+    assert (stream.cfg.activation, stream.cfg.interpolation) == ("relu", "bicubic")
+    # The reported PSNR is the stream's own decode, so it must differ from a sine/bilinear decode.
+    wrong = replace(stream, cfg=replace(stream.cfg, activation="sine", interpolation="bilinear"))
+    assert not np.array_equal(latent.render(stream, 24, 32), latent.render(wrong, 24, 32))
 
 
 def test_config_is_checked():
@@ -95,6 +109,10 @@ def test_config_is_checked():
         LatentConfig(activation="tanh")
     with pytest.raises(ValueError):
         LatentConfig(levels=0)
+    with pytest.raises(ValueError):
+        LatentConfig(interpolation="nearest")
+    with pytest.raises(ValueError):
+        LatentConfig(layers=128)
 
 
 def test_model_sees_latents_and_fourier_features():

@@ -211,3 +211,12 @@ def test_encoder_rigl_is_sparse_from_the_start(crop):
     assert snaps[0].mask.count() == round(0.4 * snaps[0].mask.total())
     with pytest.raises(ValueError, match="ladder"):
         list(prune_rounds(Siren(cfg.arch), crop, cfg, densities=[0.5]))
+
+
+@pytest.mark.parametrize("rule", ["nm:2:4", "rigl"])
+def test_fixed_rules_do_not_prune_on_for_rate_control(crop, rule):
+    """Rate control's keep_going must not loop (N:M has one density) or fail (RigL is one run)."""
+    cfg = tiny_config(steps=20, density=1.0)
+    cfg = replace(cfg, prune=replace(cfg.prune, rule=rule))
+    snaps = list(prune_rounds(Siren(cfg.arch, torch.Generator().manual_seed(0)), crop, cfg, keep_going=lambda s: True))
+    assert [s.round for s in snaps] == [0]

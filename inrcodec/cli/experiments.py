@@ -56,6 +56,8 @@ def _rules(_ctx, param, text: str | None) -> tuple[str, ...]:
         raise click.BadParameter("name a rule: snip, synflow, rigl or nm:N:M", param=param)
     try:
         for name in names:
+            if name in lottery.TICKET_RULES:
+                raise ValueError(f"{name} is a --tickets ticket; --rule takes snip, synflow, rigl or nm:N:M")
             lottery.check_finder(name)
     except ValueError as e:
         raise click.BadParameter(str(e), param=param) from None

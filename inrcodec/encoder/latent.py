@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from inrcodec import coords
-from inrcodec.format.entropy import Laplace, fit_laplace, range_decode, range_encode
+from inrcodec.format.entropy import LAPLACE, Laplace, fit_laplace, range_decode, range_encode
 from inrcodec.pixels import from_unit, to_unit
 
 
@@ -52,7 +52,7 @@ class LatentConfig:
     lr_latent: float = 1e-2  # Adam learning rate of the latents (cosine to 1 % of it)
     lr_synthesis: float = 2e-3  # Adam learning rate of the synthesis and the rate model
     noise_fraction: float = 0.75  # share of the steps with additive noise; straight-through after
-    weight_bits: int = 8  # synthesis weights: levels across +-max|w| (chosen again at coding time)
+    weight_bits: int = 8  # unused: pack() picks the synthesis' bit depth (6..10) by D + lambda R
     seed: int = 0  # torch seed of the synthesis init and the batch order
 
     def __post_init__(self) -> None:
@@ -60,6 +60,12 @@ class LatentConfig:
             raise ValueError("levels, channels, hidden and layers must be at least 1")
         if self.activation not in ("sine", "relu"):
             raise ValueError(f"activation must be sine or relu, not {self.activation!r}")
+        if self.interpolation not in ("bilinear", "bicubic"):
+            raise ValueError(f"interpolation must be bilinear or bicubic, not {self.interpolation!r}")
+        if not (0 <= self.finest < 16 and self.levels < 16 and self.channels < 256):
+            raise ValueError("finest and levels must be below 16, channels below 256")
+        if not (self.pe_levels < 128 and self.hidden < 256 and self.layers < 128):
+            raise ValueError("the stream holds pe_levels and layers below 128, hidden below 256")
         if not 0.0 <= self.noise_fraction <= 1.0:
             raise ValueError("noise_fraction must be in [0, 1]")
 
@@ -224,9 +230,11 @@ def fit(arr: np.ndarray, cfg: LatentConfig, on_step: Callable[[int, float], None
 
 # --- the prototype's stream: every byte the decoder needs ------------------------------------------
 
-HEAD = struct.Struct(
-    "<HHBBBBBBBf"
-)  # height, width, channels out, levels, finest, latent channels, pe, hidden, layers, omega
+# height, width, channels out, levels, finest, latent channels, pe | 0x80 if bicubic, hidden,
+# layers | 0x80 if relu, omega (the flags ride on bytes whose values stay below 128, so a sine,
+# bilinear stream has no byte for them)
+HEAD = struct.Struct("<HHBBBBBBBf")
+BICUBIC = RELU = 0x80
 BLOCK = struct.Struct("<I")  # byte length of a range-coded block
 STEP = struct.Struct("<f")  # a synthesis tensor's quantization step
 
@@ -239,7 +247,7 @@ def _coded(q: np.ndarray) -> bytes:
 
 def _read_coded(data: memoryview, at: int, count: int) -> tuple[np.ndarray, int]:
     model = Laplace.parse(data[at:])
-    at += 14
+    at += LAPLACE.size
     (size,) = BLOCK.unpack_from(data, at)
     at += BLOCK.size
     return range_decode(data[at : at + size], model, count), at + size
@@ -253,7 +261,11 @@ def pack(model: LatentImage, cfg: LatentConfig, arr: np.ndarray, xy: torch.Tenso
     """The stream: header, each level's latents range-coded under its fitted Laplace, then each
     synthesis tensor quantized to the bit depth (6..10) that gives the lowest D + lambda * R."""
     h, w, c = arr.shape
-    head = HEAD.pack(h, w, c, cfg.levels, cfg.finest, cfg.channels, cfg.pe_levels, cfg.hidden, cfg.layers, cfg.omega)
+    if not (h < 1 << 16 and w < 1 << 16 and c < 256):
+        raise ValueError(f"the prototype's stream holds images up to 65535 pixels a side, not {w}x{h}")
+    pe = cfg.pe_levels | (BICUBIC if cfg.interpolation == "bicubic" else 0)
+    layers = cfg.layers | (RELU if cfg.activation == "relu" else 0)
+    head = HEAD.pack(h, w, c, cfg.levels, cfg.finest, cfg.channels, pe, cfg.hidden, layers, cfg.omega)
     with torch.no_grad():
         lat = model.quantized(None)
         latent_blocks = [_coded(y.numpy().astype(np.int64).reshape(-1)) for y in lat]
@@ -287,8 +299,19 @@ class Stream:
 def unpack(data: bytes) -> Stream:
     view = memoryview(data)
     h, w, c, levels, finest, channels, pe, hidden, layers, omega = HEAD.unpack_from(view)
+    interpolation = "bicubic" if pe & BICUBIC else "bilinear"
+    activation = "relu" if layers & RELU else "sine"
+    pe, layers = pe & ~BICUBIC, layers & ~RELU
     cfg = LatentConfig(
-        levels=levels, finest=finest, channels=channels, pe_levels=pe, hidden=hidden, layers=layers, omega=omega
+        levels=levels,
+        finest=finest,
+        channels=channels,
+        pe_levels=pe,
+        hidden=hidden,
+        layers=layers,
+        omega=omega,
+        activation=activation,
+        interpolation=interpolation,
     )
     at = HEAD.size
     latents = []

@@ -152,6 +152,8 @@ def prune_rounds(
         return
     if fixed is not None and pr.density < 1:
         densities = [fixed]
+    if fixed is not None or pr.rule == "rigl":
+        keep_going = None  # neither can prune on for rate control: N:M has one density, RigL one run
     if densities is None:
         n_rounds = 0 if pr.density >= 1 else rounds_to(pr.density, pr.rate)
     else:

@@ -37,13 +37,19 @@ class ErrorDriven(Uniform):
 
     wants_errors = True
 
+    MAX_POOL = 1 << 24  # torch.multinomial's limit on categories
+
     def __init__(self, pool: int, batch: int, share: float = 0.5) -> None:
+        if pool > self.MAX_POOL:
+            raise ValueError(f"the error sampler draws from at most {self.MAX_POOL} pixels, not {pool}")
         super().__init__(pool, batch)
-        self.weighted = int(round(batch * share))  # draws in proportion to the error
+        self.weighted = int(round(batch * share))  # draws in proportion to the error (0 for a 1-pixel batch)
         self.errors = torch.ones(pool)  # unseen pixels first: any colour error is far below 1
 
     def draw(self, gen: torch.Generator) -> torch.Tensor:
         uniform = torch.randint(0, self.pool, (self.batch - self.weighted,), generator=gen)
+        if self.weighted == 0:
+            return uniform
         weighted = torch.multinomial(self.errors, self.weighted, replacement=True, generator=gen)
         return torch.cat([uniform, weighted])
 
