@@ -26,7 +26,7 @@ import numpy as np
 from benchmarks import markdown as md
 from benchmarks.bd_rate import NoOverlap, bd_psnr, bd_rate
 from benchmarks.codecs import Codec, row
-from benchmarks.runner import REPO, RESULTS, Job, dataset, dataset_meta, ray_option, run
+from benchmarks.runner import REPO, RESULTS, Job, curve, dataset, dataset_meta, ray_option, run
 from inrcodec.encoder.latent import LatentConfig
 
 PHOTOS = REPO.parent / "shared" / "photos"
@@ -126,6 +126,12 @@ def _points(doc: dict, image: str | None = None) -> tuple[list[float], list[floa
     return [p[0] for p in pts], [p[1] for p in pts]
 
 
+def _same_images(doc: dict, images: list[str]) -> dict:
+    """``doc`` with only the rows of ``images`` and its mean curve over them."""
+    rows = [r for r in doc["rows"] if r["image"] in images]
+    return {**doc, "images": images, "rows": rows, "curve": curve(rows, doc["settings"])}
+
+
 def _bd(anchor: dict, test: dict, image: str | None = None) -> tuple[float | None, float | None]:
     ra, qa = _points(anchor, image)
     rt, qt = _points(test, image)
@@ -142,7 +148,7 @@ def _fmt(x: float | None, spec: str) -> str:
 def report(out: Path = OUT, anchor: Path = ANCHOR) -> str:
     """The sweep's table (mean curve and per image, BD-rate against the SIREN and JPEG) as markdown."""
     proto = _load(out / "latent-proto.json")
-    siren, jpeg = _load(anchor / "inrcodec.json"), _load(anchor / "jpeg420.json")
+    siren, jpeg = (_same_images(_load(anchor / f"{n}.json"), proto["images"]) for n in ("inrcodec", "jpeg420"))
     lines = ["Mean curve (photo001–photo008):", ""]
     sir_s = {
         c["setting"]: np.mean([r["encode_s"] for r in siren["rows"] if r["setting"] == c["setting"]])
@@ -223,13 +229,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tuning", action="store_true", help="the variants on the first image at lambda 4e-3")
     p.add_argument("--report", action="store_true", help="only write the tables from the results already there")
     p.add_argument("--out", type=Path, default=OUT, help=f"results folder (default {OUT.relative_to(REPO)})")
+    p.add_argument(
+        "--interpolation",
+        choices=("bilinear", "bicubic"),
+        default="bilinear",
+        help="of the sweep's latents (bicubic: results in <out>/bicubic-first<N>)",
+    )
     ray_option(p)
     args = p.parse_args(argv)
+    points = POINTS
+    if args.interpolation != "bilinear" and not args.tuning:
+        points = tuple(replace(pt, interpolation=args.interpolation) for pt in POINTS)
+        if args.out == OUT:
+            args.out = OUT / f"{args.interpolation}-first{args.n_images}"
     if not args.report:
         refs = dataset(args.images)[: 1 if args.tuning else args.n_images]
         out = args.out / "tuning" if args.tuning else args.out
         codecs = (
-            tuning_codecs() if args.tuning else [LatentProto(POINTS, "latent-proto", "latent grid + SIREN (prototype)")]
+            tuning_codecs() if args.tuning else [LatentProto(points, "latent-proto", "latent grid + SIREN (prototype)")]
         )
         meta = dataset_meta(args.images, f"{args.images.resolve().name}-first{len(refs)}", False)
         if not run(codecs, refs, out, workers=args.workers, meta=meta, ray=args.ray):
