@@ -44,7 +44,7 @@ def _cpu_per_step(net_factory, target, fit, steps: int) -> float:
     return (time.process_time() - t) / steps
 
 
-def measure(arr: np.ndarray) -> dict:
+def measure(arr: np.ndarray, challenger: str = "error") -> dict:
     import torch
 
     from inrcodec.config import PRESETS
@@ -55,20 +55,20 @@ def measure(arr: np.ndarray) -> dict:
     preset = PRESETS["medium"]
     arch = replace(preset.arch, out_features=arr.shape[2])
     target = Target.of(arr)
-    uniform, error = preset.fit, replace(preset.fit, sampler="error")
+    uniform, error = preset.fit, replace(preset.fit, sampler=challenger)
 
     def factory():
         return Siren(arch, torch.Generator().manual_seed(uniform.seed))
 
     # Interleaved twice, the faster of each kept: a load change on this shared machine then
     # shifts both samplers rather than one.
-    costs = {"uniform": [], "error": []}
+    costs: dict[str, list[float]] = {"uniform": [], "error": []}
     for _ in range(2):
         costs["uniform"].append(_cpu_per_step(factory, target, uniform, CALIBRATION_STEPS))
         costs["error"].append(_cpu_per_step(factory, target, error, CALIBRATION_STEPS))
     ratio = min(costs["uniform"]) / min(costs["error"])
     row = {"cost_ratio": round(ratio, 4)}
-    for name, fit, steps in (("uniform", uniform, uniform.steps), ("error", error, round(uniform.steps * ratio))):
+    for name, fit, steps in (("uniform", uniform, uniform.steps), (challenger, error, round(uniform.steps * ratio))):
         net = factory()
         t = time.process_time()
         train(net, target, fit, steps)
@@ -79,14 +79,15 @@ def measure(arr: np.ndarray) -> dict:
 
 def table(doc: dict) -> str:
     rows = doc["rows"]
+    ch = doc["config"].get("sampler", "error")
     body = [
         [
             r["image"],
             f"{r['uniform']['psnr']:.2f}",
-            f"{r['error']['psnr']:.2f}",
-            f"{r['error']['psnr'] - r['uniform']['psnr']:+.2f}",
-            f"{r['uniform']['steps']} / {r['error']['steps']}",
-            f"{r['uniform']['cpu_s']:.0f} / {r['error']['cpu_s']:.0f}",
+            f"{r[ch]['psnr']:.2f}",
+            f"{r[ch]['psnr'] - r['uniform']['psnr']:+.2f}",
+            f"{r['uniform']['steps']} / {r[ch]['steps']}",
+            f"{r['uniform']['cpu_s']:.0f} / {r[ch]['cpu_s']:.0f}",
         ]
         for r in rows
     ]
@@ -96,13 +97,14 @@ def table(doc: dict) -> str:
             [
                 "**mean**",
                 f"{mean('uniform', 'psnr'):.2f}",
-                f"{mean('error', 'psnr'):.2f}",
-                f"{mean('error', 'psnr') - mean('uniform', 'psnr'):+.2f}",
-                f"{mean('uniform', 'steps'):.0f} / {mean('error', 'steps'):.0f}",
-                f"{mean('uniform', 'cpu_s'):.0f} / {mean('error', 'cpu_s'):.0f}",
+                f"{mean(ch, 'psnr'):.2f}",
+                f"{mean(ch, 'psnr') - mean('uniform', 'psnr'):+.2f}",
+                f"{mean('uniform', 'steps'):.0f} / {mean(ch, 'steps'):.0f}",
+                f"{mean('uniform', 'cpu_s'):.0f} / {mean(ch, 'cpu_s'):.0f}",
             ]
         )
-    head = ["photo", "uniform dB", "error-driven dB", "gain", "steps (uniform / error)", "CPU s (uniform / error)"]
+    label = {"error": "error-driven"}.get(ch, ch)
+    head = ["photo", "uniform dB", f"{label} dB", "gain", f"steps (uniform / {ch})", f"CPU s (uniform / {ch})"]
     lines = md.table(head, body)
     lines += ["", f"Command: `{' '.join(doc['provenance']['command'])}`"]
     return "\n".join(lines) + "\n"
@@ -113,15 +115,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--images", type=Path, default=PHOTOS, help=f"folder with SHA256SUMS ({PHOTOS})")
     p.add_argument("--n-images", type=int, default=8, help="the first N images (default 8)")
     p.add_argument("--out", type=Path, default=OUT, help=f"results folder (default {repo_path(OUT)})")
+    p.add_argument("--sampler", choices=("error", "importance"), default="error", help="the sampler against uniform")
     args = p.parse_args(argv)
     from inrcodec.config import PRESETS
 
+    if args.sampler != "error" and args.out == OUT:
+        args.out = OUT / args.sampler
     config = {
         "preset": "medium",
         "fit": asdict(PRESETS["medium"].fit),
         "calibration_steps": CALIBRATION_STEPS,
         "calibration": "interleaved x2, min",
     }
+    if args.sampler != "error":  # the committed error-sampler run's config predates this key
+        config["sampler"] = args.sampler
     path = args.out / "sampler.json"
     old = json.loads(path.read_text()) if path.exists() else {}
     done = {r["image"]: r for r in old.get("rows", [])} if old.get("config") == config else {}
@@ -129,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for ref in dataset(args.images)[: args.n_images]:
         if ref.name not in done:
-            done[ref.name] = {"image": ref.name, **measure(load(ref))}
+            done[ref.name] = {"image": ref.name, **measure(load(ref), args.sampler)}
             print(json.dumps(done[ref.name]), flush=True)
         rows.append(done[ref.name])
         doc = {"config": config, "rows": rows, "provenance": provenance()}

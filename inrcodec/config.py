@@ -21,7 +21,7 @@ class FitConfig:
     seed: int = 0  # seeds initialisation and pixel sampling: same seed, same file
     l1: float = 0.0  # weight of the mean |W - W_prior| penalty (residual fitting; only with a prior)
     fused: bool = False  # the fused step (encoder/fused.py): about 1.3x faster; files differ in the last bits
-    sampler: str = "uniform"  # pixels of a step: uniform | error (half by last seen error; encoder/sampling.py)
+    sampler: str = "uniform"  # pixels of a step: uniform | error | importance (encoder/sampling.py)
 
 
 @dataclass(frozen=True)

@@ -157,7 +157,7 @@ def test_error_sampler_draws_where_the_error_is():
     # Half the batch is uniform (about 5 hits of pixel 7), the other half nearly all pixel 7.
     assert 450 < int((idx == 7).sum()) < 560
     with pytest.raises(ValueError):
-        sampling.make("importance", 10, 2)
+        sampling.make("nonsense", 10, 2)
 
 
 def test_uniform_sampler_draws_what_the_fit_always_drew():
@@ -192,3 +192,15 @@ def test_error_sampler_edge_cases():
     assert one.draw(torch.Generator().manual_seed(0)).shape == (1,)
     with pytest.raises(ValueError, match="at most"):
         sampling.make("error", pool=(1 << 24) + 1, batch=8)
+
+
+def test_importance_sampler_weights_make_the_loss_unbiased():
+    from inrcodec.encoder import sampling
+
+    s = sampling.make("importance", pool=4, batch=20000)
+    s.observe(torch.arange(4), torch.tensor([1.0, 1.0, 1.0, 5.0]))
+    idx = s.draw(torch.Generator().manual_seed(0))
+    values = torch.tensor([1.0, 2.0, 3.0, 4.0])
+    # The weighted batch mean estimates the plain mean over all pixels (2.5), however skewed the draws.
+    assert float((values[idx] * s.weights()).mean()) == pytest.approx(2.5, rel=0.02)
+    assert int((idx == 3).sum()) > 0.4 * 20000  # pixel 3 (error 5 of 8) drawn far more than a quarter

@@ -121,7 +121,8 @@ def train(
         elif sampler.wants_errors:
             per_pixel = torch.mean((net(target.coords[idx], weights) - target.colours[idx]) ** 2, dim=1)
             sampler.observe(drawn, per_pixel)
-            loss = per_pixel.mean()
+            w = sampler.weights()
+            loss = per_pixel.mean() if w is None else (per_pixel * w.to(per_pixel.device)).mean()
         else:
             loss = torch.mean((net(target.coords[idx], weights) - target.colours[idx]) ** 2)
         if anchor is not None and cfg.l1 > 0:

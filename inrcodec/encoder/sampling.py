@@ -7,20 +7,26 @@ the picture is still wrong (the idea of EVOS, CVPR 2025, and of soft mining, wit
 full-image passes: the errors come free from the step's own forward pass). A pixel never seen
 keeps its starting weight of 1, far above any colour error of a fitted network, so the first
 draws also cover the image. The loss is not reweighted: the point is to spend more of the
-gradient on the pixels that are wrong.
+gradient on the pixels that are wrong. ``importance`` draws the whole batch from a mixture of
+uniform and error-proportional and weights the loss back (unbiased): the variance-reducing
+version of the same idea.
 """
 
 from __future__ import annotations
 
 import torch
 
-SAMPLERS = ("uniform", "error")
+SAMPLERS = ("uniform", "error", "importance")
 
 
 class Uniform:
     """Uniform draws, exactly as the fit always drew them (the same numbers from the same seed)."""
 
     wants_errors = False
+
+    def weights(self) -> torch.Tensor | None:
+        """Per-pixel loss weights of the last draw (None: a plain mean)."""
+        return None
 
     def __init__(self, pool: int, batch: int) -> None:
         self.pool, self.batch = pool, batch
@@ -58,9 +64,25 @@ class ErrorDriven(Uniform):
         self.errors[idx.cpu()] = errors.detach().float().cpu().clamp_min(1e-8)
 
 
+class Importance(ErrorDriven):
+    """Every draw from p = (1/N + e/sum(e)) / 2, the loss weighted by 1/(N p): an unbiased estimate
+    of the mean error over all pixels, with its variance lowered where the error is large."""
+
+    def draw(self, gen: torch.Generator) -> torch.Tensor:
+        p = self.errors / self.errors.sum() * 0.5 + 0.5 / self.pool
+        idx = torch.multinomial(p, self.batch, replacement=True, generator=gen)
+        self._weights = 1.0 / (self.pool * p[idx])
+        return idx
+
+    def weights(self) -> torch.Tensor | None:
+        return self._weights
+
+
 def make(name: str, pool: int, batch: int) -> Uniform:
     if name == "uniform":
         return Uniform(pool, batch)
     if name == "error":
         return ErrorDriven(pool, batch)
+    if name == "importance":
+        return Importance(pool, batch)
     raise ValueError(f"unknown sampler {name!r}; choose from {', '.join(SAMPLERS)}")
