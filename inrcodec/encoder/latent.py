@@ -21,7 +21,7 @@ import math
 import struct
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from inrcodec import coords
 from inrcodec.format.entropy import LAPLACE, Laplace, fit_laplace, range_decode, range_encode
 from inrcodec.pixels import from_unit, to_unit
+from inrcodec.siren import fourier_features
 
 
 @dataclass(frozen=True)
@@ -73,15 +74,6 @@ class LatentConfig:
 def level_sizes(height: int, width: int, levels: int, finest: int = 0) -> list[tuple[int, int]]:
     """Level l holds ceil(H / 2^(finest + l)) x ceil(W / 2^(finest + l)) latents."""
     return [(-(-height // (1 << i)), -(-width // (1 << i))) for i in range(finest, finest + levels)]
-
-
-def fourier(xy: torch.Tensor, pe_levels: int) -> torch.Tensor:
-    """(N, 2) coordinates -> (N, 4 * pe_levels) sines and cosines of 2^k * pi * x."""
-    if pe_levels == 0:
-        return xy.new_zeros(xy.shape[0], 0)
-    freqs = (2.0 ** torch.arange(pe_levels, dtype=xy.dtype, device=xy.device)) * math.pi
-    arg = (xy[:, :, None] * freqs).reshape(xy.shape[0], -1)
-    return torch.cat([torch.sin(arg), torch.cos(arg)], dim=1)
 
 
 class LatentImage(torch.nn.Module):
@@ -138,7 +130,7 @@ class LatentImage(torch.nn.Module):
             F.grid_sample(y, grid, mode=self.cfg.interpolation, padding_mode="border", align_corners=False)[0, :, 0].T
             for y in lat
         ]
-        return self.synthesis(torch.cat([*feats, fourier(xy, self.cfg.pe_levels)], dim=1))
+        return self.synthesis(torch.cat([*feats, fourier_features(xy, self.cfg.pe_levels)[:, 2:]], dim=1))
 
 
 class _LaplaceBits(torch.autograd.Function):
@@ -221,9 +213,7 @@ def fit(arr: np.ndarray, cfg: LatentConfig, on_step: Callable[[int, float], None
         step += 1
         if on_step is not None and step % 100 == 0:
             on_step(step, float(mse))
-    data, sizes, synth = pack(model, cfg, arr, xy)
-    decoded = render(unpack(data), h, w)
-    err = np.mean((decoded.astype(np.float64) - arr.astype(np.float64)) ** 2)
+    data, sizes, synth, err = pack(model, cfg, arr)
     psnr = 10 * math.log10(255.0**2 / max(err, 1e-12))
     return Fitted(data, psnr, len(data) * 8 / n, time.process_time() - t0, step, sizes, synth)
 
@@ -257,9 +247,10 @@ def _synthesis_tensors(model: LatentImage) -> list[torch.Tensor]:
     return [t for lin in model.linears for t in (lin.weight, lin.bias)]
 
 
-def pack(model: LatentImage, cfg: LatentConfig, arr: np.ndarray, xy: torch.Tensor) -> tuple[bytes, list[int], int]:
+def pack(model: LatentImage, cfg: LatentConfig, arr: np.ndarray) -> tuple[bytes, list[int], int, float]:
     """The stream: header, each level's latents range-coded under its fitted Laplace, then each
-    synthesis tensor quantized to the bit depth (6..10) that gives the lowest D + lambda * R."""
+    synthesis tensor quantized to the bit depth (6..10) that gives the lowest D + lambda * R.
+    Returns it with its latent blocks' and synthesis' bytes and the MSE of its own decode."""
     h, w, c = arr.shape
     if not (h < 1 << 16 and w < 1 << 16 and c < 256):
         raise ValueError(f"the prototype's stream holds images up to 65535 pixels a side, not {w}x{h}")
@@ -281,8 +272,8 @@ def pack(model: LatentImage, cfg: LatentConfig, arr: np.ndarray, xy: torch.Tenso
             err = np.mean((render(unpack(data), h, w).astype(np.float64) - target) ** 2)
             cost = err / 255.0**2 + cfg.lam * len(data) * 8 / (h * w)
             if best is None or cost < best[0]:
-                best = (cost, data, sum(len(b) for b in blocks))
-    return best[1], [len(b) for b in latent_blocks], best[2]
+                best = (cost, data, sum(len(b) for b in blocks), float(err))
+    return best[1], [len(b) for b in latent_blocks], best[2], best[3]
 
 
 @dataclass(frozen=True)
@@ -340,7 +331,3 @@ def render(stream: Stream, height: int, width: int) -> np.ndarray:
         xy = coords.grid(height, width)
         out = torch.cat([model(xy[i : i + 65536], lat) for i in range(0, xy.shape[0], 65536)])
     return from_unit(out.numpy().reshape(height, width, -1))
-
-
-def describe(cfg: LatentConfig) -> dict:
-    return asdict(cfg)
