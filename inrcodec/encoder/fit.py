@@ -103,7 +103,8 @@ def train(
     if cfg.fused:
         workspace = fused.Workspace()
         rows = target.rows(net.arch.pe_levels)
-    sampler = sampling.make(cfg.sampler, pool, batch)
+    # Full-batch epochs see every pixel once: there is nothing for a sampler to choose.
+    sampler = sampling.make("uniform" if full_batch else cfg.sampler, pool, batch)
     if cfg.fused and sampler.wants_errors:
         raise ValueError("the fused step does not report per-pixel errors: use it with the uniform sampler")
     for step in range(steps):
@@ -118,13 +119,15 @@ def train(
         if cfg.fused:
             x, y = fused.gather(workspace, rows, target.coords, target.colours, net.arch.pe_levels, idx)
             loss = fused.mse(net, x, y, workspace, weights, list(net.biases))
-        elif sampler.wants_errors:
-            per_pixel = torch.mean((net(target.coords[idx], weights) - target.colours[idx]) ** 2, dim=1)
-            sampler.observe(drawn, per_pixel)
-            w = sampler.weights()
-            loss = per_pixel.mean() if w is None else (per_pixel * w.to(per_pixel.device)).mean()
         else:
-            loss = torch.mean((net(target.coords[idx], weights) - target.colours[idx]) ** 2)
+            squared = (net(target.coords[idx], weights) - target.colours[idx]) ** 2
+            if sampler.wants_errors:
+                per_pixel = squared.mean(dim=1)
+                sampler.observe(drawn, per_pixel)
+                w = sampler.weights()
+                loss = per_pixel.mean() if w is None else (per_pixel * w.to(per_pixel.device)).mean()
+            else:
+                loss = torch.mean(squared)
         if anchor is not None and cfg.l1 > 0:
             kept = list(net.weights) if mask is None else mask.apply(list(net.weights))
             origin = anchor[0] if mask is None else mask.apply(anchor[0])

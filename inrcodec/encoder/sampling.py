@@ -24,12 +24,12 @@ class Uniform:
 
     wants_errors = False
 
+    def __init__(self, pool: int, batch: int) -> None:
+        self.pool, self.batch = pool, batch
+
     def weights(self) -> torch.Tensor | None:
         """Per-pixel loss weights of the last draw (None: a plain mean)."""
         return None
-
-    def __init__(self, pool: int, batch: int) -> None:
-        self.pool, self.batch = pool, batch
 
     def draw(self, gen: torch.Generator) -> torch.Tensor:
         return torch.randint(0, self.pool, (self.batch,), generator=gen)
