@@ -297,6 +297,26 @@ def test_numpy_render_is_the_same_on_any_number_of_threads(monkeypatch):
         )
 
 
+def test_add_rows_is_the_broadcast_addition():
+    """add_rows adds the bias ROW_GROUP rows at a time: the same float32 sums, bit for bit, for any
+    row count (a remainder, fewer rows than a group) and width, and on a non-contiguous array."""
+    from inrcodec.decoder import cpu
+
+    rng = np.random.default_rng(0)
+    for n, k in ((8192, 80), (1000, 80), (8192, 3), (5, 7), (cpu.ROW_GROUP, 1)):
+        h = rng.standard_normal((n, k)).astype(np.float32) * 30
+        b = rng.standard_normal(k).astype(np.float32)
+        got = h.copy()
+        cpu.add_rows(got, b)
+        np.testing.assert_array_equal(got, h + b)
+    h = rng.standard_normal((200, 12)).astype(np.float32)
+    b = rng.standard_normal(6).astype(np.float32)
+    view = h[:, ::2]  # not contiguous: added in place all the same
+    want = view + b
+    cpu.add_rows(view, b)
+    np.testing.assert_array_equal(h[:, ::2], want)
+
+
 def test_threads_from_the_environment(monkeypatch):
     from inrcodec.decoder import cpu
 
