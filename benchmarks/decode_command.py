@@ -120,6 +120,7 @@ def main() -> None:
         "after": "working tree",
         "inr": {"name": args.inr.name, "bytes": args.inr.stat().st_size, "sha256": _sha(args.inr.read_bytes())},
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "python": sys.version},
+        "INRCODEC_THREADS": os.environ.get("INRCODEC_THREADS"),  # the render threads (unset: one per CPU)
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
         "command": " ".join(command_line()),
         "load_start": _load(),
