@@ -3,6 +3,7 @@
     python -m benchmarks.latent_grid --workers 2       # the lambda sweep on photo001-photo008
     python -m benchmarks.latent_grid --tuning          # the variants tried on photo001 at one lambda
     python -m benchmarks.latent_grid --report          # tables from the results already there
+    python -m benchmarks.latent_grid --workers 2 --context checkerboard   # with the context model
 
 The prototype (:mod:`inrcodec.encoder.latent`) trains for a fixed number of steps, chosen so that
 an encode takes about the CPU time of the default preset's (h80: about 60 s on one core here);
@@ -51,6 +52,34 @@ POINTS = (
     # A full-resolution grid: twice the step cost; lr_latent 0.1 as the first sweep (its latents move furthest).
     replace(BASE, lam=5e-4, finest=0, levels=7, steps=2400, lr_latent=0.1),
 )
+
+# The checkerboard context model (issue 15 item 3): the same points with the latents coded under it.
+# Its width (16) and the latents a step estimates its rate from (2048) were chosen on photo001 at
+# lambda 4e-3 (the table in docs/benchmark.md). Its steps cost more: 1,500-step encodes of photo002,
+# interleaved, took 22.8 s of CPU against 17.9 s (its pack also tries five precisions of the model),
+# so the steps are cut to 0.8 of the plain prototype's to keep the encode time equal.
+CONTEXT = {"context": "checkerboard", "context_hidden": 16, "rate_sample": 2048}
+CONTEXT_STEPS = 0.8
+
+
+def with_context(point: LatentConfig) -> LatentConfig:
+    return replace(point, steps=round(point.steps * CONTEXT_STEPS), **CONTEXT)
+
+
+# Tried on photo001 at lambda 4e-3 (``--tuning --context checkerboard``): one change each from the
+# sweep's context point; the first row is the sweep's point without the context model.
+CONTEXT_TUNING = {
+    "no context model (4800 steps)": None,
+    "context model: width 16, rate from 2048 latents a step (3840 steps)": {},
+    "width 8": {"context_hidden": 8},
+    "width 24": {"context_hidden": 24},
+    "width 32": {"context_hidden": 32},
+    "rate from 4096 latents a step": {"rate_sample": 4096},
+    "rate from 8192 latents a step": {"rate_sample": 8192},
+    "context lr 3e-3 (instead of 1e-2)": {"lr_context": 3e-3},
+    "context lr 3e-2": {"lr_context": 3e-2},
+}
+
 
 # Tried on photo001 at lambda 4e-3 (the table in docs/benchmark.md): one change each from TUNING_BASE.
 TUNING = {
@@ -103,7 +132,13 @@ class LatentProto(Codec):
         return [r]
 
 
-def tuning_codecs() -> list[LatentProto]:
+def tuning_codecs(context: bool = False) -> list[LatentProto]:
+    if context:
+        point = replace(BASE, lam=4e-3)
+        return [
+            LatentProto((point if change is None else replace(with_context(point), **change),), f"ctx-{i:02d}", name)
+            for i, (name, change) in enumerate(CONTEXT_TUNING.items())
+        ]
     return [
         LatentProto((replace(TUNING_BASE, lam=4e-3, **change),), f"tuning-{i:02d}", name)
         for i, (name, change) in enumerate(TUNING.items())
@@ -145,8 +180,9 @@ def _fmt(x: float | None, spec: str) -> str:
     return "—" if x is None else format(x, spec)
 
 
-def report(out: Path = OUT, anchor: Path = ANCHOR) -> str:
-    """The sweep's table (mean curve and per image, BD-rate against the SIREN and JPEG) as markdown."""
+def report(out: Path = OUT, anchor: Path = ANCHOR, baseline: Path | None = None) -> str:
+    """The sweep's table (mean curve and per image, BD-rate against the SIREN and JPEG, and against
+    the ``baseline`` sweep when given) as markdown."""
     proto = _load(out / "latent-proto.json")
     siren, jpeg = (_same_images(_load(anchor / f"{n}.json"), proto["images"]) for n in ("inrcodec", "jpeg420"))
     lines = ["Mean curve (photo001–photo008):", ""]
@@ -183,9 +219,13 @@ def report(out: Path = OUT, anchor: Path = ANCHOR) -> str:
             ]
         )
     per_image = [float(t[1].rstrip(" %")) for t in table[1:] if not t[1].startswith("—")]
-    lines += md.table(
-        ["image", "prototype vs SIREN 1.2", "BD-PSNR", "prototype vs JPEG 4:2:0", "SIREN 1.2 vs JPEG 4:2:0"], table
-    )
+    head = ["image", "prototype vs SIREN 1.2", "BD-PSNR", "prototype vs JPEG 4:2:0", "SIREN 1.2 vs JPEG 4:2:0"]
+    if baseline is not None:
+        base = _same_images(_load(baseline), proto["images"])
+        head.append(f"vs {baseline.parent.name}/{baseline.name}")
+        for t, image in zip(table, [None, *proto["images"]]):
+            t.append(_fmt(_bd(base, proto, image)[0], "+.1f") + " %")
+    lines += md.table(head, table)
     if per_image:
         lines += ["", f"Per-image median BD-rate against the SIREN: {np.median(per_image):+.1f} %."]
     return "\n".join(lines) + "\n"
@@ -200,11 +240,11 @@ def siren_at(anchor: dict, image: str, bpp: float) -> float | None:
     return float(np.interp(np.log(bpp), np.log(rates), psnrs))
 
 
-def tuning_report(out: Path = OUT, anchor: Path = ANCHOR) -> str:
+def tuning_report(out: Path = OUT, anchor: Path = ANCHOR, context: bool = False) -> str:
     siren = _load(anchor / "inrcodec.json")
     rows = []
-    for codec in tuning_codecs():
-        path = out / "tuning" / f"{codec.name}.json"
+    for codec in tuning_codecs(context):
+        path = out / f"{codec.name}.json"
         if not path.exists() or not _load(path)["rows"]:
             continue
         r = _load(path)["rows"][0]
@@ -235,6 +275,12 @@ def main(argv: list[str] | None = None) -> int:
         default="bilinear",
         help="of the sweep's latents (bicubic: results in <out>/bicubic-first<N>)",
     )
+    p.add_argument(
+        "--context",
+        choices=("none", "checkerboard"),
+        default="none",
+        help="entropy model of the sweep's latents (checkerboard: results in <out>/checkerboard-first<N>)",
+    )
     ray_option(p)
     args = p.parse_args(argv)
     points = POINTS
@@ -242,18 +288,29 @@ def main(argv: list[str] | None = None) -> int:
         points = tuple(replace(pt, interpolation=args.interpolation) for pt in POINTS)
         if args.out == OUT:
             args.out = OUT / f"{args.interpolation}-first{args.n_images}"
+    context = args.context != "none"
+    if context and not args.tuning:
+        points = tuple(with_context(pt) for pt in points)
+        if args.out == OUT:
+            args.out = OUT / f"{args.context}-first{args.n_images}"
+    if args.tuning:
+        args.out = args.out / ("context-tuning" if context else "tuning")
     if not args.report:
         refs = dataset(args.images)[: 1 if args.tuning else args.n_images]
-        out = args.out / "tuning" if args.tuning else args.out
         codecs = (
-            tuning_codecs() if args.tuning else [LatentProto(points, "latent-proto", "latent grid + SIREN (prototype)")]
+            tuning_codecs(context)
+            if args.tuning
+            else [LatentProto(points, "latent-proto", "latent grid + SIREN (prototype)")]
         )
         meta = dataset_meta(args.images, f"{args.images.resolve().name}-first{len(refs)}", False)
-        if not run(codecs, refs, out, workers=args.workers, meta=meta, ray=args.ray):
+        if not run(codecs, refs, args.out, workers=args.workers, meta=meta, ray=args.ray):
             return 1
-    text = tuning_report(args.out) if args.tuning else report(args.out)
-    name = "tuning.md" if args.tuning else "latent-proto.md"
-    (args.out / name).write_text(text)
+    # A sweep in a folder of its own (a variant) is also compared with the plain sweep.
+    plain = OUT / "latent-proto.json"
+    baseline = plain if args.out != OUT and plain.exists() else None
+    text = tuning_report(args.out, context=context) if args.tuning else report(args.out, baseline=baseline)
+    # The tuning tables sit beside their folders: latent/tuning.md, latent/context-tuning.md.
+    (args.out.parent / f"{args.out.name}.md" if args.tuning else args.out / "latent-proto.md").write_text(text)
     print(text)
     return 0
 

@@ -8,9 +8,11 @@ apart from theirs (their latents are upsampled on a fixed grid).
 
 Training minimises D + lambda * R over random pixel batches: the latents are interpolated only
 at the sampled pixels, the rate of *every* latent comes from the same per-level Laplace model the
-file uses, quantization is simulated by additive uniform noise and then by straight-through
-rounding. The bytes this module reports are those of :func:`pack`, a complete stream that
-:func:`unpack` reads back and :func:`render` decodes: nothing is estimated.
+file uses (or, with ``context="checkerboard"``, from :mod:`latent_context`'s model of each latent
+given its decoded neighbours, estimated on a random sample of latents each step), quantization is
+simulated by additive uniform noise and then by straight-through rounding. The bytes this
+module reports are those of :func:`pack`, a complete stream that :func:`unpack` reads back and
+:func:`render` decodes: nothing is estimated.
 
 This is the prototype the issue gates on; it is not yet a format version of the codec.
 """
@@ -21,14 +23,16 @@ import math
 import struct
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from inrcodec import coords
+from inrcodec.encoder.latent_context import FRAC, ContextModel, arm_shapes, decode_latents, encode_latents
 from inrcodec.format.entropy import LAPLACE, Laplace, fit_laplace, range_decode, range_encode
+from inrcodec.format.errors import FormatError
 from inrcodec.pixels import from_unit, to_unit
 from inrcodec.siren import fourier_features
 
@@ -47,11 +51,15 @@ class LatentConfig:
     omega: float = 1.0  # frequency factor of the synthesis' sine layers
     activation: str = "sine"  # "sine" (SIREN synthesis) or "relu" (Cool-chic's), for the ablation
     interpolation: str = "bilinear"  # of the latents at a pixel: "bilinear" or "bicubic"
+    context: str = "none"  # latents' entropy model: "none" (one Laplace per level) or "checkerboard"
+    context_hidden: int = 16  # width of the checkerboard context model's two hidden layers
+    rate_sample: int = 2048  # latents whose rate under the context model a step estimates from (0: all)
     batch: int = 16384  # pixels per training step
     steps: int = 3000  # training steps (the last one may come earlier: see ``seconds``)
     seconds: float | None = None  # stop training after this much process CPU time (equal-time runs)
     lr_latent: float = 1e-2  # Adam learning rate of the latents (cosine to 1 % of it)
-    lr_synthesis: float = 2e-3  # Adam learning rate of the synthesis and the rate model
+    lr_synthesis: float = 2e-3  # Adam learning rate of the synthesis
+    lr_context: float = 1e-2  # Adam learning rate of the context model (when there is one)
     noise_fraction: float = 0.75  # share of the steps with additive noise; straight-through after
     weight_bits: int = 8  # unused: pack() picks the synthesis' bit depth (6..10) by D + lambda R
     seed: int = 0  # torch seed of the synthesis init and the batch order
@@ -63,6 +71,10 @@ class LatentConfig:
             raise ValueError(f"activation must be sine or relu, not {self.activation!r}")
         if self.interpolation not in ("bilinear", "bicubic"):
             raise ValueError(f"interpolation must be bilinear or bicubic, not {self.interpolation!r}")
+        if self.context not in ("none", "checkerboard"):
+            raise ValueError(f"context must be none or checkerboard, not {self.context!r}")
+        if not 1 <= self.context_hidden < 256:
+            raise ValueError("context_hidden must be in 1..255")
         if not (0 <= self.finest < 16 and self.levels < 16 and self.channels < 256):
             raise ValueError("finest and levels must be below 16, channels below 256")
         if not (self.pe_levels < 128 and self.hidden < 256 and self.layers < 128):
@@ -96,6 +108,7 @@ class LatentImage(torch.nn.Module):
                     bound = math.sqrt(6.0 / lin.in_features) / 2
                 lin.weight.uniform_(-bound, bound)
                 lin.bias.uniform_(-bound, bound)
+        self.arm = ContextModel(cfg.levels, cfg.context_hidden) if cfg.context == "checkerboard" else None
 
     def quantized(self, done: float | None) -> list[torch.Tensor]:
         """The latents as the decoder will see them at ``done`` (0..1) of training: noisy early
@@ -110,10 +123,12 @@ class LatentImage(torch.nn.Module):
                 out.append(y + (torch.round(y) - y).detach())
         return out
 
-    def rate_bits(self, lat: list[torch.Tensor]) -> torch.Tensor:
+    def rate_bits(self, lat: list[torch.Tensor], generator: torch.Generator | None = None) -> torch.Tensor:
         """Bits of every latent under its level's Laplace (centre 0, scale the level's mean
         magnitude, the maximum-likelihood fit): -log2 P(k), P the mass of [k - 1/2, k + 1/2], the
-        model family the file's range coder uses."""
+        model family the file's range coder uses; or under the context model when there is one."""
+        if self.arm is not None:
+            return self.arm.bits(lat, self.cfg.rate_sample, generator)
         return sum(_LaplaceBits.apply(y) for y in lat)
 
     def synthesis(self, features: torch.Tensor) -> torch.Tensor:
@@ -183,9 +198,12 @@ def fit(arr: np.ndarray, cfg: LatentConfig, on_step: Callable[[int, float], None
     xy = coords.grid(h, w)
     colours = torch.from_numpy(to_unit(arr).reshape(-1, c))
     latent_params = list(model.latents)
-    other = [p for n, p in model.named_parameters() if not n.startswith("latents")]
-    opt = torch.optim.Adam([{"params": latent_params, "lr": cfg.lr_latent}, {"params": other, "lr": cfg.lr_synthesis}])
-    base = [cfg.lr_latent, cfg.lr_synthesis]
+    synthesis = [p for n, p in model.named_parameters() if n.startswith("linears")]
+    groups = [{"params": latent_params, "lr": cfg.lr_latent}, {"params": synthesis, "lr": cfg.lr_synthesis}]
+    if model.arm is not None:
+        groups.append({"params": list(model.arm.parameters()), "lr": cfg.lr_context})
+    opt = torch.optim.Adam(groups)
+    base = [g["lr"] for g in groups]
     gen = torch.Generator().manual_seed(cfg.seed)
     n = h * w
     order, at, step = torch.randperm(n, generator=gen), 0, 0
@@ -206,7 +224,7 @@ def fit(arr: np.ndarray, cfg: LatentConfig, on_step: Callable[[int, float], None
         lat = model.quantized(done)
         pred = model(xy[idx], lat)
         mse = torch.mean((pred - colours[idx]) ** 2) / 4.0  # on [0, 1] colours
-        loss = mse + cfg.lam * model.rate_bits(lat) / n
+        loss = mse + cfg.lam * model.rate_bits(lat, gen) / n
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -220,11 +238,15 @@ def fit(arr: np.ndarray, cfg: LatentConfig, on_step: Callable[[int, float], None
 
 # --- the prototype's stream: every byte the decoder needs ------------------------------------------
 
-# height, width, channels out, levels, finest, latent channels, pe | 0x80 if bicubic, hidden,
-# layers | 0x80 if relu, omega (the flags ride on bytes whose values stay below 128, so a sine,
-# bilinear stream has no byte for them)
+# height, width, channels out, levels, finest | 0x80 if checkerboard context, latent channels,
+# pe | 0x80 if bicubic, hidden, layers | 0x80 if relu, omega (the flags ride on bytes whose
+# values stay below 128, so a sine, bilinear, context-free stream has no byte for them). A context
+# stream then has the context model's width (u8), the bits k of its weights' fixed point (u8;
+# they are multiples of 2^-k), those integers as one coded block, and the
+# latents as one block (u32 length, then latent_context.encode_latents' bytes).
 HEAD = struct.Struct("<HHBBBBBBBf")
-BICUBIC = RELU = 0x80
+BICUBIC = RELU = CONTEXT = 0x80
+WIDTH = struct.Struct("<BB")
 BLOCK = struct.Struct("<I")  # byte length of a range-coded block
 STEP = struct.Struct("<f")  # a synthesis tensor's quantization step
 
@@ -256,10 +278,24 @@ def pack(model: LatentImage, cfg: LatentConfig, arr: np.ndarray) -> tuple[bytes,
         raise ValueError(f"the prototype's stream holds images up to 65535 pixels a side, not {w}x{h}")
     pe = cfg.pe_levels | (BICUBIC if cfg.interpolation == "bicubic" else 0)
     layers = cfg.layers | (RELU if cfg.activation == "relu" else 0)
-    head = HEAD.pack(h, w, c, cfg.levels, cfg.finest, cfg.channels, pe, cfg.hidden, layers, cfg.omega)
+    finest = cfg.finest | (CONTEXT if model.arm is not None else 0)
+    head = HEAD.pack(h, w, c, cfg.levels, finest, cfg.channels, pe, cfg.hidden, layers, cfg.omega)
     with torch.no_grad():
-        lat = model.quantized(None)
-        latent_blocks = [_coded(y.numpy().astype(np.int64).reshape(-1)) for y in lat]
+        lat = [y[0].numpy().astype(np.int64) for y in model.quantized(None)]
+        if model.arm is None:
+            latent_blocks = [_coded(y.reshape(-1)) for y in lat]
+        else:
+            # The context model's precision: whichever codes it and the latents in the fewest bytes.
+            best_arm = None
+            for bits in range(4, FRAC + 1):
+                arm = model.arm.integers(bits)
+                coded = encode_latents(lat, arm)
+                block = _coded(np.concatenate([a.reshape(-1) >> (FRAC - bits) for a in arm]))
+                size = len(block) + len(coded)
+                if best_arm is None or size < best_arm[0]:
+                    best_arm = (size, WIDTH.pack(cfg.context_hidden, bits) + block, coded)
+            head += best_arm[1]
+            latent_blocks = [BLOCK.pack(len(best_arm[2])) + best_arm[2]]
         target = arr.astype(np.float64)
         best = None
         for bits in range(6, 11):
@@ -292,7 +328,8 @@ def unpack(data: bytes) -> Stream:
     h, w, c, levels, finest, channels, pe, hidden, layers, omega = HEAD.unpack_from(view)
     interpolation = "bicubic" if pe & BICUBIC else "bilinear"
     activation = "relu" if layers & RELU else "sine"
-    pe, layers = pe & ~BICUBIC, layers & ~RELU
+    context = "checkerboard" if finest & CONTEXT else "none"
+    pe, layers, finest = pe & ~BICUBIC, layers & ~RELU, finest & ~CONTEXT
     cfg = LatentConfig(
         levels=levels,
         finest=finest,
@@ -303,12 +340,29 @@ def unpack(data: bytes) -> Stream:
         omega=omega,
         activation=activation,
         interpolation=interpolation,
+        context=context,
     )
     at = HEAD.size
+    sizes = level_sizes(h, w, levels, finest)
     latents = []
-    for lh, lw in level_sizes(h, w, levels, finest):
-        q, at = _read_coded(view, at, channels * lh * lw)
-        latents.append(q.reshape(channels, lh, lw))
+    if context == "none":
+        for lh, lw in sizes:
+            q, at = _read_coded(view, at, channels * lh * lw)
+            latents.append(q.reshape(channels, lh, lw))
+    else:
+        width, bits = WIDTH.unpack_from(view, at)
+        if width == 0 or not 1 <= bits <= FRAC:
+            raise FormatError("context model of width 0 or weights of more than 8 fractional bits")
+        shapes = arm_shapes(width, levels)
+        flat, at = _read_coded(view, at + WIDTH.size, sum(int(np.prod(s)) for s in shapes))
+        arm, k = [], 0
+        for s in shapes:
+            arm.append(flat[k : k + int(np.prod(s))].reshape(s) << (FRAC - bits))
+            k += int(np.prod(s))
+        (size,) = BLOCK.unpack_from(view, at)
+        at += BLOCK.size
+        latents = decode_latents(view[at : at + size], sizes, channels, arm)
+        at += size
     dims = [levels * channels + 4 * pe] + [hidden] * layers + [c]
     tensors = []
     for a, b in zip(dims[:-1], dims[1:]):
@@ -323,7 +377,7 @@ def unpack(data: bytes) -> Stream:
 
 def render(stream: Stream, height: int, width: int) -> np.ndarray:
     """The decoded (height, width, C) uint8 image, at any size."""
-    model = LatentImage(*stream.size, stream.cfg, stream.out_channels)
+    model = LatentImage(*stream.size, replace(stream.cfg, context="none"), stream.out_channels)
     with torch.no_grad():
         for p, t in zip(_synthesis_tensors(model), stream.tensors):
             p.copy_(torch.from_numpy(t))
