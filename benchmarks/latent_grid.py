@@ -28,42 +28,17 @@ from benchmarks import markdown as md
 from benchmarks.bd_rate import NoOverlap, bd_psnr, bd_rate
 from benchmarks.codecs import Codec, row
 from benchmarks.runner import REPO, RESULTS, Job, curve, dataset, dataset_meta, ray_option, run
-from inrcodec.encoder.latent import LatentConfig
+from inrcodec.config import LATENT_POINTS, LATENT_TUNING_BASE, LatentConfig, with_context
 
 PHOTOS = REPO.parent / "shared" / "photos"
 OUT = RESULTS / "latent"
 ANCHOR = RESULTS / "photos-first8"  # release 1.2's SIREN ladder and JPEG on the same photos
 
-# The sweep: lambda is the knob, with the grid sizes chosen for it on photo001 (the finest grid is
-# dropped where training left it empty) and a smaller synthesis at the lowest rates. Steps: at most
-# about 60 s of one core at 768x512 (the default preset's encode time), measured in each row.
-# TUNING_BASE is the point the tuning table starts from; its lr_latent = 0.01 row is why BASE has
-# it (the first sweep, at 0.1, is in git history: +22.2 % against the SIREN).
-TUNING_BASE = LatentConfig(steps=4800, batch=4096, lr_latent=0.1, lr_synthesis=2e-3, finest=1, levels=6)
+# The sweep's points (the plain ones and the context model's) live in inrcodec/config.py, beside
+# the presets that pick from them.
+TUNING_BASE = LATENT_TUNING_BASE
 BASE = replace(TUNING_BASE, lr_latent=0.01)
-LOW = {"finest": 2, "levels": 5, "hidden": 16}  # lambda >= 8e-3
-POINTS = (
-    replace(BASE, lam=3.2e-2, **LOW),
-    replace(BASE, lam=1.6e-2, **LOW),
-    replace(BASE, lam=8e-3, **LOW),
-    replace(BASE, lam=4e-3),
-    replace(BASE, lam=2e-3),
-    replace(BASE, lam=1e-3),
-    # A full-resolution grid: twice the step cost; lr_latent 0.1 as the first sweep (its latents move furthest).
-    replace(BASE, lam=5e-4, finest=0, levels=7, steps=2400, lr_latent=0.1),
-)
-
-# The checkerboard context model (issue 15 item 3): the same points with the latents coded under it.
-# Its width (16) and the latents a step estimates its rate from (2048) were chosen on photo001 at
-# lambda 4e-3 (the table in docs/benchmark.md). Its steps cost more: 1,500-step encodes of photo002,
-# interleaved, took 22.8 s of CPU against 17.9 s (its pack also tries five precisions of the model),
-# so the steps are cut to 0.8 of the plain prototype's to keep the encode time equal.
-CONTEXT = {"context": "checkerboard", "context_hidden": 16, "rate_sample": 2048}
-CONTEXT_STEPS = 0.8
-
-
-def with_context(point: LatentConfig) -> LatentConfig:
-    return replace(point, steps=round(point.steps * CONTEXT_STEPS), **CONTEXT)
+POINTS = LATENT_POINTS
 
 
 # Tried on photo001 at lambda 4e-3 (``--tuning --context checkerboard``): one change each from the
@@ -121,14 +96,21 @@ class LatentProto(Codec):
         return [Job(f"lam={p.lam:g}", (f"lam={p.lam:g}",), p, 60.0) for p in self.points]
 
     def run(self, arr: np.ndarray, job: Job) -> list[dict]:
+        from inrcodec.decoder.latent import render
         from inrcodec.encoder import latent
+        from inrcodec.format.latent import read
 
         fitted = latent.fit(arr, job.params)
         t = time.perf_counter()
-        decoded = latent.render(latent.unpack(fitted.data), *arr.shape[:2])
+        decoded = render(read(fitted.data), arr.shape[1], arr.shape[0])
         decode_s = time.perf_counter() - t
         r = row(job.key, arr, fitted.data, decoded, fitted.seconds, decode_s)
-        r.update(steps=fitted.steps, latent_bytes=fitted.latent_bytes, synthesis_bytes=fitted.synthesis_bytes)
+        r.update(
+            steps=fitted.steps,
+            latent_bytes=fitted.latent_bytes,
+            synthesis_bytes=fitted.synthesis_bytes,
+            context_bytes=fitted.context_bytes,
+        )
         return [r]
 
 
@@ -181,11 +163,17 @@ def _fmt(x: float | None, spec: str) -> str:
 
 
 def report(out: Path = OUT, anchor: Path = ANCHOR, baseline: Path | None = None) -> str:
-    """The sweep's table (mean curve and per image, BD-rate against the SIREN and JPEG, and against
-    the ``baseline`` sweep when given) as markdown."""
+    """The sweep's table (mean curve and per image, BD-rate against the SIREN and JPEG, against
+    WebP and AVIF where ``anchor`` has them, and against the ``baseline`` sweep when given) as
+    markdown."""
     proto = _load(out / "latent-proto.json")
     siren, jpeg = (_same_images(_load(anchor / f"{n}.json"), proto["images"]) for n in ("inrcodec", "jpeg420"))
-    lines = ["Mean curve (photo001–photo008):", ""]
+    others = {
+        label: _same_images(_load(anchor / f"{name}.json"), proto["images"])
+        for name, label in (("webp", "WebP"), ("avif", "AVIF"))
+        if (anchor / f"{name}.json").exists()
+    }
+    lines = [f"Mean curve ({proto['images'][0]}–{proto['images'][-1]}):", ""]
     sir_s = {
         c["setting"]: np.mean([r["encode_s"] for r in siren["rows"] if r["setting"] == c["setting"]])
         for c in siren["curve"]
@@ -219,8 +207,13 @@ def report(out: Path = OUT, anchor: Path = ANCHOR, baseline: Path | None = None)
             ]
         )
     per_image = [float(t[1].rstrip(" %")) for t in table[1:] if not t[1].startswith("—")]
+    per_image_jpeg = [float(t[3].rstrip(" %")) for t in table[1:] if not t[3].startswith("—")]
     head = ["image", "prototype vs SIREN 1.2", "BD-PSNR", "prototype vs JPEG 4:2:0", "SIREN 1.2 vs JPEG 4:2:0"]
-    if baseline is not None:
+    for label, doc in others.items():
+        head.append(f"prototype vs {label}")
+        for t, image in zip(table, [None, *proto["images"]]):
+            t.append(_fmt(_bd(doc, proto, image)[0], "+.1f") + " %")
+    if baseline is not None and set(proto["images"]) <= set(_load(baseline)["images"]):
         base = _same_images(_load(baseline), proto["images"])
         head.append(f"vs {baseline.parent.name}/{baseline.name}")
         for t, image in zip(table, [None, *proto["images"]]):
@@ -228,6 +221,8 @@ def report(out: Path = OUT, anchor: Path = ANCHOR, baseline: Path | None = None)
     lines += md.table(head, table)
     if per_image:
         lines += ["", f"Per-image median BD-rate against the SIREN: {np.median(per_image):+.1f} %."]
+    if per_image_jpeg:
+        lines += ["", f"Per-image median BD-rate against JPEG 4:2:0: {np.median(per_image_jpeg):+.1f} %."]
     return "\n".join(lines) + "\n"
 
 
@@ -270,6 +265,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--report", action="store_true", help="only write the tables from the results already there")
     p.add_argument("--out", type=Path, default=OUT, help=f"results folder (default {OUT.relative_to(REPO)})")
     p.add_argument(
+        "--anchor",
+        type=Path,
+        default=ANCHOR,
+        help=f"release 1.2's results on the same images (default {ANCHOR.relative_to(REPO)}; Kodak: results/kodak)",
+    )
+    p.add_argument(
         "--interpolation",
         choices=("bilinear", "bicubic"),
         default="bilinear",
@@ -308,7 +309,10 @@ def main(argv: list[str] | None = None) -> int:
     # A sweep in a folder of its own (a variant) is also compared with the plain sweep.
     plain = OUT / "latent-proto.json"
     baseline = plain if args.out != OUT and plain.exists() else None
-    text = tuning_report(args.out, context=context) if args.tuning else report(args.out, baseline=baseline)
+    if args.tuning:
+        text = tuning_report(args.out, args.anchor, context=context)
+    else:
+        text = report(args.out, args.anchor, baseline=baseline)
     # The tuning tables sit beside their folders: latent/tuning.md, latent/context-tuning.md.
     (args.out.parent / f"{args.out.name}.md" if args.tuning else args.out / "latent-proto.md").write_text(text)
     print(text)

@@ -187,3 +187,94 @@ def record(cfg: EncodeConfig) -> dict:
         if node.get(name) == default:
             del node[name]
     return doc
+
+
+# --- the latent-grid family (issue 15; format version 5) --------------------------------------------
+
+
+@dataclass(frozen=True)
+class LatentConfig:
+    """One operating point of the latent-grid family (format version 5; encoder/latent.py)."""
+
+    lam: float = 1e-3  # lambda of D + lambda * R: D the MSE of [0,1] colours, R in bits per pixel
+    levels: int = 7  # latent grids, each half the side of the one before
+    finest: int = 0  # the first grid is 1/2^finest of the image side (1: no full-resolution grid)
+    channels: int = 1  # latent channels per level
+    pe_levels: int = 4  # Fourier-feature octaves of the coordinates fed beside the latents (0: none)
+    hidden: int = 24  # width of the synthesis network
+    layers: int = 2  # hidden sine layers of the synthesis
+    omega: float = 1.0  # frequency factor of the synthesis' sine layers
+    activation: str = "sine"  # "sine" (SIREN synthesis) or "relu" (Cool-chic's), for the ablation
+    interpolation: str = "bilinear"  # of the latents at a pixel: "bilinear" or "bicubic"
+    context: str = "none"  # latents' entropy model: "none" (one Laplace per level) or "checkerboard"
+    context_hidden: int = 16  # width of the checkerboard context model's two hidden layers
+    rate_sample: int = 2048  # latents whose rate under the context model a step estimates from (0: all)
+    batch: int = 16384  # pixels per training step
+    steps: int = 3000  # training steps (the last one may come earlier: see ``seconds``)
+    seconds: float | None = None  # stop training after this much process CPU time (equal-time runs)
+    lr_latent: float = 1e-2  # Adam learning rate of the latents (cosine to 1 % of it)
+    lr_synthesis: float = 2e-3  # Adam learning rate of the synthesis
+    lr_context: float = 1e-2  # Adam learning rate of the context model (when there is one)
+    noise_fraction: float = 0.75  # share of the steps with additive noise; straight-through after
+    weight_bits: int = 8  # unused: pack() picks the synthesis' bit depth (6..10) by D + lambda R
+    seed: int = 0  # torch seed of the synthesis init and the batch order
+
+    def __post_init__(self) -> None:
+        if self.levels < 1 or self.channels < 1 or self.hidden < 1 or self.layers < 1:
+            raise ValueError("levels, channels, hidden and layers must be at least 1")
+        if self.activation not in ("sine", "relu"):
+            raise ValueError(f"activation must be sine or relu, not {self.activation!r}")
+        if self.interpolation not in ("bilinear", "bicubic"):
+            raise ValueError(f"interpolation must be bilinear or bicubic, not {self.interpolation!r}")
+        if self.context not in ("none", "checkerboard"):
+            raise ValueError(f"context must be none or checkerboard, not {self.context!r}")
+        if not 1 <= self.context_hidden < 256:
+            raise ValueError("context_hidden must be in 1..255")
+        if not (0 <= self.finest < 16 and self.levels < 16 and self.channels <= 16):
+            raise ValueError("format v5 holds finest and levels below 16, at most 16 channels")
+        if not (self.pe_levels <= 12 and self.hidden <= 1024 and self.layers <= 16):
+            raise ValueError("format v5 holds at most 12 Fourier levels, width 1024 and 16 layers")
+        if not 0.0 <= self.noise_fraction <= 1.0:
+            raise ValueError("noise_fraction must be in [0, 1]")
+
+
+# The stage-1 sweep (benchmarks/latent_grid.py; docs/benchmark.md): lambda is the knob, with the
+# grid sizes chosen for it on photo001 (the finest grid is dropped where training left it empty)
+# and a smaller synthesis at the lowest rates; steps: about 60 s of one core at 768x512 (the
+# default SIREN preset's time). LATENT_TUNING_BASE is where the tuning table starts; its
+# lr_latent = 0.01 row is why the sweep has it.
+LATENT_TUNING_BASE = LatentConfig(steps=4800, batch=4096, lr_latent=0.1, lr_synthesis=2e-3, finest=1, levels=6)
+_BASE = replace(LATENT_TUNING_BASE, lr_latent=0.01)
+_LOW = {"finest": 2, "levels": 5, "hidden": 16}  # lambda >= 8e-3
+LATENT_POINTS = (
+    replace(_BASE, lam=3.2e-2, **_LOW),
+    replace(_BASE, lam=1.6e-2, **_LOW),
+    replace(_BASE, lam=8e-3, **_LOW),
+    replace(_BASE, lam=4e-3),
+    replace(_BASE, lam=2e-3),
+    replace(_BASE, lam=1e-3),
+    # A full-resolution grid: twice the step cost; lr_latent 0.1 (its latents move furthest).
+    replace(_BASE, lam=5e-4, finest=0, levels=7, steps=2400, lr_latent=0.1),
+)
+
+# The checkerboard context model: its width (16) and the latents a step rates (2048) chosen on
+# photo001 at lambda 4e-3; its steps cost more (1,500-step encodes of photo002, interleaved: 22.8 s
+# of CPU against 17.9 s, its pack trying five precisions of the model), so 0.8 of the steps keeps
+# the encode time equal.
+LATENT_CONTEXT = {"context": "checkerboard", "context_hidden": 16, "rate_sample": 2048}
+LATENT_CONTEXT_STEPS = 0.8
+
+
+def with_context(point: LatentConfig) -> LatentConfig:
+    """``point`` with the checkerboard context model, at equal encode time."""
+    return replace(point, steps=round(point.steps * LATENT_CONTEXT_STEPS), **LATENT_CONTEXT)
+
+
+# The ladder the latent presets pick from: the sweep's points with the context model.
+LATENT_LADDER = tuple(with_context(p) for p in LATENT_POINTS)
+LATENT_PRESETS: dict[str, LatentConfig] = {
+    "grid-low": LATENT_LADDER[1],  # lambda 1.6e-2: about 0.12 bpp on the tuning photos
+    "grid-medium": LATENT_LADDER[3],  # lambda 4e-3: about 0.35 bpp
+    "grid-high": LATENT_LADDER[5],  # lambda 1e-3: about 0.45 bpp
+    "grid-max": LATENT_LADDER[6],  # lambda 5e-4, a full-resolution grid: about 2 bpp, 34 dB
+}

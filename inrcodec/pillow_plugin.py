@@ -16,11 +16,11 @@ class InrImageFile(ImageFile.ImageFile):
     format_description = "inrcodec implicit neural representation"
 
     def _open(self) -> None:
-        from inrcodec.format import container
+        from inrcodec.format import container, latent
 
         data = self.fp.read()
         try:
-            stream = container.read(data)
+            stream = (latent.read if latent.is_latent(data) else container.read)(data)
         except container.FormatError as e:
             raise SyntaxError(str(e)) from None
         self._data = data

@@ -15,7 +15,7 @@ import click
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from helpers import REPO, STATS_KEYS, synthetic_file, tiny_config
+from helpers import GOLDEN, REPO, STATS_KEYS, synthetic_file, tiny_config
 from PIL import Image
 
 from inrcodec import config, image
@@ -298,7 +298,8 @@ BAD_INPUTS = [  # (command line, exit status, the last line of stderr), in a fol
     (
         "encode img.png --preset nope",
         2,
-        "Error: Invalid value for '--preset': 'nope' is not one of 'fast', 'low', 'medium', 'high'.",
+        "Error: Invalid value for '--preset': 'nope' is not one of 'fast', 'low', 'medium', 'high', 'grid-low', "
+        "'grid-medium', 'grid-high', 'grid-max'.",
     ),
     ("encode img.png --density 1.5", 2, "Error: Invalid value for '--density': 1.5 is not in the range 0<x<=1."),
     ("encode img.png --bpp -1", 2, "Error: Invalid value for '--bpp': -1.0 is not in the range x>0."),
@@ -437,3 +438,34 @@ def test_a_file_needing_a_prior_this_build_lacks_is_one_line_naming_it(tmp_path)
     line = fails("decode", tmp_path / "x.inr", match="prior 4242")
     assert line.startswith(f"Error: {tmp_path / 'x.inr'}: the file needs prior 4242, which this build lacks")
     _only(tmp_path, "x.inr")
+
+
+def test_decode_and_info_read_a_version_5_latent_grid_file(tmp_path):
+    """The latent-grid family's files go through the same commands (tests/golden's v5 file)."""
+    src = GOLDEN / "format_v5_checkerboard.inr"
+    out = tmp_path / "v5.png"
+    assert run("decode", src, "-o", out, "--size", "64").exit_code == 0
+    assert image.load(out).shape == (48, 64, 3)
+    info = json.loads(run("info", src, "--json").stdout)
+    assert info["format_version"] == 5 and info["header"]["context"] == 1
+    assert [lv["size"] for lv in info["levels"]] == [[32, 24], [16, 12], [8, 6]]
+    assert sum(info["sections"].values()) < info["bytes"]
+    assert "latent grids" in run("info", src).stdout
+    bad = tmp_path / "cut.inr"
+    bad.write_bytes(src.read_bytes()[:-7])
+    fails("decode", bad, "-o", tmp_path / "cut.png", match="CRC")
+    assert not (tmp_path / "cut.png").exists()
+
+
+def test_encode_with_a_latent_grid_preset_writes_version_5(tmp_path, crop):
+    src = tmp_path / "crop.png"
+    image.save(crop, src)
+    out = tmp_path / "crop.inr"
+    stats = json.loads(run("encode", src, "-o", out, "--preset", "grid-low", "--steps", "30", "--json").stdout)
+    data = out.read_bytes()
+    assert data[4] == 5 and stats["format_version"] == 5 and stats["bytes"] == len(data)
+    assert sum(stats["sections"].values()) < len(data)
+    assert run("decode", out, "-o", tmp_path / "back.png").exit_code == 0
+    res = run("encode", src, "-o", tmp_path / "x.inr", "--preset", "grid-low", "--density", "0.5")
+    assert res.exit_code == 2 and "--density: not for the latent-grid presets" in res.stderr  # a usage error
+    assert not (tmp_path / "x.inr").exists()

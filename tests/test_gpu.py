@@ -59,3 +59,14 @@ def test_4096_px_render_on_cuda(encoded_scalar):
     assert max(out.shape[:2]) == 4096
     ref = decode(encoded_scalar.data, size=4096, device="cpu")
     assert np.abs(out.astype(np.int16) - ref.astype(np.int16)).max() <= 1
+
+
+def test_latent_grid_file_decodes_on_cuda_as_on_the_cpu(crop):
+    """A format version 5 file (latent grids): the CUDA render within one grey level of NumPy's."""
+    from inrcodec.encoder import latent
+
+    data = latent.fit(crop, latent.LatentConfig(levels=3, hidden=8, steps=40, batch=256, context="checkerboard")).data
+    for size in (None, 4096):
+        gpu = decode(data, size=size, device="cuda").astype(int)
+        cpu = decode(data, size=size, device="cpu").astype(int)
+        assert gpu.shape == cpu.shape and np.abs(gpu - cpu).max() <= 1

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import math
-import struct
 
 import numpy as np
 import pytest
 import torch
 
+from inrcodec.decoder.latent import render
 from inrcodec.encoder import latent
 from inrcodec.encoder.latent import LatentConfig, LatentImage, _LaplaceBits, level_sizes
+from inrcodec.format import latent as v5
 from inrcodec.format.errors import FormatError
 
 
@@ -60,13 +61,15 @@ def fitted() -> latent.Fitted:
 
 def test_fit_packs_a_stream_that_decodes_to_the_reported_psnr(fitted):
     arr = _image()
-    stream = latent.unpack(fitted.data)
-    decoded = latent.render(stream, *arr.shape[:2])
+    stream = v5.read(fitted.data)
+    decoded = render(stream, 32, 24)
     mse = np.mean((decoded.astype(np.float64) - arr) ** 2)
     assert fitted.psnr == pytest.approx(10 * math.log10(255**2 / mse))
     assert fitted.bpp == len(fitted.data) * 8 / arr[..., 0].size
     assert fitted.psnr > 15  # it learned something: a flat grey image is about 10 dB here
     assert [q.shape[1:] for q in stream.latents] == level_sizes(24, 32, 3)
+    coded = fitted.latent_bytes + fitted.synthesis_bytes
+    assert coded < len(fitted.data) < coded + 60  # the rest: magic, header, frames, CRC
 
 
 def test_fit_is_repeatable(fitted):
@@ -74,22 +77,21 @@ def test_fit_is_repeatable(fitted):
 
 
 def test_stream_decodes_at_any_size(fitted):
-    stream = latent.unpack(fitted.data)
-    big = latent.render(stream, 48, 64)
+    stream = v5.read(fitted.data)
+    big = render(stream, 64, 48)
     assert big.shape == (48, 64, 3)
     # Sampled at twice the size, the picture is the same continuous function: averaging 2x2
     # blocks lands near the native decode.
-    native = latent.render(stream, 24, 32).astype(np.float64)
+    native = render(stream, 32, 24).astype(np.float64)
     pooled = big.astype(np.float64).reshape(24, 2, 32, 2, 3).mean(axis=(1, 3))
     assert np.mean(np.abs(pooled - native)) < 8
 
 
 def test_truncated_or_padded_stream_is_refused(fitted):
     data = fitted.data
-    with pytest.raises(ValueError):
-        latent.unpack(data + b"\0")
-    with pytest.raises((struct.error, FormatError)):  # whichever field the cut lands in
-        latent.unpack(data[:-3])
+    for bad in (data + b"\0", data[:-3], data[:20], data[:-5] + bytes([data[-5] ^ 1]) + data[-4:]):
+        with pytest.raises(FormatError):
+            v5.read(bad)
 
 
 def test_stream_records_activation_and_interpolation():
@@ -97,11 +99,11 @@ def test_stream_records_activation_and_interpolation():
 
     cfg = replace(TINY, activation="relu", interpolation="bicubic", steps=30)
     fitted = latent.fit(_image(), cfg)
-    stream = latent.unpack(fitted.data)
-    assert (stream.cfg.activation, stream.cfg.interpolation) == ("relu", "bicubic")
-    # The reported PSNR is the stream's own decode, so it must differ from a sine/bilinear decode.
-    wrong = replace(stream, cfg=replace(stream.cfg, activation="sine", interpolation="bilinear"))
-    assert not np.array_equal(latent.render(stream, 24, 32), latent.render(wrong, 24, 32))
+    stream = v5.read(fitted.data)
+    assert (stream.header.activation, stream.header.interpolation) == (1, 1)
+    # The reported PSNR is the file's own decode, so it must differ from a sine/bilinear decode.
+    wrong = replace(stream, header=replace(stream.header, activation=0, interpolation=0))
+    assert not np.array_equal(render(stream, 32, 24), render(wrong, 32, 24))
 
 
 def test_config_is_checked():

@@ -9,11 +9,13 @@ import numpy as np
 import pytest
 import torch
 
+from inrcodec.decoder.latent import render
 from inrcodec.encoder import latent
 from inrcodec.encoder import latent_context as lc
 from inrcodec.encoder.latent import LatentConfig, level_sizes
+from inrcodec.format import checkerboard as cb
 from inrcodec.format.entropy import PRECISION
-from inrcodec.format.errors import FormatError
+from inrcodec.format.latent import read
 
 
 def _model(levels: int = 3, hidden: int = 8, seed: int = 0) -> lc.ContextModel:
@@ -37,26 +39,13 @@ def _laplace_mass(k: np.ndarray, mu: float, b: float) -> np.ndarray:
     return cdf(k + 0.5 - mu) - cdf(k - 0.5 - mu)
 
 
-@pytest.mark.parametrize("index", [0, 5, 16 * 20 + 3, 16 * 40 + 8, 16 * 63 + 15])
-def test_tables_sum_to_one_keep_every_symbol_and_follow_the_laplace(index):
-    bound = 12
-    freqs = lc.table(index, bound)
-    assert int(freqs.sum()) == 1 << PRECISION and int(freqs.min()) >= 1
-    u, f = divmod(index, lc.MU_STEPS)
-    b = 0.05 * 2 ** (u / 6)
-    mass = _laplace_mass(np.arange(-bound, bound + 1), f / lc.MU_STEPS, b)
-    mass /= mass.sum()  # the table holds the residuals up to the bound
-    big = mass > 1e-3  # where the table's floor of one count does not dominate
-    assert np.allclose(freqs[big] / 2**PRECISION, mass[big], rtol=2e-3, atol=2e-5)
-
-
 def test_training_rate_is_the_coders_table_in_bits():
     bound = 60  # wide enough that the truncation does not show at u = 40 (b about 5)
     for u, f in ((3, 0), (25, 7), (40, 12)):
         k = torch.arange(-bound, bound + 1, dtype=torch.float64)
-        mu = torch.full_like(k, f / lc.MU_STEPS)
+        mu = torch.full_like(k, f / cb.MU_STEPS)
         bits = lc.laplace_bits(k, mu, torch.full_like(k, float(u))).numpy()
-        freqs = lc.table(lc.MU_STEPS * u + f, bound)
+        freqs = cb.table(cb.MU_STEPS * u + f, bound)
         coded = PRECISION - np.log2(freqs)
         likely = freqs > 2**PRECISION * 1e-3
         assert np.allclose(bits[likely], coded[likely], atol=0.01)
@@ -79,16 +68,16 @@ def test_torch_and_numpy_contexts_agree():
         parent = lat[level + 1] if level + 1 < len(lat) else None
         y = torch.from_numpy(q).double()[None]
         p = None if parent is None else torch.from_numpy(parent).double()[None]
-        feats = lc._features_torch(y, p, torch.arange(q.size)).numpy().reshape(2, *q.shape[1:], lc.FEATURES)
+        feats = lc._features_torch(y, p, torch.arange(q.size)).numpy().reshape(2, *q.shape[1:], cb.FEATURES)
         for anchors in (True, False):
-            half = lc._half(*q.shape[1:], anchors)
-            assert np.array_equal(feats[:, half].reshape(-1, lc.FEATURES), lc._features_np(q, parent, anchors))
+            half = cb.half(*q.shape[1:], anchors)
+            assert np.array_equal(feats[:, half].reshape(-1, cb.FEATURES), cb.features(q, parent, anchors))
 
 
 def test_integer_network_follows_the_float_one():
     model = _model()
     arm = model.integers()
-    feats = np.random.default_rng(1).integers(-4, 5, (500, lc.FEATURES))
+    feats = np.random.default_rng(1).integers(-4, 5, (500, cb.FEATURES))
     feats[:, -1] = np.arange(500) % 2
     # The float network with the integer weights, at the coder's resolution.
     with torch.no_grad():
@@ -96,45 +85,12 @@ def test_integer_network_follows_the_float_one():
                          model.l3.bias, model.offsets], arm):  # fmt: skip
             t.copy_(torch.from_numpy(a / 256.0))
         mu, u = model.params(torch.from_numpy(feats).float(), torch.full((500,), 1))
-    base, index = lc.int_params(feats, arm, 1)
-    mu_int = base + (index % lc.MU_STEPS) / lc.MU_STEPS
+    base, index = cb.int_params(feats, arm, 1)
+    mu_int = base + (index % cb.MU_STEPS) / cb.MU_STEPS
     assert np.abs(mu_int - mu.numpy()).max() <= 1 / 16 + 1e-6  # floor shifts vs float rounding
-    u_int = index // lc.MU_STEPS
+    u_int = index // cb.MU_STEPS
     assert np.abs(u_int - np.clip(u.numpy(), 0, 63)).max() <= 1
     assert len(set(u_int.tolist())) > 3  # the test exercises more than one table
-
-
-@pytest.mark.parametrize("channels", [1, 2])
-def test_latents_round_trip_through_the_range_coder(channels):
-    sizes = level_sizes(20, 27, 3)
-    lat = _pyramid(sizes, channels)
-    arm = _model().integers()
-    data = lc.encode_latents(lat, arm)
-    back = lc.decode_latents(data, sizes, channels, arm)
-    assert all(np.array_equal(a, b) for a, b in zip(lat, back))
-    # A prediction that fits the data costs fewer bytes than the raw symbols' entropy would.
-    assert len(data) < sum(q.size for q in lat) * 3
-
-
-def test_all_zero_latents_of_a_zero_model_are_nothing_but_the_bound():
-    sizes = level_sizes(8, 8, 2)
-    lat = [np.zeros((1, h, w), np.int64) for h, w in sizes]
-    arm = [np.zeros(s, np.int64) for s in lc.arm_shapes(4, 2)]
-    assert lc.encode_latents(lat, arm) == lc.BOUND.pack(0)
-    assert all(not q.any() for q in lc.decode_latents(lc.BOUND.pack(0), sizes, 1, arm))
-    with pytest.raises(FormatError):
-        lc.decode_latents(lc.BOUND.pack(0) + b"\0\0\0\0", sizes, 1, arm)
-
-
-def test_corrupt_latent_block_is_refused():
-    sizes = level_sizes(16, 16, 2)
-    lat = _pyramid(sizes)
-    arm = _model(levels=2).integers()
-    data = lc.encode_latents(lat, arm)
-    with pytest.raises(FormatError):
-        lc.decode_latents(data + b"\0\0\0\0", sizes, 1, arm)
-    with pytest.raises(FormatError):
-        lc.decode_latents(data[:-1], sizes, 1, arm)
 
 
 def _image(h: int = 24, w: int = 32) -> np.ndarray:
@@ -150,9 +106,9 @@ CTX = LatentConfig(
 def test_a_context_stream_decodes_to_the_reported_psnr_and_is_repeatable():
     arr = _image()
     fitted = latent.fit(arr, CTX)
-    stream = latent.unpack(fitted.data)
-    assert stream.cfg.context == "checkerboard"
-    mse = np.mean((latent.render(stream, 24, 32).astype(np.float64) - arr) ** 2)
+    stream = read(fitted.data)
+    assert stream.header.context == 1 and fitted.context_bytes > 0
+    mse = np.mean((render(stream, 32, 24).astype(np.float64) - arr) ** 2)
     assert fitted.psnr == pytest.approx(10 * math.log10(255**2 / mse))
     assert latent.fit(arr, CTX).data == fitted.data
     assert latent.fit(arr, replace(CTX, context="none")).data != fitted.data

@@ -43,3 +43,10 @@ def test_other_files_are_not_claimed_and_bad_ones_are_refused(tmp_path):
     for bad in (good[:-1], b"INRC", good[:4] + b"\x09" + good[5:]):
         with pytest.raises(UnidentifiedImageError):
             Image.open(io.BytesIO(bad))
+
+
+def test_pillow_opens_a_version_5_latent_grid_file():
+    path = GOLDEN / "format_v5_checkerboard.inr"
+    img = Image.open(path)
+    assert img.size == (32, 24) and img.mode == "RGB"
+    assert np.array_equal(np.asarray(img), decode(path.read_bytes()))

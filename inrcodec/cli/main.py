@@ -14,7 +14,7 @@ from inrcodec.cli.experiments import lottery_command, rtl_command
 from inrcodec.cli.guard import interrupted, run_guarded
 from inrcodec.cli.prior import prior_command
 from inrcodec.cli.progress import Bar
-from inrcodec.config import DEFAULT_PRESET, PRESETS
+from inrcodec.config import DEFAULT_PRESET, LATENT_PRESETS, PRESETS
 from inrcodec.executors import LOCAL
 
 
@@ -44,7 +44,13 @@ def main() -> None:
     help="default: SRC with .inr; with several inputs or a folder: the folder the .inr files go to",
 )
 @click.option("-f", "--force", is_flag=True, help="overwrite OUTPUT if it exists (a batch: redo every image)")
-@click.option("--preset", type=click.Choice(list(PRESETS)), default=DEFAULT_PRESET, show_default=True)
+@click.option(
+    "--preset",
+    type=click.Choice([*PRESETS, *LATENT_PRESETS]),
+    default=DEFAULT_PRESET,
+    show_default=True,
+    help="a SIREN, or grid-*: latent grids under a small synthesis (format v5; docs/benchmark.md)",
+)
 @click.option(
     "--bpp",
     type=click.FloatRange(min=0, min_open=True),
@@ -107,6 +113,19 @@ def encode(
     from inrcodec.config import override, prior_id
     from inrcodec.encoder.region_spec import parse_spec
 
+    if preset in LATENT_PRESETS:
+        siren_only = {
+            "--bpp": bpp, "--weight-coder": weight_coder, "--entropy-coder": entropy_coder, "--prior": prior,
+            "--density": density, "--regions": regions, "--region-map": region_map, "--workers": workers,
+            "--ray": ray, "--threads": threads,
+        }  # fmt: skip
+        given = [name for name, value in siren_only.items() if value is not None]
+        if given or len(srcs) > 1 or srcs[0].is_dir():
+            what = ", ".join(given) or "several inputs or a folder"
+            raise click.UsageError(f"{what}: not for the latent-grid presets ({preset}) yet")
+        if device not in (None, "cpu"):
+            raise click.UsageError(f"--device {device}: the latent-grid encoder runs on the CPU")
+        return _encode_latent(srcs[0], output, force, preset, steps, seed, quiet, as_json)
     cfg = override(
         preset,
         bpp=bpp,
@@ -171,6 +190,63 @@ def encode(
         click.echo(f"{output}: {s['bytes']} bytes, {s['bpp']:.4f} bpp, {s['psnr']:.2f} dB PSNR")
 
 
+def _encode_latent(src: Path, output: Path | None, force: bool, preset: str, steps, seed, quiet, as_json) -> None:
+    """One image with a latent-grid preset: fit, pack as format v5, write atomically."""
+    import math
+
+    from inrcodec import image
+    from inrcodec.config import LATENT_PRESETS
+
+    cfg = replace(LATENT_PRESETS[preset], **{k: v for k, v in {"steps": steps, "seed": seed}.items() if v is not None})
+    if output is not None:
+        ctx = click.get_current_context()
+        param = next(p for p in ctx.command.params if p.name == "output")
+        click.Path(dir_okay=False, path_type=Path).convert(output, param, ctx)
+    output = output or paths.encoded_name(src)
+
+    def check():
+        info = image.probe(src)
+        paths.check_output(output, force, src)
+        if info.warning:
+            click.echo(f"warning: {src}: {info.warning}", err=True)
+
+    def job():
+        from inrcodec.encoder import latent
+
+        arr = image.load(src)
+        bar = None if quiet or as_json else Bar()
+        try:
+            on_step = None if bar is None else (lambda n, mse: bar("fit", n, cfg.steps, -10 * math.log10(mse)))
+            fitted = latent.fit(arr, cfg, on_step)
+        finally:
+            if bar:
+                bar.close()
+        image.atomic_write(output, lambda f: f.write(fitted.data), overwrite=force)
+        return fitted
+
+    run_guarded(check)
+    fitted = run_guarded(job)
+    stats = {
+        "output": str(output),
+        "preset": preset,
+        "format_version": fitted.data[4],
+        "bytes": len(fitted.data),
+        "bpp": fitted.bpp,
+        "psnr": fitted.psnr,
+        "steps": fitted.steps,
+        "cpu_seconds": round(fitted.seconds, 3),
+        "sections": {
+            "context": fitted.context_bytes,
+            "latents": fitted.latent_bytes,
+            "synthesis": fitted.synthesis_bytes,
+        },
+    }
+    if as_json:
+        click.echo(json.dumps(stats, indent=2))
+    else:
+        click.echo(f"{output}: {stats['bytes']} bytes, {stats['bpp']:.4f} bpp, {stats['psnr']:.2f} dB PSNR")
+
+
 def _precision_warning():
     from inrcodec.image import PrecisionWarning
 
@@ -193,6 +269,7 @@ def decode(src, output, force, size, width, height, device, quiet):
     from inrcodec import image
     from inrcodec.decoder import decode as _decode
     from inrcodec.format import FormatError, container
+    from inrcodec.format import latent as latent_format
 
     output = output or paths.decoded_name(src)
 
@@ -201,7 +278,8 @@ def decode(src, output, force, size, width, height, device, quiet):
             raise ValueError(f"{src}: no such file")
         data = src.read_bytes()
         try:
-            channels = container.read(data).header.channels
+            reader = latent_format.read if latent_format.is_latent(data) else container.read
+            channels = reader(data).header.channels
         except FormatError as e:
             raise FormatError(f"{src}: {e}") from None
         paths.check_output(output, force, src)
@@ -224,6 +302,7 @@ def decode(src, output, force, size, width, height, device, quiet):
 def info(src, as_json):
     """Header, sections and bytes of an .inr file."""
     from inrcodec.format import container, entropy
+    from inrcodec.format import latent as latent_format
     from inrcodec.metrics import bpp
 
     def job():
@@ -231,11 +310,14 @@ def info(src, as_json):
             raise ValueError(f"{src}: no such file")
         data = src.read_bytes()
         try:
-            return data, container.read(data)
+            return data, (latent_format.read if latent_format.is_latent(data) else container.read)(data)
         except container.FormatError as e:
             raise container.FormatError(f"{src}: {e}") from None
 
     data, stream = run_guarded(job)
+    if isinstance(stream, latent_format.LatentFile):
+        _info_latent(src, data, stream, as_json)
+        return
     h = stream.header
     masks = stream.masks
     doc = {
@@ -274,6 +356,46 @@ def info(src, as_json):
         click.echo(f"  prior    {h.prior} (the weights are residuals from it)")
     for name, n in stream.section_bytes.items():
         click.echo(f"  section  {name:<8} {n:>8} bytes")
+
+
+def _info_latent(src: Path, data: bytes, f, as_json: bool) -> None:
+    """``info`` for a version 5 file: grids, synthesis, sections."""
+    from inrcodec.format.latent import CONTEXTS
+    from inrcodec.metrics import bpp
+
+    h = f.header
+    doc = {
+        "file": str(src),
+        "format_version": data[4],
+        "bytes": len(data),
+        "bpp": bpp(len(data), h.width, h.height),
+        "header": dict(h.__dict__),
+        "levels": [
+            {"size": [q.shape[2], q.shape[1]], "latents": int(q.size), "nonzero": int((q != 0).sum())}
+            for q in f.latents
+        ],
+        "synthesis_parameters": int(sum(t.size for t in f.tensors)),
+        "context_parameters": 0 if f.context is None else int(sum(a.size for a in f.context)),
+        "sections": f.section_bytes,
+    }
+    if as_json:
+        click.echo(json.dumps(doc, indent=2))
+        return
+    click.echo(f"{src}: .inr version {doc['format_version']} (latent grids), {len(data)} bytes, {doc['bpp']:.4f} bpp")
+    click.echo(f"  image      {h.width}x{h.height}, {h.channels} channel(s)")
+    for i, lv in enumerate(doc["levels"]):
+        w, hh = lv["size"]
+        click.echo(f"  level {i}    {w}x{hh} x {h.latent_channels}, {lv['nonzero']} of {lv['latents']} latents nonzero")
+    kind = ("bilinear", "bicubic")[h.interpolation]
+    act = ("sine", "relu")[h.activation]
+    click.echo(
+        f"  synthesis  {h.layers} x {h.hidden} {act} (omega {h.omega:g}), {kind} grids, Fourier levels "
+        f"{h.pe_levels}, {doc['synthesis_parameters']} parameters"
+    )
+    model = f" ({doc['context_parameters']} parameters)" if h.context else ""
+    click.echo(f"  entropy    {CONTEXTS[h.context]}{model}")
+    for name, n in f.section_bytes.items():
+        click.echo(f"  section    {name:<9} {n:>8} bytes")
 
 
 @main.command()

@@ -12,6 +12,7 @@ import numpy as np
 
 from inrcodec import coords
 from inrcodec.format import MAX_PIXELS, container
+from inrcodec.format import latent as latent_format
 from inrcodec.pixels import from_unit
 
 if TYPE_CHECKING:  # torch is loaded only when the torch path runs
@@ -87,6 +88,15 @@ def decode(
     ``device`` None picks an accelerator when one may be present (torch), else the NumPy CPU
     path; "cpu" always takes the NumPy path; "cuda"/"mps" (or "torch-cpu") use torch.
     """
+    if latent_format.is_latent(data):  # version 5: the latent-grid family
+        from inrcodec.decoder import latent
+
+        f = latent_format.read(data)
+        w, h = output_size((f.header.width, f.header.height), size, width, height)
+        device = pick_device(device)
+        if device == "cpu":
+            return latent.render(f, w, h)
+        return latent.render_torch(f, w, h, "cpu" if device == "torch-cpu" else device)
     stream = container.read(data)
     w, h = output_size((stream.header.width, stream.header.height), size, width, height)
     device = pick_device(device)

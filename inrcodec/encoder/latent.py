@@ -11,76 +11,30 @@ at the sampled pixels, the rate of *every* latent comes from the same per-level 
 file uses (or, with ``context="checkerboard"``, from :mod:`latent_context`'s model of each latent
 given its decoded neighbours, estimated on a random sample of latents each step), quantization is
 simulated by additive uniform noise and then by straight-through rounding. The bytes this
-module reports are those of :func:`pack`, a complete stream that :func:`unpack` reads back and
-:func:`render` decodes: nothing is estimated.
-
-This is the prototype the issue gates on; it is not yet a format version of the codec.
+module reports are those of :func:`pack`: a complete format version 5 file
+(:mod:`inrcodec.format.latent`), whose PSNR is that of the NumPy decoder's render
+(:mod:`inrcodec.decoder.latent`): nothing is estimated.
 """
 
 from __future__ import annotations
 
 import math
-import struct
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from inrcodec import coords
-from inrcodec.encoder.latent_context import FRAC, ContextModel, arm_shapes, decode_latents, encode_latents
-from inrcodec.format.entropy import LAPLACE, Laplace, fit_laplace, range_decode, range_encode
-from inrcodec.format.errors import FormatError
-from inrcodec.pixels import from_unit, to_unit
+from inrcodec.config import LatentConfig
+from inrcodec.decoder.latent import render as decode_latent
+from inrcodec.encoder.latent_context import ContextModel
+from inrcodec.format.checkerboard import FRAC, encode_latents
+from inrcodec.format.latent import LatentFile, LatentHeader, context_block, read, write
+from inrcodec.pixels import to_unit
 from inrcodec.siren import fourier_features
-
-
-@dataclass(frozen=True)
-class LatentConfig:
-    """One operating point of the latent-grid prototype."""
-
-    lam: float = 1e-3  # lambda of D + lambda * R: D the MSE of [0,1] colours, R in bits per pixel
-    levels: int = 7  # latent grids, each half the side of the one before
-    finest: int = 0  # the first grid is 1/2^finest of the image side (1: no full-resolution grid)
-    channels: int = 1  # latent channels per level
-    pe_levels: int = 4  # Fourier-feature octaves of the coordinates fed beside the latents (0: none)
-    hidden: int = 24  # width of the synthesis network
-    layers: int = 2  # hidden sine layers of the synthesis
-    omega: float = 1.0  # frequency factor of the synthesis' sine layers
-    activation: str = "sine"  # "sine" (SIREN synthesis) or "relu" (Cool-chic's), for the ablation
-    interpolation: str = "bilinear"  # of the latents at a pixel: "bilinear" or "bicubic"
-    context: str = "none"  # latents' entropy model: "none" (one Laplace per level) or "checkerboard"
-    context_hidden: int = 16  # width of the checkerboard context model's two hidden layers
-    rate_sample: int = 2048  # latents whose rate under the context model a step estimates from (0: all)
-    batch: int = 16384  # pixels per training step
-    steps: int = 3000  # training steps (the last one may come earlier: see ``seconds``)
-    seconds: float | None = None  # stop training after this much process CPU time (equal-time runs)
-    lr_latent: float = 1e-2  # Adam learning rate of the latents (cosine to 1 % of it)
-    lr_synthesis: float = 2e-3  # Adam learning rate of the synthesis
-    lr_context: float = 1e-2  # Adam learning rate of the context model (when there is one)
-    noise_fraction: float = 0.75  # share of the steps with additive noise; straight-through after
-    weight_bits: int = 8  # unused: pack() picks the synthesis' bit depth (6..10) by D + lambda R
-    seed: int = 0  # torch seed of the synthesis init and the batch order
-
-    def __post_init__(self) -> None:
-        if self.levels < 1 or self.channels < 1 or self.hidden < 1 or self.layers < 1:
-            raise ValueError("levels, channels, hidden and layers must be at least 1")
-        if self.activation not in ("sine", "relu"):
-            raise ValueError(f"activation must be sine or relu, not {self.activation!r}")
-        if self.interpolation not in ("bilinear", "bicubic"):
-            raise ValueError(f"interpolation must be bilinear or bicubic, not {self.interpolation!r}")
-        if self.context not in ("none", "checkerboard"):
-            raise ValueError(f"context must be none or checkerboard, not {self.context!r}")
-        if not 1 <= self.context_hidden < 256:
-            raise ValueError("context_hidden must be in 1..255")
-        if not (0 <= self.finest < 16 and self.levels < 16 and self.channels < 256):
-            raise ValueError("finest and levels must be below 16, channels below 256")
-        if not (self.pe_levels < 128 and self.hidden < 256 and self.layers < 128):
-            raise ValueError("the stream holds pe_levels and layers below 128, hidden below 256")
-        if not 0.0 <= self.noise_fraction <= 1.0:
-            raise ValueError("noise_fraction must be in [0, 1]")
 
 
 def level_sizes(height: int, width: int, levels: int, finest: int = 0) -> list[tuple[int, int]]:
@@ -185,8 +139,9 @@ class Fitted:
     bpp: float  # len(data) * 8 / pixels
     seconds: float  # process CPU time of training and coding
     steps: int  # training steps done
-    latent_bytes: list[int]  # coded bytes per level
-    synthesis_bytes: int  # coded bytes of the synthesis weights and biases
+    latent_bytes: int  # bytes of the LATENTS section
+    synthesis_bytes: int  # bytes of the SYNTHESIS section (weights and biases)
+    context_bytes: int  # bytes of the CONTEXT section (0 without the context model)
 
 
 def fit(arr: np.ndarray, cfg: LatentConfig, on_step: Callable[[int, float], None] | None = None) -> Fitted:
@@ -230,158 +185,80 @@ def fit(arr: np.ndarray, cfg: LatentConfig, on_step: Callable[[int, float], None
         opt.step()
         step += 1
         if on_step is not None and step % 100 == 0:
-            on_step(step, float(mse))
-    data, sizes, synth, err = pack(model, cfg, arr)
+            on_step(step, float(mse.detach()))
+    data, err = pack(model, cfg, arr)
     psnr = 10 * math.log10(255.0**2 / max(err, 1e-12))
-    return Fitted(data, psnr, len(data) * 8 / n, time.process_time() - t0, step, sizes, synth)
+    sections = read(data).section_bytes  # the file read back, as a decoder will
+    return Fitted(
+        data,
+        psnr,
+        len(data) * 8 / n,
+        time.process_time() - t0,
+        step,
+        sections["latents"],
+        sections["synthesis"],
+        sections.get("context", 0),
+    )
 
 
-# --- the prototype's stream: every byte the decoder needs ------------------------------------------
-
-# height, width, channels out, levels, finest | 0x80 if checkerboard context, latent channels,
-# pe | 0x80 if bicubic, hidden, layers | 0x80 if relu, omega (the flags ride on bytes whose
-# values stay below 128, so a sine, bilinear, context-free stream has no byte for them). A context
-# stream then has the context model's width (u8), the bits k of its weights' fixed point (u8;
-# they are multiples of 2^-k), those integers as one coded block, and the
-# latents as one block (u32 length, then latent_context.encode_latents' bytes).
-HEAD = struct.Struct("<HHBBBBBBBf")
-BICUBIC = RELU = CONTEXT = 0x80
-WIDTH = struct.Struct("<BB")
-BLOCK = struct.Struct("<I")  # byte length of a range-coded block
-STEP = struct.Struct("<f")  # a synthesis tensor's quantization step
+# --- the file: format version 5 (inrcodec/format/latent.py) ----------------------------------------
 
 
-def _coded(q: np.ndarray) -> bytes:
-    model = fit_laplace(q)
-    words = range_encode(q, model)
-    return model.pack() + BLOCK.pack(len(words)) + words
-
-
-def _read_coded(data: memoryview, at: int, count: int) -> tuple[np.ndarray, int]:
-    model = Laplace.parse(data[at:])
-    at += LAPLACE.size
-    (size,) = BLOCK.unpack_from(data, at)
-    at += BLOCK.size
-    return range_decode(data[at : at + size], model, count), at + size
+def header(cfg: LatentConfig, height: int, width: int, channels: int) -> LatentHeader:
+    """The version 5 header of an image fitted with ``cfg``."""
+    return LatentHeader(
+        width=width,
+        height=height,
+        channels=channels,
+        levels=cfg.levels,
+        finest=cfg.finest,
+        latent_channels=cfg.channels,
+        pe_levels=cfg.pe_levels,
+        hidden=cfg.hidden,
+        layers=cfg.layers,
+        omega=cfg.omega,
+        interpolation=int(cfg.interpolation == "bicubic"),
+        activation=int(cfg.activation == "relu"),
+        context=int(cfg.context == "checkerboard"),
+    )
 
 
 def _synthesis_tensors(model: LatentImage) -> list[torch.Tensor]:
     return [t for lin in model.linears for t in (lin.weight, lin.bias)]
 
 
-def pack(model: LatentImage, cfg: LatentConfig, arr: np.ndarray) -> tuple[bytes, list[int], int, float]:
-    """The stream: header, each level's latents range-coded under its fitted Laplace, then each
-    synthesis tensor quantized to the bit depth (6..10) that gives the lowest D + lambda * R.
-    Returns it with its latent blocks' and synthesis' bytes and the MSE of its own decode."""
+def pack(model: LatentImage, cfg: LatentConfig, arr: np.ndarray) -> tuple[bytes, float]:
+    """The file and the MSE of its decode (by the NumPy decoder, the reference). The latents are
+    rounded; the context network (if any) takes the precision 2^-4..2^-8 that codes it and the
+    latents in the fewest bytes; each synthesis tensor is quantized to the bit depth (6..10) that
+    gives the lowest D + lambda * R."""
     h, w, c = arr.shape
-    if not (h < 1 << 16 and w < 1 << 16 and c < 256):
-        raise ValueError(f"the prototype's stream holds images up to 65535 pixels a side, not {w}x{h}")
-    pe = cfg.pe_levels | (BICUBIC if cfg.interpolation == "bicubic" else 0)
-    layers = cfg.layers | (RELU if cfg.activation == "relu" else 0)
-    finest = cfg.finest | (CONTEXT if model.arm is not None else 0)
-    head = HEAD.pack(h, w, c, cfg.levels, finest, cfg.channels, pe, cfg.hidden, layers, cfg.omega)
+    head = header(cfg, h, w, c)
     with torch.no_grad():
         lat = [y[0].numpy().astype(np.int64) for y in model.quantized(None)]
-        if model.arm is None:
-            latent_blocks = [_coded(y.reshape(-1)) for y in lat]
-        else:
-            # The context model's precision: whichever codes it and the latents in the fewest bytes.
-            best_arm = None
+        context: dict = {}
+        if model.arm is not None:
+            best = None
             for bits in range(4, FRAC + 1):
                 arm = model.arm.integers(bits)
-                coded = encode_latents(lat, arm)
-                block = _coded(np.concatenate([a.reshape(-1) >> (FRAC - bits) for a in arm]))
-                size = len(block) + len(coded)
-                if best_arm is None or size < best_arm[0]:
-                    best_arm = (size, WIDTH.pack(cfg.context_hidden, bits) + block, coded)
-            head += best_arm[1]
-            latent_blocks = [BLOCK.pack(len(best_arm[2])) + best_arm[2]]
+                trial = LatentFile(head, lat, [], [], arm, cfg.context_hidden, bits)
+                size = len(context_block(trial)) + len(encode_latents(lat, arm))
+                if best is None or size < best[0]:
+                    best = (size, arm, bits)
+            context = {"context": best[1], "context_width": cfg.context_hidden, "context_bits": best[2]}
         target = arr.astype(np.float64)
         best = None
         for bits in range(6, 11):
-            blocks = []
+            steps, tensors = [], []
             for t in _synthesis_tensors(model):
                 top = float(t.abs().max())
                 step = np.float32(2 * top / (2**bits - 1) if top > 0 else 1.0)
-                blocks.append(STEP.pack(step) + _coded(np.round(t.numpy() / step).astype(np.int64).reshape(-1)))
-            data = head + b"".join(latent_blocks) + b"".join(blocks)
-            err = np.mean((render(unpack(data), h, w).astype(np.float64) - target) ** 2)
+                steps.append(float(step))
+                tensors.append(np.round(t.numpy() / step).astype(np.int64))
+            f = LatentFile(head, lat, steps, tensors, **context)
+            data = write(f)
+            err = float(np.mean((decode_latent(f, w, h).astype(np.float64) - target) ** 2))
             cost = err / 255.0**2 + cfg.lam * len(data) * 8 / (h * w)
             if best is None or cost < best[0]:
-                best = (cost, data, sum(len(b) for b in blocks), float(err))
-    return best[1], [len(b) for b in latent_blocks], best[2], best[3]
-
-
-@dataclass(frozen=True)
-class Stream:
-    """A parsed prototype stream."""
-
-    size: tuple[int, int]
-    out_channels: int
-    cfg: LatentConfig
-    latents: list[np.ndarray]  # per level (channels, h, w) integers
-    tensors: list[np.ndarray]  # synthesis weights and biases, dequantized (float32)
-
-
-def unpack(data: bytes) -> Stream:
-    view = memoryview(data)
-    h, w, c, levels, finest, channels, pe, hidden, layers, omega = HEAD.unpack_from(view)
-    interpolation = "bicubic" if pe & BICUBIC else "bilinear"
-    activation = "relu" if layers & RELU else "sine"
-    context = "checkerboard" if finest & CONTEXT else "none"
-    pe, layers, finest = pe & ~BICUBIC, layers & ~RELU, finest & ~CONTEXT
-    cfg = LatentConfig(
-        levels=levels,
-        finest=finest,
-        channels=channels,
-        pe_levels=pe,
-        hidden=hidden,
-        layers=layers,
-        omega=omega,
-        activation=activation,
-        interpolation=interpolation,
-        context=context,
-    )
-    at = HEAD.size
-    sizes = level_sizes(h, w, levels, finest)
-    latents = []
-    if context == "none":
-        for lh, lw in sizes:
-            q, at = _read_coded(view, at, channels * lh * lw)
-            latents.append(q.reshape(channels, lh, lw))
-    else:
-        width, bits = WIDTH.unpack_from(view, at)
-        if width == 0 or not 1 <= bits <= FRAC:
-            raise FormatError("context model of width 0 or weights of more than 8 fractional bits")
-        shapes = arm_shapes(width, levels)
-        flat, at = _read_coded(view, at + WIDTH.size, sum(int(np.prod(s)) for s in shapes))
-        arm, k = [], 0
-        for s in shapes:
-            arm.append(flat[k : k + int(np.prod(s))].reshape(s) << (FRAC - bits))
-            k += int(np.prod(s))
-        (size,) = BLOCK.unpack_from(view, at)
-        at += BLOCK.size
-        latents = decode_latents(view[at : at + size], sizes, channels, arm)
-        at += size
-    dims = [levels * channels + 4 * pe] + [hidden] * layers + [c]
-    tensors = []
-    for a, b in zip(dims[:-1], dims[1:]):
-        for shape in ((b, a), (b,)):
-            (step,) = STEP.unpack_from(view, at)
-            q, at = _read_coded(view, at + STEP.size, int(np.prod(shape)))
-            tensors.append((q.astype(np.float32) * np.float32(step)).reshape(shape))
-    if at != len(data):
-        raise ValueError("trailing bytes after the stream")
-    return Stream((h, w), c, cfg, latents, tensors)
-
-
-def render(stream: Stream, height: int, width: int) -> np.ndarray:
-    """The decoded (height, width, C) uint8 image, at any size."""
-    model = LatentImage(*stream.size, replace(stream.cfg, context="none"), stream.out_channels)
-    with torch.no_grad():
-        for p, t in zip(_synthesis_tensors(model), stream.tensors):
-            p.copy_(torch.from_numpy(t))
-        lat = [torch.from_numpy(q.astype(np.float32))[None] for q in stream.latents]
-        xy = coords.grid(height, width)
-        out = torch.cat([model(xy[i : i + 65536], lat) for i in range(0, xy.shape[0], 65536)])
-    return from_unit(out.numpy().reshape(height, width, -1))
+                best = (cost, data, err)
+    return best[1], best[2]

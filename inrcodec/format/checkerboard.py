@@ -1,0 +1,231 @@
+"""The checkerboard context model's integer side (format v5): the latents of a pyramid coded
+under a distribution that each latent's already-decoded neighbours predict, computed exactly.
+
+Shared by the encoder (``encoder/latent_context.py`` trains the float twin of this network) and
+the decoder; NumPy only. Decode order: the coarsest level first; within a level a checkerboard
+(He et al. 2021): the *anchors* (row + column even) from the coarser level alone, then the other
+half also from their four anchor neighbours. Each pass is one vectorised step.
+
+The context of a latent is 14 integers: the 3x3 neighbourhood of its parent in the next coarser
+level (zeros for the coarsest), its four cross neighbours in its own level (zeros for an anchor)
+and the anchor flag. A small ReLU network maps them to a centre ``mu`` and a scale index ``u``
+(six times its second output plus a per-level offset: scale ``b = 0.05 * 2^(u/6)``). The latent
+is coded as ``q - floor(mu)`` under the Laplace's mass over [q - 1/2, q + 1/2]; ``mu`` is kept to
+a sixteenth and ``u`` to an integer, so the bin edges lie on sixteenths and the CDF there is a
+power of the decay ``t_u`` per sixteenth.
+
+Exactness: weights and biases are multiples of 2^-k (k <= 8, chosen per file) stored as
+integers, activations carry 8 fractional bits, products 16; shifts floor. The per-scale decays
+are the integer table :data:`DECAYS`, and the probability tables are built from them with integer
+arithmetic only, so every machine derives the same tables from the same file (docs/format.md,
+version 5).
+"""
+
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+
+from inrcodec.format.entropy import PRECISION
+from inrcodec.format.errors import FormatError
+
+FEATURES = 14  # parent 3x3, four cross neighbours, anchor flag
+SCALES = 64  # scale indices u = 0..63: b = 0.05 * 2^(u/6), from 0.05 to about 72
+FRAC = 8  # fractional bits of the integer network's weights and activations
+MAX_RESIDUAL = 1 << 14  # |q - floor(mu)| the stream allows
+MU_STEPS = 16  # mu is kept to a sixteenth
+
+# round(65536 * exp(-1 / (16 b_u))): the weight ratio per sixteenth of a step at scale u. A literal table
+# (not computed at import) so that no math library's last bit can change a probability.
+DECAYS = (
+    18776, 21520, 24300, 27078, 29819, 32494, 35079, 37554, 39906, 42126, 44207, 46147, 47947, 49610, 51140,
+    52543, 53825, 54993, 56056, 57020, 57892, 58681, 59393, 60034, 60611, 61130, 61596, 62014, 62389, 62725,
+    63025, 63295, 63535, 63751, 63943, 64115, 64268, 64406, 64528, 64637, 64735, 64822, 64899, 64968, 65030,
+    65085, 65134, 65178, 65217, 65252, 65283, 65310, 65335, 65357, 65376, 65394, 65409, 65423, 65435, 65446,
+    65456, 65465, 65473, 65479,
+)  # fmt: skip
+
+
+def arm_shapes(hidden: int, levels: int) -> list[tuple[int, ...]]:
+    """Shapes of the network's integer tensors in stream order: three layers' weights and biases,
+    then one scale offset per level."""
+    return [(hidden, FEATURES), (hidden,), (hidden, hidden), (hidden,), (2, hidden), (2,), (levels,)]
+
+
+def anchor_mask(h: int, w: int) -> np.ndarray:
+    """True at the anchors (row + column even) of an h x w grid."""
+    return (np.arange(h)[:, None] + np.arange(w)[None, :]) % 2 == 0
+
+
+def features(q: np.ndarray, parent: np.ndarray | None, anchors: bool) -> np.ndarray:
+    """(n, 14) integer contexts of one checkerboard half of level ``q`` (C, h, w), in C, row,
+    column order; for the other half, ``q`` needs only its anchors filled in."""
+    c, h, w = q.shape
+    mask = anchor_mask(h, w) == anchors
+    cols = []
+    if parent is None:
+        cols += [np.zeros((c, h, w), np.int64)] * 9
+    else:
+        hp, wp = parent.shape[1:]
+        pad = np.pad(parent, ((0, 0), (1, 1), (1, 1)))
+        for di in range(3):
+            for dj in range(3):
+                near = pad[:, di : di + hp, dj : dj + wp].repeat(2, axis=1).repeat(2, axis=2)
+                cols.append(near[:, :h, :w])
+    if anchors:
+        cols += [np.zeros((c, h, w), np.int64)] * 4
+    else:
+        pad = np.pad(q, ((0, 0), (1, 1), (1, 1)))
+        cols += [
+            pad[:, 0:h, 1 : w + 1],
+            pad[:, 2 : h + 2, 1 : w + 1],
+            pad[:, 1 : h + 1, 0:w],
+            pad[:, 1 : h + 1, 2 : w + 2],
+        ]
+    cols.append(np.full((c, h, w), 1 if anchors else 0, np.int64))
+    return np.stack([col[:, mask] for col in cols], axis=-1).reshape(-1, FEATURES)
+
+
+def half(h: int, w: int, anchors: bool) -> np.ndarray:
+    return anchor_mask(h, w) == anchors
+
+
+def int_params(feats: np.ndarray, arm: list[np.ndarray], level: int) -> tuple[np.ndarray, np.ndarray]:
+    """The integer network: (floor(mu), table index 16 u + sixteenths of mu) of each context row."""
+    w1, b1, w2, b2, w3, b3, offsets = arm
+    a = feats.astype(np.int64) << FRAC
+    a = np.maximum(a @ w1.T + (b1 << FRAC), 0) >> FRAC
+    a = np.maximum(a @ w2.T + (b2 << FRAC), 0) >> FRAC
+    z = a @ w3.T + (b3 << FRAC)  # 2 * FRAC fractional bits
+    mu16 = (z[:, 0] + (1 << (2 * FRAC - 5))) >> (2 * FRAC - 4)  # mu in sixteenths, rounded
+    u = np.clip((6 * (z[:, 1] + (int(offsets[level]) << FRAC)) + (1 << (2 * FRAC - 1))) >> (2 * FRAC), 0, SCALES - 1)
+    return mu16 >> 4, MU_STEPS * u + (mu16 & (MU_STEPS - 1))
+
+
+def _powers(u: int, count: int) -> np.ndarray:
+    """t_u^d for d = 0..count-1 in 32-bit fixed point, by integer multiplication and shifts."""
+    power = [1 << 32]
+    for _ in range(count - 1):
+        power.append(power[-1] * DECAYS[u] >> 16)
+    return np.array(power, dtype=np.int64)
+
+
+def table(index: int, bound: int, powers: np.ndarray | None = None) -> np.ndarray:
+    """Integer frequencies (summing to 2^PRECISION, none zero) of residuals -bound..bound under
+    table ``index`` = 16 u + f: the Laplace mass of [r - 1/2, r + 1/2] about centre f/16, from
+    its CDF at multiples of 1/16 (t_u^e / 2 below the centre, 1 - t_u^e / 2 above; ``powers``:
+    :func:`_powers` of u, at least 16 bound + 24 long), t_u = DECAYS[u] / 2^16."""
+    u, f = divmod(index, MU_STEPS)
+    r = np.arange(-bound, bound + 1)
+    if powers is None:
+        powers = _powers(u, MU_STEPS * (bound + 2))
+
+    def cdf(e: np.ndarray) -> np.ndarray:  # e sixteenths from the centre
+        half = powers[np.abs(e)] >> 1
+        return np.where(e <= 0, half, (1 << 32) - half)
+
+    weight = cdf(MU_STEPS * r + MU_STEPS // 2 - f) - cdf(MU_STEPS * r - MU_STEPS // 2 - f)
+    spare = (1 << PRECISION) - r.size
+    freqs = 1 + weight * spare // int(weight.sum())
+    freqs[int(np.argmax(weight))] += (1 << PRECISION) - int(freqs.sum())
+    return freqs
+
+
+def _passes(sizes: list[tuple[int, int]]):
+    """(level, anchors) in decode order: coarsest level first, anchors before the rest."""
+    for level in reversed(range(len(sizes))):
+        for anchors in (True, False):
+            yield level, anchors
+
+
+class _Tables:
+    """The constriction models of the tables a stream uses, built once each."""
+
+    def __init__(self, bound: int) -> None:
+        self.bound, self.models, self.powers = bound, {}, {}
+
+    def __getitem__(self, index: int):
+        if index not in self.models:
+            import constriction
+
+            u = index // MU_STEPS
+            if u not in self.powers:
+                self.powers[u] = _powers(u, MU_STEPS * (self.bound + 2))
+            freqs = table(index, self.bound, self.powers[u])
+            probabilities = freqs.astype(np.float64) / float(1 << PRECISION)  # exact
+            self.models[index] = constriction.stream.model.Categorical(probabilities, perfect=False)
+        return self.models[index]
+
+
+def _groups(index: np.ndarray):
+    """Positions of one pass grouped by table, in table order (stable within a table)."""
+    if index.size == 0:  # a 1x1 grid has no second half
+        return
+    order = np.argsort(index, kind="stable")
+    sorted_index = index[order]
+    starts = np.flatnonzero(np.r_[True, sorted_index[1:] != sorted_index[:-1]])
+    ends = np.r_[starts[1:], sorted_index.size]
+    for s, e in zip(starts, ends):
+        yield int(sorted_index[s]), order[s:e]
+
+
+BOUND = struct.Struct("<H")  # the residuals' bound
+
+
+def encode_latents(latents: list[np.ndarray], arm: list[np.ndarray]) -> bytes:
+    """The bound and the range coder's words of every latent (C, h, w) of the pyramid, finest
+    first, each coded as its residual from floor(mu) under its table."""
+    import constriction
+
+    sizes = [q.shape[1:] for q in latents]
+    plan = []
+    for level, anchors in _passes(sizes):
+        q = latents[level]
+        parent = latents[level + 1] if level + 1 < len(latents) else None
+        base, index = int_params(features(q, parent, anchors), arm, level)
+        plan.append((q[:, half(*sizes[level], anchors)].reshape(-1) - base, index))
+    bound = max((int(np.abs(r).max()) for r, _ in plan if r.size), default=0)
+    if bound >= MAX_RESIDUAL:
+        raise ValueError(f"a latent lies {bound} from its predicted centre; the stream allows {MAX_RESIDUAL - 1}")
+    if bound == 0:  # every latent is its predicted base: nothing to code
+        return BOUND.pack(0)
+    tables = _Tables(bound)
+    encoder = constriction.stream.queue.RangeEncoder()
+    for residual, index in plan:
+        for i, at in _groups(index):
+            encoder.encode((residual[at] + bound).astype(np.int32), tables[i])
+    return BOUND.pack(bound) + encoder.get_compressed().astype("<u4").tobytes()
+
+
+def decode_latents(
+    data: bytes | memoryview, sizes: list[tuple[int, int]], channels: int, arm: list[np.ndarray]
+) -> list[np.ndarray]:
+    """The pyramid back from :func:`encode_latents`' bytes; FormatError if they are not its code."""
+    import constriction
+
+    if len(data) < BOUND.size or (len(data) - BOUND.size) % 4:
+        raise FormatError("latent block is not a bound and whole 32-bit words")
+    (bound,) = BOUND.unpack_from(data)
+    if bound >= MAX_RESIDUAL:
+        raise FormatError("latent residual bound out of range")
+    tables = _Tables(bound)
+    words = np.frombuffer(data, dtype="<u4", offset=BOUND.size).astype(np.uint32)
+    latents: list[np.ndarray] = [np.zeros((channels, h, w), np.int64) for h, w in sizes]
+    try:
+        if bound == 0 and words.size:
+            raise ValueError("words after a zero bound")
+        decoder = constriction.stream.queue.RangeDecoder(words)
+        for level, anchors in _passes(sizes):
+            q = latents[level]
+            parent = latents[level + 1] if level + 1 < len(latents) else None
+            base, index = int_params(features(q, parent, anchors), arm, level)
+            residual = np.zeros(index.size, np.int64)
+            for i, at in _groups(index) if bound else ():
+                residual[at] = decoder.decode(tables[i], at.size).astype(np.int64) - bound
+            q[:, half(*sizes[level], anchors)] = (residual + base).reshape(channels, -1)
+    except (ValueError, RuntimeError, OverflowError) as e:
+        raise FormatError(f"corrupt latent block ({e})") from None
+    if encode_latents(latents, arm) != bytes(data):  # one stream per content: no spare words
+        raise FormatError("corrupt latent block (its words are not the latents' code)")
+    return latents

@@ -1,0 +1,250 @@
+"""Format version 5: the latent-grid family (issue 15), one image as coded latent grids and a
+small sine synthesis network.
+
+Layout (docs/format.md, "Version 5"): magic ``INRC``, version byte 5, the typed header
+:data:`LATENT_FIELDS` (range-checked on write and on read by one function), then framed sections
+as in versions 1-4 (kind u8, payload length u32): CONTEXT (only with the checkerboard model),
+LATENTS, SYNTHESIS, in that order; then the CRC32 of every preceding byte. Versions 1-4 (the plain
+SIREN) are :mod:`~inrcodec.format.container`'s; a reader tells them apart by the version byte.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from inrcodec.format import checkerboard
+from inrcodec.format.entropy import LAPLACE, Laplace, fit_laplace, range_decode, range_encode
+from inrcodec.format.errors import FormatError
+from inrcodec.format.header import MAGIC, MAX_HIDDEN, MAX_LAYERS, MAX_PE_LEVELS, MAX_PIXELS, Field
+
+VERSION = 5
+CONTEXTS = ("none", "checkerboard")  # the header's ``context`` byte -> the latents' entropy model
+
+SECTION_CONTEXT = 4
+SECTION_LATENTS = 5
+SECTION_SYNTHESIS = 6
+SECTION_NAMES = {SECTION_CONTEXT: "context", SECTION_LATENTS: "latents", SECTION_SYNTHESIS: "synthesis"}
+FRAME = struct.Struct("<BI")  # section kind, payload length
+BLOCK = struct.Struct("<I")  # byte length of a range-coded block
+STEP = struct.Struct("<f")  # a synthesis tensor's quantization step
+ARM_HEAD = struct.Struct("<BB")  # the context network's width, fractional bits of its weights
+CRC = struct.Struct("<I")
+
+LATENT_FIELDS: tuple[Field, ...] = (
+    Field("width", "H", 5, range(1, 65536), "image width in pixels at native size"),
+    Field("height", "H", 5, range(1, 65536), "image height in pixels at native size"),
+    Field("channels", "B", 5, (1, 3, 4), "1: grey, 3: RGB, 4: RGBA; the synthesis' outputs"),
+    Field("levels", "B", 5, range(1, 16), "latent grids, each half the side of the one before"),
+    Field("finest", "B", 5, range(0, 16), "the first grid is 1/2^finest of the image side"),
+    Field("latent_channels", "B", 5, range(1, 17), "channels of every latent grid"),
+    Field("pe_levels", "B", 5, range(0, MAX_PE_LEVELS + 1), "Fourier levels of the coordinates beside the latents"),
+    Field("hidden", "H", 5, range(1, MAX_HIDDEN + 1), "width of the synthesis' hidden layers"),
+    Field("layers", "B", 5, range(1, MAX_LAYERS + 1), "hidden sine layers of the synthesis"),
+    Field("omega", "f", 5, None, "frequency factor of every sine layer"),
+    Field("interpolation", "B", 5, (0, 1), "of the grids at a pixel: 0 bilinear, 1 bicubic (a = -0.75)"),
+    Field("activation", "B", 5, (0, 1), "of the synthesis' hidden layers: 0 sin(omega x), 1 ReLU"),
+    Field("context", "B", 5, range(len(CONTEXTS)), "latents' entropy model: 0 one Laplace per level, 1 checkerboard"),
+    Field("n_sections", "B", 5, (2, 3), "sections that follow: 3 with the checkerboard model, else 2"),
+)
+HEADER = struct.Struct("<" + "".join(f.code for f in LATENT_FIELDS))
+
+
+@dataclass(frozen=True)
+class LatentHeader:
+    """What the decoder needs to rebuild the grids and the synthesis."""
+
+    width: int
+    height: int
+    channels: int
+    levels: int
+    finest: int
+    latent_channels: int
+    pe_levels: int
+    hidden: int
+    layers: int
+    omega: float
+    interpolation: int  # 0 bilinear, 1 bicubic
+    activation: int  # 0 sine, 1 ReLU
+    context: int  # 0 one Laplace per level, 1 checkerboard
+
+    def level_sizes(self) -> list[tuple[int, int]]:
+        """(h, w) of each grid, finest first: ceil(H / 2^(finest + l)) x ceil(W / 2^(finest + l))."""
+        scales = range(self.finest, self.finest + self.levels)
+        return [(-(-self.height // (1 << i)), -(-self.width // (1 << i))) for i in scales]
+
+    def shapes(self) -> list[tuple[int, ...]]:
+        """Shapes of the synthesis tensors in file order: each layer's weight (out, in), then its bias."""
+        dims = [self.levels * self.latent_channels + 4 * self.pe_levels] + [self.hidden] * self.layers + [self.channels]
+        return [s for a, b in zip(dims[:-1], dims[1:]) for s in ((b, a), (b,))]
+
+
+def check_header(header: LatentHeader, n_sections: int) -> None:
+    """The one validation of a version 5 header, for writer and reader."""
+    values = dict(vars(header), n_sections=n_sections)
+    for f in LATENT_FIELDS:
+        f.check(values[f.name])
+    if header.width * header.height > MAX_PIXELS:
+        raise FormatError(f"header fields width x height = {header.width}x{header.height} are over the pixel limit")
+    if n_sections != (3 if header.context else 2):
+        raise FormatError(f"header field n_sections = {n_sections} does not match context = {header.context}")
+
+
+@dataclass(frozen=True)
+class LatentFile:
+    """A version 5 file's content as integers: exactly what is coded."""
+
+    header: LatentHeader
+    latents: list[np.ndarray]  # per level, (latent_channels, h, w) int64, finest first
+    steps: list[float]  # each synthesis tensor's quantization step (float32 values)
+    tensors: list[np.ndarray]  # each synthesis tensor as int64 multiples of its step, in header.shapes()
+    context: list[np.ndarray] | None = None  # the checkerboard network's integers (units of 1/256)
+    context_width: int = 0  # its hidden width
+    context_bits: int = 0  # its weights are multiples of 2^-context_bits
+    section_bytes: dict[str, int] = field(default_factory=dict, compare=False)  # payload bytes by section, as read
+
+    def synthesis(self) -> list[np.ndarray]:
+        """The synthesis tensors dequantized to float32 (one float32 product each)."""
+        return [q.astype(np.float32) * np.float32(s) for q, s in zip(self.tensors, self.steps)]
+
+
+def _coded(q: np.ndarray) -> bytes:
+    model = fit_laplace(q)
+    words = range_encode(q, model)
+    return model.pack() + BLOCK.pack(len(words)) + words
+
+
+def _read_coded(data: memoryview, at: int, count: int) -> tuple[np.ndarray, int]:
+    if at + LAPLACE.size + BLOCK.size > len(data):
+        raise FormatError("coded block truncated")
+    model = Laplace.parse(data[at:])
+    at += LAPLACE.size
+    (size,) = BLOCK.unpack_from(data, at)
+    at += BLOCK.size
+    if at + size > len(data):
+        raise FormatError("coded block truncated")
+    return range_decode(data[at : at + size], model, count), at + size
+
+
+def _section(kind: int, payload: bytes) -> bytes:
+    return FRAME.pack(kind, len(payload)) + payload
+
+
+def context_block(f: LatentFile) -> bytes:
+    """The CONTEXT payload: width, bits, then the network's integers in 2^-bits units, one block."""
+    shift = checkerboard.FRAC - f.context_bits
+    flat = np.concatenate([a.reshape(-1) >> shift for a in f.context])
+    return ARM_HEAD.pack(f.context_width, f.context_bits) + _coded(flat)
+
+
+def write(f: LatentFile) -> bytes:
+    """The file's bytes; FormatError if a field or an array does not fit the format."""
+    h = f.header
+    n_sections = 3 if h.context else 2
+    check_header(h, n_sections)
+    sizes = h.level_sizes()
+    if [q.shape for q in f.latents] != [(h.latent_channels, *s) for s in sizes]:
+        raise FormatError("latent grids do not have the header's sizes")
+    if [q.shape for q in f.tensors] != h.shapes() or len(f.steps) != len(f.tensors):
+        raise FormatError("synthesis tensors do not have the header's shapes")
+    values = dict(vars(h), n_sections=n_sections)
+    out = bytearray(MAGIC + bytes([VERSION]) + HEADER.pack(*(values[x.name] for x in LATENT_FIELDS)))
+    if h.context:
+        if f.context is None or not (1 <= f.context_width < 256 and 1 <= f.context_bits <= checkerboard.FRAC):
+            raise FormatError("a checkerboard file needs its context network, width 1..255 and 1..8 bits")
+        out += _section(SECTION_CONTEXT, context_block(f))
+        latents = checkerboard.encode_latents(f.latents, f.context)
+    else:
+        latents = b"".join(_coded(q.reshape(-1)) for q in f.latents)
+    out += _section(SECTION_LATENTS, latents)
+    synthesis = b"".join(STEP.pack(s) + _coded(q.reshape(-1)) for s, q in zip(f.steps, f.tensors))
+    out += _section(SECTION_SYNTHESIS, synthesis)
+    out += CRC.pack(zlib.crc32(out))
+    return bytes(out)
+
+
+def is_latent(data: bytes) -> bool:
+    """Whether ``data`` claims to be a version 5 file (the decoder's dispatch)."""
+    return len(data) > len(MAGIC) and data[: len(MAGIC)] == MAGIC and data[len(MAGIC)] == VERSION
+
+
+def _sections(data: memoryview, at: int, end: int, n: int) -> list[tuple[int, memoryview]]:
+    out = []
+    for _ in range(n):
+        if at + FRAME.size > end:
+            raise FormatError("section frame truncated")
+        kind, length = FRAME.unpack_from(data, at)
+        at += FRAME.size
+        if at + length > end:
+            raise FormatError("section payload runs past the end of the file")
+        out.append((kind, data[at : at + length]))
+        at += length
+    if at != end:
+        raise FormatError("bytes after the last section")
+    return out
+
+
+def read(data: bytes) -> LatentFile:
+    """A version 5 file back from its bytes; FormatError (never another exception) if malformed."""
+    start = len(MAGIC) + 1
+    if not is_latent(data):
+        raise FormatError("not a version 5 (latent-grid) .inr file")
+    if len(data) < start + HEADER.size + CRC.size:
+        raise FormatError("file truncated in its header")
+    (crc,) = CRC.unpack_from(data, len(data) - CRC.size)
+    if zlib.crc32(data[: -CRC.size]) != crc:
+        raise FormatError("CRC mismatch: the file is corrupt")
+    values = dict(zip([x.name for x in LATENT_FIELDS], HEADER.unpack_from(data, start)))
+    n_sections = values.pop("n_sections")
+    header = LatentHeader(**values)
+    check_header(header, n_sections)
+    view = memoryview(data)
+    sections = _sections(view, start + HEADER.size, len(data) - CRC.size, n_sections)
+    kinds = [k for k, _ in sections]
+    expected = ([SECTION_CONTEXT] if header.context else []) + [SECTION_LATENTS, SECTION_SYNTHESIS]
+    if kinds != expected:
+        raise FormatError(f"sections {kinds} out of order (expected {expected})")
+    payload = dict(sections)
+    sizes = header.level_sizes()
+    context, width, bits = None, 0, 0
+    if header.context:
+        block = payload[SECTION_CONTEXT]
+        if len(block) < ARM_HEAD.size:
+            raise FormatError("CONTEXT section truncated")
+        width, bits = ARM_HEAD.unpack_from(block)
+        if width == 0 or not 1 <= bits <= checkerboard.FRAC:
+            raise FormatError("CONTEXT section: width 0 or weights of more than 8 fractional bits")
+        shapes = checkerboard.arm_shapes(width, header.levels)
+        flat, at = _read_coded(block, ARM_HEAD.size, sum(int(np.prod(s)) for s in shapes))
+        if at != len(block):
+            raise FormatError("CONTEXT section has trailing bytes")
+        context, k = [], 0
+        for s in shapes:
+            n = int(np.prod(s))
+            context.append(flat[k : k + n].reshape(s) << (checkerboard.FRAC - bits))
+            k += n
+        latents = checkerboard.decode_latents(payload[SECTION_LATENTS], sizes, header.latent_channels, context)
+    else:
+        block, at, latents = payload[SECTION_LATENTS], 0, []
+        for lh, lw in sizes:
+            q, at = _read_coded(block, at, header.latent_channels * lh * lw)
+            latents.append(q.reshape(header.latent_channels, lh, lw))
+        if at != len(block):
+            raise FormatError("LATENTS section has trailing bytes")
+    block, at, steps, tensors = payload[SECTION_SYNTHESIS], 0, [], []
+    for shape in header.shapes():
+        if at + STEP.size > len(block):
+            raise FormatError("SYNTHESIS section truncated")
+        (step,) = STEP.unpack_from(block, at)
+        if not (np.isfinite(step) and step > 0):
+            raise FormatError(f"synthesis step {step!r} is not a positive finite number")
+        q, at = _read_coded(block, at + STEP.size, int(np.prod(shape)))
+        steps.append(step)
+        tensors.append(q.reshape(shape))
+    if at != len(block):
+        raise FormatError("SYNTHESIS section has trailing bytes")
+    sizes = {SECTION_NAMES[k]: len(p) for k, p in sections}
+    return LatentFile(header, latents, steps, tensors, context, width, bits, sizes)

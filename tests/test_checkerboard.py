@@ -1,0 +1,67 @@
+"""format/checkerboard.py: the context model's integer side, its tables and its coded latents."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from test_latent_context import _laplace_mass, _model, _pyramid
+
+from inrcodec.encoder.latent import level_sizes
+from inrcodec.format import checkerboard as cb
+from inrcodec.format.entropy import PRECISION
+from inrcodec.format.errors import FormatError
+
+
+@pytest.mark.parametrize("index", [0, 5, 16 * 20 + 3, 16 * 40 + 8, 16 * 63 + 15])
+def test_tables_sum_to_one_keep_every_symbol_and_follow_the_laplace(index):
+    bound = 12
+    freqs = cb.table(index, bound)
+    assert int(freqs.sum()) == 1 << PRECISION and int(freqs.min()) >= 1
+    u, f = divmod(index, cb.MU_STEPS)
+    b = 0.05 * 2 ** (u / 6)
+    mass = _laplace_mass(np.arange(-bound, bound + 1), f / cb.MU_STEPS, b)
+    mass /= mass.sum()  # the table holds the residuals up to the bound
+    big = mass > 1e-3  # where the table's floor of one count does not dominate
+    assert np.allclose(freqs[big] / 2**PRECISION, mass[big], rtol=2e-3, atol=2e-5)
+
+
+@pytest.mark.parametrize("channels", [1, 2])
+def test_latents_round_trip_through_the_range_coder(channels):
+    sizes = level_sizes(20, 27, 3)
+    lat = _pyramid(sizes, channels)
+    arm = _model().integers()
+    data = cb.encode_latents(lat, arm)
+    back = cb.decode_latents(data, sizes, channels, arm)
+    assert all(np.array_equal(a, b) for a, b in zip(lat, back))
+    # A prediction that fits the data costs fewer bytes than the raw symbols' entropy would.
+    assert len(data) < sum(q.size for q in lat) * 3
+
+
+def test_all_zero_latents_of_a_zero_model_are_nothing_but_the_bound():
+    sizes = level_sizes(8, 8, 2)
+    lat = [np.zeros((1, h, w), np.int64) for h, w in sizes]
+    arm = [np.zeros(s, np.int64) for s in cb.arm_shapes(4, 2)]
+    assert cb.encode_latents(lat, arm) == cb.BOUND.pack(0)
+    assert all(not q.any() for q in cb.decode_latents(cb.BOUND.pack(0), sizes, 1, arm))
+    with pytest.raises(FormatError):
+        cb.decode_latents(cb.BOUND.pack(0) + b"\0\0\0\0", sizes, 1, arm)
+
+
+def test_corrupt_latent_block_is_refused():
+    sizes = level_sizes(16, 16, 2)
+    lat = _pyramid(sizes)
+    arm = _model(levels=2).integers()
+    data = cb.encode_latents(lat, arm)
+    with pytest.raises(FormatError):
+        cb.decode_latents(data + b"\0\0\0\0", sizes, 1, arm)
+    with pytest.raises(FormatError):
+        cb.decode_latents(data[:-1], sizes, 1, arm)
+
+
+def test_grids_down_to_one_latent_round_trip():
+    """A 1x1 coarsest grid has no non-anchor half: an empty pass codes nothing."""
+    sizes = [(3, 5), (2, 3), (1, 2), (1, 1)]
+    lat = _pyramid(sizes, seed=3)
+    arm = _model(levels=4).integers()
+    back = cb.decode_latents(cb.encode_latents(lat, arm), sizes, 1, arm)
+    assert all(np.array_equal(a, b) for a, b in zip(lat, back))

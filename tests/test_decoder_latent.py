@@ -1,0 +1,140 @@
+"""Format version 5 (the latent-grid family): its file, its NumPy decoder, its golden file."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+from helpers import GOLDEN, REGEN, SAMPLE, Golden, sha256
+
+from inrcodec import coords, image
+from inrcodec.decoder import decode
+from inrcodec.decoder.latent import render
+from inrcodec.encoder import latent
+from inrcodec.encoder.latent import LatentConfig, LatentImage
+from inrcodec.format import latent as v5
+from inrcodec.format.errors import FormatError
+
+TINY = LatentConfig(lam=1e-3, levels=3, hidden=8, steps=80, batch=256, lr_latent=0.1, context="checkerboard")
+GOLDEN_V5 = "format_v5_checkerboard.inr"
+
+
+def _crop() -> np.ndarray:
+    return image.load(SAMPLE)[96:120, 120:152]  # 32x24
+
+
+@pytest.fixture(scope="module")
+def fitted() -> latent.Fitted:
+    return latent.fit(_crop(), TINY)
+
+
+def _torch_render(f: v5.LatentFile, cfg: LatentConfig, width: int, height: int) -> np.ndarray:
+    """The encoder's torch model loaded with the file's values: what training saw."""
+    model = LatentImage(f.header.height, f.header.width, replace(cfg, context="none"), f.header.channels)
+    with torch.no_grad():
+        for p, t in zip(latent._synthesis_tensors(model), f.synthesis()):
+            p.copy_(torch.from_numpy(t))
+        lat = [torch.from_numpy(q.astype(np.float32))[None] for q in f.latents]
+        out = model(coords.grid(height, width), lat).clamp(-1, 1).numpy()
+    return np.clip(np.round((out + 1) * 127.5), 0, 255).astype(np.uint8).reshape(height, width, -1)
+
+
+@pytest.mark.parametrize("interpolation", ["bilinear", "bicubic"])
+@pytest.mark.parametrize("activation", ["sine", "relu"])
+def test_numpy_decoder_matches_the_torch_model_it_was_trained_as(interpolation, activation):
+    cfg = replace(TINY, interpolation=interpolation, activation=activation, steps=40, context="none")
+    f = v5.read(latent.fit(_crop(), cfg).data)
+    for width, height in ((32, 24), (57, 43), (9, 7)):
+        ours = render(f, width, height).astype(int)
+        theirs = _torch_render(f, cfg, width, height).astype(int)
+        assert np.abs(ours - theirs).max() <= 1  # float32 rounding of two libraries, nothing more
+        assert np.mean(ours != theirs) < 0.01
+
+
+def test_file_round_trips_and_decode_dispatches_on_the_version(fitted):
+    f = v5.read(fitted.data)
+    assert fitted.data[4] == v5.VERSION and f.header.context == 1
+    assert v5.write(f) == fitted.data  # the integers are everything the file holds
+    assert np.array_equal(decode(fitted.data), render(f, 32, 24))
+    assert decode(fitted.data, size=64).shape == (48, 64, 3)
+
+
+def _with_header(data: bytes, **change) -> bytes:
+    """``data`` with header fields changed and its CRC made valid again (to reach the checks
+    behind the CRC)."""
+    at = len(v5.MAGIC) + 1
+    values = dict(zip([x.name for x in v5.LATENT_FIELDS], v5.HEADER.unpack_from(data, at)), **change)
+    body = data[:at] + v5.HEADER.pack(*values.values()) + data[at + v5.HEADER.size : -4]
+    return body + struct.pack("<I", zlib.crc32(body))
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"levels": 0}, "levels"),
+        ({"channels": 2}, "channels"),
+        ({"omega": float("nan")}, "omega"),
+        ({"context": 2}, "context"),
+        ({"n_sections": 2}, "n_sections"),
+        ({"width": 33}, None),  # sizes no longer match the coded latents
+    ],
+)
+def test_header_fields_are_checked_on_read(fitted, change, message):
+    with pytest.raises(FormatError, match=message):
+        v5.read(_with_header(fitted.data, **change))
+
+
+def test_writer_checks_the_same_ranges(fitted):
+    f = v5.read(fitted.data)
+    with pytest.raises(FormatError, match="latent_channels"):
+        v5.write(replace(f, header=replace(f.header, latent_channels=0)))
+    with pytest.raises(FormatError, match="sizes"):
+        v5.write(replace(f, latents=f.latents[:-1]))
+
+
+def test_corrupt_or_cut_files_are_refused(fitted):
+    data = fitted.data
+    for bad in (
+        data[:-1],
+        data + b"\0",
+        data[:10],
+        bytes([data[0] ^ 1]) + data[1:],
+        data[:30] + bytes([data[30] ^ 4]) + data[31:],
+    ):
+        with pytest.raises(FormatError):
+            v5.read(bad)
+
+
+def _make_golden() -> bytes:
+    return latent.fit(_crop(), TINY).data
+
+
+def test_golden_v5_file_decodes_to_pinned_values():
+    """A version 5 file must keep decoding: its integers exactly, its pixels as pinned."""
+    path = GOLDEN / GOLDEN_V5
+    golden = Golden("inr_files_v5.json")
+    if REGEN:
+        path.write_bytes(_make_golden())
+    data = path.read_bytes()
+    f = v5.read(data)
+    golden.check("latents", sha256(np.concatenate([q.reshape(-1) for q in f.latents])))
+    golden.check("synthesis", sha256(np.concatenate([t.reshape(-1) for t in f.synthesis()])))
+    golden.check("context", sha256(np.concatenate([a.reshape(-1) for a in f.context])))
+    golden.check("pixels", sha256(decode(data)))
+    golden.check("pixels_40x30", sha256(decode(data, width=40, height=30)))
+
+
+@pytest.mark.parametrize("interpolation", ["bilinear", "bicubic"])
+def test_torch_decode_path_agrees_with_the_numpy_reference(interpolation):
+    """decode(device=...) off the CPU path renders with torch (here on the CPU: 'torch-cpu');
+    tests/test_gpu.py runs the same comparison on CUDA."""
+    cfg = replace(TINY, interpolation=interpolation, steps=40)
+    data = latent.fit(_crop(), cfg).data
+    for size in (None, 61):
+        ours = decode(data, size=size, device="cpu").astype(int)
+        theirs = decode(data, size=size, device="torch-cpu").astype(int)
+        assert ours.shape == theirs.shape and np.abs(ours - theirs).max() <= 1
