@@ -469,3 +469,8 @@ def test_encode_with_a_latent_grid_preset_writes_version_5(tmp_path, crop):
     res = run("encode", src, "-o", tmp_path / "x.inr", "--preset", "grid-low", "--density", "0.5")
     assert res.exit_code == 2 and "--density: not for the latent-grid presets" in res.stderr  # a usage error
     assert not (tmp_path / "x.inr").exists()
+    res = run("encode", src, "-o", tmp_path / "x.inr", "--preset", "grid-low", "--device", "cuda")
+    assert res.exit_code == 2 and "runs on the CPU" in res.stderr and not (tmp_path / "x.inr").exists()
+    before = out.read_bytes()
+    fails("encode", src, "-o", out, "--preset", "grid-low", "--steps", "30", match="exists")
+    assert out.read_bytes() == before

@@ -59,8 +59,8 @@ def test_file_round_trips_and_decode_dispatches_on_the_version(fitted):
     f = v5.read(fitted.data)
     assert fitted.data[4] == v5.VERSION and f.header.context == 1
     assert v5.write(f) == fitted.data  # the integers are everything the file holds
-    assert np.array_equal(decode(fitted.data), render(f, 32, 24))
-    assert decode(fitted.data, size=64).shape == (48, 64, 3)
+    assert np.array_equal(decode(fitted.data, device="cpu"), render(f, 32, 24))
+    assert decode(fitted.data, size=64, device="cpu").shape == (48, 64, 3)
 
 
 def _with_header(data: bytes, **change) -> bytes:
@@ -109,6 +109,45 @@ def test_corrupt_or_cut_files_are_refused(fitted):
             v5.read(bad)
 
 
+def _sections(data: bytes) -> list[tuple[int, bytes]]:
+    at, out = len(v5.MAGIC) + 1 + v5.HEADER.size, []
+    while at < len(data) - 4:
+        kind, length = v5.FRAME.unpack_from(data, at)
+        out.append((kind, data[at + v5.FRAME.size : at + v5.FRAME.size + length]))
+        at += v5.FRAME.size + length
+    return out
+
+
+def _rebuilt(data: bytes, sections: list[tuple[int, bytes]]) -> bytes:
+    """``data``'s magic and header with other sections, and a valid CRC (to reach the checks
+    behind it)."""
+    body = data[: len(v5.MAGIC) + 1 + v5.HEADER.size] + b"".join(v5.FRAME.pack(k, len(p)) + p for k, p in sections)
+    return body + struct.pack("<I", zlib.crc32(body))
+
+
+def test_checks_behind_the_crc(fitted):
+    (ck, context), (lk, latents), (sk, synthesis) = _sections(fitted.data)
+    assert _rebuilt(fitted.data, [(ck, context), (lk, latents), (sk, synthesis)]) == fitted.data
+    nan_step = struct.pack("<f", float("nan")) + synthesis[4:]
+    cases = {
+        "out of order": [(lk, latents), (ck, context), (sk, synthesis)],
+        "trailing": [(ck, context), (lk, latents), (sk, synthesis + b"\0")],
+        "not a positive": [(ck, context), (lk, latents), (sk, nan_step)],
+        "width 0": [(ck, b"\0" + context[1:]), (lk, latents), (sk, synthesis)],
+        "more than 8": [(ck, context[:1] + b"\x09" + context[2:]), (lk, latents), (sk, synthesis)],
+        "bound": [(ck, context), (lk, struct.pack("<H", 1 << 14) + latents[2:]), (sk, synthesis)],
+        "latent": [(ck, context), (lk, struct.pack("<H", 1 + latents[0]) + latents[2:]), (sk, synthesis)],
+    }
+    for message, sections in cases.items():
+        with pytest.raises(FormatError, match=message):
+            v5.read(_rebuilt(fitted.data, sections))
+
+
+def test_a_header_that_would_allocate_too_much_is_refused_before_decoding(fitted):
+    with pytest.raises(FormatError, match="latents"):
+        v5.read(_with_header(fitted.data, width=8192, height=8192, latent_channels=16, finest=0))
+
+
 def _make_golden() -> bytes:
     return latent.fit(_crop(), TINY).data
 
@@ -124,8 +163,8 @@ def test_golden_v5_file_decodes_to_pinned_values():
     golden.check("latents", sha256(np.concatenate([q.reshape(-1) for q in f.latents])))
     golden.check("synthesis", sha256(np.concatenate([t.reshape(-1) for t in f.synthesis()])))
     golden.check("context", sha256(np.concatenate([a.reshape(-1) for a in f.context])))
-    golden.check("pixels", sha256(decode(data)))
-    golden.check("pixels_40x30", sha256(decode(data, width=40, height=30)))
+    golden.check("pixels", sha256(decode(data, device="cpu")))
+    golden.check("pixels_40x30", sha256(decode(data, width=40, height=30, device="cpu")))
 
 
 @pytest.mark.parametrize("interpolation", ["bilinear", "bicubic"])

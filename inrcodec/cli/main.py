@@ -145,11 +145,7 @@ def encode(
     if threads is not None:
         raise click.UsageError("--threads is for a batch (several inputs, a folder, --workers or --ray)")
     src = srcs[0]
-    if output is not None:  # one file: -o names a file, as click checked before batches existed
-        ctx = click.get_current_context()
-        param = next(p for p in ctx.command.params if p.name == "output")
-        click.Path(dir_okay=False, path_type=Path).convert(output, param, ctx)
-    output = output or paths.encoded_name(src)
+    output = _file_output(output, src)
 
     def check():
         """Everything that can fail without torch, before any work."""
@@ -190,6 +186,16 @@ def encode(
         click.echo(f"{output}: {s['bytes']} bytes, {s['bpp']:.4f} bpp, {s['psnr']:.2f} dB PSNR")
 
 
+def _file_output(output: Path | None, src: Path) -> Path:
+    """The output of one encode: -o names a file (checked as click checked it before batches
+    existed, when -o could name only a file), else SRC with .inr."""
+    if output is not None:
+        ctx = click.get_current_context()
+        param = next(p for p in ctx.command.params if p.name == "output")
+        click.Path(dir_okay=False, path_type=Path).convert(output, param, ctx)
+    return output or paths.encoded_name(src)
+
+
 def _encode_latent(src: Path, output: Path | None, force: bool, preset: str, steps, seed, quiet, as_json) -> None:
     """One image with a latent-grid preset: fit, pack as format v5, write atomically."""
     import math
@@ -198,11 +204,7 @@ def _encode_latent(src: Path, output: Path | None, force: bool, preset: str, ste
     from inrcodec.config import LATENT_PRESETS
 
     cfg = replace(LATENT_PRESETS[preset], **{k: v for k, v in {"steps": steps, "seed": seed}.items() if v is not None})
-    if output is not None:
-        ctx = click.get_current_context()
-        param = next(p for p in ctx.command.params if p.name == "output")
-        click.Path(dir_okay=False, path_type=Path).convert(output, param, ctx)
-    output = output or paths.encoded_name(src)
+    output = _file_output(output, src)
 
     def check():
         info = image.probe(src)
@@ -225,7 +227,9 @@ def _encode_latent(src: Path, output: Path | None, force: bool, preset: str, ste
         return fitted
 
     run_guarded(check)
-    fitted = run_guarded(job)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=_precision_warning())  # said once above
+        fitted = run_guarded(job)
     stats = {
         "output": str(output),
         "preset": preset,

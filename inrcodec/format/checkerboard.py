@@ -35,6 +35,10 @@ SCALES = 64  # scale indices u = 0..63: b = 0.05 * 2^(u/6), from 0.05 to about 7
 FRAC = 8  # fractional bits of the integer network's weights and activations
 MAX_RESIDUAL = 1 << 14  # |q - floor(mu)| the stream allows
 MU_STEPS = 16  # mu is kept to a sixteenth
+MAX_VALUE = 1 << 16  # |every network integer| (units of 1/256) below this: |weight| < 256
+MAX_INPUT = 1 << 15  # a context value is clamped to -MAX_INPUT..MAX_INPUT-1 before the network
+MAX_ACTIVATION = 1 << 20  # hidden activations (units of 1/256) are clamped to 0..MAX_ACTIVATION
+# These three bounds keep every intermediate of int_params below 2^48, so int64 never wraps.
 
 # round(65536 * exp(-1 / (16 b_u))): the weight ratio per sixteenth of a step at scale u. A literal table
 # (not computed at import) so that no math library's last bit can change a probability.
@@ -45,6 +49,12 @@ DECAYS = (
     65085, 65134, 65178, 65217, 65252, 65283, 65310, 65335, 65357, 65376, 65394, 65409, 65423, 65435, 65446,
     65456, 65465, 65473, 65479,
 )  # fmt: skip
+
+
+def check_network(arm: list[np.ndarray]) -> None:
+    """FormatError unless every integer of the network is within MAX_VALUE (the overflow bound)."""
+    if any(a.size and int(np.abs(a).max()) >= MAX_VALUE for a in arm):
+        raise FormatError(f"context network value out of range (allowed: |v| < {MAX_VALUE} in units of 1/256)")
 
 
 def arm_shapes(hidden: int, levels: int) -> list[tuple[int, ...]]:
@@ -94,9 +104,9 @@ def half(h: int, w: int, anchors: bool) -> np.ndarray:
 def int_params(feats: np.ndarray, arm: list[np.ndarray], level: int) -> tuple[np.ndarray, np.ndarray]:
     """The integer network: (floor(mu), table index 16 u + sixteenths of mu) of each context row."""
     w1, b1, w2, b2, w3, b3, offsets = arm
-    a = feats.astype(np.int64) << FRAC
-    a = np.maximum(a @ w1.T + (b1 << FRAC), 0) >> FRAC
-    a = np.maximum(a @ w2.T + (b2 << FRAC), 0) >> FRAC
+    a = np.clip(feats.astype(np.int64), -MAX_INPUT, MAX_INPUT - 1) << FRAC
+    a = np.clip(a @ w1.T + (b1 << FRAC), 0, MAX_ACTIVATION << FRAC) >> FRAC
+    a = np.clip(a @ w2.T + (b2 << FRAC), 0, MAX_ACTIVATION << FRAC) >> FRAC
     z = a @ w3.T + (b3 << FRAC)  # 2 * FRAC fractional bits
     mu16 = (z[:, 0] + (1 << (2 * FRAC - 5))) >> (2 * FRAC - 4)  # mu in sixteenths, rounded
     u = np.clip((6 * (z[:, 1] + (int(offsets[level]) << FRAC)) + (1 << (2 * FRAC - 1))) >> (2 * FRAC), 0, SCALES - 1)
@@ -178,6 +188,7 @@ def encode_latents(latents: list[np.ndarray], arm: list[np.ndarray]) -> bytes:
     first, each coded as its residual from floor(mu) under its table."""
     import constriction
 
+    check_network(arm)
     sizes = [q.shape[1:] for q in latents]
     plan = []
     for level, anchors in _passes(sizes):
@@ -187,7 +198,7 @@ def encode_latents(latents: list[np.ndarray], arm: list[np.ndarray]) -> bytes:
         plan.append((q[:, half(*sizes[level], anchors)].reshape(-1) - base, index))
     bound = max((int(np.abs(r).max()) for r, _ in plan if r.size), default=0)
     if bound >= MAX_RESIDUAL:
-        raise ValueError(f"a latent lies {bound} from its predicted centre; the stream allows {MAX_RESIDUAL - 1}")
+        raise FormatError(f"a latent lies {bound} from its predicted centre; the format allows {MAX_RESIDUAL - 1}")
     if bound == 0:  # every latent is its predicted base: nothing to code
         return BOUND.pack(0)
     tables = _Tables(bound)
@@ -204,6 +215,7 @@ def decode_latents(
     """The pyramid back from :func:`encode_latents`' bytes; FormatError if they are not its code."""
     import constriction
 
+    check_network(arm)
     if len(data) < BOUND.size or (len(data) - BOUND.size) % 4:
         raise FormatError("latent block is not a bound and whole 32-bit words")
     (bound,) = BOUND.unpack_from(data)

@@ -33,6 +33,7 @@ BLOCK = struct.Struct("<I")  # byte length of a range-coded block
 STEP = struct.Struct("<f")  # a synthesis tensor's quantization step
 ARM_HEAD = struct.Struct("<BB")  # the context network's width, fractional bits of its weights
 CRC = struct.Struct("<I")
+MAX_LATENTS = 1 << 22  # latents of all grids together (checked before anything is allocated)
 
 LATENT_FIELDS: tuple[Field, ...] = (
     Field("width", "H", 5, range(1, 65536), "image width in pixels at native size"),
@@ -89,6 +90,9 @@ def check_header(header: LatentHeader, n_sections: int) -> None:
         f.check(values[f.name])
     if header.width * header.height > MAX_PIXELS:
         raise FormatError(f"header fields width x height = {header.width}x{header.height} are over the pixel limit")
+    latents = header.latent_channels * sum(h * w for h, w in header.level_sizes())
+    if latents > MAX_LATENTS:
+        raise FormatError(f"the header's grids hold {latents} latents; the format allows {MAX_LATENTS}")
     if n_sections != (3 if header.context else 2):
         raise FormatError(f"header field n_sections = {n_sections} does not match context = {header.context}")
 
@@ -137,6 +141,8 @@ def context_block(f: LatentFile) -> bytes:
     """The CONTEXT payload: width, bits, then the network's integers in 2^-bits units, one block."""
     shift = checkerboard.FRAC - f.context_bits
     flat = np.concatenate([a.reshape(-1) >> shift for a in f.context])
+    if any(((a >> shift) << shift != a).any() for a in f.context):
+        raise FormatError(f"context network values are not multiples of 2^-{f.context_bits}")
     return ARM_HEAD.pack(f.context_width, f.context_bits) + _coded(flat)
 
 
@@ -150,6 +156,8 @@ def write(f: LatentFile) -> bytes:
         raise FormatError("latent grids do not have the header's sizes")
     if [q.shape for q in f.tensors] != h.shapes() or len(f.steps) != len(f.tensors):
         raise FormatError("synthesis tensors do not have the header's shapes")
+    if not all(np.isfinite(np.float32(s)) and np.float32(s) > 0 for s in f.steps):
+        raise FormatError("synthesis steps must be positive finite float32 values")
     values = dict(vars(h), n_sections=n_sections)
     out = bytearray(MAGIC + bytes([VERSION]) + HEADER.pack(*(values[x.name] for x in LATENT_FIELDS)))
     if h.context:
@@ -224,7 +232,10 @@ def read(data: bytes) -> LatentFile:
         context, k = [], 0
         for s in shapes:
             n = int(np.prod(s))
-            context.append(flat[k : k + n].reshape(s) << (checkerboard.FRAC - bits))
+            part = flat[k : k + n].reshape(s)
+            if part.size and int(np.abs(part).max()) >= checkerboard.MAX_VALUE >> (checkerboard.FRAC - bits):
+                raise FormatError("CONTEXT section: a network value is out of range")
+            context.append(part << (checkerboard.FRAC - bits))
             k += n
         latents = checkerboard.decode_latents(payload[SECTION_LATENTS], sizes, header.latent_channels, context)
     else:
