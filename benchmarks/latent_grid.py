@@ -226,6 +226,25 @@ def report(out: Path = OUT, anchor: Path = ANCHOR, baseline: Path | None = None)
     return "\n".join(lines) + "\n"
 
 
+def rd_plot(out: Path, anchor: Path) -> Path:
+    """The sweep's mean curve beside release 1.2's SIREN and the classical codecs of ``anchor`` on
+    the same images (and the published curves when those are the 24 Kodak images): out/rd.png."""
+    from benchmarks.plot import load_published, plot
+
+    proto = _load(out / "latent-proto.json")
+    docs = [
+        _same_images(_load(anchor / f"{name}.json"), proto["images"])
+        for name in ("inrcodec", "jpeg420", "webp", "avif")
+        if (anchor / f"{name}.json").exists()
+    ]
+    docs = [{**d, "label": "inrcodec 1.2 (SIREN)"} if d["name"] == "inrcodec" else d for d in docs]
+    context = "checkerboard context" if proto["rows"][0].get("context_bytes") else "one Laplace per level"
+    proto = {**proto, "label": f"latent grids + sine synthesis ({context})"}
+    kodak = proto["provenance"].get("dataset", "").startswith("kodak") and len(proto["images"]) == 24
+    title = f"{out.name}: the latent-grid family against release 1.2 ({len(proto['images'])} images)"
+    return plot([*docs, proto], load_published() if kodak else None, out / "rd.png", title)
+
+
 def siren_at(anchor: dict, image: str, bpp: float) -> float | None:
     """Release 1.2's PSNR on ``image`` at ``bpp``, linear in log-rate between its ladder points
     (None outside the ladder's span)."""
@@ -313,6 +332,7 @@ def main(argv: list[str] | None = None) -> int:
         text = tuning_report(args.out, args.anchor, context=context)
     else:
         text = report(args.out, args.anchor, baseline=baseline)
+        print(rd_plot(args.out, args.anchor))
     # The tuning tables sit beside their folders: latent/tuning.md, latent/context-tuning.md.
     (args.out.parent / f"{args.out.name}.md" if args.tuning else args.out / "latent-proto.md").write_text(text)
     print(text)
