@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from test_latent_context import _laplace_mass, _model, _pyramid
 
-from inrcodec.encoder.latent import level_sizes
 from inrcodec.format import checkerboard as cb
 from inrcodec.format.entropy import PRECISION
 from inrcodec.format.errors import FormatError
+from inrcodec.format.latent import level_sizes
 
 
 @pytest.mark.parametrize("index", [0, 5, 16 * 20 + 3, 16 * 40 + 8, 16 * 63 + 15])

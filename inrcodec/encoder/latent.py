@@ -32,14 +32,9 @@ from inrcodec.config import LatentConfig
 from inrcodec.decoder.latent import render as decode_latent
 from inrcodec.encoder.latent_context import ContextModel
 from inrcodec.format.checkerboard import FRAC, encode_latents
-from inrcodec.format.latent import LatentFile, LatentHeader, context_block, read, write
+from inrcodec.format.latent import LatentFile, LatentHeader, context_block, level_sizes, read, write
 from inrcodec.pixels import to_unit
 from inrcodec.siren import fourier_features
-
-
-def level_sizes(height: int, width: int, levels: int, finest: int = 0) -> list[tuple[int, int]]:
-    """Level l holds ceil(H / 2^(finest + l)) x ceil(W / 2^(finest + l)) latents."""
-    return [(-(-height // (1 << i)), -(-width // (1 << i))) for i in range(finest, finest + levels)]
 
 
 class LatentImage(torch.nn.Module):

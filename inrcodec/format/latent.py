@@ -54,6 +54,11 @@ LATENT_FIELDS: tuple[Field, ...] = (
 HEADER = struct.Struct("<" + "".join(f.code for f in LATENT_FIELDS))
 
 
+def level_sizes(height: int, width: int, levels: int, finest: int = 0) -> list[tuple[int, int]]:
+    """(h, w) of each grid, finest first: ceil(H / 2^(finest + l)) x ceil(W / 2^(finest + l))."""
+    return [(-(-height // (1 << i)), -(-width // (1 << i))) for i in range(finest, finest + levels)]
+
+
 @dataclass(frozen=True)
 class LatentHeader:
     """What the decoder needs to rebuild the grids and the synthesis."""
@@ -73,9 +78,7 @@ class LatentHeader:
     context: int  # 0 one Laplace per level, 1 checkerboard
 
     def level_sizes(self) -> list[tuple[int, int]]:
-        """(h, w) of each grid, finest first: ceil(H / 2^(finest + l)) x ceil(W / 2^(finest + l))."""
-        scales = range(self.finest, self.finest + self.levels)
-        return [(-(-self.height // (1 << i)), -(-self.width // (1 << i))) for i in scales]
+        return level_sizes(self.height, self.width, self.levels, self.finest)
 
     def shapes(self) -> list[tuple[int, ...]]:
         """Shapes of the synthesis tensors in file order: each layer's weight (out, in), then its bias."""
