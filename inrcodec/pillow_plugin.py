@@ -16,14 +16,14 @@ class InrImageFile(ImageFile.ImageFile):
     format_description = "inrcodec implicit neural representation"
 
     def _open(self) -> None:
-        from inrcodec.format import container, latent
+        from inrcodec.decoder import parse
+        from inrcodec.format import FormatError
 
-        data = self.fp.read()
         try:
-            stream = (latent.read if latent.is_latent(data) else container.read)(data)
-        except container.FormatError as e:
+            stream = parse(self.fp.read())
+        except FormatError as e:
             raise SyntaxError(str(e)) from None
-        self._data = data
+        self._stream = stream  # parsed once: load() renders it
         h = stream.header
         self._mode = {1: "L", 3: "RGB", 4: "RGBA"}[h.channels]
         self._size = (h.width, h.height)
@@ -31,9 +31,9 @@ class InrImageFile(ImageFile.ImageFile):
 
     def load(self):
         if self.tile is not None and getattr(self, "_decoded", None) is None:
-            from inrcodec.decoder import decode
+            from inrcodec.decoder import decode_parsed
 
-            arr = decode(self._data)
+            arr = decode_parsed(self._stream)
             img = Image.fromarray(arr[:, :, 0] if arr.shape[2] == 1 else arr, self.mode)
             self.im = img.im
             self._decoded = True

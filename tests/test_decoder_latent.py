@@ -55,6 +55,18 @@ def test_numpy_decoder_matches_the_torch_model_it_was_trained_as(interpolation, 
         assert np.mean(ours != theirs) < 0.01
 
 
+@pytest.mark.parametrize("pe_levels", [0, 3])
+def test_bands_on_any_thread_count_give_the_same_pixels(pe_levels, monkeypatch):
+    """Bands run on threads and the Fourier features are computed per row and per column: the
+    pixels are those of one band at a time, and of the torch model within a level."""
+    cfg = replace(TINY, pe_levels=pe_levels, steps=40, context="none")
+    f = v5.read(latent.fit(_crop(), cfg).data)
+    monkeypatch.setattr("inrcodec.decoder.latent.BAND_PIXELS", 500)  # many bands at 97x61
+    one = render(f, 97, 61, threads=1)
+    assert np.array_equal(one, render(f, 97, 61, threads=3))
+    assert np.abs(one.astype(int) - _torch_render(f, cfg, 97, 61).astype(int)).max() <= 1
+
+
 def test_file_round_trips_and_decode_dispatches_on_the_version(fitted):
     f = v5.read(fitted.data)
     assert fitted.data[4] == v5.VERSION and f.header.context == 1

@@ -271,25 +271,22 @@ def _precision_warning():
 def decode(src, output, force, size, width, height, device, quiet):
     """Decode SRC at native size or any other; the format follows the output's extension."""
     from inrcodec import image
-    from inrcodec.decoder import decode as _decode
-    from inrcodec.format import FormatError, container
-    from inrcodec.format import latent as latent_format
+    from inrcodec.decoder import decode_parsed, parse
+    from inrcodec.format import FormatError
 
     output = output or paths.decoded_name(src)
 
     def job():
         if not src.is_file():
             raise ValueError(f"{src}: no such file")
-        data = src.read_bytes()
         try:
-            reader = latent_format.read if latent_format.is_latent(data) else container.read
-            channels = reader(data).header.channels
+            stream = parse(src.read_bytes())
         except FormatError as e:
             raise FormatError(f"{src}: {e}") from None
         paths.check_output(output, force, src)
-        image.output_format(output, channels)
+        image.output_format(output, stream.header.channels)
         try:
-            arr = _decode(data, size, width, height, device)
+            arr = decode_parsed(stream, size, width, height, device)
         except FormatError as e:  # what only decoding finds: a missing prior, weights that overflow
             raise FormatError(f"{src}: {e}") from None
         image.save(arr, output, overwrite=force)

@@ -4,9 +4,19 @@
 decoding on a CPU never loads torch; the torch path (``rebuild`` ...) is imported on first use.
 """
 
-from inrcodec.decoder.render import decode, output_size, pick_device, render
+from inrcodec.decoder.render import decode, decode_parsed, output_size, parse, pick_device, render
 
-__all__ = ["RegionNets", "decode", "output_size", "pick_device", "rebuild", "rebuild_regions", "render"]
+__all__ = [
+    "RegionNets",
+    "decode",
+    "decode_parsed",
+    "output_size",
+    "parse",
+    "pick_device",
+    "rebuild",
+    "rebuild_regions",
+    "render",
+]
 
 
 def __getattr__(name: str):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -24,7 +25,7 @@ ROW_GROUP = 64  # rows per bias addition (add_rows)
 THREADS_ENV = "INRCODEC_THREADS"  # caps the threads, like OMP_NUM_THREADS (the benchmark sets 1 per worker)
 
 
-def _freqs(levels: int) -> np.ndarray:
+def fourier_freqs(levels: int) -> np.ndarray:
     """f_k = float32(pi) 2^k, k < levels, as float32 (the torch encoder's values)."""
     return np.float32(np.pi) * (2.0 ** np.arange(levels)).astype(np.float32)
 
@@ -34,7 +35,7 @@ def fourier_features(xy: np.ndarray, levels: int) -> np.ndarray:
     (docs/format.md, version 3); the arguments are the torch encoder's, bit for bit."""
     if levels == 0:
         return xy
-    args = (xy[:, :, None] * _freqs(levels)).reshape(len(xy), -1)  # c0 k0..kL-1, c1 k0..kL-1
+    args = (xy[:, :, None] * fourier_freqs(levels)).reshape(len(xy), -1)  # c0 k0..kL-1, c1 k0..kL-1
     return np.concatenate([xy, np.sin(args), np.cos(args)], axis=1)
 
 
@@ -103,7 +104,7 @@ def axis_term(c: np.ndarray, w0: np.ndarray, axis: int, levels: int) -> np.ndarr
     a (pixels × 2(1+2L)) product. The sum is ordered differently from the product, so pixels may
     differ from the torch path by float rounding (docs/pipeline.md, "Decoding").
     """
-    args = c[:, None] * _freqs(levels)  # the same float32 products as fourier_features
+    args = c[:, None] * fourier_freqs(levels)  # the same float32 products as fourier_features
     feats = np.concatenate([c[:, None], np.sin(args), np.cos(args)], axis=1)
     n = levels
     cols = np.r_[axis, 2 + axis * n : 2 + (axis + 1) * n, 2 + (2 + axis) * n : 2 + (3 + axis) * n]
@@ -178,7 +179,14 @@ def render(
                     vals[sel] = forward(xy[sel], ws, biases, omega0, omega_hidden, pe_levels)
         out[y0:y1] = from_unit(np.clip(vals, -1.0, 1.0)).reshape(y1 - y0, width, channels)
 
-    starts = range(0, height, rows_per)
+    run_bands(band, range(0, height, rows_per), threads)
+    return out
+
+
+def run_bands(band: Callable[[int], None], starts: range, threads: int | None = None) -> None:
+    """``band(y0)`` for every start, on up to ``threads`` threads (default: $INRCODEC_THREADS, else
+    one per CPU; at most MAX_THREADS). The bands are fixed by the caller, whatever the thread
+    count, so every band does the same arithmetic whether it runs alone or beside others."""
     n = min(threads or default_threads(), MAX_THREADS, len(starts))
     # One BLAS thread per band, also when the bands run one after another: bands on n threads,
     # each matmul on n BLAS threads, would oversubscribe the cores (measured on 2 cores: 0.46 s
@@ -193,4 +201,3 @@ def render(
         else:
             with ThreadPoolExecutor(n) as pool:
                 list(pool.map(band, starts))  # list(): re-raises a band's exception here
-    return out

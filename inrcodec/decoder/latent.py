@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from inrcodec import coords
-from inrcodec.decoder.cpu import fourier_features
+from inrcodec.decoder.cpu import fourier_freqs, run_bands
 from inrcodec.format.latent import LatentFile
 from inrcodec.pixels import from_unit
 
@@ -56,8 +56,9 @@ def _sample(grid: np.ndarray, rows: list, cols: list) -> np.ndarray:
     return sum(by_row[:, i] * w[None, :, None] for i, w in cols)
 
 
-def render(f: LatentFile, width: int, height: int) -> np.ndarray:
-    """(height, width, C) uint8 pixels of the file decoded at any size."""
+def render(f: LatentFile, width: int, height: int, threads: int | None = None) -> np.ndarray:
+    """(height, width, C) uint8 pixels of the file decoded at any size; bands of rows run on up to
+    ``threads`` threads (cpu.run_bands: the same pixels at any count)."""
     h = f.header
     grids = [q.astype(np.float32) for q in f.latents]
     tensors = f.synthesis()
@@ -66,17 +67,30 @@ def render(f: LatentFile, width: int, height: int) -> np.ndarray:
     xs, ys = coords.axis_np(width), coords.axis_np(height)
     bicubic = h.interpolation == 1
     col_taps = [_taps(xs, g.shape[2], bicubic) for g in grids]
+    # Each Fourier feature depends on x or on y alone: sin and cos of the same float32 arguments
+    # as cpu.fourier_features (x f_k, y f_k), computed per column once and per row, then broadcast.
+    freqs = fourier_freqs(h.pe_levels)
+    x_args, y_args = xs[:, None] * freqs, ys[:, None] * freqs
+    x_sin, x_cos, y_sin, y_cos = np.sin(x_args), np.cos(x_args), np.sin(y_args), np.cos(y_args)
+    n_latent = sum(g.shape[0] for g in grids)
+    n_in = n_latent + 4 * h.pe_levels
     out = np.empty((height, width, h.channels), dtype=np.uint8)
     rows_per = max(1, BAND_PIXELS // width)
-    for y0 in range(0, height, rows_per):
+
+    def band(y0: int) -> None:
         y1 = min(height, y0 + rows_per)
         n = (y1 - y0) * width
-        feats = [
-            _sample(g, _taps(ys[y0:y1], g.shape[1], bicubic), taps).reshape(n, -1) for g, taps in zip(grids, col_taps)
-        ]
-        xy = np.stack(np.broadcast_arrays(xs[None, :], ys[y0:y1, None]), axis=-1).reshape(n, 2)
-        feats.append(fourier_features(xy, h.pe_levels)[:, 2:])
-        a = np.concatenate(feats, axis=1)
+        # The synthesis' input, laid out as before: each grid's channels, then sin x, sin y,
+        # cos x, cos y of the Fourier arguments (the features without xy itself).
+        a = np.empty((y1 - y0, width, n_in), dtype=np.float32)
+        at = 0
+        for g, taps in zip(grids, col_taps):
+            a[:, :, at : at + g.shape[0]] = _sample(g, _taps(ys[y0:y1], g.shape[1], bicubic), taps)
+            at += g.shape[0]
+        for part in (x_sin[None], y_sin[y0:y1, None], x_cos[None], y_cos[y0:y1, None]):
+            a[:, :, at : at + h.pe_levels] = part
+            at += h.pe_levels
+        a = a.reshape(n, n_in)
         for w, b in zip(weights[:-1], biases[:-1]):
             a = a @ w.T
             a += b
@@ -88,6 +102,8 @@ def render(f: LatentFile, width: int, height: int) -> np.ndarray:
         a = a @ weights[-1].T
         a += biases[-1]
         out[y0:y1] = from_unit(a).reshape(y1 - y0, width, -1)
+
+    run_bands(band, range(0, height, rows_per), threads)
     return out
 
 

@@ -76,6 +76,12 @@ def _render(net: Siren, width: int, height: int, regions: RegionNets | None) -> 
     return out
 
 
+def parse(data: bytes) -> container.Bitstream | latent_format.LatentFile:
+    """The whole file read and checked: a LatentFile (version 5, the latent-grid family) or a
+    Bitstream (versions 1-4, the SIREN). Raises FormatError."""
+    return latent_format.read(data) if latent_format.is_latent(data) else container.read(data)
+
+
 def decode(
     data: bytes,
     size: int | None = None,
@@ -88,18 +94,26 @@ def decode(
     ``device`` None picks an accelerator when one may be present (torch), else the NumPy CPU
     path; "cpu" always takes the NumPy path; "cuda"/"mps" (or "torch-cpu") use torch.
     """
-    if latent_format.is_latent(data):  # version 5: the latent-grid family
-        from inrcodec.decoder import latent
+    return decode_parsed(parse(data), size, width, height, device)
 
-        f = latent_format.read(data)
-        w, h = output_size((f.header.width, f.header.height), size, width, height)
-        device = pick_device(device)
-        if device == "cpu":
-            return latent.render(f, w, h)
-        return latent.render_torch(f, w, h, "cpu" if device == "torch-cpu" else device)
-    stream = container.read(data)
+
+def decode_parsed(
+    stream: container.Bitstream | latent_format.LatentFile,
+    size: int | None = None,
+    width: int | None = None,
+    height: int | None = None,
+    device: str | None = None,
+) -> np.ndarray:
+    """:func:`decode` of a file :func:`parse` has read (a caller that read its header first
+    need not parse it twice: version 5's read decodes every latent)."""
     w, h = output_size((stream.header.width, stream.header.height), size, width, height)
     device = pick_device(device)
+    if isinstance(stream, latent_format.LatentFile):  # version 5: the latent-grid family
+        from inrcodec.decoder import latent
+
+        if device == "cpu":
+            return latent.render(stream, w, h)
+        return latent.render_torch(stream, w, h, "cpu" if device == "torch-cpu" else device)
     if device == "cpu":
         from inrcodec.decoder import cpu
         from inrcodec.decoder.arrays import layer_arrays, region_weights
