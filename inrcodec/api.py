@@ -20,18 +20,35 @@ def encode(
     """Encode a path or an (H, W, C) uint8 array to ``.inr`` bytes.
 
     ``preset`` None is the default (``config.DEFAULT_PRESET``); ``bpp`` caps the rate; extra
-    keyword arguments replace CoderConfig fields (e.g. ``weight_coder="auto"``).
+    keyword arguments replace CoderConfig fields (e.g. ``weight_coder="auto"``). A latent-grid
+    preset (``grid-low`` ... ``grid-max``) writes format version 5 and takes none of those.
     """
     return encode_with_stats(image, preset, bpp, device, progress, **coder).data
 
 
 def encode_with_stats(image, preset=None, bpp=None, device=None, progress=None, **coder):
-    """Like :func:`encode`, but returns the Encoded (bytes and stats)."""
+    """Like :func:`encode`, but returns the stats with the bytes (``.data``): an Encoded, or for a
+    latent-grid preset the latent encoder's Fitted."""
     from inrcodec import config
     from inrcodec import image as imageio
     from inrcodec.encoder.pipeline import encode_array
 
+    if preset in config.LATENT_PRESETS:
+        # The same refusals as the command line's, before the image is even read.
+        given = [name for name, value in {"bpp": bpp, **coder}.items() if value is not None]
+        if given:
+            raise ValueError(f"{', '.join(given)}: not for the latent-grid presets ({preset})")
+        if device not in (None, "cpu"):
+            raise ValueError(f"device {device!r}: the latent-grid encoder runs on the CPU")
     arr = image if isinstance(image, np.ndarray) else imageio.load(image)
+    if preset in config.LATENT_PRESETS:
+        import math
+
+        from inrcodec.encoder import latent
+
+        cfg = config.LATENT_PRESETS[preset]
+        on_step = None if progress is None else lambda n, mse: progress("fit", n, cfg.steps, -10 * math.log10(mse))
+        return latent.fit(arr, cfg, on_step)
     cfg = config.preset(preset or config.DEFAULT_PRESET, bpp=bpp)
     if coder:
         cfg = replace(cfg, coder=replace(cfg.coder, **coder))

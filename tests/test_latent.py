@@ -120,3 +120,24 @@ def test_config_is_checked():
 def test_model_sees_latents_and_fourier_features():
     model = LatentImage(16, 16, LatentConfig(levels=2, pe_levels=3, hidden=8))
     assert model.linears[0].in_features == 2 + 4 * 3
+
+
+def test_python_api_encodes_with_a_latent_grid_preset(fitted, monkeypatch):
+    """inrcodec.encode(preset="grid-*") is the latent encoder (same bytes), with progress; the
+    SIREN-only options are refused before any work, as on the command line."""
+    import inrcodec
+    from inrcodec import config
+
+    monkeypatch.setitem(config.LATENT_PRESETS, "grid-low", TINY)
+    calls = []
+    data = inrcodec.encode(_image(), preset="grid-low", progress=lambda *a: calls.append(a))
+    assert data == fitted.data
+    assert calls[0][0] == "fit" and calls[-1][1:3] == (TINY.steps, TINY.steps) and calls[-1][3] > 0
+    stats = inrcodec.encode_with_stats(_image(), preset="grid-low")
+    assert stats.data == data and stats.psnr == fitted.psnr
+    with pytest.raises(ValueError, match="bpp: not for the latent-grid presets"):
+        inrcodec.encode("no-such-file.png", preset="grid-low", bpp=0.5)
+    with pytest.raises(ValueError, match="weight_coder: not for"):
+        inrcodec.encode(_image(), preset="grid-low", weight_coder="sinr")
+    with pytest.raises(ValueError, match="runs on the CPU"):
+        inrcodec.encode(_image(), preset="grid-low", device="cuda")

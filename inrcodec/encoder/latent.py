@@ -179,7 +179,7 @@ def fit(arr: np.ndarray, cfg: LatentConfig, on_step: Callable[[int, float], None
         loss.backward()
         opt.step()
         step += 1
-        if on_step is not None and step % 100 == 0:
+        if on_step is not None and (step % 100 == 0 or step == cfg.steps):
             on_step(step, float(mse.detach()))
     data, err = pack(model, cfg, arr)
     psnr = 10 * math.log10(255.0**2 / max(err, 1e-12))
