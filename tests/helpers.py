@@ -155,3 +155,35 @@ def install_prior(monkeypatch, prior_id: int, weights: list, biases: list, heade
     real_arrays = priors.arrays
     monkeypatch.setattr(priors, "registry", lambda: table)
     monkeypatch.setattr(priors, "arrays", lambda i: (ws, bs) if i == prior_id else real_arrays(i))
+
+
+# --- the latent-grid family's context model (tests/test_latent_context.py, test_checkerboard.py) ---
+
+
+def context_model(levels: int = 3, hidden: int = 8, seed: int = 0):
+    """A ContextModel that predicts something: a larger last layer than its init gives."""
+    import torch
+
+    from inrcodec.encoder import latent_context
+
+    torch.manual_seed(seed)
+    model = latent_context.ContextModel(levels, hidden)
+    with torch.no_grad():
+        model.l3.weight.mul_(20)
+        model.l3.bias.copy_(torch.tensor([0.3, -0.5]))
+    return model
+
+
+def latent_pyramid(sizes: list[tuple[int, int]], channels: int = 1, seed: int = 0) -> list[np.ndarray]:
+    """Integer latents drawn from a Laplace of scale 1.5, one (channels, h, w) array per size."""
+    rng = np.random.default_rng(seed)
+    return [np.round(rng.laplace(0, 1.5, (channels, h, w))).astype(np.int64) for h, w in sizes]
+
+
+def laplace_mass(k: np.ndarray, mu: float, b: float) -> np.ndarray:
+    """The probability of integer k under a Laplace(mu, b) integrated over [k - 1/2, k + 1/2]."""
+
+    def cdf(x):
+        return np.where(x < 0, 0.5 * np.exp(x / b), 1 - 0.5 * np.exp(-x / b))
+
+    return cdf(k + 0.5 - mu) - cdf(k - 0.5 - mu)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_latent_context import _laplace_mass, _model, _pyramid
+from helpers import context_model, laplace_mass, latent_pyramid
 
 from inrcodec.format import checkerboard as cb
 from inrcodec.format.entropy import PRECISION
@@ -19,7 +19,7 @@ def test_tables_sum_to_one_keep_every_symbol_and_follow_the_laplace(index):
     assert int(freqs.sum()) == 1 << PRECISION and int(freqs.min()) >= 1
     u, f = divmod(index, cb.MU_STEPS)
     b = 0.05 * 2 ** (u / 6)
-    mass = _laplace_mass(np.arange(-bound, bound + 1), f / cb.MU_STEPS, b)
+    mass = laplace_mass(np.arange(-bound, bound + 1), f / cb.MU_STEPS, b)
     mass /= mass.sum()  # the table holds the residuals up to the bound
     big = mass > 1e-3  # where the table's floor of one count does not dominate
     assert np.allclose(freqs[big] / 2**PRECISION, mass[big], rtol=2e-3, atol=2e-5)
@@ -28,8 +28,8 @@ def test_tables_sum_to_one_keep_every_symbol_and_follow_the_laplace(index):
 @pytest.mark.parametrize("channels", [1, 2])
 def test_latents_round_trip_through_the_range_coder(channels):
     sizes = level_sizes(20, 27, 3)
-    lat = _pyramid(sizes, channels)
-    arm = _model().integers()
+    lat = latent_pyramid(sizes, channels)
+    arm = context_model().integers()
     data = cb.encode_latents(lat, arm)
     back = cb.decode_latents(data, sizes, channels, arm)
     assert all(np.array_equal(a, b) for a, b in zip(lat, back))
@@ -48,8 +48,8 @@ def test_all_zero_latents_of_a_zero_model_are_nothing_but_the_bound():
 
 def test_corrupt_latent_block_is_refused():
     sizes = level_sizes(16, 16, 2)
-    lat = _pyramid(sizes)
-    arm = _model(levels=2).integers()
+    lat = latent_pyramid(sizes)
+    arm = context_model(levels=2).integers()
     data = cb.encode_latents(lat, arm)
     with pytest.raises(FormatError):
         cb.decode_latents(data + b"\0\0\0\0", sizes, 1, arm)
@@ -60,7 +60,7 @@ def test_corrupt_latent_block_is_refused():
 def test_grids_down_to_one_latent_round_trip():
     """A 1x1 coarsest grid has no non-anchor half: an empty pass codes nothing."""
     sizes = [(3, 5), (2, 3), (1, 2), (1, 1)]
-    lat = _pyramid(sizes, seed=3)
-    arm = _model(levels=4).integers()
+    lat = latent_pyramid(sizes, seed=3)
+    arm = context_model(levels=4).integers()
     back = cb.decode_latents(cb.encode_latents(lat, arm), sizes, 1, arm)
     assert all(np.array_equal(a, b) for a, b in zip(lat, back))

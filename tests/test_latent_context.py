@@ -8,6 +8,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
+from helpers import context_model, latent_pyramid
 
 from inrcodec.decoder.latent import render
 from inrcodec.encoder import latent
@@ -16,27 +17,6 @@ from inrcodec.encoder.latent import LatentConfig, level_sizes
 from inrcodec.format import checkerboard as cb
 from inrcodec.format.entropy import PRECISION
 from inrcodec.format.latent import read
-
-
-def _model(levels: int = 3, hidden: int = 8, seed: int = 0) -> lc.ContextModel:
-    torch.manual_seed(seed)
-    model = lc.ContextModel(levels, hidden)
-    with torch.no_grad():  # a model that predicts something: larger last layer than its init
-        model.l3.weight.mul_(20)
-        model.l3.bias.copy_(torch.tensor([0.3, -0.5]))
-    return model
-
-
-def _pyramid(sizes: list[tuple[int, int]], channels: int = 1, seed: int = 0) -> list[np.ndarray]:
-    rng = np.random.default_rng(seed)
-    return [np.round(rng.laplace(0, 1.5, (channels, h, w))).astype(np.int64) for h, w in sizes]
-
-
-def _laplace_mass(k: np.ndarray, mu: float, b: float) -> np.ndarray:
-    def cdf(x):
-        return np.where(x < 0, 0.5 * np.exp(x / b), 1 - 0.5 * np.exp(-x / b))
-
-    return cdf(k + 0.5 - mu) - cdf(k - 0.5 - mu)
 
 
 def test_training_rate_is_the_coders_table_in_bits():
@@ -63,7 +43,7 @@ def test_training_rate_has_finite_gradients_far_from_and_at_the_centre():
 
 def test_torch_and_numpy_contexts_agree():
     sizes = [(9, 11), (5, 6), (3, 3)]
-    lat = _pyramid(sizes, channels=2)
+    lat = latent_pyramid(sizes, channels=2)
     for level, q in enumerate(lat):
         parent = lat[level + 1] if level + 1 < len(lat) else None
         y = torch.from_numpy(q).double()[None]
@@ -75,7 +55,7 @@ def test_torch_and_numpy_contexts_agree():
 
 
 def test_integer_network_follows_the_float_one():
-    model = _model()
+    model = context_model()
     arm = model.integers()
     feats = np.random.default_rng(1).integers(-4, 5, (500, cb.FEATURES))
     feats[:, -1] = np.arange(500) % 2
@@ -115,8 +95,8 @@ def test_a_context_stream_decodes_to_the_reported_psnr_and_is_repeatable():
 
 
 def test_the_rate_estimate_from_a_sample_is_unbiased():
-    model = _model()
-    lat = [torch.from_numpy(q).float()[None] for q in _pyramid(level_sizes(30, 40, 3))]
+    model = context_model()
+    lat = [torch.from_numpy(q).float()[None] for q in latent_pyramid(level_sizes(30, 40, 3))]
     with torch.no_grad():
         full = float(model.bits(lat))
         gen = torch.Generator().manual_seed(0)
