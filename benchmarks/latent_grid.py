@@ -4,6 +4,7 @@
     python -m benchmarks.latent_grid --tuning          # the variants tried on photo001 at one lambda
     python -m benchmarks.latent_grid --report          # tables from the results already there
     python -m benchmarks.latent_grid --workers 2 --context checkerboard   # with the context model
+    python -m benchmarks.latent_grid --workers 2 --ablations   # one change each, photo001-photo004
 
 The prototype (:mod:`inrcodec.encoder.latent`) trains for a fixed number of steps, chosen so that
 an encode takes about the CPU time of the default preset's (h80: about 60 s on one core here);
@@ -19,6 +20,7 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -28,7 +30,7 @@ from benchmarks import markdown as md
 from benchmarks.bd_rate import NoOverlap, bd_psnr, bd_rate
 from benchmarks.codecs import Codec, row
 from benchmarks.runner import REPO, RESULTS, Job, curve, dataset, dataset_meta, ray_option, run
-from inrcodec.config import LATENT_POINTS, LATENT_TUNING_BASE, LatentConfig, with_context
+from inrcodec.config import LATENT_POINTS, LATENT_PRESETS, LATENT_TUNING_BASE, LatentConfig, with_context
 
 PHOTOS = REPO.parent / "shared" / "photos"
 OUT = RESULTS / "latent"
@@ -80,6 +82,43 @@ TUNING = {
 }
 
 
+# Ablations (issue 15): one change each to three grid presets' points (lambda 1.6e-2, 4e-3 and
+# 1e-3 of the ladder, with the context model) on photo001-photo004, as a BD-rate against the same
+# points of the checkerboard sweep (the run of ``--context checkerboard``, not rerun here).
+ABLATION_PRESETS = ("grid-low", "grid-medium", "grid-high")
+ABLATION_IMAGES = 4
+ABLATIONS: dict[str, Callable[[LatentConfig], LatentConfig]] = {
+    "one level fewer (the coarsest dropped)": lambda p: replace(p, levels=p.levels - 1),
+    "one level more (a coarser grid)": lambda p: replace(p, levels=p.levels + 1),
+    "a grid twice as fine in front (finest 1/2^(f-1))": lambda p: replace(p, finest=p.finest - 1, levels=p.levels + 1),
+    "2 latent channels per level": lambda p: replace(p, channels=2),
+    "synthesis twice as wide": lambda p: replace(p, hidden=2 * p.hidden),
+    "synthesis half as wide": lambda p: replace(p, hidden=p.hidden // 2),
+    "no Fourier features": lambda p: replace(p, pe_levels=0),
+    "half the steps": lambda p: replace(p, steps=p.steps // 2),
+    "twice the steps": lambda p: replace(p, steps=2 * p.steps),
+}
+
+
+def ablation_points() -> tuple[LatentConfig, ...]:
+    return tuple(LATENT_PRESETS[name] for name in ABLATION_PRESETS)
+
+
+def ablation_codecs() -> list[LatentProto]:
+    return [
+        LatentProto(tuple(change(p) for p in ablation_points()), f"ablation-{i:02d}", name)
+        for i, (name, change) in enumerate(ABLATIONS.items())
+    ]
+
+
+def macs_per_pixel(cfg: LatentConfig) -> int:
+    """The decoder's multiply-adds per output pixel: the synthesis' layers and the interpolation's
+    taps (4 bilinear, 16 bicubic, per latent), not the context model's (paid once per latent)."""
+    dims = [cfg.levels * cfg.channels + 4 * cfg.pe_levels] + [cfg.hidden] * cfg.layers + [3]
+    taps = 4 if cfg.interpolation == "bilinear" else 16
+    return sum(a * b for a, b in zip(dims[:-1], dims[1:])) + taps * cfg.levels * cfg.channels
+
+
 class LatentProto(Codec):
     """The prototype at a list of operating points (one job and one row each, named by lambda)."""
 
@@ -93,7 +132,9 @@ class LatentProto(Codec):
         return {"config": asdict(job.params)}
 
     def jobs(self) -> list[Job]:
-        return [Job(f"lam={p.lam:g}", (f"lam={p.lam:g}",), p, 60.0) for p in self.points]
+        # cost: about 12 ms of one core a step, twice that with a full-resolution grid
+        cost = [0.0125 * p.steps * (2 - min(p.finest, 1)) for p in self.points]
+        return [Job(f"lam={p.lam:g}", (f"lam={p.lam:g}",), p, c) for p, c in zip(self.points, cost)]
 
     def run(self, arr: np.ndarray, job: Job) -> list[dict]:
         from inrcodec.decoder.latent import render
@@ -275,12 +316,66 @@ def tuning_report(out: Path = OUT, anchor: Path = ANCHOR, context: bool = False)
     return "\n".join(md.table(head, rows)) + "\n"
 
 
+def ablation_report(out: Path, reference: Path = OUT / "checkerboard-first8", plain: Path = OUT) -> str:
+    """The ablations' table: each variant's mean curve over the photos it ran on against the
+    reference sweep's same points on the same photos (and the plain sweep's, the parametric model)."""
+    points = [asdict(p) for p in ablation_points()]
+    settings = [f"lam={p['lam']:g}" for p in points]
+
+    def cut(doc: dict, images: list[str]) -> dict:
+        rows = [r for r in doc["rows"] if r["image"] in images and r["setting"] in settings]
+        return {**doc, "images": images, "rows": rows, "curve": curve(rows, settings)}
+
+    def cells(label: str, doc: dict, cfgs: list[dict]) -> list[str]:
+        rate, dpsnr = _bd(ref, doc)
+        secs = np.mean([r["encode_s"] for r in doc["rows"]])
+        macs = sorted({macs_per_pixel(LatentConfig(**c)) for c in cfgs})
+        bpps = " / ".join(f"{c['bpp']:.3f}" for c in sorted(doc["curve"], key=lambda c: c["bpp"]))
+        bd = [_fmt(rate, "+.1f") + " %", _fmt(dpsnr, "+.2f") + " dB"]
+        return [label, *bd, bpps, f"{secs:.0f}", "–".join(map(str, macs))]
+
+    codecs = [c for c in ablation_codecs() if (out / f"{c.name}.json").exists()]
+    if not codecs:
+        return "No ablation results yet.\n"
+    images = _load(out / f"{codecs[0].name}.json")["images"]
+    reference_doc = _load(reference / "latent-proto.json")
+    ref = cut(reference_doc, images)
+    ref_cfgs = [p for p in reference_doc["provenance"]["config"]["points"] if p in points]
+    if ref_cfgs != points:
+        raise ValueError(f"{reference}: it lacks the presets' points; rerun it")
+    head = ["variant (each of the three points)", "BD-rate", "BD-PSNR", "bpp (3 points)", "encode s (CPU)"]
+    head.append("MACs/pixel")
+    rows = [cells("**the ladder's points (reference)**", ref, ref_cfgs)]
+    plain_doc = _load(plain / "latent-proto.json")
+    plain_cfgs = [p for p in plain_doc["provenance"]["config"]["points"] if f"lam={p['lam']:g}" in settings]
+    label = "one Laplace per level, no context model (1.25x the steps: equal time)"
+    rows.append(cells(label, cut(plain_doc, images), plain_cfgs))
+    for codec in codecs:
+        doc = _load(out / f"{codec.name}.json")
+        if doc["images"] != images or not doc.get("complete"):
+            continue
+        rows.append(cells(codec.label, cut(doc, images), [asdict(p) for p in codec.points]))
+    lines = [
+        f"Ablations on {images[0]}–{images[-1]}: BD-rate and BD-PSNR of each variant's mean curve against the",
+        f"points of the presets {', '.join(ABLATION_PRESETS)} (λ {', '.join(s[4:] for s in settings)}, context model)",
+        "on the same photos; MACs/pixel: the decoder's synthesis and interpolation.",
+        "",
+        *md.table(head, rows),
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--images", type=Path, default=PHOTOS, help=f"folder with SHA256SUMS ({PHOTOS})")
     p.add_argument("--n-images", type=int, default=8, help="the first N images (default 8: photo001-photo008)")
     p.add_argument("--workers", type=int, default=1, help="processes, one torch thread each (default 1)")
     p.add_argument("--tuning", action="store_true", help="the variants on the first image at lambda 4e-3")
+    p.add_argument(
+        "--ablations",
+        action="store_true",
+        help=f"one change each to the grid presets' points, on the first {ABLATION_IMAGES} images",
+    )
     p.add_argument("--report", action="store_true", help="only write the tables from the results already there")
     p.add_argument("--out", type=Path, default=OUT, help=f"results folder (default {OUT.relative_to(REPO)})")
     p.add_argument(
@@ -313,6 +408,17 @@ def main(argv: list[str] | None = None) -> int:
         points = tuple(with_context(pt) for pt in points)
         if args.out == OUT:
             args.out = OUT / f"{args.context}-first{args.n_images}"
+    if args.ablations:
+        out = args.out / "ablations" if args.out == OUT else args.out
+        if not args.report:
+            refs = dataset(args.images)[:ABLATION_IMAGES]
+            meta = dataset_meta(args.images, f"{args.images.resolve().name}-first{len(refs)}", False)
+            if not run(ablation_codecs(), refs, out, workers=args.workers, meta=meta, ray=args.ray):
+                return 1
+        text = ablation_report(out)
+        (out.parent / f"{out.name}.md").write_text(text)
+        print(text)
+        return 0
     if args.tuning:
         args.out = args.out / ("context-tuning" if context else "tuning")
     if not args.report:

@@ -215,10 +215,11 @@ def rd_block(folder: Path, doc_path: Path, command: str = "python -m benchmarks.
     return "\n".join(out)
 
 
-def upscale_block(folder: Path) -> str:
+def upscale_block(folder: Path, options: str = "") -> str:
     docs = load_results(folder, "upscale")
     if not docs:
-        return f"No results in `{repo_path(folder)}/` yet: run `python -m benchmarks.upscale --workers 2`."
+        command = " ".join(["python -m benchmarks.upscale --workers 2", options]).strip()
+        return f"No results in `{repo_path(folder)}/` yet: run `{command}`."
     d = docs[0]
     cfg = d["provenance"]["config"]
     rows = d["rows"]
@@ -278,6 +279,8 @@ def main(argv: list[str] | None = None) -> int:
         for name, folder in (("release-kodak", args.rd), ("release-photos", args.photos)):
             text = replace_block(text, name, release_block(RESULTS / "archive" / PREVIOUS / folder.name, folder))
         text = replace_block(text, "upscale", upscale_block(args.upscale))
+        grid = args.upscale.with_name(f"{args.upscale.name}-grid-medium")  # the latent-grid family's
+        text = replace_block(text, "upscale-grid", upscale_block(grid, "--preset grid-medium"))
         text = replace_block(text, "ablations", ablations_block(args.ablations))
     except ValueError as e:
         print(f"error: {args.doc}: {e}", file=sys.stderr)

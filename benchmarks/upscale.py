@@ -9,14 +9,18 @@ straight at the original size. PSNR against the original full-size image is meas
 
 Rates of the ``inr-*`` rows are the ``.inr`` bytes per full-size pixel; the two references have no
 rate (``bpp`` null). ``native_psnr`` is the codec's PSNR against the downscaled image it coded.
+With a latent-grid preset (``--preset grid-medium``) the network is the synthesis over the
+latents interpolated at the full-size coordinates: does interpolating latents beat upscaling pixels?
 
     python -m benchmarks.upscale [--images DIR] [--workers N] [--ray [ADDRESS]] [--quick] [--preset fast]
+    python -m benchmarks.upscale --workers 2 --preset grid-medium   # results in kodak-upscale-grid-medium/
 """
 
 from __future__ import annotations
 
 import sys
 import time
+from dataclasses import asdict
 
 import numpy as np
 from PIL import Image
@@ -46,12 +50,12 @@ class Upscale(Experiment):
         self.device = device
 
     def config(self) -> dict:
+        from inrcodec.config import LATENT_PRESETS, preset
 
-        from inrcodec.config import preset
-
+        latent = LATENT_PRESETS.get(self.preset)
         return {
             "preset": self.preset,
-            "encode_config": record(preset(self.preset)),
+            "encode_config": asdict(latent) if latent else record(preset(self.preset)),
             "factor": self.factor,
             "downscale": "lanczos",
             "device": self.device,
@@ -106,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     except (DatasetError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    out = args.out or RESULTS / f"{name}-upscale"
+    out = args.out or RESULTS / (f"{name}-upscale" + ("" if args.preset == "fast" else f"-{args.preset}"))
     meta = dataset_meta(args.images, name, args.quick)
     ok = run([exp], refs, out, workers=args.workers, crop=crop, meta=meta, ray=args.ray, device=args.device)
     return 0 if ok else 1

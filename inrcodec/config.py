@@ -255,6 +255,10 @@ LATENT_POINTS = (
     replace(_BASE, lam=1e-3),
     # A full-resolution grid: twice the step cost; lr_latent 0.1 (its latents move furthest).
     replace(_BASE, lam=5e-4, finest=0, levels=7, steps=2400, lr_latent=0.1),
+    # Issue 15 item 6: the full-resolution grid is short of steps (each of its latents sees a pixel
+    # in about 4 % of the 4,096-pixel batches), so this point spends the 5 minutes an encode may
+    # take: 6x the steps, about 4 min of one core. Chosen on photo002 (docs/benchmark.md).
+    replace(_BASE, lam=1.5e-3, finest=0, levels=7, steps=14400, lr_latent=0.1),
 )
 
 # The checkerboard context model: its width (16) and the latents a step rates (2048) chosen on
