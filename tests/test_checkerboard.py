@@ -64,3 +64,44 @@ def test_grids_down_to_one_latent_round_trip():
     arm = context_model(levels=4).integers()
     back = cb.decode_latents(cb.encode_latents(lat, arm), sizes, 1, arm)
     assert all(np.array_equal(a, b) for a, b in zip(lat, back))
+
+
+def test_exact_matmul_is_the_int64_product_at_the_bounds():
+    """float64 BLAS gives the exact integer product wherever the format's bounds hold: the widest
+    network (255) at the largest activations and weights, both signs."""
+    rng = np.random.default_rng(0)
+    top = cb.MAX_ACTIVATION << cb.FRAC
+    a = rng.choice([0, 1, top - 1, top], size=(300, 255)).astype(np.int64)
+    w = rng.choice([-(cb.MAX_VALUE - 1), -1, 0, 1, cb.MAX_VALUE - 1], size=(7, 255)).astype(np.int64)
+    a[0], w[0], w[1] = top, cb.MAX_VALUE - 1, -(cb.MAX_VALUE - 1)  # the extremes: about +-2^52
+    assert np.array_equal(cb.exact_matmul(a, w), a @ w.T)
+    assert int(np.abs(cb.exact_matmul(a, w)).max()) > 2**51  # the test does reach the range
+
+
+def test_a_bound_larger_than_the_residuals_need_is_refused():
+    """The stream is the latents' one code: the same words under a looser bound are not it (and
+    the range decoder's own complaint, an AssertionError in constriction, is a FormatError)."""
+    sizes = level_sizes(16, 16, 2)
+    lat = latent_pyramid(sizes)
+    arm = context_model(levels=2).integers()
+    data = cb.encode_latents(lat, arm)
+    (bound,) = cb.BOUND.unpack_from(data)
+    with pytest.raises(FormatError):
+        cb.decode_latents(cb.BOUND.pack(bound + 1) + data[cb.BOUND.size :], sizes, 1, arm)
+
+
+def test_any_changed_latent_words_are_a_format_error_and_nothing_else():
+    sizes = level_sizes(16, 16, 2)
+    lat = latent_pyramid(sizes)
+    arm = context_model(levels=2).integers()
+    data = cb.encode_latents(lat, arm)
+    rng = np.random.default_rng(1)
+    for _ in range(200):
+        words = bytearray(data)
+        for _ in range(2):
+            words[rng.integers(cb.BOUND.size, len(words))] = rng.integers(256)
+        try:
+            back = cb.decode_latents(bytes(words), sizes, 1, arm)
+            assert all(np.array_equal(a, b) for a, b in zip(lat, back))  # only an unchanged block decodes
+        except FormatError:
+            pass

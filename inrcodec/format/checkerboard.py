@@ -38,7 +38,8 @@ MU_STEPS = 16  # mu is kept to a sixteenth
 MAX_VALUE = 1 << 16  # |every network integer| (units of 1/256) below this: |weight| < 256
 MAX_INPUT = 1 << 15  # a context value is clamped to -MAX_INPUT..MAX_INPUT-1 before the network
 MAX_ACTIVATION = 1 << 20  # hidden activations (units of 1/256) are clamped to 0..MAX_ACTIVATION
-# These three bounds keep every intermediate of int_params below 2^48, so int64 never wraps.
+# These three bounds keep every intermediate of int_params below 2^52 (each product below 2^44,
+# at most 255 of them summed): int64 never wraps and float64 holds every one exactly.
 
 # round(65536 * exp(-1 / (16 b_u))): the weight ratio per sixteenth of a step at scale u. A literal table
 # (not computed at import) so that no math library's last bit can change a probability.
@@ -101,13 +102,21 @@ def half(h: int, w: int, anchors: bool) -> np.ndarray:
     return anchor_mask(h, w) == anchors
 
 
+def exact_matmul(a: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """a @ w.T of int64 arrays, computed by float64 BLAS: exact, because every product and every
+    partial sum is an integer below 2^53 (the bounds above keep them below 2^52), so no operation
+    rounds in any order of summation, with or without fused multiply-adds. NumPy's own int64
+    product has no BLAS and was most of a version 5 decode (0.3 of 0.45 s at 768x512)."""
+    return (a.astype(np.float64) @ w.T.astype(np.float64)).astype(np.int64)
+
+
 def int_params(feats: np.ndarray, arm: list[np.ndarray], level: int) -> tuple[np.ndarray, np.ndarray]:
     """The integer network: (floor(mu), table index 16 u + sixteenths of mu) of each context row."""
     w1, b1, w2, b2, w3, b3, offsets = arm
     a = np.clip(feats.astype(np.int64), -MAX_INPUT, MAX_INPUT - 1) << FRAC
-    a = np.clip(a @ w1.T + (b1 << FRAC), 0, MAX_ACTIVATION << FRAC) >> FRAC
-    a = np.clip(a @ w2.T + (b2 << FRAC), 0, MAX_ACTIVATION << FRAC) >> FRAC
-    z = a @ w3.T + (b3 << FRAC)  # 2 * FRAC fractional bits
+    a = np.clip(exact_matmul(a, w1) + (b1 << FRAC), 0, MAX_ACTIVATION << FRAC) >> FRAC
+    a = np.clip(exact_matmul(a, w2) + (b2 << FRAC), 0, MAX_ACTIVATION << FRAC) >> FRAC
+    z = exact_matmul(a, w3) + (b3 << FRAC)  # 2 * FRAC fractional bits
     mu16 = (z[:, 0] + (1 << (2 * FRAC - 5))) >> (2 * FRAC - 4)  # mu in sixteenths, rounded
     u = np.clip((6 * (z[:, 1] + (int(offsets[level]) << FRAC)) + (1 << (2 * FRAC - 1))) >> (2 * FRAC), 0, SCALES - 1)
     return mu16 >> 4, MU_STEPS * u + (mu16 & (MU_STEPS - 1))
@@ -183,11 +192,22 @@ def _groups(index: np.ndarray):
 BOUND = struct.Struct("<H")  # the residuals' bound
 
 
+def one_blas_thread():
+    """The network's products are small (n x 14 by 14 x 16): on OpenBLAS's threads they took 6x
+    longer than on one while another job held a core (40 against 7 ms for 65,536 rows)."""
+    import threadpoolctl
+
+    return threadpoolctl.threadpool_limits(1, user_api="blas")
+
+
 def encode_latents(latents: list[np.ndarray], arm: list[np.ndarray]) -> bytes:
     """The bound and the range coder's words of every latent (C, h, w) of the pyramid, finest
     first, each coded as its residual from floor(mu) under its table."""
-    import constriction
+    with one_blas_thread():
+        return _encode_latents(latents, arm)
 
+
+def _encode_latents(latents: list[np.ndarray], arm: list[np.ndarray]) -> bytes:
     check_network(arm)
     sizes = [q.shape[1:] for q in latents]
     plan = []
@@ -199,6 +219,13 @@ def encode_latents(latents: list[np.ndarray], arm: list[np.ndarray]) -> bytes:
     bound = max((int(np.abs(r).max()) for r, _ in plan if r.size), default=0)
     if bound >= MAX_RESIDUAL:
         raise FormatError(f"a latent lies {bound} from its predicted centre; the format allows {MAX_RESIDUAL - 1}")
+    return _code(plan, bound)
+
+
+def _code(plan: list[tuple[np.ndarray, np.ndarray]], bound: int) -> bytes:
+    """The bound and the words of every pass's (residuals, table indices), in pass order."""
+    import constriction
+
     if bound == 0:  # every latent is its predicted base: nothing to code
         return BOUND.pack(0)
     tables = _Tables(bound)
@@ -213,6 +240,13 @@ def decode_latents(
     data: bytes | memoryview, sizes: list[tuple[int, int]], channels: int, arm: list[np.ndarray]
 ) -> list[np.ndarray]:
     """The pyramid back from :func:`encode_latents`' bytes; FormatError if they are not its code."""
+    with one_blas_thread():
+        return _decode_latents(data, sizes, channels, arm)
+
+
+def _decode_latents(
+    data: bytes | memoryview, sizes: list[tuple[int, int]], channels: int, arm: list[np.ndarray]
+) -> list[np.ndarray]:
     import constriction
 
     check_network(arm)
@@ -224,6 +258,7 @@ def decode_latents(
     tables = _Tables(bound)
     words = np.frombuffer(data, dtype="<u4", offset=BOUND.size).astype(np.uint32)
     latents: list[np.ndarray] = [np.zeros((channels, h, w), np.int64) for h, w in sizes]
+    plan = []
     try:
         if bound == 0 and words.size:
             raise ValueError("words after a zero bound")
@@ -236,8 +271,12 @@ def decode_latents(
             for i, at in _groups(index) if bound else ():
                 residual[at] = decoder.decode(tables[i], at.size).astype(np.int64) - bound
             q[:, half(*sizes[level], anchors)] = (residual + base).reshape(channels, -1)
-    except (ValueError, RuntimeError, OverflowError) as e:
+            plan.append((residual, index))
+    except (ValueError, RuntimeError, OverflowError, AssertionError) as e:  # constriction asserts
         raise FormatError(f"corrupt latent block ({e})") from None
-    if encode_latents(latents, arm) != bytes(data):  # one stream per content: no spare words
+    # One stream per content: the latents' own code (encode_latents' bound and words) and nothing
+    # else. The passes' centres and tables are those just computed, so only the coder reruns.
+    needed = max((int(np.abs(r).max()) for r, _ in plan if r.size), default=0)
+    if needed != bound or _code(plan, bound) != bytes(data):
         raise FormatError("corrupt latent block (its words are not the latents' code)")
     return latents

@@ -191,7 +191,7 @@ def range_decode(data: bytes | memoryview, model: Laplace, count: int) -> np.nda
     try:
         decoder = constriction.stream.queue.RangeDecoder(words)
         out = decoder.decode(_categorical(model), count).astype(np.int64) + model.lo
-    except (ValueError, RuntimeError, OverflowError) as e:
+    except (ValueError, RuntimeError, OverflowError, AssertionError) as e:  # constriction asserts too
         raise FormatError(f"corrupt range coded block ({e})") from None
     # The coder decodes *some* symbols from any words; only the words the encoder would write for
     # them are a valid block (no trailing or missing words: one file per content).
