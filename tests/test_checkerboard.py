@@ -67,8 +67,9 @@ def test_grids_down_to_one_latent_round_trip():
 
 
 def test_exact_matmul_is_the_int64_product_at_the_bounds():
-    """float64 BLAS gives the exact integer product wherever the format's bounds hold: the widest
-    network (255) at the largest activations and weights, both signs."""
+    """float64 BLAS gives the exact integer product wherever the format's bounds hold, and beyond:
+    the widest network (255), activations up to 2^28 (the format's stay below 2^20 after their
+    shift) and the largest weights, both signs: sums near 2^52."""
     rng = np.random.default_rng(0)
     top = cb.MAX_ACTIVATION << cb.FRAC
     a = rng.choice([0, 1, top - 1, top], size=(300, 255)).astype(np.int64)

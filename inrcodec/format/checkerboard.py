@@ -38,8 +38,8 @@ MU_STEPS = 16  # mu is kept to a sixteenth
 MAX_VALUE = 1 << 16  # |every network integer| (units of 1/256) below this: |weight| < 256
 MAX_INPUT = 1 << 15  # a context value is clamped to -MAX_INPUT..MAX_INPUT-1 before the network
 MAX_ACTIVATION = 1 << 20  # hidden activations (units of 1/256) are clamped to 0..MAX_ACTIVATION
-# These three bounds keep every intermediate of int_params below 2^52 (each product below 2^44,
-# at most 255 of them summed): int64 never wraps and float64 holds every one exactly.
+# These three bounds keep every intermediate of int_params below 2^48 (docs/format.md): int64
+# never wraps, and float64 holds every one exactly.
 
 # round(65536 * exp(-1 / (16 b_u))): the weight ratio per sixteenth of a step at scale u. A literal table
 # (not computed at import) so that no math library's last bit can change a probability.
@@ -104,7 +104,7 @@ def half(h: int, w: int, anchors: bool) -> np.ndarray:
 
 def exact_matmul(a: np.ndarray, w: np.ndarray) -> np.ndarray:
     """a @ w.T of int64 arrays, computed by float64 BLAS: exact, because every product and every
-    partial sum is an integer below 2^53 (the bounds above keep them below 2^52), so no operation
+    partial sum is an integer below 2^53 (the bounds above keep them below 2^48), so no operation
     rounds in any order of summation, with or without fused multiply-adds. NumPy's own int64
     product has no BLAS and was most of a version 5 decode (0.3 of 0.45 s at 768x512)."""
     return (a.astype(np.float64) @ w.T.astype(np.float64)).astype(np.int64)
