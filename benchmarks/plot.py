@@ -32,8 +32,9 @@ COLOURS = {
     "JPEG2000 (ffmpeg)": "tab:green",
     "avif": "tab:purple",
     "inrcodec": "black",
+    "latent-proto": "tab:red",  # the latent-grid family (benchmarks.latent_grid), beside release 1.2's black
 }
-OTHER = ["tab:red", "saddlebrown", "tab:pink", "tab:gray", "tab:olive", "goldenrod", "teal", "navy", "magenta"]
+OTHER = ["yellowgreen", "saddlebrown", "tab:pink", "tab:gray", "tab:olive", "goldenrod", "teal", "navy", "magenta"]
 
 
 def load_results(folder: Path, kind: str = "rd") -> list[dict]:
