@@ -450,6 +450,11 @@ def test_decode_and_info_read_a_version_5_latent_grid_file(tmp_path):
     assert info["format_version"] == 5 and info["header"]["context"] == 1
     assert [lv["size"] for lv in info["levels"]] == [[32, 24], [16, 12], [8, 6]]
     assert sum(info["sections"].values()) < info["bytes"]
+    # Bytes per level: the levels' information adds up to the latent section, less its 2-byte
+    # bound and the last word's padding.
+    per_level = sum(lv["bytes"] for lv in info["levels"])
+    assert info["sections"]["latents"] - 2 - 4 <= per_level <= info["sections"]["latents"]
+    assert all(lv["bytes"] > 0 for lv in info["levels"])
     assert "latent grids" in run("info", src).stdout
     bad = tmp_path / "cut.inr"
     bad.write_bytes(src.read_bytes()[:-7])

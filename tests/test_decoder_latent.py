@@ -189,3 +189,14 @@ def test_torch_decode_path_agrees_with_the_numpy_reference(interpolation):
         ours = decode(data, size=size, device="cpu").astype(int)
         theirs = decode(data, size=size, device="torch-cpu").astype(int)
         assert ours.shape == theirs.shape and np.abs(ours - theirs).max() <= 1
+
+
+def test_bytes_per_level_add_up_to_the_latent_section(fitted):
+    """Without a context model each level is its own block (exact); with it, each level's
+    information under its tables, which the one stream of words matches within a word."""
+    plain = v5.read(latent.fit(_crop(), replace(TINY, context="none", steps=30)).data)
+    assert sum(v5.level_bytes(plain)) == plain.section_bytes["latents"]
+    f = v5.read(fitted.data)
+    per_level = v5.level_bytes(f)
+    assert len(per_level) == TINY.levels
+    assert f.section_bytes["latents"] - 2 - 4 <= sum(per_level) <= f.section_bytes["latents"]

@@ -361,7 +361,7 @@ def info(src, as_json):
 
 def _info_latent(src: Path, data: bytes, f, as_json: bool) -> None:
     """``info`` for a version 5 file: grids, synthesis, sections."""
-    from inrcodec.format.latent import CONTEXTS
+    from inrcodec.format.latent import CONTEXTS, level_bytes
     from inrcodec.metrics import bpp
 
     h = f.header
@@ -372,8 +372,13 @@ def _info_latent(src: Path, data: bytes, f, as_json: bool) -> None:
         "bpp": bpp(len(data), h.width, h.height),
         "header": dict(h.__dict__),
         "levels": [
-            {"size": [q.shape[2], q.shape[1]], "latents": int(q.size), "nonzero": int((q != 0).sum())}
-            for q in f.latents
+            {
+                "size": [q.shape[2], q.shape[1]],
+                "latents": int(q.size),
+                "nonzero": int((q != 0).sum()),
+                "bytes": round(b, 1),
+            }
+            for q, b in zip(f.latents, level_bytes(f))
         ],
         "synthesis_parameters": int(sum(t.size for t in f.tensors)),
         "context_parameters": 0 if f.context is None else int(sum(a.size for a in f.context)),
@@ -386,7 +391,10 @@ def _info_latent(src: Path, data: bytes, f, as_json: bool) -> None:
     click.echo(f"  image      {h.width}x{h.height}, {h.channels} channel(s)")
     for i, lv in enumerate(doc["levels"]):
         w, hh = lv["size"]
-        click.echo(f"  level {i}    {w}x{hh} x {h.latent_channels}, {lv['nonzero']} of {lv['latents']} latents nonzero")
+        click.echo(
+            f"  level {i}    {w}x{hh} x {h.latent_channels}, {lv['nonzero']} of {lv['latents']} latents nonzero, "
+            f"{lv['bytes']:.0f} bytes"
+        )
     kind = ("bilinear", "bicubic")[h.interpolation]
     act = ("sine", "relu")[h.activation]
     click.echo(

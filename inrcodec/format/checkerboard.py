@@ -208,6 +208,12 @@ def encode_latents(latents: list[np.ndarray], arm: list[np.ndarray]) -> bytes:
 
 
 def _encode_latents(latents: list[np.ndarray], arm: list[np.ndarray]) -> bytes:
+    plan = _plan(latents, arm)
+    return _code([(r, i) for _, r, i in plan], _bound(plan))
+
+
+def _plan(latents: list[np.ndarray], arm: list[np.ndarray]) -> list[tuple[int, np.ndarray, np.ndarray]]:
+    """(level, residuals, table indices) of every pass, in stream order."""
     check_network(arm)
     sizes = [q.shape[1:] for q in latents]
     plan = []
@@ -215,11 +221,34 @@ def _encode_latents(latents: list[np.ndarray], arm: list[np.ndarray]) -> bytes:
         q = latents[level]
         parent = latents[level + 1] if level + 1 < len(latents) else None
         base, index = int_params(features(q, parent, anchors), arm, level)
-        plan.append((q[:, half(*sizes[level], anchors)].reshape(-1) - base, index))
-    bound = max((int(np.abs(r).max()) for r, _ in plan if r.size), default=0)
+        plan.append((level, q[:, half(*sizes[level], anchors)].reshape(-1) - base, index))
+    return plan
+
+
+def _bound(plan: list[tuple[int, np.ndarray, np.ndarray]]) -> int:
+    bound = max((int(np.abs(r).max()) for _, r, _ in plan if r.size), default=0)
     if bound >= MAX_RESIDUAL:
         raise FormatError(f"a latent lies {bound} from its predicted centre; the format allows {MAX_RESIDUAL - 1}")
-    return _code(plan, bound)
+    return bound
+
+
+def level_bits(latents: list[np.ndarray], arm: list[np.ndarray]) -> list[float]:
+    """Each level's information under its tables, in bits: -log2 of every latent's coded
+    probability. The range coder's words are their sum within a few bytes, so this splits the
+    LATENTS section by level (``inrcodec info``), which the one stream of words cannot."""
+    with one_blas_thread():
+        plan = _plan(latents, arm)
+    bound = _bound(plan)
+    bits = [0.0] * len(latents)
+    powers: dict[int, np.ndarray] = {}
+    for level, residual, index in plan:
+        for i, at in _groups(index) if bound else ():
+            u = i // MU_STEPS
+            if u not in powers:
+                powers[u] = _powers(u, MU_STEPS * (bound + 2))
+            freqs = table(i, bound, powers[u])[residual[at] + bound]
+            bits[level] += float(np.sum(PRECISION - np.log2(freqs.astype(np.float64))))
+    return bits
 
 
 def _code(plan: list[tuple[np.ndarray, np.ndarray]], bound: int) -> bytes:

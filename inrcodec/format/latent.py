@@ -149,6 +149,15 @@ def context_block(f: LatentFile) -> bytes:
     return ARM_HEAD.pack(f.context_width, f.context_bits) + _coded(flat)
 
 
+def level_bytes(f: LatentFile) -> list[float]:
+    """The LATENTS section's bytes by level: each level's own block without a context model
+    (exact), or with it each level's information under its tables (checkerboard.level_bits: one
+    stream of words holds every level, which they add up to within a few bytes)."""
+    if f.header.context:
+        return [b / 8 for b in checkerboard.level_bits(f.latents, f.context)]
+    return [float(len(_coded(q.reshape(-1)))) for q in f.latents]
+
+
 def write(f: LatentFile) -> bytes:
     """The file's bytes; FormatError if a field or an array does not fit the format."""
     h = f.header
