@@ -80,13 +80,17 @@ def test_exact_matmul_is_the_int64_product_at_the_bounds():
 
 
 def test_a_bound_larger_than_the_residuals_need_is_refused():
-    """The stream is the latents' one code: the same words under a looser bound are not it (and
-    the range decoder's own complaint, an AssertionError in constriction, is a FormatError)."""
+    """The stream is the latents' one code: a valid code of the same latents under a looser
+    bound decodes, but is not that code (and is refused for it); the same words under another
+    bound make the range decoder complain (an AssertionError in constriction), a FormatError."""
     sizes = level_sizes(16, 16, 2)
     lat = latent_pyramid(sizes)
     arm = context_model(levels=2).integers()
     data = cb.encode_latents(lat, arm)
     (bound,) = cb.BOUND.unpack_from(data)
+    looser = cb._code(cb._plan(lat, arm), bound + 1)
+    with pytest.raises(FormatError, match=f"bound {bound + 1}, but the residuals need {bound}"):
+        cb.decode_latents(looser, sizes, 1, arm)
     with pytest.raises(FormatError):
         cb.decode_latents(cb.BOUND.pack(bound + 1) + data[cb.BOUND.size :], sizes, 1, arm)
 

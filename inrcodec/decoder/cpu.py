@@ -14,9 +14,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-import threadpoolctl
 
-from inrcodec import coords
+from inrcodec import blas, coords
 from inrcodec.pixels import from_unit
 
 CHUNK_PIXELS = 1 << 13  # pixels at once: 3.7 MB of activations at width 112 stay in cache (0.80 -> 0.67 s)
@@ -194,7 +193,7 @@ def run_bands(band: Callable[[int], None], starts: range, threads: int | None = 
     # threads were 3.8x slower than on one BLAS thread while other jobs held the second core
     # (768x512 on one render thread, load 2.9: 1.28 s in release 1.2, 0.34 s here). The products'
     # values do not depend on BLAS's thread count (tests/test_decoder.py).
-    with threadpoolctl.threadpool_limits(1, user_api="blas"):
+    with blas.one_thread():
         if n <= 1:
             for y0 in starts:
                 band(y0)

@@ -27,6 +27,7 @@ import struct
 
 import numpy as np
 
+from inrcodec import blas
 from inrcodec.format.entropy import PRECISION
 from inrcodec.format.errors import FormatError
 
@@ -106,7 +107,9 @@ def exact_matmul(a: np.ndarray, w: np.ndarray) -> np.ndarray:
     """a @ w.T of int64 arrays, computed by float64 BLAS: exact, because every product and every
     partial sum is an integer below 2^53 (the bounds above keep them below 2^48), so no operation
     rounds in any order of summation, with or without fused multiply-adds. NumPy's own int64
-    product has no BLAS and was most of a version 5 decode (0.3 of 0.45 s at 768x512)."""
+    product has no BLAS and was most of a version 5 decode (0.3 of 0.45 s at 768x512). Callers
+    hold BLAS to one thread (blas.one_thread): products this small took 6x longer on OpenBLAS's
+    threads while another job held a core (40 against 7 ms for 65,536 rows)."""
     return (a.astype(np.float64) @ w.T.astype(np.float64)).astype(np.int64)
 
 
@@ -192,24 +195,16 @@ def _groups(index: np.ndarray):
 BOUND = struct.Struct("<H")  # the residuals' bound
 
 
-def one_blas_thread():
-    """The network's products are small (n x 14 by 14 x 16): on OpenBLAS's threads they took 6x
-    longer than on one while another job held a core (40 against 7 ms for 65,536 rows)."""
-    import threadpoolctl
-
-    return threadpoolctl.threadpool_limits(1, user_api="blas")
-
-
 def encode_latents(latents: list[np.ndarray], arm: list[np.ndarray]) -> bytes:
     """The bound and the range coder's words of every latent (C, h, w) of the pyramid, finest
     first, each coded as its residual from floor(mu) under its table."""
-    with one_blas_thread():
+    with blas.one_thread():
         return _encode_latents(latents, arm)
 
 
 def _encode_latents(latents: list[np.ndarray], arm: list[np.ndarray]) -> bytes:
     plan = _plan(latents, arm)
-    return _code([(r, i) for _, r, i in plan], _bound(plan))
+    return _code(plan, _bound(plan))
 
 
 def _plan(latents: list[np.ndarray], arm: list[np.ndarray]) -> list[tuple[int, np.ndarray, np.ndarray]]:
@@ -236,7 +231,7 @@ def level_bits(latents: list[np.ndarray], arm: list[np.ndarray]) -> list[float]:
     """Each level's information under its tables, in bits: -log2 of every latent's coded
     probability. The range coder's words are their sum within a few bytes, so this splits the
     LATENTS section by level (``inrcodec info``), which the one stream of words cannot."""
-    with one_blas_thread():
+    with blas.one_thread():
         plan = _plan(latents, arm)
     bound = _bound(plan)
     bits = [0.0] * len(latents)
@@ -251,15 +246,15 @@ def level_bits(latents: list[np.ndarray], arm: list[np.ndarray]) -> list[float]:
     return bits
 
 
-def _code(plan: list[tuple[np.ndarray, np.ndarray]], bound: int) -> bytes:
-    """The bound and the words of every pass's (residuals, table indices), in pass order."""
+def _code(plan: list[tuple[int, np.ndarray, np.ndarray]], bound: int) -> bytes:
+    """The bound and the words of every pass's (level, residuals, table indices), in pass order."""
     import constriction
 
     if bound == 0:  # every latent is its predicted base: nothing to code
         return BOUND.pack(0)
     tables = _Tables(bound)
     encoder = constriction.stream.queue.RangeEncoder()
-    for residual, index in plan:
+    for _, residual, index in plan:
         for i, at in _groups(index):
             encoder.encode((residual[at] + bound).astype(np.int32), tables[i])
     return BOUND.pack(bound) + encoder.get_compressed().astype("<u4").tobytes()
@@ -269,7 +264,7 @@ def decode_latents(
     data: bytes | memoryview, sizes: list[tuple[int, int]], channels: int, arm: list[np.ndarray]
 ) -> list[np.ndarray]:
     """The pyramid back from :func:`encode_latents`' bytes; FormatError if they are not its code."""
-    with one_blas_thread():
+    with blas.one_thread():
         return _decode_latents(data, sizes, channels, arm)
 
 
@@ -300,12 +295,13 @@ def _decode_latents(
             for i, at in _groups(index) if bound else ():
                 residual[at] = decoder.decode(tables[i], at.size).astype(np.int64) - bound
             q[:, half(*sizes[level], anchors)] = (residual + base).reshape(channels, -1)
-            plan.append((residual, index))
+            plan.append((level, residual, index))
     except (ValueError, RuntimeError, OverflowError, AssertionError) as e:  # constriction asserts
         raise FormatError(f"corrupt latent block ({e})") from None
     # One stream per content: the latents' own code (encode_latents' bound and words) and nothing
     # else. The passes' centres and tables are those just computed, so only the coder reruns.
-    needed = max((int(np.abs(r).max()) for r, _ in plan if r.size), default=0)
-    if needed != bound or _code(plan, bound) != bytes(data):
+    if _bound(plan) != bound:
+        raise FormatError(f"corrupt latent block (bound {bound}, but the residuals need {_bound(plan)})")
+    if _code(plan, bound) != bytes(data):
         raise FormatError("corrupt latent block (its words are not the latents' code)")
     return latents
