@@ -21,7 +21,8 @@ def encode(
 
     ``preset`` None is the default (``config.DEFAULT_PRESET``); ``bpp`` caps the rate; extra
     keyword arguments replace CoderConfig fields (e.g. ``weight_coder="auto"``). A latent-grid
-    preset (``grid-low`` ... ``grid-max``) writes format version 5 and takes none of those.
+    preset (``grid-low`` ... ``grid-max``) writes format version 5 and takes none of those, only
+    ``steps=`` and ``seed=``, as on the command line.
     """
     return encode_with_stats(image, preset, bpp, device, progress, **coder).data
 
@@ -33,22 +34,23 @@ def encode_with_stats(image, preset=None, bpp=None, device=None, progress=None, 
     from inrcodec import image as imageio
     from inrcodec.encoder.pipeline import encode_array
 
-    if preset in config.LATENT_PRESETS:
-        # The same refusals as the command line's, before the image is even read.
+    latent_cfg = config.LATENT_PRESETS.get(preset)
+    if latent_cfg is not None:
+        # The command line's options and refusals, before the image is even read.
+        own = {k: coder.pop(k) for k in ("steps", "seed") if coder.get(k) is not None}
         given = [name for name, value in {"bpp": bpp, **coder}.items() if value is not None]
         if given:
-            raise ValueError(f"{', '.join(given)}: not for the latent-grid presets ({preset})")
+            what = f"not for the latent-grid presets ({preset}: they take steps and seed)"
+            raise ValueError(f"{', '.join(given)}: {what}")
         if device not in (None, "cpu"):
             raise ValueError(f"device {device!r}: the latent-grid encoder runs on the CPU")
+        latent_cfg = replace(latent_cfg, **own)
     arr = image if isinstance(image, np.ndarray) else imageio.load(image)
-    if preset in config.LATENT_PRESETS:
-        import math
-
+    if latent_cfg is not None:
         from inrcodec.encoder import latent
 
-        cfg = config.LATENT_PRESETS[preset]
-        on_step = None if progress is None else lambda n, mse: progress("fit", n, cfg.steps, -10 * math.log10(mse))
-        return latent.fit(arr, cfg, on_step)
+        on_step = None if progress is None else lambda done, total, psnr: progress("fit", done, total, psnr)
+        return latent.fit(arr, latent_cfg, on_step)
     cfg = config.preset(preset or config.DEFAULT_PRESET, bpp=bpp)
     if coder:
         cfg = replace(cfg, coder=replace(cfg.coder, **coder))

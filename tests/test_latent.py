@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -95,8 +96,6 @@ def test_truncated_or_padded_stream_is_refused(fitted):
 
 
 def test_stream_records_activation_and_interpolation():
-    from dataclasses import replace
-
     cfg = replace(TINY, activation="relu", interpolation="bicubic", steps=30)
     fitted = latent.fit(_image(), cfg)
     stream = v5.read(fitted.data)
@@ -135,6 +134,8 @@ def test_python_api_encodes_with_a_latent_grid_preset(fitted, monkeypatch):
     assert calls[0][0] == "fit" and calls[-1][1:3] == (TINY.steps, TINY.steps) and calls[-1][3] > 0
     stats = inrcodec.encode_with_stats(_image(), preset="grid-low")
     assert stats.data == data and stats.psnr == fitted.psnr
+    shorter = inrcodec.encode_with_stats(_image(), preset="grid-low", steps=20, seed=1)  # as --steps, --seed
+    assert shorter.steps == 20 and shorter.data == latent.fit(_image(), replace(TINY, steps=20, seed=1)).data
     with pytest.raises(ValueError, match="bpp: not for the latent-grid presets"):
         inrcodec.encode("no-such-file.png", preset="grid-low", bpp=0.5)
     with pytest.raises(ValueError, match="weight_coder: not for"):

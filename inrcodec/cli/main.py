@@ -198,7 +198,6 @@ def _file_output(output: Path | None, src: Path) -> Path:
 
 def _encode_latent(src: Path, output: Path | None, force: bool, preset: str, steps, seed, quiet, as_json) -> None:
     """One image with a latent-grid preset: fit, pack as format v5, write atomically."""
-    import math
 
     from inrcodec import image
     from inrcodec.config import LATENT_PRESETS
@@ -218,7 +217,7 @@ def _encode_latent(src: Path, output: Path | None, force: bool, preset: str, ste
         arr = image.load(src)
         bar = None if quiet or as_json else Bar()
         try:
-            on_step = None if bar is None else (lambda n, mse: bar("fit", n, cfg.steps, -10 * math.log10(mse)))
+            on_step = None if bar is None else (lambda done, total, psnr: bar("fit", done, total, psnr))
             fitted = latent.fit(arr, cfg, on_step)
         finally:
             if bar:

@@ -139,7 +139,7 @@ class Fitted:
     context_bytes: int  # bytes of the CONTEXT section (0 without the context model)
 
 
-def fit(arr: np.ndarray, cfg: LatentConfig, on_step: Callable[[int, float], None] | None = None) -> Fitted:
+def fit(arr: np.ndarray, cfg: LatentConfig, on_step: Callable[[int, int, float], None] | None = None) -> Fitted:
     """Fit, quantize and pack one (H, W, C) uint8 image."""
     t0 = time.process_time()
     torch.manual_seed(cfg.seed)
@@ -179,8 +179,8 @@ def fit(arr: np.ndarray, cfg: LatentConfig, on_step: Callable[[int, float], None
         loss.backward()
         opt.step()
         step += 1
-        if on_step is not None and (step % 100 == 0 or step == cfg.steps):
-            on_step(step, float(mse.detach()))
+        if on_step is not None and (step % 100 == 0 or step == cfg.steps):  # (done, of, batch PSNR dB)
+            on_step(step, cfg.steps, -10 * math.log10(max(float(mse.detach()), 1e-12)))
     data, err = pack(model, cfg, arr)
     psnr = 10 * math.log10(255.0**2 / max(err, 1e-12))
     sections = read(data).section_bytes  # the file read back, as a decoder will
