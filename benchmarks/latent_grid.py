@@ -167,7 +167,7 @@ class LatentProto(Codec):
 # full-resolution grid's latents each see a pixel in about 4 % of the 4,096-pixel batches, so its
 # points are short of steps. One change each from the ladder's full-resolution point, and the
 # steps that item 6's 5 minutes allow.
-_FULL = LATENT_LADDER[6]
+_FULL = LATENT_PRESETS["grid-max"]
 FULL_RES_TUNING = {
     "λ 3e-3, the ladder's full-resolution point (1920 steps)": replace(_FULL, lam=3e-3),
     "λ 3e-3, lr_latent 0.03 (instead of 0.1)": replace(_FULL, lam=3e-3, lr_latent=0.03),
@@ -176,7 +176,7 @@ FULL_RES_TUNING = {
     "λ 2e-3 (1920 steps)": replace(_FULL, lam=2e-3),
     "λ 4e-3, 6x the steps (11520)": replace(_FULL, lam=4e-3, steps=11520),
     "λ 2e-3, 6x the steps (11520)": replace(_FULL, lam=2e-3, steps=11520),
-    "λ 1.5e-3, 6x the steps (11520): the ladder's new point": LATENT_LADDER[7],
+    "λ 1.5e-3, 6x the steps (11520): the ladder's new point": LATENT_LADDER[6],
 }
 
 
@@ -449,6 +449,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     ray_option(p)
     args = p.parse_args(argv)
+    modes = [name for name in ("tuning", "ablations", "full_res") if getattr(args, name)]
+    if len(modes) > 1 or (
+        set(modes) & {"ablations", "full_res"} and (args.context, args.interpolation) != ("none", "bilinear")
+    ):
+        # their points are fixed (the presets', the full-resolution variants'): the sweep's options
+        # would only send their results into the sweep's own folders
+        p.error("--tuning, --ablations and --full-res go alone (only --tuning takes --context)")
     points = POINTS
     if args.interpolation != "bilinear" and not args.tuning:
         points = tuple(replace(pt, interpolation=args.interpolation) for pt in POINTS)

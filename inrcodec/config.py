@@ -253,12 +253,13 @@ LATENT_POINTS = (
     replace(_BASE, lam=4e-3),
     replace(_BASE, lam=2e-3),
     replace(_BASE, lam=1e-3),
+    # Issue 15 item 6: a full-resolution grid is short of steps (each of its latents sees a pixel
+    # in about 4 % of the 4,096-pixel batches), so this point spends the 5 minutes an encode may
+    # take: 6x the steps of the next, about 4 min of one core. Chosen on photo002
+    # (``benchmarks.latent_grid --full-res``; docs/benchmark.md).
+    replace(_BASE, lam=1.5e-3, finest=0, levels=7, steps=14400, lr_latent=0.1),
     # A full-resolution grid: twice the step cost; lr_latent 0.1 (its latents move furthest).
     replace(_BASE, lam=5e-4, finest=0, levels=7, steps=2400, lr_latent=0.1),
-    # Issue 15 item 6: the full-resolution grid is short of steps (each of its latents sees a pixel
-    # in about 4 % of the 4,096-pixel batches), so this point spends the 5 minutes an encode may
-    # take: 6x the steps, about 4 min of one core. Chosen on photo002 (docs/benchmark.md).
-    replace(_BASE, lam=1.5e-3, finest=0, levels=7, steps=14400, lr_latent=0.1),
 )
 
 # The checkerboard context model: its width (16) and the latents a step rates (2048) chosen on
@@ -280,5 +281,5 @@ LATENT_PRESETS: dict[str, LatentConfig] = {
     "grid-low": LATENT_LADDER[1],  # lambda 1.6e-2: about 0.12 bpp on the tuning photos
     "grid-medium": LATENT_LADDER[3],  # lambda 4e-3: about 0.35 bpp
     "grid-high": LATENT_LADDER[5],  # lambda 1e-3: about 0.45 bpp
-    "grid-max": LATENT_LADDER[6],  # lambda 5e-4, a full-resolution grid: about 2 bpp, 34 dB
+    "grid-max": LATENT_LADDER[7],  # lambda 5e-4, a full-resolution grid: about 2 bpp, 34 dB
 }

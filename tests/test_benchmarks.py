@@ -475,3 +475,18 @@ def test_latent_grid_ablations_change_one_thing_and_report_against_the_presets(t
     (tmp_path / "reference" / "latent-proto.json").write_text(json.dumps(doc(first.points, 1.0)))
     with pytest.raises(ValueError, match="lacks the presets' points"):
         lg.ablation_report(out, tmp_path / "reference", tmp_path / "plain")
+
+
+def test_latent_grid_modes_go_alone(capsys):
+    """--ablations/--full-res have fixed points: with the sweep's options they would write into
+    the sweep's folders, so the command refuses before any work."""
+    from benchmarks import latent_grid as lg
+
+    for argv in (
+        ["--ablations", "--context", "checkerboard"],
+        ["--full-res", "--tuning"],
+        ["--full-res", "--interpolation", "bicubic"],
+    ):
+        with pytest.raises(SystemExit) as e:
+            lg.main([*argv, "--report"])
+        assert e.value.code == 2 and "go alone" in capsys.readouterr().err
