@@ -80,8 +80,9 @@ def render(f: LatentFile, width: int, height: int, threads: int | None = None) -
     def band(y0: int) -> None:
         y1 = min(height, y0 + rows_per)
         n = (y1 - y0) * width
-        # The synthesis' input, laid out as before: each grid's channels, then sin x, sin y,
-        # cos x, cos y of the Fourier arguments (the features without xy itself).
+        # The synthesis' input, in the order its first layer's columns expect (the encoder's
+        # concatenation): each grid's channels, then sin x, sin y, cos x, cos y of the Fourier
+        # arguments (cpu.fourier_features without xy itself).
         a = np.empty((y1 - y0, width, n_in), dtype=np.float32)
         at = 0
         for g, taps in zip(grids, col_taps):
