@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from inrcodec.config import EncodeConfig
+from inrcodec.config import EncodeConfig, LatentConfig
 
 MANIFEST = "inrcodec-batch.jsonl"
 
@@ -32,7 +32,7 @@ class Job:
 
     name: str  # the input as given on the command line (messages)
     data: bytes  # the image file's bytes
-    cfg: EncodeConfig
+    cfg: EncodeConfig | LatentConfig  # a SIREN preset's, or a latent-grid preset's (format v5)
     regions: str | None = None  # --regions (grid:RxC, kmeans:K[@F]); no label maps in a batch
     device: str | None = None
 
@@ -58,16 +58,24 @@ def encode_job(job: Job, progress=None) -> dict:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", category=image.PrecisionWarning)  # said once, by the command
             arr = image.load(job.name, job.data)
-        if job.regions:
+        if isinstance(job.cfg, LatentConfig):
+            from inrcodec.encoder import latent
+
+            on_step = None if progress is None else lambda done, total, psnr: progress("fit", done, total, psnr)
+            fitted = latent.fit(arr, job.cfg, on_step)
+            data, err = fitted.data, None
+            stats = {"bytes": len(data), "bpp": fitted.bpp, "psnr": fitted.psnr, "cpu_seconds": fitted.seconds}
+        elif job.regions:
             from inrcodec.encoder.region_spec import parse_spec
             from inrcodec.encoder.rtl import encode_regions
 
             enc = encode_regions(arr, job.cfg, parse_spec(job.regions, None), None, job.device, progress)
+            data, stats, err = enc.data, enc.stats, None
         else:
             from inrcodec.encoder.pipeline import encode_array
 
             enc = encode_array(arr, job.cfg, job.device, progress)
-        data, stats, err = enc.data, enc.stats, None
+            data, stats, err = enc.data, enc.stats, None
     except (FormatError, ValueError, OSError) as e:  # ImageError is a ValueError
         data, stats, err = None, None, _one_line(job.name, e)
     except Exception as e:  # anything else (a bug, memory) fails this image alone, named by its kind

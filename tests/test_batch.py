@@ -207,3 +207,22 @@ def test_a_batch_checks_a_named_prior_before_any_work(tmp_path):
         "Error: unknown prior 'abc'; use none, auto or one of [1]"
     ]
     assert not any((tmp_path / "out").iterdir())
+
+
+def test_a_latent_grid_preset_batch_writes_what_single_encodes_write(images):
+    """grid-* presets take batches too: the job carries the LatentConfig (with --steps), so the
+    workers write the single command's bytes, and a rerun skips them."""
+    grid = ("--preset", "grid-low", "--steps", 30)
+    singles = {}
+    for name in NAMES:
+        dst = images / f"{name}.inr"
+        assert run("encode", images / "in" / f"{name}.png", "-o", dst, *grid, "-q").exit_code == 0
+        singles[name] = dst.read_bytes()
+    res = run("encode", images / "in", "-o", images / "out", *grid, "--workers", 2, "--json")
+    assert res.exit_code == 0, res.output
+    assert outputs(images / "out") == singles and all(data[4] == 5 for data in singles.values())
+    assert [i["status"] for i in json.loads(res.stdout)["images"]] == ["encoded"] * 3
+    again = json.loads(run("encode", images / "in", "-o", images / "out", *grid, "--json").stdout)
+    assert [i["status"] for i in again["images"]] == ["skipped"] * 3
+    res = run("encode", images / "in", "-o", images / "out", "--preset", "grid-low", "--regions", "grid:2x2")
+    assert res.exit_code == 2 and "--regions: not for the latent-grid presets" in res.stderr

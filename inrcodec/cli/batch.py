@@ -120,10 +120,11 @@ def encode_batch(srcs, output, force, cfg, regions, region_map, device, quiet, a
     from inrcodec.batch import settings
 
     def check():
-        from inrcodec.config import named_prior
+        from inrcodec.config import EncodeConfig, named_prior
 
         check_folder(output, srcs)
-        named_prior(cfg)
+        if isinstance(cfg, EncodeConfig):  # a latent-grid preset's LatentConfig names no prior
+            named_prior(cfg)
         if region_map is not None:
             raise click.UsageError("--region-map is for one image; a batch takes --regions grid:RxC or kmeans:K")
         if regions:

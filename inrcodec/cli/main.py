@@ -116,16 +116,22 @@ def encode(
     if preset in LATENT_PRESETS:
         siren_only = {
             "--bpp": bpp, "--weight-coder": weight_coder, "--entropy-coder": entropy_coder, "--prior": prior,
-            "--density": density, "--regions": regions, "--region-map": region_map, "--workers": workers,
-            "--ray": ray, "--threads": threads,
+            "--density": density, "--regions": regions, "--region-map": region_map,
         }  # fmt: skip
         given = [name for name, value in siren_only.items() if value is not None]
-        if given or len(srcs) > 1 or srcs[0].is_dir():
-            what = ", ".join(given) or "several inputs or a folder"
-            raise click.UsageError(f"{what}: not for the latent-grid presets ({preset}) yet")
+        if given:
+            raise click.UsageError(f"{', '.join(given)}: not for the latent-grid presets ({preset}) yet")
         if device not in (None, "cpu"):
             raise click.UsageError(f"--device {device}: the latent-grid encoder runs on the CPU")
-        return _encode_latent(srcs[0], output, force, preset, steps, seed, quiet, as_json)
+        own = {k: v for k, v in {"steps": steps, "seed": seed}.items() if v is not None}
+        cfg = replace(LATENT_PRESETS[preset], **own)
+        if len(srcs) > 1 or workers or ray is not None or any(s.is_dir() for s in srcs):
+            from inrcodec.cli.batch import encode_batch
+
+            return encode_batch(srcs, output, force, cfg, None, None, None, quiet, as_json, workers, ray, threads or 1)
+        if threads is not None:
+            raise click.UsageError("--threads is for a batch (several inputs, a folder, --workers or --ray)")
+        return _encode_latent(srcs[0], output, force, preset, cfg, quiet, as_json)
     cfg = override(
         preset,
         bpp=bpp,
@@ -196,13 +202,11 @@ def _file_output(output: Path | None, src: Path) -> Path:
     return output or paths.encoded_name(src)
 
 
-def _encode_latent(src: Path, output: Path | None, force: bool, preset: str, steps, seed, quiet, as_json) -> None:
-    """One image with a latent-grid preset: fit, pack as format v5, write atomically."""
-
+def _encode_latent(src: Path, output: Path | None, force: bool, preset: str, cfg, quiet, as_json) -> None:
+    """One image with a latent-grid preset (``cfg``, with --steps and --seed applied): fit, pack
+    as format v5, write atomically."""
     from inrcodec import image
-    from inrcodec.config import LATENT_PRESETS
 
-    cfg = replace(LATENT_PRESETS[preset], **{k: v for k, v in {"steps": steps, "seed": seed}.items() if v is not None})
     output = _file_output(output, src)
 
     def check():
@@ -258,9 +262,7 @@ def _precision_warning():
 
 @main.command()
 @click.argument("src", type=click.Path(dir_okay=False, path_type=Path))
-@click.option(
-    "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="default: SRC with .decoded.png"
-)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="default: SRC with .decoded.png")
 @click.option("-f", "--force", is_flag=True, help="overwrite OUTPUT if it exists")
 @click.option("--size", type=click.IntRange(min=1), help="longer side in pixels, aspect kept")
 @click.option("--width", type=click.IntRange(min=1), help="output width (height follows unless given)")
