@@ -281,5 +281,6 @@ LATENT_PRESETS: dict[str, LatentConfig] = {
     "grid-low": LATENT_LADDER[1],  # lambda 1.6e-2: about 0.12 bpp on the tuning photos
     "grid-medium": LATENT_LADDER[3],  # lambda 4e-3: about 0.35 bpp
     "grid-high": LATENT_LADDER[5],  # lambda 1e-3: about 0.45 bpp
+    "grid-xhigh": LATENT_LADDER[6],  # lambda 1.5e-3, a full-resolution grid, 6x the steps: about 4 min
     "grid-max": LATENT_LADDER[7],  # lambda 5e-4, a full-resolution grid: about 2 bpp, 34 dB
 }

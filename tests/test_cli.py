@@ -299,7 +299,7 @@ BAD_INPUTS = [  # (command line, exit status, the last line of stderr), in a fol
         "encode img.png --preset nope",
         2,
         "Error: Invalid value for '--preset': 'nope' is not one of 'fast', 'low', 'medium', 'high', 'grid-low', "
-        "'grid-medium', 'grid-high', 'grid-max'.",
+        "'grid-medium', 'grid-high', 'grid-xhigh', 'grid-max'.",
     ),
     ("encode img.png --density 1.5", 2, "Error: Invalid value for '--density': 1.5 is not in the range 0<x<=1."),
     ("encode img.png --bpp -1", 2, "Error: Invalid value for '--bpp': -1.0 is not in the range x>0."),
