@@ -211,7 +211,8 @@ def test_a_batch_checks_a_named_prior_before_any_work(tmp_path):
 
 def test_a_latent_grid_preset_batch_writes_what_single_encodes_write(images):
     """grid-* presets take batches too: the job carries the LatentConfig (with --steps), so the
-    workers write the single command's bytes, and a rerun skips them."""
+    workers write the single command's bytes at the same torch thread count (one: conftest and
+    the batch's default), and a rerun skips them."""
     grid = ("--preset", "grid-low", "--steps", 30)
     singles = {}
     for name in NAMES:
