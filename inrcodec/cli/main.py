@@ -113,6 +113,9 @@ def encode(
     from inrcodec.config import override, prior_id
     from inrcodec.encoder.region_spec import parse_spec
 
+    batch = len(srcs) > 1 or workers or ray is not None or any(s.is_dir() for s in srcs)
+    if not batch and threads is not None:
+        raise click.UsageError("--threads is for a batch (several inputs, a folder, --workers or --ray)")
     if preset in LATENT_PRESETS:
         siren_only = {
             "--bpp": bpp, "--weight-coder": weight_coder, "--entropy-coder": entropy_coder, "--prior": prior,
@@ -125,12 +128,10 @@ def encode(
             raise click.UsageError(f"--device {device}: the latent-grid encoder runs on the CPU")
         own = {k: v for k, v in {"steps": steps, "seed": seed}.items() if v is not None}
         cfg = replace(LATENT_PRESETS[preset], **own)
-        if len(srcs) > 1 or workers or ray is not None or any(s.is_dir() for s in srcs):
+        if batch:
             from inrcodec.cli.batch import encode_batch
 
             return encode_batch(srcs, output, force, cfg, None, None, None, quiet, as_json, workers, ray, threads or 1)
-        if threads is not None:
-            raise click.UsageError("--threads is for a batch (several inputs, a folder, --workers or --ray)")
         return _encode_latent(srcs[0], output, force, preset, cfg, quiet, as_json)
     cfg = override(
         preset,
@@ -142,14 +143,12 @@ def encode(
         prior=prior,
         entropy_coder=entropy_coder,
     )
-    if len(srcs) > 1 or workers or ray is not None or any(s.is_dir() for s in srcs):
+    if batch:
         from inrcodec.cli.batch import encode_batch
 
         return encode_batch(
             srcs, output, force, cfg, regions, region_map, device, quiet, as_json, workers, ray, threads or 1
         )
-    if threads is not None:
-        raise click.UsageError("--threads is for a batch (several inputs, a folder, --workers or --ray)")
     src = srcs[0]
     output = _file_output(output, src)
 

@@ -162,20 +162,23 @@ def _passes(sizes: list[tuple[int, int]]):
 
 
 class _Tables:
-    """The constriction models of the tables a stream uses, built once each."""
+    """The tables a stream uses (their integer frequencies, and as constriction models), built
+    once each, the powers once per scale."""
 
     def __init__(self, bound: int) -> None:
         self.bound, self.models, self.powers = bound, {}, {}
+
+    def freqs(self, index: int) -> np.ndarray:
+        u = index // MU_STEPS
+        if u not in self.powers:
+            self.powers[u] = _powers(u, MU_STEPS * (self.bound + 2))
+        return table(index, self.bound, self.powers[u])
 
     def __getitem__(self, index: int):
         if index not in self.models:
             import constriction
 
-            u = index // MU_STEPS
-            if u not in self.powers:
-                self.powers[u] = _powers(u, MU_STEPS * (self.bound + 2))
-            freqs = table(index, self.bound, self.powers[u])
-            probabilities = freqs.astype(np.float64) / float(1 << PRECISION)  # exact
+            probabilities = self.freqs(index).astype(np.float64) / float(1 << PRECISION)  # exact
             self.models[index] = constriction.stream.model.Categorical(probabilities, perfect=False)
         return self.models[index]
 
@@ -234,14 +237,11 @@ def level_bits(latents: list[np.ndarray], arm: list[np.ndarray]) -> list[float]:
     with blas.one_thread():
         plan = _plan(latents, arm)
     bound = _bound(plan)
+    tables = _Tables(bound)
     bits = [0.0] * len(latents)
-    powers: dict[int, np.ndarray] = {}
     for level, residual, index in plan:
         for i, at in _groups(index) if bound else ():
-            u = i // MU_STEPS
-            if u not in powers:
-                powers[u] = _powers(u, MU_STEPS * (bound + 2))
-            freqs = table(i, bound, powers[u])[residual[at] + bound]
+            freqs = tables.freqs(i)[residual[at] + bound]
             bits[level] += float(np.sum(PRECISION - np.log2(freqs.astype(np.float64))))
     return bits
 
