@@ -479,3 +479,14 @@ def test_encode_with_a_latent_grid_preset_writes_version_5(tmp_path, crop):
     before = out.read_bytes()
     fails("encode", src, "-o", out, "--preset", "grid-low", "--steps", "30", match="exists")
     assert out.read_bytes() == before
+
+
+@pytest.mark.parametrize("preset", ["fast", "grid-low"])
+def test_threads_without_a_batch_is_a_usage_error(tmp_path, crop, preset):
+    """--threads sets each batch job's threads; for one image it is refused, for both families,
+    before any work."""
+    src = tmp_path / "crop.png"
+    image.save(crop, src)
+    res = run("encode", src, "-o", tmp_path / "x.inr", "--preset", preset, "--threads", "2")
+    assert res.exit_code == 2 and "--threads is for a batch" in res.stderr
+    assert not (tmp_path / "x.inr").exists()
