@@ -142,3 +142,60 @@ def test_python_api_encodes_with_a_latent_grid_preset(fitted, monkeypatch):
         inrcodec.encode(_image(), preset="grid-low", weight_coder="sinr")
     with pytest.raises(ValueError, match="runs on the CPU"):
         inrcodec.encode(_image(), preset="grid-low", device="cuda")
+
+
+@pytest.mark.parametrize("context", ["none", "checkerboard"])
+@pytest.mark.parametrize("interpolation", ["bilinear", "bicubic"])
+@pytest.mark.parametrize("channels", [1, 2])
+def test_training_step_is_the_models_loss_at_the_sampled_pixels(context, interpolation, channels):
+    """The step gathers taps, rated latents and contexts from the flat latents; its loss and its
+    gradient are those of the model written plainly (grid_sample over the rounded grids, the
+    rate of every latent), once rounding makes both deterministic."""
+    cfg = LatentConfig(
+        levels=3, channels=channels, pe_levels=2, hidden=8, interpolation=interpolation, context=context, rate_sample=0
+    )
+    torch.manual_seed(0)
+    model = LatentImage(13, 17, cfg)
+    with torch.no_grad():
+        model.flat.normal_(0, 2)
+    arr = np.random.default_rng(0).integers(0, 256, (13, 17, 3), dtype=np.uint8)
+    xy, colours = latent.coords.grid(13, 17), torch.from_numpy(latent.to_unit(arr).reshape(-1, 3))
+    pixels = torch.randperm(13 * 17)[:100]
+    loss, _ = latent.Step(model, torch.Generator().manual_seed(0)).loss(xy, colours, pixels, done=0.9)
+    (grad,) = torch.autograd.grad(loss, model.flat)
+
+    lat = model.quantized(0.9)  # rounded straight through: views of one tensor
+    mse = torch.mean((model(xy[pixels], lat) - colours[pixels]) ** 2) / 4
+    if context == "none":
+        bits = sum(_LaplaceBits.apply(y) for y in lat)
+    else:
+        flat = torch.cat([y.reshape(-1) for y in lat])
+        at, levels, _ = model.pyramid.sample(0, None)
+        index, mask, anchor = model.pyramid.contexts(at, levels)
+        bits = model.arm.bits(flat[at], flat[index] * mask, anchor, levels).sum()
+    ref = mse + cfg.lam * bits / (13 * 17)
+    (ref_grad,) = torch.autograd.grad(ref, model.flat)
+    assert float(loss.detach()) == pytest.approx(float(ref.detach()), rel=1e-5)
+    assert torch.allclose(grad, ref_grad, rtol=1e-4, atol=1e-7)
+    assert float(grad.abs().sum()) > 0
+
+
+def test_noise_is_one_value_per_latent_in_a_step():
+    """Early steps add uniform noise to what they read; a latent read twice in a step (a tap of
+    two pixels, a context) sees one value, as if the whole pyramid had been noised; the next
+    step draws again; late steps round."""
+    cfg = LatentConfig(levels=2, pe_levels=0, hidden=4, context="checkerboard", rate_sample=0)
+    model = LatentImage(8, 8, cfg)
+    with torch.no_grad():
+        model.flat.normal_(0, 2)
+    step = latent.Step(model, torch.Generator().manual_seed(0))
+    index = torch.tensor([3, 5, 3, 70, 5, 0, 79])
+    with torch.no_grad():
+        first, second = step.read(index, 0.1), step.read(index, 0.1)
+        late = step.read(index, 0.9)
+    for v in (first, second):
+        delta = v - model.flat[index]
+        assert float(delta.detach().abs().max()) <= 0.5 and len(set(delta.tolist())) == 5
+        assert v[0] == v[2] and v[1] == v[4]
+    assert not torch.equal(first, second)
+    assert torch.equal(late, torch.round(model.flat[index]))

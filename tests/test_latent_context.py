@@ -41,17 +41,32 @@ def test_training_rate_has_finite_gradients_far_from_and_at_the_centre():
         assert torch.isfinite(t).all()
 
 
-def test_torch_and_numpy_contexts_agree():
+def test_training_contexts_are_the_coders():
+    """The flat positions and masks the training step reads give the decoder's integer contexts,
+    level by level, for both checkerboard halves (two channels, odd sizes, a 1x1-parent edge)."""
     sizes = [(9, 11), (5, 6), (3, 3)]
     lat = latent_pyramid(sizes, channels=2)
+    pyr = lc.Pyramid([q.shape for q in lat])
+    flat = torch.from_numpy(np.concatenate([q.reshape(-1) for q in lat]))
+    at, levels, weights = pyr.sample(0, None)
+    assert torch.equal(at, torch.arange(pyr.total)) and torch.all(weights == 1)
+    index, mask, anchor = pyr.contexts(at, levels)
+    feats = torch.cat([flat[index] * mask, anchor[:, None].long()], 1).numpy()
     for level, q in enumerate(lat):
         parent = lat[level + 1] if level + 1 < len(lat) else None
-        y = torch.from_numpy(q).double()[None]
-        p = None if parent is None else torch.from_numpy(parent).double()[None]
-        feats = lc._features_torch(y, p, torch.arange(q.size)).numpy().reshape(2, *q.shape[1:], cb.FEATURES)
+        mine = feats[pyr.offsets[level] : pyr.offsets[level] + q.size].reshape(*q.shape, cb.FEATURES)
         for anchors in (True, False):
             half = cb.half(*q.shape[1:], anchors)
-            assert np.array_equal(feats[:, half].reshape(-1, cb.FEATURES), cb.features(q, parent, anchors))
+            assert np.array_equal(mine[:, half].reshape(-1, cb.FEATURES), cb.features(q, parent, anchors))
+
+
+def test_rate_sample_is_stratified_and_unbiased():
+    pyr = lc.Pyramid([(1, 40, 50), (1, 20, 25), (1, 2, 2)])
+    at, levels, weights = pyr.sample(300, torch.Generator().manual_seed(0))
+    for level, (o, n) in enumerate(zip(pyr.offsets, pyr.sizes)):
+        mine = levels == level
+        assert mine.sum() >= 1 and torch.all((at[mine] >= o) & (at[mine] < o + n))
+        assert float(weights[mine].sum()) == pytest.approx(n)  # each level's sum estimates its own
 
 
 def test_integer_network_follows_the_float_one():
@@ -94,11 +109,19 @@ def test_a_context_stream_decodes_to_the_reported_psnr_and_is_repeatable():
     assert latent.fit(arr, replace(CTX, context="none")).data != fitted.data
 
 
+def _rate(model, pyr: lc.Pyramid, flat: torch.Tensor, sample: int, gen=None) -> float:
+    at, levels, weights = pyr.sample(sample, gen)
+    index, mask, anchor = pyr.contexts(at, levels)
+    return float((model.bits(flat[at], flat[index] * mask, anchor, levels) * weights).sum())
+
+
 def test_the_rate_estimate_from_a_sample_is_unbiased():
     model = context_model()
-    lat = [torch.from_numpy(q).float()[None] for q in latent_pyramid(level_sizes(30, 40, 3))]
+    lat = latent_pyramid(level_sizes(30, 40, 3))
+    pyr = lc.Pyramid([q.shape for q in lat])
+    flat = torch.from_numpy(np.concatenate([q.reshape(-1) for q in lat])).float()
     with torch.no_grad():
-        full = float(model.bits(lat))
+        full = _rate(model, pyr, flat, 0)
         gen = torch.Generator().manual_seed(0)
-        sampled = np.mean([float(model.bits(lat, 300, gen)) for _ in range(200)])
+        sampled = np.mean([_rate(model, pyr, flat, 300, gen) for _ in range(200)])
     assert sampled == pytest.approx(full, rel=0.02)

@@ -23,7 +23,7 @@ BAND_PIXELS = 1 << 15  # pixels evaluated at once
 A = np.float32(-0.75)  # the cubic convolution kernel's parameter (Keys; torch's bicubic)
 
 
-def _taps(centres: np.ndarray, n: int, bicubic: bool) -> list[tuple[np.ndarray, np.ndarray]]:
+def taps(centres: np.ndarray, n: int, bicubic: bool) -> list[tuple[np.ndarray, np.ndarray]]:
     """(index, float32 weight) of each tap of each centre on an n-sample axis. Bilinear: the
     position clamped to [0, n - 1], two taps. Bicubic: four taps around the unclamped position,
     each index clamped to the grid (border padding)."""
@@ -66,7 +66,7 @@ def render(f: LatentFile, width: int, height: int, threads: int | None = None) -
     omega = np.float32(h.omega)
     xs, ys = coords.axis_np(width), coords.axis_np(height)
     bicubic = h.interpolation == 1
-    col_taps = [_taps(xs, g.shape[2], bicubic) for g in grids]
+    col_taps = [taps(xs, g.shape[2], bicubic) for g in grids]
     # Each Fourier feature depends on x or on y alone: sin and cos of the same float32 arguments
     # as cpu.fourier_features (x f_k, y f_k), computed per column once and per row, then broadcast.
     freqs = fourier_freqs(h.pe_levels)
@@ -85,8 +85,8 @@ def render(f: LatentFile, width: int, height: int, threads: int | None = None) -
         # arguments (cpu.fourier_features without xy itself).
         a = np.empty((y1 - y0, width, n_in), dtype=np.float32)
         at = 0
-        for g, taps in zip(grids, col_taps):
-            a[:, :, at : at + g.shape[0]] = _sample(g, _taps(ys[y0:y1], g.shape[1], bicubic), taps)
+        for g, cols in zip(grids, col_taps):
+            a[:, :, at : at + g.shape[0]] = _sample(g, taps(ys[y0:y1], g.shape[1], bicubic), cols)
             at += g.shape[0]
         for part in (x_sin[None], y_sin[y0:y1, None], x_cos[None], y_cos[y0:y1, None]):
             a[:, :, at : at + h.pe_levels] = part

@@ -10,7 +10,11 @@ Training minimises D + lambda * R over random pixel batches: the latents are int
 at the sampled pixels, the rate of *every* latent comes from the same per-level Laplace model the
 file uses (or, with ``context="checkerboard"``, from :mod:`latent_context`'s model of each latent
 given its decoded neighbours, estimated on a random sample of latents each step), quantization is
-simulated by additive uniform noise and then by straight-through rounding. The bytes this
+simulated by additive uniform noise and then by straight-through rounding. A step (:class:`Step`)
+reads everything it needs, the taps of its pixels, the rated latents and their contexts, from the
+one flat vector of latents in a single gather and quantizes only those: work in proportion to the
+batch, not to the pyramid (a full-resolution grid has 400 k latents; a step reads about 130 k
+positions, many of them twice), and a backward that is one scatter. The bytes this
 module reports are those of :func:`pack`: a complete format version 5 file
 (:mod:`inrcodec.format.latent`), whose PSNR is that of the NumPy decoder's render
 (:mod:`inrcodec.decoder.latent`): nothing is estimated.
@@ -30,7 +34,8 @@ import torch.nn.functional as F
 from inrcodec import coords
 from inrcodec.config import LatentConfig
 from inrcodec.decoder.latent import render as decode_latent
-from inrcodec.encoder.latent_context import ContextModel
+from inrcodec.decoder.latent import taps
+from inrcodec.encoder.latent_context import ContextModel, Pyramid
 from inrcodec.format.checkerboard import FRAC, encode_latents
 from inrcodec.format.latent import LatentFile, LatentHeader, context_block, level_sizes, read, write
 from inrcodec.pixels import to_unit
@@ -38,16 +43,15 @@ from inrcodec.siren import fourier_features
 
 
 class LatentImage(torch.nn.Module):
-    """The latents, the per-level rate model and the synthesis network of one image."""
+    """The latents (all levels in one flat parameter), the rate model and the synthesis network
+    of one image."""
 
     def __init__(self, height: int, width: int, cfg: LatentConfig, out_channels: int = 3) -> None:
         super().__init__()
         self.cfg = cfg
         self.size = (height, width)
-        self.latents = torch.nn.ParameterList(
-            torch.nn.Parameter(torch.zeros(1, cfg.channels, h, w))
-            for h, w in level_sizes(height, width, cfg.levels, cfg.finest)
-        )
+        self.pyramid = Pyramid([(cfg.channels, h, w) for h, w in level_sizes(height, width, cfg.levels, cfg.finest)])
+        self.flat = torch.nn.Parameter(torch.zeros(self.pyramid.total))
         dims = [cfg.levels * cfg.channels + 4 * cfg.pe_levels] + [cfg.hidden] * cfg.layers + [out_channels]
         self.linears = torch.nn.ModuleList(torch.nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
         with torch.no_grad():  # SIREN's init: first layer 1/fan_in, later sqrt(6/fan_in)/omega
@@ -59,26 +63,19 @@ class LatentImage(torch.nn.Module):
                 lin.bias.uniform_(-bound, bound)
         self.arm = ContextModel(cfg.levels, cfg.context_hidden) if cfg.context == "checkerboard" else None
 
+    @property
+    def latents(self) -> list[torch.Tensor]:
+        """The levels, finest first, as (1, C, h, w) views of the flat parameter."""
+        return self.pyramid.views(self.flat)
+
     def quantized(self, done: float | None) -> list[torch.Tensor]:
         """The latents as the decoder will see them at ``done`` (0..1) of training: noisy early
-        on, rounded (straight-through) late, exactly rounded when ``done`` is None."""
-        out = []
-        for y in self.latents:
-            if done is None:
-                out.append(torch.round(y))
-            elif done < self.cfg.noise_fraction:
-                out.append(y + torch.empty_like(y).uniform_(-0.5, 0.5))
-            else:
-                out.append(y + (torch.round(y) - y).detach())
-        return out
-
-    def rate_bits(self, lat: list[torch.Tensor], generator: torch.Generator | None = None) -> torch.Tensor:
-        """Bits of every latent under its level's Laplace (centre 0, scale the level's mean
-        magnitude, the maximum-likelihood fit): -log2 P(k), P the mass of [k - 1/2, k + 1/2], the
-        model family the file's range coder uses; or under the context model when there is one."""
-        if self.arm is not None:
-            return self.arm.bits(lat, self.cfg.rate_sample, generator)
-        return sum(_LaplaceBits.apply(y) for y in lat)
+        on, rounded (straight-through) late, exactly rounded when ``done`` is None. (Training
+        quantizes only what a step reads: :class:`Step`.)"""
+        if done is None:
+            return [torch.round(y) for y in self.latents]
+        noise = torch.empty_like(self.flat).uniform_(-0.5, 0.5) if done < self.cfg.noise_fraction else None
+        return self.pyramid.views(_quantize(self.flat, noise))
 
     def synthesis(self, features: torch.Tensor) -> torch.Tensor:
         h = features
@@ -88,13 +85,115 @@ class LatentImage(torch.nn.Module):
         return self.linears[-1](h)
 
     def forward(self, xy: torch.Tensor, lat: list[torch.Tensor]) -> torch.Tensor:
-        """Colours in [-1, 1] (unclamped) at (N, 2) coordinates from the given latents."""
+        """Colours in [-1, 1] (unclamped) at any (N, 2) coordinates from the given latents: the
+        reference the training step's gathers are tested against (and the decoder's function)."""
         grid = xy[None, None]  # (1, 1, N, 2): grid_sample's (x, y) in [-1, 1], pixel centres
         feats = [
             F.grid_sample(y, grid, mode=self.cfg.interpolation, padding_mode="border", align_corners=False)[0, :, 0].T
             for y in lat
         ]
         return self.synthesis(torch.cat([*feats, fourier_features(xy, self.cfg.pe_levels)[:, 2:]], dim=1))
+
+
+def _quantize(values: torch.Tensor, noise: torch.Tensor | None) -> torch.Tensor:
+    """Additive noise, or rounding straight through (the gradient passes as if unrounded)."""
+    if noise is not None:
+        return values + noise
+    return values + (torch.round(values) - values).detach()
+
+
+class PixelTaps:
+    """The interpolation taps of every pixel of the training image in every level, as flat
+    positions in the pyramid and weights: the decoder's own row and column taps
+    (decoder.latent.taps, the convention of grid_sample), combined for a batch of pixels.
+
+    Laid out taps first, (taps^2, n, levels, channels), so that every elementwise operation of
+    the step runs over contiguous memory: broadcasting over the small tap axes last cost more
+    than the synthesis (profiled)."""
+
+    def __init__(self, pyramid: Pyramid, height: int, width: int, bicubic: bool) -> None:
+        xs, ys = coords.axis_np(width), coords.axis_np(height)
+        rows = [taps(ys, h, bicubic) for _, h, _ in pyramid.shapes]
+        cols = [taps(xs, w, bicubic) for _, _, w in pyramid.shapes]
+        # (H, taps, levels) and (W, taps, levels): a batch's rows are one index_select. A row tap's
+        # position holds its level's offset in the flat vector plus the row times the level's width.
+        stack = lambda per_level: torch.from_numpy(np.ascontiguousarray(np.stack(per_level).transpose(2, 1, 0)))  # noqa: E731
+        self.row_at = stack(
+            [[o + i * w for i, _ in r] for r, o, (_, _, w) in zip(rows, pyramid.offsets, pyramid.shapes)]
+        )
+        self.row_w = stack([[wt for _, wt in r] for r in rows])
+        self.col_at = stack([[i for i, _ in c] for c in cols])
+        self.col_w = stack([[wt for _, wt in c] for c in cols])
+        # (levels, channels): where each channel's plane starts within its level
+        self.planes = torch.tensor([[c * h * w for c in range(ch)] for ch, h, w in pyramid.shapes])
+        self.width = width
+
+    def at(self, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Flat positions (taps^2, n, levels, channels) and weights (taps^2, n, levels, 1) of
+        the taps of ``pixels`` (flat row-major indices of the image)."""
+        i, j = pixels // self.width, pixels % self.width
+        r_at, r_w = self.row_at.index_select(0, i), self.row_w.index_select(0, i)  # (n, T, L)
+        c_at, c_w = self.col_at.index_select(0, j), self.col_w.index_select(0, j)
+        taps = range(r_at.shape[1])
+        index = torch.stack([r_at[:, a] + c_at[:, b] for a in taps for b in taps])[..., None]
+        weight = torch.stack([r_w[:, a] * c_w[:, b] for a in taps for b in taps])[..., None]
+        if self.planes.shape[1] > 1:
+            index = index + self.planes
+        return index, weight
+
+
+class Step:
+    """What one training step reads from the latents, quantized as the decoder will see them:
+    only the positions a step gathers get noise (from a table of uniform noise read at a random
+    offset each step, so a latent read twice in a step sees one value), or get rounded straight
+    through; nothing of the size of the pyramid is computed but the optimizer's update."""
+
+    def __init__(self, model: LatentImage, generator: torch.Generator) -> None:
+        self.model, self.gen = model, generator
+        self.taps = PixelTaps(model.pyramid, *model.size, model.cfg.interpolation == "bicubic")
+        # uniform noise in [-1/2, 1/2], the table twice over so that a window at any offset is one slice
+        noise = torch.rand(model.pyramid.total, generator=generator) - 0.5
+        self.noise = torch.cat([noise, noise])
+        if model.arm is not None:  # every latent's context positions, masks and anchor flag, once
+            near, ok, anchor = model.pyramid.contexts(*model.pyramid.sample(0, None)[:2])
+            self.near, self.near_ok, self.anchor = near.to(torch.int32), ok.to(torch.float32), anchor
+
+    def read(self, index: torch.Tensor, done: float) -> torch.Tensor:
+        """The latents at flat positions ``index`` as the decoder will see them at ``done`` of
+        training (noise read at one random offset of the table for the whole step)."""
+        noise = None
+        if done < self.model.cfg.noise_fraction:
+            total = self.model.pyramid.total
+            offset = int(torch.randint(total, (1,), generator=self.gen))
+            noise = self.noise[offset : offset + total].index_select(0, index)
+        return _quantize(self.model.flat.index_select(0, index), noise)
+
+    def loss(
+        self, xy: torch.Tensor, colours: torch.Tensor, pixels: torch.Tensor, done: float
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(D + lambda R, D) of a batch of ``pixels``, D the MSE of [0, 1] colours."""
+        model, cfg, pyr = self.model, self.model.cfg, self.model.pyramid
+        tap_at, tap_w = self.taps.at(pixels)
+        parts = [tap_at.reshape(-1)]
+        if model.arm is not None:
+            at, levels, weights = pyr.sample(cfg.rate_sample, self.gen)
+            near_ok, anchor = self.near_ok.index_select(0, at), self.anchor.index_select(0, at)
+            parts += [at, self.near.index_select(0, at).reshape(-1).long()]
+        else:  # one Laplace per level rates every latent
+            parts.append(torch.arange(pyr.total))
+        # split, not sliced: a slice's backward zero-fills the whole of values for each part
+        tapped, rest = self.read(torch.cat(parts), done).split([tap_at.numel(), sum(p.numel() for p in parts[1:])])
+        feats = (tapped.view(tap_at.shape) * tap_w).sum(0).flatten(1)  # (n, levels * channels)
+        fourier = fourier_features(xy.index_select(0, pixels), cfg.pe_levels)[:, 2:]
+        pred = model.synthesis(torch.cat([feats, fourier], dim=1))
+        mse = torch.mean((pred - colours.index_select(0, pixels)) ** 2) / 4.0  # on [0, 1] colours
+        if model.arm is not None:
+            k = at.shape[0]
+            own, near = rest.split([k, rest.numel() - k])
+            bits = (model.arm.bits(own, near.view(k, -1) * near_ok, anchor, levels) * weights).sum()
+        else:
+            bits = sum(_LaplaceBits.apply(y) for y in pyr.views(rest))
+        return mse + cfg.lam * bits / (model.size[0] * model.size[1]), mse
 
 
 class _LaplaceBits(torch.autograd.Function):
@@ -147,14 +246,15 @@ def fit(arr: np.ndarray, cfg: LatentConfig, on_step: Callable[[int, int, float],
     model = LatentImage(h, w, cfg, c)
     xy = coords.grid(h, w)
     colours = torch.from_numpy(to_unit(arr).reshape(-1, c))
-    latent_params = list(model.latents)
+    latent_params = [model.flat]
     synthesis = [p for n, p in model.named_parameters() if n.startswith("linears")]
     groups = [{"params": latent_params, "lr": cfg.lr_latent}, {"params": synthesis, "lr": cfg.lr_synthesis}]
     if model.arm is not None:
         groups.append({"params": list(model.arm.parameters()), "lr": cfg.lr_context})
-    opt = torch.optim.Adam(groups)
+    opt = torch.optim.Adam(groups, fused=True)  # one pass over each tensor (the latents are most of them)
     base = [g["lr"] for g in groups]
     gen = torch.Generator().manual_seed(cfg.seed)
+    train = Step(model, gen)
     n = h * w
     order, at, step = torch.randperm(n, generator=gen), 0, 0
     while step < cfg.steps:
@@ -171,10 +271,7 @@ def fit(arr: np.ndarray, cfg: LatentConfig, on_step: Callable[[int, int, float],
         scale = 0.5 * (1 + math.cos(math.pi * done))
         for g, lr in zip(opt.param_groups, base):
             g["lr"] = lr * (0.01 + 0.99 * scale)
-        lat = model.quantized(done)
-        pred = model(xy[idx], lat)
-        mse = torch.mean((pred - colours[idx]) ** 2) / 4.0  # on [0, 1] colours
-        loss = mse + cfg.lam * model.rate_bits(lat, gen) / n
+        loss, mse = train.loss(xy, colours, idx, done)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

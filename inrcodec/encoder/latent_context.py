@@ -13,31 +13,81 @@ import math
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from inrcodec.format.checkerboard import FEATURES, FRAC, MU_STEPS, SCALES
 from inrcodec.format.entropy import PRECISION
 
 
-def _features_torch(y: torch.Tensor, parent: torch.Tensor | None, at: torch.Tensor) -> torch.Tensor:
-    """(n, 14) contexts of the latents at flat positions ``at`` of one level ``y`` (1, C, h, w), as
-    the decoder will see them: an anchor's neighbours are hidden from it. Two gathers from padded
-    copies (one index matrix each), whose backward is two scatters."""
-    _, c, h, w = y.shape
-    ch, rest = at // (h * w), at % (h * w)
-    i, j = rest // w, rest % w
-    anchor = ((i + j) % 2 == 0).to(y.dtype)
-    if parent is None:
-        near = y.new_zeros(at.shape[0], 9)
-    else:
-        hp, wp = parent.shape[-2:]
-        centre = ch * ((hp + 2) * (wp + 2)) + (i // 2 + 1) * (wp + 2) + (j // 2 + 1)
-        offsets = torch.tensor([di * (wp + 2) + dj for di in (-1, 0, 1) for dj in (-1, 0, 1)])
-        near = F.pad(parent[0], (1, 1, 1, 1)).reshape(-1)[centre[:, None] + offsets]
-    centre = ch * ((h + 2) * (w + 2)) + (i + 1) * (w + 2) + (j + 1)
-    offsets = torch.tensor([-(w + 2), w + 2, -1, 1])
-    cross = F.pad(y[0], (1, 1, 1, 1)).reshape(-1)[centre[:, None] + offsets] * (1 - anchor)[:, None]
-    return torch.cat([near, cross, anchor[:, None]], dim=1)
+class Pyramid:
+    """Where each level of a latent pyramid (finest first, each (C, h, w)) sits in one flat
+    vector, and the flat positions a latent's context reads: the training step gathers every
+    latent it needs (interpolation taps, rated latents, their contexts) from that vector in one
+    index, whose backward is one scatter. Padding whole levels to read a few thousand contexts
+    cost more than the network's work (docs/performance.md)."""
+
+    def __init__(self, shapes: list[tuple[int, int, int]]) -> None:
+        self.shapes = shapes
+        sizes = [c * h * w for c, h, w in shapes]
+        self.sizes = sizes
+        self.offsets = [sum(sizes[:i]) for i in range(len(sizes))]
+        self.total = sum(sizes)
+        # Per level: offset, rows, columns; the parent's (the next level) or a 1x1 stand-in.
+        n = len(shapes)
+        parent = [shapes[i + 1] if i + 1 < n else (1, 1, 1) for i in range(n)]
+        self._own = torch.tensor([[o, h, w] for o, (_, h, w) in zip(self.offsets, shapes)])
+        self._parent = torch.tensor(
+            [[self.offsets[i + 1] if i + 1 < n else 0, ph, pw, int(i + 1 < n)] for i, (_, ph, pw) in enumerate(parent)]
+        )
+
+    def views(self, flat: torch.Tensor) -> list[torch.Tensor]:
+        """The levels of ``flat`` as (1, C, h, w) views."""
+        return [flat[o : o + n].view(1, *s) for o, n, s in zip(self.offsets, self.sizes, self.shapes)]
+
+    def sample(self, sample: int, generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(flat positions, levels, weights) of the latents a step rates: with ``sample`` > 0 about
+        that many, drawn uniformly within each level in proportion to its size (weight: the level's
+        size over its draws, so the weighted sum is an unbiased estimate of the whole rate);
+        otherwise every latent once."""
+        at, levels, weights = [], [], []
+        for level, (o, n) in enumerate(zip(self.offsets, self.sizes)):
+            if 0 < sample < self.total:
+                k = max(1, round(sample * n / self.total))
+                at.append(o + torch.randint(n, (k,), generator=generator))
+            else:
+                k = n
+                at.append(torch.arange(o, o + n))
+            levels.append(torch.full((k,), level))
+            weights.append(torch.full((k,), n / k))
+        return torch.cat(at), torch.cat(levels), torch.cat(weights)
+
+    def contexts(self, at: torch.Tensor, levels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(n, 13) flat positions of the parent 3x3 and the four cross neighbours of the latents
+        at flat positions ``at`` (of levels ``levels``), (n, 13) 0/1 masks of those that exist
+        and that the decoder will have decoded (an anchor sees no cross neighbours), and the
+        (n,) anchor flags: with the latents' values, format.checkerboard.features."""
+        off, h, w = self._own.index_select(0, levels).unbind(1)
+        p_off, ph, pw, has = self._parent.index_select(0, levels).unbind(1)
+        local = at - off
+        ch, rest = local // (h * w), local % (h * w)
+        i, j = rest // w, rest % w
+        anchor = (i + j) % 2 == 0
+        d = torch.tensor([-1, 0, 1])
+        # the parent's 3x3 around (i // 2, j // 2): (n, 3, 3), rows the first index
+        pi, pj = (i // 2)[:, None] + d, (j // 2)[:, None] + d
+        pi_ok = (pi >= 0) & (pi < ph[:, None]) & (has[:, None] == 1)
+        pj_ok = (pj >= 0) & (pj < pw[:, None])
+        pi = pi.clamp(min=0).minimum(ph[:, None] - 1)
+        pj = pj.clamp(min=0).minimum(pw[:, None] - 1)
+        near = (p_off + ch * ph * pw)[:, None, None] + (pi * pw[:, None])[:, :, None] + pj[:, None, :]
+        near_ok = pi_ok[:, :, None] & pj_ok[:, None, :]
+        # the cross neighbours: up, down, left, right
+        ci, cj = torch.stack([i - 1, i + 1, i, i], 1), torch.stack([j, j, j - 1, j + 1], 1)
+        hh, ww = h[:, None], w[:, None]
+        cross_ok = (ci >= 0) & (ci < hh) & (cj >= 0) & (cj < ww) & ~anchor[:, None]
+        cross = (off + ch * h * w)[:, None] + ci.clamp(min=0).minimum(hh - 1) * ww + cj.clamp(min=0).minimum(ww - 1)
+        index = torch.cat([near.reshape(-1, 9), cross], 1)
+        mask = torch.cat([near_ok.reshape(-1, 9), cross_ok], 1)
+        return index, mask, anchor
 
 
 class ContextModel(torch.nn.Module):
@@ -61,27 +111,13 @@ class ContextModel(torch.nn.Module):
         # The coder's resolution, straight through: mu to a sixteenth, u to an integer.
         return mu + (torch.round(mu * MU_STEPS) / MU_STEPS - mu).detach(), u + (torch.round(u) - u).detach()
 
-    def bits(self, lat: list[torch.Tensor], sample: int = 0, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Bits of every latent of the pyramid (finest first in ``lat``) under the model; with
-        ``sample`` > 0, an unbiased estimate from about that many latents drawn at random (in
-        proportion to each level's size), which costs a fraction of the whole sum. All levels
-        go through the network in one call (per-level calls cost more in overhead than in work)."""
-        count = sum(y.numel() for y in lat)
-        feats, values, levels, weights = [], [], [], []
-        for level, y in enumerate(lat):
-            parent = lat[level + 1] if level + 1 < len(lat) else None
-            n = y.numel()
-            if 0 < sample < count:
-                k = max(1, round(sample * n / count))
-                at = torch.randint(n, (k,), generator=generator)
-            else:
-                k, at = n, torch.arange(n)
-            feats.append(_features_torch(y, parent, at))
-            values.append(y.reshape(-1)[at])
-            levels.append(torch.full((k,), level))
-            weights.append(torch.full((k,), n / k))
-        mu, u = self.params(torch.cat(feats), torch.cat(levels))
-        return (laplace_bits(torch.cat(values), mu, u) * torch.cat(weights)).sum()
+    def bits(
+        self, values: torch.Tensor, near: torch.Tensor, anchor: torch.Tensor, levels: torch.Tensor
+    ) -> torch.Tensor:
+        """Bits of each latent of ``values`` under the model, given the (n, 13) values of its
+        context (zero where :meth:`Pyramid.contexts` masks them), its anchor flag and its level."""
+        mu, u = self.params(torch.cat([near, anchor[:, None].to(near.dtype)], 1), levels)
+        return laplace_bits(values, mu, u)
 
     def integers(self, bits: int = FRAC) -> list[np.ndarray]:
         """The network rounded to multiples of 2^-bits (``bits`` <= 8), as int64 arrays in
