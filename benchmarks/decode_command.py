@@ -19,20 +19,17 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import io
 import json
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.runner import REPO, command_line
+from benchmarks.runner import REPO, command_line, extract_revision, run_python
 from inrcodec import image
 
 _COMMAND = (
@@ -67,20 +64,6 @@ def _load() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
-def _run(code: str, args: list[str], pythonpath: Path) -> tuple[float, float, str, str]:
-    """Wall and CPU seconds, stdout and stderr of ``python -c code args`` run in ``pythonpath``
-    (``-c`` puts the current folder first on sys.path) with it on PYTHONPATH too."""
-    env = dict(os.environ, PYTHONPATH=str(pythonpath))
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    t = time.perf_counter()
-    cmd = [sys.executable, "-c", code, *args]
-    res = subprocess.run(cmd, cwd=pythonpath, env=env, check=True, capture_output=True, text=True)
-    wall = time.perf_counter() - t
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return wall, cpu, res.stdout, res.stderr
-
-
 def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -93,12 +76,12 @@ def measure(src: Path, size: str, root: Path, out: Path) -> dict:
     """One command run and one staged run of the revision at ``root``."""
     cmd = ["decode", str(src), "-o", str(out), "--quiet", "--force"]
     cmd += [] if size == "native" else ["--size", size]
-    wall, cpu, _, err = _run(_COMMAND, cmd, root)
+    wall, cpu, _, err = run_python(_COMMAND, cmd, root)
     row = {"command_s": wall, "command_cpu_s": cpu, "peak_mib": int(err.strip().splitlines()[-1]) / 1024.0}
     row["png_bytes"] = out.stat().st_size
     row["pixels_sha256"] = _pixels_sha(out)
     out.unlink()
-    _, _, stages, _ = _run(_STAGES, [str(src), str(out), size], root)
+    _, _, stages, _ = run_python(_STAGES, [str(src), str(out), size], root)
     row.update(json.loads(stages))
     if not Path(row.pop("module")).is_relative_to(root):
         raise SystemExit(f"{root}: the run imported another inrcodec")
@@ -127,12 +110,7 @@ def main() -> None:
         "sizes": {},
     }
     with tempfile.TemporaryDirectory() as tmp:
-        old = Path(tmp) / "before"
-        old.mkdir()
-        archive = subprocess.run(["git", "archive", args.before, "inrcodec"], cwd=REPO, check=True, capture_output=True)
-        with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
-            tar.extractall(old, filter="data")
-        roots = {"before": old, "after": REPO}
+        roots = {"before": extract_revision(args.before, Path(tmp) / "before"), "after": REPO}
         for size in args.sizes.split(","):
             runs: dict[str, list[dict]] = {"before": [], "after": []}
             for i in range(args.runs):

@@ -30,11 +30,12 @@ import numpy as np
 from benchmarks import markdown as md
 from benchmarks.bd_rate import NoOverlap, bd_psnr, bd_rate
 from benchmarks.codecs import Codec, row
-from benchmarks.runner import REPO, RESULTS, Job, curve, dataset, dataset_meta, ray_option, run
+from benchmarks.runner import REPO, RESULTS, Job, curve, dataset, dataset_meta, ray_option, repo_path, run
 from inrcodec.config import (
     LATENT_LADDER,
     LATENT_POINTS,
     LATENT_PRESETS,
+    LATENT_STAGE2,
     LATENT_TUNING_BASE,
     LatentConfig,
     with_context,
@@ -109,7 +110,9 @@ ABLATIONS: dict[str, Callable[[LatentConfig], LatentConfig]] = {
 
 
 def ablation_points() -> tuple[LatentConfig, ...]:
-    return tuple(LATENT_PRESETS[name] for name in ABLATION_PRESETS)
+    """The presets' points as the ablations ran them (LATENT_STAGE2: before the ladder doubled its
+    steps), so that the committed table reruns from its cached rows."""
+    return tuple(LATENT_STAGE2[LATENT_LADDER.index(LATENT_PRESETS[name])] for name in ABLATION_PRESETS)
 
 
 def ablation_codecs() -> list[LatentProto]:
@@ -167,7 +170,7 @@ class LatentProto(Codec):
 # full-resolution grid's latents each see a pixel in about 4 % of the 4,096-pixel batches, so its
 # points are short of steps. One change each from the ladder's full-resolution point, and the
 # steps that item 6's 5 minutes allow.
-_FULL = LATENT_PRESETS["grid-max"]
+_FULL = LATENT_STAGE2[7]  # the ladder's full-resolution point as this study ran (1920 steps)
 FULL_RES_TUNING = {
     "λ 3e-3, the ladder's full-resolution point (1920 steps)": replace(_FULL, lam=3e-3),
     "λ 3e-3, lr_latent 0.03 (instead of 0.1)": replace(_FULL, lam=3e-3, lr_latent=0.03),
@@ -176,7 +179,7 @@ FULL_RES_TUNING = {
     "λ 2e-3 (1920 steps)": replace(_FULL, lam=2e-3),
     "λ 4e-3, 6x the steps (11520)": replace(_FULL, lam=4e-3, steps=11520),
     "λ 2e-3, 6x the steps (11520)": replace(_FULL, lam=2e-3, steps=11520),
-    "λ 1.5e-3, 6x the steps (11520): the ladder's new point": LATENT_LADDER[6],
+    "λ 1.5e-3, 6x the steps (11520): the ladder's new point": LATENT_STAGE2[6],
 }
 
 
@@ -219,6 +222,12 @@ def _same_images(doc: dict, images: list[str]) -> dict:
     return {**doc, "images": images, "rows": rows, "curve": curve(rows, doc["settings"])}
 
 
+def _same_settings(doc: dict, settings: list[str]) -> dict:
+    """``doc`` with only the rows of ``settings`` and its mean curve over them."""
+    rows = [r for r in doc["rows"] if r["setting"] in settings]
+    return {**doc, "settings": settings, "rows": rows, "curve": curve(rows, settings)}
+
+
 def _bd(anchor: dict, test: dict, image: str | None = None) -> tuple[float | None, float | None]:
     ra, qa = _points(anchor, image)
     rt, qt = _points(test, image)
@@ -230,6 +239,10 @@ def _bd(anchor: dict, test: dict, image: str | None = None) -> tuple[float | Non
 
 def _fmt(x: float | None, spec: str) -> str:
     return "—" if x is None else format(x, spec)
+
+
+def _mean_s(doc: dict, setting: str) -> float:
+    return float(np.mean([r["encode_s"] for r in doc["rows"] if r["setting"] == setting]))
 
 
 def report(out: Path = OUT, anchor: Path = ANCHOR, baseline: Path | None = None) -> str:
@@ -253,12 +266,24 @@ def report(out: Path = OUT, anchor: Path = ANCHOR, baseline: Path | None = None)
             c["setting"],
             f"{c['bpp']:.3f}",
             f"{c['psnr']:.2f}",
-            f"{np.mean([r['encode_s'] for r in proto['rows'] if r['setting'] == c['setting']]):.0f}",
+            f"{_mean_s(proto, c['setting']):.0f}",
         ]
         for c in proto["curve"]
     ]
     lines += md.table(["prototype λ", "bpp", "PSNR dB", "encode s (CPU)"], rows)
     lines += [""]
+    if baseline is not None and set(proto["images"]) <= set(_load(baseline)["images"]):
+        base = _same_images(_load(baseline), proto["images"])
+        before = {c["setting"]: c for c in base["curve"]}
+        rows = []
+        for c in proto["curve"]:
+            b = before.get(c["setting"])
+            if b is not None:
+                rows.append([c["setting"], f"{b['bpp']:.3f}", f"{b['psnr']:.2f}", f"{_mean_s(base, c['setting']):.0f}"])
+                rows[-1] += [f"{c['bpp']:.3f}", f"{c['psnr']:.2f}", f"{_mean_s(proto, c['setting']):.0f}"]
+        head = ["λ", "bpp (baseline)", "PSNR (baseline)", "encode s (baseline)", "bpp", "PSNR dB", "encode s (CPU)"]
+        lines += [f"Point by point against {repo_path(baseline)} (same images):", ""]
+        lines += md.table(head, rows) + [""]
     rows = [[c["setting"], f"{c['bpp']:.3f}", f"{c['psnr']:.2f}", f"{sir_s[c['setting']]:.0f}"] for c in siren["curve"]]
     lines += md.table(["release 1.2 SIREN", "bpp", "PSNR dB", "encode s (wall)"], rows)
     lines += ["", "BD-rate (negative: fewer bytes at equal PSNR) and BD-PSNR:", ""]
@@ -284,10 +309,13 @@ def report(out: Path = OUT, anchor: Path = ANCHOR, baseline: Path | None = None)
         for t, image in zip(table, [None, *proto["images"]]):
             t.append(_fmt(_bd(doc, proto, image)[0], "+.1f") + " %")
     if baseline is not None and set(proto["images"]) <= set(_load(baseline)["images"]):
+        # on the points both have: a point one of them lacks would move the BD-rate by itself
         base = _same_images(_load(baseline), proto["images"])
-        head.append(f"vs {baseline.parent.name}/{baseline.name}")
+        shared = [c["setting"] for c in proto["curve"] if c["setting"] in {b["setting"] for b in base["curve"]}]
+        base, mine = _same_settings(base, shared), _same_settings(proto, shared)
+        head.append(f"vs {baseline.parent.name}/{baseline.name} ({len(shared)} shared points)")
         for t, image in zip(table, [None, *proto["images"]]):
-            t.append(_fmt(_bd(base, proto, image)[0], "+.1f") + " %")
+            t.append(_fmt(_bd(base, mine, image)[0], "+.1f") + " %")
     lines += md.table(head, table)
     if per_image:
         lines += ["", f"Per-image median BD-rate against the SIREN: {np.median(per_image):+.1f} %."]
@@ -447,8 +475,21 @@ def main(argv: list[str] | None = None) -> int:
         default="none",
         help="entropy model of the sweep's latents (checkerboard: results in <out>/checkerboard-first<N>)",
     )
+    p.add_argument(
+        "--baseline",
+        type=Path,
+        help="an earlier sweep's latent-proto.json to compare with, point by point and as a BD-rate "
+        "(default: the plain sweep's, for a sweep in a folder of its own)",
+    )
+    p.add_argument(
+        "--stage2",
+        action="store_true",
+        help="with --context: the ladder as the first Kodak run and the ablations had it (half the steps)",
+    )
     ray_option(p)
     args = p.parse_args(argv)
+    if args.stage2 and args.context == "none":
+        p.error("--stage2 is a ladder of the context model: give --context checkerboard")
     modes = [name for name in ("tuning", "ablations", "full_res") if getattr(args, name)]
     if len(modes) > 1 or (
         set(modes) & {"ablations", "full_res"} and (args.context, args.interpolation) != ("none", "bilinear")
@@ -463,7 +504,9 @@ def main(argv: list[str] | None = None) -> int:
             args.out = OUT / f"{args.interpolation}-first{args.n_images}"
     context = args.context != "none"
     if context and not args.tuning:
-        points = tuple(with_context(pt) for pt in points)
+        # the presets' ladder, or as the first Kodak run had it (with bicubic sampling if asked)
+        ladder = LATENT_STAGE2 if args.stage2 else LATENT_LADDER
+        points = tuple(replace(pt, interpolation=args.interpolation) for pt in ladder)
         if args.out == OUT:
             args.out = OUT / f"{args.context}-first{args.n_images}"
     if args.ablations:
@@ -502,7 +545,7 @@ def main(argv: list[str] | None = None) -> int:
             return 1
     # A sweep in a folder of its own (a variant) is also compared with the plain sweep.
     plain = OUT / "latent-proto.json"
-    baseline = plain if args.out != OUT and plain.exists() else None
+    baseline = args.baseline or (plain if args.out != OUT and plain.exists() else None)
     if args.tuning:
         text = tuning_report(args.out, args.anchor, context=context)
     else:

@@ -187,6 +187,36 @@ def _git(*args: str) -> str | None:
     return out.stdout.strip()
 
 
+def extract_revision(rev: str, dest: Path) -> Path:
+    """The ``inrcodec`` package of git revision ``rev`` extracted into ``dest`` (``git archive``),
+    to run beside the working tree's: ``dest`` goes first on the path of a child process."""
+    import io
+    import tarfile
+
+    archive = subprocess.run(["git", "archive", rev, "inrcodec"], cwd=REPO, check=True, capture_output=True)
+    dest.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+        tar.extractall(dest, filter="data")
+    return dest
+
+
+def run_python(code: str, args: list[str], root: Path) -> tuple[float, float, str, str]:
+    """Wall and CPU seconds (user + system), stdout and stderr of ``python -c code args`` run in
+    ``root`` (``-c`` puts the current folder first on sys.path) with it on PYTHONPATH too: the
+    package of one revision, in a fresh process."""
+    import resource
+
+    env = dict(os.environ, PYTHONPATH=str(root))
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t = time.perf_counter()
+    cmd = [sys.executable, "-c", code, *args]
+    res = subprocess.run(cmd, cwd=root, env=env, check=True, capture_output=True, text=True)
+    wall = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu, res.stdout, res.stderr
+
+
 def provenance() -> dict:
     """Versions, commit, machine and date: enough to know what produced a result."""
     import PIL
