@@ -26,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.runner import REPO, command_line, extract_revision, run_python
+from benchmarks.runner import REPO, command_line, extract_revision, provenance, run_python
 
 PHOTO = REPO.parent / "shared" / "photos" / "photo002.png"
 
@@ -72,10 +72,11 @@ def main() -> None:
     args = ap.parse_args()
     if args.steps < 200:
         ap.error("--steps: at least 200 (the time a step is read from step 100 to the last)")
+    tree = provenance()
     sha = subprocess.run(["git", "rev-parse", args.before], cwd=REPO, check=True, capture_output=True, text=True)
     doc = {
         "before": {"rev": args.before, "commit": sha.stdout.strip()},
-        "after": "working tree",
+        "after": {"rev": "working tree", "commit": tree["git_commit"], "dirty": tree["git_dirty"]},
         "photo": args.photo.name,
         "steps": args.steps,
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "python": sys.version},

@@ -110,8 +110,8 @@ ABLATIONS: dict[str, Callable[[LatentConfig], LatentConfig]] = {
 
 
 def ablation_points() -> tuple[LatentConfig, ...]:
-    """The presets' points as the ablations ran them (LATENT_STAGE2: before the ladder doubled its
-    steps), so that the committed table reruns from its cached rows."""
+    """The presets' points as the ablations ran them (LATENT_STAGE2: before the ladder took more
+    steps, config.LATENT_STEP_FACTOR), so that the committed table reruns from its cached rows."""
     return tuple(LATENT_STAGE2[LATENT_LADDER.index(LATENT_PRESETS[name])] for name in ABLATION_PRESETS)
 
 
@@ -484,7 +484,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--stage2",
         action="store_true",
-        help="with --context: the ladder as the first Kodak run and the ablations had it (half the steps)",
+        help="with --context: the ladder as the first Kodak run and the ablations had it (before "
+        "config.LATENT_STEP_FACTOR; results in <out>/checkerboard-first<N>)",
     )
     ray_option(p)
     args = p.parse_args(argv)
@@ -507,8 +508,12 @@ def main(argv: list[str] | None = None) -> int:
         # the presets' ladder, or as the first Kodak run had it (with bicubic sampling if asked)
         ladder = LATENT_STAGE2 if args.stage2 else LATENT_LADDER
         points = tuple(replace(pt, interpolation=args.interpolation) for pt in ladder)
-        if args.out == OUT:
-            args.out = OUT / f"{args.context}-first{args.n_images}"
+        if args.out in (OUT, OUT / f"{args.interpolation}-first{args.n_images}"):
+            # checkerboard-first8 is the stage-2 ladder's, the ablations' reference: never rewritten
+            # with other points
+            name = "checkerboard" if args.stage2 else "ladder"
+            bicubic = "-bicubic" if args.interpolation == "bicubic" else ""
+            args.out = OUT / f"{name}{bicubic}-first{args.n_images}"
     if args.ablations:
         out = args.out / "ablations" if args.out == OUT else args.out
         if not args.report:

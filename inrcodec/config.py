@@ -280,7 +280,7 @@ def with_context(point: LatentConfig) -> LatentConfig:
 LATENT_STAGE2 = tuple(with_context(p) for p in LATENT_POINTS)
 # The training step that gathers only what it reads (encoder/latent.Step) is faster than the one
 # these points were timed with: in one process 1.35x with grids from 1/4, 1.5x from 1/2, 2.0x with
-# a full-resolution grid (`python -m benchmarks.encode_speed`); 1.8-2.1x for whole encodes two at a
+# a full-resolution grid (`python -m benchmarks.encode_speed`); 1.8-2.5x for whole encodes two at a
 # time (the benchmark's workers). So the ladder takes more steps in about the same encode time,
 # the most where a full-resolution grid is short of them (docs/benchmark.md, item 6). By the
 # finest grid (1/2^finest):

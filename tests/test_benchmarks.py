@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -490,3 +491,19 @@ def test_latent_grid_modes_go_alone(capsys):
         with pytest.raises(SystemExit) as e:
             lg.main([*argv, "--report"])
         assert e.value.code == 2 and "go alone" in capsys.readouterr().err
+
+
+def test_latent_grid_studies_keep_the_points_their_committed_results_ran():
+    """The ablations and the full-resolution study are fixed points, not the presets of the day:
+    each codec's config equals the one recorded in its committed results, so a rerun reuses
+    their rows (the ladder's steps changed after them: config.LATENT_STEP_FACTOR)."""
+    from benchmarks import latent_grid as lg
+
+    studies = [(codec, "ablations") for codec in lg.ablation_codecs()]
+    studies += [(codec, "full-res") for codec in lg.full_res_codecs()]
+    for codec, folder in studies:
+        committed = json.loads((lg.OUT / folder / f"{codec.name}.json").read_text())
+        assert committed["provenance"]["config"] == json.loads(json.dumps(codec.config())), codec.label
+    reference = json.loads((lg.OUT / "checkerboard-first8" / "latent-proto.json").read_text())
+    stage2 = [asdict(p) for p in lg.LATENT_STAGE2 if asdict(p) in reference["provenance"]["config"]["points"]]
+    assert len(stage2) == 7  # the stage-2 ladder but grid-xhigh's point, added after that run

@@ -144,15 +144,17 @@ def test_python_api_encodes_with_a_latent_grid_preset(fitted, monkeypatch):
         inrcodec.encode(_image(), preset="grid-low", device="cuda")
 
 
+@pytest.mark.parametrize("done", [0.1, 0.9])  # noisy, rounded
 @pytest.mark.parametrize("context", ["none", "checkerboard"])
 @pytest.mark.parametrize("interpolation", ["bilinear", "bicubic"])
 @pytest.mark.parametrize("channels", [1, 2])
-def test_training_step_is_the_models_loss_at_the_sampled_pixels(context, interpolation, channels):
+def test_training_step_is_the_models_loss_at_the_sampled_pixels(done, context, interpolation, channels):
     """The step gathers taps, rated latents and contexts from the flat latents; its loss and its
-    gradient are those of the model written plainly (grid_sample over the rounded grids, the
-    rate of every latent), once rounding makes both deterministic."""
+    gradient are those of the model written plainly: grid_sample over the whole pyramid noised
+    with the step's noise (the table at the offset the step drew) or rounded, and the rate of
+    every latent, or of the step's weighted sample of them under the context model."""
     cfg = LatentConfig(
-        levels=3, channels=channels, pe_levels=2, hidden=8, interpolation=interpolation, context=context, rate_sample=0
+        levels=3, channels=channels, pe_levels=2, hidden=8, interpolation=interpolation, context=context, rate_sample=50
     )
     torch.manual_seed(0)
     model = LatentImage(13, 17, cfg)
@@ -161,18 +163,27 @@ def test_training_step_is_the_models_loss_at_the_sampled_pixels(context, interpo
     arr = np.random.default_rng(0).integers(0, 256, (13, 17, 3), dtype=np.uint8)
     xy, colours = latent.coords.grid(13, 17), torch.from_numpy(latent.to_unit(arr).reshape(-1, 3))
     pixels = torch.randperm(13 * 17)[:100]
-    loss, _ = latent.Step(model, torch.Generator().manual_seed(0)).loss(xy, colours, pixels, done=0.9)
+    step = latent.Step(model, torch.Generator().manual_seed(0))
+    replay = torch.Generator().set_state(step.gen.get_state())  # the draws the step will make, in order
+    loss, _ = step.loss(xy, colours, pixels, done)
     (grad,) = torch.autograd.grad(loss, model.flat)
 
-    lat = model.quantized(0.9)  # rounded straight through: views of one tensor
+    pyr, total = model.pyramid, model.pyramid.total
+    sample = pyr.sample(cfg.rate_sample, replay) if context == "checkerboard" else None
+    if done < cfg.noise_fraction:
+        offset = int(torch.randint(total, (1,), generator=replay))
+        flat = model.flat + step.noise[offset : offset + total]
+    else:
+        flat = model.flat + (torch.round(model.flat) - model.flat).detach()
+    lat = pyr.views(flat)
     mse = torch.mean((model(xy[pixels], lat) - colours[pixels]) ** 2) / 4
     if context == "none":
         bits = sum(_LaplaceBits.apply(y) for y in lat)
     else:
-        flat = torch.cat([y.reshape(-1) for y in lat])
-        at, levels, _ = model.pyramid.sample(0, None)
-        index, mask, anchor = model.pyramid.contexts(at, levels)
-        bits = model.arm.bits(flat[at], flat[index] * mask, anchor, levels).sum()
+        at, levels, weights = sample
+        assert len(set(weights.tolist())) > 1  # a sample, weighted level by level
+        index, mask, anchor = pyr.contexts(at, levels)
+        bits = (model.arm.bits(flat[at], flat[index] * mask, anchor, levels) * weights).sum()
     ref = mse + cfg.lam * bits / (13 * 17)
     (ref_grad,) = torch.autograd.grad(ref, model.flat)
     assert float(loss.detach()) == pytest.approx(float(ref.detach()), rel=1e-5)

@@ -192,7 +192,7 @@ class Step:
             own, near = rest.split([k, rest.numel() - k])
             bits = (model.arm.bits(own, near.view(k, -1) * near_ok, anchor, levels) * weights).sum()
         else:
-            bits = sum(_LaplaceBits.apply(y) for y in pyr.views(rest))
+            bits = sum(_LaplaceBits.apply(y) for y in rest.split(pyr.sizes))  # the level's mean |y|: any shape
         return mse + cfg.lam * bits / (model.size[0] * model.size[1]), mse
 
 
