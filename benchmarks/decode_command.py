@@ -29,7 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.runner import REPO, command_line, extract_revision, run_python
+from benchmarks.runner import REPO, alternating, command_line, extract_revision, run_python
 from inrcodec import image
 
 _COMMAND = (
@@ -113,12 +113,11 @@ def main() -> None:
         roots = {"before": extract_revision(args.before, Path(tmp) / "before"), "after": REPO}
         for size in args.sizes.split(","):
             runs: dict[str, list[dict]] = {"before": [], "after": []}
-            for i in range(args.runs):
-                for which in ("before", "after") if i % 2 == 0 else ("after", "before"):
-                    row = measure(args.inr.resolve(), size, roots[which], Path(tmp) / f"{which}.png")
-                    row["load"] = _load()
-                    runs[which].append(row)
-                    print(size, which, json.dumps(row), flush=True)
+            for which in alternating(args.runs):
+                row = measure(args.inr.resolve(), size, roots[which], Path(tmp) / f"{which}.png")
+                row["load"] = _load()
+                runs[which].append(row)
+                print(size, which, json.dumps(row), flush=True)
             shas = {r["pixels_sha256"] for rs in runs.values() for r in rs}
             if len(shas) != 1:
                 raise SystemExit(f"{size}: the pixels differ between runs or revisions: {sorted(shas)}")

@@ -26,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.runner import REPO, command_line, extract_revision, provenance, run_python
+from benchmarks.runner import REPO, alternating, command_line, extract_revision, provenance, run_python
 
 PHOTO = REPO.parent / "shared" / "photos" / "photo002.png"
 
@@ -88,12 +88,11 @@ def main() -> None:
         roots = {"before": extract_revision(args.before, Path(tmp) / "before"), "after": REPO}
         for preset in args.presets.split(","):
             runs: dict[str, list[dict]] = {"before": [], "after": []}
-            for i in range(args.runs):
-                for which in ("before", "after") if i % 2 == 0 else ("after", "before"):
-                    row = measure(roots[which], args.photo, preset, args.steps)
-                    runs[which].append(row)
-                    print(preset, which, f"{row['ms_per_step']:.2f} ms/step", f"{row['bpp']:.4f} bpp",
-                          f"{row['psnr']:.2f} dB", "load", row["load"], flush=True)  # fmt: skip
+            for which in alternating(args.runs):
+                row = measure(roots[which], args.photo, preset, args.steps)
+                runs[which].append(row)
+                print(preset, which, f"{row['ms_per_step']:.2f} ms/step", f"{row['bpp']:.4f} bpp",
+                      f"{row['psnr']:.2f} dB", "load", row["load"], flush=True)  # fmt: skip
             med = {w: statistics.median(r["ms_per_step"] for r in rs) for w, rs in runs.items()}
             cpu = {w: statistics.median(r["cpu_s"] for r in rs) for w, rs in runs.items()}
             doc["presets"][preset] = {

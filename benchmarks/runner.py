@@ -23,7 +23,7 @@ import subprocess
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -198,6 +198,13 @@ def extract_revision(rev: str, dest: Path) -> Path:
     with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
         tar.extractall(dest, filter="data")
     return dest
+
+
+def alternating(runs: int) -> Iterator[str]:
+    """Which revision runs next: before, after, after, before, ... (``runs`` runs of each), so
+    that a change of load on a shared machine falls on both."""
+    for i in range(runs):
+        yield from ("before", "after") if i % 2 == 0 else ("after", "before")
 
 
 def run_python(code: str, args: list[str], root: Path) -> tuple[float, float, str, str]:

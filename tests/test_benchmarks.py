@@ -507,3 +507,9 @@ def test_latent_grid_studies_keep_the_points_their_committed_results_ran():
     reference = json.loads((lg.OUT / "checkerboard-first8" / "latent-proto.json").read_text())
     stage2 = [asdict(p) for p in lg.LATENT_STAGE2 if asdict(p) in reference["provenance"]["config"]["points"]]
     assert len(stage2) == 7  # the stage-2 ladder but grid-xhigh's point, added after that run
+
+
+def test_side_by_side_runs_alternate_and_balance():
+    order = list(runner.alternating(3))
+    assert order == ["before", "after", "after", "before", "before", "after"]
+    assert order.count("before") == order.count("after") == 3
