@@ -280,11 +280,11 @@ def with_context(point: LatentConfig) -> LatentConfig:
 LATENT_STAGE2 = tuple(with_context(p) for p in LATENT_POINTS)
 # The training step that gathers only what it reads (encoder/latent.Step) is faster than the one
 # these points were timed with: in one process 1.35x with grids from 1/4, 1.5x from 1/2, 2.0x with
-# a full-resolution grid (`python -m benchmarks.encode_speed`); 1.8-2.5x for whole encodes two at a
-# time (the benchmark's workers). So the ladder takes more steps in about the same encode time:
+# a full-resolution grid (`python -m benchmarks.encode_speed`); 1.5-2.0x a step on Kodak's two
+# workers. So the ladder takes more steps in about the same encode time:
 # 1.5x from 1/2 or 1/4 down (the ablations: twice the steps saved 3.3 %), 2x at the full-resolution
 # point that had the fewest (item 6: twice its steps saved 28 %). Not grid-xhigh's point: it
-# already had 6x, and twice that gave higher rates at lower PSNR on the first six Kodak images
+# already had 6x, and twice that gave higher rates on the first six Kodak images (lower PSNR on three)
 # (docs/benchmark.md), so it keeps its steps and encodes in half the time. Per point of the ladder:
 LATENT_STEP_FACTOR = (1.5, 1.5, 1.5, 1.5, 1.5, 1.5, 1.0, 2.0)
 # The ladder the latent presets pick from.
@@ -295,6 +295,6 @@ LATENT_PRESETS: dict[str, LatentConfig] = {
     "grid-low": LATENT_LADDER[1],  # lambda 1.6e-2: about 0.12 bpp on the tuning photos
     "grid-medium": LATENT_LADDER[3],  # lambda 4e-3: about 0.35 bpp
     "grid-high": LATENT_LADDER[5],  # lambda 1e-3: about 0.45 bpp
-    "grid-xhigh": LATENT_LADDER[6],  # lambda 1.5e-3, a full-resolution grid, 6x the base steps: under 2 min
-    "grid-max": LATENT_LADDER[7],  # lambda 5e-4, a full-resolution grid: about 2 bpp, 34 dB
+    "grid-xhigh": LATENT_LADDER[6],  # lambda 1.5e-3, a full-resolution grid, 11,520 steps: under 2 min
+    "grid-max": LATENT_LADDER[7],  # lambda 5e-4, a full-resolution grid: about 1.6 bpp, 35.6 dB on Kodak
 }
