@@ -68,14 +68,9 @@ class LatentImage(torch.nn.Module):
         """The levels, finest first, as (1, C, h, w) views of the flat parameter."""
         return self.pyramid.views(self.flat)
 
-    def quantized(self, done: float | None) -> list[torch.Tensor]:
-        """The latents as the decoder will see them at ``done`` (0..1) of training: noisy early
-        on, rounded (straight-through) late, exactly rounded when ``done`` is None. (Training
-        quantizes only what a step reads: :class:`Step`.)"""
-        if done is None:
-            return [torch.round(y) for y in self.latents]
-        noise = torch.empty_like(self.flat).uniform_(-0.5, 0.5) if done < self.cfg.noise_fraction else None
-        return self.pyramid.views(_quantize(self.flat, noise))
+    def rounded(self) -> list[torch.Tensor]:
+        """The latents as the file stores them (training quantizes only what a step reads: :class:`Step`)."""
+        return [torch.round(y) for y in self.latents]
 
     def synthesis(self, features: torch.Tensor) -> torch.Tensor:
         h = features
@@ -327,7 +322,7 @@ def pack(model: LatentImage, cfg: LatentConfig, arr: np.ndarray) -> tuple[bytes,
     h, w, c = arr.shape
     head = header(cfg, h, w, c)
     with torch.no_grad():
-        lat = [y[0].numpy().astype(np.int64) for y in model.quantized(None)]
+        lat = [y[0].numpy().astype(np.int64) for y in model.rounded()]
         context: dict = {}
         if model.arm is not None:
             best = None
