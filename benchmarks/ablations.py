@@ -496,9 +496,9 @@ class Fourier(Ablation):
         )
 
     def _config(self, levels: int):
-        from inrcodec.config import preset
+        from inrcodec.config import PRESETS_1_2
 
-        cfg = preset(self.setup.preset)
+        cfg = PRESETS_1_2[self.setup.preset]  # the committed tables were measured on release 1.2's presets
         if self.setup.steps is not None:
             cfg = replace(cfg, fit=replace(cfg.fit, steps=self.setup.steps))
         return replace(cfg, arch=replace(cfg.arch, pe_levels=levels))
@@ -748,9 +748,9 @@ class Quantization(Ablation):
         )
 
     def _config(self):
-        from inrcodec.config import preset
+        from inrcodec.config import PRESETS_1_2
 
-        cfg = preset(self.setup.preset)
+        cfg = PRESETS_1_2[self.setup.preset]  # the committed tables were measured on release 1.2's presets
         return cfg if self.setup.steps is None else replace(cfg, fit=replace(cfg.fit, steps=self.setup.steps))
 
     def _settings(self) -> dict[str, dict]:
@@ -812,9 +812,9 @@ class Prior(Ablation):
         return f"full size, preset `{self.setup.preset}`: width {cfg.arch.hidden}, batch {cfg.fit.batch}"
 
     def _config(self, steps: int, prior: str = "none", l1: float = 0.0):
-        from inrcodec.config import preset
+        from inrcodec.config import PRESETS_1_2
 
-        cfg = preset(self.setup.preset)
+        cfg = PRESETS_1_2[self.setup.preset]  # the committed tables were measured on release 1.2's presets
         return replace(cfg, prior=prior, fit=replace(cfg.fit, steps=steps, l1=l1))
 
     def _variants(self) -> dict[str, tuple[int, str, float]]:

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import io
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 from PIL import Image
 
 from benchmarks.runner import Experiment, Job
-from inrcodec.config import record
+from inrcodec.config import FIT_2_0, STEPS_2_0, record
 from inrcodec.image import psnr
 from inrcodec.metrics import bpp
 
@@ -154,6 +154,8 @@ class Ladder:
     qat_steps: int = 200  # quantization-aware fine-tuning steps before coding each operating point
     weight_coder: str = "scalar"  # scalar | sinr | auto: how surviving weights become bytes
     seed: int = 0  # seeds initialisation and pixel sampling: the same file every run on one device
+    fused: bool = False  # the fused fit step (encoder/fused.py; release 2.0's ladder)
+    sampler: str = "uniform"  # pixels of a fit step: uniform | importance (release 2.0's ladder) | error
 
     def steps_of(self, traj: Trajectory) -> int:
         return self.fit_steps if traj.fit_steps is None else traj.fit_steps
@@ -168,7 +170,14 @@ class Ladder:
 
         return EncodeConfig(
             arch=Architecture(hidden=traj.hidden, layers=self.layers, pe_levels=self.pe_levels),
-            fit=FitConfig(steps=self.steps_of(traj), batch=self.batch, lr=self.lr_of(traj), seed=self.seed),
+            fit=FitConfig(
+                steps=self.steps_of(traj),
+                batch=self.batch,
+                lr=self.lr_of(traj),
+                seed=self.seed,
+                fused=self.fused,
+                sampler=self.sampler,
+            ),
             prune=PruneConfig(density=min(traj.densities, default=1.0), steps=self.prune_steps, rewind=self.rewind),
             coder=CoderConfig(weight_coder=self.weight_coder, qat_steps=self.qat_steps),
         )
@@ -184,13 +193,13 @@ class Ladder:
 # same bytes wherever it was measured (on Kodak in the 1.0 run, +70.9 % BD-rate; the imp-vs-dense
 # ablation on the photos), so the ladder has no pruned points; a Trajectory with densities adds
 # them back.
-LADDER = Ladder(
+LADDER_1_2 = Ladder(
     trajectories=(
-        Trajectory(hidden=144, densities=(), fit_steps=2000, lr=1e-3),  # the `high` preset
+        Trajectory(hidden=144, densities=(), fit_steps=2000, lr=1e-3),
         Trajectory(hidden=112, densities=(), fit_steps=2000, lr=1e-3),
-        Trajectory(hidden=80, densities=(), fit_steps=2000),  # the `medium` preset (the default)
+        Trajectory(hidden=80, densities=(), fit_steps=2000),
         Trajectory(hidden=56, densities=()),
-        Trajectory(hidden=40, densities=()),  # the `low` preset: the lowest rate
+        Trajectory(hidden=40, densities=()),  # the lowest rate
     ),
     pe_levels=6,
     fit_steps=1500,
@@ -198,6 +207,19 @@ LADDER = Ladder(
     lr=2e-3,
     prune_steps=500,
     qat_steps=100,
+)
+
+# Release 2.0's ladder (issue 16, item 3): the same widths and schedules, fitted with the fused
+# step and the importance sampler, which together are 1.13-1.20x as fast a step as 1.2's, so each
+# trajectory takes 1.15x the steps in the same encode time (inrcodec/config.py, STEPS_2_0;
+# benchmarks/results/fit_speed-importance.md). Its dense points are the presets.
+LADDER = replace(
+    LADDER_1_2,
+    trajectories=tuple(
+        replace(t, fit_steps=round(LADDER_1_2.steps_of(t) * STEPS_2_0)) for t in LADDER_1_2.trajectories
+    ),
+    fused=FIT_2_0["fused"],
+    sampler=FIT_2_0["sampler"],
 )
 
 # --quick: 256x256 crops, two operating points from one short trajectory (a smoke test).

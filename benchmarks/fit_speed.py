@@ -1,11 +1,13 @@
 """Fit throughput: release 1.2's step against the fused step (issue 16), side by side in one run.
 
     python -m benchmarks.fit_speed [--widths 40,80,144] [--threads 1,2] [--reps 7] [--steps 30]
+    python -m benchmarks.fit_speed --sampler importance ...   # the fused step with that sampler
 
 Both steps run ``encoder.fit.train`` on the same image (photo001 of ../shared/photos, 768x512;
 batch 8192, 6 Fourier levels, 3 sine layers: the presets' fit), one with ``FitConfig(fused=False)``
 (release 1.2's step: ``Siren.forward`` and autograd, unchanged) and one with ``fused=True``
-(encoder/fused.py). The two are interleaved, in alternating order, ``--reps`` times per width and
+(encoder/fused.py; with ``--sampler``, drawing its batches with that sampler, so that its cost is
+counted: the release 2.0 presets' step). The two are interleaved, in alternating order, ``--reps`` times per width and
 thread count, so both see the same load; the figure is pixel-steps per second (batch x steps /
 wall seconds of a ``train`` call) and the ratio is the median of the per-repetition ratios.
 
@@ -60,10 +62,10 @@ def _arith(width: int, batch: int, pe_levels: int, layers: int):
     return run
 
 
-def measure(width: int, threads: int, reps: int, steps: int, image) -> dict:
+def measure(width: int, threads: int, reps: int, steps: int, image, sampler: str = "uniform") -> dict:
     import torch
 
-    from inrcodec.config import PRESETS
+    from inrcodec.config import PRESETS_1_2 as PRESETS  # release 1.2's step is the baseline
     from inrcodec.encoder.fit import Target, train
     from inrcodec.siren import Architecture, Siren
 
@@ -82,7 +84,8 @@ def measure(width: int, threads: int, reps: int, steps: int, image) -> dict:
             for _ in range(steps):
                 arith()
         else:
-            train(nets[mode], target, replace(cfg, fused=mode == "fused"), steps, seed_offset=len(rates[mode]))
+            fast = {"fused": True, "sampler": sampler} if mode == "fused" else {}
+            train(nets[mode], target, replace(cfg, **fast), steps, seed_offset=len(rates[mode]))
         return cfg.batch * steps / (time.perf_counter() - t)
 
     for mode in rates:  # warm-up: allocations, BLAS kernels chosen
@@ -118,7 +121,8 @@ def markdown(doc: dict) -> str:
         "",
         f"`{doc['command']}` ({doc['date']}, {doc['machine']['cpus']} CPUs, torch {doc['torch']}; "
         f"load average {doc['load_before']['load_1min']:.2f} before, {doc['load_after']['load_1min']:.2f} after). "
-        f"Batch {doc['batch']}, {doc['steps']} steps per timed call, {doc['reps']} interleaved repetitions; "
+        f"Batch {doc['batch']}, the fused step's sampler {doc.get('fused_sampler', 'uniform')}, "
+        f"{doc['steps']} steps per timed call, {doc['reps']} interleaved repetitions; "
         "M pixel-steps/s, medians. `ceiling`: the step's matrix products, sines and cosines alone "
         "(no other pass), timed in the same rounds. "
         f"OMP_WAIT_POLICY={doc['omp_wait_policy']}.",
@@ -143,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", default="1,2")
     p.add_argument("--reps", type=int, default=7, help="interleaved repetitions (default 7)")
     p.add_argument("--steps", type=int, default=30, help="steps per timed train() call (default 30)")
+    p.add_argument("--sampler", default="uniform", help="the fused step's pixel sampler (default uniform)")
     p.add_argument("--out", default=str(OUT), help="writes OUT.json and OUT.md")
     args = p.parse_args(argv)
 
@@ -154,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from inrcodec import __version__, image
-    from inrcodec.config import PRESETS
+    from inrcodec.config import PRESETS_1_2 as PRESETS  # release 1.2's step is the baseline
 
     img = image.load(args.image)
     doc = {
@@ -166,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
         "image": Path(args.image).name,
         "batch": PRESETS["medium"].fit.batch,
         "steps": args.steps,
+        "fused_sampler": args.sampler,
         "reps": args.reps,
         "omp_wait_policy": os.environ["OMP_WAIT_POLICY"],
         "load_before": _load(),
@@ -173,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     for threads in map(int, args.threads.split(",")):
         for width in map(int, args.widths.split(",")):
-            row = measure(width, threads, args.reps, args.steps, img)
+            row = measure(width, threads, args.reps, args.steps, img, args.sampler)
             print(
                 f"width {width:3d}, {threads} thread(s): 1.2 {row['plain_px_steps_per_s'] / 1e6:.3f}, fused "
                 f"{row['fused_px_steps_per_s'] / 1e6:.3f} M px-steps/s: {row['speedup']:.2f}x; "

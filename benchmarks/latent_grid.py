@@ -43,7 +43,16 @@ from inrcodec.config import (
 
 PHOTOS = REPO.parent / "shared" / "photos"
 OUT = RESULTS / "latent"
-ANCHOR = RESULTS / "photos-first8"  # release 1.2's SIREN ladder and JPEG on the same photos
+ANCHOR = RESULTS / "photos-first8"  # JPEG (and the others) on the same photos
+RELEASE_1_2 = RESULTS / "archive" / "1.2.0"  # release 1.2's SIREN ladder, per anchor folder name
+
+
+def _siren(anchor: Path) -> Path:
+    """Release 1.2's SIREN rows on the anchor's images: the family's comparisons have always been
+    against that release's ladder, archived by release since 2.0 changed the ladder's fit."""
+    archived = RELEASE_1_2 / anchor.resolve().name / "inrcodec.json"
+    return archived if archived.exists() else anchor / "inrcodec.json"
+
 
 # The sweep's points (the plain ones and the context model's) live in inrcodec/config.py, beside
 # the presets that pick from them.
@@ -250,7 +259,7 @@ def report(out: Path = OUT, anchor: Path = ANCHOR, baseline: Path | None = None)
     WebP and AVIF where ``anchor`` has them, and against the ``baseline`` sweep when given) as
     markdown."""
     proto = _load(out / "latent-proto.json")
-    siren, jpeg = (_same_images(_load(anchor / f"{n}.json"), proto["images"]) for n in ("inrcodec", "jpeg420"))
+    siren, jpeg = (_same_images(_load(path), proto["images"]) for path in (_siren(anchor), anchor / "jpeg420.json"))
     others = {
         label: _same_images(_load(anchor / f"{name}.json"), proto["images"])
         for name, label in (("webp", "WebP"), ("avif", "AVIF"))
@@ -330,11 +339,8 @@ def rd_plot(out: Path, anchor: Path) -> Path:
     from benchmarks.plot import load_published, plot
 
     proto = _load(out / "latent-proto.json")
-    docs = [
-        _same_images(_load(anchor / f"{name}.json"), proto["images"])
-        for name in ("inrcodec", "jpeg420", "webp", "avif")
-        if (anchor / f"{name}.json").exists()
-    ]
+    paths = [_siren(anchor), *(anchor / f"{name}.json" for name in ("jpeg420", "webp", "avif"))]
+    docs = [_same_images(_load(path), proto["images"]) for path in paths if path.exists()]
     docs = [{**d, "label": "inrcodec 1.2 (SIREN)"} if d["name"] == "inrcodec" else d for d in docs]
     context = "checkerboard context" if proto["rows"][0].get("context_bytes") else "one Laplace per level"
     proto = {**proto, "label": f"latent grids + sine synthesis ({context})"}
@@ -353,7 +359,7 @@ def siren_at(anchor: dict, image: str, bpp: float) -> float | None:
 
 
 def tuning_report(out: Path = OUT, anchor: Path = ANCHOR, context: bool = False) -> str:
-    siren = _load(anchor / "inrcodec.json")
+    siren = _load(_siren(anchor))
     rows = []
     for codec in tuning_codecs(context):
         path = out / f"{codec.name}.json"
@@ -375,7 +381,7 @@ def tuning_report(out: Path = OUT, anchor: Path = ANCHOR, context: bool = False)
 
 def full_res_report(out: Path, anchor: Path = ANCHOR) -> str:
     """The full-resolution variants beside release 1.2's SIREN and JPEG 4:2:0 at the same bpp."""
-    siren, jpeg = _load(anchor / "inrcodec.json"), _load(anchor / "jpeg420.json")
+    siren, jpeg = _load(_siren(anchor)), _load(anchor / "jpeg420.json")
     rows = []
     for codec in full_res_codecs():
         path = out / f"{codec.name}.json"
@@ -461,7 +467,8 @@ def main(argv: list[str] | None = None) -> int:
         "--anchor",
         type=Path,
         default=ANCHOR,
-        help=f"release 1.2's results on the same images (default {ANCHOR.relative_to(REPO)}; Kodak: results/kodak)",
+        help=f"the classical codecs' results on the same images (default {ANCHOR.relative_to(REPO)}; Kodak: "
+        "results/kodak); release 1.2's SIREN from results/archive/1.2.0/<that folder's name> where it exists",
     )
     p.add_argument(
         "--interpolation",

@@ -85,7 +85,8 @@ def _arch(width: int):
 
 
 def _preset(width: int):
-    from inrcodec.config import PRESETS
+    """Release 1.2's preset of this width: the fit the committed curves were measured with."""
+    from inrcodec.config import PRESETS_1_2 as PRESETS
 
     for name in ("low", "medium", "high"):
         if PRESETS[name].arch.hidden == width:
@@ -94,7 +95,7 @@ def _preset(width: int):
 
 
 def _preset_name(width: int) -> str:
-    from inrcodec.config import PRESETS
+    from inrcodec.config import PRESETS_1_2 as PRESETS
 
     return next(n for n in ("low", "medium", "high") if PRESETS[n].arch.hidden == width)
 

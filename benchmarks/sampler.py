@@ -1,10 +1,12 @@
 """Issue 16, item 2: the error-driven pixel sampler against uniform batches, at equal CPU time.
 
     python -m benchmarks.sampler                    # photo001-photo008, the medium preset's fit
+    python -m benchmarks.sampler --sampler importance --fused   # release 2.0's step against 1.2's
 
-For each held-out photo, the medium preset's dense fit (width 80, batch 8192, its cosine
+For each held-out photo, release 1.2's medium preset's dense fit (width 80, batch 8192, its cosine
 schedule, its seed) runs once with uniform batches for the preset's 2000 steps and once with the
-error-driven sampler (inrcodec/encoder/sampling.py) for as many steps as take the same CPU time:
+error-driven sampler (inrcodec/encoder/sampling.py; with ``--fused``, on the fused step: the
+release 2.0 presets' fit) for as many steps as take the same CPU time:
 the two samplers' step costs are measured side by side in the same process just before (40 steps
 each after a warm-up, interleaved twice, the faster kept), and the error sampler's step count is
 2000 times their ratio. Both full runs are timed too, so the table shows how equal the times came
@@ -44,10 +46,10 @@ def _cpu_per_step(net_factory, target, fit, steps: int) -> float:
     return (time.process_time() - t) / steps
 
 
-def measure(arr: np.ndarray, challenger: str = "error") -> dict:
+def measure(arr: np.ndarray, challenger: str = "error", fused: bool = False) -> dict:
     import torch
 
-    from inrcodec.config import PRESETS
+    from inrcodec.config import PRESETS_1_2 as PRESETS
     from inrcodec.encoder.fit import Target, evaluate, train
     from inrcodec.siren import Siren
 
@@ -55,7 +57,7 @@ def measure(arr: np.ndarray, challenger: str = "error") -> dict:
     preset = PRESETS["medium"]
     arch = replace(preset.arch, out_features=arr.shape[2])
     target = Target.of(arr)
-    uniform, error = preset.fit, replace(preset.fit, sampler=challenger)
+    uniform, error = preset.fit, replace(preset.fit, sampler=challenger, fused=fused)
 
     def factory():
         return Siren(arch, torch.Generator().manual_seed(uniform.seed))
@@ -103,7 +105,7 @@ def table(doc: dict) -> str:
                 f"{mean('uniform', 'cpu_s'):.0f} / {mean(ch, 'cpu_s'):.0f}",
             ]
         )
-    label = {"error": "error-driven"}.get(ch, ch)
+    label = {"error": "error-driven"}.get(ch, ch) + (" + fused step" if doc["config"].get("fused") else "")
     head = ["photo", "uniform dB", f"{label} dB", "gain", f"steps (uniform / {ch})", f"CPU s (uniform / {ch})"]
     lines = md.table(head, body)
     lines += ["", f"Command: `{' '.join(doc['provenance']['command'])}`"]
@@ -116,11 +118,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n-images", type=int, default=8, help="the first N images (default 8)")
     p.add_argument("--out", type=Path, default=OUT, help=f"results folder (default {repo_path(OUT)})")
     p.add_argument("--sampler", choices=("error", "importance"), default="error", help="the sampler against uniform")
+    p.add_argument("--fused", action="store_true", help="the challenger on the fused step (encoder/fused.py)")
     args = p.parse_args(argv)
-    from inrcodec.config import PRESETS
+    from inrcodec.config import PRESETS_1_2 as PRESETS
+    from inrcodec.encoder.sampling import Importance
 
     if args.sampler != "error" and args.out == OUT:
-        args.out = OUT / args.sampler
+        args.out = OUT / (args.sampler + ("-fused" if args.fused else ""))
     config = {
         "preset": "medium",
         "fit": asdict(PRESETS["medium"].fit),
@@ -129,6 +133,10 @@ def main(argv: list[str] | None = None) -> int:
     }
     if args.sampler != "error":  # the committed error-sampler run's config predates this key
         config["sampler"] = args.sampler
+    if args.sampler == "importance":  # its error-proportional half is drawn by tiles (issue 16, item 3)
+        config["tile"] = Importance.TILE
+    if args.fused:
+        config["fused"] = True
     path = args.out / "sampler.json"
     old = json.loads(path.read_text()) if path.exists() else {}
     done = {r["image"]: r for r in old.get("rows", [])} if old.get("config") == config else {}
@@ -136,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for ref in dataset(args.images)[: args.n_images]:
         if ref.name not in done:
-            done[ref.name] = {"image": ref.name, **measure(load(ref), args.sampler)}
+            done[ref.name] = {"image": ref.name, **measure(load(ref), args.sampler, args.fused)}
             print(json.dumps(done[ref.name]), flush=True)
         rows.append(done[ref.name])
         doc = {"config": config, "rows": rows, "provenance": provenance()}

@@ -68,31 +68,50 @@ class EncodeConfig:
     prior: str = "none"  # none | auto (the newest shipped prior for this network, if any; v4) | an ID
 
 
-def _ladder_point(hidden: int, density: float, steps: int, lr: float = 2e-3) -> EncodeConfig:
+def _ladder_point(
+    hidden: int, density: float, steps: int, lr: float = 2e-3, fused: bool = False, sampler: str = "uniform"
+) -> EncodeConfig:
     """A preset that is exactly one operating point of the benchmark's ladder
     (benchmarks/codecs.py), so docs/benchmark.md holds its measured Kodak bpp and PSNR."""
     return EncodeConfig(
         arch=Architecture(hidden=hidden, layers=3, pe_levels=6),
-        fit=FitConfig(steps=steps, batch=8192, lr=lr),
+        fit=FitConfig(steps=steps, batch=8192, lr=lr, fused=fused, sampler=sampler),
         prune=PruneConfig(density=density, rate=0.4, steps=500, rewind="early:100"),
         coder=CoderConfig(qat_steps=100),
     )
 
 
+_FAST = EncodeConfig(
+    arch=Architecture(hidden=32, layers=3),
+    fit=FitConfig(steps=500),
+    prune=PruneConfig(density=1.0),
+    coder=CoderConfig(qat_steps=50),
+)
+# Release 1.2's presets, kept so that what was measured with them (the prior's probes, the
+# sampler's baseline, benchmarks/results/archive/1.2.0) can be rerun.
+PRESETS_1_2: dict[str, EncodeConfig] = {
+    "fast": _FAST,
+    "low": _ladder_point(40, 1.0, 1500),
+    "medium": _ladder_point(80, 1.0, 2000),
+    "high": _ladder_point(144, 1.0, 2000, lr=1e-3),
+}
+# Release 2.0's fit (issue 16, item 3): the fused step (encoder/fused.py) with the importance
+# sampler (encoder/sampling.py) is 1.13-1.20x as fast a step as 1.2's on one core
+# (``python -m benchmarks.fit_speed --widths 40,56,80,112,144 --threads 1 --sampler importance``,
+# benchmarks/results/fit_speed-importance.md), so each point takes 1.15x the steps in the same time.
+FIT_2_0 = {"fused": True, "sampler": "importance"}
+STEPS_2_0 = 1.15
+
 PRESETS: dict[str, EncodeConfig] = {
     # Seconds on a 2-core CPU; for the demo and smoke tests, not for rate-distortion.
-    "fast": EncodeConfig(
-        arch=Architecture(hidden=32, layers=3),
-        fit=FitConfig(steps=500),
-        prune=PruneConfig(density=1.0),
-        coder=CoderConfig(qat_steps=50),
-    ),
+    "fast": _FAST,
     # Rate-distortion presets: dense networks, since pruning lost to a dense network of the same
     # bytes at every point measured (docs/benchmark.md: the imp-vs-dense ablation on the tuning
     # photos, and the pruned points of the Kodak run). Pruning stays one flag away (--density).
-    "low": _ladder_point(40, 1.0, 1500),  # ladder point h40-d1.00: the lowest rates
-    "medium": _ladder_point(80, 1.0, 2000),  # ladder point h80-d1.00: the default
-    "high": _ladder_point(144, 1.0, 2000, lr=1e-3),  # ladder point h144-d1.00: the highest rate of the ladder
+    "low": _ladder_point(40, 1.0, round(1500 * STEPS_2_0), **FIT_2_0),  # ladder point h40-d1.00: the lowest rates
+    "medium": _ladder_point(80, 1.0, round(2000 * STEPS_2_0), **FIT_2_0),  # ladder point h80-d1.00: the default
+    # ladder point h144-d1.00: the highest rate of the ladder
+    "high": _ladder_point(144, 1.0, round(2000 * STEPS_2_0), lr=1e-3, **FIT_2_0),
 }
 DEFAULT_PRESET = "medium"
 

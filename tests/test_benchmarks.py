@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -243,6 +243,26 @@ def test_rd_presets_are_ladder_points():
         assert (cfg.prune.rule, cfg.prune.rewind, cfg.prune.steps) == same
         # The preset's geometric schedule visits exactly the ladder's densities up to its own.
         assert schedule(cfg.prune.density, cfg.prune.rate) == [d for d in traj.densities if d >= cfg.prune.density]
+
+
+def test_release_1_2_ladder_and_presets_are_the_archived_runs():
+    """LADDER_1_2 makes exactly the encode configs of the archived 1.2 Kodak run (so its rows keep
+    their fingerprints), PRESETS_1_2 are its points, and 2.0's ladder differs only in the fit."""
+    from benchmarks.codecs import LADDER, LADDER_1_2
+    from inrcodec import config
+
+    archived = json.loads((runner.REPO / "benchmarks/results/archive/1.2.0/kodak/inrcodec.json").read_text())
+    configs = archived["provenance"]["config"]["encode_configs"]
+    as_json = lambda cfg: json.loads(json.dumps(config.record(cfg)))  # noqa: E731 - tuples become lists
+    assert {f"h{t.hidden}": as_json(LADDER_1_2.encode_config(t)) for t in LADDER_1_2.trajectories} == configs
+    for name in ("low", "medium", "high"):
+        old = config.PRESETS_1_2[name]
+        assert as_json(replace(old, prune=replace(old.prune, rate=0.2))) == configs[f"h{old.arch.hidden}"]
+        new = config.PRESETS[name]
+        assert replace(new, fit=old.fit) == old and new.fit.fused and new.fit.sampler == "importance"
+        assert new.fit.steps == round(old.fit.steps * config.STEPS_2_0)
+    for old, new in zip(LADDER_1_2.trajectories, LADDER.trajectories, strict=True):
+        assert new.fit_steps == round(LADDER_1_2.steps_of(old) * config.STEPS_2_0)
 
 
 def test_a_codecs_curve_is_its_front():

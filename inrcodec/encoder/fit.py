@@ -105,8 +105,6 @@ def train(
         rows = target.rows(net.arch.pe_levels)
     # Full-batch epochs see every pixel once: there is nothing for a sampler to choose.
     sampler = sampling.make("uniform" if full_batch else cfg.sampler, pool, batch)
-    if cfg.fused and sampler.wants_errors:
-        raise ValueError("the fused step does not report per-pixel errors: use it with the uniform sampler")
     for step in range(steps):
         for group in opt.param_groups:
             group["lr"] = cosine_lr(step, steps, cfg.lr, cfg.lr_final)
@@ -116,7 +114,13 @@ def train(
         weights = list(net.weights) if mask is None else mask.apply(list(net.weights))
         if weight_fn is not None:
             weights = weight_fn(weights)
-        if cfg.fused:
+        if cfg.fused and sampler.wants_errors:
+            x, y = fused.gather(workspace, rows, target.coords, target.colours, net.arch.pe_levels, idx)
+            w = sampler.weights()  # of the draw; the errors it learns from are this step's
+            w = None if w is None else w.to(device)
+            loss, per_pixel = fused.weighted_mse(net, x, y, workspace, weights, list(net.biases), w)
+            sampler.observe(drawn, per_pixel)
+        elif cfg.fused:
             x, y = fused.gather(workspace, rows, target.coords, target.colours, net.arch.pe_levels, idx)
             loss = fused.mse(net, x, y, workspace, weights, list(net.biases))
         else:

@@ -33,7 +33,7 @@ import torch
 
 from inrcodec.siren import Siren, fourier_features
 
-__all__ = ["Workspace", "gather", "mse", "table"]
+__all__ = ["Workspace", "gather", "mse", "table", "weighted_mse"]
 
 FEATURE_TABLE_BYTES = 256 << 20  # above this, the Fourier features are computed per batch instead
 
@@ -85,10 +85,12 @@ def gather(
 
 class _SirenFunction(torch.autograd.Function):
     """The mean squared error of the network at the feature rows ``x`` (N, F) against the colours
-    ``y`` (N, C); weights and biases passed flat."""
+    ``y`` (N, C), each pixel's term weighted by ``pixel_w`` (N,) unless it is None, and each
+    pixel's squared error (N,), mean over channels (not differentiable; empty unless asked for
+    by ``errors``); weights and biases passed flat."""
 
     @staticmethod
-    def forward(ctx, x, y, ws, omegas, *params):  # noqa: D401 - autograd signature
+    def forward(ctx, x, y, ws, omegas, pixel_w, errors, *params):  # noqa: D401 - autograd signature
         n_layers = len(params) // 2
         weights, biases = params[:n_layers], params[n_layers:]
         n = x.shape[0]
@@ -109,16 +111,23 @@ class _SirenFunction(torch.autograd.Function):
                 h = torch.addmm(b, h, w.t()).sub_(y)  # the residual
             scaled.append(w)
         ctx.ws, ctx.omegas, ctx.scaled, ctx.acts, ctx.cos, ctx.residual = ws, omegas, scaled, acts, cos, h
-        return torch.mean(h * h)
+        ctx.pixel_w = pixel_w
+        squared = h * h
+        per_pixel = squared.mean(1) if errors or pixel_w is not None else h.new_empty(0)
+        loss = torch.mean(squared) if pixel_w is None else torch.mean(per_pixel * pixel_w)
+        ctx.mark_non_differentiable(per_pixel)
+        return loss, per_pixel
 
     @staticmethod
-    def backward(ctx, grad):
+    def backward(ctx, grad, _grad_errors):
         if ctx.scaled is None:
             raise RuntimeError("the fused SIREN's backward runs once per forward (its buffers are reused)")
         scaled, acts, cos, omegas = ctx.scaled, ctx.acts, ctx.cos, ctx.omegas
         n_layers = len(scaled)
         dws, dbs = [None] * n_layers, [None] * n_layers
         t = ctx.residual.mul_(grad * (2.0 / ctx.residual.numel()))  # d mean(r^2) / d output
+        if ctx.pixel_w is not None:  # d mean_i(w_i mean_c(r^2)) / d output
+            t.mul_(ctx.pixel_w[:, None])
         g = t  # the gradient of the current layer's output
         for i in range(n_layers - 1, -1, -1):
             if i < n_layers - 1:
@@ -130,8 +139,8 @@ class _SirenFunction(torch.autograd.Function):
             if i > 0:
                 g = ctx.ws.get(f"g{i}", (t.shape[0], scaled[i].shape[1]), t)
                 torch.mm(t, scaled[i], out=g)
-        ctx.scaled = ctx.acts = ctx.cos = ctx.residual = None
-        return (None, None, None, None, *dws, *dbs)
+        ctx.scaled = ctx.acts = ctx.cos = ctx.residual = ctx.pixel_w = None
+        return (None, None, None, None, None, None, *dws, *dbs)
 
 
 def mse(
@@ -146,6 +155,24 @@ def mse(
     weights and biases, differentiable in both: ``torch.mean((net(coords, weights, biases) -
     colours) ** 2)`` within float rounding. Its backward pass must run (or the result be dropped)
     before the next call with the same workspace."""
+    return weighted_mse(net, x, y, ws, weights, biases, None, errors=False)[0]
+
+
+def weighted_mse(
+    net: Siren,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    ws: Workspace,
+    weights: list[torch.Tensor],
+    biases: list[torch.Tensor],
+    pixel_w: torch.Tensor | None,
+    errors: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """What the samplers that learn from the error need (encoder/sampling.py): the mean over
+    pixels of ``pixel_w`` (N,) times each pixel's squared error (a plain mean when None),
+    differentiable as :func:`mse`, and each pixel's squared error, mean over channels (N,; not
+    differentiable). The reference is ``per_pixel = ((net(coords) - colours) ** 2).mean(1)``,
+    ``(per_pixel * pixel_w).mean()``, within float rounding."""
     a = net.arch
     omegas = [a.omega0] + [a.omega_hidden] * (len(weights) - 2) + [1.0]
-    return _SirenFunction.apply(x, y, ws, omegas, *weights, *biases)
+    return _SirenFunction.apply(x, y, ws, omegas, pixel_w, errors, *weights, *biases)
