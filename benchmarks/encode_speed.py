@@ -1,6 +1,9 @@
-"""The latent-grid encoder's training step against an earlier revision's, side by side in one run.
+"""An encoder against an earlier revision's, side by side in one run: the latent-grid family's
+training step, or the SIREN presets' whole encodes.
 
     python -m benchmarks.encode_speed --before HEAD --out benchmarks/results/encode-speed.json
+    python -m benchmarks.encode_speed --before 1ca0114 --presets low,medium,high --runs 2 \
+        --out benchmarks/results/encode-speed-siren.json     # release 2.0's SIREN presets vs 1.2's
 
 For each preset, each revision fits the same photo with the preset's configuration for
 ``--steps`` training steps in a fresh process, and the time of a step is read from the fit's own
@@ -11,6 +14,9 @@ it in their proportions. The revisions alternate (before, after, after, before, 
 change of load on a shared machine falls on both; the load average is recorded with each run.
 Each run also records the whole encode's CPU seconds and the file's bytes and PSNR, so a faster
 step that trained a different function would show. One torch thread, as the benchmark's workers.
+A SIREN preset (``low``, ``medium``, ``high``) is timed whole: each revision encodes the photo with
+its own preset of that name (``inrcodec.encode_with_stats``) and the figure is the encode's
+process CPU seconds, beside the file's bytes and its decode's PSNR.
 """
 
 from __future__ import annotations
@@ -49,14 +55,37 @@ _FIT = (
 )
 
 
+_ENCODE = (
+    "import json, sys, time\n"
+    "import numpy as np\n"
+    "import torch\n"
+    "torch.set_num_threads(1)\n"
+    "import inrcodec\n"
+    "from inrcodec import image\n"
+    "arr = image.load(sys.argv[1])\n"
+    "t = time.process_time()\n"
+    "data = inrcodec.encode_with_stats(arr, preset=sys.argv[2]).data\n"
+    "cpu = time.process_time() - t\n"
+    "err = np.mean((inrcodec.decode(data).astype(np.float64) - arr) ** 2)\n"
+    "out = {'cpu_s': cpu, 'bytes': len(data), 'bpp': len(data) * 8 / arr.shape[0] / arr.shape[1],\n"
+    "       'psnr': 10 * np.log10(255.0 ** 2 / err)}\n"
+    "print(json.dumps(dict(out, module=inrcodec.__file__)))\n"
+)
+
+
 def measure(root: Path, photo: Path, preset: str, steps: int) -> dict:
-    """One fit by the revision at ``root``: its time a step, whole CPU seconds, bytes and PSNR."""
-    _, _, out, _ = run_python(_FIT, [str(photo), preset, str(steps)], root)
+    """One fit by the revision at ``root``: its time a step, whole CPU seconds, bytes and PSNR
+    (a SIREN preset: its whole encode's CPU seconds, bytes and PSNR)."""
+    siren = not preset.startswith("grid-")
+    _, _, out, _ = run_python(_ENCODE if siren else _FIT, [str(photo), preset, *([] if siren else [str(steps)])], root)
     row = json.loads(out)
     if not Path(row.pop("module")).is_relative_to(root):
         raise SystemExit(f"{root}: the run imported another inrcodec")
-    (s0, t0), (s1, t1) = row["marks"][0], row["marks"][-1]
-    row["ms_per_step"] = (t1 - t0) / (s1 - s0) * 1000
+    if siren:
+        row["ms_per_step"] = None  # the whole encode is the figure
+    else:
+        (s0, t0), (s1, t1) = row["marks"][0], row["marks"][-1]
+        row["ms_per_step"] = (t1 - t0) / (s1 - s0) * 1000
     row["load"] = [round(x, 2) for x in os.getloadavg()]
     return row
 
@@ -64,7 +93,7 @@ def measure(root: Path, photo: Path, preset: str, steps: int) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--before", default="HEAD", help="the earlier revision (git)")
-    ap.add_argument("--presets", default="grid-low,grid-medium,grid-xhigh", help="comma-separated grid presets")
+    ap.add_argument("--presets", default="grid-low,grid-medium,grid-xhigh", help="comma-separated presets")
     ap.add_argument("--photo", type=Path, default=PHOTO, help=f"the image fitted ({PHOTO.name})")
     ap.add_argument("--steps", type=int, default=1000, help="training steps of each fit (at least 200)")
     ap.add_argument("--runs", type=int, default=3, help="runs of each revision per preset")
@@ -91,12 +120,14 @@ def main() -> None:
             for which in alternating(args.runs):
                 row = measure(roots[which], args.photo, preset, args.steps)
                 runs[which].append(row)
-                print(preset, which, f"{row['ms_per_step']:.2f} ms/step", f"{row['bpp']:.4f} bpp",
+                step = "" if row["ms_per_step"] is None else f"{row['ms_per_step']:.2f} ms/step"
+                print(preset, which, step, f"{row['cpu_s']:.1f} s", f"{row['bpp']:.4f} bpp",
                       f"{row['psnr']:.2f} dB", "load", row["load"], flush=True)  # fmt: skip
-            med = {w: statistics.median(r["ms_per_step"] for r in rs) for w, rs in runs.items()}
             cpu = {w: statistics.median(r["cpu_s"] for r in rs) for w, rs in runs.items()}
+            whole = runs["after"][0]["ms_per_step"] is None
+            med = cpu if whole else {w: statistics.median(r["ms_per_step"] for r in rs) for w, rs in runs.items()}
             doc["presets"][preset] = {
-                "median_ms_per_step": med,
+                "median_ms_per_step": None if whole else med,
                 "speedup": med["before"] / med["after"],
                 "median_encode_cpu_s": cpu,
                 "runs": runs,
@@ -106,6 +137,9 @@ def main() -> None:
     for preset, res in doc["presets"].items():
         m = res["median_ms_per_step"]
         c = res["median_encode_cpu_s"]
+        if m is None:
+            print(f"{preset}: the whole encode {c['before']:.1f} -> {c['after']:.1f} s of CPU ({res['speedup']:.2f}x)")
+            continue
         print(f"{preset}: {m['before']:.2f} -> {m['after']:.2f} ms a step ({res['speedup']:.2f}x); "
               f"the {args.steps}-step encode {c['before']:.1f} -> {c['after']:.1f} s of CPU")  # fmt: skip
 

@@ -1,6 +1,6 @@
 """Regenerate docs/benchmark.md's tables, BD-rates and plot from the results in benchmarks/results/.
 
-    python -m benchmarks.report  # results/kodak, results/photos-first4, results/kodak-upscale, results/ablations
+    python -m benchmarks.report  # results/kodak, results/photos-first8, results/kodak-upscale, results/ablations
 
 Only the blocks between ``<!-- generated:NAME begin -->`` and ``<!-- generated:NAME end -->``
 markers are rewritten; the prose around them is left alone. Nothing here measures anything.
@@ -26,12 +26,12 @@ ANCHOR = "jpeg420"  # every codec's BD-rate is against this one
 INR = "inrcodec"
 INR_ANCHORS = ("webp", "avif")  # and inrcodec's against these measured ones too
 # The same comparison on tuning photos, so a gain tuned to Kodak would show (docs/benchmark.md).
-PHOTOS = "photos-first4"
+PHOTOS = "photos-first8"
 PHOTOS_COMMAND = (
-    "python -m benchmarks.kodak_rd --images ../shared/photos --n-images 4 --codecs jpeg420,inrcodec --workers 2"
+    "python -m benchmarks.kodak_rd --images ../shared/photos --n-images 8 --codecs jpeg420,inrcodec --workers 2"
 )
 # The release whose inrcodec results "what changed" compares against (results/archive/<release>/).
-PREVIOUS = "1.1.0"
+PREVIOUS = "1.2.0"
 PUBLISHED_INR = ("COIN", "COIN++", "Struempler et al. 2022 (basic, 8-bit)", "C3", "Cool-chic 5.0")
 
 
@@ -102,10 +102,15 @@ def _inr(folder: Path) -> dict | None:
 
 
 def _fit(doc: dict, setting: str) -> str:
-    """'steps, peak lr' of a setting's dense fit (``h144-d1.00``), from the run's own recorded config."""
+    """'steps, peak lr' of a setting's dense fit (``h144-d1.00``), from the run's own recorded config,
+    and its step and sampler where they are not release 1.2's (``fused``, ``importance``)."""
     cfgs = doc["provenance"].get("config", {}).get("encode_configs", {})
     cfg = cfgs.get(setting.split("-")[0])
-    return "?" if cfg is None else f"{cfg['fit']['steps']}, {cfg['fit']['lr']:g}"
+    if cfg is None:
+        return "?"
+    fit = cfg["fit"]
+    extra = ("fused" if fit.get("fused") else "", fit.get("sampler", ""))
+    return ", ".join([f"{fit['steps']}", f"{fit['lr']:g}", *(e for e in extra if e)])
 
 
 def release_block(old_folder: Path, new_folder: Path, old_label: str = PREVIOUS) -> str:
