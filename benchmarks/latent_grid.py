@@ -51,7 +51,14 @@ def _siren(anchor: Path) -> Path:
     """Release 1.2's SIREN rows on the anchor's images: the family's comparisons have always been
     against that release's ladder, archived by release since 2.0 changed the ladder's fit."""
     archived = RELEASE_1_2 / anchor.resolve().name / "inrcodec.json"
-    return archived if archived.exists() else anchor / "inrcodec.json"
+    if archived.exists():
+        return archived
+    path = anchor / "inrcodec.json"
+    if path.exists():  # a folder with no archive: its rows must be 1.2's fit, not a later ladder's
+        configs = _load(path)["provenance"].get("config", {}).get("encode_configs", {})
+        if any(c["fit"].get("fused") or c["fit"].get("sampler") for c in configs.values()):
+            raise SystemExit(f"{path}: not release 1.2's SIREN ladder (its archive would be {RELEASE_1_2})")
+    return path
 
 
 # The sweep's points (the plain ones and the context model's) live in inrcodec/config.py, beside

@@ -39,7 +39,7 @@ def main() -> int:
     import inrcodec
     from inrcodec import image
     from inrcodec.api import encode_with_stats
-    from inrcodec.config import preset
+    from inrcodec.config import PRESETS_1_2, preset
     from inrcodec.encoder.pipeline import encode_array
 
     doc: dict = {
@@ -83,13 +83,13 @@ def main() -> int:
     for fused in (False, True):
         if left() < 200:
             break
-        cfg = preset(args.encode_preset)
-        cfg = replace(cfg, fit=replace(cfg.fit, fused=fused))
+        # release 1.2's preset (its step, uniform batches), then release 2.0's (fused step, importance)
+        cfg = PRESETS_1_2[args.encode_preset] if not fused else preset(args.encode_preset)
         sync()
         t = time.perf_counter()
         e = encode_array(arr, cfg, dev)
         sync()
-        key = "fused" if fused else "release_1_2_step"
+        key = "release_2_0" if fused else "release_1_2"
         enc[key] = {"seconds": time.perf_counter() - t, "bytes": len(e.data),
                     "psnr": image.psnr(inrcodec.decode(e.data, device="cpu"), arr)}
         secs, psnr = enc[key]["seconds"], enc[key]["psnr"]

@@ -1,7 +1,7 @@
 """Which pixels a training step sees.
 
-``uniform`` (every release so far): each batch is drawn uniformly, with replacement, from the
-seeded generator. ``error`` (issue 16): half of each batch is drawn the same way, the other half
+``uniform`` (every release up to 1.2; still ``FitConfig``'s default): each batch is drawn
+uniformly, with replacement, from the seeded generator. ``error`` (issue 16): half of each batch is drawn the same way, the other half
 in proportion to each pixel's squared error when a batch last contained it, so steps go where
 the picture is still wrong (the idea of EVOS, CVPR 2025, and of soft mining, without their extra
 full-image passes: the errors come free from the step's own forward pass). A pixel never seen
@@ -45,9 +45,10 @@ class ErrorDriven(Uniform):
     wants_errors = True
 
     MAX_POOL = 1 << 24  # torch.multinomial's limit on categories
+    multinomial = True  # draws with torch.multinomial over every pixel (so at most MAX_POOL of them)
 
     def __init__(self, pool: int, batch: int, share: float = 0.5) -> None:
-        if pool > self.MAX_POOL:
+        if self.multinomial and pool > self.MAX_POOL:
             raise ValueError(f"the error sampler draws from at most {self.MAX_POOL} pixels, not {pool}")
         super().__init__(pool, batch)
         self.weighted = int(round(batch * share))  # draws in proportion to the error (0 for a 1-pixel batch)
@@ -67,7 +68,8 @@ class ErrorDriven(Uniform):
 
 class Importance(ErrorDriven):
     """Half of each batch drawn in proportion to the error (q), half uniformly, and the loss
-    weighted by 1/(N p) with p = (1/N + q)/2, the mixture's density (a deterministic mixture):
+    weighted by 1/(N p) with p = (1 - s)/N + s q, the mixture's density (a deterministic mixture;
+    s = floor(b/2)/b, 1/2 for an even batch b):
     an unbiased estimate of the mean error over all pixels, with its variance lowered where the
     error is large.
 
@@ -79,6 +81,7 @@ class Importance(ErrorDriven):
     the weights are those of the density actually drawn from."""
 
     TILE = 16  # pixels per tile of the error-proportional draw
+    multinomial = False  # any pool: a 24-megapixel photo too
 
     def draw(self, gen: torch.Generator) -> torch.Tensor:
         n, t, b = self.pool, self.TILE, self.batch
