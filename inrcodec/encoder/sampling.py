@@ -1,15 +1,16 @@
 """Which pixels a training step sees.
 
 ``uniform`` (every release up to 1.2; still ``FitConfig``'s default): each batch is drawn
-uniformly, with replacement, from the seeded generator. ``error`` (issue 16): half of each batch is drawn the same way, the other half
-in proportion to each pixel's squared error when a batch last contained it, so steps go where
-the picture is still wrong (the idea of EVOS, CVPR 2025, and of soft mining, without their extra
-full-image passes: the errors come free from the step's own forward pass). A pixel never seen
-keeps its starting weight of 1, far above any colour error of a fitted network, so the first
-draws also cover the image. The loss is not reweighted: the point is to spend more of the
-gradient on the pixels that are wrong. ``importance`` draws half the batch uniformly and half in
-proportion to the error (by tiles of 16 pixels) and weights the loss back by the mixture's
-density (unbiased): the variance-reducing version of the same idea.
+uniformly, with replacement, from the seeded generator. ``error`` (issue 16): half of each
+batch is drawn the same way, the other half in proportion to each pixel's squared error when a
+batch last contained it, so steps go where the picture is still wrong (the idea of EVOS, CVPR
+2025, and of soft mining, without their extra full-image passes: the errors come free from the
+step's own forward pass). A pixel never seen keeps its starting weight of 1, far above any
+colour error of a fitted network, so the first draws also cover the image. The loss is not
+reweighted: the point is to spend more of the gradient on the pixels that are wrong.
+``importance`` (release 2.0's presets) draws half the batch uniformly and half in proportion to
+the error (by tiles of 16 pixels) and weights the loss back by the mixture's density (unbiased):
+the variance-reducing version of the same idea.
 """
 
 from __future__ import annotations
