@@ -99,6 +99,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3, help="runs of each revision per preset")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/encode-speed.json"))
     args = ap.parse_args()
+    args.photo = args.photo.resolve()  # the runs start in each revision's own folder
     if args.steps < 200:
         ap.error("--steps: at least 200 (the time a step is read from step 100 to the last)")
     tree = provenance()

@@ -410,15 +410,21 @@ def test_bd_rate_agrees_with_the_bjontegaard_package_on_the_committed_curves():
       points spanning the shared range. Given the points our variant keeps, 'cubic' must give our
       numbers to rounding (1e-6 %, 1e-6 dB): the fit, the integration, the log-rate and the
       percentage are the same arithmetic. On four-point curves nothing is cut: plain VCEG-M33.
+      Where a span keeps only three points (JPEG's curve over the photos' 22.5-26.8 dB) ours is a
+      parabola and the package's cubic is underdetermined, so that pair is compared by the next
+      check only.
     - Its 'pchip' method (piecewise cubic Hermite through every point: the JCT-VC/JVET common test
       conditions' Excel sheet, which the package reproduces to 10 decimals) and 'akima' (its
-      authors' recommendation) are independent estimates of the same curves. BD-rates agree within
-      0.75 percentage points and BD-PSNRs within 0.05 dB on every pair (the headline, inrcodec
-      against JPEG 4:2:0 on Kodak: -13.88 % ours, -13.78 % pchip and akima, within 0.2 points).
-      The difference is the interpolants' curvature between measured points; it is largest on
-      the long classical curves (11-12 points from 23 to 42 dB), up to 0.56 points.
+      authors' recommendation) are independent estimates of the same curves. They agree on the
+      mean log-rate difference that BD-rate is (log(1 + BD/100)) within 0.015, 1.5 % of the rate,
+      and on BD-PSNR within 0.05 dB, on every pair; the headline, inrcodec against JPEG 4:2:0 on
+      Kodak, within 0.005 (-16.62 % ours, -16.32/-16.29 % pchip/akima in release 2.0's run). The
+      difference is the interpolants' curvature between measured points: in points of BD-rate it
+      grows with the rate ratio (+0.8/+1.0 against WebP at +62 %, +1.4 against AVIF at +121 %),
+      in log-rate it is largest on the long classical curves (11-12 points from 23 to 42 dB: JPEG
+      2000 against JPEG 4:2:0, -47.47 % against pchip's -46.92 %, 0.011).
     - Plain 'cubic' on the whole curves is the method the span variant avoids: one cubic stretched
-      over JPEG's 23-42 dB bends where inrcodec has no points (headline -15.52 %, docs/benchmark.md).
+      over JPEG's 23-42 dB bends where inrcodec has no points (headline -18.17 %, docs/benchmark.md).
     """
     import warnings
 
@@ -429,22 +435,29 @@ def test_bd_rate_agrees_with_the_bjontegaard_package_on_the_committed_curves():
     opts = {"require_matching_points": False, "min_overlap": 0}  # our curves have unequal point counts
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # bjontegaard warns on partial overlap; the range is reported
+        exact = 0
         for label, a, t in pairs:
             ours_rate, ours_psnr = bd.bd_rate(*a, *t), bd.bd_psnr(*a, *t)
             lo, hi = bd.overlap(a[1], t[1])
-            cubic = bj.bd_rate(*_span_cut(a, lo, hi, False), *_span_cut(t, lo, hi, False), method="cubic", **opts)
-            assert ours_rate == pytest.approx(cubic, abs=1e-6), label
             llo, lhi = max(np.log(a[0]).min(), np.log(t[0]).min()), min(np.log(a[0]).max(), np.log(t[0]).max())
-            cubic_psnr = bj.bd_psnr(
-                *_span_cut(a, llo, lhi, True), *_span_cut(t, llo, lhi, True), method="cubic", **opts
-            )
-            assert ours_psnr == pytest.approx(cubic_psnr, abs=1e-6), label
+            cuts = [_span_cut(a, lo, hi, False), _span_cut(t, lo, hi, False)]
+            cuts_psnr = [_span_cut(a, llo, lhi, True), _span_cut(t, llo, lhi, True)]
+            # Where a span keeps three points our fit is a parabola (degree min(3, n - 1)); the
+            # package's cubic through three points is underdetermined, so it is no reference there.
+            if min(len(c[0]) for c in cuts + cuts_psnr) >= 4:
+                exact += 1
+                assert ours_rate == pytest.approx(bj.bd_rate(*cuts[0], *cuts[1], method="cubic", **opts), abs=1e-6)
+                cubic_psnr = bj.bd_psnr(*cuts_psnr[0], *cuts_psnr[1], method="cubic", **opts)
+                assert ours_psnr == pytest.approx(cubic_psnr, abs=1e-6), label
             for method in ("pchip", "akima"):
-                assert ours_rate == pytest.approx(bj.bd_rate(*a, *t, method=method, **opts), abs=0.75), label
+                theirs = bj.bd_rate(*a, *t, method=method, **opts)
+                assert math.log1p(ours_rate / 100) == pytest.approx(math.log1p(theirs / 100), abs=0.015), label
                 assert ours_psnr == pytest.approx(bj.bd_psnr(*a, *t, method=method, **opts), abs=0.05), label
+        assert exact >= 6, exact  # the same arithmetic, checked on most pairs
         _, a, t = next(p for p in pairs if p[0] == "kodak: inrcodec vs jpeg420")
         for method in ("pchip", "akima"):
-            assert bd.bd_rate(*a, *t) == pytest.approx(bj.bd_rate(*a, *t, method=method, **opts), abs=0.2)
+            theirs = bj.bd_rate(*a, *t, method=method, **opts)
+            assert math.log1p(bd.bd_rate(*a, *t) / 100) == pytest.approx(math.log1p(theirs / 100), abs=0.005)
         four = ([0.1, 0.2, 0.4, 0.8], [24.0, 26.5, 29.0, 31.0]), ([0.12, 0.25, 0.45, 0.9], [24.5, 27.0, 29.2, 31.6])
         assert bd.bd_rate(*four[0], *four[1]) == pytest.approx(bj.bd_rate(*four[0], *four[1], method="cubic"), abs=1e-9)
         assert bd.bd_psnr(*four[0], *four[1]) == pytest.approx(bj.bd_psnr(*four[0], *four[1], method="cubic"), abs=1e-9)
