@@ -117,7 +117,7 @@ def test_fused_step_is_the_same_function(pe_levels):
     ws = fused.Workspace()
     for rows in (fused.table(coords, colours, pe_levels), None):  # gathered from the table, or computed
         x, y = fused.gather(ws, rows, coords, colours, pe_levels, idx)
-        loss = fused.mse(net, x, y, ws, weights(), list(net.biases))
+        loss = fused.mse(net, x, y, ws, weights(), list(net.biases))[0]
         grads = torch.autograd.grad(loss, list(net.parameters()))
         assert float(loss.detach()) == pytest.approx(float(ref.detach()), rel=1e-5)
         for g, r in zip(grads, ref_grads):
@@ -127,14 +127,14 @@ def test_fused_step_is_the_same_function(pe_levels):
     per_pixel = ((net(coords[idx], weights()) - colours[idx]) ** 2).mean(1)
     ref = (per_pixel * pixel_w).mean()
     ref_grads = torch.autograd.grad(ref, list(net.parameters()))
-    loss, errors = fused.weighted_mse(net, x, y, ws, weights(), list(net.biases), pixel_w)
+    loss, errors = fused.mse(net, x, y, ws, weights(), list(net.biases), pixel_w)
     assert torch.allclose(errors, per_pixel.detach(), rtol=1e-4, atol=1e-7) and not errors.requires_grad
     grads = torch.autograd.grad(loss, list(net.parameters()))
     assert float(loss.detach()) == pytest.approx(float(ref.detach()), rel=1e-5)
     for g, r in zip(grads, ref_grads):
         assert torch.allclose(g, r, rtol=1e-4, atol=1e-6 * float(r.abs().max())), float((g - r).abs().max())
     with pytest.raises(RuntimeError, match="once per forward"):
-        loss = fused.mse(net, x, y, ws, weights(), list(net.biases))
+        loss = fused.mse(net, x, y, ws, weights(), list(net.biases))[0]
         loss.backward(retain_graph=True)
         loss.backward()
 

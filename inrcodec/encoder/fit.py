@@ -114,15 +114,12 @@ def train(
         weights = list(net.weights) if mask is None else mask.apply(list(net.weights))
         if weight_fn is not None:
             weights = weight_fn(weights)
-        if cfg.fused and sampler.wants_errors:
+        if cfg.fused:
             x, y = fused.gather(workspace, rows, target.coords, target.colours, net.arch.pe_levels, idx)
-            w = sampler.weights()  # of the draw; the errors it learns from are this step's
+            w = sampler.weights()  # of this draw (None: a plain mean)
             w = None if w is None else w.to(device)
-            loss, per_pixel = fused.weighted_mse(net, x, y, workspace, weights, list(net.biases), w)
-            sampler.observe(drawn, per_pixel)
-        elif cfg.fused:
-            x, y = fused.gather(workspace, rows, target.coords, target.colours, net.arch.pe_levels, idx)
-            loss = fused.mse(net, x, y, workspace, weights, list(net.biases))
+            loss, per_pixel = fused.mse(net, x, y, workspace, weights, list(net.biases), w)
+            sampler.observe(drawn, per_pixel)  # nothing for uniform draws
         else:
             squared = (net(target.coords[idx], weights) - target.colours[idx]) ** 2
             if sampler.wants_errors:

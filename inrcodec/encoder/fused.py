@@ -33,7 +33,7 @@ import torch
 
 from inrcodec.siren import Siren, fourier_features
 
-__all__ = ["Workspace", "gather", "mse", "table", "weighted_mse"]
+__all__ = ["Workspace", "gather", "mse", "table"]
 
 FEATURE_TABLE_BYTES = 256 << 20  # above this, the Fourier features are computed per batch instead
 
@@ -86,11 +86,11 @@ def gather(
 class _SirenFunction(torch.autograd.Function):
     """The mean squared error of the network at the feature rows ``x`` (N, F) against the colours
     ``y`` (N, C), each pixel's term weighted by ``pixel_w`` (N,) unless it is None, and each
-    pixel's squared error (N,), mean over channels (not differentiable; empty unless asked for
-    by ``errors``); weights and biases passed flat."""
+    pixel's squared error (N,), mean over channels (not differentiable); weights and biases
+    passed flat."""
 
     @staticmethod
-    def forward(ctx, x, y, ws, omegas, pixel_w, errors, *params):  # noqa: D401 - autograd signature
+    def forward(ctx, x, y, ws, omegas, pixel_w, *params):  # noqa: D401 - autograd signature
         n_layers = len(params) // 2
         weights, biases = params[:n_layers], params[n_layers:]
         n = x.shape[0]
@@ -113,7 +113,7 @@ class _SirenFunction(torch.autograd.Function):
         ctx.ws, ctx.omegas, ctx.scaled, ctx.acts, ctx.cos, ctx.residual = ws, omegas, scaled, acts, cos, h
         ctx.pixel_w = pixel_w
         squared = h * h
-        per_pixel = squared.mean(1) if errors or pixel_w is not None else h.new_empty(0)
+        per_pixel = squared.mean(1)
         loss = torch.mean(squared) if pixel_w is None else torch.mean(per_pixel * pixel_w)
         ctx.mark_non_differentiable(per_pixel)
         return loss, per_pixel
@@ -140,7 +140,7 @@ class _SirenFunction(torch.autograd.Function):
                 g = ctx.ws.get(f"g{i}", (t.shape[0], scaled[i].shape[1]), t)
                 torch.mm(t, scaled[i], out=g)
         ctx.scaled = ctx.acts = ctx.cos = ctx.residual = ctx.pixel_w = None
-        return (None, None, None, None, None, None, *dws, *dbs)
+        return (None, None, None, None, None, *dws, *dbs)
 
 
 def mse(
@@ -150,29 +150,14 @@ def mse(
     ws: Workspace,
     weights: list[torch.Tensor],
     biases: list[torch.Tensor],
-) -> torch.Tensor:
+    pixel_w: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """mean((net(x) - y)^2) for the feature rows ``x`` and colours ``y`` (``gather``) with these
     weights and biases, differentiable in both: ``torch.mean((net(coords, weights, biases) -
-    colours) ** 2)`` within float rounding. Its backward pass must run (or the result be dropped)
-    before the next call with the same workspace."""
-    return weighted_mse(net, x, y, ws, weights, biases, None, errors=False)[0]
-
-
-def weighted_mse(
-    net: Siren,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    ws: Workspace,
-    weights: list[torch.Tensor],
-    biases: list[torch.Tensor],
-    pixel_w: torch.Tensor | None,
-    errors: bool = True,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """What the samplers that learn from the error need (encoder/sampling.py): the mean over
-    pixels of ``pixel_w`` (N,) times each pixel's squared error (a plain mean when None),
-    differentiable as :func:`mse`, and each pixel's squared error, mean over channels (N,; not
-    differentiable). The reference is ``per_pixel = ((net(coords) - colours) ** 2).mean(1)``,
-    ``(per_pixel * pixel_w).mean()``, within float rounding."""
+    colours) ** 2)`` within float rounding; with ``pixel_w`` (N,) each pixel's term weighted,
+    ``(per_pixel * pixel_w).mean()`` (the importance sampler's loss). Also each pixel's squared
+    error, mean over channels (N,; not differentiable), which the samplers learn from. The backward
+    pass must run (or the result be dropped) before the next call with the same workspace."""
     a = net.arch
     omegas = [a.omega0] + [a.omega_hidden] * (len(weights) - 2) + [1.0]
-    return _SirenFunction.apply(x, y, ws, omegas, pixel_w, errors, *weights, *biases)
+    return _SirenFunction.apply(x, y, ws, omegas, pixel_w, *weights, *biases)
