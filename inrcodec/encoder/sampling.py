@@ -84,15 +84,18 @@ class Importance(ErrorDriven):
     TILE = 16  # pixels per tile of the error-proportional draw
     multinomial = False  # any pool: a 24-megapixel photo too
 
+    def __init__(self, pool: int, batch: int) -> None:
+        super().__init__(pool, batch)
+        self.tiles = -(-pool // self.TILE)
+        self.sizes = torch.full((self.tiles,), self.TILE)  # pixels per tile (the last may be short)
+        self.sizes[-1] = pool - (self.tiles - 1) * self.TILE
+
     def draw(self, gen: torch.Generator) -> torch.Tensor:
-        n, t, b = self.pool, self.TILE, self.batch
-        tiles = -(-n // t)
+        n, t, b, tiles, sizes = self.pool, self.TILE, self.batch, self.tiles, self.sizes
         errors = self.errors if n == tiles * t else torch.nn.functional.pad(self.errors, (0, tiles * t - n))
         sums = errors.view(tiles, t).sum(1)
         cum = np.cumsum(sums.numpy(), dtype=np.float64)
         total = float(cum[-1])
-        sizes = torch.full((tiles,), t)
-        sizes[-1] = n - (tiles - 1) * t
         # half the batch by error, half uniform: a deterministic mixture, still unbiased with the
         # mixture's density in the weights. numpy searches sorted keys from the last one's place.
         half = b // 2
