@@ -200,6 +200,20 @@ class PriorConfig(Recorded):
     l1s: tuple[float, ...] = (0.0, 1e-4, 1e-3)  # residual L1 weights tried at the preset's steps
 
 
+@dataclass(frozen=True)
+class SharedMaskConfig(Recorded):
+    """shared-mask: issue 17's mask the decoder already knows (a shipped prior that carries it,
+    format v6) against the same release's dense ladder points and per-image IMP of the same width,
+    at full size, each fitted as the benchmark's ladder fits that width (codecs.LADDER)."""
+
+    hidden: int = 80  # width of the sparse priors and of the IMP trajectory (the `medium` preset's)
+    priors: tuple[str, ...] = ("2", "3")  # shipped priors with a shared mask, one operating point each
+    dense_prior: str = "1"  # the dense meta-learned prior they were pruned from (a reference point)
+    densities: tuple[float, ...] = (0.5, 0.3)  # per-image IMP rounds of the width-``hidden`` network
+    dense_widths: tuple[int, ...] = (56, 40)  # smaller dense ladder points (width ``hidden`` is IMP's start)
+    steps: int | None = None  # fit steps (None: the ladder's for that width; --quick sets a few)
+
+
 class Ablation(Experiment):
     """One ablation: its config class (``Config``), the tiny one of ``--quick`` (``quick``), its jobs."""
 
@@ -1242,6 +1256,144 @@ def _paired(doc: dict, variants: tuple[str, str], densities: tuple[float, ...]) 
     return _with_note(lines, f"{b} against {a} over all points: {_bd(_curve(doc, a), _curve(doc, b))}.")
 
 
+class SharedMask(Ablation):
+    """Issue 17: a shared mask costs a file nothing (format v6); does the sparse network it leaves
+    beat a dense network of the same bytes, or per-image IMP, when both fit as the ladder fits?"""
+
+    name, label = "shared-mask", "a mask the decoder already knows (sparse meta-learned priors)"
+    question = (
+        "At equal bytes, does fitting the sparse network a shipped prior's shared mask leaves (no mask in the"
+        " file) beat the ladder's dense networks and per-image IMP of the same width?"
+    )
+    Config = SharedMaskConfig
+    quick = SharedMaskConfig(priors=("2",), densities=(0.5,), dense_widths=(40,), steps=110)
+
+    def crop(self, crop: int | None) -> int | None:
+        return None
+
+    def scope(self, prov: dict) -> str:
+        cfg = self._config(self.setup.hidden)
+        fit = cfg.fit
+        return f"full size, release 2.0's ladder fit: width {self.setup.hidden}, {fit.steps} steps, batch {fit.batch}"
+
+    def _config(self, hidden: int, prior: str = "none", density: float = 1.0):
+        from benchmarks.codecs import LADDER, Trajectory
+
+        traj = next((t for t in LADDER.trajectories if t.hidden == hidden), Trajectory(hidden=hidden, densities=()))
+        cfg = LADDER.encode_config(replace(traj, densities=(density,) if density < 1 else ()))
+        if self.setup.steps is not None:
+            cfg = replace(cfg, fit=replace(cfg.fit, steps=self.setup.steps))
+        return replace(cfg, prior=prior)
+
+    def _jobs(self) -> dict[str, tuple[tuple[str, ...], dict, float]]:
+        """job key -> (settings, params, cost)."""
+        s = self.setup
+        imp = tuple(f"imp-{_d(d)}" for d in (1.0, *s.densities))
+        out = {"imp": (imp, {"hidden": s.hidden, "density": min(s.densities)}, 70.0)}
+        out[f"prior{s.dense_prior}"] = (
+            (f"prior{s.dense_prior}-d1.00",),
+            {"hidden": s.hidden, "prior": s.dense_prior},
+            50.0,
+        )
+        for pid in s.priors:
+            out[f"shared{pid}"] = ((f"shared{pid}",), {"hidden": s.hidden, "prior": pid}, 50.0)
+        for w in s.dense_widths:
+            out[f"dense-h{w}"] = ((f"dense-h{w}",), {"hidden": w}, 50.0 * (w / s.hidden) ** 2)
+        return out
+
+    def job_config(self, job: Job) -> dict:
+        p = job.params
+        cfg = self._config(p["hidden"], p.get("prior", "none"), p.get("density", 1.0))
+        return {"encode_config": record(cfg), "densities": list(self.setup.densities), "device": self.device}
+
+    def jobs(self) -> list[Job]:
+        return [Job(k, settings, params, cost) for k, (settings, params, cost) in self._jobs().items()]
+
+    def run(self, arr: np.ndarray, job: Job) -> list[dict]:
+        from inrcodec import priors
+        from inrcodec.encoder.pipeline import encode_ladder
+
+        p = job.params
+        cfg = self._config(p["hidden"], p.get("prior", "none"), p.get("density", 1.0))
+        densities = list(self.setup.densities) if job.key == "imp" else []
+        encoded = encode_ladder(arr, cfg, densities, device=self.device)
+        rows = _encoded_rows(arr, encoded, job.settings, self.device)
+        for r, enc in zip(rows, encoded):
+            if enc.data[4] != (6 if job.key.startswith("shared") else 4 if "prior" in p else 3):
+                raise RuntimeError(f"{r['setting']}: written as version {enc.data[4]}, not as asked")
+            if job.key.startswith("shared") and priors.mask(int(p["prior"])) is None:
+                raise RuntimeError(f"prior {p['prior']} carries no mask")
+        return rows
+
+    def summary(self, doc: dict) -> str:
+        s = self.setup
+        by_setting: dict[str, list[dict]] = {}
+        for r in doc["rows"]:
+            by_setting.setdefault(r["setting"], []).append(r)
+
+        def mean(setting: str, key: str) -> float | None:
+            vals = [r[key] for r in by_setting.get(setting, []) if r.get(key) is not None]
+            return float(np.mean(vals)) if vals else None
+
+        by = {c["setting"]: c for c in doc["curve"]}
+        start = [by[k] for k in ("imp-d1.00",) if k in by]
+        dense = sorted(_curve(doc, "dense") + start, key=lambda c: c["bpp"])
+        imp = _curve(doc, "imp")
+        shared = sorted([by[f"shared{p}"] for p in s.priors if f"shared{p}" in by], key=lambda c: c["bpp"])
+        lines = md.table(
+            (
+                "point",
+                "density",
+                "bytes",
+                "bpp",
+                "PSNR (dB)",
+                "− dense at equal bpp (dB)",
+                "− IMP at equal bpp (dB)",
+                "mask bytes (share)",
+                "layer bytes",
+                "encode s",
+            )
+        )
+        order = [*(c["setting"] for c in reversed(dense)), *(c["setting"] for c in reversed(imp))]
+        order += [f"prior{s.dense_prior}-d1.00", *(c["setting"] for c in reversed(shared))]
+        seen = set()
+        for key in order:
+            c = by.get(key)
+            if c is None or key in seen:
+                continue
+            seen.add(key)
+            ref = None if key.startswith("dense") or key == "imp-d1.00" else _at_rate(c["bpp"], dense)
+            ref_imp = None if key.startswith("imp") else _at_rate(c["bpp"], imp)
+            mask, nbytes = mean(key, "mask_bytes"), mean(key, "bytes")
+            share = f"{mask:.0f} ({100 * mask / nbytes:.1f}%)" if mask is not None and nbytes else md.MISSING
+            cells = (
+                key,
+                md.fmt(mean(key, "density"), ".3f"),
+                md.fmt(nbytes, ".0f"),
+                f"{c['bpp']:.4f}",
+                f"{c['psnr']:.2f}",
+                md.fmt(None if ref is None else c["psnr"] - ref, "+.2f"),
+                md.fmt(None if ref_imp is None else c["psnr"] - ref_imp, "+.2f"),
+                share,
+                md.fmt(mean(key, "layer_bytes"), ".0f"),
+                md.fmt(mean(key, "encode_s"), ".1f"),
+            )
+            lines.append(md.row(cells))
+        with_start = sorted(shared + start, key=lambda c: c["bpp"])
+        note = (
+            "Means over the images. Dense: the ladder's widths "
+            f"{', '.join(str(w) for w in (s.hidden, *s.dense_widths))}"
+            f" (imp-d1.00 is width {s.hidden}'s); IMP: width {s.hidden} pruned per image to"
+            f" {', '.join(f'{d:g}' for d in s.densities)} (its mask in the file); shared: the priors"
+            f" {', '.join(s.priors)} (their mask in the decoder, none in the file); prior{s.dense_prior}: the dense"
+            f" meta-learned prior they were pruned from. − dense / − IMP: PSNR minus that curve's at the same bpp,"
+            " linear in log-rate between its points (– outside them). BD against dense (each curve from"
+            f" imp-d1.00): IMP {_bd(dense, imp)}; shared {_bd(dense, with_start)}."
+            f" Shared against IMP: {_bd(imp, with_start)}."
+        )
+        return _with_note(lines, note)
+
+
 ABLATIONS: dict[str, type[Ablation]] = {
     a.name: a
     for a in (
@@ -1256,6 +1408,7 @@ ABLATIONS: dict[str, type[Ablation]] = {
         Quantization,
         Prior,
         Tickets,
+        SharedMask,
     )
 }
 

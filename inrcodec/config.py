@@ -153,7 +153,8 @@ def override(
 def prior_id(cfg: EncodeConfig) -> int:
     """The prior ID a config asks for: 0 for ``none``; for ``auto`` the newest shipped prior of
     its network's shape (outputs included), or 0 if there is none; a number must name a prior of
-    that shape. Cheap (no torch): the command line checks it before any work."""
+    that shape; a prior with a shared mask (format v6) takes no pruning and no rate cap. Cheap (no
+    torch): the command line checks it before any work."""
     from inrcodec import priors
 
     a = cfg.arch
@@ -162,11 +163,13 @@ def prior_id(cfg: EncodeConfig) -> int:
         return priors.NO_PRIOR
     if cfg.prior == "auto":
         found = priors.find(*shape)
-        return priors.NO_PRIOR if found is None else found.id
-    named = named_prior(cfg)
-    if priors.registry()[named].shape() != shape:
-        raise ValueError(f"prior {cfg.prior} is for another network than this preset's")
-    return named
+        chosen = priors.NO_PRIOR if found is None else found.id
+    else:
+        chosen = named_prior(cfg)
+        if priors.registry()[chosen].shape() != shape:
+            raise ValueError(f"prior {cfg.prior} is for another network than this preset's")
+    _no_pruning_with_a_shared_mask(cfg, chosen)
+    return chosen
 
 
 def named_prior(cfg: EncodeConfig) -> int | None:
@@ -178,7 +181,21 @@ def named_prior(cfg: EncodeConfig) -> int | None:
         return None
     if not cfg.prior.isdigit() or int(cfg.prior) not in priors.registry():
         raise ValueError(f"unknown prior {cfg.prior!r}; use none, auto or one of {sorted(priors.registry())}")
+    _no_pruning_with_a_shared_mask(cfg, int(cfg.prior))
     return int(cfg.prior)
+
+
+def _no_pruning_with_a_shared_mask(cfg: EncodeConfig, prior: int) -> None:
+    """ValueError when ``prior`` carries a shared mask (format v6) and ``cfg`` asks to prune or cap
+    the rate: its files keep exactly the prior's mask."""
+    from inrcodec import priors
+
+    density = priors.registry()[prior].density if prior else 1.0
+    if density < 1 and (cfg.prune.density < 1 or cfg.bpp is not None):
+        raise ValueError(
+            f"prior {prior} carries a shared mask (density {density:g}): its files are not pruned further, "
+            "so it takes neither a density below 1 nor --bpp"
+        )
 
 
 # Fields added in 2.0, with the value that does what release 1.2 did: ``record`` leaves them out

@@ -67,6 +67,13 @@ def with_header(data: bytes, **fields) -> bytes:
     return fix_crc(data[:HEADER_AT] + head + data[BODY_AT:])
 
 
+def naming_prior(data: bytes, prior_id: int) -> bytes:
+    """A copy of version 4 file ``data`` whose header names ``prior_id`` (a correct CRC): a file a
+    writer would refuse to make when this build lacks that prior."""
+    assert data[4] == 4, "a version 4 file has the prior field"
+    return fix_crc(data[:22] + struct.pack("<H", prior_id) + data[24:])
+
+
 def synthetic_stream(
     seed: int = 0,
     width: int = 12,
@@ -136,25 +143,31 @@ class Golden:
         assert value == self.values[key], f"{key!r} differs from {self.path}"
 
 
-def install_prior(monkeypatch, prior_id: int, weights: list, biases: list, header: container.Header) -> None:
+def install_prior(
+    monkeypatch, prior_id: int, weights: list, biases: list, header: container.Header, masks: list | None = None
+) -> None:
     """Make ``prior_id`` a shipped prior of ``header``'s network for one test (the real registry
-    is package data that tests must not change)."""
+    is package data that tests must not change); ``masks``: its shared mask (format v6)."""
     import hashlib
 
     from inrcodec import priors
 
     ws = tuple(np.asarray(w, np.float32) for w in weights)
     bs = tuple(np.asarray(b, np.float32) for b in biases)
-    blob = priors.pack(list(ws), list(bs))
+    ms = None if masks is None else tuple(np.asarray(m, bool) for m in masks)
+    if ms is not None:
+        ws = tuple(w * m for w, m in zip(ws, ms))  # a shared mask's pruned weights are zero in the prior
+    blob = priors.pack(list(ws), list(bs), None if ms is None else list(ms))
     entry = priors.Prior(
         prior_id, f"test-{prior_id}", header.hidden, header.layers, header.pe_levels, header.channels,
         header.omega0, header.omega_hidden, f"test-{prior_id}.npz", hashlib.sha256(blob).hexdigest(), "a test",
-        auto=True,
+        auto=True, density=1.0 if ms is None else sum(int(m.sum()) for m in ms) / sum(m.size for m in ms),
     )  # fmt: skip
     table = {**priors.registry(), prior_id: entry}
-    real_arrays = priors.arrays
+    real_arrays, real_mask = priors.arrays, priors.mask
     monkeypatch.setattr(priors, "registry", lambda: table)
     monkeypatch.setattr(priors, "arrays", lambda i: (ws, bs) if i == prior_id else real_arrays(i))
+    monkeypatch.setattr(priors, "mask", lambda i: ms if i == prior_id else real_mask(i))
 
 
 # --- the latent-grid family's context model (tests/test_latent_context.py, test_checkerboard.py) ---

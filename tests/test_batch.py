@@ -196,6 +196,7 @@ def test_a_worker_process_that_dies_is_an_error_not_a_hang():
 def test_a_batch_checks_a_named_prior_before_any_work(tmp_path):
     from click.testing import CliRunner
 
+    from inrcodec import priors
     from inrcodec.cli import main
 
     (tmp_path / "in").mkdir()
@@ -203,8 +204,9 @@ def test_a_batch_checks_a_named_prior_before_any_work(tmp_path):
     for name in ("a.png", "b.png"):
         image.save(np.full((16, 16, 3), 99, np.uint8), tmp_path / "in" / name)
     res = CliRunner().invoke(main, ["encode", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--prior", "abc"])
+    shipped = sorted(priors.registry())
     assert res.exit_code == 1 and res.stderr.strip().splitlines() == [
-        "Error: unknown prior 'abc'; use none, auto or one of [1]"
+        f"Error: unknown prior 'abc'; use none, auto or one of {shipped}"
     ]
     assert not any((tmp_path / "out").iterdir())
 

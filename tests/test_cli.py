@@ -431,10 +431,10 @@ def test_the_package_namespace_is_its_api():
 def test_a_file_needing_a_prior_this_build_lacks_is_one_line_naming_it(tmp_path):
     from dataclasses import replace as dc_replace
 
-    from helpers import synthetic_stream
+    from helpers import naming_prior, synthetic_stream
 
     header, masks, codes = synthetic_stream()
-    (tmp_path / "x.inr").write_bytes(container.write(dc_replace(header, prior=4242), masks, codes))
+    (tmp_path / "x.inr").write_bytes(naming_prior(container.write(dc_replace(header, prior=1), masks, codes), 4242))
     line = fails("decode", tmp_path / "x.inr", match="prior 4242")
     assert line.startswith(f"Error: {tmp_path / 'x.inr'}: the file needs prior 4242, which this build lacks")
     _only(tmp_path, "x.inr")

@@ -67,7 +67,7 @@ def outcome(data: bytes) -> str:
 
 def test_header_layout_is_the_documented_one(valid):
     assert HEADER.size == 18 and BODY_AT == 23  # docs/format.md, byte table (version 3)
-    assert valid[:4] == b"INRC" == MAGIC and valid[4] == 3 and FORMAT_VERSION == 4  # plain files stay version 3
+    assert valid[:4] == b"INRC" == MAGIC and valid[4] == 3 and FORMAT_VERSION == 6  # plain files stay version 3
     width, height, channels, hidden, layers, omega0, omega_hidden, pe_levels, n_sections = struct.unpack_from(
         "<HHBHBffBB", valid, 5
     )
@@ -485,13 +485,19 @@ def test_the_prior_field_needs_version_4():
     header = replace(synthetic_stream()[0], prior=7)
     with pytest.raises(FormatError, match="prior needs format version 4"):
         container.pack_header(header, 3, version=3)
-    assert container.pack_header(header, 3)[4] == 4
+    assert container.pack_header(header, 3, version=4)[4] == 4
+    assert container.pack_header(header, 3)[4] == container.FORMAT_VERSION == 6  # the newest by default
+    assert container.header_struct(6).size == container.header_struct(4).size  # version 6: version 4's header
 
 
 def test_a_file_naming_a_prior_this_build_lacks_is_refused_by_name(tmp_path):
+    from helpers import naming_prior
+
     header, masks, codes = synthetic_stream()
-    data = container.write(replace(header, prior=4242), masks, codes)
-    assert container.read(data).header.prior == 4242  # the container itself is fine
+    data = naming_prior(container.write(replace(header, prior=1), masks, codes), 4242)  # a writer would refuse it
+    assert container.read(data).header.prior == 4242  # the container itself is fine (version 4)
+    with pytest.raises(FormatError, match="the file needs prior 4242, which this build lacks"):
+        container.write(replace(header, prior=4242), masks, codes)
     with pytest.raises(FormatError, match="the file needs prior 4242, which this build lacks"):
         decode(data)
 
@@ -518,3 +524,63 @@ def test_prior_residuals_decode_as_prior_plus_residual(monkeypatch):
     install_prior(monkeypatch, 31001, [w[:, :-1] for w in pw], pb, header)  # the wrong shapes
     with pytest.raises(FormatError, match="another network than this file's"):
         layer_arrays(container.read(container.write(replace(header, prior=31001), masks, codes)))
+
+
+# --- version 6: a prior that carries the mask ----------------------------------------------------
+
+
+def _shared_mask_files(monkeypatch):
+    """(header, masks, codes, v6 bytes, the same layers as a version 4 file with a MASKS section):
+    prior 31002 carries the stream's mask, prior 31003 is the same arrays without one."""
+    from helpers import install_prior
+
+    from inrcodec.decoder.arrays import layer_arrays
+
+    header, masks, codes = synthetic_stream(density=0.5)
+    ws, bs = layer_arrays(container.read(container.write(header, masks, codes)))
+    keep = container.split_masks(masks, header)
+    pw = [(np.random.default_rng(3).normal(0, 0.1, w.shape) * k).astype(np.float32) for w, k in zip(ws, keep)]
+    install_prior(monkeypatch, 31002, pw, bs, header, masks=keep)
+    install_prior(monkeypatch, 31003, pw, bs, header)
+    v6 = container.write(replace(header, prior=31002), masks, codes)
+    v4 = container.write(replace(header, prior=31003), masks, codes)
+    return header, masks, codes, v6, v4
+
+
+def test_a_prior_with_a_mask_writes_version_6_without_a_masks_section(monkeypatch):
+    from inrcodec.decoder.arrays import layer_arrays
+
+    _header, masks, _codes, v6, v4 = _shared_mask_files(monkeypatch)
+    s6, s4 = container.read(v6), container.read(v4)
+    assert (v6[4], v4[4]) == (6, 4) and s6.version == 6
+    assert "masks" not in s6.section_bytes and "masks" in s4.section_bytes
+    assert len(v4) - len(v6) == s4.section_bytes["masks"]  # the mask is all the difference
+    np.testing.assert_array_equal(s6.masks, masks)
+    (w6, b6), (w4, b4) = layer_arrays(s6), layer_arrays(s4)
+    for a, b in zip(w6 + b6, w4 + b4):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(decode(v6, device="cpu"), decode(v4, device="cpu"))
+
+
+def test_version_6_rules(monkeypatch):
+    from inrcodec.decoder.arrays import layer_arrays
+
+    header, masks, codes, v6, v4 = _shared_mask_files(monkeypatch)
+    with pytest.raises(FormatError, match="carries a mask: the layers must be coded on it"):
+        container.write(replace(header, prior=31002), ~masks, codes)  # another mask
+    with pytest.raises(FormatError, match="carries a mask: the layers must be coded on it"):
+        container.write(replace(header, prior=31002), None, codes)
+    as_v4 = fix_crc(v6[:4] + bytes([4]) + v6[5:])  # the same bytes claiming version 4: no MASKS, so dense
+    with pytest.raises(FormatError):
+        layer_arrays(container.read(as_v4))
+    dense_v6 = fix_crc(v4[:4] + bytes([6]) + v4[5:])  # version 6 naming a prior without a mask
+    with pytest.raises(FormatError, match="must name a prior with a mask"):
+        container.read(dense_v6)
+    masked_v4 = bytearray(v4)  # a version 4 file (with its MASKS section) naming the prior with a mask
+    masked_v4[22:24] = struct.pack("<H", 31002)
+    stream = container.read(fix_crc(bytes(masked_v4)))
+    with pytest.raises(FormatError, match="carries a mask, which needs format version 6"):
+        layer_arrays(stream)
+    masked_v4[4] = 6  # ... and as version 6: a MASKS section is not allowed there
+    with pytest.raises(FormatError, match="only LAYER sections"):
+        container.read(fix_crc(bytes(masked_v4)))

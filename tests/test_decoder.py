@@ -22,7 +22,8 @@ from inrcodec.format import container, entropy
 from inrcodec.format.weights import dequantize
 from inrcodec.image import MAX_PIXELS
 
-CURRENT_GOLDEN = "format_v4_prior.inr"  # the one INRCODEC_REGEN_GOLDEN=1 (re)writes: the newest version's
+CURRENT_GOLDEN = "format_v6_shared_mask.inr"  # the one INRCODEC_REGEN_GOLDEN=1 (re)writes: the newest version's
+CURRENT_PRIOR = 2  # the shipped prior it names (width 80, a shared mask of density 0.5)
 render_module = importlib.import_module("inrcodec.decoder.render")  # the package exports a function of that name
 
 
@@ -154,9 +155,11 @@ def test_decoder_imports_neither_encoder_nor_sklearn(tmp_path):
 
 def make_golden(entropy_coder: int = 0, prior: int = 0) -> bytes:
     """A tiny file with every feature of the current format: Fourier features, masks, scalar and
-    SINR layers, range coded, residuals from shipped prior 1 (width 80) (regions have their own
-    golden file, tests/test_rtl.py). ``entropy_coder`` 0 and ``prior`` 0 make the older goldens'
-    features only (format_v3_mixed.inr, format_v4_range.inr).
+    SINR layers, range coded, residuals from a shipped prior of width 80 (regions have their own
+    golden file, tests/test_rtl.py). With prior 2 (format_v6_shared_mask.inr) the mask is the
+    prior's (no pruning, no MASKS section); with prior 1 (format_v4_prior.inr) half the weights are
+    pruned by magnitude. ``entropy_coder`` 0 and ``prior`` 0 make the older goldens' features only
+    (format_v3_mixed.inr, format_v4_range.inr).
 
     Runs only with INRCODEC_REGEN_GOLDEN=1; the bytes are committed under tests/golden/.
     """
@@ -177,9 +180,14 @@ def make_golden(entropy_coder: int = 0, prior: int = 0) -> bytes:
         net.load(*anchor)
     target: Target = Target.of(arr, torch.device("cpu"))
     cfg = FitConfig(steps=60 if prior else 300, batch=384)
-    train(net, target, cfg, cfg.steps)
-    mask = Mask.dense(list(net.weights)).prune(list(net.weights), 0.5)
-    train(net, target, cfg, 20 if prior else 100, mask=mask, seed_offset=1)
+    shared = priors.mask(prior) if prior else None
+    if shared is None:
+        train(net, target, cfg, cfg.steps)
+        mask = Mask.dense(list(net.weights)).prune(list(net.weights), 0.5)
+        train(net, target, cfg, 20 if prior else 100, mask=mask, seed_offset=1)
+    else:
+        mask = Mask(tuple(torch.from_numpy(m.copy()) for m in shared))
+        train(net, target, cfg, cfg.steps + 20, mask=mask)
     a = arch
     header = container.Header(24, 16, 3, a.hidden, a.layers, a.omega0, a.omega_hidden, a.pe_levels, prior)
     layers = []
@@ -219,7 +227,7 @@ def test_golden_file_decodes_to_pinned_pixels(name):
     golden = Golden("inr_files.json")
     path = GOLDEN / name
     if REGEN and name == CURRENT_GOLDEN:
-        path.write_bytes(make_golden(entropy.RANGE, prior=1))
+        path.write_bytes(make_golden(entropy.RANGE, prior=CURRENT_PRIOR))
         golden.check("files", sorted(set(golden.values.get("files", [])) | {name}))
     data = path.read_bytes()
     stream = container.read(data)
@@ -343,4 +351,21 @@ def test_the_prior_golden_file_names_prior_1_and_decodes_through_it():
     keep = container.split_masks(stream.masks, stream.header)[0]
     residual = dequantize(stream.layers[0].values_q, stream.layers[0].step)
     np.testing.assert_array_equal(ws[0][keep], residual + priors.arrays(1)[0][0][keep])
+    assert image.psnr(decode(data, device="cpu"), image.load(SAMPLE)[96:112, 120:144]) > 15
+
+
+def test_the_shared_mask_golden_file_takes_its_mask_from_prior_2():
+    """format_v6_shared_mask.inr names shipped prior 2, which carries a mask of density 0.5: the
+    file has no MASKS section, and every weight off that mask decodes to exactly zero."""
+    from inrcodec import priors
+
+    assert priors.mask(1) is None  # the dense prior
+    shared = priors.mask(2)
+    assert sum(int(m.sum()) for m in shared) == round(0.5 * sum(m.size for m in shared))
+    data = (GOLDEN / "format_v6_shared_mask.inr").read_bytes()
+    stream = container.read(data)
+    assert data[4] == 6 and stream.header.prior == 2 and "masks" not in stream.section_bytes
+    ws, _bs = layer_arrays(stream)
+    for w, m, p in zip(ws, shared, priors.arrays(2)[0]):
+        assert not w[~m].any() and not p[~m].any()
     assert image.psnr(decode(data, device="cpu"), image.load(SAMPLE)[96:112, 120:144]) > 15

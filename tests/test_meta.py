@@ -143,7 +143,7 @@ def test_export_writes_a_loadable_prior_and_refuses_an_existing_id(tmp_path, mon
     real_files = resources.files
     monkeypatch.setattr(priors.resources, "files", lambda pkg: reg if pkg == "inrcodec.priors" else real_files(pkg))
     priors.registry.cache_clear()
-    priors.arrays.cache_clear()
+    priors.load.cache_clear()
     try:
         ws, bs = priors.arrays(60001)
         for a, b in zip(ws + bs, state.weights + state.biases):
@@ -153,13 +153,62 @@ def test_export_writes_a_loadable_prior_and_refuses_an_existing_id(tmp_path, mon
     finally:
         monkeypatch.undo()
         priors.registry.cache_clear()
-        priors.arrays.cache_clear()
+        priors.load.cache_clear()
 
     with pytest.raises(ValueError, match="exists already"):
         meta.export(run, 60001, "meta-test-v2", reg)
     with pytest.raises(ValueError, match="exists already"):
         meta.export(run, 60002, "meta-test-v1", reg)
     assert (reg / "data" / "meta-test-v1.npz").read_bytes() == data  # untouched
+
+
+def test_sparse_meta_training_from_a_prior_keeps_its_mask_and_exports_it(tmp_path, monkeypatch):
+    """--from-prior P --density d (Lee et al.): θ starts at prior P pruned by global magnitude to
+    d; the pruned weights stay exactly zero through the outer steps (and a kill and resume); the
+    export ships the mask, which the registry then hands the decoder."""
+    from helpers import install_prior
+
+    from inrcodec.format import container
+
+    arch = TOY.arch()
+    dense = meta.train(meta.with_fields(TOY, outer_steps=2), tmp_path / "dense", tmp_path, images=_images(2))
+    header = container.Header(16, 16, 3, arch.hidden, arch.layers, arch.omega0, arch.omega_hidden, arch.pe_levels)
+    install_prior(monkeypatch, 60010, [w.numpy() for w in dense.weights], [b.numpy() for b in dense.biases], header)
+    cfg = meta.with_fields(TOY, outer_steps=6, from_prior=60010, density=0.4)
+    start = meta.initial_state(cfg)
+    magnitudes = torch.cat([w.abs().reshape(-1) for w in dense.weights])
+    kept = torch.cat([m.reshape(-1) for m in start.mask])
+    assert int(kept.sum()) == round(0.4 * kept.numel())
+    assert magnitudes[kept].min() >= magnitudes[~kept].max()  # the largest magnitudes survive
+    run = tmp_path / "sparse"
+    images = _images(3)
+    meta.train(cfg, run, tmp_path, images=images, stop_after=3)  # killed after 3, then resumed
+    state = meta.train(cfg, run, tmp_path, images=images)
+    whole = meta.train(cfg, tmp_path / "whole", tmp_path, images=images)
+    for a, b in zip(_state_tensors(state), _state_tensors(whole)):
+        assert torch.equal(a, b)
+    for w, w0, m in zip(state.weights, start.weights, start.mask):
+        assert not w[~m].any() and not torch.equal(w[m], w0[m])  # pruned stay zero; kept ones learn
+    with pytest.raises(ValueError, match="no such shipped prior"):
+        meta.check(meta.with_fields(TOY, from_prior=65000))
+    with pytest.raises(ValueError, match="density"):
+        meta.check(meta.with_fields(TOY, density=0.0))
+
+    monkeypatch.undo()  # prior 60010 was only needed to start from
+    reg = _registry_copy(tmp_path)
+    entry = meta.export(run, 60011, "meta-test-sparse-v1", reg)
+    assert entry["density"] == 0.4 and "density 0.4" in entry["trained"] and "from prior 60010" in entry["trained"]
+    real_files = resources.files
+    monkeypatch.setattr(priors.resources, "files", lambda pkg: reg if pkg == "inrcodec.priors" else real_files(pkg))
+    priors.registry.cache_clear()
+    priors.load.cache_clear()
+    try:
+        for m, k in zip(priors.mask(60011), start.mask):
+            np.testing.assert_array_equal(m, k.numpy())
+    finally:
+        monkeypatch.undo()
+        priors.registry.cache_clear()
+        priors.load.cache_clear()
 
 
 def test_cli_train_resume_and_export(tmp_path):

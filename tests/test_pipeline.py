@@ -191,6 +191,40 @@ def test_residual_coding_from_a_prior(crop, monkeypatch):
     assert torch.equal(Session.create(crop, replace(cfg, prior="30001"), "cpu").network().weights[0], prior[0][0])
 
 
+def test_a_prior_with_a_shared_mask(crop, monkeypatch):
+    """A prior that carries a mask (format v6): the fit trains under it, the file has no MASKS
+    section and codes exactly the weights it keeps, and the encoder refuses to prune it further."""
+    from helpers import install_prior
+
+    from inrcodec.decoder.arrays import layer_arrays
+    from inrcodec.encoder.session import Session
+    from inrcodec.format import container
+
+    cfg = tiny_config(steps=120, density=1.0, hidden=16, layers=2, qat_steps=10)
+    plain = Session.create(crop, cfg, "cpu")
+    ws, bs = plain.network().state()
+    rng = np.random.default_rng(0)
+    masks = [rng.random(tuple(w.shape)) < 0.5 for w in ws]
+    install_prior(monkeypatch, 30002, [w.numpy() for w in ws], [b.numpy() for b in bs], plain.header, masks)
+    shared = replace(cfg, prior="30002")
+    enc = pipeline.encode_array(crop, shared, "cpu")
+    stream = container.read(enc.data)
+    assert enc.data[4] == 6 and stream.header.prior == 30002 and "masks" not in stream.section_bytes
+    fitted, _ = layer_arrays(stream)
+    for w, m in zip(fitted, masks):
+        assert not w[~m].any() and np.count_nonzero(w[m]) > 0.8 * m.sum()
+    kept = sum(int(m.sum()) for m in masks) / sum(m.size for m in masks)
+    assert enc.stats["density"] == pytest.approx(kept)
+    assert image.psnr(decode(enc.data), crop) == pytest.approx(enc.stats["psnr"], abs=1e-9)
+    assert enc.stats["psnr"] > 18
+    (ladder,) = pipeline.encode_ladder(crop, shared, [], "cpu")  # the benchmark's path: the same file
+    assert ladder.data == enc.data
+    with pytest.raises(ValueError, match="carries a shared mask"):
+        Session.create(crop, replace(shared, prune=replace(cfg.prune, density=0.5)), "cpu")
+    with pytest.raises(ValueError, match="carries a shared mask"):
+        Session.create(crop, replace(shared, bpp=0.5), "cpu")
+
+
 def test_range_coder_choice_is_measured(crop):
     """entropy_coder=auto never writes a larger file than either coder alone, and range coded
     files decode to what their stats say."""

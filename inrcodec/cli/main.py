@@ -60,7 +60,10 @@ def main() -> None:
 @click.option(
     "--entropy-coder", type=click.Choice(["brotli", "range", "auto"]), help="override the preset's (range: format v4)"
 )
-@click.option("--prior", help="none | auto | an ID: code residuals from a shipped prior (format v4; docs/prior.md)")
+@click.option(
+    "--prior",
+    help="none | auto | an ID: code residuals from a shipped prior (format v4; v6 if it carries a mask; docs/prior.md)",
+)
 @click.option("--steps", type=click.IntRange(min=1), help="dense-fit steps (override the preset's)")
 @click.option(
     "--density", type=click.FloatRange(0, 1, min_open=True), help="fraction of weights kept by pruning (override)"
@@ -354,7 +357,8 @@ def info(src, as_json):
         click.echo(f"  regions  {r['count']} ({r['kind']}, {r['map'][0]}x{r['map'][1]} map), one ticket each")
     click.echo(f"  coders   {', '.join(doc['coders'])}; entropy {', '.join(doc['entropy_coders'])}")
     if h.prior:
-        click.echo(f"  prior    {h.prior} (the weights are residuals from it)")
+        shared = "; the file's mask is the prior's (format v6)" if stream.version == 6 else ""
+        click.echo(f"  prior    {h.prior} (the weights are residuals from it{shared})")
     for name, n in stream.section_bytes.items():
         click.echo(f"  section  {name:<8} {n:>8} bytes")
 

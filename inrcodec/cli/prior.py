@@ -48,6 +48,12 @@ def prior_command() -> None:
 @click.option("--pixels", type=click.IntRange(min=1), help="random pixels per inner step and query [8192]")
 @click.option("--probe-every", type=click.IntRange(min=0), help="outer steps between held-out probes [500]")
 @click.option("--seed", type=click.IntRange(min=0), help="seed of θ's start and all sampling [0]")
+@click.option("--from-prior", type=click.IntRange(min=1), help="start θ from this shipped prior [paper init]")
+@click.option(
+    "--density",
+    type=click.FloatRange(0, 1, min_open=True),
+    help="prune θ once by magnitude to this density and meta-train the sparse net: a shared mask [1]",
+)
 @click.option("--photos", callback=_range, help="training photos FIRST-LAST [9-49]")
 @click.option("--probe-photos", callback=_range, help="held-out probe photos FIRST-LAST [1-8]")
 @click.option(
@@ -76,6 +82,8 @@ def train(
     pixels,
     probe_every,
     seed,
+    from_prior,
+    density,
     photos,
     probe_photos,
     photos_dir,
@@ -106,6 +114,8 @@ def train(
         pixels=pixels,
         probe_every=probe_every,
         seed=seed,
+        from_prior=from_prior,
+        density=density,
         photos=photos,
         probe_photos=probe_photos,
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from inrcodec import priors
-from inrcodec.format.container import CODER_SINR, Bitstream, LayerCode, split_masks
+from inrcodec.format.container import CODER_SINR, SHARED_MASK_VERSION, Bitstream, LayerCode, split_masks
 from inrcodec.format.errors import FormatError
 from inrcodec.format.weights import dequantize, sinr_reconstruct
 
@@ -48,6 +48,8 @@ def _prior(stream: Bitstream) -> tuple[tuple[np.ndarray, ...] | None, tuple[np.n
     same_arrays = [w.shape for w in ws] == want and [b.shape for b in bs] == [(o,) for o, _i in want]
     if priors.registry()[h.prior].shape() != shape or not same_arrays:
         raise FormatError(f"prior {h.prior} is for another network than this file's")
+    if stream.version != SHARED_MASK_VERSION and priors.mask(h.prior) is not None:
+        raise FormatError(f"prior {h.prior} carries a mask, which needs format version {SHARED_MASK_VERSION}")
     return ws, bs
 
 

@@ -34,6 +34,7 @@ from inrcodec import image
 from inrcodec.architecture import Architecture
 from inrcodec.config import PRESETS_1_2, FitConfig
 from inrcodec.encoder.fit import Target, cosine_lr, evaluate, mse_to_psnr
+from inrcodec.encoder.mask import Mask
 from inrcodec.experiments import checkpoint
 from inrcodec.siren import Siren
 
@@ -73,6 +74,9 @@ class MetaConfig:
     log_every: int = 25  # outer steps between log lines (mean loss over them)
     checkpoint_seconds: float = 180.0  # wall-clock seconds between checkpoints
     checkpoint_every: int = 0  # also checkpoint every this many outer steps (0: by time only; tests use it)
+    from_prior: int = 0  # θ starts from this shipped prior's arrays (0: from the SIREN paper init)
+    density: float = 1.0  # < 1: prune θ once, at the start, by global magnitude to this density and
+    # meta-train the sparse network under that fixed mask (Lee et al. 2021): a shared mask (issue 17)
 
     def arch(self) -> Architecture:
         return Architecture(
@@ -101,6 +105,16 @@ def check(cfg: MetaConfig) -> None:
             raise ValueError(f"{name} must be at least 1 (got {getattr(cfg, name)})")
     if cfg.pe_levels < 0 or cfg.probe_every < 0 or cfg.probe_fit_steps < 0 or cfg.checkpoint_every < 0:
         raise ValueError("pe_levels, probe_every, probe_fit_steps and checkpoint_every must be >= 0")
+    if not 0 < cfg.density <= 1:
+        raise ValueError(f"density must be in (0, 1] (got {cfg.density})")
+    if cfg.from_prior:
+        from inrcodec import priors
+
+        known = priors.registry().get(cfg.from_prior)
+        if known is None:
+            raise ValueError(f"from_prior {cfg.from_prior}: no such shipped prior (have {sorted(priors.registry())})")
+        if known.shape() != (cfg.hidden, cfg.layers, cfg.pe_levels, cfg.channels, cfg.omega0, cfg.omega_hidden):
+            raise ValueError(f"prior {cfg.from_prior} is for another network than width {cfg.hidden}'s")
     if cfg.inner_lr <= 0 or cfg.outer_lr <= 0:
         raise ValueError("inner_lr and outer_lr must be positive")
     for name in ("photos", "probe_photos"):
@@ -153,17 +167,35 @@ class MetaState:
     weights: list[torch.Tensor]  # θ: the initialisation being learned, layer by layer
     biases: list[torch.Tensor]
     lrs: list[list[torch.Tensor]]  # α: per inner step (or one shared), per parameter of weights + biases
+    mask: list[torch.Tensor] | None = None  # bool per weight matrix: the fixed shared mask (None: dense)
     step: int = 0  # outer steps done
     log: list[dict] = field(default_factory=list)  # the rows of log.jsonl so far
 
 
 def initial_state(cfg: MetaConfig) -> MetaState:
-    """θ from the SIREN paper init as the encoder draws it (Generator seeded with ``seed``)."""
+    """θ from the SIREN paper init as the encoder draws it (Generator seeded with ``seed``), or from
+    shipped prior ``from_prior``; with ``density`` < 1 pruned by global magnitude to that density
+    (ties to the later position, as :meth:`Mask.prune` ranks), the mask fixed for the run."""
     net = Siren(cfg.arch(), torch.Generator().manual_seed(cfg.seed))
     ws, bs = net.state()
+    if cfg.from_prior:
+        from inrcodec import priors
+
+        pw, pb = priors.arrays(cfg.from_prior)
+        ws, bs = [torch.from_numpy(w.copy()) for w in pw], [torch.from_numpy(b.copy()) for b in pb]
+    mask = None
+    if cfg.density < 1:
+        pruned = Mask.dense(ws).keep_best([w.abs() for w in ws], round(cfg.density * sum(w.numel() for w in ws)))
+        mask = list(pruned.keep)
+        ws = pruned.apply(ws)
     n_lrs = cfg.inner_steps if cfg.per_step_lr else 1
     lrs = [[torch.full_like(p, cfg.inner_lr) for p in ws + bs] for _ in range(n_lrs)]
-    return MetaState(ws, bs, lrs)
+    return MetaState(ws, bs, lrs, mask)
+
+
+def masked(weights: list[torch.Tensor], mask: list[torch.Tensor] | None) -> list[torch.Tensor]:
+    """``weights`` with the shared mask's pruned entries at zero (their gradients zero too)."""
+    return weights if mask is None else [w * m.to(w.dtype) for w, m in zip(weights, mask)]
 
 
 def adapt(
@@ -174,13 +206,15 @@ def adapt(
     gen: torch.Generator,
     cfg: MetaConfig,
     create_graph: bool,
+    mask: list[torch.Tensor] | None = None,
 ) -> list[torch.Tensor]:
-    """The inner loop: ``cfg.inner_steps`` SGD steps p <- p - α ⊙ ∇p on fresh pixel batches."""
+    """The inner loop: ``cfg.inner_steps`` SGD steps p <- p - α ⊙ ∇p on fresh pixel batches
+    (under ``mask``: pruned weights stay zero, their gradients are zero)."""
     n = len(params) // 2
     fast = list(params)
     for k in range(cfg.inner_steps):
         x, y = photo.batch(cfg.pixels, gen)
-        loss = torch.mean((net(x, fast[:n], fast[n:]) - y) ** 2)
+        loss = torch.mean((net(x, masked(fast[:n], mask), fast[n:]) - y) ** 2)
         grads = torch.autograd.grad(loss, fast, create_graph=create_graph)
         step_lrs = lrs[k if len(lrs) > 1 else 0]
         fast = [p - a * g for p, a, g in zip(fast, step_lrs, grads)]
@@ -194,15 +228,16 @@ def outer_loss(
     photos: list[Photo],
     gen: torch.Generator,
     cfg: MetaConfig,
+    mask: list[torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """Mean over ``cfg.meta_batch`` drawn photos of the query MSE after the inner loop."""
     n = len(params) // 2
     total = 0.0
     for _ in range(cfg.meta_batch):
         photo = photos[int(torch.randint(0, len(photos), (1,), generator=gen))]
-        fast = adapt(net, params, lrs, photo, gen, cfg, create_graph=cfg.second_order)
+        fast = adapt(net, params, lrs, photo, gen, cfg, create_graph=cfg.second_order, mask=mask)
         x, y = photo.batch(cfg.pixels, gen)
-        total = total + torch.mean((net(x, fast[:n], fast[n:]) - y) ** 2)
+        total = total + torch.mean((net(x, masked(fast[:n], mask), fast[n:]) - y) ** 2)
     return total / cfg.meta_batch
 
 
@@ -226,12 +261,15 @@ def fit_curve(
     schedule: int,
     at: list[int],
     eval_pixels: int | None = None,
+    mask: list[torch.Tensor] | None = None,
 ) -> tuple[dict[int, float], Siren]:
     """PSNR (8-bit, clamped, as decoded) after each step count in ``at`` of one run of the preset's
     fit (Adam, cosine over ``schedule`` steps) from (weights, biases): the first ``max(at)`` steps
-    of the fit the encoder would do, evaluated along the way. Returns the curve and the network."""
+    of the fit the encoder would do, evaluated along the way (under ``mask``, pruned weights held at
+    zero). Returns the curve and the network."""
     net = Siren(arch).to(target.coords.device)
     net.load([w.to(target.coords.device) for w in weights], [b.to(target.coords.device) for b in biases])
+    mask = None if mask is None else [m.to(target.coords.device) for m in mask]
     curve = {}
     done = 0
     # One Adam run with the full schedule, cut into pieces between the evaluation points.
@@ -242,12 +280,14 @@ def fit_curve(
             for group in opt.param_groups:
                 group["lr"] = cosine_lr(done, schedule, fit.lr, fit.lr_final)
             idx = torch.randint(0, target.n, (min(fit.batch, target.n),), generator=gen).to(target.coords.device)
-            loss = torch.mean((net(target.coords[idx]) - target.colours[idx]) ** 2)
+            out = net(target.coords[idx], masked(list(net.weights), mask))
+            loss = torch.mean((out - target.colours[idx]) ** 2)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             done += 1
-        curve[n] = evaluate(net, target, pixels=eval_pixels)
+        weights = masked([w.detach() for w in net.weights], mask)
+        curve[n] = evaluate(net, target, weights, pixels=eval_pixels)
     return curve, net
 
 
@@ -266,16 +306,19 @@ def probe(
     n = len(state.weights)
     gen = torch.Generator().manual_seed(12345)  # fixed: every probe sees the same batches
     at_init, adapted, fitted = [], [], []
+    mask = None if state.mask is None else [m.to(device) for m in state.mask]
     for i, (target, photo) in enumerate(held_out):
         at_init.append(evaluate(net, target, params[:n], params[n:], pixels=65536))
         with torch.enable_grad():
-            fast = adapt(net, [p.clone().requires_grad_(True) for p in params], lrs, photo, gen, cfg, False)
+            fast = adapt(net, [p.clone().requires_grad_(True) for p in params], lrs, photo, gen, cfg, False, mask)
         fast = [p.detach() for p in fast]
-        adapted.append(evaluate(net, target, fast[:n], fast[n:], pixels=65536))
+        adapted.append(evaluate(net, target, masked(fast[:n], mask), fast[n:], pixels=65536))
         if cfg.probe_fit_steps and i < cfg.probe_fit_photos:
             fit, schedule = probe_fit_config(cfg.hidden)
             with torch.enable_grad():
-                curve, _ = fit_curve(arch, params[:n], params[n:], target, fit, schedule, [cfg.probe_fit_steps], 65536)
+                curve, _ = fit_curve(
+                    arch, params[:n], params[n:], target, fit, schedule, [cfg.probe_fit_steps], 65536, mask
+                )
             fitted.append(curve[cfg.probe_fit_steps])
     doc = {"probe_init_psnr": _mean(at_init), "probe_inner_psnr": _mean(adapted)}
     if fitted:
@@ -301,6 +344,7 @@ def _save(
         "weights": [w.detach().cpu() for w in state.weights],
         "biases": [b.detach().cpu() for b in state.biases],
         "lrs": [[a.detach().cpu() for a in step] for step in state.lrs],
+        "mask": state.mask,
         "opt": opt.state_dict(),
         "gen": gen.get_state(),
         "log": json.dumps(state.log),
@@ -347,7 +391,9 @@ def train(
     saved = checkpoint.load(out, fresh)
     if saved is not None:
         ours, theirs = cfg.doc(), saved["config"]
-        diff = [k for k in ours if k not in MAY_CHANGE and theirs.get(k) != ours[k]]
+        # A field the run's config lacks was added later with a default that keeps old runs' meaning.
+        defaults = MetaConfig().doc()
+        diff = [k for k in ours if k not in MAY_CHANGE and theirs.get(k, defaults[k]) != ours[k]]
         if diff:
             raise ValueError(f"{out} holds a run with another configuration ({', '.join(diff)} differ); use --fresh")
     out.mkdir(parents=True, exist_ok=True)
@@ -395,6 +441,7 @@ def train(
 
     n = len(state.weights)
     net = Siren(cfg.arch()).to(device)
+    mask = None if state.mask is None else [m.to(device) for m in state.mask]
 
     def sync() -> None:
         state.weights = [p.detach().cpu().clone() for p in params[:n]]
@@ -411,7 +458,7 @@ def train(
         state.log.append(row)
         _append(out / LOG, row)
     while state.step < cfg.outer_steps:
-        loss = outer_loss(net, params, lrs, photos, gen, cfg)
+        loss = outer_loss(net, params, lrs, photos, gen, cfg, mask)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -499,13 +546,17 @@ def export(run: Path, prior_id: int, name: str, priors_dir: Path | None = None) 
     data_path = priors_dir / "data" / file
     if data_path.exists():
         raise ValueError(f"{data_path} exists already: released priors never change")
-    data = priors.pack([w.numpy() for w in saved["weights"]], [b.numpy() for b in saved["biases"]])
+    masks = None if saved.get("mask") is None else [m.numpy() for m in saved["mask"]]
+    data = priors.pack([w.numpy() for w in saved["weights"]], [b.numpy() for b in saved["biases"]], masks)
     run_doc = json.loads((run / CONFIG).read_text()) if (run / CONFIG).exists() else {}
     a, b = cfg.photos
     method = "second-order" if cfg.second_order else "first-order"
     commands = " then ".join(c for c in run_doc.get("commands", []) if c) or "inrcodec prior train"
+    start = f"from prior {cfg.from_prior}" if cfg.from_prior else "from the SIREN paper init"
+    if cfg.density < 1:
+        start += f", pruned once by global magnitude to density {cfg.density:g}, mask fixed (Lee et al. 2021)"
     trained = (
-        f"{commands}; {method} MAML, {'learned per-parameter' if cfg.learn_lr else 'fixed'} inner step sizes, "
+        f"{commands}; {start}; {method} MAML, {'learned per-parameter' if cfg.learn_lr else 'fixed'} inner step sizes, "
         f"{cfg.inner_steps} SGD inner steps, {saved['step']} of {cfg.outer_steps} outer steps "
         f"(Adam {cfg.outer_lr:g}, {cfg.meta_batch} photos x {cfg.pixels} pixels), seed {cfg.seed}; "
         f"data ../shared/photos photo{a:03d}-photo{b:03d}"
@@ -523,6 +574,7 @@ def export(run: Path, prior_id: int, name: str, priors_dir: Path | None = None) 
             file=file,
             sha256=hashlib.sha256(data).hexdigest(),
             trained=trained,
+            density=cfg.density,
         )
     )
     data_path.parent.mkdir(parents=True, exist_ok=True)

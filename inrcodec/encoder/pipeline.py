@@ -55,7 +55,8 @@ def encode_array(
     rate = None if cfg.bpp is None else RateControl(session, net, cfg.bpp)
     last = None
     keep_going = rate and rate.nothing_fits
-    for snap in prune_rounds(net, session.target, cfg, progress, keep_going, anchor=session.anchor):
+    rounds = prune_rounds(net, session.target, cfg, progress, keep_going, anchor=session.anchor, shared=session.shared)
+    for snap in rounds:
         last = snap
         if rate is not None and snap.mask.density() > cfg.prune.density + 1e-9:
             rate.nothing_fits(snap)  # rounds on the way to the config's density are candidates too
@@ -86,7 +87,10 @@ def encode_ladder(
     session = Session.create(arr, cfg, device)
     net = session.network()
     out = []
-    for snap in prune_rounds(net, session.target, session.cfg, progress, densities=densities, anchor=session.anchor):
+    rounds = prune_rounds(
+        net, session.target, session.cfg, progress, densities=densities, anchor=session.anchor, shared=session.shared
+    )
+    for snap in rounds:
         tc = time.perf_counter()
         bits = allocate_bits(session, net, snap)
         coded = finish(session, net, snap, bits)

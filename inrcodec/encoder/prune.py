@@ -80,13 +80,17 @@ def dense_fit(
     cfg: EncodeConfig,
     progress: StepProgress | None = None,
     anchor: State | None = None,
+    mask: Mask | None = None,
 ) -> State | None:
     """Stage 1 as pruning needs it: fit ``net`` in place and return the state to rewind to
     (the initialisation for ``init``, step N for ``early:N``, None for ``none``). ``anchor``:
-    a prior's weights, for the fit's residual penalty (``fit.train``)."""
+    a prior's weights, for the fit's residual penalty (``fit.train``); ``mask``: a prior's shared
+    mask, which the fit keeps."""
     rewind_at = parse_rewind(cfg.prune.rewind)
     theta0 = net.state()
-    snap = train(net, target, cfg.fit, cfg.fit.steps, progress=progress, snapshot_at=rewind_at, anchor=anchor)
+    snap = train(
+        net, target, cfg.fit, cfg.fit.steps, mask=mask, progress=progress, snapshot_at=rewind_at, anchor=anchor
+    )
     return theta0 if rewind_at == 0 else snap
 
 
@@ -127,12 +131,14 @@ def prune_rounds(
     keep_going: Callable[[Snapshot], bool] | None = None,
     densities: list[float] | None = None,
     anchor: State | None = None,
+    shared: Mask | None = None,
 ) -> Iterator[Snapshot]:
     """Dense fit, then IMP rounds until the config's density (or ``keep_going`` says stop).
 
     Yields a snapshot after the dense fit and after every round. ``densities`` (descending)
     replaces the config's geometric schedule: one round per listed density. ``anchor``: a
-    prior's weights, for the residual penalty.
+    prior's weights, for the residual penalty; ``shared``: its shared mask (format v6), which the
+    dense fit trains under and which is never pruned further (one snapshot, no rounds).
 
     Rules of ``rules.py``: nm:N:M has the fixed density N/M, so it needs the config's density to
     be N/M (or 1: no pruning), runs one round and does not go on for ``keep_going``; a
@@ -142,6 +148,13 @@ def prune_rounds(
     """
     start = time.perf_counter()
     fit, pr = cfg.fit, cfg.prune
+    if shared is not None:
+        if pr.density < 1 or densities:
+            raise ValueError("a prior's shared mask is not pruned further: give no density below 1")
+        plan = Plan(progress, fit.steps + cfg.coder.qat_steps)
+        dense_fit(net, target, cfg, plan.stage("fit", 0), anchor, shared)
+        yield Snapshot(0, shared, *net.state(), time.perf_counter() - start)
+        return
     rules.check(pr.rule)
     rules.check_density(pr.rule, pr.density)
     fixed = rules.fixed_density(pr.rule)

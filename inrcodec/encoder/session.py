@@ -20,6 +20,7 @@ from inrcodec import priors
 from inrcodec.config import EncodeConfig, prior_id
 from inrcodec.decoder import decode
 from inrcodec.encoder.fit import State, Target
+from inrcodec.encoder.mask import Mask
 from inrcodec.format import container
 from inrcodec.image import psnr
 from inrcodec.metrics import bpp
@@ -36,6 +37,7 @@ class Session:
     header: container.Header  # the file's header: image and network shape
     target: Target  # every pixel centre and its colour, on ``device``
     anchor: State | None = None  # the prior's (weights, biases) on ``device``: the residuals' origin
+    shared: Mask | None = None  # the prior's shared mask (format v6): every fit trains under it
 
     @staticmethod
     def create(arr: np.ndarray, cfg: EncodeConfig, device: str | torch.device | None = None) -> Session:
@@ -45,16 +47,19 @@ class Session:
         a = cfg.arch
         prior = prior_id(cfg)
         header = container.Header(w, h, c, a.hidden, a.layers, a.omega0, a.omega_hidden, a.pe_levels, prior)
-        anchor = None
+        anchor = shared = None
         if prior:
             ws, bs = priors.arrays(prior)
             to_device = lambda arrays: [torch.from_numpy(x.copy()).to(dev) for x in arrays]  # noqa: E731
             anchor = (to_device(ws), to_device(bs))
-        return Session(arr, cfg, dev, header, Target.of(arr, dev), anchor)
+            masks = priors.mask(prior)  # prior_id has refused pruning and rate caps with one
+            if masks is not None:
+                shared = Mask(tuple(to_device(masks)))
+        return Session(arr, cfg, dev, header, Target.of(arr, dev), anchor, shared)
 
     def network(self) -> Siren:
-        """A fresh network: the prior's weights, or the SIREN initialisation from the config's seed
-        (same seed, same weights)."""
+        """A fresh network: the prior's weights (zero where its shared mask prunes), or the SIREN
+        initialisation from the config's seed (same seed, same weights)."""
         net = Siren(self.cfg.arch, torch.Generator().manual_seed(self.cfg.fit.seed)).to(self.device)
         if self.anchor is not None:
             net.load(*self.anchor)
@@ -79,4 +84,3 @@ class Session:
             "seconds": {"decode": round(seconds, 3)},
         }
         return stats, decoded
-

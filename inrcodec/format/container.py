@@ -11,7 +11,10 @@ Version 2 adds region-adaptive tickets: a REGIONS section (a grid, or a coded la
 the MASKS section, one mask per region over the one stored weight tensor. A version 2 file
 without a REGIONS section has exactly the layout of version 1; version 1 files are still read.
 Version 3 adds one header byte, ``pe_levels``: the Fourier encoding of the coordinates that the
-first layer sees. Versions 1 and 2 are read as ``pe_levels = 0`` (raw coordinates).
+first layer sees. Versions 1 and 2 are read as ``pe_levels = 0`` (raw coordinates). Version 4 adds the ``prior``
+field and the range coder; version 6 (5 is the latent-grid family, ``format/latent.py``) keeps
+version 4's header and lets the prior carry a shared mask: the file has no MASKS section and codes
+exactly the weights that mask keeps.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from inrcodec.format.header import (
     MAX_PE_LEVELS,
     MAX_PIXELS,
     READABLE_VERSIONS,
+    SHARED_MASK_VERSION,
     Header,
     check_header,
     header_fields,
@@ -73,10 +77,10 @@ __all__ = [
     "CODER_SCALAR", "CODER_SINR", "FORMAT_VERSION", "HEADER_FIELDS", "MAGIC", "MAX_DICT_ENTRIES", "MAX_HIDDEN",
     "MAX_LABEL_CELLS", "MAX_LAYERS", "MAX_PE_LEVELS", "MAX_PIXELS", "MAX_REGIONS", "MAX_REGION_MASK_BITS",
     "READABLE_VERSIONS", "REGION_GRID", "REGION_KINDS", "REGION_LABELS", "SECTION_FRAME", "SECTION_LAYER",
-    "SECTION_MASKS", "SECTION_NAMES", "SECTION_REGIONS", "WEIGHT_CODERS", "Bitstream", "FormatError", "Header",
-    "LayerCode", "Regions", "check_header", "header_fields", "header_struct", "n_weights", "pack_bits",
-    "pack_header", "pack_layer", "pack_masks", "pack_patterns", "pack_regions", "pack_section", "parse_header",
-    "parse_layer", "parse_masks", "parse_regions", "read", "split_masks", "write",
+    "SECTION_MASKS", "SECTION_NAMES", "SECTION_REGIONS", "SHARED_MASK_VERSION", "WEIGHT_CODERS", "Bitstream",
+    "FormatError", "Header", "LayerCode", "Regions", "check_header", "header_fields", "header_struct", "n_weights",
+    "pack_bits", "pack_header", "pack_layer", "pack_masks", "pack_patterns", "pack_regions", "pack_section",
+    "parse_header", "parse_layer", "parse_masks", "parse_regions", "read", "shared_mask", "split_masks", "write",
 ]  # fmt: skip
 
 _CRC = struct.Struct("<I")
@@ -101,11 +105,30 @@ def n_weights(header: Header) -> list[int]:
 
 
 def version_for(header: Header, layers: list[LayerCode]) -> int:
-    """The lowest version that holds the file: 4 for a prior or a range coded layer, else 3, so a
-    file that uses nothing new is byte for byte what the previous release wrote."""
+    """The lowest version that holds the file: 6 for a prior with a shared mask, 4 for another
+    prior or a range coded layer, else 3, so a file that uses nothing new is byte for byte what the
+    previous release wrote."""
+    if shared_mask(header) is not None:
+        return SHARED_MASK_VERSION
     if header.prior or any(layer.entropy_coder == entropy.RANGE for layer in layers):
         return 4
     return 3
+
+
+def shared_mask(header: Header) -> np.ndarray | None:
+    """The flat mask (bool, all weight matrices row-major) that the header's prior carries, or None
+    (no prior, or a dense one). FormatError if this build lacks the prior or its mask has other
+    shapes than the header's network."""
+    if not header.prior:
+        return None
+    from inrcodec import priors  # the registry reads package data; only files with a prior need it
+
+    masks = priors.mask(header.prior)
+    if masks is None:
+        return None
+    if [m.shape for m in masks] != header.shapes():
+        raise FormatError(f"prior {header.prior} is for another network than this file's")
+    return np.concatenate([m.reshape(-1) for m in masks])
 
 
 def write(
@@ -123,6 +146,11 @@ def write(
     the union of the K ``region_masks`` (bool, (K, n weights); None: every region uses ``masks``).
     """
     sections: list[tuple[int, bytes]] = []
+    shared = shared_mask(header)
+    if shared is not None:  # v6: the prior's mask is the file's; nothing of it is written
+        if regions is not None or masks is None or not np.array_equal(masks, shared):
+            raise FormatError(f"prior {header.prior} carries a mask: the layers must be coded on it, without regions")
+        masks = None
     if regions is not None:
         sections.append((SECTION_REGIONS, pack_regions(regions, quality)))
     mask_payload = pack_masks(masks, quality, regions, region_masks)
@@ -159,7 +187,14 @@ def read(data: bytes) -> Bitstream:
     body = memoryview(data)[body_at : len(data) - _CRC.size]
     sizes = n_weights(header)
     coders = (entropy.BROTLI, entropy.RANGE) if version >= 4 else (entropy.BROTLI,)
-    masks = None
+    # Only a version 6 file needs its prior to be parsed (the mask says how many values each layer
+    # codes); a version 4 file naming a prior with a mask is refused when decoded (decoder/arrays.py).
+    shared = shared_mask(header) if version == SHARED_MASK_VERSION else None
+    if version == SHARED_MASK_VERSION and shared is None:
+        raise FormatError(
+            f"a version {SHARED_MASK_VERSION} file must name a prior with a mask (prior {header.prior} has none)"
+        )
+    masks = shared
     regions = None
     region_masks = None
     layers: list[LayerCode] = []
@@ -174,6 +209,8 @@ def read(data: bytes) -> Bitstream:
             raise FormatError("section runs past the end of the file")
         payload = bytes(body[pos : pos + length])
         pos += length
+        if shared is not None and kind != SECTION_LAYER:
+            raise FormatError(f"a version {SHARED_MASK_VERSION} file has only LAYER sections (the mask is its prior's)")
         if kind == SECTION_REGIONS and version >= 2:
             if section_bytes:
                 raise FormatError("regions section misplaced (it must come first)")

@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from inrcodec.format.errors import FormatError
 
 MAGIC = b"INRC"
-FORMAT_VERSION = 4  # the newest; a file is written at the lowest version that holds it (``version_for``)
-READABLE_VERSIONS = (1, 2, 3, 4)
+FORMAT_VERSION = 6  # the newest SIREN version; a file is written at the lowest that holds it (``version_for``)
+READABLE_VERSIONS = (1, 2, 3, 4, 6)  # of this container; 5 is the latent-grid family (format/latent.py)
+SHARED_MASK_VERSION = 6  # v6: the header's prior carries the mask (no MASKS section); v4's header layout
 
 MAX_PIXELS = 64 * 1024 * 1024  # width x height of the largest image coded or decoded (decompression bombs)
 MAX_HIDDEN = 1024

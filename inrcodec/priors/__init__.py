@@ -39,6 +39,7 @@ class Prior:
     sha256: str  # of the file's bytes
     trained: str  # how it was made (command, data, steps); for people, not for the decoder
     auto: bool = False  # the encoder's ``--prior auto`` may pick it: set only once it measures better than none
+    density: float = 1.0  # < 1: the data holds a shared mask (m0..mN); for people, the decoder reads the data
 
     def shape(self) -> tuple:
         return (self.hidden, self.layers, self.pe_levels, self.channels, self.omega0, self.omega_hidden)
@@ -59,10 +60,22 @@ def find(hidden: int, layers: int, pe_levels: int, channels: int, omega0: float,
     return max(fits, key=lambda p: p.id) if fits else None
 
 
-@lru_cache(maxsize=8)
 def arrays(prior_id: int) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
     """(weights, biases) of prior ``prior_id``, checked against its SHA-256; FormatError if this
     build lacks it or its data is not what was released."""
+    return load(prior_id)[:2]
+
+
+def mask(prior_id: int) -> tuple[np.ndarray, ...] | None:
+    """The shared mask of prior ``prior_id`` (bool per weight matrix, True = kept), or None for a
+    dense prior (format v6: a file naming a prior with a mask codes only the weights it keeps)."""
+    return load(prior_id)[2]
+
+
+@lru_cache(maxsize=8)
+def load(prior_id: int) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...], tuple[np.ndarray, ...] | None]:
+    """(weights, biases, shared mask or None) of prior ``prior_id``, read once and checked (see
+    :func:`arrays`); the arrays are read-only."""
     prior = registry().get(prior_id)
     if prior is None:
         known = ", ".join(map(str, sorted(registry()))) or "none"
@@ -74,15 +87,22 @@ def arrays(prior_id: int) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...
         n = len([k for k in z.files if k.startswith("w")])
         weights = tuple(z[f"w{i}"].astype(np.float32) for i in range(n))
         biases = tuple(z[f"b{i}"].astype(np.float32) for i in range(n))
-    for a in weights + biases:
+        masks = tuple(z[f"m{i}"].astype(bool) for i in range(n)) if "m0" in z.files else None
+    if masks is not None:
+        shapes_differ = [m.shape for m in masks] != [w.shape for w in weights]
+        if shapes_differ or any((w[~m] != 0).any() for w, m in zip(weights, masks)):
+            raise FormatError(f"prior {prior_id} ({prior.file}): its mask does not match its weights")
+    for a in weights + biases + (masks or ()):
         a.setflags(write=False)
-    return weights, biases
+    return weights, biases, masks
 
 
-def pack(weights: list[np.ndarray], biases: list[np.ndarray]) -> bytes:
-    """The .npz bytes of a prior (exported once; index.json records the SHA-256 of these bytes)."""
+def pack(weights: list[np.ndarray], biases: list[np.ndarray], masks: list[np.ndarray] | None = None) -> bytes:
+    """The .npz bytes of a prior (exported once; index.json records the SHA-256 of these bytes);
+    ``masks``: a shared mask, one bool array per weight matrix (m0, m1, ..., as uint8)."""
     buf = io.BytesIO()
     named = {f"w{i}": np.asarray(w, np.float32) for i, w in enumerate(weights)}
     named.update({f"b{i}": np.asarray(b, np.float32) for i, b in enumerate(biases)})
+    named.update({f"m{i}": np.asarray(m, bool).astype(np.uint8) for i, m in enumerate(masks or [])})
     np.savez(buf, **named)
     return buf.getvalue()
