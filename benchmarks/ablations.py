@@ -212,6 +212,7 @@ class SharedMaskConfig(Recorded):
     densities: tuple[float, ...] = (0.5, 0.3)  # per-image IMP rounds of the width-``hidden`` network
     dense_widths: tuple[int, ...] = (56, 40)  # smaller dense ladder points (width ``hidden`` is IMP's start)
     steps: int | None = None  # fit steps (None: the ladder's for that width; --quick sets a few)
+    paper_start: bool = True  # also fit each shared mask from the SIREN paper init (a control for the learned weights)
 
 
 class Ablation(Experiment):
@@ -1256,6 +1257,32 @@ def _paired(doc: dict, variants: tuple[str, str], densities: tuple[float, ...]) 
     return _with_note(lines, f"{b} against {a} over all points: {_bd(_curve(doc, a), _curve(doc, b))}.")
 
 
+def _shared_mask_from_paper_init(arr: np.ndarray, cfg, device: str):
+    """An encode with a shared-mask prior (a version 6 file, residuals from that prior) whose fit
+    starts from the SIREN paper init at the mask's kept positions instead of the prior's weights:
+    the same mask and file layout, without the meta-learned values. Not an encoder option."""
+    import torch
+
+    from inrcodec.encoder.allocate import allocate_bits
+    from inrcodec.encoder.coding import finish
+    from inrcodec.encoder.pipeline import measured
+    from inrcodec.encoder.prune import prune_rounds
+    from inrcodec.encoder.session import Session
+    from inrcodec.siren import Siren
+
+    session = Session.create(arr, cfg, device)
+    if session.shared is None:
+        raise RuntimeError(f"prior {cfg.prior} carries no mask")
+    net = Siren(session.cfg.arch, torch.Generator().manual_seed(session.cfg.fit.seed)).to(session.device)
+    ws, bs = net.state()
+    net.load(session.shared.apply(ws), bs)
+    (snap,) = prune_rounds(net, session.target, session.cfg, anchor=session.anchor, shared=session.shared)
+    tc = time.perf_counter()
+    bits = allocate_bits(session, net, snap)
+    coded = finish(session, net, snap, bits)
+    return measured(session, coded, snap, bits, snap.seconds, time.perf_counter() - tc)
+
+
 class SharedMask(Ablation):
     """Issue 17: a shared mask costs a file nothing (format v6); does the sparse network it leaves
     beat a dense network of the same bytes, or per-image IMP, when both fit as the ladder fits?"""
@@ -1297,6 +1324,9 @@ class SharedMask(Ablation):
         )
         for pid in s.priors:
             out[f"shared{pid}"] = ((f"shared{pid}",), {"hidden": s.hidden, "prior": pid}, 50.0)
+            if s.paper_start:
+                params = {"hidden": s.hidden, "prior": pid, "start": "paper"}
+                out[f"shared{pid}-paper"] = ((f"shared{pid}-paper",), params, 50.0)
         for w in s.dense_widths:
             out[f"dense-h{w}"] = ((f"dense-h{w}",), {"hidden": w}, 50.0 * (w / s.hidden) ** 2)
         return out
@@ -1304,7 +1334,8 @@ class SharedMask(Ablation):
     def job_config(self, job: Job) -> dict:
         p = job.params
         cfg = self._config(p["hidden"], p.get("prior", "none"), p.get("density", 1.0))
-        return {"encode_config": record(cfg), "densities": list(self.setup.densities), "device": self.device}
+        out = {"encode_config": record(cfg), "densities": list(self.setup.densities), "device": self.device}
+        return out | ({"start": p["start"]} if "start" in p else {})
 
     def jobs(self) -> list[Job]:
         return [Job(k, settings, params, cost) for k, (settings, params, cost) in self._jobs().items()]
@@ -1316,7 +1347,10 @@ class SharedMask(Ablation):
         p = job.params
         cfg = self._config(p["hidden"], p.get("prior", "none"), p.get("density", 1.0))
         densities = list(self.setup.densities) if job.key == "imp" else []
-        encoded = encode_ladder(arr, cfg, densities, device=self.device)
+        if p.get("start") == "paper":
+            encoded = [_shared_mask_from_paper_init(arr, cfg, self.device)]
+        else:
+            encoded = encode_ladder(arr, cfg, densities, device=self.device)
         rows = _encoded_rows(arr, encoded, job.settings, self.device)
         for r, enc in zip(rows, encoded):
             if enc.data[4] != (6 if job.key.startswith("shared") else 4 if "prior" in p else 3):
@@ -1356,6 +1390,7 @@ class SharedMask(Ablation):
         )
         order = [*(c["setting"] for c in reversed(dense)), *(c["setting"] for c in reversed(imp))]
         order += [f"prior{s.dense_prior}-d1.00", *(c["setting"] for c in reversed(shared))]
+        order += [f"shared{p}-paper" for p in s.priors]
         seen = set()
         for key in order:
             c = by.get(key)
@@ -1380,16 +1415,21 @@ class SharedMask(Ablation):
             )
             lines.append(md.row(cells))
         with_start = sorted(shared + start, key=lambda c: c["bpp"])
+        paper = sorted([by[f"shared{p}-paper"] for p in s.priors if f"shared{p}-paper" in by], key=lambda c: c["bpp"])
+        paper = sorted(paper + start, key=lambda c: c["bpp"]) if paper else []
         note = (
             "Means over the images. Dense: the ladder's widths "
             f"{', '.join(str(w) for w in (s.hidden, *s.dense_widths))}"
             f" (imp-d1.00 is width {s.hidden}'s); IMP: width {s.hidden} pruned per image to"
             f" {', '.join(f'{d:g}' for d in s.densities)} (its mask in the file); shared: the priors"
             f" {', '.join(s.priors)} (their mask in the decoder, none in the file); prior{s.dense_prior}: the dense"
-            f" meta-learned prior they were pruned from. − dense / − IMP: PSNR minus that curve's at the same bpp,"
+            f" meta-learned prior they were pruned from; -paper: the same mask and file, the fit started from the"
+            " SIREN paper init's kept weights instead of the prior's (a control, not an encoder option)."
+            " − dense / − IMP: PSNR minus that curve's at the same bpp,"
             " linear in log-rate between its points (– outside them). BD against dense (each curve from"
             f" imp-d1.00): IMP {_bd(dense, imp)}; shared {_bd(dense, with_start)}."
             f" Shared against IMP: {_bd(imp, with_start)}."
+            + (f" Shared from the paper init against dense: {_bd(dense, paper)}." if paper else "")
         )
         return _with_note(lines, note)
 

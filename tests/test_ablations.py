@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from benchmarks import ablations
-from benchmarks.runner import RESULTS, fingerprints, sha256_file
+from benchmarks.runner import RESULTS, fingerprint, fingerprints, sha256_file
 
 
 def _one_image_folder(tmp_path):
@@ -282,3 +282,26 @@ def test_quick_tickets_ablation_end_to_end(tmp_path):
     assert all(rows[f"nm-{p}"]["nm_mask_bytes"] == rows[f"nm-{p}"]["nm_code_bytes"] + 5 for p in ("2:4", "1:4", "4:8"))
     assert "With that substitution (computed, not implemented): N:M against dense BD-rate" in table
     assert "| imp: IMP, magnitude (reference) | BD-rate" in table
+
+
+def test_shared_mask_jobs_fit_the_shipped_sparse_priors_at_full_size():
+    """shared-mask: each named prior carries a mask (format v6) of the IMP trajectory's width, its
+    jobs run at full size and every job is fitted as the ladder fits its width."""
+    from dataclasses import replace as dc_replace
+
+    from inrcodec import priors
+    from inrcodec.config import prior_id
+
+    exp = ablations.SharedMask()
+    s = exp.setup
+    assert exp.crop(256) is None
+    settings = exp.settings()
+    assert settings[: len(s.densities) + 1] == ["imp-d1.00", *(f"imp-{ablations._d(d)}" for d in s.densities)]
+    for pid in s.priors:
+        assert f"shared{pid}" in settings and f"shared{pid}-paper" in settings
+        assert priors.mask(int(pid)) is not None and priors.registry()[int(pid)].hidden == s.hidden
+        cfg = exp._config(s.hidden, pid)
+        assert prior_id(dc_replace(cfg, arch=dc_replace(cfg.arch, out_features=3))) == int(pid)
+    assert priors.mask(int(s.dense_prior)) is None
+    fps = {j.key: fingerprint(exp, j, None) for j in exp.jobs()}
+    assert len(set(fps.values())) == len(fps)  # the paper-start control is its own job
