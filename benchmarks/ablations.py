@@ -215,6 +215,17 @@ class SharedMaskConfig(Recorded):
     paper_start: bool = True  # also fit each shared mask from the SIREN paper init (a control for the learned weights)
 
 
+@dataclass(frozen=True)
+class RateControlConfig(Recorded):
+    """rate-control: ``--bpp`` on a ladder preset, choosing the ladder width (release 2.0) against
+    pruning the preset's network (before), and against the best ladder point under each cap."""
+
+    preset: str = "medium"  # the preset a user gives the cap with (the default)
+    caps: tuple[float, ...] = (0.1, 0.2, 0.4)  # rate caps in bpp
+    prune_caps: tuple[float, ...] = (0.1, 0.2)  # caps also run the old way: the preset's network pruned to fit
+    ladder: str = "photos-first8"  # committed ladder results the choices are compared with (benchmarks/results/)
+
+
 class Ablation(Experiment):
     """One ablation: its config class (``Config``), the tiny one of ``--quick`` (``quick``), its jobs."""
 
@@ -1434,6 +1445,119 @@ class SharedMask(Ablation):
         return _with_note(lines, note)
 
 
+class RateControlAblation(Ablation):
+    """Issue 14, item 6: ``--bpp 0.1`` must give at least the PSNR of the best ladder point under
+    0.1 bpp. Each cap runs the encoder's rate control as a user gets it (``config.preset(name,
+    bpp=cap)``: the ladder search) and, for ``prune_caps``, the same cap with ``widths=()`` (the
+    preset's network pruned until it fits: the rate control before); the summary reads the
+    committed ladder rows of the same images for the best point under each cap."""
+
+    name, label = "rate-control", "rate control: choosing the ladder width against pruning the preset"
+    question = (
+        "Under a rate cap, does choosing the width on the ladder beat pruning the preset, and match the best"
+        " ladder point under the cap?"
+    )
+    Config = RateControlConfig
+    quick = RateControlConfig(caps=(0.1,), prune_caps=())
+
+    def crop(self, crop: int | None) -> int | None:
+        return None
+
+    def scope(self, prov: dict) -> str:
+        return f"full size, preset `{self.setup.preset}` with --bpp"
+
+    def _config(self, cap: float, search: bool):
+        from inrcodec.config import preset
+
+        cfg = preset(self.setup.preset, bpp=cap)
+        return cfg if search else replace(cfg, widths=())
+
+    def jobs(self) -> list[Job]:
+        s = self.setup
+        out = [Job(f"ladder-{c:g}", (f"ladder-{c:g}",), (c, True), 40.0 / c**0.3) for c in s.caps]
+        out += [Job(f"prune-{c:g}", (f"prune-{c:g}",), (c, False), 30.0 / c**0.3) for c in s.prune_caps]
+        return out
+
+    def job_config(self, job: Job) -> dict:
+        return {"encode_config": record(self._config(*job.params)), "device": self.device}
+
+    def run(self, arr: np.ndarray, job: Job) -> list[dict]:
+        from inrcodec.encoder.pipeline import encode_array
+        from inrcodec.format import container
+
+        cfg = self._config(*job.params)
+        enc = encode_array(arr, cfg, device=self.device)
+        (r,) = encoded_rows(arr, [enc], job.settings, self.device)
+        if r["bpp"] > cfg.bpp:
+            raise RuntimeError(f"{r['setting']}: {r['bpp']:.4f} bpp is over the cap {cfg.bpp}")
+        r.update(hidden=container.read(enc.data).header.hidden, tried=enc.stats.get("rate_control", {}).get("tried"))
+        return [r]
+
+    def _ladder_rows(self) -> dict[str, list[dict]]:
+        path = RESULTS / self.setup.ladder / "inrcodec.json"
+        rows: dict[str, list[dict]] = {}
+        for r in json.loads(path.read_text())["rows"] if path.is_file() else []:
+            rows.setdefault(r["image"], []).append(r)
+        return rows
+
+    def summary(self, doc: dict) -> str:
+        s = self.setup
+        ladder = self._ladder_rows()
+        by: dict[str, dict[str, dict]] = {}
+        for r in doc["rows"]:
+            by.setdefault(r["setting"], {})[r["image"]] = r
+        lines = md.table(
+            (
+                "cap (bpp)",
+                "way",
+                "bpp",
+                "PSNR (dB)",
+                "best ladder point under the cap (dB)",
+                "− that (dB)",
+                "images ≥ it",
+                "widths chosen",
+                "encode s",
+            )
+        )
+        for cap in s.caps:
+            for way in ("ladder", "prune"):
+                rows = by.get(f"{way}-{cap:g}", {})
+                if not rows:
+                    continue
+                under = {}
+                for img in rows:
+                    fits = [r for r in ladder.get(img, []) if r["bpp"] <= cap]
+                    if fits:
+                        under[img] = max(r["psnr"] for r in fits)
+                common = [img for img in rows if img in under]
+                ref = float(np.mean([under[i] for i in common])) if common else None
+                got = float(np.mean([rows[i]["psnr"] for i in common])) if common else None
+                widths: dict[int, int] = {}
+                for r in rows.values():
+                    widths[r["hidden"]] = widths.get(r["hidden"], 0) + 1
+                cells = (
+                    f"{cap:g}",
+                    "choose the width (2.0)" if way == "ladder" else "prune the preset (before)",
+                    f"{np.mean([r['bpp'] for r in rows.values()]):.4f}",
+                    f"{np.mean([r['psnr'] for r in rows.values()]):.2f}",
+                    md.fmt(ref),
+                    md.fmt(None if ref is None else got - ref, "+.2f"),
+                    f"{sum(rows[i]['psnr'] >= under[i] - 1e-9 for i in common)}/{len(common)}"
+                    if common
+                    else md.MISSING,
+                    ", ".join(f"h{w} ×{n}" for w, n in sorted(widths.items(), reverse=True)),
+                    f"{np.mean([r['encode_s'] for r in rows.values()]):.1f}",
+                )
+                lines.append(md.row(cells))
+        return _with_note(
+            lines,
+            "Means over the images; every file is at or under its cap (checked per file). The best ladder point"
+            f" under a cap: per image, the highest PSNR among the dense ladder files of `{s.ladder}` (release 2.0's"
+            " ladder, the widths rate control chooses among) whose bpp is at or under the cap; – where an image has"
+            " none. Widths chosen: the width of each file (h80 under `prune` is the preset pruned).",
+        )
+
+
 ABLATIONS: dict[str, type[Ablation]] = {
     a.name: a
     for a in (
@@ -1449,6 +1573,7 @@ ABLATIONS: dict[str, type[Ablation]] = {
         Prior,
         Tickets,
         SharedMask,
+        RateControlAblation,
     )
 }
 

@@ -66,6 +66,9 @@ class EncodeConfig:
     bpp: float | None = None  # rate cap: the file's bits per pixel stay at or under it
     eval_pixels: int = 65536  # pixels used to compare candidates (full image for the final PSNR)
     prior: str = "none"  # none | auto (the newest shipped prior for this network, if any; v4) | an ID
+    # With bpp: the ladder widths rate control chooses among (RATE_LADDER, fitted as the ladder fits
+    # them); () prunes this config's own network until the file fits instead.
+    widths: tuple[int, ...] = ()
 
 
 def _ladder_point(
@@ -102,25 +105,55 @@ PRESETS_1_2: dict[str, EncodeConfig] = {
 FIT_2_0 = {"fused": True, "sampler": "importance"}
 STEPS_2_0 = 1.15
 
+# Release 2.0's ladder (benchmarks/codecs.py LADDER; a test pins the two equal), widest first: the
+# presets are three of its points, and rate control (``bpp`` with ``widths``) chooses among all five.
+RATE_LADDER: dict[int, EncodeConfig] = {
+    144: _ladder_point(144, 1.0, round(2000 * STEPS_2_0), lr=1e-3, **FIT_2_0),
+    112: _ladder_point(112, 1.0, round(2000 * STEPS_2_0), lr=1e-3, **FIT_2_0),
+    80: _ladder_point(80, 1.0, round(2000 * STEPS_2_0), **FIT_2_0),
+    56: _ladder_point(56, 1.0, round(1500 * STEPS_2_0), **FIT_2_0),
+    40: _ladder_point(40, 1.0, round(1500 * STEPS_2_0), **FIT_2_0),
+}
+# The fewest bytes per network parameter a ladder file took on photo001-photo008 was 0.606 (widths
+# 40-144, release 2.0's run); rate control starts at the widest width that could fit at this rate,
+# so it never starts below the widest ladder point under the cap.
+RATE_BYTES_PER_PARAM = 0.6
+
 PRESETS: dict[str, EncodeConfig] = {
     # Seconds on a 2-core CPU; for the demo and smoke tests, not for rate-distortion.
     "fast": _FAST,
     # Rate-distortion presets: dense networks, since pruning lost to a dense network of the same
     # bytes at every point measured (docs/benchmark.md: the imp-vs-dense ablation on the tuning
     # photos, and the pruned points of the Kodak run). Pruning stays one flag away (--density).
-    "low": _ladder_point(40, 1.0, round(1500 * STEPS_2_0), **FIT_2_0),  # ladder point h40-d1.00: the lowest rates
-    "medium": _ladder_point(80, 1.0, round(2000 * STEPS_2_0), **FIT_2_0),  # ladder point h80-d1.00: the default
-    # ladder point h144-d1.00: the highest rate of the ladder
-    "high": _ladder_point(144, 1.0, round(2000 * STEPS_2_0), lr=1e-3, **FIT_2_0),
+    "low": RATE_LADDER[40],  # ladder point h40-d1.00: the lowest rates
+    "medium": RATE_LADDER[80],  # ladder point h80-d1.00: the default
+    "high": RATE_LADDER[144],  # ladder point h144-d1.00: the highest rate of the ladder
 }
+LADDER_PRESETS = ("low", "medium", "high")  # with a rate cap, these choose their width on RATE_LADDER
 DEFAULT_PRESET = "medium"
 
 
 def preset(name: str, **overrides) -> EncodeConfig:
-    """A named preset with top-level fields replaced (``bpp=0.3``)."""
+    """A named preset with top-level fields replaced (``bpp=0.3``). A ladder preset given a rate
+    cap chooses its width on the ladder (``widths``), unless ``widths`` is given."""
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
+    if overrides.get("bpp") is not None and name in LADDER_PRESETS:
+        overrides = {"widths": tuple(RATE_LADDER), **overrides}
     return replace(PRESETS[name], **overrides)
+
+
+def at_width(cfg: EncodeConfig, hidden: int) -> EncodeConfig:
+    """``cfg`` with the network width, fit steps and learning rate of ladder point ``hidden`` (the
+    rest, e.g. seed and coders, kept), as one uncapped point: what rate control fits."""
+    point = RATE_LADDER[hidden]
+    return replace(
+        cfg,
+        arch=replace(cfg.arch, hidden=hidden),
+        fit=replace(cfg.fit, steps=point.fit.steps, lr=point.fit.lr),
+        bpp=None,
+        widths=(),
+    )
 
 
 def override(
@@ -133,8 +166,11 @@ def override(
     prior: str | None = None,
     entropy_coder: str | None = None,
 ) -> EncodeConfig:
-    """A preset with the command line's overrides; None keeps the preset's value."""
-    cfg = preset(name, bpp=bpp)
+    """A preset with the command line's overrides; None keeps the preset's value. A rate cap chooses
+    the width on the ladder unless the steps, the density or a prior pin the preset's network (then
+    rate control prunes it, as before release 2.0)."""
+    pinned = steps is not None or density is not None or prior not in (None, "none", "auto")
+    cfg = preset(name, bpp=bpp, **({"widths": ()} if pinned else {}))
     if prior is not None:
         cfg = replace(cfg, prior=prior)
     if entropy_coder is not None:
@@ -208,6 +244,7 @@ ADDED_IN_2_0: dict[tuple[str, ...], object] = {
     ("coder", "entropy_coder"): "brotli",
     ("coder", "rd_lambda"): 0.0,
     ("coder", "rd_rounding"): False,
+    ("widths",): (),
 }
 
 

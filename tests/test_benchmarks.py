@@ -245,6 +245,26 @@ def test_rd_presets_are_ladder_points():
         assert schedule(cfg.prune.density, cfg.prune.rate) == [d for d in traj.densities if d >= cfg.prune.density]
 
 
+def test_rate_control_ladder_is_the_benchmark_ladder():
+    """Rate control chooses among exactly the benchmark ladder's dense points (so the ladder rows
+    are what each choice gives), widest first; a ladder preset given a cap searches it, unless the
+    steps, the density or a named prior pin the preset's own network."""
+    from benchmarks.codecs import LADDER
+    from inrcodec import config
+
+    assert list(config.RATE_LADDER) == sorted((t.hidden for t in LADDER.trajectories), reverse=True)
+    for t in LADDER.trajectories:
+        cfg, ref = config.RATE_LADDER[t.hidden], LADDER.encode_config(t)
+        assert (cfg.arch, cfg.fit, cfg.coder) == (ref.arch, ref.fit, ref.coder)
+        assert config.at_width(config.preset("medium", bpp=0.1), t.hidden).fit == ref.fit
+    assert config.preset("medium", bpp=0.1).widths == tuple(config.RATE_LADDER)
+    assert config.preset("medium").widths == () and config.preset("fast", bpp=0.5).widths == ()
+    assert config.override("high", bpp=0.1).widths == tuple(config.RATE_LADDER)
+    for pinned in ({"steps": 100}, {"density": 0.5}, {"prior": "1"}):
+        assert config.override("medium", bpp=0.1, **pinned).widths == ()
+    assert "widths" not in config.record(config.preset("medium"))  # old fingerprints unchanged
+
+
 def test_release_1_2_ladder_and_presets_are_the_archived_runs():
     """LADDER_1_2 makes exactly the encode configs of the archived 1.2 Kodak run (so its rows keep
     their fingerprints), PRESETS_1_2 are its points, and 2.0's ladder differs only in the fit."""

@@ -251,3 +251,27 @@ def test_rate_distortion_depths_and_rounding(crop):
         costs[rounding] = rd_cost(enc.stats["psnr"], enc.stats["bytes"], 60.0, h * w)
         assert min(enc.stats["bits"]) < 8  # the cost took bits away somewhere
     assert costs[True] <= costs[False] + 1e-9
+
+
+@pytest.mark.slow
+def test_rate_control_on_the_ladder_keeps_the_widest_ladder_point_under_the_cap(crop):
+    """With ``widths`` a rate cap chooses the ladder width: between two ladder files' sizes the
+    result is at least as good as the narrower one (which fits), never over the cap; the wider
+    fit's ladder file was over, so it was also tried at fewer bits. A cap above both is the wider
+    ladder file itself, byte for byte."""
+    from inrcodec.config import at_width, preset
+
+    base = replace(preset("low", bpp=1.0), widths=(56, 40), coder=replace(preset("low").coder, qat_steps=20))
+    h, w, _c = crop.shape
+    files = {x: pipeline.encode_array(crop, at_width(base, x), "cpu") for x in (56, 40)}
+    assert len(files[40].data) < len(files[56].data)
+    between = (len(files[40].data) + len(files[56].data)) // 2
+    enc = pipeline.encode_array(crop, replace(base, bpp=8 * between / (h * w)), "cpu")
+    rc = enc.stats["rate_control"]
+    assert len(enc.data) <= rc["cap_bytes"] == between
+    assert [t["hidden"] for t in rc["tried"]] == [56, 40]
+    assert rc["tried"][0]["ladder_bytes"] == len(files[56].data)  # the same fit as the ladder's
+    assert enc.stats["psnr"] >= files[40].stats["psnr"]
+    assert enc.data == files[40].data or rc["hidden"] == 56  # the ladder point, or the wider fit at fewer bits
+    above = pipeline.encode_array(crop, replace(base, bpp=8 * (len(files[56].data) + 10) / (h * w)), "cpu")
+    assert above.data == files[56].data and [t["hidden"] for t in above.stats["rate_control"]["tried"]] == [56]
