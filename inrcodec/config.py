@@ -135,10 +135,12 @@ DEFAULT_PRESET = "medium"
 
 def preset(name: str, **overrides) -> EncodeConfig:
     """A named preset with top-level fields replaced (``bpp=0.3``). A ladder preset given a rate
-    cap chooses its width on the ladder (``widths``), unless ``widths`` is given."""
+    cap chooses its width on the ladder (``widths``; low, medium and high alike), unless
+    ``widths`` is given or a named prior fixes the network."""
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
-    if overrides.get("bpp") is not None and name in LADDER_PRESETS:
+    pinned = overrides.get("prior", "none") not in ("none", "auto")  # a named prior fixes the width
+    if overrides.get("bpp") is not None and name in LADDER_PRESETS and not pinned:
         overrides = {"widths": tuple(RATE_LADDER), **overrides}
     return replace(PRESETS[name], **overrides)
 
@@ -166,11 +168,17 @@ def override(
     prior: str | None = None,
     entropy_coder: str | None = None,
 ) -> EncodeConfig:
-    """A preset with the command line's overrides; None keeps the preset's value. A rate cap chooses
-    the width on the ladder unless the steps, the density or a prior pin the preset's network (then
-    rate control prunes it, as before release 2.0)."""
-    pinned = steps is not None or density is not None or prior not in (None, "none", "auto")
+    """A preset with the command line's overrides; None keeps the preset's value. A rate cap on a
+    ladder preset chooses the width on the ladder (refusing ``steps``, which each width sets),
+    unless a density below 1 or a named prior pins the preset's network: then rate control prunes
+    it, as before release 2.0."""
+    pinned = (density is not None and density < 1) or prior not in (None, "none", "auto")
     cfg = preset(name, bpp=bpp, **({"widths": ()} if pinned else {}))
+    if cfg.widths and steps is not None:
+        raise ValueError(
+            f"--steps with --bpp: the {name} preset's rate control fits each ladder width with its own steps;"
+            " drop --steps (or give --density to prune this preset's network to the cap instead)"
+        )
     if prior is not None:
         cfg = replace(cfg, prior=prior)
     if entropy_coder is not None:

@@ -260,8 +260,13 @@ def test_rate_control_ladder_is_the_benchmark_ladder():
     assert config.preset("medium", bpp=0.1).widths == tuple(config.RATE_LADDER)
     assert config.preset("medium").widths == () and config.preset("fast", bpp=0.5).widths == ()
     assert config.override("high", bpp=0.1).widths == tuple(config.RATE_LADDER)
-    for pinned in ({"steps": 100}, {"density": 0.5}, {"prior": "1"}):
+    for pinned in ({"density": 0.5}, {"prior": "1"}):
         assert config.override("medium", bpp=0.1, **pinned).widths == ()
+    assert config.preset("medium", bpp=0.1, prior="1").widths == ()
+    assert config.override("medium", bpp=0.1, density=1.0).widths == tuple(config.RATE_LADDER)
+    with pytest.raises(ValueError, match="--steps with --bpp"):
+        config.override("medium", bpp=0.1, steps=100)
+    assert config.override("medium", bpp=0.1, steps=100, density=0.5).fit.steps == 100  # pinned: prunes
     assert "widths" not in config.record(config.preset("medium"))  # old fingerprints unchanged
 
 

@@ -490,3 +490,13 @@ def test_threads_without_a_batch_is_a_usage_error(tmp_path, crop, preset):
     res = run("encode", src, "-o", tmp_path / "x.inr", "--preset", preset, "--threads", "2")
     assert res.exit_code == 2 and "--threads is for a batch" in res.stderr
     assert not (tmp_path / "x.inr").exists()
+
+
+def test_steps_with_a_rate_cap_on_a_ladder_preset_is_a_usage_error(tmp_path):
+    """--bpp on low/medium/high chooses the ladder width, each with its own steps: --steps would be
+    ignored, so it is refused (exit 2, one line, nothing written); with --density the cap prunes."""
+    src = tmp_path / "a.png"
+    image.save(np.full((16, 16, 3), 99, np.uint8), src)
+    res = run("encode", src, "-o", tmp_path / "a.inr", "--bpp", "0.5", "--steps", "10")
+    assert res.exit_code == 2 and "--steps with --bpp" in res.stderr
+    _only(tmp_path, "a.png")

@@ -136,6 +136,8 @@ def test_decoder_imports_neither_encoder_nor_sklearn(tmp_path):
         from PIL import Image
         pixels = decode(open(sys.argv[1], "rb").read(), device="cpu")
         assert pixels.shape == (8, 12, 3)
+        shared = decode(open(sys.argv[2], "rb").read(), device="cpu")  # v6: a prior with its mask
+        assert shared.shape == (16, 24, 3)
         if "torch" in sys.modules:  # the CPU path is NumPy: torch's import costs more than a decode
             sys.exit(4)
         with Image.open(sys.argv[1]) as im:
@@ -146,7 +148,10 @@ def test_decoder_imports_neither_encoder_nor_sklearn(tmp_path):
         """
     )
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    res = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True, env=env, cwd=REPO)
+    v6 = str(GOLDEN / "format_v6_shared_mask.inr")
+    res = subprocess.run(
+        [sys.executable, "-c", script, str(path), v6], capture_output=True, text=True, env=env, cwd=REPO
+    )
     assert res.returncode == 0, res.stdout + res.stderr
 
 

@@ -54,7 +54,7 @@ def main() -> None:
 @click.option(
     "--bpp",
     type=click.FloatRange(min=0, min_open=True),
-    help="rate cap: the file stays at or under this many bits per pixel",
+    help="rate cap in bits per pixel: low/medium/high choose the ladder width that fits (fast prunes)",
 )
 @click.option("--weight-coder", type=click.Choice(["scalar", "sinr", "auto"]), help="override the preset's")
 @click.option(
@@ -108,7 +108,7 @@ def encode(
     ray,
     threads,
 ):
-    """Fit SRC (and prune it with --density or --bpp), code it and write an .inr file.
+    """Fit SRC (prune it with --density; --bpp picks the network that fits), code it and write an .inr file.
 
     Several SRCs, folders (their images), --workers or --ray make a batch: one .inr per image in
     the folder -o DIR, a summary table, and a rerun skips the images already done (docs/batch.md)."""
@@ -136,16 +136,19 @@ def encode(
 
             return encode_batch(srcs, output, force, cfg, None, None, None, quiet, as_json, workers, ray, threads or 1)
         return _encode_latent(srcs[0], output, force, preset, cfg, quiet, as_json)
-    cfg = override(
-        preset,
-        bpp=bpp,
-        weight_coder=weight_coder,
-        steps=steps,
-        seed=seed,
-        density=density,
-        prior=prior,
-        entropy_coder=entropy_coder,
-    )
+    try:
+        cfg = override(
+            preset,
+            bpp=bpp,
+            weight_coder=weight_coder,
+            steps=steps,
+            seed=seed,
+            density=density,
+            prior=prior,
+            entropy_coder=entropy_coder,
+        )
+    except ValueError as e:  # options that do not go together
+        raise click.UsageError(str(e)) from None
     if batch:
         from inrcodec.cli.batch import encode_batch
 

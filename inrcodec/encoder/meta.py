@@ -114,7 +114,7 @@ def check(cfg: MetaConfig) -> None:
         if known is None:
             raise ValueError(f"from_prior {cfg.from_prior}: no such shipped prior (have {sorted(priors.registry())})")
         if known.shape() != (cfg.hidden, cfg.layers, cfg.pe_levels, cfg.channels, cfg.omega0, cfg.omega_hidden):
-            raise ValueError(f"prior {cfg.from_prior} is for another network than width {cfg.hidden}'s")
+            raise ValueError(f"prior {cfg.from_prior} is for another network than this run's (width {cfg.hidden})")
     if cfg.inner_lr <= 0 or cfg.outer_lr <= 0:
         raise ValueError("inner_lr and outer_lr must be positive")
     for name in ("photos", "probe_photos"):
@@ -433,6 +433,11 @@ def train(
                     a.copy_(v)
         opt.load_state_dict(saved["opt"])
         gen.set_state(saved["gen"])
+        saved_mask = saved.get("mask")
+        if (saved_mask is None) != (state.mask is None) or (
+            saved_mask is not None and not all(torch.equal(a, b) for a, b in zip(saved_mask, state.mask))
+        ):
+            raise ValueError(f"{out}: its saved mask is not the one its prior and density give; use --fresh")
         state.step = saved["step"]
         state.log = json.loads(saved["log"])
         if say:
@@ -547,6 +552,8 @@ def export(run: Path, prior_id: int, name: str, priors_dir: Path | None = None) 
     if data_path.exists():
         raise ValueError(f"{data_path} exists already: released priors never change")
     masks = None if saved.get("mask") is None else [m.numpy() for m in saved["mask"]]
+    if masks is not None and any((w.numpy()[~m] != 0).any() for w, m in zip(saved["weights"], masks)):
+        raise ValueError(f"{run}: weights off its mask are not zero; nothing exported")
     data = priors.pack([w.numpy() for w in saved["weights"]], [b.numpy() for b in saved["biases"]], masks)
     run_doc = json.loads((run / CONFIG).read_text()) if (run / CONFIG).exists() else {}
     a, b = cfg.photos

@@ -109,30 +109,31 @@ def encode_to_cap(
 ) -> Encoded:
     """Rate control on the ladder: the best file under ``cfg.bpp`` among ladder widths ``cfg.widths``.
 
-    From the widest width whose file could fit (``RATE_BYTES_PER_PARAM`` bytes a parameter, the
-    fewest any ladder file took on the tuning photos), each width is fitted as the ladder fits it
-    and coded as the ladder codes it; the first such file under the cap is the widest ladder point
-    that fits, and the search stops there. A wider fit whose ladder file came out over the cap is
-    also coded at every smaller depth (the best under the cap is kept, fine-tuned as
-    :class:`RateControl` does), so the result is never worse than the best ladder point under the
-    cap. Only if no width's file fits is the narrowest pruned until one does (the old rate control).
+    From the widest width whose file could fit (``RATE_BYTES_PER_PARAM`` bytes a parameter, a
+    little under the fewest any ladder file took on the tuning photos), each width is fitted as the
+    ladder fits it and coded as the ladder codes it, narrower and narrower until a ladder file fits;
+    if this image's file took so few bytes a parameter that the next wider width would fit too,
+    that one is tried as well. A fit whose ladder file came out over the cap is also coded at every
+    smaller depth (the best under the cap is kept, fine-tuned as :class:`RateControl` does). The
+    best PSNR of the files under the cap is returned: at least the widest ladder point under the
+    cap, whose PSNR on every image measured is the best of the ladder points under it (ladder
+    PSNR grows with width). Only if the narrowest width fits at no depth is it pruned until a file
+    fits (the old rate control).
     """
     h, w, c = arr.shape
     cap = int(cfg.bpp * h * w / 8)
     widths = sorted(cfg.widths, reverse=True)
+    if cfg.prior not in ("none", "auto"):
+        raise ValueError(f"prior {cfg.prior} fixes the network's width: rate control cannot choose one")
     unknown = [x for x in widths if x not in RATE_LADDER]
     if unknown:
         raise ValueError(f"rate control widths {unknown} are not ladder points ({', '.join(map(str, RATE_LADDER))})")
 
-    def could_fit(hidden: int) -> bool:
-        arch = replace(at_width(cfg, hidden).arch, out_features=c)
-        return arch.n_params() * RATE_BYTES_PER_PARAM <= cap
+    def params(hidden: int) -> int:
+        return replace(at_width(cfg, hidden).arch, out_features=c).n_params()
 
-    start = next((i for i, x in enumerate(widths) if could_fit(x)), len(widths) - 1)
-    t0 = time.perf_counter()
-    best: Encoded | None = None
-    tried = []
-    for hidden in widths[start:]:
+    def attempt(hidden: int) -> tuple[Encoded | None, bool, dict]:
+        """The ladder point's file, or (over the cap) the same fit's best file at fewer bits."""
         tw = time.perf_counter()
         session = Session.create(arr, at_width(cfg, hidden), device)
         net = session.network()
@@ -140,24 +141,43 @@ def encode_to_cap(
         t_fit = time.perf_counter() - tw
         bits = allocate_bits(session, net, snap)
         enc = measured(session, finish(session, net, snap, bits), snap, bits, t_fit, time.perf_counter() - tw - t_fit)
-        fits = len(enc.data) <= cap
-        tried.append({"hidden": hidden, "ladder_bytes": len(enc.data), "ladder_psnr": round(enc.stats["psnr"], 4)})
-        if not fits:  # the same fit at fewer bits per weight
-            net.load(snap.weights, snap.biases)
-            rate = RateControl(session, net, cfg.bpp)
-            rate.nothing_fits(snap)
-            if rate.best is None:
-                enc = None
-            else:
-                tc = time.perf_counter()
-                snap2, bits2, coded = rate.finish(snap)
-                enc = measured(session, coded, snap2, bits2, t_fit, time.perf_counter() - tc)
-                tried[-1].update(capped_bytes=len(enc.data), capped_psnr=round(enc.stats["psnr"], 4))
+        note = {"hidden": hidden, "ladder_bytes": len(enc.data), "ladder_psnr": round(enc.stats["psnr"], 4)}
+        if len(enc.data) <= cap:
+            return enc, True, note
+        net.load(snap.weights, snap.biases)
+        rate = RateControl(session, net, cfg.bpp)
+        rate.nothing_fits(snap)
+        if rate.best is None:
+            return None, False, note
+        tc = time.perf_counter()
+        snap2, bits2, coded = rate.finish(snap)
+        enc = measured(session, coded, snap2, bits2, t_fit, time.perf_counter() - tc)
+        note.update(capped_bytes=len(enc.data), capped_psnr=round(enc.stats["psnr"], 4))
+        return enc, False, note
+
+    # The widest width whose file could fit; then narrower ones until a ladder file fits; and, if
+    # this image codes smaller than the estimate says, wider ones while their files could still fit.
+    i = next((k for k, x in enumerate(widths) if params(x) * RATE_BYTES_PER_PARAM <= cap), len(widths) - 1)
+    t0 = time.perf_counter()
+    best: Encoded | None = None
+    tried: list[dict] = []
+    while True:
+        enc, fits, note = attempt(widths[i])
+        tried.append(note)
         if enc is not None and (best is None or enc.stats["psnr"] > best.stats["psnr"]):
             best = enc
+        done = {t["hidden"] for t in tried}
         if fits:
+            per_param = note["ladder_bytes"] / params(widths[i])
+            if i > 0 and widths[i - 1] not in done and per_param * params(widths[i - 1]) <= cap:
+                i -= 1
+                continue
             break
-    if best is None:  # not even the narrowest ladder file fits: prune it until one does
+        if i + 1 < len(widths) and widths[i + 1] not in done:
+            i += 1
+            continue
+        break
+    if best is None:  # the narrowest ladder width fits at no depth: prune it until a file does
         best = encode_array(arr, replace(at_width(cfg, widths[-1]), bpp=cfg.bpp), device, progress)
         tried.append({"hidden": widths[-1], "pruned_to": best.stats["density"]})
     best.stats["rate_control"] = {"cap_bytes": cap, "hidden": _hidden(best), "tried": tried}

@@ -192,7 +192,8 @@ def read(data: bytes) -> Bitstream:
     shared = shared_mask(header) if version == SHARED_MASK_VERSION else None
     if version == SHARED_MASK_VERSION and shared is None:
         raise FormatError(
-            f"a version {SHARED_MASK_VERSION} file must name a prior with a mask (prior {header.prior} has none)"
+            f"a version {SHARED_MASK_VERSION} file must name a prior with a mask "
+            + (f"(prior {header.prior} has none)" if header.prior else "(it names no prior)")
         )
     masks = shared
     regions = None

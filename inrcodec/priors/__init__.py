@@ -92,6 +92,8 @@ def load(prior_id: int) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...],
         shapes_differ = [m.shape for m in masks] != [w.shape for w in weights]
         if shapes_differ or any((w[~m] != 0).any() for w, m in zip(weights, masks)):
             raise FormatError(f"prior {prior_id} ({prior.file}): its mask does not match its weights")
+    if (masks is None) != (prior.density >= 1):
+        raise FormatError(f"prior {prior_id} ({prior.file}): its index entry and its data disagree on its mask")
     for a in weights + biases + (masks or ()):
         a.setflags(write=False)
     return weights, biases, masks
