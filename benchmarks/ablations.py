@@ -32,6 +32,7 @@ import json
 import math
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import ClassVar
@@ -320,6 +321,53 @@ def _versus(c: dict, base: dict | None) -> tuple[str, str]:
     dp = None if base is None else c["psnr"] - base["psnr"]
     dr = None if base is None else 100 * (c["bpp"] / base["bpp"] - 1)
     return md.fmt(dp, "+.2f"), md.fmt(dr, "+.1f") + "%"
+
+
+# Columns of the tables that put pruned (or otherwise masked) points beside dense and IMP curves.
+POINT_COLUMNS = (
+    "point",
+    "density",
+    "bytes",
+    "bpp",
+    "PSNR (dB)",
+    "− dense at equal bpp (dB)",
+    "− IMP at equal bpp (dB)",
+    "mask bytes (share)",
+    "layer bytes",
+    "encode s",
+)
+
+
+def _setting_means(doc: dict) -> Callable[[str, str], float | None]:
+    """mean(setting, key): the mean of ``key`` over the images' rows of ``setting`` (None: no values)."""
+    by_setting: dict[str, list[dict]] = {}
+    for r in doc["rows"]:
+        by_setting.setdefault(r["setting"], []).append(r)
+
+    def mean(setting: str, key: str) -> float | None:
+        vals = [r[key] for r in by_setting.get(setting, []) if r.get(key) is not None]
+        return float(np.mean(vals)) if vals else None
+
+    return mean
+
+
+def _point_cells(key: str, c: dict, mean, ref: float | None, ref_imp: float | None, bpp_spec: str) -> tuple:
+    """One row of :data:`POINT_COLUMNS`: curve point ``c``, its PSNR against the dense curve's
+    (``ref``) and IMP's (``ref_imp``) at its bpp (None: –), its file's mask and layer bytes."""
+    mask, nbytes = mean(key, "mask_bytes"), mean(key, "bytes")
+    share = f"{mask:.0f} ({100 * mask / nbytes:.1f}%)" if mask is not None and nbytes else md.MISSING
+    return (
+        key,
+        md.fmt(mean(key, "density"), ".3f"),
+        md.fmt(nbytes, ".0f"),
+        format(c["bpp"], bpp_spec),
+        f"{c['psnr']:.2f}",
+        md.fmt(None if ref is None else c["psnr"] - ref, "+.2f"),
+        md.fmt(None if ref_imp is None else c["psnr"] - ref_imp, "+.2f"),
+        share,
+        md.fmt(mean(key, "layer_bytes"), ".0f"),
+        md.fmt(mean(key, "encode_s"), ".1f"),
+    )
 
 
 def _with_note(lines: list[str], note: str) -> str:
@@ -1057,13 +1105,7 @@ class Tickets(Ablation):
         return _encoded_rows(arr, [enc], job.settings, self.device, rules.parse_nm(rule))
 
     def summary(self, doc: dict) -> str:
-        by_setting: dict[str, list[dict]] = {}
-        for r in doc["rows"]:
-            by_setting.setdefault(r["setting"], []).append(r)
-
-        def mean(setting: str, key: str) -> float | None:
-            vals = [r[key] for r in by_setting.get(setting, []) if r.get(key) is not None]
-            return float(np.mean(vals)) if vals else None
+        mean = _setting_means(doc)
 
         start = [c for c in doc["curve"] if c["setting"] == "imp-d1.00"]  # every finder's dense start
         dense = sorted(_curve(doc, "dense") + start, key=lambda c: c["bpp"])
@@ -1078,43 +1120,15 @@ class Tickets(Ablation):
             )
         start_layer = mean("imp-d1.00", "layer_bytes")
 
-        lines = md.table(
-            (
-                "point",
-                "density",
-                "bytes",
-                "bpp",
-                "PSNR (dB)",
-                "− dense at equal bpp (dB)",
-                "− IMP at equal bpp (dB)",
-                "mask bytes (share)",
-                "layer bytes",
-                "encode s",
-            )
-        )
+        lines = md.table(POINT_COLUMNS)
         for prefix in self.finders():
             for c in sorted(_curve(doc, prefix), key=lambda c: -c["bpp"]):
                 key = c["setting"]
                 if key.endswith("-d1.00") and prefix != "imp":
                     continue  # the same fit and file as imp-d1.00
-                ref, ref_imp = _at_rate(c["bpp"], dense), _at_rate(c["bpp"], imp)
-                mask, nbytes = mean(key, "mask_bytes"), mean(key, "bytes")
-                share = f"{mask:.0f} ({100 * mask / nbytes:.1f}%)" if mask is not None and nbytes else md.MISSING
-                cells = (
-                    key,
-                    md.fmt(mean(key, "density"), ".3f"),
-                    md.fmt(nbytes, ".0f"),
-                    f"{c['bpp']:.3f}",
-                    f"{c['psnr']:.2f}",
-                    md.fmt(None if ref is None else c["psnr"] - ref, "+.2f"),
-                    md.MISSING
-                    if key.startswith("imp-")
-                    else md.fmt(None if ref_imp is None else c["psnr"] - ref_imp, "+.2f"),
-                    share,
-                    md.fmt(mean(key, "layer_bytes"), ".0f"),
-                    md.fmt(mean(key, "encode_s"), ".1f"),
-                )
-                lines.append(md.row(cells))
+                ref = _at_rate(c["bpp"], dense)
+                ref_imp = None if key.startswith("imp-") else _at_rate(c["bpp"], imp)
+                lines.append(md.row(_point_cells(key, c, mean, ref, ref_imp, ".3f")))
 
         verdicts = md.table(("finder", "against dense", "against IMP", "verdict"))
         for prefix, what in self.finders().items():
@@ -1372,33 +1386,14 @@ class SharedMask(Ablation):
 
     def summary(self, doc: dict) -> str:
         s = self.setup
-        by_setting: dict[str, list[dict]] = {}
-        for r in doc["rows"]:
-            by_setting.setdefault(r["setting"], []).append(r)
-
-        def mean(setting: str, key: str) -> float | None:
-            vals = [r[key] for r in by_setting.get(setting, []) if r.get(key) is not None]
-            return float(np.mean(vals)) if vals else None
+        mean = _setting_means(doc)
 
         by = {c["setting"]: c for c in doc["curve"]}
         start = [by[k] for k in ("imp-d1.00",) if k in by]
         dense = sorted(_curve(doc, "dense") + start, key=lambda c: c["bpp"])
         imp = _curve(doc, "imp")
         shared = sorted([by[f"shared{p}"] for p in s.priors if f"shared{p}" in by], key=lambda c: c["bpp"])
-        lines = md.table(
-            (
-                "point",
-                "density",
-                "bytes",
-                "bpp",
-                "PSNR (dB)",
-                "− dense at equal bpp (dB)",
-                "− IMP at equal bpp (dB)",
-                "mask bytes (share)",
-                "layer bytes",
-                "encode s",
-            )
-        )
+        lines = md.table(POINT_COLUMNS)
         order = [*(c["setting"] for c in reversed(dense)), *(c["setting"] for c in reversed(imp))]
         order += [f"prior{s.dense_prior}-d1.00", *(c["setting"] for c in reversed(shared))]
         order += [f"shared{p}-paper" for p in s.priors]
@@ -1410,21 +1405,7 @@ class SharedMask(Ablation):
             seen.add(key)
             ref = None if key.startswith("dense") or key == "imp-d1.00" else _at_rate(c["bpp"], dense)
             ref_imp = None if key.startswith("imp") else _at_rate(c["bpp"], imp)
-            mask, nbytes = mean(key, "mask_bytes"), mean(key, "bytes")
-            share = f"{mask:.0f} ({100 * mask / nbytes:.1f}%)" if mask is not None and nbytes else md.MISSING
-            cells = (
-                key,
-                md.fmt(mean(key, "density"), ".3f"),
-                md.fmt(nbytes, ".0f"),
-                f"{c['bpp']:.4f}",
-                f"{c['psnr']:.2f}",
-                md.fmt(None if ref is None else c["psnr"] - ref, "+.2f"),
-                md.fmt(None if ref_imp is None else c["psnr"] - ref_imp, "+.2f"),
-                share,
-                md.fmt(mean(key, "layer_bytes"), ".0f"),
-                md.fmt(mean(key, "encode_s"), ".1f"),
-            )
-            lines.append(md.row(cells))
+            lines.append(md.row(_point_cells(key, c, mean, ref, ref_imp, ".4f")))
         with_start = sorted(shared + start, key=lambda c: c["bpp"])
         paper = sorted([by[f"shared{p}-paper"] for p in s.priors if f"shared{p}-paper" in by], key=lambda c: c["bpp"])
         paper = sorted(paper + start, key=lambda c: c["bpp"]) if paper else []
