@@ -500,3 +500,11 @@ def test_steps_with_a_rate_cap_on_a_ladder_preset_is_a_usage_error(tmp_path):
     res = run("encode", src, "-o", tmp_path / "a.inr", "--bpp", "0.5", "--steps", "10")
     assert res.exit_code == 2 and "--steps with --bpp" in res.stderr
     _only(tmp_path, "a.png")
+
+
+def test_info_says_a_version_6_file_takes_its_mask_from_its_prior():
+    res = run("info", GOLDEN / "format_v6_shared_mask.inr")
+    assert res.exit_code == 0, res.output
+    assert ".inr version 6" in res.output and "density 0.500" in res.output
+    assert "prior    2 (the weights are residuals from it; the file's mask is the prior's (format v6))" in res.output
+    assert "section  masks" not in res.output
