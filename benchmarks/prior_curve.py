@@ -101,10 +101,18 @@ def _preset_name(width: int) -> str:
 
 
 def measure(
-    arr, weights, biases, width: int, steps: tuple[int, ...], device: str = "cpu", lr: float | None = None
+    arr,
+    weights,
+    biases,
+    width: int,
+    steps: tuple[int, ...],
+    device: str = "cpu",
+    lr: float | None = None,
+    warmup: int = 0,
 ) -> dict:
     """One image, one init: the curve and |W - W_init| at the last step (``lr``: another peak
-    learning rate than the preset's, same schedule)."""
+    learning rate than the preset's, same schedule; ``warmup``: a linear warm-up of that many
+    steps on top of it)."""
     from dataclasses import replace
 
     from inrcodec.encoder.fit import Target
@@ -115,7 +123,7 @@ def measure(
     target = Target.of(arr, device)
     t0 = time.perf_counter()
     fit = preset.fit if lr is None else replace(preset.fit, lr=lr)
-    curve, net = fit_curve(arch, weights, biases, target, fit, preset.fit.steps, list(steps))
+    curve, net = fit_curve(arch, weights, biases, target, fit, preset.fit.steps, list(steps), warmup=warmup)
     seconds = time.perf_counter() - t0
     ws, bs = net.state()
     return {
@@ -213,7 +221,11 @@ def _same(a: dict | None, b: dict) -> bool:
     if a is None:
         return False
     if "sha256" in a or "sha256" in b:
-        return (a.get("sha256"), a.get("fit_lr")) == (b.get("sha256"), b.get("fit_lr"))
+        return (a.get("sha256"), a.get("fit_lr"), a.get("fit_warmup")) == (
+            b.get("sha256"),
+            b.get("fit_lr"),
+            b.get("fit_warmup"),
+        )
     return a == b
 
 
@@ -231,6 +243,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--random-only", action="store_true", help="measure the random init only")
     ap.add_argument(
         "--meta-lrs", default="", help="also fit the meta init at these peak learning rates (comma-separated)"
+    )
+    ap.add_argument(
+        "--warmup",
+        type=int,
+        default=0,
+        help="also fit both inits with a linear learning-rate warm-up of this many steps (Adam's first steps"
+        " move every weight by about the learning rate: a warm-up may let the meta init survive them)",
     )
     ap.add_argument("--images", type=Path, default=DEFAULT_IMAGES, help="folder of photoNNN.png")
     ap.add_argument("--photos", default="1-8", help="held-out photo numbers, first-last (default 1-8)")
@@ -276,6 +295,10 @@ def main(argv: list[str] | None = None) -> None:
         for lr in (float(x) for x in args.meta_lrs.split(",") if x.strip()):
             ws, bs, desc = inits["meta"]
             inits[f"meta, lr {lr:g}"] = (ws, bs, {**desc, "fit_lr": lr})
+    if args.warmup:
+        for base in [k for k in ("random", "meta") if k in inits]:
+            ws, bs, desc = inits[base]
+            inits[f"{base}, warmup {args.warmup}"] = (ws, bs, {**desc, "fit_warmup": args.warmup})
     inits_doc = {k: v[2] for k, v in inits.items()}
     # Rows of an init measured now are kept only if made from this very init (another run or
     # prior replaces them); rows of inits not measured now (e.g. with --random-only) stay.
@@ -290,7 +313,7 @@ def main(argv: list[str] | None = None) -> None:
         for label, (ws, bs, desc) in inits.items():
             if any(r["image"] == name and r["init"] == label for r in rows):
                 continue
-            r = measure(arr, ws, bs, args.width, steps, args.device, desc.get("fit_lr"))
+            r = measure(arr, ws, bs, args.width, steps, args.device, desc.get("fit_lr"), desc.get("fit_warmup", 0))
             rows.append({"image": name, "init": label, "init_desc": desc, "config_key": config_key, **r})
             print(f"{name} {label}: " + " ".join(f"{n}:{v:.2f}" for n, v in r["psnr"].items()), flush=True)
             _write(path, json.dumps(doc, indent=1) + "\n")

@@ -262,11 +262,13 @@ def fit_curve(
     at: list[int],
     eval_pixels: int | None = None,
     mask: list[torch.Tensor] | None = None,
+    warmup: int = 0,
 ) -> tuple[dict[int, float], Siren]:
     """PSNR (8-bit, clamped, as decoded) after each step count in ``at`` of one run of the preset's
     fit (Adam, cosine over ``schedule`` steps) from (weights, biases): the first ``max(at)`` steps
     of the fit the encoder would do, evaluated along the way (under ``mask``, pruned weights held at
-    zero). Returns the curve and the network."""
+    zero; ``warmup`` > 0 scales the first ``warmup`` steps' learning rate linearly up from
+    1/warmup, an experiment's option, not the encoder's). Returns the curve and the network."""
     net = Siren(arch).to(target.coords.device)
     net.load([w.to(target.coords.device) for w in weights], [b.to(target.coords.device) for b in biases])
     mask = None if mask is None else [m.to(target.coords.device) for m in mask]
@@ -277,8 +279,9 @@ def fit_curve(
     gen = torch.Generator(device="cpu").manual_seed(fit.seed * 1_000_003)
     for n in sorted(set(at)):
         while done < n:
+            ramp = min(1.0, (done + 1) / warmup) if warmup else 1.0
             for group in opt.param_groups:
-                group["lr"] = cosine_lr(done, schedule, fit.lr, fit.lr_final)
+                group["lr"] = cosine_lr(done, schedule, fit.lr, fit.lr_final) * ramp
             idx = torch.randint(0, target.n, (min(fit.batch, target.n),), generator=gen).to(target.coords.device)
             out = net(target.coords[idx], masked(list(net.weights), mask))
             loss = torch.mean((out - target.colours[idx]) ** 2)
