@@ -172,15 +172,13 @@ def override(
     ladder preset chooses the width on the ladder (refusing ``steps``, which each width sets),
     unless a density below 1 or a named prior pins the preset's network: then rate control prunes
     it, as before release 2.0."""
-    pinned = (density is not None and density < 1) or prior not in (None, "none", "auto")
-    cfg = preset(name, bpp=bpp, **({"widths": ()} if pinned else {}))
+    pins = {"widths": ()} if density is not None and density < 1 else {}  # prune this network to the cap
+    cfg = preset(name, bpp=bpp, **pins, **({} if prior is None else {"prior": prior}))
     if cfg.widths and steps is not None:
         raise ValueError(
             f"--steps with --bpp: the {name} preset's rate control fits each ladder width with its own steps;"
             " drop --steps (or give --density to prune this preset's network to the cap instead)"
         )
-    if prior is not None:
-        cfg = replace(cfg, prior=prior)
     if entropy_coder is not None:
         cfg = replace(cfg, coder=replace(cfg.coder, entropy_coder=entropy_coder))
     if weight_coder is not None:
@@ -208,12 +206,12 @@ def prior_id(cfg: EncodeConfig) -> int:
     if cfg.prior == "auto":
         found = priors.find(*shape)
         chosen = priors.NO_PRIOR if found is None else found.id
-    else:
-        chosen = named_prior(cfg)
-        if priors.registry()[chosen].shape() != shape:
-            raise ValueError(f"prior {cfg.prior} is for another network than this preset's")
-    _no_pruning_with_a_shared_mask(cfg, chosen)
-    return chosen
+        _no_pruning_with_a_shared_mask(cfg, chosen)
+        return chosen
+    named = named_prior(cfg)  # refuses pruning and rate caps with a shared mask
+    if priors.registry()[named].shape() != shape:
+        raise ValueError(f"prior {cfg.prior} is for another network than this preset's")
+    return named
 
 
 def named_prior(cfg: EncodeConfig) -> int | None:

@@ -247,8 +247,8 @@ def test_rd_presets_are_ladder_points():
 
 def test_rate_control_ladder_is_the_benchmark_ladder():
     """Rate control chooses among exactly the benchmark ladder's dense points (so the ladder rows
-    are what each choice gives), widest first; a ladder preset given a cap searches it, unless the
-    steps, the density or a named prior pin the preset's own network."""
+    are what each choice gives), widest first; a ladder preset given a cap searches it, unless a
+    density below 1 or a named prior pins the preset's own network; --steps with the search is refused."""
     from benchmarks.codecs import LADDER
     from inrcodec import config
 
