@@ -195,7 +195,7 @@ def initial_state(cfg: MetaConfig) -> MetaState:
 
 def masked(weights: list[torch.Tensor], mask: list[torch.Tensor] | None) -> list[torch.Tensor]:
     """``weights`` with the shared mask's pruned entries at zero (their gradients zero too)."""
-    return weights if mask is None else [w * m.to(w.dtype) for w, m in zip(weights, mask)]
+    return weights if mask is None else Mask(tuple(mask)).apply(weights)
 
 
 def adapt(
