@@ -160,12 +160,13 @@ def encode_to_cap(
     i = next((k for k, x in enumerate(widths) if params(x) * RATE_BYTES_PER_PARAM <= cap), len(widths) - 1)
     t0 = time.perf_counter()
     best: Encoded | None = None
+    best_hidden = widths[-1]
     tried: list[dict] = []
     while True:
         enc, fits, note = attempt(widths[i])
         tried.append(note)
         if enc is not None and (best is None or enc.stats["psnr"] > best.stats["psnr"]):
-            best = enc
+            best, best_hidden = enc, widths[i]
         done = {t["hidden"] for t in tried}
         if fits:
             per_param = note["ladder_bytes"] / params(widths[i])
@@ -180,13 +181,6 @@ def encode_to_cap(
     if best is None:  # the narrowest ladder width fits at no depth: prune it until a file does
         best = encode_array(arr, replace(at_width(cfg, widths[-1]), bpp=cfg.bpp), device, progress)
         tried.append({"hidden": widths[-1], "pruned_to": best.stats["density"]})
-    best.stats["rate_control"] = {"cap_bytes": cap, "hidden": _hidden(best), "tried": tried}
+    best.stats["rate_control"] = {"cap_bytes": cap, "hidden": best_hidden, "tried": tried}
     best.stats["seconds"]["rate_control_total"] = round(time.perf_counter() - t0, 3)
     return best
-
-
-def _hidden(enc: Encoded) -> int:
-    """The width of the network a file holds."""
-    from inrcodec.format import container
-
-    return container.read(enc.data).header.hidden
