@@ -39,7 +39,7 @@ class Prior:
     sha256: str  # of the file's bytes
     trained: str  # how it was made (command, data, steps); for people, not for the decoder
     auto: bool = False  # the encoder's ``--prior auto`` may pick it: set only once it measures better than none
-    density: float = 1.0  # < 1: the data holds a shared mask (m0..mN); for people, the decoder reads the data
+    density: float = 1.0  # < 1 exactly when the data holds a shared mask (m0..mN); ``load`` checks they agree
 
     def shape(self) -> tuple:
         return (self.hidden, self.layers, self.pe_levels, self.channels, self.omega0, self.omega_hidden)
