@@ -227,6 +227,18 @@ class RateControlConfig(Recorded):
     ladder: str = "photos-first8"  # committed ladder results the choices are compared with (benchmarks/results/)
 
 
+@dataclass(frozen=True)
+class StepsConfig(Recorded):
+    """steps: release 2.0's dense ladder points at full size with more fit steps (the cosine
+    schedule stretched): how far the SIREN is from what its network can reach at these widths,
+    i.e. what more encode time (or a GPU) would buy."""
+
+    widths: tuple[int, ...] = (40, 80, 144)  # ladder widths (the low, medium and high presets' networks)
+    factors: tuple[int, ...] = (1, 2, 4)  # multiples of each width's ladder fit steps (1: the ladder's own)
+    anchor: str = "photos-first8"  # committed results whose JPEG 4:2:0 rows the curves are compared with
+    steps: int | None = None  # the x1 fit steps of every width (None: the ladder's for that width; --quick sets a few)
+
+
 class Ablation(Experiment):
     """One ablation: its config class (``Config``), the tiny one of ``--quick`` (``quick``), its jobs."""
 
@@ -1543,6 +1555,115 @@ class RateControlAblation(Ablation):
         )
 
 
+class Steps(Ablation):
+    """How much of the SIREN ladder's distance to the published codecs is fit steps: the same
+    widths, coder and schedule, with 2x and 4x the steps (each a fresh fit, not a continuation)."""
+
+    name, label = "steps", "more fit steps for the SIREN ladder"
+    question = (
+        "What do two and four times the fit steps buy release 2.0's dense ladder points, and how far does"
+        " that move the curve against JPEG?"
+    )
+    Config = StepsConfig
+    quick = StepsConfig(widths=(16,), factors=(1, 2), steps=60)
+
+    def crop(self, crop: int | None) -> int | None:
+        return None  # the ladder's question is about full images
+
+    def scope(self, prov: dict) -> str:
+        fit = self._config(self.setup.widths[0], 1).fit
+        return f"full size, release 2.0's ladder fit (batch {fit.batch}, {fit.sampler} sampler)"
+
+    def _config(self, hidden: int, factor: int):
+        from benchmarks.codecs import LADDER, Trajectory
+
+        traj = next((t for t in LADDER.trajectories if t.hidden == hidden), Trajectory(hidden=hidden, densities=()))
+        if self.setup.steps is not None:
+            traj = replace(traj, fit_steps=self.setup.steps)
+        cfg = LADDER.encode_config(replace(traj, densities=()))
+        return replace(cfg, fit=replace(cfg.fit, steps=cfg.fit.steps * factor))
+
+    @staticmethod
+    def _setting(hidden: int, factor: int) -> str:
+        return f"h{hidden}-x{factor}"
+
+    def job_config(self, job: Job) -> dict:
+        return {"encode_config": record(self._config(*job.params)), "device": self.device}
+
+    def jobs(self) -> list[Job]:
+        s = self.setup
+        return [
+            Job(self._setting(h, k), (self._setting(h, k),), (h, k), k * (3.0 + (h / 40) ** 2))
+            for h in s.widths
+            for k in s.factors
+        ]
+
+    def run(self, arr: np.ndarray, job: Job) -> list[dict]:
+        return ladder_rows(arr, self._config(*job.params), (), job.settings, self.device)
+
+    def _jpeg(self, images: list[str]) -> list[dict] | None:
+        """JPEG 4:2:0's mean curve over ``images`` from the committed anchor (None: not there)."""
+        from benchmarks.runner import curve
+
+        path = RESULTS / self.setup.anchor / "jpeg420.json"
+        if not path.exists():
+            return None
+        doc = json.loads(path.read_text())
+        rows = [r for r in doc["rows"] if r["image"] in images]
+        if {r["image"] for r in rows} != set(images):
+            return None
+        return sorted(curve(rows, doc["settings"]), key=lambda c: c["bpp"])
+
+    def summary(self, doc: dict) -> str:
+        s = self.setup
+        by = {c["setting"]: c for c in doc["curve"]}
+        times = _encode_s(doc)
+        psnr = {(r["image"], r["setting"]): r["psnr"] for r in doc["rows"]}
+        images = sorted({r["image"] for r in doc["rows"]})
+        jpeg = self._jpeg(images)
+        base_k = s.factors[0]
+        lines = md.table(
+            (
+                "steps",
+                "width",
+                "fit steps",
+                "bpp",
+                "PSNR (dB)",
+                f"Δ PSNR vs ×{base_k} (dB), mean (per image)",
+                f"Δ bpp vs ×{base_k}",
+                "encode s",
+            )
+        )
+        for k in s.factors:
+            for h in s.widths:
+                key, base = self._setting(h, k), self._setting(h, base_k)
+                c = by.get(key)
+                if c is None:
+                    continue
+                dp, dr = _versus(c, by.get(base))
+                per = [psnr[i, key] - psnr[i, base] for i in images if (i, key) in psnr and (i, base) in psnr]
+                each = ", ".join(f"{d:+.2f}" for d in per)
+                steps = self._config(h, k).fit.steps
+                cells = (f"×{k}", h, steps, f"{c['bpp']:.3f}", f"{c['psnr']:.2f}", f"{dp} ({each})", dr)
+                lines.append(md.row((*cells, md.fmt(times.get(key), ".0f"))))
+        lines += ["", *md.table(("ladder", f"against ×{base_k}", "against JPEG 4:2:0"))]
+        ref = [by[self._setting(h, base_k)] for h in s.widths if self._setting(h, base_k) in by]
+        for k in s.factors:
+            pts = [by[self._setting(h, k)] for h in s.widths if self._setting(h, k) in by]
+            pts.sort(key=lambda c: c["bpp"])
+            if len(pts) < 2:
+                continue
+            versus_base = md.MISSING if k == base_k else _bd(sorted(ref, key=lambda c: c["bpp"]), pts)
+            versus_jpeg = md.MISSING if jpeg is None else _bd(jpeg, pts)
+            lines.append(md.row((f"×{k}", versus_base, versus_jpeg)))
+        return _with_note(
+            lines,
+            "Means over the images. Each point is a fresh dense fit of that width with the ladder's schedule"
+            " stretched to k times its steps, then the ladder's QAT, bit allocation and coder; encode s: the whole"
+            f" encode on one core. JPEG 4:2:0: the rows of `{s.anchor}` for the same images (measured there).",
+        )
+
+
 ABLATIONS: dict[str, type[Ablation]] = {
     a.name: a
     for a in (
@@ -1559,6 +1680,7 @@ ABLATIONS: dict[str, type[Ablation]] = {
         Tickets,
         SharedMask,
         RateControlAblation,
+        Steps,
     )
 }
 

@@ -11,6 +11,7 @@ from PIL import Image
 
 from benchmarks import ablations
 from benchmarks.runner import RESULTS, fingerprint, fingerprints, sha256_file
+from inrcodec.config import record
 
 
 def _one_image_folder(tmp_path):
@@ -139,6 +140,33 @@ def test_quick_width_lr_ablation_end_to_end(tmp_path):
     assert sorted(doc["settings"]) == ["h16-lr0.001", "h16-lr0.002"]
     assert "| 16 | 0.002 |" in table and "| +0.00 (+0.00) | +0.0% |" in table  # the baseline against itself
     assert "| 16 | 0.001 |" in table
+
+
+def test_steps_jobs_are_the_ladder_points_with_more_steps_at_full_size():
+    from benchmarks.codecs import LADDER
+
+    exp = ablations.Steps()
+    s = exp.setup
+    jobs = exp.jobs()
+    assert [j.params for j in jobs] == [(h, k) for h in s.widths for k in s.factors]
+    for job in jobs:
+        h, k = job.params
+        config = exp.job_config(job)["encode_config"]
+        traj = next(t for t in LADDER.trajectories if t.hidden == h)
+        ladder = record(LADDER.encode_config(traj))  # the committed ladder's point, as photos-first8 ran it
+        assert config["fit"]["steps"] == k * ladder["fit"]["steps"]
+        config["fit"]["steps"] = ladder["fit"]["steps"]
+        assert config == ladder  # nothing else moved
+    assert exp.crop(256) is None
+
+
+@pytest.mark.slow
+def test_quick_steps_ablation_end_to_end(tmp_path):
+    doc, table = _quick(tmp_path, "steps")
+    assert doc["complete"] and doc["provenance"]["crop"] is None
+    assert sorted(doc["settings"]) == ["h16-x1", "h16-x2"]
+    assert "| ×1 | 16 | 60 |" in table and "| ×2 | 16 | 120 |" in table
+    assert "| +0.00 (+0.00) | +0.0% |" in table  # the x1 point against itself
 
 
 # Fingerprints the committed fourier and width-lr rows were made with (computed by the code of the
