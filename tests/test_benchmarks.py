@@ -571,3 +571,23 @@ def test_side_by_side_runs_alternate_and_balance():
     order = list(runner.alternating(3))
     assert order == ["before", "after", "after", "before", "before", "after"]
     assert order.count("before") == order.count("after") == 3
+
+
+def test_latent_filter_probe_trains_both_arms_and_counts_the_filter(tmp_path):
+    """benchmarks/latent_filter.py on a small picture: both arms train with the same draws and
+    code real latent bytes; the filter's weights are counted in its arm's bytes."""
+    from benchmarks import latent_filter
+
+    y, x = np.mgrid[0:48, 0:64]
+    path = tmp_path / "a.png"
+    Image.fromarray(np.stack([x * 4, y * 5, (x * y) % 256], axis=2).astype(np.uint8)).save(path)
+    plain = latent_filter.probe(str(path), "grid-low", 0, 6)
+    filtered = latent_filter.probe(str(path), "grid-low", 2, 6)
+    for r in (plain, filtered):
+        assert r["latent_file_bytes"] > 0 and math.isfinite(r["psnr"]) and r["bpp"] > 0
+    assert filtered["weight_bytes"] > plain["weight_bytes"]
+    again = latent_filter.probe(str(path), "grid-low", 2, 6)
+    assert {**again, "seconds": 0} == {**filtered, "seconds": 0}  # seeded: the same numbers every run
+    table = latent_filter.table([plain, filtered])
+    assert "| a | none |" in table and "| +0.00 | +0.0% |" in table  # the plain arm against itself
+    assert "| a | 2 |" in table
