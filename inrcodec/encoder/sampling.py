@@ -40,20 +40,30 @@ class Uniform:
         pass
 
 
-class ErrorDriven(Uniform):
-    """Half uniform, half in proportion to each pixel's last seen squared error."""
+class _Errors(Uniform):
+    """A sampler that keeps each pixel's squared error from the last batch that held it."""
 
     wants_errors = True
 
-    MAX_POOL = 1 << 24  # torch.multinomial's limit on categories
-    multinomial = True  # draws with torch.multinomial over every pixel (so at most MAX_POOL of them)
+    def __init__(self, pool: int, batch: int) -> None:
+        super().__init__(pool, batch)
+        self.errors = torch.ones(pool)  # unseen pixels first: any colour error is far below 1
+
+    def observe(self, idx: torch.Tensor, errors: torch.Tensor) -> None:
+        """``errors``: the squared error of each drawn pixel (mean over channels), any device."""
+        self.errors[idx.cpu()] = errors.detach().float().cpu().clamp_min(1e-8)
+
+
+class ErrorDriven(_Errors):
+    """Half uniform, half in proportion to each pixel's last seen squared error."""
+
+    MAX_POOL = 1 << 24  # torch.multinomial's limit on categories: it draws over every pixel
 
     def __init__(self, pool: int, batch: int, share: float = 0.5) -> None:
-        if self.multinomial and pool > self.MAX_POOL:
+        if pool > self.MAX_POOL:
             raise ValueError(f"the error sampler draws from at most {self.MAX_POOL} pixels, not {pool}")
         super().__init__(pool, batch)
         self.weighted = int(round(batch * share))  # draws in proportion to the error (0 for a 1-pixel batch)
-        self.errors = torch.ones(pool)  # unseen pixels first: any colour error is far below 1
 
     def draw(self, gen: torch.Generator) -> torch.Tensor:
         uniform = torch.randint(0, self.pool, (self.batch - self.weighted,), generator=gen)
@@ -62,12 +72,8 @@ class ErrorDriven(Uniform):
         weighted = torch.multinomial(self.errors, self.weighted, replacement=True, generator=gen)
         return torch.cat([uniform, weighted])
 
-    def observe(self, idx: torch.Tensor, errors: torch.Tensor) -> None:
-        """``errors``: the squared error of each drawn pixel (mean over channels), any device."""
-        self.errors[idx.cpu()] = errors.detach().float().cpu().clamp_min(1e-8)
 
-
-class Importance(ErrorDriven):
+class Importance(_Errors):
     """Half of each batch drawn in proportion to the error (q), half uniformly, and the loss
     weighted by 1/(N p) with p = (1 - s)/N + s q, the mixture's density (a deterministic mixture;
     s = floor(b/2)/b, 1/2 for an even batch b):
@@ -81,8 +87,7 @@ class Importance(ErrorDriven):
     fused step's gain; the tiles' table is N/16 long and stays in cache. Unbiased all the same:
     the weights are those of the density actually drawn from."""
 
-    TILE = 16  # pixels per tile of the error-proportional draw
-    multinomial = False  # any pool: a 24-megapixel photo too
+    TILE = 16  # pixels per tile of the error-proportional draw (any pool: a 24-megapixel photo too)
 
     def __init__(self, pool: int, batch: int) -> None:
         super().__init__(pool, batch)
