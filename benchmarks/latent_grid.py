@@ -22,7 +22,7 @@ import json
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +38,7 @@ from inrcodec.config import (
     LATENT_STAGE2,
     LATENT_TUNING_BASE,
     LatentConfig,
+    latent_record,
     with_context,
 )
 
@@ -122,6 +123,7 @@ ABLATIONS: dict[str, Callable[[LatentConfig], LatentConfig]] = {
     "no Fourier features": lambda p: replace(p, pe_levels=0),
     "half the steps": lambda p: replace(p, steps=p.steps // 2),
     "twice the steps": lambda p: replace(p, steps=2 * p.steps),
+    "C3's soft-rounding and Kumaraswamy noise": lambda p: replace(p, quantizer="soft"),
 }
 
 
@@ -153,10 +155,10 @@ class LatentProto(Codec):
         self.points, self.name, self.label = points, name, label
 
     def config(self) -> dict:
-        return {"points": [asdict(p) for p in self.points]}
+        return {"points": [latent_record(p) for p in self.points]}
 
     def job_config(self, job: Job) -> dict:
-        return {"config": asdict(job.params)}
+        return {"config": latent_record(job.params)}
 
     def jobs(self) -> list[Job]:
         # cost: about 12 ms of one core a step, twice that with a full-resolution grid
@@ -406,7 +408,7 @@ def full_res_report(out: Path, anchor: Path = ANCHOR) -> str:
 def ablation_report(out: Path, reference: Path = OUT / "checkerboard-first8", plain: Path = OUT) -> str:
     """The ablations' table: each variant's mean curve over the photos it ran on against the
     reference sweep's same points on the same photos (and the plain sweep's, the parametric model)."""
-    points = [asdict(p) for p in ablation_points()]
+    points = [latent_record(p) for p in ablation_points()]
     settings = [f"lam={p['lam']:g}" for p in points]
 
     def cut(doc: dict, images: list[str]) -> dict:
@@ -441,7 +443,7 @@ def ablation_report(out: Path, reference: Path = OUT / "checkerboard-first8", pl
         doc = _load(out / f"{codec.name}.json")
         if doc["images"] != images or not doc.get("complete"):
             continue
-        rows.append(cells(codec.label, cut(doc, images), [asdict(p) for p in codec.points]))
+        rows.append(cells(codec.label, cut(doc, images), [latent_record(p) for p in codec.points]))
     lines = [
         f"Ablations on {images[0]}–{images[-1]}: BD-rate and BD-PSNR of each variant's mean curve against the",
         f"points of the presets {', '.join(ABLATION_PRESETS)} (λ {', '.join(s[4:] for s in settings)}, context model)",

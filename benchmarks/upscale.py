@@ -20,14 +20,13 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import asdict
 
 import numpy as np
 from PIL import Image
 
 from benchmarks.kodak_rd import DEFAULT_IMAGES, images_for, parser
 from benchmarks.runner import RESULTS, DatasetError, Experiment, Job, dataset_meta, run
-from inrcodec.config import record
+from inrcodec.config import latent_record, record
 from inrcodec.image import psnr
 from inrcodec.metrics import bpp
 
@@ -55,7 +54,7 @@ class Upscale(Experiment):
         latent = LATENT_PRESETS.get(self.preset)
         return {
             "preset": self.preset,
-            "encode_config": asdict(latent) if latent else record(preset(self.preset)),
+            "encode_config": latent_record(latent) if latent else record(preset(self.preset)),
             "factor": self.factor,
             "downscale": "lanczos",
             "device": self.device,

@@ -295,6 +295,10 @@ class LatentConfig:
     lr_synthesis: float = 2e-3  # Adam learning rate of the synthesis
     lr_context: float = 1e-2  # Adam learning rate of the context model (when there is one)
     noise_fraction: float = 0.75  # share of the steps with additive noise; straight-through after
+    # how training simulates the rounding: "uniform" (uniform noise, then rounding straight through)
+    # or "soft" (C3's: soft-rounding around Kumaraswamy noise, temperature 0.3 -> 0.1 and a 2 -> 1
+    # over the noisy steps, then rounding with the gradient of a soft-round at temperature 1e-4)
+    quantizer: str = "uniform"
     weight_bits: int = 8  # unused: pack() picks the synthesis' bit depth (6..10) by D + lambda R
     seed: int = 0  # torch seed of the synthesis init and the batch order
 
@@ -315,6 +319,23 @@ class LatentConfig:
             raise ValueError("format v5 holds at most 12 Fourier levels, width 1024 and 16 layers")
         if not 0.0 <= self.noise_fraction <= 1.0:
             raise ValueError("noise_fraction must be in [0, 1]")
+        if self.quantizer not in ("uniform", "soft"):
+            raise ValueError(f"quantizer must be uniform or soft, not {self.quantizer!r}")
+
+
+# LatentConfig fields added after results were committed, with the value that gives the behaviour
+# before them: latent_record leaves them out at that value, so the committed rows keep their
+# fingerprints (as ADDED_IN_2_0 does for EncodeConfig).
+LATENT_ADDED = {"quantizer": "uniform"}
+
+
+def latent_record(cfg: LatentConfig) -> dict:
+    """``cfg`` as a plain dict for results files and their fingerprints."""
+    doc = asdict(cfg)
+    for name, default in LATENT_ADDED.items():
+        if doc[name] == default:
+            del doc[name]
+    return doc
 
 
 # The stage-1 sweep (benchmarks/latent_grid.py; docs/benchmark.md): lambda is the knob, with the

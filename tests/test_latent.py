@@ -148,13 +148,21 @@ def test_python_api_encodes_with_a_latent_grid_preset(fitted, monkeypatch):
 @pytest.mark.parametrize("context", ["none", "checkerboard"])
 @pytest.mark.parametrize("interpolation", ["bilinear", "bicubic"])
 @pytest.mark.parametrize("channels", [1, 2])
-def test_training_step_is_the_models_loss_at_the_sampled_pixels(done, context, interpolation, channels):
+@pytest.mark.parametrize("quantizer", ["uniform", "soft"])
+def test_training_step_is_the_models_loss_at_the_sampled_pixels(done, context, interpolation, channels, quantizer):
     """The step gathers taps, rated latents and contexts from the flat latents; its loss and its
     gradient are those of the model written plainly: grid_sample over the whole pyramid noised
     with the step's noise (the table at the offset the step drew) or rounded, and the rate of
     every latent, or of the step's weighted sample of them under the context model."""
     cfg = LatentConfig(
-        levels=3, channels=channels, pe_levels=2, hidden=8, interpolation=interpolation, context=context, rate_sample=50
+        levels=3,
+        channels=channels,
+        pe_levels=2,
+        hidden=8,
+        interpolation=interpolation,
+        context=context,
+        rate_sample=50,
+        quantizer=quantizer,
     )
     torch.manual_seed(0)
     model = LatentImage(13, 17, cfg)
@@ -170,9 +178,14 @@ def test_training_step_is_the_models_loss_at_the_sampled_pixels(done, context, i
 
     pyr, total = model.pyramid, model.pyramid.total
     sample = pyr.sample(cfg.rate_sample, replay) if context == "checkerboard" else None
+    noise = None
     if done < cfg.noise_fraction:
         offset = int(torch.randint(total, (1,), generator=replay))
-        flat = model.flat + step.noise[offset : offset + total]
+        noise = step.noise[offset : offset + total]
+    if quantizer == "soft":  # the whole pyramid through C3's proxy
+        flat = latent._soft_quantize(model.flat, noise, done / cfg.noise_fraction if noise is not None else 1.0)
+    elif noise is not None:
+        flat = model.flat + noise
     else:
         flat = model.flat + (torch.round(model.flat) - model.flat).detach()
     lat = pyr.views(flat)
@@ -188,7 +201,8 @@ def test_training_step_is_the_models_loss_at_the_sampled_pixels(done, context, i
     (ref_grad,) = torch.autograd.grad(ref, model.flat)
     assert float(loss.detach()) == pytest.approx(float(ref.detach()), rel=1e-5)
     assert torch.allclose(grad, ref_grad, rtol=1e-4, atol=1e-7)
-    assert float(grad.abs().sum()) > 0
+    if quantizer == "uniform" or done < cfg.noise_fraction:  # C3's rounded steps leave the latents be
+        assert float(grad.abs().sum()) > 0
 
 
 def test_noise_is_one_value_per_latent_in_a_step():
@@ -210,3 +224,65 @@ def test_noise_is_one_value_per_latent_in_a_step():
         assert v[0] == v[2] and v[1] == v[4]
     assert not torch.equal(first, second)
     assert torch.equal(late, torch.round(model.flat[index]))
+
+
+def test_soft_rounding_is_c3s():
+    """soft_round and the conditional mean after noise are Agustsson & Theis' (2020, section 4.1)
+    as C3 uses them, written here from their definitions: the identity at a high temperature,
+    rounding at a low one, the mean the inverse of soft_round shifted by half a bin."""
+
+    def reference(x: float, t: float) -> float:
+        m = math.floor(x) + 0.5
+        return m + math.tanh((x - m) / t) / (2 * math.tanh(0.5 / t))
+
+    def inverse(y: float, t: float) -> float:
+        m = math.floor(y) + 0.5
+        return m + t * math.atanh((y - m) * 2 * math.tanh(0.5 / t))
+
+    for x in (-2.7, -0.2, 0.3, 1.49, 3.51):
+        for t in (0.3, 0.1):
+            assert float(latent.soft_round(torch.tensor(x), t)) == pytest.approx(reference(x, t), abs=1e-5)
+            mean = float(latent.soft_round_mean(torch.tensor(x), t))
+            assert mean == pytest.approx(inverse(x - 0.5, t) + 0.5, abs=1e-4)
+        assert float(latent.soft_round(torch.tensor(x), 100.0)) == pytest.approx(x, abs=1e-4)
+        if abs(x - round(x)) < 0.4:  # away from a bin's edge
+            assert float(latent.soft_round(torch.tensor(x), 0.01)) == pytest.approx(round(x), abs=1e-4)
+
+
+def test_soft_quantizer_noise_and_rounding_phases():
+    """Noisy steps stay within a bin of the value and have a gradient; at the end of the noisy
+    steps the noise is uniform (Kumaraswamy with a = b = 1); the rounded steps give exactly the
+    rounded latents, with a gradient only near a bin's edge (C3's soft-round at 1e-4)."""
+    torch.manual_seed(0)
+    values = (torch.randn(20000) * 3).requires_grad_(True)
+    uniform = torch.rand(20000) - 0.5
+    for progress in (0.0, 0.5, 1.0):
+        q = latent._soft_quantize(values, uniform, progress)
+        (grad,) = torch.autograd.grad(q.sum(), values)
+        assert torch.isfinite(q).all() and torch.isfinite(grad).all()
+        assert float((q - values).detach().abs().max()) <= 1.0
+    # a = 1 at the end: the Kumaraswamy draw is the uniform one
+    t = latent.SOFT_TEMPERATURE[1]
+    plain = latent.soft_round_mean(latent.soft_round(values, t) + uniform, t)
+    assert torch.allclose(latent._soft_quantize(values, uniform, 1.0), plain, atol=1e-5)
+    rounded = latent._soft_quantize(values, None, 1.0)
+    (grad,) = torch.autograd.grad(rounded.sum(), values)
+    assert torch.equal(rounded.detach(), torch.round(values.detach()))
+    assert float((grad > 1e-3).float().mean()) < 0.01
+
+
+def test_a_soft_quantizer_fit_packs_a_stream_and_is_recorded():
+    """A fit with C3's proxy writes a version 5 file like any other (the decoder never sees how
+    training quantized); results record the field only when it is not the default, so rows made
+    before it keep their fingerprints."""
+    from inrcodec.config import latent_record
+
+    cfg = replace(TINY, quantizer="soft")
+    fitted = latent.fit(_image(), cfg)
+    stream = v5.read(fitted.data)
+    img = render(stream, 32, 24)
+    err = np.mean((img.astype(np.float64) - _image().astype(np.float64)) ** 2)
+    assert fitted.psnr == pytest.approx(10 * math.log10(255**2 / err), abs=1e-6)
+    assert "quantizer" not in latent_record(TINY) and latent_record(cfg)["quantizer"] == "soft"
+    with pytest.raises(ValueError, match="quantizer"):
+        LatentConfig(quantizer="hard")

@@ -97,6 +97,42 @@ def _quantize(values: torch.Tensor, noise: torch.Tensor | None) -> torch.Tensor:
     return values + (torch.round(values) - values).detach()
 
 
+# C3's quantization proxy (Kim et al. 2024, after Agustsson & Theis 2020, section 4.1): over the
+# noisy steps the soft-rounding temperature and the Kumaraswamy noise's a go linearly from the
+# first value to the second; then rounding, with the gradient of a soft-round at SOFT_STE.
+SOFT_TEMPERATURE = (0.3, 0.1)
+KUMARASWAMY_A = (2.0, 1.0)
+SOFT_STE = 1e-4
+
+
+def soft_round(x: torch.Tensor, t: float) -> torch.Tensor:
+    """A differentiable rounding: the identity as t grows, rounding as t goes to 0."""
+    m = torch.floor(x) + 0.5
+    return m + torch.tanh((x - m) / t) / (2 * math.tanh(0.5 / t))
+
+
+def soft_round_mean(z: torch.Tensor, t: float) -> torch.Tensor:
+    """E[X | soft_round(X) + U = z] for U uniform on [-1/2, 1/2]: the inverse soft-round of z - 1/2, plus 1/2."""
+    y = z - 0.5
+    m = torch.floor(y) + 0.5
+    return m + t * torch.atanh((y - m) * (2 * math.tanh(0.5 / t))) + 0.5
+
+
+def _soft_quantize(values: torch.Tensor, uniform: torch.Tensor | None, progress: float) -> torch.Tensor:
+    """C3's proxy: with ``uniform`` noise (in [-1/2, 1/2]) at ``progress`` of the noisy steps, the
+    conditional mean of the soft-rounded values plus Kumaraswamy noise (mode 1/2, shifted to 0);
+    without, rounding whose gradient is the soft-round's at :data:`SOFT_STE`."""
+    if uniform is None:
+        soft = soft_round(values, SOFT_STE)
+        return soft + (torch.round(values) - soft).detach()
+    t = SOFT_TEMPERATURE[0] + (SOFT_TEMPERATURE[1] - SOFT_TEMPERATURE[0]) * progress
+    a = KUMARASWAMY_A[0] + (KUMARASWAMY_A[1] - KUMARASWAMY_A[0]) * progress
+    b = (2**a * (a - 1) + 1) / a  # the mode at 1/2 (a = b = 1: uniform)
+    u = (uniform + 0.5).clamp(1e-7, 1 - 1e-7)
+    noise = (1 - (1 - u) ** (1 / b)) ** (1 / a) - 0.5
+    return soft_round_mean(soft_round(values, t) + noise, t)
+
+
 class PixelTaps:
     """The interpolation taps of every pixel of the training image in every level, as flat
     positions in the pyramid and weights: the decoder's own row and column taps
@@ -156,12 +192,15 @@ class Step:
     def read(self, index: torch.Tensor, done: float) -> torch.Tensor:
         """The latents at flat positions ``index`` as the decoder will see them at ``done`` of
         training (noise read at one random offset of the table for the whole step)."""
-        noise = None
-        if done < self.model.cfg.noise_fraction:
+        cfg, noise = self.model.cfg, None
+        if done < cfg.noise_fraction:
             total = self.model.pyramid.total
             offset = int(torch.randint(total, (1,), generator=self.gen))
             noise = self.noise[offset : offset + total].index_select(0, index)
-        return _quantize(self.model.flat.index_select(0, index), noise)
+        values = self.model.flat.index_select(0, index)
+        if cfg.quantizer == "soft":
+            return _soft_quantize(values, noise, done / cfg.noise_fraction if noise is not None else 1.0)
+        return _quantize(values, noise)
 
     def loss(
         self, xy: torch.Tensor, colours: torch.Tensor, pixels: torch.Tensor, done: float
