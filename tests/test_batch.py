@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -191,6 +194,49 @@ def test_a_worker_process_that_dies_is_an_error_not_a_hang():
 
     with pytest.raises(BrokenExecutor):
         list(Pool(2).map(os._exit, [9]))
+
+
+PARENT = """
+import sys, threading, time
+from inrcodec.executors import Pool
+pool = Pool(1)
+threading.Thread(target=lambda: list(pool.map(time.sleep, [120])), daemon=True).start()
+while not getattr(pool.pool, "_processes", None):
+    time.sleep(0.05)
+print(*pool.pool._processes, flush=True)
+time.sleep(120)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_a_killed_parent_takes_its_workers_with_it():
+    """A ``kill -9`` of the command (or of a benchmark) reaches only the parent process; its pool
+    workers must not go on working, orphaned."""
+    parent = subprocess.Popen([sys.executable, "-c", PARENT], stdout=subprocess.PIPE, text=True)
+    try:
+        workers = [int(w) for w in parent.stdout.readline().split()]
+        assert workers
+        time.sleep(1.0)  # the worker is past its initializer and sleeping in its job
+        parent.kill()
+        parent.wait(10)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and any(_alive(w) for w in workers):
+            time.sleep(0.1)
+        assert not any(_alive(w) for w in workers)
+    finally:
+        parent.kill()
+        for w in workers if "workers" in locals() else []:
+            if _alive(w):
+                os.kill(w, 9)
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` is a live process (a zombie, dead but not yet reaped by init, is not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
 
 
 def test_a_batch_checks_a_named_prior_before_any_work(tmp_path):
