@@ -492,6 +492,13 @@ def main(argv: list[str] | None = None) -> int:
         help="entropy model of the sweep's latents (checkerboard: results in <out>/checkerboard-first<N>)",
     )
     p.add_argument(
+        "--quantizer",
+        choices=("uniform", "soft"),
+        default="uniform",
+        help="with --context: how the ladder's training simulates rounding (soft: C3's soft-rounding and "
+        "Kumaraswamy noise; results in <out>/ladder-soft-first<N>)",
+    )
+    p.add_argument(
         "--baseline",
         type=Path,
         help="an earlier sweep's latent-proto.json to compare with, point by point and as a BD-rate "
@@ -507,6 +514,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.stage2 and args.context == "none":
         p.error("--stage2 is a ladder of the context model: give --context checkerboard")
+    if args.quantizer != "uniform" and (args.context == "none" or args.tuning):
+        p.error("--quantizer is for the context model's ladder: give --context checkerboard (not --tuning)")
     modes = [name for name in ("tuning", "ablations", "full_res") if getattr(args, name)]
     if len(modes) > 1 or (
         set(modes) & {"ablations", "full_res"} and (args.context, args.interpolation) != ("none", "bilinear")
@@ -523,13 +532,14 @@ def main(argv: list[str] | None = None) -> int:
     if context and not args.tuning:
         # the presets' ladder, or as the first Kodak run had it (with bicubic sampling if asked)
         ladder = LATENT_STAGE2 if args.stage2 else LATENT_LADDER
-        points = tuple(replace(pt, interpolation=args.interpolation) for pt in ladder)
+        points = tuple(replace(pt, interpolation=args.interpolation, quantizer=args.quantizer) for pt in ladder)
         if args.out in (OUT, OUT / f"{args.interpolation}-first{args.n_images}"):
             # checkerboard-first8 is the stage-2 ladder's, the ablations' reference: never rewritten
             # with other points
             name = "checkerboard" if args.stage2 else "ladder"
             bicubic = "-bicubic" if args.interpolation == "bicubic" else ""
-            args.out = OUT / f"{name}{bicubic}-first{args.n_images}"
+            soft = "-soft" if args.quantizer == "soft" else ""
+            args.out = OUT / f"{name}{bicubic}{soft}-first{args.n_images}"
     if args.ablations:
         out = args.out / "ablations" if args.out == OUT else args.out
         if not args.report:

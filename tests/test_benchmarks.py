@@ -553,6 +553,17 @@ def test_latent_grid_modes_go_alone(capsys):
         assert e.value.code == 2 and "go alone" in capsys.readouterr().err
 
 
+def test_latent_grid_quantizer_is_an_option_of_the_context_ladder(capsys):
+    """--quantizer soft trains the presets' ladder with C3's proxy (in a folder of its own); with
+    the plain sweep or the tuning variants it is refused before any work."""
+    from benchmarks import latent_grid as lg
+
+    for argv in (["--quantizer", "soft"], ["--quantizer", "soft", "--context", "checkerboard", "--tuning"]):
+        with pytest.raises(SystemExit) as e:
+            lg.main([*argv, "--report"])
+        assert e.value.code == 2 and "--quantizer is for the context model's ladder" in capsys.readouterr().err
+
+
 def test_latent_grid_studies_keep_the_points_their_committed_results_ran():
     """The ablations and the full-resolution study are fixed points, not the presets of the day:
     each codec's config equals the one recorded in its committed results, so a rerun reuses
