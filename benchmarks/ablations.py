@@ -35,7 +35,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -629,7 +629,60 @@ class Fourier(Ablation):
         )
 
 
-class WidthLr(Ablation):
+class LadderPoints(Ablation):
+    """Ablations of ladder points at full size: one job per (width, variant), each a dense fit of
+    that width coded as the ladder codes it. A subclass says what a variant is (``_variants``,
+    ``_config``, ``_setting``) and what a job costs."""
+
+    def _variants(self) -> tuple:
+        raise NotImplementedError
+
+    def _config(self, hidden: int, variant):
+        raise NotImplementedError
+
+    @staticmethod
+    def _setting(hidden: int, variant) -> str:
+        raise NotImplementedError
+
+    def _cost(self, hidden: int, variant) -> float:
+        return 3.0 + (hidden / 40) ** 2
+
+    def crop(self, crop: int | None) -> int | None:
+        return None  # a crop changes how hard the fit is; the ladder's questions are about full images
+
+    def job_config(self, job: Job) -> dict:
+        return {"encode_config": record(self._config(*job.params)), "device": self.device}
+
+    def jobs(self) -> list[Job]:
+        return [
+            Job(self._setting(h, v), (self._setting(h, v),), (h, v), self._cost(h, v))
+            for h in self.setup.widths
+            for v in self._variants()
+        ]
+
+    def run(self, arr: np.ndarray, job: Job) -> list[dict]:
+        return ladder_rows(arr, self._config(*job.params), (), job.settings, self.device)
+
+    def _against(self, doc: dict, base) -> Callable[[int, Any], tuple[dict, str, str] | None]:
+        """point(hidden, variant): its mean curve point, 'Δ PSNR mean (per image)' and 'Δ bpp' cells
+        against the same width's ``base`` variant; None where it did not run."""
+        by = {c["setting"]: c for c in doc["curve"]}
+        psnr = {(r["image"], r["setting"]): r["psnr"] for r in doc["rows"]}
+        images = sorted({r["image"] for r in doc["rows"]})
+
+        def point(hidden: int, variant) -> tuple[dict, str, str] | None:
+            key, ref = self._setting(hidden, variant), self._setting(hidden, base)
+            c = by.get(key)
+            if c is None:
+                return None
+            dp, dr = _versus(c, by.get(ref))
+            per = [psnr[i, key] - psnr[i, ref] for i in images if (i, key) in psnr and (i, ref) in psnr]
+            return c, f"{dp} ({', '.join(f'{d:+.2f}' for d in per)})", dr
+
+        return point
+
+
+class WidthLr(LadderPoints):
     name, label = "width-lr", "peak learning rate by network width"
     question = (
         "Does a wide ladder network fit better at a lower peak learning rate than the 2e-3 every width"
@@ -637,9 +690,6 @@ class WidthLr(Ablation):
     )
     Config = WidthLrConfig
     quick = WidthLrConfig(widths=(16,), steps=100)
-
-    def crop(self, crop: int | None) -> int | None:
-        return None  # a crop changes how hard the fit is; the ladder's question is about full images
 
     def scope(self, prov: dict) -> str:
         fit = self._config(self.setup.widths[0], self.setup.peaks[0]).fit
@@ -650,44 +700,26 @@ class WidthLr(Ablation):
 
         return _ladder_point(hidden, 1.0, self.setup.steps, lr)
 
+    def _variants(self) -> tuple:
+        return self.setup.peaks
+
     @staticmethod
     def _setting(hidden: int, lr: float) -> str:
         return f"h{hidden}-lr{lr:g}"
 
-    def job_config(self, job: Job) -> dict:
-        return {"encode_config": record(self._config(*job.params)), "device": self.device}
-
-    def jobs(self) -> list[Job]:
-        s = self.setup
-        return [
-            Job(self._setting(h, lr), (self._setting(h, lr),), (h, lr), 3.0 + (h / 40) ** 2)
-            for h in s.widths
-            for lr in s.peaks
-        ]
-
-    def run(self, arr: np.ndarray, job: Job) -> list[dict]:
-        return ladder_rows(arr, self._config(*job.params), (), job.settings, self.device)
-
     def summary(self, doc: dict) -> str:
         s = self.setup
-        by = {c["setting"]: c for c in doc["curve"]}
-        psnr = {(r["image"], r["setting"]): r["psnr"] for r in doc["rows"]}
-        images = sorted({r["image"] for r in doc["rows"]})
         ref = f"{s.peaks[0]:g}"
         lines = md.table(
             ("width", "peak lr", "bpp", "PSNR (dB)", f"Δ PSNR vs {ref} (dB), mean (per image)", f"Δ bpp vs {ref}")
         )
+        point = self._against(doc, s.peaks[0])
         for h in s.widths:
-            base = self._setting(h, s.peaks[0])
             for lr in s.peaks:
-                key = self._setting(h, lr)
-                c = by.get(key)
-                if c is None:
-                    continue
-                dp, dr = _versus(c, by.get(base))
-                per = [psnr[i, key] - psnr[i, base] for i in images if (i, key) in psnr and (i, base) in psnr]
-                each = ", ".join(f"{d:+.2f}" for d in per)
-                lines.append(md.row((h, f"{lr:g}", f"{c['bpp']:.3f}", f"{c['psnr']:.2f}", f"{dp} ({each})", dr)))
+                got = point(h, lr)
+                if got is not None:
+                    c, dp, dr = got
+                    lines.append(md.row((h, f"{lr:g}", f"{c['bpp']:.3f}", f"{c['psnr']:.2f}", dp, dr)))
         return _with_note(
             lines, "Each width's ladder point (its coder, QAT, per-layer bits); only the peak learning rate moved."
         )
@@ -1555,7 +1587,7 @@ class RateControlAblation(Ablation):
         )
 
 
-class Steps(Ablation):
+class Steps(LadderPoints):
     """How much of the SIREN ladder's distance to the published codecs is fit steps: the same
     widths, coder and schedule, with 2x and 4x the steps (each a fresh fit, not a continuation)."""
 
@@ -1566,9 +1598,6 @@ class Steps(Ablation):
     )
     Config = StepsConfig
     quick = StepsConfig(widths=(16,), factors=(1, 2), steps=60)
-
-    def crop(self, crop: int | None) -> int | None:
-        return None  # the ladder's question is about full images
 
     def scope(self, prov: dict) -> str:
         fit = self._config(self.setup.widths[0], 1).fit
@@ -1583,23 +1612,15 @@ class Steps(Ablation):
         cfg = LADDER.encode_config(replace(traj, densities=()))
         return replace(cfg, fit=replace(cfg.fit, steps=cfg.fit.steps * factor))
 
+    def _variants(self) -> tuple:
+        return self.setup.factors
+
     @staticmethod
     def _setting(hidden: int, factor: int) -> str:
         return f"h{hidden}-x{factor}"
 
-    def job_config(self, job: Job) -> dict:
-        return {"encode_config": record(self._config(*job.params)), "device": self.device}
-
-    def jobs(self) -> list[Job]:
-        s = self.setup
-        return [
-            Job(self._setting(h, k), (self._setting(h, k),), (h, k), k * (3.0 + (h / 40) ** 2))
-            for h in s.widths
-            for k in s.factors
-        ]
-
-    def run(self, arr: np.ndarray, job: Job) -> list[dict]:
-        return ladder_rows(arr, self._config(*job.params), (), job.settings, self.device)
+    def _cost(self, hidden: int, factor: int) -> float:
+        return factor * super()._cost(hidden, factor)
 
     def _jpeg(self, images: list[str]) -> list[dict] | None:
         """JPEG 4:2:0's mean curve over ``images`` from the committed anchor (None: not there)."""
@@ -1618,7 +1639,6 @@ class Steps(Ablation):
         s = self.setup
         by = {c["setting"]: c for c in doc["curve"]}
         times = _encode_s(doc)
-        psnr = {(r["image"], r["setting"]): r["psnr"] for r in doc["rows"]}
         images = sorted({r["image"] for r in doc["rows"]})
         jpeg = self._jpeg(images)
         base_k = s.factors[0]
@@ -1634,18 +1654,16 @@ class Steps(Ablation):
                 "encode s",
             )
         )
+        point = self._against(doc, base_k)
         for k in s.factors:
             for h in s.widths:
-                key, base = self._setting(h, k), self._setting(h, base_k)
-                c = by.get(key)
-                if c is None:
+                got = point(h, k)
+                if got is None:
                     continue
-                dp, dr = _versus(c, by.get(base))
-                per = [psnr[i, key] - psnr[i, base] for i in images if (i, key) in psnr and (i, base) in psnr]
-                each = ", ".join(f"{d:+.2f}" for d in per)
+                c, dp, dr = got
                 steps = self._config(h, k).fit.steps
-                cells = (f"×{k}", h, steps, f"{c['bpp']:.3f}", f"{c['psnr']:.2f}", f"{dp} ({each})", dr)
-                lines.append(md.row((*cells, md.fmt(times.get(key), ".0f"))))
+                cells = (f"×{k}", h, steps, f"{c['bpp']:.3f}", f"{c['psnr']:.2f}", dp, dr)
+                lines.append(md.row((*cells, md.fmt(times.get(self._setting(h, k)), ".0f"))))
         lines += ["", *md.table(("ladder", f"against ×{base_k}", "against JPEG 4:2:0"))]
         ref = [by[self._setting(h, base_k)] for h in s.widths if self._setting(h, base_k) in by]
         for k in s.factors:
