@@ -43,7 +43,7 @@ from benchmarks import markdown as md
 from benchmarks.bd_rate import bd_psnr, bd_rate
 from benchmarks.codecs import encoded_rows, ladder_rows, row
 from benchmarks.runner import REPO, RESULTS, DatasetError, Experiment, Job, dataset, dataset_meta, ray_option, run
-from inrcodec.config import record
+from inrcodec.config import EncodeConfig, record
 
 DEFAULT_IMAGES = REPO.parent / "shared" / "photos"
 
@@ -637,14 +637,14 @@ class LadderPoints(Ablation):
     def _variants(self) -> tuple:
         raise NotImplementedError
 
-    def _config(self, hidden: int, variant):
+    def _config(self, hidden: int, variant: Any) -> EncodeConfig:
         raise NotImplementedError
 
     @staticmethod
-    def _setting(hidden: int, variant) -> str:
+    def _setting(hidden: int, variant: Any) -> str:
         raise NotImplementedError
 
-    def _cost(self, hidden: int, variant) -> float:
+    def _cost(self, hidden: int, variant: Any) -> float:
         return 3.0 + (hidden / 40) ** 2
 
     def crop(self, crop: int | None) -> int | None:
@@ -695,7 +695,7 @@ class WidthLr(LadderPoints):
         fit = self._config(self.setup.widths[0], self.setup.peaks[0]).fit
         return f"full size, ladder points at {fit.steps} x {fit.batch} fit steps"
 
-    def _config(self, hidden: int, lr: float):
+    def _config(self, hidden: int, lr: float) -> EncodeConfig:
         from inrcodec.config import _ladder_point
 
         return _ladder_point(hidden, 1.0, self.setup.steps, lr)
@@ -1603,7 +1603,7 @@ class Steps(LadderPoints):
         fit = self._config(self.setup.widths[0], 1).fit
         return f"full size, release 2.0's ladder fit (batch {fit.batch}, {fit.sampler} sampler)"
 
-    def _config(self, hidden: int, factor: int):
+    def _config(self, hidden: int, factor: int) -> EncodeConfig:
         from benchmarks.codecs import LADDER, Trajectory
 
         traj = next((t for t in LADDER.trajectories if t.hidden == hidden), Trajectory(hidden=hidden, densities=()))

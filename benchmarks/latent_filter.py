@@ -21,14 +21,14 @@ import json
 import math
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from benchmarks import markdown as md
-from benchmarks.runner import REPO, RESULTS, dataset
+from benchmarks.runner import REPO, RESULTS, dataset, provenance
+from inrcodec.executors import Pool
 from inrcodec.image import atomic_write
 
 PHOTOS = REPO.parent / "shared" / "photos"
@@ -49,6 +49,8 @@ def probe(path: str, preset: str, filters: int, steps: int) -> dict:
 
     torch.set_num_threads(1)
     cfg = replace(LATENT_PRESETS[preset], context="none", steps=steps)
+    if (cfg.channels, cfg.omega, cfg.activation) != (1, 1.0, "sine"):  # what the filter arm rebuilds
+        raise ValueError(f"{preset}: the probe takes one latent channel and a sine synthesis at omega 1")
     arr = image.load(path)
     h, w, c = arr.shape
     torch.manual_seed(0)
@@ -132,6 +134,10 @@ def probe(path: str, preset: str, filters: int, steps: int) -> dict:
     }
 
 
+def _probe(task: tuple[str, str, int, int]) -> dict:
+    return probe(*task)
+
+
 def table(rows: list[dict]) -> str:
     lines = md.table(("image", "filter channels per level", "bpp", "PSNR (dB)", "Δ dB", "Δ bytes", "train s (CPU)"))
     plain = {r["image"]: r for r in rows if r["filters"] == 0}
@@ -156,10 +162,9 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     refs = dataset(args.images)[: args.n_images]
     tasks = [(r.path, args.preset, int(k), args.steps) for r in refs for k in args.filters.split(",")]
-    with ProcessPoolExecutor(args.workers) as pool:
-        rows = list(pool.map(probe, *zip(*tasks)))
+    rows = list(Pool(args.workers).map(_probe, tasks))  # as they finish; the table sorts them
     args.out.mkdir(parents=True, exist_ok=True)
-    doc = {"command": "python -m benchmarks.latent_filter " + " ".join(argv or sys.argv[1:]), "rows": rows}
+    doc = {"rows": rows, "provenance": provenance()}
     atomic_write(args.out / "results.json", lambda f: f.write(json.dumps(doc, indent=1).encode()))
     text = table(rows)
     atomic_write(args.out / "table.md", lambda f: f.write(text.encode()))

@@ -496,7 +496,7 @@ def main(argv: list[str] | None = None) -> int:
         choices=("uniform", "soft"),
         default="uniform",
         help="with --context: how the ladder's training simulates rounding (soft: C3's soft-rounding and "
-        "Kumaraswamy noise; results in <out>/ladder-soft-first<N>)",
+        "Kumaraswamy noise; results in <out>/ladder-soft-first<N>, with --stage2 checkerboard-soft-first<N>)",
     )
     p.add_argument(
         "--baseline",

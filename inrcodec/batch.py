@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from inrcodec.config import EncodeConfig, LatentConfig
+from inrcodec.config import EncodeConfig, LatentConfig, latent_record
 
 MANIFEST = "inrcodec-batch.jsonl"
 
@@ -37,10 +37,13 @@ class Job:
     device: str | None = None
 
 
-def settings(cfg: EncodeConfig, regions: str | None, device: str | None, threads: int = 1) -> dict:
+def settings(cfg: EncodeConfig | LatentConfig, regions: str | None, device: str | None, threads: int = 1) -> dict:
     """What an output's bytes depend on, as the manifest records it (tuples as JSON lists, so a
-    line read back compares equal); the thread count too, since torch's sums round by it."""
-    doc = {"config": asdict(cfg), "regions": regions, "device": device or "auto", "threads": threads}
+    line read back compares equal); the thread count too, since torch's sums round by it. A latent
+    config is recorded without the fields added at their old behaviour, so batches made before
+    them still match their lines."""
+    config = latent_record(cfg) if isinstance(cfg, LatentConfig) else asdict(cfg)
+    doc = {"config": config, "regions": regions, "device": device or "auto", "threads": threads}
     return json.loads(json.dumps(doc))
 
 

@@ -294,7 +294,7 @@ class LatentConfig:
     lr_latent: float = 1e-2  # Adam learning rate of the latents (cosine to 1 % of it)
     lr_synthesis: float = 2e-3  # Adam learning rate of the synthesis
     lr_context: float = 1e-2  # Adam learning rate of the context model (when there is one)
-    noise_fraction: float = 0.75  # share of the steps with additive noise; straight-through after
+    noise_fraction: float = 0.75  # share of the steps with noise (see quantizer); rounding after
     # how training simulates the rounding: "uniform" (uniform noise, then rounding straight through)
     # or "soft" (C3's: soft-rounding around Kumaraswamy noise, temperature 0.3 -> 0.1 and a 2 -> 1
     # over the noisy steps, then rounding with the gradient of a soft-round at temperature 1e-4)

@@ -68,15 +68,17 @@ def _die_with_parent(parent: int) -> None:
     """A pool worker's first act: on Linux, have the kernel send it SIGTERM when the process that
     started it ends, however it ends. Ctrl-C reaches the workers anyway, but a ``kill`` of the
     command (or of a benchmark) only reaches the parent, and its workers went on fitting, orphaned,
-    until their jobs were done, on cores a rerun then shared with them."""
+    until their jobs were done, on cores a rerun then shared with them. (The kernel watches the
+    *thread* that started the worker: :class:`Pool` starts them from the thread that iterates its
+    ``map``, the main one in every caller. Elsewhere than Linux only the check below is made.)"""
     if sys.platform.startswith("linux"):
         import ctypes
         import signal
 
         try:
-            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
+            ctypes.CDLL(None, use_errno=True).prctl(1, ctypes.c_ulong(signal.SIGTERM))  # 1: PR_SET_PDEATHSIG
         except (OSError, AttributeError):
-            pass
+            pass  # no libc prctl: the worker ends with its job, as before
     if os.getppid() != parent:  # the parent was gone before the request: the kernel will not tell
         os._exit(1)
 

@@ -275,3 +275,17 @@ def test_a_latent_grid_preset_batch_writes_what_single_encodes_write(images):
     assert [i["status"] for i in again["images"]] == ["skipped"] * 3
     res = run("encode", images / "in", "-o", images / "out", "--preset", "grid-low", "--regions", "grid:2x2")
     assert res.exit_code == 2 and "--regions: not for the latent-grid presets" in res.stderr
+
+
+def test_a_latent_manifest_line_is_what_it_was_before_the_quantizer_field():
+    """Outputs of a grid-* batch made before LatentConfig.quantizer existed still match their
+    manifest lines: the field is recorded only away from its old behaviour."""
+    from dataclasses import asdict, replace
+
+    from inrcodec.config import LATENT_PRESETS
+
+    cfg = LATENT_PRESETS["grid-low"]
+    before = asdict(cfg)
+    del before["quantizer"]  # what a line made before the field held
+    assert batch.settings(cfg, None, None)["config"] == json.loads(json.dumps(before))
+    assert batch.settings(replace(cfg, quantizer="soft"), None, None)["config"]["quantizer"] == "soft"

@@ -261,6 +261,15 @@ def test_soft_quantizer_noise_and_rounding_phases():
         (grad,) = torch.autograd.grad(q.sum(), values)
         assert torch.isfinite(q).all() and torch.isfinite(grad).all()
         assert float((q - values).detach().abs().max()) <= 1.0
+    # C3's b puts the Kumaraswamy mode at 1/2: at a = 2 (the start) b = 2.5, and the noise is
+    # the inverse CDF of the uniform draw, so its density peaks at 0 after the shift
+    start = latent._soft_quantize(torch.zeros(20000), uniform, 0.0)  # soft_round(0) = 0
+    t0 = latent.SOFT_TEMPERATURE[0]
+    a, b = latent.KUMARASWAMY_A[0], 2.5
+    kumaraswamy = (1 - (1 - (uniform + 0.5)) ** (1 / b)) ** (1 / a) - 0.5
+    assert torch.allclose(start, latent.soft_round_mean(kumaraswamy, t0), atol=1e-5)
+    counts = torch.histc(kumaraswamy, bins=10, min=-0.5, max=0.5)
+    assert int(counts.argmax()) in (4, 5) and counts[4:6].sum() > 2 * counts[:2].sum()
     # a = 1 at the end: the Kumaraswamy draw is the uniform one
     t = latent.SOFT_TEMPERATURE[1]
     plain = latent.soft_round_mean(latent.soft_round(values, t) + uniform, t)

@@ -10,7 +10,8 @@ Training minimises D + lambda * R over random pixel batches: the latents are int
 at the sampled pixels, the rate of *every* latent comes from the same per-level Laplace model the
 file uses (or, with ``context="checkerboard"``, from :mod:`latent_context`'s model of each latent
 given its decoded neighbours, estimated on a random sample of latents each step), quantization is
-simulated by additive uniform noise and then by straight-through rounding. A step (:class:`Step`)
+simulated by additive uniform noise and then by straight-through rounding (or, with
+``quantizer="soft"``, by C3's soft-rounding around Kumaraswamy noise, then rounding). A step (:class:`Step`)
 reads everything it needs, the taps of its pixels, the rated latents and their contexts, from the
 one flat vector of latents in a single gather and quantizes only those: work in proportion to the
 batch, not to the pyramid (a full-resolution grid has 400 k latents; a step reads about 130 k
@@ -121,7 +122,9 @@ def soft_round_mean(z: torch.Tensor, t: float) -> torch.Tensor:
 def _soft_quantize(values: torch.Tensor, uniform: torch.Tensor | None, progress: float) -> torch.Tensor:
     """C3's proxy: with ``uniform`` noise (in [-1/2, 1/2]) at ``progress`` of the noisy steps, the
     conditional mean of the soft-rounded values plus Kumaraswamy noise (mode 1/2, shifted to 0);
-    without, rounding whose gradient is the soft-round's at :data:`SOFT_STE`."""
+    without, rounding whose gradient is the soft-round's at :data:`SOFT_STE`: zero but within
+    about 10^-3 of a bin's edge, where it reaches some 5000 (C3 clips the gradient's norm; here
+    Adam's per-latent scaling bounds the step those few latents take)."""
     if uniform is None:
         soft = soft_round(values, SOFT_STE)
         return soft + (torch.round(values) - soft).detach()
@@ -176,8 +179,8 @@ class PixelTaps:
 class Step:
     """What one training step reads from the latents, quantized as the decoder will see them:
     only the positions a step gathers get noise (from a table of uniform noise read at a random
-    offset each step, so a latent read twice in a step sees one value), or get rounded straight
-    through; nothing of the size of the pyramid is computed but the optimizer's update."""
+    offset each step, so a latent read twice in a step sees one value; C3's proxy reshapes it),
+    or get rounded; nothing of the size of the pyramid is computed but the optimizer's update."""
 
     def __init__(self, model: LatentImage, generator: torch.Generator) -> None:
         self.model, self.gen = model, generator
