@@ -124,6 +124,9 @@ ABLATIONS: dict[str, Callable[[LatentConfig], LatentConfig]] = {
     "half the steps": lambda p: replace(p, steps=p.steps // 2),
     "twice the steps": lambda p: replace(p, steps=2 * p.steps),
     "C3's soft-rounding and Kumaraswamy noise": lambda p: replace(p, quantizer="soft"),
+    # its step costs about twice the gather step's (the proxy's elementwise work on every value a
+    # step reads), so half the steps is the equal-time comparison
+    "C3's proxy, half the steps (equal time)": lambda p: replace(p, quantizer="soft", steps=p.steps // 2),
 }
 
 
