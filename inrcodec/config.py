@@ -297,7 +297,8 @@ class LatentConfig:
     noise_fraction: float = 0.75  # share of the steps with noise (see quantizer); rounding after
     # how training simulates the rounding: "uniform" (uniform noise, then rounding straight through)
     # or "soft" (C3's: soft-rounding around Kumaraswamy noise, temperature 0.3 -> 0.1 and a 2 -> 1
-    # over the noisy steps, then rounding with the gradient of a soft-round at temperature 1e-4)
+    # over the noisy steps, then rounding with the gradient of a soft-round at temperature 1e-4);
+    # no preset uses "soft": -6.8 % at equal steps, but its step costs 1.5x (docs/benchmark.md)
     quantizer: str = "uniform"
     weight_bits: int = 8  # unused: pack() picks the synthesis' bit depth (6..10) by D + lambda R
     seed: int = 0  # torch seed of the synthesis init and the batch order
