@@ -213,6 +213,7 @@ def test_a_killed_parent_takes_its_workers_with_it():
     """A ``kill -9`` of the command (or of a benchmark) reaches only the parent process; its pool
     workers must not go on working, orphaned."""
     parent = subprocess.Popen([sys.executable, "-c", PARENT], stdout=subprocess.PIPE, text=True)
+    workers: list[int] = []
     try:
         workers = [int(w) for w in parent.stdout.readline().split()]
         assert workers
@@ -225,7 +226,7 @@ def test_a_killed_parent_takes_its_workers_with_it():
         assert not any(_alive(w) for w in workers)
     finally:
         parent.kill()
-        for w in workers if "workers" in locals() else []:
+        for w in workers:
             if _alive(w):
                 os.kill(w, 9)
 
