@@ -38,14 +38,12 @@ OUT = RESULTS / "latent" / "filter-probe"
 def probe(path: str, preset: str, filters: int, steps: int) -> dict:
     """Fit one image with ``filters`` filter channels per level (0: the plain synthesis)."""
     import torch
-    import torch.nn.functional as F
 
     from inrcodec import coords, image
     from inrcodec.config import LATENT_PRESETS
     from inrcodec.encoder.latent import LatentImage, _LaplaceBits, header
     from inrcodec.format.latent import LatentFile, write
     from inrcodec.pixels import to_unit
-    from inrcodec.siren import fourier_features
 
     torch.set_num_threads(1)
     cfg = replace(LATENT_PRESETS[preset], context="none", steps=steps)
@@ -69,14 +67,10 @@ def probe(path: str, preset: str, filters: int, steps: int) -> dict:
                 lin.bias.uniform_(-bound, bound)
 
     def colours(lat: list, at: torch.Tensor) -> torch.Tensor:
-        feats = []
-        for level, y in enumerate(lat):
-            maps = torch.cat([y, torch.sin(convs[level](y))], 1) if filters else y
-            grid = at[None, None]
-            feats.append(
-                F.grid_sample(maps, grid, mode="bilinear", padding_mode="border", align_corners=False)[0, :, 0].T
-            )
-        return model.synthesis(torch.cat([*feats, fourier_features(at, cfg.pe_levels)[:, 2:]], 1))
+        if not filters:
+            return model(at, lat)  # the family's own model
+        maps = [torch.cat([y, torch.sin(conv(y))], 1) for y, conv in zip(lat, convs)]
+        return model(at, maps)  # the same interpolation and synthesis, over latents and filter channels
 
     xy = coords.grid(h, w)
     target = torch.from_numpy(to_unit(arr).reshape(-1, c))
