@@ -4,6 +4,8 @@ training step, or the SIREN presets' whole encodes.
     python -m benchmarks.encode_speed --before HEAD --out benchmarks/results/encode-speed.json
     python -m benchmarks.encode_speed --before 1ca0114 --presets low,medium,high --runs 2 \
         --out benchmarks/results/encode-speed-siren.json     # release 2.0's SIREN presets vs 1.2's
+    python -m benchmarks.encode_speed --quantizers soft,soft-fast \
+        --out benchmarks/results/encode-speed-soft-fast.json  # two quantizers of the latent family
 
 For each preset, each revision fits the same photo with the preset's configuration for
 ``--steps`` training steps in a fresh process, and the time of a step is read from the fit's own
@@ -17,6 +19,8 @@ step that trained a different function would show. One torch thread, as the benc
 A SIREN preset (``low``, ``medium``, ``high``) is timed whole: each revision encodes the photo with
 its own preset of that name (``inrcodec.encode_with_stats``) and the figure is the encode's
 process CPU seconds, beside the file's bytes and its decode's PSNR.
+With ``--quantizers A,B`` the two arms are the working tree's latent presets trained with
+quantizer A ("before") and B ("after") instead of two revisions.
 """
 
 from __future__ import annotations
@@ -46,7 +50,8 @@ _FIT = (
     "from inrcodec.config import LATENT_PRESETS\n"
     "from inrcodec.encoder import latent\n"
     "arr = image.load(sys.argv[1])\n"
-    "cfg = replace(LATENT_PRESETS[sys.argv[2]], steps=int(sys.argv[3]))\n"
+    "quantizer = {'quantizer': sys.argv[4]} if len(sys.argv) > 4 else {}\n"
+    "cfg = replace(LATENT_PRESETS[sys.argv[2]], steps=int(sys.argv[3]), **quantizer)\n"
     "marks = []\n"
     "t = time.process_time()\n"
     "f = latent.fit(arr, cfg, on_step=lambda done, total, psnr: marks.append((done, time.process_time())))\n"
@@ -73,11 +78,12 @@ _ENCODE = (
 )
 
 
-def measure(root: Path, photo: Path, preset: str, steps: int) -> dict:
-    """One fit by the revision at ``root``: its time a step, whole CPU seconds, bytes and PSNR
-    (a SIREN preset: its whole encode's CPU seconds, bytes and PSNR)."""
+def measure(root: Path, photo: Path, preset: str, steps: int, quantizer: str | None = None) -> dict:
+    """One fit by the revision at ``root`` (with ``quantizer`` if given): its time a step, whole
+    CPU seconds, bytes and PSNR (a SIREN preset: its whole encode's CPU seconds, bytes and PSNR)."""
     siren = not preset.startswith("grid-")
-    _, _, out, _ = run_python(_ENCODE if siren else _FIT, [str(photo), preset, *([] if siren else [str(steps)])], root)
+    args = [str(photo), preset] + ([] if siren else [str(steps)]) + ([quantizer] if quantizer else [])
+    _, _, out, _ = run_python(_ENCODE if siren else _FIT, args, root)
     row = json.loads(out)
     if not Path(row.pop("module")).is_relative_to(root):
         raise SystemExit(f"{root}: the run imported another inrcodec")
@@ -93,6 +99,10 @@ def measure(root: Path, photo: Path, preset: str, steps: int) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--before", default="HEAD", help="the earlier revision (git)")
+    ap.add_argument(
+        "--quantizers",
+        help="A,B: compare two quantizers of the latent family in the working tree instead of two revisions",
+    )
     ap.add_argument("--presets", default="grid-low,grid-medium,grid-xhigh", help="comma-separated presets")
     ap.add_argument("--photo", type=Path, default=PHOTO, help=f"the image fitted ({PHOTO.name})")
     ap.add_argument("--steps", type=int, default=1000, help="training steps of each fit (at least 200)")
@@ -102,11 +112,20 @@ def main() -> None:
     args.photo = args.photo.resolve()  # the runs start in each revision's own folder
     if args.steps < 200:
         ap.error("--steps: at least 200 (the time a step is read from step 100 to the last)")
+    quantizers = {"before": None, "after": None}
+    if args.quantizers:
+        pair = args.quantizers.split(",")
+        if len(pair) != 2 or not all(q in ("uniform", "soft", "soft-fast") for q in pair):
+            ap.error("--quantizers: two of uniform, soft, soft-fast, as A,B")
+        if any(not p.startswith("grid-") for p in args.presets.split(",")):
+            ap.error("--quantizers: the latent family's presets only (grid-*)")
+        quantizers = dict(zip(("before", "after"), pair))
     tree = provenance()
     sha = subprocess.run(["git", "rev-parse", args.before], cwd=REPO, check=True, capture_output=True, text=True)
+    here = {"rev": "working tree", "commit": tree["git_commit"], "dirty": tree["git_dirty"]}
     doc = {
-        "before": {"rev": args.before, "commit": sha.stdout.strip()},
-        "after": {"rev": "working tree", "commit": tree["git_commit"], "dirty": tree["git_dirty"]},
+        "before": {"rev": args.before, "commit": sha.stdout.strip()} if not args.quantizers else dict(here),
+        "after": here,
         "photo": args.photo.name,
         "steps": args.steps,
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "python": sys.version},
@@ -114,12 +133,16 @@ def main() -> None:
         "command": " ".join(command_line()),
         "presets": {},
     }
+    for which, q in quantizers.items():
+        if q:
+            doc[which] = dict(doc[which], quantizer=q)
     with tempfile.TemporaryDirectory() as tmp:
-        roots = {"before": extract_revision(args.before, Path(tmp) / "before"), "after": REPO}
+        before = REPO if args.quantizers else extract_revision(args.before, Path(tmp) / "before")
+        roots = {"before": before, "after": REPO}
         for preset in args.presets.split(","):
             runs: dict[str, list[dict]] = {"before": [], "after": []}
             for which in alternating(args.runs):
-                row = measure(roots[which], args.photo, preset, args.steps)
+                row = measure(roots[which], args.photo, preset, args.steps, quantizers[which])
                 runs[which].append(row)
                 step = "" if row["ms_per_step"] is None else f"{row['ms_per_step']:.2f} ms/step"
                 print(preset, which, step, f"{row['cpu_s']:.1f} s", f"{row['bpp']:.4f} bpp",

@@ -133,6 +133,14 @@ ABLATIONS: dict[str, Callable[[LatentConfig], LatentConfig]] = {
 }
 
 
+def _with_proxy(point: LatentConfig, args: argparse.Namespace) -> LatentConfig:
+    """A ladder point with the options' quantizer and its steps factor (a full-resolution point
+    unchanged with --full-res-uniform)."""
+    if args.quantizer == "uniform" or (args.full_res_uniform and point.finest == 0):
+        return point
+    return replace(point, quantizer=args.quantizer, steps=round(point.steps * args.proxy_steps))
+
+
 def ablation_points() -> tuple[LatentConfig, ...]:
     """The presets' points as the ablations ran them (LATENT_STAGE2: before the ladder took more
     steps, config.LATENT_STEP_FACTOR), so that the committed table reruns from its cached rows."""
@@ -499,10 +507,24 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument(
         "--quantizer",
-        choices=("uniform", "soft"),
+        choices=("uniform", "soft", "soft-fast"),
         default="uniform",
         help="with --context: how the ladder's training simulates rounding (soft: C3's soft-rounding and "
-        "Kumaraswamy noise; results in <out>/ladder-soft-first<N>, with --stage2 checkerboard-soft-first<N>)",
+        "Kumaraswamy noise; soft-fast: the same, cheaper; results in <out>/ladder-<quantizer>-first<N>, "
+        "with --stage2 checkerboard-<quantizer>-first<N>)",
+    )
+    p.add_argument(
+        "--proxy-steps",
+        type=float,
+        default=1.0,
+        help="with --quantizer soft or soft-fast: the proxy's points take their steps times this (below 1: "
+        "the uniform ladder's encode time; the folder's name gets -x<factor>)",
+    )
+    p.add_argument(
+        "--full-res-uniform",
+        action="store_true",
+        help="with --quantizer: the full-resolution points (finest grid 1/1) keep uniform noise and their steps "
+        "(the proxy fails there: docs/benchmark.md; the folder's name gets -lowres)",
     )
     p.add_argument(
         "--baseline",
@@ -522,6 +544,10 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--stage2 is a ladder of the context model: give --context checkerboard")
     if args.quantizer != "uniform" and (args.context == "none" or args.tuning):
         p.error("--quantizer is for the context model's ladder: give --context checkerboard (not --tuning)")
+    if args.quantizer == "uniform" and (args.proxy_steps != 1.0 or args.full_res_uniform):
+        p.error("--proxy-steps and --full-res-uniform go with --quantizer soft or soft-fast")
+    if not 0 < args.proxy_steps <= 16:
+        p.error("--proxy-steps: a factor in (0, 16]")
     modes = [name for name in ("tuning", "ablations", "full_res") if getattr(args, name)]
     if len(modes) > 1 or (
         set(modes) & {"ablations", "full_res"} and (args.context, args.interpolation) != ("none", "bilinear")
@@ -538,13 +564,15 @@ def main(argv: list[str] | None = None) -> int:
     if context and not args.tuning:
         # the presets' ladder, or as the first Kodak run had it (with bicubic sampling if asked)
         ladder = LATENT_STAGE2 if args.stage2 else LATENT_LADDER
-        points = tuple(replace(pt, interpolation=args.interpolation, quantizer=args.quantizer) for pt in ladder)
+        points = tuple(_with_proxy(replace(pt, interpolation=args.interpolation), args) for pt in ladder)
         if args.out in (OUT, OUT / f"{args.interpolation}-first{args.n_images}"):
             # checkerboard-first8 is the stage-2 ladder's, the ablations' reference: never rewritten
             # with other points
             name = "checkerboard" if args.stage2 else "ladder"
             bicubic = "-bicubic" if args.interpolation == "bicubic" else ""
-            soft = "-soft" if args.quantizer == "soft" else ""
+            soft = f"-{args.quantizer}" if args.quantizer != "uniform" else ""
+            soft += f"-x{args.proxy_steps:g}" if args.proxy_steps != 1.0 else ""
+            soft += "-lowres" if args.full_res_uniform else ""
             args.out = OUT / f"{name}{bicubic}{soft}-first{args.n_images}"
     if args.ablations:
         out = args.out / "ablations" if args.out == OUT else args.out

@@ -297,8 +297,10 @@ class LatentConfig:
     noise_fraction: float = 0.75  # share of the steps with noise (see quantizer); rounding after
     # how training simulates the rounding: "uniform" (uniform noise, then rounding straight through)
     # or "soft" (C3's: soft-rounding around Kumaraswamy noise, temperature 0.3 -> 0.1 and a 2 -> 1
-    # over the noisy steps, then rounding with the gradient of a soft-round at temperature 1e-4);
-    # no preset uses "soft": -6.8 % at equal steps, but its step costs 1.5x (docs/benchmark.md)
+    # over the noisy steps, then rounding with the gradient of a soft-round at temperature 1e-4),
+    # or "soft-fast" (the same with a constant over 16 stages and each phase one fused pass); on the
+    # ladder's six lower points "soft" gave -8.2 % BD-rate at equal steps for 1.5x the step,
+    # "soft-fast" -8.7 % for 1.06-1.21x (docs/benchmark.md, "A cheaper proxy")
     quantizer: str = "uniform"
     weight_bits: int = 8  # unused: pack() picks the synthesis' bit depth (6..10) by D + lambda R
     seed: int = 0  # torch seed of the synthesis init and the batch order
@@ -320,8 +322,8 @@ class LatentConfig:
             raise ValueError("format v5 holds at most 12 Fourier levels, width 1024 and 16 layers")
         if not 0.0 <= self.noise_fraction <= 1.0:
             raise ValueError("noise_fraction must be in [0, 1]")
-        if self.quantizer not in ("uniform", "soft"):
-            raise ValueError(f"quantizer must be uniform or soft, not {self.quantizer!r}")
+        if self.quantizer not in ("uniform", "soft", "soft-fast"):
+            raise ValueError(f"quantizer must be uniform, soft or soft-fast, not {self.quantizer!r}")
 
 
 # LatentConfig fields added after results were committed, with the value that gives the behaviour

@@ -565,6 +565,36 @@ def test_latent_grid_quantizer_is_an_option_of_the_context_ladder(capsys):
         assert e.value.code == 2 and "--quantizer is for the context model's ladder" in capsys.readouterr().err
 
 
+def test_latent_grid_proxy_options_shape_the_ladder(capsys):
+    """--proxy-steps scales the proxy's points' steps and --full-res-uniform leaves the
+    full-resolution points as the presets have them; both need a proxy, and a factor out of range
+    is refused before any work."""
+    import argparse
+
+    from benchmarks import latent_grid as lg
+    from inrcodec.config import LATENT_LADDER
+
+    args = argparse.Namespace(quantizer="soft-fast", proxy_steps=0.8, full_res_uniform=True)
+    points = [lg._with_proxy(pt, args) for pt in LATENT_LADDER]
+    for pt, new in zip(LATENT_LADDER, points):
+        if pt.finest == 0:
+            assert new == pt
+        else:
+            assert new == replace(pt, quantizer="soft-fast", steps=round(pt.steps * 0.8))
+    assert sum(pt.finest == 0 for pt in LATENT_LADDER) == 2
+    args = argparse.Namespace(quantizer="soft", proxy_steps=1.0, full_res_uniform=False)
+    assert all(lg._with_proxy(pt, args).quantizer == "soft" for pt in LATENT_LADDER)
+    base = ["--context", "checkerboard", "--report"]
+    for argv, msg in (
+        (["--proxy-steps", "0.8"], "go with --quantizer soft or soft-fast"),
+        (["--full-res-uniform"], "go with --quantizer soft or soft-fast"),
+        (["--quantizer", "soft-fast", "--proxy-steps", "0"], "a factor in (0, 16]"),
+    ):
+        with pytest.raises(SystemExit) as e:
+            lg.main([*base, *argv])
+        assert e.value.code == 2 and msg in capsys.readouterr().err
+
+
 def test_latent_grid_studies_keep_the_points_their_committed_results_ran():
     """The ablations and the full-resolution study are fixed points, not the presets of the day:
     each codec's config equals the one recorded in its committed results, so a rerun reuses

@@ -148,7 +148,7 @@ def test_python_api_encodes_with_a_latent_grid_preset(fitted, monkeypatch):
 @pytest.mark.parametrize("context", ["none", "checkerboard"])
 @pytest.mark.parametrize("interpolation", ["bilinear", "bicubic"])
 @pytest.mark.parametrize("channels", [1, 2])
-@pytest.mark.parametrize("quantizer", ["uniform", "soft"])
+@pytest.mark.parametrize("quantizer", ["uniform", "soft", "soft-fast"])
 def test_training_step_is_the_models_loss_at_the_sampled_pixels(done, context, interpolation, channels, quantizer):
     """The step gathers taps, rated latents and contexts from the flat latents; its loss and its
     gradient are those of the model written plainly: grid_sample over the whole pyramid noised
@@ -184,6 +184,13 @@ def test_training_step_is_the_models_loss_at_the_sampled_pixels(done, context, i
         noise = step.noise[offset : offset + total]
     if quantizer == "soft":  # the whole pyramid through C3's proxy
         flat = latent._soft_quantize(model.flat, noise, done / cfg.noise_fraction if noise is not None else 1.0)
+    elif quantizer == "soft-fast" and noise is not None:  # its formulas, a at the stage's value
+        t = latent.proxy_schedule(done / cfg.noise_fraction)[0]
+        a = latent.stage_a(done / cfg.noise_fraction)
+        flat = latent.soft_round_mean(latent.soft_round(model.flat, t) + latent.kumaraswamy_noise(noise, a), t)
+    elif quantizer == "soft-fast":
+        soft = latent.soft_round(model.flat, latent.SOFT_STE)
+        flat = soft + (torch.round(model.flat) - soft).detach()
     elif noise is not None:
         flat = model.flat + noise
     else:
@@ -280,18 +287,61 @@ def test_soft_quantizer_noise_and_rounding_phases():
     assert float((grad > 1e-3).float().mean()) < 0.01
 
 
+@pytest.mark.parametrize("t", [0.3, 0.2, 0.1])
+def test_fused_soft_proxy_is_the_formulas_with_their_gradient(t):
+    """The "soft-fast" proxy computes soft_round_mean(soft_round(x) + noise) and its derivative in one pass,
+    and rounds with a soft-round's gradient at SOFT_STE in another: the same values (float
+    rounding apart) and gradients as autograd through the written formulas, also right at a
+    bin's centre and edge."""
+    torch.manual_seed(0)
+    x = torch.cat([torch.randn(5000) * 3, torch.tensor([0.0, 0.5, -0.5, 1.5, 2.0 - 1e-4])])
+    noise = latent.kumaraswamy_noise(torch.rand(x.numel()) - 0.5, 1.5)
+    a, b = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+    ref = latent.soft_round_mean(latent.soft_round(a, t) + noise, t)
+    fused = latent._SoftNoise.apply(b, noise, t)
+    weights = torch.rand(x.numel())  # a gradient that is not all ones
+    (ref_grad,) = torch.autograd.grad((ref * weights).sum(), a)
+    (grad,) = torch.autograd.grad((fused * weights).sum(), b)
+    assert torch.allclose(fused, ref, atol=1e-5)
+    assert torch.isfinite(grad).all() and torch.allclose(grad, ref_grad, rtol=1e-3, atol=1e-5)
+    assert torch.equal(x, b.detach())  # the in-place work never touches the input
+    soft = latent.soft_round(a, latent.SOFT_STE)
+    ref = soft + (torch.round(a) - soft).detach()
+    fused = latent._SoftRounded.apply(b)
+    (ref_grad,) = torch.autograd.grad((ref * weights).sum(), a)
+    (grad,) = torch.autograd.grad((fused * weights).sum(), b)
+    assert torch.equal(fused, torch.round(x)) and torch.allclose(grad, ref_grad, rtol=1e-4, atol=1e-6)
+
+
+def test_soft_fast_transforms_the_noise_table_once_a_stage():
+    """The "soft-fast" proxy holds Kumaraswamy's a at its mid-stage value over each of KUMARASWAMY_STAGES
+    stages of the noisy steps (going from 2 to 1 as "soft"'s does) and builds the stage's table
+    once: steps within a stage read the same table; the next stage makes a new one."""
+    stages = latent.KUMARASWAMY_STAGES
+    assert latent.stage_a(0.0) == pytest.approx(2 - 0.5 / stages)
+    assert latent.stage_a(0.999) == pytest.approx(1 + 0.5 / stages)
+    assert len({latent.stage_a(k / (4 * stages)) for k in range(4 * stages)}) == stages
+    cfg = LatentConfig(levels=2, pe_levels=0, hidden=4, quantizer="soft-fast")
+    step = latent.Step(LatentImage(8, 8, cfg), torch.Generator().manual_seed(0))
+    first = step.table(0.01)
+    assert step.table(0.5 / stages) is first and step.table(1.5 / stages) is not first
+    assert torch.equal(first, latent.kumaraswamy_noise(step.noise, latent.stage_a(0.0)))
+    assert step.table(0.99).sub(step.noise).abs().max() < 0.05  # a near 1: nearly uniform
+
+
 def test_a_soft_quantizer_fit_packs_a_stream_and_is_recorded():
     """A fit with C3's proxy writes a version 5 file like any other (the decoder never sees how
     training quantized); results record the field only when it is not the default, so rows made
     before it keep their fingerprints."""
     from inrcodec.config import latent_record
 
-    cfg = replace(TINY, quantizer="soft")
-    fitted = latent.fit(_image(), cfg)
-    stream = v5.read(fitted.data)
-    img = render(stream, 32, 24)
-    err = np.mean((img.astype(np.float64) - _image().astype(np.float64)) ** 2)
-    assert fitted.psnr == pytest.approx(10 * math.log10(255**2 / err), abs=1e-6)
-    assert "quantizer" not in latent_record(TINY) and latent_record(cfg)["quantizer"] == "soft"
+    for quantizer in ("soft", "soft-fast"):
+        cfg = replace(TINY, quantizer=quantizer)
+        fitted = latent.fit(_image(), cfg)
+        stream = v5.read(fitted.data)
+        img = render(stream, 32, 24)
+        err = np.mean((img.astype(np.float64) - _image().astype(np.float64)) ** 2)
+        assert fitted.psnr == pytest.approx(10 * math.log10(255**2 / err), abs=1e-6)
+    assert "quantizer" not in latent_record(TINY) and latent_record(cfg)["quantizer"] == "soft-fast"
     with pytest.raises(ValueError, match="quantizer"):
         LatentConfig(quantizer="hard")

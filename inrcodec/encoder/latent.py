@@ -11,7 +11,8 @@ at the sampled pixels, the rate of *every* latent comes from the same per-level 
 file uses (or, with ``context="checkerboard"``, from :mod:`latent_context`'s model of each latent
 given its decoded neighbours, estimated on a random sample of latents each step), quantization is
 simulated by additive uniform noise and then by straight-through rounding (or, with
-``quantizer="soft"``, by C3's soft-rounding around Kumaraswamy noise, then rounding). A step (:class:`Step`)
+``quantizer="soft"`` or the cheaper ``"soft-fast"``, by C3's soft-rounding around Kumaraswamy
+noise, then rounding). A step (:class:`Step`)
 reads everything it needs, the taps of its pixels, the rated latents and their contexts, from the
 one flat vector of latents in a single gather and quantizes only those: work in proportion to the
 batch, not to the pyramid (a full-resolution grid has 400 k latents; a step reads about 130 k
@@ -104,6 +105,10 @@ def _quantize(values: torch.Tensor, noise: torch.Tensor | None) -> torch.Tensor:
 SOFT_TEMPERATURE = (0.3, 0.1)
 KUMARASWAMY_A = (2.0, 1.0)
 SOFT_STE = 1e-4
+# quantizer="soft-fast": the same proxy with a held constant over each of this many equal stages
+# of the noisy steps (at its value mid-stage), so that the noise table is transformed once a stage
+# instead of on every value a step reads; 16 stages move a by 1/16 at a time.
+KUMARASWAMY_STAGES = 16
 
 
 def soft_round(x: torch.Tensor, t: float) -> torch.Tensor:
@@ -119,6 +124,27 @@ def soft_round_mean(z: torch.Tensor, t: float) -> torch.Tensor:
     return m + t * torch.atanh((y - m) * (2 * math.tanh(0.5 / t))) + 0.5
 
 
+def proxy_schedule(progress: float) -> tuple[float, float]:
+    """(temperature, Kumaraswamy a) at ``progress`` (0..1) of the noisy steps."""
+    t = SOFT_TEMPERATURE[0] + (SOFT_TEMPERATURE[1] - SOFT_TEMPERATURE[0]) * progress
+    a = KUMARASWAMY_A[0] + (KUMARASWAMY_A[1] - KUMARASWAMY_A[0]) * progress
+    return t, a
+
+
+def stage_a(progress: float) -> float:
+    """Kumaraswamy's a for "soft-fast" at ``progress``: the schedule's value in the middle of its stage."""
+    stage = min(int(progress * KUMARASWAMY_STAGES), KUMARASWAMY_STAGES - 1)
+    return proxy_schedule((stage + 0.5) / KUMARASWAMY_STAGES)[1]
+
+
+def kumaraswamy_noise(uniform: torch.Tensor, a: float) -> torch.Tensor:
+    """Kumaraswamy(a, b) noise with its mode at 1/2 (a = b = 1: uniform), shifted to [-1/2, 1/2],
+    by the inverse CDF of ``uniform`` noise in [-1/2, 1/2]."""
+    b = (2**a * (a - 1) + 1) / a
+    u = (uniform + 0.5).clamp(1e-7, 1 - 1e-7)
+    return (1 - (1 - u) ** (1 / b)) ** (1 / a) - 0.5
+
+
 def _soft_quantize(values: torch.Tensor, uniform: torch.Tensor | None, progress: float) -> torch.Tensor:
     """C3's proxy: with ``uniform`` noise (in [-1/2, 1/2]) at ``progress`` of the noisy steps, the
     conditional mean of the soft-rounded values plus Kumaraswamy noise (mode 1/2, shifted to 0);
@@ -128,12 +154,49 @@ def _soft_quantize(values: torch.Tensor, uniform: torch.Tensor | None, progress:
     if uniform is None:
         soft = soft_round(values, SOFT_STE)
         return soft + (torch.round(values) - soft).detach()
-    t = SOFT_TEMPERATURE[0] + (SOFT_TEMPERATURE[1] - SOFT_TEMPERATURE[0]) * progress
-    a = KUMARASWAMY_A[0] + (KUMARASWAMY_A[1] - KUMARASWAMY_A[0]) * progress
-    b = (2**a * (a - 1) + 1) / a  # the mode at 1/2 (a = b = 1: uniform)
-    u = (uniform + 0.5).clamp(1e-7, 1 - 1e-7)
-    noise = (1 - (1 - u) ** (1 / b)) ** (1 / a) - 0.5
-    return soft_round_mean(soft_round(values, t) + noise, t)
+    t, a = proxy_schedule(progress)
+    return soft_round_mean(soft_round(values, t) + kumaraswamy_noise(uniform, a), t)
+
+
+class _SoftNoise(torch.autograd.Function):
+    """soft_round_mean(soft_round(x, t) + noise, t) and its derivative in one pass of in-place
+    operations ("soft-fast"; autograd's graph of the two formulas costs 3.5x as much, the proxy
+    then being most of what a step adds to uniform noise). With th = tanh((x - m)/t) and
+    s = 2 tanh(1/(2t)) (y - m') the arguments of the tanh and the atanh, the derivative is
+    (1 - th^2) / (1 - s^2)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, noise: torch.Tensor, t: float) -> torch.Tensor:
+        c2 = 2 * math.tanh(0.5 / t)
+        m = torch.floor(x).add_(0.5)
+        th = torch.sub(x, m).div_(t).tanh_()
+        y = torch.div(th, c2).add_(m).add_(noise).sub_(0.5)  # soft_round(x) + noise - 1/2
+        m = torch.floor(y, out=m).add_(0.5)
+        s = y.sub_(m).mul_(c2)
+        out = torch.atanh(s).mul_(t).add_(m).add_(0.5)
+        ctx.save_for_backward(th.square_().neg_().add_(1).div_(s.square_().neg_().add_(1)))
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
+        (slope,) = ctx.saved_tensors
+        return grad * slope, None, None
+
+
+class _SoftRounded(torch.autograd.Function):
+    """Rounding whose gradient is a soft-round's at :data:`SOFT_STE`, in one pass ("soft-fast")."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        m = torch.floor(x).add_(0.5)
+        th = torch.sub(x, m).div_(SOFT_STE).tanh_()
+        ctx.save_for_backward(th.square_().neg_().add_(1).mul_(1 / (2 * SOFT_STE * math.tanh(0.5 / SOFT_STE))))
+        return torch.round(x)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        (slope,) = ctx.saved_tensors
+        return grad * slope
 
 
 class PixelTaps:
@@ -188,6 +251,7 @@ class Step:
         # uniform noise in [-1/2, 1/2], the table twice over so that a window at any offset is one slice
         noise = torch.rand(model.pyramid.total, generator=generator) - 0.5
         self.noise = torch.cat([noise, noise])
+        self._staged: tuple[float, torch.Tensor] | None = None  # "soft-fast": (a, the table transformed)
         if model.arm is not None:  # every latent's context positions, masks and anchor flag, once
             near, ok, anchor = model.pyramid.contexts(*model.pyramid.sample(0, None)[:2])
             self.near, self.near_ok, self.anchor = near.to(torch.int32), ok.to(torch.float32), anchor
@@ -196,14 +260,29 @@ class Step:
         """The latents at flat positions ``index`` as the decoder will see them at ``done`` of
         training (noise read at one random offset of the table for the whole step)."""
         cfg, noise = self.model.cfg, None
+        progress = done / cfg.noise_fraction if done < cfg.noise_fraction else 1.0
         if done < cfg.noise_fraction:
             total = self.model.pyramid.total
             offset = int(torch.randint(total, (1,), generator=self.gen))
-            noise = self.noise[offset : offset + total].index_select(0, index)
+            noise = self.table(progress)[offset : offset + total].index_select(0, index)
         values = self.model.flat.index_select(0, index)
         if cfg.quantizer == "soft":
-            return _soft_quantize(values, noise, done / cfg.noise_fraction if noise is not None else 1.0)
+            return _soft_quantize(values, noise, progress)
+        if cfg.quantizer == "soft-fast":
+            if noise is None:
+                return _SoftRounded.apply(values)
+            return _SoftNoise.apply(values, noise, proxy_schedule(progress)[0])
         return _quantize(values, noise)
+
+    def table(self, progress: float) -> torch.Tensor:
+        """The noise table at ``progress`` of the noisy steps: uniform, or for "soft-fast" its
+        Kumaraswamy transform at the stage's a (made when a stage begins)."""
+        if self.model.cfg.quantizer != "soft-fast":
+            return self.noise
+        a = stage_a(progress)
+        if self._staged is None or self._staged[0] != a:
+            self._staged = (a, kumaraswamy_noise(self.noise, a))
+        return self._staged[1]
 
     def loss(
         self, xy: torch.Tensor, colours: torch.Tensor, pixels: torch.Tensor, done: float
