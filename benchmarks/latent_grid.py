@@ -4,6 +4,8 @@
     python -m benchmarks.latent_grid --tuning          # the variants tried on photo001 at one lambda
     python -m benchmarks.latent_grid --report          # tables from the results already there
     python -m benchmarks.latent_grid --workers 2 --context checkerboard   # with the context model
+    python -m benchmarks.latent_grid --workers 2 --context checkerboard --quantizer soft-fast \
+        --proxy-steps 0.92 --full-res-uniform   # the presets' ladder (config.LATENT_PROXY_LADDER)
     python -m benchmarks.latent_grid --workers 2 --ablations   # one change each, photo001-photo004
     python -m benchmarks.latent_grid --workers 2 --full-res    # the full-resolution grid's steps, photo002
 
@@ -35,6 +37,7 @@ from inrcodec.config import (
     LATENT_LADDER,
     LATENT_POINTS,
     LATENT_PRESETS,
+    LATENT_PROXY_LADDER,
     LATENT_STAGE2,
     LATENT_TUNING_BASE,
     LatentConfig,
@@ -144,7 +147,13 @@ def _with_proxy(point: LatentConfig, args: argparse.Namespace) -> LatentConfig:
 def ablation_points() -> tuple[LatentConfig, ...]:
     """The presets' points as the ablations ran them (LATENT_STAGE2: before the ladder took more
     steps, config.LATENT_STEP_FACTOR), so that the committed table reruns from its cached rows."""
-    return tuple(LATENT_STAGE2[LATENT_LADDER.index(LATENT_PRESETS[name])] for name in ABLATION_PRESETS)
+    return tuple(LATENT_STAGE2[_ladder_index(LATENT_PRESETS[name])] for name in ABLATION_PRESETS)
+
+
+def _ladder_index(point: LatentConfig) -> int:
+    """Where a preset's point sits on the ladder (the proxy's or the uniform one: config.LATENT_PRESETS)."""
+    ladder = LATENT_PROXY_LADDER if point in LATENT_PROXY_LADDER else LATENT_LADDER
+    return ladder.index(point)
 
 
 def ablation_codecs() -> list[LatentProto]:
@@ -562,7 +571,8 @@ def main(argv: list[str] | None = None) -> int:
             args.out = OUT / f"{args.interpolation}-first{args.n_images}"
     context = args.context != "none"
     if context and not args.tuning:
-        # the presets' ladder, or as the first Kodak run had it (with bicubic sampling if asked)
+        # the ladder with uniform noise (the presets' with the proxy options: config.LATENT_PROXY_LADDER),
+        # or as the first Kodak run had it (with bicubic sampling if asked)
         ladder = LATENT_STAGE2 if args.stage2 else LATENT_LADDER
         points = tuple(_with_proxy(replace(pt, interpolation=args.interpolation), args) for pt in ladder)
         if args.out in (OUT, OUT / f"{args.interpolation}-first{args.n_images}"):

@@ -283,9 +283,9 @@ def test_a_latent_manifest_line_is_what_it_was_before_the_quantizer_field():
     manifest lines: the field is recorded only away from its old behaviour."""
     from dataclasses import asdict, replace
 
-    from inrcodec.config import LATENT_PRESETS
+    from inrcodec.config import LATENT_LADDER
 
-    cfg = LATENT_PRESETS["grid-low"]
+    cfg = LATENT_LADDER[1]  # grid-low before the proxy
     before = asdict(cfg)
     del before["quantizer"]  # what a line made before the field held
     assert batch.settings(cfg, None, None)["config"] == json.loads(json.dumps(before))

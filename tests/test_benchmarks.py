@@ -572,7 +572,7 @@ def test_latent_grid_proxy_options_shape_the_ladder(capsys):
     import argparse
 
     from benchmarks import latent_grid as lg
-    from inrcodec.config import LATENT_LADDER
+    from inrcodec.config import LATENT_LADDER, LATENT_PRESETS, LATENT_PROXY_LADDER, LATENT_PROXY_STEPS
 
     args = argparse.Namespace(quantizer="soft-fast", proxy_steps=0.8, full_res_uniform=True)
     points = [lg._with_proxy(pt, args) for pt in LATENT_LADDER]
@@ -584,6 +584,15 @@ def test_latent_grid_proxy_options_shape_the_ladder(capsys):
     assert sum(pt.finest == 0 for pt in LATENT_LADDER) == 2
     args = argparse.Namespace(quantizer="soft", proxy_steps=1.0, full_res_uniform=False)
     assert all(lg._with_proxy(pt, args).quantizer == "soft" for pt in LATENT_LADDER)
+    # the presets' ladder is the one these options give (its Kodak run: docs/benchmark.md)
+    args = argparse.Namespace(quantizer="soft-fast", proxy_steps=LATENT_PROXY_STEPS, full_res_uniform=True)
+    assert tuple(lg._with_proxy(pt, args) for pt in LATENT_LADDER) == LATENT_PROXY_LADDER
+    assert set(LATENT_PRESETS.values()) <= set(LATENT_PROXY_LADDER) | set(LATENT_LADDER)
+    assert [LATENT_PRESETS[n].quantizer for n in ("grid-low", "grid-medium", "grid-high")] == [
+        "soft-fast",
+        "soft-fast",
+        "uniform",
+    ]
     base = ["--context", "checkerboard", "--report"]
     for argv, msg in (
         (["--proxy-steps", "0.8"], "go with --quantizer soft or soft-fast"),
