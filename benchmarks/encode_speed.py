@@ -98,7 +98,7 @@ def measure(root: Path, photo: Path, preset: str, steps: int, quantizer: str | N
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--before", default="HEAD", help="the earlier revision (git)")
+    ap.add_argument("--before", help="the earlier revision (git; default HEAD)")
     ap.add_argument(
         "--quantizers",
         help="A,B: compare two quantizers of the latent family in the working tree instead of two revisions",
@@ -113,6 +113,9 @@ def main() -> None:
     if args.steps < 200:
         ap.error("--steps: at least 200 (the time a step is read from step 100 to the last)")
     quantizers = {"before": None, "after": None}
+    if args.quantizers and args.before:
+        ap.error("--quantizers compares two quantizers of the working tree: not with --before")
+    args.before = args.before or "HEAD"
     if args.quantizers:
         pair = args.quantizers.split(",")
         if len(pair) != 2 or not all(q in ("uniform", "soft", "soft-fast") for q in pair):

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.autograd.function import once_differentiable
 
 from inrcodec import coords
 from inrcodec.config import LatentConfig
@@ -178,6 +179,7 @@ class _SoftNoise(torch.autograd.Function):
         return out
 
     @staticmethod
+    @once_differentiable  # its derivative's own derivative is not computed: no double backward
     def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
         (slope,) = ctx.saved_tensors
         return grad * slope, None, None
@@ -194,6 +196,7 @@ class _SoftRounded(torch.autograd.Function):
         return torch.round(x)
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
         (slope,) = ctx.saved_tensors
         return grad * slope
