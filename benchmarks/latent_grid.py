@@ -43,6 +43,7 @@ from inrcodec.config import (
     LatentConfig,
     latent_record,
     with_context,
+    with_proxy,
 )
 
 PHOTOS = REPO.parent / "shared" / "photos"
@@ -137,11 +138,9 @@ ABLATIONS: dict[str, Callable[[LatentConfig], LatentConfig]] = {
 
 
 def _with_proxy(point: LatentConfig, args: argparse.Namespace) -> LatentConfig:
-    """A ladder point with the options' quantizer and its steps factor (a full-resolution point
-    unchanged with --full-res-uniform)."""
-    if args.quantizer == "uniform" or (args.full_res_uniform and point.finest == 0):
-        return point
-    return replace(point, quantizer=args.quantizer, steps=round(point.steps * args.proxy_steps))
+    """A ladder point with the options' quantizer and steps factor (config.with_proxy; a
+    full-resolution point unchanged with --full-res-uniform)."""
+    return with_proxy(point, args.quantizer, args.proxy_steps, full_res=not args.full_res_uniform)
 
 
 def ablation_points() -> tuple[LatentConfig, ...]:

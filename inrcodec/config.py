@@ -402,12 +402,15 @@ LATENT_LADDER = tuple(
 LATENT_PROXY_STEPS = 0.92
 
 
-def with_proxy(point: LatentConfig) -> LatentConfig:
-    """``point`` trained with the "soft-fast" proxy at LATENT_PROXY_STEPS of its steps (a
-    full-resolution point unchanged)."""
-    if point.finest == 0:
+def with_proxy(
+    point: LatentConfig, quantizer: str = "soft-fast", steps: float = LATENT_PROXY_STEPS, full_res: bool = False
+) -> LatentConfig:
+    """``point`` trained with ``quantizer`` at ``steps`` times its steps; a full-resolution point
+    unchanged unless ``full_res`` (the presets' defaults; ``benchmarks.latent_grid``'s options
+    choose others), and any point unchanged with the uniform quantizer."""
+    if quantizer == "uniform" or (point.finest == 0 and not full_res):
         return point
-    return replace(point, quantizer="soft-fast", steps=round(point.steps * LATENT_PROXY_STEPS))
+    return replace(point, quantizer=quantizer, steps=round(point.steps * steps))
 
 
 LATENT_PROXY_LADDER = tuple(with_proxy(p) for p in LATENT_LADDER)
