@@ -304,9 +304,9 @@ def test_soft_quantizer_noise_and_rounding_phases():
 @pytest.mark.parametrize("t", [0.3, 0.2, 0.1])
 def test_fused_soft_proxy_is_the_formulas_with_their_gradient(t):
     """The "soft-fast" proxy computes soft_round_mean(soft_round(x) + noise) and its derivative in one pass,
-    and rounds with a soft-round's gradient at SOFT_STE in another: the same values (float
-    rounding apart) and gradients as autograd through the written formulas, also right at a
-    bin's centre and edge."""
+    and rounds with a soft-round's gradient at SOFT_STE in another: the same values, float for
+    float, and the same gradients within float rounding as autograd through the written formulas,
+    also right at a bin's centre and edge; the inputs untouched."""
     torch.manual_seed(0)
     x = torch.cat([torch.randn(5000) * 3, torch.tensor([0.0, 0.5, -0.5, 1.5, 2.0 - 1e-4])])
     noise = latent.kumaraswamy_noise(torch.rand(x.numel()) - 0.5, 1.5)
