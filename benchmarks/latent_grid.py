@@ -143,6 +143,11 @@ def _with_proxy(point: LatentConfig, args: argparse.Namespace) -> LatentConfig:
     return with_proxy(point, args.quantizer, args.proxy_steps, full_res=not args.full_res_uniform)
 
 
+def _scaled(hidden: int, args: argparse.Namespace) -> int:
+    """A synthesis width times --synthesis-scale, rounded, at least 1."""
+    return max(1, round(hidden * args.synthesis_scale))
+
+
 def ablation_points() -> tuple[LatentConfig, ...]:
     """The presets' points as the ablations ran them (LATENT_STAGE2: before the ladder took more
     steps, config.LATENT_STEP_FACTOR), so that the committed table reruns from its cached rows."""
@@ -535,6 +540,13 @@ def main(argv: list[str] | None = None) -> int:
         "(the proxy fails there: docs/benchmark.md; the folder's name gets -lowres)",
     )
     p.add_argument(
+        "--synthesis-scale",
+        type=float,
+        default=1.0,
+        help="with --context: every point's synthesis width times this, rounded (the ablations' 'half as "
+        "wide', across the ladder; the folder's name gets -s<factor>)",
+    )
+    p.add_argument(
         "--baseline",
         type=Path,
         help="an earlier sweep's latent-proto.json to compare with, point by point and as a BD-rate "
@@ -556,6 +568,10 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--proxy-steps and --full-res-uniform go with --quantizer soft or soft-fast")
     if not 0 < args.proxy_steps <= 16:
         p.error("--proxy-steps: a factor in (0, 16]")
+    if args.synthesis_scale != 1.0 and (args.context == "none" or args.tuning):
+        p.error("--synthesis-scale is for the context model's ladder: give --context checkerboard (not --tuning)")
+    if not 0 < args.synthesis_scale <= 4:
+        p.error("--synthesis-scale: a factor in (0, 4]")
     modes = [name for name in ("tuning", "ablations", "full_res") if getattr(args, name)]
     if len(modes) > 1 or (
         set(modes) & {"ablations", "full_res"} and (args.context, args.interpolation) != ("none", "bilinear")
@@ -573,7 +589,10 @@ def main(argv: list[str] | None = None) -> int:
         # the ladder with uniform noise (the presets' with the proxy options: config.LATENT_PROXY_LADDER),
         # or as the first Kodak run had it (with bicubic sampling if asked)
         ladder = LATENT_STAGE2 if args.stage2 else LATENT_LADDER
-        points = tuple(_with_proxy(replace(pt, interpolation=args.interpolation), args) for pt in ladder)
+        points = tuple(
+            _with_proxy(replace(pt, interpolation=args.interpolation, hidden=_scaled(pt.hidden, args)), args)
+            for pt in ladder
+        )
         if args.out in (OUT, OUT / f"{args.interpolation}-first{args.n_images}"):
             # checkerboard-first8 is the stage-2 ladder's, the ablations' reference: never rewritten
             # with other points
@@ -582,6 +601,7 @@ def main(argv: list[str] | None = None) -> int:
             soft = f"-{args.quantizer}" if args.quantizer != "uniform" else ""
             soft += f"-x{args.proxy_steps:g}" if args.proxy_steps != 1.0 else ""
             soft += "-lowres" if args.full_res_uniform else ""
+            soft += f"-s{args.synthesis_scale:g}" if args.synthesis_scale != 1.0 else ""
             args.out = OUT / f"{name}{bicubic}{soft}-first{args.n_images}"
     if args.ablations:
         out = args.out / "ablations" if args.out == OUT else args.out
