@@ -1,0 +1,196 @@
+"""Why C3's quantization proxy fails at a full-resolution grid (issue 15): one photo, one point,
+the proxy changed one way at a time, each fit in its own process.
+
+    python -m benchmarks.proxy_probe --out benchmarks/results/latent/proxy-probe.jsonl
+
+Each variant fits ``--image`` with ``--preset``'s configuration for ``--steps`` steps on one torch
+thread and appends one JSON line: bytes, PSNR of the decoded file, the full-resolution grid's
+nonzero latents and mean |y|, CPU seconds. A diagnostic, not a codec: the variants other than the
+two quantizers patch ``encoder.latent`` inside their own process (a clipped derivative, uniform
+noise on the finest grid, uniform noise on what the rate reads), so nothing here is reachable from
+the presets. A line already in ``--out`` for the same variant, photo, preset and steps is kept.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.runner import REPO, command_line, provenance
+
+PHOTO = REPO.parent / "shared" / "photos" / "photo002.png"
+# name: what the variant changes (the first two are the codec's own quantizers)
+VARIANTS = {
+    "uniform": "uniform noise, then straight-through rounding",
+    "soft-fast": "C3's proxy (soft-fast)",
+    "clip3": "soft-fast, each latent's proxy derivative clipped at 3",
+    "clip1": "soft-fast, clipped at 1",
+    "clip0.3": "soft-fast, clipped at 0.3",
+    "finest-uniform": "the proxy on every grid but the finest (uniform noise, then straight-through rounding)",
+    "rate-uniform": "the proxy for what the synthesis reads, uniform noise for what the rate reads",
+    "uniform-lazy": "uniform noise; the latents' Adam moves only latents the step read (lazy Adam)",
+    "soft-fast-lazy": "soft-fast; the latents' Adam moves only latents the step read (lazy Adam)",
+}
+
+
+def _lazy_adam():  # noqa: ANN202
+    """torch.optim.Adam whose first parameter group (the latents) is updated lazily: a latent's
+    moments, step count and value change only on a step whose gradient reached it (TensorFlow's
+    LazyAdam), so that a latent read in a few per cent of the steps is not carried on by its
+    momentum between them."""
+    import torch
+
+    class LazyAdam(torch.optim.Adam):
+        def __init__(self, groups, **kwargs):  # noqa: ANN001, ANN003
+            super().__init__(groups, **{k: v for k, v in kwargs.items() if k != "fused"})
+
+        @torch.no_grad()
+        def step(self, closure=None):  # noqa: ANN001, ANN202
+            latents, *rest = self.param_groups
+            self.param_groups = rest
+            try:
+                super().step()
+            finally:
+                self.param_groups = [latents, *rest]
+            (beta1, beta2), eps, lr = latents["betas"], latents["eps"], latents["lr"]
+            for p in latents["params"]:
+                st = self.state[p]
+                if not st:
+                    st["m"], st["v"], st["t"] = torch.zeros_like(p), torch.zeros_like(p), torch.zeros_like(p)
+                g = p.grad
+                hit = g != 0
+                st["t"] += hit
+                st["m"] = torch.where(hit, beta1 * st["m"] + (1 - beta1) * g, st["m"])
+                st["v"] = torch.where(hit, beta2 * st["v"] + (1 - beta2) * g * g, st["v"])
+                t = st["t"].clamp_min(1)
+                m_hat = st["m"] / (1 - beta1**t)
+                v_hat = st["v"] / (1 - beta2**t)
+                p.sub_(torch.where(hit, lr * m_hat / (v_hat.sqrt() + eps), torch.zeros_like(p)))
+
+    return LazyAdam
+
+
+def _patch(variant: str) -> None:
+    """Change ``encoder.latent`` in this process as ``variant`` says."""
+    import torch
+
+    from inrcodec.encoder import latent as L
+
+    if variant.endswith("-lazy"):
+        torch.optim.Adam = _lazy_adam()  # fit() makes its optimizer with torch.optim.Adam
+        return
+    if variant.startswith("clip"):
+        clip = float(variant[4:])
+
+        def noisy(ctx, grad):  # noqa: ANN001, ANN202
+            (slope,) = ctx.saved_tensors
+            return grad * slope.clamp(max=clip), None, None
+
+        def rounded(ctx, grad):  # noqa: ANN001, ANN202
+            (slope,) = ctx.saved_tensors
+            return grad * slope.clamp(max=clip)
+
+        L._SoftNoise.backward = staticmethod(noisy)
+        L._SoftRounded.backward = staticmethod(rounded)
+        return
+    tapped = [0]  # "rate-uniform": how many of a step's positions are the pixels' taps
+    taps_at = L.PixelTaps.at
+
+    def at(self, pixels):  # noqa: ANN001, ANN202
+        index, weight = taps_at(self, pixels)
+        tapped[0] = index.numel()
+        return index, weight
+
+    def read(self, index, done):  # noqa: ANN001, ANN202
+        cfg = self.model.cfg
+        progress = done / cfg.noise_fraction if done < cfg.noise_fraction else 1.0
+        values = self.model.flat.index_select(0, index)
+        proxy = torch.ones_like(index, dtype=torch.bool)
+        if variant == "finest-uniform":
+            proxy = index >= self.model.pyramid.sizes[0]
+        else:
+            proxy[tapped[0] :] = False
+        if done < cfg.noise_fraction:
+            total = self.model.pyramid.total
+            offset = int(torch.randint(total, (1,), generator=self.gen))
+            uniform = self.noise[offset : offset + total].index_select(0, index)
+            shaped = self.table(progress)[offset : offset + total].index_select(0, index)
+            soft = L._SoftNoise.apply(values, shaped, L.proxy_schedule(progress)[0])
+            return torch.where(proxy, soft, values + uniform)
+        return torch.where(proxy, L._SoftRounded.apply(values), L._quantize(values, None))
+
+    L.PixelTaps.at = at
+    L.Step.read = read
+
+
+def probe(variant: str, image: str, preset: str, steps: int) -> dict:
+    """One fit (in a process of its own: the patches stay there)."""
+    import torch
+    from PIL import Image
+
+    from inrcodec.config import LATENT_PRESETS
+    from inrcodec.encoder import latent
+    from inrcodec.format.latent import read
+
+    torch.set_num_threads(1)
+    quantizer = "uniform" if variant.startswith("uniform") else "soft-fast"
+    cfg = replace(LATENT_PRESETS[preset], steps=steps, quantizer=quantizer)
+    if variant not in ("uniform", "soft-fast"):
+        _patch(variant)
+    arr = np.asarray(Image.open(image).convert("RGB"))
+    t0 = time.process_time()
+    fitted = latent.fit(arr, cfg)
+    finest = read(fitted.data).latents[0]
+    return {
+        "variant": variant,
+        "what": VARIANTS[variant],
+        "image": Path(image).name,
+        "preset": preset,
+        "steps": steps,
+        "bytes": len(fitted.data),
+        "bpp": round(fitted.bpp, 4),
+        "psnr": round(fitted.psnr, 3),
+        "finest_nonzero": int(np.count_nonzero(finest)),
+        "finest_mean_abs": round(float(np.abs(finest).mean()), 4),
+        "cpu_s": round(time.process_time() - t0, 1),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--variants", default=",".join(VARIANTS), help=f"comma-separated, of {', '.join(VARIANTS)}")
+    p.add_argument("--image", type=Path, default=PHOTO, help=f"the photo (default {PHOTO.name})")
+    p.add_argument("--preset", default="grid-xhigh", help="a latent preset with a full-resolution grid")
+    p.add_argument("--steps", type=int, default=3000, help="training steps (default 3000)")
+    p.add_argument("--workers", type=int, default=1, help="fits at once, one torch thread each (default 1)")
+    p.add_argument("--out", type=Path, required=True, help="JSON lines, appended")
+    args = p.parse_args(argv)
+    variants = args.variants.split(",")
+    if unknown := [v for v in variants if v not in VARIANTS]:
+        p.error(f"unknown variant(s): {', '.join(unknown)}")
+    if not args.image.is_file():
+        p.error(f"{args.image}: no such file")
+    key = lambda r: (r["variant"], r["image"], r["preset"], r["steps"])  # noqa: E731
+    done = {key(json.loads(line)) for line in args.out.read_text().splitlines()} if args.out.exists() else set()
+    todo = [v for v in variants if (v, args.image.name, args.preset, args.steps) not in done]
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max(1, args.workers), mp_context=context, max_tasks_per_child=1) as pool:
+        futures = [pool.submit(probe, v, str(args.image), args.preset, args.steps) for v in todo]
+        for future in futures:
+            row = future.result() | {"command": command_line(), "provenance": provenance()}
+            with args.out.open("a") as f:
+                f.write(json.dumps(row) + "\n")
+            print(json.dumps({k: v for k, v in row.items() if k not in ("command", "provenance")}), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
