@@ -547,6 +547,13 @@ def main(argv: list[str] | None = None) -> int:
         "wide', across the ladder; the folder's name gets -s<factor>)",
     )
     p.add_argument(
+        "--lr-finest",
+        type=float,
+        default=1.0,
+        help="with --context: the full-resolution points' finest grid learns at this times lr_latent "
+        "(LatentConfig.lr_finest; the folder's name gets -f<factor>)",
+    )
+    p.add_argument(
         "--baseline",
         type=Path,
         help="an earlier sweep's latent-proto.json to compare with, point by point and as a BD-rate "
@@ -572,6 +579,10 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--synthesis-scale is for the context model's ladder: give --context checkerboard (not --tuning)")
     if not 0 < args.synthesis_scale <= 4:
         p.error("--synthesis-scale: a factor in (0, 4]")
+    if args.lr_finest != 1.0 and (args.context == "none" or args.tuning):
+        p.error("--lr-finest is for the context model's ladder: give --context checkerboard (not --tuning)")
+    if not 0 < args.lr_finest <= 10:
+        p.error("--lr-finest: a factor in (0, 10]")
     modes = [name for name in ("tuning", "ablations", "full_res") if getattr(args, name)]
     if len(modes) > 1 or (
         set(modes) & {"ablations", "full_res"} and (args.context, args.interpolation) != ("none", "bilinear")
@@ -593,6 +604,8 @@ def main(argv: list[str] | None = None) -> int:
             _with_proxy(replace(pt, interpolation=args.interpolation, hidden=_scaled(pt.hidden, args)), args)
             for pt in ladder
         )
+        if args.lr_finest != 1.0:
+            points = tuple(replace(pt, lr_finest=args.lr_finest) if pt.finest == 0 else pt for pt in points)
         if args.out in (OUT, OUT / f"{args.interpolation}-first{args.n_images}"):
             # checkerboard-first8 is the stage-2 ladder's, the ablations' reference: never rewritten
             # with other points
@@ -602,6 +615,7 @@ def main(argv: list[str] | None = None) -> int:
             soft += f"-x{args.proxy_steps:g}" if args.proxy_steps != 1.0 else ""
             soft += "-lowres" if args.full_res_uniform else ""
             soft += f"-s{args.synthesis_scale:g}" if args.synthesis_scale != 1.0 else ""
+            soft += f"-f{args.lr_finest:g}" if args.lr_finest != 1.0 else ""
             args.out = OUT / f"{name}{bicubic}{soft}-first{args.n_images}"
     if args.ablations:
         out = args.out / "ablations" if args.out == OUT else args.out

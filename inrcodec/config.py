@@ -302,6 +302,12 @@ class LatentConfig:
     # ladder's six lower points "soft" gave -8.2 % BD-rate at equal steps for 1.5x the step,
     # "soft-fast" -8.7 % for 1.06-1.21x (docs/benchmark.md, "A cheaper proxy")
     quantizer: str = "uniform"
+    # the finest grid's learning rate as a multiple of lr_latent (Adam's update of that level
+    # scaled after each step). A full-resolution latent is read in about 4 % of the steps, and
+    # Adam's momentum carries each rare gradient on for some ten steps at full size: at 0.3 the
+    # full-resolution points gained about 0.55 dB at their rate on photo002 (docs/benchmark.md,
+    # "The finest grid's learning rate")
+    lr_finest: float = 1.0
     weight_bits: int = 8  # unused: pack() picks the synthesis' bit depth (6..10) by D + lambda R
     seed: int = 0  # torch seed of the synthesis init and the batch order
 
@@ -324,12 +330,14 @@ class LatentConfig:
             raise ValueError("noise_fraction must be in [0, 1]")
         if self.quantizer not in ("uniform", "soft", "soft-fast"):
             raise ValueError(f"quantizer must be uniform, soft or soft-fast, not {self.quantizer!r}")
+        if not 0.0 < self.lr_finest <= 10.0:
+            raise ValueError("lr_finest must be in (0, 10]")
 
 
 # LatentConfig fields added after results were committed, with the value that gives the behaviour
 # before them: latent_record leaves them out at that value, so the committed rows keep their
 # fingerprints (as ADDED_IN_2_0 does for EncodeConfig).
-LATENT_ADDED = {"quantizer": "uniform"}
+LATENT_ADDED = {"quantizer": "uniform", "lr_finest": 1.0}
 
 
 def latent_record(cfg: LatentConfig) -> dict:

@@ -362,3 +362,39 @@ def test_a_soft_quantizer_fit_packs_a_stream_and_is_recorded():
     assert "quantizer" not in latent_record(TINY)
     with pytest.raises(ValueError, match="quantizer"):
         LatentConfig(quantizer="hard")
+
+
+def test_adam_step_scales_only_the_finest_grids_update():
+    """The finest grid's own learning rate: its update is the plain step's times the factor, the
+    rest of the parameter's (and Adam's state) exactly the plain step's; at 1 the plain step."""
+    gen = torch.Generator().manual_seed(0)
+    start = torch.randn(50, generator=gen)
+    grad = torch.randn(50, generator=gen)
+    moved = {}
+    for factor in (1.0, 0.3):
+        p = start.clone().requires_grad_()
+        opt = torch.optim.Adam([p], lr=0.1, fused=True)
+        for _ in range(3):
+            p.grad = grad.clone()
+            latent.adam_step(opt, p.detach()[:20], factor)
+        moved[factor] = (p.detach() - start, opt.state[p]["exp_avg"].clone())
+    (plain, m_plain), (scaled, m_scaled) = moved[1.0], moved[0.3]
+    assert torch.allclose(scaled[:20], 0.3 * plain[:20], rtol=1e-5, atol=1e-7)
+    assert torch.equal(scaled[20:], plain[20:]) and torch.equal(m_scaled, m_plain)
+
+
+def test_a_finest_learning_rate_fit_packs_a_stream_and_is_recorded():
+    from inrcodec.config import latent_record
+
+    cfg = replace(TINY, lr_finest=0.3)
+    fitted = latent.fit(_image(), cfg)
+    stream = v5.read(fitted.data)
+    err = np.mean((render(stream, 32, 24).astype(np.float64) - _image()) ** 2)
+    assert fitted.psnr == pytest.approx(10 * math.log10(255**2 / err), abs=1e-6) and fitted.psnr > 15
+    assert fitted.data != latent.fit(_image(), TINY).data
+    assert latent.fit(_image(), cfg).data == fitted.data  # repeatable
+    assert latent_record(cfg)["lr_finest"] == 0.3
+    assert "lr_finest" not in latent_record(TINY)
+    for bad in (0.0, -1.0, 11.0):
+        with pytest.raises(ValueError, match="lr_finest"):
+            LatentConfig(lr_finest=bad)

@@ -343,6 +343,18 @@ class _LaplaceBits(torch.autograd.Function):
         return grad * slope
 
 
+def adam_step(opt: torch.optim.Optimizer, finest: torch.Tensor, factor: float) -> None:
+    """``opt.step()`` with the update of ``finest`` (a view of a parameter: the finest grid's
+    latents) scaled by ``factor``: that level's own learning rate under the same Adam state
+    (config.LatentConfig.lr_finest). At 1, the plain step, untouched."""
+    if factor == 1.0:
+        opt.step()
+        return
+    before = finest.clone()
+    opt.step()
+    finest.lerp_(before, 1.0 - factor)
+
+
 @dataclass(frozen=True)
 class Fitted:
     """What one encode measured."""
@@ -393,7 +405,7 @@ def fit(arr: np.ndarray, cfg: LatentConfig, on_step: Callable[[int, int, float],
         loss, mse = train.loss(xy, colours, idx, done)
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        opt.step()
+        adam_step(opt, model.flat.detach()[: model.pyramid.sizes[0]], cfg.lr_finest)
         step += 1
         if on_step is not None and (step % 100 == 0 or step == cfg.steps):  # (done, of, batch PSNR dB)
             on_step(step, cfg.steps, -10 * math.log10(max(float(mse.detach()), 1e-12)))
