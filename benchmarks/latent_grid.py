@@ -5,7 +5,7 @@
     python -m benchmarks.latent_grid --report          # tables from the results already there
     python -m benchmarks.latent_grid --workers 2 --context checkerboard   # with the context model
     python -m benchmarks.latent_grid --workers 2 --context checkerboard --quantizer soft-fast \
-        --proxy-steps 0.92 --full-res-uniform   # the presets' ladder (config.LATENT_PROXY_LADDER)
+        --proxy-steps 0.92 --full-res-uniform --lr-finest 0.1,1   # the presets' ladder (config.LATENT_PRESET_LADDER)
     python -m benchmarks.latent_grid --workers 2 --ablations   # one change each, photo001-photo004
     python -m benchmarks.latent_grid --workers 2 --full-res    # the full-resolution grid's steps, photo002
 
@@ -43,6 +43,7 @@ from inrcodec.config import (
     LatentConfig,
     latent_record,
     with_context,
+    with_finest_lr,
     with_proxy,
 )
 
@@ -548,10 +549,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument(
         "--lr-finest",
-        type=float,
-        default=1.0,
-        help="with --context: the full-resolution points' finest grid learns at this times lr_latent "
-        "(LatentConfig.lr_finest; the folder's name gets -f<factor>)",
+        default="1",
+        help="with --context: the full-resolution points' finest grid learns at this times lr_latent, "
+        "one factor for all or one per point, comma-separated (LatentConfig.lr_finest; the presets': "
+        "0.1,1; the folder's name gets -f<factors>)",
     )
     p.add_argument(
         "--baseline",
@@ -579,10 +580,15 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--synthesis-scale is for the context model's ladder: give --context checkerboard (not --tuning)")
     if not 0 < args.synthesis_scale <= 4:
         p.error("--synthesis-scale: a factor in (0, 4]")
-    if args.lr_finest != 1.0 and (args.context == "none" or args.tuning):
+    try:
+        args.lr_finest = tuple(float(f) for f in args.lr_finest.split(","))
+    except ValueError:
+        p.error(f"--lr-finest: factors separated by commas, not {args.lr_finest!r}")
+    finest_lr = args.lr_finest != (1.0,)
+    if finest_lr and (args.context == "none" or args.tuning):
         p.error("--lr-finest is for the context model's ladder: give --context checkerboard (not --tuning)")
-    if not 0 < args.lr_finest <= 10:
-        p.error("--lr-finest: a factor in (0, 10]")
+    if not all(0 < f <= 10 for f in args.lr_finest) or len(args.lr_finest) > 2:
+        p.error("--lr-finest: one or two factors in (0, 10]")
     modes = [name for name in ("tuning", "ablations", "full_res") if getattr(args, name)]
     if len(modes) > 1 or (
         set(modes) & {"ablations", "full_res"} and (args.context, args.interpolation) != ("none", "bilinear")
@@ -604,8 +610,7 @@ def main(argv: list[str] | None = None) -> int:
             _with_proxy(replace(pt, interpolation=args.interpolation, hidden=_scaled(pt.hidden, args)), args)
             for pt in ladder
         )
-        if args.lr_finest != 1.0:
-            points = tuple(replace(pt, lr_finest=args.lr_finest) if pt.finest == 0 else pt for pt in points)
+        points = with_finest_lr(points, args.lr_finest) if finest_lr else points
         if args.out in (OUT, OUT / f"{args.interpolation}-first{args.n_images}"):
             # checkerboard-first8 is the stage-2 ladder's, the ablations' reference: never rewritten
             # with other points
@@ -615,7 +620,7 @@ def main(argv: list[str] | None = None) -> int:
             soft += f"-x{args.proxy_steps:g}" if args.proxy_steps != 1.0 else ""
             soft += "-lowres" if args.full_res_uniform else ""
             soft += f"-s{args.synthesis_scale:g}" if args.synthesis_scale != 1.0 else ""
-            soft += f"-f{args.lr_finest:g}" if args.lr_finest != 1.0 else ""
+            soft += "-f" + "-".join(f"{f:g}" for f in args.lr_finest) if finest_lr else ""
             args.out = OUT / f"{name}{bicubic}{soft}-first{args.n_images}"
     if args.ablations:
         out = args.out / "ablations" if args.out == OUT else args.out

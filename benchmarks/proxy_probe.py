@@ -1,14 +1,20 @@
-"""Why C3's quantization proxy fails at a full-resolution grid (issue 15): one photo, one point,
-the proxy changed one way at a time, each fit in its own process.
+"""Why C3's quantization proxy fails at a full-resolution grid, and how that grid's latents learn
+(issue 15): one photo, one point, the training changed one way at a time, each fit in its own
+process.
 
-    python -m benchmarks.proxy_probe --out benchmarks/results/latent/proxy-probe.jsonl
+    python -m benchmarks.proxy_probe --workers 2 --out benchmarks/results/latent/proxy-probe.jsonl
+    python -m benchmarks.proxy_probe --workers 2 --variants uniform --lams 4e-3,3e-3,2e-3,1e-3 \
+        --out benchmarks/results/latent/proxy-probe.jsonl     # the uniform curve around the point
+    python -m benchmarks.proxy_probe --workers 2 --variants lr-finest3,lr-finest2,lr-finest0.3,lr-finest0.1 \
+        --out benchmarks/results/latent/proxy-probe.jsonl     # the finest grid's learning rate
 
 Each variant fits ``--image`` with ``--preset``'s configuration for ``--steps`` steps on one torch
 thread and appends one JSON line: bytes, PSNR of the decoded file, the full-resolution grid's
 nonzero latents and mean |y|, CPU seconds. A diagnostic, not a codec: the variants other than the
-two quantizers patch ``encoder.latent`` inside their own process (a clipped derivative, uniform
-noise on the finest grid, uniform noise on what the rate reads), so nothing here is reachable from
-the presets. A line already in ``--out`` for the same variant, photo, preset and steps is kept.
+two quantizers and ``lr-finest<F>`` (``LatentConfig.lr_finest``) patch ``encoder.latent`` inside
+their own process (a clipped derivative, uniform noise on the finest grid, uniform noise on what
+the rate reads, lazy Adam), so nothing of those is reachable from the presets. A line already in
+``--out`` for the same variant, photo, preset, lambda and steps is kept.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.runner import REPO, command_line, provenance
+from inrcodec.config import LATENT_PRESETS
 
 PHOTO = REPO.parent / "shared" / "photos" / "photo002.png"
 # name: what the variant changes (the first two are the codec's own quantizers)
@@ -38,6 +45,10 @@ VARIANTS = {
     "rate-uniform": "the proxy for what the synthesis reads, uniform noise for what the rate reads",
     "uniform-lazy": "uniform noise; the latents' Adam moves only latents the step read (lazy Adam)",
     "soft-fast-lazy": "soft-fast; the latents' Adam moves only latents the step read (lazy Adam)",
+    "lr-finest3": "uniform noise, the finest grid's learning rate 3x lr_latent",
+    "lr-finest2": "uniform noise, the finest grid's learning rate 2x lr_latent",
+    "lr-finest0.3": "uniform noise, the finest grid's learning rate 0.3x lr_latent",
+    "lr-finest0.1": "uniform noise, the finest grid's learning rate 0.1x lr_latent",
 }
 
 
@@ -131,7 +142,7 @@ def _patch(variant: str) -> None:
     L.Step.read = read
 
 
-def probe(variant: str, image: str, preset: str, steps: int) -> dict:
+def probe(variant: str, image: str, preset: str, steps: int, lam: float | None) -> dict:
     """One fit (in a process of its own: the patches stay there)."""
     import torch
     from PIL import Image
@@ -141,9 +152,12 @@ def probe(variant: str, image: str, preset: str, steps: int) -> dict:
     from inrcodec.format.latent import read
 
     torch.set_num_threads(1)
-    quantizer = "uniform" if variant.startswith("uniform") else "soft-fast"
+    quantizer = "uniform" if variant.startswith(("uniform", "lr-finest")) else "soft-fast"
     cfg = replace(LATENT_PRESETS[preset], steps=steps, quantizer=quantizer)
-    if variant not in ("uniform", "soft-fast"):
+    cfg = replace(cfg, lam=cfg.lam if lam is None else lam)
+    if variant.startswith("lr-finest"):
+        cfg = replace(cfg, lr_finest=float(variant.removeprefix("lr-finest")))
+    elif variant not in ("uniform", "soft-fast"):
         _patch(variant)
     arr = np.asarray(Image.open(image).convert("RGB"))
     t0 = time.process_time()
@@ -154,6 +168,7 @@ def probe(variant: str, image: str, preset: str, steps: int) -> dict:
         "what": VARIANTS[variant],
         "image": Path(image).name,
         "preset": preset,
+        "lam": cfg.lam,
         "steps": steps,
         "bytes": len(fitted.data),
         "bpp": round(fitted.bpp, 4),
@@ -168,8 +183,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--variants", default=",".join(VARIANTS), help=f"comma-separated, of {', '.join(VARIANTS)}")
     p.add_argument("--image", type=Path, default=PHOTO, help=f"the photo (default {PHOTO.name})")
-    p.add_argument("--preset", default="grid-xhigh", help="a latent preset with a full-resolution grid")
+    p.add_argument("--preset", default="grid-xhigh", choices=list(LATENT_PRESETS), help="default grid-xhigh")
     p.add_argument("--steps", type=int, default=3000, help="training steps (default 3000)")
+    p.add_argument("--lams", help="comma-separated lambdas, each variant at each (default: the preset's)")
     p.add_argument("--workers", type=int, default=1, help="fits at once, one torch thread each (default 1)")
     p.add_argument("--out", type=Path, required=True, help="JSON lines, appended")
     args = p.parse_args(argv)
@@ -178,12 +194,20 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"unknown variant(s): {', '.join(unknown)}")
     if not args.image.is_file():
         p.error(f"{args.image}: no such file")
-    key = lambda r: (r["variant"], r["image"], r["preset"], r["steps"])  # noqa: E731
+    lams = [None] if args.lams is None else [float(x) for x in args.lams.split(",")]
+    # (rows written before --lams have no lam: their preset's)
+    key = lambda r: (r["variant"], r["image"], r["preset"], r.get("lam", LATENT_PRESETS[r["preset"]].lam), r["steps"])  # noqa: E731
     done = {key(json.loads(line)) for line in args.out.read_text().splitlines()} if args.out.exists() else set()
-    todo = [v for v in variants if (v, args.image.name, args.preset, args.steps) not in done]
+    preset_lam = LATENT_PRESETS[args.preset].lam
+    todo = [
+        (v, lam)
+        for v in variants
+        for lam in lams
+        if (v, args.image.name, args.preset, preset_lam if lam is None else lam, args.steps) not in done
+    ]
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max(1, args.workers), mp_context=context, max_tasks_per_child=1) as pool:
-        futures = [pool.submit(probe, v, str(args.image), args.preset, args.steps) for v in todo]
+        futures = [pool.submit(probe, v, str(args.image), args.preset, args.steps, lam) for v, lam in todo]
         for future in futures:
             row = future.result() | {"command": command_line(), "provenance": provenance()}
             with args.out.open("a") as f:

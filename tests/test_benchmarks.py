@@ -572,7 +572,14 @@ def test_latent_grid_proxy_options_shape_the_ladder(capsys):
     import argparse
 
     from benchmarks import latent_grid as lg
-    from inrcodec.config import LATENT_LADDER, LATENT_PRESETS, LATENT_PROXY_LADDER, LATENT_PROXY_STEPS
+    from inrcodec.config import (
+        LATENT_LADDER,
+        LATENT_PRESET_LADDER,
+        LATENT_PRESETS,
+        LATENT_PROXY_LADDER,
+        LATENT_PROXY_STEPS,
+        with_finest_lr,
+    )
 
     args = argparse.Namespace(quantizer="soft-fast", proxy_steps=0.8, full_res_uniform=True)
     points = [lg._with_proxy(pt, args) for pt in LATENT_LADDER]
@@ -587,7 +594,13 @@ def test_latent_grid_proxy_options_shape_the_ladder(capsys):
     # the presets' ladder is the one these options give (its Kodak run: docs/benchmark.md)
     args = argparse.Namespace(quantizer="soft-fast", proxy_steps=LATENT_PROXY_STEPS, full_res_uniform=True)
     assert tuple(lg._with_proxy(pt, args) for pt in LATENT_LADDER) == LATENT_PROXY_LADDER
-    assert set(LATENT_PRESETS.values()) <= set(LATENT_PROXY_LADDER) | set(LATENT_LADDER)
+    # ... with the finest grid's learning rate at the full-resolution points (--lr-finest 0.1,1)
+    assert with_finest_lr(LATENT_PROXY_LADDER, (0.1, 1.0)) == LATENT_PRESET_LADDER
+    assert [p.lr_finest for p in LATENT_PRESET_LADDER] == [1.0] * 6 + [0.1, 1.0]
+    assert with_finest_lr(LATENT_LADDER, (0.3,))[6:] == tuple(replace(p, lr_finest=0.3) for p in LATENT_LADDER[6:])
+    with pytest.raises(ValueError, match="3 factors for 2"):
+        with_finest_lr(LATENT_LADDER, (1.0, 1.0, 1.0))
+    assert set(LATENT_PRESETS.values()) <= set(LATENT_PRESET_LADDER) | set(LATENT_LADDER)
     assert [LATENT_PRESETS[n].quantizer for n in ("grid-low", "grid-medium", "grid-high")] == [
         "soft-fast",
         "soft-fast",
@@ -598,6 +611,9 @@ def test_latent_grid_proxy_options_shape_the_ladder(capsys):
         (["--proxy-steps", "0.8"], "go with --quantizer soft or soft-fast"),
         (["--full-res-uniform"], "go with --quantizer soft or soft-fast"),
         (["--quantizer", "soft-fast", "--proxy-steps", "0"], "a factor in (0, 16]"),
+        (["--lr-finest", "0.1,1,1"], "one or two factors in (0, 10]"),
+        (["--lr-finest", "0"], "one or two factors in (0, 10]"),
+        (["--lr-finest", "a,b"], "factors separated by commas"),
     ):
         with pytest.raises(SystemExit) as e:
             lg.main([*base, *argv])
