@@ -153,7 +153,8 @@ def probe(variant: str, image: str, preset: str, steps: int, lam: float | None) 
 
     torch.set_num_threads(1)
     quantizer = "uniform" if variant.startswith(("uniform", "lr-finest")) else "soft-fast"
-    cfg = replace(LATENT_PRESETS[preset], steps=steps, quantizer=quantizer)
+    # the preset's point as the study began (grid-xhigh's finest grid has learnt at 0.1 since)
+    cfg = replace(LATENT_PRESETS[preset], steps=steps, quantizer=quantizer, lr_finest=1.0)
     cfg = replace(cfg, lam=cfg.lam if lam is None else lam)
     if variant.startswith("lr-finest"):
         cfg = replace(cfg, lr_finest=float(variant.removeprefix("lr-finest")))
@@ -169,6 +170,7 @@ def probe(variant: str, image: str, preset: str, steps: int, lam: float | None) 
         "image": Path(image).name,
         "preset": preset,
         "lam": cfg.lam,
+        "lr_finest": cfg.lr_finest,
         "steps": steps,
         "bytes": len(fitted.data),
         "bpp": round(fitted.bpp, 4),
