@@ -555,6 +555,12 @@ def main(argv: list[str] | None = None) -> int:
         "0.1,1; the folder's name gets -f<factors>)",
     )
     p.add_argument(
+        "--full-res-steps",
+        type=int,
+        help="with --context: the full-resolution points' training steps (the presets': 11520 at both; "
+        "the folder's name gets -n<steps>)",
+    )
+    p.add_argument(
         "--baseline",
         type=Path,
         help="an earlier sweep's latent-proto.json to compare with, point by point and as a BD-rate "
@@ -584,7 +590,10 @@ def main(argv: list[str] | None = None) -> int:
         args.lr_finest = tuple(float(f) for f in args.lr_finest.split(","))
     except ValueError:
         p.error(f"--lr-finest: factors separated by commas, not {args.lr_finest!r}")
-    finest_lr = args.lr_finest != (1.0,)
+    finest_lr = any(f != 1.0 for f in args.lr_finest)
+    steps = args.full_res_steps
+    if steps is not None and (args.context == "none" or args.tuning or not 0 < steps <= 10**6):
+        p.error("--full-res-steps: a step count for the context model's ladder (--context checkerboard, not --tuning)")
     if finest_lr and (args.context == "none" or args.tuning):
         p.error("--lr-finest is for the context model's ladder: give --context checkerboard (not --tuning)")
     if not all(0 < f <= 10 for f in args.lr_finest) or len(args.lr_finest) > 2:
@@ -611,6 +620,8 @@ def main(argv: list[str] | None = None) -> int:
             for pt in ladder
         )
         points = with_finest_lr(points, args.lr_finest) if finest_lr else points
+        if args.full_res_steps is not None:
+            points = tuple(replace(pt, steps=args.full_res_steps) if pt.finest == 0 else pt for pt in points)
         if args.out in (OUT, OUT / f"{args.interpolation}-first{args.n_images}"):
             # checkerboard-first8 is the stage-2 ladder's, the ablations' reference: never rewritten
             # with other points
@@ -621,6 +632,7 @@ def main(argv: list[str] | None = None) -> int:
             soft += "-lowres" if args.full_res_uniform else ""
             soft += f"-s{args.synthesis_scale:g}" if args.synthesis_scale != 1.0 else ""
             soft += "-f" + "-".join(f"{f:g}" for f in args.lr_finest) if finest_lr else ""
+            soft += f"-n{args.full_res_steps}" if args.full_res_steps is not None else ""
             args.out = OUT / f"{name}{bicubic}{soft}-first{args.n_images}"
     if args.ablations:
         out = args.out / "ablations" if args.out == OUT else args.out

@@ -438,14 +438,19 @@ def with_finest_lr(ladder: tuple[LatentConfig, ...], factors: tuple[float, ...])
     return tuple(out)
 
 
-# The finest grid's learning rate at the two full-resolution points (LatentConfig.lr_finest):
-# grid-xhigh's point (11,520 steps) at 0.1 of lr_latent; grid-max's (3,840 steps, too few for the
-# slower grid to fill: 0.3 and 0.1 cost it 0.8 and 2.1 dB) as before. On photo001-004, with the
-# rest of the presets' ladder: -5.4 % BD-rate, the curve's top unchanged (docs/benchmark.md,
-# "The finest grid's learning rate").
-LATENT_FINEST_LR = (0.1, 1.0)
-# The presets' ladder: the proxy's at the six lower points, lr_finest at the full-resolution ones.
-LATENT_PRESET_LADDER = with_finest_lr(LATENT_PROXY_LADDER, LATENT_FINEST_LR)
+# The finest grid's learning rate at the two full-resolution points (LatentConfig.lr_finest),
+# 0.1 of lr_latent at both, and grid-max's point given grid-xhigh's 11,520 steps (3,840 were too
+# few for the slower grid: at 0.3 and 0.1 it lost 0.8 and 2.1 dB); grid-xhigh's point alone, on
+# photo001-004 with the rest of the presets' ladder: -5.4 % BD-rate (docs/benchmark.md, "The
+# finest grid's learning rate").
+LATENT_FINEST_LR = (0.1, 0.1)
+LATENT_FULL_RES_STEPS = 11520
+# The ladder the presets are points of: the proxy's at the six lower points (grid-high, though,
+# is the uniform ladder's), lr_finest and the steps above at the full-resolution ones.
+LATENT_PRESET_LADDER = tuple(
+    replace(p, steps=LATENT_FULL_RES_STEPS) if p.finest == 0 else p
+    for p in with_finest_lr(LATENT_PROXY_LADDER, LATENT_FINEST_LR)
+)
 # The presets: points of the two ladders, each measured on Kodak. grid-low and grid-medium take the
 # proxy; grid-high does not: on the tuning photos its point with the proxy came out 0.08 dB below
 # the uniform ladder's curve at its rate (on Kodak, later, 0.2 dB), the gain being at the lower points.
@@ -455,5 +460,5 @@ LATENT_PRESETS: dict[str, LatentConfig] = {
     "grid-medium": LATENT_PROXY_LADDER[3],  # lambda 4e-3: about 0.30 bpp
     "grid-high": LATENT_LADDER[5],  # lambda 1e-3: about 0.50 bpp
     "grid-xhigh": LATENT_PRESET_LADDER[6],  # lambda 1.5e-3, a full-resolution grid, 11,520 steps: about 2 min
-    "grid-max": LATENT_LADDER[7],  # lambda 5e-4, a full-resolution grid: about 1.6 bpp, 35.6 dB on Kodak
+    "grid-max": LATENT_PRESET_LADDER[7],  # lambda 5e-4, a full-resolution grid, 11,520 steps: about 2 min
 }

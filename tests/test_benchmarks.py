@@ -594,9 +594,13 @@ def test_latent_grid_proxy_options_shape_the_ladder(capsys):
     # the presets' ladder is the one these options give (its Kodak run: docs/benchmark.md)
     args = argparse.Namespace(quantizer="soft-fast", proxy_steps=LATENT_PROXY_STEPS, full_res_uniform=True)
     assert tuple(lg._with_proxy(pt, args) for pt in LATENT_LADDER) == LATENT_PROXY_LADDER
-    # ... with the finest grid's learning rate at the full-resolution points (--lr-finest 0.1,1)
-    assert with_finest_lr(LATENT_PROXY_LADDER, (0.1, 1.0)) == LATENT_PRESET_LADDER
-    assert [p.lr_finest for p in LATENT_PRESET_LADDER] == [1.0] * 6 + [0.1, 1.0]
+    # ... with the finest grid's learning rate and steps at the full-resolution points
+    # (--lr-finest 0.1 --full-res-steps 11520)
+    full = [replace(p, steps=11520) if p.finest == 0 else p for p in with_finest_lr(LATENT_PROXY_LADDER, (0.1,))]
+    assert tuple(full) == LATENT_PRESET_LADDER
+    assert [p.lr_finest for p in LATENT_PRESET_LADDER] == [1.0] * 6 + [0.1, 0.1]
+    assert LATENT_PRESETS["grid-xhigh"].lr_finest == LATENT_PRESETS["grid-max"].lr_finest == 0.1
+    assert LATENT_PRESETS["grid-max"].steps == LATENT_PRESETS["grid-xhigh"].steps == 11520
     assert with_finest_lr(LATENT_LADDER, (0.3,))[6:] == tuple(replace(p, lr_finest=0.3) for p in LATENT_LADDER[6:])
     with pytest.raises(ValueError, match="3 factors for 2"):
         with_finest_lr(LATENT_LADDER, (1.0, 1.0, 1.0))
@@ -614,6 +618,8 @@ def test_latent_grid_proxy_options_shape_the_ladder(capsys):
         (["--lr-finest", "0.1,1,1"], "one or two factors in (0, 10]"),
         (["--lr-finest", "0"], "one or two factors in (0, 10]"),
         (["--lr-finest", "a,b"], "factors separated by commas"),
+        (["--full-res-steps", "0"], "--full-res-steps: a step count"),
+        (["--synthesis-scale", "0"], "--synthesis-scale: a factor in (0, 4]"),
     ):
         with pytest.raises(SystemExit) as e:
             lg.main([*base, *argv])
