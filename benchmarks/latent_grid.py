@@ -5,7 +5,7 @@
     python -m benchmarks.latent_grid --report          # tables from the results already there
     python -m benchmarks.latent_grid --workers 2 --context checkerboard   # with the context model
     python -m benchmarks.latent_grid --workers 2 --context checkerboard --quantizer soft-fast \
-        --proxy-steps 0.92 --full-res-uniform --lr-finest 0.1,1   # the presets' ladder (config.LATENT_PRESET_LADDER)
+        --proxy-steps 0.92 --full-res-uniform --lr-finest 0.1 --full-res-steps 11520   # the presets' ladder
     python -m benchmarks.latent_grid --workers 2 --ablations   # one change each, photo001-photo004
     python -m benchmarks.latent_grid --workers 2 --full-res    # the full-resolution grid's steps, photo002
 
@@ -36,6 +36,7 @@ from benchmarks.runner import REPO, RESULTS, Job, curve, dataset, dataset_meta, 
 from inrcodec.config import (
     LATENT_LADDER,
     LATENT_POINTS,
+    LATENT_PRESET_LADDER,
     LATENT_PRESETS,
     LATENT_PROXY_LADDER,
     LATENT_STAGE2,
@@ -156,9 +157,11 @@ def ablation_points() -> tuple[LatentConfig, ...]:
 
 
 def _ladder_index(point: LatentConfig) -> int:
-    """Where a preset's point sits on the ladder (the proxy's or the uniform one: config.LATENT_PRESETS)."""
-    ladder = LATENT_PROXY_LADDER if point in LATENT_PROXY_LADDER else LATENT_LADDER
-    return ladder.index(point)
+    """Where a preset's point sits on the ladder (config.LATENT_PRESETS takes each from one of three)."""
+    for ladder in (LATENT_PRESET_LADDER, LATENT_PROXY_LADDER, LATENT_LADDER):
+        if point in ladder:
+            return ladder.index(point)
+    raise ValueError(f"not a point of the ladders: {point}")
 
 
 def ablation_codecs() -> list[LatentProto]:
@@ -612,7 +615,8 @@ def main(argv: list[str] | None = None) -> int:
             args.out = OUT / f"{args.interpolation}-first{args.n_images}"
     context = args.context != "none"
     if context and not args.tuning:
-        # the ladder with uniform noise (the presets' with the proxy options: config.LATENT_PROXY_LADDER),
+        # the ladder with uniform noise (the presets' with the proxy, --lr-finest and --full-res-steps
+        # options: config.LATENT_PRESET_LADDER),
         # or as the first Kodak run had it (with bicubic sampling if asked)
         ladder = LATENT_STAGE2 if args.stage2 else LATENT_LADDER
         points = tuple(

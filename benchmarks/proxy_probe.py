@@ -24,7 +24,6 @@ import json
 import multiprocessing
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -52,7 +51,7 @@ VARIANTS = {
 }
 
 
-def _lazy_adam():  # noqa: ANN202
+def _lazy_adam():
     """torch.optim.Adam whose first parameter group (the latents) is updated lazily: a latent's
     moments, step count and value change only on a step whose gradient reached it (TensorFlow's
     LazyAdam), so that a latent read in a few per cent of the steps is not carried on by its
@@ -60,11 +59,11 @@ def _lazy_adam():  # noqa: ANN202
     import torch
 
     class LazyAdam(torch.optim.Adam):
-        def __init__(self, groups, **kwargs):  # noqa: ANN001, ANN003
+        def __init__(self, groups, **kwargs):
             super().__init__(groups, **{k: v for k, v in kwargs.items() if k != "fused"})
 
         @torch.no_grad()
-        def step(self, closure=None):  # noqa: ANN001, ANN202
+        def step(self, closure=None):
             latents, *rest = self.param_groups
             self.param_groups = rest
             try:
@@ -101,11 +100,11 @@ def _patch(variant: str) -> None:
     if variant.startswith("clip"):
         clip = float(variant[4:])
 
-        def noisy(ctx, grad):  # noqa: ANN001, ANN202
+        def noisy(ctx, grad):
             (slope,) = ctx.saved_tensors
             return grad * slope.clamp(max=clip), None, None
 
-        def rounded(ctx, grad):  # noqa: ANN001, ANN202
+        def rounded(ctx, grad):
             (slope,) = ctx.saved_tensors
             return grad * slope.clamp(max=clip)
 
@@ -115,12 +114,13 @@ def _patch(variant: str) -> None:
     tapped = [0]  # "rate-uniform": how many of a step's positions are the pixels' taps
     taps_at = L.PixelTaps.at
 
-    def at(self, pixels):  # noqa: ANN001, ANN202
+    def at(self, pixels):
         index, weight = taps_at(self, pixels)
         tapped[0] = index.numel()
         return index, weight
 
-    def read(self, index, done):  # noqa: ANN001, ANN202
+    # Step.read with a choice per position (keep in step with encoder.latent.Step.read)
+    def read(self, index, done):
         cfg = self.model.cfg
         progress = done / cfg.noise_fraction if done < cfg.noise_fraction else 1.0
         values = self.model.flat.index_select(0, index)
@@ -140,6 +140,10 @@ def _patch(variant: str) -> None:
 
     L.PixelTaps.at = at
     L.Step.read = read
+
+
+def _probe(job: tuple) -> dict:
+    return probe(*job)
 
 
 def probe(variant: str, image: str, preset: str, steps: int, lam: float | None) -> dict:
@@ -207,11 +211,12 @@ def main(argv: list[str] | None = None) -> int:
         for lam in lams
         if (v, args.image.name, args.preset, preset_lam if lam is None else lam, args.steps) not in done
     ]
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max(1, args.workers), mp_context=context, max_tasks_per_child=1) as pool:
-        futures = [pool.submit(probe, v, str(args.image), args.preset, args.steps, lam) for v, lam in todo]
-        for future in futures:
-            row = future.result() | {"command": command_line(), "provenance": provenance()}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    jobs = [(v, str(args.image), args.preset, args.steps, lam) for v, lam in todo]
+    # a fresh process per fit (the patches stay in it); each row written as its fit ends
+    with multiprocessing.get_context("spawn").Pool(max(1, args.workers), maxtasksperchild=1) as pool:
+        for row in pool.imap_unordered(_probe, jobs):
+            row |= {"command": command_line(), "provenance": provenance()}
             with args.out.open("a") as f:
                 f.write(json.dumps(row) + "\n")
             print(json.dumps({k: v for k, v in row.items() if k not in ("command", "provenance")}), flush=True)

@@ -451,7 +451,7 @@ LATENT_PRESET_LADDER = tuple(
     replace(p, steps=LATENT_FULL_RES_STEPS) if p.finest == 0 else p
     for p in with_finest_lr(LATENT_PROXY_LADDER, LATENT_FINEST_LR)
 )
-# The presets: points of the two ladders, each measured on Kodak. grid-low and grid-medium take the
+# The presets: points of the three ladders, each measured on Kodak. grid-low and grid-medium take the
 # proxy; grid-high does not: on the tuning photos its point with the proxy came out 0.08 dB below
 # the uniform ladder's curve at its rate (on Kodak, later, 0.2 dB), the gain being at the lower points.
 # grid-xhigh's finest grid learns at 0.1 of lr_latent (LATENT_FINEST_LR).

@@ -667,3 +667,25 @@ def test_latent_filter_probe_trains_both_arms_and_counts_the_filter(tmp_path):
     table = latent_filter.table([plain, filtered])
     assert "| a | none |" in table and "| +0.00 | +0.0% |" in table  # the plain arm against itself
     assert "| a | 2 |" in table
+
+
+def test_proxy_probe_writes_one_row_per_variant_and_lambda_and_keeps_them(tmp_path):
+    """benchmarks/proxy_probe.py on a small picture: one row per variant and lambda (a fit each,
+    in a fresh process), the study's base at lr_finest 1 whatever the preset has, and a rerun adds
+    nothing."""
+    from benchmarks import proxy_probe
+
+    y, x = np.mgrid[0:48, 0:64]
+    path = tmp_path / "a.png"
+    Image.fromarray(np.stack([x * 4, y * 5, (x * y) % 256], axis=2).astype(np.uint8)).save(path)
+    out = tmp_path / "probe" / "rows.jsonl"
+    argv = ["--image", str(path), "--steps", "4", "--variants", "uniform,lr-finest0.3", "--lams", "2e-3"]
+    assert proxy_probe.main([*argv, "--out", str(out), "--workers", "2"]) == 0
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert sorted((r["variant"], r["lam"], r["lr_finest"]) for r in rows) == [
+        ("lr-finest0.3", 0.002, 0.3),
+        ("uniform", 0.002, 1.0),
+    ]
+    assert all(r["bytes"] > 0 and r["steps"] == 4 and r["image"] == "a.png" for r in rows)
+    assert proxy_probe.main([*argv, "--out", str(out)]) == 0
+    assert len(out.read_text().splitlines()) == 2

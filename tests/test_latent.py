@@ -398,3 +398,19 @@ def test_a_finest_learning_rate_fit_packs_a_stream_and_is_recorded():
     for bad in (0.0, -1.0, 11.0):
         with pytest.raises(ValueError, match="lr_finest"):
             LatentConfig(lr_finest=bad)
+
+
+def test_fit_scales_the_finest_grids_update_in_place(monkeypatch):
+    """fit() hands adam_step a view of the finest level itself: the start of the flat latents,
+    that level's size, sharing the parameter's memory."""
+    seen = []
+    plain = latent.adam_step
+
+    def spy(opt, finest, factor):
+        flat = opt.param_groups[0]["params"][0]
+        seen.append((finest.data_ptr() == flat.data_ptr(), finest.numel(), factor))
+        plain(opt, finest, factor)
+
+    monkeypatch.setattr(latent, "adam_step", spy)
+    latent.fit(_image(), replace(TINY, lr_finest=0.3, steps=3))
+    assert seen == [(True, 24 * 32, 0.3)] * 3
