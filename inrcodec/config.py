@@ -302,11 +302,11 @@ class LatentConfig:
     # ladder's six lower points "soft" gave -8.2 % BD-rate at equal steps for 1.5x the step,
     # "soft-fast" -8.7 % for 1.06-1.21x (docs/benchmark.md, "A cheaper proxy")
     quantizer: str = "uniform"
-    # the finest grid's learning rate as a multiple of lr_latent (Adam's update of that level
-    # scaled after each step). A full-resolution latent is read in about 4 % of the steps, and
-    # Adam's momentum carries each rare gradient on for some ten steps at full size: at 0.3 the
-    # full-resolution points gained about 0.55 dB at their rate on photo002 (docs/benchmark.md,
-    # "The finest grid's learning rate")
+    # level 0's (the finest grid present) learning rate as a multiple of lr_latent (Adam's update
+    # of that level scaled after each step). A full-resolution latent is read in about 4 % of the
+    # steps, and Adam's momentum carries each rare gradient on for some ten steps at full size: at
+    # 0.1, grid-xhigh's point on photo002 came out 0.56 dB above the full rate's curve at its rate
+    # (docs/benchmark.md, "The finest grid's learning rate")
     lr_finest: float = 1.0
     weight_bits: int = 8  # unused: pack() picks the synthesis' bit depth (6..10) by D + lambda R
     seed: int = 0  # torch seed of the synthesis init and the batch order
@@ -440,9 +440,9 @@ def with_finest_lr(ladder: tuple[LatentConfig, ...], factors: tuple[float, ...])
 
 # The finest grid's learning rate at the two full-resolution points (LatentConfig.lr_finest),
 # 0.1 of lr_latent at both, and grid-max's point given grid-xhigh's 11,520 steps (3,840 were too
-# few for the slower grid: at 0.3 and 0.1 it lost 0.8 and 2.1 dB); grid-xhigh's point alone, on
-# photo001-004 with the rest of the presets' ladder: -5.4 % BD-rate (docs/benchmark.md, "The
-# finest grid's learning rate").
+# few for the slower grid: at 0.3 and 0.1 it lost 0.8 and 2.1 dB). On photo001-004 the ladder
+# with both: -6.0 % BD-rate against it before; on Kodak -7.9 %, -17.1 % against JPEG 4:2:0
+# (docs/benchmark.md, "The finest grid's learning rate").
 LATENT_FINEST_LR = (0.1, 0.1)
 LATENT_FULL_RES_STEPS = 11520
 # The ladder the presets are points of: the proxy's at the six lower points (grid-high, though,
