@@ -44,7 +44,7 @@ from inrcodec.config import (
     LatentConfig,
     latent_record,
     with_context,
-    with_finest_lr,
+    with_full_res,
     with_proxy,
 )
 
@@ -148,6 +148,21 @@ def _with_proxy(point: LatentConfig, args: argparse.Namespace) -> LatentConfig:
 def _scaled(hidden: int, args: argparse.Namespace) -> int:
     """A synthesis width times --synthesis-scale, rounded, at least 1."""
     return max(1, round(hidden * args.synthesis_scale))
+
+
+def ladder_points(args: argparse.Namespace) -> tuple[LatentConfig, ...]:
+    """The context model's ladder as the options shape it: uniform noise as is, or as the first
+    Kodak run had it (--stage2); then the sampling, the synthesis width, the proxy and the
+    full-resolution points' learning rate and steps (the presets' options give
+    config.LATENT_PRESET_LADDER)."""
+    ladder = LATENT_STAGE2 if args.stage2 else LATENT_LADDER
+    points = tuple(
+        _with_proxy(replace(pt, interpolation=args.interpolation, hidden=_scaled(pt.hidden, args)), args)
+        for pt in ladder
+    )
+    if args.lr_finest == (1.0,) and args.full_res_steps is None:
+        return points
+    return with_full_res(points, args.lr_finest, args.full_res_steps)
 
 
 def ablation_points() -> tuple[LatentConfig, ...]:
@@ -555,7 +570,7 @@ def main(argv: list[str] | None = None) -> int:
         default="1",
         help="with --context: the full-resolution points' finest grid learns at this times lr_latent, "
         "one factor for all or one per point, comma-separated (LatentConfig.lr_finest; the presets': "
-        "0.1,1; the folder's name gets -f<factors>)",
+        "0.1; the folder's name gets -f<factors>)",
     )
     p.add_argument(
         "--full-res-steps",
@@ -599,8 +614,10 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--full-res-steps: a step count for the context model's ladder (--context checkerboard, not --tuning)")
     if finest_lr and (args.context == "none" or args.tuning):
         p.error("--lr-finest is for the context model's ladder: give --context checkerboard (not --tuning)")
-    if not all(0 < f <= 10 for f in args.lr_finest) or len(args.lr_finest) > 2:
-        p.error("--lr-finest: one or two factors in (0, 10]")
+    try:  # the ladder's own checks: factors in range, as many as its full-resolution points
+        ladder_points(args)
+    except ValueError as e:
+        p.error(f"--lr-finest: {e}")
     modes = [name for name in ("tuning", "ablations", "full_res") if getattr(args, name)]
     if len(modes) > 1 or (
         set(modes) & {"ablations", "full_res"} and (args.context, args.interpolation) != ("none", "bilinear")
@@ -615,17 +632,7 @@ def main(argv: list[str] | None = None) -> int:
             args.out = OUT / f"{args.interpolation}-first{args.n_images}"
     context = args.context != "none"
     if context and not args.tuning:
-        # the ladder with uniform noise (the presets' with the proxy, --lr-finest and --full-res-steps
-        # options: config.LATENT_PRESET_LADDER),
-        # or as the first Kodak run had it (with bicubic sampling if asked)
-        ladder = LATENT_STAGE2 if args.stage2 else LATENT_LADDER
-        points = tuple(
-            _with_proxy(replace(pt, interpolation=args.interpolation, hidden=_scaled(pt.hidden, args)), args)
-            for pt in ladder
-        )
-        points = with_finest_lr(points, args.lr_finest) if finest_lr else points
-        if args.full_res_steps is not None:
-            points = tuple(replace(pt, steps=args.full_res_steps) if pt.finest == 0 else pt for pt in points)
+        points = ladder_points(args)
         if args.out in (OUT, OUT / f"{args.interpolation}-first{args.n_images}"):
             # checkerboard-first8 is the stage-2 ladder's, the ablations' reference: never rewritten
             # with other points

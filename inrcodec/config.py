@@ -424,17 +424,19 @@ def with_proxy(
 LATENT_PROXY_LADDER = tuple(with_proxy(p) for p in LATENT_LADDER)
 
 
-def with_finest_lr(ladder: tuple[LatentConfig, ...], factors: tuple[float, ...]) -> tuple[LatentConfig, ...]:
-    """``ladder`` with its full-resolution points' ``lr_finest`` set, in order, to ``factors``
-    (one factor: every such point)."""
+def with_full_res(
+    ladder: tuple[LatentConfig, ...], lr_finest: tuple[float, ...] = (1.0,), steps: int | None = None
+) -> tuple[LatentConfig, ...]:
+    """``ladder`` with its full-resolution points' ``lr_finest`` set, in order, to ``lr_finest``
+    (one factor: every such point), and their steps to ``steps`` when given."""
     full = [i for i, p in enumerate(ladder) if p.finest == 0]
-    if len(factors) == 1:
-        factors = factors * len(full)
-    if len(factors) != len(full):
-        raise ValueError(f"{len(factors)} factors for {len(full)} full-resolution points")
+    if len(lr_finest) == 1:
+        lr_finest = lr_finest * len(full)
+    if len(lr_finest) != len(full):
+        raise ValueError(f"{len(lr_finest)} factors for {len(full)} full-resolution points")
     out = list(ladder)
-    for i, f in zip(full, factors):
-        out[i] = replace(out[i], lr_finest=f)
+    for i, f in zip(full, lr_finest):
+        out[i] = replace(out[i], lr_finest=f, steps=out[i].steps if steps is None else steps)
     return tuple(out)
 
 
@@ -447,10 +449,7 @@ LATENT_FINEST_LR = (0.1, 0.1)
 LATENT_FULL_RES_STEPS = 11520
 # The ladder the presets are points of: the proxy's at the six lower points (grid-high, though,
 # is the uniform ladder's), lr_finest and the steps above at the full-resolution ones.
-LATENT_PRESET_LADDER = tuple(
-    replace(p, steps=LATENT_FULL_RES_STEPS) if p.finest == 0 else p
-    for p in with_finest_lr(LATENT_PROXY_LADDER, LATENT_FINEST_LR)
-)
+LATENT_PRESET_LADDER = with_full_res(LATENT_PROXY_LADDER, LATENT_FINEST_LR, LATENT_FULL_RES_STEPS)
 # The presets: points of the three ladders, each measured on Kodak. grid-low and grid-medium take the
 # proxy; grid-high does not: on the tuning photos its point with the proxy came out 0.08 dB below
 # the uniform ladder's curve at its rate (on Kodak, later, 0.2 dB), the gain being at the lower points.

@@ -578,7 +578,7 @@ def test_latent_grid_proxy_options_shape_the_ladder(capsys):
         LATENT_PRESETS,
         LATENT_PROXY_LADDER,
         LATENT_PROXY_STEPS,
-        with_finest_lr,
+        with_full_res,
     )
 
     args = argparse.Namespace(quantizer="soft-fast", proxy_steps=0.8, full_res_uniform=True)
@@ -594,16 +594,18 @@ def test_latent_grid_proxy_options_shape_the_ladder(capsys):
     # the presets' ladder is the one these options give (its Kodak run: docs/benchmark.md)
     args = argparse.Namespace(quantizer="soft-fast", proxy_steps=LATENT_PROXY_STEPS, full_res_uniform=True)
     assert tuple(lg._with_proxy(pt, args) for pt in LATENT_LADDER) == LATENT_PROXY_LADDER
-    # ... with the finest grid's learning rate and steps at the full-resolution points
-    # (--lr-finest 0.1 --full-res-steps 11520)
-    full = [replace(p, steps=11520) if p.finest == 0 else p for p in with_finest_lr(LATENT_PROXY_LADDER, (0.1,))]
-    assert tuple(full) == LATENT_PRESET_LADDER
+    # ... and with --lr-finest 0.1 --full-res-steps 11520 the presets' ladder, as the sweep builds it
+    options = {"stage2": False, "interpolation": "bilinear", "synthesis_scale": 1.0}
+    sweep = argparse.Namespace(**options, lr_finest=(0.1,), full_res_steps=11520, **vars(args))
+    assert lg.ladder_points(sweep) == LATENT_PRESET_LADDER
     assert [p.lr_finest for p in LATENT_PRESET_LADDER] == [1.0] * 6 + [0.1, 0.1]
+    assert [p.steps for p in LATENT_PRESET_LADDER[6:]] == [11520, 11520]
+    assert LATENT_PRESET_LADDER[:6] == LATENT_PROXY_LADDER[:6]
     assert LATENT_PRESETS["grid-xhigh"].lr_finest == LATENT_PRESETS["grid-max"].lr_finest == 0.1
-    assert LATENT_PRESETS["grid-max"].steps == LATENT_PRESETS["grid-xhigh"].steps == 11520
-    assert with_finest_lr(LATENT_LADDER, (0.3,))[6:] == tuple(replace(p, lr_finest=0.3) for p in LATENT_LADDER[6:])
+    assert with_full_res(LATENT_LADDER, (0.3, 1.0))[6:] == (replace(LATENT_LADDER[6], lr_finest=0.3), LATENT_LADDER[7])
+    assert with_full_res(LATENT_LADDER, (1.0,)) == LATENT_LADDER
     with pytest.raises(ValueError, match="3 factors for 2"):
-        with_finest_lr(LATENT_LADDER, (1.0, 1.0, 1.0))
+        with_full_res(LATENT_LADDER, (1.0, 1.0, 1.0))
     assert set(LATENT_PRESETS.values()) <= set(LATENT_PRESET_LADDER) | set(LATENT_LADDER)
     assert [LATENT_PRESETS[n].quantizer for n in ("grid-low", "grid-medium", "grid-high")] == [
         "soft-fast",
@@ -615,8 +617,8 @@ def test_latent_grid_proxy_options_shape_the_ladder(capsys):
         (["--proxy-steps", "0.8"], "go with --quantizer soft or soft-fast"),
         (["--full-res-uniform"], "go with --quantizer soft or soft-fast"),
         (["--quantizer", "soft-fast", "--proxy-steps", "0"], "a factor in (0, 16]"),
-        (["--lr-finest", "0.1,1,1"], "one or two factors in (0, 10]"),
-        (["--lr-finest", "0"], "one or two factors in (0, 10]"),
+        (["--lr-finest", "0.1,1,1"], "--lr-finest: 3 factors for 2 full-resolution points"),
+        (["--lr-finest", "0"], "--lr-finest: lr_finest must be in (0, 10]"),
         (["--lr-finest", "a,b"], "factors separated by commas"),
         (["--full-res-steps", "0"], "--full-res-steps: a step count"),
         (["--synthesis-scale", "0"], "--synthesis-scale: a factor in (0, 4]"),
