@@ -157,7 +157,8 @@ def probe(variant: str, image: str, preset: str, steps: int, lam: float | None) 
 
     torch.set_num_threads(1)
     quantizer = "uniform" if variant.startswith(("uniform", "lr-finest")) else "soft-fast"
-    # the preset's point as the study began (grid-xhigh's finest grid has learnt at 0.1 since)
+    # the preset's point at the full learning rate, as the study began (the full-resolution
+    # presets' finest grid has learnt at 0.1 since); --steps sets the steps
     cfg = replace(LATENT_PRESETS[preset], steps=steps, quantizer=quantizer, lr_finest=1.0)
     cfg = replace(cfg, lam=cfg.lam if lam is None else lam)
     if variant.startswith("lr-finest"):
