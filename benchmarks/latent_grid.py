@@ -45,6 +45,7 @@ from inrcodec.config import (
     latent_record,
     with_context,
     with_full_res,
+    with_long_fit,
     with_proxy,
 )
 
@@ -160,9 +161,9 @@ def ladder_points(args: argparse.Namespace) -> tuple[LatentConfig, ...]:
         _with_proxy(replace(pt, interpolation=args.interpolation, hidden=_scaled(pt.hidden, args)), args)
         for pt in ladder
     )
-    if args.lr_finest == (1.0,) and args.full_res_steps is None:
-        return points
-    return with_full_res(points, args.lr_finest, args.full_res_steps)
+    if args.lr_finest != (1.0,) or args.full_res_steps is not None:
+        points = with_full_res(points, args.lr_finest, args.full_res_steps)
+    return with_long_fit(points, args.long_fit, args.long_fit_steps) if args.long_fit else points
 
 
 def ablation_points() -> tuple[LatentConfig, ...]:
@@ -579,6 +580,19 @@ def main(argv: list[str] | None = None) -> int:
         "the folder's name gets -n<steps>)",
     )
     p.add_argument(
+        "--long-fit",
+        default="",
+        help="with --context: the points at these lambdas (comma-separated) train their latents as the "
+        "full-resolution points do (config.LATENT_LONG_FIT: lr_latent 0.1, the finest grid at 0.1 of it, "
+        "11,520 steps; the folder's name gets -L<lambdas>)",
+    )
+    p.add_argument(
+        "--long-fit-steps",
+        type=int,
+        help="with --long-fit: those points' training steps (default LATENT_LONG_FIT's 11,520; the folder's "
+        "name gets -m<steps>)",
+    )
+    p.add_argument(
         "--baseline",
         type=Path,
         help="an earlier sweep's latent-proto.json to compare with, point by point and as a BD-rate "
@@ -609,15 +623,27 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError:
         p.error(f"--lr-finest: factors separated by commas, not {args.lr_finest!r}")
     finest_lr = any(f != 1.0 for f in args.lr_finest)
+    try:
+        args.long_fit = tuple(float(lam) for lam in args.long_fit.split(",")) if args.long_fit else ()
+    except ValueError:
+        p.error(f"--long-fit: lambdas separated by commas, not {args.long_fit!r}")
+    if args.long_fit and (args.context == "none" or args.tuning):
+        p.error("--long-fit is for the context model's ladder: give --context checkerboard (not --tuning)")
+    if args.long_fit_steps is not None and (not args.long_fit or not 0 < args.long_fit_steps <= 10**6):
+        p.error("--long-fit-steps: a step count for the points --long-fit names")
     steps = args.full_res_steps
     if steps is not None and (args.context == "none" or args.tuning or not 0 < steps <= 10**6):
         p.error("--full-res-steps: a step count for the context model's ladder (--context checkerboard, not --tuning)")
     if finest_lr and (args.context == "none" or args.tuning):
         p.error("--lr-finest is for the context model's ladder: give --context checkerboard (not --tuning)")
     try:  # the ladder's own checks: factors in range, as many as its full-resolution points
-        ladder_points(args)
+        with_full_res(LATENT_LADDER, args.lr_finest)
     except ValueError as e:
         p.error(f"--lr-finest: {e}")
+    try:  # lambdas the ladder has
+        with_long_fit(LATENT_LADDER, args.long_fit)
+    except ValueError as e:
+        p.error(f"--long-fit: {e}")
     modes = [name for name in ("tuning", "ablations", "full_res") if getattr(args, name)]
     if len(modes) > 1 or (
         set(modes) & {"ablations", "full_res"} and (args.context, args.interpolation) != ("none", "bilinear")
@@ -644,6 +670,8 @@ def main(argv: list[str] | None = None) -> int:
             soft += f"-s{args.synthesis_scale:g}" if args.synthesis_scale != 1.0 else ""
             soft += "-f" + "-".join(f"{f:g}" for f in args.lr_finest) if finest_lr else ""
             soft += f"-n{args.full_res_steps}" if args.full_res_steps is not None else ""
+            soft += "-L" + "-".join(f"{lam:g}" for lam in args.long_fit) if args.long_fit else ""
+            soft += f"-m{args.long_fit_steps}" if args.long_fit_steps is not None else ""
             args.out = OUT / f"{name}{bicubic}{soft}-first{args.n_images}"
     if args.ablations:
         out = args.out / "ablations" if args.out == OUT else args.out

@@ -7,11 +7,13 @@ process.
         --out benchmarks/results/latent/proxy-probe.jsonl     # the uniform curve around the point
     python -m benchmarks.proxy_probe --workers 2 --variants lr-finest3,lr-finest2,lr-finest0.3,lr-finest0.1 \
         --out benchmarks/results/latent/proxy-probe.jsonl     # the finest grid's learning rate
+    python -m benchmarks.proxy_probe --workers 2 --preset grid-medium --variants long-fit --steps 11520 \
+        --lams 4e-3,2e-3,1e-3,7e-4 --out benchmarks/results/latent/long-fit-probe.jsonl   # the lower points' latents
 
 Each variant fits ``--image`` with ``--preset``'s configuration for ``--steps`` steps on one torch
-thread and appends one JSON line: bytes, PSNR of the decoded file, the full-resolution grid's
+thread and appends one JSON line: bytes, PSNR of the decoded file, the finest grid's
 nonzero latents and mean |y|, CPU seconds. A diagnostic, not a codec: the variants other than the
-two quantizers and ``lr-finest<F>`` (``LatentConfig.lr_finest``) patch ``encoder.latent`` inside
+two quantizers, ``lr-finest<F>`` (``LatentConfig.lr_finest``) and ``long-fit`` patch ``encoder.latent`` inside
 their own process (a clipped derivative, uniform noise on the finest grid, uniform noise on what
 the rate reads, lazy Adam), so nothing of those is reachable from the presets. A line already in
 ``--out`` for the same variant, photo, preset, lambda and steps is kept.
@@ -48,6 +50,7 @@ VARIANTS = {
     "lr-finest2": "uniform noise, the finest grid's learning rate 2x lr_latent",
     "lr-finest0.3": "uniform noise, the finest grid's learning rate 0.3x lr_latent",
     "lr-finest0.1": "uniform noise, the finest grid's learning rate 0.1x lr_latent",
+    "long-fit": "the preset's quantizer, the latents at lr 0.1 and the finest grid at 0.1 of it (LATENT_LONG_FIT)",
 }
 
 
@@ -151,7 +154,7 @@ def probe(variant: str, image: str, preset: str, steps: int, lam: float | None) 
     import torch
     from PIL import Image
 
-    from inrcodec.config import LATENT_PRESETS
+    from inrcodec.config import LATENT_LONG_FIT, LATENT_PRESETS
     from inrcodec.encoder import latent
     from inrcodec.format.latent import read
 
@@ -161,7 +164,10 @@ def probe(variant: str, image: str, preset: str, steps: int, lam: float | None) 
     # presets' finest grid has learnt at 0.1 since); --steps sets the steps
     cfg = replace(LATENT_PRESETS[preset], steps=steps, quantizer=quantizer, lr_finest=1.0)
     cfg = replace(cfg, lam=cfg.lam if lam is None else lam)
-    if variant.startswith("lr-finest"):
+    if variant == "long-fit":  # only the steps differ from LATENT_LONG_FIT's: --steps sets them
+        long = {k: v for k, v in LATENT_LONG_FIT.items() if k != "steps"}
+        cfg = replace(cfg, quantizer=LATENT_PRESETS[preset].quantizer, **long)
+    elif variant.startswith("lr-finest"):
         cfg = replace(cfg, lr_finest=float(variant.removeprefix("lr-finest")))
     elif variant not in ("uniform", "soft-fast"):
         _patch(variant)
@@ -176,6 +182,8 @@ def probe(variant: str, image: str, preset: str, steps: int, lam: float | None) 
         "preset": preset,
         "lam": cfg.lam,
         "lr_finest": cfg.lr_finest,
+        "lr_latent": cfg.lr_latent,
+        "quantizer": cfg.quantizer,
         "steps": steps,
         "bytes": len(fitted.data),
         "bpp": round(fitted.bpp, 4),

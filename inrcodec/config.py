@@ -447,6 +447,24 @@ def with_full_res(
 # (docs/benchmark.md, "The finest grid's learning rate").
 LATENT_FINEST_LR = (0.1, 0.1)
 LATENT_FULL_RES_STEPS = 11520
+# The full-resolution points' latent training (lr_latent 0.1, their finest grid at 0.1 of it,
+# 11,520 steps), given to points with grids from 1/2 (benchmarks.latent_grid --long-fit): at 0.01
+# for 5,299 steps those points' rates hardly follow lambda (photo002: 0.32 -> 0.41 bpp from lambda
+# 4e-3 to 1e-3), their latents short of movement as the full-resolution grid was of reads.
+LATENT_LONG_FIT = {"lr_latent": 0.1, "lr_finest": 0.1, "steps": LATENT_FULL_RES_STEPS}
+
+
+def with_long_fit(
+    ladder: tuple[LatentConfig, ...], lams: tuple[float, ...], steps: int | None = None
+) -> tuple[LatentConfig, ...]:
+    """``ladder`` with its points at the lambdas ``lams`` trained as LATENT_LONG_FIT says (for
+    ``steps`` steps when given)."""
+    if missing := set(lams) - {p.lam for p in ladder}:
+        raise ValueError(f"no point at lambda {', '.join(f'{m:g}' for m in sorted(missing))}")
+    long = LATENT_LONG_FIT | ({} if steps is None else {"steps": steps})
+    return tuple(replace(p, **long) if p.lam in lams else p for p in ladder)
+
+
 # The ladder the presets are points of: the proxy's at the six lower points (grid-high, though,
 # is the uniform ladder's), lr_finest and the steps above at the full-resolution ones.
 LATENT_PRESET_LADDER = with_full_res(LATENT_PROXY_LADDER, LATENT_FINEST_LR, LATENT_FULL_RES_STEPS)

@@ -596,7 +596,9 @@ def test_latent_grid_proxy_options_shape_the_ladder(capsys):
     assert tuple(lg._with_proxy(pt, args) for pt in LATENT_LADDER) == LATENT_PROXY_LADDER
     # ... and with --lr-finest 0.1 --full-res-steps 11520 the presets' ladder, as the sweep builds it
     options = {"stage2": False, "interpolation": "bilinear", "synthesis_scale": 1.0}
-    sweep = argparse.Namespace(**options, lr_finest=(0.1,), full_res_steps=11520, **vars(args))
+    sweep = argparse.Namespace(
+        **options, lr_finest=(0.1,), full_res_steps=11520, long_fit=(), long_fit_steps=None, **vars(args)
+    )
     assert lg.ladder_points(sweep) == LATENT_PRESET_LADDER
     assert [p.lr_finest for p in LATENT_PRESET_LADDER] == [1.0] * 6 + [0.1, 0.1]
     assert [p.steps for p in LATENT_PRESET_LADDER[6:]] == [11520, 11520]
@@ -622,10 +624,49 @@ def test_latent_grid_proxy_options_shape_the_ladder(capsys):
         (["--lr-finest", "a,b"], "factors separated by commas"),
         (["--full-res-steps", "0"], "--full-res-steps: a step count"),
         (["--synthesis-scale", "0"], "--synthesis-scale: a factor in (0, 4]"),
+        (["--long-fit", "3e-3"], "--long-fit: no point at lambda 0.003"),
+        (["--long-fit", "x"], "--long-fit: lambdas separated by commas"),
+        (["--long-fit-steps", "100"], "--long-fit-steps: a step count for the points --long-fit names"),
     ):
         with pytest.raises(SystemExit) as e:
             lg.main([*base, *argv])
         assert e.value.code == 2 and msg in capsys.readouterr().err
+
+
+def test_long_fit_gives_the_named_points_the_full_resolution_points_training():
+    """--long-fit: the points at the named lambdas take LATENT_LONG_FIT (their quantizer and
+    grids unchanged), every other point is the presets' ladder's, and the folder says which."""
+    import argparse
+
+    from benchmarks import latent_grid as lg
+    from inrcodec.config import LATENT_LONG_FIT, LATENT_PRESET_LADDER, with_long_fit
+
+    args = argparse.Namespace(
+        stage2=False,
+        interpolation="bilinear",
+        synthesis_scale=1.0,
+        quantizer="soft-fast",
+        proxy_steps=0.92,
+        full_res_uniform=True,
+        lr_finest=(0.1,),
+        full_res_steps=11520,
+        long_fit=(2e-3, 1e-3),
+        long_fit_steps=None,
+    )
+    points = lg.ladder_points(args)
+    for old, new in zip(LATENT_PRESET_LADDER, points):
+        if old.lam in (2e-3, 1e-3):
+            assert new == replace(old, **LATENT_LONG_FIT) and new != old
+            assert (new.finest, new.quantizer, new.lr_latent, new.lr_finest) == (1, "soft-fast", 0.1, 0.1)
+        else:
+            assert new == old
+    assert with_long_fit(LATENT_PRESET_LADDER, ()) == LATENT_PRESET_LADDER
+    assert [p.steps for p in with_long_fit(LATENT_PRESET_LADDER, (1e-3,), 23040)[4:6]] == [
+        LATENT_PRESET_LADDER[4].steps,
+        23040,
+    ]
+    with pytest.raises(ValueError, match="no point at lambda 0.003"):
+        with_long_fit(LATENT_PRESET_LADDER, (3e-3,))
 
 
 def test_latent_grid_studies_keep_the_points_their_committed_results_ran():
@@ -691,3 +732,14 @@ def test_proxy_probe_writes_one_row_per_variant_and_lambda_and_keeps_them(tmp_pa
     assert all(r["bytes"] > 0 and r["steps"] == 4 and r["image"] == "a.png" for r in rows)
     assert proxy_probe.main([*argv, "--out", str(out)]) == 0
     assert len(out.read_text().splitlines()) == 2
+    # long-fit: the preset's quantizer, LATENT_LONG_FIT's learning rates, --steps' steps
+    argv = ["--image", str(path), "--steps", "4", "--variants", "long-fit", "--preset", "grid-medium"]
+    assert proxy_probe.main([*argv, "--out", str(out)]) == 0
+    row = json.loads(out.read_text().splitlines()[-1])
+    assert (row["variant"], row["quantizer"], row["lr_latent"], row["lr_finest"], row["steps"]) == (
+        "long-fit",
+        "soft-fast",
+        0.1,
+        0.1,
+        4,
+    )
