@@ -32,7 +32,18 @@ import numpy as np
 from benchmarks import markdown as md
 from benchmarks.bd_rate import NoOverlap, bd_psnr, bd_rate
 from benchmarks.codecs import Codec, row
-from benchmarks.runner import REPO, RESULTS, Job, curve, dataset, dataset_meta, ray_option, repo_path, run
+from benchmarks.runner import (
+    REPO,
+    RESULTS,
+    Job,
+    curve,
+    dataset,
+    dataset_meta,
+    ray_option,
+    repo_path,
+    reuse_rows,
+    run,
+)
 from inrcodec.config import (
     LATENT_LADDER,
     LATENT_POINTS,
@@ -206,6 +217,9 @@ class LatentProto(Codec):
 
     def job_config(self, job: Job) -> dict:
         return {"config": latent_record(job.params)}
+
+    def recorded_job_configs(self, config: dict) -> dict[str, dict]:
+        return {f"lam={p['lam']:g}": {"config": p} for p in config["points"]}
 
     def jobs(self) -> list[Job]:
         # cost: about 12 ms of one core a step, twice that with a full-resolution grid
@@ -593,6 +607,14 @@ def main(argv: list[str] | None = None) -> int:
         "name gets -m<steps>)",
     )
     p.add_argument(
+        "--reuse",
+        type=Path,
+        action="append",
+        default=[],
+        help="a committed run's latent-proto.json (repeatable): its rows of the points this sweep runs with "
+        "the same config, on the same images, are taken instead of refitted",
+    )
+    p.add_argument(
         "--baseline",
         type=Path,
         help="an earlier sweep's latent-proto.json to compare with, point by point and as a BD-rate "
@@ -645,6 +667,10 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as e:
         p.error(f"--long-fit: {e}")
     modes = [name for name in ("tuning", "ablations", "full_res") if getattr(args, name)]
+    if missing := [str(f) for f in args.reuse if not f.is_file()]:
+        p.error(f"--reuse: {', '.join(missing)}: no such file")
+    if args.reuse and (modes or args.report):
+        p.error("--reuse is for a sweep that runs (not --tuning, --ablations, --full-res or --report)")
     if len(modes) > 1 or (
         set(modes) & {"ablations", "full_res"} and (args.context, args.interpolation) != ("none", "bilinear")
     ):
@@ -705,6 +731,13 @@ def main(argv: list[str] | None = None) -> int:
             else [LatentProto(points, "latent-proto", "latent grid + SIREN (prototype)")]
         )
         meta = dataset_meta(args.images, f"{args.images.resolve().name}-first{len(refs)}", False)
+        for committed in args.reuse:
+            try:
+                n = reuse_rows(codecs[0], committed, refs, args.out)
+            except (OSError, ValueError, KeyError) as e:
+                print(f"--reuse: {committed}: {e}", file=sys.stderr)
+                return 1
+            print(f"reused {n} rows of {repo_path(committed)} (their points unchanged)")
         if not run(codecs, refs, args.out, workers=args.workers, meta=meta, ray=args.ray):
             return 1
     # A sweep in a folder of its own (a variant) is also compared with the plain sweep.

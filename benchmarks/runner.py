@@ -87,6 +87,12 @@ class Experiment:
     def settings(self) -> list[str]:
         return [s for job in self.jobs() for s in job.settings]
 
+    def recorded_job_configs(self, config: dict) -> dict[str, dict]:
+        """setting -> its job's config, read from a results file's recorded ``config()`` (what
+        :func:`reuse_rows` compares); an experiment that cannot tell gives nothing, so none of its
+        rows are reused."""
+        return {}
+
 
 # --- the image set ------------------------------------------------------------------------------
 
@@ -291,6 +297,40 @@ class RowCache:
 
     def append(self, rows: list[dict]) -> None:
         append_jsonl(self.path, rows)  # one write per job: a job's rows land together or not at all
+
+
+def reuse_rows(exp: Experiment, committed: Path, refs: list[ImageRef], out: Path, crop: int | None = None) -> int:
+    """Copy into ``<out>/rows`` the rows of a committed results file (``committed``, the runner's
+    JSON) whose settings it ran with exactly this experiment's job config, on the same image bytes;
+    the runner then skips those jobs. The row cache is not in git, the results files are: this is
+    how a run in a fresh clone reuses an earlier run's unchanged points. Returns the rows copied;
+    each carries ``commit: "reused from <file>"``."""
+    doc = json.loads(Path(committed).read_text())
+    if doc.get("name") != exp.name or doc["provenance"].get("crop") != crop:
+        raise ValueError(f"{committed}: not a {exp.name} run at crop {crop}")
+    then = exp.recorded_job_configs(doc["provenance"]["config"])
+    now = exp.recorded_job_configs(exp.config())
+    same = {s for s, cfg in now.items() if then.get(s) == json.loads(json.dumps(cfg, default=str))}
+    sha = {ref.name: ref.sha256 for ref in refs}
+    recorded = doc["provenance"]["image_sha256"]
+    cache = RowCache(out, exp.name, fingerprints(exp, crop))
+    have = cache.load()
+    rows = [
+        dict(
+            r,
+            image_sha256=sha[r["image"]],
+            fingerprint=cache.fps[r["setting"]],
+            commit=f"reused from {repo_path(Path(committed))}",
+        )
+        for r in doc["rows"]
+        if r["setting"] in same
+        and r["image"] in sha
+        and recorded.get(r["image"]) == sha[r["image"]]
+        and (r["image"], r["setting"]) not in have
+    ]
+    if rows:
+        cache.append(rows)
+    return len(rows)
 
 
 # --- results ------------------------------------------------------------------------------------

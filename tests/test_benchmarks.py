@@ -627,6 +627,8 @@ def test_latent_grid_proxy_options_shape_the_ladder(capsys):
         (["--long-fit", "3e-3"], "--long-fit: no point at lambda 0.003"),
         (["--long-fit", "x"], "--long-fit: lambdas separated by commas"),
         (["--long-fit-steps", "100"], "--long-fit-steps: a step count for the points --long-fit names"),
+        (["--reuse", "/nonexistent.json"], "--reuse: /nonexistent.json: no such file"),
+        (["--reuse", str(runner.REPO / "README.md")], "--reuse is for a sweep that runs"),
     ):
         with pytest.raises(SystemExit) as e:
             lg.main([*base, *argv])
@@ -667,6 +669,36 @@ def test_long_fit_gives_the_named_points_the_full_resolution_points_training():
     ]
     with pytest.raises(ValueError, match="no point at lambda 0.003"):
         with_long_fit(LATENT_PRESET_LADDER, (3e-3,))
+
+
+def test_reuse_rows_takes_only_the_points_run_with_the_same_config_on_the_same_images(tmp_path):
+    """runner.reuse_rows: a committed run's rows seed the cache for the settings whose point is
+    unchanged and whose image bytes match; a changed point, another image's bytes and a row the
+    cache already has are left; the runner then treats the copied rows as its own."""
+    from benchmarks import latent_grid as lg
+    from benchmarks.runner import ImageRef, RowCache, fingerprints
+    from inrcodec.config import LATENT_PRESETS
+
+    a, b = LATENT_PRESETS["grid-low"], LATENT_PRESETS["grid-medium"]
+    before = lg.LatentProto((a, replace(b, steps=7)), "latent-proto", "")
+    now = lg.LatentProto((a, b), "latent-proto", "")
+    refs = [ImageRef("p1", "/x/p1.png", "1" * 64), ImageRef("p2", "/x/p2.png", "2" * 64)]
+    rows = [{"image": i, "setting": s, "bpp": 0.1, "psnr": 20.0} for i in ("p1", "p2") for s in before.settings()]
+    doc = {
+        "name": "latent-proto",
+        "rows": rows,
+        "provenance": {"crop": None, "config": before.config(), "image_sha256": {"p1": "1" * 64, "p2": "9" * 64}},
+    }
+    committed = tmp_path / "old.json"
+    committed.write_text(json.dumps(doc))
+    out = tmp_path / "run"
+    assert runner.reuse_rows(now, committed, refs, out) == 1  # p1 at grid-low's point only
+    cache = RowCache(out, "latent-proto", fingerprints(now, None)).load()
+    assert list(cache) == [("p1", f"lam={a.lam:g}")]
+    assert cache[("p1", f"lam={a.lam:g}")]["commit"].startswith("reused from")
+    assert runner.reuse_rows(now, committed, refs, out) == 0  # already there
+    with pytest.raises(ValueError, match="not a other run"):
+        runner.reuse_rows(lg.LatentProto((a,), "other", ""), committed, refs, tmp_path / "o")
 
 
 def test_latent_grid_studies_keep_the_points_their_committed_results_ran():
