@@ -8,7 +8,7 @@ process.
     python -m benchmarks.proxy_probe --workers 2 --variants lr-finest3,lr-finest2,lr-finest0.3,lr-finest0.1 \
         --out benchmarks/results/latent/proxy-probe.jsonl     # the finest grid's learning rate
     python -m benchmarks.proxy_probe --workers 2 --preset grid-medium --variants long-fit --steps 11520 \
-        --lams 4e-3,2e-3,1e-3,7e-4 --out benchmarks/results/latent/long-fit-probe.jsonl   # the lower points' latents
+        --lams 4e-3,7e-4 --out benchmarks/results/latent/long-fit-probe.jsonl   # the lower points' latents
 
 Each variant fits ``--image`` with ``--preset``'s configuration for ``--steps`` steps on one torch
 thread and appends one JSON line: bytes, PSNR of the decoded file, the finest grid's
