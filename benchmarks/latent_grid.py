@@ -6,6 +6,9 @@
     python -m benchmarks.latent_grid --workers 2 --context checkerboard   # with the context model
     python -m benchmarks.latent_grid --workers 2 --context checkerboard --quantizer soft-fast \
         --proxy-steps 0.92 --full-res-uniform --lr-finest 0.1 --full-res-steps 11520   # the presets' ladder
+    python -m benchmarks.latent_grid --workers 2 --context checkerboard --quantizer soft-fast \
+        --proxy-steps 0.92 --full-res-uniform --lr-finest 0.1 --full-res-steps 11520 --long-fit 0.002,0.001 \
+        --reuse <an earlier run>/latent-proto.json   # two points with the long fit, the rest reused
     python -m benchmarks.latent_grid --workers 2 --ablations   # one change each, photo001-photo004
     python -m benchmarks.latent_grid --workers 2 --full-res    # the full-resolution grid's steps, photo002
 
@@ -40,6 +43,7 @@ from benchmarks.runner import (
     dataset,
     dataset_meta,
     ray_option,
+    read_committed,
     repo_path,
     reuse_rows,
     run,
@@ -164,9 +168,9 @@ def _scaled(hidden: int, args: argparse.Namespace) -> int:
 
 def ladder_points(args: argparse.Namespace) -> tuple[LatentConfig, ...]:
     """The context model's ladder as the options shape it: uniform noise as is, or as the first
-    Kodak run had it (--stage2); then the sampling, the synthesis width, the proxy and the
+    Kodak run had it (--stage2); then the sampling, the synthesis width, the proxy, the
     full-resolution points' learning rate and steps (the presets' options give
-    config.LATENT_PRESET_LADDER)."""
+    config.LATENT_PRESET_LADDER) and the long fit of the points --long-fit names."""
     ladder = LATENT_STAGE2 if args.stage2 else LATENT_LADDER
     points = tuple(
         _with_proxy(replace(pt, interpolation=args.interpolation, hidden=_scaled(pt.hidden, args)), args)
@@ -646,7 +650,9 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"--lr-finest: factors separated by commas, not {args.lr_finest!r}")
     finest_lr = any(f != 1.0 for f in args.lr_finest)
     try:
-        args.long_fit = tuple(float(lam) for lam in args.long_fit.split(",")) if args.long_fit else ()
+        # sorted as the ladder runs (largest lambda first), once each: one folder name per ladder
+        lams = {float(lam) for lam in args.long_fit.split(",")} if args.long_fit else set()
+        args.long_fit = tuple(sorted(lams, reverse=True))
     except ValueError:
         p.error(f"--long-fit: lambdas separated by commas, not {args.long_fit!r}")
     if args.long_fit and (args.context == "none" or args.tuning):
@@ -669,6 +675,11 @@ def main(argv: list[str] | None = None) -> int:
     modes = [name for name in ("tuning", "ablations", "full_res") if getattr(args, name)]
     if missing := [str(f) for f in args.reuse if not f.is_file()]:
         p.error(f"--reuse: {', '.join(missing)}: no such file")
+    for committed in args.reuse:
+        try:
+            read_committed(committed, "latent-proto")
+        except ValueError as e:
+            p.error(f"--reuse: {committed}: {e}")
     if args.reuse and (modes or args.report):
         p.error("--reuse is for a sweep that runs (not --tuning, --ablations, --full-res or --report)")
     if len(modes) > 1 or (
@@ -731,12 +742,8 @@ def main(argv: list[str] | None = None) -> int:
             else [LatentProto(points, "latent-proto", "latent grid + SIREN (prototype)")]
         )
         meta = dataset_meta(args.images, f"{args.images.resolve().name}-first{len(refs)}", False)
-        for committed in args.reuse:
-            try:
-                n = reuse_rows(codecs[0], committed, refs, args.out)
-            except (OSError, ValueError, KeyError) as e:
-                print(f"--reuse: {committed}: {e}", file=sys.stderr)
-                return 1
+        for committed in args.reuse:  # each checked above, before any work
+            n = reuse_rows(codecs[0], committed, refs, args.out)
             print(f"reused {n} rows of {repo_path(committed)} (their points unchanged)")
         if not run(codecs, refs, args.out, workers=args.workers, meta=meta, ray=args.ray):
             return 1

@@ -1,6 +1,6 @@
-"""Why C3's quantization proxy fails at a full-resolution grid, and how that grid's latents learn
-(issue 15): one photo, one point, the training changed one way at a time, each fit in its own
-process.
+"""Why C3's quantization proxy fails at a full-resolution grid, how that grid's latents learn,
+and the lower points' long fit (issue 15): one photo, one point, the training changed one way at
+a time, each fit in its own process.
 
     python -m benchmarks.proxy_probe --workers 2 --out benchmarks/results/latent/proxy-probe.jsonl
     python -m benchmarks.proxy_probe --workers 2 --variants uniform --lams 4e-3,3e-3,2e-3,1e-3 \

@@ -299,20 +299,35 @@ class RowCache:
         append_jsonl(self.path, rows)  # one write per job: a job's rows land together or not at all
 
 
+def read_committed(path: Path, name: str, crop: int | None = None) -> dict:
+    """A committed results file of experiment ``name`` at ``crop``, checked for what
+    :func:`reuse_rows` reads; a ValueError says in one line what is wrong."""
+    try:
+        doc = json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"cannot read it as JSON ({type(e).__name__})") from None
+    prov = doc.get("provenance") if isinstance(doc, dict) else None
+    if not isinstance(prov, dict) or not all(k in prov for k in ("config", "image_sha256")):
+        raise ValueError("not a results file of the runner (no provenance with config and image_sha256)")
+    if doc.get("name") != name or prov.get("crop") != crop or not isinstance(doc.get("rows"), list):
+        raise ValueError(f"not a {name} run at crop {crop}")
+    return doc
+
+
 def reuse_rows(exp: Experiment, committed: Path, refs: list[ImageRef], out: Path, crop: int | None = None) -> int:
     """Copy into ``<out>/rows`` the rows of a committed results file (``committed``, the runner's
     JSON) whose settings it ran with exactly this experiment's job config, on the same image bytes;
     the runner then skips those jobs. The row cache is not in git, the results files are: this is
     how a run in a fresh clone reuses an earlier run's unchanged points. Returns the rows copied;
-    each carries ``commit: "reused from <file>"``."""
-    doc = json.loads(Path(committed).read_text())
-    if doc.get("name") != exp.name or doc["provenance"].get("crop") != crop:
-        raise ValueError(f"{committed}: not a {exp.name} run at crop {crop}")
+    each carries ``commit: "reused from <file> (<the commits its rows were made at>)"``."""
+    doc = read_committed(committed, exp.name, crop)
     then = exp.recorded_job_configs(doc["provenance"]["config"])
-    now = exp.recorded_job_configs(exp.config())
-    same = {s for s, cfg in now.items() if then.get(s) == json.loads(json.dumps(cfg, default=str))}
+    # what this run's fingerprints hash, as the file would have recorded it
+    now = {s: json.loads(json.dumps(exp.job_config(job), default=str)) for job in exp.jobs() for s in job.settings}
+    same = {s for s, cfg in now.items() if then.get(s) == cfg}
     sha = {ref.name: ref.sha256 for ref in refs}
     recorded = doc["provenance"]["image_sha256"]
+    made_at = ", ".join(doc["provenance"].get("row_commits", [])) or "unknown"
     cache = RowCache(out, exp.name, fingerprints(exp, crop))
     have = cache.load()
     rows = [
@@ -320,11 +335,11 @@ def reuse_rows(exp: Experiment, committed: Path, refs: list[ImageRef], out: Path
             r,
             image_sha256=sha[r["image"]],
             fingerprint=cache.fps[r["setting"]],
-            commit=f"reused from {repo_path(Path(committed))}",
+            commit=f"reused from {repo_path(Path(committed))} ({made_at})",
         )
         for r in doc["rows"]
-        if r["setting"] in same
-        and r["image"] in sha
+        if r.get("setting") in same
+        and r.get("image") in sha
         and recorded.get(r["image"]) == sha[r["image"]]
         and (r["image"], r["setting"]) not in have
     ]

@@ -459,8 +459,10 @@ def with_long_fit(
 ) -> tuple[LatentConfig, ...]:
     """``ladder`` with its points at the lambdas ``lams`` trained as LATENT_LONG_FIT says (for
     ``steps`` steps when given)."""
-    if missing := set(lams) - {p.lam for p in ladder}:
-        raise ValueError(f"no point at lambda {', '.join(f'{m:g}' for m in sorted(missing))}")
+    if missing := set(lams) - {p.lam for p in ladder if p.finest > 0}:
+        raise ValueError(
+            f"no point with grids from 1/2 or coarser at lambda {', '.join(f'{m:g}' for m in sorted(missing))}"
+        )
     long = LATENT_LONG_FIT | ({} if steps is None else {"steps": steps})
     return tuple(replace(p, **long) if p.lam in lams else p for p in ladder)
 

@@ -624,11 +624,13 @@ def test_latent_grid_proxy_options_shape_the_ladder(capsys):
         (["--lr-finest", "a,b"], "factors separated by commas"),
         (["--full-res-steps", "0"], "--full-res-steps: a step count"),
         (["--synthesis-scale", "0"], "--synthesis-scale: a factor in (0, 4]"),
-        (["--long-fit", "3e-3"], "--long-fit: no point at lambda 0.003"),
+        (["--long-fit", "3e-3"], "--long-fit: no point with grids from 1/2 or coarser at lambda 0.003"),
+        (["--long-fit", "1.5e-3"], "--long-fit: no point with grids from 1/2 or coarser at lambda 0.0015"),
         (["--long-fit", "x"], "--long-fit: lambdas separated by commas"),
         (["--long-fit-steps", "100"], "--long-fit-steps: a step count for the points --long-fit names"),
         (["--reuse", "/nonexistent.json"], "--reuse: /nonexistent.json: no such file"),
-        (["--reuse", str(runner.REPO / "README.md")], "--reuse is for a sweep that runs"),
+        (["--reuse", str(runner.REPO / "README.md")], "README.md: cannot read it as JSON (JSONDecodeError)"),
+        (["--reuse", str(lg.OUT / "kodak-presets" / "latent-proto.json")], "--reuse is for a sweep that runs"),
     ):
         with pytest.raises(SystemExit) as e:
             lg.main([*base, *argv])
@@ -637,7 +639,7 @@ def test_latent_grid_proxy_options_shape_the_ladder(capsys):
 
 def test_long_fit_gives_the_named_points_the_full_resolution_points_training():
     """--long-fit: the points at the named lambdas take LATENT_LONG_FIT (their quantizer and
-    grids unchanged), every other point is the presets' ladder's, and the folder says which."""
+    grids unchanged), every other point is the presets' ladder's."""
     import argparse
 
     from benchmarks import latent_grid as lg
@@ -656,18 +658,21 @@ def test_long_fit_gives_the_named_points_the_full_resolution_points_training():
         long_fit_steps=None,
     )
     points = lg.ladder_points(args)
-    for old, new in zip(LATENT_PRESET_LADDER, points):
+    changed = 0
+    for old, new in zip(LATENT_PRESET_LADDER, points, strict=True):
         if old.lam in (2e-3, 1e-3):
             assert new == replace(old, **LATENT_LONG_FIT) and new != old
             assert (new.finest, new.quantizer, new.lr_latent, new.lr_finest) == (1, "soft-fast", 0.1, 0.1)
+            changed += 1
         else:
             assert new == old
+    assert changed == 2
     assert with_long_fit(LATENT_PRESET_LADDER, ()) == LATENT_PRESET_LADDER
     assert [p.steps for p in with_long_fit(LATENT_PRESET_LADDER, (1e-3,), 23040)[4:6]] == [
         LATENT_PRESET_LADDER[4].steps,
         23040,
     ]
-    with pytest.raises(ValueError, match="no point at lambda 0.003"):
+    with pytest.raises(ValueError, match="no point with grids from 1/2 or coarser at lambda 0.003"):
         with_long_fit(LATENT_PRESET_LADDER, (3e-3,))
 
 
@@ -683,11 +688,12 @@ def test_reuse_rows_takes_only_the_points_run_with_the_same_config_on_the_same_i
     before = lg.LatentProto((a, replace(b, steps=7)), "latent-proto", "")
     now = lg.LatentProto((a, b), "latent-proto", "")
     refs = [ImageRef("p1", "/x/p1.png", "1" * 64), ImageRef("p2", "/x/p2.png", "2" * 64)]
-    rows = [{"image": i, "setting": s, "bpp": 0.1, "psnr": 20.0} for i in ("p1", "p2") for s in before.settings()]
+    rows = [{"image": i, "setting": s, "bpp": 0.1, "psnr": 20.0} for i in ("p1", "p2", "p3") for s in before.settings()]
+    sums = {"p1": "1" * 64, "p2": "9" * 64, "p3": "3" * 64}  # p2's bytes differ; p3 is not in this run
     doc = {
         "name": "latent-proto",
         "rows": rows,
-        "provenance": {"crop": None, "config": before.config(), "image_sha256": {"p1": "1" * 64, "p2": "9" * 64}},
+        "provenance": {"crop": None, "config": before.config(), "image_sha256": sums, "row_commits": ["abc"]},
     }
     committed = tmp_path / "old.json"
     committed.write_text(json.dumps(doc))
@@ -695,10 +701,22 @@ def test_reuse_rows_takes_only_the_points_run_with_the_same_config_on_the_same_i
     assert runner.reuse_rows(now, committed, refs, out) == 1  # p1 at grid-low's point only
     cache = RowCache(out, "latent-proto", fingerprints(now, None)).load()
     assert list(cache) == [("p1", f"lam={a.lam:g}")]
-    assert cache[("p1", f"lam={a.lam:g}")]["commit"].startswith("reused from")
+    assert (
+        cache[("p1", f"lam={a.lam:g}")]["commit"].startswith("reused from")
+        and "(abc)" in cache[("p1", f"lam={a.lam:g}")]["commit"]
+    )
+    # the current side is what the fingerprints hash: the experiment's reading of a config agrees
+    assert now.recorded_job_configs(now.config()) == {
+        s: json.loads(json.dumps(now.job_config(job))) for job in now.jobs() for s in job.settings
+    }
     assert runner.reuse_rows(now, committed, refs, out) == 0  # already there
     with pytest.raises(ValueError, match="not a other run"):
         runner.reuse_rows(lg.LatentProto((a,), "other", ""), committed, refs, tmp_path / "o")
+    with pytest.raises(ValueError, match="not a latent-proto run at crop 64"):
+        runner.reuse_rows(now, committed, refs, tmp_path / "o", crop=64)
+    committed.write_text("[1, 2]")
+    with pytest.raises(ValueError, match="not a results file of the runner"):
+        runner.reuse_rows(now, committed, refs, tmp_path / "o")
 
 
 def test_latent_grid_studies_keep_the_points_their_committed_results_ran():
