@@ -170,7 +170,8 @@ def ladder_points(args: argparse.Namespace) -> tuple[LatentConfig, ...]:
     """The context model's ladder as the options shape it: uniform noise as is, or as the first
     Kodak run had it (--stage2); then the sampling, the synthesis width, the proxy, the
     full-resolution points' learning rate and steps (the presets' options give
-    config.LATENT_PRESET_LADDER) and the long fit of the points --long-fit names."""
+    config.LATENT_PRESET_LADDER), the long fit of the points --long-fit names and the point
+    --top-lam adds."""
     ladder = LATENT_STAGE2 if args.stage2 else LATENT_LADDER
     points = tuple(
         _with_proxy(replace(pt, interpolation=args.interpolation, hidden=_scaled(pt.hidden, args)), args)
@@ -178,7 +179,8 @@ def ladder_points(args: argparse.Namespace) -> tuple[LatentConfig, ...]:
     )
     if args.lr_finest != (1.0,) or args.full_res_steps is not None:
         points = with_full_res(points, args.lr_finest, args.full_res_steps)
-    return with_long_fit(points, args.long_fit, args.long_fit_steps) if args.long_fit else points
+    points = with_long_fit(points, args.long_fit, args.long_fit_steps) if args.long_fit else points
+    return points + (replace(points[-1], lam=args.top_lam),) if args.top_lam is not None else points
 
 
 def ablation_points() -> tuple[LatentConfig, ...]:
@@ -611,6 +613,12 @@ def main(argv: list[str] | None = None) -> int:
         "name gets -m<steps>)",
     )
     p.add_argument(
+        "--top-lam",
+        type=float,
+        help="with --context: one more point above the ladder's top, its settings (grid-max's) at this lambda "
+        "(below the top's; the folder's name gets -t<lambda>)",
+    )
+    p.add_argument(
         "--reuse",
         type=Path,
         action="append",
@@ -657,6 +665,10 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"--long-fit: lambdas separated by commas, not {args.long_fit!r}")
     if args.long_fit and (args.context == "none" or args.tuning):
         p.error("--long-fit is for the context model's ladder: give --context checkerboard (not --tuning)")
+    if args.top_lam is not None and (
+        args.context == "none" or args.tuning or not 0 < args.top_lam < LATENT_LADDER[-1].lam
+    ):
+        p.error(f"--top-lam: a lambda in (0, {LATENT_LADDER[-1].lam:g}) (--context checkerboard's ladder)")
     if args.long_fit_steps is not None and (not args.long_fit or not 0 < args.long_fit_steps <= 10**6):
         p.error("--long-fit-steps: a step count for the points --long-fit names")
     steps = args.full_res_steps
@@ -709,6 +721,7 @@ def main(argv: list[str] | None = None) -> int:
             soft += f"-n{args.full_res_steps}" if args.full_res_steps is not None else ""
             soft += "-L" + "-".join(f"{lam:g}" for lam in args.long_fit) if args.long_fit else ""
             soft += f"-m{args.long_fit_steps}" if args.long_fit_steps is not None else ""
+            soft += f"-t{args.top_lam:g}" if args.top_lam is not None else ""
             args.out = OUT / f"{name}{bicubic}{soft}-first{args.n_images}"
     if args.ablations:
         out = args.out / "ablations" if args.out == OUT else args.out

@@ -597,7 +597,7 @@ def test_latent_grid_proxy_options_shape_the_ladder(capsys):
     # ... and with --lr-finest 0.1 --full-res-steps 11520 the presets' ladder, as the sweep builds it
     options = {"stage2": False, "interpolation": "bilinear", "synthesis_scale": 1.0}
     sweep = argparse.Namespace(
-        **options, lr_finest=(0.1,), full_res_steps=11520, long_fit=(), long_fit_steps=None, **vars(args)
+        **options, lr_finest=(0.1,), full_res_steps=11520, long_fit=(), long_fit_steps=None, top_lam=None, **vars(args)
     )
     assert lg.ladder_points(sweep) == LATENT_PRESET_LADDER
     assert [p.lr_finest for p in LATENT_PRESET_LADDER] == [1.0] * 6 + [0.1, 0.1]
@@ -627,6 +627,7 @@ def test_latent_grid_proxy_options_shape_the_ladder(capsys):
         (["--long-fit", "3e-3"], "--long-fit: no point with grids from 1/2 or coarser at lambda 0.003"),
         (["--long-fit", "1.5e-3"], "--long-fit: no point with grids from 1/2 or coarser at lambda 0.0015"),
         (["--long-fit", "x"], "--long-fit: lambdas separated by commas"),
+        (["--top-lam", "1e-3"], "--top-lam: a lambda in (0, 0.0005)"),
         (["--long-fit-steps", "100"], "--long-fit-steps: a step count for the points --long-fit names"),
         (["--reuse", "/nonexistent.json"], "--reuse: /nonexistent.json: no such file"),
         (["--reuse", str(runner.REPO / "README.md")], "README.md: cannot read it as JSON (JSONDecodeError)"),
@@ -656,6 +657,7 @@ def test_long_fit_gives_the_named_points_the_full_resolution_points_training():
         full_res_steps=11520,
         long_fit=(2e-3, 1e-3),
         long_fit_steps=None,
+        top_lam=None,
     )
     points = lg.ladder_points(args)
     changed = 0
@@ -667,6 +669,9 @@ def test_long_fit_gives_the_named_points_the_full_resolution_points_training():
         else:
             assert new == old
     assert changed == 2
+    args.top_lam = 2.5e-4  # --top-lam: the top point's settings once more, at that lambda
+    assert lg.ladder_points(args)[-1] == replace(points[-1], lam=2.5e-4)
+    assert lg.ladder_points(args)[:-1] == points
     assert with_long_fit(LATENT_PRESET_LADDER, ()) == LATENT_PRESET_LADDER
     assert [p.steps for p in with_long_fit(LATENT_PRESET_LADDER, (1e-3,), 23040)[4:6]] == [
         LATENT_PRESET_LADDER[4].steps,
