@@ -5,7 +5,7 @@
     python -m benchmarks.latent_grid --report          # tables from the results already there
     python -m benchmarks.latent_grid --workers 2 --context checkerboard   # with the context model
     python -m benchmarks.latent_grid --workers 2 --context checkerboard --quantizer soft-fast \
-        --proxy-steps 0.92 --full-res-uniform --lr-finest 0.1 --full-res-steps 11520   # the presets' ladder
+        --proxy-steps 0.92 --full-res-uniform --lr-finest 0.1 --full-res-steps 11520 --top-lam 2.5e-4  # the presets'
     python -m benchmarks.latent_grid --workers 2 --context checkerboard --quantizer soft-fast \
         --proxy-steps 0.92 --full-res-uniform --lr-finest 0.1 --full-res-steps 11520 --long-fit 0.002,0.001 \
         --reuse <an earlier run>/latent-proto.json   # two points with the long fit, the rest reused

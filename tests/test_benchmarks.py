@@ -597,11 +597,19 @@ def test_latent_grid_proxy_options_shape_the_ladder(capsys):
     # ... and with --lr-finest 0.1 --full-res-steps 11520 the presets' ladder, as the sweep builds it
     options = {"stage2": False, "interpolation": "bilinear", "synthesis_scale": 1.0}
     sweep = argparse.Namespace(
-        **options, lr_finest=(0.1,), full_res_steps=11520, long_fit=(), long_fit_steps=None, top_lam=None, **vars(args)
+        **options,
+        lr_finest=(0.1,),
+        full_res_steps=11520,
+        long_fit=(),
+        long_fit_steps=None,
+        top_lam=2.5e-4,
+        **vars(args),
     )
     assert lg.ladder_points(sweep) == LATENT_PRESET_LADDER
-    assert [p.lr_finest for p in LATENT_PRESET_LADDER] == [1.0] * 6 + [0.1, 0.1]
-    assert [p.steps for p in LATENT_PRESET_LADDER[6:]] == [11520, 11520]
+    assert [p.lr_finest for p in LATENT_PRESET_LADDER] == [1.0] * 6 + [0.1, 0.1, 0.1]
+    assert [p.steps for p in LATENT_PRESET_LADDER[6:]] == [11520, 11520, 11520]
+    assert [p.lam for p in LATENT_PRESET_LADDER[6:]] == [1.5e-3, 5e-4, 2.5e-4]
+    assert LATENT_PRESETS["grid-max"] == LATENT_PRESET_LADDER[-1] == replace(LATENT_PRESET_LADDER[7], lam=2.5e-4)
     assert LATENT_PRESET_LADDER[:6] == LATENT_PROXY_LADDER[:6]
     assert LATENT_PRESETS["grid-xhigh"].lr_finest == LATENT_PRESETS["grid-max"].lr_finest == 0.1
     assert with_full_res(LATENT_LADDER, (0.3, 1.0))[6:] == (replace(LATENT_LADDER[6], lr_finest=0.3), LATENT_LADDER[7])
@@ -657,7 +665,7 @@ def test_long_fit_gives_the_named_points_the_full_resolution_points_training():
         full_res_steps=11520,
         long_fit=(2e-3, 1e-3),
         long_fit_steps=None,
-        top_lam=None,
+        top_lam=2.5e-4,
     )
     points = lg.ladder_points(args)
     changed = 0
@@ -669,9 +677,10 @@ def test_long_fit_gives_the_named_points_the_full_resolution_points_training():
         else:
             assert new == old
     assert changed == 2
-    args.top_lam = 2.5e-4  # --top-lam: the top point's settings once more, at that lambda
-    assert lg.ladder_points(args)[-1] == replace(points[-1], lam=2.5e-4)
-    assert lg.ladder_points(args)[:-1] == points
+    # --top-lam: the top point's settings once more, at that lambda
+    assert points[-1] == replace(points[-2], lam=2.5e-4)
+    args.top_lam = None
+    assert lg.ladder_points(args) == points[:-1]
     assert with_long_fit(LATENT_PRESET_LADDER, ()) == LATENT_PRESET_LADDER
     assert [p.steps for p in with_long_fit(LATENT_PRESET_LADDER, (1e-3,), 23040)[4:6]] == [
         LATENT_PRESET_LADDER[4].steps,
