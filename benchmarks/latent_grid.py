@@ -166,6 +166,23 @@ def _scaled(hidden: int, args: argparse.Namespace) -> int:
     return max(1, round(hidden * args.synthesis_scale))
 
 
+def sweep_folder(args: argparse.Namespace) -> str:
+    """The context model's sweep's folder name under OUT: the ladder, then a suffix per option
+    away from its default (so that each variant's results keep a folder of their own)."""
+    name = "checkerboard" if args.stage2 else "ladder"
+    name += "-bicubic" if args.interpolation == "bicubic" else ""
+    name += f"-{args.quantizer}" if args.quantizer != "uniform" else ""
+    name += f"-x{args.proxy_steps:g}" if args.proxy_steps != 1.0 else ""
+    name += "-lowres" if args.full_res_uniform else ""
+    name += f"-s{args.synthesis_scale:g}" if args.synthesis_scale != 1.0 else ""
+    name += "-f" + "-".join(f"{f:g}" for f in args.lr_finest) if any(f != 1.0 for f in args.lr_finest) else ""
+    name += f"-n{args.full_res_steps}" if args.full_res_steps is not None else ""
+    name += "-L" + "-".join(f"{lam:g}" for lam in args.long_fit) if args.long_fit else ""
+    name += f"-m{args.long_fit_steps}" if args.long_fit_steps is not None else ""
+    name += f"-t{args.top_lam:g}" if args.top_lam is not None else ""
+    return f"{name}-first{args.n_images}"
+
+
 def ladder_points(args: argparse.Namespace) -> tuple[LatentConfig, ...]:
     """The context model's ladder as the options shape it: uniform noise as is, or as the first
     Kodak run had it (--stage2); then the sampling, the synthesis width, the proxy, the
@@ -711,18 +728,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.out in (OUT, OUT / f"{args.interpolation}-first{args.n_images}"):
             # checkerboard-first8 is the stage-2 ladder's, the ablations' reference: never rewritten
             # with other points
-            name = "checkerboard" if args.stage2 else "ladder"
-            bicubic = "-bicubic" if args.interpolation == "bicubic" else ""
-            soft = f"-{args.quantizer}" if args.quantizer != "uniform" else ""
-            soft += f"-x{args.proxy_steps:g}" if args.proxy_steps != 1.0 else ""
-            soft += "-lowres" if args.full_res_uniform else ""
-            soft += f"-s{args.synthesis_scale:g}" if args.synthesis_scale != 1.0 else ""
-            soft += "-f" + "-".join(f"{f:g}" for f in args.lr_finest) if finest_lr else ""
-            soft += f"-n{args.full_res_steps}" if args.full_res_steps is not None else ""
-            soft += "-L" + "-".join(f"{lam:g}" for lam in args.long_fit) if args.long_fit else ""
-            soft += f"-m{args.long_fit_steps}" if args.long_fit_steps is not None else ""
-            soft += f"-t{args.top_lam:g}" if args.top_lam is not None else ""
-            args.out = OUT / f"{name}{bicubic}{soft}-first{args.n_images}"
+            args.out = OUT / sweep_folder(args)
     if args.ablations:
         out = args.out / "ablations" if args.out == OUT else args.out
         if not args.report:

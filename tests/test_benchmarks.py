@@ -690,6 +690,49 @@ def test_long_fit_gives_the_named_points_the_full_resolution_points_training():
         with_long_fit(LATENT_PRESET_LADDER, (3e-3,))
 
 
+def test_sweep_folders_name_every_option_away_from_its_default():
+    """Each variant's results keep a folder of their own: the names the options give are those of
+    the committed runs they made (one suffix per option)."""
+    import argparse
+
+    from benchmarks import latent_grid as lg
+
+    plain = {
+        "stage2": False,
+        "interpolation": "bilinear",
+        "quantizer": "uniform",
+        "proxy_steps": 1.0,
+        "full_res_uniform": False,
+        "synthesis_scale": 1.0,
+        "lr_finest": (1.0,),
+        "full_res_steps": None,
+        "long_fit": (),
+        "long_fit_steps": None,
+        "top_lam": None,
+        "n_images": 4,
+    }
+    proxy = {"quantizer": "soft-fast", "proxy_steps": 0.92, "full_res_uniform": True}
+    presets = {**proxy, "lr_finest": (0.1,), "full_res_steps": 11520}
+    for changes, folder in (
+        ({"stage2": True, "n_images": 8}, "checkerboard-first8"),
+        (proxy, "ladder-soft-fast-x0.92-lowres-first4"),
+        ({**proxy, "synthesis_scale": 0.5}, "ladder-soft-fast-x0.92-lowres-s0.5-first4"),
+        ({**proxy, "lr_finest": (0.3,)}, "ladder-soft-fast-x0.92-lowres-f0.3-first4"),
+        ({**presets, "top_lam": 2.5e-4}, "ladder-soft-fast-x0.92-lowres-f0.1-n11520-t0.00025-first4"),
+        (
+            {**presets, "full_res_steps": 23040, "long_fit": (2e-3, 1e-3), "long_fit_steps": 23040},
+            "ladder-soft-fast-x0.92-lowres-f0.1-n23040-L0.002-0.001-m23040-first4",
+        ),
+    ):
+        assert lg.sweep_folder(argparse.Namespace(**{**plain, **changes})) == folder
+        assert (lg.OUT / folder / "latent-proto.json").is_file()
+    # --synthesis-scale: every point's synthesis width times the factor, rounded, nothing else
+    half = lg.ladder_points(argparse.Namespace(**{**plain, **proxy, "synthesis_scale": 0.5}))
+    full = lg.ladder_points(argparse.Namespace(**{**plain, **proxy}))
+    assert [p.hidden for p in half] == [8, 8, 8, 12, 12, 12, 12, 12]
+    assert [replace(p, hidden=q.hidden) for p, q in zip(half, full, strict=True)] == list(full)
+
+
 def test_reuse_rows_takes_only_the_points_run_with_the_same_config_on_the_same_images(tmp_path):
     """runner.reuse_rows: a committed run's rows seed the cache for the settings whose point is
     unchanged and whose image bytes match; a changed point, another image's bytes and a row the
