@@ -5,7 +5,8 @@
     python -m benchmarks.latent_grid --report          # tables from the results already there
     python -m benchmarks.latent_grid --workers 2 --context checkerboard   # with the context model
     python -m benchmarks.latent_grid --workers 2 --context checkerboard --quantizer soft-fast \
-        --proxy-steps 0.92 --full-res-uniform --lr-finest 0.1 --full-res-steps 11520 --top-lam 2.5e-4  # the presets'
+        --proxy-steps 0.92 --full-res-uniform --lr-finest 0.1 --full-res-steps 11520 \
+        --top-lam 2.5e-4   # the presets' ladder
     python -m benchmarks.latent_grid --workers 2 --context checkerboard --quantizer soft-fast \
         --proxy-steps 0.92 --full-res-uniform --lr-finest 0.1 --full-res-steps 11520 --long-fit 0.002,0.001 \
         --reuse <an earlier run>/latent-proto.json   # two points with the long fit, the rest reused
@@ -682,10 +683,11 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"--long-fit: lambdas separated by commas, not {args.long_fit!r}")
     if args.long_fit and (args.context == "none" or args.tuning):
         p.error("--long-fit is for the context model's ladder: give --context checkerboard (not --tuning)")
-    if args.top_lam is not None and (
-        args.context == "none" or args.tuning or not 0 < args.top_lam < LATENT_LADDER[-1].lam
-    ):
-        p.error(f"--top-lam: a lambda in (0, {LATENT_LADDER[-1].lam:g}) (--context checkerboard's ladder)")
+    if args.top_lam is not None and (args.context == "none" or args.tuning):
+        p.error("--top-lam is for the context model's ladder: give --context checkerboard (not --tuning)")
+    named = {f"{pt.lam:g}" for pt in LATENT_LADDER}  # rows and folders name a point by its lambda, %g
+    if args.top_lam is not None and (not 0 < args.top_lam < LATENT_LADDER[-1].lam or f"{args.top_lam:g}" in named):
+        p.error(f"--top-lam: a lambda in (0, {LATENT_LADDER[-1].lam:g}), named apart from the ladder's")
     if args.long_fit_steps is not None and (not args.long_fit or not 0 < args.long_fit_steps <= 10**6):
         p.error("--long-fit-steps: a step count for the points --long-fit names")
     steps = args.full_res_steps

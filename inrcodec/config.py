@@ -441,7 +441,7 @@ def with_full_res(
 
 
 # The finest grid's learning rate at the two full-resolution points (LatentConfig.lr_finest),
-# 0.1 of lr_latent at both, and grid-max's point given grid-xhigh's 11,520 steps (3,840 were too
+# 0.1 of lr_latent at both, and the lambda 5e-4 point (grid-max's then) given grid-xhigh's 11,520 steps (3,840 were too
 # few for the slower grid: at 0.3 and 0.1 it lost 0.8 and 2.1 dB). On photo001-004 the ladder
 # with both: -6.0 % BD-rate against it before; on Kodak -7.9 %, -17.1 % against JPEG 4:2:0
 # (docs/benchmark.md, "The finest grid's learning rate").

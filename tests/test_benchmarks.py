@@ -636,6 +636,9 @@ def test_latent_grid_proxy_options_shape_the_ladder(capsys):
         (["--long-fit", "1.5e-3"], "--long-fit: no point with grids from 1/2 or coarser at lambda 0.0015"),
         (["--long-fit", "x"], "--long-fit: lambdas separated by commas"),
         (["--top-lam", "1e-3"], "--top-lam: a lambda in (0, 0.0005)"),
+        (["--top-lam", "0"], "--top-lam: a lambda in (0, 0.0005)"),
+        (["--top-lam", "4.9999999e-4"], "named apart from the ladder's"),
+        (["--top-lam", "2.5e-4", "--tuning"], "--top-lam is for the context model's ladder"),
         (["--long-fit-steps", "100"], "--long-fit-steps: a step count for the points --long-fit names"),
         (["--reuse", "/nonexistent.json"], "--reuse: /nonexistent.json: no such file"),
         (["--reuse", str(runner.REPO / "README.md")], "README.md: cannot read it as JSON (JSONDecodeError)"),
@@ -791,6 +794,11 @@ def test_latent_grid_studies_keep_the_points_their_committed_results_ran():
     recorded = reference["provenance"]["config"]["points"]
     stage2 = [p for p in lg.LATENT_STAGE2 if lg.latent_record(p) in recorded]
     assert len(stage2) == 7  # the stage-2 ladder but grid-xhigh's point, added after that run
+    # the presets' Kodak run (README's and docs' figures) ran the presets' ladder as it is now
+    presets = json.loads((lg.OUT / "kodak-top" / "latent-proto.json").read_text())
+    assert presets["provenance"]["config"]["points"] == [
+        json.loads(json.dumps(lg.latent_record(p))) for p in lg.LATENT_PRESET_LADDER
+    ]
 
 
 def test_side_by_side_runs_alternate_and_balance():
