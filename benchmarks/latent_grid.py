@@ -167,6 +167,11 @@ def _scaled(hidden: int, args: argparse.Namespace) -> int:
     return max(1, round(hidden * args.synthesis_scale))
 
 
+def setting(lam: float) -> str:
+    """A ladder point's name in rows, tables and the results' settings: its lambda, %g."""
+    return f"lam={lam:g}"
+
+
 def sweep_folder(args: argparse.Namespace) -> str:
     """The context model's sweep's folder name under OUT: the ladder, then a suffix per option
     away from its default (so that each variant's results keep a folder of their own)."""
@@ -243,12 +248,12 @@ class LatentProto(Codec):
         return {"config": latent_record(job.params)}
 
     def recorded_job_configs(self, config: dict) -> dict[str, dict]:
-        return {f"lam={p['lam']:g}": {"config": p} for p in config["points"]}
+        return {setting(p["lam"]): {"config": p} for p in config["points"]}
 
     def jobs(self) -> list[Job]:
         # cost: about 12 ms of one core a step, twice that with a full-resolution grid
         cost = [0.0125 * p.steps * (2 - min(p.finest, 1)) for p in self.points]
-        return [Job(f"lam={p.lam:g}", (f"lam={p.lam:g}",), p, c) for p, c in zip(self.points, cost)]
+        return [Job(setting(p.lam), (setting(p.lam),), p, c) for p, c in zip(self.points, cost)]
 
     def run(self, arr: np.ndarray, job: Job) -> list[dict]:
         from inrcodec.decoder.latent import render
@@ -494,7 +499,7 @@ def ablation_report(out: Path, reference: Path = OUT / "checkerboard-first8", pl
     """The ablations' table: each variant's mean curve over the photos it ran on against the
     reference sweep's same points on the same photos (and the plain sweep's, the parametric model)."""
     points = [latent_record(p) for p in ablation_points()]
-    settings = [f"lam={p['lam']:g}" for p in points]
+    settings = [setting(p["lam"]) for p in points]
 
     def cut(doc: dict, images: list[str]) -> dict:
         rows = [r for r in doc["rows"] if r["image"] in images and r["setting"] in settings]
@@ -521,7 +526,7 @@ def ablation_report(out: Path, reference: Path = OUT / "checkerboard-first8", pl
     head.append("MACs/pixel")
     rows = [cells("**the ladder's points (reference)**", ref, ref_cfgs)]
     plain_doc = _load(plain / "latent-proto.json")
-    plain_cfgs = [p for p in plain_doc["provenance"]["config"]["points"] if f"lam={p['lam']:g}" in settings]
+    plain_cfgs = [p for p in plain_doc["provenance"]["config"]["points"] if setting(p["lam"]) in settings]
     label = "one Laplace per level, no context model (1.25x the steps: equal time)"
     rows.append(cells(label, cut(plain_doc, images), plain_cfgs))
     for codec in codecs:
@@ -685,8 +690,8 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--long-fit is for the context model's ladder: give --context checkerboard (not --tuning)")
     if args.top_lam is not None and (args.context == "none" or args.tuning):
         p.error("--top-lam is for the context model's ladder: give --context checkerboard (not --tuning)")
-    named = {f"{pt.lam:g}" for pt in LATENT_LADDER}  # rows and folders name a point by its lambda, %g
-    if args.top_lam is not None and (not 0 < args.top_lam < LATENT_LADDER[-1].lam or f"{args.top_lam:g}" in named):
+    named = {setting(pt.lam) for pt in LATENT_LADDER}  # rows and folders name a point by its lambda, %g
+    if args.top_lam is not None and (not 0 < args.top_lam < LATENT_LADDER[-1].lam or setting(args.top_lam) in named):
         p.error(f"--top-lam: a lambda in (0, {LATENT_LADDER[-1].lam:g}), named apart from the ladder's")
     if args.long_fit_steps is not None and (not args.long_fit or not 0 < args.long_fit_steps <= 10**6):
         p.error("--long-fit-steps: a step count for the points --long-fit names")
