@@ -4,8 +4,10 @@
     python -m benchmarks.perf --preset grid-medium --out benchmarks/results/perf-grid-medium.json
 
 Each encode and decode runs in a fresh subprocess so that its time and peak resident memory
-(``ru_maxrss`` of the child) are its own; the native decode runs three times (in a fresh process,
-and in this one) and the median is reported. JPEG is Pillow's, optimize=True, with the highest quality
+(``ru_maxrss`` of the child) are its own; the native and the 4096 px decodes run three times (in
+fresh processes; the native one in this one too) and the median is reported, every run and the
+load average before each timed part kept beside it (this machine is shared, and its speed
+differs from day to day: compare only figures of one run). JPEG is Pillow's, optimize=True, with the highest quality
 whose file is not larger (in bits per pixel) than the .inr file: the same or lower bpp.
 """
 
@@ -25,7 +27,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from benchmarks.runner import command_line
+from benchmarks.runner import _git, command_line
 from inrcodec import __version__, image
 
 _WRAP = (
@@ -65,6 +67,11 @@ def _decode_times(decode, data: bytes, threads: str | None = None, runs: int = 3
             os.environ["INRCODEC_THREADS"] = before
 
 
+def _load() -> list[float]:
+    """The 1-, 5- and 15-minute load averages, recorded with each timing."""
+    return [round(x, 2) for x in os.getloadavg()]
+
+
 def jpeg_at_or_below(arr: np.ndarray, bpp: float) -> dict | None:
     """The best Pillow JPEG (4:2:0, optimize=True) whose bpp is <= ``bpp``."""
     best = None
@@ -90,6 +97,7 @@ def main() -> None:
         for name in args.images.split(","):
             src = Path(args.dir) / f"{name}.png"
             inr = Path(tmp) / f"{name}.inr"
+            load = {"encode": _load()}
             enc_s, enc_mb, stats = _child(["encode", str(src), "-o", str(inr), "--preset", args.preset, "--json"])
             # The SIREN encoder's own split (fit, coding, its check decode); a grid preset's CPU time.
             stats = json.loads(stats)
@@ -97,13 +105,17 @@ def main() -> None:
             # Three fresh processes: the median is the figure, all three are kept.
             # --force: decode refuses to replace a file it was not told to (the second and third runs)
             native = ["decode", str(inr), "-o", str(Path(tmp) / "native.png"), "--quiet", "--force"]
+            load["decode_native_process"] = _load()
             runs = [_child(native) for _ in range(3)]
             dec_s, dec_mb, _ = sorted(runs)[1]
-            big = ["decode", str(inr), "-o", str(Path(tmp) / "big.png"), "--size", "4096", "--quiet"]
-            big_s, big_mb, _ = _child(big)
+            big = ["decode", str(inr), "-o", str(Path(tmp) / "big.png"), "--size", "4096", "--quiet", "--force"]
+            load["decode_4096_process"] = _load()
+            big_runs = [_child(big) for _ in range(3)]
+            big_s, big_mb, _ = sorted(big_runs)[1]
             arr = image.load(src)
             import inrcodec
 
+            load["decode_native_in_process"] = _load()
             times, out = _decode_times(inrcodec.decode, inr.read_bytes())
             times_1, _ = _decode_times(inrcodec.decode, inr.read_bytes(), threads="1")
             dec_inproc = sorted(times)[1]
@@ -123,7 +135,9 @@ def main() -> None:
                 "decode_threads": os.environ.get("INRCODEC_THREADS") or os.cpu_count(),
                 "decode_native_s_in_process_one_thread": sorted(times_1)[1],
                 "decode_4096_s_process": big_s,
+                "decode_4096_s_process_runs": [r[0] for r in big_runs],
                 "decode_4096_peak_mib": big_mb,
+                "load": load,
                 "jpeg": jpeg_at_or_below(arr, bpp),
             }
             rows.append(row)
@@ -133,6 +147,7 @@ def main() -> None:
         "preset": args.preset,
         "machine": {"platform": platform.platform(), "processor": platform.processor(), "python": sys.version},
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "git_commit": _git("rev-parse", "HEAD"),
         "command": " ".join(command_line()),
         "rows": rows,
     }
