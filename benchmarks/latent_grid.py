@@ -186,6 +186,7 @@ def sweep_folder(args: argparse.Namespace) -> str:
     name += "-L" + "-".join(f"{lam:g}" for lam in args.long_fit) if args.long_fit else ""
     name += f"-m{args.long_fit_steps}" if args.long_fit_steps is not None else ""
     name += f"-t{args.top_lam:g}" if args.top_lam is not None else ""
+    name += "-c" + "-".join(str(w) for w in args.context_hidden) if args.context_hidden else ""
     return f"{name}-first{args.n_images}"
 
 
@@ -203,6 +204,9 @@ def ladder_points(args: argparse.Namespace) -> tuple[LatentConfig, ...]:
     if args.lr_finest != (1.0,) or args.full_res_steps is not None:
         points = with_full_res(points, args.lr_finest, args.full_res_steps)
     points = with_long_fit(points, args.long_fit, args.long_fit_steps) if args.long_fit else points
+    if args.context_hidden:
+        widths = args.context_hidden * (len(points) if len(args.context_hidden) == 1 else 1)
+        points = tuple(replace(pt, context_hidden=w) for pt, w in zip(points, widths, strict=True))
     return points + (replace(points[-1], lam=args.top_lam),) if args.top_lam is not None else points
 
 
@@ -642,6 +646,12 @@ def main(argv: list[str] | None = None) -> int:
         "(below the top's; the folder's name gets -t<lambda>)",
     )
     p.add_argument(
+        "--context-hidden",
+        default="",
+        help="with --context: the context model's hidden width (LatentConfig.context_hidden, default 16), one "
+        "for all points or one per ladder point, comma-separated (the folder's name gets -c<widths>)",
+    )
+    p.add_argument(
         "--reuse",
         type=Path,
         action="append",
@@ -690,6 +700,14 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--long-fit is for the context model's ladder: give --context checkerboard (not --tuning)")
     if args.top_lam is not None and (args.context == "none" or args.tuning):
         p.error("--top-lam is for the context model's ladder: give --context checkerboard (not --tuning)")
+    try:
+        args.context_hidden = tuple(int(w) for w in args.context_hidden.split(",")) if args.context_hidden else ()
+    except ValueError:
+        p.error(f"--context-hidden: widths separated by commas, not {args.context_hidden!r}")
+    if args.context_hidden and (args.context == "none" or args.tuning):
+        p.error("--context-hidden is for the context model's ladder: give --context checkerboard (not --tuning)")
+    if len(args.context_hidden) not in (0, 1, len(LATENT_LADDER)) or not all(0 < w < 256 for w in args.context_hidden):
+        p.error(f"--context-hidden: one width in 1..255, or one per ladder point ({len(LATENT_LADDER)})")
     named = {setting(pt.lam) for pt in LATENT_LADDER}  # rows and folders name a point by its lambda, %g
     if args.top_lam is not None and (not 0 < args.top_lam < LATENT_LADDER[-1].lam or setting(args.top_lam) in named):
         p.error(f"--top-lam: a lambda in (0, {LATENT_LADDER[-1].lam:g}), named apart from the ladder's")

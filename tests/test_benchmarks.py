@@ -603,6 +603,7 @@ def test_latent_grid_proxy_options_shape_the_ladder(capsys):
         long_fit=(),
         long_fit_steps=None,
         top_lam=2.5e-4,
+        context_hidden=(),
         **vars(args),
     )
     assert lg.ladder_points(sweep) == LATENT_PRESET_LADDER
@@ -640,6 +641,10 @@ def test_latent_grid_proxy_options_shape_the_ladder(capsys):
         (["--top-lam", "4.9999999e-4"], "named apart from the ladder's"),
         (["--top-lam", "2.5e-4", "--tuning"], "--top-lam is for the context model's ladder"),
         (["--long-fit-steps", "100"], "--long-fit-steps: a step count for the points --long-fit names"),
+        (["--context-hidden", "8,16"], "--context-hidden: one width in 1..255, or one per ladder point (8)"),
+        (["--context-hidden", "0"], "--context-hidden: one width in 1..255"),
+        (["--context-hidden", "w"], "--context-hidden: widths separated by commas"),
+        (["--context-hidden", "8", "--tuning"], "--context-hidden is for the context model's ladder"),
         (["--reuse", "/nonexistent.json"], "--reuse: /nonexistent.json: no such file"),
         (["--reuse", str(runner.REPO / "README.md")], "README.md: cannot read it as JSON (JSONDecodeError)"),
         (["--reuse", str(lg.OUT / "kodak-presets" / "latent-proto.json")], "--reuse is for a sweep that runs"),
@@ -669,6 +674,7 @@ def test_long_fit_gives_the_named_points_the_full_resolution_points_training():
         long_fit=(2e-3, 1e-3),
         long_fit_steps=None,
         top_lam=2.5e-4,
+        context_hidden=(),
     )
     points = lg.ladder_points(args)
     changed = 0
@@ -699,6 +705,7 @@ def test_sweep_folders_name_every_option_away_from_its_default():
     import argparse
 
     from benchmarks import latent_grid as lg
+    from inrcodec.config import LATENT_PRESET_LADDER
 
     plain = {
         "stage2": False,
@@ -712,6 +719,7 @@ def test_sweep_folders_name_every_option_away_from_its_default():
         "long_fit": (),
         "long_fit_steps": None,
         "top_lam": None,
+        "context_hidden": (),
         "n_images": 4,
     }
     proxy = {"quantizer": "soft-fast", "proxy_steps": 0.92, "full_res_uniform": True}
@@ -734,6 +742,14 @@ def test_sweep_folders_name_every_option_away_from_its_default():
     full = lg.ladder_points(argparse.Namespace(**{**plain, **proxy}))
     assert [p.hidden for p in half] == [8, 8, 8, 12, 12, 12, 12, 12]
     assert [replace(p, hidden=q.hidden) for p, q in zip(half, full, strict=True)] == list(full)
+    # --context-hidden: one width for every point (the top point's too), or one per ladder point
+    widths = {**plain, **presets, "top_lam": 2.5e-4, "context_hidden": (8, 8, 8) + (16,) * 4 + (24,)}
+    assert lg.sweep_folder(argparse.Namespace(**widths)).endswith("-t0.00025-c8-8-8-16-16-16-16-24-first4")
+    narrow = lg.ladder_points(argparse.Namespace(**widths))
+    assert [p.context_hidden for p in narrow] == [8, 8, 8, 16, 16, 16, 16, 24, 24]
+    assert [replace(p, context_hidden=16) for p in narrow] == list(LATENT_PRESET_LADDER)
+    one = lg.ladder_points(argparse.Namespace(**{**plain, **proxy, "context_hidden": (12,)}))
+    assert [p.context_hidden for p in one] == [12] * 8
 
 
 def test_reuse_rows_takes_only_the_points_run_with_the_same_config_on_the_same_images(tmp_path):
