@@ -64,6 +64,7 @@ from inrcodec.config import (
     with_long_fit,
     with_proxy,
 )
+from inrcodec.encoder import latent_init
 
 PHOTOS = REPO.parent / "shared" / "photos"
 OUT = RESULTS / "latent"
@@ -187,6 +188,7 @@ def sweep_folder(args: argparse.Namespace) -> str:
     name += f"-m{args.long_fit_steps}" if args.long_fit_steps is not None else ""
     name += f"-t{args.top_lam:g}" if args.top_lam is not None else ""
     name += "-c" + "-".join(str(w) for w in args.context_hidden) if args.context_hidden else ""
+    name += f"-i{args.init}" if args.init else ""
     return f"{name}-first{args.n_images}"
 
 
@@ -207,6 +209,8 @@ def ladder_points(args: argparse.Namespace) -> tuple[LatentConfig, ...]:
     if args.context_hidden:
         widths = args.context_hidden * (len(points) if len(args.context_hidden) == 1 else 1)
         points = tuple(replace(pt, context_hidden=w) for pt, w in zip(points, widths, strict=True))
+    if args.init:
+        points = tuple(replace(pt, init=args.init) if latent_init.fits(pt, args.init) else pt for pt in points)
     return points + (replace(points[-1], lam=args.top_lam),) if args.top_lam is not None else points
 
 
@@ -652,6 +656,12 @@ def main(argv: list[str] | None = None) -> int:
         "for all points or one per ladder point, comma-separated (the folder's name gets -c<widths>)",
     )
     p.add_argument(
+        "--init",
+        default="",
+        help="with --context: the points whose synthesis and context network have this shipped init's shape "
+        f"start from it (LatentConfig.init; of {', '.join(latent_init.INITS)}; the folder's name gets -i<name>)",
+    )
+    p.add_argument(
         "--reuse",
         type=Path,
         action="append",
@@ -708,6 +718,10 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--context-hidden is for the context model's ladder: give --context checkerboard (not --tuning)")
     if len(args.context_hidden) not in (0, 1, len(LATENT_LADDER)) or not all(0 < w < 256 for w in args.context_hidden):
         p.error(f"--context-hidden: one width in 1..255, or one per ladder point ({len(LATENT_LADDER)})")
+    if args.init and (args.context == "none" or args.tuning):
+        p.error("--init is for the context model's ladder: give --context checkerboard (not --tuning)")
+    if args.init and args.init not in latent_init.INITS:
+        p.error(f"--init: {args.init!r} is not a shipped init ({', '.join(latent_init.INITS)})")
     named = {setting(pt.lam) for pt in LATENT_LADDER}  # rows and folders name a point by its lambda, %g
     if args.top_lam is not None and (not 0 < args.top_lam < LATENT_LADDER[-1].lam or setting(args.top_lam) in named):
         p.error(f"--top-lam: a lambda in (0, {LATENT_LADDER[-1].lam:g}), named apart from the ladder's")

@@ -308,6 +308,11 @@ class LatentConfig:
     # 0.1, grid-xhigh's point on photo002 came out 0.56 dB above the full rate's curve at its rate
     # (docs/benchmark.md, "The finest grid's learning rate")
     lr_finest: float = 1.0
+    # the shipped start of the synthesis and context networks (a name of encoder.latent_init.INITS,
+    # trained across photo009 onwards; "" : SIREN's random init). The file carries the networks as
+    # always, so only the encoder reads it: at the 1/4-resolution points, -7.2 % BD-rate on
+    # photo001-photo004 (docs/benchmark.md, "Shared networks")
+    init: str = ""
     weight_bits: int = 8  # unused: pack() picks the synthesis' bit depth (6..10) by D + lambda R
     seed: int = 0  # torch seed of the synthesis init and the batch order
 
@@ -337,7 +342,7 @@ class LatentConfig:
 # LatentConfig fields added after results were committed, with the value that gives the behaviour
 # before them: latent_record leaves them out at that value, so the committed rows keep their
 # fingerprints (as ADDED_IN_2_0 does for EncodeConfig).
-LATENT_ADDED = {"quantizer": "uniform", "lr_finest": 1.0}
+LATENT_ADDED = {"quantizer": "uniform", "lr_finest": 1.0, "init": ""}
 
 
 def latent_record(cfg: LatentConfig) -> dict:

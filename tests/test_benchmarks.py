@@ -604,6 +604,7 @@ def test_latent_grid_proxy_options_shape_the_ladder(capsys):
         long_fit_steps=None,
         top_lam=2.5e-4,
         context_hidden=(),
+        init="",
         **vars(args),
     )
     assert lg.ladder_points(sweep) == LATENT_PRESET_LADDER
@@ -675,6 +676,7 @@ def test_long_fit_gives_the_named_points_the_full_resolution_points_training():
         long_fit_steps=None,
         top_lam=2.5e-4,
         context_hidden=(),
+        init="",
     )
     points = lg.ladder_points(args)
     changed = 0
@@ -720,6 +722,7 @@ def test_sweep_folders_name_every_option_away_from_its_default():
         "long_fit_steps": None,
         "top_lam": None,
         "context_hidden": (),
+        "init": "",
         "n_images": 4,
     }
     proxy = {"quantizer": "soft-fast", "proxy_steps": 0.92, "full_res_uniform": True}
@@ -874,3 +877,51 @@ def test_proxy_probe_writes_one_row_per_variant_and_lambda_and_keeps_them(tmp_pa
         0.1,
         4,
     )
+
+
+@pytest.mark.skipif(not (runner.REPO.parent / "shared" / "photos").is_dir(), reason="../shared/photos not here")
+def test_shared_prior_probe_freezes_the_shared_networks_and_counts_their_bytes_out(tmp_path, monkeypatch):
+    """The probe's "frozen" fit leaves the shared networks as trained and counts the file less
+    their payloads (plus the prior ID); "init" trains them; the codec's class is restored."""
+    import torch
+
+    from benchmarks import shared_prior_probe as sp
+    from inrcodec.encoder import latent
+
+    monkeypatch.setattr(sp, "POINTS", tuple(replace(p, steps=20) for p in sp.POINTS))
+    photos = [sp.PHOTOS / "photo009.png", sp.PHOTOS / "photo010.png"]
+    shared = sp.train_shared(sp.POINTS[1], photos, 10, lambda msg: None)
+    assert shared["train_images"] == ["photo009.png", "photo010.png"]
+    path = tmp_path / "shared.pt"
+    torch.save(shared, path)
+    packed = {}
+    pack = latent.pack
+
+    def keep(model, cfg, arr):
+        packed["model"] = model
+        return pack(model, cfg, arr)
+
+    monkeypatch.setattr(latent, "pack", keep)
+    codec_class = latent.LatentImage
+    for way, same in (("frozen", True), ("init", False)):
+        row = sp.fit_one(way, "photo001", 0.016, str(path))
+        nets = packed["model"]
+        equal = [torch.equal(v, nets.linears.state_dict()[k]) for k, v in shared["linears"].items()]
+        assert all(equal) if same else not all(equal)
+        lost = row["synthesis_bytes"] + row["context_bytes"] - sp.PRIOR_ID_BYTES if same else 0
+        assert row["bytes"] == row["file_bytes"] - lost
+        assert latent.LatentImage is codec_class
+    # the table: a BD-rate per photo and way once its three points are there
+    ref = {
+        "rows": [
+            {"image": "photo001", "setting": f"lam={p.lam:g}", "bpp": b, "psnr": q}
+            for p, b, q in zip(sp.POINTS, (0.08, 0.1, 0.12), (23.0, 23.5, 23.8))
+        ]
+    }
+    rows = [
+        {"way": "frozen", "image": "photo001", "lam": p.lam, "bpp": b * 0.9, "psnr": q}
+        for p, b, q in zip(sp.POINTS, (0.08, 0.1, 0.12), (23.0, 23.5, 23.8))
+    ]
+    monkeypatch.setattr(sp, "HELD_OUT", ("photo001",))
+    text = sp.table(rows, ref)
+    assert "| photo001 | frozen |" in text and "-10.0 %" in text

@@ -38,6 +38,7 @@ from inrcodec import coords
 from inrcodec.config import LatentConfig
 from inrcodec.decoder.latent import render as decode_latent
 from inrcodec.decoder.latent import taps
+from inrcodec.encoder import latent_init
 from inrcodec.encoder.latent_context import ContextModel, Pyramid
 from inrcodec.format.checkerboard import FRAC, encode_latents
 from inrcodec.format.latent import LatentFile, LatentHeader, context_block, level_sizes, read, write
@@ -65,6 +66,8 @@ class LatentImage(torch.nn.Module):
                 lin.weight.uniform_(-bound, bound)
                 lin.bias.uniform_(-bound, bound)
         self.arm = ContextModel(cfg.levels, cfg.context_hidden) if cfg.context == "checkerboard" else None
+        if cfg.init:  # after the random init, so the seeded draws of everything else are the same
+            latent_init.apply(self, cfg.init)
 
     @property
     def latents(self) -> list[torch.Tensor]:

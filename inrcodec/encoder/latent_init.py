@@ -1,0 +1,80 @@
+"""Shipped starting points for the latent family's synthesis and context networks (encoder only).
+
+At the lowest points a third of every file is the two small networks, fitted from SIREN's random
+init in each encode. Started instead from networks trained across photographs (photo009 onwards,
+each with latents of its own: ``benchmarks/shared_prior_probe.py``), the same fit lands 6-9 %
+lower in BD-rate on the held-out photos (docs/benchmark.md, "Shared networks"). The file still
+carries both networks, so the decoder needs nothing of this. An init is named, and its bytes
+pinned by SHA-256: a released one never changes (a new one gets a new name), so an encode stays
+reproducible.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from dataclasses import dataclass
+from importlib import resources
+
+import numpy as np
+import torch
+
+
+@dataclass(frozen=True)
+class Init:
+    """One shipped init: its arrays' file under inits/, and how it was made."""
+
+    file: str  # inits/<file>: an .npz of float32 arrays named linears.<key> and arm.<key>
+    sha256: str  # of the file's bytes
+    trained: str  # the command and data (for people)
+
+
+INITS = {
+    "quarter-v1": Init(
+        "latent-quarter-v1.npz",
+        "064ee87b87f3d5fe29607952f114c59d46f99b609574cb3a6a1177803b0b92ef",
+        "python -m benchmarks.shared_prior_probe --workers 2 (commit of 2026-12-02): grid-low's point "
+        "(5 levels from 1/4, synthesis 21-16-16-3, context width 16), photo009-photo024, 2500 steps "
+        "an image in turn, seed 0",
+    ),
+}
+
+
+def arrays(name: str) -> dict[str, np.ndarray]:
+    """The init's arrays, after checking its bytes against the pinned SHA-256."""
+    if name not in INITS:
+        raise ValueError(f"unknown latent init {name!r} (this build has: {', '.join(INITS)})")
+    init = INITS[name]
+    data = resources.files("inrcodec.encoder").joinpath("inits", init.file).read_bytes()
+    if hashlib.sha256(data).hexdigest() != init.sha256:
+        raise ValueError(f"latent init {name!r}: {init.file} does not match its SHA-256")
+    with np.load(io.BytesIO(data)) as npz:
+        return {key: npz[key] for key in npz.files}
+
+
+def fits(cfg, name: str) -> bool:
+    """Whether the init has the shapes of ``cfg``'s synthesis and context network (a LatentConfig)."""
+    values = arrays(name)
+    dims = [cfg.levels * cfg.channels + 4 * cfg.pe_levels] + [cfg.hidden] * cfg.layers + [3]
+    want = {f"linears.{i}.weight": (b, a) for i, (a, b) in enumerate(zip(dims[:-1], dims[1:]))}
+    want |= {f"linears.{i}.bias": (b,) for i, b in enumerate(dims[1:])}
+    if cfg.context == "checkerboard":
+        h = cfg.context_hidden
+        want |= {"arm.offsets": (cfg.levels,), "arm.l1.bias": (h,), "arm.l2.weight": (h, h), "arm.l2.bias": (h,)}
+        want |= {"arm.l3.weight": (2, h), "arm.l3.bias": (2,), "arm.l1.weight": (h, values["arm.l1.weight"].shape[1])}
+    return {k: v.shape for k, v in values.items()} == want
+
+
+def apply(model: torch.nn.Module, name: str) -> None:
+    """Overwrite ``model``'s synthesis (``linears``) and context network (``arm``) with the init's
+    values; a network of another shape is refused, naming the init."""
+    values = arrays(name)
+    for part in ("linears", "arm"):
+        module = getattr(model, part)
+        if module is None:
+            raise ValueError(f"latent init {name!r} has a context network; the config has none")
+        state = module.state_dict()
+        mine = {key.removeprefix(part + "."): v for key, v in values.items() if key.startswith(part + ".")}
+        if set(mine) != set(state) or any(tuple(state[k].shape) != mine[k].shape for k in mine):
+            raise ValueError(f"latent init {name!r} is for another network shape than the config's {part}")
+        module.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in mine.items()})
