@@ -36,10 +36,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
-
 from benchmarks import markdown as md
-from benchmarks.bd_rate import NoOverlap, bd_rate
+from benchmarks.bd_rate import NoOverlap, bd_psnr, bd_rate
 from benchmarks.runner import REPO, command_line, provenance
 from inrcodec.config import LATENT_PRESET_LADDER
 
@@ -167,37 +165,47 @@ def fit_one(way: str, photo: str, lam: float, shared_path: str) -> dict:
     }
 
 
+def _compare(anchor: list[dict], test: list[dict]) -> tuple[str, str]:
+    """(BD-rate, BD-PSNR) cells of ``test``'s curve against ``anchor``'s, each where the curves
+    overlap (a curve entirely below the other in PSNR has no BD-rate but may have a BD-PSNR)."""
+    curves = (
+        [r["bpp"] for r in anchor],
+        [r["psnr"] for r in anchor],
+        [r["bpp"] for r in test],
+        [r["psnr"] for r in test],
+    )
+    cells = []
+    for measure, unit in ((bd_rate, "%"), (bd_psnr, "dB")):
+        try:
+            cells.append(f"{measure(*curves):+.{1 if unit == '%' else 2}f} {unit}")
+        except NoOverlap:
+            cells.append("no overlap")
+    return cells[0], cells[1]
+
+
 def table(rows: list[dict], reference: dict) -> str:
-    """Per photo and way: the three points and the BD-rate against the presets' points."""
+    """Per photo and way: the three points, the BD-rate and BD-PSNR against the presets' points."""
     ref = {(r["image"], r["setting"]): r for r in reference["rows"]}
-    head = ["photo", "way", *[f"λ {p.lam:g}: bpp / dB" for p in POINTS], "BD-rate vs the presets"]
-    out, bds = [], {}
+    head = ["photo", "way", *[f"λ {p.lam:g}: bpp / dB" for p in POINTS], "BD-rate", "BD-PSNR"]
+    out, means = [], {}
     for photo in HELD_OUT:
         anchor = [ref[(photo, f"lam={p.lam:g}")] for p in POINTS]
-        out.append([photo, "presets (per-image networks)", *[f"{r['bpp']:.3f} / {r['psnr']:.2f}" for r in anchor], ""])
+        points = lambda rs: [f"{r['bpp']:.3f} / {r['psnr']:.2f}" for r in rs]  # noqa: E731
+        out.append([photo, "presets (per-image networks)", *points(anchor), "", ""])
         for way in ("frozen", "init"):
             got = {r["lam"]: r for r in rows if r["image"] == photo and r["way"] == way}
             if len(got) < len(POINTS):
                 continue
             test = [got[p.lam] for p in POINTS]
-            try:
-                bd = bd_rate(
-                    [r["bpp"] for r in anchor],
-                    [r["psnr"] for r in anchor],
-                    [r["bpp"] for r in test],
-                    [r["psnr"] for r in test],
-                )
-                bds.setdefault(way, []).append(bd)
-                cell = f"{bd:+.1f} %"
-            except NoOverlap as e:
-                cell = f"no overlap ({e})"
-            out.append([photo, way, *[f"{r['bpp']:.3f} / {r['psnr']:.2f}" for r in test], cell])
+            cells = _compare(anchor, test)
+            means.setdefault(way, []).append(cells)
+            out.append([photo, way, *points(test), *cells])
     lines = md.table(head, out)
-    for way, values in bds.items():
-        lines.append("")
-        lines.append(
-            f"{way}: BD-rate mean {np.mean(values):+.1f} %, photo by photo {', '.join(f'{v:+.1f}' for v in values)} %."
-        )
+    for way, cells in means.items():
+        rates = [float(c[0].split()[0]) for c in cells if c[0].endswith("%")]
+        mean = f"mean {sum(rates) / len(rates):+.1f} %; " if len(rates) == len(cells) else ""
+        photo_by_photo = f"{', '.join(c[0] for c in cells)}; BD-PSNR {', '.join(c[1] for c in cells)}"
+        lines += ["", f"{way}: BD-rate {mean}photo by photo {photo_by_photo}."]
     return "\n".join(lines) + "\n"
 
 

@@ -646,6 +646,8 @@ def test_latent_grid_proxy_options_shape_the_ladder(capsys):
         (["--context-hidden", "0"], "--context-hidden: one width in 1..255"),
         (["--context-hidden", "w"], "--context-hidden: widths separated by commas"),
         (["--context-hidden", "8", "--tuning"], "--context-hidden is for the context model's ladder"),
+        (["--init", "nope"], "--init: 'nope' is not a shipped init (quarter-v1)"),
+        (["--init", "quarter-v1", "--tuning"], "--init is for the context model's ladder"),
         (["--reuse", "/nonexistent.json"], "--reuse: /nonexistent.json: no such file"),
         (["--reuse", str(runner.REPO / "README.md")], "README.md: cannot read it as JSON (JSONDecodeError)"),
         (["--reuse", str(lg.OUT / "kodak-presets" / "latent-proto.json")], "--reuse is for a sweep that runs"),
@@ -753,6 +755,12 @@ def test_sweep_folders_name_every_option_away_from_its_default():
     assert [replace(p, context_hidden=16) for p in narrow] == list(LATENT_PRESET_LADDER)
     one = lg.ladder_points(argparse.Namespace(**{**plain, **proxy, "context_hidden": (12,)}))
     assert [p.context_hidden for p in one] == [12] * 8
+    # --init: the points whose networks have the init's shape start from it (the 1/4-resolution ones)
+    init = {**plain, **presets, "top_lam": 2.5e-4, "init": "quarter-v1"}
+    assert lg.sweep_folder(argparse.Namespace(**init)).endswith("-t0.00025-iquarter-v1-first4")
+    started = lg.ladder_points(argparse.Namespace(**init))
+    assert [p.init for p in started] == ["quarter-v1"] * 3 + [""] * 6
+    assert [replace(p, init="") for p in started] == list(LATENT_PRESET_LADDER)
 
 
 def test_reuse_rows_takes_only_the_points_run_with_the_same_config_on_the_same_images(tmp_path):
@@ -924,4 +932,4 @@ def test_shared_prior_probe_freezes_the_shared_networks_and_counts_their_bytes_o
     ]
     monkeypatch.setattr(sp, "HELD_OUT", ("photo001",))
     text = sp.table(rows, ref)
-    assert "| photo001 | frozen |" in text and "-10.0 %" in text
+    assert "| photo001 | frozen |" in text and "-10.0 %" in text and "BD-rate mean -10.0 %" in text

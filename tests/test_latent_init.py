@@ -1,0 +1,58 @@
+"""The latent family's shipped network inits (inrcodec/encoder/latent_init.py)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from inrcodec.config import LATENT_PRESET_LADDER, LATENT_PRESETS, latent_record
+from inrcodec.encoder import latent, latent_init
+
+
+def test_the_shipped_init_is_pinned_and_fits_the_quarter_resolution_points():
+    values = latent_init.arrays("quarter-v1")
+    assert all(v.dtype == np.float32 for v in values.values())
+    assert [latent_init.fits(p, "quarter-v1") for p in LATENT_PRESET_LADDER] == [True] * 3 + [False] * 6
+    assert latent_init.fits(LATENT_PRESETS["grid-low"], "quarter-v1")
+    assert not latent_init.fits(replace(LATENT_PRESETS["grid-low"], context_hidden=8), "quarter-v1")
+    with pytest.raises(ValueError, match="unknown latent init 'nope'"):
+        latent_init.arrays("nope")
+
+
+def test_a_changed_init_file_is_refused(monkeypatch):
+    bad = replace(latent_init.INITS["quarter-v1"], sha256="0" * 64)
+    monkeypatch.setitem(latent_init.INITS, "quarter-v1", bad)
+    with pytest.raises(ValueError, match="does not match its SHA-256"):
+        latent_init.arrays("quarter-v1")
+
+
+def test_a_model_starts_from_the_init_and_the_seeded_draws_are_unchanged():
+    """The networks hold the init's values; everything else the seed draws is as without it."""
+    cfg = LATENT_PRESETS["grid-low"]
+    torch.manual_seed(cfg.seed)
+    plain = latent.LatentImage(64, 48, cfg)
+    after_plain = torch.rand(4)
+    torch.manual_seed(cfg.seed)
+    model = latent.LatentImage(64, 48, replace(cfg, init="quarter-v1"))
+    assert torch.equal(torch.rand(4), after_plain)
+    values = latent_init.arrays("quarter-v1")
+    for key, v in model.linears.state_dict().items():
+        assert np.array_equal(v.numpy(), values[f"linears.{key}"])
+    for key, v in model.arm.state_dict().items():
+        assert np.array_equal(v.numpy(), values[f"arm.{key}"])
+    assert torch.equal(model.flat, plain.flat)
+    assert not torch.equal(model.linears[0].weight, plain.linears[0].weight)
+    with pytest.raises(ValueError, match="'quarter-v1' is for another network shape"):
+        latent.LatentImage(64, 48, replace(LATENT_PRESETS["grid-medium"], init="quarter-v1"))
+    with pytest.raises(ValueError, match="has a context network; the config has none"):
+        latent.LatentImage(64, 48, replace(cfg, context="none", init="quarter-v1"))
+
+
+def test_the_init_field_leaves_earlier_records_alone():
+    """latent_record omits init at "" (the committed results keep their fingerprints)."""
+    cfg = LATENT_PRESETS["grid-medium"]
+    assert "init" not in latent_record(cfg)
+    assert latent_record(replace(cfg, init="quarter-v1"))["init"] == "quarter-v1"
