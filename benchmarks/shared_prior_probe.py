@@ -1,7 +1,8 @@
 """Would a synthesis and context network shared across images pay at the latent family's lowest
 points? A probe for issue 15, before any format is built for it.
 
-    python -m benchmarks.shared_prior_probe --workers 2 --out benchmarks/results/latent/shared-prior-probe
+    python -m benchmarks.shared_prior_probe --workers 2                  # the 1/4-resolution points
+    python -m benchmarks.shared_prior_probe --workers 2 --points half    # the 1/2-resolution points
 
 At the three 1/4-resolution points of the presets' ladder the synthesis and the context network
 are a third of every file (Kodak, lambda 0.032: 699 + 394 of 3,161 bytes), whatever the image.
@@ -9,15 +10,17 @@ Issue 14 ships the SIREN's init with the decoder; the same could be done here. T
 
 1. trains one synthesis and one context network on photo009 onwards (``--train-images`` of them;
    each image its own latents, the two networks shared; each step a batch of one image, the
-   images in turn) with the training step of ``encoder.latent`` at ``grid-low``'s point, for
+   images in turn) with the training step of ``encoder.latent`` at the middle point of three
+   (``--points``: quarter, the 1/4-resolution points, lambda 0.032, 0.016 = ``grid-low``, 0.008;
+   half, the 1/2-resolution ones, 0.004 = ``grid-medium``, 0.002, 0.001), for
    ``--steps-per-image`` steps an image, the presets' cosine schedule and proxy over the whole run;
-2. fits photo001-photo004 (never trained on) at the three points (lambda 0.032, 0.016, 0.008) two
-   ways, each as ``latent.fit`` with the networks replaced when the model is built: **frozen**
-   (only the latents learn; the file's SYNTHESIS and CONTEXT payloads would not be sent, so the
+2. fits photo001-photo004 (never trained on) at the three points two ways, each as
+   ``latent.fit`` with the networks replaced when the model is built: **frozen** (only the
+   latents learn; the file's SYNTHESIS and CONTEXT payloads would not be sent, so the
    rate counted is the file's bytes less those payloads plus 2 bytes for a prior's ID), and
    **init** (the shared networks as the start of the ordinary fit; every byte counted);
 3. compares each photo's three-point curve with the presets' (the committed first4 run's rows) as
-   a BD-rate.
+   a BD-rate and a BD-PSNR.
 
 The estimate of "frozen" is what a format that names a shipped network would give, not a file
 that exists: nothing here is reachable from the codec. Rows go to ``<out>/rows.jsonl`` (a row
@@ -46,7 +49,10 @@ OUT = REPO / "benchmarks" / "results" / "latent" / "shared-prior-probe"
 REFERENCE = (
     REPO / "benchmarks" / "results" / "latent" / "ladder-soft-fast-x0.92-lowres-f0.1-n11520-t0.00025-first4"
 ) / "latent-proto.json"
-POINTS = LATENT_PRESET_LADDER[:3]  # the 1/4-resolution points: lambda 0.032, 0.016, 0.008 (grid-low the middle)
+# the points of the presets' ladder that share one network shape: the 1/4-resolution ones (lambda
+# 0.032, 0.016 = grid-low, 0.008) and the 1/2-resolution ones (0.004 = grid-medium, 0.002, 0.001);
+# the shared networks train at the middle one's settings
+GROUPS = {"quarter": LATENT_PRESET_LADDER[:3], "half": LATENT_PRESET_LADDER[3:6]}
 HELD_OUT = ("photo001", "photo002", "photo003", "photo004")
 PRIOR_ID_BYTES = 2  # what naming a shipped network would add to a file
 
@@ -120,7 +126,7 @@ def _fit(job: tuple) -> dict:
     return fit_one(*job)
 
 
-def fit_one(way: str, photo: str, lam: float, shared_path: str) -> dict:
+def fit_one(way: str, photo: str, lam: float, shared_path: str, group: str = "quarter") -> dict:
     """One held-out fit (in a process of its own: the patched model class stays there)."""
     import torch
 
@@ -128,7 +134,7 @@ def fit_one(way: str, photo: str, lam: float, shared_path: str) -> dict:
     from inrcodec.encoder import latent
 
     torch.set_num_threads(1)
-    cfg = replace(POINTS[1], lam=lam)
+    cfg = replace(GROUPS[group][1], lam=lam)
     shared = torch.load(shared_path, weights_only=True)
     cls = _shared_modules(cfg, shared)
     if way == "frozen":
@@ -183,23 +189,23 @@ def _compare(anchor: list[dict], test: list[dict]) -> tuple[str, str]:
     return cells[0], cells[1]
 
 
-def table(rows: list[dict], reference: dict) -> str:
+def table(rows: list[dict], reference: dict, points: tuple = GROUPS["quarter"]) -> str:
     """Per photo and way: the three points, the BD-rate and BD-PSNR against the presets' points."""
     ref = {(r["image"], r["setting"]): r for r in reference["rows"]}
-    head = ["photo", "way", *[f"λ {p.lam:g}: bpp / dB" for p in POINTS], "BD-rate", "BD-PSNR"]
+    head = ["photo", "way", *[f"λ {p.lam:g}: bpp / dB" for p in points], "BD-rate", "BD-PSNR"]
     out, means = [], {}
     for photo in HELD_OUT:
-        anchor = [ref[(photo, f"lam={p.lam:g}")] for p in POINTS]
-        points = lambda rs: [f"{r['bpp']:.3f} / {r['psnr']:.2f}" for r in rs]  # noqa: E731
-        out.append([photo, "presets (per-image networks)", *points(anchor), "", ""])
+        anchor = [ref[(photo, f"lam={p.lam:g}")] for p in points]
+        shown = lambda rs: [f"{r['bpp']:.3f} / {r['psnr']:.2f}" for r in rs]  # noqa: E731
+        out.append([photo, "presets (per-image networks)", *shown(anchor), "", ""])
         for way in ("frozen", "init"):
             got = {r["lam"]: r for r in rows if r["image"] == photo and r["way"] == way}
-            if len(got) < len(POINTS):
+            if len(got) < len(points):
                 continue
-            test = [got[p.lam] for p in POINTS]
+            test = [got[p.lam] for p in points]
             cells = _compare(anchor, test)
             means.setdefault(way, []).append(cells)
-            out.append([photo, way, *points(test), *cells])
+            out.append([photo, way, *shown(test), *cells])
     lines = md.table(head, out)
     for way, cells in means.items():
         rates = [float(c[0].split()[0]) for c in cells if c[0].endswith("%")]
@@ -214,8 +220,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--train-images", type=int, default=16, help="photo009 onwards (default 16: photo009-photo024)")
     p.add_argument("--steps-per-image", type=int, default=2500, help="shared training steps per image (default 2500)")
     p.add_argument("--workers", type=int, default=1, help="held-out fits at once, one torch thread each (default 1)")
-    p.add_argument("--out", type=Path, default=OUT, help=f"results folder (default {OUT.relative_to(REPO)})")
+    p.add_argument("--points", choices=list(GROUPS), default="quarter", help="which three points (default quarter)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        help=f"results folder (default {OUT.relative_to(REPO)}, with --points half {OUT.name}-half)",
+    )
     args = p.parse_args(argv)
+    points = GROUPS[args.points]
+    args.out = args.out or (OUT if args.points == "quarter" else OUT.with_name(f"{OUT.name}-{args.points}"))
     if not 1 <= args.train_images <= 41:
         p.error("--train-images: 1..41 (photo009-photo049)")
     if args.steps_per_image < 1:
@@ -235,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
 
     shared_path = args.out / "shared.pt"
     if not shared_path.exists():
-        shared = train_shared(POINTS[1], train, args.steps_per_image, log)
+        shared = train_shared(points[1], train, args.steps_per_image, log)
         tmp = shared_path.with_suffix(".tmp")
         torch.save(shared, tmp)
         tmp.replace(shared_path)
@@ -243,10 +256,10 @@ def main(argv: list[str] | None = None) -> int:
     rows = [json.loads(line) for line in rows_path.read_text().splitlines()] if rows_path.exists() else []
     done = {(r["way"], r["image"], r["lam"]) for r in rows}
     jobs = [
-        (way, photo, pt.lam, str(shared_path))
+        (way, photo, pt.lam, str(shared_path), args.points)
         for photo in HELD_OUT
         for way in ("frozen", "init")
-        for pt in POINTS
+        for pt in points
         if (way, photo, pt.lam) not in done
     ]
     with multiprocessing.get_context("spawn").Pool(max(1, args.workers), maxtasksperchild=1) as pool:
@@ -256,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
                 f.write(json.dumps(row) + "\n")
             rows.append(row)
             log(json.dumps({k: v for k, v in row.items() if k not in ("command", "provenance")}))
-    (args.out / "table.md").write_text(table(rows, json.loads(REFERENCE.read_text())))
+    (args.out / "table.md").write_text(table(rows, json.loads(REFERENCE.read_text()), points))
     print((args.out / "table.md").read_text())
     return 0
 

@@ -896,9 +896,9 @@ def test_shared_prior_probe_freezes_the_shared_networks_and_counts_their_bytes_o
     from benchmarks import shared_prior_probe as sp
     from inrcodec.encoder import latent
 
-    monkeypatch.setattr(sp, "POINTS", tuple(replace(p, steps=20) for p in sp.POINTS))
+    monkeypatch.setitem(sp.GROUPS, "quarter", tuple(replace(p, steps=20) for p in sp.GROUPS["quarter"]))
     photos = [sp.PHOTOS / "photo009.png", sp.PHOTOS / "photo010.png"]
-    shared = sp.train_shared(sp.POINTS[1], photos, 10, lambda msg: None)
+    shared = sp.train_shared(sp.GROUPS["quarter"][1], photos, 10, lambda msg: None)
     assert shared["train_images"] == ["photo009.png", "photo010.png"]
     path = tmp_path / "shared.pt"
     torch.save(shared, path)
@@ -923,13 +923,13 @@ def test_shared_prior_probe_freezes_the_shared_networks_and_counts_their_bytes_o
     ref = {
         "rows": [
             {"image": "photo001", "setting": f"lam={p.lam:g}", "bpp": b, "psnr": q}
-            for p, b, q in zip(sp.POINTS, (0.08, 0.1, 0.12), (23.0, 23.5, 23.8))
+            for p, b, q in zip(sp.GROUPS["quarter"], (0.08, 0.1, 0.12), (23.0, 23.5, 23.8))
         ]
     }
     rows = [
         {"way": "frozen", "image": "photo001", "lam": p.lam, "bpp": b * 0.9, "psnr": q}
-        for p, b, q in zip(sp.POINTS, (0.08, 0.1, 0.12), (23.0, 23.5, 23.8))
+        for p, b, q in zip(sp.GROUPS["quarter"], (0.08, 0.1, 0.12), (23.0, 23.5, 23.8))
     ]
     monkeypatch.setattr(sp, "HELD_OUT", ("photo001",))
-    text = sp.table(rows, ref)
+    text = sp.table(rows, ref, sp.GROUPS["quarter"])
     assert "| photo001 | frozen |" in text and "-10.0 %" in text and "BD-rate mean -10.0 %" in text
