@@ -47,7 +47,7 @@ def probe(path: str, preset: str, filters: int, steps: int) -> dict:
 
     torch.set_num_threads(1)
     # as the probe ran (its own training loop: plain Adam steps, no lr_finest)
-    cfg = replace(LATENT_PRESETS[preset], context="none", steps=steps, quantizer="uniform", lr_finest=1.0)
+    cfg = replace(LATENT_PRESETS[preset], context="none", steps=steps, quantizer="uniform", lr_finest=1.0, init="")
     if (cfg.channels, cfg.omega, cfg.activation) != (1, 1.0, "sine"):  # what the filter arm rebuilds
         raise ValueError(f"{preset}: the probe takes one latent channel and a sine synthesis at omega 1")
     arr = image.load(path)

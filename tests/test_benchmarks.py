@@ -604,7 +604,7 @@ def test_latent_grid_proxy_options_shape_the_ladder(capsys):
         long_fit_steps=None,
         top_lam=2.5e-4,
         context_hidden=(),
-        init="",
+        init="quarter-v1",
         **vars(args),
     )
     assert lg.ladder_points(sweep) == LATENT_PRESET_LADDER
@@ -612,7 +612,8 @@ def test_latent_grid_proxy_options_shape_the_ladder(capsys):
     assert [p.steps for p in LATENT_PRESET_LADDER[6:]] == [11520, 11520, 11520]
     assert [p.lam for p in LATENT_PRESET_LADDER[6:]] == [1.5e-3, 5e-4, 2.5e-4]
     assert LATENT_PRESETS["grid-max"] == LATENT_PRESET_LADDER[-1] == replace(LATENT_PRESET_LADDER[7], lam=2.5e-4)
-    assert LATENT_PRESET_LADDER[:6] == LATENT_PROXY_LADDER[:6]
+    assert [replace(p, init="") for p in LATENT_PRESET_LADDER[:6]] == list(LATENT_PROXY_LADDER[:6])
+    assert [p.init for p in LATENT_PRESET_LADDER] == ["quarter-v1"] * 3 + [""] * 6
     assert LATENT_PRESETS["grid-xhigh"].lr_finest == LATENT_PRESETS["grid-max"].lr_finest == 0.1
     assert with_full_res(LATENT_LADDER, (0.3, 1.0))[6:] == (replace(LATENT_LADDER[6], lr_finest=0.3), LATENT_LADDER[7])
     assert with_full_res(LATENT_LADDER, (1.0,)) == LATENT_LADDER
@@ -678,7 +679,7 @@ def test_long_fit_gives_the_named_points_the_full_resolution_points_training():
         long_fit_steps=None,
         top_lam=2.5e-4,
         context_hidden=(),
-        init="",
+        init="quarter-v1",
     )
     points = lg.ladder_points(args)
     changed = 0
@@ -752,7 +753,7 @@ def test_sweep_folders_name_every_option_away_from_its_default():
     assert lg.sweep_folder(argparse.Namespace(**widths)).endswith("-t0.00025-c8-8-8-16-16-16-16-24-first4")
     narrow = lg.ladder_points(argparse.Namespace(**widths))
     assert [p.context_hidden for p in narrow] == [8, 8, 8, 16, 16, 16, 16, 24, 24]
-    assert [replace(p, context_hidden=16) for p in narrow] == list(LATENT_PRESET_LADDER)
+    assert [replace(p, context_hidden=16) for p in narrow] == [replace(p, init="") for p in LATENT_PRESET_LADDER]
     one = lg.ladder_points(argparse.Namespace(**{**plain, **proxy, "context_hidden": (12,)}))
     assert [p.context_hidden for p in one] == [12] * 8
     # --init: the points whose networks have the init's shape start from it (the 1/4-resolution ones)
@@ -760,7 +761,7 @@ def test_sweep_folders_name_every_option_away_from_its_default():
     assert lg.sweep_folder(argparse.Namespace(**init)).endswith("-t0.00025-iquarter-v1-first4")
     started = lg.ladder_points(argparse.Namespace(**init))
     assert [p.init for p in started] == ["quarter-v1"] * 3 + [""] * 6
-    assert [replace(p, init="") for p in started] == list(LATENT_PRESET_LADDER)
+    assert started == LATENT_PRESET_LADDER
 
 
 def test_reuse_rows_takes_only_the_points_run_with_the_same_config_on_the_same_images(tmp_path):
@@ -822,7 +823,7 @@ def test_latent_grid_studies_keep_the_points_their_committed_results_ran():
     stage2 = [p for p in lg.LATENT_STAGE2 if lg.latent_record(p) in recorded]
     assert len(stage2) == 7  # the stage-2 ladder but grid-xhigh's point, added after that run
     # the presets' Kodak run (README's and docs' figures) ran the presets' ladder as it is now
-    presets = json.loads((lg.OUT / "kodak-top" / "latent-proto.json").read_text())
+    presets = json.loads((lg.OUT / "kodak-init" / "latent-proto.json").read_text())
     assert presets["provenance"]["config"]["points"] == [
         json.loads(json.dumps(lg.latent_record(p))) for p in lg.LATENT_PRESET_LADDER
     ]
