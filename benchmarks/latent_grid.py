@@ -188,7 +188,7 @@ def sweep_folder(args: argparse.Namespace) -> str:
     name += f"-m{args.long_fit_steps}" if args.long_fit_steps is not None else ""
     name += f"-t{args.top_lam:g}" if args.top_lam is not None else ""
     name += "-c" + "-".join(str(w) for w in args.context_hidden) if args.context_hidden else ""
-    name += f"-i{args.init}" if args.init else ""
+    name += "-i" + "-".join(args.init) if args.init else ""
     return f"{name}-first{args.n_images}"
 
 
@@ -209,8 +209,8 @@ def ladder_points(args: argparse.Namespace) -> tuple[LatentConfig, ...]:
     if args.context_hidden:
         widths = args.context_hidden * (len(points) if len(args.context_hidden) == 1 else 1)
         points = tuple(replace(pt, context_hidden=w) for pt, w in zip(points, widths, strict=True))
-    if args.init:
-        points = tuple(replace(pt, init=args.init) if latent_init.fits(pt, args.init) else pt for pt in points)
+    for name in args.init:
+        points = tuple(replace(pt, init=name) if latent_init.fits(pt, name) else pt for pt in points)
     return points + (replace(points[-1], lam=args.top_lam),) if args.top_lam is not None else points
 
 
@@ -658,8 +658,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--init",
         default="",
-        help="with --context: the points whose synthesis and context network have this shipped init's shape "
-        f"start from it (LatentConfig.init; of {', '.join(latent_init.INITS)}; the folder's name gets -i<name>)",
+        help="with --context: shipped inits, comma-separated; the points whose synthesis and context network have "
+        f"one's shape start from it (LatentConfig.init; of {', '.join(latent_init.INITS)}; the presets': "
+        "quarter-v1,half-v1; the folder's name gets -i<names>)",
     )
     p.add_argument(
         "--reuse",
@@ -720,8 +721,9 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"--context-hidden: one width in 1..255, or one per ladder point ({len(LATENT_LADDER)})")
     if args.init and (args.context == "none" or args.tuning):
         p.error("--init is for the context model's ladder: give --context checkerboard (not --tuning)")
-    if args.init and args.init not in latent_init.INITS:
-        p.error(f"--init: {args.init!r} is not a shipped init ({', '.join(latent_init.INITS)})")
+    args.init = tuple(args.init.split(",")) if args.init else ()
+    if unknown := [name for name in args.init if name not in latent_init.INITS]:
+        p.error(f"--init: {', '.join(map(repr, unknown))} not a shipped init ({', '.join(latent_init.INITS)})")
     named = {setting(pt.lam) for pt in LATENT_LADDER}  # rows and folders name a point by its lambda, %g
     if args.top_lam is not None and (not 0 < args.top_lam < LATENT_LADDER[-1].lam or setting(args.top_lam) in named):
         p.error(f"--top-lam: a lambda in (0, {LATENT_LADDER[-1].lam:g}), named apart from the ladder's")

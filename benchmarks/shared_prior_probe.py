@@ -221,6 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps-per-image", type=int, default=2500, help="shared training steps per image (default 2500)")
     p.add_argument("--workers", type=int, default=1, help="held-out fits at once, one torch thread each (default 1)")
     p.add_argument("--points", choices=list(GROUPS), default="quarter", help="which three points (default quarter)")
+    p.add_argument("--ways", default="frozen,init", help="comma-separated, of frozen and init (default both)")
     p.add_argument(
         "--out",
         type=Path,
@@ -228,6 +229,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = p.parse_args(argv)
     points = GROUPS[args.points]
+    ways = args.ways.split(",")
+    if not ways or any(w not in ("frozen", "init") for w in ways):
+        p.error(f"--ways: frozen, init or both, not {args.ways!r}")
     args.out = args.out or (OUT if args.points == "quarter" else OUT.with_name(f"{OUT.name}-{args.points}"))
     if not 1 <= args.train_images <= 41:
         p.error("--train-images: 1..41 (photo009-photo049)")
@@ -258,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     jobs = [
         (way, photo, pt.lam, str(shared_path), args.points)
         for photo in HELD_OUT
-        for way in ("frozen", "init")
+        for way in ways
         for pt in points
         if (way, photo, pt.lam) not in done
     ]

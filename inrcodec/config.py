@@ -479,10 +479,12 @@ _PRESET_POINTS = with_full_res(LATENT_PROXY_LADDER, LATENT_FINEST_LR, LATENT_FUL
 # --top-lam): the slower finest grid had moved the top 0.4 dB down on Kodak; this carries the curve
 # above where it was (docs/benchmark.md, "A point above grid-max's old one").
 LATENT_TOP_LAM = 2.5e-4
-# The 1/4-resolution points' synthesis and context network start from networks trained across
-# photo009-photo024 (LatentConfig.init; encoder.latent_init): -7.2 % BD-rate at those points on
-# photo001-004, the file and its decoder unchanged (docs/benchmark.md, "Shared networks").
+# The 1/4- and 1/2-resolution points' synthesis and context network start from networks trained
+# across photo009-photo024 (LatentConfig.init; encoder.latent_init): -7.2 % and -11.0 % BD-rate at
+# those points on photo001-004, the file and its decoder unchanged (docs/benchmark.md, "Shared
+# networks").
 LATENT_QUARTER_INIT = "quarter-v1"
+LATENT_HALF_INIT = "half-v1"
 
 
 def with_init(ladder: tuple[LatentConfig, ...], name: str, finest: int = 2) -> tuple[LatentConfig, ...]:
@@ -491,17 +493,19 @@ def with_init(ladder: tuple[LatentConfig, ...], name: str, finest: int = 2) -> t
 
 
 LATENT_PRESET_LADDER = with_init(
-    (*_PRESET_POINTS, replace(_PRESET_POINTS[-1], lam=LATENT_TOP_LAM)), LATENT_QUARTER_INIT
+    with_init((*_PRESET_POINTS, replace(_PRESET_POINTS[-1], lam=LATENT_TOP_LAM)), LATENT_QUARTER_INIT),
+    LATENT_HALF_INIT,
+    finest=1,
 )
 # The presets: points of the three ladders, each measured on Kodak. grid-low and grid-medium take the
-# proxy (grid-low the shipped init too); grid-high does not: on the tuning photos its point with the
+# proxy and their shipped inits; grid-high does neither: on the tuning photos its point with the
 # proxy came out 0.08 dB below the uniform ladder's curve at its rate (on Kodak, later, 0.2 dB), the
 # gain being at the lower points.
 # grid-xhigh and grid-max: their finest grid at 0.1 of lr_latent, 11,520 steps (LATENT_FINEST_LR);
 # grid-max is the ladder's top (LATENT_TOP_LAM), the point at lambda 5e-4 has no name.
 LATENT_PRESETS: dict[str, LatentConfig] = {
     "grid-low": LATENT_PRESET_LADDER[1],  # lambda 1.6e-2: about 0.10 bpp on the tuning photos
-    "grid-medium": LATENT_PROXY_LADDER[3],  # lambda 4e-3: about 0.30 bpp
+    "grid-medium": LATENT_PRESET_LADDER[3],  # lambda 4e-3: about 0.30 bpp
     "grid-high": LATENT_LADDER[5],  # lambda 1e-3: about 0.50 bpp
     "grid-xhigh": LATENT_PRESET_LADDER[6],  # lambda 1.5e-3, a full-resolution grid, 11,520 steps: about 2 min
     "grid-max": LATENT_PRESET_LADDER[8],  # lambda 2.5e-4, a full-resolution grid, 11,520 steps: about 2 min

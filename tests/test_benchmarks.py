@@ -604,7 +604,7 @@ def test_latent_grid_proxy_options_shape_the_ladder(capsys):
         long_fit_steps=None,
         top_lam=2.5e-4,
         context_hidden=(),
-        init="quarter-v1",
+        init=("quarter-v1", "half-v1"),
         **vars(args),
     )
     assert lg.ladder_points(sweep) == LATENT_PRESET_LADDER
@@ -613,7 +613,7 @@ def test_latent_grid_proxy_options_shape_the_ladder(capsys):
     assert [p.lam for p in LATENT_PRESET_LADDER[6:]] == [1.5e-3, 5e-4, 2.5e-4]
     assert LATENT_PRESETS["grid-max"] == LATENT_PRESET_LADDER[-1] == replace(LATENT_PRESET_LADDER[7], lam=2.5e-4)
     assert [replace(p, init="") for p in LATENT_PRESET_LADDER[:6]] == list(LATENT_PROXY_LADDER[:6])
-    assert [p.init for p in LATENT_PRESET_LADDER] == ["quarter-v1"] * 3 + [""] * 6
+    assert [p.init for p in LATENT_PRESET_LADDER] == ["quarter-v1"] * 3 + ["half-v1"] * 3 + [""] * 3
     assert LATENT_PRESETS["grid-xhigh"].lr_finest == LATENT_PRESETS["grid-max"].lr_finest == 0.1
     assert with_full_res(LATENT_LADDER, (0.3, 1.0))[6:] == (replace(LATENT_LADDER[6], lr_finest=0.3), LATENT_LADDER[7])
     assert with_full_res(LATENT_LADDER, (1.0,)) == LATENT_LADDER
@@ -647,7 +647,7 @@ def test_latent_grid_proxy_options_shape_the_ladder(capsys):
         (["--context-hidden", "0"], "--context-hidden: one width in 1..255"),
         (["--context-hidden", "w"], "--context-hidden: widths separated by commas"),
         (["--context-hidden", "8", "--tuning"], "--context-hidden is for the context model's ladder"),
-        (["--init", "nope"], "--init: 'nope' is not a shipped init (quarter-v1)"),
+        (["--init", "quarter-v1,nope"], "--init: 'nope' not a shipped init (quarter-v1, half-v1)"),
         (["--init", "quarter-v1", "--tuning"], "--init is for the context model's ladder"),
         (["--reuse", "/nonexistent.json"], "--reuse: /nonexistent.json: no such file"),
         (["--reuse", str(runner.REPO / "README.md")], "README.md: cannot read it as JSON (JSONDecodeError)"),
@@ -679,7 +679,7 @@ def test_long_fit_gives_the_named_points_the_full_resolution_points_training():
         long_fit_steps=None,
         top_lam=2.5e-4,
         context_hidden=(),
-        init="quarter-v1",
+        init=("quarter-v1", "half-v1"),
     )
     points = lg.ladder_points(args)
     changed = 0
@@ -725,7 +725,7 @@ def test_sweep_folders_name_every_option_away_from_its_default():
         "long_fit_steps": None,
         "top_lam": None,
         "context_hidden": (),
-        "init": "",
+        "init": (),
         "n_images": 4,
     }
     proxy = {"quantizer": "soft-fast", "proxy_steps": 0.92, "full_res_uniform": True}
@@ -757,11 +757,13 @@ def test_sweep_folders_name_every_option_away_from_its_default():
     one = lg.ladder_points(argparse.Namespace(**{**plain, **proxy, "context_hidden": (12,)}))
     assert [p.context_hidden for p in one] == [12] * 8
     # --init: the points whose networks have the init's shape start from it (the 1/4-resolution ones)
-    init = {**plain, **presets, "top_lam": 2.5e-4, "init": "quarter-v1"}
-    assert lg.sweep_folder(argparse.Namespace(**init)).endswith("-t0.00025-iquarter-v1-first4")
+    init = {**plain, **presets, "top_lam": 2.5e-4, "init": ("quarter-v1", "half-v1")}
+    assert lg.sweep_folder(argparse.Namespace(**init)).endswith("-t0.00025-iquarter-v1-half-v1-first4")
     started = lg.ladder_points(argparse.Namespace(**init))
-    assert [p.init for p in started] == ["quarter-v1"] * 3 + [""] * 6
+    assert [p.init for p in started] == ["quarter-v1"] * 3 + ["half-v1"] * 3 + [""] * 3
     assert started == LATENT_PRESET_LADDER
+    quarter = lg.ladder_points(argparse.Namespace(**{**init, "init": ("quarter-v1",)}))
+    assert [p.init for p in quarter] == ["quarter-v1"] * 3 + [""] * 6
 
 
 def test_reuse_rows_takes_only_the_points_run_with_the_same_config_on_the_same_images(tmp_path):
@@ -889,7 +891,7 @@ def test_proxy_probe_writes_one_row_per_variant_and_lambda_and_keeps_them(tmp_pa
 
 
 @pytest.mark.skipif(not (runner.REPO.parent / "shared" / "photos").is_dir(), reason="../shared/photos not here")
-def test_shared_prior_probe_freezes_the_shared_networks_and_counts_their_bytes_out(tmp_path, monkeypatch):
+def test_shared_prior_probe_freezes_the_shared_networks_and_counts_their_bytes_out(tmp_path, monkeypatch, capsys):
     """The probe's "frozen" fit leaves the shared networks as trained and counts the file less
     their payloads (plus the prior ID); "init" trains them; the codec's class is restored."""
     import torch
@@ -933,4 +935,8 @@ def test_shared_prior_probe_freezes_the_shared_networks_and_counts_their_bytes_o
     ]
     monkeypatch.setattr(sp, "HELD_OUT", ("photo001",))
     text = sp.table(rows, ref, sp.GROUPS["quarter"])
+    for argv, msg in ((["--ways", "all"], "--ways: frozen, init or both"), (["--train-images", "42"], "1..41")):
+        with pytest.raises(SystemExit) as e:
+            sp.main(argv)
+        assert e.value.code == 2 and msg in capsys.readouterr().err
     assert "| photo001 | frozen |" in text and "-10.0 %" in text and "BD-rate mean -10.0 %" in text

@@ -16,6 +16,7 @@ def test_the_shipped_init_is_pinned_and_fits_the_quarter_resolution_points():
     values = latent_init.arrays("quarter-v1")
     assert all(v.dtype == np.float32 for v in values.values())
     assert [latent_init.fits(p, "quarter-v1") for p in LATENT_PRESET_LADDER] == [True] * 3 + [False] * 6
+    assert [latent_init.fits(p, "half-v1") for p in LATENT_PRESET_LADDER] == [False] * 3 + [True] * 3 + [False] * 3
     assert latent_init.fits(LATENT_PRESETS["grid-low"], "quarter-v1")
     assert not latent_init.fits(replace(LATENT_PRESETS["grid-low"], context_hidden=8), "quarter-v1")
     with pytest.raises(ValueError, match="unknown latent init 'nope'"):
@@ -53,6 +54,6 @@ def test_a_model_starts_from_the_init_and_the_seeded_draws_are_unchanged():
 
 def test_the_init_field_leaves_earlier_records_alone():
     """latent_record omits init at "" (the committed results keep their fingerprints)."""
-    cfg = LATENT_PRESETS["grid-medium"]
+    cfg = LATENT_PRESETS["grid-high"]
     assert "init" not in latent_record(cfg)
     assert latent_record(replace(cfg, init="quarter-v1"))["init"] == "quarter-v1"

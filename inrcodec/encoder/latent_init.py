@@ -2,7 +2,7 @@
 
 At the lowest points a third of every file is the two small networks, fitted from SIREN's random
 init in each encode. Started instead from networks trained across photographs (photo009 onwards,
-each with latents of its own: ``benchmarks/shared_prior_probe.py``), the same fit lands 6-9 %
+each with latents of its own: ``benchmarks/shared_prior_probe.py``), the same fit lands 7-11 %
 lower in BD-rate on the held-out photos (docs/benchmark.md, "Shared networks"). The file still
 carries both networks, so the decoder needs nothing of this. An init is named, and its bytes
 pinned by SHA-256: a released one never changes (a new one gets a new name), so an encode stays
@@ -36,6 +36,13 @@ INITS = {
         "python -m benchmarks.shared_prior_probe --workers 2 (commit of 2026-12-02): grid-low's point "
         "(5 levels from 1/4, synthesis 21-16-16-3, context width 16), photo009-photo024, 2500 steps "
         "an image in turn, seed 0",
+    ),
+    "half-v1": Init(
+        "latent-half-v1.npz",
+        "9f5c813d8fb949b981f741cd370032ddb90e63a656a62508af905f15a8aa70c5",
+        "python -m benchmarks.shared_prior_probe --workers 2 --points half (commit of 2026-12-02): the "
+        "lambda 2e-3 point (6 levels from 1/2, synthesis 22-24-24-3, context width 16), photo009-photo024, "
+        "2500 steps an image in turn, seed 0",
     ),
 }
 
