@@ -279,15 +279,16 @@ def test_a_latent_grid_preset_batch_writes_what_single_encodes_write(images):
 
 
 def test_a_latent_manifest_line_is_what_it_was_before_the_quantizer_field():
-    """Outputs of a grid-* batch made before LatentConfig.quantizer and lr_finest existed still
-    match their manifest lines: those fields are recorded only away from their old behaviour."""
+    """Outputs of a grid-* batch made before LatentConfig.quantizer, lr_finest and init existed
+    still match their manifest lines: those fields are recorded only away from their old behaviour."""
     from dataclasses import asdict, replace
 
     from inrcodec.config import LATENT_LADDER
 
     cfg = LATENT_LADDER[1]  # grid-low before the proxy
     before = asdict(cfg)
-    del before["quantizer"], before["lr_finest"]  # what a line made before the fields held
+    del before["quantizer"], before["lr_finest"], before["init"]  # what a line made before the fields held
     assert batch.settings(cfg, None, None)["config"] == json.loads(json.dumps(before))
     assert batch.settings(replace(cfg, quantizer="soft"), None, None)["config"]["quantizer"] == "soft"
     assert batch.settings(replace(cfg, lr_finest=0.1), None, None)["config"]["lr_finest"] == 0.1
+    assert batch.settings(replace(cfg, init="quarter-v1"), None, None)["config"]["init"] == "quarter-v1"

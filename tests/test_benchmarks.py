@@ -620,11 +620,12 @@ def test_latent_grid_proxy_options_shape_the_ladder(capsys):
     with pytest.raises(ValueError, match="3 factors for 2"):
         with_full_res(LATENT_LADDER, (1.0, 1.0, 1.0))
     assert set(LATENT_PRESETS.values()) <= set(LATENT_PRESET_LADDER) | set(LATENT_LADDER)
-    assert [LATENT_PRESETS[n].quantizer for n in ("grid-low", "grid-medium", "grid-high")] == [
-        "soft-fast",
-        "soft-fast",
-        "uniform",
+    assert [LATENT_PRESETS[n].quantizer for n in ("grid-low", "grid-medium", "grid-high")] == ["soft-fast"] * 3
+    assert [LATENT_PRESETS[n].init for n in ("grid-low", "grid-medium", "grid-high")] == [
+        "quarter-v1",
+        *["half-v1"] * 2,
     ]
+    assert set(LATENT_PRESETS.values()) <= set(LATENT_PRESET_LADDER)
     base = ["--context", "checkerboard", "--report"]
     for argv, msg in (
         (["--proxy-steps", "0.8"], "go with --quantizer soft or soft-fast"),
@@ -825,7 +826,7 @@ def test_latent_grid_studies_keep_the_points_their_committed_results_ran():
     stage2 = [p for p in lg.LATENT_STAGE2 if lg.latent_record(p) in recorded]
     assert len(stage2) == 7  # the stage-2 ladder but grid-xhigh's point, added after that run
     # the presets' Kodak run (README's and docs' figures) ran the presets' ladder as it is now
-    presets = json.loads((lg.OUT / "kodak-init" / "latent-proto.json").read_text())
+    presets = json.loads((lg.OUT / "kodak-inits" / "latent-proto.json").read_text())
     assert presets["provenance"]["config"]["points"] == [
         json.loads(json.dumps(lg.latent_record(p))) for p in lg.LATENT_PRESET_LADDER
     ]

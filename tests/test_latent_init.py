@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from inrcodec.config import LATENT_PRESET_LADDER, LATENT_PRESETS, latent_record
+from inrcodec.config import LATENT_LADDER, LATENT_PRESET_LADDER, LATENT_PRESETS, latent_record
 from inrcodec.encoder import latent, latent_init
 
 
@@ -54,6 +54,6 @@ def test_a_model_starts_from_the_init_and_the_seeded_draws_are_unchanged():
 
 def test_the_init_field_leaves_earlier_records_alone():
     """latent_record omits init at "" (the committed results keep their fingerprints)."""
-    cfg = LATENT_PRESETS["grid-high"]
+    cfg = LATENT_LADDER[5]
     assert "init" not in latent_record(cfg)
     assert latent_record(replace(cfg, init="quarter-v1"))["init"] == "quarter-v1"
