@@ -472,8 +472,8 @@ def with_long_fit(
     return tuple(replace(p, **long) if p.lam in lams else p for p in ladder)
 
 
-# The ladder the presets are points of: the proxy's at the six lower points (grid-high, though,
-# is the uniform ladder's), lr_finest and the steps above at the full-resolution ones.
+# The ladder the presets are points of: the proxy's at the six lower points, lr_finest and the
+# steps above at the full-resolution ones (and, below, the shipped inits at the six lower points).
 _PRESET_POINTS = with_full_res(LATENT_PROXY_LADDER, LATENT_FINEST_LR, LATENT_FULL_RES_STEPS)
 # ... and one point above them, the top's settings at half its lambda (benchmarks.latent_grid
 # --top-lam): the slower finest grid had moved the top 0.4 dB down on Kodak; this carries the curve
