@@ -12,7 +12,8 @@ Issue 14 ships the SIREN's init with the decoder; the same could be done here. T
    each image its own latents, the two networks shared; each step a batch of one image, the
    images in turn) with the training step of ``encoder.latent`` at the middle point of three
    (``--points``: quarter, the 1/4-resolution points, lambda 0.032, 0.016 = ``grid-low``, 0.008;
-   half, the 1/2-resolution ones, 0.004 = ``grid-medium``, 0.002, 0.001), for
+   half, the 1/2-resolution ones, 0.004 = ``grid-medium``, 0.002, 0.001 = ``grid-high``; full,
+   the full-resolution ones, 1.5e-3 = ``grid-xhigh``, 5e-4, 2.5e-4 = ``grid-max``), for
    ``--steps-per-image`` steps an image, the presets' cosine schedule and proxy over the whole run;
 2. fits photo001-photo004 (never trained on) at the three points two ways, each as
    ``latent.fit`` with the networks replaced when the model is built: **frozen** (only the
@@ -50,9 +51,12 @@ REFERENCE = (
     REPO / "benchmarks" / "results" / "latent" / "ladder-soft-fast-x0.92-lowres-f0.1-n11520-t0.00025-first4"
 ) / "latent-proto.json"
 # the points of the presets' ladder that share one network shape: the 1/4-resolution ones (lambda
-# 0.032, 0.016 = grid-low, 0.008) and the 1/2-resolution ones (0.004 = grid-medium, 0.002, 0.001);
-# the shared networks train at the middle one's settings
-GROUPS = {"quarter": LATENT_PRESET_LADDER[:3], "half": LATENT_PRESET_LADDER[3:6]}
+# 0.032, 0.016 = grid-low, 0.008), the 1/2-resolution ones (0.004 = grid-medium, 0.002, 0.001 =
+# grid-high) and the full-resolution ones (1.5e-3 = grid-xhigh, 5e-4, 2.5e-4 = grid-max); the
+# shared networks train at the middle one's settings, from SIREN's random init (the presets' ladder
+# as it was before the inits this probe made)
+_LADDER = tuple(replace(p, init="") for p in LATENT_PRESET_LADDER)
+GROUPS = {"quarter": _LADDER[:3], "half": _LADDER[3:6], "full": _LADDER[6:]}
 HELD_OUT = ("photo001", "photo002", "photo003", "photo004")
 PRIOR_ID_BYTES = 2  # what naming a shipped network would add to a file
 
@@ -107,7 +111,7 @@ def train_shared(cfg, images: list[Path], steps_per_image: int, log) -> dict:
         loss, mse = steppers[k].loss(grids[k], colours[k], idx, done)
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        opt.step()
+        latent.adam_step(opt, models[k].flat.detach()[: models[k].pyramid.sizes[0]], cfg.lr_finest)
         if (step + 1) % 2000 == 0 or step + 1 == total:
             log(
                 f"shared networks: step {step + 1}/{total}, batch PSNR {-10 * math.log10(float(mse.detach())):.2f} dB, "
