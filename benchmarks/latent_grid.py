@@ -742,6 +742,10 @@ def main(argv: list[str] | None = None) -> int:
         with_long_fit(LATENT_LADDER, args.long_fit)
     except ValueError as e:
         p.error(f"--long-fit: {e}")
+    if args.init:  # an init that fits no point of this ladder would only rename the folder
+        started = {pt.init for pt in ladder_points(args)}
+        if unused := [name for name in args.init if name not in started]:
+            p.error(f"--init: {', '.join(map(repr, unused))} has the shape of no point of this ladder")
     modes = [name for name in ("tuning", "ablations", "full_res") if getattr(args, name)]
     if missing := [str(f) for f in args.reuse if not f.is_file()]:
         p.error(f"--reuse: {', '.join(missing)}: no such file")

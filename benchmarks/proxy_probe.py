@@ -161,8 +161,8 @@ def probe(variant: str, image: str, preset: str, steps: int, lam: float | None) 
     torch.set_num_threads(1)
     quantizer = "uniform" if variant.startswith(("uniform", "lr-finest")) else "soft-fast"
     # the preset's point at the full learning rate, as the study began (the full-resolution
-    # presets' finest grid has learnt at 0.1 since, and grid-low's networks from a shipped init:
-    # LatentConfig.init, not used here); --steps sets the steps
+    # presets' finest grid has learnt at 0.1 since, and the three lower presets' networks start from
+    # shipped inits: LatentConfig.init, not used here); --steps sets the steps
     cfg = replace(LATENT_PRESETS[preset], steps=steps, quantizer=quantizer, lr_finest=1.0, init="")
     cfg = replace(cfg, lam=cfg.lam if lam is None else lam)
     if variant == "long-fit":  # only the steps differ from LATENT_LONG_FIT's: --steps sets them

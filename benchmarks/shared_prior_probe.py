@@ -61,7 +61,7 @@ HELD_OUT = ("photo001", "photo002", "photo003", "photo004")
 PRIOR_ID_BYTES = 2  # what naming a shipped network would add to a file
 
 
-def _shared_modules(cfg, shared: dict):
+def _shared_modules(shared: dict):
     """A LatentImage subclass whose synthesis and context network start from ``shared``'s."""
     from inrcodec.encoder import latent
 
@@ -140,7 +140,7 @@ def fit_one(way: str, photo: str, lam: float, shared_path: str, group: str = "qu
     torch.set_num_threads(1)
     cfg = replace(GROUPS[group][1], lam=lam)
     shared = torch.load(shared_path, weights_only=True)
-    cls = _shared_modules(cfg, shared)
+    cls = _shared_modules(shared)
     if way == "frozen":
         base = cls
 

@@ -309,9 +309,10 @@ class LatentConfig:
     # (docs/benchmark.md, "The finest grid's learning rate")
     lr_finest: float = 1.0
     # the shipped start of the synthesis and context networks (a name of encoder.latent_init.INITS,
-    # trained across photo009 onwards; "" : SIREN's random init). The file carries the networks as
-    # always, so only the encoder reads it: at the 1/4-resolution points, -7.2 % BD-rate on
-    # photo001-photo004 (docs/benchmark.md, "Shared networks")
+    # trained across photo009 onwards; "" : SIREN's random init; RGB images only). The file carries
+    # the networks as always, so only the encoder reads it: quarter-v1 and half-v1 gave -7.2 % and
+    # -11.0 % BD-rate at their points on photo001-photo004, -15.1 % each on Kodak
+    # (docs/benchmark.md, "Shared networks")
     init: str = ""
     weight_bits: int = 8  # unused: pack() picks the synthesis' bit depth (6..10) by D + lambda R
     seed: int = 0  # torch seed of the synthesis init and the batch order

@@ -650,6 +650,7 @@ def test_latent_grid_proxy_options_shape_the_ladder(capsys):
         (["--context-hidden", "8", "--tuning"], "--context-hidden is for the context model's ladder"),
         (["--init", "quarter-v1,nope"], "--init: 'nope' not a shipped init (quarter-v1, half-v1)"),
         (["--init", "quarter-v1", "--tuning"], "--init is for the context model's ladder"),
+        (["--init", "quarter-v1", "--context-hidden", "8"], "'quarter-v1' has the shape of no point of this ladder"),
         (["--reuse", "/nonexistent.json"], "--reuse: /nonexistent.json: no such file"),
         (["--reuse", str(runner.REPO / "README.md")], "README.md: cannot read it as JSON (JSONDecodeError)"),
         (["--reuse", str(lg.OUT / "kodak-presets" / "latent-proto.json")], "--reuse is for a sweep that runs"),
@@ -892,7 +893,9 @@ def test_proxy_probe_writes_one_row_per_variant_and_lambda_and_keeps_them(tmp_pa
 
 
 @pytest.mark.skipif(not (runner.REPO.parent / "shared" / "photos").is_dir(), reason="../shared/photos not here")
-def test_shared_prior_probe_freezes_the_shared_networks_and_counts_their_bytes_out(tmp_path, monkeypatch, capsys):
+def test_shared_prior_probe_freezes_the_shared_networks_and_counts_their_bytes_out(
+    tmp_path, monkeypatch, capsys, request
+):
     """The probe's "frozen" fit leaves the shared networks as trained and counts the file less
     their payloads (plus the prior ID); "init" trains them; the codec's class is restored."""
     import torch
@@ -900,6 +903,8 @@ def test_shared_prior_probe_freezes_the_shared_networks_and_counts_their_bytes_o
     from benchmarks import shared_prior_probe as sp
     from inrcodec.encoder import latent
 
+    threads = torch.get_num_threads()  # the probe's functions set one thread, as in their own processes
+    request.addfinalizer(lambda: torch.set_num_threads(threads))
     monkeypatch.setitem(sp.GROUPS, "quarter", tuple(replace(p, steps=20) for p in sp.GROUPS["quarter"]))
     photos = [sp.PHOTOS / "photo009.png", sp.PHOTOS / "photo010.png"]
     shared = sp.train_shared(sp.GROUPS["quarter"][1], photos, 10, lambda msg: None)

@@ -66,7 +66,9 @@ class LatentImage(torch.nn.Module):
                 lin.weight.uniform_(-bound, bound)
                 lin.bias.uniform_(-bound, bound)
         self.arm = ContextModel(cfg.levels, cfg.context_hidden) if cfg.context == "checkerboard" else None
-        if cfg.init:  # after the random init, so the seeded draws of everything else are the same
+        # after the random init, so the seeded draws of everything else are the same; trained and
+        # measured on RGB only, so a grey or RGBA image keeps the random init (encoder.latent_init)
+        if cfg.init and out_channels == 3:
             latent_init.apply(self, cfg.init)
 
     @property

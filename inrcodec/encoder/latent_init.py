@@ -6,7 +6,8 @@ each with latents of its own: ``benchmarks/shared_prior_probe.py``), the same fi
 lower in BD-rate on the held-out photos (docs/benchmark.md, "Shared networks"). The file still
 carries both networks, so the decoder needs nothing of this. An init is named, and its bytes
 pinned by SHA-256: a released one never changes (a new one gets a new name), so an encode stays
-reproducible.
+reproducible. The inits were trained and measured on RGB photographs: a grey or RGBA image (one or
+four outputs) keeps SIREN's random init (``LatentImage``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from importlib import resources
 
 import numpy as np
 import torch
+
+from inrcodec.format.checkerboard import FEATURES
 
 
 @dataclass(frozen=True)
@@ -33,16 +36,16 @@ INITS = {
     "quarter-v1": Init(
         "latent-quarter-v1.npz",
         "064ee87b87f3d5fe29607952f114c59d46f99b609574cb3a6a1177803b0b92ef",
-        "python -m benchmarks.shared_prior_probe --workers 2 (commit of 2026-12-02): grid-low's point "
-        "(5 levels from 1/4, synthesis 21-16-16-3, context width 16), photo009-photo024, 2500 steps "
-        "an image in turn, seed 0",
+        "python -m benchmarks.shared_prior_probe --workers 2 (the probe of commit b086b01, run from the "
+        "working tree just before it): grid-low's point (5 levels from 1/4, synthesis 21-16-16-3, context "
+        "width 16), photo009-photo024, 2500 steps an image in turn, seed 0",
     ),
     "half-v1": Init(
         "latent-half-v1.npz",
         "9f5c813d8fb949b981f741cd370032ddb90e63a656a62508af905f15a8aa70c5",
-        "python -m benchmarks.shared_prior_probe --workers 2 --points half (commit of 2026-12-02): the "
-        "lambda 2e-3 point (6 levels from 1/2, synthesis 22-24-24-3, context width 16), photo009-photo024, "
-        "2500 steps an image in turn, seed 0",
+        "python -m benchmarks.shared_prior_probe --workers 1 --points half (the probe of commit afec7cd, run "
+        "from the working tree just before it): the lambda 2e-3 point (6 levels from 1/2, synthesis "
+        "22-24-24-3, context width 16), photo009-photo024, 2500 steps an image in turn, seed 0",
     ),
 }
 
@@ -52,23 +55,24 @@ def arrays(name: str) -> dict[str, np.ndarray]:
     if name not in INITS:
         raise ValueError(f"unknown latent init {name!r} (this build has: {', '.join(INITS)})")
     init = INITS[name]
-    data = resources.files("inrcodec.encoder").joinpath("inits", init.file).read_bytes()
+    data = (resources.files("inrcodec.encoder") / "inits" / init.file).read_bytes()
     if hashlib.sha256(data).hexdigest() != init.sha256:
         raise ValueError(f"latent init {name!r}: {init.file} does not match its SHA-256")
     with np.load(io.BytesIO(data)) as npz:
         return {key: npz[key] for key in npz.files}
 
 
-def fits(cfg, name: str) -> bool:
-    """Whether the init has the shapes of ``cfg``'s synthesis and context network (a LatentConfig)."""
+def fits(cfg, name: str, out_channels: int = 3) -> bool:
+    """Whether the init has the shapes of ``cfg``'s synthesis (with ``out_channels`` outputs) and
+    context network (``cfg`` a LatentConfig)."""
     values = arrays(name)
-    dims = [cfg.levels * cfg.channels + 4 * cfg.pe_levels] + [cfg.hidden] * cfg.layers + [3]
+    dims = [cfg.levels * cfg.channels + 4 * cfg.pe_levels] + [cfg.hidden] * cfg.layers + [out_channels]
     want = {f"linears.{i}.weight": (b, a) for i, (a, b) in enumerate(zip(dims[:-1], dims[1:]))}
     want |= {f"linears.{i}.bias": (b,) for i, b in enumerate(dims[1:])}
     if cfg.context == "checkerboard":
         h = cfg.context_hidden
         want |= {"arm.offsets": (cfg.levels,), "arm.l1.bias": (h,), "arm.l2.weight": (h, h), "arm.l2.bias": (h,)}
-        want |= {"arm.l3.weight": (2, h), "arm.l3.bias": (2,), "arm.l1.weight": (h, values["arm.l1.weight"].shape[1])}
+        want |= {"arm.l3.weight": (2, h), "arm.l3.bias": (2,), "arm.l1.weight": (h, FEATURES)}
     return {k: v.shape for k, v in values.items()} == want
 
 
