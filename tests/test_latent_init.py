@@ -69,3 +69,15 @@ def test_grey_and_rgba_images_keep_the_random_init(channels):
     model = latent.LatentImage(32, 24, cfg, channels)
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), plain.state_dict().values()))
     assert not latent_init.fits(cfg, "quarter-v1", channels) and latent_init.fits(cfg, "quarter-v1", 3)
+
+
+def test_every_shipped_init_is_package_data():
+    """An editable install reads the files from the tree; a wheel has only what pyproject names."""
+    from fnmatch import fnmatch
+    from pathlib import Path
+
+    tomllib = pytest.importorskip("tomllib", reason="tomllib is in Python 3.11+")
+    root = Path(latent_init.__file__).parents[2]
+    patterns = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["inrcodec"]
+    for init in latent_init.INITS.values():
+        assert any(fnmatch(f"encoder/inits/{init.file}", pat) for pat in patterns), init.file
