@@ -238,7 +238,7 @@ def ablation_codecs() -> list[LatentProto]:
 def macs_per_pixel(cfg: LatentConfig) -> int:
     """The decoder's multiply-adds per output pixel: the synthesis' layers and the interpolation's
     taps (4 bilinear, 16 bicubic, per latent), not the context model's (paid once per latent)."""
-    dims = [cfg.levels * cfg.channels + 4 * cfg.pe_levels] + [cfg.hidden] * cfg.layers + [3]
+    dims = cfg.synthesis_dims()
     taps = 4 if cfg.interpolation == "bilinear" else 16
     return sum(a * b for a, b in zip(dims[:-1], dims[1:])) + taps * cfg.levels * cfg.channels
 

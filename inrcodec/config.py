@@ -339,6 +339,12 @@ class LatentConfig:
         if not 0.0 < self.lr_finest <= 10.0:
             raise ValueError("lr_finest must be in (0, 10]")
 
+    def synthesis_dims(self, out_channels: int = 3) -> list[int]:
+        """Widths of the synthesis from its input (the latents and the Fourier features) to its
+        ``out_channels`` colours: one place for the encoder's network, the inits' shape check and
+        the benchmark's multiply-add count."""
+        return [self.levels * self.channels + 4 * self.pe_levels] + [self.hidden] * self.layers + [out_channels]
+
 
 # LatentConfig fields added after results were committed, with the value that gives the behaviour
 # before them: latent_record leaves them out at that value, so the committed rows keep their

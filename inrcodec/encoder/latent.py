@@ -56,7 +56,7 @@ class LatentImage(torch.nn.Module):
         self.size = (height, width)
         self.pyramid = Pyramid([(cfg.channels, h, w) for h, w in level_sizes(height, width, cfg.levels, cfg.finest)])
         self.flat = torch.nn.Parameter(torch.zeros(self.pyramid.total))
-        dims = [cfg.levels * cfg.channels + 4 * cfg.pe_levels] + [cfg.hidden] * cfg.layers + [out_channels]
+        dims = cfg.synthesis_dims(out_channels)
         self.linears = torch.nn.ModuleList(torch.nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
         with torch.no_grad():  # SIREN's init: first layer 1/fan_in, later sqrt(6/fan_in)/omega
             for i, lin in enumerate(self.linears):

@@ -66,7 +66,7 @@ def fits(cfg, name: str, out_channels: int = 3) -> bool:
     """Whether the init has the shapes of ``cfg``'s synthesis (with ``out_channels`` outputs) and
     context network (``cfg`` a LatentConfig)."""
     values = arrays(name)
-    dims = [cfg.levels * cfg.channels + 4 * cfg.pe_levels] + [cfg.hidden] * cfg.layers + [out_channels]
+    dims = cfg.synthesis_dims(out_channels)
     want = {f"linears.{i}.weight": (b, a) for i, (a, b) in enumerate(zip(dims[:-1], dims[1:]))}
     want |= {f"linears.{i}.bias": (b,) for i, b in enumerate(dims[1:])}
     if cfg.context == "checkerboard":
