@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import io
 from dataclasses import dataclass
+from functools import cache
 from importlib import resources
 
 import numpy as np
@@ -50,14 +51,24 @@ INITS = {
 }
 
 
+@cache
+def _checked_bytes(file: str, sha256: str) -> bytes:
+    """An init file's bytes, read and checked once per process (a sweep asks for every point)."""
+    data = (resources.files("inrcodec.encoder") / "inits" / file).read_bytes()
+    if hashlib.sha256(data).hexdigest() != sha256:
+        raise ValueError(f"{file} does not match its SHA-256")
+    return data
+
+
 def arrays(name: str) -> dict[str, np.ndarray]:
-    """The init's arrays, after checking its bytes against the pinned SHA-256."""
+    """The init's arrays (fresh ones each call), after checking its bytes against the pinned SHA-256."""
     if name not in INITS:
         raise ValueError(f"unknown latent init {name!r} (this build has: {', '.join(INITS)})")
     init = INITS[name]
-    data = (resources.files("inrcodec.encoder") / "inits" / init.file).read_bytes()
-    if hashlib.sha256(data).hexdigest() != init.sha256:
-        raise ValueError(f"latent init {name!r}: {init.file} does not match its SHA-256")
+    try:
+        data = _checked_bytes(init.file, init.sha256)
+    except ValueError as e:
+        raise ValueError(f"latent init {name!r}: {e}") from None
     with np.load(io.BytesIO(data)) as npz:
         return {key: npz[key] for key in npz.files}
 
