@@ -26,12 +26,14 @@ Issue 14 ships the SIREN's init with the decoder; the same could be done here. T
 The estimate of "frozen" is what a format that names a shipped network would give, not a file
 that exists: nothing here is reachable from the codec. Rows go to ``<out>/rows.jsonl`` (a row
 already there is not refitted), the shared networks to ``<out>/shared.pt`` (trained once), the
-table to ``<out>/table.md``.
+table to ``<out>/table.md``. ``--export FILE`` writes the shared networks as an init's .npz
+(``encoder.latent_init.pack``; a new file only) and prints its SHA-256 for ``latent_init.INITS``.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import multiprocessing
@@ -219,6 +221,27 @@ def table(rows: list[dict], reference: dict, points: tuple = GROUPS["quarter"]) 
     return "\n".join(lines) + "\n"
 
 
+def export(shared_path: Path, dest: Path) -> int:
+    """Write ``shared_path``'s networks to ``dest`` as an init (never over an existing file)."""
+    import torch
+
+    from inrcodec import image
+    from inrcodec.encoder import latent_init
+
+    if not shared_path.is_file():
+        print(f"error: {shared_path}: no shared networks (run the probe first)", file=sys.stderr)
+        return 2
+    shared = torch.load(shared_path)
+    data = latent_init.pack(shared["linears"], shared["arm"])
+    try:
+        image.atomic_write(dest, lambda f: f.write(data), overwrite=False)
+    except OSError as e:  # FileExistsError included: an init's file never changes (a new name instead)
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"{dest}: sha256 {hashlib.sha256(data).hexdigest()}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--train-images", type=int, default=16, help="photo009 onwards (default 16: photo009-photo024)")
@@ -230,6 +253,12 @@ def main(argv: list[str] | None = None) -> int:
         "--out",
         type=Path,
         help=f"results folder (default {OUT.relative_to(REPO)}, with --points half {OUT.name}-half)",
+    )
+    p.add_argument(
+        "--export",
+        type=Path,
+        metavar="FILE",
+        help="write <out>/shared.pt's networks as an init .npz to FILE (a new file) and print its SHA-256",
     )
     args = p.parse_args(argv)
     points = GROUPS[args.points]
@@ -244,6 +273,8 @@ def main(argv: list[str] | None = None) -> int:
     train = [PHOTOS / f"photo{i:03d}.png" for i in range(9, 9 + args.train_images)]
     if missing := [str(f) for f in [*train, *(PHOTOS / f"{h}.png" for h in HELD_OUT)] if not f.is_file()]:
         p.error(f"missing: {', '.join(missing)}")
+    if args.export is not None:
+        return export(args.out / "shared.pt", args.export)
     args.out.mkdir(parents=True, exist_ok=True)
     log_file = args.out / "log.txt"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import replace
 
 import numpy as np
@@ -17,6 +18,8 @@ def test_the_shipped_init_is_pinned_and_fits_the_quarter_resolution_points():
     assert all(v.dtype == np.float32 for v in values.values())
     assert [latent_init.fits(p, "quarter-v1") for p in LATENT_PRESET_LADDER] == [True] * 3 + [False] * 6
     assert [latent_init.fits(p, "half-v1") for p in LATENT_PRESET_LADDER] == [False] * 3 + [True] * 3 + [False] * 3
+    assert [latent_init.fits(p, "quarter-v2") for p in LATENT_PRESET_LADDER] == [True] * 3 + [False] * 6
+    assert [latent_init.fits(p, "full-v1") for p in LATENT_PRESET_LADDER] == [False] * 6 + [True] * 3
     assert latent_init.fits(LATENT_PRESETS["grid-low"], "quarter-v1")
     assert not latent_init.fits(replace(LATENT_PRESETS["grid-low"], context_hidden=8), "quarter-v1")
     with pytest.raises(ValueError, match="unknown latent init 'nope'"):
@@ -81,3 +84,28 @@ def test_every_shipped_init_is_package_data():
     patterns = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["inrcodec"]
     for init in latent_init.INITS.values():
         assert any(fnmatch(f"encoder/inits/{init.file}", pat) for pat in patterns), init.file
+
+
+# each init and the probe's output it was exported from (committed beside its rows and log)
+EXPORTED_FROM = {
+    "quarter-v1": "shared-prior-probe",
+    "half-v1": "shared-prior-probe-half",
+    "quarter-v2": "shared-prior-probe-41",
+    "full-v1": "shared-prior-probe-full",
+}
+
+
+@pytest.mark.parametrize("name", list(latent_init.INITS))
+def test_every_init_is_exported_again_to_the_same_bytes(name, tmp_path):
+    """The export is deterministic and each shipped file is the committed training run's networks:
+    shared_prior_probe --export, rerun, gives the pinned SHA-256; it never writes over a file."""
+    from benchmarks import shared_prior_probe as sp
+    from benchmarks.runner import REPO
+
+    shared = REPO / "benchmarks" / "results" / "latent" / EXPORTED_FROM[name] / "shared.pt"
+    dest = tmp_path / "init.npz"
+    assert sp.export(shared, dest) == 0
+    assert hashlib.sha256(dest.read_bytes()).hexdigest() == latent_init.INITS[name].sha256
+    before = dest.stat().st_mtime_ns
+    assert sp.export(shared, dest) == 2 and dest.stat().st_mtime_ns == before
+    assert sp.export(tmp_path / "none.pt", tmp_path / "other.npz") == 2 and not (tmp_path / "other.npz").exists()

@@ -48,6 +48,21 @@ INITS = {
         "from the working tree just before it): the lambda 2e-3 point (6 levels from 1/2, synthesis "
         "22-24-24-3, context width 16), photo009-photo024, 2500 steps an image in turn, seed 0",
     ),
+    "quarter-v2": Init(
+        "latent-quarter-v2.npz",
+        "f26ba0841f83b37804e7c7b6029fe696fa5abb295549f16e89d6c0a13b026d2c",
+        "python -m benchmarks.shared_prior_probe --workers 2 --ways init --train-images 41 --out "
+        "benchmarks/results/latent/shared-prior-probe-41 (commit 2d212db's working tree), then --export: "
+        "quarter-v1's point and settings, photo009-photo049, 2500 steps an image in turn, seed 0",
+    ),
+    "full-v1": Init(
+        "latent-full-v1.npz",
+        "0587f96487a2e8d7a44aadac8b5306a2f8ee725b9f2098125cfe8682e0fee159",
+        "python -m benchmarks.shared_prior_probe --workers 2 --points full --ways init (commit ca90275's "
+        "working tree), then --export: the lambda 5e-4 point (7 levels from 1/1, synthesis 23-24-24-3, "
+        "context width 16, the finest grid's learning rate at 0.1), photo009-photo024, 2500 steps an image "
+        "in turn, seed 0",
+    ),
 }
 
 
@@ -71,6 +86,16 @@ def arrays(name: str) -> dict[str, np.ndarray]:
         raise ValueError(f"latent init {name!r}: {e}") from None
     with np.load(io.BytesIO(data)) as npz:
         return {key: npz[key] for key in npz.files}
+
+
+def pack(linears: dict, arm: dict) -> bytes:
+    """The .npz bytes of an init from two state dicts (a zip with fixed timestamps: the same
+    networks give the same bytes, so an exported init's SHA-256 can be checked by rerunning)."""
+    named = {f"linears.{k}": v.detach().numpy().astype(np.float32) for k, v in linears.items()}
+    named |= {f"arm.{k}": v.detach().numpy().astype(np.float32) for k, v in arm.items()}
+    buf = io.BytesIO()
+    np.savez(buf, **named)
+    return buf.getvalue()
 
 
 def fits(cfg, name: str, out_channels: int = 3) -> bool:
