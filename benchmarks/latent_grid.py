@@ -243,6 +243,14 @@ def macs_per_pixel(cfg: LatentConfig) -> int:
     return sum(a * b for a, b in zip(dims[:-1], dims[1:])) + taps * cfg.levels * cfg.channels
 
 
+def point_record(p: LatentConfig) -> dict:
+    """A point as results record it and fingerprint its rows: its config and, for a point that
+    starts from a shipped init, that its files code the networks as residuals from the init where
+    that is smaller (format version 7). Rows of such a point from before version 7 (version 5
+    files, more bytes for the same fit) are then not reused."""
+    return latent_record(p) | ({"init_residuals": True} if p.init else {})
+
+
 class LatentProto(Codec):
     """The prototype at a list of operating points (one job and one row each, named by lambda)."""
 
@@ -250,10 +258,10 @@ class LatentProto(Codec):
         self.points, self.name, self.label = points, name, label
 
     def config(self) -> dict:
-        return {"points": [latent_record(p) for p in self.points]}
+        return {"points": [point_record(p) for p in self.points]}
 
     def job_config(self, job: Job) -> dict:
-        return {"config": latent_record(job.params)}
+        return {"config": point_record(job.params)}
 
     def recorded_job_configs(self, config: dict) -> dict[str, dict]:
         return {setting(p["lam"]): {"config": p} for p in config["points"]}
@@ -516,7 +524,9 @@ def ablation_report(out: Path, reference: Path = OUT / "checkerboard-first8", pl
     def cells(label: str, doc: dict, cfgs: list[dict]) -> list[str]:
         rate, dpsnr = _bd(ref, doc)
         secs = np.mean([r["encode_s"] for r in doc["rows"]])
-        macs = sorted({macs_per_pixel(LatentConfig(**c)) for c in cfgs})
+        macs = sorted(
+            {macs_per_pixel(LatentConfig(**{k: v for k, v in c.items() if k != "init_residuals"})) for c in cfgs}
+        )
         bpps = " / ".join(f"{c['bpp']:.3f}" for c in sorted(doc["curve"], key=lambda c: c["bpp"]))
         bd = [_fmt(rate, "+.1f") + " %", _fmt(dpsnr, "+.2f") + " dB"]
         return [label, *bd, bpps, f"{secs:.0f}", "–".join(map(str, macs))]

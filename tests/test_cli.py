@@ -462,15 +462,24 @@ def test_decode_and_info_read_a_version_5_latent_grid_file(tmp_path):
     assert not (tmp_path / "cut.png").exists()
 
 
-def test_encode_with_a_latent_grid_preset_writes_version_5(tmp_path, crop):
+def test_encode_with_a_latent_grid_preset_writes_version_7(tmp_path, crop):
+    """grid-low starts from a shipped init, so its file codes the networks from it (version 7)."""
     src = tmp_path / "crop.png"
     image.save(crop, src)
     out = tmp_path / "crop.inr"
     stats = json.loads(run("encode", src, "-o", out, "--preset", "grid-low", "--steps", "30", "--json").stdout)
     data = out.read_bytes()
-    assert data[4] == 5 and stats["format_version"] == 5 and stats["bytes"] == len(data)
+    assert data[4] == 7 and stats["format_version"] == 7 and stats["bytes"] == len(data)
     assert sum(stats["sections"].values()) < len(data)
     assert run("decode", out, "-o", tmp_path / "back.png").exit_code == 0
+    assert json.loads(run("info", out, "--json").stdout)["init"] == "quarter-v1"
+    assert "residuals from shipped init 1 (quarter-v1)" in run("info", out).stdout
+    at = 5 + 20  # the init's u16 after version 7's header: a file naming an init this build lacks
+    body = data[:at] + (4242).to_bytes(2, "little") + data[at + 2 : -4]
+    (tmp_path / "other.inr").write_bytes(body + zlib.crc32(body).to_bytes(4, "little"))
+    line = fails("decode", tmp_path / "other.inr", match="latent init 4242")
+    assert line.startswith(f"Error: {tmp_path / 'other.inr'}: the file needs latent init 4242, which this build lacks")
+    assert not (tmp_path / "other.png").exists()
     res = run("encode", src, "-o", tmp_path / "x.inr", "--preset", "grid-low", "--density", "0.5")
     assert res.exit_code == 2 and "--density: not for the latent-grid presets" in res.stderr  # a usage error
     assert not (tmp_path / "x.inr").exists()

@@ -83,7 +83,7 @@ def test_every_shipped_init_is_package_data():
     root = Path(latent_init.__file__).parents[2]
     patterns = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["inrcodec"]
     for init in latent_init.INITS.values():
-        assert any(fnmatch(f"encoder/inits/{init.file}", pat) for pat in patterns), init.file
+        assert any(fnmatch(f"priors/data/{init.file}", pat) for pat in patterns), init.file
 
 
 # each init and the probe's output it was exported from (committed beside its rows and log)

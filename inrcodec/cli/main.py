@@ -367,11 +367,13 @@ def info(src, as_json):
 
 
 def _info_latent(src: Path, data: bytes, f, as_json: bool) -> None:
-    """``info`` for a version 5 file: grids, synthesis, sections."""
+    """``info`` for a version 5 or 7 file: grids, synthesis, the init it codes from, sections."""
     from inrcodec.format.latent import CONTEXTS, level_bytes
     from inrcodec.metrics import bpp
+    from inrcodec.priors import latent as inits
 
     h = f.header
+    init = inits.by_id(h.init).name if h.init else None  # read() has already found it
     doc = {
         "file": str(src),
         "format_version": data[4],
@@ -389,6 +391,7 @@ def _info_latent(src: Path, data: bytes, f, as_json: bool) -> None:
         ],
         "synthesis_parameters": int(sum(t.size for t in f.tensors)),
         "context_parameters": 0 if f.context is None else int(sum(a.size for a in f.context)),
+        "init": init,
         "sections": f.section_bytes,
     }
     if as_json:
@@ -410,6 +413,8 @@ def _info_latent(src: Path, data: bytes, f, as_json: bool) -> None:
     )
     model = f" ({doc['context_parameters']} parameters)" if h.context else ""
     click.echo(f"  entropy    {CONTEXTS[h.context]}{model}")
+    if init:
+        click.echo(f"  networks   coded as residuals from shipped init {h.init} ({init})")
     for name, n in f.section_bytes.items():
         click.echo(f"  section    {name:<9} {n:>8} bytes")
 

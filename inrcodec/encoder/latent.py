@@ -27,7 +27,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -448,6 +448,7 @@ def header(cfg: LatentConfig, height: int, width: int, channels: int) -> LatentH
         interpolation=int(cfg.interpolation == "bicubic"),
         activation=int(cfg.activation == "relu"),
         context=int(cfg.context == "checkerboard"),
+        init=latent_init.INITS[cfg.init].id if cfg.init and channels == 3 else 0,  # as LatentImage applies it
     )
 
 
@@ -455,11 +456,22 @@ def _synthesis_tensors(model: LatentImage) -> list[torch.Tensor]:
     return [t for lin in model.linears for t in (lin.weight, lin.bias)]
 
 
+def _smallest(f: LatentFile) -> bytes:
+    """The file as version 7 (the networks as residuals from the init the fit started from) or as
+    version 5, whichever is smaller: the same values either way, so the same pixels."""
+    data = write(f)
+    if f.header.init:
+        plain = write(replace(f, header=replace(f.header, init=0)))
+        data = plain if len(plain) < len(data) else data
+    return data
+
+
 def pack(model: LatentImage, cfg: LatentConfig, arr: np.ndarray) -> tuple[bytes, float]:
     """The file and the MSE of its decode (by the NumPy decoder, the reference). The latents are
     rounded; the context network (if any) takes the precision 2^-4..2^-8 that codes it and the
     latents in the fewest bytes; each synthesis tensor is quantized to the bit depth (6..10) that
-    gives the lowest D + lambda * R."""
+    gives the lowest D + lambda * R. A fit started from a shipped init is written as version 7
+    where that is smaller (:func:`_smallest`)."""
     h, w, c = arr.shape
     head = header(cfg, h, w, c)
     with torch.no_grad():
@@ -470,7 +482,10 @@ def pack(model: LatentImage, cfg: LatentConfig, arr: np.ndarray) -> tuple[bytes,
             for bits in range(4, FRAC + 1):
                 arm = model.arm.integers(bits)
                 trial = LatentFile(head, lat, [], [], arm, cfg.context_hidden, bits)
-                size = len(context_block(trial)) + len(encode_latents(lat, arm))
+                block = len(context_block(trial))
+                if head.init:  # the block as version 5 codes it, where that is smaller
+                    block = min(block, len(context_block(replace(trial, header=replace(head, init=0)))))
+                size = block + len(encode_latents(lat, arm))
                 if best is None or size < best[0]:
                     best = (size, arm, bits)
             context = {"context": best[1], "context_width": cfg.context_hidden, "context_bits": best[2]}
@@ -484,7 +499,7 @@ def pack(model: LatentImage, cfg: LatentConfig, arr: np.ndarray) -> tuple[bytes,
                 steps.append(float(step))
                 tensors.append(np.round(t.numpy() / step).astype(np.int64))
             f = LatentFile(head, lat, steps, tensors, **context)
-            data = write(f)
+            data = _smallest(f)
             err = float(np.mean((decode_latent(f, w, h).astype(np.float64) - target) ** 2))
             cost = err / 255.0**2 + cfg.lam * len(data) * 8 / (h * w)
             if best is None or cost < best[0]:

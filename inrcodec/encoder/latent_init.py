@@ -3,89 +3,36 @@
 At the lowest points a third of every file is the two small networks, fitted from SIREN's random
 init in each encode. Started instead from networks trained across photographs (photo009 onwards,
 each with latents of its own: ``benchmarks/shared_prior_probe.py``), the same fit lands 7-11 %
-lower in BD-rate on the held-out photos (docs/benchmark.md, "Shared networks"). The file still
-carries both networks, so the decoder needs nothing of this. An init is named, and its bytes
-pinned by SHA-256: a released one never changes (a new one gets a new name), so an encode stays
-reproducible. The inits were trained and measured on RGB photographs: a grey or RGBA image (one or
-four outputs) keeps SIREN's random init (``LatentImage``).
+lower in BD-rate on the held-out photos (docs/benchmark.md, "Shared networks"). An init is
+named, and its bytes pinned by SHA-256: a released one never changes (a new one gets a new name),
+so an encode stays reproducible. The registry is ``inrcodec/priors/latent.py``, which the decoder
+reads too: format version 7 names the init by ID and codes both networks as residuals from it.
+The inits were trained and measured on RGB photographs: a grey or RGBA image (one or four
+outputs) keeps SIREN's random init (``LatentImage``).
 """
 
 from __future__ import annotations
 
-import hashlib
 import io
-from dataclasses import dataclass
-from functools import cache
-from importlib import resources
 
 import numpy as np
 import torch
 
 from inrcodec.format.checkerboard import FEATURES
+from inrcodec.format.errors import FormatError
+from inrcodec.priors import latent as registry
 
-
-@dataclass(frozen=True)
-class Init:
-    """One shipped init: its arrays' file under inits/, and how it was made."""
-
-    file: str  # inits/<file>: an .npz of float32 arrays named linears.<key> and arm.<key>
-    sha256: str  # of the file's bytes
-    trained: str  # the command and data (for people)
-
-
-INITS = {
-    "quarter-v1": Init(
-        "latent-quarter-v1.npz",
-        "064ee87b87f3d5fe29607952f114c59d46f99b609574cb3a6a1177803b0b92ef",
-        "python -m benchmarks.shared_prior_probe --workers 2 (the probe of commit b086b01, run from the "
-        "working tree just before it): grid-low's point (5 levels from 1/4, synthesis 21-16-16-3, context "
-        "width 16), photo009-photo024, 2500 steps an image in turn, seed 0",
-    ),
-    "half-v1": Init(
-        "latent-half-v1.npz",
-        "9f5c813d8fb949b981f741cd370032ddb90e63a656a62508af905f15a8aa70c5",
-        "python -m benchmarks.shared_prior_probe --workers 1 --points half (the probe of commit afec7cd, run "
-        "from the working tree just before it): the lambda 2e-3 point (6 levels from 1/2, synthesis "
-        "22-24-24-3, context width 16), photo009-photo024, 2500 steps an image in turn, seed 0",
-    ),
-    "quarter-v2": Init(
-        "latent-quarter-v2.npz",
-        "f26ba0841f83b37804e7c7b6029fe696fa5abb295549f16e89d6c0a13b026d2c",
-        "python -m benchmarks.shared_prior_probe --workers 2 --ways init --train-images 41 --out "
-        "benchmarks/results/latent/shared-prior-probe-41 (commit 2d212db's working tree), then --export: "
-        "quarter-v1's point and settings, photo009-photo049, 2500 steps an image in turn, seed 0",
-    ),
-    "full-v1": Init(
-        "latent-full-v1.npz",
-        "0587f96487a2e8d7a44aadac8b5306a2f8ee725b9f2098125cfe8682e0fee159",
-        "python -m benchmarks.shared_prior_probe --workers 2 --points full --ways init (commit ca90275's "
-        "working tree), then --export: the lambda 5e-4 point (7 levels from 1/1, synthesis 23-24-24-3, "
-        "context width 16, the finest grid's learning rate at 0.1), photo009-photo024, 2500 steps an image "
-        "in turn, seed 0",
-    ),
-}
-
-
-@cache
-def _checked_bytes(file: str, sha256: str) -> bytes:
-    """An init file's bytes, read and checked once per process (a sweep asks for every point)."""
-    data = (resources.files("inrcodec.encoder") / "inits" / file).read_bytes()
-    if hashlib.sha256(data).hexdigest() != sha256:
-        raise ValueError(f"{file} does not match its SHA-256")
-    return data
+INITS = {init.name: init for init in registry.INITS}  # by LatentConfig.init's name
 
 
 def arrays(name: str) -> dict[str, np.ndarray]:
     """The init's arrays (fresh ones each call), after checking its bytes against the pinned SHA-256."""
     if name not in INITS:
         raise ValueError(f"unknown latent init {name!r} (this build has: {', '.join(INITS)})")
-    init = INITS[name]
     try:
-        data = _checked_bytes(init.file, init.sha256)
-    except ValueError as e:
+        return registry.arrays(INITS[name])
+    except FormatError as e:
         raise ValueError(f"latent init {name!r}: {e}") from None
-    with np.load(io.BytesIO(data)) as npz:
-        return {key: npz[key] for key in npz.files}
 
 
 def pack(linears: dict, arm: dict) -> bytes:

@@ -1,11 +1,14 @@
-"""Format version 5: the latent-grid family (issue 15), one image as coded latent grids and a
-small sine synthesis network.
+"""Format versions 5 and 7: the latent-grid family (issue 15), one image as coded latent grids and
+a small sine synthesis network.
 
 Layout (docs/format.md, "Version 5"): magic ``INRC``, version byte 5, the typed header
 :data:`LATENT_FIELDS` (range-checked on write and on read by one function), then framed sections
 as in versions 1-4 (kind u8, payload length u32): CONTEXT (only with the checkerboard model),
 LATENTS, SYNTHESIS, in that order; then the CRC32 of every preceding byte. Versions 1-4 (the plain
 SIREN) are :mod:`~inrcodec.format.container`'s; a reader tells them apart by the version byte.
+Version 7 is version 5 with a u16 after the header naming a shipped init of both networks
+(``inrcodec/priors/latent.py``): the CONTEXT and SYNTHESIS integers are coded as residuals from
+the init's, which the encoder's fit starts from; the values they decode to are version 5's.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from inrcodec.format.errors import FormatError
 from inrcodec.format.header import MAGIC, MAX_HIDDEN, MAX_LAYERS, MAX_PE_LEVELS, MAX_PIXELS, Field
 
 VERSION = 5
+INIT_VERSION = 7  # version 5 plus an init: the networks coded as residuals from a shipped one
+VERSIONS = (VERSION, INIT_VERSION)
 CONTEXTS = ("none", "checkerboard")  # the header's ``context`` byte -> the latents' entropy model
 
 SECTION_CONTEXT = 4
@@ -33,6 +38,8 @@ BLOCK = struct.Struct("<I")  # byte length of a range-coded block
 STEP = struct.Struct("<f")  # a synthesis tensor's quantization step
 ARM_HEAD = struct.Struct("<BB")  # the context network's width, fractional bits of its weights
 CRC = struct.Struct("<I")
+INIT = struct.Struct("<H")  # version 7: the init's ID, right after the header
+MAX_INIT_Q = 1 << 30  # |an init's value in steps| at most this (a tiny step would overflow)
 MAX_LATENTS = 1 << 22  # latents of all grids together (checked before anything is allocated)
 
 LATENT_FIELDS: tuple[Field, ...] = (
@@ -52,6 +59,7 @@ LATENT_FIELDS: tuple[Field, ...] = (
     Field("n_sections", "B", 5, (2, 3), "sections that follow: 3 with the checkerboard model, else 2"),
 )
 HEADER = struct.Struct("<" + "".join(f.code for f in LATENT_FIELDS))
+INIT_FIELD = Field("init", "H", 7, range(1, 65536), "the shipped init both networks are residuals from")
 
 
 def level_sizes(height: int, width: int, levels: int, finest: int = 0) -> list[tuple[int, int]]:
@@ -76,6 +84,10 @@ class LatentHeader:
     interpolation: int  # 0 bilinear, 1 bicubic
     activation: int  # 0 sine, 1 ReLU
     context: int  # 0 one Laplace per level, 1 checkerboard
+    init: int = 0  # the shipped init the networks are coded from (version 7); 0: none (version 5)
+
+    def version(self) -> int:
+        return INIT_VERSION if self.init else VERSION
 
     def level_sizes(self) -> list[tuple[int, int]]:
         return level_sizes(self.height, self.width, self.levels, self.finest)
@@ -87,10 +99,12 @@ class LatentHeader:
 
 
 def check_header(header: LatentHeader, n_sections: int) -> None:
-    """The one validation of a version 5 header, for writer and reader."""
+    """The one validation of a version 5 or 7 header, for writer and reader."""
     values = dict(vars(header), n_sections=n_sections)
     for f in LATENT_FIELDS:
         f.check(values[f.name])
+    if header.init:
+        INIT_FIELD.check(header.init)
     if header.width * header.height > MAX_PIXELS:
         raise FormatError(f"header fields width x height = {header.width}x{header.height} are over the pixel limit")
     latents = header.latent_channels * sum(h * w for h, w in header.level_sizes())
@@ -136,16 +150,60 @@ def _read_coded(data: memoryview, at: int, count: int) -> tuple[np.ndarray, int]
     return range_decode(data[at : at + size], model, count), at + size
 
 
+def _init_arrays(header: LatentHeader) -> dict[str, np.ndarray]:
+    from inrcodec.priors import latent as inits  # the registry reads package data: only version 7 needs it
+
+    return inits.arrays(inits.by_id(header.init))
+
+
+def synthesis_base(header: LatentHeader, steps: list[float]) -> list[np.ndarray]:
+    """Version 7: each synthesis tensor of the header's init in units of the file's step for it,
+    rint(float64(w) / float64(step)) (one correctly rounded division, ties to even: the same
+    integers on every machine); FormatError if the init has another shape or a value lies more
+    than MAX_INIT_Q steps from zero."""
+    init = _init_arrays(header)
+    names = [f"linears.{i}.{k}" for i in range(header.layers + 1) for k in ("weight", "bias")]
+    if (
+        sorted(k for k in init if k.startswith("linears.")) != sorted(names)
+        or [init[n].shape for n in names] != header.shapes()
+    ):
+        raise FormatError(f"latent init {header.init} is for another synthesis than this file's")
+    base = []
+    for name, step in zip(names, steps):
+        q = np.rint(init[name].astype(np.float64) / float(np.float32(step)))
+        if q.size and np.abs(q).max() > MAX_INIT_Q:
+            raise FormatError(f"synthesis step {step!r} puts latent init {header.init}'s values out of range")
+        base.append(q.astype(np.int64))
+    return base
+
+
+def context_base(header: LatentHeader, width: int, bits: int) -> np.ndarray:
+    """Version 7: the init's context network as integers in units of 2^-bits, flat in CONTEXT's
+    order: rint(float64(v) * 2^bits) (exact scaling, ties to even)."""
+    init = _init_arrays(header)
+    names = [f"arm.{k}" for k in ("l1.weight", "l1.bias", "l2.weight", "l2.bias", "l3.weight", "l3.bias", "offsets")]
+    if any(n not in init for n in names) or [init[n].shape for n in names] != checkerboard.arm_shapes(
+        width, header.levels
+    ):
+        raise FormatError(f"latent init {header.init} is for another context network than this file's")
+    return np.concatenate([np.rint(init[n].astype(np.float64).reshape(-1) * (1 << bits)) for n in names]).astype(
+        np.int64
+    )
+
+
 def _section(kind: int, payload: bytes) -> bytes:
     return FRAME.pack(kind, len(payload)) + payload
 
 
 def context_block(f: LatentFile) -> bytes:
-    """The CONTEXT payload: width, bits, then the network's integers in 2^-bits units, one block."""
+    """The CONTEXT payload: width, bits, then the network's integers in 2^-bits units (version 7:
+    less the init's), one block."""
     shift = checkerboard.FRAC - f.context_bits
     flat = np.concatenate([a.reshape(-1) >> shift for a in f.context])
     if any(((a >> shift) << shift != a).any() for a in f.context):
         raise FormatError(f"context network values are not multiples of 2^-{f.context_bits}")
+    if f.header.init:
+        flat = flat - context_base(f.header, f.context_width, f.context_bits)
     return ARM_HEAD.pack(f.context_width, f.context_bits) + _coded(flat)
 
 
@@ -171,7 +229,9 @@ def write(f: LatentFile) -> bytes:
     if not all(np.isfinite(np.float32(s)) and np.float32(s) > 0 for s in f.steps):
         raise FormatError("synthesis steps must be positive finite float32 values")
     values = dict(vars(h), n_sections=n_sections)
-    out = bytearray(MAGIC + bytes([VERSION]) + HEADER.pack(*(values[x.name] for x in LATENT_FIELDS)))
+    out = bytearray(MAGIC + bytes([h.version()]) + HEADER.pack(*(values[x.name] for x in LATENT_FIELDS)))
+    if h.init:
+        out += INIT.pack(h.init)
     if h.context:
         if f.context is None or not (1 <= f.context_width < 256 and 1 <= f.context_bits <= checkerboard.FRAC):
             raise FormatError("a checkerboard file needs its context network, width 1..255 and 1..8 bits")
@@ -180,15 +240,18 @@ def write(f: LatentFile) -> bytes:
     else:
         latents = b"".join(_coded(q.reshape(-1)) for q in f.latents)
     out += _section(SECTION_LATENTS, latents)
-    synthesis = b"".join(STEP.pack(s) + _coded(q.reshape(-1)) for s, q in zip(f.steps, f.tensors))
+    coded = f.tensors
+    if h.init:
+        coded = [q - b for q, b in zip(f.tensors, synthesis_base(h, f.steps))]
+    synthesis = b"".join(STEP.pack(s) + _coded(q.reshape(-1)) for s, q in zip(f.steps, coded))
     out += _section(SECTION_SYNTHESIS, synthesis)
     out += CRC.pack(zlib.crc32(out))
     return bytes(out)
 
 
 def is_latent(data: bytes) -> bool:
-    """Whether ``data`` claims to be a version 5 file (the decoder's dispatch)."""
-    return len(data) > len(MAGIC) and data[: len(MAGIC)] == MAGIC and data[len(MAGIC)] == VERSION
+    """Whether ``data`` claims to be a version 5 or 7 file (the decoder's dispatch)."""
+    return len(data) > len(MAGIC) and data[: len(MAGIC)] == MAGIC and data[len(MAGIC)] in VERSIONS
 
 
 def _sections(data: memoryview, at: int, end: int, n: int) -> list[tuple[int, memoryview]]:
@@ -208,21 +271,26 @@ def _sections(data: memoryview, at: int, end: int, n: int) -> list[tuple[int, me
 
 
 def read(data: bytes) -> LatentFile:
-    """A version 5 file back from its bytes; FormatError (never another exception) if malformed."""
+    """A version 5 or 7 file back from its bytes, the networks' integers as version 5 holds them
+    (version 7's residuals added to the init's); FormatError (never another exception) if malformed."""
     start = len(MAGIC) + 1
     if not is_latent(data):
-        raise FormatError("not a version 5 (latent-grid) .inr file")
-    if len(data) < start + HEADER.size + CRC.size:
+        raise FormatError("not a version 5 or 7 (latent-grid) .inr file")
+    body = start + HEADER.size + (INIT.size if data[len(MAGIC)] == INIT_VERSION else 0)
+    if len(data) < body + CRC.size:
         raise FormatError("file truncated in its header")
     (crc,) = CRC.unpack_from(data, len(data) - CRC.size)
     if zlib.crc32(data[: -CRC.size]) != crc:
         raise FormatError("CRC mismatch: the file is corrupt")
     values = dict(zip([x.name for x in LATENT_FIELDS], HEADER.unpack_from(data, start)))
     n_sections = values.pop("n_sections")
+    if data[len(MAGIC)] == INIT_VERSION:
+        (values["init"],) = INIT.unpack_from(data, start + HEADER.size)
+        INIT_FIELD.check(values["init"])
     header = LatentHeader(**values)
     check_header(header, n_sections)
     view = memoryview(data)
-    sections = _sections(view, start + HEADER.size, len(data) - CRC.size, n_sections)
+    sections = _sections(view, body, len(data) - CRC.size, n_sections)
     kinds = [k for k, _ in sections]
     expected = ([SECTION_CONTEXT] if header.context else []) + [SECTION_LATENTS, SECTION_SYNTHESIS]
     if kinds != expected:
@@ -241,6 +309,8 @@ def read(data: bytes) -> LatentFile:
         flat, at = _read_coded(block, ARM_HEAD.size, sum(int(np.prod(s)) for s in shapes))
         if at != len(block):
             raise FormatError("CONTEXT section has trailing bytes")
+        if header.init:
+            flat = flat + context_base(header, width, bits)
         context, k = [], 0
         for s in shapes:
             n = int(np.prod(s))
@@ -269,5 +339,7 @@ def read(data: bytes) -> LatentFile:
         tensors.append(q.reshape(shape))
     if at != len(block):
         raise FormatError("SYNTHESIS section has trailing bytes")
+    if header.init:
+        tensors = [r + b for r, b in zip(tensors, synthesis_base(header, steps))]
     sizes = {SECTION_NAMES[k]: len(p) for k, p in sections}
     return LatentFile(header, latents, steps, tensors, context, width, bits, sizes)

@@ -1,0 +1,112 @@
+"""Format version 7: the latent family's networks coded as residuals from a shipped init."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from helpers import GOLDEN, REGEN, SAMPLE, Golden, sha256
+
+from inrcodec import image
+from inrcodec.config import LATENT_PRESETS
+from inrcodec.decoder import decode
+from inrcodec.decoder.latent import render
+from inrcodec.encoder import latent
+from inrcodec.format import latent as fmt
+from inrcodec.format.errors import FormatError
+from inrcodec.priors import latent as registry
+
+# grid-low's networks (the shapes of init quarter-v1) on a small crop, briefly
+SMALL = replace(LATENT_PRESETS["grid-low"], steps=60, batch=512)
+GOLDEN_V7 = "format_v7_latent_init.inr"
+
+
+def _crop() -> np.ndarray:
+    return image.load(SAMPLE)[64:128, 96:160]  # 64x64
+
+
+@pytest.fixture(scope="module")
+def fitted() -> latent.Fitted:
+    assert SMALL.init == "quarter-v1"
+    return latent.fit(_crop(), SMALL)
+
+
+def _init_field(data: bytes, init: int) -> bytes:
+    """``data`` (version 7) naming another init, its CRC made valid again."""
+    at = len(fmt.MAGIC) + 1 + fmt.HEADER.size
+    body = data[:at] + fmt.INIT.pack(init) + data[at + fmt.INIT.size : -4]
+    return body + struct.pack("<I", zlib.crc32(body))
+
+
+def test_a_fit_from_an_init_is_written_as_version_7_and_smaller(fitted):
+    f = fmt.read(fitted.data)
+    assert fitted.data[4] == fmt.INIT_VERSION and f.header.init == registry.INITS[0].id
+    assert fmt.write(f) == fitted.data  # the values read back are the version 5 values
+    plain = fmt.write(replace(f, header=replace(f.header, init=0)))
+    assert plain[4] == fmt.VERSION and len(plain) > len(fitted.data)
+    back = fmt.read(plain)
+    assert all(np.array_equal(a, b) for a, b in zip(back.tensors, f.tensors))
+    assert all(np.array_equal(a, b) for a, b in zip(back.context, f.context))
+    assert np.array_equal(decode(plain, device="cpu"), decode(fitted.data, device="cpu"))
+    assert np.array_equal(decode(fitted.data, device="cpu"), render(f, 64, 64))
+
+
+def test_the_residuals_are_from_the_init_in_units_of_the_step(fitted):
+    """Each synthesis tensor's coded integers are q - rint(w_init / step); the values the init
+    alone gives (every residual 0) are the init rounded to the file's steps."""
+    f = fmt.read(fitted.data)
+    base = fmt.synthesis_base(f.header, f.steps)
+    init = registry.arrays(registry.by_id(f.header.init))
+    w0 = init["linears.0.weight"].astype(np.float64)
+    assert np.array_equal(base[0], np.rint(w0 / f.steps[0]).astype(np.int64))
+    zero = fmt.write(replace(f, tensors=base))  # a file whose synthesis residuals are all 0
+    assert all(np.array_equal(a, b) for a, b in zip(fmt.read(zero).tensors, base))
+
+
+def test_a_grey_image_keeps_version_5(fitted):
+    grey = _crop()[:, :, :1]
+    data = latent.fit(grey, replace(SMALL, steps=10)).data
+    assert data[4] == fmt.VERSION and fmt.read(data).header.init == 0
+
+
+def test_an_init_this_build_lacks_is_refused_by_name(fitted):
+    with pytest.raises(FormatError, match=r"needs latent init 999, which this build lacks \(it has: 1 \(quarter-v1\)"):
+        fmt.read(_init_field(fitted.data, 999))
+    with pytest.raises(FormatError, match="init = 0"):
+        fmt.read(_init_field(fitted.data, 0))
+    half = next(i.id for i in registry.INITS if i.name == "half-v1")
+    with pytest.raises(FormatError, match=f"latent init {half} is for another"):
+        fmt.read(_init_field(fitted.data, half))
+
+
+def test_a_damaged_init_is_refused(monkeypatch, fitted):
+    bad = tuple(replace(i, sha256="0" * 64) for i in registry.INITS)
+    monkeypatch.setattr(registry, "INITS", bad)
+    with pytest.raises(FormatError, match="does not match its SHA-256"):
+        fmt.read(fitted.data)
+
+
+def test_truncated_version_7_headers_are_refused(fitted):
+    at = len(fmt.MAGIC) + 1 + fmt.HEADER.size
+    for cut in (at + 1, at + 2, at + 5):
+        with pytest.raises(FormatError):
+            fmt.read(fitted.data[:cut])
+
+
+def test_golden_v7_file_decodes_to_pinned_values():
+    """A version 7 file must keep decoding: its integers exactly, its pixels as pinned."""
+    path = GOLDEN / GOLDEN_V7
+    golden = Golden("inr_files_v7.json")
+    if REGEN:
+        path.write_bytes(latent.fit(_crop(), SMALL).data)
+    data = path.read_bytes()
+    f = fmt.read(data)
+    assert data[4] == fmt.INIT_VERSION and f.header.init == 1
+    golden.check("latents", sha256(np.concatenate([q.reshape(-1) for q in f.latents])))
+    golden.check("synthesis", sha256(np.concatenate([t.reshape(-1) for t in f.synthesis()])))
+    golden.check("context", sha256(np.concatenate([a.reshape(-1) for a in f.context])))
+    golden.check("pixels", sha256(decode(data, device="cpu")))
+    golden.check("pixels_40x30", sha256(decode(data, width=40, height=30, device="cpu")))
