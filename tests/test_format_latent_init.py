@@ -110,3 +110,13 @@ def test_golden_v7_file_decodes_to_pinned_values():
     golden.check("context", sha256(np.concatenate([a.reshape(-1) for a in f.context])))
     golden.check("pixels", sha256(decode(data, device="cpu")))
     golden.check("pixels_40x30", sha256(decode(data, width=40, height=30, device="cpu")))
+
+
+def test_docs_list_every_shipped_init_and_the_header_field():
+    """docs/format.md's version 7 table names each init of the registry: ID, name, file, SHA-256."""
+    from helpers import REPO
+
+    doc = (REPO / "docs" / "format.md").read_text()
+    for init in registry.INITS:
+        assert f"| {init.id} | `{init.name}` | `{init.file}` | `{init.sha256[:8]}…` |" in doc, init.name
+    assert "| 25 | 2 | `init`, u16, 1..65535" in doc and fmt.INIT_FIELD.describe() == "1..65535"

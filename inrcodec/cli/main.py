@@ -49,7 +49,7 @@ def main() -> None:
     type=click.Choice([*PRESETS, *LATENT_PRESETS]),
     default=DEFAULT_PRESET,
     show_default=True,
-    help="a SIREN, or grid-*: latent grids under a small synthesis (format v5; docs/benchmark.md)",
+    help="a SIREN, or grid-*: latent grids under a small synthesis (format v5/v7; docs/benchmark.md)",
 )
 @click.option(
     "--bpp",
@@ -209,7 +209,7 @@ def _file_output(output: Path | None, src: Path) -> Path:
 
 def _encode_latent(src: Path, output: Path | None, force: bool, preset: str, cfg, quiet, as_json) -> None:
     """One image with a latent-grid preset (``cfg``, with --steps and --seed applied): fit, pack
-    as format v5, write atomically."""
+    as format v5 (v7 from a shipped init), write atomically."""
     from inrcodec import image
 
     output = _file_output(output, src)

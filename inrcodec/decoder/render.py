@@ -77,7 +77,7 @@ def _render(net: Siren, width: int, height: int, regions: RegionNets | None) -> 
 
 
 def parse(data: bytes) -> container.Bitstream | latent_format.LatentFile:
-    """The whole file read and checked: a LatentFile (version 5, the latent-grid family) or a
+    """The whole file read and checked: a LatentFile (versions 5 and 7, the latent-grid family) or a
     Bitstream (versions 1-4, the SIREN). Raises FormatError."""
     return latent_format.read(data) if latent_format.is_latent(data) else container.read(data)
 
@@ -108,7 +108,7 @@ def decode_parsed(
     need not parse it twice: version 5's read decodes every latent)."""
     w, h = output_size((stream.header.width, stream.header.height), size, width, height)
     device = pick_device(device)
-    if isinstance(stream, latent_format.LatentFile):  # version 5: the latent-grid family
+    if isinstance(stream, latent_format.LatentFile):  # versions 5 and 7: the latent-grid family
         from inrcodec.decoder import latent
 
         if device == "cpu":
