@@ -189,6 +189,7 @@ def sweep_folder(args: argparse.Namespace) -> str:
     name += f"-t{args.top_lam:g}" if args.top_lam is not None else ""
     name += "-c" + "-".join(str(w) for w in args.context_hidden) if args.context_hidden else ""
     name += "-i" + "-".join(args.init) if args.init else ""
+    name += f"-r{args.network_rate:g}" if args.network_rate else ""
     return f"{name}-first{args.n_images}"
 
 
@@ -197,7 +198,7 @@ def ladder_points(args: argparse.Namespace) -> tuple[LatentConfig, ...]:
     Kodak run had it (--stage2); then the sampling, the synthesis width, the proxy, the
     full-resolution points' learning rate and steps (the presets' options give
     config.LATENT_PRESET_LADDER), the long fit of the points --long-fit names and the point
-    --top-lam adds."""
+    --top-lam adds; --network-rate at the points an init starts."""
     ladder = LATENT_STAGE2 if args.stage2 else LATENT_LADDER
     points = tuple(
         _with_proxy(replace(pt, interpolation=args.interpolation, hidden=_scaled(pt.hidden, args)), args)
@@ -211,6 +212,8 @@ def ladder_points(args: argparse.Namespace) -> tuple[LatentConfig, ...]:
         points = tuple(replace(pt, context_hidden=w) for pt, w in zip(points, widths, strict=True))
     for name in args.init:
         points = tuple(replace(pt, init=name) if latent_init.fits(pt, name) else pt for pt in points)
+    if args.network_rate:
+        points = tuple(replace(pt, network_rate=args.network_rate) if pt.init else pt for pt in points)
     return points + (replace(points[-1], lam=args.top_lam),) if args.top_lam is not None else points
 
 
@@ -673,6 +676,14 @@ def main(argv: list[str] | None = None) -> int:
         "quarter-v1,half-v1; the folder's name gets -i<names>)",
     )
     p.add_argument(
+        "--network-rate",
+        type=float,
+        default=0.0,
+        metavar="R",
+        help="with --init: the networks' estimated bits in the loss at the points an init starts, weighted R "
+        "(LatentConfig.network_rate; folder -r<R>)",
+    )
+    p.add_argument(
         "--reuse",
         type=Path,
         action="append",
@@ -752,6 +763,8 @@ def main(argv: list[str] | None = None) -> int:
         with_long_fit(LATENT_LADDER, args.long_fit)
     except ValueError as e:
         p.error(f"--long-fit: {e}")
+    if args.network_rate and (not args.init or not 0 < args.network_rate <= 10):
+        p.error("--network-rate: a weight in (0, 10] for the points --init starts")
     if args.init:  # an init that fits no point of this ladder would only rename the folder
         started = {pt.init for pt in ladder_points(args)}
         if unused := [name for name in args.init if name not in started]:

@@ -309,11 +309,16 @@ class LatentConfig:
     # (docs/benchmark.md, "The finest grid's learning rate")
     lr_finest: float = 1.0
     # the shipped start of the synthesis and context networks (a name of encoder.latent_init.INITS,
-    # trained across photo009 onwards; "" : SIREN's random init; RGB images only). The file carries
-    # the networks as always, so only the encoder reads it: quarter-v1 and half-v1 gave -7.2 % and
-    # -11.0 % BD-rate at their points on photo001-photo004, -15.1 % each on Kodak
-    # (docs/benchmark.md, "Shared networks")
+    # trained across photo009 onwards; "" : SIREN's random init; RGB images only); the file codes
+    # both networks as residuals from it where that is smaller (format version 7): quarter-v1 and
+    # half-v1 gave -7.2 % and -11.0 % BD-rate at their points on photo001-photo004, -15.1 % each
+    # on Kodak (docs/benchmark.md, "Shared networks")
     init: str = ""
+    # weight of the two networks' estimated bits in the loss, beside the latents' (lambda R):
+    # each coded tensor's integers (residuals from the init, or the values) under a Laplace of
+    # their mean size in steps; 0: not counted (the fit as before); docs/benchmark.md, "The
+    # networks' rate"
+    network_rate: float = 0.0
     weight_bits: int = 8  # unused: pack() picks the synthesis' bit depth (6..10) by D + lambda R
     seed: int = 0  # torch seed of the synthesis init and the batch order
 
@@ -338,6 +343,8 @@ class LatentConfig:
             raise ValueError(f"quantizer must be uniform, soft or soft-fast, not {self.quantizer!r}")
         if not 0.0 < self.lr_finest <= 10.0:
             raise ValueError("lr_finest must be in (0, 10]")
+        if not 0.0 <= self.network_rate <= 10.0:
+            raise ValueError("network_rate must be in [0, 10]")
 
     def synthesis_dims(self, out_channels: int = 3) -> list[int]:
         """Widths of the synthesis from its input (the latents and the Fourier features) to its
@@ -349,7 +356,7 @@ class LatentConfig:
 # LatentConfig fields added after results were committed, with the value that gives the behaviour
 # before them: latent_record leaves them out at that value, so the committed rows keep their
 # fingerprints (as ADDED_IN_2_0 does for EncodeConfig).
-LATENT_ADDED = {"quantizer": "uniform", "lr_finest": 1.0, "init": ""}
+LATENT_ADDED = {"quantizer": "uniform", "lr_finest": 1.0, "init": "", "network_rate": 0.0}
 
 
 def latent_record(cfg: LatentConfig) -> dict:

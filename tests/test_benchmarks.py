@@ -605,9 +605,12 @@ def test_latent_grid_proxy_options_shape_the_ladder(capsys):
         top_lam=2.5e-4,
         context_hidden=(),
         init=("quarter-v1", "half-v1"),
+        network_rate=0.0,
         **vars(args),
     )
     assert lg.ladder_points(sweep) == LATENT_PRESET_LADDER
+    rated = lg.ladder_points(argparse.Namespace(**{**vars(sweep), "network_rate": 0.5}))
+    assert [p.network_rate for p in rated] == [0.5] * 6 + [0.0] * 3  # the points an init starts
     assert [p.lr_finest for p in LATENT_PRESET_LADDER] == [1.0] * 6 + [0.1, 0.1, 0.1]
     assert [p.steps for p in LATENT_PRESET_LADDER[6:]] == [11520, 11520, 11520]
     assert [p.lam for p in LATENT_PRESET_LADDER[6:]] == [1.5e-3, 5e-4, 2.5e-4]
@@ -651,6 +654,8 @@ def test_latent_grid_proxy_options_shape_the_ladder(capsys):
         (["--init", "quarter-v1,nope"], "--init: 'nope' not a shipped init (quarter-v1, half-v1, quarter-v2, full-v1)"),
         (["--init", "quarter-v1", "--tuning"], "--init is for the context model's ladder"),
         (["--init", "quarter-v1", "--context-hidden", "8"], "'quarter-v1' has the shape of no point of this ladder"),
+        (["--network-rate", "1"], "--network-rate: a weight in (0, 10] for the points --init starts"),
+        (["--init", "quarter-v1", "--network-rate", "11"], "--network-rate: a weight in (0, 10]"),
         (["--reuse", "/nonexistent.json"], "--reuse: /nonexistent.json: no such file"),
         (["--reuse", str(runner.REPO / "README.md")], "README.md: cannot read it as JSON (JSONDecodeError)"),
         (["--reuse", str(lg.OUT / "kodak-presets" / "latent-proto.json")], "--reuse is for a sweep that runs"),

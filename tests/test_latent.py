@@ -414,3 +414,37 @@ def test_fit_scales_the_finest_grids_update_in_place(monkeypatch):
     monkeypatch.setattr(latent, "adam_step", spy)
     latent.fit(_image(), replace(TINY, lr_finest=0.3, steps=3))
     assert seen == [(True, 24 * 32, 0.3)] * 3
+
+
+def test_network_bits_count_from_the_init_and_pull_towards_it():
+    """LatentImage.network_bits: none at the init (version 7 codes residuals from it), more as a
+    tensor moves away, and its gradient points back; from a random init it counts the values."""
+    from inrcodec.config import LATENT_PRESETS
+
+    cfg = replace(LATENT_PRESETS["grid-low"], network_rate=1.0)
+    model = LatentImage(32, 32, cfg)
+    assert float(model.network_bits().detach()) == 0.0
+    with torch.no_grad():
+        model.linears[1].weight.add_(0.05)
+    bits = model.network_bits()
+    assert float(bits.detach()) > 0
+    bits.backward()
+    assert (model.linears[1].weight.grad > 0).all()  # descending moves each weight back down
+    plain = LatentImage(32, 32, replace(cfg, init=""))
+    # the values themselves cost more than a small change from the init
+    assert float(plain.network_bits().detach()) > float(bits.detach())
+
+
+def test_network_rate_zero_leaves_the_fit_as_it_was():
+    """The field defaults to 0 and is recorded only away from it: earlier fingerprints hold."""
+    from inrcodec.config import latent_record
+
+    assert "network_rate" not in latent_record(TINY)
+    assert latent_record(replace(TINY, network_rate=0.5))["network_rate"] == 0.5
+    with pytest.raises(ValueError, match="network_rate"):
+        replace(TINY, network_rate=-1.0)
+    a = latent.fit(_image(), replace(TINY, steps=20)).data
+    b = latent.fit(_image(), replace(TINY, steps=20, network_rate=0.0)).data
+    assert a == b
+    c = latent.fit(_image(), replace(TINY, steps=20, network_rate=1.0)).data
+    assert c != a

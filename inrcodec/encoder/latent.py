@@ -70,6 +70,32 @@ class LatentImage(torch.nn.Module):
         # measured on RGB only, so a grey or RGBA image keeps the random init (encoder.latent_init)
         if cfg.init and out_channels == 3:
             latent_init.apply(self, cfg.init)
+        # where the file's network integers are counted from (network_bits): the init, or zero
+        with torch.no_grad():
+            self.start = [p.clone() if cfg.init and out_channels == 3 else torch.zeros_like(p) for p in self.coded()]
+
+    def coded(self) -> list[torch.Tensor]:
+        """The networks' tensors as the file codes them: the synthesis' maps (weight, bias), then
+        the context network's in CONTEXT's order."""
+        tensors = [t for lin in self.linears for t in (lin.weight, lin.bias)]
+        if self.arm is not None:
+            arm = self.arm
+            tensors += [arm.l1.weight, arm.l1.bias, arm.l2.weight, arm.l2.bias, arm.l3.weight, arm.l3.bias, arm.offsets]
+        return tensors
+
+    def network_bits(self) -> torch.Tensor:
+        """The networks' bits as the file would code them, estimated smoothly: each tensor's n
+        integers under a Laplace of their mean size m in steps, n log2(1 + 2e m) (about n log2(2e m)
+        bits when m is large, none when the steps cannot resolve the change), the step that of 8 bits
+        for a synthesis tensor (2 max |w| / 255: pack tries 6 to 10) and 2^-5 for the context
+        network's (pack tries 2^-4 to 2^-8). m counts from the init, which version 7 codes from."""
+        bits = torch.zeros(())
+        n_synthesis = 2 * len(self.linears)
+        for i, (t, t0) in enumerate(zip(self.coded(), self.start)):
+            step = 2 * t.detach().abs().max() / 255 if i < n_synthesis else torch.tensor(2.0**-5)
+            m = (t - t0).abs().mean() / step.clamp_min(1e-12)
+            bits = bits + t.numel() * torch.log2(1 + 2 * math.e * m)
+        return bits
 
     @property
     def latents(self) -> list[torch.Tensor]:
@@ -317,6 +343,8 @@ class Step:
             bits = (model.arm.bits(own, near.view(k, -1) * near_ok, anchor, levels) * weights).sum()
         else:
             bits = sum(_LaplaceBits.apply(y) for y in rest.split(pyr.sizes))  # the level's mean |y|: any shape
+        if cfg.network_rate:
+            bits = bits + cfg.network_rate * model.network_bits()
         return mse + cfg.lam * bits / (model.size[0] * model.size[1]), mse
 
 
