@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from benchmarks.runner import _git, command_line
+from benchmarks.runner import command_line, git_state
 from inrcodec import __version__, image
 
 _WRAP = (
@@ -147,7 +147,7 @@ def main() -> None:
         "preset": args.preset,
         "machine": {"platform": platform.platform(), "processor": platform.processor(), "python": sys.version},
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "git_commit": _git("rev-parse", "HEAD"),
+        **git_state(),
         "command": " ".join(command_line()),
         "rows": rows,
     }

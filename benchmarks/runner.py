@@ -185,6 +185,12 @@ def dataset_meta(images: Path, name: str, quick: bool) -> dict:
     return {"dataset": name, "images_dir": repo_path(images), "quick": quick}
 
 
+def git_state() -> dict:
+    """The commit results were made at, and whether inrcodec/ or benchmarks/ had uncommitted changes."""
+    status = _git("status", "--porcelain", "--", "inrcodec", "benchmarks")
+    return {"git_commit": _git("rev-parse", "HEAD"), "git_dirty": None if status is None else bool(status)}
+
+
 def _git(*args: str) -> str | None:
     try:
         out = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, timeout=10, check=True)
@@ -238,7 +244,6 @@ def provenance() -> dict:
 
     import inrcodec
 
-    status = _git("status", "--porcelain", "--", "inrcodec", "benchmarks")
     libs = {name: features.version(name) for name in ("jpg", "webp", "jpg_2000", "avif")}
     try:
         from PIL import _avif
@@ -248,8 +253,7 @@ def provenance() -> dict:
         pass
     return {
         "inrcodec": inrcodec.__version__,
-        "git_commit": _git("rev-parse", "HEAD"),
-        "git_dirty": None if status is None else bool(status),  # uncommitted changes in inrcodec/ or benchmarks/
+        **git_state(),
         "python": platform.python_version(),
         "versions": {"pillow": PIL.__version__, "torch": torch.__version__, "numpy": np.__version__, **libs},
         "machine": {

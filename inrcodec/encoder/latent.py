@@ -40,7 +40,7 @@ from inrcodec.decoder.latent import render as decode_latent
 from inrcodec.decoder.latent import taps
 from inrcodec.encoder import latent_init
 from inrcodec.encoder.latent_context import ContextModel, Pyramid
-from inrcodec.format.checkerboard import FRAC, encode_latents
+from inrcodec.format.checkerboard import ARM_NAMES, FRAC, encode_latents
 from inrcodec.format.latent import LatentFile, LatentHeader, context_block, level_sizes, read, write
 from inrcodec.pixels import to_unit
 from inrcodec.siren import fourier_features
@@ -79,8 +79,8 @@ class LatentImage(torch.nn.Module):
         the context network's in CONTEXT's order."""
         tensors = [t for lin in self.linears for t in (lin.weight, lin.bias)]
         if self.arm is not None:
-            arm = self.arm
-            tensors += [arm.l1.weight, arm.l1.bias, arm.l2.weight, arm.l2.bias, arm.l3.weight, arm.l3.bias, arm.offsets]
+            named = dict(self.arm.named_parameters())
+            tensors += [named[k] for k in ARM_NAMES]
         return tensors
 
     def network_bits(self) -> torch.Tensor:

@@ -18,7 +18,7 @@ import io
 import numpy as np
 import torch
 
-from inrcodec.format.checkerboard import FEATURES
+from inrcodec.format.checkerboard import ARM_NAMES, arm_shapes
 from inrcodec.format.errors import FormatError
 from inrcodec.priors import latent as registry
 
@@ -53,9 +53,7 @@ def fits(cfg, name: str, out_channels: int = 3) -> bool:
     want = {f"linears.{i}.weight": (b, a) for i, (a, b) in enumerate(zip(dims[:-1], dims[1:]))}
     want |= {f"linears.{i}.bias": (b,) for i, b in enumerate(dims[1:])}
     if cfg.context == "checkerboard":
-        h = cfg.context_hidden
-        want |= {"arm.offsets": (cfg.levels,), "arm.l1.bias": (h,), "arm.l2.weight": (h, h), "arm.l2.bias": (h,)}
-        want |= {"arm.l3.weight": (2, h), "arm.l3.bias": (2,), "arm.l1.weight": (h, FEATURES)}
+        want |= {f"arm.{k}": s for k, s in zip(ARM_NAMES, arm_shapes(cfg.context_hidden, cfg.levels))}
     return {k: v.shape for k, v in values.items()} == want
 
 

@@ -59,6 +59,11 @@ def check_network(arm: list[np.ndarray]) -> None:
         raise FormatError(f"context network value out of range (allowed: |v| < {MAX_VALUE} in units of 1/256)")
 
 
+# the network's tensors in stream order, as the encoder's ContextModel names them (and the
+# shipped inits, under "arm.")
+ARM_NAMES = ("l1.weight", "l1.bias", "l2.weight", "l2.bias", "l3.weight", "l3.bias", "offsets")
+
+
 def arm_shapes(hidden: int, levels: int) -> list[tuple[int, ...]]:
     """Shapes of the network's integer tensors in stream order: three layers' weights and biases,
     then one scale offset per level."""

@@ -181,7 +181,7 @@ def context_base(header: LatentHeader, width: int, bits: int) -> np.ndarray:
     """Version 7: the init's context network as integers in units of 2^-bits, flat in CONTEXT's
     order: rint(float64(v) * 2^bits) (exact scaling, ties to even)."""
     init = _init_arrays(header)
-    names = [f"arm.{k}" for k in ("l1.weight", "l1.bias", "l2.weight", "l2.bias", "l3.weight", "l3.bias", "offsets")]
+    names = [f"arm.{k}" for k in checkerboard.ARM_NAMES]
     if any(n not in init for n in names) or [init[n].shape for n in names] != checkerboard.arm_shapes(
         width, header.levels
     ):
