@@ -120,3 +120,14 @@ def test_docs_list_every_shipped_init_and_the_header_field():
     for init in registry.INITS:
         assert f"| {init.id} | `{init.name}` | `{init.file}` | `{init.sha256[:8]}…` |" in doc, init.name
     assert "| 25 | 2 | `init`, u16, 1..65535" in doc and fmt.INIT_FIELD.describe() == "1..65535"
+
+
+def test_pillow_and_the_torch_path_read_version_7(fitted, tmp_path):
+    from PIL import Image
+
+    path = tmp_path / "x.inr"
+    path.write_bytes(fitted.data)
+    with Image.open(path) as im:
+        assert np.array_equal(np.asarray(im.convert("RGB")), decode(fitted.data, device="cpu"))
+    theirs = decode(fitted.data, size=50, device="torch-cpu").astype(int)
+    assert np.abs(theirs - decode(fitted.data, size=50, device="cpu").astype(int)).max() <= 1
