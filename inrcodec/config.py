@@ -494,10 +494,11 @@ _PRESET_POINTS = with_full_res(LATENT_PROXY_LADDER, LATENT_FINEST_LR, LATENT_FUL
 # above where it was (docs/benchmark.md, "A point above grid-max's old one").
 LATENT_TOP_LAM = 2.5e-4
 # The 1/4- and 1/2-resolution points' synthesis and context network start from networks trained
-# across photo009-photo024 (LatentConfig.init; encoder.latent_init): -7.2 % and -11.0 % BD-rate at
-# those points on photo001-004, the file and its decoder unchanged (docs/benchmark.md, "Shared
-# networks").
-LATENT_QUARTER_INIT = "quarter-v1"
+# across photographs (LatentConfig.init; encoder.latent_init): at the 1/4-resolution points
+# quarter-v2 (photo009-photo049: -9.2 % BD-rate on photo001-004, quarter-v1 from photo009-photo024
+# -7.2 %), at the 1/2-resolution ones half-v1 (-11.0 %); the files code both networks as residuals
+# from them (format version 7; docs/benchmark.md, "Shared networks", "Format version 7").
+LATENT_QUARTER_INIT = "quarter-v2"
 LATENT_HALF_INIT = "half-v1"
 
 

@@ -604,7 +604,7 @@ def test_latent_grid_proxy_options_shape_the_ladder(capsys):
         long_fit_steps=None,
         top_lam=2.5e-4,
         context_hidden=(),
-        init=("quarter-v1", "half-v1"),
+        init=("quarter-v2", "half-v1"),
         network_rate=0.0,
         **vars(args),
     )
@@ -616,7 +616,7 @@ def test_latent_grid_proxy_options_shape_the_ladder(capsys):
     assert [p.lam for p in LATENT_PRESET_LADDER[6:]] == [1.5e-3, 5e-4, 2.5e-4]
     assert LATENT_PRESETS["grid-max"] == LATENT_PRESET_LADDER[-1] == replace(LATENT_PRESET_LADDER[7], lam=2.5e-4)
     assert [replace(p, init="") for p in LATENT_PRESET_LADDER[:6]] == list(LATENT_PROXY_LADDER[:6])
-    assert [p.init for p in LATENT_PRESET_LADDER] == ["quarter-v1"] * 3 + ["half-v1"] * 3 + [""] * 3
+    assert [p.init for p in LATENT_PRESET_LADDER] == ["quarter-v2"] * 3 + ["half-v1"] * 3 + [""] * 3
     assert LATENT_PRESETS["grid-xhigh"].lr_finest == LATENT_PRESETS["grid-max"].lr_finest == 0.1
     assert with_full_res(LATENT_LADDER, (0.3, 1.0))[6:] == (replace(LATENT_LADDER[6], lr_finest=0.3), LATENT_LADDER[7])
     assert with_full_res(LATENT_LADDER, (1.0,)) == LATENT_LADDER
@@ -625,7 +625,7 @@ def test_latent_grid_proxy_options_shape_the_ladder(capsys):
     assert set(LATENT_PRESETS.values()) <= set(LATENT_PRESET_LADDER) | set(LATENT_LADDER)
     assert [LATENT_PRESETS[n].quantizer for n in ("grid-low", "grid-medium", "grid-high")] == ["soft-fast"] * 3
     assert [LATENT_PRESETS[n].init for n in ("grid-low", "grid-medium", "grid-high")] == [
-        "quarter-v1",
+        "quarter-v2",
         *["half-v1"] * 2,
     ]
     assert set(LATENT_PRESETS.values()) <= set(LATENT_PRESET_LADDER)
@@ -832,9 +832,9 @@ def test_latent_grid_studies_keep_the_points_their_committed_results_ran():
     stage2 = [p for p in lg.LATENT_STAGE2 if lg.latent_record(p) in recorded]
     assert len(stage2) == 7  # the stage-2 ladder but grid-xhigh's point, added after that run
     # the presets' Kodak run (README's and docs' figures) ran the presets' ladder as it is now
-    presets = json.loads((lg.OUT / "kodak-inits" / "latent-proto.json").read_text())
+    presets = json.loads((lg.OUT / "kodak-v7" / "latent-proto.json").read_text())
     assert presets["provenance"]["config"]["points"] == [
-        json.loads(json.dumps(lg.latent_record(p))) for p in lg.LATENT_PRESET_LADDER
+        json.loads(json.dumps(lg.point_record(p))) for p in lg.LATENT_PRESET_LADDER
     ]
 
 

@@ -472,8 +472,8 @@ def test_encode_with_a_latent_grid_preset_writes_version_7(tmp_path, crop):
     assert data[4] == 7 and stats["format_version"] == 7 and stats["bytes"] == len(data)
     assert sum(stats["sections"].values()) < len(data)
     assert run("decode", out, "-o", tmp_path / "back.png").exit_code == 0
-    assert json.loads(run("info", out, "--json").stdout)["init"] == "quarter-v1"
-    assert "residuals from shipped init 1 (quarter-v1)" in run("info", out).stdout
+    assert json.loads(run("info", out, "--json").stdout)["init"] == "quarter-v2"
+    assert "residuals from shipped init 3 (quarter-v2)" in run("info", out).stdout
     at = 5 + 20  # the init's u16 after version 7's header: a file naming an init this build lacks
     body = data[:at] + (4242).to_bytes(2, "little") + data[at + 2 : -4]
     (tmp_path / "other.inr").write_bytes(body + zlib.crc32(body).to_bytes(4, "little"))
