@@ -190,6 +190,7 @@ def sweep_folder(args: argparse.Namespace) -> str:
     name += "-c" + "-".join(str(w) for w in args.context_hidden) if args.context_hidden else ""
     name += "-i" + "-".join(args.init) if args.init else ""
     name += f"-r{args.network_rate:g}" if args.network_rate else ""
+    name += "-at-" + "-".join(args.network_rate_at) if args.network_rate_at else ""
     return f"{name}-first{args.n_images}"
 
 
@@ -213,7 +214,8 @@ def ladder_points(args: argparse.Namespace) -> tuple[LatentConfig, ...]:
     for name in args.init:
         points = tuple(replace(pt, init=name) if latent_init.fits(pt, name) else pt for pt in points)
     if args.network_rate:
-        points = tuple(replace(pt, network_rate=args.network_rate) if pt.init else pt for pt in points)
+        rated = args.network_rate_at or args.init
+        points = tuple(replace(pt, network_rate=args.network_rate) if pt.init in rated else pt for pt in points)
     return points + (replace(points[-1], lam=args.top_lam),) if args.top_lam is not None else points
 
 
@@ -684,6 +686,12 @@ def main(argv: list[str] | None = None) -> int:
         "(LatentConfig.network_rate; folder -r<R>)",
     )
     p.add_argument(
+        "--network-rate-at",
+        metavar="NAMES",
+        help="with --network-rate: only at the points these inits of --init start, comma-separated "
+        "(folder -at-<names>)",
+    )
+    p.add_argument(
         "--reuse",
         type=Path,
         action="append",
@@ -765,6 +773,9 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"--long-fit: {e}")
     if args.network_rate and (not args.init or not 0 < args.network_rate <= 10):
         p.error("--network-rate: a weight in (0, 10] for the points --init starts")
+    args.network_rate_at = tuple(args.network_rate_at.split(",")) if args.network_rate_at else ()
+    if args.network_rate_at and (not args.network_rate or not set(args.network_rate_at) <= set(args.init)):
+        p.error("--network-rate-at: inits of --init, with --network-rate")
     if args.init:  # an init that fits no point of this ladder would only rename the folder
         started = {pt.init for pt in ladder_points(args)}
         if unused := [name for name in args.init if name not in started]:

@@ -186,8 +186,9 @@ def dataset_meta(images: Path, name: str, quick: bool) -> dict:
 
 
 def git_state() -> dict:
-    """The commit results were made at, and whether inrcodec/ or benchmarks/ had uncommitted changes."""
-    status = _git("status", "--porcelain", "--", "inrcodec", "benchmarks")
+    """The commit results were made at, and whether inrcodec/ or benchmarks/ had uncommitted changes
+    (results being written under benchmarks/results/ do not count)."""
+    status = _git("status", "--porcelain", "--", "inrcodec", "benchmarks", ":!benchmarks/results")
     return {"git_commit": _git("rev-parse", "HEAD"), "git_dirty": None if status is None else bool(status)}
 
 

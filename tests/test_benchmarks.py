@@ -606,11 +606,16 @@ def test_latent_grid_proxy_options_shape_the_ladder(capsys):
         context_hidden=(),
         init=("quarter-v2", "half-v1"),
         network_rate=0.0,
+        network_rate_at=(),
         **vars(args),
     )
     assert lg.ladder_points(sweep) == LATENT_PRESET_LADDER
     rated = lg.ladder_points(argparse.Namespace(**{**vars(sweep), "network_rate": 0.5}))
     assert [p.network_rate for p in rated] == [0.5] * 6 + [0.0] * 3  # the points an init starts
+    only = lg.ladder_points(
+        argparse.Namespace(**{**vars(sweep), "network_rate": 0.5, "network_rate_at": ("quarter-v2",)})
+    )
+    assert [p.network_rate for p in only] == [0.5] * 3 + [0.0] * 6
     assert [p.lr_finest for p in LATENT_PRESET_LADDER] == [1.0] * 6 + [0.1, 0.1, 0.1]
     assert [p.steps for p in LATENT_PRESET_LADDER[6:]] == [11520, 11520, 11520]
     assert [p.lam for p in LATENT_PRESET_LADDER[6:]] == [1.5e-3, 5e-4, 2.5e-4]
@@ -656,6 +661,8 @@ def test_latent_grid_proxy_options_shape_the_ladder(capsys):
         (["--init", "quarter-v1", "--context-hidden", "8"], "'quarter-v1' has the shape of no point of this ladder"),
         (["--network-rate", "1"], "--network-rate: a weight in (0, 10] for the points --init starts"),
         (["--init", "quarter-v1", "--network-rate", "11"], "--network-rate: a weight in (0, 10]"),
+        (["--init", "quarter-v1", "--network-rate-at", "quarter-v1"], "--network-rate-at: inits of --init"),
+        (["--init", "quarter-v1", "--network-rate", "1", "--network-rate-at", "half-v1"], "inits of --init"),
         (["--reuse", "/nonexistent.json"], "--reuse: /nonexistent.json: no such file"),
         (["--reuse", str(runner.REPO / "README.md")], "README.md: cannot read it as JSON (JSONDecodeError)"),
         (["--reuse", str(lg.OUT / "kodak-presets" / "latent-proto.json")], "--reuse is for a sweep that runs"),
@@ -686,7 +693,9 @@ def test_long_fit_gives_the_named_points_the_full_resolution_points_training():
         long_fit_steps=None,
         top_lam=2.5e-4,
         context_hidden=(),
-        init=("quarter-v1", "half-v1"),
+        init=("quarter-v2", "half-v1"),
+        network_rate=0.0,
+        network_rate_at=(),
     )
     points = lg.ladder_points(args)
     changed = 0
@@ -733,6 +742,8 @@ def test_sweep_folders_name_every_option_away_from_its_default():
         "top_lam": None,
         "context_hidden": (),
         "init": (),
+        "network_rate": 0.0,
+        "network_rate_at": (),
         "n_images": 4,
     }
     proxy = {"quantizer": "soft-fast", "proxy_steps": 0.92, "full_res_uniform": True}
@@ -764,13 +775,19 @@ def test_sweep_folders_name_every_option_away_from_its_default():
     one = lg.ladder_points(argparse.Namespace(**{**plain, **proxy, "context_hidden": (12,)}))
     assert [p.context_hidden for p in one] == [12] * 8
     # --init: the points whose networks have the init's shape start from it (the 1/4-resolution ones)
-    init = {**plain, **presets, "top_lam": 2.5e-4, "init": ("quarter-v1", "half-v1")}
-    assert lg.sweep_folder(argparse.Namespace(**init)).endswith("-t0.00025-iquarter-v1-half-v1-first4")
+    init = {**plain, **presets, "top_lam": 2.5e-4, "init": ("quarter-v2", "half-v1")}
+    assert lg.sweep_folder(argparse.Namespace(**init)).endswith("-t0.00025-iquarter-v2-half-v1-first4")
     started = lg.ladder_points(argparse.Namespace(**init))
-    assert [p.init for p in started] == ["quarter-v1"] * 3 + ["half-v1"] * 3 + [""] * 3
+    assert [p.init for p in started] == ["quarter-v2"] * 3 + ["half-v1"] * 3 + [""] * 3
     assert started == LATENT_PRESET_LADDER
     quarter = lg.ladder_points(argparse.Namespace(**{**init, "init": ("quarter-v1",)}))
     assert [p.init for p in quarter] == ["quarter-v1"] * 3 + [""] * 6
+    # --network-rate (and -at): the probe's folders, committed
+    rated = {**init, "network_rate": 1.0}
+    assert lg.sweep_folder(argparse.Namespace(**rated)).endswith("-iquarter-v2-half-v1-r1-first4")
+    assert (lg.OUT / lg.sweep_folder(argparse.Namespace(**rated)) / "latent-proto.json").is_file()
+    at = lg.sweep_folder(argparse.Namespace(**{**rated, "network_rate_at": ("quarter-v2",)}))
+    assert at.endswith("-iquarter-v2-half-v1-r1-at-quarter-v2-first4")
 
 
 def test_reuse_rows_takes_only_the_points_run_with_the_same_config_on_the_same_images(tmp_path):
