@@ -270,7 +270,7 @@ def test_a_latent_grid_preset_batch_writes_what_single_encodes_write(images):
         singles[name] = dst.read_bytes()
     res = run("encode", images / "in", "-o", images / "out", *grid, "--workers", 2, "--json")
     assert res.exit_code == 0, res.output
-    assert outputs(images / "out") == singles and all(data[4] == 5 for data in singles.values())
+    assert outputs(images / "out") == singles and all(data[4] == 7 for data in singles.values())  # from the init
     assert [i["status"] for i in json.loads(res.stdout)["images"]] == ["encoded"] * 3
     again = json.loads(run("encode", images / "in", "-o", images / "out", *grid, "--json").stdout)
     assert [i["status"] for i in again["images"]] == ["skipped"] * 3
@@ -279,16 +279,18 @@ def test_a_latent_grid_preset_batch_writes_what_single_encodes_write(images):
 
 
 def test_a_latent_manifest_line_is_what_it_was_before_the_quantizer_field():
-    """Outputs of a grid-* batch made before LatentConfig.quantizer, lr_finest and init existed
-    still match their manifest lines: those fields are recorded only away from their old behaviour."""
+    """Outputs of a grid-* batch made before LatentConfig.quantizer, lr_finest, init and
+    network_rate existed still match their manifest lines: those fields are recorded only away
+    from their old behaviour."""
     from dataclasses import asdict, replace
 
     from inrcodec.config import LATENT_LADDER
 
     cfg = LATENT_LADDER[1]  # grid-low before the proxy
     before = asdict(cfg)
-    del before["quantizer"], before["lr_finest"], before["init"]  # what a line made before the fields held
+    del before["quantizer"], before["lr_finest"], before["init"], before["network_rate"]  # a line from before them
     assert batch.settings(cfg, None, None)["config"] == json.loads(json.dumps(before))
     assert batch.settings(replace(cfg, quantizer="soft"), None, None)["config"]["quantizer"] == "soft"
     assert batch.settings(replace(cfg, lr_finest=0.1), None, None)["config"]["lr_finest"] == 0.1
     assert batch.settings(replace(cfg, init="quarter-v1"), None, None)["config"]["init"] == "quarter-v1"
+    assert batch.settings(replace(cfg, network_rate=1.0), None, None)["config"]["network_rate"] == 1.0
