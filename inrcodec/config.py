@@ -500,6 +500,9 @@ LATENT_TOP_LAM = 2.5e-4
 # from them (format version 7; docs/benchmark.md, "Shared networks", "Format version 7").
 LATENT_QUARTER_INIT = "quarter-v2"
 LATENT_HALF_INIT = "half-v1"
+# ... and the full-resolution points' from full-v1 (photo009-photo024 at lambda 5e-4's settings:
+# -4.2 % on photo001-004; docs/benchmark.md, "The full-resolution points' init on Kodak")
+LATENT_FULL_INIT = "full-v1"
 
 
 def with_init(ladder: tuple[LatentConfig, ...], name: str, finest: int = 2) -> tuple[LatentConfig, ...]:
@@ -508,9 +511,13 @@ def with_init(ladder: tuple[LatentConfig, ...], name: str, finest: int = 2) -> t
 
 
 LATENT_PRESET_LADDER = with_init(
-    with_init((*_PRESET_POINTS, replace(_PRESET_POINTS[-1], lam=LATENT_TOP_LAM)), LATENT_QUARTER_INIT),
-    LATENT_HALF_INIT,
-    finest=1,
+    with_init(
+        with_init((*_PRESET_POINTS, replace(_PRESET_POINTS[-1], lam=LATENT_TOP_LAM)), LATENT_QUARTER_INIT),
+        LATENT_HALF_INIT,
+        finest=1,
+    ),
+    LATENT_FULL_INIT,
+    finest=0,
 )
 # The presets: points of the presets' ladder, each measured on Kodak. grid-low, grid-medium and
 # grid-high take the proxy and their shipped inits. grid-high was the uniform ladder's point until

@@ -604,14 +604,14 @@ def test_latent_grid_proxy_options_shape_the_ladder(capsys):
         long_fit_steps=None,
         top_lam=2.5e-4,
         context_hidden=(),
-        init=("quarter-v2", "half-v1"),
+        init=("quarter-v2", "half-v1", "full-v1"),
         network_rate=0.0,
         network_rate_at=(),
         **vars(args),
     )
     assert lg.ladder_points(sweep) == LATENT_PRESET_LADDER
     rated = lg.ladder_points(argparse.Namespace(**{**vars(sweep), "network_rate": 0.5}))
-    assert [p.network_rate for p in rated] == [0.5] * 6 + [0.0] * 3  # the points an init starts
+    assert [p.network_rate for p in rated] == [0.5] * 9  # the points an init starts
     only = lg.ladder_points(
         argparse.Namespace(**{**vars(sweep), "network_rate": 0.5, "network_rate_at": ("quarter-v2",)})
     )
@@ -621,7 +621,7 @@ def test_latent_grid_proxy_options_shape_the_ladder(capsys):
     assert [p.lam for p in LATENT_PRESET_LADDER[6:]] == [1.5e-3, 5e-4, 2.5e-4]
     assert LATENT_PRESETS["grid-max"] == LATENT_PRESET_LADDER[-1] == replace(LATENT_PRESET_LADDER[7], lam=2.5e-4)
     assert [replace(p, init="") for p in LATENT_PRESET_LADDER[:6]] == list(LATENT_PROXY_LADDER[:6])
-    assert [p.init for p in LATENT_PRESET_LADDER] == ["quarter-v2"] * 3 + ["half-v1"] * 3 + [""] * 3
+    assert [p.init for p in LATENT_PRESET_LADDER] == ["quarter-v2"] * 3 + ["half-v1"] * 3 + ["full-v1"] * 3
     assert LATENT_PRESETS["grid-xhigh"].lr_finest == LATENT_PRESETS["grid-max"].lr_finest == 0.1
     assert with_full_res(LATENT_LADDER, (0.3, 1.0))[6:] == (replace(LATENT_LADDER[6], lr_finest=0.3), LATENT_LADDER[7])
     assert with_full_res(LATENT_LADDER, (1.0,)) == LATENT_LADDER
@@ -693,7 +693,7 @@ def test_long_fit_gives_the_named_points_the_full_resolution_points_training():
         long_fit_steps=None,
         top_lam=2.5e-4,
         context_hidden=(),
-        init=("quarter-v2", "half-v1"),
+        init=("quarter-v2", "half-v1", "full-v1"),
         network_rate=0.0,
         network_rate_at=(),
     )
@@ -775,15 +775,15 @@ def test_sweep_folders_name_every_option_away_from_its_default():
     one = lg.ladder_points(argparse.Namespace(**{**plain, **proxy, "context_hidden": (12,)}))
     assert [p.context_hidden for p in one] == [12] * 8
     # --init: the points whose networks have the init's shape start from it (the 1/4-resolution ones)
-    init = {**plain, **presets, "top_lam": 2.5e-4, "init": ("quarter-v2", "half-v1")}
-    assert lg.sweep_folder(argparse.Namespace(**init)).endswith("-t0.00025-iquarter-v2-half-v1-first4")
+    init = {**plain, **presets, "top_lam": 2.5e-4, "init": ("quarter-v2", "half-v1", "full-v1")}
+    assert lg.sweep_folder(argparse.Namespace(**init)).endswith("-t0.00025-iquarter-v2-half-v1-full-v1-first4")
     started = lg.ladder_points(argparse.Namespace(**init))
-    assert [p.init for p in started] == ["quarter-v2"] * 3 + ["half-v1"] * 3 + [""] * 3
+    assert [p.init for p in started] == ["quarter-v2"] * 3 + ["half-v1"] * 3 + ["full-v1"] * 3
     assert started == LATENT_PRESET_LADDER
     quarter = lg.ladder_points(argparse.Namespace(**{**init, "init": ("quarter-v1",)}))
     assert [p.init for p in quarter] == ["quarter-v1"] * 3 + [""] * 6
     # --network-rate (and -at): the probe's folders, committed
-    rated = {**init, "network_rate": 1.0}
+    rated = {**init, "init": ("quarter-v2", "half-v1"), "network_rate": 1.0}
     assert lg.sweep_folder(argparse.Namespace(**rated)).endswith("-iquarter-v2-half-v1-r1-first4")
     assert (lg.OUT / lg.sweep_folder(argparse.Namespace(**rated)) / "latent-proto.json").is_file()
     at = lg.sweep_folder(argparse.Namespace(**{**rated, "network_rate_at": ("quarter-v2",)}))
@@ -849,7 +849,7 @@ def test_latent_grid_studies_keep_the_points_their_committed_results_ran():
     stage2 = [p for p in lg.LATENT_STAGE2 if lg.latent_record(p) in recorded]
     assert len(stage2) == 7  # the stage-2 ladder but grid-xhigh's point, added after that run
     # the presets' Kodak run (README's and docs' figures) ran the presets' ladder as it is now
-    presets = json.loads((lg.OUT / "kodak-v7" / "latent-proto.json").read_text())
+    presets = json.loads((lg.OUT / "kodak-v7-full" / "latent-proto.json").read_text())
     assert presets["provenance"]["config"]["points"] == [
         json.loads(json.dumps(lg.point_record(p))) for p in lg.LATENT_PRESET_LADDER
     ]
