@@ -41,7 +41,16 @@ from inrcodec.decoder.latent import taps
 from inrcodec.encoder import latent_init
 from inrcodec.encoder.latent_context import ContextModel, Pyramid
 from inrcodec.format.checkerboard import ARM_NAMES, FRAC, encode_latents
-from inrcodec.format.latent import LatentFile, LatentHeader, context_block, level_sizes, read, write
+from inrcodec.format.latent import (
+    INIT,
+    LatentFile,
+    LatentHeader,
+    context_block,
+    level_sizes,
+    read,
+    synthesis_payload,
+    write,
+)
 from inrcodec.pixels import to_unit
 from inrcodec.siren import fourier_features
 
@@ -66,16 +75,14 @@ class LatentImage(torch.nn.Module):
                 lin.weight.uniform_(-bound, bound)
                 lin.bias.uniform_(-bound, bound)
         self.arm = ContextModel(cfg.levels, cfg.context_hidden) if cfg.context == "checkerboard" else None
-        # after the random init, so the seeded draws of everything else are the same; trained and
-        # measured on RGB only, so a grey or RGBA image keeps the random init (encoder.latent_init)
-        if cfg.init and out_channels == 3:
-            latent_init.apply(self, cfg.init)
+        # after the random init, so the seeded draws of everything else are the same
+        if init := latent_init.used(cfg, out_channels):
+            latent_init.apply(self, init)
         # where the file's network integers are counted from (network_bits): the init, or zero;
         # the coded tensors flat, each one a segment
         coded = self.coded()
         with torch.no_grad():
-            from_init = cfg.init and out_channels == 3
-            self._start = torch.cat([t.reshape(-1) if from_init else torch.zeros(t.numel()) for t in coded])
+            self._start = torch.cat([t.reshape(-1) if init else torch.zeros(t.numel()) for t in coded])
         sizes = torch.tensor([t.numel() for t in coded])
         self._segment = torch.repeat_interleave(torch.arange(len(coded)), sizes)
         self._count = sizes.to(torch.float32)
@@ -484,22 +491,28 @@ def header(cfg: LatentConfig, height: int, width: int, channels: int) -> LatentH
         interpolation=int(cfg.interpolation == "bicubic"),
         activation=int(cfg.activation == "relu"),
         context=int(cfg.context == "checkerboard"),
-        init=latent_init.INITS[cfg.init].id if cfg.init and channels == 3 else 0,  # as LatentImage applies it
+        init=latent_init.INITS[name].id if (name := latent_init.used(cfg, channels)) else 0,
     )
 
 
 def _synthesis_tensors(model: LatentImage) -> list[torch.Tensor]:
-    return [t for lin in model.linears for t in (lin.weight, lin.bias)]
+    return model.coded()[: 2 * len(model.linears)]
 
 
 def _smallest(f: LatentFile) -> bytes:
     """The file as version 7 (the networks as residuals from the init the fit started from) or as
-    version 5, whichever is smaller: the same values either way, so the same pixels."""
-    data = write(f)
+    version 5, whichever is smaller: the same values either way, so the same pixels. The two differ
+    only in the networks' payloads and version 7's 2-byte ID, so only those are coded twice (not
+    the latents)."""
     if f.header.init:
-        plain = write(replace(f, header=replace(f.header, init=0)))
-        data = plain if len(plain) < len(data) else data
-    return data
+        plain = replace(f, header=replace(f.header, init=0))
+        if _network_bytes(plain) <= _network_bytes(f) + INIT.size:
+            f = plain
+    return write(f)
+
+
+def _network_bytes(f: LatentFile) -> int:
+    return len(synthesis_payload(f)) + (len(context_block(f)) if f.header.context else 0)
 
 
 def pack(model: LatentImage, cfg: LatentConfig, arr: np.ndarray) -> tuple[bytes, float]:

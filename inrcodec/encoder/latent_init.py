@@ -35,6 +35,13 @@ def arrays(name: str) -> dict[str, np.ndarray]:
         raise ValueError(f"latent init {name!r}: {e}") from None
 
 
+def used(cfg, channels: int) -> str:
+    """The init a fit of ``cfg`` (a LatentConfig) on an image of ``channels`` colours starts from,
+    or "": the inits have three outputs and were measured on RGB, so grey and RGBA keep SIREN's
+    random init (the model, the file's header and the rate estimate all ask here)."""
+    return cfg.init if channels == 3 else ""
+
+
 def pack(linears: dict, arm: dict) -> bytes:
     """The .npz bytes of an init from two state dicts (a zip with fixed timestamps: the same
     networks give the same bytes, so an exported init's SHA-256 can be checked by rerunning)."""

@@ -191,6 +191,14 @@ def context_base(header: LatentHeader, width: int, bits: int) -> np.ndarray:
     )
 
 
+def synthesis_payload(f: LatentFile) -> bytes:
+    """The SYNTHESIS payload: each tensor's step and its integers (version 7: less the init's) in one block."""
+    coded = f.tensors
+    if f.header.init:
+        coded = [q - b for q, b in zip(f.tensors, synthesis_base(f.header, f.steps))]
+    return b"".join(STEP.pack(s) + _coded(q.reshape(-1)) for s, q in zip(f.steps, coded))
+
+
 def _section(kind: int, payload: bytes) -> bytes:
     return FRAME.pack(kind, len(payload)) + payload
 
@@ -240,10 +248,7 @@ def write(f: LatentFile) -> bytes:
     else:
         latents = b"".join(_coded(q.reshape(-1)) for q in f.latents)
     out += _section(SECTION_LATENTS, latents)
-    coded = f.tensors
-    if h.init:
-        coded = [q - b for q, b in zip(f.tensors, synthesis_base(h, f.steps))]
-    synthesis = b"".join(STEP.pack(s) + _coded(q.reshape(-1)) for s, q in zip(f.steps, coded))
+    synthesis = synthesis_payload(f)
     out += _section(SECTION_SYNTHESIS, synthesis)
     out += CRC.pack(zlib.crc32(out))
     return bytes(out)
