@@ -256,6 +256,11 @@ def point_record(p: LatentConfig) -> dict:
     return latent_record(p) | ({"init_residuals": True} if p.init else {})
 
 
+def point_config(record: dict) -> LatentConfig:
+    """The config of a point as :func:`point_record` recorded it."""
+    return LatentConfig(**{k: v for k, v in record.items() if k != "init_residuals"})
+
+
 class LatentProto(Codec):
     """The prototype at a list of operating points (one job and one row each, named by lambda)."""
 
@@ -529,9 +534,7 @@ def ablation_report(out: Path, reference: Path = OUT / "checkerboard-first8", pl
     def cells(label: str, doc: dict, cfgs: list[dict]) -> list[str]:
         rate, dpsnr = _bd(ref, doc)
         secs = np.mean([r["encode_s"] for r in doc["rows"]])
-        macs = sorted(
-            {macs_per_pixel(LatentConfig(**{k: v for k, v in c.items() if k != "init_residuals"})) for c in cfgs}
-        )
+        macs = sorted({macs_per_pixel(point_config(c)) for c in cfgs})
         bpps = " / ".join(f"{c['bpp']:.3f}" for c in sorted(doc["curve"], key=lambda c: c["bpp"]))
         bd = [_fmt(rate, "+.1f") + " %", _fmt(dpsnr, "+.2f") + " dB"]
         return [label, *bd, bpps, f"{secs:.0f}", "–".join(map(str, macs))]

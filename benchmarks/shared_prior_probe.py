@@ -231,7 +231,7 @@ def export(shared_path: Path, dest: Path) -> int:
     if not shared_path.is_file():
         print(f"error: {shared_path}: no shared networks (run the probe first)", file=sys.stderr)
         return 2
-    shared = torch.load(shared_path)
+    shared = torch.load(shared_path, weights_only=True)
     data = latent_init.pack(shared["linears"], shared["arm"])
     try:
         image.atomic_write(dest, lambda f: f.write(data), overwrite=False)
@@ -271,10 +271,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.steps_per_image < 1:
         p.error("--steps-per-image: a positive step count")
     train = [PHOTOS / f"photo{i:03d}.png" for i in range(9, 9 + args.train_images)]
+    if args.export is not None:  # needs only the trained networks, not the photos
+        return export(args.out / "shared.pt", args.export)
     if missing := [str(f) for f in [*train, *(PHOTOS / f"{h}.png" for h in HELD_OUT)] if not f.is_file()]:
         p.error(f"missing: {', '.join(missing)}")
-    if args.export is not None:
-        return export(args.out / "shared.pt", args.export)
     args.out.mkdir(parents=True, exist_ok=True)
     log_file = args.out / "log.txt"
 

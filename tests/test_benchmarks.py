@@ -853,6 +853,7 @@ def test_latent_grid_studies_keep_the_points_their_committed_results_ran():
     assert presets["provenance"]["config"]["points"] == [
         json.loads(json.dumps(lg.point_record(p))) for p in lg.LATENT_PRESET_LADDER
     ]
+    assert [lg.point_config(r) for r in presets["provenance"]["config"]["points"]] == list(lg.LATENT_PRESET_LADDER)
 
 
 def test_side_by_side_runs_alternate_and_balance():
