@@ -65,6 +65,7 @@ from inrcodec.config import (
     with_proxy,
 )
 from inrcodec.encoder import latent_init
+from inrcodec.format.latent import COMPACT_VERSION
 
 PHOTOS = REPO.parent / "shared" / "photos"
 OUT = RESULTS / "latent"
@@ -248,17 +249,21 @@ def macs_per_pixel(cfg: LatentConfig) -> int:
     return sum(a * b for a, b in zip(dims[:-1], dims[1:])) + taps * cfg.levels * cfg.channels
 
 
+FILE_FORMAT = COMPACT_VERSION  # the format version the encoder writes (version 8)
+NOT_CONFIG = ("init_residuals", "format")  # what point_record adds to a point's config
+
+
 def point_record(p: LatentConfig) -> dict:
-    """A point as results record it and fingerprint its rows: its config and, for a point that
-    starts from a shipped init, that its files code the networks as residuals from the init where
-    that is smaller (format version 7). Rows of such a point from before version 7 (version 5
-    files, more bytes for the same fit) are then not reused."""
-    return latent_record(p) | ({"init_residuals": True} if p.init else {})
+    """A point as results record it and fingerprint its rows: its config and the format its files
+    are written in (version 8; with an init, the networks as residuals from it where that is
+    smaller). Rows of the same fit in an older format (more bytes: version 5, or version 7 with
+    ``init_residuals``, and no ``format``) are then never reused."""
+    return latent_record(p) | ({"init_residuals": True} if p.init else {}) | {"format": FILE_FORMAT}
 
 
 def point_config(record: dict) -> LatentConfig:
-    """The config of a point as :func:`point_record` recorded it."""
-    return LatentConfig(**{k: v for k, v in record.items() if k != "init_residuals"})
+    """The config of a point as :func:`point_record` recorded it (any format's)."""
+    return LatentConfig(**{k: v for k, v in record.items() if k not in NOT_CONFIG})
 
 
 class LatentProto(Codec):
@@ -284,18 +289,22 @@ class LatentProto(Codec):
     def run(self, arr: np.ndarray, job: Job) -> list[dict]:
         from inrcodec.decoder.latent import render
         from inrcodec.encoder import latent
-        from inrcodec.format.latent import read
+        from inrcodec.format.latent import read, write
 
         fitted = latent.fit(arr, job.params)
         t = time.perf_counter()
-        decoded = render(read(fitted.data), arr.shape[1], arr.shape[0])
+        f = read(fitted.data)
+        decoded = render(f, arr.shape[1], arr.shape[0])
         decode_s = time.perf_counter() - t
         r = row(job.key, arr, fitted.data, decoded, fitted.seconds, decode_s)
+        # the same integers as the writer before version 8 wrote them: version 7 where smaller, else 5
+        before = [write(replace(f, header=replace(f.header, compact=False, init=i))) for i in {0, f.header.init}]
         r.update(
             steps=fitted.steps,
             latent_bytes=fitted.latent_bytes,
             synthesis_bytes=fitted.synthesis_bytes,
             context_bytes=fitted.context_bytes,
+            bytes_v5_or_v7=min(len(b) for b in before),
         )
         return [r]
 

@@ -14,7 +14,9 @@ import io
 import math
 import os
 import re
+import threading
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -185,15 +187,54 @@ def output_format(path: str | os.PathLike, channels: int) -> str:
     return fmt
 
 
-def save(arr: np.ndarray, path: str | os.PathLike, overwrite: bool = True) -> None:
-    """Write atomically (``atomic_write``); the format follows the extension."""
+def save(
+    arr: np.ndarray, path: str | os.PathLike, overwrite: bool = True, ready: Callable[[int], None] | None = None
+) -> None:
+    """Write atomically (``atomic_write``); the format follows the extension. With ``ready`` (an
+    image still being rendered: ``ready(y)`` returns once its rows above y are final), a PNG is
+    written block by block as its rows are done, any other format once every row is."""
     path = Path(path)
     fmt = output_format(path, arr.shape[2])
     if fmt == "PNG":  # inrcodec.png: 4x faster than Pillow's writer at zlib level 3 (docs/performance.md)
-        atomic_write(path, lambda f: png.write(f, arr), overwrite)
+        atomic_write(path, lambda f: png.write(f, arr, ready=ready), overwrite)
         return
-    img = to_pil(arr)
-    atomic_write(path, lambda f: img.save(f, format=fmt), overwrite)
+
+    def write(f) -> None:
+        if ready is not None:
+            ready(arr.shape[0])
+        to_pil(arr).save(f, format=fmt)
+
+    atomic_write(path, write, overwrite)
+
+
+def save_while_rendering(
+    arr: np.ndarray, path: str | os.PathLike, render: Callable[[], None], rows, overwrite: bool = True
+) -> None:
+    """Run ``render()``, which fills ``arr`` and marks its rows in ``rows`` (decoder.cpu.RowsDone),
+    while a second thread writes ``arr`` to ``path`` as they are done: the PNG's compression then
+    overlaps the render's last bands instead of following them (docs/performance.md). If the render
+    fails, the writer stops and leaves no file, and the render's exception is raised; else the
+    writer's, if it failed."""
+    failed: list[BaseException] = []
+
+    def write() -> None:
+        try:
+            save(arr, path, overwrite, ready=rows.wait)
+        except BaseException as e:  # re-raised in the caller's thread below
+            failed.append(e)
+
+    writer = threading.Thread(target=write, name="inrcodec-writer")
+    writer.start()
+    try:
+        render()
+        rows.finish()
+    except BaseException:
+        rows.abort()
+        writer.join()
+        raise
+    writer.join()
+    if failed:
+        raise failed[0]
 
 
 def atomic_write(path: str | os.PathLike, writer, overwrite: bool = True) -> None:

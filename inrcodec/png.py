@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import struct
 import zlib
+from collections.abc import Callable
 from typing import BinaryIO
 
 import numpy as np
@@ -32,8 +33,16 @@ def _chunk(f: BinaryIO, kind: bytes, data: bytes | bytearray) -> None:
     f.write(struct.pack(">I", zlib.crc32(data, zlib.crc32(kind))))
 
 
-def write(f: BinaryIO, arr: np.ndarray, rows_per_block: int = ROWS_PER_BLOCK, idat_bytes: int = IDAT_BYTES) -> None:
-    """Write the (H, W, C) uint8 image ``arr`` (C 1, 3 or 4) to ``f`` as a PNG."""
+def write(
+    f: BinaryIO,
+    arr: np.ndarray,
+    rows_per_block: int = ROWS_PER_BLOCK,
+    idat_bytes: int = IDAT_BYTES,
+    ready: Callable[[int], None] | None = None,
+) -> None:
+    """Write the (H, W, C) uint8 image ``arr`` (C 1, 3 or 4) to ``f`` as a PNG; with ``ready``,
+    each block of rows is read only after ``ready(y)`` returns for the row below it (an image
+    still being rendered, its rows above y final)."""
     if arr.dtype != np.uint8 or arr.ndim != 3 or arr.shape[2] not in COLOUR_TYPES or 0 in arr.shape:
         raise ValueError(f"expected a non-empty (H, W, 1|3|4) uint8 array, not {arr.dtype} {arr.shape}")
     height, width, channels = arr.shape
@@ -48,6 +57,8 @@ def write(f: BinaryIO, arr: np.ndarray, rows_per_block: int = ROWS_PER_BLOCK, id
     pending = bytearray()
     for y0 in range(0, height, rows_per_block):
         y1 = min(height, y0 + rows_per_block)
+        if ready is not None:
+            ready(y1)
         cur, up, mean, filtered = rows[y0:y1], above[: y1 - y0], pred[: y1 - y0], block[: y1 - y0]
         if y0 == 0:  # the first row's "row above" is zeros
             up[0] = 0

@@ -52,6 +52,17 @@ def tiny_config(
     )
 
 
+def latent_as(data: bytes, version: int) -> bytes:
+    """A latent-grid file (the encoder writes version 8) rewritten as version 5 (no init) or 7 (its
+    init kept): the same integers, so the same pixels; what the golden files of those versions
+    are regenerated from."""
+    from inrcodec.format import latent
+
+    f = latent.read(data)
+    init = {5: 0, 7: f.header.init, 8: f.header.init}[version]
+    return latent.write(replace(f, header=replace(f.header, init=init, compact=version == 8)))
+
+
 def fix_crc(data: bytes) -> bytes:
     """``data`` with its trailing CRC32 recomputed (for crafted files that must pass the CRC)."""
     body = bytes(data[:-4])

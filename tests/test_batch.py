@@ -270,7 +270,7 @@ def test_a_latent_grid_preset_batch_writes_what_single_encodes_write(images):
         singles[name] = dst.read_bytes()
     res = run("encode", images / "in", "-o", images / "out", *grid, "--workers", 2, "--json")
     assert res.exit_code == 0, res.output
-    assert outputs(images / "out") == singles and all(data[4] == 7 for data in singles.values())  # from the init
+    assert outputs(images / "out") == singles and all(data[4] == 8 for data in singles.values())
     assert [i["status"] for i in json.loads(res.stdout)["images"]] == ["encoded"] * 3
     again = json.loads(run("encode", images / "in", "-o", images / "out", *grid, "--json").stdout)
     assert [i["status"] for i in again["images"]] == ["skipped"] * 3

@@ -186,6 +186,21 @@ def test_upscale_with_a_latent_grid_preset(monkeypatch):
     assert rows[0]["bytes"] > 0 and 5 < rows[0]["psnr"] < 60 and 5 < rows[0]["native_psnr"] < 60
 
 
+def test_latent_proto_rows_record_the_bytes_before_version_8():
+    """A row's bytes are the version 8 file's; beside them, the same integers as the writer before
+    version 8 wrote them (version 5 here: no init), which is larger."""
+    from benchmarks import latent_grid as lg
+    from inrcodec import config
+
+    tiny = config.LatentConfig(lam=1e-3, levels=3, hidden=8, steps=30, batch=256, lr_latent=0.1)
+    y, x = np.mgrid[0:48, 0:64]
+    arr = np.stack([x * 4, y * 5, (x + y) * 2], axis=2).astype(np.uint8)
+    codec = lg.LatentProto((tiny,), "latent-proto", "")
+    (r,) = codec.run(arr, codec.jobs()[0])
+    assert r["bytes"] < r["bytes_v5_or_v7"] and r["bpp"] == 8 * r["bytes"] / (48 * 64)
+    assert codec.config()["points"][0]["format"] == 8
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not KODAK.is_dir(), reason="../shared/kodak not here")
 def test_quick_run_end_to_end_and_resume(tmp_path, capsys):
@@ -605,12 +620,13 @@ def test_latent_grid_proxy_options_shape_the_ladder(capsys):
         top_lam=2.5e-4,
         context_hidden=(),
         init=("quarter-v2", "half-v1", "full-v1"),
-        network_rate=0.0,
-        network_rate_at=(),
+        network_rate=1.0,
+        network_rate_at=("quarter-v2",),
         **vars(args),
     )
     assert lg.ladder_points(sweep) == LATENT_PRESET_LADDER
-    rated = lg.ladder_points(argparse.Namespace(**{**vars(sweep), "network_rate": 0.5}))
+    assert [p.network_rate for p in LATENT_PRESET_LADDER] == [1.0] * 3 + [0.0] * 6
+    rated = lg.ladder_points(argparse.Namespace(**{**vars(sweep), "network_rate": 0.5, "network_rate_at": ()}))
     assert [p.network_rate for p in rated] == [0.5] * 9  # the points an init starts
     only = lg.ladder_points(
         argparse.Namespace(**{**vars(sweep), "network_rate": 0.5, "network_rate_at": ("quarter-v2",)})
@@ -620,7 +636,7 @@ def test_latent_grid_proxy_options_shape_the_ladder(capsys):
     assert [p.steps for p in LATENT_PRESET_LADDER[6:]] == [11520, 11520, 11520]
     assert [p.lam for p in LATENT_PRESET_LADDER[6:]] == [1.5e-3, 5e-4, 2.5e-4]
     assert LATENT_PRESETS["grid-max"] == LATENT_PRESET_LADDER[-1] == replace(LATENT_PRESET_LADDER[7], lam=2.5e-4)
-    assert [replace(p, init="") for p in LATENT_PRESET_LADDER[:6]] == list(LATENT_PROXY_LADDER[:6])
+    assert [replace(p, init="", network_rate=0.0) for p in LATENT_PRESET_LADDER[:6]] == list(LATENT_PROXY_LADDER[:6])
     assert [p.init for p in LATENT_PRESET_LADDER] == ["quarter-v2"] * 3 + ["half-v1"] * 3 + ["full-v1"] * 3
     assert LATENT_PRESETS["grid-xhigh"].lr_finest == LATENT_PRESETS["grid-max"].lr_finest == 0.1
     assert with_full_res(LATENT_LADDER, (0.3, 1.0))[6:] == (replace(LATENT_LADDER[6], lr_finest=0.3), LATENT_LADDER[7])
@@ -694,8 +710,8 @@ def test_long_fit_gives_the_named_points_the_full_resolution_points_training():
         top_lam=2.5e-4,
         context_hidden=(),
         init=("quarter-v2", "half-v1", "full-v1"),
-        network_rate=0.0,
-        network_rate_at=(),
+        network_rate=1.0,
+        network_rate_at=("quarter-v2",),
     )
     points = lg.ladder_points(args)
     changed = 0
@@ -841,9 +857,11 @@ def test_latent_grid_studies_keep_the_points_their_committed_results_ran():
 
     studies = [(codec, "ablations") for codec in lg.ablation_codecs()]
     studies += [(codec, "full-res") for codec in lg.full_res_codecs()]
-    for codec, folder in studies:
+    for codec, folder in studies:  # measured in format version 5: the same points, written today as version 8
         committed = json.loads((lg.OUT / folder / f"{codec.name}.json").read_text())
-        assert committed["provenance"]["config"] == json.loads(json.dumps(codec.config())), codec.label
+        points = committed["provenance"]["config"]["points"]
+        assert [lg.point_config(p) for p in points] == list(codec.points), codec.label
+        assert all("format" not in p for p in points) and codec.config()["points"][0]["format"] == 8
     reference = json.loads((lg.OUT / "checkerboard-first8" / "latent-proto.json").read_text())
     recorded = reference["provenance"]["config"]["points"]
     stage2 = [p for p in lg.LATENT_STAGE2 if lg.latent_record(p) in recorded]

@@ -462,14 +462,14 @@ def test_decode_and_info_read_a_version_5_latent_grid_file(tmp_path):
     assert not (tmp_path / "cut.png").exists()
 
 
-def test_encode_with_a_latent_grid_preset_writes_version_7(tmp_path, crop):
-    """grid-low starts from a shipped init, so its file codes the networks from it (version 7)."""
+def test_encode_with_a_latent_grid_preset_writes_version_8(tmp_path, crop):
+    """grid-low starts from a shipped init, so its file (version 8) codes the networks from it."""
     src = tmp_path / "crop.png"
     image.save(crop, src)
     out = tmp_path / "crop.inr"
     stats = json.loads(run("encode", src, "-o", out, "--preset", "grid-low", "--steps", "30", "--json").stdout)
     data = out.read_bytes()
-    assert data[4] == 7 and stats["format_version"] == 7 and stats["bytes"] == len(data)
+    assert data[4] == 8 and stats["format_version"] == 8 and stats["bytes"] == len(data)
     assert sum(stats["sections"].values()) < len(data)
     assert run("decode", out, "-o", tmp_path / "back.png").exit_code == 0
     assert json.loads(run("info", out, "--json").stdout)["init"] == "quarter-v2"
@@ -517,3 +517,25 @@ def test_info_says_a_version_6_file_takes_its_mask_from_its_prior():
     assert ".inr version 6" in res.output and "density 0.500" in res.output
     assert "prior    2 (the weights are residuals from it; the file's mask is the prior's (format v6))" in res.output
     assert "section  masks" not in res.output
+
+
+def test_decode_loads_neither_the_experiment_commands_nor_torch(tmp_path):
+    """`inrcodec decode` on the CPU imports what decoding needs: the lottery, RTL and prior
+    commands load only when named (cli.main.LAZY_COMMANDS), torch not at all."""
+    src = tmp_path / "x.inr"
+    src.write_bytes(synthetic_file())
+    script = (
+        "import sys\n"
+        "from inrcodec.cli.main import main\n"
+        "main(['decode', sys.argv[1], '-o', sys.argv[2], '--device', 'cpu', '-q'], standalone_mode=False)\n"
+        "lazy = ('inrcodec.experiments', 'inrcodec.cli.prior')\n"
+        "bad = [m for m in sys.modules if m == 'torch' or m.startswith(lazy)]\n"
+        "sys.exit(f'loaded: {bad}' if bad else 0)\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    res = subprocess.run(
+        [sys.executable, "-c", script, str(src), str(tmp_path / "x.png")], capture_output=True, text=True, env=env
+    )
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert (tmp_path / "x.png").exists()
+    assert {"lottery", "rtl", "prior"} <= set(main.list_commands(click.Context(main)))

@@ -374,3 +374,44 @@ def test_the_shared_mask_golden_file_takes_its_mask_from_prior_2():
     for w, m, p in zip(ws, shared, priors.arrays(2)[0]):
         assert not w[~m].any() and not p[~m].any()
     assert image.psnr(decode(data, device="cpu"), image.load(SAMPLE)[96:112, 120:144]) > 15
+
+
+def test_decoding_into_an_array_marks_every_band_and_gives_the_same_pixels(monkeypatch):
+    """decode_parsed(out=, rows=): the pixels of a plain decode, every row marked done by the
+    return, the NumPy renders' bands one by one (what the CLI's writer follows)."""
+    from inrcodec.decoder import cpu, decode_parsed, parse
+
+    stream = parse(synthetic_file())
+    monkeypatch.setattr(cpu, "CHUNK_PIXELS", 80)  # bands of two rows at 40x30
+    marks = []
+
+    class Rows(cpu.RowsDone):
+        def mark(self, y0: int, y1: int) -> None:
+            marks.append((y0, y1))
+            super().mark(y0, y1)
+
+    for device in ("cpu", "torch-cpu"):
+        out, rows = np.zeros((30, 40, 3), np.uint8), Rows(30)
+        marks.clear()
+        assert decode_parsed(stream, width=40, height=30, device=device, out=out, rows=rows) is out
+        assert np.array_equal(out, decode_parsed(stream, width=40, height=30, device=device))
+        rows.wait(30)  # returns: every row is done
+        bands = [(y, y + 2) for y in range(0, 30, 2)] if device == "cpu" else []  # torch: no bands marked
+        assert sorted(marks[:-1]) == bands and marks[-1] == (0, 30)  # then all rows, at the return
+    with pytest.raises(ValueError, match="out must be"):
+        decode_parsed(stream, width=40, height=30, device="cpu", out=np.zeros((30, 41, 3), np.uint8))
+
+
+def test_rows_done_waits_for_the_first_rows_and_stops_on_abort():
+    from inrcodec.decoder.cpu import RenderAborted, RowsDone
+
+    rows = RowsDone(10)
+    rows.mark(4, 10)
+    rows.mark(0, 4)
+    rows.wait(10)  # both bands, out of order: done
+    rows = RowsDone(10)
+    rows.mark(0, 4)
+    rows.wait(4)
+    rows.abort()
+    with pytest.raises(RenderAborted):
+        rows.wait(5)

@@ -9,7 +9,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
-from helpers import GOLDEN, REGEN, SAMPLE, Golden, sha256
+from helpers import GOLDEN, REGEN, SAMPLE, Golden, latent_as, sha256
 
 from inrcodec import coords, image
 from inrcodec.decoder import decode
@@ -30,6 +30,12 @@ def _crop() -> np.ndarray:
 @pytest.fixture(scope="module")
 def fitted() -> latent.Fitted:
     return latent.fit(_crop(), TINY)
+
+
+@pytest.fixture(scope="module")
+def v5_data(fitted) -> bytes:
+    """The fit as version 5, whose bytes the surgery tests below cut and patch."""
+    return latent_as(fitted.data, 5)
 
 
 def _torch_render(f: v5.LatentFile, cfg: LatentConfig, width: int, height: int) -> np.ndarray:
@@ -69,8 +75,11 @@ def test_bands_on_any_thread_count_give_the_same_pixels(pe_levels, monkeypatch):
 
 def test_file_round_trips_and_decode_dispatches_on_the_version(fitted):
     f = v5.read(fitted.data)
-    assert fitted.data[4] == v5.VERSION and f.header.context == 1
+    assert fitted.data[4] == v5.COMPACT_VERSION and f.header.context == 1  # what the encoder writes
     assert v5.write(f) == fitted.data  # the integers are everything the file holds
+    data = latent_as(fitted.data, 5)
+    assert data[4] == v5.VERSION and v5.write(v5.read(data)) == data
+    assert np.array_equal(decode(data, device="cpu"), render(f, 32, 24))
     assert np.array_equal(decode(fitted.data, device="cpu"), render(f, 32, 24))
     assert decode(fitted.data, size=64, device="cpu").shape == (48, 64, 3)
 
@@ -95,9 +104,9 @@ def _with_header(data: bytes, **change) -> bytes:
         ({"width": 33}, None),  # sizes no longer match the coded latents
     ],
 )
-def test_header_fields_are_checked_on_read(fitted, change, message):
+def test_header_fields_are_checked_on_read(v5_data, change, message):
     with pytest.raises(FormatError, match=message):
-        v5.read(_with_header(fitted.data, **change))
+        v5.read(_with_header(v5_data, **change))
 
 
 def test_writer_checks_the_same_ranges(fitted):
@@ -108,8 +117,8 @@ def test_writer_checks_the_same_ranges(fitted):
         v5.write(replace(f, latents=f.latents[:-1]))
 
 
-def test_corrupt_or_cut_files_are_refused(fitted):
-    data = fitted.data
+def test_corrupt_or_cut_files_are_refused(v5_data):
+    data = v5_data
     for bad in (
         data[:-1],
         data + b"\0",
@@ -137,9 +146,9 @@ def _rebuilt(data: bytes, sections: list[tuple[int, bytes]]) -> bytes:
     return body + struct.pack("<I", zlib.crc32(body))
 
 
-def test_checks_behind_the_crc(fitted):
-    (ck, context), (lk, latents), (sk, synthesis) = _sections(fitted.data)
-    assert _rebuilt(fitted.data, [(ck, context), (lk, latents), (sk, synthesis)]) == fitted.data
+def test_checks_behind_the_crc(v5_data):
+    (ck, context), (lk, latents), (sk, synthesis) = _sections(v5_data)
+    assert _rebuilt(v5_data, [(ck, context), (lk, latents), (sk, synthesis)]) == v5_data
     nan_step = struct.pack("<f", float("nan")) + synthesis[4:]
     cases = {
         "out of order": [(lk, latents), (ck, context), (sk, synthesis)],
@@ -152,16 +161,16 @@ def test_checks_behind_the_crc(fitted):
     }
     for message, sections in cases.items():
         with pytest.raises(FormatError, match=message):
-            v5.read(_rebuilt(fitted.data, sections))
+            v5.read(_rebuilt(v5_data, sections))
 
 
-def test_a_header_that_would_allocate_too_much_is_refused_before_decoding(fitted):
+def test_a_header_that_would_allocate_too_much_is_refused_before_decoding(v5_data):
     with pytest.raises(FormatError, match="latents"):
-        v5.read(_with_header(fitted.data, width=8192, height=8192, latent_channels=16, finest=0))
+        v5.read(_with_header(v5_data, width=8192, height=8192, latent_channels=16, finest=0))
 
 
 def _make_golden() -> bytes:
-    return latent.fit(_crop(), TINY).data
+    return latent_as(latent.fit(_crop(), TINY).data, 5)
 
 
 def test_golden_v5_file_decodes_to_pinned_values():
@@ -194,8 +203,11 @@ def test_torch_decode_path_agrees_with_the_numpy_reference(interpolation):
 def test_bytes_per_level_add_up_to_the_latent_section(fitted):
     """Without a context model each level is its own block (exact); with it, each level's
     information under its tables, which the one stream of words matches within a word."""
-    plain = v5.read(latent.fit(_crop(), replace(TINY, context="none", steps=30)).data)
+    data = latent.fit(_crop(), replace(TINY, context="none", steps=30)).data
+    plain = v5.read(latent_as(data, 5))  # version 5: each level its own block (exact)
     assert sum(v5.level_bytes(plain)) == plain.section_bytes["latents"]
+    compact = v5.read(data)  # version 8: one stream, whose last word or two no level owns
+    assert compact.section_bytes["latents"] - 8 <= sum(v5.level_bytes(compact)) <= compact.section_bytes["latents"]
     f = v5.read(fitted.data)
     per_level = v5.level_bytes(f)
     assert len(per_level) == TINY.levels

@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from helpers import GOLDEN, REGEN, SAMPLE, Golden, sha256
+from helpers import GOLDEN, REGEN, SAMPLE, Golden, latent_as, sha256
 
 from inrcodec import image
 from inrcodec.config import LATENT_PRESETS
@@ -34,6 +34,12 @@ def fitted() -> latent.Fitted:
     return latent.fit(_crop(), SMALL)
 
 
+@pytest.fixture(scope="module")
+def v7(fitted) -> bytes:
+    """The fit as version 7 (the encoder writes version 8: tests/test_format_latent_compact.py)."""
+    return latent_as(fitted.data, 7)
+
+
 def _init_field(data: bytes, init: int) -> bytes:
     """``data`` (version 7) naming another init, its CRC made valid again."""
     at = len(fmt.MAGIC) + 1 + fmt.HEADER.size
@@ -41,17 +47,17 @@ def _init_field(data: bytes, init: int) -> bytes:
     return body + struct.pack("<I", zlib.crc32(body))
 
 
-def test_a_fit_from_an_init_is_written_as_version_7_and_smaller(fitted):
-    f = fmt.read(fitted.data)
-    assert fitted.data[4] == fmt.INIT_VERSION and f.header.init == registry.INITS[0].id
-    assert fmt.write(f) == fitted.data  # the values read back are the version 5 values
+def test_version_7_codes_a_fit_from_an_init_in_fewer_bytes_than_version_5(v7):
+    f = fmt.read(v7)
+    assert v7[4] == fmt.INIT_VERSION and f.header.init == registry.INITS[0].id
+    assert fmt.write(f) == v7  # the values read back are the version 5 values
     plain = fmt.write(replace(f, header=replace(f.header, init=0)))
-    assert plain[4] == fmt.VERSION and len(plain) > len(fitted.data)
+    assert plain[4] == fmt.VERSION and len(plain) > len(v7)
     back = fmt.read(plain)
     assert all(np.array_equal(a, b) for a, b in zip(back.tensors, f.tensors))
     assert all(np.array_equal(a, b) for a, b in zip(back.context, f.context))
-    assert np.array_equal(decode(plain, device="cpu"), decode(fitted.data, device="cpu"))
-    assert np.array_equal(decode(fitted.data, device="cpu"), render(f, 64, 64))
+    assert np.array_equal(decode(plain, device="cpu"), decode(v7, device="cpu"))
+    assert np.array_equal(decode(v7, device="cpu"), render(f, 64, 64))
 
 
 def test_the_residuals_are_from_the_init_in_units_of_the_step(fitted):
@@ -66,20 +72,24 @@ def test_the_residuals_are_from_the_init_in_units_of_the_step(fitted):
     assert all(np.array_equal(a, b) for a, b in zip(fmt.read(zero).tensors, base))
 
 
-def test_a_grey_image_keeps_version_5(fitted):
+def test_a_grey_image_names_no_init(fitted):
+    """The inits are RGB networks: a grey fit starts from SIREN's random init, init 0."""
     grey = _crop()[:, :, :1]
     data = latent.fit(grey, replace(SMALL, steps=10)).data
-    assert data[4] == fmt.VERSION and fmt.read(data).header.init == 0
+    assert data[4] == fmt.COMPACT_VERSION and fmt.read(data).header.init == 0
 
 
-def test_an_init_this_build_lacks_is_refused_by_name(fitted):
+@pytest.mark.parametrize("version", [7, 8])
+def test_an_init_this_build_lacks_is_refused_by_name(fitted, version):
+    data = latent_as(fitted.data, version)
     with pytest.raises(FormatError, match=r"needs latent init 999, which this build lacks \(it has: 1 \(quarter-v1\)"):
-        fmt.read(_init_field(fitted.data, 999))
-    with pytest.raises(FormatError, match="init = 0"):
-        fmt.read(_init_field(fitted.data, 0))
+        fmt.read(_init_field(data, 999))
     half = next(i.id for i in registry.INITS if i.name == "half-v1")
     with pytest.raises(FormatError, match=f"latent init {half} is for another"):
-        fmt.read(_init_field(fitted.data, half))
+        fmt.read(_init_field(data, half))
+    if version == 7:  # version 8's init 0 means none
+        with pytest.raises(FormatError, match="init = 0"):
+            fmt.read(_init_field(data, 0))
 
 
 def test_a_damaged_init_is_refused(monkeypatch, fitted):
@@ -89,11 +99,11 @@ def test_a_damaged_init_is_refused(monkeypatch, fitted):
         fmt.read(fitted.data)
 
 
-def test_truncated_version_7_headers_are_refused(fitted):
+def test_truncated_version_7_headers_are_refused(v7):
     at = len(fmt.MAGIC) + 1 + fmt.HEADER.size
     for cut in (at + 1, at + 2, at + 5):
         with pytest.raises(FormatError):
-            fmt.read(fitted.data[:cut])
+            fmt.read(v7[:cut])
 
 
 def test_golden_v7_file_decodes_to_pinned_values():
@@ -101,7 +111,7 @@ def test_golden_v7_file_decodes_to_pinned_values():
     path = GOLDEN / GOLDEN_V7
     golden = Golden("inr_files_v7.json")
     if REGEN:
-        path.write_bytes(latent.fit(_crop(), SMALL).data)
+        path.write_bytes(latent_as(latent.fit(_crop(), SMALL).data, 7))
     data = path.read_bytes()
     f = fmt.read(data)
     assert data[4] == fmt.INIT_VERSION and f.header.init == 1
@@ -122,12 +132,14 @@ def test_docs_list_every_shipped_init_and_the_header_field():
     assert "| 25 | 2 | `init`, u16, 1..65535" in doc and fmt.INIT_FIELD.describe() == "1..65535"
 
 
-def test_pillow_and_the_torch_path_read_version_7(fitted, tmp_path):
+@pytest.mark.parametrize("version", [7, 8])
+def test_pillow_and_the_torch_path_read_versions_7_and_8(fitted, tmp_path, version):
     from PIL import Image
 
+    data = latent_as(fitted.data, version)
     path = tmp_path / "x.inr"
-    path.write_bytes(fitted.data)
+    path.write_bytes(data)
     with Image.open(path) as im:
-        assert np.array_equal(np.asarray(im.convert("RGB")), decode(fitted.data, device="cpu"))
-    theirs = decode(fitted.data, size=50, device="torch-cpu").astype(int)
-    assert np.abs(theirs - decode(fitted.data, size=50, device="cpu").astype(int)).max() <= 1
+        assert np.array_equal(np.asarray(im.convert("RGB")), decode(data, device="cpu"))
+    theirs = decode(data, size=50, device="torch-cpu").astype(int)
+    assert np.abs(theirs - decode(data, size=50, device="cpu").astype(int)).max() <= 1

@@ -162,3 +162,50 @@ def test_probe_knows_the_channels_load_gives(tmp_path, mode):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", image.PrecisionWarning)
         assert image.probe(path).channels == image.load(path).shape[2]
+
+
+# --- writing while the decoder renders (decoder.cpu.RowsDone) ---------------------------------------
+
+
+def _bands(arr: np.ndarray, rows, order: list[int], band: int, fail_at: int | None = None) -> None:
+    """Fill ``arr`` band by band in ``order`` (a render's threads finish bands in any order)."""
+    from inrcodec.decoder.cpu import RowsDone
+
+    assert isinstance(rows, RowsDone)
+    for y0 in order:
+        if y0 == fail_at:
+            raise RuntimeError("render failed")
+        arr[y0 : y0 + band] = (np.arange(arr.shape[1]) + y0)[None, :, None] % 251
+        rows.mark(y0, min(arr.shape[0], y0 + band))
+
+
+def test_a_png_written_while_rendering_is_the_png_of_the_whole_image(tmp_path):
+    from inrcodec.decoder.cpu import RowsDone
+
+    h, w, band = 700, 90, 64
+    starts = list(range(0, h, band))
+    arr, rows = np.zeros((h, w, 3), np.uint8), RowsDone(h)
+    order = starts[1::2] + starts[0::2]  # out of order: the writer must wait for the first rows
+    image.save_while_rendering(arr, tmp_path / "x.png", lambda: _bands(arr, rows, order, band), rows)
+    image.save(arr, tmp_path / "whole.png")
+    assert (tmp_path / "x.png").read_bytes() == (tmp_path / "whole.png").read_bytes()
+    jpeg_rows = RowsDone(h)  # another format waits for the whole image
+    image.save_while_rendering(arr, tmp_path / "x.jpg", lambda: _bands(arr, jpeg_rows, starts, band), jpeg_rows)
+    assert image.load(tmp_path / "x.jpg").shape == (h, w, 3)
+
+
+def test_a_failed_render_leaves_no_file_and_raises_its_own_error(tmp_path):
+    from inrcodec.decoder.cpu import RowsDone
+
+    h, band = 700, 64
+    arr, rows = np.zeros((h, 90, 3), np.uint8), RowsDone(h)
+    with pytest.raises(RuntimeError, match="render failed"):
+        image.save_while_rendering(arr, tmp_path / "x.png", lambda: _bands(arr, rows, [0, 64, 128], band, 128), rows)
+    assert list(tmp_path.iterdir()) == []  # neither the output nor a temporary file
+    (tmp_path / "taken.png").write_bytes(b"mine")
+    rows = RowsDone(h)
+    with pytest.raises(FileExistsError, match="taken.png"):  # the writer's error, after the render
+        image.save_while_rendering(
+            arr, tmp_path / "taken.png", lambda: _bands(arr, rows, list(range(0, h, band)), band), rows, overwrite=False
+        )
+    assert (tmp_path / "taken.png").read_bytes() == b"mine"

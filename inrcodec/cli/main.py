@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import warnings
 from dataclasses import replace
@@ -10,17 +11,32 @@ from pathlib import Path
 import click
 
 from inrcodec.cli import paths
-from inrcodec.cli.experiments import lottery_command, rtl_command
 from inrcodec.cli.guard import interrupted, run_guarded
-from inrcodec.cli.prior import prior_command
 from inrcodec.cli.progress import Bar
 from inrcodec.config import DEFAULT_PRESET, LATENT_PRESETS, PRESETS
 from inrcodec.executors import LOCAL
 
+# Commands imported only when named (or listed by --help): the experiments' modules are 30 ms of
+# the 0.3 s every command spends importing, which encode, decode and info do not need.
+LAZY_COMMANDS = {
+    "lottery": ("inrcodec.cli.experiments", "lottery_command"),
+    "rtl": ("inrcodec.cli.experiments", "rtl_command"),
+    "prior": ("inrcodec.cli.prior", "prior_command"),
+}
+
 
 class _Group(click.Group):
     """The command group; Ctrl-C anywhere in a command (importing torch included) ends it the same
-    way: one line and status 130, never click's 'Aborted!'."""
+    way: one line and status 130, never click's 'Aborted!'. The commands of LAZY_COMMANDS load on use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *LAZY_COMMANDS])
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in LAZY_COMMANDS:
+            module, attr = LAZY_COMMANDS[name]
+            return getattr(importlib.import_module(module), attr)
+        return super().get_command(ctx, name)
 
     def invoke(self, ctx: click.Context):
         try:
@@ -276,8 +292,11 @@ def _precision_warning():
 @click.option("-q", "--quiet", is_flag=True, help="print nothing on success")
 def decode(src, output, force, size, width, height, device, quiet):
     """Decode SRC at native size or any other; the format follows the output's extension."""
+    import numpy as np
+
     from inrcodec import image
-    from inrcodec.decoder import decode_parsed, parse
+    from inrcodec.decoder import decode_parsed, output_size, parse
+    from inrcodec.decoder.cpu import RowsDone
     from inrcodec.format import FormatError
 
     output = output or paths.decoded_name(src)
@@ -290,12 +309,19 @@ def decode(src, output, force, size, width, height, device, quiet):
         except FormatError as e:
             raise FormatError(f"{src}: {e}") from None
         paths.check_output(output, force, src)
-        image.output_format(output, stream.header.channels)
-        try:
-            arr = decode_parsed(stream, size, width, height, device)
-        except FormatError as e:  # what only decoding finds: a missing prior, weights that overflow
-            raise FormatError(f"{src}: {e}") from None
-        image.save(arr, output, overwrite=force)
+        hd = stream.header
+        image.output_format(output, hd.channels)
+        w, h = output_size((hd.width, hd.height), size, width, height)
+        arr, rows = np.empty((h, w, hd.channels), dtype=np.uint8), RowsDone(h)
+
+        def render() -> None:
+            try:
+                decode_parsed(stream, size, width, height, device, out=arr, rows=rows)
+            except FormatError as e:  # what only decoding finds: a missing prior, weights that overflow
+                raise FormatError(f"{src}: {e}") from None
+
+        # the PNG is compressed on a second thread as the bands finish (docs/performance.md)
+        image.save_while_rendering(arr, output, render, rows, overwrite=force)
         return arr
 
     arr = run_guarded(job)
@@ -367,7 +393,7 @@ def info(src, as_json):
 
 
 def _info_latent(src: Path, data: bytes, f, as_json: bool) -> None:
-    """``info`` for a version 5 or 7 file: grids, synthesis, the init it codes from, sections."""
+    """``info`` for a version 5, 7 or 8 file: grids, synthesis, the init it codes from, sections."""
     from inrcodec.format.latent import CONTEXTS, level_bytes
     from inrcodec.metrics import bpp
     from inrcodec.priors import latent as inits
@@ -463,10 +489,6 @@ def demo(preset, outdir):
     )
     click.echo(f"decoded: {outdir / 'sample.png'} (native), {outdir / 'sample@2x.png'} (2x, any size works)")
 
-
-main.add_command(lottery_command, "lottery")
-main.add_command(rtl_command, "rtl")
-main.add_command(prior_command, "prior")
 
 if __name__ == "__main__":
     main()

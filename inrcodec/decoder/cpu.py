@@ -24,6 +24,59 @@ ROW_GROUP = 64  # rows per bias addition (add_rows)
 THREADS_ENV = "INRCODEC_THREADS"  # caps the threads, like OMP_NUM_THREADS (the benchmark sets 1 per worker)
 
 
+class RenderAborted(Exception):
+    """The render a reader of :class:`RowsDone` followed stopped before its rows were done."""
+
+
+class RowsDone:
+    """Which rows of an image being rendered are final, for a reader that follows the bands (the
+    PNG writer, which then compresses the first rows while the last ones render instead of after):
+    bands finish in any order; :meth:`wait` returns once every row above ``y`` is done."""
+
+    def __init__(self, height: int) -> None:
+        self.height = height
+        self._cond = threading.Condition()
+        self._ends: dict[int, int] = {}  # finished bands past the done prefix: start -> end
+        self._top = 0  # rows 0 .. _top - 1 are done
+        self._aborted = False
+
+    def mark(self, y0: int, y1: int) -> None:
+        """Rows y0 .. y1 - 1 are final."""
+        with self._cond:
+            self._ends[y0] = y1
+            while self._top in self._ends:
+                self._top = self._ends.pop(self._top)
+            self._cond.notify_all()
+
+    def finish(self) -> None:
+        """Every row is final (a render that does not mark its bands marks them all at the end)."""
+        self.mark(0, self.height)
+
+    def abort(self) -> None:
+        """The render failed: :meth:`wait` raises RenderAborted from now on."""
+        with self._cond:
+            self._aborted = True
+            self._cond.notify_all()
+
+    def wait(self, y: int) -> None:
+        """Block until rows 0 .. y - 1 are final; RenderAborted if the render failed first."""
+        with self._cond:
+            while self._top < min(y, self.height):
+                if self._aborted:
+                    raise RenderAborted("the render stopped")
+                self._cond.wait()
+
+
+def output_array(height: int, width: int, channels: int, out: np.ndarray | None) -> np.ndarray:
+    """``out`` if given (a caller's (height, width, channels) uint8 array, one a writer may follow),
+    else a new one."""
+    if out is None:
+        return np.empty((height, width, channels), dtype=np.uint8)
+    if out.shape != (height, width, channels) or out.dtype != np.uint8:
+        raise ValueError(f"out must be a ({height}, {width}, {channels}) uint8 array, not {out.dtype} {out.shape}")
+    return out
+
+
 def fourier_freqs(levels: int) -> np.ndarray:
     """f_k = float32(pi) 2^k, k < levels, as float32 (the torch encoder's values)."""
     return np.float32(np.pi) * (2.0 ** np.arange(levels)).astype(np.float32)
@@ -130,13 +183,16 @@ def render(
     labels: np.ndarray | None = None,
     threads: int | None = None,
     pe_levels: int = 0,
+    out: np.ndarray | None = None,
+    rows: RowsDone | None = None,
 ) -> np.ndarray:
     """(height, width, C) uint8 pixels; ``weights[k]`` is the ticket of region k (one entry
     without regions), ``labels`` the stored label map resampled by coords.label_rows_np,
     ``threads`` how many bands run at once (default: $INRCODEC_THREADS, else one per CPU;
-    at most MAX_THREADS), ``pe_levels`` the header's Fourier levels."""
+    at most MAX_THREADS), ``pe_levels`` the header's Fourier levels; into ``out`` if given,
+    each band marked done in ``rows`` as it is written."""
     channels = biases[-1].shape[0]
-    out = np.empty((height, width, channels), dtype=np.uint8)
+    out = output_array(height, width, channels, out)
     rows_per = max(1, CHUNK_PIXELS // width)
     split = labels is None and pe_levels > 0  # the first layer by axis (axis_term), one ticket
     if split:
@@ -177,6 +233,8 @@ def render(
                 if sel.size:
                     vals[sel] = forward(xy[sel], ws, biases, omega0, omega_hidden, pe_levels)
         out[y0:y1] = from_unit(np.clip(vals, -1.0, 1.0)).reshape(y1 - y0, width, channels)
+        if rows is not None:
+            rows.mark(y0, y1)
 
     run_bands(band, range(0, height, rows_per), threads)
     return out

@@ -1,4 +1,4 @@
-"""The latent-grid family's decoder (format versions 5 and 7), in NumPy: the reference for its pixels.
+"""The latent-grid family's decoder (format versions 5, 7 and 8), in NumPy: the reference for its pixels.
 
 Each grid is sampled at every output pixel's centre, bilinearly or bicubically, by the convention
 of torch's ``grid_sample`` with ``align_corners=False`` and border padding, which the encoder
@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from inrcodec import coords
-from inrcodec.decoder.cpu import fourier_freqs, run_bands
+from inrcodec.decoder.cpu import RowsDone, fourier_freqs, output_array, run_bands
 from inrcodec.format.latent import LatentFile
 from inrcodec.pixels import from_unit
 
@@ -56,9 +56,17 @@ def _sample(grid: np.ndarray, rows: list, cols: list) -> np.ndarray:
     return sum(by_row[:, i] * w[None, :, None] for i, w in cols)
 
 
-def render(f: LatentFile, width: int, height: int, threads: int | None = None) -> np.ndarray:
+def render(
+    f: LatentFile,
+    width: int,
+    height: int,
+    threads: int | None = None,
+    out: np.ndarray | None = None,
+    rows: RowsDone | None = None,
+) -> np.ndarray:
     """(height, width, C) uint8 pixels of the file decoded at any size; bands of rows run on up to
-    ``threads`` threads (cpu.run_bands: the same pixels at any count)."""
+    ``threads`` threads (cpu.run_bands: the same pixels at any count); into ``out`` if given, each
+    band marked done in ``rows`` as it is written (cpu.render's)."""
     h = f.header
     grids = [q.astype(np.float32) for q in f.latents]
     tensors = f.synthesis()
@@ -74,7 +82,7 @@ def render(f: LatentFile, width: int, height: int, threads: int | None = None) -
     x_sin, x_cos, y_sin, y_cos = np.sin(x_args), np.cos(x_args), np.sin(y_args), np.cos(y_args)
     n_latent = sum(g.shape[0] for g in grids)
     n_in = n_latent + 4 * h.pe_levels
-    out = np.empty((height, width, h.channels), dtype=np.uint8)
+    out = output_array(height, width, h.channels, out)
     rows_per = max(1, BAND_PIXELS // width)
 
     def band(y0: int) -> None:
@@ -103,6 +111,8 @@ def render(f: LatentFile, width: int, height: int, threads: int | None = None) -
         a = a @ weights[-1].T
         a += biases[-1]
         out[y0:y1] = from_unit(a).reshape(y1 - y0, width, -1)
+        if rows is not None:
+            rows.mark(y0, y1)
 
     run_bands(band, range(0, height, rows_per), threads)
     return out

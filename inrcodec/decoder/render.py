@@ -16,6 +16,7 @@ from inrcodec.format import latent as latent_format
 from inrcodec.pixels import from_unit
 
 if TYPE_CHECKING:  # torch is loaded only when the torch path runs
+    from inrcodec.decoder.cpu import RowsDone
     from inrcodec.decoder.network import RegionNets
     from inrcodec.siren import Siren
 
@@ -77,7 +78,7 @@ def _render(net: Siren, width: int, height: int, regions: RegionNets | None) -> 
 
 
 def parse(data: bytes) -> container.Bitstream | latent_format.LatentFile:
-    """The whole file read and checked: a LatentFile (versions 5 and 7, the latent-grid family) or a
+    """The whole file read and checked: a LatentFile (versions 5, 7 and 8, the latent-grid family) or a
     Bitstream (versions 1-4, the SIREN). Raises FormatError."""
     return latent_format.read(data) if latent_format.is_latent(data) else container.read(data)
 
@@ -103,30 +104,47 @@ def decode_parsed(
     width: int | None = None,
     height: int | None = None,
     device: str | None = None,
+    out: np.ndarray | None = None,
+    rows: RowsDone | None = None,
 ) -> np.ndarray:
     """:func:`decode` of a file :func:`parse` has read (a caller that read its header first
-    need not parse it twice: version 5's read decodes every latent)."""
+    need not parse it twice: version 5's read decodes every latent). With ``out`` (the output
+    size's uint8 array) the pixels go there, and the NumPy renders mark each band in ``rows`` as
+    it is done (cpu.RowsDone: a writer may follow them); every row is marked by the return."""
     w, h = output_size((stream.header.width, stream.header.height), size, width, height)
     device = pick_device(device)
-    if isinstance(stream, latent_format.LatentFile):  # versions 5 and 7: the latent-grid family
-        from inrcodec.decoder import latent
-
-        if device == "cpu":
-            return latent.render(stream, w, h)
-        return latent.render_torch(stream, w, h, "cpu" if device == "torch-cpu" else device)
     if device == "cpu":
         from inrcodec.decoder import cpu
-        from inrcodec.decoder.arrays import layer_arrays, region_weights
 
-        weights, biases = layer_arrays(stream)
-        labels = None if stream.regions is None else stream.regions.label_map().astype(np.int64)
-        hd = stream.header
-        ws = region_weights(stream, weights)
-        return cpu.render(ws, biases, hd.omega0, hd.omega_hidden, w, h, labels, pe_levels=hd.pe_levels)
-    from inrcodec.decoder.network import rebuild, rebuild_regions
+        if isinstance(stream, latent_format.LatentFile):  # versions 5, 7 and 8: the latent-grid family
+            from inrcodec.decoder import latent
 
-    net = rebuild(stream, "cpu" if device == "torch-cpu" else device)
-    return render(net, w, h, rebuild_regions(stream, net))
+            arr = latent.render(stream, w, h, out=out, rows=rows)
+        else:
+            from inrcodec.decoder.arrays import layer_arrays, region_weights
+
+            weights, biases = layer_arrays(stream)
+            labels = None if stream.regions is None else stream.regions.label_map().astype(np.int64)
+            hd = stream.header
+            ws = region_weights(stream, weights)
+            arr = cpu.render(
+                ws, biases, hd.omega0, hd.omega_hidden, w, h, labels, pe_levels=hd.pe_levels, out=out, rows=rows
+            )
+    elif isinstance(stream, latent_format.LatentFile):
+        from inrcodec.decoder import latent
+
+        arr = latent.render_torch(stream, w, h, "cpu" if device == "torch-cpu" else device)
+    else:
+        from inrcodec.decoder.network import rebuild, rebuild_regions
+
+        net = rebuild(stream, "cpu" if device == "torch-cpu" else device)
+        arr = render(net, w, h, rebuild_regions(stream, net))
+    if out is not None and arr is not out:
+        out[...] = arr
+        arr = out
+    if rows is not None:
+        rows.finish()
+    return arr
 
 
 def pick_device(device: str | None) -> str:

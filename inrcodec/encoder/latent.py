@@ -17,7 +17,7 @@ reads everything it needs, the taps of its pixels, the rated latents and their c
 one flat vector of latents in a single gather and quantizes only those: work in proportion to the
 batch, not to the pyramid (a full-resolution grid has 400 k latents; a step reads about 130 k
 positions, many of them twice), and a backward that is one scatter. The bytes this
-module reports are those of :func:`pack`: a complete format version 5 file
+module reports are those of :func:`pack`: a complete format version 8 file
 (:mod:`inrcodec.format.latent`), whose PSNR is that of the NumPy decoder's render
 (:mod:`inrcodec.decoder.latent`): nothing is estimated.
 """
@@ -42,7 +42,6 @@ from inrcodec.encoder import latent_init
 from inrcodec.encoder.latent_context import ContextModel, Pyramid
 from inrcodec.format.checkerboard import ARM_NAMES, FRAC, encode_latents
 from inrcodec.format.latent import (
-    INIT,
     LatentFile,
     LatentHeader,
     context_block,
@@ -102,7 +101,7 @@ class LatentImage(torch.nn.Module):
         integers under a Laplace of their mean size m in steps, n log2(1 + 2e m) (about n log2(2e m)
         bits when m is large, none when the steps cannot resolve the change), the step that of 8 bits
         for a synthesis tensor (2 max |w| / 255: pack tries 6 to 10) and 2^-5 for the context
-        network's (pack tries 2^-4 to 2^-8). m counts from the init, which version 7 codes from."""
+        network's (pack tries 2^-4 to 2^-8). m counts from the init, which the file codes from."""
         flat = torch.cat([t.reshape(-1) for t in self.coded()])  # one pass for all (a loop was 2 ms a step)
         k = len(self._count)
         distance = torch.zeros(k).index_add(0, self._segment, (flat - self._start).abs())
@@ -472,11 +471,11 @@ def fit(arr: np.ndarray, cfg: LatentConfig, on_step: Callable[[int, int, float],
     )
 
 
-# --- the file: format version 5 (inrcodec/format/latent.py) ----------------------------------------
+# --- the file: format version 8 (inrcodec/format/latent.py) ----------------------------------------
 
 
 def header(cfg: LatentConfig, height: int, width: int, channels: int) -> LatentHeader:
-    """The version 5 header of an image fitted with ``cfg``."""
+    """The version 8 header of an image fitted with ``cfg`` (its init, if the fit started from one)."""
     return LatentHeader(
         width=width,
         height=height,
@@ -492,6 +491,7 @@ def header(cfg: LatentConfig, height: int, width: int, channels: int) -> LatentH
         activation=int(cfg.activation == "relu"),
         context=int(cfg.context == "checkerboard"),
         init=latent_init.INITS[name].id if (name := latent_init.used(cfg, channels)) else 0,
+        compact=True,
     )
 
 
@@ -500,13 +500,12 @@ def _synthesis_tensors(model: LatentImage) -> list[torch.Tensor]:
 
 
 def _smallest(f: LatentFile) -> bytes:
-    """The file as version 7 (the networks as residuals from the init the fit started from) or as
-    version 5, whichever is smaller: the same values either way, so the same pixels. The two differ
-    only in the networks' payloads and version 7's 2-byte ID, so only those are coded twice (not
-    the latents)."""
+    """The file with the networks as residuals from the init the fit started from, or as absolute
+    integers (init 0), whichever is smaller: the same values either way, so the same pixels. The
+    two differ only in the networks' payloads, so only those are coded twice (not the latents)."""
     if f.header.init:
         plain = replace(f, header=replace(f.header, init=0))
-        if _network_bytes(plain) <= _network_bytes(f) + INIT.size:
+        if _network_bytes(plain) <= _network_bytes(f):
             f = plain
     return write(f)
 
@@ -519,8 +518,8 @@ def pack(model: LatentImage, cfg: LatentConfig, arr: np.ndarray) -> tuple[bytes,
     """The file and the MSE of its decode (by the NumPy decoder, the reference). The latents are
     rounded; the context network (if any) takes the precision 2^-4..2^-8 that codes it and the
     latents in the fewest bytes; each synthesis tensor is quantized to the bit depth (6..10) that
-    gives the lowest D + lambda * R. A fit started from a shipped init is written as version 7
-    where that is smaller (:func:`_smallest`)."""
+    gives the lowest D + lambda * R. A fit started from a shipped init codes its networks as
+    residuals from it where that is smaller (:func:`_smallest`)."""
     h, w, c = arr.shape
     head = header(cfg, h, w, c)
     with torch.no_grad():
@@ -532,7 +531,7 @@ def pack(model: LatentImage, cfg: LatentConfig, arr: np.ndarray) -> tuple[bytes,
                 arm = model.arm.integers(bits)
                 trial = LatentFile(head, lat, [], [], arm, cfg.context_hidden, bits)
                 block = len(context_block(trial))
-                if head.init:  # the block as version 5 codes it, where that is smaller
+                if head.init:  # the block as absolute integers, where that is smaller
                     block = min(block, len(context_block(replace(trial, header=replace(head, init=0)))))
                 size = block + len(encode_latents(lat, arm))
                 if best is None or size < best[0]:

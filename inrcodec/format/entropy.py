@@ -125,6 +125,109 @@ class Laplace:
         return model
 
 
+# --- version 8's compact form: a model in 3-7 bytes, several arrays in one stream of words ------------
+
+MAX_VARINT = 5  # bytes of a varint: 35 bits hold every value a model stores
+
+
+def varint(n: int) -> bytes:
+    """``n`` >= 0 as an unsigned LEB128: seven bits a byte, low first, the top bit set on all but the last."""
+    out = bytearray()
+    while n >= 0x80:
+        out.append(0x80 | (n & 0x7F))
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def read_varint(data: bytes | memoryview, at: int) -> tuple[int, int]:
+    """(value, offset after it); FormatError if truncated, longer than MAX_VARINT bytes or not in its
+    shortest form (one file per content)."""
+    n = 0
+    for i in range(MAX_VARINT):
+        if at + i >= len(data):
+            raise FormatError("varint truncated")
+        byte = data[at + i]
+        n |= (byte & 0x7F) << (7 * i)
+        if not byte & 0x80:
+            if byte == 0 and i:
+                raise FormatError("varint not in its shortest form")
+            return n, at + i + 1
+    raise FormatError(f"varint longer than {MAX_VARINT} bytes")
+
+
+def pack_compact(model: Laplace) -> bytes:
+    """Version 8's form of a model: zigzag(lo), hi - lo and centre - lo as varints, then the decay
+    (u16) only when hi > lo (a one-symbol model codes nothing, so its decay is not stored)."""
+    model.check()
+    lo = model.lo
+    head = varint(2 * lo if lo >= 0 else -2 * lo - 1) + varint(model.hi - lo) + varint(model.centre - lo)
+    return head + (struct.pack("<H", model.decay) if model.hi > lo else b"")
+
+
+def parse_compact(data: bytes | memoryview, at: int) -> tuple[Laplace, int]:
+    """:func:`pack_compact` read back: (model, offset after it); FormatError if malformed."""
+    z, at = read_varint(data, at)
+    span, at = read_varint(data, at)
+    offset, at = read_varint(data, at)
+    lo = z // 2 if z % 2 == 0 else -(z + 1) // 2
+    if not -(1 << 31) <= lo < 1 << 31 or span >= MAX_ALPHABET or offset > span:
+        raise FormatError("range coder model out of range")
+    decay = DECAY_ONE // 2
+    if span:
+        if at + 2 > len(data):
+            raise FormatError("range coder model truncated")
+        (decay,) = struct.unpack_from("<H", data, at)
+        at += 2
+    model = Laplace(lo, lo + span, lo + offset, decay)
+    model.check()
+    return model, at
+
+
+def info_bits(symbols: np.ndarray, model: Laplace) -> float:
+    """The bits the range coder spends on ``symbols`` under ``model``, before its last words."""
+    q = np.asarray(symbols, dtype=np.int64).reshape(-1)
+    if model.lo == model.hi or not q.size:
+        return 0.0
+    return _cost_bits(np.bincount(q - model.lo, minlength=model.hi - model.lo + 1).astype(np.float64), model)
+
+
+def range_encode_all(arrays: list[np.ndarray], models: list[Laplace]) -> bytes:
+    """Several arrays, each under its own model, as one stream of the range coder's 32-bit words (one
+    stream ends once: its last words are paid once, not per array). One-symbol models code nothing."""
+    import constriction
+
+    encoder = constriction.stream.queue.RangeEncoder()
+    for q, model in zip(arrays, models, strict=True):
+        q = np.asarray(q, dtype=np.int64).reshape(-1)
+        if q.size and (int(q.min()) < model.lo or int(q.max()) > model.hi):
+            raise FormatError("symbol outside its range coder model")
+        if model.lo < model.hi and q.size:
+            encoder.encode((q - model.lo).astype(np.int32), _categorical(model))
+    return encoder.get_compressed().astype("<u4").tobytes()
+
+
+def range_decode_all(data: bytes | memoryview, models: list[Laplace], counts: list[int]) -> list[np.ndarray]:
+    """:func:`range_encode_all` read back; FormatError unless ``data`` is exactly the arrays' code."""
+    import constriction
+
+    if len(data) % 4:
+        raise FormatError("range coded block is not whole 32-bit words")
+    decoder = constriction.stream.queue.RangeDecoder(np.frombuffer(data, dtype="<u4").astype(np.uint32))
+    out = []
+    try:
+        for model, count in zip(models, counts, strict=True):
+            if model.lo == model.hi or not count:
+                out.append(np.full(count, model.lo, dtype=np.int64))
+            else:
+                out.append(decoder.decode(_categorical(model), count).astype(np.int64) + model.lo)
+    except (ValueError, RuntimeError, OverflowError, AssertionError) as e:  # constriction asserts too
+        raise FormatError(f"corrupt range coded block ({e})") from None
+    if range_encode_all(out, models) != bytes(data):
+        raise FormatError("corrupt range coded block (its words are not the symbols' code)")
+    return out
+
+
 def _categorical(model: Laplace):
     import constriction
 

@@ -1,4 +1,4 @@
-"""Format versions 5 and 7: the latent-grid family (issue 15), one image as coded latent grids and
+"""Format versions 5, 7 and 8: the latent-grid family (issue 15), one image as coded latent grids and
 a small sine synthesis network.
 
 Layout (docs/format.md, "Version 5"): magic ``INRC``, version byte 5, the typed header
@@ -9,6 +9,8 @@ SIREN) are :mod:`~inrcodec.format.container`'s; a reader tells them apart by the
 Version 7 is version 5 with a u16 after the header naming a shipped init of both networks
 (``inrcodec/priors/latent.py``): the CONTEXT and SYNTHESIS integers are coded as residuals from
 the init's, which the encoder's fit starts from; the values they decode to are version 5's.
+Version 8 is version 7 (its ``init`` may be 0: no init) with compact coded blocks: each model in
+3-7 bytes instead of 18, and the arrays of a section in one stream of words instead of one each.
 """
 
 from __future__ import annotations
@@ -20,13 +22,25 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from inrcodec.format import checkerboard
-from inrcodec.format.entropy import LAPLACE, Laplace, fit_laplace, range_decode, range_encode
+from inrcodec.format.entropy import (
+    LAPLACE,
+    Laplace,
+    fit_laplace,
+    info_bits,
+    pack_compact,
+    parse_compact,
+    range_decode,
+    range_decode_all,
+    range_encode,
+    range_encode_all,
+)
 from inrcodec.format.errors import FormatError
 from inrcodec.format.header import MAGIC, MAX_HIDDEN, MAX_LAYERS, MAX_PE_LEVELS, MAX_PIXELS, Field
 
 VERSION = 5
 INIT_VERSION = 7  # version 5 plus an init: the networks coded as residuals from a shipped one
-VERSIONS = (VERSION, INIT_VERSION)
+COMPACT_VERSION = 8  # version 7 (init 0 allowed: none) with compact coded blocks
+VERSIONS = (VERSION, INIT_VERSION, COMPACT_VERSION)
 CONTEXTS = ("none", "checkerboard")  # the header's ``context`` byte -> the latents' entropy model
 
 SECTION_CONTEXT = 4
@@ -38,7 +52,7 @@ BLOCK = struct.Struct("<I")  # byte length of a range-coded block
 STEP = struct.Struct("<f")  # a synthesis tensor's quantization step
 ARM_HEAD = struct.Struct("<BB")  # the context network's width, fractional bits of its weights
 CRC = struct.Struct("<I")
-INIT = struct.Struct("<H")  # version 7: the init's ID, right after the header
+INIT = struct.Struct("<H")  # versions 7 and 8: the init's ID, right after the header
 MAX_INIT_Q = 1 << 30  # |an init's value in steps| at most this (a tiny step would overflow)
 MAX_LATENTS = 1 << 22  # latents of all grids together (checked before anything is allocated)
 
@@ -60,6 +74,7 @@ LATENT_FIELDS: tuple[Field, ...] = (
 )
 HEADER = struct.Struct("<" + "".join(f.code for f in LATENT_FIELDS))
 INIT_FIELD = Field("init", "H", 7, range(1, 65536), "the shipped init both networks are residuals from")
+COMPACT_INIT_FIELD = Field("init", "H", 8, range(0, 65536), "the shipped init the networks are residuals from; 0: none")
 
 
 def level_sizes(height: int, width: int, levels: int, finest: int = 0) -> list[tuple[int, int]]:
@@ -84,10 +99,11 @@ class LatentHeader:
     interpolation: int  # 0 bilinear, 1 bicubic
     activation: int  # 0 sine, 1 ReLU
     context: int  # 0 one Laplace per level, 1 checkerboard
-    init: int = 0  # the shipped init the networks are coded from (version 7); 0: none (version 5)
+    init: int = 0  # the shipped init the networks are coded from (versions 7, 8); 0: none
+    compact: bool = False  # version 8's compact coded blocks (else version 7 with an init, 5 without)
 
     def version(self) -> int:
-        return INIT_VERSION if self.init else VERSION
+        return COMPACT_VERSION if self.compact else INIT_VERSION if self.init else VERSION
 
     def level_sizes(self) -> list[tuple[int, int]]:
         return level_sizes(self.height, self.width, self.levels, self.finest)
@@ -99,11 +115,13 @@ class LatentHeader:
 
 
 def check_header(header: LatentHeader, n_sections: int) -> None:
-    """The one validation of a version 5 or 7 header, for writer and reader."""
+    """The one validation of a version 5, 7 or 8 header, for writer and reader."""
     values = dict(vars(header), n_sections=n_sections)
     for f in LATENT_FIELDS:
         f.check(values[f.name])
-    if header.init:
+    if header.compact:
+        COMPACT_INIT_FIELD.check(header.init)
+    elif header.init:
         INIT_FIELD.check(header.init)
     if header.width * header.height > MAX_PIXELS:
         raise FormatError(f"header fields width x height = {header.width}x{header.height} are over the pixel limit")
@@ -136,6 +154,23 @@ def _coded(q: np.ndarray) -> bytes:
     model = fit_laplace(q)
     words = range_encode(q, model)
     return model.pack() + BLOCK.pack(len(words)) + words
+
+
+def _coded_all(arrays: list[np.ndarray], prefixes: list[bytes] | None = None) -> bytes:
+    """Version 8's coded arrays: each array's prefix (a synthesis step) and compact model, then one
+    stream of words for them all (to the end of the section)."""
+    models = [fit_laplace(q) for q in arrays]
+    prefixes = prefixes or [b""] * len(arrays)
+    heads = b"".join(p + pack_compact(m) for p, m in zip(prefixes, models, strict=True))
+    return heads + range_encode_all(arrays, models)
+
+
+def _read_models(data: memoryview, at: int, n: int) -> tuple[list[Laplace], int]:
+    models = []
+    for _ in range(n):
+        model, at = parse_compact(data, at)
+        models.append(model)
+    return models, at
 
 
 def _read_coded(data: memoryview, at: int, count: int) -> tuple[np.ndarray, int]:
@@ -192,10 +227,13 @@ def context_base(header: LatentHeader, width: int, bits: int) -> np.ndarray:
 
 
 def synthesis_payload(f: LatentFile) -> bytes:
-    """The SYNTHESIS payload: each tensor's step and its integers (version 7: less the init's) in one block."""
+    """The SYNTHESIS payload: each tensor's step and its integers (with an init: less the init's),
+    in one block each (version 8: the steps and models, then one stream)."""
     coded = f.tensors
     if f.header.init:
         coded = [q - b for q, b in zip(f.tensors, synthesis_base(f.header, f.steps))]
+    if f.header.compact:
+        return _coded_all([q.reshape(-1) for q in coded], [STEP.pack(s) for s in f.steps])
     return b"".join(STEP.pack(s) + _coded(q.reshape(-1)) for s, q in zip(f.steps, coded))
 
 
@@ -212,7 +250,8 @@ def context_block(f: LatentFile) -> bytes:
         raise FormatError(f"context network values are not multiples of 2^-{f.context_bits}")
     if f.header.init:
         flat = flat - context_base(f.header, f.context_width, f.context_bits)
-    return ARM_HEAD.pack(f.context_width, f.context_bits) + _coded(flat)
+    block = _coded_all([flat]) if f.header.compact else _coded(flat)
+    return ARM_HEAD.pack(f.context_width, f.context_bits) + block
 
 
 def level_bytes(f: LatentFile) -> list[float]:
@@ -221,6 +260,8 @@ def level_bytes(f: LatentFile) -> list[float]:
     stream of words holds every level, which they add up to within a few bytes)."""
     if f.header.context:
         return [b / 8 for b in checkerboard.level_bits(f.latents, f.context)]
+    if f.header.compact:  # one stream: each level's model and its information under it
+        return [len(pack_compact(m := fit_laplace(q))) + info_bits(q, m) / 8 for q in f.latents]
     return [float(len(_coded(q.reshape(-1)))) for q in f.latents]
 
 
@@ -238,13 +279,15 @@ def write(f: LatentFile) -> bytes:
         raise FormatError("synthesis steps must be positive finite float32 values")
     values = dict(vars(h), n_sections=n_sections)
     out = bytearray(MAGIC + bytes([h.version()]) + HEADER.pack(*(values[x.name] for x in LATENT_FIELDS)))
-    if h.init:
+    if h.version() != VERSION:  # versions 7 and 8 name their init (8: 0 for none)
         out += INIT.pack(h.init)
     if h.context:
         if f.context is None or not (1 <= f.context_width < 256 and 1 <= f.context_bits <= checkerboard.FRAC):
             raise FormatError("a checkerboard file needs its context network, width 1..255 and 1..8 bits")
         out += _section(SECTION_CONTEXT, context_block(f))
         latents = checkerboard.encode_latents(f.latents, f.context)
+    elif h.compact:
+        latents = _coded_all([q.reshape(-1) for q in f.latents])
     else:
         latents = b"".join(_coded(q.reshape(-1)) for q in f.latents)
     out += _section(SECTION_LATENTS, latents)
@@ -255,7 +298,7 @@ def write(f: LatentFile) -> bytes:
 
 
 def is_latent(data: bytes) -> bool:
-    """Whether ``data`` claims to be a version 5 or 7 file (the decoder's dispatch)."""
+    """Whether ``data`` claims to be a version 5, 7 or 8 file (the decoder's dispatch)."""
     return len(data) > len(MAGIC) and data[: len(MAGIC)] == MAGIC and data[len(MAGIC)] in VERSIONS
 
 
@@ -276,12 +319,14 @@ def _sections(data: memoryview, at: int, end: int, n: int) -> list[tuple[int, me
 
 
 def read(data: bytes) -> LatentFile:
-    """A version 5 or 7 file back from its bytes, the networks' integers as version 5 holds them
-    (version 7's residuals added to the init's); FormatError (never another exception) if malformed."""
+    """A version 5, 7 or 8 file back from its bytes, the networks' integers as version 5 holds them
+    (residuals added to the init's); FormatError (never another exception) if malformed."""
     start = len(MAGIC) + 1
     if not is_latent(data):
-        raise FormatError("not a version 5 or 7 (latent-grid) .inr file")
-    body = start + HEADER.size + (INIT.size if data[len(MAGIC)] == INIT_VERSION else 0)
+        raise FormatError("not a version 5, 7 or 8 (latent-grid) .inr file")
+    version = data[len(MAGIC)]
+    compact = version == COMPACT_VERSION
+    body = start + HEADER.size + (INIT.size if version != VERSION else 0)
     if len(data) < body + CRC.size:
         raise FormatError("file truncated in its header")
     (crc,) = CRC.unpack_from(data, len(data) - CRC.size)
@@ -289,10 +334,10 @@ def read(data: bytes) -> LatentFile:
         raise FormatError("CRC mismatch: the file is corrupt")
     values = dict(zip([x.name for x in LATENT_FIELDS], HEADER.unpack_from(data, start)))
     n_sections = values.pop("n_sections")
-    if data[len(MAGIC)] == INIT_VERSION:
+    if version != VERSION:
         (values["init"],) = INIT.unpack_from(data, start + HEADER.size)
-        INIT_FIELD.check(values["init"])
-    header = LatentHeader(**values)
+        (COMPACT_INIT_FIELD if compact else INIT_FIELD).check(values["init"])
+    header = LatentHeader(**values, compact=compact)
     check_header(header, n_sections)
     view = memoryview(data)
     sections = _sections(view, body, len(data) - CRC.size, n_sections)
@@ -311,9 +356,14 @@ def read(data: bytes) -> LatentFile:
         if width == 0 or not 1 <= bits <= checkerboard.FRAC:
             raise FormatError("CONTEXT section: width 0 or weights of more than 8 fractional bits")
         shapes = checkerboard.arm_shapes(width, header.levels)
-        flat, at = _read_coded(block, ARM_HEAD.size, sum(int(np.prod(s)) for s in shapes))
-        if at != len(block):
-            raise FormatError("CONTEXT section has trailing bytes")
+        count = sum(int(np.prod(s)) for s in shapes)
+        if compact:
+            models, at = _read_models(block, ARM_HEAD.size, 1)
+            (flat,) = range_decode_all(block[at:], models, [count])
+        else:
+            flat, at = _read_coded(block, ARM_HEAD.size, count)
+            if at != len(block):
+                raise FormatError("CONTEXT section has trailing bytes")
         if header.init:
             flat = flat + context_base(header, width, bits)
         context, k = [], 0
@@ -325,6 +375,11 @@ def read(data: bytes) -> LatentFile:
             context.append(part << (checkerboard.FRAC - bits))
             k += n
         latents = checkerboard.decode_latents(payload[SECTION_LATENTS], sizes, header.latent_channels, context)
+    elif compact:
+        block, counts = payload[SECTION_LATENTS], [header.latent_channels * lh * lw for lh, lw in sizes]
+        models, at = _read_models(block, 0, len(sizes))
+        flats = range_decode_all(block[at:], models, counts)
+        latents = [q.reshape(header.latent_channels, lh, lw) for q, (lh, lw) in zip(flats, sizes)]
     else:
         block, at, latents = payload[SECTION_LATENTS], 0, []
         for lh, lw in sizes:
@@ -332,17 +387,24 @@ def read(data: bytes) -> LatentFile:
             latents.append(q.reshape(header.latent_channels, lh, lw))
         if at != len(block):
             raise FormatError("LATENTS section has trailing bytes")
-    block, at, steps, tensors = payload[SECTION_SYNTHESIS], 0, [], []
+    block, at, steps, tensors, models = payload[SECTION_SYNTHESIS], 0, [], [], []
     for shape in header.shapes():
         if at + STEP.size > len(block):
             raise FormatError("SYNTHESIS section truncated")
         (step,) = STEP.unpack_from(block, at)
         if not (np.isfinite(step) and step > 0):
             raise FormatError(f"synthesis step {step!r} is not a positive finite number")
-        q, at = _read_coded(block, at + STEP.size, int(np.prod(shape)))
         steps.append(step)
-        tensors.append(q.reshape(shape))
-    if at != len(block):
+        if compact:  # the steps and models first, then one stream
+            (model,), at = _read_models(block, at + STEP.size, 1)
+            models.append(model)
+        else:
+            q, at = _read_coded(block, at + STEP.size, int(np.prod(shape)))
+            tensors.append(q.reshape(shape))
+    if compact:
+        flats = range_decode_all(block[at:], models, [int(np.prod(s)) for s in header.shapes()])
+        tensors = [q.reshape(s) for q, s in zip(flats, header.shapes())]
+    elif at != len(block):
         raise FormatError("SYNTHESIS section has trailing bytes")
     if header.init:
         tensors = [r + b for r, b in zip(tensors, synthesis_base(header, steps))]
