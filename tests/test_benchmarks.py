@@ -867,7 +867,7 @@ def test_latent_grid_studies_keep_the_points_their_committed_results_ran():
     stage2 = [p for p in lg.LATENT_STAGE2 if lg.latent_record(p) in recorded]
     assert len(stage2) == 7  # the stage-2 ladder but grid-xhigh's point, added after that run
     # the presets' Kodak run (README's and docs' figures) ran the presets' ladder as it is now
-    presets = json.loads((lg.OUT / "kodak-v7-full" / "latent-proto.json").read_text())
+    presets = json.loads((lg.OUT / "kodak-v8" / "latent-proto.json").read_text())
     assert presets["provenance"]["config"]["points"] == [
         json.loads(json.dumps(lg.point_record(p))) for p in lg.LATENT_PRESET_LADDER
     ]

@@ -62,7 +62,7 @@ def test_4096_px_render_on_cuda(encoded_scalar):
 
 
 def test_latent_grid_file_decodes_on_cuda_as_on_the_cpu(crop):
-    """A format version 5 file (latent grids): the CUDA render within one grey level of NumPy's."""
+    """A latent-grid file (format version 8): the CUDA render within one grey level of NumPy's."""
     from inrcodec.encoder import latent
 
     data = latent.fit(crop, latent.LatentConfig(levels=3, hidden=8, steps=40, batch=256, context="checkerboard")).data
