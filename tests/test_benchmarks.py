@@ -787,7 +787,8 @@ def test_sweep_folders_name_every_option_away_from_its_default():
     assert lg.sweep_folder(argparse.Namespace(**widths)).endswith("-t0.00025-c8-8-8-16-16-16-16-24-first4")
     narrow = lg.ladder_points(argparse.Namespace(**widths))
     assert [p.context_hidden for p in narrow] == [8, 8, 8, 16, 16, 16, 16, 24, 24]
-    assert [replace(p, context_hidden=16) for p in narrow] == [replace(p, init="") for p in LATENT_PRESET_LADDER]
+    no_init = [replace(p, init="", network_rate=0.0) for p in LATENT_PRESET_LADDER]  # what this sweep ran
+    assert [replace(p, context_hidden=16) for p in narrow] == no_init
     one = lg.ladder_points(argparse.Namespace(**{**plain, **proxy, "context_hidden": (12,)}))
     assert [p.context_hidden for p in one] == [12] * 8
     # --init: the points whose networks have the init's shape start from it (the 1/4-resolution ones)
@@ -795,7 +796,9 @@ def test_sweep_folders_name_every_option_away_from_its_default():
     assert lg.sweep_folder(argparse.Namespace(**init)).endswith("-t0.00025-iquarter-v2-half-v1-full-v1-first4")
     started = lg.ladder_points(argparse.Namespace(**init))
     assert [p.init for p in started] == ["quarter-v2"] * 3 + ["half-v1"] * 3 + ["full-v1"] * 3
-    assert started == LATENT_PRESET_LADDER
+    assert started == tuple(replace(p, network_rate=0.0) for p in LATENT_PRESET_LADDER)  # the presets: + rate
+    rated = {**init, "network_rate": 1.0, "network_rate_at": ("quarter-v2",)}
+    assert lg.ladder_points(argparse.Namespace(**rated)) == LATENT_PRESET_LADDER
     quarter = lg.ladder_points(argparse.Namespace(**{**init, "init": ("quarter-v1",)}))
     assert [p.init for p in quarter] == ["quarter-v1"] * 3 + [""] * 6
     # --network-rate (and -at): the probe's folders, committed
