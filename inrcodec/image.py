@@ -195,14 +195,16 @@ def save(
     written block by block as its rows are done, any other format once every row is."""
     path = Path(path)
     fmt = output_format(path, arr.shape[2])
-    if fmt == "PNG":  # inrcodec.png: 4x faster than Pillow's writer at zlib level 3 (docs/performance.md)
-        atomic_write(path, lambda f: png.write(f, arr, ready=ready), overwrite)
-        return
 
     def write(f) -> None:
-        if ready is not None:
+        if fmt == "PNG":  # inrcodec.png: 4x faster than Pillow's writer at zlib level 3 (docs/performance.md)
+            png.write(f, arr, ready=ready)
+        else:
+            if ready is not None:
+                ready(arr.shape[0])
+            to_pil(arr).save(f, format=fmt)
+        if ready is not None:  # once more: a render interrupted meanwhile keeps the file out
             ready(arr.shape[0])
-        to_pil(arr).save(f, format=fmt)
 
     atomic_write(path, write, overwrite)
 
@@ -228,11 +230,11 @@ def save_while_rendering(
     try:
         render()
         rows.finish()
-    except BaseException:
+        writer.join()
+    except BaseException:  # the render failed, or Ctrl-C while it or the writer ran
         rows.abort()
         writer.join()
         raise
-    writer.join()
     if failed:
         raise failed[0]
 

@@ -46,6 +46,8 @@ def write(
     if arr.dtype != np.uint8 or arr.ndim != 3 or arr.shape[2] not in COLOUR_TYPES or 0 in arr.shape:
         raise ValueError(f"expected a non-empty (H, W, 1|3|4) uint8 array, not {arr.dtype} {arr.shape}")
     height, width, channels = arr.shape
+    if ready is not None and not arr.flags.c_contiguous:  # a copy would be taken before the rows are done
+        raise ValueError("an image still being rendered must be a C-contiguous array")
     rows = np.ascontiguousarray(arr).reshape(height, width * channels)
     f.write(SIGNATURE)
     _chunk(f, b"IHDR", struct.pack(">IIBBBBB", width, height, 8, COLOUR_TYPES[channels], 0, 0, 0))

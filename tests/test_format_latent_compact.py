@@ -67,6 +67,9 @@ def test_compact_models_round_trip_and_are_checked():
         entropy.parse_compact(entropy.varint(0) + entropy.varint(2) + entropy.varint(3) + b"\0\x80", 0)  # centre > hi
     with pytest.raises(FormatError, match="truncated"):
         entropy.parse_compact(entropy.varint(0) + entropy.varint(2) + entropy.varint(1) + b"\0", 0)
+    top = entropy.varint(2 * ((1 << 31) - 2))  # lo = 2^31 - 2: hi = lo + 2 would leave the i32 range
+    with pytest.raises(FormatError, match="out of range"):
+        entropy.parse_compact(top + entropy.varint(2) + entropy.varint(0) + b"\0\x80", 0)
 
 
 def test_one_stream_holds_several_arrays_exactly_in_no_more_words_than_one_each():

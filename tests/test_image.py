@@ -209,3 +209,22 @@ def test_a_failed_render_leaves_no_file_and_raises_its_own_error(tmp_path):
             arr, tmp_path / "taken.png", lambda: _bands(arr, rows, list(range(0, h, band)), band), rows, overwrite=False
         )
     assert (tmp_path / "taken.png").read_bytes() == b"mine"
+
+
+def test_an_interrupt_after_the_last_band_still_leaves_no_file(tmp_path):
+    """Ctrl-C once every band is marked (a thread pool finishes its bands first) or while the writer
+    compresses: the writer's last check keeps the file out, and the interrupt is what is raised."""
+    from inrcodec.decoder.cpu import RowsDone
+
+    h, band = 700, 64
+    arr, rows = np.zeros((h, 90, 3), np.uint8), RowsDone(h)
+
+    def render() -> None:
+        _bands(arr, rows, list(range(0, h, band)), band)
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        image.save_while_rendering(arr, tmp_path / "x.png", render, rows)
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(ValueError, match="C-contiguous"):  # a copy would be read before the render
+        image.save(np.zeros((h, 90, 3), np.uint8)[:, ::2], tmp_path / "y.png", ready=RowsDone(h).wait)

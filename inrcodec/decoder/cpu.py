@@ -50,7 +50,10 @@ class RowsDone:
 
     def finish(self) -> None:
         """Every row is final (a render that does not mark its bands marks them all at the end)."""
-        self.mark(0, self.height)
+        with self._cond:
+            self._top = self.height
+            self._ends.clear()
+            self._cond.notify_all()
 
     def abort(self) -> None:
         """The render failed: :meth:`wait` raises RenderAborted from now on."""
@@ -59,12 +62,13 @@ class RowsDone:
             self._cond.notify_all()
 
     def wait(self, y: int) -> None:
-        """Block until rows 0 .. y - 1 are final; RenderAborted if the render failed first."""
+        """Block until rows 0 .. y - 1 are final; RenderAborted once the render has failed or was
+        interrupted (even with every row done: a writer's last call then keeps its file out)."""
         with self._cond:
-            while self._top < min(y, self.height):
-                if self._aborted:
-                    raise RenderAborted("the render stopped")
+            while not self._aborted and self._top < min(y, self.height):
                 self._cond.wait()
+            if self._aborted:
+                raise RenderAborted("the render stopped")
 
 
 def output_array(height: int, width: int, channels: int, out: np.ndarray | None) -> np.ndarray:

@@ -171,7 +171,7 @@ def parse_compact(data: bytes | memoryview, at: int) -> tuple[Laplace, int]:
     span, at = read_varint(data, at)
     offset, at = read_varint(data, at)
     lo = z // 2 if z % 2 == 0 else -(z + 1) // 2
-    if not -(1 << 31) <= lo < 1 << 31 or span >= MAX_ALPHABET or offset > span:
+    if not -(1 << 31) <= lo <= lo + span < 1 << 31 or span >= MAX_ALPHABET or offset > span:
         raise FormatError("range coder model out of range")
     decay = DECAY_ONE // 2
     if span:
@@ -213,9 +213,9 @@ def range_decode_all(data: bytes | memoryview, models: list[Laplace], counts: li
 
     if len(data) % 4:
         raise FormatError("range coded block is not whole 32-bit words")
-    decoder = constriction.stream.queue.RangeDecoder(np.frombuffer(data, dtype="<u4").astype(np.uint32))
     out = []
     try:
+        decoder = constriction.stream.queue.RangeDecoder(np.frombuffer(data, dtype="<u4").astype(np.uint32))
         for model, count in zip(models, counts, strict=True):
             if model.lo == model.hi or not count:
                 out.append(np.full(count, model.lo, dtype=np.int64))
