@@ -161,7 +161,7 @@ def pack_compact(model: Laplace) -> bytes:
     (u16) only when hi > lo (a one-symbol model codes nothing, so its decay is not stored)."""
     model.check()
     lo = model.lo
-    head = varint(2 * lo if lo >= 0 else -2 * lo - 1) + varint(model.hi - lo) + varint(model.centre - lo)
+    head = varint(int(zigzag(np.array([lo]))[0])) + varint(model.hi - lo) + varint(model.centre - lo)
     return head + (struct.pack("<H", model.decay) if model.hi > lo else b"")
 
 
@@ -170,7 +170,7 @@ def parse_compact(data: bytes | memoryview, at: int) -> tuple[Laplace, int]:
     z, at = read_varint(data, at)
     span, at = read_varint(data, at)
     offset, at = read_varint(data, at)
-    lo = z // 2 if z % 2 == 0 else -(z + 1) // 2
+    lo = int(unzigzag(np.array([z]))[0])
     if not -(1 << 31) <= lo <= lo + span < 1 << 31 or span >= MAX_ALPHABET or offset > span:
         raise FormatError("range coder model out of range")
     decay = DECAY_ONE // 2
@@ -267,37 +267,13 @@ def fit_laplace(symbols: np.ndarray) -> Laplace:
 
 
 def range_encode(symbols: np.ndarray, model: Laplace) -> bytes:
-    """``symbols`` (integers in ``model.lo..model.hi``) as the range coder's 32-bit words."""
-    import constriction
-
-    q = np.asarray(symbols, dtype=np.int64).reshape(-1)
-    if q.size and (int(q.min()) < model.lo or int(q.max()) > model.hi):
-        raise FormatError("symbol outside its range coder model")
-    if model.lo == model.hi:  # one possible symbol: nothing to code
-        return b""
-    encoder = constriction.stream.queue.RangeEncoder()
-    encoder.encode((q - model.lo).astype(np.int32), _categorical(model))
-    return encoder.get_compressed().astype("<u4").tobytes()
+    """``symbols`` (integers in ``model.lo..model.hi``) as the range coder's 32-bit words (no words
+    for a one-symbol model): one array of :func:`range_encode_all`."""
+    return range_encode_all([symbols], [model])
 
 
 def range_decode(data: bytes | memoryview, model: Laplace, count: int) -> np.ndarray:
     """``count`` symbols from the range coder's words; FormatError if they are not a valid stream."""
-    import constriction
-
-    if len(data) % 4:
-        raise FormatError("range coded block is not whole 32-bit words")
-    if model.lo == model.hi:
-        if len(data):
-            raise FormatError("range coded block of a one-symbol model is not empty")
-        return np.full(count, model.lo, dtype=np.int64)
-    words = np.frombuffer(data, dtype="<u4").astype(np.uint32)
-    try:
-        decoder = constriction.stream.queue.RangeDecoder(words)
-        out = decoder.decode(_categorical(model), count).astype(np.int64) + model.lo
-    except (ValueError, RuntimeError, OverflowError, AssertionError) as e:  # constriction asserts too
-        raise FormatError(f"corrupt range coded block ({e})") from None
-    # The coder decodes *some* symbols from any words; only the words the encoder would write for
-    # them are a valid block (no trailing or missing words: one file per content).
-    if range_encode(out, model) != bytes(data):
-        raise FormatError("corrupt range coded block (its words are not the symbols' code)")
-    return out
+    if model.lo == model.hi and len(data):
+        raise FormatError("range coded block of a one-symbol model is not empty")
+    return range_decode_all(data, [model], [count])[0]
