@@ -15,7 +15,7 @@ install: $(PY)
 	$(PIP) -e .
 
 demo: install
-	$(VENV)/bin/inrcodec demo
+	$(VENV)/bin/inrcodec demo --force  # demo-out/ is its own output: rerunning replaces it
 
 test: $(PY)
 	$(PIP) -e ".[test,bench]"

@@ -158,6 +158,17 @@ def at_width(cfg: EncodeConfig, hidden: int) -> EncodeConfig:
     )
 
 
+def parse_rewind(rewind: str) -> int | None:
+    """``init`` -> 0 steps, ``early:N`` -> N, ``none`` -> None (no rewinding)."""
+    if rewind == "init":
+        return 0
+    if rewind == "none":
+        return None
+    if rewind.startswith("early:") and rewind[6:].isdigit():
+        return int(rewind[6:])
+    raise ValueError(f"bad rewind mode {rewind!r}; use init, early:N or none")
+
+
 def override(
     name: str,
     bpp: float | None = None,
@@ -189,6 +200,12 @@ def override(
         cfg = replace(cfg, fit=replace(cfg.fit, seed=seed))
     if density is not None:
         cfg = replace(cfg, prune=replace(cfg.prune, density=density))
+    rewind_at = parse_rewind(cfg.prune.rewind)
+    if cfg.prune.density < 1 and rewind_at is not None and rewind_at > cfg.fit.steps:  # refused before the fit
+        raise ValueError(
+            f"--steps {cfg.fit.steps}: pruning (--density) rewinds the weights to step {rewind_at} of the dense "
+            f"fit; give --steps {rewind_at} or more"
+        )
     return cfg
 
 

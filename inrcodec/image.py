@@ -86,8 +86,10 @@ def probe(path: str | os.PathLike) -> ImageInfo:
     if not path.is_file():
         raise ImageError(f"{path}: no such file")
     try:
-        with Image.open(path) as img:
-            info = _info(img)
+        with warnings.catch_warnings():  # over MAX_PIXELS is refused below, in one line
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                info = _info(img)
     except (Image.DecompressionBombError, OSError, SyntaxError, ValueError) as e:
         raise ImageError(f"{path}: cannot read image ({e})") from None
     _check(info, path)
@@ -107,7 +109,10 @@ def _to_8bit(img: Image.Image) -> Image.Image:
         return img.convert("L")
     if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
         a = np.asarray(img, dtype=np.float64)
-        top = 65535.0 if img.mode.startswith("I;16") or a.max() > 255 else 255.0
+        if img.mode == "F" and a.size and a.max() <= 1.0:  # a float image in [0, 1]: that is its white
+            top = 1.0
+        else:
+            top = 65535.0 if img.mode.startswith("I;16") or a.max() > 255 else 255.0
         return Image.fromarray(np.clip(np.round(a / top * 255.0), 0, 255).astype(np.uint8), "L")
     if img.mode in ("CMYK", "YCbCr", "LAB", "HSV", "RGBX", "RGBa"):
         return img.convert("RGB")
@@ -122,7 +127,10 @@ def load(path: str | os.PathLike, data: bytes | None = None) -> np.ndarray:
     if data is None and not path.is_file():
         raise ImageError(f"{path}: no such file")
     try:
-        with Image.open(path if data is None else io.BytesIO(data)) as img:
+        with warnings.catch_warnings():  # over MAX_PIXELS is refused by _check, in one line
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(path if data is None else io.BytesIO(data))
+        with img:
             info = _info(img)
             _check(info, path)
             if info.warning:
@@ -173,17 +181,26 @@ def image_extensions() -> set[str]:
     return set(Image.registered_extensions())
 
 
-def output_format(path: str | os.PathLike, channels: int) -> str:
-    """Pillow's format name for writing ``channels`` to ``path``, by its extension (checked before
-    any work: a decode must not find out after rendering that it cannot write)."""
+# The largest side each format's writer takes (libjpeg: 65,500; libwebp: 16,383).
+MAX_SIDE = {"JPEG": 65500, "WEBP": 16383}
+
+
+def output_format(path: str | os.PathLike, channels: int, size: tuple[int, int] | None = None) -> str:
+    """Pillow's format name for writing ``channels`` (and a ``size`` (width, height), when known)
+    to ``path``, by its extension (checked before any work: a decode must not find out after
+    rendering that it cannot write)."""
     path = Path(path)
     # The common formats without Image.registered_extensions(), which imports every Pillow
     # plugin (0.12 s of a 0.9 s `inrcodec decode` command).
     fmt = _PREINIT_FORMATS.get(path.suffix.lower()) or Image.registered_extensions().get(path.suffix.lower())
     if fmt is None:
         raise ImageError(f"{path}: unknown output image format {path.suffix!r}")
-    if fmt == "JPEG" and channels == 4:
-        raise ImageError(f"{path}: JPEG cannot hold an alpha channel; use .png")
+    if fmt not in _PREINIT_FORMATS.values() and fmt not in Image.SAVE:  # registered to read only (.inr)
+        raise ImageError(f"{path}: cannot write {fmt} images; name a .png (or .jpg, .webp, ...) with -o")
+    if fmt in ("JPEG", "PPM") and channels == 4:
+        raise ImageError(f"{path}: {fmt} cannot hold an alpha channel; use .png")
+    if size is not None and max(size) > MAX_SIDE.get(fmt, max(size)):
+        raise ImageError(f"{path}: {fmt} holds at most {MAX_SIDE[fmt]} pixels a side, not {size[0]}x{size[1]}")
     return fmt
 
 
@@ -194,7 +211,7 @@ def save(
     image still being rendered: ``ready(y)`` returns once its rows above y are final), a PNG is
     written block by block as its rows are done, any other format once every row is."""
     path = Path(path)
-    fmt = output_format(path, arr.shape[2])
+    fmt = output_format(path, arr.shape[2], (arr.shape[1], arr.shape[0]))
 
     def write(f) -> None:
         if fmt == "PNG":  # inrcodec.png: 4x faster than Pillow's writer at zlib level 3 (docs/performance.md)

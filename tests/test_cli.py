@@ -144,6 +144,80 @@ def test_demo(tmp_path, monkeypatch):
     assert "bpp" in res.stdout and "PSNR" in res.stdout
 
 
+def test_demo_never_replaces_files_unless_forced(tmp_path, monkeypatch):
+    """The demo's outputs are checked before any work: a file of the user's in OUTDIR stays."""
+    allow_preset(monkeypatch, "tiny", tiny_config(steps=100, density=1.0, qat_steps=0))
+    mine = tmp_path / "sample.png"
+    mine.write_bytes(b"the user's own file")
+    assert "sample.png: exists; pass --force" in fails("demo", "--preset", "tiny", "-o", tmp_path, match="exists")
+    assert mine.read_bytes() == b"the user's own file" and sorted(p.name for p in tmp_path.iterdir()) == ["sample.png"]
+    assert run("demo", "--preset", "tiny", "-o", tmp_path, "--force").exit_code == 0
+    assert mine.read_bytes() != b"the user's own file"
+
+
+def test_bad_devices_are_usage_errors_before_any_work(tmp_path, encoded_scalar, crop):
+    """A device this machine lacks, or no device at all: one line and status 2 (torch's own errors
+    were tracebacks after the image was read); no output."""
+    import torch
+
+    src = tmp_path / "x.inr"
+    src.write_bytes(encoded_scalar.data)
+    image.save(crop, tmp_path / "c.png")
+    missing = ["tpu", "cuda:99"] + ([] if torch.cuda.is_available() else ["cuda"])
+    missing += [] if torch.backends.mps.is_available() else ["mps"]
+    for device in missing:
+        for args in (
+            ("decode", src, "-o", tmp_path / "y.png"),
+            ("encode", tmp_path / "c.png", "-o", tmp_path / "c.inr"),
+        ):
+            res = run(*args, "--device", device)
+            assert res.exit_code == 2 and f"--device {device}:" in res.stderr, res.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.png", "x.inr"]
+
+
+def test_encode_warns_of_an_inr_file_under_an_image_name(tmp_path, crop, tiny):
+    image.save(crop, tmp_path / "c.png")
+    res = run("encode", tmp_path / "c.png", "--preset", tiny, "--steps", 20, "-o", tmp_path / "c.jpg", "-q")
+    assert res.exit_code == 0 and "c.jpg: an .inr file will be written under an image's extension" in res.stderr
+    assert (tmp_path / "c.jpg").read_bytes()[:3] == b"INR"
+    res = run("encode", tmp_path / "c.png", "--preset", tiny, "--steps", 20, "-o", tmp_path / "c.inr", "-q")
+    assert res.exit_code == 0 and res.stderr == ""
+
+
+def test_decode_refuses_formats_pillow_only_reads(tmp_path, encoded_scalar):
+    """.inr is registered with Pillow to read (our plugin), not to write: one line, before the render."""
+    src = tmp_path / "x.inr"
+    src.write_bytes(encoded_scalar.data)
+    fails("decode", src, "-o", tmp_path / "y.inr", match="y.inr: cannot write INR images")
+    assert not (tmp_path / "y.inr").exists()
+
+
+def test_unknown_versions_list_every_version_the_decoder_reads(tmp_path, encoded_scalar):
+    from inrcodec.decoder.render import READABLE
+    from inrcodec.format import latent
+
+    assert READABLE == tuple(sorted({*container.READABLE_VERSIONS, *latent.VERSIONS})) and 8 in READABLE
+    data = bytearray(encoded_scalar.data)
+    data[len(container.MAGIC)] = 99
+    src = tmp_path / "x.inr"
+    src.write_bytes(bytes(data))
+    line = fails("info", src, match="unsupported .inr format version 99")
+    assert line.endswith(f"(this decoder reads versions {', '.join(map(str, READABLE))})")
+
+
+def test_pruning_with_too_few_steps_is_refused_before_the_fit(tmp_path, crop):
+    """--density prunes, and pruning rewinds to step 100 of the dense fit: fewer steps are a usage
+    error at once, not a failure after the dense fit."""
+    image.save(crop, tmp_path / "c.png")
+    res = run("encode", tmp_path / "c.png", "--preset", "fast", "--steps", 50, "--density", 0.5)
+    assert res.exit_code == 2 and "--steps 50: pruning (--density) rewinds the weights to step 100" in res.stderr
+    assert not (tmp_path / "c.inr").exists()
+    with pytest.raises(ValueError, match="give --steps 100 or more"):
+        config.override("fast", steps=99, density=0.5)
+    assert config.override("fast", steps=100, density=0.5).fit.steps == 100
+    assert config.override("fast", steps=50).fit.steps == 50  # no pruning, no rewind
+
+
 # --- image modes ----------------------------------------------------------------------------------
 
 

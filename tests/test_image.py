@@ -73,6 +73,27 @@ def test_sixteen_bit_and_wide_integers_scale_to_8_bits(tmp_path):
     assert image.from_pil(a32).reshape(-1).tolist() == [0, 100, 255]
     f = Image.fromarray(np.array([[0.0, 1000.0, 65535.0]], dtype=np.float32))  # mode F, max > 255
     assert image.from_pil(f).reshape(-1).tolist() == [0, 4, 255]
+    unit = Image.fromarray(np.array([[0.0, 0.5, 1.0]], dtype=np.float32))  # mode F in [0, 1]: 1.0 is white
+    assert image.from_pil(unit).reshape(-1).tolist() == [0, 128, 255]
+
+
+def test_output_formats_are_checked_before_any_work(tmp_path):
+    """What a writer would refuse only after the render: alpha where the format has none, a side
+    over the format's limit, a format Pillow reads but cannot write (.inr, our own plugin's)."""
+    assert image.output_format(tmp_path / "a.png", 4, (70000, 10)) == "PNG"
+    for name, channels, size, match in (
+        ("a.jpg", 4, None, "JPEG cannot hold an alpha channel"),
+        ("a.ppm", 4, None, "PPM cannot hold an alpha channel"),
+        ("a.jpg", 3, (65501, 1), "JPEG holds at most 65500 pixels a side, not 65501x1"),
+        ("a.webp", 3, (8, 16384), "WEBP holds at most 16383 pixels a side"),
+        ("a.inr", 3, None, "a.inr: cannot write INR images"),
+        ("a.xyz", 3, None, "unknown output image format '.xyz'"),
+    ):
+        with pytest.raises(image.ImageError, match=match):
+            image.output_format(tmp_path / name, channels, size)
+    with pytest.raises(image.ImageError, match="JPEG holds at most"):
+        image.save(np.zeros((1, 65501, 3), np.uint8), tmp_path / "wide.jpg")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_unsupported_mode():

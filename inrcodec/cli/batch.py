@@ -67,6 +67,8 @@ def check_folder(output: Path | None, srcs: tuple[Path, ...]) -> None:
                 f"{folder}: is a directory; to encode the images in it, name an output folder with -o DIR"
             )
         raise click.UsageError("several inputs need -o DIR, the folder their .inr files go to")
+    if output.exists() and not output.is_dir():
+        raise ValueError(f"{output}: is a file; with several inputs, -o names the folder the .inr files go to")
     if not output.is_dir():
         raise ValueError(f"{output}: no such folder (with several inputs, -o names the folder the .inr files go to)")
     if not os.access(output, os.W_OK | os.X_OK):

@@ -65,7 +65,7 @@ def main() -> None:
     type=click.Choice([*PRESETS, *LATENT_PRESETS]),
     default=DEFAULT_PRESET,
     show_default=True,
-    help="a SIREN, or grid-*: latent grids under a small synthesis (format v5/v7; docs/benchmark.md)",
+    help="a SIREN, or grid-*: latent grids under a small synthesis (format v8; docs/benchmark.md)",
 )
 @click.option(
     "--bpp",
@@ -84,8 +84,12 @@ def main() -> None:
 @click.option(
     "--density", type=click.FloatRange(0, 1, min_open=True), help="fraction of weights kept by pruning (override)"
 )
-@click.option("--seed", type=click.IntRange(min=0), help="seed of initialisation and sampling (override)")
-@click.option("--regions", help="one ticket per region (format v2): grid:RxC | kmeans:K[@F] | labels[@F]")
+@click.option(
+    "--seed", type=click.IntRange(min=0, max=2**63 - 1), help="seed of initialisation and sampling (override)"
+)
+@click.option(
+    "--regions", help="one ticket per region (REGIONS section, format v2 on): grid:RxC | kmeans:K[@F] | labels[@F]"
+)
 @click.option(
     "--region-map",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -173,6 +177,7 @@ def encode(
         )
     src = srcs[0]
     output = _file_output(output, src)
+    _check_device(device)
 
     def check():
         """Everything that can fail without torch, before any work."""
@@ -220,7 +225,32 @@ def _file_output(output: Path | None, src: Path) -> Path:
         ctx = click.get_current_context()
         param = next(p for p in ctx.command.params if p.name == "output")
         click.Path(dir_okay=False, path_type=Path).convert(output, param, ctx)
+        from inrcodec import image
+
+        if output.suffix.lower() != ".inr" and output.suffix.lower() in image.image_extensions():
+            click.echo(f"warning: {output}: an .inr file will be written under an image's extension", err=True)
     return output or paths.encoded_name(src)
+
+
+def _check_device(device: str | None, what: str = "cpu, cuda, cuda:N, mps") -> None:
+    """A usage error, before any work, for a --device this machine cannot run (torch's own errors
+    would come as tracebacks after the image was read)."""
+    if device in (None, "cpu", "torch-cpu"):
+        return
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise click.UsageError(f"--device {device}: not a device ({what})") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise click.UsageError(f"--device {device}: no CUDA device here (this torch {torch.__version__}); use cpu")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise click.UsageError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise click.UsageError(f"--device {device}: no MPS device here; use cpu")
+    if dev.type not in ("cpu", "cuda", "mps"):
+        raise click.UsageError(f"--device {device}: not supported ({what})")
 
 
 def _encode_latent(src: Path, output: Path | None, force: bool, preset: str, cfg, quiet, as_json) -> None:
@@ -300,6 +330,7 @@ def decode(src, output, force, size, width, height, device, quiet):
     from inrcodec.format import FormatError
 
     output = output or paths.decoded_name(src)
+    _check_device(device)
 
     def job():
         if not src.is_file():
@@ -310,8 +341,8 @@ def decode(src, output, force, size, width, height, device, quiet):
             raise FormatError(f"{src}: {e}") from None
         paths.check_output(output, force, src)
         hd = stream.header
-        image.output_format(output, hd.channels)
         w, h = output_size((hd.width, hd.height), size, width, height)
+        image.output_format(output, hd.channels, (w, h))
         arr, rows = np.empty((h, w, hd.channels), dtype=np.uint8), RowsDone(h)
 
         def render() -> None:
@@ -334,6 +365,7 @@ def decode(src, output, force, size, width, height, device, quiet):
 @click.option("--json", "as_json", is_flag=True, help="print as JSON")
 def info(src, as_json):
     """Header, sections and bytes of an .inr file."""
+    from inrcodec.decoder import parse
     from inrcodec.format import container, entropy
     from inrcodec.format import latent as latent_format
     from inrcodec.metrics import bpp
@@ -343,7 +375,7 @@ def info(src, as_json):
             raise ValueError(f"{src}: no such file")
         data = src.read_bytes()
         try:
-            return data, (latent_format.read if latent_format.is_latent(data) else container.read)(data)
+            return data, parse(data)
         except container.FormatError as e:
             raise container.FormatError(f"{src}: {e}") from None
 
@@ -450,7 +482,8 @@ def _info_latent(src: Path, data: bytes, f, as_json: bool) -> None:
 @click.option(
     "-o", "--outdir", type=click.Path(file_okay=False, path_type=Path), default=Path("demo-out"), show_default=True
 )
-def demo(preset, outdir):
+@click.option("-f", "--force", is_flag=True, help="overwrite the demo's files in OUTDIR if they exist")
+def demo(preset, outdir, force):
     """Encode the bundled sample image, decode it at native and double size, print bpp and PSNR.
 
     The default preset (fast) takes seconds and is not a rate-distortion setting: its figures are
@@ -460,6 +493,14 @@ def demo(preset, outdir):
     from inrcodec import image
     from inrcodec.config import preset as get_preset
     from inrcodec.decoder import decode as _decode
+
+    outputs = [outdir / name for name in ("sample.inr", "sample.png", "sample@2x.png")]
+
+    def check() -> None:
+        """The three outputs, before any work: a file there is replaced only with --force."""
+        if outdir.is_dir():
+            for output in outputs:
+                paths.check_output(output, force)
 
     def job():
         from inrcodec.encoder.pipeline import encode_array
@@ -473,12 +514,13 @@ def demo(preset, outdir):
             enc = encode_array(arr, get_preset(preset), None, bar)
         finally:
             bar.close()
-        image.atomic_write(outdir / "sample.inr", lambda f: f.write(enc.data))
+        image.atomic_write(outputs[0], lambda f: f.write(enc.data), overwrite=force)
         native = _decode(enc.data)
-        image.save(native, outdir / "sample.png")
-        image.save(_decode(enc.data, size=2 * max(arr.shape[:2])), outdir / "sample@2x.png")
+        image.save(native, outputs[1], overwrite=force)
+        image.save(_decode(enc.data, size=2 * max(arr.shape[:2])), outputs[2], overwrite=force)
         return arr, enc, native
 
+    run_guarded(check)
     arr, enc, native = run_guarded(job)
     s = enc.stats
     click.echo(

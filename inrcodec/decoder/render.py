@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from inrcodec import coords
-from inrcodec.format import MAX_PIXELS, container
+from inrcodec.format import MAX_PIXELS, FormatError, container
 from inrcodec.format import latent as latent_format
 from inrcodec.pixels import from_unit
 
@@ -80,7 +80,16 @@ def _render(net: Siren, width: int, height: int, regions: RegionNets | None) -> 
 def parse(data: bytes) -> container.Bitstream | latent_format.LatentFile:
     """The whole file read and checked: a LatentFile (versions 5, 7 and 8, the latent-grid family) or a
     Bitstream (versions 1-4, the SIREN). Raises FormatError."""
+    at = len(container.MAGIC)
+    if data[:at] == container.MAGIC and len(data) > at and data[at] not in READABLE:
+        raise FormatError(
+            f"unsupported .inr format version {data[at]} (this decoder reads versions {', '.join(map(str, READABLE))})"
+        )
     return latent_format.read(data) if latent_format.is_latent(data) else container.read(data)
+
+
+# every version this decoder reads: the SIREN's container's and the latent-grid family's
+READABLE = tuple(sorted({*container.READABLE_VERSIONS, *latent_format.VERSIONS}))
 
 
 def decode(

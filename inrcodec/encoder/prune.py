@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
-from inrcodec.config import EncodeConfig
+from inrcodec.config import EncodeConfig, parse_rewind
 from inrcodec.encoder import rules
 from inrcodec.encoder.fit import State, Target, train
 from inrcodec.encoder.mask import RULES, Mask
@@ -55,22 +55,14 @@ def round_fraction(current: float, target: float, rate: float) -> float:
     return 1.0 - target / current
 
 
-def parse_rewind(rewind: str) -> int | None:
-    """``init`` -> 0 steps, ``early:N`` -> N, ``none`` -> None (no rewinding)."""
-    if rewind == "init":
-        return 0
-    if rewind == "none":
-        return None
-    if rewind.startswith("early:") and rewind[6:].isdigit():
-        return int(rewind[6:])
-    raise ValueError(f"bad rewind mode {rewind!r}; use init, early:N or none")
-
-
 def check_rewind(cfg: EncodeConfig) -> int | None:
     """The rewind step of ``cfg.prune.rewind``, refused if the dense fit never reaches it."""
     rewind_at = parse_rewind(cfg.prune.rewind)
     if rewind_at is not None and rewind_at > cfg.fit.steps:
-        raise ValueError(f"rewind {cfg.prune.rewind}: the dense fit has only {cfg.fit.steps} steps")
+        raise ValueError(
+            f"--steps {cfg.fit.steps}: pruning rewinds the weights to step {rewind_at} of the dense fit "
+            f"(rewind {cfg.prune.rewind}); give --steps {rewind_at} or more"
+        )
     return rewind_at
 
 

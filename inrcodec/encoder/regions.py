@@ -44,13 +44,14 @@ def build(
     else:
         native = load_label_image(region_map)
         if native.shape != (h, w):
-            raise ValueError(f"label map is {native.shape[1]}x{native.shape[0]}, the image {w}x{h}")
+            raise ValueError(f"--region-map {region_map}: {native.shape[1]}x{native.shape[0]}, the image {w}x{h}")
     labels = compact(downsample(native, spec.factor))
     count = int(labels.max()) + 1
     if labels.size > container.MAX_LABEL_CELLS:
         raise ValueError(f"a {labels.shape[1]}x{labels.shape[0]} label map is too large; use labels@F")
     if count > container.MAX_REGIONS:
-        raise ValueError(f"{count} regions; at most {container.MAX_REGIONS}")
+        where = f"--region-map {region_map}: " if spec.kind == "labels" else ""
+        raise ValueError(f"{where}{count} regions; at most {container.MAX_REGIONS}")
     return container.Regions(container.REGION_LABELS, count, labels=labels.astype(np.uint8))
 
 
