@@ -188,6 +188,7 @@ def sweep_folder(args: argparse.Namespace) -> str:
     name += "-L" + "-".join(f"{lam:g}" for lam in args.long_fit) if args.long_fit else ""
     name += f"-m{args.long_fit_steps}" if args.long_fit_steps is not None else ""
     name += f"-t{args.top_lam:g}" if args.top_lam is not None else ""
+    name += "-F" + "-".join(f"{lam:g}" for lam in args.full_res_lams) if args.full_res_lams else ""
     name += "-c" + "-".join(str(w) for w in args.context_hidden) if args.context_hidden else ""
     name += "-i" + "-".join(args.init) if args.init else ""
     name += f"-r{args.network_rate:g}" if args.network_rate else ""
@@ -200,7 +201,8 @@ def ladder_points(args: argparse.Namespace) -> tuple[LatentConfig, ...]:
     Kodak run had it (--stage2); then the sampling, the synthesis width, the proxy, the
     full-resolution points' learning rate and steps (the presets' options give
     config.LATENT_PRESET_LADDER), the long fit of the points --long-fit names and the point
-    --top-lam adds; --network-rate at the points an init starts."""
+    --top-lam adds, the full-resolution points --full-res-lams adds; --network-rate at the points
+    an init starts."""
     ladder = LATENT_STAGE2 if args.stage2 else LATENT_LADDER
     points = tuple(
         _with_proxy(replace(pt, interpolation=args.interpolation, hidden=_scaled(pt.hidden, args)), args)
@@ -217,7 +219,9 @@ def ladder_points(args: argparse.Namespace) -> tuple[LatentConfig, ...]:
     if args.network_rate:
         rated = args.network_rate_at or args.init
         points = tuple(replace(pt, network_rate=args.network_rate) if pt.init in rated else pt for pt in points)
-    return points + (replace(points[-1], lam=args.top_lam),) if args.top_lam is not None else points
+    points += (replace(points[-1], lam=args.top_lam),) if args.top_lam is not None else ()
+    first_full = next(pt for pt in points if pt.finest == 0)  # grid-xhigh's point, as the options make it
+    return points + tuple(replace(first_full, lam=lam) for lam in args.full_res_lams)
 
 
 def ablation_points() -> tuple[LatentConfig, ...]:
@@ -671,6 +675,12 @@ def main(argv: list[str] | None = None) -> int:
         "name gets -m<steps>)",
     )
     p.add_argument(
+        "--full-res-lams",
+        default="",
+        help="with --context: more full-resolution points, the first one's settings (grid-xhigh's) at these "
+        "lambdas, comma-separated, named apart from the ladder's (the folder's name gets -F<lambdas>)",
+    )
+    p.add_argument(
         "--top-lam",
         type=float,
         help="with --context: one more point above the ladder's top, its settings (grid-max's) at this lambda "
@@ -750,6 +760,12 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"--long-fit: lambdas separated by commas, not {args.long_fit!r}")
     if args.long_fit and (args.context == "none" or args.tuning):
         p.error("--long-fit is for the context model's ladder: give --context checkerboard (not --tuning)")
+    try:
+        args.full_res_lams = tuple(float(lam) for lam in args.full_res_lams.split(",")) if args.full_res_lams else ()
+    except ValueError:
+        p.error(f"--full-res-lams: lambdas separated by commas, not {args.full_res_lams!r}")
+    if args.full_res_lams and (args.context == "none" or args.tuning):
+        p.error("--full-res-lams is for the context model's ladder: give --context checkerboard (not --tuning)")
     if args.top_lam is not None and (args.context == "none" or args.tuning):
         p.error("--top-lam is for the context model's ladder: give --context checkerboard (not --tuning)")
     try:
@@ -768,6 +784,9 @@ def main(argv: list[str] | None = None) -> int:
     named = {setting(pt.lam) for pt in LATENT_LADDER}  # rows and folders name a point by its lambda, %g
     if args.top_lam is not None and (not 0 < args.top_lam < LATENT_LADDER[-1].lam or setting(args.top_lam) in named):
         p.error(f"--top-lam: a lambda in (0, {LATENT_LADDER[-1].lam:g}), named apart from the ladder's")
+    extra = [setting(lam) for lam in args.full_res_lams]
+    if not all(0 < lam <= 1 for lam in args.full_res_lams) or len(set(extra)) < len(extra) or set(extra) & named:
+        p.error("--full-res-lams: lambdas in (0, 1], each named apart from the ladder's and the others")
     if args.long_fit_steps is not None and (not args.long_fit or not 0 < args.long_fit_steps <= 10**6):
         p.error("--long-fit-steps: a step count for the points --long-fit names")
     steps = args.full_res_steps

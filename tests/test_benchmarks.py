@@ -618,6 +618,7 @@ def test_latent_grid_proxy_options_shape_the_ladder(capsys):
         long_fit=(),
         long_fit_steps=None,
         top_lam=2.5e-4,
+        full_res_lams=(),
         context_hidden=(),
         init=("quarter-v2", "half-v1", "full-v1"),
         network_rate=1.0,
@@ -667,6 +668,10 @@ def test_latent_grid_proxy_options_shape_the_ladder(capsys):
         (["--top-lam", "0"], "--top-lam: a lambda in (0, 0.0005)"),
         (["--top-lam", "4.9999999e-4"], "named apart from the ladder's"),
         (["--top-lam", "2.5e-4", "--tuning"], "--top-lam is for the context model's ladder"),
+        (["--full-res-lams", "1.5e-3"], "--full-res-lams: lambdas in (0, 1], each named apart from the ladder's"),
+        (["--full-res-lams", "3e-3,0.003"], "each named apart from the ladder's and the others"),
+        (["--full-res-lams", "x"], "--full-res-lams: lambdas separated by commas"),
+        (["--full-res-lams", "3e-3", "--tuning"], "--full-res-lams is for the context model's ladder"),
         (["--long-fit-steps", "100"], "--long-fit-steps: a step count for the points --long-fit names"),
         (["--context-hidden", "8,16"], "--context-hidden: one width in 1..255, or one per ladder point (8)"),
         (["--context-hidden", "0"], "--context-hidden: one width in 1..255"),
@@ -708,6 +713,7 @@ def test_long_fit_gives_the_named_points_the_full_resolution_points_training():
         long_fit=(2e-3, 1e-3),
         long_fit_steps=None,
         top_lam=2.5e-4,
+        full_res_lams=(),
         context_hidden=(),
         init=("quarter-v2", "half-v1", "full-v1"),
         network_rate=1.0,
@@ -725,6 +731,12 @@ def test_long_fit_gives_the_named_points_the_full_resolution_points_training():
     assert changed == 2
     # --top-lam: the top point's settings once more, at that lambda
     assert points[-1] == replace(points[-2], lam=2.5e-4)
+    # --full-res-lams: grid-xhigh's point (the first full-resolution one) at each lambda, after the rest
+    args.full_res_lams = (3e-3, 5e-3)
+    more = lg.ladder_points(args)
+    assert more[:-2] == points and more[-2:] == tuple(replace(points[6], lam=lam) for lam in (3e-3, 5e-3))
+    assert points[6].finest == 0 and points[5].finest == 1 and points[6].init == "full-v1"
+    args.full_res_lams = ()
     args.top_lam = None
     assert lg.ladder_points(args) == points[:-1]
     assert with_long_fit(LATENT_PRESET_LADDER, ()) == LATENT_PRESET_LADDER
@@ -756,6 +768,7 @@ def test_sweep_folders_name_every_option_away_from_its_default():
         "long_fit": (),
         "long_fit_steps": None,
         "top_lam": None,
+        "full_res_lams": (),
         "context_hidden": (),
         "init": (),
         "network_rate": 0.0,
@@ -990,3 +1003,38 @@ def test_shared_prior_probe_freezes_the_shared_networks_and_counts_their_bytes_o
             sp.main(argv)
         assert e.value.code == 2 and msg in capsys.readouterr().err
     assert "| photo001 | frozen |" in text and "-10.0 %" in text and "BD-rate mean -10.0 %" in text
+
+
+def test_context_probe_today_is_the_formats_context():
+    """The probe's first variant gives each latent exactly the 14 integers the format's checkerboard
+    model reads (so its row calibrates the others), and every variant sees only decoded latents."""
+    from benchmarks import context_probe as cp
+    from inrcodec.format import checkerboard
+
+    rng = np.random.default_rng(0)
+    q = rng.integers(-3, 4, (1, 7, 6)).astype(np.float64)
+    parent = rng.integers(-3, 4, (1, 4, 3)).astype(np.float64)
+    today = cp.VARIANTS[0]
+    assert today.features() == checkerboard.FEATURES
+    feats, values = cp.level_features(q, parent, today)
+    want = [checkerboard.features(q.astype(np.int64), parent.astype(np.int64), anchors) for anchors in (True, False)]
+    np.testing.assert_array_equal(feats, np.concatenate(want))
+    masks = [checkerboard.half(7, 6, anchors) for anchors in (True, False)]
+    np.testing.assert_array_equal(values, np.concatenate([q[0][m] for m in masks]))
+    # four passes, 5x5: a latent's window reads only groups decoded before its own
+    v = next(v for v in cp.VARIANTS if v.groups == "4pass" and v.window == "5x5" and v.parent == 3)
+    order = np.zeros((7, 6), int)  # each position's group
+    for g, parities in enumerate(cp.GROUPS["4pass"]):
+        for pi, pj in parities:
+            order[pi::2, pj::2] = g
+    marked = np.arange(1, 43, dtype=np.float64).reshape(1, 7, 6)  # each latent its own value
+    feats, values = cp.level_features(marked, None, v)
+    assert feats.shape == (42, v.features())
+    window = feats[:, 9 : 9 + 24]
+    for row, value in zip(window, values):
+        i, j = divmod(int(value) - 1, 6)
+        seen = {int(x) for x in row if x}
+        assert all(order[(x - 1) // 6, (x - 1) % 6] < order[i, j] for x in seen)
+        assert len(seen) == sum(
+            order[i + di, j + dj] < order[i, j] for di, dj in cp.WINDOWS["5x5"] if 0 <= i + di < 7 and 0 <= j + dj < 6
+        )
