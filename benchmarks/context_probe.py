@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from benchmarks.runner import command_line
-from inrcodec.encoder.latent_context import laplace_bits
+from inrcodec.encoder.latent_context import ContextModel, laplace_bits
 from inrcodec.format import latent as latent_format
 
 # Decode groups of a level: (row parity, column parity) sets, in decode order.
@@ -116,37 +116,12 @@ def level_features(q: np.ndarray, parent: np.ndarray | None, v: Variant) -> tupl
     return np.concatenate(feats).astype(np.float32), np.concatenate(values).astype(np.float32)
 
 
-class Model(torch.nn.Module):
-    """The context network of the format's shape (two hidden ReLU layers, a per-level scale
-    offset) with ``features`` inputs; ``params`` as encoder.latent_context.ContextModel's."""
-
-    def __init__(self, features: int, levels: int, hidden: int) -> None:
-        super().__init__()
-        self.l1 = torch.nn.Linear(features, hidden)
-        self.l2 = torch.nn.Linear(hidden, hidden)
-        self.l3 = torch.nn.Linear(hidden, 2)
-        self.offsets = torch.nn.Parameter(torch.full((levels,), 26.0 / 6))
-        with torch.no_grad():
-            self.l3.weight.mul_(0.1)
-            self.l3.bias.zero_()
-
-    def bits(self, feats: torch.Tensor, values: torch.Tensor, levels: torch.Tensor) -> torch.Tensor:
-        out = self.l3(torch.relu(self.l2(torch.relu(self.l1(feats)))))
-        mu, u = out[:, 0], 6 * (out[:, 1] + self.offsets[levels])
-        mu = mu + (torch.round(mu * 16) / 16 - mu).detach()
-        u = u + (torch.round(u) - u).detach()
-        return laplace_bits(values, mu, u)
-
-    def parameters_count(self) -> int:
-        return sum(p.numel() for p in self.parameters())
-
-
 def train_bits(feats: np.ndarray, values: np.ndarray, levels: np.ndarray, n_levels: int, args) -> tuple[float, int]:
-    """Bits of all the latents under a network trained on them (minibatches, Adam, cosine)."""
+    """Bits of all the latents under a network trained on them (minibatches, Adam, cosine): the
+    encoder's ContextModel with ``feats``' width of input."""
     torch.manual_seed(args.seed)
     x, y, lv = torch.from_numpy(feats), torch.from_numpy(values), torch.from_numpy(levels)
-    # inputs scaled as the integer network sees them would be: the latents are small integers
-    model = Model(x.shape[1], n_levels, args.hidden)
+    model = ContextModel(n_levels, args.hidden, features=x.shape[1])
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     gen = torch.Generator().manual_seed(args.seed)
     n = x.shape[0]
@@ -154,15 +129,21 @@ def train_bits(feats: np.ndarray, values: np.ndarray, levels: np.ndarray, n_leve
         for group in opt.param_groups:
             group["lr"] = args.lr * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * step / args.steps)))
         at = torch.randint(n, (min(args.batch, n),), generator=gen)
-        loss = model.bits(x[at], y[at], lv[at]).mean()
+        loss = bits(model, x[at], y[at], lv[at]).mean()
         opt.zero_grad()
         loss.backward()
         opt.step()
     with torch.no_grad():
-        total = float(
-            sum(model.bits(x[s : s + 65536], y[s : s + 65536], lv[s : s + 65536]).sum() for s in range(0, n, 65536))
-        )
-    return total, model.parameters_count()
+        chunks = range(0, n, 65536)
+        total = sum(float(bits(model, x[s : s + 65536], y[s : s + 65536], lv[s : s + 65536]).sum()) for s in chunks)
+    return total, sum(p.numel() for p in model.parameters())
+
+
+def bits(model: ContextModel, feats: torch.Tensor, values: torch.Tensor, levels: torch.Tensor) -> torch.Tensor:
+    """Each latent's bits under the model: the encoder's rate (its centre and scale at the coder's
+    resolution, the Laplace bin's mass)."""
+    mu, u = model.params(feats, levels)
+    return laplace_bits(values, mu, u)
 
 
 def probe_file(path: Path, args) -> list[dict]:

@@ -220,6 +220,8 @@ def ladder_points(args: argparse.Namespace) -> tuple[LatentConfig, ...]:
         rated = args.network_rate_at or args.init
         points = tuple(replace(pt, network_rate=args.network_rate) if pt.init in rated else pt for pt in points)
     points += (replace(points[-1], lam=args.top_lam),) if args.top_lam is not None else ()
+    if not args.full_res_lams:
+        return points
     first_full = next(pt for pt in points if pt.finest == 0)  # grid-xhigh's point, as the options make it
     return points + tuple(replace(first_full, lam=lam) for lam in args.full_res_lams)
 
@@ -785,7 +787,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.top_lam is not None and (not 0 < args.top_lam < LATENT_LADDER[-1].lam or setting(args.top_lam) in named):
         p.error(f"--top-lam: a lambda in (0, {LATENT_LADDER[-1].lam:g}), named apart from the ladder's")
     extra = [setting(lam) for lam in args.full_res_lams]
-    if not all(0 < lam <= 1 for lam in args.full_res_lams) or len(set(extra)) < len(extra) or set(extra) & named:
+    taken = named | ({setting(args.top_lam)} if args.top_lam is not None else set())
+    if not all(0 < lam <= 1 for lam in args.full_res_lams) or len(set(extra)) < len(extra) or set(extra) & taken:
         p.error("--full-res-lams: lambdas in (0, 1], each named apart from the ladder's and the others")
     if args.long_fit_steps is not None and (not args.long_fit or not 0 < args.long_fit_steps <= 10**6):
         p.error("--long-fit-steps: a step count for the points --long-fit names")

@@ -200,13 +200,22 @@ def override(
         cfg = replace(cfg, fit=replace(cfg.fit, seed=seed))
     if density is not None:
         cfg = replace(cfg, prune=replace(cfg.prune, density=density))
-    rewind_at = parse_rewind(cfg.prune.rewind)
-    if cfg.prune.density < 1 and rewind_at is not None and rewind_at > cfg.fit.steps:  # refused before the fit
-        raise ValueError(
-            f"--steps {cfg.fit.steps}: pruning (--density) rewinds the weights to step {rewind_at} of the dense "
-            f"fit; give --steps {rewind_at} or more"
-        )
+    if cfg.prune.density < 1 and cfg.prune.rule != "rigl":  # pruning will rewind: refused before the fit
+        check_rewind(cfg)
     return cfg
+
+
+def check_rewind(cfg: EncodeConfig) -> int | None:
+    """The rewind step of ``cfg.prune.rewind``, refused if the dense fit never reaches it (the
+    encoder checks it once pruning happens; the command line before any work when --density
+    makes pruning certain)."""
+    rewind_at = parse_rewind(cfg.prune.rewind)
+    if rewind_at is not None and rewind_at > cfg.fit.steps:
+        raise ValueError(
+            f"--steps {cfg.fit.steps}: pruning rewinds the weights to step {rewind_at} of the dense fit "
+            f"(rewind {cfg.prune.rewind}); give --steps {rewind_at} or more"
+        )
+    return rewind_at
 
 
 def prior_id(cfg: EncodeConfig) -> int:

@@ -10,6 +10,7 @@ import struct
 import subprocess
 import sys
 import zlib
+from dataclasses import replace
 
 import click
 import numpy as np
@@ -165,13 +166,17 @@ def test_bad_devices_are_usage_errors_before_any_work(tmp_path, encoded_scalar, 
     image.save(crop, tmp_path / "c.png")
     missing = ["tpu", "cuda:99"] + ([] if torch.cuda.is_available() else ["cuda"])
     missing += [] if torch.backends.mps.is_available() else ["mps"]
+    encodes = (
+        ("encode", tmp_path / "c.png", "-o", tmp_path / "c.inr"),
+        ("encode", tmp_path / "c.png", "--workers", 1, "-o", tmp_path),  # a batch
+    )
     for device in missing:
-        for args in (
-            ("decode", src, "-o", tmp_path / "y.png"),
-            ("encode", tmp_path / "c.png", "-o", tmp_path / "c.inr"),
-        ):
+        for args in (("decode", src, "-o", tmp_path / "y.png"), *encodes):
             res = run(*args, "--device", device)
             assert res.exit_code == 2 and f"--device {device}:" in res.stderr, res.stderr
+    for args in encodes:  # the decoder's torch path on the CPU is the decoder's alone
+        res = run(*args, "--device", "torch-cpu")
+        assert res.exit_code == 2 and "--device torch-cpu: not a device" in res.stderr, res.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.png", "x.inr"]
 
 
@@ -196,7 +201,7 @@ def test_unknown_versions_list_every_version_the_decoder_reads(tmp_path, encoded
     from inrcodec.decoder.render import READABLE
     from inrcodec.format import latent
 
-    assert READABLE == tuple(sorted({*container.READABLE_VERSIONS, *latent.VERSIONS})) and 8 in READABLE
+    assert READABLE == (1, 2, 3, 4, 5, 6, 7, 8) and set(latent.VERSIONS) < set(READABLE)
     data = bytearray(encoded_scalar.data)
     data[len(container.MAGIC)] = 99
     src = tmp_path / "x.inr"
@@ -205,17 +210,20 @@ def test_unknown_versions_list_every_version_the_decoder_reads(tmp_path, encoded
     assert line.endswith(f"(this decoder reads versions {', '.join(map(str, READABLE))})")
 
 
-def test_pruning_with_too_few_steps_is_refused_before_the_fit(tmp_path, crop):
+def test_pruning_with_too_few_steps_is_refused_before_the_fit(tmp_path, crop, monkeypatch):
     """--density prunes, and pruning rewinds to step 100 of the dense fit: fewer steps are a usage
     error at once, not a failure after the dense fit."""
     image.save(crop, tmp_path / "c.png")
     res = run("encode", tmp_path / "c.png", "--preset", "fast", "--steps", 50, "--density", 0.5)
-    assert res.exit_code == 2 and "--steps 50: pruning (--density) rewinds the weights to step 100" in res.stderr
+    assert res.exit_code == 2 and "--steps 50: pruning rewinds the weights to step 100" in res.stderr
     assert not (tmp_path / "c.inr").exists()
     with pytest.raises(ValueError, match="give --steps 100 or more"):
         config.override("fast", steps=99, density=0.5)
     assert config.override("fast", steps=100, density=0.5).fit.steps == 100
     assert config.override("fast", steps=50).fit.steps == 50  # no pruning, no rewind
+    fast = config.PRESETS["fast"]
+    rigl = allow_preset(monkeypatch, "rigl", replace(fast, prune=replace(fast.prune, rule="rigl")))
+    assert config.override(rigl, steps=50, density=0.5).prune.density == 0.5  # RigL never rewinds
 
 
 # --- image modes ----------------------------------------------------------------------------------

@@ -85,7 +85,7 @@ def main() -> None:
     "--density", type=click.FloatRange(0, 1, min_open=True), help="fraction of weights kept by pruning (override)"
 )
 @click.option(
-    "--seed", type=click.IntRange(min=0, max=2**63 - 1), help="seed of initialisation and sampling (override)"
+    "--seed", type=click.IntRange(min=0, max=2**32 - 1), help="seed of initialisation and sampling (override)"
 )
 @click.option(
     "--regions", help="one ticket per region (REGIONS section, format v2 on): grid:RxC | kmeans:K[@F] | labels[@F]"
@@ -169,6 +169,7 @@ def encode(
         )
     except ValueError as e:  # options that do not go together
         raise click.UsageError(str(e)) from None
+    _check_device(device)
     if batch:
         from inrcodec.cli.batch import encode_batch
 
@@ -177,7 +178,6 @@ def encode(
         )
     src = srcs[0]
     output = _file_output(output, src)
-    _check_device(device)
 
     def check():
         """Everything that can fail without torch, before any work."""
@@ -232,10 +232,12 @@ def _file_output(output: Path | None, src: Path) -> Path:
     return output or paths.encoded_name(src)
 
 
-def _check_device(device: str | None, what: str = "cpu, cuda, cuda:N, mps") -> None:
+def _check_device(device: str | None, decode: bool = False) -> None:
     """A usage error, before any work, for a --device this machine cannot run (torch's own errors
-    would come as tracebacks after the image was read)."""
-    if device in (None, "cpu", "torch-cpu"):
+    would come as tracebacks after the image was read). ``decode``: also the decoder's own
+    "torch-cpu" (its torch path on the CPU) and "" (the default choice)."""
+    what = "cpu, cuda, cuda:N, mps" + (", torch-cpu" if decode else "")
+    if device is None or device == "cpu" or (decode and device in ("", "torch-cpu")):
         return
     import torch
 
@@ -330,7 +332,7 @@ def decode(src, output, force, size, width, height, device, quiet):
     from inrcodec.format import FormatError
 
     output = output or paths.decoded_name(src)
-    _check_device(device)
+    _check_device(device, decode=True)
 
     def job():
         if not src.is_file():

@@ -93,9 +93,9 @@ class Pyramid:
 class ContextModel(torch.nn.Module):
     """The float network trained with the latents; :meth:`integers` is what the stream stores."""
 
-    def __init__(self, levels: int, hidden: int) -> None:
+    def __init__(self, levels: int, hidden: int, features: int = FEATURES) -> None:
         super().__init__()
-        self.l1 = torch.nn.Linear(FEATURES, hidden)
+        self.l1 = torch.nn.Linear(features, hidden)  # the format's FEATURES (other counts: benchmarks.context_probe)
         self.l2 = torch.nn.Linear(hidden, hidden)
         self.l3 = torch.nn.Linear(hidden, 2)
         self.offsets = torch.nn.Parameter(torch.full((levels,), 26.0 / 6))  # u = 26: b = 1

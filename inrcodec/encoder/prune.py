@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
-from inrcodec.config import EncodeConfig, parse_rewind
+from inrcodec.config import EncodeConfig, check_rewind, parse_rewind
 from inrcodec.encoder import rules
 from inrcodec.encoder.fit import State, Target, train
 from inrcodec.encoder.mask import RULES, Mask
@@ -53,17 +53,6 @@ def round_fraction(current: float, target: float, rate: float) -> float:
     if current * (1.0 - rate) >= target:
         return rate
     return 1.0 - target / current
-
-
-def check_rewind(cfg: EncodeConfig) -> int | None:
-    """The rewind step of ``cfg.prune.rewind``, refused if the dense fit never reaches it."""
-    rewind_at = parse_rewind(cfg.prune.rewind)
-    if rewind_at is not None and rewind_at > cfg.fit.steps:
-        raise ValueError(
-            f"--steps {cfg.fit.steps}: pruning rewinds the weights to step {rewind_at} of the dense fit "
-            f"(rewind {cfg.prune.rewind}); give --steps {rewind_at} or more"
-        )
-    return rewind_at
 
 
 def dense_fit(
