@@ -79,6 +79,8 @@ def test_encode_json_decode_info(tmp_path, crop, tiny):
     assert res.exit_code == 0, res.output
     stats = json.loads(res.stdout)
     assert STATS_KEYS | {"output"} <= set(stats)
+    # the keys both families' JSON share (the grid-* test below checks its own)
+    assert stats["preset"] == tiny and stats["format_version"] == (tmp_path / "crop.inr").read_bytes()[4]
     out = tmp_path / "crop.inr"  # default: SRC with .inr
     assert stats["output"] == str(out)
     # Rates are bytes on disk.
@@ -553,6 +555,7 @@ def test_encode_with_a_latent_grid_preset_writes_version_8(tmp_path, crop):
     data = out.read_bytes()
     assert data[4] == 8 and stats["format_version"] == 8 and stats["bytes"] == len(data)
     assert sum(stats["sections"].values()) < len(data)
+    assert (stats["width"], stats["height"], stats["channels"], stats["device"]) == (48, 32, 3, "cpu")
     assert run("decode", out, "-o", tmp_path / "back.png").exit_code == 0
     assert json.loads(run("info", out, "--json").stdout)["init"] == "quarter-v2"
     assert "residuals from shipped init 3 (quarter-v2)" in run("info", out).stdout

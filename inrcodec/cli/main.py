@@ -212,7 +212,10 @@ def encode(
         warnings.simplefilter("ignore", category=_precision_warning())  # said once above
         enc = run_guarded(lambda: job(spec))
     if as_json:
-        click.echo(json.dumps(dict(enc.stats, output=str(output)), indent=2))
+        # the keys both families' JSON share: output, preset, format_version, width, height,
+        # channels, device, bytes, bpp, psnr, sections
+        doc = dict(enc.stats, output=str(output), preset=preset, format_version=enc.data[4])
+        click.echo(json.dumps(doc, indent=2))
     else:
         s = enc.stats
         click.echo(f"{output}: {s['bytes']} bytes, {s['bpp']:.4f} bpp, {s['psnr']:.2f} dB PSNR")
@@ -280,16 +283,20 @@ def _encode_latent(src: Path, output: Path | None, force: bool, preset: str, cfg
             if bar:
                 bar.close()
         image.atomic_write(output, lambda f: f.write(fitted.data), overwrite=force)
-        return fitted
+        return fitted, arr.shape
 
     run_guarded(check)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=_precision_warning())  # said once above
-        fitted = run_guarded(job)
+        fitted, arr_shape = run_guarded(job)
     stats = {
         "output": str(output),
         "preset": preset,
         "format_version": fitted.data[4],
+        "width": arr_shape[1],
+        "height": arr_shape[0],
+        "channels": arr_shape[2],
+        "device": "cpu",
         "bytes": len(fitted.data),
         "bpp": fitted.bpp,
         "psnr": fitted.psnr,
