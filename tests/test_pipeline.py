@@ -113,7 +113,7 @@ def test_presets_are_well_formed():
 def test_rewind_past_the_dense_fit_is_refused(crop):
     cfg = tiny_config(steps=10)
     cfg = replace(cfg, prune=replace(cfg.prune, rewind="early:50"))
-    with pytest.raises(ValueError, match="dense fit has only 10 steps"):
+    with pytest.raises(ValueError, match="--steps 10: pruning rewinds the weights to step 50 of the dense fit"):
         pipeline.encode_array(crop, cfg, "cpu")
 
 
