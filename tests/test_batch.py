@@ -137,6 +137,8 @@ def test_batch_checks_before_any_work(images, tiny, monkeypatch):
     assert res.exit_code == 1 and res.stderr.strip().splitlines() == [
         f"Error: {images / 'nodir'}: no such folder (with several inputs, -o names the folder the .inr files go to)"
     ]
+    res = run("encode", a, b, "-o", a, "--preset", tiny)  # a file, not a folder
+    assert res.exit_code == 1 and "a.png: is a file; with several inputs, -o names the folder" in res.stderr
     (images / "other").mkdir()
     Image.fromarray(picture(0)).save(images / "other" / "a.png")
     res = run("encode", images / "in", images / "other", "-o", images / "out", "--preset", tiny)

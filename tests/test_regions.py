@@ -101,8 +101,12 @@ def test_label_images(tmp_path):
     Image.fromarray(blobs(), "RGB").save(tmp_path / "rgb.png")
     reg = R.build(R.parse_spec("labels@2", tmp_path / "rgb.png"), blobs(), tmp_path / "rgb.png")
     assert reg.count == 3 and reg.labels.shape == (12, 12)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=f"--region-map {tmp_path / 'l.png'}: 24x24, the image 24x20"):
         R.build(R.parse_spec(None, tmp_path / "l.png"), blobs(20, 24), tmp_path / "l.png")
+    many = np.arange(24 * 24, dtype=np.uint16).reshape(24, 24)  # a photograph given as a map: a label a pixel
+    Image.fromarray(many).save(tmp_path / "many.png")
+    with pytest.raises(ValueError, match=f"--region-map {tmp_path / 'many.png'}: 576 regions; at most 64"):
+        R.build(R.parse_spec(None, tmp_path / "many.png"), blobs(), tmp_path / "many.png")
 
 
 def _header(w: int = 24, h: int = 24) -> container.Header:
