@@ -201,6 +201,12 @@ def output_format(path: str | os.PathLike, channels: int, size: tuple[int, int] 
         raise ImageError(f"{path}: {fmt} cannot hold an alpha channel; use .png")
     if size is not None and max(size) > MAX_SIDE.get(fmt, max(size)):
         raise ImageError(f"{path}: {fmt} holds at most {MAX_SIDE[fmt]} pixels a side, not {size[0]}x{size[1]}")
+    if fmt != "PNG":  # Pillow's writer for this mode, tried on one pixel (XBM, EPS, PCX... take only some modes)
+        one = to_pil(np.zeros((1, 1, channels), np.uint8))
+        try:
+            one.save(io.BytesIO(), format=fmt)
+        except (OSError, ValueError, KeyError) as e:
+            raise ImageError(f"{path}: {fmt} cannot hold {one.mode} images ({e}); use .png") from None
     return fmt
 
 
@@ -219,7 +225,10 @@ def save(
         else:
             if ready is not None:
                 ready(arr.shape[0])
-            to_pil(arr).save(f, format=fmt)
+            try:
+                to_pil(arr).save(f, format=fmt)
+            except (ValueError, KeyError) as e:  # Pillow's own refusals (OSError: atomic_write names the file)
+                raise ImageError(f"{path}: cannot write {fmt} ({e})") from None
         if ready is not None:  # once more: a render interrupted meanwhile keeps the file out
             ready(arr.shape[0])
 

@@ -88,6 +88,8 @@ def test_output_formats_are_checked_before_any_work(tmp_path):
         ("a.webp", 3, (8, 16384), "WEBP holds at most 16383 pixels a side"),
         ("a.inr", 3, None, "a.inr: cannot write INR images"),
         ("a.xyz", 3, None, "unknown output image format '.xyz'"),
+        ("a.xbm", 3, None, "a.xbm: XBM cannot hold RGB images"),
+        ("a.eps", 4, None, "a.eps: EPS cannot hold RGBA images"),
     ):
         with pytest.raises(image.ImageError, match=match):
             image.output_format(tmp_path / name, channels, size)
