@@ -181,8 +181,10 @@ def image_extensions() -> set[str]:
     return set(Image.registered_extensions())
 
 
-# The largest side each format's writer takes (libjpeg: 65,500; libwebp: 16,383).
-MAX_SIDE = {"JPEG": 65500, "WEBP": 16383}
+# The largest side each format's writer takes (libjpeg: 65,500; libwebp: 16,383; 16-bit sizes
+# in GIF, TGA, PCX, SGI; MPO and PDF through libjpeg), checked before a render.
+MAX_SIDE = {"JPEG": 65500, "MPO": 65500, "PDF": 65500, "WEBP": 16383, "GIF": 65535, "TGA": 65535, "PCX": 65535}
+MAX_SIDE |= {"SGI": 65535}
 
 
 def output_format(path: str | os.PathLike, channels: int, size: tuple[int, int] | None = None) -> str:
@@ -205,8 +207,8 @@ def output_format(path: str | os.PathLike, channels: int, size: tuple[int, int] 
         one = to_pil(np.zeros((1, 1, channels), np.uint8))
         try:
             one.save(io.BytesIO(), format=fmt)
-        except (OSError, ValueError, KeyError) as e:
-            raise ImageError(f"{path}: {fmt} cannot hold {one.mode} images ({e}); use .png") from None
+        except (OSError, ValueError, KeyError) as e:  # a mode it lacks, or no writer here (HDF5, GRIB, WMF)
+            raise ImageError(f"{path}: cannot write {one.mode} images as {fmt} ({e}); use .png") from None
     return fmt
 
 
@@ -227,8 +229,10 @@ def save(
                 ready(arr.shape[0])
             try:
                 to_pil(arr).save(f, format=fmt)
-            except (ValueError, KeyError) as e:  # Pillow's own refusals (OSError: atomic_write names the file)
-                raise ImageError(f"{path}: cannot write {fmt} ({e})") from None
+            except OSError:
+                raise  # atomic_write names the file
+            except Exception as e:  # Pillow's other refusals (ValueError, OverflowError, struct.error, ...)
+                raise ImageError(f"{path}: cannot write {fmt} ({type(e).__name__}: {e})") from None
         if ready is not None:  # once more: a render interrupted meanwhile keeps the file out
             ready(arr.shape[0])
 

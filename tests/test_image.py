@@ -86,10 +86,12 @@ def test_output_formats_are_checked_before_any_work(tmp_path):
         ("a.ppm", 4, None, "PPM cannot hold an alpha channel"),
         ("a.jpg", 3, (65501, 1), "JPEG holds at most 65500 pixels a side, not 65501x1"),
         ("a.webp", 3, (8, 16384), "WEBP holds at most 16383 pixels a side"),
+        ("a.gif", 3, (65536, 8), "GIF holds at most 65535 pixels a side"),
+        ("a.h5", 3, None, "a.h5: cannot write RGB images as HDF5"),
         ("a.inr", 3, None, "a.inr: cannot write INR images"),
         ("a.xyz", 3, None, "unknown output image format '.xyz'"),
-        ("a.xbm", 3, None, "a.xbm: XBM cannot hold RGB images"),
-        ("a.eps", 4, None, "a.eps: EPS cannot hold RGBA images"),
+        ("a.xbm", 3, None, "a.xbm: cannot write RGB images as XBM"),
+        ("a.eps", 4, None, "a.eps: cannot write RGBA images as EPS"),
     ):
         with pytest.raises(image.ImageError, match=match):
             image.output_format(tmp_path / name, channels, size)
