@@ -260,7 +260,7 @@ def _check_device(device: str | None, decode: bool = False) -> None:
 
 def _encode_latent(src: Path, output: Path | None, force: bool, preset: str, cfg, quiet, as_json) -> None:
     """One image with a latent-grid preset (``cfg``, with --steps and --seed applied): fit, pack
-    as format v5 (v7 from a shipped init), write atomically."""
+    as format v8 (the networks coded from their shipped init where it has one), write atomically."""
     from inrcodec import image
 
     output = _file_output(output, src)

@@ -79,7 +79,8 @@ def _render(net: Siren, width: int, height: int, regions: RegionNets | None) -> 
 
 def parse(data: bytes) -> container.Bitstream | latent_format.LatentFile:
     """The whole file read and checked: a LatentFile (versions 5, 7 and 8, the latent-grid family) or a
-    Bitstream (versions 1-4, the SIREN). Raises FormatError."""
+    Bitstream (versions 1-4 and 6, the SIREN); a version neither reads is refused with the list of
+    both. Raises FormatError."""
     at = len(container.MAGIC)
     if data[:at] == container.MAGIC and len(data) > at and data[at] not in READABLE:
         raise FormatError(
