@@ -193,6 +193,8 @@ def sweep_folder(args: argparse.Namespace) -> str:
     name += "-i" + "-".join(args.init) if args.init else ""
     name += f"-r{args.network_rate:g}" if args.network_rate else ""
     name += "-at-" + "-".join(args.network_rate_at) if args.network_rate_at else ""
+    name += f"-rdo{args.rdo_levels}" if args.rdo_levels else ""
+    name += "-at-" + "-".join(args.rdo_at) if args.rdo_at else ""
     return f"{name}-first{args.n_images}"
 
 
@@ -219,6 +221,11 @@ def ladder_points(args: argparse.Namespace) -> tuple[LatentConfig, ...]:
     if args.network_rate:
         rated = args.network_rate_at or args.init
         points = tuple(replace(pt, network_rate=args.network_rate) if pt.init in rated else pt for pt in points)
+    if args.rdo_levels:
+        points = tuple(
+            replace(pt, rdo_levels=min(args.rdo_levels, pt.levels)) if not args.rdo_at or pt.init in args.rdo_at else pt
+            for pt in points
+        )
     points += (replace(points[-1], lam=args.top_lam),) if args.top_lam is not None else ()
     if not args.full_res_lams:
         return points
@@ -716,6 +723,19 @@ def main(argv: list[str] | None = None) -> int:
         "(folder -at-<names>)",
     )
     p.add_argument(
+        "--rdo-levels",
+        type=int,
+        default=0,
+        metavar="N",
+        help="with --context: after packing, the latents of the N finest levels moved by +-1 where the file's "
+        "D + lambda R goes down (LatentConfig.rdo_levels; folder -rdo<N>)",
+    )
+    p.add_argument(
+        "--rdo-at",
+        metavar="NAMES",
+        help="with --rdo-levels: only at the points these inits of --init start, comma-separated (folder -at-<names>)",
+    )
+    p.add_argument(
         "--reuse",
         type=Path,
         action="append",
@@ -810,6 +830,11 @@ def main(argv: list[str] | None = None) -> int:
     args.network_rate_at = tuple(args.network_rate_at.split(",")) if args.network_rate_at else ()
     if args.network_rate_at and (not args.network_rate or not set(args.network_rate_at) <= set(args.init)):
         p.error("--network-rate-at: inits of --init, with --network-rate")
+    args.rdo_at = tuple(args.rdo_at.split(",")) if args.rdo_at else ()
+    if args.rdo_levels and (args.context != "checkerboard" or not 0 < args.rdo_levels < 16):
+        p.error("--rdo-levels: 1..15, with --context checkerboard")
+    if args.rdo_at and (not args.rdo_levels or not set(args.rdo_at) <= set(args.init)):
+        p.error("--rdo-at: inits of --init, with --rdo-levels")
     if args.init:  # an init that fits no point of this ladder would only rename the folder
         started = {pt.init for pt in ladder_points(args)}
         if unused := [name for name in args.init if name not in started]:

@@ -345,6 +345,10 @@ class LatentConfig:
     # their mean size in steps; 0: not counted (the fit as before); docs/benchmark.md, "The
     # networks' rate"
     network_rate: float = 0.0
+    # after packing, the latents of this many finest levels moved by +-1 wherever the file's own
+    # D + lambda R (its rendered pixels, its range coder's bits) goes down (encoder.latent_rdo;
+    # needs the checkerboard context model; 0: the latents as training rounded them)
+    rdo_levels: int = 0
     weight_bits: int = 8  # unused: pack() picks the synthesis' bit depth (6..10) by D + lambda R
     seed: int = 0  # torch seed of the synthesis init and the batch order
 
@@ -371,6 +375,10 @@ class LatentConfig:
             raise ValueError("lr_finest must be in (0, 10]")
         if not 0.0 <= self.network_rate <= 10.0:
             raise ValueError("network_rate must be in [0, 10]")
+        if not 0 <= self.rdo_levels <= self.levels:
+            raise ValueError("rdo_levels must be in 0..levels")
+        if self.rdo_levels and self.context != "checkerboard":
+            raise ValueError("rdo_levels needs context='checkerboard' (the rates it weighs are that model's)")
 
     def synthesis_dims(self, out_channels: int = 3) -> list[int]:
         """Widths of the synthesis from its input (the latents and the Fourier features) to its
@@ -382,7 +390,7 @@ class LatentConfig:
 # LatentConfig fields added after results were committed, with the value that gives the behaviour
 # before them: latent_record leaves them out at that value, so the committed rows keep their
 # fingerprints (as ADDED_IN_2_0 does for EncodeConfig).
-LATENT_ADDED = {"quantizer": "uniform", "lr_finest": 1.0, "init": "", "network_rate": 0.0}
+LATENT_ADDED = {"quantizer": "uniform", "lr_finest": 1.0, "init": "", "network_rate": 0.0, "rdo_levels": 0}
 
 
 def latent_record(cfg: LatentConfig) -> dict:

@@ -623,6 +623,8 @@ def test_latent_grid_proxy_options_shape_the_ladder(capsys):
         init=("quarter-v2", "half-v1", "full-v1"),
         network_rate=1.0,
         network_rate_at=("quarter-v2",),
+        rdo_levels=0,
+        rdo_at=(),
         **vars(args),
     )
     assert lg.ladder_points(sweep) == LATENT_PRESET_LADDER
@@ -719,6 +721,8 @@ def test_long_fit_gives_the_named_points_the_full_resolution_points_training():
         init=("quarter-v2", "half-v1", "full-v1"),
         network_rate=1.0,
         network_rate_at=("quarter-v2",),
+        rdo_levels=0,
+        rdo_at=(),
     )
     points = lg.ladder_points(args)
     changed = 0
@@ -774,6 +778,8 @@ def test_sweep_folders_name_every_option_away_from_its_default():
         "init": (),
         "network_rate": 0.0,
         "network_rate_at": (),
+        "rdo_levels": 0,
+        "rdo_at": (),
         "n_images": 4,
     }
     proxy = {"quantizer": "soft-fast", "proxy_steps": 0.92, "full_res_uniform": True}

@@ -38,7 +38,7 @@ from inrcodec import coords
 from inrcodec.config import LatentConfig
 from inrcodec.decoder.latent import render as decode_latent
 from inrcodec.decoder.latent import taps
-from inrcodec.encoder import latent_init
+from inrcodec.encoder import latent_init, latent_rdo
 from inrcodec.encoder.latent_context import ContextModel, Pyramid
 from inrcodec.format.checkerboard import ARM_NAMES, FRAC, encode_latents
 from inrcodec.format.latent import (
@@ -457,6 +457,8 @@ def fit(arr: np.ndarray, cfg: LatentConfig, on_step: Callable[[int, int, float],
         if on_step is not None and (step % 100 == 0 or step == cfg.steps):  # (done, of, batch PSNR dB)
             on_step(step, cfg.steps, -10 * math.log10(max(float(mse.detach()), 1e-12)))
     data, err = pack(model, cfg, arr)
+    if cfg.rdo_levels:
+        data, err = latent_rdo.refine(data, arr, cfg.lam, cfg.rdo_levels, torch.get_num_threads())
     psnr = 10 * math.log10(255.0**2 / max(err, 1e-12))
     sections = read(data).section_bytes  # the file read back, as a decoder will
     return Fitted(

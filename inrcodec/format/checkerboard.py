@@ -251,6 +251,32 @@ def level_bits(latents: list[np.ndarray], arm: list[np.ndarray]) -> list[float]:
     return bits
 
 
+def moved_bits(
+    latents: list[np.ndarray], arm: list[np.ndarray], level: int, anchors: bool, deltas: tuple[int, ...]
+) -> np.ndarray:
+    """(len(deltas), C, h, w): -log2 of the probability each latent of one pass (a ``level``'s
+    anchors or the rest; inf elsewhere) would be coded with if it alone moved by each delta, its
+    table (which its context fixes, not its own value) and the stream's bound unchanged; inf where
+    the residual would leave the bound. The encoder's rate-distortion rounding reads its rates here."""
+    with blas.one_thread():
+        plan = _plan(latents, arm)
+    bound = _bound(plan)
+    tables = _Tables(bound)
+    at_pass = list(_passes([q.shape[1:] for q in latents])).index((level, anchors))
+    _, residual, index = plan[at_pass]
+    bits = np.full((len(deltas), residual.size), np.inf)
+    for i, at in _groups(index):
+        freqs = tables.freqs(i).astype(np.float64)
+        for k, d in enumerate(deltas):
+            r = residual[at] + d + bound
+            inside = (r >= 0) & (r < freqs.size)
+            bits[k, at[inside]] = PRECISION - np.log2(freqs[r[inside]])
+    c, h, w = latents[level].shape
+    out = np.full((len(deltas), c, h, w), np.inf)
+    out[:, :, half(h, w, anchors)] = bits.reshape(len(deltas), c, -1)
+    return out
+
+
 def _code(plan: list[tuple[int, np.ndarray, np.ndarray]], bound: int) -> bytes:
     """The bound and the words of every pass's (level, residuals, table indices), in pass order."""
     import constriction
