@@ -549,8 +549,19 @@ def with_init(ladder: tuple[LatentConfig, ...], name: str, finest: int = 2) -> t
 # images below zero; the networks 36 % smaller), -0.3 % over the ladder; level at the
 # 1/2-resolution points on photo001-004, so not there (docs/benchmark.md, "The networks' rate").
 LATENT_QUARTER_NETWORK_RATE = 1.0
+# The full-resolution points (trained on uniform noise, then rounded) move their latents of the
+# four finest levels by +-1 after packing where the file's D + lambda R goes down
+# (LatentConfig.rdo_levels): on photo001-004 -5.6 % BD-rate over the ladder, +0.34 to +0.92 dB at
+# those points for fewer bytes, about 10 s of an 80 s encode. At the six lower points (C3's proxy
+# already trains them for the rounding) it only moves them along the curve (-0.3 %), so not there
+# (docs/benchmark.md, "Rate-distortion rounding of the latents").
+LATENT_FULL_RDO_LEVELS = 4
 LATENT_PRESET_LADDER = tuple(
-    replace(p, network_rate=LATENT_QUARTER_NETWORK_RATE) if p.init == LATENT_QUARTER_INIT else p
+    replace(p, network_rate=LATENT_QUARTER_NETWORK_RATE)
+    if p.init == LATENT_QUARTER_INIT
+    else replace(p, rdo_levels=LATENT_FULL_RDO_LEVELS)
+    if p.init == LATENT_FULL_INIT
+    else p
     for p in with_init(
         with_init(
             with_init((*_PRESET_POINTS, replace(_PRESET_POINTS[-1], lam=LATENT_TOP_LAM)), LATENT_QUARTER_INIT),

@@ -623,8 +623,8 @@ def test_latent_grid_proxy_options_shape_the_ladder(capsys):
         init=("quarter-v2", "half-v1", "full-v1"),
         network_rate=1.0,
         network_rate_at=("quarter-v2",),
-        rdo_levels=0,
-        rdo_at=(),
+        rdo_levels=4,
+        rdo_at=("full-v1",),
         **vars(args),
     )
     assert lg.ladder_points(sweep) == LATENT_PRESET_LADDER
@@ -721,8 +721,8 @@ def test_long_fit_gives_the_named_points_the_full_resolution_points_training():
         init=("quarter-v2", "half-v1", "full-v1"),
         network_rate=1.0,
         network_rate_at=("quarter-v2",),
-        rdo_levels=0,
-        rdo_at=(),
+        rdo_levels=4,
+        rdo_at=("full-v1",),
     )
     points = lg.ladder_points(args)
     changed = 0
@@ -807,7 +807,7 @@ def test_sweep_folders_name_every_option_away_from_its_default():
     assert lg.sweep_folder(argparse.Namespace(**widths)).endswith("-t0.00025-c8-8-8-16-16-16-16-24-first4")
     narrow = lg.ladder_points(argparse.Namespace(**widths))
     assert [p.context_hidden for p in narrow] == [8, 8, 8, 16, 16, 16, 16, 24, 24]
-    no_init = [replace(p, init="", network_rate=0.0) for p in LATENT_PRESET_LADDER]  # what this sweep ran
+    no_init = [replace(p, init="", network_rate=0.0, rdo_levels=0) for p in LATENT_PRESET_LADDER]  # what it ran
     assert [replace(p, context_hidden=16) for p in narrow] == no_init
     one = lg.ladder_points(argparse.Namespace(**{**plain, **proxy, "context_hidden": (12,)}))
     assert [p.context_hidden for p in one] == [12] * 8
@@ -816,9 +816,14 @@ def test_sweep_folders_name_every_option_away_from_its_default():
     assert lg.sweep_folder(argparse.Namespace(**init)).endswith("-t0.00025-iquarter-v2-half-v1-full-v1-first4")
     started = lg.ladder_points(argparse.Namespace(**init))
     assert [p.init for p in started] == ["quarter-v2"] * 3 + ["half-v1"] * 3 + ["full-v1"] * 3
-    assert started == tuple(replace(p, network_rate=0.0) for p in LATENT_PRESET_LADDER)  # the presets: + rate
+    assert started == tuple(replace(p, network_rate=0.0, rdo_levels=0) for p in LATENT_PRESET_LADDER)
     rated = {**init, "network_rate": 1.0, "network_rate_at": ("quarter-v2",)}
-    assert lg.ladder_points(argparse.Namespace(**rated)) == LATENT_PRESET_LADDER
+    presets_ladder = {**rated, "rdo_levels": 4, "rdo_at": ("full-v1",)}  # the presets: + rate, + rounding
+    assert lg.ladder_points(argparse.Namespace(**presets_ladder)) == LATENT_PRESET_LADDER
+    assert lg.sweep_folder(argparse.Namespace(**presets_ladder)).endswith("-r1-at-quarter-v2-rdo4-at-full-v1-first4")
+    assert (lg.OUT / lg.sweep_folder(argparse.Namespace(**presets_ladder)) / "latent-proto.json").is_file()
+    every = lg.ladder_points(argparse.Namespace(**{**presets_ladder, "rdo_at": ()}))
+    assert [p.rdo_levels for p in every] == [4] * 9
     quarter = lg.ladder_points(argparse.Namespace(**{**init, "init": ("quarter-v1",)}))
     assert [p.init for p in quarter] == ["quarter-v1"] * 3 + [""] * 6
     # --network-rate (and -at): the probe's folders, committed
@@ -890,7 +895,7 @@ def test_latent_grid_studies_keep_the_points_their_committed_results_ran():
     stage2 = [p for p in lg.LATENT_STAGE2 if lg.latent_record(p) in recorded]
     assert len(stage2) == 7  # the stage-2 ladder but grid-xhigh's point, added after that run
     # the presets' Kodak run (README's and docs' figures) ran the presets' ladder as it is now
-    presets = json.loads((lg.OUT / "kodak-v8" / "latent-proto.json").read_text())
+    presets = json.loads((lg.OUT / "kodak-rdo" / "latent-proto.json").read_text())
     assert presets["provenance"]["config"]["points"] == [
         json.loads(json.dumps(lg.point_record(p))) for p in lg.LATENT_PRESET_LADDER
     ]

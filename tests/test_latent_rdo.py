@@ -1,0 +1,105 @@
+"""The latents' rate-distortion rounding (encoder/latent_rdo.py) and the rates it reads
+(checkerboard.moved_bits)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from inrcodec import coords
+from inrcodec.config import LatentConfig
+from inrcodec.decoder.latent import render, taps
+from inrcodec.encoder import latent, latent_rdo
+from inrcodec.format import checkerboard as cb
+from inrcodec.format.latent import read, write
+
+CFG = LatentConfig(
+    lam=2e-3, levels=3, hidden=8, steps=80, batch=256, lr_latent=0.1, context="checkerboard", rate_sample=200
+)
+
+
+def _image(h: int = 24, w: int = 32) -> np.ndarray:
+    rng = np.random.default_rng(3)
+    yy, xx = np.mgrid[0:h, 0:w]
+    smooth = np.stack([xx * 255 / w, yy * 255 / h, (xx + yy) * 4], axis=-1)
+    return np.clip(smooth + rng.normal(0, 20, (h, w, 3)), 0, 255).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def fitted() -> tuple[np.ndarray, bytes]:
+    arr = _image()
+    return arr, latent.fit(arr, CFG).data
+
+
+@pytest.mark.parametrize("bicubic", [False, True])
+@pytest.mark.parametrize("n, size", [(24, 24), (12, 24), (6, 24), (3, 24), (1, 5), (8, 13)])
+def test_a_colour_group_reaches_each_centre_through_one_latent_at_most(bicubic, n, size):
+    """What lets one render price a whole group: no centre is reached by two latents of a group."""
+    centres = coords.axis_np(size)
+    axis_taps = taps(centres, n, bicubic)
+    for residue in range(len(axis_taps)):
+        owner = latent_rdo.owners(centres, n, bicubic, residue)
+        for index, weight in axis_taps:
+            hit = (index % len(axis_taps) == residue) & (weight != 0)
+            assert np.array_equal(index[hit], owner[hit])  # the one latent of the group it reaches
+        reached = [(index % len(axis_taps) == residue) & (weight != 0) for index, weight in axis_taps]
+        assert np.array_equal(np.logical_or.reduce(reached), owner >= 0)
+
+
+def test_moved_bits_are_the_coders_information(fitted):
+    _, data = fitted
+    f = read(data)
+    per_level = cb.level_bits(f.latents, f.context)
+    for level in range(len(f.latents)):
+        total = 0.0
+        for anchors in (True, False):
+            bits = cb.moved_bits(f.latents, f.context, level, anchors, (0, -1, 1))
+            here = cb.half(*f.latents[level].shape[1:], anchors)
+            assert np.all(np.isfinite(bits[0][:, here])) and np.all(np.isinf(bits[:, :, ~here]))
+            total += float(bits[0][:, here].sum())
+        assert total == pytest.approx(per_level[level], rel=1e-9, abs=1e-9)
+    # a finest non-anchor is no latent's context: moving it changes its own bits alone
+    bits = cb.moved_bits(f.latents, f.context, 0, False, (0, 1))
+    c, i, j = np.argwhere(np.isfinite(bits[1]))[0]
+    moved = [q.copy() for q in f.latents]
+    moved[0][c, i, j] += 1
+    change = cb.level_bits(moved, f.context)[0] - per_level[0]
+    assert change == pytest.approx(bits[1, c, i, j] - bits[0, c, i, j], abs=1e-6)
+
+
+def test_refining_lowers_the_files_cost_and_keeps_it_a_file(fitted):
+    arr, data = fitted
+    f = read(data)
+    assert write(f) == data  # the pass rewrites what it read byte for byte
+    assert latent_rdo.refine(data, arr, CFG.lam, 0)[0] == data
+    # latents nudged off their fitted integers: the pass must find its way back down
+    rng = np.random.default_rng(0)
+    nudged = [q + rng.integers(-1, 2, q.shape) for q in f.latents]
+    start = write(replace(f, latents=nudged))
+    before = latent_rdo.cost(read(start), arr, CFG.lam, None)[0]
+    out, err = latent_rdo.refine(start, arr, CFG.lam, 3)
+    after, _, after_err = latent_rdo.cost(read(out), arr, CFG.lam, None)
+    assert after < before and out != start
+    assert after_err == err
+    decoded = render(read(out), arr.shape[1], arr.shape[0]).astype(np.float64)
+    assert float(np.mean((decoded - arr) ** 2)) == err
+
+
+def test_fit_with_the_pass_reports_its_file(fitted):
+    arr, data = fitted
+    out = latent.fit(arr, replace(CFG, rdo_levels=3))
+    plain = latent_rdo.cost(read(data), arr, CFG.lam, None)[0]
+    assert latent_rdo.cost(read(out.data), arr, CFG.lam, None)[0] <= plain
+    mse = np.mean((render(read(out.data), arr.shape[1], arr.shape[0]).astype(np.float64) - arr) ** 2)
+    assert out.psnr == pytest.approx(10 * math.log10(255**2 / mse))
+    assert out.bpp == len(out.data) * 8 / (arr.shape[0] * arr.shape[1])
+
+
+def test_the_pass_needs_the_context_model_and_levels_it_has():
+    with pytest.raises(ValueError, match="checkerboard"):
+        LatentConfig(rdo_levels=1)
+    with pytest.raises(ValueError, match="rdo_levels"):
+        LatentConfig(levels=3, context="checkerboard", rdo_levels=4)
