@@ -204,7 +204,7 @@ def ladder_points(args: argparse.Namespace) -> tuple[LatentConfig, ...]:
     full-resolution points' learning rate and steps (the presets' options give
     config.LATENT_PRESET_LADDER), the long fit of the points --long-fit names and the point
     --top-lam adds, the full-resolution points --full-res-lams adds; --network-rate at the points
-    an init starts."""
+    an init starts; --rdo-levels at every point or at those --rdo-at's inits start."""
     ladder = LATENT_STAGE2 if args.stage2 else LATENT_LADDER
     points = tuple(
         _with_proxy(replace(pt, interpolation=args.interpolation, hidden=_scaled(pt.hidden, args)), args)

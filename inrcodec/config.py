@@ -554,7 +554,7 @@ LATENT_QUARTER_NETWORK_RATE = 1.0
 # (LatentConfig.rdo_levels): on photo001-004 -5.6 % BD-rate over the ladder, +0.34 to +0.92 dB at
 # those points for fewer bytes, about 10 s of an 80 s encode. At the six lower points (C3's proxy
 # already trains them for the rounding) it only moves them along the curve (-0.3 %), so not there
-# (docs/benchmark.md, "Rate-distortion rounding of the latents").
+# (docs/benchmark.md, "Rate–distortion rounding of the latents").
 LATENT_FULL_RDO_LEVELS = 4
 LATENT_PRESET_LADDER = tuple(
     replace(p, network_rate=LATENT_QUARTER_NETWORK_RATE)

@@ -49,6 +49,51 @@ def test_a_colour_group_reaches_each_centre_through_one_latent_at_most(bicubic, 
         assert np.array_equal(np.logical_or.reduce(reached), owner >= 0)
 
 
+def _reference_refine_level(f, arr, lam, level):
+    """refine_level by brute force: in the same order of passes, groups and channels, each latent
+    of a group priced by a render with it alone moved (its change of the whole image's error) and
+    its moved_bits; the group's choices applied together."""
+    period = 4 if f.header.interpolation == 1 else 2
+    q = f.latents[level].copy()
+    for anchors in (True, False):
+        for a, b in [(a, b) for a in range(period) for b in range(period) if ((a + b) % 2 == 0) == anchors]:
+            for c in range(q.shape[0]):
+                f = latent_rdo._with(f, level, q)
+                base = latent_rdo._pixel_errors(f, arr, None)
+                bits = cb.moved_bits(f.latents, f.context, level, anchors, (0, -1, 1))
+                choice = np.zeros(q.shape[1:], np.int64)
+                for i in range(a, q.shape[1], period):
+                    for j in range(b, q.shape[2], period):
+                        costs = [lam * bits[0, c, i, j]]
+                        for k, move in enumerate((-1, 1), start=1):
+                            moved = q.copy()
+                            moved[c, i, j] += move
+                            change = latent_rdo._pixel_errors(latent_rdo._with(f, level, moved), arr, None) - base
+                            costs.append(change.sum() + lam * bits[k, c, i, j])
+                        choice[i, j] = (0, -1, 1)[int(np.argmin(costs))]
+                q[c] += choice
+    return latent_rdo._with(f, level, q)
+
+
+@pytest.mark.parametrize(
+    "h, w, changes",
+    [(9, 13, {"channels": 2}), (11, 10, {"interpolation": "bicubic"}), (7, 9, {"finest": 1, "channels": 2})],
+)
+def test_each_latent_is_priced_as_if_it_alone_moved(h, w, changes):
+    """The grouped renders credit each latent exactly its own change of the image's error: the
+    pass chooses what moving each latent alone would (odd sizes, two channels, bicubic taps)."""
+    arr = _image(h, w)
+    cfg = replace(CFG, levels=2, steps=40, batch=64, rate_sample=64, **changes)
+    f = read(latent.fit(arr, cfg).data)
+    rng = np.random.default_rng(1)
+    f = replace(f, latents=[q + rng.integers(-1, 2, q.shape) for q in f.latents])  # something to undo
+    for level in range(len(f.latents)):
+        fast = latent_rdo.refine_level(f, arr, cfg.lam, level)
+        slow = _reference_refine_level(f, arr, cfg.lam, level)
+        assert np.array_equal(fast.latents[level], slow.latents[level])
+        assert not np.array_equal(fast.latents[level], f.latents[level])  # it moved some
+
+
 def test_moved_bits_are_the_coders_information(fitted):
     _, data = fitted
     f = read(data)
@@ -61,13 +106,22 @@ def test_moved_bits_are_the_coders_information(fitted):
             assert np.all(np.isfinite(bits[0][:, here])) and np.all(np.isinf(bits[:, :, ~here]))
             total += float(bits[0][:, here].sum())
         assert total == pytest.approx(per_level[level], rel=1e-9, abs=1e-9)
-    # a finest non-anchor is no latent's context: moving it changes its own bits alone
-    bits = cb.moved_bits(f.latents, f.context, 0, False, (0, 1))
-    c, i, j = np.argwhere(np.isfinite(bits[1]))[0]
-    moved = [q.copy() for q in f.latents]
-    moved[0][c, i, j] += 1
-    change = cb.level_bits(moved, f.context)[0] - per_level[0]
-    assert change == pytest.approx(bits[1, c, i, j] - bits[0, c, i, j], abs=1e-6)
+
+def test_a_finest_non_anchor_moved_changes_its_own_bits_alone():
+    """A finest non-anchor is no latent's context: moving it changes the coder's information by
+    exactly what moved_bits says, in either latent channel."""
+    arr = _image(12, 14)
+    f = read(latent.fit(arr, replace(CFG, channels=2, levels=2, steps=40, batch=64, rate_sample=64)).data)
+    before = cb.level_bits(f.latents, f.context)[0]
+    bits = cb.moved_bits(f.latents, f.context, 0, False, (0, -1, 1))
+    positions = np.argwhere(np.isfinite(bits[1]) & np.isfinite(bits[2]))
+    assert {int(c) for c, _, _ in positions} == {0, 1}
+    for c, i, j in positions[:: max(1, len(positions) // 12)]:
+        for k, move in ((1, -1), (2, 1)):
+            moved = [q.copy() for q in f.latents]
+            moved[0][c, i, j] += move
+            change = cb.level_bits(moved, f.context)[0] - before
+            assert change == pytest.approx(bits[k, c, i, j] - bits[0, c, i, j], abs=1e-6)
 
 
 def test_refining_lowers_the_files_cost_and_keeps_it_a_file(fitted):

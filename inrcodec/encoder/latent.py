@@ -19,7 +19,9 @@ batch, not to the pyramid (a full-resolution grid has 400 k latents; a step read
 positions, many of them twice), and a backward that is one scatter. The bytes this
 module reports are those of :func:`pack`: a complete format version 8 file
 (:mod:`inrcodec.format.latent`), whose PSNR is that of the NumPy decoder's render
-(:mod:`inrcodec.decoder.latent`): nothing is estimated.
+(:mod:`inrcodec.decoder.latent`): nothing is estimated. At the points that ask for it
+(``LatentConfig.rdo_levels``) :mod:`latent_rdo` then moves latents by +-1 where the file's own
+D + lambda R goes down, measured the same way.
 """
 
 from __future__ import annotations
@@ -417,7 +419,8 @@ class Fitted:
 
 
 def fit(arr: np.ndarray, cfg: LatentConfig, on_step: Callable[[int, int, float], None] | None = None) -> Fitted:
-    """Fit, quantize and pack one (H, W, C) uint8 image."""
+    """Fit, quantize and pack one (H, W, C) uint8 image (then, with ``cfg.rdo_levels``, round its
+    latents by the file's D + lambda R: :mod:`latent_rdo`)."""
     t0 = time.process_time()
     torch.manual_seed(cfg.seed)
     h, w, c = arr.shape

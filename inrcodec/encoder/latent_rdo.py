@@ -10,11 +10,13 @@ other integers.
 
 A latent reaches the pixels within its interpolation taps, so on a level the latents whose row
 and column indices agree modulo the taps per axis (2 bilinear, 4 bicubic) touch disjoint
-pixels: one render per colour group and move gives every latent of the group its own change of
-distortion. Anchors (row + column even) come before the rest, so that a non-anchor's table, which
-its anchor neighbours set, is the one it will be coded with. A latent's effect on the tables of
+pixels: a render of the group moved (after one of it unmoved) gives every latent of the group its
+own change of distortion, per move and latent channel. Anchors (row + column even) come before
+the rest, so that a non-anchor's table, which its anchor neighbours set, is the one it will be
+coded with. A latent's effect on the tables of
 the latents that read it as context is left out of its choice; instead each level's moves are
-kept only if the whole file's D + lambda R (its real bytes, its rendered pixels) went down.
+kept only if the whole file's D + lambda R (its real bytes, its rendered pixels) went down, and
+dropped if they would make a file the format cannot hold (a residual past its limit).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import numpy as np
 from inrcodec import coords
 from inrcodec.decoder.latent import render, taps
 from inrcodec.format.checkerboard import moved_bits
+from inrcodec.format.errors import FormatError
 from inrcodec.format.latent import LatentFile, read, write
 
 MOVES = (-1, 1)  # the integer moves tried for each latent
@@ -106,8 +109,11 @@ def refine(data: bytes, arr: np.ndarray, lam: float, levels: int, threads: int |
     if not levels:
         return kept, err
     for level in reversed(range(min(levels, len(f.latents)))):
-        trial = refine_level(f, arr, lam, level, threads)
-        total, trial_data, trial_err = cost(trial, arr, lam, threads)
+        try:
+            trial = refine_level(f, arr, lam, level, threads)
+            total, trial_data, trial_err = cost(trial, arr, lam, threads)
+        except FormatError:  # a move pushed another latent's residual past what the stream holds
+            continue
         if total < best:
             f, best, kept, err = trial, total, trial_data, trial_err
     return kept, err
