@@ -107,6 +107,7 @@ def test_moved_bits_are_the_coders_information(fitted):
             total += float(bits[0][:, here].sum())
         assert total == pytest.approx(per_level[level], rel=1e-9, abs=1e-9)
 
+
 def test_a_finest_non_anchor_moved_changes_its_own_bits_alone():
     """A finest non-anchor is no latent's context: moving it changes the coder's information by
     exactly what moved_bits says, in either latent channel."""
