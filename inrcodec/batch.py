@@ -63,9 +63,10 @@ def encode_job(job: Job, progress=None) -> dict:
             arr = image.load(job.name, job.data)
         if isinstance(job.cfg, LatentConfig):
             from inrcodec.encoder import latent
+            from inrcodec.encoder.progress import AfterFit
 
-            on_step = None if progress is None else lambda done, total, psnr: progress("fit", done, total, psnr)
-            fitted = latent.fit(arr, job.cfg, on_step)
+            bar = None if progress is None else AfterFit(progress)
+            fitted = latent.fit(arr, job.cfg, bar and bar.step, bar and bar.stage)
             data, err = fitted.data, None
             stats = {"bytes": len(data), "bpp": fitted.bpp, "psnr": fitted.psnr, "cpu_seconds": fitted.seconds}
         elif job.regions:

@@ -153,6 +153,21 @@ def test_fit_with_the_pass_reports_its_file(fitted):
     assert out.bpp == len(out.data) * 8 / (arr.shape[0] * arr.shape[1])
 
 
+def test_the_bar_names_the_stages_after_the_fit():
+    """Coding and the rounding move no step: the bar says which one runs, at the fit's end."""
+    from inrcodec.encoder.progress import AfterFit
+
+    heard: list[tuple] = []
+    bar = AfterFit(lambda *report: heard.append(report))
+    arr = _image(12, 14)
+    latent.fit(arr, replace(CFG, steps=200, batch=64, rate_sample=64, rdo_levels=2), bar.step, bar.stage)
+    assert [h[0] for h in heard] == ["fit", "fit", "code", "round"]
+    assert heard[-1][1:3] == heard[-3][1:3] == (200, 200) and heard[-1][3] == heard[-3][3]
+    heard.clear()
+    latent.fit(arr, replace(CFG, steps=100, batch=64, rate_sample=64), bar.step, bar.stage)
+    assert [h[0] for h in heard] == ["fit", "code"]
+
+
 def test_the_pass_needs_the_context_model_and_levels_it_has():
     with pytest.raises(ValueError, match="checkerboard"):
         LatentConfig(rdo_levels=1)

@@ -273,12 +273,13 @@ def _encode_latent(src: Path, output: Path | None, force: bool, preset: str, cfg
 
     def job():
         from inrcodec.encoder import latent
+        from inrcodec.encoder.progress import AfterFit
 
         arr = image.load(src)
         bar = None if quiet or as_json else Bar()
         try:
-            on_step = None if bar is None else (lambda done, total, psnr: bar("fit", done, total, psnr))
-            fitted = latent.fit(arr, cfg, on_step)
+            stages = None if bar is None else AfterFit(bar)
+            fitted = latent.fit(arr, cfg, stages and stages.step, stages and stages.stage)
         finally:
             if bar:
                 bar.close()

@@ -418,9 +418,15 @@ class Fitted:
     context_bytes: int  # bytes of the CONTEXT section (0 without the context model)
 
 
-def fit(arr: np.ndarray, cfg: LatentConfig, on_step: Callable[[int, int, float], None] | None = None) -> Fitted:
+def fit(
+    arr: np.ndarray,
+    cfg: LatentConfig,
+    on_step: Callable[[int, int, float], None] | None = None,
+    on_stage: Callable[[str], None] | None = None,
+) -> Fitted:
     """Fit, quantize and pack one (H, W, C) uint8 image (then, with ``cfg.rdo_levels``, round its
-    latents by the file's D + lambda R: :mod:`latent_rdo`)."""
+    latents by the file's D + lambda R: :mod:`latent_rdo`). ``on_stage`` hears "code" and "round"
+    as those begin (no step counts them)."""
     t0 = time.process_time()
     torch.manual_seed(cfg.seed)
     h, w, c = arr.shape
@@ -459,8 +465,12 @@ def fit(arr: np.ndarray, cfg: LatentConfig, on_step: Callable[[int, int, float],
         step += 1
         if on_step is not None and (step % 100 == 0 or step == cfg.steps):  # (done, of, batch PSNR dB)
             on_step(step, cfg.steps, -10 * math.log10(max(float(mse.detach()), 1e-12)))
+    if on_stage is not None:
+        on_stage("code")
     data, err = pack(model, cfg, arr)
     if cfg.rdo_levels:
+        if on_stage is not None:
+            on_stage("round")
         data, err = latent_rdo.refine(data, arr, cfg.lam, cfg.rdo_levels, torch.get_num_threads())
     psnr = 10 * math.log10(255.0**2 / max(err, 1e-12))
     sections = read(data).section_bytes  # the file read back, as a decoder will

@@ -20,3 +20,20 @@ class Plan:
             return None
         progress, total = self.progress, self.total
         return lambda done, _steps, psnr_db: progress(name, base + done, total, psnr_db)
+
+
+class AfterFit:
+    """A latent-grid encode's bar: the fit's steps as "fit", then each stage after it (``stage``:
+    "code", "round") named at the fit's end, so that the bar says what the encode is doing while
+    no step moves it."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.done, self.total, self.psnr = 0, 1, 0.0
+
+    def step(self, done: int, total: int, psnr_db: float) -> None:
+        self.done, self.total, self.psnr = done, total, psnr_db
+        self.progress("fit", done, total, psnr_db)
+
+    def stage(self, name: str) -> None:
+        self.progress(name, self.done, self.total, self.psnr)
