@@ -56,8 +56,9 @@ REFERENCE = (
 # 0.032, 0.016 = grid-low, 0.008), the 1/2-resolution ones (0.004 = grid-medium, 0.002, 0.001 =
 # grid-high) and the full-resolution ones (1.5e-3 = grid-xhigh, 5e-4, 2.5e-4 = grid-max); the
 # shared networks train at the middle one's settings, from SIREN's random init (the presets' ladder
-# as it was before the inits this probe made, and before the full-resolution points' rounding)
-_LADDER = tuple(replace(p, init="", rdo_levels=0) for p in LATENT_PRESET_LADDER)
+# as it was before the inits this probe made, and before the networks' rate and the
+# full-resolution points' rounding, both added after its runs)
+_LADDER = tuple(replace(p, init="", network_rate=0.0, rdo_levels=0) for p in LATENT_PRESET_LADDER)
 GROUPS = {"quarter": _LADDER[:3], "half": _LADDER[3:6], "full": _LADDER[6:]}
 HELD_OUT = ("photo001", "photo002", "photo003", "photo004")
 PRIOR_ID_BYTES = 2  # what naming a shipped network would add to a file
