@@ -153,6 +153,24 @@ def test_fit_with_the_pass_reports_its_file(fitted):
     assert out.bpp == len(out.data) * 8 / (arr.shape[0] * arr.shape[1])
 
 
+def test_a_level_whose_moves_the_format_cannot_hold_is_dropped(fitted, monkeypatch):
+    """A move that pushed another latent's residual past the stream's limit would make write()
+    refuse the file: that level keeps its latents and the encode goes on."""
+    from inrcodec.format.errors import FormatError
+
+    arr, data = fitted
+    calls = []
+
+    def refuse(f, arr, lam, level, threads=None):
+        calls.append(level)
+        raise FormatError("a latent lies 16384 from its predicted centre")
+
+    monkeypatch.setattr(latent_rdo, "refine_level", refuse)
+    out, err = latent_rdo.refine(data, arr, CFG.lam, 3)
+    assert out == data and calls == [2, 1, 0]
+    assert err == latent_rdo.cost(read(data), arr, CFG.lam, None)[2]
+
+
 def test_the_bar_names_the_stages_after_the_fit():
     """Coding and the rounding move no step: the bar says which one runs, at the fit's end."""
     from inrcodec.encoder.progress import AfterFit
