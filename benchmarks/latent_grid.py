@@ -189,6 +189,7 @@ def sweep_folder(args: argparse.Namespace) -> str:
     name += f"-m{args.long_fit_steps}" if args.long_fit_steps is not None else ""
     name += f"-t{args.top_lam:g}" if args.top_lam is not None else ""
     name += "-F" + "-".join(f"{lam:g}" for lam in args.full_res_lams) if args.full_res_lams else ""
+    name += "-D" + "-".join(f"{lam:g}" for lam in args.drop_lams) if args.drop_lams else ""
     name += "-c" + "-".join(str(w) for w in args.context_hidden) if args.context_hidden else ""
     name += "-i" + "-".join(args.init) if args.init else ""
     name += f"-r{args.network_rate:g}" if args.network_rate else ""
@@ -203,8 +204,9 @@ def ladder_points(args: argparse.Namespace) -> tuple[LatentConfig, ...]:
     Kodak run had it (--stage2); then the sampling, the synthesis width, the proxy, the
     full-resolution points' learning rate and steps (the presets' options give
     config.LATENT_PRESET_LADDER), the long fit of the points --long-fit names and the point
-    --top-lam adds, the full-resolution points --full-res-lams adds; --network-rate at the points
-    an init starts; --rdo-levels at every point or at those --rdo-at's inits start."""
+    --top-lam adds, the full-resolution points --full-res-lams adds, without those --drop-lams
+    names; --network-rate at the points an init starts; --rdo-levels at every point or at those
+    --rdo-at's inits start."""
     ladder = LATENT_STAGE2 if args.stage2 else LATENT_LADDER
     points = tuple(
         _with_proxy(replace(pt, interpolation=args.interpolation, hidden=_scaled(pt.hidden, args)), args)
@@ -227,9 +229,8 @@ def ladder_points(args: argparse.Namespace) -> tuple[LatentConfig, ...]:
             for pt in points
         )
     points += (replace(points[-1], lam=args.top_lam),) if args.top_lam is not None else ()
-    if not args.full_res_lams:
-        return points
     first_full = next(pt for pt in points if pt.finest == 0)  # grid-xhigh's point, as the options make it
+    points = tuple(pt for pt in points if pt.lam not in args.drop_lams)
     return points + tuple(replace(first_full, lam=lam) for lam in args.full_res_lams)
 
 
@@ -690,6 +691,12 @@ def main(argv: list[str] | None = None) -> int:
         "lambdas, comma-separated, named apart from the ladder's (the folder's name gets -F<lambdas>)",
     )
     p.add_argument(
+        "--drop-lams",
+        default="",
+        help="with --context: leave out the ladder's points with grids from 1/2 or coarser at these lambdas, "
+        "comma-separated (the folder's name gets -D<lambdas>)",
+    )
+    p.add_argument(
         "--top-lam",
         type=float,
         help="with --context: one more point above the ladder's top, its settings (grid-max's) at this lambda "
@@ -788,6 +795,16 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"--full-res-lams: lambdas separated by commas, not {args.full_res_lams!r}")
     if args.full_res_lams and (args.context == "none" or args.tuning):
         p.error("--full-res-lams is for the context model's ladder: give --context checkerboard (not --tuning)")
+    try:
+        args.drop_lams = tuple(float(lam) for lam in args.drop_lams.split(",")) if args.drop_lams else ()
+    except ValueError:
+        p.error(f"--drop-lams: lambdas separated by commas, not {args.drop_lams!r}")
+    if args.drop_lams and (args.context == "none" or args.tuning):
+        p.error("--drop-lams is for the context model's ladder: give --context checkerboard (not --tuning)")
+    coarse = {pt.lam for pt in LATENT_LADDER if pt.finest > 0}
+    if missing := [lam for lam in args.drop_lams if lam not in coarse]:
+        listed = ", ".join(f"{m:g}" for m in missing)
+        p.error(f"--drop-lams: no point with grids from 1/2 or coarser at lambda {listed}")
     if args.top_lam is not None and (args.context == "none" or args.tuning):
         p.error("--top-lam is for the context model's ladder: give --context checkerboard (not --tuning)")
     try:

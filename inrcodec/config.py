@@ -349,6 +349,10 @@ class LatentConfig:
     # D + lambda R (its rendered pixels, its range coder's bits) goes down (encoder.latent_rdo;
     # needs the checkerboard context model; 0: the latents as training rounded them)
     rdo_levels: int = 0
+    # after packing (and the rounding above), Adam steps of the synthesis and context networks
+    # on the file's own integer latents under the fit's loss, the file packed again and kept only
+    # if its D + lambda R went down, then rounded again (encoder.latent_tune; 0: none)
+    tune_steps: int = 0
     weight_bits: int = 8  # unused: pack() picks the synthesis' bit depth (6..10) by D + lambda R
     seed: int = 0  # torch seed of the synthesis init and the batch order
 
@@ -377,6 +381,8 @@ class LatentConfig:
             raise ValueError("network_rate must be in [0, 10]")
         if not 0 <= self.rdo_levels <= self.levels:
             raise ValueError("rdo_levels must be in 0..levels")
+        if not 0 <= self.tune_steps <= 100_000:
+            raise ValueError("tune_steps must be in 0..100000")
         if self.rdo_levels and self.context != "checkerboard":
             raise ValueError("rdo_levels needs context='checkerboard' (the rates it weighs are that model's)")
 
@@ -390,7 +396,14 @@ class LatentConfig:
 # LatentConfig fields added after results were committed, with the value that gives the behaviour
 # before them: latent_record leaves them out at that value, so the committed rows keep their
 # fingerprints (as ADDED_IN_2_0 does for EncodeConfig).
-LATENT_ADDED = {"quantizer": "uniform", "lr_finest": 1.0, "init": "", "network_rate": 0.0, "rdo_levels": 0}
+LATENT_ADDED = {
+    "quantizer": "uniform",
+    "lr_finest": 1.0,
+    "init": "",
+    "network_rate": 0.0,
+    "rdo_levels": 0,
+    "tune_steps": 0,
+}
 
 
 def latent_record(cfg: LatentConfig) -> dict:

@@ -619,6 +619,7 @@ def test_latent_grid_proxy_options_shape_the_ladder(capsys):
         long_fit_steps=None,
         top_lam=2.5e-4,
         full_res_lams=(),
+        drop_lams=(),
         context_hidden=(),
         init=("quarter-v2", "half-v1", "full-v1"),
         network_rate=1.0,
@@ -675,6 +676,9 @@ def test_latent_grid_proxy_options_shape_the_ladder(capsys):
         (["--full-res-lams", "x"], "--full-res-lams: lambdas separated by commas"),
         (["--top-lam", "2.5e-4", "--full-res-lams", "2.5e-4"], "named apart from the ladder's and the others"),
         (["--full-res-lams", "3e-3", "--tuning"], "--full-res-lams is for the context model's ladder"),
+        (["--drop-lams", "1.5e-3"], "--drop-lams: no point with grids from 1/2 or coarser at lambda 0.0015"),
+        (["--drop-lams", "1e-3,y"], "--drop-lams: lambdas separated by commas"),
+        (["--drop-lams", "1e-3", "--tuning"], "--drop-lams is for the context model's ladder"),
         (["--long-fit-steps", "100"], "--long-fit-steps: a step count for the points --long-fit names"),
         (["--context-hidden", "8,16"], "--context-hidden: one width in 1..255, or one per ladder point (8)"),
         (["--context-hidden", "0"], "--context-hidden: one width in 1..255"),
@@ -717,6 +721,7 @@ def test_long_fit_gives_the_named_points_the_full_resolution_points_training():
         long_fit_steps=None,
         top_lam=2.5e-4,
         full_res_lams=(),
+        drop_lams=(),
         context_hidden=(),
         init=("quarter-v2", "half-v1", "full-v1"),
         network_rate=1.0,
@@ -741,6 +746,11 @@ def test_long_fit_gives_the_named_points_the_full_resolution_points_training():
     more = lg.ladder_points(args)
     assert more[:-2] == points and more[-2:] == tuple(replace(points[6], lam=lam) for lam in (3e-3, 5e-3))
     assert points[6].finest == 0 and points[5].finest == 1 and points[6].init == "full-v1"
+    # --drop-lams: those points left out, the others and the added ones as they were
+    args.drop_lams = (2e-3, 1e-3)
+    fewer = lg.ladder_points(args)
+    assert fewer == tuple(p for p in more if p.lam not in (2e-3, 1e-3)) and len(fewer) == len(more) - 2
+    args.drop_lams = ()
     args.full_res_lams = ()
     args.top_lam = None
     assert lg.ladder_points(args) == points[:-1]
@@ -774,6 +784,7 @@ def test_sweep_folders_name_every_option_away_from_its_default():
         "long_fit_steps": None,
         "top_lam": None,
         "full_res_lams": (),
+        "drop_lams": (),
         "context_hidden": (),
         "init": (),
         "network_rate": 0.0,

@@ -40,7 +40,7 @@ from inrcodec import coords
 from inrcodec.config import LatentConfig
 from inrcodec.decoder.latent import render as decode_latent
 from inrcodec.decoder.latent import taps
-from inrcodec.encoder import latent_init, latent_rdo
+from inrcodec.encoder import latent_init, latent_rdo, latent_tune
 from inrcodec.encoder.latent_context import ContextModel, Pyramid
 from inrcodec.format.checkerboard import ARM_NAMES, FRAC, encode_latents
 from inrcodec.format.latent import (
@@ -472,6 +472,18 @@ def fit(
         if on_stage is not None:
             on_stage("round")
         data, err = latent_rdo.refine(data, arr, cfg.lam, cfg.rdo_levels, torch.get_num_threads())
+    if cfg.tune_steps:
+        if on_stage is not None:
+            on_stage("tune")
+        latent_tune.hold(model, data)
+        latent_tune.train(model, arr, cfg.tune_steps, cfg.seed)
+        tuned, tuned_err = pack(model, cfg, arr)
+        if _cost(tuned, tuned_err, cfg.lam, n) < _cost(data, err, cfg.lam, n):
+            data, err = tuned, tuned_err
+            if cfg.rdo_levels:
+                if on_stage is not None:
+                    on_stage("round")
+                data, err = latent_rdo.refine(data, arr, cfg.lam, cfg.rdo_levels, torch.get_num_threads())
     psnr = 10 * math.log10(255.0**2 / max(err, 1e-12))
     sections = read(data).section_bytes  # the file read back, as a decoder will
     return Fitted(
@@ -484,6 +496,11 @@ def fit(
         sections["synthesis"],
         sections.get("context", 0),
     )
+
+
+def _cost(data: bytes, err: float, lam: float, pixels: int) -> float:
+    """D + lambda R of a file: D the MSE of [0, 1] colours (``err`` on 0..255), R its bits per pixel."""
+    return err / 255.0**2 + lam * len(data) * 8 / pixels
 
 
 # --- the file: format version 8 (inrcodec/format/latent.py) ----------------------------------------
