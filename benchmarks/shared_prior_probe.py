@@ -12,7 +12,7 @@ Issue 14 ships the SIREN's init with the decoder; the same could be done here. T
    each image its own latents, the two networks shared; each step a batch of one image, the
    images in turn) with the training step of ``encoder.latent`` at the middle point of three
    (``--points``: quarter, the 1/4-resolution points, lambda 0.032, 0.016 = ``grid-low``, 0.008;
-   half, the 1/2-resolution ones, 0.004 = ``grid-medium``, 0.002, 0.001 = ``grid-high``; full,
+   half, the 1/2-resolution ones, 0.004 = ``grid-medium``, 0.002, 0.001 = ``grid-high`` then; full,
    the full-resolution ones, 1.5e-3 = ``grid-xhigh``, 5e-4, 2.5e-4 = ``grid-max``), for
    ``--steps-per-image`` steps an image, the presets' cosine schedule and proxy over the whole run;
 2. fits photo001-photo004 (never trained on) at the three points two ways, each as
@@ -45,7 +45,7 @@ from pathlib import Path
 from benchmarks import markdown as md
 from benchmarks.bd_rate import NoOverlap, bd_psnr, bd_rate
 from benchmarks.runner import REPO, command_line, provenance
-from inrcodec.config import LATENT_PRESET_LADDER
+from inrcodec.config import LATENT_RDO_LADDER
 
 PHOTOS = REPO.parent / "shared" / "photos"
 OUT = REPO / "benchmarks" / "results" / "latent" / "shared-prior-probe"
@@ -54,11 +54,11 @@ REFERENCE = (
 ) / "latent-proto.json"
 # the points of the presets' ladder that share one network shape: the 1/4-resolution ones (lambda
 # 0.032, 0.016 = grid-low, 0.008), the 1/2-resolution ones (0.004 = grid-medium, 0.002, 0.001 =
-# grid-high) and the full-resolution ones (1.5e-3 = grid-xhigh, 5e-4, 2.5e-4 = grid-max); the
+# grid-high then) and the full-resolution ones (1.5e-3 = grid-xhigh, 5e-4, 2.5e-4 = grid-max); the
 # shared networks train at the middle one's settings, from SIREN's random init (the presets' ladder
 # as it was before the inits this probe made, and before the networks' rate and the
 # full-resolution points' rounding, both added after its runs)
-_LADDER = tuple(replace(p, init="", network_rate=0.0, rdo_levels=0) for p in LATENT_PRESET_LADDER)
+_LADDER = tuple(replace(p, init="", network_rate=0.0, rdo_levels=0) for p in LATENT_RDO_LADDER)
 GROUPS = {"quarter": _LADDER[:3], "half": _LADDER[3:6], "full": _LADDER[6:]}
 HELD_OUT = ("photo001", "photo002", "photo003", "photo004")
 PRIOR_ID_BYTES = 2  # what naming a shipped network would add to a file

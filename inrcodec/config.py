@@ -569,7 +569,9 @@ LATENT_QUARTER_NETWORK_RATE = 1.0
 # already trains them for the rounding) it only moves them along the curve (-0.3 %), so not there
 # (docs/benchmark.md, "Rate–distortion rounding of the latents").
 LATENT_FULL_RDO_LEVELS = 4
-LATENT_PRESET_LADDER = tuple(
+# The presets' ladder from the rounding until the points below (kodak-rdo): three points whose
+# finest grid is 1/4 of the image side, three at 1/2, two at full resolution and the top (nine).
+LATENT_RDO_LADDER = tuple(
     replace(p, network_rate=LATENT_QUARTER_NETWORK_RATE)
     if p.init == LATENT_QUARTER_INIT
     else replace(p, rdo_levels=LATENT_FULL_RDO_LEVELS)
@@ -585,17 +587,36 @@ LATENT_PRESET_LADDER = tuple(
         finest=0,
     )
 )
-# The presets: points of the presets' ladder, each measured on Kodak. grid-low, grid-medium and
-# grid-high take the proxy and their shipped inits. grid-high was the uniform ladder's point until
-# the inits (with the proxy alone its point lay 0.2 dB below the uniform curve on Kodak); with
-# half-v1 it lies 0.13 dB above that curve, and the uniform point 0.70 dB below the new one
-# (docs/benchmark.md, "Shared networks"): it moved, from 0.43 to 0.33 bpp on Kodak.
-# grid-xhigh and grid-max: their finest grid at 0.1 of lr_latent, 11,520 steps (LATENT_FINEST_LR);
-# grid-max is the ladder's top (LATENT_TOP_LAM), the point at lambda 5e-4 has no name.
+# With the rounding, a full-resolution grid pays below grid-xhigh's lambda too, where before it
+# lay level with the 1/2-resolution points: grid-xhigh's settings at lambda 7e-3, 5e-3 and 3e-3 take
+# the place of the 1/2-resolution points at 2e-3 and 1e-3 (on photo001-004 the ladder's mean curve
+# -3.2 % BD-rate, every photo below zero; on Kodak ...; docs/benchmark.md, "Full-resolution points
+# in the middle of the curve"). The 1/2-resolution point at 4e-3 (grid-medium) stays: there the
+# full-resolution grid is level with it (lambda 1.1e-2) at three times the encode time.
+LATENT_MID_FULL_LAMS = (7e-3, 5e-3, 3e-3)
+LATENT_DROPPED_LAMS = (2e-3, 1e-3)
+# in benchmarks.latent_grid's order (--full-res-lams, --drop-lams): the kept points, then the new
+LATENT_PRESET_LADDER = tuple(p for p in LATENT_RDO_LADDER if p.lam not in LATENT_DROPPED_LAMS) + tuple(
+    replace(LATENT_RDO_LADDER[6], lam=lam) for lam in LATENT_MID_FULL_LAMS
+)
+
+
+def _point(lam: float) -> LatentConfig:
+    """The presets' ladder's point at ``lam``."""
+    return next(p for p in LATENT_PRESET_LADDER if p.lam == lam)
+
+
+# The presets: points of the presets' ladder, each measured on Kodak. grid-low and grid-medium take
+# the proxy and their shipped inits (quarter-v2, half-v1). grid-high was a 1/2-resolution point
+# (lambda 1e-3, half-v1) until the full-resolution points above replaced it: now grid-xhigh's
+# settings at lambda 7e-3, about its old rate for more PSNR, in about three times its encode time.
+# grid-xhigh and grid-max: their finest grid at 0.1 of lr_latent, 11,520 steps (LATENT_FINEST_LR),
+# from full-v1 and rounded by D + lambda R after packing; grid-max is the ladder's top
+# (LATENT_TOP_LAM). The points at lambda 3.2e-2, 8e-3, 5e-3, 3e-3 and 5e-4 have no name.
 LATENT_PRESETS: dict[str, LatentConfig] = {
-    "grid-low": LATENT_PRESET_LADDER[1],  # lambda 1.6e-2: about 0.10 bpp on the tuning photos
-    "grid-medium": LATENT_PRESET_LADDER[3],  # lambda 4e-3: about 0.29 bpp
-    "grid-high": LATENT_PRESET_LADDER[5],  # lambda 1e-3: about 0.37 bpp
-    "grid-xhigh": LATENT_PRESET_LADDER[6],  # lambda 1.5e-3, a full-resolution grid, 11,520 steps: about 2 min
-    "grid-max": LATENT_PRESET_LADDER[8],  # lambda 2.5e-4, a full-resolution grid, 11,520 steps: about 2 min
+    "grid-low": _point(1.6e-2),  # 1/4 resolution: about 0.09 bpp on the tuning photos
+    "grid-medium": _point(4e-3),  # 1/2 resolution: about 0.28 bpp
+    "grid-high": _point(7e-3),  # a full-resolution grid, 11,520 steps: about 0.35 bpp
+    "grid-xhigh": _point(1.5e-3),  # a full-resolution grid, 11,520 steps: about 0.86 bpp
+    "grid-max": _point(LATENT_TOP_LAM),  # a full-resolution grid, 11,520 steps: about 1.8 bpp
 }

@@ -554,6 +554,29 @@ def test_latent_grid_ablations_change_one_thing_and_report_against_the_presets(t
         lg.ablation_report(out, tmp_path / "reference", tmp_path / "plain")
 
 
+def test_a_ladder_of_other_points_is_compared_as_a_whole_curve_too():
+    """Against a baseline whose ladder has other points, the report adds the BD-rate of the two
+    whole mean curves beside the one over the shared points (which alone would read +0.0 %
+    when only points were swapped)."""
+    from benchmarks import latent_grid as lg
+
+    new = lg.OUT / (
+        "ladder-soft-fast-x0.92-lowres-f0.1-n11520-t0.00025-F0.007-0.005-0.003-D0.002-0.001"
+        "-iquarter-v2-half-v1-full-v1-r1-at-quarter-v2-rdo4-at-full-v1-first4"
+    )
+    old = lg.OUT / (
+        "ladder-soft-fast-x0.92-lowres-f0.1-n11520-t0.00025"
+        "-iquarter-v2-half-v1-full-v1-r1-at-quarter-v2-rdo4-at-full-v1-first4"
+    )
+    text = lg.report(new, lg.ANCHOR, old / "latent-proto.json")
+    mine = lg._load(new / "latent-proto.json")
+    whole = lg._bd(lg._same_images(lg._load(old / "latent-proto.json"), mine["images"]), mine)[0]
+    mean = next(line for line in text.splitlines() if line.startswith("| **mean curve**"))
+    assert "vs its whole ladder" in text and mean.endswith(f"| {whole:+.1f} % |") and whole < 0
+    same = lg.report(old, lg.ANCHOR, old / "latent-proto.json")  # the same points: no such column
+    assert "vs its whole ladder" not in same
+
+
 def test_latent_grid_modes_go_alone(capsys):
     """--ablations/--full-res have fixed points: with the sweep's options they would write into
     the sweep's folders, so the command refuses before any work."""
@@ -593,6 +616,7 @@ def test_latent_grid_proxy_options_shape_the_ladder(capsys):
         LATENT_PRESETS,
         LATENT_PROXY_LADDER,
         LATENT_PROXY_STEPS,
+        LATENT_RDO_LADDER,
         with_full_res,
     )
 
@@ -626,33 +650,49 @@ def test_latent_grid_proxy_options_shape_the_ladder(capsys):
         network_rate_at=("quarter-v2",),
         rdo_levels=4,
         rdo_at=("full-v1",),
+        tune_steps=0,
         **vars(args),
     )
-    assert lg.ladder_points(sweep) == LATENT_PRESET_LADDER
-    assert [p.network_rate for p in LATENT_PRESET_LADDER] == [1.0] * 3 + [0.0] * 6
+    assert lg.ladder_points(sweep) == LATENT_RDO_LADDER
+    assert [p.network_rate for p in LATENT_RDO_LADDER] == [1.0] * 3 + [0.0] * 6
     rated = lg.ladder_points(argparse.Namespace(**{**vars(sweep), "network_rate": 0.5, "network_rate_at": ()}))
     assert [p.network_rate for p in rated] == [0.5] * 9  # the points an init starts
     only = lg.ladder_points(
         argparse.Namespace(**{**vars(sweep), "network_rate": 0.5, "network_rate_at": ("quarter-v2",)})
     )
     assert [p.network_rate for p in only] == [0.5] * 3 + [0.0] * 6
-    assert [p.lr_finest for p in LATENT_PRESET_LADDER] == [1.0] * 6 + [0.1, 0.1, 0.1]
-    assert [p.steps for p in LATENT_PRESET_LADDER[6:]] == [11520, 11520, 11520]
-    assert [p.lam for p in LATENT_PRESET_LADDER[6:]] == [1.5e-3, 5e-4, 2.5e-4]
-    assert LATENT_PRESETS["grid-max"] == LATENT_PRESET_LADDER[-1] == replace(LATENT_PRESET_LADDER[7], lam=2.5e-4)
-    assert [replace(p, init="", network_rate=0.0) for p in LATENT_PRESET_LADDER[:6]] == list(LATENT_PROXY_LADDER[:6])
-    assert [p.init for p in LATENT_PRESET_LADDER] == ["quarter-v2"] * 3 + ["half-v1"] * 3 + ["full-v1"] * 3
+    assert [p.lr_finest for p in LATENT_RDO_LADDER] == [1.0] * 6 + [0.1, 0.1, 0.1]
+    assert [p.steps for p in LATENT_RDO_LADDER[6:]] == [11520, 11520, 11520]
+    assert [p.lam for p in LATENT_RDO_LADDER[6:]] == [1.5e-3, 5e-4, 2.5e-4]
+    assert LATENT_RDO_LADDER[-1] == replace(LATENT_RDO_LADDER[7], lam=2.5e-4)
+    assert [replace(p, init="", network_rate=0.0) for p in LATENT_RDO_LADDER[:6]] == list(LATENT_PROXY_LADDER[:6])
+    assert [p.init for p in LATENT_RDO_LADDER] == ["quarter-v2"] * 3 + ["half-v1"] * 3 + ["full-v1"] * 3
     assert LATENT_PRESETS["grid-xhigh"].lr_finest == LATENT_PRESETS["grid-max"].lr_finest == 0.1
     assert with_full_res(LATENT_LADDER, (0.3, 1.0))[6:] == (replace(LATENT_LADDER[6], lr_finest=0.3), LATENT_LADDER[7])
     assert with_full_res(LATENT_LADDER, (1.0,)) == LATENT_LADDER
     with pytest.raises(ValueError, match="3 factors for 2"):
         with_full_res(LATENT_LADDER, (1.0, 1.0, 1.0))
-    assert set(LATENT_PRESETS.values()) <= set(LATENT_PRESET_LADDER) | set(LATENT_LADDER)
-    assert [LATENT_PRESETS[n].quantizer for n in ("grid-low", "grid-medium", "grid-high")] == ["soft-fast"] * 3
-    assert [LATENT_PRESETS[n].init for n in ("grid-low", "grid-medium", "grid-high")] == [
-        "quarter-v2",
-        *["half-v1"] * 2,
-    ]
+    # the presets' ladder: the rounding's without its 1/2-resolution points at 2e-3 and 1e-3, and
+    # grid-xhigh's point at 7e-3, 5e-3 and 3e-3 after it (--drop-lams 2e-3,1e-3 --full-res-lams 7e-3,5e-3,3e-3)
+    added = {**vars(sweep), "full_res_lams": (7e-3, 5e-3, 3e-3)}
+    mid = lg.ladder_points(argparse.Namespace(**added))
+    dropped = lg.ladder_points(argparse.Namespace(**{**added, "drop_lams": (2e-3, 1e-3)}))
+    assert dropped == LATENT_PRESET_LADDER == tuple(p for p in mid if p.lam not in (2e-3, 1e-3))
+    # --tune-steps: at the points the rounding runs, and the points --full-res-lams copies from them
+    tuned = lg.ladder_points(argparse.Namespace(**{**added, "drop_lams": (2e-3, 1e-3), "tune_steps": 500}))
+    assert [p.tune_steps for p in tuned] == [0] * 4 + [500] * 6
+    assert tuned == tuple(replace(p, tune_steps=500) if p.rdo_levels else p for p in LATENT_PRESET_LADDER)
+    assert lg.sweep_folder(argparse.Namespace(**{**added, "tune_steps": 500, "n_images": 4})).endswith(
+        "-rdo4-at-full-v1-tune500-first4"
+    )
+    assert [p.lam for p in LATENT_PRESET_LADDER] == [3.2e-2, 1.6e-2, 8e-3, 4e-3, 1.5e-3, 5e-4, 2.5e-4, 7e-3, 5e-3, 3e-3]
+    assert LATENT_PRESET_LADDER[7:] == tuple(replace(LATENT_RDO_LADDER[6], lam=lam) for lam in (7e-3, 5e-3, 3e-3))
+    assert [p.finest for p in LATENT_PRESET_LADDER] == [2] * 3 + [1] + [0] * 6
+    assert [p.rdo_levels for p in LATENT_PRESET_LADDER] == [0] * 4 + [4] * 6
+    assert [LATENT_PRESETS[n].quantizer for n in ("grid-low", "grid-medium")] == ["soft-fast"] * 2
+    assert [LATENT_PRESETS[n].init for n in LATENT_PRESETS] == ["quarter-v2", "half-v1", *["full-v1"] * 3]
+    assert [LATENT_PRESETS[n].lam for n in LATENT_PRESETS] == [1.6e-2, 4e-3, 7e-3, 1.5e-3, 2.5e-4]
+    assert LATENT_PRESETS["grid-high"] == replace(LATENT_PRESETS["grid-xhigh"], lam=7e-3)
     assert set(LATENT_PRESETS.values()) <= set(LATENT_PRESET_LADDER)
     base = ["--context", "checkerboard", "--report"]
     for argv, msg in (
@@ -679,6 +719,7 @@ def test_latent_grid_proxy_options_shape_the_ladder(capsys):
         (["--drop-lams", "1.5e-3"], "--drop-lams: no point with grids from 1/2 or coarser at lambda 0.0015"),
         (["--drop-lams", "1e-3,y"], "--drop-lams: lambdas separated by commas"),
         (["--drop-lams", "1e-3", "--tuning"], "--drop-lams is for the context model's ladder"),
+        (["--tune-steps", "500"], "--tune-steps: 1..100000, with --rdo-levels"),
         (["--long-fit-steps", "100"], "--long-fit-steps: a step count for the points --long-fit names"),
         (["--context-hidden", "8,16"], "--context-hidden: one width in 1..255, or one per ladder point (8)"),
         (["--context-hidden", "0"], "--context-hidden: one width in 1..255"),
@@ -706,7 +747,7 @@ def test_long_fit_gives_the_named_points_the_full_resolution_points_training():
     import argparse
 
     from benchmarks import latent_grid as lg
-    from inrcodec.config import LATENT_LONG_FIT, LATENT_PRESET_LADDER, with_long_fit
+    from inrcodec.config import LATENT_LONG_FIT, LATENT_RDO_LADDER, with_long_fit
 
     args = argparse.Namespace(
         stage2=False,
@@ -728,10 +769,11 @@ def test_long_fit_gives_the_named_points_the_full_resolution_points_training():
         network_rate_at=("quarter-v2",),
         rdo_levels=4,
         rdo_at=("full-v1",),
+        tune_steps=0,
     )
     points = lg.ladder_points(args)
     changed = 0
-    for old, new in zip(LATENT_PRESET_LADDER, points, strict=True):
+    for old, new in zip(LATENT_RDO_LADDER, points, strict=True):
         if old.lam in (2e-3, 1e-3):
             assert new == replace(old, **LATENT_LONG_FIT) and new != old
             assert (new.finest, new.quantizer, new.lr_latent, new.lr_finest) == (1, "soft-fast", 0.1, 0.1)
@@ -754,13 +796,13 @@ def test_long_fit_gives_the_named_points_the_full_resolution_points_training():
     args.full_res_lams = ()
     args.top_lam = None
     assert lg.ladder_points(args) == points[:-1]
-    assert with_long_fit(LATENT_PRESET_LADDER, ()) == LATENT_PRESET_LADDER
-    assert [p.steps for p in with_long_fit(LATENT_PRESET_LADDER, (1e-3,), 23040)[4:6]] == [
-        LATENT_PRESET_LADDER[4].steps,
+    assert with_long_fit(LATENT_RDO_LADDER, ()) == LATENT_RDO_LADDER
+    assert [p.steps for p in with_long_fit(LATENT_RDO_LADDER, (1e-3,), 23040)[4:6]] == [
+        LATENT_RDO_LADDER[4].steps,
         23040,
     ]
     with pytest.raises(ValueError, match="no point with grids from 1/2 or coarser at lambda 0.003"):
-        with_long_fit(LATENT_PRESET_LADDER, (3e-3,))
+        with_long_fit(LATENT_RDO_LADDER, (3e-3,))
 
 
 def test_sweep_folders_name_every_option_away_from_its_default():
@@ -769,7 +811,7 @@ def test_sweep_folders_name_every_option_away_from_its_default():
     import argparse
 
     from benchmarks import latent_grid as lg
-    from inrcodec.config import LATENT_PRESET_LADDER
+    from inrcodec.config import LATENT_RDO_LADDER
 
     plain = {
         "stage2": False,
@@ -791,6 +833,7 @@ def test_sweep_folders_name_every_option_away_from_its_default():
         "network_rate_at": (),
         "rdo_levels": 0,
         "rdo_at": (),
+        "tune_steps": 0,
         "n_images": 4,
     }
     proxy = {"quantizer": "soft-fast", "proxy_steps": 0.92, "full_res_uniform": True}
@@ -801,6 +844,21 @@ def test_sweep_folders_name_every_option_away_from_its_default():
         ({**proxy, "synthesis_scale": 0.5}, "ladder-soft-fast-x0.92-lowres-s0.5-first4"),
         ({**proxy, "lr_finest": (0.3,)}, "ladder-soft-fast-x0.92-lowres-f0.3-first4"),
         ({**presets, "top_lam": 2.5e-4}, "ladder-soft-fast-x0.92-lowres-f0.1-n11520-t0.00025-first4"),
+        (
+            {
+                **presets,
+                "top_lam": 2.5e-4,
+                "full_res_lams": (7e-3, 5e-3, 3e-3),
+                "drop_lams": (2e-3, 1e-3),
+                "init": ("quarter-v2", "half-v1", "full-v1"),
+                "network_rate": 1.0,
+                "network_rate_at": ("quarter-v2",),
+                "rdo_levels": 4,
+                "rdo_at": ("full-v1",),
+            },
+            "ladder-soft-fast-x0.92-lowres-f0.1-n11520-t0.00025-F0.007-0.005-0.003-D0.002-0.001-iquarter-v2-half-v1"
+            "-full-v1-r1-at-quarter-v2-rdo4-at-full-v1-first4",
+        ),
         (
             {**presets, "full_res_steps": 23040, "long_fit": (2e-3, 1e-3), "long_fit_steps": 23040},
             "ladder-soft-fast-x0.92-lowres-f0.1-n23040-L0.002-0.001-m23040-first4",
@@ -818,7 +876,7 @@ def test_sweep_folders_name_every_option_away_from_its_default():
     assert lg.sweep_folder(argparse.Namespace(**widths)).endswith("-t0.00025-c8-8-8-16-16-16-16-24-first4")
     narrow = lg.ladder_points(argparse.Namespace(**widths))
     assert [p.context_hidden for p in narrow] == [8, 8, 8, 16, 16, 16, 16, 24, 24]
-    no_init = [replace(p, init="", network_rate=0.0, rdo_levels=0) for p in LATENT_PRESET_LADDER]  # what it ran
+    no_init = [replace(p, init="", network_rate=0.0, rdo_levels=0) for p in LATENT_RDO_LADDER]  # what it ran
     assert [replace(p, context_hidden=16) for p in narrow] == no_init
     one = lg.ladder_points(argparse.Namespace(**{**plain, **proxy, "context_hidden": (12,)}))
     assert [p.context_hidden for p in one] == [12] * 8
@@ -827,10 +885,10 @@ def test_sweep_folders_name_every_option_away_from_its_default():
     assert lg.sweep_folder(argparse.Namespace(**init)).endswith("-t0.00025-iquarter-v2-half-v1-full-v1-first4")
     started = lg.ladder_points(argparse.Namespace(**init))
     assert [p.init for p in started] == ["quarter-v2"] * 3 + ["half-v1"] * 3 + ["full-v1"] * 3
-    assert started == tuple(replace(p, network_rate=0.0, rdo_levels=0) for p in LATENT_PRESET_LADDER)
+    assert started == tuple(replace(p, network_rate=0.0, rdo_levels=0) for p in LATENT_RDO_LADDER)
     rated = {**init, "network_rate": 1.0, "network_rate_at": ("quarter-v2",)}
     presets_ladder = {**rated, "rdo_levels": 4, "rdo_at": ("full-v1",)}  # the presets: + rate, + rounding
-    assert lg.ladder_points(argparse.Namespace(**presets_ladder)) == LATENT_PRESET_LADDER
+    assert lg.ladder_points(argparse.Namespace(**presets_ladder)) == LATENT_RDO_LADDER
     assert lg.sweep_folder(argparse.Namespace(**presets_ladder)).endswith("-r1-at-quarter-v2-rdo4-at-full-v1-first4")
     assert (lg.OUT / lg.sweep_folder(argparse.Namespace(**presets_ladder)) / "latent-proto.json").is_file()
     every = lg.ladder_points(argparse.Namespace(**{**presets_ladder, "rdo_at": ()}))
@@ -906,11 +964,13 @@ def test_latent_grid_studies_keep_the_points_their_committed_results_ran():
     stage2 = [p for p in lg.LATENT_STAGE2 if lg.latent_record(p) in recorded]
     assert len(stage2) == 7  # the stage-2 ladder but grid-xhigh's point, added after that run
     # the presets' Kodak run (README's and docs' figures) ran the presets' ladder as it is now
-    presets = json.loads((lg.OUT / "kodak-rdo" / "latent-proto.json").read_text())
+    from inrcodec.config import LATENT_PRESET_LADDER
+
+    presets = json.loads((lg.OUT / "kodak-mid-full" / "latent-proto.json").read_text())
     assert presets["provenance"]["config"]["points"] == [
-        json.loads(json.dumps(lg.point_record(p))) for p in lg.LATENT_PRESET_LADDER
+        json.loads(json.dumps(lg.point_record(p))) for p in LATENT_PRESET_LADDER
     ]
-    assert [lg.point_config(r) for r in presets["provenance"]["config"]["points"]] == list(lg.LATENT_PRESET_LADDER)
+    assert [lg.point_config(r) for r in presets["provenance"]["config"]["points"]] == list(LATENT_PRESET_LADDER)
 
 
 def test_side_by_side_runs_alternate_and_balance():

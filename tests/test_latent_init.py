@@ -9,17 +9,20 @@ import numpy as np
 import pytest
 import torch
 
-from inrcodec.config import LATENT_LADDER, LATENT_PRESET_LADDER, LATENT_PRESETS, latent_record
+from inrcodec.config import LATENT_LADDER, LATENT_PRESET_LADDER, LATENT_PRESETS, LATENT_RDO_LADDER, latent_record
 from inrcodec.encoder import latent, latent_init
 
 
 def test_the_shipped_init_is_pinned_and_fits_the_quarter_resolution_points():
     values = latent_init.arrays("quarter-v1")
     assert all(v.dtype == np.float32 for v in values.values())
-    assert [latent_init.fits(p, "quarter-v1") for p in LATENT_PRESET_LADDER] == [True] * 3 + [False] * 6
-    assert [latent_init.fits(p, "half-v1") for p in LATENT_PRESET_LADDER] == [False] * 3 + [True] * 3 + [False] * 3
-    assert [latent_init.fits(p, "quarter-v2") for p in LATENT_PRESET_LADDER] == [True] * 3 + [False] * 6
-    assert [latent_init.fits(p, "full-v1") for p in LATENT_PRESET_LADDER] == [False] * 6 + [True] * 3
+    assert [latent_init.fits(p, "quarter-v1") for p in LATENT_RDO_LADDER] == [True] * 3 + [False] * 6
+    assert [latent_init.fits(p, "half-v1") for p in LATENT_RDO_LADDER] == [False] * 3 + [True] * 3 + [False] * 3
+    assert [latent_init.fits(p, "quarter-v2") for p in LATENT_RDO_LADDER] == [True] * 3 + [False] * 6
+    assert [latent_init.fits(p, "full-v1") for p in LATENT_RDO_LADDER] == [False] * 6 + [True] * 3
+    # the presets' ladder: 1/4, 1/2, then six full-resolution points, each from the init of its shape
+    assert [p.init for p in LATENT_PRESET_LADDER] == ["quarter-v2"] * 3 + ["half-v1"] + ["full-v1"] * 6
+    assert all(latent_init.fits(p, p.init) for p in LATENT_PRESET_LADDER)
     assert latent_init.fits(LATENT_PRESETS["grid-low"], "quarter-v1")
     assert not latent_init.fits(replace(LATENT_PRESETS["grid-low"], context_hidden=8), "quarter-v1")
     with pytest.raises(ValueError, match="unknown latent init 'nope'"):

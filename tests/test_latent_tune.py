@@ -62,13 +62,16 @@ def _cost(data: bytes, arr: np.ndarray) -> float:
 
 def test_hold_sets_the_files_integers_and_freezes_them():
     arr = _image()
-    model, data = _fitted(arr)
+    cfg = replace(CFG, rdo_levels=3)
+    model, data = _fitted(arr, cfg)
+    # the rounding moved latents away from the integers training left: hold must take the file's
+    assert any(not torch.equal(y[0], torch.from_numpy(q).float()) for y, q in zip(model.rounded(), read(data).latents))
     latent_tune.hold(model, data)
     assert not model.flat.requires_grad
     for y, q in zip(model.latents, read(data).latents):
         assert torch.equal(y[0], torch.from_numpy(q).float())
     # packed again, the latents are the file's, whatever the networks do
-    assert [q.tolist() for q in read(latent.pack(model, CFG, arr)[0]).latents] == [
+    assert [q.tolist() for q in read(latent.pack(model, cfg, arr)[0]).latents] == [
         q.tolist() for q in read(data).latents
     ]
 
@@ -96,16 +99,43 @@ def test_the_tuned_file_costs_no_more_and_is_what_the_fit_reports():
     assert tuned.bpp == len(tuned.data) * 8 / (arr.shape[0] * arr.shape[1])
 
 
+def test_the_tuned_fit_is_deterministic():
+    arr = _image()
+    cfg = replace(CFG, rdo_levels=3, tune_steps=100)
+    assert latent.fit(arr, cfg).data == latent.fit(arr, cfg).data
+
+
 def test_a_tuning_that_costs_more_is_dropped(monkeypatch):
     arr = _image()
-    plain = latent.fit(arr, CFG)
+    cfg = replace(CFG, rdo_levels=3)
+    plain = latent.fit(arr, cfg)
 
     def spoil(model, arr, steps, seed):
         with torch.no_grad():
             model.linears[-1].bias.add_(0.5)
 
     monkeypatch.setattr(latent_tune, "train", spoil)
-    assert latent.fit(arr, replace(CFG, tune_steps=10)).data == plain.data
+    assert latent.fit(arr, replace(cfg, tune_steps=10)).data == plain.data
+
+
+def test_a_tuned_file_the_format_cannot_hold_is_dropped(monkeypatch):
+    """A tuned context network can move a predicted centre so far that a latent's residual leaves
+    the stream's range: write() refuses that file, and the encode keeps the one before."""
+    from inrcodec.format.errors import FormatError
+
+    arr = _image()
+    cfg = replace(CFG, rdo_levels=3)
+    plain = latent.fit(arr, cfg)
+    pack, calls = latent.pack, []
+
+    def refuse_second(model, cfg, arr):
+        calls.append(1)
+        if len(calls) > 1:
+            raise FormatError("a latent lies 16384 from its predicted centre")
+        return pack(model, cfg, arr)
+
+    monkeypatch.setattr(latent, "pack", refuse_second)
+    assert latent.fit(arr, replace(cfg, tune_steps=50)).data == plain.data and len(calls) == 2
 
 
 def test_the_bar_names_tuning_and_the_second_rounding():

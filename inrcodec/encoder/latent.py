@@ -43,6 +43,7 @@ from inrcodec.decoder.latent import taps
 from inrcodec.encoder import latent_init, latent_rdo, latent_tune
 from inrcodec.encoder.latent_context import ContextModel, Pyramid
 from inrcodec.format.checkerboard import ARM_NAMES, FRAC, encode_latents
+from inrcodec.format.errors import FormatError
 from inrcodec.format.latent import (
     LatentFile,
     LatentHeader,
@@ -425,8 +426,9 @@ def fit(
     on_stage: Callable[[str], None] | None = None,
 ) -> Fitted:
     """Fit, quantize and pack one (H, W, C) uint8 image (then, with ``cfg.rdo_levels``, round its
-    latents by the file's D + lambda R: :mod:`latent_rdo`). ``on_stage`` hears "code" and "round"
-    as those begin (no step counts them)."""
+    latents by the file's D + lambda R: :mod:`latent_rdo`; with ``cfg.tune_steps``, tune its networks
+    on those integers and round again: :mod:`latent_tune`). ``on_stage`` hears "code", "round" and
+    "tune" as those begin (no step counts them)."""
     t0 = time.process_time()
     torch.manual_seed(cfg.seed)
     h, w, c = arr.shape
@@ -477,7 +479,10 @@ def fit(
             on_stage("tune")
         latent_tune.hold(model, data)
         latent_tune.train(model, arr, cfg.tune_steps, cfg.seed)
-        tuned, tuned_err = pack(model, cfg, arr)
+        try:
+            tuned, tuned_err = pack(model, cfg, arr)
+        except FormatError:  # the tuned context network put a latent's residual past what the stream holds
+            tuned, tuned_err = data, err
         if _cost(tuned, tuned_err, cfg.lam, n) < _cost(data, err, cfg.lam, n):
             data, err = tuned, tuned_err
             if cfg.rdo_levels:
@@ -581,7 +586,7 @@ def pack(model: LatentImage, cfg: LatentConfig, arr: np.ndarray) -> tuple[bytes,
             f = LatentFile(head, lat, steps, tensors, **context)
             data = _smallest(f)
             err = float(np.mean((decode_latent(f, w, h).astype(np.float64) - target) ** 2))
-            cost = err / 255.0**2 + cfg.lam * len(data) * 8 / (h * w)
+            cost = _cost(data, err, cfg.lam, h * w)
             if best is None or cost < best[0]:
                 best = (cost, data, err)
     return best[1], best[2]

@@ -24,7 +24,7 @@ class Plan:
 
 class AfterFit:
     """A latent-grid encode's bar: the fit's steps as "fit", then each stage after it (``stage``:
-    "code", "round") named at the fit's end, so that the bar says what the encode is doing while
+    "code", "round", "tune") named at the fit's end, so that the bar says what the encode is doing while
     no step moves it."""
 
     def __init__(self, progress: Progress) -> None:
