@@ -351,7 +351,9 @@ class LatentConfig:
     rdo_levels: int = 0
     # after packing (and the rounding above), Adam steps of the synthesis and context networks
     # on the file's own integer latents under the fit's loss, the file packed again and kept only
-    # if its D + lambda R went down, then rounded again (encoder.latent_tune; 0: none)
+    # if its D + lambda R went down, then rounded again (encoder.latent_tune; 0: none). 500 at the
+    # six full-resolution points: -2.6 % BD-rate on photo001-004 for 40-60 s more a file; not in
+    # the presets until a Kodak run (docs/benchmark.md, "The networks tuned on the file's ...")
     tune_steps: int = 0
     weight_bits: int = 8  # unused: pack() picks the synthesis' bit depth (6..10) by D + lambda R
     seed: int = 0  # torch seed of the synthesis init and the batch order
@@ -590,9 +592,10 @@ LATENT_RDO_LADDER = tuple(
 # With the rounding, a full-resolution grid pays below grid-xhigh's lambda too, where before it
 # lay level with the 1/2-resolution points: grid-xhigh's settings at lambda 7e-3, 5e-3 and 3e-3 take
 # the place of the 1/2-resolution points at 2e-3 and 1e-3 (on photo001-004 the ladder's mean curve
-# -3.2 % BD-rate, every photo below zero; on Kodak ...; docs/benchmark.md, "Full-resolution points
-# in the middle of the curve"). The 1/2-resolution point at 4e-3 (grid-medium) stays: there the
-# full-resolution grid is level with it (lambda 1.1e-2) at three times the encode time.
+# -3.2 % BD-rate, every photo below zero; on Kodak -5.2 %, every image, -33.1 % against JPEG
+# 4:2:0; docs/benchmark.md, "Full-resolution points in the middle of the curve"). The
+# 1/2-resolution point at 4e-3 (grid-medium) stays: there the full-resolution grid is level with
+# it (lambda 1.1e-2) at three times the encode time.
 LATENT_MID_FULL_LAMS = (7e-3, 5e-3, 3e-3)
 LATENT_DROPPED_LAMS = (2e-3, 1e-3)
 # in benchmarks.latent_grid's order (--full-res-lams, --drop-lams): the kept points, then the new

@@ -282,7 +282,7 @@ def test_a_latent_grid_preset_batch_writes_what_single_encodes_write(images):
 
 def test_a_latent_manifest_line_is_what_it_was_before_the_quantizer_field():
     """Outputs of a grid-* batch made before LatentConfig.quantizer, lr_finest, init,
-    network_rate and rdo_levels existed still match their manifest lines: those fields are
+    network_rate, rdo_levels and tune_steps existed still match their manifest lines: those fields are
     recorded only away from their old behaviour."""
     from dataclasses import asdict, replace
 
@@ -290,7 +290,7 @@ def test_a_latent_manifest_line_is_what_it_was_before_the_quantizer_field():
 
     cfg = LATENT_LADDER[1]  # grid-low before the proxy
     before = asdict(cfg)
-    for name in ("quantizer", "lr_finest", "init", "network_rate", "rdo_levels"):  # a line from before them
+    for name in ("quantizer", "lr_finest", "init", "network_rate", "rdo_levels", "tune_steps"):  # from before them
         del before[name]
     assert batch.settings(cfg, None, None)["config"] == json.loads(json.dumps(before))
     assert batch.settings(replace(cfg, quantizer="soft"), None, None)["config"]["quantizer"] == "soft"
@@ -299,3 +299,4 @@ def test_a_latent_manifest_line_is_what_it_was_before_the_quantizer_field():
     assert batch.settings(replace(cfg, network_rate=1.0), None, None)["config"]["network_rate"] == 1.0
     rounded = replace(cfg, context="checkerboard", rdo_levels=2)
     assert batch.settings(rounded, None, None)["config"]["rdo_levels"] == 2
+    assert batch.settings(replace(rounded, tune_steps=500), None, None)["config"]["tune_steps"] == 500
