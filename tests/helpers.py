@@ -211,3 +211,18 @@ def laplace_mass(k: np.ndarray, mu: float, b: float) -> np.ndarray:
         return np.where(x < 0, 0.5 * np.exp(x / b), 1 - 0.5 * np.exp(-x / b))
 
     return cdf(k + 0.5 - mu) - cdf(k - 0.5 - mu)
+
+
+# A small latent-grid point with the context model, and a noisy ramp to fit it to: the rounding's
+# and the tuning's tests (test_latent_rdo.py, test_latent_tune.py) fit it in a second or two.
+ROUNDING_CFG = config.LatentConfig(
+    lam=2e-3, levels=3, hidden=8, steps=80, batch=256, lr_latent=0.1, context="checkerboard", rate_sample=200
+)
+
+
+def noisy_ramp(h: int = 24, w: int = 32) -> np.ndarray:
+    """(h, w, 3) uint8: colour ramps plus seeded noise, so a fit has detail to code."""
+    rng = np.random.default_rng(3)
+    yy, xx = np.mgrid[0:h, 0:w]
+    smooth = np.stack([xx * 255 / w, yy * 255 / h, (xx + yy) * 4], axis=-1)
+    return np.clip(smooth + rng.normal(0, 20, (h, w, 3)), 0, 255).astype(np.uint8)

@@ -8,6 +8,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
+from helpers import ROUNDING_CFG, noisy_ramp
 
 from inrcodec import coords
 from inrcodec.config import LatentConfig
@@ -16,16 +17,8 @@ from inrcodec.encoder import latent, latent_rdo, latent_tune
 from inrcodec.format.latent import read
 from inrcodec.pixels import to_unit
 
-CFG = LatentConfig(
-    lam=2e-3, levels=3, hidden=8, steps=80, batch=256, lr_latent=0.1, context="checkerboard", rate_sample=200
-)
-
-
-def _image(h: int = 24, w: int = 32) -> np.ndarray:
-    rng = np.random.default_rng(3)
-    yy, xx = np.mgrid[0:h, 0:w]
-    smooth = np.stack([xx * 255 / w, yy * 255 / h, (xx + yy) * 4], axis=-1)
-    return np.clip(smooth + rng.normal(0, 20, (h, w, 3)), 0, 255).astype(np.uint8)
+CFG = ROUNDING_CFG
+_image = noisy_ramp
 
 
 def _fitted(arr: np.ndarray, cfg: LatentConfig = CFG) -> tuple[latent.LatentImage, bytes]:
