@@ -51,6 +51,9 @@ def train(model, arr: np.ndarray, steps: int, seed: int) -> None:
     gen = torch.Generator().manual_seed(seed)
     lat = [y.detach() for y in model.latents]
     flat = model.flat.detach()
+    if model.arm is not None:  # every latent's context values, once: they are the file's integers
+        near, ok, anchors = model.pyramid.contexts(*model.pyramid.sample(0, None)[:2])
+        context_of = flat[near] * ok
     for step in range(steps):
         scale = 0.5 * (1 + math.cos(math.pi * step / steps))
         for g, lr in zip(opt.param_groups, base):
@@ -61,8 +64,7 @@ def train(model, arr: np.ndarray, steps: int, seed: int) -> None:
         bits = torch.zeros(())
         if model.arm is not None:
             at, levels, weights = model.pyramid.sample(RATE_SAMPLE, gen)
-            near, ok, anchor = model.pyramid.contexts(at, levels)
-            own, context = flat.index_select(0, at), flat[near] * ok
+            own, context, anchor = flat.index_select(0, at), context_of.index_select(0, at), anchors.index_select(0, at)
             bits = (model.arm.bits(own, context, anchor, levels) * weights).sum()
         if cfg.network_rate:
             bits = bits + cfg.network_rate * model.network_bits()
