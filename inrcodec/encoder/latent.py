@@ -483,7 +483,7 @@ def fit(
             tuned, tuned_err = pack(model, cfg, arr)
         except FormatError:  # the tuned context network put a latent's residual past what the stream holds
             tuned, tuned_err = data, err
-        if _cost(tuned, tuned_err, cfg.lam, n) < _cost(data, err, cfg.lam, n):
+        if latent_rdo.file_cost(tuned, tuned_err, cfg.lam, n) < latent_rdo.file_cost(data, err, cfg.lam, n):
             data, err = tuned, tuned_err
             if cfg.rdo_levels:
                 if on_stage is not None:
@@ -501,11 +501,6 @@ def fit(
         sections["synthesis"],
         sections.get("context", 0),
     )
-
-
-def _cost(data: bytes, err: float, lam: float, pixels: int) -> float:
-    """D + lambda R of a file: D the MSE of [0, 1] colours (``err`` on 0..255), R its bits per pixel."""
-    return err / 255.0**2 + lam * len(data) * 8 / pixels
 
 
 # --- the file: format version 8 (inrcodec/format/latent.py) ----------------------------------------
@@ -586,7 +581,7 @@ def pack(model: LatentImage, cfg: LatentConfig, arr: np.ndarray) -> tuple[bytes,
             f = LatentFile(head, lat, steps, tensors, **context)
             data = _smallest(f)
             err = float(np.mean((decode_latent(f, w, h).astype(np.float64) - target) ** 2))
-            cost = _cost(data, err, cfg.lam, h * w)
+            cost = latent_rdo.file_cost(data, err, cfg.lam, h * w)
             if best is None or cost < best[0]:
                 best = (cost, data, err)
     return best[1], best[2]

@@ -40,7 +40,12 @@ def cost(f: LatentFile, arr: np.ndarray, lam: float, threads: int | None) -> tup
     data = write(f)
     h, w = arr.shape[:2]
     err = float(np.mean((render(f, w, h, threads).astype(np.float64) - arr) ** 2))
-    return err / 255.0**2 + lam * len(data) * 8 / (h * w), data, err
+    return file_cost(data, err, lam, h * w), data, err
+
+
+def file_cost(data: bytes, err: float, lam: float, pixels: int) -> float:
+    """D + lambda R of a file: D the MSE of [0, 1] colours (``err`` on 0..255), R its bits per pixel."""
+    return err / 255.0**2 + lam * len(data) * 8 / pixels
 
 
 def owners(centres: np.ndarray, n: int, bicubic: bool, residue: int) -> np.ndarray:
