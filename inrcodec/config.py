@@ -599,8 +599,9 @@ LATENT_RDO_LADDER = tuple(
 LATENT_MID_FULL_LAMS = (7e-3, 5e-3, 3e-3)
 LATENT_DROPPED_LAMS = (2e-3, 1e-3)
 # in benchmarks.latent_grid's order (--full-res-lams, --drop-lams): the kept points, then the new
+_XHIGH_POINT = next(p for p in LATENT_RDO_LADDER if p.finest == 0)  # grid-xhigh's: the first full-resolution
 LATENT_PRESET_LADDER = tuple(p for p in LATENT_RDO_LADDER if p.lam not in LATENT_DROPPED_LAMS) + tuple(
-    replace(LATENT_RDO_LADDER[6], lam=lam) for lam in LATENT_MID_FULL_LAMS
+    replace(_XHIGH_POINT, lam=lam) for lam in LATENT_MID_FULL_LAMS
 )
 
 

@@ -14,6 +14,7 @@ went down. The format does not change.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -22,12 +23,15 @@ from inrcodec import coords
 from inrcodec.format.latent import read
 from inrcodec.pixels import to_unit
 
+if TYPE_CHECKING:  # encoder.latent imports this module
+    from inrcodec.encoder.latent import LatentImage
+
 LR_FACTOR = 0.15  # of the fit's learning rates (lr_synthesis, lr_context), cosine to zero
 BATCH = 16384  # pixels a step
 RATE_SAMPLE = 32768  # latents rated a step (weighted per level: an unbiased estimate of all their bits)
 
 
-def hold(model, data: bytes) -> None:
+def hold(model: LatentImage, data: bytes) -> None:
     """Set ``model``'s latents to the integers of the packed file ``data`` and freeze them."""
     f = read(data)
     with torch.no_grad():
@@ -35,7 +39,7 @@ def hold(model, data: bytes) -> None:
     model.flat.requires_grad_(False)
 
 
-def train(model, arr: np.ndarray, steps: int, seed: int) -> None:
+def train(model: LatentImage, arr: np.ndarray, steps: int, seed: int) -> None:
     """``steps`` Adam steps of the synthesis and context networks of ``model`` (a
     :class:`encoder.latent.LatentImage` whose latents :func:`hold` has set) on the fit's loss."""
     cfg = model.cfg
