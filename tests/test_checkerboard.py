@@ -110,3 +110,23 @@ def test_any_changed_latent_words_are_a_format_error_and_nothing_else():
             assert all(np.array_equal(a, b) for a, b in zip(lat, back))  # only an unchanged block decodes
         except FormatError:
             pass
+
+
+def test_a_pass_cache_gives_the_plan_of_the_latents_it_is_asked_about():
+    """Outputs are reused only while a pass's inputs are unchanged: after moving a parent, an
+    anchor or a non-anchor, and after changing the network, the cached plan is the plan."""
+    sizes = level_sizes(12, 15, 3)
+    lat = latent_pyramid(sizes, 2)
+    arm = context_model(levels=3).integers()
+    cache = cb.PassCache()
+    rng = np.random.default_rng(3)
+    for step in range(8):
+        if step % 4 == 3:
+            arm = [a.copy() for a in arm]
+            arm[0][0, 0] += 1
+        else:
+            level = int(rng.integers(len(lat)))
+            lat[level][tuple(rng.integers(s) for s in lat[level].shape)] += 1
+        cached, fresh = cb._plan(lat, arm, cache), cb._plan(lat, arm)
+        for (l1, r1, i1), (l2, r2, i2) in zip(cached, fresh, strict=True):
+            assert l1 == l2 and np.array_equal(r1, r2) and np.array_equal(i1, i2)

@@ -27,7 +27,7 @@ import numpy as np
 
 from inrcodec import coords
 from inrcodec.decoder.latent import render, taps
-from inrcodec.format.checkerboard import moved_bits
+from inrcodec.format.checkerboard import PassCache, moved_bits
 from inrcodec.format.errors import FormatError
 from inrcodec.format.latent import LatentFile, read, write
 
@@ -81,6 +81,8 @@ def refine_level(f: LatentFile, arr: np.ndarray, lam: float, level: int, threads
     xs, ys = coords.axis_np(w), coords.axis_np(h)
     q = f.latents[level].copy()
     channels, lh, lw = q.shape
+    cache = PassCache()
+    base = _pixel_errors(f, arr, threads)
     for anchors in (True, False):
         groups = [(a, b) for a in range(period) for b in range(period) if ((a + b) % 2 == 0) == anchors]
         for a, b in groups:
@@ -89,18 +91,26 @@ def refine_level(f: LatentFile, arr: np.ndarray, lam: float, level: int, threads
             owner = (rows[:, None] * lw + cols[None, :])[reached]
             for c in range(channels):
                 f = _with(f, level, q)
-                base = _pixel_errors(f, arr, threads)
-                bits = moved_bits(f.latents, f.context, level, anchors, (0, *MOVES))[:, c, a::period, b::period]
+                bits = moved_bits(f.latents, f.context, level, anchors, (0, *MOVES), cache)[:, c, a::period, b::period]
                 best_cost, best = lam * bits[0], np.zeros(bits.shape[1:], np.int64)
+                best_k = np.zeros(bits.shape[1:], np.int64)  # best's index in errors
+                errors = [base]  # each pixel's error with the group unmoved, then moved by each move
                 for k, move in enumerate(MOVES, start=1):
                     moved = q.copy()
                     moved[c, a::period, b::period] += move
-                    change = _pixel_errors(_with(f, level, moved), arr, threads) - base
+                    errors.append(_pixel_errors(_with(f, level, moved), arr, threads))
+                    change = errors[k] - base
                     dist = np.bincount(owner, weights=change[reached], minlength=lh * lw).reshape(lh, lw)
                     trial = dist[a::period, b::period] + lam * bits[k]
                     better = trial < best_cost
-                    best_cost[better], best[better] = trial[better], move
+                    best_cost[better], best[better], best_k[better] = trial[better], move, k
                 q[c, a::period, b::period] += best
+                # A pixel sees one latent of the group, so its error now is the render's where its
+                # latent took the move chosen: no render of the moved group needed.
+                chosen = np.zeros((lh, lw), np.int64)
+                chosen[a::period, b::period] = best_k
+                base = base.copy()
+                base[reached] = np.choose(chosen.reshape(-1)[owner], [e[reached] for e in errors])
     return _with(f, level, q)
 
 
