@@ -39,7 +39,8 @@ class ImageError(ValueError):
 
 
 class PrecisionWarning(UserWarning):
-    """The image has more than 8 bits per sample; it is coded at 8."""
+    """The file holds more than is coded: samples deeper than 8 bits (coded at 8), or more than
+    one frame (the first is coded)."""
 
 
 @dataclass(frozen=True)
@@ -51,11 +52,16 @@ class ImageInfo:
     mode: str  # Pillow's mode, before the mode policy
     bits: int  # bits per sample in the file (16 for 16-bit PNGs, whatever Pillow's mode)
     channels: int  # what the mode policy makes of it: 1, 3 or 4
+    frames: int = 1  # frames or pages in the file (an animated GIF, WebP or PNG, a TIFF's pages)
 
     @property
     def warning(self) -> str | None:
-        """One line for an image whose samples lose precision when coded, else None."""
-        return f"{self.bits}-bit samples are coded at 8 bits" if self.bits > 8 else None
+        """One line for an image that loses something when coded (deeper samples, later
+        frames), else None."""
+        lost = [f"{self.bits}-bit samples are coded at 8 bits"] if self.bits > 8 else []
+        if self.frames > 1:
+            lost.append(f"{self.frames} frames, only the first is coded")
+        return "; ".join(lost) or None
 
 
 def _info(img: Image.Image) -> ImageInfo:
@@ -67,7 +73,7 @@ def _info(img: Image.Image) -> ImageInfo:
         channels = 1
     else:
         channels = 3
-    return ImageInfo(img.width, img.height, img.mode, 16 if deep else 8, channels)
+    return ImageInfo(img.width, img.height, img.mode, 16 if deep else 8, channels, getattr(img, "n_frames", 1))
 
 
 def _check(info: ImageInfo, path: Path) -> None:

@@ -627,3 +627,17 @@ def test_decode_loads_neither_the_experiment_commands_nor_torch(tmp_path):
     assert res.returncode == 0, res.stdout + res.stderr
     assert (tmp_path / "x.png").exists()
     assert {"lottery", "rtl", "prior"} <= set(main.list_commands(click.Context(main)))
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("encode", ""), ("decode", ""), ("info", ""), ("encode", "img.png", "-o", ""), ("decode", "img.inr", "-o", "")],
+    ids=lambda a: " ".join(repr(x) if not x else x for x in a),
+)
+def test_an_empty_path_is_a_usage_error_not_the_current_folder(bad_input_folder, args):
+    """pathlib reads '' as '.': decode '' was a traceback, info '' said '.: no such file'."""
+    before = {p.name: p.read_bytes() for p in bad_input_folder.iterdir()}
+    res = run(*args)
+    assert res.exit_code == 2, res.output
+    assert res.stderr.strip().splitlines()[-1].endswith(": an empty path names no file")
+    assert {p.name: p.read_bytes() for p in bad_input_folder.iterdir()} == before

@@ -77,6 +77,19 @@ def test_sixteen_bit_and_wide_integers_scale_to_8_bits(tmp_path):
     assert image.from_pil(unit).reshape(-1).tolist() == [0, 128, 255]
 
 
+@pytest.mark.parametrize("ext", ["gif", "webp", "png", "tiff"])
+def test_a_file_of_several_frames_codes_the_first_and_says_so(tmp_path, ext):
+    frames = [Image.fromarray(np.full((8, 9, 3), 40 * i, np.uint8), "RGB") for i in range(3)]
+    path = tmp_path / f"anim.{ext}"
+    frames[0].save(path, save_all=True, append_images=frames[1:])
+    assert image.probe(path).warning == "3 frames, only the first is coded"
+    with pytest.warns(image.PrecisionWarning, match="anim.*3 frames, only the first is coded"):
+        arr = image.load(path)
+    assert arr.shape == (8, 9, 3) and int(arr.max()) == 0  # the first frame, black
+    frames[0].save(tmp_path / "still.gif")
+    assert image.probe(tmp_path / "still.gif").warning is None
+
+
 def test_output_formats_are_checked_before_any_work(tmp_path):
     """What a writer would refuse only after the render: alpha where the format has none, a side
     over the format's limit, a format Pillow reads but cannot write (.inr, our own plugin's)."""

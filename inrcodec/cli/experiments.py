@@ -15,6 +15,7 @@ from pathlib import Path
 
 import click
 
+from inrcodec.cli import paths
 from inrcodec.cli.guard import Fail, run_guarded
 from inrcodec.experiments import lottery, routing
 
@@ -108,12 +109,14 @@ def _head(output: str, drawn: str):
     """Both commands: run on SRC, or draw a finished run's plots (``--plots-only DIR``)."""
     return _options(
         click.command(context_settings=HELP),
-        click.argument("src", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path)),
-        click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), help=f"default: {output}"),
+        click.argument("src", required=False, type=paths.NonEmptyPath(exists=True, dir_okay=False, path_type=Path)),
+        click.option(
+            "-o", "--output", type=paths.NonEmptyPath(file_okay=False, path_type=Path), help=f"default: {output}"
+        ),
         click.option(
             "--plots-only",
             "plots_dir",
-            type=click.Path(exists=True, file_okay=False, path_type=Path),
+            type=paths.NonEmptyPath(exists=True, file_okay=False, path_type=Path),
             help=f"draw {drawn} of the run in this folder (from its results.json), run nothing",
         ),
     )
@@ -237,7 +240,7 @@ def lottery_command(
 @click.option("--regions", "regions_spec", help="grid:RxC | kmeans:K[@F] | labels[@F]  [default: kmeans:4]")
 @click.option(
     "--region-map",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    type=paths.NonEmptyPath(exists=True, dir_okay=False, path_type=Path),
     help="label image (with --regions labels)",
 )
 @click.option("--preset", type=click.Choice(sorted(routing.PRESETS)), default="cpu", show_default=True)

@@ -52,11 +52,11 @@ def main() -> None:
 
 
 @main.command()
-@click.argument("srcs", metavar="SRC...", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("srcs", metavar="SRC...", nargs=-1, required=True, type=paths.NonEmptyPath(path_type=Path))
 @click.option(
     "-o",
     "--output",
-    type=click.Path(path_type=Path),
+    type=paths.NonEmptyPath(path_type=Path),
     help="default: SRC with .inr; with several inputs or a folder: the folder the .inr files go to",
 )
 @click.option("-f", "--force", is_flag=True, help="overwrite OUTPUT if it exists (a batch: redo every image)")
@@ -92,7 +92,7 @@ def main() -> None:
 )
 @click.option(
     "--region-map",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    type=paths.NonEmptyPath(exists=True, dir_okay=False, path_type=Path),
     help="label image for --regions labels",
 )
 @click.option("--device", help="cpu, cuda, mps (default: best available)")
@@ -227,7 +227,7 @@ def _file_output(output: Path | None, src: Path) -> Path:
     if output is not None:
         ctx = click.get_current_context()
         param = next(p for p in ctx.command.params if p.name == "output")
-        click.Path(dir_okay=False, path_type=Path).convert(output, param, ctx)
+        paths.NonEmptyPath(dir_okay=False, path_type=Path).convert(output, param, ctx)
         from inrcodec import image
 
         if output.suffix.lower() != ".inr" and output.suffix.lower() in image.image_extensions():
@@ -322,8 +322,10 @@ def _precision_warning():
 
 
 @main.command()
-@click.argument("src", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="default: SRC with .decoded.png")
+@click.argument("src", type=paths.NonEmptyPath(dir_okay=False, path_type=Path))
+@click.option(
+    "-o", "--output", type=paths.NonEmptyPath(dir_okay=False, path_type=Path), help="default: SRC with .decoded.png"
+)
 @click.option("-f", "--force", is_flag=True, help="overwrite OUTPUT if it exists")
 @click.option("--size", type=click.IntRange(min=1), help="longer side in pixels, aspect kept")
 @click.option("--width", type=click.IntRange(min=1), help="output width (height follows unless given)")
@@ -371,7 +373,7 @@ def decode(src, output, force, size, width, height, device, quiet):
 
 
 @main.command()
-@click.argument("src", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("src", type=paths.NonEmptyPath(dir_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="print as JSON")
 def info(src, as_json):
     """Header, sections and bytes of an .inr file."""
@@ -490,7 +492,11 @@ def _info_latent(src: Path, data: bytes, f, as_json: bool) -> None:
 @main.command()
 @click.option("--preset", type=click.Choice(list(PRESETS)), default="fast", show_default=True)
 @click.option(
-    "-o", "--outdir", type=click.Path(file_okay=False, path_type=Path), default=Path("demo-out"), show_default=True
+    "-o",
+    "--outdir",
+    type=paths.NonEmptyPath(file_okay=False, path_type=Path),
+    default=Path("demo-out"),
+    show_default=True,
 )
 @click.option("-f", "--force", is_flag=True, help="overwrite the demo's files in OUTDIR if they exist")
 def demo(preset, outdir, force):

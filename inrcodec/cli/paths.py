@@ -6,6 +6,18 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import click
+
+
+class NonEmptyPath(click.Path):
+    """click's Path, refusing an empty name: pathlib reads ``''`` as ``.``, the current folder,
+    which then met each command's checks under a name the user never gave (decode: a traceback)."""
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str) and not value:
+            self.fail("an empty path names no file", param, ctx)
+        return super().convert(value, param, ctx)
+
 
 def encoded_name(src: Path) -> Path:
     """``img.png`` -> ``img.inr``."""

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 
+from inrcodec.cli import paths
 from inrcodec.cli.guard import run_guarded
 
 HELP = {"help_option_names": ["-h", "--help"]}
@@ -34,7 +35,9 @@ def prior_command() -> None:
 
 
 @prior_command.command(context_settings=HELP)
-@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), help="default: runs/prior-hWIDTH")
+@click.option(
+    "-o", "--output", type=paths.NonEmptyPath(file_okay=False, path_type=Path), help="default: runs/prior-hWIDTH"
+)
 @click.option("--width", type=click.IntRange(min=1), default=80, show_default=True, help="hidden width")
 @click.option("--layers", type=click.IntRange(min=1), help="sine layers (default 3, the presets')")
 @click.option("--pe-levels", type=click.IntRange(min=0), help="Fourier levels (default 6, the presets')")
@@ -58,7 +61,7 @@ def prior_command() -> None:
 @click.option("--probe-photos", callback=_range, help="held-out probe photos FIRST-LAST [1-8]")
 @click.option(
     "--photos-dir",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    type=paths.NonEmptyPath(exists=True, file_okay=False, path_type=Path),
     default=Path("../shared/photos"),
     show_default=True,
     help="folder of photoNNN.png",
@@ -169,12 +172,12 @@ def train(
 
 
 @prior_command.command(context_settings=HELP)
-@click.argument("run", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("run", type=paths.NonEmptyPath(exists=True, file_okay=False, path_type=Path))
 @click.option("--id", "prior_id", type=click.IntRange(1, 65535), required=True, help="the new prior's ID")
 @click.option("--name", required=True, help="e.g. meta-h80-pe6-rgb-v1 (the data file is NAME.npz)")
 @click.option(
     "--priors-dir",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    type=paths.NonEmptyPath(exists=True, file_okay=False, path_type=Path),
     help="registry folder (index.json, data/); default: the package's inrcodec/priors",
 )
 def export(run, prior_id, name, priors_dir):
