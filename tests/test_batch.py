@@ -66,6 +66,7 @@ def test_two_workers_write_what_single_encodes_write(images, singles, tiny):
     assert [i["status"] for i in doc["images"]] == ["encoded"] * 3 and doc["failed"] == 0
     for i, name in zip(doc["images"], NAMES):
         assert {"bytes", "bpp", "psnr", "seconds"} <= set(i) and i["bytes"] == len(singles[name])
+        assert i["format_version"] == singles[name][4]
     assert "2 process worker(s)" in doc["ran_on"]
     lines = (images / "out" / MANIFEST).read_text().splitlines()
     assert sorted(json.loads(line)["output"] for line in lines) == ["a.inr", "b.inr", "c.inr"]
@@ -274,8 +275,15 @@ def test_a_latent_grid_preset_batch_writes_what_single_encodes_write(images):
     assert res.exit_code == 0, res.output
     assert outputs(images / "out") == singles and all(data[4] == 8 for data in singles.values())
     assert [i["status"] for i in json.loads(res.stdout)["images"]] == ["encoded"] * 3
+    assert [i["format_version"] for i in json.loads(res.stdout)["images"]] == [8] * 3
     again = json.loads(run("encode", images / "in", "-o", images / "out", *grid, "--json").stdout)
     assert [i["status"] for i in again["images"]] == ["skipped"] * 3
+    assert [i["format_version"] for i in again["images"]] == [8] * 3  # from the manifest
+    manifest = images / "out" / MANIFEST  # lines written before rows kept the version: the file's byte
+    rows = [json.loads(line) for line in manifest.read_text().splitlines()]
+    manifest.write_text("".join(json.dumps({k: v for k, v in r.items() if k != "format_version"}) + "\n" for r in rows))
+    again = json.loads(run("encode", images / "in", "-o", images / "out", *grid, "--json").stdout)
+    assert [(i["status"], i["format_version"]) for i in again["images"]] == [("skipped", 8)] * 3
     res = run("encode", images / "in", "-o", images / "out", "--preset", "grid-low", "--regions", "grid:2x2")
     assert res.exit_code == 2 and "--regions: not for the latent-grid presets" in res.stderr
 

@@ -35,7 +35,7 @@ class Item:
     output: Path
     status: str = "todo"  # todo | encoded | skipped | failed
     error: str | None = None
-    figures: dict = field(default_factory=dict)  # bytes, bpp, psnr, seconds
+    figures: dict = field(default_factory=dict)  # bytes, bpp, psnr, seconds, format_version
     sha: str | None = None
 
 
@@ -105,6 +105,8 @@ def plan(srcs, output: Path, force: bool, want: dict) -> list[Item]:
                     )
                 item.status = "skipped"
                 item.figures = {k: row.get(k) for k in ("bytes", "bpp", "psnr", "seconds")}
+                version = row.get("format_version")  # rows from before it was kept: the file's own byte
+                item.figures["format_version"] = item.output.read_bytes()[4] if version is None else version
             elif info.warning:
                 click.echo(f"warning: {item.source}: {info.warning}", err=True)
         except (ValueError, OSError) as e:  # ImageError is a ValueError
@@ -223,7 +225,8 @@ def _write(item: Item, res: dict, force: bool, manifest, want: dict) -> None:
     from inrcodec import image
 
     data, stats = res["data"], res["stats"]
-    figures = {"bytes": stats["bytes"], "bpp": stats["bpp"], "psnr": stats["psnr"], "seconds": round(res["seconds"], 3)}
+    figures = {k: stats[k] for k in ("bytes", "bpp", "psnr")}
+    figures |= {"seconds": round(res["seconds"], 3), "format_version": data[4]}
     try:
         image.atomic_write(item.output, lambda f: f.write(data), overwrite=force)
         manifest.add(item.output, str(item.source), item.sha, want, data, figures)

@@ -213,7 +213,8 @@ def encode(
         enc = run_guarded(lambda: job(spec))
     if as_json:
         # the keys both families' single-encode JSON share: output, preset, format_version,
-        # width, height, channels, device, bytes, bpp, psnr, sections (a batch's rows: docs/batch.md)
+        # width, height, channels, device, bytes, bpp, psnr, sections (a batch's rows: bytes, bpp, psnr,
+        # seconds, format_version; docs/batch.md)
         doc = dict(enc.stats, output=str(output), preset=preset, format_version=enc.data[4])
         click.echo(json.dumps(doc, indent=2))
     else:
