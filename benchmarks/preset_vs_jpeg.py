@@ -26,7 +26,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--results", type=Path, default=RESULTS / "kodak")
     ap.add_argument("--images", type=Path, default=REPO.parent / "shared" / "kodak")
-    ap.add_argument("--preset", default=config.DEFAULT_PRESET)
+    ap.add_argument("--preset", default=config.SIREN_DEFAULT_PRESET)  # its committed rows: the SIREN's
     args = ap.parse_args()
     cfg = config.preset(args.preset)
     setting = f"h{cfg.arch.hidden}-d{cfg.prune.density:.2f}"

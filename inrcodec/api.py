@@ -19,10 +19,11 @@ def encode(
 ) -> bytes:
     """Encode a path or an (H, W, C) uint8 array to ``.inr`` bytes.
 
-    ``preset`` None is the default (``config.DEFAULT_PRESET``); ``bpp`` caps the rate; extra
-    keyword arguments replace CoderConfig fields (e.g. ``weight_coder="auto"``). A latent-grid
-    preset (``grid-low`` ... ``grid-max``) writes format version 5 and takes none of those, only
-    ``steps=`` and ``seed=``, as on the command line.
+    ``preset`` None is the default (``config.DEFAULT_PRESET``, ``grid-medium``), or the SIREN's
+    (``config.SIREN_DEFAULT_PRESET``) when an option only the SIREN has is given: ``bpp`` (a rate
+    cap), a ``device`` other than the CPU, or keyword arguments that replace CoderConfig fields
+    (e.g. ``weight_coder="auto"``). A latent-grid preset (``grid-low`` ... ``grid-max``) writes
+    format version 8 and takes none of those, only ``steps=`` and ``seed=``, as on the command line.
     """
     return encode_with_stats(image, preset, bpp, device, progress, **coder).data
 
@@ -34,6 +35,9 @@ def encode_with_stats(image, preset=None, bpp=None, device=None, progress=None, 
     from inrcodec import image as imageio
     from inrcodec.encoder.pipeline import encode_array
 
+    if preset is None:  # as the command line: an option only the SIREN has picks its default
+        siren = bpp is not None or any(v is not None for k, v in coder.items() if k not in ("steps", "seed"))
+        preset = config.SIREN_DEFAULT_PRESET if siren or device not in (None, "cpu") else config.DEFAULT_PRESET
     latent_cfg = config.LATENT_PRESETS.get(preset)
     if latent_cfg is not None:
         # The command line's options and refusals, before the image is even read.
@@ -51,7 +55,7 @@ def encode_with_stats(image, preset=None, bpp=None, device=None, progress=None, 
 
         on_step = None if progress is None else lambda done, total, psnr: progress("fit", done, total, psnr)
         return latent.fit(arr, latent_cfg, on_step)
-    cfg = config.preset(preset or config.DEFAULT_PRESET, bpp=bpp)
+    cfg = config.preset(preset, bpp=bpp)
     if coder:
         cfg = replace(cfg, coder=replace(cfg.coder, **coder))
     return encode_array(arr, cfg, device, progress)

@@ -126,11 +126,15 @@ PRESETS: dict[str, EncodeConfig] = {
     # bytes at every point measured (docs/benchmark.md: the imp-vs-dense ablation on the tuning
     # photos, and the pruned points of the Kodak run). Pruning stays one flag away (--density).
     "low": RATE_LADDER[40],  # ladder point h40-d1.00: the lowest rates
-    "medium": RATE_LADDER[80],  # ladder point h80-d1.00: the default
+    "medium": RATE_LADDER[80],  # ladder point h80-d1.00: the SIREN's default (SIREN_DEFAULT_PRESET)
     "high": RATE_LADDER[144],  # ladder point h144-d1.00: the highest rate of the ladder
 }
 LADDER_PRESETS = ("low", "medium", "high")  # with a rate cap, these choose their width on RATE_LADDER
-DEFAULT_PRESET = "medium"
+# The default is the latent-grid family's `grid-medium` (Kodak: 27.58 dB at 0.226 bpp in 31 s of
+# one core, where `medium` gives 27.09 dB at 0.234 in 46 s; docs/benchmark.md). An option only
+# the SIREN has (a rate cap, pruning, regions, a prior, its coders, a GPU) picks `medium` instead.
+DEFAULT_PRESET = "grid-medium"
+SIREN_DEFAULT_PRESET = "medium"
 
 
 def preset(name: str, **overrides) -> EncodeConfig:

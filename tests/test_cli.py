@@ -641,3 +641,34 @@ def test_an_empty_path_is_a_usage_error_not_the_current_folder(bad_input_folder,
     assert res.exit_code == 2, res.output
     assert res.stderr.strip().splitlines()[-1].endswith(": an empty path names no file")
     assert {p.name: p.read_bytes() for p in bad_input_folder.iterdir()} == before
+
+
+def test_the_default_preset_is_grid_medium_and_an_option_only_the_siren_has_picks_medium(tmp_path, monkeypatch):
+    """No --preset: the latent family's grid-medium; with --density, --bpp, a coder, --prior,
+    --regions or a GPU: the SIREN's medium (README, docs/pipeline.md). The Python API alike."""
+    import inrcodec
+    from inrcodec.encoder import latent, pipeline
+
+    src = tmp_path / "a.png"
+    image.save(smooth(), src)
+    res = run("encode", src, "-o", tmp_path / "g.inr", "--steps", 20, "--json")
+    assert res.exit_code == 0, res.output
+    assert (json.loads(res.stdout)["preset"], json.loads(res.stdout)["format_version"]) == ("grid-medium", 8)
+    seen = []
+
+    def tripwire(arr, cfg, *args, **kwargs):
+        seen.append(cfg)
+        raise KeyboardInterrupt  # the preset is all this test wants; the fit is another test's
+
+    monkeypatch.setattr(pipeline, "encode_array", tripwire)
+    for option in (("--density", "0.5"), ("--weight-coder", "sinr"), ("--entropy-coder", "range")):
+        assert run("encode", src, "-o", tmp_path / "s.inr", *option).exit_code == 130
+    assert [c.arch.hidden for c in seen] == [config.PRESETS["medium"].arch.hidden] * 3
+    monkeypatch.setattr(latent, "fit", tripwire)
+    with pytest.raises(KeyboardInterrupt):
+        inrcodec.encode(smooth())
+    assert seen[-1] == config.LATENT_PRESETS["grid-medium"]
+    with pytest.raises(KeyboardInterrupt):
+        inrcodec.encode(smooth(), weight_coder="sinr")
+    assert seen[-1].arch.hidden == config.PRESETS["medium"].arch.hidden
+    _only(tmp_path, "a.png", "g.inr")

@@ -101,7 +101,7 @@ def test_auto_coder_keeps_sinr_only_where_it_wins(encoded_scalar):
 
 
 def test_presets_are_well_formed():
-    assert config.DEFAULT_PRESET in config.PRESETS
+    assert config.DEFAULT_PRESET in config.LATENT_PRESETS and config.SIREN_DEFAULT_PRESET in config.PRESETS
     for name, cfg in config.PRESETS.items():
         assert config.preset(name) == cfg
         assert 0 < cfg.prune.density <= 1 and cfg.fit.steps > 0 and cfg.coder.weight_coder in ("scalar", "sinr", "auto")

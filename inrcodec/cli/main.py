@@ -13,7 +13,7 @@ import click
 from inrcodec.cli import paths
 from inrcodec.cli.guard import interrupted, run_guarded
 from inrcodec.cli.progress import Bar
-from inrcodec.config import DEFAULT_PRESET, LATENT_PRESETS, PRESETS
+from inrcodec.config import DEFAULT_PRESET, LATENT_PRESETS, PRESETS, SIREN_DEFAULT_PRESET
 from inrcodec.executors import LOCAL
 
 # Commands imported only when named (or listed by --help): the experiments' modules are 30 ms of
@@ -63,9 +63,9 @@ def main() -> None:
 @click.option(
     "--preset",
     type=click.Choice([*PRESETS, *LATENT_PRESETS]),
-    default=DEFAULT_PRESET,
-    show_default=True,
-    help="a SIREN, or grid-*: latent grids under a small synthesis (format v8; docs/benchmark.md)",
+    help=f"grid-*: latent grids under a small sine synthesis (format v8), or a SIREN; default {DEFAULT_PRESET}, "
+    f"or {SIREN_DEFAULT_PRESET} with an option only the SIREN has (--bpp, --density, --regions, --prior, "
+    "the coders, --device other than cpu)",
 )
 @click.option(
     "--bpp",
@@ -139,12 +139,14 @@ def encode(
     batch = len(srcs) > 1 or workers or ray is not None or any(s.is_dir() for s in srcs)
     if not batch and threads is not None:
         raise click.UsageError("--threads is for a batch (several inputs, a folder, --workers or --ray)")
+    siren_only = {
+        "--bpp": bpp, "--weight-coder": weight_coder, "--entropy-coder": entropy_coder, "--prior": prior,
+        "--density": density, "--regions": regions, "--region-map": region_map,
+    }  # fmt: skip
+    given = [name for name, value in siren_only.items() if value is not None]
+    if preset is None:
+        preset = SIREN_DEFAULT_PRESET if given or device not in (None, "cpu") else DEFAULT_PRESET
     if preset in LATENT_PRESETS:
-        siren_only = {
-            "--bpp": bpp, "--weight-coder": weight_coder, "--entropy-coder": entropy_coder, "--prior": prior,
-            "--density": density, "--regions": regions, "--region-map": region_map,
-        }  # fmt: skip
-        given = [name for name, value in siren_only.items() if value is not None]
         if given:
             raise click.UsageError(f"{', '.join(given)}: not for the latent-grid presets ({preset}) yet")
         if device not in (None, "cpu"):
