@@ -20,40 +20,46 @@ def encode(
     """Encode a path or an (H, W, C) uint8 array to ``.inr`` bytes.
 
     ``preset`` None is the default (``config.DEFAULT_PRESET``, ``grid-medium``), or the SIREN's
-    (``config.SIREN_DEFAULT_PRESET``) when an option only the SIREN has is given: ``bpp`` (a rate
-    cap), a ``device`` other than the CPU, or keyword arguments that replace CoderConfig fields
-    (e.g. ``weight_coder="auto"``). A latent-grid preset (``grid-low`` ... ``grid-max``) writes
-    format version 8 and takes none of those, only ``steps=`` and ``seed=``, as on the command line.
+    (``config.SIREN_DEFAULT_PRESET``) when an option only the SIREN has is given: a ``device``
+    other than the CPU, or keyword arguments that replace CoderConfig fields (e.g.
+    ``weight_coder="auto"``). A latent-grid preset (``grid-low`` ... ``grid-max``) writes format
+    version 8 and takes none of those, only ``steps=`` and ``seed=``, as on the command line;
+    ``bpp`` (a rate cap) with one, or with no preset, fits the grid ladder's points until the best
+    file under the cap (``encoder.latent_rate``; then ``steps`` is refused).
     """
     return encode_with_stats(image, preset, bpp, device, progress, **coder).data
 
 
 def encode_with_stats(image, preset=None, bpp=None, device=None, progress=None, **coder):
-    """Like :func:`encode`, but returns the stats with the bytes (``.data``): an Encoded, or for a
-    latent-grid preset the latent encoder's Fitted."""
+    """Like :func:`encode`, but returns the stats with the bytes (``.data``): an Encoded, for a
+    latent-grid preset the latent encoder's Fitted, and with a cap on one rate control's Capped."""
     from inrcodec import config
     from inrcodec import image as imageio
     from inrcodec.encoder.pipeline import encode_array
 
     if preset is None:  # as the command line: an option only the SIREN has picks its default
-        siren = bpp is not None or any(v is not None for k, v in coder.items() if k not in ("steps", "seed"))
+        siren = any(v is not None for k, v in coder.items() if k not in ("steps", "seed"))
         preset = config.SIREN_DEFAULT_PRESET if siren or device not in (None, "cpu") else config.DEFAULT_PRESET
     latent_cfg = config.LATENT_PRESETS.get(preset)
     if latent_cfg is not None:
         # The command line's options and refusals, before the image is even read.
         own = {k: coder.pop(k) for k in ("steps", "seed") if coder.get(k) is not None}
-        given = [name for name, value in {"bpp": bpp, **coder}.items() if value is not None]
+        given = [name for name, value in coder.items() if value is not None]
         if given:
-            what = f"not for the latent-grid presets ({preset}: they take steps and seed)"
+            what = f"not for the latent-grid presets ({preset}: they take bpp, steps and seed)"
             raise ValueError(f"{', '.join(given)}: {what}")
         if device not in (None, "cpu"):
             raise ValueError(f"device {device!r}: the latent-grid encoder runs on the CPU")
-        latent_cfg = replace(latent_cfg, **own)
+        if bpp is not None and "steps" in own:
+            raise ValueError("steps: not with bpp on the latent-grid presets (each ladder point has its own)")
+        latent_cfg = replace(latent_cfg, **own) if bpp is None else config.latent_cap(bpp, own.get("seed"))
     arr = image if isinstance(image, np.ndarray) else imageio.load(image)
     if latent_cfg is not None:
-        from inrcodec.encoder import latent
+        from inrcodec.encoder import latent, latent_rate
 
         on_step = None if progress is None else lambda done, total, psnr: progress("fit", done, total, psnr)
+        if isinstance(latent_cfg, config.LatentCap):
+            return latent_rate.fit_to_cap(arr, latent_cfg, lambda point: (on_step, None))
         return latent.fit(arr, latent_cfg, on_step)
     cfg = config.preset(preset, bpp=bpp)
     if coder:

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from inrcodec.config import EncodeConfig, LatentConfig, latent_record
+from inrcodec.config import EncodeConfig, LatentCap, LatentConfig, latent_record
 
 MANIFEST = "inrcodec-batch.jsonl"
 
@@ -32,17 +32,23 @@ class Job:
 
     name: str  # the input as given on the command line (messages)
     data: bytes  # the image file's bytes
-    cfg: EncodeConfig | LatentConfig  # a SIREN preset's, or a latent-grid preset's (format v5)
+    # a SIREN preset's, a latent-grid preset's (format v8), or the grid ladder's rate control (--bpp)
+    cfg: EncodeConfig | LatentConfig | LatentCap
     regions: str | None = None  # --regions (grid:RxC, kmeans:K[@F]); no label maps in a batch
     device: str | None = None
 
 
-def settings(cfg: EncodeConfig | LatentConfig, regions: str | None, device: str | None, threads: int = 1) -> dict:
+def settings(
+    cfg: EncodeConfig | LatentConfig | LatentCap, regions: str | None, device: str | None, threads: int = 1
+) -> dict:
     """What an output's bytes depend on, as the manifest records it (tuples as JSON lists, so a
     line read back compares equal); the thread count too, since torch's sums round by it. A latent
     config is recorded without the fields added at their old behaviour, so batches made before
     them still match their lines."""
-    config = latent_record(cfg) if isinstance(cfg, LatentConfig) else asdict(cfg)
+    if isinstance(cfg, LatentCap):
+        config = {"bpp": cfg.bpp, "points": [latent_record(p) for p in cfg.points], "typical_bpp": cfg.typical_bpp}
+    else:
+        config = latent_record(cfg) if isinstance(cfg, LatentConfig) else asdict(cfg)
     doc = {"config": config, "regions": regions, "device": device or "auto", "threads": threads}
     return json.loads(json.dumps(doc))
 
@@ -69,6 +75,24 @@ def encode_job(job: Job, progress=None) -> dict:
             fitted = latent.fit(arr, job.cfg, bar and bar.step, bar and bar.stage)
             data, err = fitted.data, None
             stats = {"bytes": len(data), "bpp": fitted.bpp, "psnr": fitted.psnr, "cpu_seconds": fitted.seconds}
+        elif isinstance(job.cfg, LatentCap):
+            from inrcodec.encoder import latent_rate
+            from inrcodec.encoder.progress import AfterFit
+
+            def progress_for(point):  # one bar: each point's fit restarts it
+                bar = AfterFit(progress)
+                return bar.step, bar.stage
+
+            capped = latent_rate.fit_to_cap(arr, job.cfg, progress_for if progress else None)
+            fitted, data, err = capped.fitted, capped.fitted.data, None
+            stats = {
+                "bytes": len(data),
+                "bpp": fitted.bpp,
+                "psnr": fitted.psnr,
+                "cpu_seconds": sum(t["cpu_seconds"] for t in capped.tried),
+                "lam": capped.point.lam,
+                "rate_control": capped.tried,
+            }
         elif job.regions:
             from inrcodec.encoder.region_spec import parse_spec
             from inrcodec.encoder.rtl import encode_regions

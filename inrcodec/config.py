@@ -628,3 +628,55 @@ LATENT_PRESETS: dict[str, LatentConfig] = {
     "grid-xhigh": _point(1.5e-3),  # a full-resolution grid, 11,520 steps: about 0.86 bpp
     "grid-max": _point(LATENT_TOP_LAM),  # a full-resolution grid, 11,520 steps: about 1.8 bpp
 }
+
+# Rate control of the latent-grid family (--bpp without a SIREN preset; encoder/latent_rate.py).
+# Each point of the presets' ladder with its mean bpp on photo001-photo004 (the ladder's run there:
+# benchmarks/results/latent/ladder-soft-fast-x0.92-lowres-f0.1-n11520-t0.00025-F0.007-0.005-0.003-
+# D0.002-0.001-iquarter-v2-half-v1-full-v1-r1-at-quarter-v2-rdo4-at-full-v1-first4; a test pins these
+# figures to it). The search orders the points by it and takes it as its first guess of a point's
+# rate, before it has measured what this image's files take: one point's file on those photos
+# takes 0.6x to 1.8x its mean.
+LATENT_RATE_BPP = {
+    3.2e-2: 0.0685,
+    1.6e-2: 0.0861,
+    8e-3: 0.1015,
+    4e-3: 0.2791,
+    7e-3: 0.3458,
+    5e-3: 0.4289,
+    3e-3: 0.5844,
+    1.5e-3: 0.8613,
+    5e-4: 1.4239,
+    2.5e-4: 1.7731,
+}
+
+
+@dataclass(frozen=True)
+class LatentCap:
+    """Rate control over the latent-grid ladder: the best of its points whose file fits ``bpp``."""
+
+    bpp: float  # the cap: a file of at most floor(bpp * width * height / 8) bytes
+    # the points to choose from, in ascending order of their typical rate, each a full LatentConfig
+    # (so --seed reaches every point and a batch's manifest records what its files depend on)
+    points: tuple[LatentConfig, ...] = ()
+    typical_bpp: tuple[float, ...] = ()  # each point's mean bpp on the tuning photos (LATENT_RATE_BPP)
+
+    def __post_init__(self) -> None:
+        if not self.bpp > 0:
+            raise ValueError("the rate cap must be above 0 bpp")
+        if not self.points or len(self.points) != len(self.typical_bpp):
+            raise ValueError("rate control needs points, each with its typical bpp")
+        if list(self.typical_bpp) != sorted(self.typical_bpp):
+            raise ValueError("the points must come in ascending order of their typical bpp")
+
+
+def latent_cap(bpp: float, seed: int | None = None) -> LatentCap:
+    """The presets' ladder as a rate-control search for a cap of ``bpp`` (``seed``: every point's)."""
+    order = sorted(LATENT_PRESET_LADDER, key=lambda p: LATENT_RATE_BPP[p.lam])
+    if seed is not None:
+        order = [replace(p, seed=seed) for p in order]
+    return LatentCap(bpp, tuple(order), tuple(LATENT_RATE_BPP[p.lam] for p in order))
+
+
+def latent_preset_name(cfg: LatentConfig) -> str | None:
+    """The grid-* preset that ``cfg`` is (seed aside), or None for an unnamed point of the ladder."""
+    return next((name for name, p in LATENT_PRESETS.items() if p == replace(cfg, seed=p.seed)), None)

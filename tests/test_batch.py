@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from helpers import tiny_config
 from PIL import Image
-from test_cli import allow_preset, run
+from test_cli import allow_preset, run, tiny_cap  # noqa: F401  (tiny_cap: a fixture)
 
 from inrcodec import batch, image
 from inrcodec.batch import MANIFEST
@@ -286,6 +286,26 @@ def test_a_latent_grid_preset_batch_writes_what_single_encodes_write(images):
     assert [(i["status"], i["format_version"]) for i in again["images"]] == [("skipped", 8)] * 3
     res = run("encode", images / "in", "-o", images / "out", "--preset", "grid-low", "--regions", "grid:2x2")
     assert res.exit_code == 2 and "--regions: not for the latent-grid presets" in res.stderr
+
+
+def test_a_rate_capped_grid_batch_writes_what_single_encodes_write(images, tiny_cap):  # noqa: F811
+    """--bpp on the grid family in a batch: the job carries the whole search (LatentCap), so each
+    worker writes what the single command writes under the same cap, and a rerun skips them."""
+    cap = ("--bpp", 7.5)  # the points take 6.3, 6.7-6.9 and 7.9-8.5 bpp of these 24x16 pictures
+    singles = {}
+    for name in NAMES:
+        dst = images / f"{name}.inr"
+        assert run("encode", images / "in" / f"{name}.png", "-o", dst, *cap, "-q").exit_code == 0
+        singles[name] = dst.read_bytes()
+    res = run("encode", images / "in", "-o", images / "out", *cap, "--workers", 2, "--json")
+    assert res.exit_code == 0, res.output
+    assert outputs(images / "out") == singles
+    assert all(len(d) <= 7.5 * 24 * 16 / 8 for d in singles.values())
+    again = json.loads(run("encode", images / "in", "-o", images / "out", *cap, "--json").stdout)
+    assert [i["status"] for i in again["images"]] == ["skipped"] * 3
+    other = json.loads(run("encode", images / "in", "-o", images / "out", "--bpp", 9, "--json").stdout)
+    assert [i["status"] for i in other["images"]] == ["failed"] * 3  # another cap: not these files
+    assert "exists, not made from" in other["images"][0]["error"]
 
 
 def test_a_latent_manifest_line_is_what_it_was_before_the_quantizer_field():

@@ -590,13 +590,66 @@ def test_threads_without_a_batch_is_a_usage_error(tmp_path, crop, preset):
 
 
 def test_steps_with_a_rate_cap_on_a_ladder_preset_is_a_usage_error(tmp_path):
-    """--bpp on low/medium/high chooses the ladder width, each with its own steps: --steps would be
-    ignored, so it is refused (exit 2, one line, nothing written); with --density the cap prunes."""
+    """--bpp on low/medium/high chooses the ladder width, and on the grid-* presets (or none) the
+    ladder point, each with its own steps: --steps would be ignored, so it is refused (exit 2, one
+    line, nothing written); with --density the cap prunes."""
     src = tmp_path / "a.png"
     image.save(np.full((16, 16, 3), 99, np.uint8), src)
-    res = run("encode", src, "-o", tmp_path / "a.inr", "--bpp", "0.5", "--steps", "10")
+    res = run("encode", src, "-o", tmp_path / "a.inr", "--preset", "medium", "--bpp", "0.5", "--steps", "10")
     assert res.exit_code == 2 and "--steps with --bpp" in res.stderr
+    for preset in ((), ("--preset", "grid-high")):
+        res = run("encode", src, "-o", tmp_path / "a.inr", *preset, "--bpp", "0.5", "--steps", "10")
+        assert res.exit_code == 2 and "--steps: not with --bpp on the grid-* presets" in res.stderr
     _only(tmp_path, "a.png")
+
+
+TINY_LADDER = tuple(
+    config.LatentConfig(lam=lam, levels=3, hidden=8, steps=30, batch=256, lr_latent=0.1) for lam in (1e-1, 1e-2, 1e-4)
+)
+
+
+@pytest.fixture
+def tiny_cap(monkeypatch):
+    """--bpp on the grid family searches TINY_LADDER (typical rates: what its files take on a
+    48x32 crop of the sample, so the first guess is near); the real ladder's fits take minutes."""
+    cli_main = sys.modules["inrcodec.cli.main"]  # the module (inrcodec.cli.main is the command group)
+    typical = (1.5, 1.7, 3.5)  # the files take 1.54, 1.67 and 3.46 bpp
+
+    def tiny(bpp, seed=None):
+        points = TINY_LADDER if seed is None else tuple(replace(p, seed=seed) for p in TINY_LADDER)
+        return config.LatentCap(bpp, points, typical)
+
+    monkeypatch.setattr(cli_main, "latent_cap", tiny)
+    return tiny
+
+
+def test_a_rate_cap_on_the_grid_family_writes_the_best_ladder_file_under_it(tmp_path, crop, tiny_cap):
+    """No --preset (or any grid-*) with --bpp: the ladder's points are fitted until the best file
+    under the cap; it is that point's own file, its JSON lists each point tried, and a cap below
+    the lowest point's file is one line naming the image, exit 1, nothing written."""
+    from inrcodec.encoder import latent
+
+    src = tmp_path / "crop.png"
+    image.save(crop, src)
+    own = [latent.fit(crop, p).data for p in TINY_LADDER]
+    assert [len(d) for d in own] == sorted({len(d) for d in own})  # three rates, in order
+    bpp = (len(own[1]) + len(own[2])) * 4 / crop[..., 0].size  # between the upper two files
+    res = run("encode", src, "-o", tmp_path / "a.inr", "--bpp", bpp, "--json")
+    assert res.exit_code == 0, res.output
+    stats = json.loads(res.stdout)
+    assert (tmp_path / "a.inr").read_bytes() == own[1]
+    assert stats["lam"] == TINY_LADDER[1].lam and stats["preset"] is None and stats["format_version"] == 8
+    assert [t["fits"] for t in stats["rate_control"]][-1] and stats["bytes"] <= bpp * crop[..., 0].size / 8
+    res = run("encode", src, "-o", tmp_path / "b.inr", "--preset", "grid-max", "--bpp", bpp)
+    assert res.exit_code == 0 and (tmp_path / "b.inr").read_bytes() == own[1]
+    assert "under the cap" in res.stderr  # a line per point fitted
+    low = len(own[0]) * 4 / crop[..., 0].size  # half the lowest point's file
+    line = fails("encode", src, "-o", tmp_path / "c.inr", "--bpp", low, "-q", match="cannot reach")
+    assert line == (
+        f"Error: {src}: cannot reach {low:g} bpp: the ladder's lowest point (λ 0.1) took "
+        f"{len(own[0]) * 8 / crop[..., 0].size:.4f} bpp ({len(own[0])} bytes, the cap {len(own[0]) // 2})"
+    )
+    _only(tmp_path, "crop.png", "a.inr", "b.inr")
 
 
 def test_info_says_a_version_6_file_takes_its_mask_from_its_prior():
@@ -644,8 +697,9 @@ def test_an_empty_path_is_a_usage_error_not_the_current_folder(bad_input_folder,
 
 
 def test_the_default_preset_is_grid_medium_and_an_option_only_the_siren_has_picks_medium(tmp_path, monkeypatch):
-    """No --preset: the latent family's grid-medium; with --density, --bpp, a coder, --prior,
-    --regions or a GPU: the SIREN's medium (README, docs/pipeline.md). The Python API alike."""
+    """No --preset: the latent family's grid-medium (and with --bpp, its rate control: the test
+    above); with --density, a coder, --prior, --regions or a GPU: the SIREN's medium (README,
+    docs/pipeline.md). The Python API alike."""
     import inrcodec
     from inrcodec.encoder import latent, pipeline
 

@@ -13,7 +13,14 @@ import click
 from inrcodec.cli import paths
 from inrcodec.cli.guard import interrupted, run_guarded
 from inrcodec.cli.progress import Bar
-from inrcodec.config import DEFAULT_PRESET, LATENT_PRESETS, PRESETS, SIREN_DEFAULT_PRESET
+from inrcodec.config import (
+    DEFAULT_PRESET,
+    LATENT_PRESETS,
+    PRESETS,
+    SIREN_DEFAULT_PRESET,
+    latent_cap,
+    latent_preset_name,
+)
 from inrcodec.executors import LOCAL
 
 # Commands imported only when named (or listed by --help): the experiments' modules are 30 ms of
@@ -64,13 +71,14 @@ def main() -> None:
     "--preset",
     type=click.Choice([*PRESETS, *LATENT_PRESETS]),
     help=f"grid-*: latent grids under a small sine synthesis (format v8), or a SIREN; default {DEFAULT_PRESET}, "
-    f"or {SIREN_DEFAULT_PRESET} with an option only the SIREN has (--bpp, --density, --regions, --prior, "
+    f"or {SIREN_DEFAULT_PRESET} with an option only the SIREN has (--density, --regions, --prior, "
     "the coders, --device other than cpu)",
 )
 @click.option(
     "--bpp",
     type=click.FloatRange(min=0, min_open=True),
-    help="rate cap in bits per pixel: low/medium/high choose the ladder width that fits (fast prunes)",
+    help="rate cap in bits per pixel: grid-* (and no --preset) fit the grid ladder's points until the best "
+    "that fits; low/medium/high choose the ladder width that fits (fast prunes)",
 )
 @click.option("--weight-coder", type=click.Choice(["scalar", "sinr", "auto"]), help="override the preset's")
 @click.option(
@@ -140,7 +148,7 @@ def encode(
     if not batch and threads is not None:
         raise click.UsageError("--threads is for a batch (several inputs, a folder, --workers or --ray)")
     siren_only = {
-        "--bpp": bpp, "--weight-coder": weight_coder, "--entropy-coder": entropy_coder, "--prior": prior,
+        "--weight-coder": weight_coder, "--entropy-coder": entropy_coder, "--prior": prior,
         "--density": density, "--regions": regions, "--region-map": region_map,
     }  # fmt: skip
     given = [name for name, value in siren_only.items() if value is not None]
@@ -151,8 +159,14 @@ def encode(
             raise click.UsageError(f"{', '.join(given)}: not for the latent-grid presets ({preset}) yet")
         if device not in (None, "cpu"):
             raise click.UsageError(f"--device {device}: the latent-grid encoder runs on the CPU")
-        own = {k: v for k, v in {"steps": steps, "seed": seed}.items() if v is not None}
-        cfg = replace(LATENT_PRESETS[preset], **own)
+        if bpp is not None:
+            if steps is not None:
+                raise click.UsageError("--steps: not with --bpp on the grid-* presets (each ladder point has its own)")
+            cfg = latent_cap(bpp, seed)
+        else:
+            cfg = replace(
+                LATENT_PRESETS[preset], **{k: v for k, v in {"steps": steps, "seed": seed}.items() if v is not None}
+            )
         if batch:
             from inrcodec.cli.batch import encode_batch
 
@@ -262,11 +276,14 @@ def _check_device(device: str | None, decode: bool = False) -> None:
 
 
 def _encode_latent(src: Path, output: Path | None, force: bool, preset: str, cfg, quiet, as_json) -> None:
-    """One image with a latent-grid preset (``cfg``, with --steps and --seed applied): fit, pack
-    as format v8 (the networks coded from their shipped init where it has one), write atomically."""
+    """One image with a latent-grid preset (``cfg``, with --steps and --seed applied; or, with
+    --bpp, a LatentCap: the ladder's points fitted until the best that fits): fit, pack as format v8
+    (the networks coded from their shipped init where it has one), write atomically."""
     from inrcodec import image
+    from inrcodec.config import LatentCap
 
     output = _file_output(output, src)
+    capped = isinstance(cfg, LatentCap)
 
     def check():
         info = image.probe(src)
@@ -275,27 +292,47 @@ def _encode_latent(src: Path, output: Path | None, force: bool, preset: str, cfg
             click.echo(f"warning: {src}: {info.warning}", err=True)
 
     def job():
-        from inrcodec.encoder import latent
+        from inrcodec.encoder import latent, latent_rate
         from inrcodec.encoder.progress import AfterFit
 
         arr = image.load(src)
-        bar = None if quiet or as_json else Bar()
+        bars: list[Bar] = []
+
+        def progress_for(point):
+            """A bar per point fitted, named by its lambda when rate control tries several."""
+            if quiet or as_json:
+                return None
+            if bars:
+                bars[-1].close()
+            bar = Bar()
+            bars.append(bar)
+            label = f"λ {point.lam:g} " if capped else ""
+            stages = AfterFit(lambda stage, done, total, psnr: bar(label + stage, done, total, psnr))
+            return stages.step, stages.stage
+
         try:
-            stages = None if bar is None else AfterFit(bar)
-            fitted = latent.fit(arr, cfg, stages and stages.step, stages and stages.stage)
+            if capped:
+                say = None if quiet or as_json else lambda line: click.echo(f"{src}: {line}", err=True)
+                try:
+                    result = latent_rate.fit_to_cap(arr, cfg, progress_for, say)
+                except ValueError as e:  # no point fits: the line names the image
+                    raise ValueError(f"{src}: {e}") from None
+                fitted, point, tried = result.fitted, result.point, result.tried
+            else:
+                fitted, point, tried = latent.fit(arr, cfg, *(progress_for(cfg) or (None, None))), cfg, None
         finally:
-            if bar:
-                bar.close()
+            if bars:
+                bars[-1].close()
         image.atomic_write(output, lambda f: f.write(fitted.data), overwrite=force)
-        return fitted, arr.shape
+        return fitted, point, tried, arr.shape
 
     run_guarded(check)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=_precision_warning())  # said once above
-        fitted, arr_shape = run_guarded(job)
+        fitted, point, tried, arr_shape = run_guarded(job)
     stats = {
         "output": str(output),
-        "preset": preset,
+        "preset": latent_preset_name(point) if capped else preset,  # None: an unnamed point of the ladder
         "format_version": fitted.data[4],
         "width": arr_shape[1],
         "height": arr_shape[0],
@@ -312,6 +349,8 @@ def _encode_latent(src: Path, output: Path | None, force: bool, preset: str, cfg
             "synthesis": fitted.synthesis_bytes,
         },
     }
+    if capped:
+        stats.update(lam=point.lam, rate_control=tried)
     if as_json:
         click.echo(json.dumps(stats, indent=2))
     else:

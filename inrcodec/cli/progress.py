@@ -22,6 +22,8 @@ class Bar:
             )
             self.bar.__enter__()
         self.bar.length = total
+        if done < self.done:  # a new loop on the same bar (rate control's next point): from the start
+            self.bar.pos = self.done = 0
         self.label = f"{stage} {psnr:5.2f} dB"
         self.bar.update(max(0, done - self.done))
         self.done = done

@@ -1,0 +1,150 @@
+"""encoder/latent_rate.py: the latent-grid family's rate control, on three tiny points whose files
+are fitted once here, so each search's answer can be checked against every point's own file."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+from helpers import REPO, noisy_ramp
+
+from inrcodec import config
+from inrcodec.config import LatentCap, LatentConfig
+from inrcodec.encoder import latent, latent_rate
+
+POINTS = tuple(
+    LatentConfig(lam=lam, levels=3, hidden=8, steps=40, batch=256, lr_latent=0.1) for lam in (1e-1, 1e-2, 1e-4)
+)
+
+
+@pytest.fixture(scope="module")
+def files() -> list[latent.Fitted]:
+    out = [latent.fit(noisy_ramp(), p) for p in POINTS]
+    sizes = [len(f.data) for f in out]
+    assert sizes == sorted(set(sizes)), sizes  # the searches below need three distinct rates, in order
+    return out
+
+
+def cap(files, bpp: float, guess: float) -> LatentCap:
+    """A search over POINTS whose typical rates are each file's own times ``guess``."""
+    return LatentCap(bpp, POINTS, tuple(f.bpp * guess for f in files))
+
+
+def between(lo: latent.Fitted, hi: latent.Fitted) -> float:
+    return (lo.bpp + hi.bpp) / 2
+
+
+def tried(result: latent_rate.Capped) -> list[float]:
+    return [t["lam"] for t in result.tried]
+
+
+def test_a_right_guess_takes_one_fit_and_gives_that_points_file_byte_for_byte(files):
+    result = latent_rate.fit_to_cap(noisy_ramp(), cap(files, between(files[1], files[2]), 1.0))
+    assert result.fitted.data == files[1].data and result.point == POINTS[1]
+    assert tried(result) == [POINTS[1].lam]
+    assert result.tried[0]["fits"] and result.tried[0]["bytes"] == len(files[1].data)
+
+
+def test_a_cap_above_every_file_gives_the_top_point(files):
+    result = latent_rate.fit_to_cap(noisy_ramp(), cap(files, files[2].bpp * 1.01, 1.0))
+    assert result.fitted.data == files[2].data
+
+
+def test_the_search_climbs_when_the_image_codes_smaller_than_its_guess(files):
+    """Every guess three times too high: no point is expected to fit, so the lowest is fitted;
+    its file rescales the guesses, and the search climbs to the highest point under the cap."""
+    c = cap(files, between(files[1], files[2]), 3.0)
+    assert c.typical_bpp[0] > c.bpp  # nothing expected to fit at first
+    result = latent_rate.fit_to_cap(noisy_ramp(), c)
+    assert tried(result) == [POINTS[0].lam, POINTS[1].lam]
+    assert result.fitted.data == files[1].data
+
+
+def test_the_search_steps_down_when_the_image_codes_larger_than_its_guess(files):
+    """Every guess a third of the truth: the top point is fitted first, is over the cap, and the
+    rescaled guesses send the search down to the point that fits."""
+    c = cap(files, between(files[0], files[1]), 1 / 3)
+    assert c.typical_bpp[2] <= c.bpp  # the top expected to fit at first
+    reports = []
+    result = latent_rate.fit_to_cap(noisy_ramp(), c, report=reports.append)
+    assert tried(result) == [POINTS[2].lam, POINTS[0].lam]
+    assert [t["fits"] for t in result.tried] == [False, True]
+    assert result.fitted.data == files[0].data
+    assert "over the cap" in reports[0] and "under the cap" in reports[1]
+
+
+def test_a_file_of_exactly_the_caps_bytes_fits_and_one_byte_less_does_not(files):
+    h, w, _ = noisy_ramp().shape
+    exact = len(files[1].data) * 8 / (h * w)
+    assert latent_rate.cap_bytes(cap(files, exact, 1.0), h, w) == len(files[1].data)
+    assert latent_rate.fit_to_cap(noisy_ramp(), cap(files, exact, 1.0)).fitted.data == files[1].data
+    short = (len(files[1].data) - 1) * 8 / (h * w)
+    assert latent_rate.fit_to_cap(noisy_ramp(), cap(files, short, 1.0)).fitted.data == files[0].data
+
+
+def test_a_cap_under_the_lowest_file_fails_naming_the_cap_and_what_the_lowest_took(files):
+    what = r"cannot reach [\d.]+ bpp: the ladder's lowest point \(λ 0\.1\) took [\d.]+ bpp \(\d+ bytes, the cap \d+\)"
+    with pytest.raises(ValueError, match=what):
+        latent_rate.fit_to_cap(noisy_ramp(), cap(files, files[0].bpp / 2, 1.0))
+
+
+def test_progress_is_asked_for_each_point_fitted(files):
+    asked, steps = [], []
+
+    def progress_for(point):
+        asked.append(point.lam)
+        return (lambda done, total, psnr: steps.append(done)), None
+
+    latent_rate.fit_to_cap(noisy_ramp(), cap(files, between(files[0], files[1]), 1 / 3), progress_for)
+    assert asked == [POINTS[2].lam, POINTS[0].lam]
+    assert steps.count(POINTS[0].steps) == 2  # each fit ran to its end
+
+
+def test_a_cap_refuses_what_cannot_be_searched():
+    with pytest.raises(ValueError, match="above 0"):
+        LatentCap(0.0, POINTS, (0.1, 0.2, 0.3))
+    with pytest.raises(ValueError, match="each with its typical"):
+        LatentCap(0.1, POINTS, (0.1, 0.2))
+    with pytest.raises(ValueError, match="ascending"):
+        LatentCap(0.1, POINTS, (0.3, 0.2, 0.1))
+
+
+def test_the_ladders_cap_orders_the_presets_points_by_their_typical_rate_and_carries_the_seed():
+    c = config.latent_cap(0.5, seed=7)
+    assert sorted(p.lam for p in c.points) == sorted(p.lam for p in config.LATENT_PRESET_LADDER)
+    assert list(c.typical_bpp) == sorted(c.typical_bpp)
+    assert {p.seed for p in c.points} == {7}
+    assert [p.lam for p in c.points] == sorted(config.LATENT_RATE_BPP, key=config.LATENT_RATE_BPP.get)
+    assert {replace(p, seed=0) for p in c.points} == set(config.LATENT_PRESET_LADDER)
+    named = {config.latent_preset_name(p) for p in c.points} - {None}
+    assert named == set(config.LATENT_PRESETS)
+
+
+def test_the_typical_rates_are_the_ladders_means_on_the_tuning_photos():
+    """LATENT_RATE_BPP is the committed run of the presets' ladder on photo001-photo004, not a guess."""
+    run = (
+        REPO
+        / "benchmarks/results/latent"
+        / (
+            "ladder-soft-fast-x0.92-lowres-f0.1-n11520-t0.00025-F0.007-0.005-0.003-D0.002-0.001"
+            "-iquarter-v2-half-v1-full-v1-r1-at-quarter-v2-rdo4-at-full-v1-first4"
+        )
+    )
+    doc = json.loads((run / "latent-proto.json").read_text())
+    assert doc["images"] == [f"photo{i:03d}" for i in range(1, 5)] and doc["complete"]
+    means = {float(c["setting"].removeprefix("lam=")): round(c["bpp"], 4) for c in doc["curve"]}
+    assert means == config.LATENT_RATE_BPP
+
+
+def test_the_python_api_takes_a_cap_for_the_grid_family(files, monkeypatch):
+    """inrcodec.encode(..., bpp=) with no preset or a grid-* one searches the grid ladder as the
+    command line does; with steps= it is refused (each point has its own)."""
+    import inrcodec
+
+    search = cap(files, between(files[1], files[2]), 1.0)
+    monkeypatch.setattr(config, "latent_cap", lambda bpp, seed=None: replace(search, bpp=bpp))
+    assert inrcodec.encode(noisy_ramp(), bpp=search.bpp) == files[1].data
+    assert inrcodec.encode(noisy_ramp(), "grid-low", bpp=search.bpp) == files[1].data
+    with pytest.raises(ValueError, match="steps: not with bpp"):
+        inrcodec.encode(noisy_ramp(), "grid-low", bpp=search.bpp, steps=5)
