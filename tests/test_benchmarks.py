@@ -1124,3 +1124,39 @@ def test_context_probe_today_is_the_formats_context():
         ]
         np.testing.assert_array_equal(row, want)
     assert (window > 0).sum() > 100  # the later groups do see neighbours
+
+
+def test_grid_rate_control_replays_the_search_on_a_ladder_runs_rows(tmp_path):
+    """benchmarks/grid_rate_control.py: the real search (latent_rate.fit_to_cap) over committed
+    rows, here of an image whose every file takes 1.5x the typical rate: it climbs or descends to
+    the best file under each cap, counts its fits, and refuses an incomplete run."""
+    from benchmarks import grid_rate_control as grc
+    from inrcodec.config import LATENT_PRESET_LADDER, LATENT_RATE_BPP
+
+    pixels = 768 * 512
+    rows = []
+    for p in LATENT_PRESET_LADDER:
+        size = int(LATENT_RATE_BPP[p.lam] * 1.5 * pixels / 8)
+        bpp = size * 8 / pixels
+        rows.append({"image": "a", "setting": f"lam={p.lam}", "bytes": size, "bpp": bpp, "psnr": 20 + 10 * bpp,
+                     "encode_s": 10.0, "steps": 1})  # fmt: skip
+    run = tmp_path / "latent-proto.json"
+    run.write_text(json.dumps({"complete": True, "rows": rows}))
+    by_lam = grc.load_rows(run)["a"]
+    r = grc.replay(by_lam, 0.5)  # under 0.5 bpp: 4e-3 (0.42 bpp) is the best, 7e-3 (0.52) is over
+    assert (r["lam"], r["best_lam"], r["preset"]) == (4e-3, 4e-3, "grid-medium")
+    # the first guess 3e-3 (typical 0.58, within the slack of 1.3x), then down a point at a time:
+    # each over the cap, each within the slack at this image's scale, until 4e-3 fits
+    assert r["tried"] == [3e-3, 5e-3, 7e-3, 4e-3] and r["fits"] == 4 and r["cpu_s"] == 40.0
+    assert grc.replay(by_lam, 0.5, slack=1.0)["tried"] == [5e-3, 4e-3]  # without slack: straight there
+    low = grc.replay(by_lam, 0.05)  # under the lowest file (0.10 bpp)
+    assert low["lam"] is None and low["best_lam"] is None and low["fits"] >= 1
+    assert grc.main(["--run", str(run), "--caps", "0.5,0.05", "--out", str(tmp_path / "out")]) == 0
+    table = (tmp_path / "out" / "grid-rate-control.md").read_text()
+    assert "| 0.5 | 1 | 4.00 | 4 | 1/1 | 0.00 | 0.00 | 40 (4.00×) |" in table and "| 0.05 | 0 |" in table
+    run.write_text(json.dumps({"complete": False, "rows": rows}))
+    with pytest.raises(ValueError, match="incomplete"):
+        grc.load_rows(run)
+    run.write_text(json.dumps({"complete": True, "rows": rows[1:]}))
+    with pytest.raises(ValueError, match="lacks the presets' points"):
+        grc.load_rows(run)

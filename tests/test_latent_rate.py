@@ -108,6 +108,8 @@ def test_a_cap_refuses_what_cannot_be_searched():
         LatentCap(0.1, POINTS, (0.1, 0.2))
     with pytest.raises(ValueError, match="ascending"):
         LatentCap(0.1, POINTS, (0.3, 0.2, 0.1))
+    with pytest.raises(ValueError, match="slack"):
+        LatentCap(0.1, POINTS, (0.1, 0.2, 0.3), slack=0.9)
 
 
 def test_the_ladders_cap_orders_the_presets_points_by_their_typical_rate_and_carries_the_seed():

@@ -48,7 +48,7 @@ def next_point(cap: LatentCap, fits: int, over: int, scale: float) -> int | None
     -1 none) and the lowest that did not (``over``; len(points) none) whose typical rate times
     ``scale`` is within the cap. None when there is none; but while nothing has fitted, the lowest
     point is tried even if it is not expected to fit (it may, and it is the cheapest to fit)."""
-    expected = [k for k in range(fits + 1, over) if cap.typical_bpp[k] * scale <= cap.bpp]
+    expected = [k for k in range(fits + 1, over) if cap.typical_bpp[k] * scale <= cap.bpp * cap.slack]
     if expected:
         return expected[-1]
     if fits < 0 and over > 0:
@@ -61,10 +61,13 @@ def fit_to_cap(
     cap: LatentCap,
     progress_for: ProgressFor | None = None,
     report: Callable[[str], None] | None = None,
+    fit: Callable[..., latent.Fitted] = latent.fit,
 ) -> Capped:
     """The highest-PSNR file among the ladder points fitted for ``arr`` that fit ``cap``.
 
-    Raises ValueError if even the lowest point's file is over the cap."""
+    ``fit`` is :func:`latent.fit` (benchmarks.grid_rate_control replays the search with the
+    committed files of a ladder run instead). Raises ValueError if even the lowest point's file
+    is over the cap."""
     h, w, _ = arr.shape
     limit = cap_bytes(cap, h, w)
     fits, over, scale = -1, len(cap.points), 1.0
@@ -74,7 +77,7 @@ def fit_to_cap(
     while k is not None:
         point = cap.points[k]
         callbacks = progress_for(point) if progress_for else None
-        fitted = latent.fit(arr, point, *(callbacks or (None, None)))
+        fitted = fit(arr, point, *(callbacks or (None, None)))
         ok = len(fitted.data) <= limit
         name = latent_preset_name(point)
         tried.append(
