@@ -124,10 +124,14 @@ def main() -> None:
             ap.error("--quantizers: the latent family's presets only (grid-*)")
         quantizers = dict(zip(("before", "after"), pair))
     tree = provenance()
-    sha = subprocess.run(["git", "rev-parse", args.before], cwd=REPO, check=True, capture_output=True, text=True)
     here = {"rev": "working tree", "commit": tree["git_commit"], "dirty": tree["git_dirty"]}
+    if args.quantizers:  # both sides are this tree
+        before = dict(here)
+    else:
+        sha = subprocess.run(["git", "rev-parse", args.before], cwd=REPO, check=True, capture_output=True, text=True)
+        before = {"rev": args.before, "commit": sha.stdout.strip()}
     doc = {
-        "before": {"rev": args.before, "commit": sha.stdout.strip()} if not args.quantizers else dict(here),
+        "before": before,
         "after": here,
         "photo": args.photo.name,
         "steps": args.steps,
