@@ -46,7 +46,8 @@ def settings(
     config is recorded without the fields added at their old behaviour, so batches made before
     them still match their lines."""
     if isinstance(cfg, LatentCap):
-        config = {"bpp": cfg.bpp, "points": [latent_record(p) for p in cfg.points], "typical_bpp": cfg.typical_bpp}
+        points = [latent_record(p) for p in cfg.points]
+        config = {"bpp": cfg.bpp, "points": points, "typical_bpp": cfg.typical_bpp, "slack": cfg.slack}
     else:
         config = latent_record(cfg) if isinstance(cfg, LatentConfig) else asdict(cfg)
     doc = {"config": config, "regions": regions, "device": device or "auto", "threads": threads}

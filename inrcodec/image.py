@@ -4,7 +4,8 @@ Mode policy (docs/pipeline.md): L stays grey, RGB stays RGB, RGBA is coded with 
 fourth channel, LA and PA become RGBA (the format has no 2-channel mode, so the grey is repeated
 and the alpha kept), P (palette) becomes RGB or RGBA (if it has transparency), 1 becomes L,
 I;16 / I / F are scaled to 8-bit L, CMYK, YCbCr and the other colour modes become RGB. Every
-channel is coded at 8 bits: a deeper image is accepted with a warning that says so (``probe``).
+channel is coded at 8 bits: a deeper image, or one of several frames (an animation; not an MPO, a
+camera JPEG with its preview), is accepted with a warning that says so (``probe``).
 Images smaller than MIN_SIDE on a side are refused: the file's fixed overhead would dwarf them.
 """
 
@@ -73,7 +74,9 @@ def _info(img: Image.Image) -> ImageInfo:
         channels = 1
     else:
         channels = 3
-    return ImageInfo(img.width, img.height, img.mode, 16 if deep else 8, channels, getattr(img, "n_frames", 1))
+    # An MPO (a camera JPEG with a preview or depth map beside it) is one picture, not frames.
+    frames = 1 if img.format == "MPO" else getattr(img, "n_frames", 1)
+    return ImageInfo(img.width, img.height, img.mode, 16 if deep else 8, channels, frames)
 
 
 def _check(info: ImageInfo, path: Path) -> None:

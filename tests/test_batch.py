@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -306,6 +307,8 @@ def test_a_rate_capped_grid_batch_writes_what_single_encodes_write(images, tiny_
     other = json.loads(run("encode", images / "in", "-o", images / "out", "--bpp", 9, "--json").stdout)
     assert [i["status"] for i in other["images"]] == ["failed"] * 3  # another cap: not these files
     assert "exists, not made from" in other["images"][0]["error"]
+    search = tiny_cap(7.5)  # the slack chooses files too: a line made with another is not these
+    assert batch.settings(search, None, None) != batch.settings(replace(search, slack=1.3), None, None)
 
 
 def test_a_latent_manifest_line_is_what_it_was_before_the_quantizer_field():

@@ -424,7 +424,11 @@ def bad_input_folder(tmp_path, monkeypatch, encoded_scalar):
     def tripwire(*args, **kwargs):
         raise AssertionError("the encoder ran before the inputs were checked")
 
+    from inrcodec.encoder import latent, latent_rate
+
     monkeypatch.setattr(pipeline, "encode_array", tripwire)
+    monkeypatch.setattr(latent, "fit", tripwire)  # the rows without --preset take the grid family's
+    monkeypatch.setattr(latent_rate, "fit_to_cap", tripwire)
     return tmp_path
 
 
@@ -714,15 +718,35 @@ def test_the_default_preset_is_grid_medium_and_an_option_only_the_siren_has_pick
         seen.append(cfg)
         raise KeyboardInterrupt  # the preset is all this test wants; the fit is another test's
 
+    from inrcodec.encoder import rtl
+
     monkeypatch.setattr(pipeline, "encode_array", tripwire)
-    for option in (("--density", "0.5"), ("--weight-coder", "sinr"), ("--entropy-coder", "range")):
-        assert run("encode", src, "-o", tmp_path / "s.inr", *option).exit_code == 130
-    assert [c.arch.hidden for c in seen] == [config.PRESETS["medium"].arch.hidden] * 3
+    monkeypatch.setattr(rtl, "encode_regions", tripwire)
+    image.save(np.zeros((16, 16, 1), np.uint8), tmp_path / "labels.png")
+    options = [
+        ("--density", "0.5"), ("--weight-coder", "sinr"), ("--entropy-coder", "range"), ("--prior", "none"),
+        ("--regions", "grid:2x2"), ("--regions", "labels", "--region-map", tmp_path / "labels.png"),
+    ]  # fmt: skip
+    for option in options:  # every option of the command's siren_only, each alone
+        assert run("encode", src, "-o", tmp_path / "s.inr", *option).exit_code == 130, option
+    assert [c.arch.hidden for c in seen] == [config.PRESETS["medium"].arch.hidden] * len(options)
+    res = run("encode", src, "-o", tmp_path / "s.inr", "--device", "cuda:99")  # the SIREN's device check
+    assert res.exit_code == 2 and "runs on the CPU" not in res.stderr and "--device cuda:99" in res.stderr
     monkeypatch.setattr(latent, "fit", tripwire)
     with pytest.raises(KeyboardInterrupt):
         inrcodec.encode(smooth())
     assert seen[-1] == config.LATENT_PRESETS["grid-medium"]
-    with pytest.raises(KeyboardInterrupt):
-        inrcodec.encode(smooth(), weight_coder="sinr")
-    assert seen[-1].arch.hidden == config.PRESETS["medium"].arch.hidden
-    _only(tmp_path, "a.png", "g.inr")
+    for kwargs in ({"weight_coder": "sinr"}, {"device": "cuda"}, {"entropy_coder": "range"}):
+        with pytest.raises(KeyboardInterrupt):
+            inrcodec.encode(smooth(), **kwargs)
+        assert seen[-1].arch.hidden == config.PRESETS["medium"].arch.hidden, kwargs
+    _only(tmp_path, "a.png", "g.inr", "labels.png")
+
+
+def test_a_name_the_system_cannot_look_up_is_one_line_not_a_traceback(tmp_path):
+    """A path whose lookup itself fails (a name over the file system's limit) is neither a folder
+    nor an image: one line naming it, exit 1, for encode and decode alike."""
+    long = tmp_path / ("x" * 300 + ".png")
+    fails("encode", long, "-o", tmp_path / "a.inr", match="File name too long")
+    fails("decode", long.with_suffix(".inr"), "-o", tmp_path / "a.png", match="File name too long")
+    _only(tmp_path)

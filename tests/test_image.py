@@ -90,6 +90,15 @@ def test_a_file_of_several_frames_codes_the_first_and_says_so(tmp_path, ext):
     assert image.probe(tmp_path / "still.gif").warning is None
 
 
+def test_a_camera_jpeg_with_a_preview_is_one_picture(tmp_path):
+    """Pillow opens a JPEG carrying a second picture (MPF: a phone's preview or depth map) as an
+    MPO of two frames: that is one photograph, coded without a frames warning."""
+    pic = Image.fromarray(np.full((8, 9, 3), 90, np.uint8), "RGB")
+    pic.save(tmp_path / "camera.jpg", "MPO", save_all=True, append_images=[pic.resize((4, 4))])
+    assert Image.open(tmp_path / "camera.jpg").n_frames == 2  # what the warning would have counted
+    assert image.probe(tmp_path / "camera.jpg").warning is None
+
+
 def test_output_formats_are_checked_before_any_work(tmp_path):
     """What a writer would refuse only after the render: alpha where the format has none, a side
     over the format's limit, a format Pillow reads but cannot write (.inr, our own plugin's)."""

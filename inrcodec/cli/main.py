@@ -103,7 +103,7 @@ def main() -> None:
     type=paths.NonEmptyPath(exists=True, dir_okay=False, path_type=Path),
     help="label image for --regions labels",
 )
-@click.option("--device", help="cpu, cuda, mps (default: best available)")
+@click.option("--device", help="cpu, cuda, mps (a SIREN's fit; default: best available; grid-* run on the CPU)")
 @click.option("-q", "--quiet", is_flag=True, help="no progress bar; print only the result line")
 @click.option("--json", "as_json", is_flag=True, help="print the stats as JSON (no progress bar)")
 @click.option("--workers", type=click.IntRange(min=1), help="a batch: local processes encoding at once (default 1)")
@@ -144,7 +144,7 @@ def encode(
     from inrcodec.config import override, prior_id
     from inrcodec.encoder.region_spec import parse_spec
 
-    batch = len(srcs) > 1 or workers or ray is not None or any(s.is_dir() for s in srcs)
+    batch = len(srcs) > 1 or workers or ray is not None or any(_is_dir(s) for s in srcs)
     if not batch and threads is not None:
         raise click.UsageError("--threads is for a batch (several inputs, a folder, --workers or --ray)")
     siren_only = {
@@ -236,6 +236,15 @@ def encode(
     else:
         s = enc.stats
         click.echo(f"{output}: {s['bytes']} bytes, {s['bpp']:.4f} bpp, {s['psnr']:.2f} dB PSNR")
+
+
+def _is_dir(path: Path) -> bool:
+    """A folder of images to encode; a path that cannot be looked at (too long a name, no
+    permission) is not one, and the image check then names it in one line."""
+    try:
+        return path.is_dir()
+    except OSError:
+        return False
 
 
 def _file_output(output: Path | None, src: Path) -> Path:
