@@ -123,7 +123,7 @@ def test_model_sees_latents_and_fourier_features():
 
 def test_python_api_encodes_with_a_latent_grid_preset(fitted, monkeypatch):
     """inrcodec.encode(preset="grid-*") is the latent encoder (same bytes), with progress; the
-    SIREN-only options are refused before any work, as on the command line."""
+    SIREN-only options, and steps with a cap, are refused before any work, as on the command line."""
     import inrcodec
     from inrcodec import config
 
@@ -136,8 +136,8 @@ def test_python_api_encodes_with_a_latent_grid_preset(fitted, monkeypatch):
     assert stats.data == data and stats.psnr == fitted.psnr
     shorter = inrcodec.encode_with_stats(_image(), preset="grid-low", steps=20, seed=1)  # as --steps, --seed
     assert shorter.steps == 20 and shorter.data == latent.fit(_image(), replace(TINY, steps=20, seed=1)).data
-    with pytest.raises(ValueError, match="bpp: not for the latent-grid presets"):
-        inrcodec.encode("no-such-file.png", preset="grid-low", bpp=0.5)
+    with pytest.raises(ValueError, match="steps: not with bpp"):  # a cap searches the ladder (test_latent_rate)
+        inrcodec.encode("no-such-file.png", preset="grid-low", bpp=0.5, steps=5)
     with pytest.raises(ValueError, match="weight_coder: not for"):
         inrcodec.encode(_image(), preset="grid-low", weight_coder="sinr")
     with pytest.raises(ValueError, match="runs on the CPU"):
