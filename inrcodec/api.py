@@ -37,6 +37,8 @@ def encode_with_stats(image, preset=None, bpp=None, device=None, progress=None, 
     from inrcodec import image as imageio
     from inrcodec.encoder.pipeline import encode_array
 
+    if bpp is not None and not 0 < bpp < float("inf"):  # as the command line's --bpp (nan fails both)
+        raise ValueError(f"bpp {bpp!r}: the rate cap must be a finite number above 0")
     if preset is None:  # as the command line: an option only the SIREN has picks its default
         siren = any(v is not None for k, v in coder.items() if k not in ("steps", "seed"))
         preset = config.SIREN_DEFAULT_PRESET if siren or device not in (None, "cpu") else config.DEFAULT_PRESET

@@ -664,8 +664,8 @@ class LatentCap:
     slack: float = 1.0
 
     def __post_init__(self) -> None:
-        if not self.bpp > 0:
-            raise ValueError("the rate cap must be above 0 bpp")
+        if not 0 < self.bpp < float("inf"):  # nan fails both
+            raise ValueError("the rate cap must be a finite number above 0 bpp")
         if not self.points or len(self.points) != len(self.typical_bpp):
             raise ValueError("rate control needs points, each with its typical bpp")
         if list(self.typical_bpp) != sorted(self.typical_bpp):

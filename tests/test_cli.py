@@ -390,6 +390,8 @@ BAD_INPUTS = [  # (command line, exit status, the last line of stderr), in a fol
     ),
     ("encode img.png --density 1.5", 2, "Error: Invalid value for '--density': 1.5 is not in the range 0<x<=1."),
     ("encode img.png --bpp -1", 2, "Error: Invalid value for '--bpp': -1.0 is not in the range x>0."),
+    ("encode img.png --bpp nan", 2, "Error: Invalid value for '--bpp': 'nan' is not a finite number"),
+    ("encode img.png --bpp inf", 2, "Error: Invalid value for '--bpp': 'inf' is not a finite number"),
     ("encode img.png --steps 0", 2, "Error: Invalid value for '--steps': 0 is not in the range x>=1."),
     (
         "encode img.png -o r.inr --regions stripes",

@@ -102,8 +102,9 @@ def test_progress_is_asked_for_each_point_fitted(files):
 
 
 def test_a_cap_refuses_what_cannot_be_searched():
-    with pytest.raises(ValueError, match="above 0"):
-        LatentCap(0.0, POINTS, (0.1, 0.2, 0.3))
+    for bad in (0.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="finite number above 0"):
+            LatentCap(bad, POINTS, (0.1, 0.2, 0.3))
     with pytest.raises(ValueError, match="each with its typical"):
         LatentCap(0.1, POINTS, (0.1, 0.2))
     with pytest.raises(ValueError, match="ascending"):
@@ -150,3 +151,6 @@ def test_the_python_api_takes_a_cap_for_the_grid_family(files, monkeypatch):
     assert inrcodec.encode(noisy_ramp(), "grid-low", bpp=search.bpp) == files[1].data
     with pytest.raises(ValueError, match="steps: not with bpp"):
         inrcodec.encode(noisy_ramp(), "grid-low", bpp=search.bpp, steps=5)
+    for preset in (None, "medium"):  # either family: refused before any work
+        with pytest.raises(ValueError, match="finite number above 0"):
+            inrcodec.encode(noisy_ramp(), preset, bpp=float("nan"))

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from inrcodec.cli import paths
+from inrcodec.cli import numbers, paths
 from inrcodec.cli.guard import interrupted, run_guarded
 from inrcodec.cli.progress import Bar
 from inrcodec.config import (
@@ -76,7 +76,7 @@ def main() -> None:
 )
 @click.option(
     "--bpp",
-    type=click.FloatRange(min=0, min_open=True),
+    type=numbers.FiniteFloatRange(min=0, min_open=True),
     help="rate cap in bits per pixel: grid-* (and no --preset) fit the grid ladder's points until the best "
     "that fits; low/medium/high choose the ladder width that fits (fast prunes)",
 )
@@ -90,7 +90,9 @@ def main() -> None:
 )
 @click.option("--steps", type=click.IntRange(min=1), help="dense-fit steps (override the preset's)")
 @click.option(
-    "--density", type=click.FloatRange(0, 1, min_open=True), help="fraction of weights kept by pruning (override)"
+    "--density",
+    type=numbers.FiniteFloatRange(0, 1, min_open=True),
+    help="fraction of weights kept by pruning (override)",
 )
 @click.option(
     "--seed", type=click.IntRange(min=0, max=2**32 - 1), help="seed of initialisation and sampling (override)"

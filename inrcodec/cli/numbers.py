@@ -1,0 +1,21 @@
+"""Number options: click's ranges, which compare and so let ``nan`` through (every comparison
+with it is false) and take ``inf`` as a number, refuse both here, one usage line each."""
+
+from __future__ import annotations
+
+import math
+
+import click
+
+
+class FiniteFloatRange(click.FloatRange):
+    """click.FloatRange for a finite number: ``--bpp nan`` or ``--bpp inf`` is a usage error,
+    not a traceback from the arithmetic it would reach."""
+
+    name = "finite float range"
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
