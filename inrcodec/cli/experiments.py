@@ -15,7 +15,7 @@ from pathlib import Path
 
 import click
 
-from inrcodec.cli import numbers, paths
+from inrcodec.cli import paths, ranges
 from inrcodec.cli.guard import Fail, run_guarded
 from inrcodec.experiments import lottery, routing
 
@@ -142,7 +142,7 @@ def _tail(seed: str, step: str):
 @click.option("--rounds", type=click.IntRange(min=1), help="rounds in all, round 0 (dense) included")
 @click.option(
     "--prune",
-    type=numbers.FiniteFloatRange(0, 1, min_open=True, max_open=True),
+    type=ranges.FiniteFloatRange(0, 1, min_open=True, max_open=True),
     help="fraction of surviving weights removed per round",
 )
 @click.option("--tickets", callback=_tickets, help="comma-separated: winner,random,loser")
@@ -154,7 +154,7 @@ def _tail(seed: str, step: str):
 )
 @click.option("--steps", type=click.IntRange(min=1), help="optimizer steps (epochs) per round")
 @click.option("--size", type=SIZE, help="square side the image is cropped and resized to")
-@click.option("--lr", type=numbers.FiniteFloatRange(min=0, min_open=True), help="Adam learning rate")
+@click.option("--lr", type=ranges.FiniteFloatRange(min=0, min_open=True), help="Adam learning rate")
 @click.option("--grid-rounds", callback=_ints, help="rounds shown in grid.png, e.g. 0,1,2,5,10 (default: five spread)")
 @_tail("seed of θ0, sampling and the random ticket", "round")
 def lottery_command(

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from inrcodec.cli import numbers, paths
+from inrcodec.cli import paths, ranges
 from inrcodec.cli.guard import interrupted, run_guarded
 from inrcodec.cli.progress import Bar
 from inrcodec.config import (
@@ -76,7 +76,7 @@ def main() -> None:
 )
 @click.option(
     "--bpp",
-    type=numbers.FiniteFloatRange(min=0, min_open=True),
+    type=ranges.FiniteFloatRange(min=0, min_open=True),
     help="rate cap in bits per pixel: grid-* (and no --preset) fit the grid ladder's points until the best "
     "that fits; low/medium/high choose the ladder width that fits (fast prunes)",
 )
@@ -91,7 +91,7 @@ def main() -> None:
 @click.option("--steps", type=click.IntRange(min=1), help="dense-fit steps (override the preset's)")
 @click.option(
     "--density",
-    type=numbers.FiniteFloatRange(0, 1, min_open=True),
+    type=ranges.FiniteFloatRange(0, 1, min_open=True),
     help="fraction of weights kept by pruning (override)",
 )
 @click.option(

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from inrcodec.cli import numbers, paths
+from inrcodec.cli import paths, ranges
 from inrcodec.cli.guard import run_guarded
 
 HELP = {"help_option_names": ["-h", "--help"]}
@@ -43,10 +43,10 @@ def prior_command() -> None:
 @click.option("--pe-levels", type=click.IntRange(min=0), help="Fourier levels (default 6, the presets')")
 @click.option("--outer-steps", type=click.IntRange(min=1), help="outer (meta) steps [default: 20000]")
 @click.option("--inner-steps", type=click.IntRange(min=1), help="SGD steps of the inner loop [default: 3]")
-@click.option("--inner-lr", type=numbers.FiniteFloatRange(min=0, min_open=True), help="initial inner step size [1e-5]")
+@click.option("--inner-lr", type=ranges.FiniteFloatRange(min=0, min_open=True), help="initial inner step size [1e-5]")
 @click.option("--fixed-lr", is_flag=True, help="keep the inner step sizes fixed (no Meta-SGD)")
 @click.option("--second-order/--first-order", default=None, help="differentiate through the inner gradients")
-@click.option("--outer-lr", type=numbers.FiniteFloatRange(min=0, min_open=True), help="outer Adam learning rate [5e-5]")
+@click.option("--outer-lr", type=ranges.FiniteFloatRange(min=0, min_open=True), help="outer Adam learning rate [5e-5]")
 @click.option("--meta-batch", type=click.IntRange(min=1), help="photos per outer step [2]")
 @click.option("--pixels", type=click.IntRange(min=1), help="random pixels per inner step and query [8192]")
 @click.option("--probe-every", type=click.IntRange(min=0), help="outer steps between held-out probes [500]")
@@ -54,7 +54,7 @@ def prior_command() -> None:
 @click.option("--from-prior", type=click.IntRange(min=1), help="start θ from this shipped prior [paper init]")
 @click.option(
     "--density",
-    type=numbers.FiniteFloatRange(0, 1, min_open=True),
+    type=ranges.FiniteFloatRange(0, 1, min_open=True),
     help="prune θ once by magnitude to this density and meta-train the sparse net: a shared mask [1]",
 )
 @click.option("--photos", callback=_range, help="training photos FIRST-LAST [9-49]")
