@@ -355,9 +355,8 @@ class LatentConfig:
     rdo_levels: int = 0
     # after packing (and the rounding above), Adam steps of the synthesis and context networks
     # on the file's own integer latents under the fit's loss, the file packed again and kept only
-    # if its D + lambda R went down, then rounded again (encoder.latent_tune; 0: none). 500 at the
-    # six full-resolution points: -2.6 % BD-rate on photo001-004 for 40-60 s more a file; not in
-    # the presets until a Kodak run (docs/benchmark.md, "The networks tuned on the file's ...")
+    # if its D + lambda R went down, then rounded again (encoder.latent_tune; 0: none). The presets'
+    # six full-resolution points take 500 (LATENT_FULL_TUNE_STEPS)
     tune_steps: int = 0
     weight_bits: int = 8  # unused: pack() picks the synthesis' bit depth (6..10) by D + lambda R
     seed: int = 0  # torch seed of the synthesis init and the batch order
@@ -604,8 +603,19 @@ LATENT_MID_FULL_LAMS = (7e-3, 5e-3, 3e-3)
 LATENT_DROPPED_LAMS = (2e-3, 1e-3)
 # in benchmarks.latent_grid's order (--full-res-lams, --drop-lams): the kept points, then the new
 _XHIGH_POINT = next(p for p in LATENT_RDO_LADDER if p.finest == 0)  # grid-xhigh's: the first full-resolution
-LATENT_PRESET_LADDER = tuple(p for p in LATENT_RDO_LADDER if p.lam not in LATENT_DROPPED_LAMS) + tuple(
-    replace(_XHIGH_POINT, lam=lam) for lam in LATENT_MID_FULL_LAMS
+# The six full-resolution points then tune their synthesis and context networks for 500 Adam steps
+# on the file's own integer latents, kept only where the file's D + lambda R goes down, and round
+# again (LatentConfig.tune_steps; encoder/latent_tune.py): -2.6 % BD-rate over the ladder on
+# photo001-004, on Kodak -2.8 % (every image below zero; -34.9 % against JPEG 4:2:0, was -33.1 %;
+# kodak-tune, docs/benchmark.md, "The networks tuned on the file's integer latents"), for 40-60 s
+# more a file.
+LATENT_FULL_TUNE_STEPS = 500
+LATENT_PRESET_LADDER = tuple(
+    replace(p, tune_steps=LATENT_FULL_TUNE_STEPS) if p.finest == 0 else p
+    for p in (
+        *(p for p in LATENT_RDO_LADDER if p.lam not in LATENT_DROPPED_LAMS),
+        *(replace(_XHIGH_POINT, lam=lam) for lam in LATENT_MID_FULL_LAMS),
+    )
 )
 
 
@@ -632,8 +642,8 @@ LATENT_PRESETS: dict[str, LatentConfig] = {
 # Rate control of the latent-grid family (--bpp without a SIREN preset; encoder/latent_rate.py).
 # Each point of the presets' ladder with its mean bpp on photo001-photo004 (the ladder's run there:
 # benchmarks/results/latent/ladder-soft-fast-x0.92-lowres-f0.1-n11520-t0.00025-F0.007-0.005-0.003-
-# D0.002-0.001-iquarter-v2-half-v1-full-v1-r1-at-quarter-v2-rdo4-at-full-v1-first4; a test pins these
-# figures to it). The search orders the points by it and takes it as its first guess of a point's
+# D0.002-0.001-iquarter-v2-half-v1-full-v1-r1-at-quarter-v2-rdo4-at-full-v1-tune500-first4; a test
+# pins these figures to it). The search orders the points by it and takes it as its first guess of a point's
 # rate, before it has measured what this image's files take: one point's file on those photos
 # takes 0.6x to 1.8x its mean.
 LATENT_RATE_BPP = {
@@ -641,12 +651,12 @@ LATENT_RATE_BPP = {
     1.6e-2: 0.0861,
     8e-3: 0.1015,
     4e-3: 0.2791,
-    7e-3: 0.3458,
-    5e-3: 0.4289,
-    3e-3: 0.5844,
-    1.5e-3: 0.8613,
-    5e-4: 1.4239,
-    2.5e-4: 1.7731,
+    7e-3: 0.3256,
+    5e-3: 0.4078,
+    3e-3: 0.5642,
+    1.5e-3: 0.8403,
+    5e-4: 1.4102,
+    2.5e-4: 1.7729,
 }
 
 
