@@ -360,8 +360,8 @@ def _encode_latent(src: Path, output: Path | None, force: bool, preset: str, cfg
             "synthesis": fitted.synthesis_bytes,
         },
     }
-    if capped:
-        stats.update(lam=point.lam, rate_control=tried)
+    if capped:  # the search's time, every fit's, as a batch's row counts it
+        stats.update(lam=point.lam, rate_control=tried, cpu_seconds=round(sum(t["cpu_seconds"] for t in tried), 3))
     if as_json:
         click.echo(json.dumps(stats, indent=2))
     else:

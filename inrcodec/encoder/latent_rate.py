@@ -6,8 +6,8 @@ fits: the search measures. It fits the highest point whose typical rate fits the
 scales every point's typical rate by what this image's last file took against its own, and moves
 up while a higher point is expected to fit, down while the file is over the cap. Every file it
 makes is that ladder point's file byte for byte (the same :func:`latent.fit`), and the one with
-the highest PSNR under the cap is kept: one fit when the first guess is right, two or three when
-the image codes much smaller or larger than the photos did.
+the highest PSNR under the cap is kept: one fit when the first guess is right, two to four when
+the image codes much smaller or larger than the photos did (on Kodak 2.0 on the mean, at most 4).
 """
 
 from __future__ import annotations
