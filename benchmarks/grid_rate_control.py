@@ -11,8 +11,11 @@ its bytes and PSNR set beside the replay's (the rows of a run that reused older 
 fitted by older commits, and an encoder's floats may differ by machine: a file a few bytes apart
 is that, not the search).
 
+The search's first guess reads the image (its detail, ``latent_rate.detail``), so the replay
+reads the run's images from ``--images``; it replays the search with and without that guess.
+
     python -m benchmarks.grid_rate_control [--run benchmarks/results/latent/kodak-tune/latent-proto.json]
-        [--caps 0.1,0.2,...] [--check kodim05:0.3 --images ../shared/kodak] [--out DIR]
+        [--images ../shared/kodak] [--caps 0.1,0.2,...] [--check kodim05:0.3] [--out DIR]
 """
 
 from __future__ import annotations
@@ -51,8 +54,22 @@ def load_rows(run: Path) -> dict[str, dict[float, dict]]:
     return rows
 
 
-def replay(rows: dict[float, dict], bpp: float, slack: float = LATENT_RATE_SLACK) -> dict:
-    """The search under a cap of ``bpp`` on one image's committed files, and the best file under it."""
+def image_details(images: Path, names: list[str]) -> dict[str, float]:
+    """Each image's detail (the search's first guess reads it), from its file in ``images``."""
+    from inrcodec.image import load
+
+    files = {p.stem: p for p in sorted(images.iterdir()) if p.suffix.lower() == ".png"}
+    missing = [n for n in names if n not in files]
+    if missing:
+        raise ValueError(f"{images}: no {missing[0]}.png (the run's images are needed for the first guess)")
+    return {n: latent_rate.detail(load(files[n])) for n in names}
+
+
+def replay(
+    rows: dict[float, dict], bpp: float, detail: float, slack: float = LATENT_RATE_SLACK, guess: bool = True
+) -> dict:
+    """The search under a cap of ``bpp`` on one image's committed files (its detail ``detail``;
+    without the first guess unless ``guess``), and the best file under it."""
     any_row = next(iter(rows.values()))
     pixels = round(any_row["bytes"] * 8 / any_row["bpp"])
     shape = (1, pixels, 3)  # fit_to_cap reads the pixel count only
@@ -61,14 +78,16 @@ def replay(rows: dict[float, dict], bpp: float, slack: float = LATENT_RATE_SLACK
         r = rows[point.lam]
         return latent.Fitted(bytes(r["bytes"]), r["psnr"], r["bpp"], r["encode_s"], r["steps"], 0, 0, 0)
 
-    cap = latent_cap(bpp, slack=slack)
+    cap = latent_cap(bpp, slack=slack) if guess else latent_cap(bpp, slack=slack, guess=(0.0, 0.0))
     limit = latent_rate.cap_bytes(cap, 1, pixels)
     under = [(r["psnr"], lam) for lam, r in rows.items() if r["bytes"] <= limit]
     best = max(under) if under else None
     out = {"cap": bpp, "best_lam": best and best[1], "best_psnr": best and best[0]}
     fitted: list[str] = []
     try:
-        got = latent_rate.fit_to_cap(np.empty(shape, np.uint8), cap, report=fitted.append, fit=committed)
+        got = latent_rate.fit_to_cap(
+            np.empty(shape, np.uint8), cap, report=fitted.append, fit=committed, image_detail=detail
+        )
     except ValueError:  # no point fits: the cap is under the lowest point's file
         return out | {"lam": None, "psnr": None, "bpp": None, "fits": len(fitted), "cpu_s": None}
     return out | {
@@ -108,6 +127,17 @@ def summary(results: list[dict], caps: list[float]) -> list[list]:
     return out
 
 
+def totals(results: list[dict]) -> str:
+    """Over every image and cap with a file under it: fits, the best kept, CPU time."""
+    rs = [r for r in results if r["lam"] is not None]
+    best = sum(r["psnr"] == r["best_psnr"] for r in rs)
+    slow = sum(r["cpu_s"] > 300 for r in rs)
+    return (
+        f"{statistics.mean(r['fits'] for r in rs):.2f} fits on the mean, the best file kept in {best} of "
+        f"{len(rs)}, {statistics.mean(r['cpu_s'] for r in rs):.0f} CPU s on the mean, {slow} searches over 5 minutes"
+    )
+
+
 def check(images: Path, image: str, bpp: float, rows: dict[float, dict]) -> dict:
     """The real search on one image: its kept file's bytes and PSNR against the replay's."""
     import torch
@@ -119,7 +149,7 @@ def check(images: Path, image: str, bpp: float, rows: dict[float, dict]) -> dict
     t = time.process_time()
     got = latent_rate.fit_to_cap(arr, latent_cap(bpp))
     seconds = time.process_time() - t
-    want = replay(rows, bpp)
+    want = replay(rows, bpp, latent_rate.detail(arr))
     return {
         "image": image,
         "cap": bpp,
@@ -144,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--run", type=Path, default=DEFAULT_RUN, help="a complete latent-proto.json of the presets' ladder")
     p.add_argument("--caps", default=",".join(map(str, DEFAULT_CAPS)), help="bpp caps, comma-separated")
     p.add_argument("--check", help="IMAGE:CAP: also run the real search on that image (minutes)")
-    p.add_argument("--images", type=Path, default=Path("../shared/kodak"), help="where --check's image is")
+    p.add_argument("--images", type=Path, default=Path("../shared/kodak"), help="the run's images (PNG)")
     p.add_argument("--out", type=Path, default=OUT, help=f"results folder (default {repo_path(OUT)})")
     args = p.parse_args(argv)
     try:
@@ -161,13 +191,25 @@ def main(argv: list[str] | None = None) -> int:
         image, _, cap = args.check.partition(":")
         if image not in rows or not cap:
             p.error(f"--check: IMAGE:CAP with an image of {args.run}")
-        if not args.images.is_dir():
-            p.error(f"--images: {args.images} is not a folder")
-    results = [{"image": image} | replay(by_lam, c) for image, by_lam in sorted(rows.items()) for c in caps]
+    if not args.images.is_dir():
+        p.error(f"--images: {args.images} is not a folder")
+    try:
+        details = image_details(args.images, sorted(rows))
+    except ValueError as e:
+        p.error(str(e))
+    results, plain = (
+        [
+            {"image": i, "detail": details[i]} | replay(by_lam, c, details[i], guess=g)
+            for i, by_lam in sorted(rows.items())
+            for c in caps
+        ]
+        for g in (True, False)
+    )
     doc = {
         "run": repo_path(args.run),
         "caps": caps,
         "results": results,
+        "results_without_guess": plain,
         "command": " ".join(command_line()),
         "provenance": provenance(),
     }
@@ -178,7 +220,15 @@ def main(argv: list[str] | None = None) -> int:
     lines = [
         f"Rate control replayed on {repo_path(args.run)} ({len(rows)} images; `{doc['command']}`).",
         "",
+        "With the first guess from the image's detail (the search as it is):",
+        "",
         *md.table(head, summary(results, caps)),
+        "",
+        "Without it (every image first taken as typical, the search before the guess):",
+        "",
+        *md.table(head, summary(plain, caps)),
+        "",
+        f"All caps: {totals(results)} with the guess; {totals(plain)} without.",
     ]
     if args.check:
         c = doc["check"]

@@ -237,6 +237,14 @@ def run_python(code: str, args: list[str], root: Path) -> tuple[float, float, st
     return wall, cpu, res.stdout, res.stderr
 
 
+def encode_batch(images: list[Path], preset: str, folder: Path, workers: int) -> None:
+    """``inrcodec encode IMAGES --preset PRESET -o FOLDER`` as a user runs it: a batch, resumable
+    (a rerun skips the images done), its lines in ``FOLDER/inrcodec-batch.jsonl``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "inrcodec", "encode", *map(str, images), "--preset", preset, "-o", str(folder)]
+    subprocess.run([*cmd, "--workers", str(workers), "-q"], check=True)
+
+
 def provenance() -> dict:
     """Versions, commit, machine and date: enough to know what produced a result."""
     import PIL

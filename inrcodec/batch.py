@@ -47,7 +47,13 @@ def settings(
     them still match their lines."""
     if isinstance(cfg, LatentCap):
         points = [latent_record(p) for p in cfg.points]
-        config = {"bpp": cfg.bpp, "points": points, "typical_bpp": cfg.typical_bpp, "slack": cfg.slack}
+        config = {
+            "bpp": cfg.bpp,
+            "points": points,
+            "typical_bpp": cfg.typical_bpp,
+            "slack": cfg.slack,
+            "guess": list(cfg.guess),
+        }
     else:
         config = latent_record(cfg) if isinstance(cfg, LatentConfig) else asdict(cfg)
     doc = {"config": config, "regions": regions, "device": device or "auto", "threads": threads}
@@ -93,6 +99,7 @@ def encode_job(job: Job, progress=None) -> dict:
                 "cpu_seconds": sum(t["cpu_seconds"] for t in capped.tried),
                 "lam": capped.point.lam,
                 "rate_control": capped.tried,
+                "rate_guess": round(capped.first_guess, 4),
             }
         elif job.regions:
             from inrcodec.encoder.region_spec import parse_spec

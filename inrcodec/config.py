@@ -5,6 +5,7 @@ The decoder reads none of this: everything it needs is in the ``.inr`` header.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, replace
 
 from inrcodec.architecture import Architecture
@@ -672,6 +673,10 @@ class LatentCap:
     # a point is fitted while its expected rate is within slack x the cap: above 1, the search also
     # tries points its estimate puts a little over (an image's rates do not scale alike at every point)
     slack: float = 1.0
+    # the first guess of how this image's files compare with the typical ones, before any is fitted:
+    # (a, b) for exp(a) * detail ** b, detail the image's mean luma step between neighbouring pixels
+    # (encoder.latent_rate.detail); (0, 0): every image typical
+    guess: tuple[float, float] = (0.0, 0.0)
 
     def __post_init__(self) -> None:
         if not 0 < self.bpp < float("inf"):  # nan fails both
@@ -682,6 +687,8 @@ class LatentCap:
             raise ValueError("the points must come in ascending order of their typical bpp")
         if not 1.0 <= self.slack <= 4.0:
             raise ValueError("slack must be in [1, 4]")
+        if len(self.guess) != 2 or not all(math.isfinite(g) for g in self.guess):
+            raise ValueError("the first guess must be two finite numbers (a, b)")
 
 
 # The search's slack (LatentCap.slack): the points expected at up to 1.3x the cap are fitted too.
@@ -691,13 +698,25 @@ class LatentCap:
 # all 40, in 1.88 fits; 1.5 and 2.0 in all 40 too, in 2.10 and 2.50 fits.
 LATENT_RATE_SLACK = 1.3
 
+# The search's first guess (LatentCap.guess): an image's files against the typical ones,
+# log(bpp / LATENT_RATE_BPP) = a + b log(detail), fitted by least squares on photo009-photo020
+# (never on the tuning photos or Kodak) at grid-medium and grid-high, where a fit costs most
+# (benchmarks/results/latent/rate-guess/, python -m benchmarks.rate_guess; a test pins these
+# figures to it).
+LATENT_RATE_GUESS = (-1.8509, 0.636)
 
-def latent_cap(bpp: float, seed: int | None = None, slack: float = LATENT_RATE_SLACK) -> LatentCap:
+
+def latent_cap(
+    bpp: float,
+    seed: int | None = None,
+    slack: float = LATENT_RATE_SLACK,
+    guess: tuple[float, float] = LATENT_RATE_GUESS,
+) -> LatentCap:
     """The presets' ladder as a rate-control search for a cap of ``bpp`` (``seed``: every point's)."""
     order = sorted(LATENT_PRESET_LADDER, key=lambda p: LATENT_RATE_BPP[p.lam])
     if seed is not None:
         order = [replace(p, seed=seed) for p in order]
-    return LatentCap(bpp, tuple(order), tuple(LATENT_RATE_BPP[p.lam] for p in order), slack)
+    return LatentCap(bpp, tuple(order), tuple(LATENT_RATE_BPP[p.lam] for p in order), slack, guess)
 
 
 def latent_preset_name(cfg: LatentConfig) -> str | None:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -262,23 +263,33 @@ def test_a_batch_checks_a_named_prior_before_any_work(tmp_path):
     assert not any((tmp_path / "out").iterdir())
 
 
+def singles_then_batch(images: Path, *options) -> tuple[dict[str, bytes], dict]:
+    """Each image encoded alone with ``options``, then the folder as a two-worker batch that must
+    write the same bytes, then the batch again, which must skip them all: (the single files, the
+    first batch's JSON)."""
+    singles = {}
+    for name in NAMES:
+        dst = images / f"{name}.inr"
+        assert run("encode", images / "in" / f"{name}.png", "-o", dst, *options, "-q").exit_code == 0
+        singles[name] = dst.read_bytes()
+    res = run("encode", images / "in", "-o", images / "out", *options, "--workers", 2, "--json")
+    assert res.exit_code == 0, res.output
+    assert outputs(images / "out") == singles
+    again = json.loads(run("encode", images / "in", "-o", images / "out", *options, "--json").stdout)
+    assert [i["status"] for i in again["images"]] == ["skipped"] * 3
+    return singles, json.loads(res.stdout)
+
+
 def test_a_latent_grid_preset_batch_writes_what_single_encodes_write(images):
     """grid-* presets take batches too: the job carries the LatentConfig (with --steps), so the
     workers write the single command's bytes at the same torch thread count (one: conftest and
     the batch's default), and a rerun skips them."""
     grid = ("--preset", "grid-low", "--steps", 30)
-    singles = {}
-    for name in NAMES:
-        dst = images / f"{name}.inr"
-        assert run("encode", images / "in" / f"{name}.png", "-o", dst, *grid, "-q").exit_code == 0
-        singles[name] = dst.read_bytes()
-    res = run("encode", images / "in", "-o", images / "out", *grid, "--workers", 2, "--json")
-    assert res.exit_code == 0, res.output
-    assert outputs(images / "out") == singles and all(data[4] == 8 for data in singles.values())
-    assert [i["status"] for i in json.loads(res.stdout)["images"]] == ["encoded"] * 3
-    assert [i["format_version"] for i in json.loads(res.stdout)["images"]] == [8] * 3
+    singles, first = singles_then_batch(images, *grid)
+    assert all(data[4] == 8 for data in singles.values())
+    assert [i["status"] for i in first["images"]] == ["encoded"] * 3
+    assert [i["format_version"] for i in first["images"]] == [8] * 3
     again = json.loads(run("encode", images / "in", "-o", images / "out", *grid, "--json").stdout)
-    assert [i["status"] for i in again["images"]] == ["skipped"] * 3
     assert [i["format_version"] for i in again["images"]] == [8] * 3  # from the manifest
     manifest = images / "out" / MANIFEST  # lines written before rows kept the version: the file's byte
     rows = [json.loads(line) for line in manifest.read_text().splitlines()]
@@ -292,23 +303,14 @@ def test_a_latent_grid_preset_batch_writes_what_single_encodes_write(images):
 def test_a_rate_capped_grid_batch_writes_what_single_encodes_write(images, tiny_cap):  # noqa: F811
     """--bpp on the grid family in a batch: the job carries the whole search (LatentCap), so each
     worker writes what the single command writes under the same cap, and a rerun skips them."""
-    cap = ("--bpp", 7.5)  # the points take 6.3, 6.7-6.9 and 7.9-8.5 bpp of these 24x16 pictures
-    singles = {}
-    for name in NAMES:
-        dst = images / f"{name}.inr"
-        assert run("encode", images / "in" / f"{name}.png", "-o", dst, *cap, "-q").exit_code == 0
-        singles[name] = dst.read_bytes()
-    res = run("encode", images / "in", "-o", images / "out", *cap, "--workers", 2, "--json")
-    assert res.exit_code == 0, res.output
-    assert outputs(images / "out") == singles
+    singles, _ = singles_then_batch(images, "--bpp", 7.5)  # the points: 6.3, 6.7-6.9, 7.9-8.5 bpp of 24x16
     assert all(len(d) <= 7.5 * 24 * 16 / 8 for d in singles.values())
-    again = json.loads(run("encode", images / "in", "-o", images / "out", *cap, "--json").stdout)
-    assert [i["status"] for i in again["images"]] == ["skipped"] * 3
     other = json.loads(run("encode", images / "in", "-o", images / "out", "--bpp", 9, "--json").stdout)
     assert [i["status"] for i in other["images"]] == ["failed"] * 3  # another cap: not these files
     assert "exists, not made from" in other["images"][0]["error"]
     search = tiny_cap(7.5)  # the slack chooses files too: a line made with another is not these
     assert batch.settings(search, None, None) != batch.settings(replace(search, slack=1.3), None, None)
+    assert batch.settings(search, None, None) != batch.settings(replace(search, guess=(0.1, 0.0)), None, None)
 
 
 def test_a_latent_manifest_line_is_what_it_was_before_the_quantizer_field():

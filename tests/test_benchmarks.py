@@ -1132,9 +1132,13 @@ def test_context_probe_today_is_the_formats_context():
 def test_grid_rate_control_replays_the_search_on_a_ladder_runs_rows(tmp_path):
     """benchmarks/grid_rate_control.py: the real search (latent_rate.fit_to_cap) over committed
     rows, here of an image whose every file takes 1.5x the typical rate: it climbs or descends to
-    the best file under each cap, counts its fits, and refuses an incomplete run."""
+    the best file under each cap, counts its fits, and refuses an incomplete run. With the first
+    guess from the image's detail it goes past the points its detail already rules out when that says 1.5x."""
+    import math
+
     from benchmarks import grid_rate_control as grc
-    from inrcodec.config import LATENT_PRESET_LADDER, LATENT_RATE_BPP
+    from inrcodec.config import LATENT_PRESET_LADDER, LATENT_RATE_BPP, LATENT_RATE_GUESS
+    from inrcodec.image import save
 
     pixels = 768 * 512
     rows = []
@@ -1146,15 +1150,25 @@ def test_grid_rate_control_replays_the_search_on_a_ladder_runs_rows(tmp_path):
     run = tmp_path / "latent-proto.json"
     run.write_text(json.dumps({"complete": True, "rows": rows}))
     by_lam = grc.load_rows(run)["a"]
-    r = grc.replay(by_lam, 0.5)  # under 0.5 bpp: 7e-3 (0.49 bpp) is the best, 5e-3 (0.61) is over
+    r = grc.replay(by_lam, 0.5, 1.0, guess=False)  # under 0.5 bpp: 7e-3 (0.49 bpp) is the best, 5e-3 (0.61) is over
     assert (r["lam"], r["best_lam"], r["preset"]) == (7e-3, 7e-3, "grid-high")
     # the first guess 3e-3 (typical 0.56, within the slack of 1.3x), then down a point at a time:
     # each over the cap, each within the slack at this image's scale, until 7e-3 fits
     assert r["tried"] == [3e-3, 5e-3, 7e-3] and r["fits"] == 3 and r["cpu_s"] == 30.0
-    assert grc.replay(by_lam, 0.5, slack=1.0)["tried"] == [5e-3, 7e-3]  # without slack: one fewer
-    low = grc.replay(by_lam, 0.05)  # under the lowest file (0.10 bpp)
+    assert grc.replay(by_lam, 0.5, 1.0, slack=1.0, guess=False)["tried"] == [5e-3, 7e-3]  # without slack: one fewer
+    a, b = LATENT_RATE_GUESS
+    says = math.exp((math.log(1.5) - a) / b)  # the detail whose guess is 1.5x
+    # at 1.5x from the start, 5e-3 (0.61 bpp expected) is the highest within the slack, then 7e-3
+    assert grc.replay(by_lam, 0.5, says)["tried"] == [5e-3, 7e-3]
+    low = grc.replay(by_lam, 0.05, 1.0)  # under the lowest file (0.10 bpp)
     assert low["lam"] is None and low["best_lam"] is None and low["fits"] >= 1
-    assert grc.main(["--run", str(run), "--caps", "0.5,0.05", "--out", str(tmp_path / "out")]) == 0
+    images = tmp_path / "images"
+    images.mkdir()
+    out = ["--run", str(run), "--caps", "0.5,0.05", "--out", str(tmp_path / "out"), "--images", str(images)]
+    with pytest.raises(SystemExit):  # the run's images are needed for the first guess
+        grc.main(out)
+    save(np.full((8, 8, 3), 128, np.uint8), images / "a.png")
+    assert grc.main(out) == 0
     table = (tmp_path / "out" / "grid-rate-control.md").read_text()
     assert "| 0.5 | 1 | 3.00 | 3 | 1/1 | 0.00 | 0.00 | 30 (3.00×) |" in table and "| 0.05 | 0 |" in table
     run.write_text(json.dumps({"complete": False, "rows": rows}))
@@ -1163,3 +1177,26 @@ def test_grid_rate_control_replays_the_search_on_a_ladder_runs_rows(tmp_path):
     run.write_text(json.dumps({"complete": True, "rows": rows[1:]}))
     with pytest.raises(ValueError, match="lacks the presets' points"):
         grc.load_rows(run)
+
+
+def test_latent_postfilter_fits_the_least_squares_residual_filter():
+    """benchmarks/latent_postfilter.py: a picture off by a constant and by a neighbour's share is
+    put right by its fitted filter; the coefficients count 3 (3 k^2 + 1)."""
+    from benchmarks import latent_postfilter as lp
+
+    rng = np.random.default_rng(0)
+    original = rng.integers(40, 200, (16, 20, 3)).astype(np.uint8)
+    decoded = original.astype(np.float64) + 7  # off by a constant: the bias takes it back
+    fixed, n = lp.wiener(np.clip(decoded, 0, 255).astype(np.uint8), original, 3, 16)
+    assert n == 3 * (3 * 9 + 1) and np.array_equal(fixed, original)
+    mixed = original.astype(np.float64).copy()
+    mixed[:, 1:] = 0.75 * mixed[:, 1:] + 0.25 * original[:, :-1]  # a blur across
+    blurred = np.round(mixed).astype(np.uint8)
+    assert lp.psnr(lp.wiener(blurred, original, 3, 12)[0], original) > lp.psnr(blurred, original) + 3
+
+
+def test_rate_guess_fits_a_line_through_log_detail_and_log_scale():
+    from benchmarks import rate_guess
+
+    a, b, spread = rate_guess.fit([(x, 0.5 + 0.8 * x) for x in (1.0, 2.0, 3.5)])
+    assert (a, b, spread) == pytest.approx((0.5, 0.8, 0.0), abs=1e-9)

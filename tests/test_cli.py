@@ -647,6 +647,7 @@ def test_a_rate_cap_on_the_grid_family_writes_the_best_ladder_file_under_it(tmp_
     assert stats["lam"] == TINY_LADDER[1].lam and stats["preset"] is None and stats["format_version"] == 8
     assert [t["fits"] for t in stats["rate_control"]][-1] and stats["bytes"] <= bpp * crop[..., 0].size / 8
     assert stats["cpu_seconds"] == round(sum(t["cpu_seconds"] for t in stats["rate_control"]), 3)
+    assert stats["rate_guess"] == 1.0  # this ladder's cap has no first guess: every image typical
     res = run("encode", src, "-o", tmp_path / "b.inr", "--preset", "grid-max", "--bpp", bpp)
     assert res.exit_code == 0 and (tmp_path / "b.inr").read_bytes() == own[1]
     assert "under the cap" in res.stderr  # a line per point fitted

@@ -4,8 +4,10 @@ are fitted once here, so each search's answer can be checked against every point
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import replace
 
+import numpy as np
 import pytest
 from helpers import REPO, noisy_ramp
 
@@ -101,6 +103,34 @@ def test_progress_is_asked_for_each_point_fitted(files):
     assert steps.count(POINTS[0].steps) == 2  # each fit ran to its end
 
 
+def test_detail_is_the_mean_luma_step_across_plus_down():
+    flat = np.full((4, 6, 3), 90, np.uint8)
+    assert latent_rate.detail(flat) == 0.0
+    stripes = np.zeros((4, 6, 1), np.uint8)
+    stripes[:, 1::2] = 200  # grey: every step across is 200, none down
+    assert latent_rate.detail(stripes) == pytest.approx(200.0)
+    rgb = np.zeros((4, 6, 4), np.uint8)  # RGBA: the alpha channel does not count
+    rgb[1::2, :, 1] = 100  # green rows: steps down of 58.7 (BT.601 luma), none across
+    rgb[..., 3] = np.arange(6) * 40
+    assert latent_rate.detail(rgb) == pytest.approx(58.7)
+    assert latent_rate.detail(np.zeros((1, 1, 3), np.uint8)) == 0.0  # one pixel: no neighbours
+
+
+def test_the_first_guess_scales_the_typical_rates_by_the_images_detail(files):
+    """Typical rates three times the truth: without a guess the search must climb from the lowest
+    point; a guess that reads a third from the image's detail goes straight to the right point."""
+    c = cap(files, between(files[1], files[2]), 3.0)
+    assert tried(latent_rate.fit_to_cap(noisy_ramp(), c)) == [POINTS[0].lam, POINTS[1].lam]
+    d = latent_rate.detail(noisy_ramp())
+    third = replace(c, guess=(math.log(1 / 3) - 0.5 * math.log(d), 0.5))  # exp(a) d^0.5 = 1/3
+    assert latent_rate.first_scale(third, d) == pytest.approx(1 / 3)
+    result = latent_rate.fit_to_cap(noisy_ramp(), third)  # the detail measured on the image
+    assert tried(result) == [POINTS[1].lam] and result.fitted.data == files[1].data
+    assert tried(latent_rate.fit_to_cap(noisy_ramp(), third, image_detail=d * 9)) != [POINTS[1].lam]
+    # a flat image's guess stops at the floor instead of going to zero
+    assert latent_rate.first_scale(third, 0.0) == latent_rate.first_scale(third, latent_rate.DETAIL_FLOOR)
+
+
 def test_a_cap_refuses_what_cannot_be_searched():
     for bad in (0.0, float("nan"), float("inf")):
         with pytest.raises(ValueError, match="finite number above 0"):
@@ -111,6 +141,8 @@ def test_a_cap_refuses_what_cannot_be_searched():
         LatentCap(0.1, POINTS, (0.3, 0.2, 0.1))
     with pytest.raises(ValueError, match="slack"):
         LatentCap(0.1, POINTS, (0.1, 0.2, 0.3), slack=0.9)
+    with pytest.raises(ValueError, match="first guess"):
+        LatentCap(0.1, POINTS, (0.1, 0.2, 0.3), guess=(0.0, float("nan")))
 
 
 def test_the_ladders_cap_orders_the_presets_points_by_their_typical_rate_and_carries_the_seed():
@@ -138,6 +170,15 @@ def test_the_typical_rates_are_the_ladders_means_on_the_tuning_photos():
     assert doc["images"] == [f"photo{i:03d}" for i in range(1, 5)] and doc["complete"]
     means = {float(c["setting"].removeprefix("lam=")): round(c["bpp"], 4) for c in doc["curve"]}
     assert means == config.LATENT_RATE_BPP
+
+
+def test_the_first_guess_is_the_fit_on_photographs_outside_the_tuning_set():
+    """LATENT_RATE_GUESS is the committed least-squares fit of benchmarks.rate_guess on
+    photo009-photo020, not a guess."""
+    doc = json.loads((REPO / "benchmarks/results/latent/rate-guess/rate-guess.json").read_text())
+    assert min(doc["details"]) == "photo009" and "photo008" not in doc["details"]
+    assert (round(doc["a"], 4), round(doc["b"], 4)) == config.LATENT_RATE_GUESS
+    assert config.latent_cap(0.5).guess == config.LATENT_RATE_GUESS
 
 
 def test_the_python_api_takes_a_cap_for_the_grid_family(files, monkeypatch):

@@ -328,7 +328,7 @@ def _encode_latent(src: Path, output: Path | None, force: bool, preset: str, cfg
                     result = latent_rate.fit_to_cap(arr, cfg, progress_for, say)
                 except ValueError as e:  # no point fits: the line names the image
                     raise ValueError(f"{src}: {e}") from None
-                fitted, point, tried = result.fitted, result.point, result.tried
+                fitted, point, tried = result.fitted, result.point, (result.tried, result.first_guess)
             else:
                 fitted, point, tried = latent.fit(arr, cfg, *(progress_for(cfg) or (None, None))), cfg, None
         finally:
@@ -361,7 +361,9 @@ def _encode_latent(src: Path, output: Path | None, force: bool, preset: str, cfg
         },
     }
     if capped:  # the search's time, every fit's, as a batch's row counts it
-        stats.update(lam=point.lam, rate_control=tried, cpu_seconds=round(sum(t["cpu_seconds"] for t in tried), 3))
+        tried, guess = tried
+        seconds = round(sum(t["cpu_seconds"] for t in tried), 3)
+        stats.update(lam=point.lam, rate_control=tried, rate_guess=round(guess, 4), cpu_seconds=seconds)
     if as_json:
         click.echo(json.dumps(stats, indent=2))
     else:

@@ -2,16 +2,19 @@
 
 A latent-grid file's size follows the image as much as its lambda (one point's file on the tuning
 photos takes 0.6x to 1.8x that point's mean bpp), so no table can say in advance which point
-fits: the search measures. It fits the highest point whose typical rate fits the cap; then it
-scales every point's typical rate by what this image's last file took against its own, and moves
-up while a higher point is expected to fit, down while the file is over the cap. Every file it
+fits: the search measures. It first scales every point's typical rate by a guess from the image
+itself (its detail: how much neighbouring pixels differ, which predicts its files' sizes within
+about 10 %) and fits the highest point then expected to fit the cap; then it scales every point's
+typical rate by what this image's last file took against its own, and moves up while a higher
+point is expected to fit, down while the file is over the cap. Every file it
 makes is that ladder point's file byte for byte (the same :func:`latent.fit`), and the one with
 the highest PSNR under the cap is kept: one fit when the first guess is right, two to four when
-the image codes much smaller or larger than the photos did (on Kodak 2.0 on the mean, at most 4).
+it is not (docs/benchmark.md, "Rate control for the family").
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -31,11 +34,34 @@ class Capped:
     fitted: latent.Fitted  # the kept file and its figures
     point: LatentConfig  # the ladder point it is the file of
     tried: list[dict]  # per fit: lam, preset (None: an unnamed point), bytes, bpp, psnr, fits, cpu_seconds
+    first_guess: float = 1.0  # the image's files against the typical ones, as guessed before any fit
 
     @property
     def data(self) -> bytes:
         """The file's bytes (as an Encoded's and a Fitted's ``data``)."""
         return self.fitted.data
+
+
+LUMA = np.array([0.299, 0.587, 0.114])  # BT.601's weights of R, G, B
+DETAIL_FLOOR = 0.5  # below this (a flat image) the guess stops falling: the top point is tried first
+
+
+def detail(arr: np.ndarray) -> float:
+    """The (H, W, C) uint8 image's mean absolute luma step (0..255) between horizontal
+    neighbours plus that between vertical ones: a few milliseconds, and on the photos it explains
+    nine tenths of the spread of an image's files against the typical ones (log against log).
+    Grey images use their one channel (and alpha is ignored)."""
+    a = arr.astype(np.float64)
+    y = a[..., :3] @ LUMA if a.shape[2] >= 3 else a[..., 0]
+    across = float(np.abs(np.diff(y, axis=1)).mean()) if y.shape[1] > 1 else 0.0
+    down = float(np.abs(np.diff(y, axis=0)).mean()) if y.shape[0] > 1 else 0.0
+    return across + down
+
+
+def first_scale(cap: LatentCap, image_detail: float) -> float:
+    """The guess of this image's files against the typical ones, before any is fitted."""
+    a, b = cap.guess
+    return math.exp(a + b * math.log(max(image_detail, DETAIL_FLOOR)))
 
 
 def cap_bytes(cap: LatentCap, height: int, width: int) -> int:
@@ -62,15 +88,19 @@ def fit_to_cap(
     progress_for: ProgressFor | None = None,
     report: Callable[[str], None] | None = None,
     fit: Callable[..., latent.Fitted] = latent.fit,
+    image_detail: float | None = None,
 ) -> Capped:
     """The highest-PSNR file among the ladder points fitted for ``arr`` that fit ``cap``.
 
     ``fit`` is :func:`latent.fit` (benchmarks.grid_rate_control replays the search with the
-    committed files of a ladder run instead). Raises ValueError if even the lowest point's file
-    is over the cap."""
+    committed files of a ladder run instead, and passes ``image_detail``, else measured on
+    ``arr``). Raises ValueError if even the lowest point's file is over the cap."""
     h, w, _ = arr.shape
     limit = cap_bytes(cap, h, w)
-    fits, over, scale = -1, len(cap.points), 1.0
+    if image_detail is None:
+        image_detail = detail(arr)
+    fits, over, scale = -1, len(cap.points), first_scale(cap, image_detail)
+    guess = scale
     best: tuple[latent.Fitted, LatentConfig] | None = None
     tried: list[dict] = []
     k = next_point(cap, fits, over, scale)
@@ -110,4 +140,4 @@ def fit_to_cap(
             f"cannot reach {cap.bpp:g} bpp: the ladder's lowest point (λ {lowest['lam']:g}) took "
             f"{lowest['bpp']:.4f} bpp ({lowest['bytes']} bytes, the cap {limit})"
         )
-    return Capped(best[0], best[1], tried)
+    return Capped(best[0], best[1], tried, guess)

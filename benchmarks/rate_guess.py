@@ -1,0 +1,116 @@
+"""The grid family's rate control's first guess (``config.LATENT_RATE_GUESS``), fitted on
+photographs that are neither the tuning photos nor Kodak.
+
+Encodes the images at each preset with ``inrcodec encode`` (a batch per preset into
+``OUT/files/PRESET``: resumable, a rerun skips what is done), then fits
+log(bpp / config.LATENT_RATE_BPP[point]) = a + b log(detail) by least squares over every image and
+point (detail: ``encoder.latent_rate.detail``) and writes ``rate-guess.json`` and ``.md``: a, b,
+the spread left, image by image. ``--fit-only`` refits the committed batch lines without encoding.
+
+    python -m benchmarks.rate_guess [--images ../shared/photos --first 9 --last 20]
+        [--presets grid-low,grid-medium,grid-high] [--workers 2] [--fit-only] [--out DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks import markdown as md
+from benchmarks.runner import RESULTS, command_line, encode_batch, provenance, repo_path
+from inrcodec import config
+from inrcodec.encoder.latent_rate import detail
+from inrcodec.image import load
+
+OUT = RESULTS / "latent" / "rate-guess"
+
+
+def rows(folder: Path) -> dict[str, float]:
+    """image stem -> bpp, from a batch's lines (its latest line per output)."""
+    out = {}
+    for line in (folder / "inrcodec-batch.jsonl").read_text().splitlines():
+        r = json.loads(line)
+        out[Path(r["source"]).stem] = r["bpp"]
+    return out
+
+
+def fit(samples: list[tuple[float, float]]) -> tuple[float, float, float]:
+    """(a, b, the residuals' standard deviation) of y = a + b x by least squares."""
+    x, y = np.array(samples).T
+    b, a = np.polyfit(x, y, 1)
+    return float(a), float(b), float(np.std(y - (a + b * x)))
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--images", type=Path, default=Path("../shared/photos"), help="folder of photoNNN.png")
+    p.add_argument("--first", type=int, default=9, help="first photo number (default 9: never the tuning photos)")
+    p.add_argument("--last", type=int, default=20, help="last photo number")
+    p.add_argument("--presets", default="grid-low,grid-medium,grid-high", help="grid presets, comma-separated")
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--fit-only", action="store_true", help="refit the batches' lines in OUT/files, encode nothing")
+    p.add_argument("--out", type=Path, default=OUT, help=f"results folder (default {repo_path(OUT)})")
+    args = p.parse_args(argv)
+    presets = args.presets.split(",")
+    unknown = [n for n in presets if n not in config.LATENT_PRESETS]
+    if unknown:
+        p.error(f"--presets: {unknown[0]} is not a grid preset ({', '.join(config.LATENT_PRESETS)})")
+    if args.first < 9 and args.images.resolve().name == "photos":
+        p.error("--first: photo001-photo008 are the tuning photos; the guess is learned on photo009 and up")
+    images = [args.images / f"photo{i:03d}.png" for i in range(args.first, args.last + 1)]
+    missing = [str(i) for i in images if not i.is_file()]
+    if missing:
+        p.error(f"--images: no {missing[0]}")
+    if not args.fit_only:
+        for preset in presets:
+            encode_batch(images, preset, args.out / "files" / preset, args.workers)
+    for preset in presets:
+        if not (args.out / "files" / preset / "inrcodec-batch.jsonl").is_file():
+            p.error(f"--fit-only: no batch of {preset} in {args.out / 'files'}; run without it first")
+    details = {i.stem: detail(load(i)) for i in images}
+    table, samples = [], []
+    for i in images:
+        line = [i.stem, md.fmt(details[i.stem])]
+        for preset in presets:
+            done = rows(args.out / "files" / preset)
+            if i.stem not in done:
+                p.error(f"{args.out / 'files' / preset}: no line for {i.stem}; run without --fit-only")
+            bpp = done[i.stem]
+            typical = config.LATENT_RATE_BPP[config.LATENT_PRESETS[preset].lam]
+            samples.append((math.log(details[i.stem]), math.log(bpp / typical)))
+            line.append(f"{bpp:.4f} ({bpp / typical:.2f}×)")
+        table.append(line)
+    a, b, spread = fit(samples)
+    raw = float(np.std([y for _, y in samples]))
+    doc = {
+        "a": a,
+        "b": b,
+        "residual_sd": spread,
+        "sd_without_guess": raw,
+        "presets": presets,
+        "details": details,
+        "samples": samples,
+        "command": " ".join(command_line()),
+        "provenance": provenance(),
+    }
+    lines = [
+        f"The rate control's first guess fitted on {images[0].stem}–{images[-1].stem} (`{doc['command']}`):",
+        f"log(bpp / typical) = {a:.4f} + {b:.4f} log(detail); the spread of log(bpp / typical) left "
+        f"{spread:.3f} (without the guess {raw:.3f}).",
+        "",
+        *md.table(["image", "detail", *(f"{n} bpp (× typical)" for n in presets)], table),
+    ]
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "rate-guess.json").write_text(json.dumps(doc, indent=1) + "\n")
+    (args.out / "rate-guess.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
