@@ -83,11 +83,14 @@ def replay(
     under = [(r["psnr"], lam) for lam, r in rows.items() if r["bytes"] <= limit]
     best = max(under) if under else None
     out = {"cap": bpp, "best_lam": best and best[1], "best_psnr": best and best[0]}
-    fitted: list[str] = []
+    fitted: list[float] = []
+
+    def counted(arr: np.ndarray, point: LatentConfig, *callbacks) -> latent.Fitted:
+        fitted.append(point.lam)
+        return committed(arr, point, *callbacks)
+
     try:
-        got = latent_rate.fit_to_cap(
-            np.empty(shape, np.uint8), cap, report=fitted.append, fit=committed, image_detail=detail
-        )
+        got = latent_rate.fit_to_cap(np.empty(shape, np.uint8), cap, fit=counted, image_detail=detail)
     except ValueError:  # no point fits: the cap is under the lowest point's file
         return out | {"lam": None, "psnr": None, "bpp": None, "fits": len(fitted), "cpu_s": None}
     return out | {

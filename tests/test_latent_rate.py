@@ -124,8 +124,12 @@ def test_the_first_guess_scales_the_typical_rates_by_the_images_detail(files):
     d = latent_rate.detail(noisy_ramp())
     third = replace(c, guess=(math.log(1 / 3) - 0.5 * math.log(d), 0.5))  # exp(a) d^0.5 = 1/3
     assert latent_rate.first_scale(third, d) == pytest.approx(1 / 3)
-    result = latent_rate.fit_to_cap(noisy_ramp(), third)  # the detail measured on the image
+    reports = []
+    result = latent_rate.fit_to_cap(noisy_ramp(), third, report=reports.append)  # the detail measured on the image
     assert tried(result) == [POINTS[1].lam] and result.fitted.data == files[1].data
+    assert result.first_guess == pytest.approx(1 / 3)
+    assert reports[0] == f"detail {d:.1f}: its files expected at 0.33x the photos' typical rates"
+    assert len(reports) == 2  # the guess, then the one fit
     assert tried(latent_rate.fit_to_cap(noisy_ramp(), third, image_detail=d * 9)) != [POINTS[1].lam]
     # a flat image's guess stops at the floor instead of going to zero
     assert latent_rate.first_scale(third, 0.0) == latent_rate.first_scale(third, latent_rate.DETAIL_FLOOR)

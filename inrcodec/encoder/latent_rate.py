@@ -101,6 +101,8 @@ def fit_to_cap(
         image_detail = detail(arr)
     fits, over, scale = -1, len(cap.points), first_scale(cap, image_detail)
     guess = scale
+    if report and cap.guess != (0.0, 0.0):
+        report(f"detail {image_detail:.1f}: its files expected at {guess:.2f}x the photos' typical rates")
     best: tuple[latent.Fitted, LatentConfig] | None = None
     tried: list[dict] = []
     k = next_point(cap, fits, over, scale)
