@@ -241,8 +241,15 @@ def encode_batch(images: list[Path], preset: str, folder: Path, workers: int) ->
     """``inrcodec encode IMAGES --preset PRESET -o FOLDER`` as a user runs it: a batch, resumable
     (a rerun skips the images done), its lines in ``FOLDER/inrcodec-batch.jsonl``."""
     folder.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "inrcodec", "encode", *map(str, images), "--preset", preset, "-o", str(folder)]
-    subprocess.run([*cmd, "--workers", str(workers), "-q"], check=True)
+    # Run from the repository root with repo-relative paths, so that the manifest (committed with
+    # the results) names ``../shared/photos/x.png``, never this machine's absolute path.
+    cmd = [sys.executable, "-m", "inrcodec", "encode", *map(repo_path, images), "--preset", preset]
+    cmd += ["-o", repo_path(folder), "--workers", str(workers), "-q"]
+    try:
+        subprocess.run(cmd, check=True, cwd=REPO)
+    except subprocess.CalledProcessError as e:
+        where = repo_path(folder)
+        raise SystemExit(f"{where}: inrcodec encode --preset {preset} failed (exit {e.returncode})") from None
 
 
 def provenance() -> dict:
