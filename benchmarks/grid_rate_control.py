@@ -192,8 +192,11 @@ def main(argv: list[str] | None = None) -> int:
         p.error(str(e))
     if args.check:
         image, _, cap = args.check.partition(":")
-        if image not in rows or not cap:
-            p.error(f"--check: IMAGE:CAP with an image of {args.run}")
+        try:
+            if image not in rows or not float(cap) > 0:
+                raise ValueError
+        except ValueError:
+            p.error(f"--check: IMAGE:CAP, an image of {args.run} and a cap in bpp above 0")
     if not args.images.is_dir():
         p.error(f"--images: {args.images} is not a folder")
     try:

@@ -47,8 +47,10 @@ def wiener(decoded: np.ndarray, original: np.ndarray, k: int, bits: int) -> tupl
     x = neighbourhoods(decoded, k)
     target = (original.astype(np.float64) - decoded).reshape(-1, decoded.shape[2])
     coef, *_ = np.linalg.lstsq(x, target, rcond=None)
-    step = np.abs(coef).max() / (2 ** (bits - 1) - 1)
-    coef = np.round(coef / step) * step
+    top = np.abs(coef).max()
+    if top > 0:  # all zero (the decoded picture is the original): nothing to round
+        step = top / (2 ** (bits - 1) - 1)
+        coef = np.round(coef / step) * step
     out = decoded.reshape(-1, decoded.shape[2]) + x @ coef
     return np.clip(np.round(out), 0, 255).astype(np.uint8).reshape(decoded.shape), coef.size
 
@@ -67,9 +69,16 @@ def main(argv: list[str] | None = None) -> int:
     presets = args.presets.split(",")
     if any(n not in config.LATENT_PRESETS for n in presets):
         p.error(f"--presets: grid presets only ({', '.join(config.LATENT_PRESETS)})")
-    sizes = [int(k) for k in args.sizes.split(",")]
+    try:
+        sizes = [int(k) for k in args.sizes.split(",")]
+    except ValueError:
+        sizes = [0]
     if any(k < 1 or k % 2 == 0 for k in sizes):
-        p.error("--sizes: odd filter sizes")
+        p.error("--sizes: odd filter sizes, comma-separated")
+    if args.bits < 2:
+        p.error("--bits: at least 2 (a sign and a magnitude)")
+    if args.first > args.last:
+        p.error(f"--first {args.first} is after --last {args.last}: no photos")
     images = [args.images / f"photo{i:03d}.png" for i in range(args.first, args.last + 1)]
     if missing := [str(i) for i in images if not i.is_file()]:
         p.error(f"--images: no {missing[0]}")

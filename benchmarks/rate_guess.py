@@ -8,7 +8,7 @@ point (detail: ``encoder.latent_rate.detail``) and writes ``rate-guess.json`` an
 the spread left, image by image. ``--fit-only`` refits the committed batch lines without encoding.
 
     python -m benchmarks.rate_guess [--images ../shared/photos --first 9 --last 20]
-        [--presets grid-low,grid-medium,grid-high] [--workers 2] [--fit-only] [--out DIR]
+        [--presets grid-medium,grid-high] [--workers 2] [--fit-only] [--out DIR]
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import numpy as np
 from benchmarks import markdown as md
 from benchmarks.runner import RESULTS, command_line, encode_batch, provenance, repo_path
 from inrcodec import config
-from inrcodec.encoder.latent_rate import detail
+from inrcodec.encoder.latent_rate import DETAIL_FLOOR, detail
 from inrcodec.image import load
 
 OUT = RESULTS / "latent" / "rate-guess"
@@ -51,7 +51,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--images", type=Path, default=Path("../shared/photos"), help="folder of photoNNN.png")
     p.add_argument("--first", type=int, default=9, help="first photo number (default 9: never the tuning photos)")
     p.add_argument("--last", type=int, default=20, help="last photo number")
-    p.add_argument("--presets", default="grid-low,grid-medium,grid-high", help="grid presets, comma-separated")
+    p.add_argument(
+        "--presets",
+        default="grid-medium,grid-high",
+        help="grid presets, comma-separated (default: the two that config.LATENT_RATE_GUESS was fitted on)",
+    )
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--fit-only", action="store_true", help="refit the batches' lines in OUT/files, encode nothing")
     p.add_argument("--out", type=Path, default=OUT, help=f"results folder (default {repo_path(OUT)})")
@@ -62,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"--presets: {unknown[0]} is not a grid preset ({', '.join(config.LATENT_PRESETS)})")
     if args.first < 9 and args.images.resolve().name == "photos":
         p.error("--first: photo001-photo008 are the tuning photos; the guess is learned on photo009 and up")
+    if args.first > args.last:
+        p.error(f"--first {args.first} is after --last {args.last}: no photos")
     images = [args.images / f"photo{i:03d}.png" for i in range(args.first, args.last + 1)]
     missing = [str(i) for i in images if not i.is_file()]
     if missing:
@@ -82,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
                 p.error(f"{args.out / 'files' / preset}: no line for {i.stem}; run without --fit-only")
             bpp = done[i.stem]
             typical = config.LATENT_RATE_BPP[config.LATENT_PRESETS[preset].lam]
-            samples.append((math.log(details[i.stem]), math.log(bpp / typical)))
+            # the floor, as the encoder's guess applies it (a flat image has detail 0)
+            samples.append((math.log(max(details[i.stem], DETAIL_FLOOR)), math.log(bpp / typical)))
             line.append(f"{bpp:.4f} ({bpp / typical:.2f}×)")
         table.append(line)
     a, b, spread = fit(samples)

@@ -687,8 +687,13 @@ class LatentCap:
             raise ValueError("the points must come in ascending order of their typical bpp")
         if not 1.0 <= self.slack <= 4.0:
             raise ValueError("slack must be in [1, 4]")
-        if len(self.guess) != 2 or not all(math.isfinite(g) for g in self.guess):
+        try:
+            guess = tuple(float(g) for g in self.guess)
+        except (TypeError, ValueError):
+            guess = ()
+        if len(guess) != 2 or not all(math.isfinite(g) for g in guess):
             raise ValueError("the first guess must be two finite numbers (a, b)")
+        object.__setattr__(self, "guess", guess)  # a list or numpy pair, as a tuple of floats
 
 
 # The search's slack (LatentCap.slack): the points expected at up to 1.3x the cap are fitted too.

@@ -303,8 +303,13 @@ def test_a_latent_grid_preset_batch_writes_what_single_encodes_write(images):
 def test_a_rate_capped_grid_batch_writes_what_single_encodes_write(images, tiny_cap):  # noqa: F811
     """--bpp on the grid family in a batch: the job carries the whole search (LatentCap), so each
     worker writes what the single command writes under the same cap, and a rerun skips them."""
-    singles, _ = singles_then_batch(images, "--bpp", 7.5)  # the points: 6.3, 6.7-6.9, 7.9-8.5 bpp of 24x16
+    singles, first = singles_then_batch(images, "--bpp", 7.5)  # the points: 6.3, 6.7-6.9, 7.9-8.5 bpp of 24x16
     assert all(len(d) <= 7.5 * 24 * 16 / 8 for d in singles.values())
+    # each file's line says which point the search kept and what the search cost (the manifest's too)
+    lams = {p.lam for p in tiny_cap(7.5).points}
+    lines = [json.loads(line) for line in (images / "out" / MANIFEST).read_text().splitlines()]
+    for row in (*first["images"], *lines):
+        assert row["lam"] in lams and row["fits"] >= 1 and row["cpu_seconds"] > 0 and row["rate_guess"] == 1.0
     other = json.loads(run("encode", images / "in", "-o", images / "out", "--bpp", 9, "--json").stdout)
     assert [i["status"] for i in other["images"]] == ["failed"] * 3  # another cap: not these files
     assert "exists, not made from" in other["images"][0]["error"]

@@ -1170,7 +1170,14 @@ def test_grid_rate_control_replays_the_search_on_a_ladder_runs_rows(tmp_path):
     save(np.full((8, 8, 3), 128, np.uint8), images / "a.png")
     assert grc.main(out) == 0
     table = (tmp_path / "out" / "grid-rate-control.md").read_text()
-    assert "| 0.5 | 1 | 3.00 | 3 | 1/1 | 0.00 | 0.00 | 30 (3.00×) |" in table and "| 0.05 | 0 |" in table
+    without = table.split("Without it")[1]  # the table of the search without the guess
+    assert "| 0.5 | 1 | 3.00 | 3 | 1/1 | 0.00 | 0.00 | 30 (3.00×) |" in without and "| 0.05 | 0 |" in without
+    doc = json.loads((tmp_path / "out" / "grid-rate-control.json").read_text())
+    plain = [grc.replay(by_lam, c, 0.0, guess=False) for c in (0.5, 0.05)]
+    flat = [grc.replay(by_lam, c, 0.0) for c in (0.5, 0.05)]  # a flat image: its guess from the detail floor
+    assert doc["results_without_guess"] == [{"image": "a", "detail": 0.0} | x for x in plain]
+    assert doc["results"] == [{"image": "a", "detail": 0.0} | x for x in flat]
+    assert flat[0]["tried"] != plain[0]["tried"] == [3e-3, 5e-3, 7e-3]  # the guess changes the search
     run.write_text(json.dumps({"complete": False, "rows": rows}))
     with pytest.raises(ValueError, match="incomplete"):
         grc.load_rows(run)
@@ -1200,3 +1207,24 @@ def test_rate_guess_fits_a_line_through_log_detail_and_log_scale():
 
     a, b, spread = rate_guess.fit([(x, 0.5 + 0.8 * x) for x in (1.0, 2.0, 3.5)])
     assert (a, b, spread) == pytest.approx((0.5, 0.8, 0.0), abs=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("module", "args", "says"),
+    [
+        ("latent_postfilter", ["--sizes", "3,x"], "--sizes: odd filter sizes"),
+        ("latent_postfilter", ["--sizes", "4"], "--sizes: odd filter sizes"),
+        ("latent_postfilter", ["--bits", "1"], "--bits: at least 2"),
+        ("latent_postfilter", ["--first", "5", "--last", "4"], "--first 5 is after --last 4"),
+        ("rate_guess", ["--first", "20", "--last", "9"], "--first 20 is after --last 9"),
+        ("rate_guess", ["--presets", "grid-huge"], "--presets: grid-huge is not a grid preset"),
+    ],
+)
+def test_the_probe_scripts_refuse_bad_options_in_one_line_before_any_work(module, args, says, tmp_path, capsys):
+    import importlib
+
+    mod = importlib.import_module(f"benchmarks.{module}")
+    with pytest.raises(SystemExit) as e:
+        mod.main([*args, "--images", str(tmp_path), "--out", str(tmp_path / "out")])
+    assert e.value.code == 2 and says in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

@@ -4,6 +4,7 @@ stderr, a non-zero exit, no traceback, and no output file left behind."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import struct
@@ -629,14 +630,18 @@ def tiny_cap(monkeypatch):
     return tiny
 
 
-def test_a_rate_cap_on_the_grid_family_writes_the_best_ladder_file_under_it(tmp_path, crop, tiny_cap):
+def test_a_rate_cap_on_the_grid_family_writes_the_best_ladder_file_under_it(tmp_path, crop, tiny_cap, monkeypatch):
     """No --preset (or any grid-*) with --bpp: the ladder's points are fitted until the best file
     under the cap; it is that point's own file, its JSON lists each point tried, and a cap below
     the lowest point's file is one line naming the image, exit 1, nothing written."""
     from inrcodec.encoder import latent
+    from inrcodec.encoder.latent_rate import detail
 
     src = tmp_path / "crop.png"
     image.save(crop, src)
+    cli_main = sys.modules["inrcodec.cli.main"]
+    guess = (math.log(1.1) - 0.5 * math.log(detail(crop)), 0.5)  # this crop's files at 1.1x typical
+    monkeypatch.setattr(cli_main, "latent_cap", lambda bpp, seed=None: replace(tiny_cap(bpp, seed), guess=guess))
     own = [latent.fit(crop, p).data for p in TINY_LADDER]
     assert [len(d) for d in own] == sorted({len(d) for d in own})  # three rates, in order
     bpp = (len(own[1]) + len(own[2])) * 4 / crop[..., 0].size  # between the upper two files
@@ -647,10 +652,11 @@ def test_a_rate_cap_on_the_grid_family_writes_the_best_ladder_file_under_it(tmp_
     assert stats["lam"] == TINY_LADDER[1].lam and stats["preset"] is None and stats["format_version"] == 8
     assert [t["fits"] for t in stats["rate_control"]][-1] and stats["bytes"] <= bpp * crop[..., 0].size / 8
     assert stats["cpu_seconds"] == round(sum(t["cpu_seconds"] for t in stats["rate_control"]), 3)
-    assert stats["rate_guess"] == 1.0  # this ladder's cap has no first guess: every image typical
+    assert stats["rate_guess"] == 1.1  # the first guess, read from the crop's detail
     res = run("encode", src, "-o", tmp_path / "b.inr", "--preset", "grid-max", "--bpp", bpp)
     assert res.exit_code == 0 and (tmp_path / "b.inr").read_bytes() == own[1]
-    assert "under the cap" in res.stderr  # a line per point fitted
+    assert "under the cap" in res.stderr  # a line per point fitted, after the guess's
+    assert "its files expected at 1.10x the photos' typical rates" in res.stderr
     low = len(own[0]) * 4 / crop[..., 0].size  # half the lowest point's file
     line = fails("encode", src, "-o", tmp_path / "c.inr", "--bpp", low, "-q", match="cannot reach")
     assert line == (

@@ -133,6 +133,9 @@ def test_the_first_guess_scales_the_typical_rates_by_the_images_detail(files):
     assert tried(latent_rate.fit_to_cap(noisy_ramp(), third, image_detail=d * 9)) != [POINTS[1].lam]
     # a flat image's guess stops at the floor instead of going to zero
     assert latent_rate.first_scale(third, 0.0) == latent_rate.first_scale(third, latent_rate.DETAIL_FLOOR)
+    # an absurd guess gives an absurd scale (the search then fits the lowest or the top point), never an error
+    assert latent_rate.first_scale(replace(c, guess=(1e6, 0.0)), d) > 1e20
+    assert latent_rate.first_scale(replace(c, guess=(-1e6, 0.0)), d) < 1e-20
 
 
 def test_a_cap_refuses_what_cannot_be_searched():
@@ -147,6 +150,11 @@ def test_a_cap_refuses_what_cannot_be_searched():
         LatentCap(0.1, POINTS, (0.1, 0.2, 0.3), slack=0.9)
     with pytest.raises(ValueError, match="first guess"):
         LatentCap(0.1, POINTS, (0.1, 0.2, 0.3), guess=(0.0, float("nan")))
+    for bad in (None, 1.0, (1.0,), ("a", "b"), (1.0, 2.0, 3.0)):
+        with pytest.raises(ValueError, match="first guess"):
+            LatentCap(0.1, POINTS, (0.1, 0.2, 0.3), guess=bad)
+    pair = LatentCap(0.1, POINTS, (0.1, 0.2, 0.3), guess=[1, np.float32(0.5)]).guess
+    assert pair == (1.0, 0.5) and all(type(g) is float for g in pair)
 
 
 def test_the_ladders_cap_orders_the_presets_points_by_their_typical_rate_and_carries_the_seed():

@@ -35,7 +35,7 @@ class Item:
     output: Path
     status: str = "todo"  # todo | encoded | skipped | failed
     error: str | None = None
-    figures: dict = field(default_factory=dict)  # bytes, bpp, psnr, seconds, format_version
+    figures: dict = field(default_factory=dict)  # bytes, bpp, psnr, seconds, format_version (+ rate control's)
     sha: str | None = None
 
 
@@ -227,6 +227,8 @@ def _write(item: Item, res: dict, force: bool, manifest, want: dict) -> None:
     data, stats = res["data"], res["stats"]
     figures = {k: stats[k] for k in ("bytes", "bpp", "psnr")}
     figures |= {"seconds": round(res["seconds"], 3), "format_version": data[4]}
+    if "rate_control" in stats:  # a capped grid file: which point the search kept and what it cost
+        figures |= {k: stats[k] for k in ("lam", "rate_guess", "cpu_seconds")} | {"fits": len(stats["rate_control"])}
     try:
         image.atomic_write(item.output, lambda f: f.write(data), overwrite=force)
         manifest.add(item.output, str(item.source), item.sha, want, data, figures)
