@@ -17,6 +17,11 @@ each into a preallocated buffer (``ceiling``): what a step costs with every othe
 at the rates this CPU's BLAS and vectorised sin reach. The machine's load average is recorded
 before and after (the project's machine has two cores shared with other jobs), and the OpenMP
 wait policy (PASSIVE unless $OMP_WAIT_POLICY says otherwise: see main).
+
+Where the native kernels build (encoder/native.py), the fused step with ``kernel="native"`` runs
+in the same rounds too (``native``), and a second ceiling with their one-pass bias, sine and
+cosine in place of torch's three passes (``ceiling_native``): the arithmetic floor of a step
+that uses them.
 """
 
 from __future__ import annotations
@@ -36,8 +41,9 @@ from benchmarks.runner import REPO, command_line
 OUT = REPO / "benchmarks" / "results" / "fit_speed"
 
 
-def _arith(width: int, batch: int, pe_levels: int, layers: int):
-    """A function that runs a step's products and sines/cosines once, on preallocated buffers."""
+def _arith(width: int, batch: int, pe_levels: int, layers: int, kernels=None):
+    """A function that runs a step's products and sines/cosines once, on preallocated buffers
+    (with ``kernels``, encoder/native.py's one pass of bias, sine and cosine instead)."""
     import torch
 
     g = torch.Generator().manual_seed(0)
@@ -47,13 +53,16 @@ def _arith(width: int, batch: int, pe_levels: int, layers: int):
     ws = [torch.rand(dims[i + 1], dims[i], generator=g) / dims[i] for i in range(len(dims) - 1)]
     outs = [torch.empty(batch, d) for d in dims]
     cos = torch.empty(batch, width)
+    bias = torch.zeros(width)
 
     def run() -> None:
         for i, w in enumerate(ws):  # forward: one product per layer, sin and cos per sine layer
             torch.mm(acts[i], w.t(), out=outs[i + 1])
-            if i < layers:
+            if i < layers and kernels is None:
                 torch.sin(acts[i + 1], out=outs[i + 1])
                 torch.cos(acts[i + 1], out=cos)
+            elif i < layers:
+                kernels.bias_sincos(acts[i + 1], bias, outs[i + 1])
         for i, w in enumerate(ws):  # backward: dW per layer, dh for every layer but the first
             torch.mm(acts[i + 1].t(), acts[i])
             if i > 0:
@@ -62,7 +71,7 @@ def _arith(width: int, batch: int, pe_levels: int, layers: int):
     return run
 
 
-def measure(width: int, threads: int, reps: int, steps: int, image, sampler: str = "uniform") -> dict:
+def measure(width: int, threads: int, reps: int, steps: int, image, sampler: str = "uniform", kernels=None) -> dict:
     import torch
 
     from inrcodec.config import PRESETS_1_2 as PRESETS  # release 1.2's step is the baseline
@@ -74,40 +83,56 @@ def measure(width: int, threads: int, reps: int, steps: int, image, sampler: str
     arch = Architecture(hidden=width, layers=base.arch.layers, pe_levels=base.arch.pe_levels)
     cfg = replace(base.fit, steps=steps)
     target = Target.of(image)
-    nets = {m: Siren(arch, torch.Generator().manual_seed(0)) for m in ("plain", "fused")}
-    arith = _arith(width, cfg.batch, arch.pe_levels, arch.layers)
-    rates: dict[str, list[float]] = {"plain": [], "fused": [], "ceiling": []}
+    modes = ["plain", "fused", "ceiling"] + (["native", "ceiling_native"] if kernels is not None else [])
+    nets = {m: Siren(arch, torch.Generator().manual_seed(0)) for m in ("plain", "fused", "native")}
+    arith = {"ceiling": _arith(width, cfg.batch, arch.pe_levels, arch.layers)}
+    if kernels is not None:
+        arith["ceiling_native"] = _arith(width, cfg.batch, arch.pe_levels, arch.layers, kernels)
+    rates: dict[str, list[float]] = {m: [] for m in modes}
 
     def timed(mode: str) -> float:
         t = time.perf_counter()
-        if mode == "ceiling":
+        if mode in arith:
             for _ in range(steps):
-                arith()
+                arith[mode]()
         else:
-            fast = {"fused": True, "sampler": sampler} if mode == "fused" else {}
-            train(nets[mode], target, replace(cfg, **fast), steps, seed_offset=len(rates[mode]))
+            fast = {"fused": True, "sampler": sampler, "kernel": "torch" if mode == "fused" else "native"}
+            run = cfg if mode == "plain" else replace(cfg, **fast)
+            train(nets[mode], target, run, steps, seed_offset=len(rates[mode]))
         return cfg.batch * steps / (time.perf_counter() - t)
 
-    for mode in rates:  # warm-up: allocations, BLAS kernels chosen
+    for mode in modes:  # warm-up: allocations, BLAS kernels chosen
         timed(mode)
         rates[mode].clear()
     for r in range(reps):
-        order = ["plain", "fused", "ceiling"] if r % 2 == 0 else ["ceiling", "fused", "plain"]
-        for mode in order:
+        for mode in modes if r % 2 == 0 else modes[::-1]:
             rates[mode].append(timed(mode))
-    ratios = [f / p for f, p in zip(rates["fused"], rates["plain"])]
-    of_ceiling = [f / c for f, c in zip(rates["fused"], rates["ceiling"])]
-    return {
+
+    def ratio(a: str, b: str) -> list[float]:
+        return [x / y for x, y in zip(rates[a], rates[b])]
+
+    row = {
         "width": width,
         "threads": threads,
         "plain_px_steps_per_s": statistics.median(rates["plain"]),
         "fused_px_steps_per_s": statistics.median(rates["fused"]),
         "ceiling_px_steps_per_s": statistics.median(rates["ceiling"]),
-        "speedup": statistics.median(ratios),
-        "speedup_min_max": [min(ratios), max(ratios)],
-        "fused_of_ceiling": statistics.median(of_ceiling),
+        "speedup": statistics.median(ratio("fused", "plain")),
+        "speedup_min_max": [min(ratio("fused", "plain")), max(ratio("fused", "plain"))],
+        "fused_of_ceiling": statistics.median(ratio("fused", "ceiling")),
         "runs": rates,
     }
+    if kernels is not None:
+        row |= {
+            "native_px_steps_per_s": statistics.median(rates["native"]),
+            "ceiling_native_px_steps_per_s": statistics.median(rates["ceiling_native"]),
+            "native_speedup": statistics.median(ratio("native", "plain")),
+            "native_speedup_min_max": [min(ratio("native", "plain")), max(ratio("native", "plain"))],
+            "native_over_fused": statistics.median(ratio("native", "fused")),
+            "native_of_ceiling": statistics.median(ratio("native", "ceiling")),
+            "native_of_ceiling_native": statistics.median(ratio("native", "ceiling_native")),
+        }
+    return row
 
 
 def _load() -> dict:
@@ -137,6 +162,25 @@ def markdown(doc: dict) -> str:
             f"{r['fused_px_steps_per_s'] / 1e6:.3f} | **{r['speedup']:.2f}×** ({lo:.2f}–{hi:.2f}) | "
             f"{r['ceiling_px_steps_per_s'] / 1e6:.3f} | {r['fused_of_ceiling']:.0%} |"
         )
+    native = [r for r in doc["rows"] if "native_px_steps_per_s" in r]
+    if native:
+        lines += [
+            "",
+            f"The fused step with the native kernels (encoder/native.py; {doc['native']}), in the same rounds; "
+            "`ceiling (native)`: the products with the kernels' one pass of bias, sine and cosine:",
+            "",
+            "| width | threads | native | speedup over 1.2 (min–max) | over fused | ceiling (native) "
+            "| native / ceiling | native / ceiling (native) |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for r in native:
+            lo, hi = r["native_speedup_min_max"]
+            lines.append(
+                f"| {r['width']} | {r['threads']} | {r['native_px_steps_per_s'] / 1e6:.3f} | "
+                f"**{r['native_speedup']:.2f}×** ({lo:.2f}–{hi:.2f}) | {r['native_over_fused']:.2f}× | "
+                f"{r['ceiling_native_px_steps_per_s'] / 1e6:.3f} | {r['native_of_ceiling']:.0%} | "
+                f"{r['native_of_ceiling_native']:.0%} |"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -160,8 +204,15 @@ def main(argv: list[str] | None = None) -> int:
 
     from inrcodec import __version__, image
     from inrcodec.config import PRESETS_1_2 as PRESETS  # release 1.2's step is the baseline
+    from inrcodec.encoder import native
 
     img = image.load(args.image)
+    try:
+        kernels = native.load()
+        kernels_said = f"the {kernels.level}-bit path"
+    except native.Unavailable as e:
+        kernels, kernels_said = None, str(e)
+        print(f"{e}: the native rows are left out", flush=True)
     doc = {
         "inrcodec": __version__,
         "torch": torch.__version__,
@@ -174,16 +225,21 @@ def main(argv: list[str] | None = None) -> int:
         "fused_sampler": args.sampler,
         "reps": args.reps,
         "omp_wait_policy": os.environ["OMP_WAIT_POLICY"],
+        "native": kernels_said,
         "load_before": _load(),
         "rows": [],
     }
     for threads in map(int, args.threads.split(",")):
         for width in map(int, args.widths.split(",")):
-            row = measure(width, threads, args.reps, args.steps, img, args.sampler)
+            row = measure(width, threads, args.reps, args.steps, img, args.sampler, kernels)
+            said = "" if kernels is None else (
+                f"; native {row['native_px_steps_per_s'] / 1e6:.3f}: {row['native_speedup']:.2f}x "
+                f"({row['native_of_ceiling']:.0%} of the ceiling)"
+            )  # fmt: skip
             print(
                 f"width {width:3d}, {threads} thread(s): 1.2 {row['plain_px_steps_per_s'] / 1e6:.3f}, fused "
                 f"{row['fused_px_steps_per_s'] / 1e6:.3f} M px-steps/s: {row['speedup']:.2f}x; "
-                f"ceiling {row['ceiling_px_steps_per_s'] / 1e6:.3f} ({row['fused_of_ceiling']:.0%}); "
+                f"ceiling {row['ceiling_px_steps_per_s'] / 1e6:.3f} ({row['fused_of_ceiling']:.0%}){said}; "
                 f"load {os.getloadavg()[0]:.2f}",
                 flush=True,
             )

@@ -23,6 +23,15 @@ class FitConfig:
     l1: float = 0.0  # weight of the mean |W - W_prior| penalty (residual fitting; only with a prior)
     fused: bool = False  # the fused step (encoder/fused.py): about 1.3x faster; files differ in the last bits
     sampler: str = "uniform"  # pixels of a step: uniform | error | importance (encoder/sampling.py)
+    # the fused step's elementwise passes: "torch" (its kernels) or "native" (encoder/native.py,
+    # compiled on first use; faster, see docs/performance.md; files differ in the last bits)
+    kernel: str = "torch"
+
+    def __post_init__(self) -> None:
+        if self.kernel not in ("torch", "native"):
+            raise ValueError(f"kernel must be torch or native, not {self.kernel!r}")
+        if self.kernel == "native" and not self.fused:
+            raise ValueError("the native kernel is the fused step's: it needs fused=True")
 
 
 @dataclass(frozen=True)
@@ -278,6 +287,7 @@ ADDED_IN_2_0: dict[tuple[str, ...], object] = {
     ("fit", "l1"): 0.0,
     ("fit", "fused"): False,
     ("fit", "sampler"): "uniform",
+    ("fit", "kernel"): "torch",
     ("coder", "entropy_coder"): "brotli",
     ("coder", "rd_lambda"): 0.0,
     ("coder", "rd_rounding"): False,

@@ -1228,3 +1228,62 @@ def test_the_probe_scripts_refuse_bad_options_in_one_line_before_any_work(module
         mod.main([*args, "--images", str(tmp_path), "--out", str(tmp_path / "out")])
     assert e.value.code == 2 and says in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_latent_prune_prunes_the_smallest_residuals_round_by_round_and_holds_them_while_training():
+    """benchmarks/latent_prune.py: each round sets the smallest of the kept residuals of every
+    weight matrix to zero (the weight to its init; biases untouched), counting earlier rounds'
+    ones, and an Adam step inside ``held`` leaves the pruned weights at their init."""
+    import torch
+
+    from benchmarks import latent_prune as lp
+    from inrcodec.config import LatentConfig
+    from inrcodec.encoder.latent import LatentImage
+
+    torch.manual_seed(0)
+    model = LatentImage(16, 12, LatentConfig(lam=1e-2, levels=3, hidden=8, steps=10, batch=64))
+    weights = model.coded()[0 : 2 * len(model.linears) : 2]
+    biases = [b.detach().clone() for b in model.coded()[1 : 2 * len(model.linears) : 2]]
+    start = [torch.randn_like(w) * 0.01 for w in weights]  # an init the residuals count from
+    before = [w.detach().clone() for w in weights]
+    keep = [torch.ones_like(w, dtype=torch.bool) for w in weights]
+    lp.prune(model, start, keep, 0.5)
+    for w, w0, b, k in zip(weights, start, before, keep):
+        assert int((~k).sum()) == int(0.5 * w.numel())
+        r = (b - w0).abs()
+        assert r[~k].max() <= r[k].min()  # the smallest residuals went
+        assert torch.equal(w[~k], w0[~k]) and torch.equal(w[k], b[k])
+    assert all(torch.equal(b, now) for b, now in zip(biases, model.coded()[1 : 2 * len(model.linears) : 2]))
+    lp.prune(model, start, keep, 0.75)  # the next round: three quarters in all, not of the rest
+    assert [int((~k).sum()) for k in keep] == [int(0.75 * w.numel()) for w in weights]
+    opt = torch.optim.Adam(model.linears.parameters(), lr=0.1)
+    with lp.held(model, start, keep):
+        sum((w * w).sum() for w in weights).backward()
+        opt.step()
+    assert all(torch.equal(w[~k], w0[~k]) for w, w0, k in zip(weights, start, keep))
+    assert not all(torch.equal(w[k], b[k]) for w, b, k in zip(weights, before, keep))  # the kept ones trained
+    assert torch.optim.Adam.step is not None and "masked" not in torch.optim.Adam.step.__name__  # put back
+
+
+def test_fit_speed_measures_the_native_kernels_beside_the_other_steps(crop, tmp_path):
+    """benchmarks/fit_speed.py: with the native kernels every mode is timed in the same rounds
+    and the table has their rows; without them, the rows it always had."""
+    from benchmarks import fit_speed
+    from inrcodec.encoder import native
+
+    try:
+        kernels = native.Kernels(native.build(tmp_path))
+    except native.Unavailable as e:
+        pytest.skip(str(e))
+    row = fit_speed.measure(16, 1, 2, 2, crop[:24, :24], kernels=kernels)
+    assert {len(v) for v in row["runs"].values()} == {2} and set(row["runs"]) == {
+        "plain", "fused", "ceiling", "native", "ceiling_native"
+    }  # fmt: skip
+    assert row["native_speedup"] > 0 and row["native_of_ceiling_native"] > 0
+    doc = {"command": "x", "date": "d", "machine": {"cpus": 2}, "torch": "t", "load_before": {"load_1min": 1},
+           "load_after": {"load_1min": 1}, "batch": 8192, "steps": 2, "reps": 2, "omp_wait_policy": "PASSIVE",
+           "native": "the 512-bit path", "rows": [row]}  # fmt: skip
+    text = fit_speed.markdown(doc)
+    assert "native / ceiling (native)" in text and "| 16 | 1 |" in text
+    plain = fit_speed.measure(16, 1, 1, 2, crop[:24, :24])
+    assert "native_speedup" not in plain and "native / ceiling" not in fit_speed.markdown(doc | {"rows": [plain]})

@@ -158,7 +158,7 @@ def encode(
         preset = SIREN_DEFAULT_PRESET if given or device not in (None, "cpu") else DEFAULT_PRESET
     if preset in LATENT_PRESETS:
         if given:
-            raise click.UsageError(f"{', '.join(given)}: not for the latent-grid presets ({preset}) yet")
+            raise click.UsageError(f"{', '.join(given)}: not for the latent-grid presets ({preset}): SIREN options")
         if device not in (None, "cpu"):
             raise click.UsageError(f"--device {device}: the latent-grid encoder runs on the CPU")
         if bpp is not None:

@@ -100,9 +100,14 @@ def train(
     if mask is not None:
         mask = mask.to(device)
         net.load(mask.apply([w.detach() for w in net.weights]), [b.detach() for b in net.biases])
+    kernels = None
     if cfg.fused:
         workspace = fused.Workspace()
         rows = target.rows(net.arch.pe_levels)
+        if cfg.kernel == "native" and device.type == "cpu":  # on a GPU torch's kernels are the fast ones
+            from inrcodec.encoder import native
+
+            kernels = native.load()
     # Full-batch epochs see every pixel once: there is nothing for a sampler to choose.
     sampler = sampling.make("uniform" if full_batch else cfg.sampler, pool, batch)
     for step in range(steps):
@@ -118,7 +123,7 @@ def train(
             x, y = fused.gather(workspace, rows, target.coords, target.colours, net.arch.pe_levels, idx)
             w = sampler.weights()  # of this draw (None: a plain mean)
             w = None if w is None else w.to(device)
-            loss, per_pixel = fused.mse(net, x, y, workspace, weights, list(net.biases), w)
+            loss, per_pixel = fused.mse(net, x, y, workspace, weights, list(net.biases), w, kernels)
             sampler.observe(drawn, per_pixel)  # nothing for uniform draws
         else:
             squared = (net(target.coords[idx], weights) - target.colours[idx]) ** 2

@@ -29,9 +29,14 @@ release 1.2 step, operation for operation).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 
 from inrcodec.siren import Siren, fourier_features
+
+if TYPE_CHECKING:
+    from inrcodec.encoder.native import Kernels
 
 __all__ = ["Workspace", "gather", "mse", "table"]
 
@@ -90,7 +95,7 @@ class _SirenFunction(torch.autograd.Function):
     passed flat."""
 
     @staticmethod
-    def forward(ctx, x, y, ws, omegas, pixel_w, *params):  # noqa: D401 - autograd signature
+    def forward(ctx, x, y, ws, omegas, pixel_w, kernels, *params):  # noqa: D401 - autograd signature
         n_layers = len(params) // 2
         weights, biases = params[:n_layers], params[n_layers:]
         n = x.shape[0]
@@ -100,10 +105,14 @@ class _SirenFunction(torch.autograd.Function):
             if i < n_layers - 1:
                 w, b = w * omegas[i], b * omegas[i]  # ω folded into the (small) weights
                 z = ws.get(f"z{i}", (n, w.shape[0]), x)
-                torch.addmm(b, h, w.t(), out=z)
                 s = ws.get(f"s{i}", (n, w.shape[0]), x)
-                torch.sin(z, out=s)
-                torch.cos(z, out=z)
+                if kernels is None:
+                    torch.addmm(b, h, w.t(), out=z)
+                    torch.sin(z, out=s)
+                    torch.cos(z, out=z)
+                else:  # the bias, sin and cos in one pass (encoder/native.py)
+                    torch.mm(h, w.t(), out=z)
+                    kernels.bias_sincos(z, b, s)
                 cos.append(z)
                 acts.append(s)
                 h = s
@@ -111,7 +120,7 @@ class _SirenFunction(torch.autograd.Function):
                 h = torch.addmm(b, h, w.t()).sub_(y)  # the residual
             scaled.append(w)
         ctx.ws, ctx.omegas, ctx.scaled, ctx.acts, ctx.cos, ctx.residual = ws, omegas, scaled, acts, cos, h
-        ctx.pixel_w = pixel_w
+        ctx.pixel_w, ctx.kernels = pixel_w, kernels
         squared = h * h
         per_pixel = squared.mean(1)
         loss = torch.mean(squared) if pixel_w is None else torch.mean(per_pixel * pixel_w)
@@ -131,16 +140,21 @@ class _SirenFunction(torch.autograd.Function):
         g = t  # the gradient of the current layer's output
         for i in range(n_layers - 1, -1, -1):
             if i < n_layers - 1:
-                t = cos[i].mul_(g)  # g cos(a): the gradient of the pre-activation a = ω(W h + b)
+                if ctx.kernels is None:
+                    t = cos[i].mul_(g)  # g cos(a): the gradient of the pre-activation a = ω(W h + b)
+                    db = t.sum(0)
+                else:  # the product and its column sums in one pass
+                    t = cos[i]
+                    db = ctx.kernels.mul_colsum(t, g)
                 dws[i] = (t.t() @ acts[i]).mul_(omegas[i])
-                dbs[i] = t.sum(0).mul_(omegas[i])
+                dbs[i] = db.mul_(omegas[i])
             else:
                 dws[i], dbs[i] = t.t() @ acts[i], t.sum(0)
             if i > 0:
                 g = ctx.ws.get(f"g{i}", (t.shape[0], scaled[i].shape[1]), t)
                 torch.mm(t, scaled[i], out=g)
-        ctx.scaled = ctx.acts = ctx.cos = ctx.residual = ctx.pixel_w = None
-        return (None, None, None, None, None, *dws, *dbs)
+        ctx.scaled = ctx.acts = ctx.cos = ctx.residual = ctx.pixel_w = ctx.kernels = None
+        return (None, None, None, None, None, None, *dws, *dbs)
 
 
 def mse(
@@ -151,13 +165,15 @@ def mse(
     weights: list[torch.Tensor],
     biases: list[torch.Tensor],
     pixel_w: torch.Tensor | None = None,
+    kernels: Kernels | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """mean((net(x) - y)^2) for the feature rows ``x`` and colours ``y`` (``gather``) with these
     weights and biases, differentiable in both: ``torch.mean((net(coords, weights, biases) -
     colours) ** 2)`` within float rounding; with ``pixel_w`` (N,) each pixel's term weighted,
     ``(per_pixel * pixel_w).mean()`` (the importance sampler's loss). Also each pixel's squared
     error, mean over channels (N,; not differentiable), which the samplers learn from. The backward
-    pass must run (or the result be dropped) before the next call with the same workspace."""
+    pass must run (or the result be dropped) before the next call with the same workspace. With
+    ``kernels`` (encoder/native.py) the elementwise passes of the sine layers run compiled."""
     a = net.arch
     omegas = [a.omega0] + [a.omega_hidden] * (len(weights) - 2) + [1.0]
-    return _SirenFunction.apply(x, y, ws, omegas, pixel_w, *weights, *biases)
+    return _SirenFunction.apply(x, y, ws, omegas, pixel_w, kernels, *weights, *biases)

@@ -1,0 +1,142 @@
+"""The fused step's elementwise passes as compiled code (``FitConfig.kernel = "native"``).
+
+The fused step (encoder/fused.py) leaves, besides the matrix products, four passes over each
+(N, width) activation to torch's kernels: the bias copied into the product's output, ``sin``,
+``cos``, and in the backward pass ``c·g`` and its column sums. ``fused_kernels.c`` does them in
+two (bias, sin and cos in one; the product and the sums in the other), with glibc's vector sine
+and cosine (libmvec). It is compiled on first use with the machine's C compiler (``$CC`` or
+``cc``) into the user's cache (``$XDG_CACHE_HOME/inrcodec``, else ``~/.cache/inrcodec``), once
+per source, compiler and machine, and loaded with ``ctypes``: no build step at install, and
+nothing of torch's C++ API to compile against.
+
+It is the same function within float rounding (libmvec's sine and cosine are within 4 ulp, as
+torch's own vectorised ones are), so like the fused step itself it writes files that differ from
+the torch kernels' in the last bits of the weights; hence opt-in. Where it cannot run (no C
+compiler, no libmvec, a CPU with neither AVX-512 nor AVX2, on which it would be slower than
+torch) :func:`load` raises :class:`Unavailable` with one line saying why.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import platform
+import shlex
+import shutil
+import subprocess
+import tempfile
+from functools import cache
+from pathlib import Path
+
+import torch
+
+SOURCE = Path(__file__).with_name("fused_kernels.c")
+FLAGS = ("-O3", "-fPIC", "-shared", "-fno-math-errno")  # no -march: each path names its own target
+LIBS = ("-lmvec", "-lm")
+COMPILE_SECONDS = 120
+
+
+class Unavailable(RuntimeError):
+    """The native kernels cannot run here; the message is one line saying why."""
+
+
+def cache_dir() -> Path:
+    """Where compiled kernels are kept: ``$XDG_CACHE_HOME/inrcodec``, else ``~/.cache/inrcodec``."""
+    root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(root) / "inrcodec"
+
+
+def _compiler() -> list[str]:
+    cc = shlex.split(os.environ.get("CC", "")) or [shutil.which("cc") or shutil.which("gcc") or ""]
+    if not cc[0] or not shutil.which(cc[0]):
+        raise Unavailable("native kernels: no C compiler (set CC, or install gcc)")
+    return cc
+
+
+def build(folder: Path | None = None) -> Path:
+    """The compiled library for this source, compiler and machine: from the cache, or compiled
+    into it (to a temporary name, then renamed: a concurrent or killed build leaves no half file)."""
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        raise Unavailable(f"native kernels: x86-64 only (this machine is {platform.machine()})")
+    cc = _compiler()
+    try:
+        version = subprocess.run([*cc, "--version"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError) as e:
+        raise Unavailable(f"native kernels: {cc[0]} does not run ({e})") from None
+    key = hashlib.sha256(
+        "\0".join([SOURCE.read_text(), *cc, version, *FLAGS, *LIBS, platform.platform()]).encode()
+    ).hexdigest()[:16]
+    folder = cache_dir() if folder is None else folder
+    lib = folder / f"fused-kernels-{key}.so"
+    if lib.is_file():
+        return lib
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".fused-kernels-", suffix=".so", dir=folder)
+    os.close(fd)
+    try:
+        res = subprocess.run(
+            [*cc, *FLAGS, str(SOURCE), "-o", tmp, *LIBS], capture_output=True, text=True, timeout=COMPILE_SECONDS
+        )
+        if res.returncode != 0:
+            first = next((line for line in res.stderr.splitlines() if "error" in line), res.stderr.strip()[:200])
+            raise Unavailable(f"native kernels: {cc[0]} failed: {first}")
+        os.replace(tmp, lib)
+    except subprocess.TimeoutExpired:
+        raise Unavailable(f"native kernels: {cc[0]} took over {COMPILE_SECONDS} s") from None
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return lib
+
+
+class Kernels:
+    """The two passes on float32 CPU tensors, row-major (N, width)."""
+
+    def __init__(self, path: Path, level: int | None = None) -> None:
+        """``level`` (512 or 256) picks a path below the best this CPU has (the tests run both)."""
+        try:
+            self._lib = ctypes.CDLL(str(path))
+        except OSError as e:
+            raise Unavailable(f"native kernels: {path} does not load ({e})") from None
+        self.level = int(self._lib.inr_level())
+        if self.level == 0:
+            raise Unavailable("native kernels: this CPU has neither AVX-512 nor AVX2")
+        if level is not None:
+            if level not in (256, 512) or level > self.level:
+                raise ValueError(f"level {level}: this CPU runs 256 or up to {self.level}")
+            self.level = level
+        p, n = ctypes.c_void_p, ctypes.c_long
+        self._lib.inr_bias_sincos.argtypes = [ctypes.c_int, p, p, p, n, n]
+        self._lib.inr_mul_colsum.argtypes = [ctypes.c_int, p, p, p, n, n]
+
+    @staticmethod
+    def _check(*tensors: torch.Tensor) -> None:
+        for t in tensors:
+            if t.device.type != "cpu" or not t.is_contiguous() or t.dtype not in (torch.float32, torch.float64):
+                raise ValueError("native kernels take contiguous CPU tensors")
+
+    def bias_sincos(self, z: torch.Tensor, b: torch.Tensor, s: torch.Tensor) -> None:
+        """s = sin(z + b), then z = cos(z + b): z (N, W) float32, b (W,), s like z."""
+        n, w = z.shape
+        self._check(z, b, s)
+        if b.shape != (w,) or s.shape != z.shape or {z.dtype, b.dtype, s.dtype} != {torch.float32}:
+            raise ValueError("bias_sincos: z and s (N, W), b (W,), all float32")
+        self._lib.inr_bias_sincos(self.level, z.data_ptr(), b.data_ptr(), s.data_ptr(), n, w)
+
+    def mul_colsum(self, c: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+        """c = c g in place; returns its column sums (W,), float32 (summed in double)."""
+        n, w = c.shape
+        self._check(c, g)
+        if g.shape != c.shape or {c.dtype, g.dtype} != {torch.float32}:
+            raise ValueError("mul_colsum: c and g (N, W), float32")
+        db = torch.empty(w, dtype=torch.float64)
+        self._lib.inr_mul_colsum(self.level, c.data_ptr(), g.data_ptr(), db.data_ptr(), n, w)
+        return db.to(torch.float32)
+
+
+@cache
+def load() -> Kernels:
+    """The kernels, built if need be (once per process: later calls return the same object).
+    :class:`Unavailable` where they cannot run."""
+    return Kernels(build())

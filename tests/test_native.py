@@ -1,0 +1,149 @@
+"""encoder/native.py: the fused step's elementwise passes compiled: the same values as torch's
+kernels within float rounding on both vector paths, the same fit, a cache that builds once, and a
+one-line refusal where they cannot run."""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+from dataclasses import replace
+
+import pytest
+import torch
+
+from inrcodec.config import FitConfig, record
+from inrcodec.encoder import fused, native
+from inrcodec.encoder.fit import Target, evaluate, train
+from inrcodec.siren import Architecture, Siren
+
+WIDTHS = (1, 3, 8, 13, 16, 17, 40, 80, 144)  # every tail length of both vector widths, and the ladder's
+
+
+def _can_build() -> str | None:
+    """Why the kernels cannot be built here (the tests that need them skip, saying so), or None."""
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        return f"native kernels are x86-64 only, this is {platform.machine()}"
+    if not (os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")):
+        return "no C compiler on this machine"
+    return None
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory):
+    if why := _can_build():
+        pytest.skip(why)
+    return native.build(tmp_path_factory.mktemp("native-cache"))
+
+
+@pytest.fixture(params=[256, 512], ids=["avx2", "avx512"])
+def kernels(library, request):
+    best = native.Kernels(library).level
+    if request.param > best:
+        pytest.skip(f"this CPU has no AVX-512 (its best path: {best})")
+    return native.Kernels(library, level=request.param)
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_the_passes_give_torchs_values(kernels, width):
+    gen = torch.Generator().manual_seed(width)
+    z = torch.randn(37, width, generator=gen) * 20  # large arguments: the range reduction matters
+    b = torch.randn(width, generator=gen)
+    s = torch.full_like(z, float("nan"))
+    a = z + b
+    kernels.bias_sincos(z, b, s)
+    assert torch.allclose(s, torch.sin(a), rtol=0, atol=3e-7) and torch.allclose(z, torch.cos(a), rtol=0, atol=3e-7)
+    c, g = torch.randn(300, width, generator=gen), torch.randn(300, width, generator=gen)
+    want = c * g
+    sums = kernels.mul_colsum(c, g)
+    assert torch.equal(c, want)  # one float product each: exact
+    assert torch.allclose(sums, want.double().sum(0).float(), rtol=1e-6, atol=1e-5)
+
+
+def test_the_passes_refuse_what_they_cannot_read(kernels):
+    z = torch.zeros(4, 8)
+    with pytest.raises(ValueError, match="contiguous"):
+        kernels.bias_sincos(z.t(), torch.zeros(4), torch.zeros(8, 4))
+    with pytest.raises(ValueError, match="float32"):
+        kernels.bias_sincos(z.double(), torch.zeros(8).double(), torch.zeros(4, 8).double())
+    with pytest.raises(ValueError, match="b \\(W,\\)"):
+        kernels.bias_sincos(z, torch.zeros(7), torch.zeros(4, 8))
+    with pytest.raises(ValueError, match="c and g"):
+        kernels.mul_colsum(z, torch.zeros(4, 7))
+
+
+@pytest.mark.parametrize("pe_levels", [0, 6])
+def test_the_fused_loss_and_gradients_are_the_same_with_them(kernels, pe_levels):
+    gen = torch.Generator().manual_seed(3)
+    net = Siren(Architecture(hidden=24, layers=3, pe_levels=pe_levels), torch.Generator().manual_seed(1))
+    coords = torch.rand(500, 2, generator=gen) * 2 - 1
+    colours = torch.rand(500, 3, generator=gen) * 2 - 1
+    idx = torch.randint(0, 500, (256,), generator=gen)
+    pixel_w = torch.rand(256, generator=gen) * 2
+    out = {}
+    for name, k in (("torch", None), ("native", kernels)):
+        ws = fused.Workspace()
+        x, y = fused.gather(ws, fused.table(coords, colours, pe_levels), coords, colours, pe_levels, idx)
+        loss, errors = fused.mse(net, x, y, ws, list(net.weights), list(net.biases), pixel_w, k)
+        out[name] = (loss.detach(), errors, torch.autograd.grad(loss, list(net.parameters())))
+    (loss, errors, grads), (ref, ref_errors, ref_grads) = out["native"], out["torch"]
+    assert float(loss) == pytest.approx(float(ref), rel=1e-5)
+    assert torch.allclose(errors, ref_errors, rtol=1e-4, atol=1e-7)
+    for g, r in zip(grads, ref_grads):
+        assert torch.allclose(g, r, rtol=1e-4, atol=1e-6 * float(r.abs().max())), float((g - r).abs().max())
+
+
+def test_a_native_fit_repeats_and_tracks_the_torch_kernels(crop, library, monkeypatch):
+    """Same seed, same weights; within float noise of the fused step's fit. ``train`` takes the
+    kernels from ``native.load`` (here the test's build)."""
+    monkeypatch.setattr(native, "load", lambda: native.Kernels(library))
+    target = Target.of(crop[:16, :16], torch.device("cpu"))
+    base = FitConfig(steps=60, batch=256, lr=2e-3, lr_final=1e-4, seed=0, fused=True)
+    nets = [Siren(Architecture(hidden=16, layers=2), torch.Generator().manual_seed(0)) for _ in range(3)]
+    for net, kernel in zip(nets, ("native", "native", "torch")):
+        train(net, target, replace(base, kernel=kernel), 60)
+    assert all(torch.equal(a, b) for a, b in zip(nets[0].parameters(), nets[1].parameters()))
+    assert not all(torch.equal(a, b) for a, b in zip(nets[0].parameters(), nets[2].parameters()))  # it did run
+    assert abs(evaluate(nets[0], target) - evaluate(nets[2], target)) < 0.05
+
+
+def test_the_config_takes_the_kernel_only_for_the_fused_step_and_records_it_only_when_native():
+    assert "kernel" not in record_fit(FitConfig(fused=True))  # the fingerprints of every earlier row stay
+    assert record_fit(FitConfig(fused=True, kernel="native"))["kernel"] == "native"
+    with pytest.raises(ValueError, match="needs fused=True"):
+        FitConfig(kernel="native")
+    with pytest.raises(ValueError, match="torch or native"):
+        FitConfig(fused=True, kernel="cuda")
+
+
+def record_fit(fit: FitConfig) -> dict:
+    from inrcodec.config import EncodeConfig
+
+    return record(EncodeConfig(fit=fit))["fit"]
+
+
+def test_the_build_is_cached_and_written_whole(tmp_path):
+    if why := _can_build():
+        pytest.skip(why)
+    first = native.build(tmp_path)
+    stamp = first.stat().st_mtime_ns
+    assert native.build(tmp_path) == first and first.stat().st_mtime_ns == stamp  # not compiled again
+    assert [p.name for p in tmp_path.iterdir()] == [first.name]  # no temporary left behind
+
+
+def test_where_they_cannot_run_it_says_why_in_one_line(tmp_path, monkeypatch):
+    monkeypatch.setattr(platform, "machine", lambda: "x86_64")
+    monkeypatch.setenv("CC", str(tmp_path / "no-such-cc"))
+    with pytest.raises(native.Unavailable, match="no C compiler") as e:
+        native.build(tmp_path)
+    assert "\n" not in str(e.value)
+    broken = tmp_path / "cc"  # a "compiler" that runs and fails
+    broken.write_text("#!/bin/sh\necho 'cc: error: nothing compiles here' >&2\nexit 1\n")
+    broken.chmod(0o755)
+    monkeypatch.setenv("CC", str(broken))
+    with pytest.raises(native.Unavailable, match="failed: cc: error: nothing compiles here") as e:
+        native.build(tmp_path / "cache")
+    assert "\n" not in str(e.value) and not any((tmp_path / "cache").iterdir())
+    monkeypatch.setattr(platform, "machine", lambda: "aarch64")
+    with pytest.raises(native.Unavailable, match="x86-64 only"):
+        native.build(tmp_path)
