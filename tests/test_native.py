@@ -144,6 +144,11 @@ def test_where_they_cannot_run_it_says_why_in_one_line(tmp_path, monkeypatch):
     with pytest.raises(native.Unavailable, match="failed: cc: error: nothing compiles here") as e:
         native.build(tmp_path / "cache")
     assert "\n" not in str(e.value) and not any((tmp_path / "cache").iterdir())
+    if shutil.which("cc"):  # a cache that cannot be made: a file where its folder would go
+        monkeypatch.delenv("CC")
+        (tmp_path / "a-file").write_text("")
+        with pytest.raises(native.Unavailable, match="cannot write the build to .*a-file/cache"):
+            native.build(tmp_path / "a-file" / "cache")
     monkeypatch.setattr(platform, "machine", lambda: "aarch64")
     with pytest.raises(native.Unavailable, match="x86-64 only"):
         native.build(tmp_path)

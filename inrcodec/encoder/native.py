@@ -71,8 +71,11 @@ def build(folder: Path | None = None) -> Path:
     lib = folder / f"fused-kernels-{key}.so"
     if lib.is_file():
         return lib
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".fused-kernels-", suffix=".so", dir=folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".fused-kernels-", suffix=".so", dir=folder)
+    except OSError as e:
+        raise Unavailable(f"native kernels: cannot write the build to {folder} ({e.strerror or e})") from None
     os.close(fd)
     try:
         res = subprocess.run(
