@@ -71,10 +71,15 @@ def _arith(width: int, batch: int, pe_levels: int, layers: int, kernels=None):
     return run
 
 
-def measure(width: int, threads: int, reps: int, steps: int, image, sampler: str = "uniform", kernels=None) -> dict:
+def measure(
+    width: int, threads: int, reps: int, steps: int, image, sampler: str = "uniform", with_native: bool = False
+) -> dict:
+    """One row: each mode's pixel-steps per second, rounds interleaved. ``with_native`` adds the
+    native kernels' rows, with the kernels of ``native.load()``: the ones ``train`` runs."""
     import torch
 
     from inrcodec.config import PRESETS_1_2 as PRESETS  # release 1.2's step is the baseline
+    from inrcodec.encoder import native
     from inrcodec.encoder.fit import Target, train
     from inrcodec.siren import Architecture, Siren
 
@@ -83,6 +88,7 @@ def measure(width: int, threads: int, reps: int, steps: int, image, sampler: str
     arch = Architecture(hidden=width, layers=base.arch.layers, pe_levels=base.arch.pe_levels)
     cfg = replace(base.fit, steps=steps)
     target = Target.of(image)
+    kernels = native.load() if with_native else None
     modes = ["plain", "fused", "ceiling"] + (["native", "ceiling_native"] if kernels is not None else [])
     nets = {m: Siren(arch, torch.Generator().manual_seed(0)) for m in ("plain", "fused", "native")}
     arith = {"ceiling": _arith(width, cfg.batch, arch.pe_levels, arch.layers)}
@@ -231,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     for threads in map(int, args.threads.split(",")):
         for width in map(int, args.widths.split(",")):
-            row = measure(width, threads, args.reps, args.steps, img, args.sampler, kernels)
+            row = measure(width, threads, args.reps, args.steps, img, args.sampler, kernels is not None)
             said = "" if kernels is None else (
                 f"; native {row['native_px_steps_per_s'] / 1e6:.3f}: {row['native_speedup']:.2f}x "
                 f"({row['native_of_ceiling']:.0%} of the ceiling)"

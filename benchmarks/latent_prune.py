@@ -12,9 +12,13 @@ and preset, the preset's own fit (``latent.fit``, every stage) is taken as it en
   integer latents (``latent_tune.train``: the fit's loss), nothing pruned;
 - ``pruned F``: the smallest fraction F of each weight matrix's residuals set to zero (biases
   kept), no training;
-- ``IMP F``: iterative, as Frankle and Carbin prune: the fractions in turn (0.25, then 0.5, ...),
-  each round pruning the smallest of the kept residuals and training the networks again for
-  ``--tune-steps`` steps with the pruned ones held at the init.
+- ``IMP F``: iterative: the fractions in turn (0.25, then 0.5, ...), each round pruning the
+  smallest of the kept residuals and training the survivors on from where they are for
+  ``--tune-steps`` steps with the pruned ones held at the init (fine-tuning, as Han et al. 2015
+  prune; not rewound as Frankle and Carbin do: here the init is what a pruned weight returns to).
+
+Only presets whose file is the fit's last ``latent.pack`` are measured (no latent rounding, no
+tuning stage: ``grid-low`` and ``grid-medium``); the script checks it.
 
 Each variant is packed by the encoder's own ``latent.pack`` (bit depth chosen for D + lambda R,
 residual or absolute coding, whichever is smaller) and decoded by the reference decoder: its bytes
@@ -117,6 +121,8 @@ def held(model: latent.LatentImage, start: list[torch.Tensor], keep: list[torch.
 def measure(arr: np.ndarray, preset: str, fractions: list[float], tune_steps: int) -> list[dict]:
     """The rows of one image at one preset: the fit's file, the control, each pruned variant."""
     cfg = config.LATENT_PRESETS[preset]
+    if cfg.rdo_levels or cfg.tune_steps:
+        raise ValueError(f"{preset}: its file is not the fit's last pack (rounding or tuning after it)")
     pixels = arr.shape[0] * arr.shape[1]
     t0 = time.process_time()
     with last_model() as seen:
@@ -124,6 +130,8 @@ def measure(arr: np.ndarray, preset: str, fractions: list[float], tune_steps: in
     fit_err = 255.0**2 * 10 ** (-fitted.psnr / 10)
     fit_cost = latent_rdo.file_cost(fitted.data, fit_err, cfg.lam, pixels)
     base = seen["model"]
+    if latent.pack(base, cfg, arr)[0] != fitted.data:
+        raise RuntimeError(f"{preset}: the last packed model is not the fit's file")
     sizes = [t.numel() for t in base.coded()]
     start = [s.view_as(t) for s, t in zip(torch.split(base._start, sizes), base.coded())][0 : 2 * len(base.linears) : 2]
 
@@ -201,7 +209,9 @@ def tables(rows: list[dict], presets: list[str]) -> list[str]:
         keys = sorted({(r["variant"], r["fraction"]) for r in mine}, key=lambda k: (k[0] != "tuned", k[0], k[1]))
         body = []
         for variant, frac in keys:
-            got = [r for r in mine if (r["variant"], r["fraction"]) == (variant, frac)]
+            got = sorted(
+                (r for r in mine if (r["variant"], r["fraction"]) == (variant, frac)), key=lambda r: r["image"]
+            )
             name = variant if variant == "tuned" else f"{variant} {frac:g}"
             body.append(
                 [
@@ -214,8 +224,9 @@ def tables(rows: list[dict], presets: list[str]) -> list[str]:
                     f"{statistics.mean(r['cpu_s'] for r in got):.0f}",
                 ]
             )
-        head = ["variant", "Δ bytes %", "Δ PSNR dB", "Δ (D + λR) %", "Δ (D + λR) % image by image"]
-        head += ["weights at 0", "CPU s"]
+        names = ", ".join(sorted({r["image"] for r in mine}))
+        head = ["variant", "Δ bytes %", "Δ PSNR dB", "Δ (D + λR) %", f"Δ (D + λR) % image by image ({names})"]
+        head += ["weights at 0", "CPU s (one round)"]
         out += md.table(head, body)
     return out
 
@@ -231,8 +242,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=OUT, help=f"results folder (default {repo_path(OUT)})")
     args = p.parse_args(argv)
     presets = args.presets.split(",")
-    if any(n not in config.LATENT_PRESETS for n in presets):
-        p.error(f"--presets: grid presets only ({', '.join(config.LATENT_PRESETS)})")
+    plain = [n for n, c in config.LATENT_PRESETS.items() if not (c.rdo_levels or c.tune_steps)]
+    if any(n not in plain for n in presets):
+        p.error(f"--presets: grid presets without rounding or tuning stages only ({', '.join(plain)})")
     try:
         fractions = [float(f) for f in args.fractions.split(",")]
     except ValueError:

@@ -42,9 +42,9 @@ def settings(
     cfg: EncodeConfig | LatentConfig | LatentCap, regions: str | None, device: str | None, threads: int = 1
 ) -> dict:
     """What an output's bytes depend on, as the manifest records it (tuples as JSON lists, so a
-    line read back compares equal); the thread count too, since torch's sums round by it. A latent
-    config is recorded without the fields added at their old behaviour, so batches made before
-    them still match their lines."""
+    line read back compares equal); the thread count too, since torch's sums round by it. A config
+    is recorded without the fields added at their old behaviour (a SIREN config's fit kernel, a
+    latent config's later fields), so batches made before them still match their lines."""
     if isinstance(cfg, LatentCap):
         points = [latent_record(p) for p in cfg.points]
         config = {
@@ -54,8 +54,12 @@ def settings(
             "slack": cfg.slack,
             "guess": list(cfg.guess),
         }
+    elif isinstance(cfg, LatentConfig):
+        config = latent_record(cfg)
     else:
-        config = latent_record(cfg) if isinstance(cfg, LatentConfig) else asdict(cfg)
+        config = asdict(cfg)
+        if config["fit"]["kernel"] == "torch":  # added in 2.1 at the old behaviour: older lines match
+            del config["fit"]["kernel"]
     doc = {"config": config, "regions": regions, "device": device or "auto", "threads": threads}
     return json.loads(json.dumps(doc))
 

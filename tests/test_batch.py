@@ -338,3 +338,18 @@ def test_a_latent_manifest_line_is_what_it_was_before_the_quantizer_field():
     rounded = replace(cfg, context="checkerboard", rdo_levels=2)
     assert batch.settings(rounded, None, None)["config"]["rdo_levels"] == 2
     assert batch.settings(replace(rounded, tune_steps=500), None, None)["config"]["tune_steps"] == 500
+
+
+def test_a_siren_manifest_line_is_what_it_was_before_the_kernel_field():
+    """A SIREN batch made before FitConfig.kernel still matches its lines: the field is recorded
+    only when it is not torch's (the old behaviour)."""
+    from dataclasses import asdict, replace
+
+    from inrcodec.config import PRESETS
+
+    cfg = PRESETS["medium"]
+    before = asdict(cfg)
+    del before["fit"]["kernel"]
+    assert batch.settings(cfg, None, None)["config"] == json.loads(json.dumps(before))
+    native = replace(cfg, fit=replace(cfg.fit, fused=True, kernel="native"))
+    assert batch.settings(native, None, None)["config"]["fit"]["kernel"] == "native"

@@ -1218,6 +1218,8 @@ def test_rate_guess_fits_a_line_through_log_detail_and_log_scale():
         ("latent_postfilter", ["--first", "5", "--last", "4"], "--first 5 is after --last 4"),
         ("rate_guess", ["--first", "20", "--last", "9"], "--first 20 is after --last 9"),
         ("rate_guess", ["--presets", "grid-huge"], "--presets: grid-huge is not a grid preset"),
+        ("latent_prune", ["--presets", "grid-high"], "--presets: grid presets without rounding or tuning"),
+        ("latent_prune", ["--fractions", "0.5,0.25"], "--fractions: ascending numbers between 0 and 1"),
     ],
 )
 def test_the_probe_scripts_refuse_bad_options_in_one_line_before_any_work(module, args, says, tmp_path, capsys):
@@ -1265,9 +1267,10 @@ def test_latent_prune_prunes_the_smallest_residuals_round_by_round_and_holds_the
     assert torch.optim.Adam.step is not None and "masked" not in torch.optim.Adam.step.__name__  # put back
 
 
-def test_fit_speed_measures_the_native_kernels_beside_the_other_steps(crop, tmp_path):
+def test_fit_speed_measures_the_native_kernels_beside_the_other_steps(crop, tmp_path, monkeypatch):
     """benchmarks/fit_speed.py: with the native kernels every mode is timed in the same rounds
-    and the table has their rows; without them, the rows it always had."""
+    and the table has their rows (the native step runs the kernels it was given: ``native.load``'s,
+    here the test's build); without them, the rows it always had."""
     from benchmarks import fit_speed
     from inrcodec.encoder import native
 
@@ -1275,7 +1278,10 @@ def test_fit_speed_measures_the_native_kernels_beside_the_other_steps(crop, tmp_
         kernels = native.Kernels(native.build(tmp_path))
     except native.Unavailable as e:
         pytest.skip(str(e))
-    row = fit_speed.measure(16, 1, 2, 2, crop[:24, :24], kernels=kernels)
+    loads = []
+    monkeypatch.setattr(native, "load", lambda: loads.append(1) or kernels)
+    row = fit_speed.measure(16, 1, 2, 2, crop[:24, :24], with_native=True)
+    assert len(loads) == 1 + 3  # the ceiling's, then train's in the warm-up and both rounds of the native step
     assert {len(v) for v in row["runs"].values()} == {2} and set(row["runs"]) == {
         "plain", "fused", "ceiling", "native", "ceiling_native"
     }  # fmt: skip

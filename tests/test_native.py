@@ -17,7 +17,7 @@ from inrcodec.encoder import fused, native
 from inrcodec.encoder.fit import Target, evaluate, train
 from inrcodec.siren import Architecture, Siren
 
-WIDTHS = (1, 3, 8, 13, 16, 17, 40, 80, 144)  # every tail length of both vector widths, and the ladder's
+WIDTHS = (*range(1, 33), 40, 80, 144)  # every tail length of both vector widths, and the ladder's
 
 
 def _can_build() -> str | None:
@@ -45,31 +45,43 @@ def kernels(library, request):
 
 
 @pytest.mark.parametrize("width", WIDTHS)
-def test_the_passes_give_torchs_values(kernels, width):
+def test_the_passes_give_torchs_values_and_write_nothing_past_their_rows(kernels, width):
+    """Each tensor is the first rows of a larger one: the rows after it (sentinels) must stay."""
     gen = torch.Generator().manual_seed(width)
-    z = torch.randn(37, width, generator=gen) * 20  # large arguments: the range reduction matters
-    b = torch.randn(width, generator=gen)
-    s = torch.full_like(z, float("nan"))
-    a = z + b
+    big_z = torch.randn(39, width, generator=gen) * 20  # large arguments: the range reduction matters
+    big_s = torch.full_like(big_z, float("nan"))
+    z, s, b = big_z[:37], big_s[:37], torch.randn(width, generator=gen)
+    tail_z, a = big_z[37:].clone(), z + b
     kernels.bias_sincos(z, b, s)
     assert torch.allclose(s, torch.sin(a), rtol=0, atol=3e-7) and torch.allclose(z, torch.cos(a), rtol=0, atol=3e-7)
-    c, g = torch.randn(300, width, generator=gen), torch.randn(300, width, generator=gen)
+    assert torch.equal(big_z[37:], tail_z) and big_s[37:].isnan().all()
+    big_c, big_g = torch.randn(302, width, generator=gen), torch.randn(302, width, generator=gen)
+    c, g, tail_c = big_c[:300], big_g[:300], big_c[300:].clone()
     want = c * g
     sums = kernels.mul_colsum(c, g)
     assert torch.equal(c, want)  # one float product each: exact
     assert torch.allclose(sums, want.double().sum(0).float(), rtol=1e-6, atol=1e-5)
+    assert torch.equal(big_c[300:], tail_c)
 
 
 def test_the_passes_refuse_what_they_cannot_read(kernels):
     z = torch.zeros(4, 8)
-    with pytest.raises(ValueError, match="contiguous"):
+    with pytest.raises(ValueError, match="contiguous CPU tensors \\(z is not\\)"):
         kernels.bias_sincos(z.t(), torch.zeros(4), torch.zeros(8, 4))
-    with pytest.raises(ValueError, match="float32"):
+    with pytest.raises(ValueError, match="float32 tensors \\(z is torch.float64\\)"):
         kernels.bias_sincos(z.double(), torch.zeros(8).double(), torch.zeros(4, 8).double())
-    with pytest.raises(ValueError, match="b \\(W,\\)"):
+    with pytest.raises(ValueError, match="b should be \\(8,\\), not \\(7,\\)"):
         kernels.bias_sincos(z, torch.zeros(7), torch.zeros(4, 8))
-    with pytest.raises(ValueError, match="c and g"):
+    with pytest.raises(ValueError, match="g should be"):
         kernels.mul_colsum(z, torch.zeros(4, 7))
+    with pytest.raises(ValueError, match="z and s share memory"):
+        kernels.bias_sincos(z, torch.zeros(8), z)
+    both = torch.zeros(8, 8)
+    with pytest.raises(ValueError, match="c and g share memory"):
+        kernels.mul_colsum(both[:5], both[3:])  # overlapping rows
+    kernels.mul_colsum(both[:4], both[4:])  # adjacent, not overlapping: fine
+    with pytest.raises(ValueError, match="width 4097 is not in 1..4096"):
+        kernels.mul_colsum(torch.zeros(1, 4097), torch.zeros(1, 4097))
 
 
 @pytest.mark.parametrize("pe_levels", [0, 6])
@@ -132,6 +144,7 @@ def test_the_build_is_cached_and_written_whole(tmp_path):
 
 
 def test_where_they_cannot_run_it_says_why_in_one_line(tmp_path, monkeypatch):
+    buildable, cc = _can_build() is None, os.environ.get("CC")
     monkeypatch.setattr(platform, "machine", lambda: "x86_64")
     monkeypatch.setenv("CC", str(tmp_path / "no-such-cc"))
     with pytest.raises(native.Unavailable, match="no C compiler") as e:
@@ -144,8 +157,20 @@ def test_where_they_cannot_run_it_says_why_in_one_line(tmp_path, monkeypatch):
     with pytest.raises(native.Unavailable, match="failed: cc: error: nothing compiles here") as e:
         native.build(tmp_path / "cache")
     assert "\n" not in str(e.value) and not any((tmp_path / "cache").iterdir())
-    if shutil.which("cc"):  # a cache that cannot be made: a file where its folder would go
-        monkeypatch.delenv("CC")
+    linker = tmp_path / "ld-fails"  # the line that names the missing library, not collect2's
+    linker.write_text(
+        "#!/bin/sh\necho '/usr/bin/ld: cannot find -lmvec: No such file or directory' >&2\n"
+        "echo 'collect2: error: ld returned 1 exit status' >&2\nexit 1\n"
+    )
+    linker.chmod(0o755)
+    monkeypatch.setenv("CC", str(linker))
+    with pytest.raises(native.Unavailable, match="failed: /usr/bin/ld: cannot find -lmvec"):
+        native.build(tmp_path / "cache")
+    if buildable:  # a cache that cannot be made: a file where its folder would go
+        if cc:  # back to the machine's compiler
+            monkeypatch.setenv("CC", cc)
+        else:
+            monkeypatch.delenv("CC")
         (tmp_path / "a-file").write_text("")
         with pytest.raises(native.Unavailable, match="cannot write the build to .*a-file/cache"):
             native.build(tmp_path / "a-file" / "cache")

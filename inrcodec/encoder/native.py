@@ -35,6 +35,7 @@ SOURCE = Path(__file__).with_name("fused_kernels.c")
 FLAGS = ("-O3", "-fPIC", "-shared", "-fno-math-errno")  # no -march: each path names its own target
 LIBS = ("-lmvec", "-lm")
 COMPILE_SECONDS = 120
+MAX_WIDTH = 4096  # mul_colsum keeps one float per column on the stack
 
 
 class Unavailable(RuntimeError):
@@ -82,19 +83,32 @@ def build(folder: Path | None = None) -> Path:
             [*cc, *FLAGS, str(SOURCE), "-o", tmp, *LIBS], capture_output=True, text=True, timeout=COMPILE_SECONDS
         )
         if res.returncode != 0:
-            first = next((line for line in res.stderr.splitlines() if "error" in line), res.stderr.strip()[:200])
-            raise Unavailable(f"native kernels: {cc[0]} failed: {first}")
+            raise Unavailable(f"native kernels: {cc[0]} failed: {_why(res.stderr)}")
         os.replace(tmp, lib)
     except subprocess.TimeoutExpired:
         raise Unavailable(f"native kernels: {cc[0]} took over {COMPILE_SECONDS} s") from None
+    except OSError as e:
+        raise Unavailable(f"native kernels: building into {folder} failed ({e.strerror or e})") from None
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return lib
 
 
+def _why(stderr: str) -> str:
+    """The line of a failed compile that says why: a missing library or header before a generic
+    error (a missing libmvec ends in collect2's "ld returned 1", which says nothing)."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip() and "collect2" not in line]
+    for words in (("cannot find", "not found", "undefined reference", "No such file"), ("error",)):
+        if hit := next((line for line in lines if any(w in line for w in words)), None):
+            return hit[:300]
+    return lines[0][:300] if lines else "no message"
+
+
 class Kernels:
-    """The two passes on float32 CPU tensors, row-major (N, width)."""
+    """The two passes on float32 CPU tensors, row-major (N, width), width at most
+    :data:`MAX_WIDTH`; single-threaded (they are memory-bound; a step's matrix products keep
+    torch's threads)."""
 
     def __init__(self, path: Path, level: int | None = None) -> None:
         """``level`` (512 or 256) picks a path below the best this CPU has (the tests run both)."""
@@ -114,25 +128,33 @@ class Kernels:
         self._lib.inr_mul_colsum.argtypes = [ctypes.c_int, p, p, p, n, n]
 
     @staticmethod
-    def _check(*tensors: torch.Tensor) -> None:
-        for t in tensors:
-            if t.device.type != "cpu" or not t.is_contiguous() or t.dtype not in (torch.float32, torch.float64):
-                raise ValueError("native kernels take contiguous CPU tensors")
+    def _check(w: int, *pairs: tuple[str, torch.Tensor, tuple[int, ...]]) -> None:
+        """Each tensor on the CPU, contiguous, float32 and of its shape; at most MAX_WIDTH wide;
+        no two sharing memory (the C code reads one while it writes the other)."""
+        for name, t, shape in pairs:
+            if t.device.type != "cpu" or not t.is_contiguous():
+                raise ValueError(f"native kernels take contiguous CPU tensors ({name} is not)")
+            if t.dtype != torch.float32:
+                raise ValueError(f"native kernels take float32 tensors ({name} is {t.dtype})")
+            if tuple(t.shape) != shape:
+                raise ValueError(f"{name} should be {shape}, not {tuple(t.shape)}")
+        if not 1 <= w <= MAX_WIDTH:
+            raise ValueError(f"native kernels: width {w} is not in 1..{MAX_WIDTH}")
+        spans = sorted(((t.data_ptr(), t.data_ptr() + t.numel() * 4, name) for name, t, _ in pairs), key=lambda x: x[0])
+        for (_, end, a), (start, _, b) in zip(spans, spans[1:]):
+            if start < end:
+                raise ValueError(f"native kernels: {a} and {b} share memory")
 
     def bias_sincos(self, z: torch.Tensor, b: torch.Tensor, s: torch.Tensor) -> None:
         """s = sin(z + b), then z = cos(z + b): z (N, W) float32, b (W,), s like z."""
         n, w = z.shape
-        self._check(z, b, s)
-        if b.shape != (w,) or s.shape != z.shape or {z.dtype, b.dtype, s.dtype} != {torch.float32}:
-            raise ValueError("bias_sincos: z and s (N, W), b (W,), all float32")
+        self._check(w, ("z", z, (n, w)), ("b", b, (w,)), ("s", s, (n, w)))
         self._lib.inr_bias_sincos(self.level, z.data_ptr(), b.data_ptr(), s.data_ptr(), n, w)
 
     def mul_colsum(self, c: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
         """c = c g in place; returns its column sums (W,), float32 (summed in double)."""
         n, w = c.shape
-        self._check(c, g)
-        if g.shape != c.shape or {c.dtype, g.dtype} != {torch.float32}:
-            raise ValueError("mul_colsum: c and g (N, W), float32")
+        self._check(w, ("c", c, (n, w)), ("g", g, (n, w)))
         db = torch.empty(w, dtype=torch.float64)
         self._lib.inr_mul_colsum(self.level, c.data_ptr(), g.data_ptr(), db.data_ptr(), n, w)
         return db.to(torch.float32)
