@@ -408,7 +408,10 @@ def decode(src, output, force, size, width, height, device, quiet):
             raise FormatError(f"{src}: {e}") from None
         paths.check_output(output, force, src)
         hd = stream.header
-        w, h = output_size((hd.width, hd.height), size, width, height)
+        try:
+            w, h = output_size((hd.width, hd.height), size, width, height)
+        except ValueError as e:  # the size asked for: over the pixel limit
+            raise ValueError(f"{src}: {e}") from None
         image.output_format(output, hd.channels, (w, h))
         arr, rows = np.empty((h, w, hd.channels), dtype=np.uint8), RowsDone(h)
 
