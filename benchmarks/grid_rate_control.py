@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks import markdown as md
-from benchmarks.runner import RESULTS, command_line, provenance, repo_path
+from benchmarks.runner import RESULTS, command_line, provenance, repo_path, write_report
 from inrcodec.config import LATENT_PRESET_LADDER, LATENT_RATE_SLACK, LatentConfig, latent_cap, latent_preset_name
 from inrcodec.encoder import latent, latent_rate
 
@@ -243,10 +243,7 @@ def main(argv: list[str] | None = None) -> int:
         verdict += f"; the kept file {c['real']['bytes'] - c['replay']['bytes']:+d} bytes against the row's"
         lines += ["", f"Real search on {c['image']} at {c['cap']:g} bpp: {json.dumps(c['real'])}, replay "
                   f"{json.dumps(c['replay'])}: {verdict} ({c['cpu_s']} s CPU)."]  # fmt: skip
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "grid-rate-control.json").write_text(json.dumps(doc, indent=1) + "\n")
-    (args.out / "grid-rate-control.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_report(args.out, "grid-rate-control", doc, lines)
     return 0
 
 

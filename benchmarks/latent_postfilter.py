@@ -24,7 +24,16 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks import markdown as md
-from benchmarks.runner import RESULTS, command_line, encode_batch, provenance, repo_path
+from benchmarks.runner import (
+    RESULTS,
+    command_line,
+    encode_batch,
+    photo_options,
+    photos,
+    provenance,
+    repo_path,
+    write_report,
+)
 from inrcodec import config
 from inrcodec.decoder import decode
 from inrcodec.image import load, psnr
@@ -57,9 +66,7 @@ def wiener(decoded: np.ndarray, original: np.ndarray, k: int, bits: int) -> tupl
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--images", type=Path, default=Path("../shared/photos"), help="folder of photoNNN.png")
-    p.add_argument("--first", type=int, default=1)
-    p.add_argument("--last", type=int, default=4)
+    photo_options(p, 1, 4)
     p.add_argument("--presets", default="grid-high,grid-xhigh", help="grid presets, comma-separated")
     p.add_argument("--sizes", default="3,5", help="filter sizes k (odd), comma-separated")
     p.add_argument("--bits", type=int, default=10, help="bits of each coefficient")
@@ -77,11 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--sizes: odd filter sizes, comma-separated")
     if args.bits < 2:
         p.error("--bits: at least 2 (a sign and a magnitude)")
-    if args.first > args.last:
-        p.error(f"--first {args.first} is after --last {args.last}: no photos")
-    images = [args.images / f"photo{i:03d}.png" for i in range(args.first, args.last + 1)]
-    if missing := [str(i) for i in images if not i.is_file()]:
-        p.error(f"--images: no {missing[0]}")
+    images = photos(p, args)
     rows = []
     for preset in presets:
         folder = args.out / "files" / preset
@@ -121,9 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
         *md.table(head, table),
     ]
-    (args.out / "postfilter-probe.json").write_text(json.dumps(doc, indent=1) + "\n")
-    (args.out / "postfilter-probe.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_report(args.out, "postfilter-probe", doc, lines)
     return 0
 
 

@@ -47,7 +47,17 @@ import numpy as np
 import torch
 
 from benchmarks import markdown as md
-from benchmarks.runner import RESULTS, append_jsonl, command_line, provenance, read_jsonl, repo_path
+from benchmarks.runner import (
+    RESULTS,
+    append_jsonl,
+    command_line,
+    photo_options,
+    photos,
+    provenance,
+    read_jsonl,
+    repo_path,
+    write_report,
+)
 from inrcodec import config
 from inrcodec.encoder import latent, latent_rdo, latent_tune
 from inrcodec.format.latent import read, synthesis_base
@@ -233,9 +243,7 @@ def tables(rows: list[dict], presets: list[str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--images", type=Path, default=Path("../shared/photos"), help="folder of photoNNN.png")
-    p.add_argument("--first", type=int, default=1)
-    p.add_argument("--last", type=int, default=4)
+    photo_options(p, 1, 4)
     p.add_argument("--presets", default="grid-low,grid-medium", help="grid presets, comma-separated")
     p.add_argument("--fractions", default="0.25,0.5,0.75", help="pruned fractions, ascending (IMP's rounds)")
     p.add_argument("--tune-steps", type=int, default=500, help="training steps after each round")
@@ -253,11 +261,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--fractions: ascending numbers between 0 and 1, comma-separated")
     if not 1 <= args.tune_steps <= 100_000:
         p.error("--tune-steps: 1 to 100000")
-    if args.first > args.last:
-        p.error(f"--first {args.first} is after --last {args.last}: no photos")
-    images = [args.images / f"photo{i:03d}.png" for i in range(args.first, args.last + 1)]
-    if missing := [str(i) for i in images if not i.is_file()]:
-        p.error(f"--images: no {missing[0]}")
+    images = photos(p, args)
     torch.set_num_threads(1)
     setup = {"fractions": fractions, "tune_steps": args.tune_steps}
     log = args.out / "latent-prune.jsonl"
@@ -279,10 +283,7 @@ def main(argv: list[str] | None = None) -> int:
         f"(`{doc['command']}`; rows in `latent-prune.jsonl`, photos {images[0].stem}–{images[-1].stem}).",
         *tables([r for r in rows if r["image"] in {i.stem for i in images}], presets),
     ]
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "latent-prune.json").write_text(json.dumps(doc, indent=1) + "\n")
-    (args.out / "latent-prune.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_report(args.out, "latent-prune", doc, lines)
     return 0
 
 

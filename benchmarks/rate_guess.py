@@ -22,7 +22,16 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks import markdown as md
-from benchmarks.runner import RESULTS, command_line, encode_batch, provenance, repo_path
+from benchmarks.runner import (
+    RESULTS,
+    command_line,
+    encode_batch,
+    photo_options,
+    photos,
+    provenance,
+    repo_path,
+    write_report,
+)
 from inrcodec import config
 from inrcodec.encoder.latent_rate import DETAIL_FLOOR, detail
 from inrcodec.image import load
@@ -48,9 +57,7 @@ def fit(samples: list[tuple[float, float]]) -> tuple[float, float, float]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--images", type=Path, default=Path("../shared/photos"), help="folder of photoNNN.png")
-    p.add_argument("--first", type=int, default=9, help="first photo number (default 9: never the tuning photos)")
-    p.add_argument("--last", type=int, default=20, help="last photo number")
+    photo_options(p, 9, 20, "first photo number, never a tuning photo's")
     p.add_argument(
         "--presets",
         default="grid-medium,grid-high",
@@ -66,12 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"--presets: {unknown[0]} is not a grid preset ({', '.join(config.LATENT_PRESETS)})")
     if args.first < 9 and args.images.resolve().name == "photos":
         p.error("--first: photo001-photo008 are the tuning photos; the guess is learned on photo009 and up")
-    if args.first > args.last:
-        p.error(f"--first {args.first} is after --last {args.last}: no photos")
-    images = [args.images / f"photo{i:03d}.png" for i in range(args.first, args.last + 1)]
-    missing = [str(i) for i in images if not i.is_file()]
-    if missing:
-        p.error(f"--images: no {missing[0]}")
+    images = photos(p, args)
     if not args.fit_only:
         for preset in presets:
             encode_batch(images, preset, args.out / "files" / preset, args.workers)
@@ -112,10 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
         *md.table(["image", "detail", *(f"{n} bpp (× typical)" for n in presets)], table),
     ]
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "rate-guess.json").write_text(json.dumps(doc, indent=1) + "\n")
-    (args.out / "rate-guess.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_report(args.out, "rate-guess", doc, lines)
     return 0
 
 

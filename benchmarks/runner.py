@@ -418,6 +418,34 @@ def write_results(
     return doc
 
 
+def photo_options(p, first: int, last: int, first_help: str = "first photo number") -> None:
+    """The probe scripts' ``--images`` (a folder of photoNNN.png), ``--first`` and ``--last``."""
+    p.add_argument("--images", type=Path, default=Path("../shared/photos"), help="folder of photoNNN.png")
+    p.add_argument("--first", type=int, default=first, help=f"{first_help} (default {first})")
+    p.add_argument("--last", type=int, default=last, help=f"last photo number (default {last})")
+
+
+def photos(p, args) -> list[Path]:
+    """photoFIRST..photoLAST in ``args.images``, or a one-line usage error (before any work)."""
+    if args.first > args.last:
+        p.error(f"--first {args.first} is after --last {args.last}: no photos")
+    images = [args.images / f"photo{i:03d}.png" for i in range(args.first, args.last + 1)]
+    if missing := [str(i) for i in images if not i.is_file()]:
+        p.error(f"--images: no {missing[0]}")
+    return images
+
+
+def write_report(out: Path, stem: str, doc: dict, lines: list[str]) -> None:
+    """A probe's results: ``OUT/STEM.json`` (``doc``) and ``OUT/STEM.md`` (``lines``), each
+    written whole (atomically), then the lines printed."""
+    from inrcodec.image import atomic_write
+
+    out.mkdir(parents=True, exist_ok=True)
+    for name, text in ((f"{stem}.json", json.dumps(doc, indent=1) + "\n"), (f"{stem}.md", "\n".join(lines) + "\n")):
+        atomic_write(out / name, lambda f, text=text: f.write(text.encode()))
+    print("\n".join(lines))
+
+
 def _jsonable(x):
     if isinstance(x, np.generic):
         return x.item()
