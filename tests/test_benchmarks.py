@@ -1293,3 +1293,27 @@ def test_fit_speed_measures_the_native_kernels_beside_the_other_steps(crop, tmp_
     assert "native / ceiling (native)" in text and "| 16 | 1 |" in text
     plain = fit_speed.measure(16, 1, 1, 2, crop[:24, :24])
     assert "native_speedup" not in plain and "native / ceiling" not in fit_speed.markdown(doc | {"rows": [plain]})
+
+
+def test_latent_steps_fits_each_factor_once_and_tables_them_against_the_presets_own(crop, tmp_path, monkeypatch):
+    """benchmarks/latent_steps.py on a tiny preset: one row per image and factor, the steps scaled,
+    a rerun fits nothing again, and the table compares each factor with the factor-1 row."""
+    from PIL import Image
+
+    from benchmarks import latent_steps
+    from inrcodec import config
+    from inrcodec.config import LatentConfig
+
+    tiny = LatentConfig(lam=1e-2, levels=3, hidden=8, steps=20, batch=64, context="checkerboard")
+    monkeypatch.setattr(config, "LATENT_PRESETS", {"grid-tiny": tiny})
+    Image.fromarray(crop[:16, :24]).save(tmp_path / "photo001.png")
+    args = ["--images", str(tmp_path), "--first", "1", "--last", "1", "--presets", "grid-tiny"]
+    args += ["--factors", "2", "--workers", "1", "--out", str(tmp_path / "out")]
+    assert latent_steps.main(args) == 0
+    rows = [json.loads(line) for line in (tmp_path / "out" / "latent-steps.jsonl").read_text().splitlines()]
+    assert sorted((r["factor"], r["steps"]) for r in rows) == [(1.0, 20), (2.0, 40)]
+    assert latent_steps.main(args) == 0  # nothing left to fit
+    assert len((tmp_path / "out" / "latent-steps.jsonl").read_text().splitlines()) == 2
+    text = (tmp_path / "out" / "latent-steps.md").read_text()
+    assert "| ×1 (20 steps) |" in text and "| ×2 (40 steps) |" in text
+    assert "+0.00 | +0.0 |" in text  # factor 1 against itself

@@ -1,0 +1,152 @@
+"""How much of the full-resolution points' distance is compute: the grid presets fitted again with
+their training steps times 2, 4, ... (issue 15; the SIREN's twin is docs/benchmark.md, "More fit
+steps").
+
+The full-resolution points train 11,520 steps of 4,096 random pixels, so each latent of their
+finest grid is read in about 4 % of the steps (some 480 times a fit), where Cool-chic and C3 take
+ten thousand or more whole-image steps on a GPU. If more steps move a point's file much, a faster
+step (or a GPU) is worth having; if not, the representation is the limit. Each row is a preset
+with ``steps`` scaled (its schedules, the noise then rounded phase, stretched with it; rounding and
+tuning after it as the preset does), packed by ``latent.fit`` and decoded: its bytes and PSNR are
+the file's. The figure that decides is D + lambda R against the preset's own steps.
+
+    python -m benchmarks.latent_steps [--images ../shared/photos --first 1 --last 2]
+        [--presets grid-high,grid-xhigh] [--factors 1,2,4] [--workers 2] [--out DIR]
+
+Rows go to ``OUT/latent-steps.jsonl`` as each fit ends (a rerun skips those), the tables to
+``OUT/latent-steps.md``. One torch thread a fit; the longest fits are started first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from benchmarks import markdown as md
+from benchmarks.runner import (
+    RESULTS,
+    append_jsonl,
+    command_line,
+    photo_options,
+    photos,
+    provenance,
+    read_jsonl,
+    repo_path,
+    write_report,
+)
+from inrcodec import config
+
+OUT = RESULTS / "latent" / "steps-probe"
+
+
+def fit_one(job: tuple[str, str, float]) -> dict:
+    """One fit (in a worker): the preset with its steps times ``factor``; the file's figures."""
+    from inrcodec.encoder import latent, latent_rdo
+    from inrcodec.image import load
+
+    image, preset, factor = job
+    cfg = config.LATENT_PRESETS[preset]
+    cfg = replace(cfg, steps=round(cfg.steps * factor))
+    arr = load(Path(image))
+    fitted = latent.fit(arr, cfg)
+    pixels = arr.shape[0] * arr.shape[1]
+    err = 255.0**2 * 10 ** (-fitted.psnr / 10)
+    return {
+        "image": Path(image).stem,
+        "preset": preset,
+        "factor": factor,
+        "steps": cfg.steps,
+        "bytes": len(fitted.data),
+        "bpp": fitted.bpp,
+        "psnr": fitted.psnr,
+        "cost": latent_rdo.file_cost(fitted.data, err, cfg.lam, pixels),
+        "cpu_s": fitted.seconds,
+    }
+
+
+def tables(rows: list[dict], presets: list[str], factors: list[float]) -> list[str]:
+    """Per preset: each factor's mean change against the preset's own steps, then image by image."""
+    out = []
+    for preset in presets:
+        mine = {(r["image"], r["factor"]): r for r in rows if r["preset"] == preset}
+        images = sorted({i for i, f in mine if f == 1.0 and all((i, g) in mine for g in factors)})
+        if not images:
+            continue
+        body = []
+        for f in factors:
+            got = [(mine[(i, f)], mine[(i, 1.0)]) for i in images]
+            body.append(
+                [
+                    f"×{f:g} ({got[0][0]['steps']:,} steps)",
+                    f"{statistics.mean(r['bpp'] for r, _ in got):.3f}",
+                    f"{statistics.mean(r['psnr'] for r, _ in got):.2f}",
+                    f"{statistics.mean(100 * (r['bytes'] / b['bytes'] - 1) for r, b in got):+.1f}",
+                    f"{statistics.mean(r['psnr'] - b['psnr'] for r, b in got):+.3f}",
+                    f"{statistics.mean(100 * (r['cost'] / b['cost'] - 1) for r, b in got):+.2f}",
+                    " ".join(f"{100 * (r['cost'] / b['cost'] - 1):+.1f}" for r, b in got),
+                    f"{statistics.mean(r['cpu_s'] for r, _ in got):.0f}",
+                ]
+            )
+        lam = config.LATENT_PRESETS[preset].lam
+        out += ["", f"`{preset}` (λ {lam:g}; {len(images)} images: {', '.join(images)}):", ""]
+        head = ["steps", "bpp", "PSNR dB", "Δ bytes %", "Δ PSNR dB", "Δ (D + λR) %", "Δ (D + λR) % image by image"]
+        out += md.table([*head, "CPU s"], body)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    photo_options(p, 1, 2)
+    p.add_argument("--presets", default="grid-high,grid-xhigh", help="grid presets, comma-separated")
+    p.add_argument("--factors", default="1,2,4", help="step factors, comma-separated (1, the preset's own, is added)")
+    p.add_argument("--workers", type=int, default=2, help="fits at once, one torch thread each")
+    p.add_argument("--out", type=Path, default=OUT, help=f"results folder (default {repo_path(OUT)})")
+    args = p.parse_args(argv)
+    presets = args.presets.split(",")
+    if unknown := [n for n in presets if n not in config.LATENT_PRESETS]:
+        p.error(f"--presets: {unknown[0]} is not a grid preset ({', '.join(config.LATENT_PRESETS)})")
+    try:
+        factors = sorted({1.0, *(float(f) for f in args.factors.split(","))})
+    except ValueError:
+        factors = []
+    if not factors or not all(0 < f <= 16 and math.isfinite(f) for f in factors):
+        p.error("--factors: numbers in (0, 16], comma-separated")
+    if not 1 <= args.workers <= 64:
+        p.error("--workers: 1 to 64")
+    images = photos(p, args)
+
+    from inrcodec.executors import executor
+
+    log = args.out / "latent-steps.jsonl"
+    rows = read_jsonl(log)
+    done = {(r["image"], r["preset"], r["factor"]) for r in rows}
+    jobs = [
+        (str(i), preset, f)
+        for f in sorted(factors, reverse=True)  # the longest first: the workers end together
+        for preset in presets
+        for i in images
+        if (i.stem, preset, f) not in done
+    ]
+    print(f"{len(jobs)} fits to run ({len(done)} done before)", flush=True)
+    with executor(workers=args.workers) as ex:
+        for row in ex.map(fit_one, jobs):
+            append_jsonl(log, [row])  # one line a fit: a kill loses only the fits running
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    doc = {"factors": factors, "command": " ".join(command_line()), "provenance": provenance()}
+    lines = [
+        "The grid presets with their training steps scaled, against their own steps "
+        f"(`{doc['command']}`; rows in `latent-steps.jsonl`; CPU s of one core a fit).",
+        *tables([r for r in rows if r["image"] in {i.stem for i in images}], presets, factors),
+    ]
+    write_report(args.out, "latent-steps", doc, lines)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
