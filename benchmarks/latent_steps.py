@@ -69,9 +69,36 @@ def fit_one(job: tuple[str, str, float]) -> dict:
     }
 
 
+def slope(rows: list[dict], presets: list[str]) -> float | None:
+    """dB per e-fold of rate between the lowest and highest presets' own files (factor 1, mean over
+    the images both have), to read a PSNR change as a rate change at equal PSNR; None with one
+    preset."""
+    own = {(r["image"], r["preset"]): r for r in rows if r["factor"] == 1.0}
+    lo, hi = presets[0], presets[-1]
+    images = [i for i, p in own if p == lo and (i, hi) in own]
+    if lo == hi or not images:
+        return None
+    bpp = [statistics.mean(own[(i, p)]["bpp"] for i in images) for p in (lo, hi)]
+    psnr = [statistics.mean(own[(i, p)]["psnr"] for i in images) for p in (lo, hi)]
+    return (psnr[1] - psnr[0]) / math.log(bpp[1] / bpp[0])
+
+
+def equal_rate(r: dict, base: dict, s: float) -> float:
+    """Per cent more rate than ``base`` at ``base``'s PSNR, along a line of ``s`` dB per e-fold."""
+    return 100 * (r["bytes"] / base["bytes"] * math.exp(-(r["psnr"] - base["psnr"]) / s) - 1)
+
+
 def tables(rows: list[dict], presets: list[str], factors: list[float]) -> list[str]:
-    """Per preset: each factor's mean change against the preset's own steps, then image by image."""
+    """Per preset: each factor's mean change against the preset's own steps, then image by image;
+    with two presets or more, each change read as a rate at equal PSNR along the presets' line."""
     out = []
+    s = slope(rows, presets)
+    if s is not None:
+        out += [
+            "",
+            f"Rate at equal PSNR: the file's bytes times exp(−Δ PSNR / {s:.2f} dB), {s:.2f} dB per e-fold of "
+            f"rate being the line through `{presets[0]}`'s and `{presets[-1]}`'s own files (a local estimate).",
+        ]
     for preset in presets:
         mine = {(r["image"], r["factor"]): r for r in rows if r["preset"] == preset}
         images = sorted({i for i, f in mine if f == 1.0 and all((i, g) in mine for g in factors)})
@@ -88,6 +115,7 @@ def tables(rows: list[dict], presets: list[str], factors: list[float]) -> list[s
                     f"{statistics.mean(100 * (r['bytes'] / b['bytes'] - 1) for r, b in got):+.1f}",
                     f"{statistics.mean(r['psnr'] - b['psnr'] for r, b in got):+.3f}",
                     f"{statistics.mean(100 * (r['cost'] / b['cost'] - 1) for r, b in got):+.2f}",
+                    *([f"{statistics.mean(equal_rate(r, b, s) for r, b in got):+.1f}"] if s is not None else []),
                     " ".join(f"{100 * (r['cost'] / b['cost'] - 1):+.1f}" for r, b in got),
                     f"{statistics.mean(r['cpu_s'] for r, _ in got):.0f}",
                 ]
@@ -95,7 +123,7 @@ def tables(rows: list[dict], presets: list[str], factors: list[float]) -> list[s
         lam = config.LATENT_PRESETS[preset].lam
         out += ["", f"`{preset}` (λ {lam:g}; {len(images)} images: {', '.join(images)}):", ""]
         head = ["steps", "bpp", "PSNR dB", "Δ bytes %", "Δ PSNR dB", "Δ (D + λR) %", "Δ (D + λR) % image by image"]
-        out += md.table([*head, "CPU s"], body)
+        out += md.table([*head, *(["rate at equal PSNR %"] if s is not None else []), "CPU s"], body)
     return out
 
 

@@ -1317,3 +1317,26 @@ def test_latent_steps_fits_each_factor_once_and_tables_them_against_the_presets_
     text = (tmp_path / "out" / "latent-steps.md").read_text()
     assert "| ×1 (20 steps) |" in text and "| ×2 (40 steps) |" in text
     assert "+0.00 | +0.0 |" in text  # factor 1 against itself
+
+
+def test_latent_steps_reads_a_psnr_gain_as_a_rate_at_equal_psnr_along_the_presets_line():
+    import math
+
+    from benchmarks import latent_steps
+
+    def row(preset, factor, bpp, psnr):
+        return {"image": "photo001", "preset": preset, "factor": factor, "steps": int(100 * factor),
+                "bytes": round(bpp * 1000), "bpp": bpp, "psnr": psnr, "cost": 1.0, "cpu_s": 1.0}  # fmt: skip
+
+    rows = [
+        row("grid-high", 1.0, 0.1, 28.0),
+        row("grid-xhigh", 1.0, 0.1 * math.e, 32.0),
+        row("grid-high", 2.0, 0.1, 28.4),
+    ]
+    rows.append(row("grid-xhigh", 2.0, 0.1 * math.e, 32.0))
+    assert latent_steps.slope(rows, ["grid-high", "grid-xhigh"]) == pytest.approx(4.0)
+    assert latent_steps.slope(rows, ["grid-high"]) is None
+    assert latent_steps.equal_rate(rows[2], rows[0], 4.0) == pytest.approx(100 * (math.exp(-0.1) - 1))
+    text = "\n".join(latent_steps.tables(rows, ["grid-high", "grid-xhigh"], [1.0, 2.0]))
+    assert "4.00 dB per e-fold" in text and "| ×2 (200 steps) | 0.100 | 28.40 |" in text and "| -9.5 |" in text
+    assert "rate at equal PSNR" not in "\n".join(latent_steps.tables(rows, ["grid-high"], [1.0, 2.0]))
