@@ -1345,3 +1345,22 @@ def test_latent_steps_reads_a_psnr_gain_as_a_rate_at_equal_psnr_along_the_preset
     assert cells["| steps"] == "| ×2 (200 steps)" and cells["PSNR dB"] == "28.40"
     assert cells["rate at equal PSNR %"] == "-9.5" and cells["Δ (D + λR) % image by image"] == "+0.0"
     assert "rate at equal PSNR" not in "\n".join(latent_steps.tables(rows, ["grid-high"], [1.0, 2.0]))
+
+
+def test_latent_prune_measures_every_variant_of_a_real_fit_and_refuses_a_tuned_preset(crop, monkeypatch):
+    """The fit's last packed model is its file (checked inside ``measure``), and a preset with a
+    rounding or tuning stage after the pack is refused."""
+    from benchmarks import latent_prune as lp
+    from inrcodec import config
+    from inrcodec.config import LatentConfig
+
+    tiny = LatentConfig(lam=1e-2, levels=3, hidden=8, steps=30, batch=128, context="checkerboard")
+    presets = {"tiny": tiny, "tuned": LatentConfig(lam=1e-2, levels=3, hidden=8, steps=30, batch=128, tune_steps=5)}
+    monkeypatch.setattr(config, "LATENT_PRESETS", presets)
+    rows = lp.measure(crop[:24, :32], "tiny", [0.25, 0.5], 3)
+    assert [(r["variant"], r["fraction"]) for r in rows] == [
+        ("fit", 0.0), ("tuned", 0.0), ("pruned", 0.25), ("pruned", 0.5), ("IMP", 0.25), ("IMP", 0.5)
+    ]  # fmt: skip
+    assert rows[0]["d_cost_pct"] == 0.0 and all(r["bytes"] > 0 for r in rows)
+    with pytest.raises(ValueError, match="not the fit's last pack"):
+        lp.measure(crop[:24, :32], "tuned", [0.5], 3)
