@@ -1364,3 +1364,57 @@ def test_latent_prune_measures_every_variant_of_a_real_fit_and_refuses_a_tuned_p
     assert rows[0]["d_cost_pct"] == 0.0 and all(r["bytes"] > 0 for r in rows)
     with pytest.raises(ValueError, match="not the fit's last pack"):
         lp.measure(crop[:24, :32], "tuned", [0.5], 3)
+
+
+def test_latent_upsample_sampler_starts_as_the_decoders_bilinear_and_learns_a_kernel_at_any_distance(crop):
+    """benchmarks/latent_upsample.py: at bilinear's triangle the probe's sampler gives the
+    features the encoder trains with (grid_sample's) and the grid decoder's pixels (within one
+    grey level), its kernel is piecewise linear between its knots and zero from 2 on, and the
+    knots get a gradient."""
+    import torch
+    import torch.nn.functional as F
+
+    from benchmarks import latent_upsample as lu
+    from inrcodec import coords
+    from inrcodec.config import LatentConfig
+    from inrcodec.decoder.latent import render
+    from inrcodec.encoder.latent import fit
+    from inrcodec.format.latent import read
+
+    cfg = LatentConfig(lam=1e-2, levels=3, hidden=8, steps=20, batch=64, context="checkerboard")
+    f = read(fit(crop[:16, :24], cfg).data)
+    sampler = lu.Sampler(f, knots=4)
+    pixels = torch.arange(16 * 24)
+    grid = coords.grid(16, 24)[None, None]
+    reference = torch.cat(
+        [
+            F.grid_sample(
+                torch.from_numpy(q.astype(np.float32))[None], grid, padding_mode="border", align_corners=False
+            )[0, :, 0].T
+            for q in f.latents
+        ],
+        dim=1,
+    )
+    assert torch.allclose(sampler(pixels, 24), reference, atol=1e-5)
+    assert np.abs(lu.rendered(f, sampler, cfg).astype(int) - render(f, 24, 16).astype(int)).max() <= 1
+    with torch.no_grad():
+        sampler.values[:, 2] = 0.25  # the knot at d = 1/2 (the triangle's 0.75 at 1/4 kept)
+    k = sampler.kernel(torch.full((1, 1, 3), 0.375), quantized=False)
+    assert torch.allclose(k, torch.full((1, 1, 3), 0.5))  # half way between 0.75 and 0.25
+    assert torch.equal(sampler.kernel(torch.full((1, 1, 3), 2.0), quantized=False), torch.zeros(1, 1, 3))
+    sampler.flat = torch.randn(sampler.flat.shape, generator=torch.Generator().manual_seed(0))  # not all 0
+    (sampler(pixels, 24) ** 2).sum().backward()
+    assert sampler.values.grad is not None and sampler.values.grad.abs().sum() > 0
+
+
+def test_latent_upsample_refuses_bad_options_before_any_work(tmp_path, capsys):
+    from benchmarks import latent_upsample
+
+    for args, says in (
+        (["--knots", "0"], "--steps and --knots: at least 1"),
+        (["--presets", "medium"], "grid presets only"),
+    ):
+        with pytest.raises(SystemExit) as e:
+            latent_upsample.main([*args, "--images", str(tmp_path), "--out", str(tmp_path / "out")])
+        assert e.value.code == 2 and says in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
