@@ -11,10 +11,15 @@ tuning after it as the preset does), packed by ``latent.fit`` and decoded: its b
 the file's. The figure that decides is D + lambda R against the preset's own steps.
 
     python -m benchmarks.latent_steps [--images ../shared/photos --first 1 --last 2]
-        [--presets grid-high,grid-xhigh] [--factors 1,2,4] [--workers 2] [--out DIR]
+        [--presets grid-high,grid-xhigh] [--factors 1,2,4] [--scale steps|batch]
+        [--device cpu|cuda] [--workers 2] [--out DIR]
 
-Rows go to ``OUT/latent-steps.jsonl`` as each fit ends (a rerun skips those), the tables to
-``OUT/latent-steps.md``. One torch thread a fit; the longest fits are started first.
+``--scale batch`` scales the pixels a step instead (the same steps, each reading ``factor`` times
+the pixels: what a GPU gives almost for free); ``--device cuda`` runs the training steps there
+(``latent.fit(device=...)``; its rows are compared with the device's own factor-1 rows, and
+timed in wall seconds). Rows go to ``OUT/latent-steps.jsonl`` as each fit ends (a rerun skips
+those), the tables to ``OUT/latent-steps.md``. One torch thread a fit; the longest fits are
+started first.
 """
 
 from __future__ import annotations
@@ -44,22 +49,38 @@ from inrcodec import config
 OUT = RESULTS / "latent" / "steps-probe"
 
 
-def fit_one(job: tuple[str, str, float]) -> dict:
-    """One fit (in a worker): the preset with its steps times ``factor``; the file's figures."""
+def key(r: dict) -> tuple:
+    """What a row is of: image, preset, factor, what was scaled and where it ran (rows made before
+    the two options: steps, on the CPU; a factor-1 row is the preset itself, whatever the scale)."""
+    scale = r.get("scale", "steps") if r["factor"] != 1.0 else "steps"
+    return r["image"], r["preset"], r["factor"], scale, r.get("device", "cpu")
+
+
+def fit_one(job: tuple[str, str, float, str, str]) -> dict:
+    """One fit (in a worker): the preset with its steps (or batch) times ``factor``; the file's figures."""
+    import time
+
     from inrcodec.encoder import latent, latent_rdo
     from inrcodec.image import load
 
-    image, preset, factor = job
+    image, preset, factor, scale, device = job
     cfg = config.LATENT_PRESETS[preset]
-    cfg = replace(cfg, steps=round(cfg.steps * factor))
+    if scale == "steps":
+        cfg = replace(cfg, steps=round(cfg.steps * factor))
+    else:
+        cfg = replace(cfg, batch=round(cfg.batch * factor))
     arr = load(Path(image))
-    fitted = latent.fit(arr, cfg)
+    t = time.perf_counter()
+    fitted = latent.fit(arr, cfg, device=device)
+    wall = time.perf_counter() - t
     pixels = arr.shape[0] * arr.shape[1]
     err = 255.0**2 * 10 ** (-fitted.psnr / 10)
     return {
         "image": Path(image).stem,
         "preset": preset,
         "factor": factor,
+        **({"scale": scale, "device": device, "batch": cfg.batch} if (scale, device) != ("steps", "cpu") else {}),
+        "wall_s": wall,
         "steps": cfg.steps,
         "bytes": len(fitted.data),
         "bpp": fitted.bpp,
@@ -88,7 +109,7 @@ def equal_rate(r: dict, base: dict, s: float) -> float:
     return 100 * (r["bytes"] / base["bytes"] * math.exp(-(r["psnr"] - base["psnr"]) / s) - 1)
 
 
-def tables(rows: list[dict], presets: list[str], factors: list[float]) -> list[str]:
+def tables(rows: list[dict], presets: list[str], factors: list[float], timer: str = "cpu_s") -> list[str]:
     """Per preset: each factor's mean change against the preset's own steps, then image by image;
     with two presets or more, each change read as a rate at equal PSNR along the presets' line."""
     out = []
@@ -107,9 +128,10 @@ def tables(rows: list[dict], presets: list[str], factors: list[float]) -> list[s
         body = []
         for f in factors:
             got = [(mine[(i, f)], mine[(i, 1.0)]) for i in images]
+            what = f"batch {got[0][0]['batch']:,}" if "batch" in got[0][0] else f"{got[0][0]['steps']:,} steps"
             body.append(
                 [
-                    f"×{f:g} ({got[0][0]['steps']:,} steps)",
+                    f"×{f:g} ({what})",
                     f"{statistics.mean(r['bpp'] for r, _ in got):.3f}",
                     f"{statistics.mean(r['psnr'] for r, _ in got):.2f}",
                     f"{statistics.mean(100 * (r['bytes'] / b['bytes'] - 1) for r, b in got):+.1f}",
@@ -117,14 +139,14 @@ def tables(rows: list[dict], presets: list[str], factors: list[float]) -> list[s
                     f"{statistics.mean(100 * (r['cost'] / b['cost'] - 1) for r, b in got):+.2f}",
                     *([f"{statistics.mean(equal_rate(r, b, s) for r, b in got):+.1f}"] if s is not None else []),
                     " ".join(f"{100 * (r['cost'] / b['cost'] - 1):+.1f}" for r, b in got),
-                    f"{statistics.mean(r['cpu_s'] for r, _ in got):.0f}",
+                    f"{statistics.mean(r[timer] for r, _ in got):.0f}",
                 ]
             )
         lam = config.LATENT_PRESETS[preset].lam
         out += ["", f"`{preset}` (λ {lam:g}; {len(images)} images: {', '.join(images)}):", ""]
         head = ["steps", "bpp", "PSNR dB", "Δ bytes %", "Δ PSNR dB", "Δ (D + λR) %"]
         head += ["rate at equal PSNR %"] if s is not None else []
-        out += md.table([*head, "Δ (D + λR) % image by image", "CPU s"], body)
+        out += md.table([*head, "Δ (D + λR) % image by image", "CPU s" if timer == "cpu_s" else "wall s"], body)
     return out
 
 
@@ -133,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     photo_options(p, 1, 2)
     p.add_argument("--presets", default="grid-high,grid-xhigh", help="grid presets, comma-separated")
     p.add_argument("--factors", default="1,2,4", help="step factors, comma-separated (1, the preset's own, is added)")
+    p.add_argument("--scale", choices=("steps", "batch"), default="steps", help="what the factors scale")
+    p.add_argument("--device", default="cpu", help="where the training steps run: cpu (default) or cuda")
     p.add_argument("--workers", type=int, default=2, help="fits at once, one torch thread each")
     p.add_argument("--out", type=Path, default=OUT, help=f"results folder (default {repo_path(OUT)})")
     args = p.parse_args(argv)
@@ -147,19 +171,23 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--factors: numbers in (0, 16], comma-separated")
     if not 1 <= args.workers <= 64:
         p.error("--workers: 1 to 64")
+    try:
+        config.latent_device(args.device)
+    except ValueError as e:
+        p.error(f"--device: {e}")
     images = photos(p, args)
 
     from inrcodec.executors import executor
 
     log = args.out / "latent-steps.jsonl"
     rows = read_jsonl(log)
-    done = {(r["image"], r["preset"], r["factor"]) for r in rows}
+    done = {key(r) for r in rows}
     jobs = [
-        (str(i), preset, f)
+        (str(i), preset, f, args.scale, args.device)
         for f in sorted(factors, reverse=True)  # the longest first: the workers end together
         for preset in presets
         for i in images
-        if (i.stem, preset, f) not in done
+        if key({"image": i.stem, "preset": preset, "factor": f, "scale": args.scale, "device": args.device}) not in done
     ]
     print(f"{len(jobs)} fits to run ({len(done)} done before)", flush=True)
     with executor(workers=args.workers) as ex:
@@ -168,12 +196,20 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(row)
             print(json.dumps(row), flush=True)
     doc = {"factors": factors, "command": " ".join(command_line()), "provenance": provenance()}
-    lines = [
-        "The grid presets with their training steps scaled, against their own steps "
-        f"(`{doc['command']}`; rows in `latent-steps.jsonl`; CPU s of one core a fit).",
-        *tables([r for r in rows if r["image"] in {i.stem for i in images}], presets, factors),
+    mine = [
+        r
+        for r in rows
+        if r["image"] in {i.stem for i in images} and key(r)[3:] in {("steps", args.device), (args.scale, args.device)}
     ]
-    write_report(args.out, "latent-steps", doc, lines)
+    mine = [r for r in mine if r["factor"] == 1.0 or key(r)[3] == args.scale]
+    timed = "CPU s of one core a fit" if args.device == "cpu" else f"wall s a fit, its steps on {args.device}"
+    lines = [
+        f"The grid presets with their training {args.scale} scaled, against their own "
+        f"(`{doc['command']}`; rows in `latent-steps.jsonl`; {timed}).",
+        *tables(mine, presets, factors, "cpu_s" if args.device == "cpu" else "wall_s"),
+    ]
+    stem = "latent-steps" if args.scale == "steps" else "latent-batch"
+    write_report(args.out, stem + ("" if args.device == "cpu" else f"-{args.device.replace(':', '')}"), doc, lines)
     return 0
 
 

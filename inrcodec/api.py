@@ -3,6 +3,7 @@ its config, loads until one runs, so ``import inrcodec`` stays a decoder's impor
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import replace
 
@@ -20,10 +21,11 @@ def encode(
     """Encode a path or an (H, W, C) uint8 array to ``.inr`` bytes.
 
     ``preset`` None is the default (``config.DEFAULT_PRESET``, ``grid-medium``), or the SIREN's
-    (``config.SIREN_DEFAULT_PRESET``) when an option only the SIREN has is given: a ``device``
-    other than the CPU, or keyword arguments that replace CoderConfig fields (e.g.
-    ``weight_coder="auto"``). A latent-grid preset (``grid-low`` ... ``grid-max``) writes format
-    version 8 and takes none of those, only ``steps=`` and ``seed=``, as on the command line;
+    (``config.SIREN_DEFAULT_PRESET``) when an option only the SIREN has is given: keyword
+    arguments that replace CoderConfig fields (e.g. ``weight_coder="auto"``). A latent-grid preset
+    (``grid-low`` ... ``grid-max``) writes format version 8 and takes none of those, only
+    ``steps=`` and ``seed=``, as on the command line, and trains on ``device`` "cpu" (its
+    default, whatever the machine has) or "cuda";
     ``bpp`` (a rate cap) with one, or with no preset, fits the grid ladder's points until the best
     file under the cap (``encoder.latent_rate``; then ``steps`` is refused).
     """
@@ -41,7 +43,7 @@ def encode_with_stats(image, preset=None, bpp=None, device=None, progress=None, 
         raise ValueError(f"bpp {bpp!r}: the rate cap must be a finite number above 0")
     if preset is None:  # as the command line: an option only the SIREN has picks its default
         siren = any(v is not None for k, v in coder.items() if k not in ("steps", "seed"))
-        preset = config.SIREN_DEFAULT_PRESET if siren or device not in (None, "cpu") else config.DEFAULT_PRESET
+        preset = config.SIREN_DEFAULT_PRESET if siren else config.DEFAULT_PRESET
     latent_cfg = config.LATENT_PRESETS.get(preset)
     if latent_cfg is not None:
         # The command line's options and refusals, before the image is even read.
@@ -50,8 +52,7 @@ def encode_with_stats(image, preset=None, bpp=None, device=None, progress=None, 
         if given:
             what = f"not for the latent-grid presets ({preset}: they take bpp, steps and seed)"
             raise ValueError(f"{', '.join(given)}: {what}")
-        if device not in (None, "cpu"):
-            raise ValueError(f"device {device!r}: the latent-grid encoder runs on the CPU")
+        config.latent_device(device)
         if bpp is not None and "steps" in own:
             raise ValueError("steps: not with bpp on the latent-grid presets (each ladder point has its own)")
         latent_cfg = replace(latent_cfg, **own) if bpp is None else config.latent_cap(bpp, own.get("seed"))
@@ -61,8 +62,9 @@ def encode_with_stats(image, preset=None, bpp=None, device=None, progress=None, 
 
         on_step = None if progress is None else lambda done, total, psnr: progress("fit", done, total, psnr)
         if isinstance(latent_cfg, config.LatentCap):
-            return latent_rate.fit_to_cap(arr, latent_cfg, lambda point: (on_step, None))
-        return latent.fit(arr, latent_cfg, on_step)
+            fit = functools.partial(latent.fit, device=device)
+            return latent_rate.fit_to_cap(arr, latent_cfg, lambda point: (on_step, None), fit=fit)
+        return latent.fit(arr, latent_cfg, on_step, device=device)
     cfg = config.preset(preset, bpp=bpp)
     if coder:
         cfg = replace(cfg, coder=replace(cfg.coder, **coder))

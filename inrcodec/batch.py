@@ -12,6 +12,7 @@ A rerun skips an output when its last line matches all three; a line cut short b
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -83,18 +84,19 @@ def encode_job(job: Job, progress=None) -> dict:
             from inrcodec.encoder.progress import AfterFit
 
             bar = None if progress is None else AfterFit(progress)
-            fitted = latent.fit(arr, job.cfg, bar and bar.step, bar and bar.stage)
+            fitted = latent.fit(arr, job.cfg, bar and bar.step, bar and bar.stage, device=job.device)
             data, err = fitted.data, None
             stats = {"bytes": len(data), "bpp": fitted.bpp, "psnr": fitted.psnr, "cpu_seconds": fitted.seconds}
         elif isinstance(job.cfg, LatentCap):
-            from inrcodec.encoder import latent_rate
+            from inrcodec.encoder import latent, latent_rate
             from inrcodec.encoder.progress import AfterFit
 
             def progress_for(point):  # one bar: each point's fit restarts it
                 bar = AfterFit(progress)
                 return bar.step, bar.stage
 
-            capped = latent_rate.fit_to_cap(arr, job.cfg, progress_for if progress else None)
+            fit = functools.partial(latent.fit, device=job.device)
+            capped = latent_rate.fit_to_cap(arr, job.cfg, progress_for if progress else None, fit=fit)
             fitted, data, err = capped.fitted, capped.fitted.data, None
             stats = {
                 "bytes": len(data),

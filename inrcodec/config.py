@@ -722,6 +722,14 @@ LATENT_RATE_SLACK = 1.3
 LATENT_RATE_GUESS = (-1.8509, 0.636)
 
 
+def latent_device(device: str | None) -> str | None:
+    """``device`` if the latent-grid encoder can train on it (the CPU, the default, or a CUDA GPU:
+    its steps are plain torch; MPS lacks ops it uses), else ValueError with the reason."""
+    if device is None or device == "cpu" or device == "cuda" or device.startswith("cuda:"):
+        return device
+    raise ValueError(f"device {device!r}: the latent-grid encoder trains on cpu or cuda")
+
+
 def latent_cap(
     bpp: float,
     seed: int | None = None,

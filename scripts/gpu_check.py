@@ -90,12 +90,36 @@ def main() -> int:
         e = encode_array(arr, cfg, dev)
         sync()
         key = "release_2_0" if fused else "release_1_2"
-        enc[key] = {"seconds": time.perf_counter() - t, "bytes": len(e.data),
-                    "psnr": image.psnr(inrcodec.decode(e.data, device="cpu"), arr)}
+        enc[key] = {
+            "seconds": time.perf_counter() - t,
+            "bytes": len(e.data),
+            "psnr": image.psnr(inrcodec.decode(e.data, device="cpu"), arr),
+        }
         secs, psnr = enc[key]["seconds"], enc[key]["psnr"]
         print(f"{args.encode_preset} encode on {dev} ({key}): {secs:.1f} s, {psnr:.2f} dB", flush=True)
         data = data or e.data
     doc["encode"] = {"preset": args.encode_preset, **enc}
+
+    # 2b. The default, the grid family's grid-medium: its training steps on the device, then on the
+    # CPU (one thread, as the presets' timings), the same image; coding and rounding run on the CPU.
+    from inrcodec.config import DEFAULT_PRESET, LATENT_PRESETS
+    from inrcodec.encoder import latent
+
+    grid = {"preset": DEFAULT_PRESET}
+    for where in (dev, "cpu") if dev != "cpu" else ("cpu",):
+        if left() < 150:
+            break
+        threads = torch.get_num_threads()
+        if where == "cpu":
+            torch.set_num_threads(1)
+        sync()
+        t = time.perf_counter()
+        fitted = latent.fit(arr, LATENT_PRESETS[DEFAULT_PRESET], device=where)
+        sync()
+        torch.set_num_threads(threads)
+        grid[where] = {"seconds": time.perf_counter() - t, "bytes": len(fitted.data), "psnr": fitted.psnr}
+        print(f"{DEFAULT_PRESET} encode on {where}: {grid[where]['seconds']:.1f} s, {fitted.psnr:.2f} dB", flush=True)
+    doc["grid_encode"] = grid
     if data is None:
         data = encode_with_stats(arr, "fast", device=dev).data
     dec = {}

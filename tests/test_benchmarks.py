@@ -1317,6 +1317,17 @@ def test_latent_steps_fits_each_factor_once_and_tables_them_against_the_presets_
     text = (tmp_path / "out" / "latent-steps.md").read_text()
     assert "| ×1 (20 steps) |" in text and "| ×2 (40 steps) |" in text
     assert "+0.00 | +0.0 |" in text  # factor 1 against itself
+    assert latent_steps.main([*args, "--scale", "batch"]) == 0  # the batch scaled: factor 2 again, factor 1 kept
+    rows = [json.loads(line) for line in (tmp_path / "out" / "latent-steps.jsonl").read_text().splitlines()]
+    assert sorted((r["factor"], r.get("scale", ""), r["steps"], r.get("batch", 0)) for r in rows) == [
+        (1.0, "", 20, 0),
+        (2.0, "", 40, 0),
+        (2.0, "batch", 20, 128),
+    ]
+    text = (tmp_path / "out" / "latent-batch.md").read_text()
+    assert "| ×2 (batch 128) |" in text and "| ×2 (40 steps) |" not in text and "training batch scaled" in text
+    assert "| ×2 (40 steps) |" in (tmp_path / "out" / "latent-steps.md").read_text()  # the steps table kept
+    assert "| ×2 (40 steps) |" in (tmp_path / "out" / "latent-steps.md").read_text()  # the steps table kept
 
 
 def test_latent_steps_reads_a_psnr_gain_as_a_rate_at_equal_psnr_along_the_presets_line():

@@ -16,6 +16,7 @@ from dataclasses import replace
 import click
 import numpy as np
 import pytest
+import torch
 from click.testing import CliRunner
 from helpers import GOLDEN, REPO, STATS_KEYS, synthetic_file, tiny_config
 from PIL import Image
@@ -586,8 +587,12 @@ def test_encode_with_a_latent_grid_preset_writes_version_8(tmp_path, crop):
     res = run("encode", src, "-o", tmp_path / "x.inr", "--preset", "grid-low", "--density", "0.5")
     assert res.exit_code == 2 and "--density: not for the latent-grid presets" in res.stderr  # a usage error
     assert not (tmp_path / "x.inr").exists()
-    res = run("encode", src, "-o", tmp_path / "x.inr", "--preset", "grid-low", "--device", "cuda")
-    assert res.exit_code == 2 and "runs on the CPU" in res.stderr and not (tmp_path / "x.inr").exists()
+    res = run("encode", src, "-o", tmp_path / "x.inr", "--preset", "grid-low", "--device", "mps")
+    said = "trains on cpu or cuda" if torch.backends.mps.is_available() else "no MPS device here"
+    assert res.exit_code == 2 and said in res.stderr and not (tmp_path / "x.inr").exists()
+    if not torch.cuda.is_available():  # checked before any work, as the SIREN's --device
+        res = run("encode", src, "-o", tmp_path / "x.inr", "--preset", "grid-low", "--device", "cuda")
+        assert res.exit_code == 2 and "no CUDA device here" in res.stderr and not (tmp_path / "x.inr").exists()
     before = out.read_bytes()
     fails("encode", src, "-o", out, "--preset", "grid-low", "--steps", "30", match="exists")
     assert out.read_bytes() == before
@@ -720,8 +725,8 @@ def test_an_empty_path_is_a_usage_error_not_the_current_folder(bad_input_folder,
 
 def test_the_default_preset_is_grid_medium_and_an_option_only_the_siren_has_picks_medium(tmp_path, monkeypatch):
     """No --preset: the latent family's grid-medium (and with --bpp, its rate control: the test
-    above); with --density, a coder, --prior, --regions or a GPU: the SIREN's medium (README,
-    docs/pipeline.md). The Python API alike."""
+    above); with --density, a coder, --prior or --regions: the SIREN's medium (README,
+    docs/pipeline.md); --device alone keeps grid-medium. The Python API alike."""
     import inrcodec
     from inrcodec.encoder import latent, pipeline
 
@@ -748,16 +753,21 @@ def test_the_default_preset_is_grid_medium_and_an_option_only_the_siren_has_pick
     for option in options:  # every option of the command's siren_only, each alone
         assert run("encode", src, "-o", tmp_path / "s.inr", *option).exit_code == 130, option
     assert [c.arch.hidden for c in seen] == [config.PRESETS["medium"].arch.hidden] * len(options)
-    res = run("encode", src, "-o", tmp_path / "s.inr", "--device", "cuda:99")  # the SIREN's device check
-    assert res.exit_code == 2 and "runs on the CPU" not in res.stderr and "--device cuda:99" in res.stderr
+    res = run("encode", src, "-o", tmp_path / "s.inr", "--device", "cuda:99")  # grid-medium's, checked first
+    assert res.exit_code == 2 and "--device cuda:99" in res.stderr and not seen[len(options) :]
+    res = run("encode", src, "-o", tmp_path / "g.inr", "--device", "cpu", "--steps", 20, "--json", "--force")
+    assert res.exit_code == 0 and json.loads(res.stdout)["preset"] == "grid-medium", res.output
     monkeypatch.setattr(latent, "fit", tripwire)
     with pytest.raises(KeyboardInterrupt):
         inrcodec.encode(smooth())
     assert seen[-1] == config.LATENT_PRESETS["grid-medium"]
-    for kwargs in ({"weight_coder": "sinr"}, {"device": "cuda"}, {"entropy_coder": "range"}):
+    for kwargs in ({"weight_coder": "sinr"}, {"entropy_coder": "range"}):
         with pytest.raises(KeyboardInterrupt):
             inrcodec.encode(smooth(), **kwargs)
         assert seen[-1].arch.hidden == config.PRESETS["medium"].arch.hidden, kwargs
+    with pytest.raises(KeyboardInterrupt):
+        inrcodec.encode(smooth(), device="cuda")  # a device alone: the grid family's fit
+    assert seen[-1] == config.LATENT_PRESETS["grid-medium"]
     _only(tmp_path, "a.png", "g.inr", "labels.png")
 
 

@@ -140,8 +140,9 @@ def test_python_api_encodes_with_a_latent_grid_preset(fitted, monkeypatch):
         inrcodec.encode("no-such-file.png", preset="grid-low", bpp=0.5, steps=5)
     with pytest.raises(ValueError, match="weight_coder: not for"):
         inrcodec.encode(_image(), preset="grid-low", weight_coder="sinr")
-    with pytest.raises(ValueError, match="runs on the CPU"):
-        inrcodec.encode(_image(), preset="grid-low", device="cuda")
+    with pytest.raises(ValueError, match="trains on cpu or cuda"):
+        inrcodec.encode(_image(), preset="grid-low", device="mps")
+    assert inrcodec.encode(_image(), preset="grid-low", device="cpu") == data
 
 
 @pytest.mark.parametrize("done", [0.1, 0.9])  # noisy, rounded
@@ -448,3 +449,51 @@ def test_network_rate_zero_leaves_the_fit_as_it_was():
     assert a == b
     c = latent.fit(_image(), replace(TINY, steps=20, network_rate=1.0)).data
     assert c != a
+
+
+@pytest.mark.parametrize(("quantizer", "done"), [("soft-fast", 0.2), ("soft-fast", 0.9), ("uniform", 0.2)])
+def test_a_training_step_keeps_every_tensor_on_the_models_device(quantizer, done):
+    """fit(device="cuda") cannot run here; the step's device handling can. With the model on the
+    meta device (shapes, no data), every aten op of a step's forward and backward, the context
+    model, the networks' rate and the proxy included, takes tensors of one device only (a 0-dim
+    CPU scalar aside, as CUDA allows): a table or draw left on the CPU would fail on a GPU."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils._pytree import tree_leaves
+
+    class Mixed(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.found: list[str] = []
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            devices = {
+                t.device.type
+                for t in tree_leaves((args, kwargs or {}))
+                if isinstance(t, torch.Tensor) and not (t.dim() == 0 and t.device.type == "cpu")
+            }
+            if len(devices) > 1 and func is not torch.ops.aten._to_copy.default:
+                self.found.append(f"{func}: {sorted(devices)}")
+            return func(*args, **(kwargs or {}))
+
+    cfg = LatentConfig(
+        levels=3, pe_levels=2, hidden=8, context="checkerboard", rate_sample=50, quantizer=quantizer, network_rate=1.0
+    )
+    model = LatentImage(13, 17, cfg).to("meta")
+    step = latent.Step(model, torch.Generator().manual_seed(0))
+    assert step.noise.device.type == "meta" and step.taps.row_at.device.type == "meta"
+    xy = latent.coords.grid(13, 17).to("meta")
+    colours = torch.zeros(13 * 17, 3, device="meta")
+    pixels = torch.randperm(13 * 17)[:100].to("meta")
+    with Mixed() as mode:
+        loss, _ = step.loss(xy, colours, pixels, done)
+        loss.backward()
+    assert mode.found == []
+    assert model.flat.grad is not None and model.flat.grad.device.type == "meta"
+    assert model.linears[0].weight.grad.device.type == "meta"
+
+
+def test_fit_on_the_cpu_device_is_the_fit_without_one(crop):
+    """``device="cpu"`` is the default's path: the same bytes (the tables are moved by no-ops)."""
+    cfg = LatentConfig(lam=1e-2, levels=3, hidden=8, steps=30, batch=64, context="checkerboard", tune_steps=5)
+    arr = crop[:16, :24]
+    assert latent.fit(arr, cfg, device="cpu").data == latent.fit(arr, cfg).data

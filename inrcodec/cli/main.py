@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 import warnings
@@ -19,6 +20,7 @@ from inrcodec.config import (
     PRESETS,
     SIREN_DEFAULT_PRESET,
     latent_cap,
+    latent_device,
     latent_preset_name,
 )
 from inrcodec.executors import LOCAL
@@ -72,7 +74,7 @@ def main() -> None:
     type=click.Choice([*PRESETS, *LATENT_PRESETS]),
     help=f"grid-*: latent grids under a small sine synthesis (format v8), or a SIREN; default {DEFAULT_PRESET}, "
     f"or {SIREN_DEFAULT_PRESET} with an option only the SIREN has (--density, --regions, --prior, "
-    "the coders, --device other than cpu)",
+    "the coders)",
 )
 @click.option(
     "--bpp",
@@ -105,7 +107,7 @@ def main() -> None:
     type=paths.NonEmptyPath(exists=True, dir_okay=False, path_type=Path),
     help="label image for --regions labels",
 )
-@click.option("--device", help="cpu, cuda, mps (a SIREN's fit; default: best available; grid-* run on the CPU)")
+@click.option("--device", help="cpu, cuda, mps (a SIREN: default best available; grid-*: cpu or cuda, default cpu)")
 @click.option("-q", "--quiet", is_flag=True, help="no progress bar; print only the result line")
 @click.option("--json", "as_json", is_flag=True, help="print the stats as JSON (no progress bar)")
 @click.option("--workers", type=click.IntRange(min=1), help="a batch: local processes encoding at once (default 1)")
@@ -155,12 +157,15 @@ def encode(
     }  # fmt: skip
     given = [name for name, value in siren_only.items() if value is not None]
     if preset is None:
-        preset = SIREN_DEFAULT_PRESET if given or device not in (None, "cpu") else DEFAULT_PRESET
+        preset = SIREN_DEFAULT_PRESET if given else DEFAULT_PRESET
     if preset in LATENT_PRESETS:
         if given:
             raise click.UsageError(f"{', '.join(given)}: not for the latent-grid presets ({preset}): SIREN options")
-        if device not in (None, "cpu"):
-            raise click.UsageError(f"--device {device}: the latent-grid encoder runs on the CPU")
+        _check_device(device)  # a device this machine has, then one the grid encoder trains on
+        try:
+            latent_device(device)
+        except ValueError:
+            raise click.UsageError(f"--device {device}: the latent-grid encoder trains on cpu or cuda") from None
         if bpp is not None:
             if steps is not None:
                 raise click.UsageError("--steps: not with --bpp on the grid-* presets (each ladder point has its own)")
@@ -172,8 +177,10 @@ def encode(
         if batch:
             from inrcodec.cli.batch import encode_batch
 
-            return encode_batch(srcs, output, force, cfg, None, None, None, quiet, as_json, workers, ray, threads or 1)
-        return _encode_latent(srcs[0], output, force, preset, cfg, quiet, as_json)
+            return encode_batch(
+                srcs, output, force, cfg, None, None, device, quiet, as_json, workers, ray, threads or 1
+            )
+        return _encode_latent(srcs[0], output, force, preset, cfg, device, quiet, as_json)
     try:
         cfg = override(
             preset,
@@ -286,10 +293,13 @@ def _check_device(device: str | None, decode: bool = False) -> None:
         raise click.UsageError(f"--device {device}: not supported ({what})")
 
 
-def _encode_latent(src: Path, output: Path | None, force: bool, preset: str, cfg, quiet, as_json) -> None:
+def _encode_latent(
+    src: Path, output: Path | None, force: bool, preset: str, cfg, device: str | None, quiet, as_json
+) -> None:
     """One image with a latent-grid preset (``cfg``, with --steps and --seed applied; or, with
-    --bpp, a LatentCap: the ladder's points fitted until the best that fits): fit, pack as format v8
-    (the networks coded from their shipped init where it has one), write atomically."""
+    --bpp, a LatentCap: the ladder's points fitted until the best that fits): fit (its steps on
+    ``device``, the CPU by default), pack as format v8 (the networks coded from their shipped
+    init where it has one), write atomically."""
     from inrcodec import image
     from inrcodec.config import LatentCap
 
@@ -325,12 +335,14 @@ def _encode_latent(src: Path, output: Path | None, force: bool, preset: str, cfg
             if capped:
                 say = None if quiet or as_json else lambda line: click.echo(f"{src}: {line}", err=True)
                 try:
-                    result = latent_rate.fit_to_cap(arr, cfg, progress_for, say)
+                    fit = functools.partial(latent.fit, device=device)
+                    result = latent_rate.fit_to_cap(arr, cfg, progress_for, say, fit=fit)
                 except ValueError as e:  # no point fits: the line names the image
                     raise ValueError(f"{src}: {e}") from None
                 fitted, point, tried = result.fitted, result.point, (result.tried, result.first_guess)
             else:
-                fitted, point, tried = latent.fit(arr, cfg, *(progress_for(cfg) or (None, None))), cfg, None
+                callbacks = progress_for(cfg) or (None, None)
+                fitted, point, tried = latent.fit(arr, cfg, *callbacks, device=device), cfg, None
         finally:
             if bars:
                 bars[-1].close()
@@ -348,7 +360,7 @@ def _encode_latent(src: Path, output: Path | None, force: bool, preset: str, cfg
         "width": arr_shape[1],
         "height": arr_shape[0],
         "channels": arr_shape[2],
-        "device": "cpu",
+        "device": device or "cpu",
         "bytes": len(fitted.data),
         "bpp": fitted.bpp,
         "psnr": fitted.psnr,

@@ -82,13 +82,16 @@ class LatentImage(torch.nn.Module):
             latent_init.apply(self, init)
         # where the file's network integers are counted from (network_bits): the init, or zero;
         # the coded tensors flat, each one a segment
+        # (buffers, so that ``to(device)`` moves them with the parameters; not in a state_dict)
         coded = self.coded()
         with torch.no_grad():
-            self._start = torch.cat([t.reshape(-1) if init else torch.zeros(t.numel()) for t in coded])
+            start = torch.cat([t.reshape(-1) if init else torch.zeros(t.numel()) for t in coded])
         sizes = torch.tensor([t.numel() for t in coded])
-        self._segment = torch.repeat_interleave(torch.arange(len(coded)), sizes)
-        self._count = sizes.to(torch.float32)
-        self._synthesis = torch.arange(len(coded)) < 2 * len(self.linears)  # the others: the context network's
+        self.register_buffer("_start", start, persistent=False)
+        self.register_buffer("_segment", torch.repeat_interleave(torch.arange(len(coded)), sizes), persistent=False)
+        self.register_buffer("_count", sizes.to(torch.float32), persistent=False)
+        # the synthesis' tensors; the others are the context network's
+        self.register_buffer("_synthesis", torch.arange(len(coded)) < 2 * len(self.linears), persistent=False)
 
     def coded(self) -> list[torch.Tensor]:
         """The networks' tensors as the file codes them: the synthesis' maps (weight, bias), then
@@ -107,10 +110,10 @@ class LatentImage(torch.nn.Module):
         network's (pack tries 2^-4 to 2^-8). m counts from the init, which the file codes from."""
         flat = torch.cat([t.reshape(-1) for t in self.coded()])  # one pass for all (a loop was 2 ms a step)
         k = len(self._count)
-        distance = torch.zeros(k).index_add(0, self._segment, (flat - self._start).abs())
+        distance = flat.new_zeros(k).index_add(0, self._segment, (flat - self._start).abs())
         with torch.no_grad():
-            top = torch.zeros(k).scatter_reduce(0, self._segment, flat.abs(), "amax")
-            step = torch.where(self._synthesis, 2 * top / 255, torch.tensor(2.0**-5)).clamp_min(1e-12)
+            top = flat.new_zeros(k).scatter_reduce(0, self._segment, flat.abs(), "amax")
+            step = torch.where(self._synthesis, 2 * top / 255, 2.0**-5).clamp_min(1e-12)
         m = distance / (self._count * step)
         return (self._count * torch.log2(1 + 2 * math.e * m)).sum()
 
@@ -276,6 +279,12 @@ class PixelTaps:
         self.planes = torch.tensor([[c * h * w for c in range(ch)] for ch, h, w in pyramid.shapes])
         self.width = width
 
+    def to(self, device: torch.device) -> PixelTaps:
+        """The tables moved to ``device`` (in place; made on the CPU, the same on every device)."""
+        for name in ("row_at", "row_w", "col_at", "col_w", "planes"):
+            setattr(self, name, getattr(self, name).to(device))
+        return self
+
     def at(self, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Flat positions (taps^2, n, levels, channels) and weights (taps^2, n, levels, 1) of
         the taps of ``pixels`` (flat row-major indices of the image)."""
@@ -294,18 +303,24 @@ class Step:
     """What one training step reads from the latents, quantized as the decoder will see them:
     only the positions a step gathers get noise (from a table of uniform noise read at a random
     offset each step, so a latent read twice in a step sees one value; C3's proxy reshapes it),
-    or get rounded; nothing of the size of the pyramid is computed but the optimizer's update."""
+    or get rounded; nothing of the size of the pyramid is computed but the optimizer's update.
+
+    It runs on the device of ``model``'s latents. Every random draw (noise table, offsets, the
+    latents rated) and every table is made on the CPU from the CPU ``generator`` and then moved,
+    so a step reads the same positions and noise on any device."""
 
     def __init__(self, model: LatentImage, generator: torch.Generator) -> None:
         self.model, self.gen = model, generator
-        self.taps = PixelTaps(model.pyramid, *model.size, model.cfg.interpolation == "bicubic")
+        self.device = device = model.flat.device
+        self.taps = PixelTaps(model.pyramid, *model.size, model.cfg.interpolation == "bicubic").to(device)
         # uniform noise in [-1/2, 1/2], the table twice over so that a window at any offset is one slice
         noise = torch.rand(model.pyramid.total, generator=generator) - 0.5
-        self.noise = torch.cat([noise, noise])
+        self.noise = torch.cat([noise, noise]).to(device)
         self._staged: tuple[float, torch.Tensor] | None = None  # "soft-fast": (a, the table transformed)
         if model.arm is not None:  # every latent's context positions, masks and anchor flag, once
             near, ok, anchor = model.pyramid.contexts(*model.pyramid.sample(0, None)[:2])
-            self.near, self.near_ok, self.anchor = near.to(torch.int32), ok.to(torch.float32), anchor
+            self.near, self.near_ok = near.to(torch.int32).to(device), ok.to(torch.float32).to(device)
+            self.anchor = anchor.to(device)
 
     def read(self, index: torch.Tensor, done: float) -> torch.Tensor:
         """The latents at flat positions ``index`` as the decoder will see them at ``done`` of
@@ -343,11 +358,11 @@ class Step:
         tap_at, tap_w = self.taps.at(pixels)
         parts = [tap_at.reshape(-1)]
         if model.arm is not None:
-            at, levels, weights = pyr.sample(cfg.rate_sample, self.gen)
+            at, levels, weights = (t.to(self.device) for t in pyr.sample(cfg.rate_sample, self.gen))
             near_ok, anchor = self.near_ok.index_select(0, at), self.anchor.index_select(0, at)
             parts += [at, self.near.index_select(0, at).reshape(-1).long()]
         else:  # one Laplace per level rates every latent
-            parts.append(torch.arange(pyr.total))
+            parts.append(torch.arange(pyr.total, device=self.device))
         # split, not sliced: a slice's backward zero-fills the whole of values for each part
         tapped, rest = self.read(torch.cat(parts), done).split([tap_at.numel(), sum(p.numel() for p in parts[1:])])
         feats = (tapped.view(tap_at.shape) * tap_w).sum(0).flatten(1)  # (n, levels * channels)
@@ -424,17 +439,23 @@ def fit(
     cfg: LatentConfig,
     on_step: Callable[[int, int, float], None] | None = None,
     on_stage: Callable[[str], None] | None = None,
+    device: str | torch.device | None = None,
 ) -> Fitted:
     """Fit, quantize and pack one (H, W, C) uint8 image (then, with ``cfg.rdo_levels``, round its
     latents by the file's D + lambda R: :mod:`latent_rdo`; with ``cfg.tune_steps``, tune its networks
     on those integers and round again: :mod:`latent_tune`). ``on_stage`` hears "code", "round" and
-    "tune" as those begin (no step counts them)."""
+    "tune" as those begin (no step counts them).
+
+    The training steps run on ``device`` (default the CPU; "cuda" for a GPU), from the same
+    draws on any device (:class:`Step`); coding, rounding and tuning run on the CPU, where the
+    NumPy decoder measures the file. On the CPU the file is the same bytes as before the option."""
     t0 = time.process_time()
     torch.manual_seed(cfg.seed)
+    dev = torch.device(device or "cpu")
     h, w, c = arr.shape
-    model = LatentImage(h, w, cfg, c)
-    xy = coords.grid(h, w)
-    colours = torch.from_numpy(to_unit(arr).reshape(-1, c))
+    model = LatentImage(h, w, cfg, c).to(dev)  # made (and seeded) on the CPU, then moved
+    xy = coords.grid(h, w).to(dev)
+    colours = torch.from_numpy(to_unit(arr).reshape(-1, c)).to(dev)
     latent_params = [model.flat]
     synthesis = [p for n, p in model.named_parameters() if n.startswith("linears")]
     groups = [{"params": latent_params, "lr": cfg.lr_latent}, {"params": synthesis, "lr": cfg.lr_synthesis}]
@@ -445,7 +466,7 @@ def fit(
     gen = torch.Generator().manual_seed(cfg.seed)
     train = Step(model, gen)
     n = h * w
-    order, at, step = torch.randperm(n, generator=gen), 0, 0
+    order, at, step = torch.randperm(n, generator=gen).to(dev), 0, 0
     while step < cfg.steps:
         # Progress through the schedule: by steps, or by CPU time when a budget is set.
         done = step / cfg.steps
@@ -454,7 +475,7 @@ def fit(
         if done >= 1.0:
             break
         if at + cfg.batch > n:
-            order, at = torch.randperm(n, generator=gen), 0
+            order, at = torch.randperm(n, generator=gen).to(dev), 0
         idx = order[at : at + cfg.batch]
         at += cfg.batch
         scale = 0.5 * (1 + math.cos(math.pi * done))
@@ -467,6 +488,7 @@ def fit(
         step += 1
         if on_step is not None and (step % 100 == 0 or step == cfg.steps):  # (done, of, batch PSNR dB)
             on_step(step, cfg.steps, -10 * math.log10(max(float(mse.detach()), 1e-12)))
+    model.to("cpu")  # a no-op on the CPU
     if on_stage is not None:
         on_stage("code")
     data, err = pack(model, cfg, arr)
