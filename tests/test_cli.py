@@ -574,6 +574,7 @@ def test_encode_with_a_latent_grid_preset_writes_version_8(tmp_path, crop):
     data = out.read_bytes()
     assert data[4] == 8 and stats["format_version"] == 8 and stats["bytes"] == len(data)
     assert sum(stats["sections"].values()) < len(data)
+    assert 0 < stats["cpu_seconds"] and 0 < stats["wall_seconds"] < 600  # a GPU's fit shows in the wall time
     assert (stats["width"], stats["height"], stats["channels"], stats["device"]) == (48, 32, 3, "cpu")
     assert run("decode", out, "-o", tmp_path / "back.png").exit_code == 0
     assert json.loads(run("info", out, "--json").stdout)["init"] == "quarter-v2"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import importlib
 import json
+import time
 import warnings
 from dataclasses import replace
 from pathlib import Path
@@ -316,6 +317,7 @@ def _encode_latent(
         from inrcodec.encoder import latent, latent_rate
         from inrcodec.encoder.progress import AfterFit
 
+        start = time.perf_counter()
         arr = image.load(src)
         bars: list[Bar] = []
 
@@ -347,12 +349,12 @@ def _encode_latent(
             if bars:
                 bars[-1].close()
         image.atomic_write(output, lambda f: f.write(fitted.data), overwrite=force)
-        return fitted, point, tried, arr.shape
+        return fitted, point, tried, arr.shape, time.perf_counter() - start
 
     run_guarded(check)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=_precision_warning())  # said once above
-        fitted, point, tried, arr_shape = run_guarded(job)
+        fitted, point, tried, arr_shape, wall = run_guarded(job)
     stats = {
         "output": str(output),
         "preset": latent_preset_name(point) if capped else preset,  # None: an unnamed point of the ladder
@@ -366,6 +368,7 @@ def _encode_latent(
         "psnr": fitted.psnr,
         "steps": fitted.steps,
         "cpu_seconds": round(fitted.seconds, 3),
+        "wall_seconds": round(wall, 3),  # reading, fitting (every point rate control tried) and coding
         "sections": {
             "context": fitted.context_bytes,
             "latents": fitted.latent_bytes,
