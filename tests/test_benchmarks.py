@@ -1429,3 +1429,30 @@ def test_latent_upsample_refuses_bad_options_before_any_work(tmp_path, capsys):
             latent_upsample.main([*args, "--images", str(tmp_path), "--out", str(tmp_path / "out")])
         assert e.value.code == 2 and says in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_latent_wide_tables_its_points_against_the_presets_and_refuses_lower_presets(tmp_path, capsys):
+    """benchmarks/latent_wide.py: a photo's row pair and its BD-rate (the wider curve 10 % cheaper
+    at every PSNR reads about -10 %), the mean curves; a preset without a full-resolution grid
+    and a width out of range refused before any work."""
+    from benchmarks import latent_wide
+
+    presets = ["grid-high", "grid-xhigh", "grid-max"]
+    ref = [
+        {"image": i, "preset": p, "bpp": b * s, "psnr": d}
+        for i, s in (("photo001", 1.0), ("photo002", 1.5))
+        for p, b, d in zip(presets, (0.3, 0.8, 1.6), (28.0, 32.0, 36.0))
+    ]
+    wide = [r | {"bpp": r["bpp"] * 0.9, "hidden": 32} for r in ref]
+    text = "\n".join(latent_wide.tables(ref, wide, presets, 32))
+    assert "| photo002 | 32 wide, shared |" in text and "| mean | 32 wide, shared |" in text
+    assert text.count("-10.0 %") == 3  # both photos and the mean
+    assert latent_wide.tables(ref, wide[:2], presets, 32) == ["(no photo has every point yet)"]
+    for args, says in (
+        (["--presets", "grid-low"], "full-resolution grid presets only"),
+        (["--hidden", "4"], "8 to 128"),
+    ):
+        with pytest.raises(SystemExit) as e:
+            latent_wide.main([*args, "--images", str(tmp_path), "--out", str(tmp_path / "out")])
+        assert e.value.code == 2 and says in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
