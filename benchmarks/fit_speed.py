@@ -37,6 +37,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from benchmarks.runner import REPO, command_line
+from inrcodec.image import atomic_write
 
 OUT = REPO / "benchmarks" / "results" / "fit_speed"
 
@@ -253,8 +254,11 @@ def main(argv: list[str] | None = None) -> int:
     doc["load_after"] = _load()
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(doc, indent=1) + "\n")
-    out.with_suffix(".md").write_text(markdown(doc))
+    for path, text in (
+        (out.with_suffix(".json"), json.dumps(doc, indent=1) + "\n"),
+        (out.with_suffix(".md"), markdown(doc)),
+    ):
+        atomic_write(path, lambda f, text=text: f.write(text.encode()))  # a kill leaves the last report whole
     return 0
 
 

@@ -128,7 +128,12 @@ def tables(rows: list[dict], presets: list[str], factors: list[float], timer: st
         body = []
         for f in factors:
             got = [(mine[(i, f)], mine[(i, 1.0)]) for i in images]
-            what = f"batch {got[0][0]['batch']:,}" if "batch" in got[0][0] else f"{got[0][0]['steps']:,} steps"
+            first = got[0][0]
+            what = (
+                f"batch {first['batch']:,}"
+                if first.get("scale") == "batch" and f != 1.0
+                else f"{first['steps']:,} steps"
+            )
             body.append(
                 [
                     f"×{f:g} ({what})",

@@ -103,7 +103,9 @@ class Sampler(torch.nn.Module):
         level = torch.arange(values.shape[0]).expand_as(i)
         return table[level, i] * (1 - frac) + table[level, i + 1] * frac
 
-    def _weights(self, axis: int, at: torch.Tensor, size: torch.Tensor, quantized: bool):
+    def _weights(
+        self, axis: int, at: torch.Tensor, size: torch.Tensor, quantized: bool
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         lo, t = self.axes[axis]
         lo, t = lo.index_select(0, at), t.index_select(0, at)  # (n, levels)
         shift = torch.tensor([-1, 0, 1, 2])[None, :, None]
@@ -135,7 +137,15 @@ def model_of(f: LatentFile, cfg: config.LatentConfig) -> LatentImage:
     return model
 
 
-def train(model: LatentImage, sampler: Sampler, arr: np.ndarray, cfg, steps: int, learn: bool, lr_knots: float) -> None:
+def train(
+    model: LatentImage,
+    sampler: Sampler,
+    arr: np.ndarray,
+    cfg: config.LatentConfig,
+    steps: int,
+    learn: bool,
+    lr_knots: float,
+) -> None:
     """``steps`` Adam steps of the synthesis (and with ``learn`` the kernels) on the image's MSE."""
     h, w, c = arr.shape
     xy = coords.grid(h, w)
@@ -159,7 +169,7 @@ def train(model: LatentImage, sampler: Sampler, arr: np.ndarray, cfg, steps: int
         opt.step()
 
 
-def rendered(f: LatentFile, sampler: Sampler, cfg) -> np.ndarray:
+def rendered(f: LatentFile, sampler: Sampler, cfg: config.LatentConfig) -> np.ndarray:
     """(H, W, C) uint8 of ``f``'s synthesis over ``sampler``'s (quantized) kernels at native size."""
     hd = f.header
     xy = coords.grid(hd.height, hd.width)
@@ -175,7 +185,9 @@ def rendered(f: LatentFile, sampler: Sampler, cfg) -> np.ndarray:
     return from_unit(np.concatenate(out)).reshape(hd.height, hd.width, hd.channels)
 
 
-def packed(f: LatentFile, model: LatentImage, arr: np.ndarray, lam: float, sampler: Sampler | None, cfg):
+def packed(
+    f: LatentFile, model: LatentImage, arr: np.ndarray, lam: float, sampler: Sampler | None, cfg: config.LatentConfig
+) -> tuple[int, float]:
     """(bytes, MSE) of the best bit depth (6..10) for the trained synthesis, as ``pack`` picks it:
     the file written by the format's writer, plus a byte a knot when ``sampler`` is learned."""
     h, w, _ = arr.shape
@@ -200,7 +212,7 @@ def packed(f: LatentFile, model: LatentImage, arr: np.ndarray, lam: float, sampl
     return best[1], best[2]
 
 
-def probe(data: bytes, arr: np.ndarray, cfg, steps: int, knots: int, lr_knots: float) -> dict:
+def probe(data: bytes, arr: np.ndarray, cfg: config.LatentConfig, steps: int, knots: int, lr_knots: float) -> dict:
     """The file, the control (a) and the learned kernels (b) on one image."""
     f = read(data)
     if any(q.shape[0] != 1 for q in f.latents):

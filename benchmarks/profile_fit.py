@@ -23,6 +23,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--kernel", choices=("torch", "native"), default="torch", help="the fused step's kernels")
     p.add_argument("--sampler", choices=("uniform", "error", "importance"), default="uniform")
     args = p.parse_args(argv)
+    if args.kernel == "native" and not args.fused:
+        p.error("--kernel native: the fused step's (add --fused)")
 
     import torch
     from torch.profiler import ProfilerActivity, profile
@@ -35,9 +37,14 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     target = Target.of(image.load(args.image), torch.device("cpu"))
     net = Siren(Architecture(hidden=args.hidden, layers=3, pe_levels=6), torch.Generator().manual_seed(0))
-    if args.kernel == "native" and not args.fused:
-        p.error("--kernel native: the fused step's (add --fused)")
     cfg = FitConfig(steps=args.steps, batch=args.batch, fused=args.fused, kernel=args.kernel, sampler=args.sampler)
+    if args.kernel == "native":
+        from inrcodec.encoder import native
+
+        try:
+            native.load()
+        except native.Unavailable as e:
+            p.exit(1, f"error: {e}\n")
     train(net, target, cfg, 5)
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         train(net, target, cfg, args.steps)

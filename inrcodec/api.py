@@ -52,7 +52,7 @@ def encode_with_stats(image, preset=None, bpp=None, device=None, progress=None, 
         if given:
             what = f"not for the latent-grid presets ({preset}: they take bpp, steps and seed)"
             raise ValueError(f"{', '.join(given)}: {what}")
-        config.latent_device(device)
+        device = config.latent_device(device)
         if bpp is not None and "steps" in own:
             raise ValueError("steps: not with bpp on the latent-grid presets (each ladder point has its own)")
         latent_cfg = replace(latent_cfg, **own) if bpp is None else config.latent_cap(bpp, own.get("seed"))

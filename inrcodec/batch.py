@@ -61,6 +61,10 @@ def settings(
         config = asdict(cfg)
         if config["fit"]["kernel"] == "torch":  # added in 2.1 at the old behaviour: older lines match
             del config["fit"]["kernel"]
+    if isinstance(cfg, LatentConfig | LatentCap) and device in (None, "cpu"):
+        # the grid family trained on the CPU, whatever was asked, before it took a device (2.1):
+        # its lines said "auto" then, and a rerun with --device cpu makes the same bytes
+        device = None
     doc = {"config": config, "regions": regions, "device": device or "auto", "threads": threads}
     return json.loads(json.dumps(doc))
 

@@ -6,6 +6,7 @@ The decoder reads none of this: everything it needs is in the ``.inr`` header.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import asdict, dataclass, field, replace
 
 from inrcodec.architecture import Architecture
@@ -722,12 +723,16 @@ LATENT_RATE_SLACK = 1.3
 LATENT_RATE_GUESS = (-1.8509, 0.636)
 
 
-def latent_device(device: str | None) -> str | None:
-    """``device`` if the latent-grid encoder can train on it (the CPU, the default, or a CUDA GPU:
-    its steps are plain torch; MPS lacks ops it uses), else ValueError with the reason."""
-    if device is None or device == "cpu" or device == "cuda" or device.startswith("cuda:"):
-        return device
-    raise ValueError(f"device {device!r}: the latent-grid encoder trains on cpu or cuda")
+def latent_device(device) -> str | None:
+    """``device`` (a name or a torch.device) as a name, if the latent-grid encoder can train on it
+    (the CPU, the default, or a CUDA GPU: "cuda" or "cuda:N"; its steps are plain torch, MPS lacks
+    ops it uses), else ValueError with the reason. Whether this machine has it is the caller's check."""
+    if device is None:
+        return None
+    name = str(device)
+    if re.fullmatch(r"cpu|cuda(:\d+)?", name):
+        return name
+    raise ValueError(f"device {name!r}: the latent-grid encoder trains on cpu or cuda")
 
 
 def latent_cap(

@@ -353,3 +353,17 @@ def test_a_siren_manifest_line_is_what_it_was_before_the_kernel_field():
     assert batch.settings(cfg, None, None)["config"] == json.loads(json.dumps(before))
     native = replace(cfg, fit=replace(cfg.fit, fused=True, kernel="native"))
     assert batch.settings(native, None, None)["config"]["fit"]["kernel"] == "native"
+
+
+def test_a_grid_manifest_line_is_what_it_was_before_the_grid_family_took_a_device():
+    """Grid batches trained on the CPU and recorded "auto" before --device reached them: a rerun
+    with no device or with cpu matches those lines (the same bytes), a CUDA one does not."""
+    from inrcodec.config import LATENT_PRESETS, PRESETS, latent_cap
+
+    for cfg in (LATENT_PRESETS["grid-low"], latent_cap(0.3, None)):
+        assert batch.settings(cfg, None, None)["device"] == "auto"
+        assert batch.settings(cfg, None, "cpu") == batch.settings(cfg, None, None)
+        assert batch.settings(cfg, None, "cuda")["device"] == "cuda"
+    assert (
+        batch.settings(PRESETS["medium"], None, "cpu")["device"] == "cpu"
+    )  # the SIREN's "auto" picks a GPU where there is one: cpu is another setting

@@ -1327,7 +1327,6 @@ def test_latent_steps_fits_each_factor_once_and_tables_them_against_the_presets_
     text = (tmp_path / "out" / "latent-batch.md").read_text()
     assert "| ×2 (batch 128) |" in text and "| ×2 (40 steps) |" not in text and "training batch scaled" in text
     assert "| ×2 (40 steps) |" in (tmp_path / "out" / "latent-steps.md").read_text()  # the steps table kept
-    assert "| ×2 (40 steps) |" in (tmp_path / "out" / "latent-steps.md").read_text()  # the steps table kept
 
 
 def test_latent_steps_reads_a_psnr_gain_as_a_rate_at_equal_psnr_along_the_presets_line():

@@ -318,7 +318,8 @@ def test_decode_and_info_bad_inputs(tmp_path, encoded_scalar):
         fails(cmd, tmp_path / "png.inr", match="magic")
         fails(cmd, tmp_path / "empty.inr", match="too short")
         fails(cmd, tmp_path / "missing.inr", match="no such file")
-    fails("decode", tmp_path / "good.inr", "--size", 10, "--width", 5, match="not both")
+    res = run("decode", tmp_path / "missing.inr", "--size", 10, "--width", 5)  # a usage error, before reading
+    assert res.exit_code == 2 and "give --size or --width/--height, not both" in res.stderr
     fails(
         "decode",
         tmp_path / "good.inr",

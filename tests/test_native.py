@@ -143,6 +143,18 @@ def test_the_build_is_cached_and_written_whole(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == [first.name]  # no temporary left behind
 
 
+def test_a_cached_library_cut_short_is_built_again(tmp_path):
+    """A crash after the rename can leave a cached library that does not load: ``load`` removes it
+    and builds once more, instead of the kernels being unavailable from then on."""
+    if why := _can_build():
+        pytest.skip(why)
+    lib = native.build(tmp_path)
+    whole = lib.read_bytes()
+    lib.write_bytes(whole[:100])
+    kernels = native.load.__wrapped__(tmp_path)  # past the per-process cache
+    assert kernels.level in (256, 512) and lib.stat().st_size == len(whole)  # the library whole again
+
+
 def test_where_they_cannot_run_it_says_why_in_one_line(tmp_path, monkeypatch):
     buildable, cc = _can_build() is None, os.environ.get("CC")
     monkeypatch.setattr(platform, "machine", lambda: "x86_64")

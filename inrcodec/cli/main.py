@@ -412,6 +412,8 @@ def decode(src, output, force, size, width, height, device, quiet):
     from inrcodec.format import FormatError
 
     output = output or paths.decoded_name(src)
+    if size is not None and (width is not None or height is not None):  # before the file is read
+        raise click.UsageError("give --size or --width/--height, not both")
     _check_device(device, decode=True)
 
     def job():
@@ -425,7 +427,7 @@ def decode(src, output, force, size, width, height, device, quiet):
         hd = stream.header
         try:
             w, h = output_size((hd.width, hd.height), size, width, height)
-        except ValueError as e:  # the size asked for: over the pixel limit
+        except ValueError as e:  # the size asked for: over the pixel limit (the options were checked above)
             raise ValueError(f"{src}: {e}") from None
         image.output_format(output, hd.channels, (w, h))
         arr, rows = np.empty((h, w, hd.channels), dtype=np.uint8), RowsDone(h)

@@ -126,6 +126,7 @@ class Kernels:
         p, n = ctypes.c_void_p, ctypes.c_long
         self._lib.inr_bias_sincos.argtypes = [ctypes.c_int, p, p, p, n, n]
         self._lib.inr_mul_colsum.argtypes = [ctypes.c_int, p, p, p, n, n]
+        self._lib.inr_bias_sincos.restype = self._lib.inr_mul_colsum.restype = None
 
     @staticmethod
     def _check(w: int, *pairs: tuple[str, torch.Tensor, tuple[int, ...]]) -> None:
@@ -161,7 +162,19 @@ class Kernels:
 
 
 @cache
-def load() -> Kernels:
-    """The kernels, built if need be (once per process: later calls return the same object).
-    :class:`Unavailable` where they cannot run."""
-    return Kernels(build())
+def load(folder: Path | None = None) -> Kernels:
+    """The kernels, built if need be into ``folder`` (default :func:`cache_dir`; once per process:
+    later calls return the same object). :class:`Unavailable` where they cannot run. A cached
+    library that does not load (cut short by a crash of the machine after its rename) is removed
+    and built once more."""
+    path = build(folder)
+    try:
+        return Kernels(path)
+    except Unavailable as e:
+        if "does not load" not in str(e):
+            raise
+        try:
+            path.unlink()
+        except OSError:
+            raise e from None
+        return Kernels(build(folder))
