@@ -333,7 +333,9 @@ class LatentConfig:
     rate_sample: int = 2048  # latents whose rate under the context model a step estimates from (0: all)
     batch: int = 16384  # pixels per training step
     steps: int = 3000  # training steps (the last one may come earlier: see ``seconds``)
-    seconds: float | None = None  # stop training after this much process CPU time (equal-time runs)
+    # stop training after this much process CPU time (equal-time runs; with the steps on a GPU the
+    # host's CPU time, which is not the GPU's)
+    seconds: float | None = None
     lr_latent: float = 1e-2  # Adam learning rate of the latents (cosine to 1 % of it)
     lr_synthesis: float = 2e-3  # Adam learning rate of the synthesis
     lr_context: float = 1e-2  # Adam learning rate of the context model (when there is one)

@@ -66,7 +66,9 @@ def build(folder: Path | None = None) -> Path:
     except (OSError, subprocess.SubprocessError) as e:
         raise Unavailable(f"native kernels: {cc[0]} does not run ({e})") from None
     key = hashlib.sha256(
-        "\0".join([SOURCE.read_text(), *cc, version, *FLAGS, *LIBS, platform.platform()]).encode()
+        # what the library depends on: source, compiler, flags, the C library (libmvec) and the
+        # architecture; not the OS kernel's release, which would rebuild it after every update
+        "\0".join([SOURCE.read_text(), *cc, version, *FLAGS, *LIBS, platform.machine(), *platform.libc_ver()]).encode()
     ).hexdigest()[:16]
     folder = cache_dir() if folder is None else folder
     lib = folder / f"fused-kernels-{key}.so"
