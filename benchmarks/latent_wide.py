@@ -30,7 +30,6 @@ from dataclasses import replace
 from pathlib import Path
 
 from benchmarks import markdown as md
-from benchmarks.bd_rate import NoOverlap, bd_psnr, bd_rate
 from benchmarks.runner import (
     RESULTS,
     append_jsonl,
@@ -43,6 +42,7 @@ from benchmarks.runner import (
     repo_path,
     write_report,
 )
+from benchmarks.shared_prior_probe import compare  # (BD-rate, BD-PSNR) cells
 from inrcodec import config
 
 OUT = RESULTS / "latent" / "wide-probe"
@@ -99,23 +99,6 @@ def reference(images: list[Path], presets: list[str], out: Path, workers: int) -
                 {"image": image.stem, "preset": preset, "bytes": len(data), "bpp": bpp, "psnr": psnr(decode(data), arr)}
             )
     return rows
-
-
-def compare(anchor: list[dict], test: list[dict]) -> tuple[str, str]:
-    """(BD-rate, BD-PSNR) cells of ``test`` against ``anchor`` (rows in the presets' order)."""
-    curves = (
-        [r["bpp"] for r in anchor],
-        [r["psnr"] for r in anchor],
-        [r["bpp"] for r in test],
-        [r["psnr"] for r in test],
-    )
-    cells = []
-    for measure, fmt in ((bd_rate, "{:+.1f} %"), (bd_psnr, "{:+.2f} dB")):
-        try:
-            cells.append(fmt.format(measure(*curves)))
-        except NoOverlap:
-            cells.append("no overlap")
-    return cells[0], cells[1]
 
 
 def tables(ref: list[dict], wide: list[dict], presets: list[str], hidden: int) -> list[str]:

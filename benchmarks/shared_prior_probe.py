@@ -178,7 +178,7 @@ def fit_one(way: str, photo: str, lam: float, shared_path: str, group: str = "qu
     }
 
 
-def _compare(anchor: list[dict], test: list[dict]) -> tuple[str, str]:
+def compare(anchor: list[dict], test: list[dict]) -> tuple[str, str]:
     """(BD-rate, BD-PSNR) cells of ``test``'s curve against ``anchor``'s, each where the curves
     overlap (a curve entirely below the other in PSNR has no BD-rate but may have a BD-PSNR)."""
     curves = (
@@ -210,7 +210,7 @@ def table(rows: list[dict], reference: dict, points: tuple = GROUPS["quarter"]) 
             if len(got) < len(points):
                 continue
             test = [got[p.lam] for p in points]
-            cells = _compare(anchor, test)
+            cells = compare(anchor, test)
             means.setdefault(way, []).append(cells)
             out.append([photo, way, *shown(test), *cells])
     lines = md.table(head, out)
