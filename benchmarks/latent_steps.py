@@ -149,7 +149,7 @@ def tables(rows: list[dict], presets: list[str], factors: list[float], timer: st
             )
         lam = config.LATENT_PRESETS[preset].lam
         out += ["", f"`{preset}` (λ {lam:g}; {len(images)} images: {', '.join(images)}):", ""]
-        head = ["steps", "bpp", "PSNR dB", "Δ bytes %", "Δ PSNR dB", "Δ (D + λR) %"]
+        head = ["run", "bpp", "PSNR dB", "Δ bytes %", "Δ PSNR dB", "Δ (D + λR) %"]
         head += ["rate at equal PSNR %"] if s is not None else []
         out += md.table([*head, "Δ (D + λR) % image by image", "CPU s" if timer == "cpu_s" else "wall s"], body)
     return out

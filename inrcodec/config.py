@@ -725,6 +725,15 @@ LATENT_RATE_SLACK = 1.3
 LATENT_RATE_GUESS = (-1.8509, 0.636)
 
 
+def grid_trains_on(device) -> bool:
+    """Whether the latent-grid encoder can train on ``device`` (:func:`latent_device` without the error)."""
+    try:
+        latent_device(device)
+    except ValueError:
+        return False
+    return True
+
+
 def latent_device(device) -> str | None:
     """``device`` (a name or a torch.device) as a name, if the latent-grid encoder can train on it
     (the CPU, the default, or a CUDA GPU: "cuda" or "cuda:N"; its steps are plain torch, MPS lacks

@@ -767,9 +767,16 @@ def test_the_default_preset_is_grid_medium_and_an_option_only_the_siren_has_pick
         with pytest.raises(KeyboardInterrupt):
             inrcodec.encode(smooth(), **kwargs)
         assert seen[-1].arch.hidden == config.PRESETS["medium"].arch.hidden, kwargs
+    if torch.cuda.is_available():
+        with pytest.raises(KeyboardInterrupt):
+            inrcodec.encode(smooth(), device="cuda")  # a device alone: the grid family's fit
+        assert seen[-1] == config.LATENT_PRESETS["grid-medium"]
+    else:  # refused before any work, as on the command line
+        with pytest.raises(ValueError, match="no CUDA device here"):
+            inrcodec.encode(smooth(), device="cuda")
     with pytest.raises(KeyboardInterrupt):
-        inrcodec.encode(smooth(), device="cuda")  # a device alone: the grid family's fit
-    assert seen[-1] == config.LATENT_PRESETS["grid-medium"]
+        inrcodec.encode(smooth(), device="mps")  # a device only the SIREN takes picks its default
+    assert seen[-1].arch.hidden == config.PRESETS["medium"].arch.hidden
     _only(tmp_path, "a.png", "g.inr", "labels.png")
 
 

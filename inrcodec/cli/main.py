@@ -20,6 +20,7 @@ from inrcodec.config import (
     LATENT_PRESETS,
     PRESETS,
     SIREN_DEFAULT_PRESET,
+    grid_trains_on,
     latent_cap,
     latent_device,
     latent_preset_name,
@@ -158,7 +159,8 @@ def encode(
     }  # fmt: skip
     given = [name for name, value in siren_only.items() if value is not None]
     if preset is None:
-        preset = SIREN_DEFAULT_PRESET if given else DEFAULT_PRESET
+        # an option only the SIREN has, or a device only it takes (mps), picks the SIREN's default
+        preset = SIREN_DEFAULT_PRESET if given or not grid_trains_on(device) else DEFAULT_PRESET
     if preset in LATENT_PRESETS:
         if given:
             raise click.UsageError(f"{', '.join(given)}: not for the latent-grid presets ({preset}): SIREN options")
