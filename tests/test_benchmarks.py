@@ -1350,7 +1350,7 @@ def test_latent_steps_reads_a_psnr_gain_as_a_rate_at_equal_psnr_along_the_preset
     text = "\n".join(latent_steps.tables(rows, ["grid-high", "grid-xhigh"], [1.0, 2.0]))
     assert "4.00 dB per e-fold" in text
     lines = text.splitlines()
-    head = lines.index(next(line for line in lines if line.startswith("| steps")))
+    head = lines.index(next(line for line in lines if line.startswith("| run")))
     cells = dict(zip(lines[head].split(" | "), lines[head + 3].split(" | ")))  # the header, then ×2's row
     assert cells["| steps"] == "| ×2 (200 steps)" and cells["PSNR dB"] == "28.40"
     assert cells["rate at equal PSNR %"] == "-9.5" and cells["Δ (D + λR) % image by image"] == "+0.0"
