@@ -1352,7 +1352,7 @@ def test_latent_steps_reads_a_psnr_gain_as_a_rate_at_equal_psnr_along_the_preset
     lines = text.splitlines()
     head = lines.index(next(line for line in lines if line.startswith("| run")))
     cells = dict(zip(lines[head].split(" | "), lines[head + 3].split(" | ")))  # the header, then ×2's row
-    assert cells["| steps"] == "| ×2 (200 steps)" and cells["PSNR dB"] == "28.40"
+    assert cells["| run"] == "| ×2 (200 steps)" and cells["PSNR dB"] == "28.40"
     assert cells["rate at equal PSNR %"] == "-9.5" and cells["Δ (D + λR) % image by image"] == "+0.0"
     assert "rate at equal PSNR" not in "\n".join(latent_steps.tables(rows, ["grid-high"], [1.0, 2.0]))
 
