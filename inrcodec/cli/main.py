@@ -22,7 +22,6 @@ from inrcodec.config import (
     SIREN_DEFAULT_PRESET,
     grid_trains_on,
     latent_cap,
-    latent_device,
     latent_preset_name,
 )
 from inrcodec.executors import LOCAL
@@ -165,10 +164,8 @@ def encode(
         if given:
             raise click.UsageError(f"{', '.join(given)}: not for the latent-grid presets ({preset}): SIREN options")
         _check_device(device)  # a device this machine has, then one the grid encoder trains on
-        try:
-            latent_device(device)
-        except ValueError:
-            raise click.UsageError(f"--device {device}: the latent-grid encoder trains on cpu or cuda") from None
+        if not grid_trains_on(device):
+            raise click.UsageError(f"--device {device}: the latent-grid encoder trains on cpu or cuda")
         if bpp is not None:
             if steps is not None:
                 raise click.UsageError("--steps: not with --bpp on the grid-* presets (each ladder point has its own)")
