@@ -201,12 +201,14 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(row)
             print(json.dumps(row), flush=True)
     doc = {"factors": factors, "command": " ".join(command_line()), "provenance": provenance()}
-    mine = [
-        r
-        for r in rows
-        if r["image"] in {i.stem for i in images} and key(r)[3:] in {("steps", args.device), (args.scale, args.device)}
-    ]
-    mine = [r for r in mine if r["factor"] == 1.0 or key(r)[3] == args.scale]
+    stems = {i.stem for i in images}
+
+    def this_run(r: dict) -> bool:
+        """This run's scale on its device, and the preset's own rows (factor 1) there."""
+        image, _, factor, scale, device = key(r)
+        return image in stems and device == args.device and (factor == 1.0 or scale == args.scale)
+
+    mine = [r for r in rows if this_run(r)]
     timed = "CPU s of one core a fit" if args.device == "cpu" else f"wall s a fit, its steps on {args.device}"
     lines = [
         f"The grid presets with their training {args.scale} scaled, against their own "
