@@ -43,7 +43,7 @@ from benchmarks.runner import (
 )
 from inrcodec import config, coords
 from inrcodec.decoder.latent import render
-from inrcodec.encoder.latent import LatentImage, _smallest
+from inrcodec.encoder.latent import SYNTHESIS_BITS, LatentImage, quantized_synthesis, smallest
 from inrcodec.encoder.latent_rdo import file_cost
 from inrcodec.encoder.latent_tune import LR_FACTOR
 from inrcodec.format.latent import LatentFile, read
@@ -194,16 +194,10 @@ def packed(
     target = arr.astype(np.float64)
     extra = 0 if sampler is None else sampler.values.numel()
     best = None
-    for bits in range(6, 11):
-        steps, tensors = [], []
-        for lin in model.linears:
-            for t in (lin.weight.detach(), lin.bias.detach()):
-                top = float(t.abs().max())
-                step = np.float32(2 * top / (2**bits - 1) if top > 0 else 1.0)
-                steps.append(float(step))
-                tensors.append(np.round(t.numpy() / step).astype(np.int64))
+    for bits in SYNTHESIS_BITS:
+        steps, tensors = quantized_synthesis([t for lin in model.linears for t in (lin.weight, lin.bias)], bits)
         g = replace(f, steps=steps, tensors=tensors)
-        data = _smallest(g)
+        data = smallest(g)
         pixels = render(g, w, h) if sampler is None else rendered(g, sampler, cfg)
         err = float(np.mean((pixels.astype(np.float64) - target) ** 2))
         cost = file_cost(data, err, lam, h * w) + lam * extra * 8 / (h * w)

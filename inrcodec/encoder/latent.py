@@ -553,7 +553,22 @@ def _synthesis_tensors(model: LatentImage) -> list[torch.Tensor]:
     return model.coded()[: 2 * len(model.linears)]
 
 
-def _smallest(f: LatentFile) -> bytes:
+SYNTHESIS_BITS = range(6, 11)  # the bit depths pack tries for the synthesis
+
+
+def quantized_synthesis(tensors: list[torch.Tensor], bits: int) -> tuple[list[float], list[np.ndarray]]:
+    """Each synthesis tensor's step (float32: 2 max|t| / (2^bits - 1)) and its integers, as the
+    file stores them."""
+    steps, ints = [], []
+    for t in tensors:
+        top = float(t.abs().max())
+        step = np.float32(2 * top / (2**bits - 1) if top > 0 else 1.0)
+        steps.append(float(step))
+        ints.append(np.round(t.detach().numpy() / step).astype(np.int64))
+    return steps, ints
+
+
+def smallest(f: LatentFile) -> bytes:
     """The file with the networks as residuals from the init the fit started from, or as absolute
     integers (init 0), whichever is smaller: the same values either way, so the same pixels. The
     two differ only in the networks' payloads, so only those are coded twice (not the latents)."""
@@ -573,7 +588,7 @@ def pack(model: LatentImage, cfg: LatentConfig, arr: np.ndarray) -> tuple[bytes,
     rounded; the context network (if any) takes the precision 2^-4..2^-8 that codes it and the
     latents in the fewest bytes; each synthesis tensor is quantized to the bit depth (6..10) that
     gives the lowest D + lambda * R. A fit started from a shipped init codes its networks as
-    residuals from it where that is smaller (:func:`_smallest`)."""
+    residuals from it where that is smaller (:func:`smallest`)."""
     h, w, c = arr.shape
     head = header(cfg, h, w, c)
     with torch.no_grad():
@@ -593,15 +608,10 @@ def pack(model: LatentImage, cfg: LatentConfig, arr: np.ndarray) -> tuple[bytes,
             context = {"context": best[1], "context_width": cfg.context_hidden, "context_bits": best[2]}
         target = arr.astype(np.float64)
         best = None
-        for bits in range(6, 11):
-            steps, tensors = [], []
-            for t in _synthesis_tensors(model):
-                top = float(t.abs().max())
-                step = np.float32(2 * top / (2**bits - 1) if top > 0 else 1.0)
-                steps.append(float(step))
-                tensors.append(np.round(t.numpy() / step).astype(np.int64))
+        for bits in SYNTHESIS_BITS:
+            steps, tensors = quantized_synthesis(_synthesis_tensors(model), bits)
             f = LatentFile(head, lat, steps, tensors, **context)
-            data = _smallest(f)
+            data = smallest(f)
             err = float(np.mean((decode_latent(f, w, h).astype(np.float64) - target) ** 2))
             cost = latent_rdo.file_cost(data, err, cfg.lam, h * w)
             if best is None or cost < best[0]:
