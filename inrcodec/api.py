@@ -44,6 +44,8 @@ def encode_with_stats(image, preset=None, bpp=None, device=None, progress=None, 
     if preset is None:  # as the command line: an option only the SIREN has picks its default
         siren = any(v is not None for k, v in coder.items() if k not in ("steps", "seed"))
         preset = config.SIREN_DEFAULT_PRESET if siren or not config.grid_trains_on(device) else config.DEFAULT_PRESET
+    if why := config.device_problem(device):  # before the image is read, as the command line
+        raise ValueError(f"device {why}")
     latent_cfg = config.LATENT_PRESETS.get(preset)
     if latent_cfg is not None:
         # The command line's options and refusals, before the image is even read.
@@ -53,11 +55,6 @@ def encode_with_stats(image, preset=None, bpp=None, device=None, progress=None, 
             what = f"not for the latent-grid presets ({preset}: they take bpp, steps and seed)"
             raise ValueError(f"{', '.join(given)}: {what}")
         device = config.latent_device(device)
-        if device is not None and device.startswith("cuda"):
-            import torch
-
-            if not torch.cuda.is_available():  # before the image is read, as the command line
-                raise ValueError(f"device {device!r}: no CUDA device here (torch {torch.__version__})")
         if bpp is not None and "steps" in own:
             raise ValueError("steps: not with bpp on the latent-grid presets (each ladder point has its own)")
         latent_cfg = replace(latent_cfg, **own) if bpp is None else config.latent_cap(bpp, own.get("seed"))

@@ -725,6 +725,32 @@ LATENT_RATE_SLACK = 1.3
 LATENT_RATE_GUESS = (-1.8509, 0.636)
 
 
+def device_problem(device: str | None, decode: bool = False) -> str | None:
+    """Why torch cannot run on ``device`` on this machine, as one line that starts with the name
+    ("cuda: no CUDA device here ..."), or None if it can (None and "cpu" always can). ``decode``:
+    the decoder's own "torch-cpu" (its torch path on the CPU) and "" (the default choice) are
+    names too. The command line and the API refuse with it before any work: torch's own errors
+    come as tracebacks (an AssertionError for a missing CUDA) after the image was read."""
+    what = "cpu, cuda, cuda:N, mps" + (", torch-cpu" if decode else "")
+    if device is None or device == "cpu" or (decode and device in ("", "torch-cpu")):
+        return None
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        return f"{device}: not a device ({what})"
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        return f"{device}: no CUDA device here (this torch {torch.__version__}); use cpu"
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        return f"{device}: this machine has {torch.cuda.device_count()} CUDA device(s)"
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        return f"{device}: no MPS device here; use cpu"
+    if dev.type not in ("cpu", "cuda", "mps"):
+        return f"{device}: not supported ({what})"
+    return None
+
+
 def grid_trains_on(device) -> bool:
     """Whether the latent-grid encoder can train on ``device`` (:func:`latent_device` without the error)."""
     try:

@@ -601,14 +601,31 @@ def test_encode_with_a_latent_grid_preset_writes_version_8(tmp_path, crop):
 
 
 @pytest.mark.parametrize("preset", ["fast", "grid-low"])
-def test_threads_without_a_batch_is_a_usage_error(tmp_path, crop, preset):
-    """--threads sets each batch job's threads; for one image it is refused, for both families,
-    before any work."""
+def test_one_image_is_encoded_on_one_thread_unless_threads_says_otherwise(tmp_path, crop, preset, monkeypatch):
+    """A single encode runs on one torch and BLAS thread, as a batch runs each image (so the two
+    write the same bytes, and a busy second core cannot slow it tenfold), or on --threads; the
+    process's own setting is back afterwards, and --json says which ran. Both families."""
+    from inrcodec import executors
+
+    seen = []
+
+    def spy(n):
+        seen.append((n, torch.get_num_threads()))  # asked, and what ran before it
+        undo = real(n)
+        return lambda: (seen.append(("in", torch.get_num_threads())), undo())
+
+    real = executors.limit_threads
+    monkeypatch.setattr(executors, "limit_threads", spy)
     src = tmp_path / "crop.png"
     image.save(crop, src)
-    res = run("encode", src, "-o", tmp_path / "x.inr", "--preset", preset, "--threads", "2")
-    assert res.exit_code == 2 and "--threads is for a batch" in res.stderr
-    assert not (tmp_path / "x.inr").exists()
+    before = torch.get_num_threads()
+    for extra, n in (((), 1), (("--threads", "2"), 2)):
+        res = run(
+            "encode", src, "-o", tmp_path / "x.inr", "--preset", preset, "--steps", "20", "--json", "--force", *extra
+        )
+        assert res.exit_code == 0, res.output
+        assert seen[-2:] == [(n, before), ("in", n)] and json.loads(res.stdout)["threads"] == n
+        assert torch.get_num_threads() == before
 
 
 def test_steps_with_a_rate_cap_on_a_ladder_preset_is_a_usage_error(tmp_path):
@@ -774,9 +791,17 @@ def test_the_default_preset_is_grid_medium_and_an_option_only_the_siren_has_pick
     else:  # refused before any work, as on the command line
         with pytest.raises(ValueError, match="no CUDA device here"):
             inrcodec.encode(smooth(), device="cuda")
-    with pytest.raises(KeyboardInterrupt):
-        inrcodec.encode(smooth(), device="mps")  # a device only the SIREN takes picks its default
-    assert seen[-1].arch.hidden == config.PRESETS["medium"].arch.hidden
+    if torch.backends.mps.is_available():
+        with pytest.raises(KeyboardInterrupt):
+            inrcodec.encode(smooth(), device="mps")  # a device only the SIREN takes picks its default
+        assert seen[-1].arch.hidden == config.PRESETS["medium"].arch.hidden
+    else:  # refused before any work, as on the command line (torch's own error was an AssertionError)
+        with pytest.raises(ValueError, match="device mps: no MPS device here"):
+            inrcodec.encode(smooth(), device="mps")
+    for bad, said in (("cuda:99", "cuda:99"), ("tpu", "not a device"), ("meta", "not supported")):
+        with pytest.raises(ValueError, match=said):  # the SIREN's presets too, not only the grid's
+            inrcodec.encode(smooth(), preset="medium", device=bad)
+    assert seen[-1].arch.hidden == config.PRESETS["medium"].arch.hidden  # nothing fitted since
     _only(tmp_path, "a.png", "g.inr", "labels.png")
 
 

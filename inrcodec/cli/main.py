@@ -119,7 +119,11 @@ def main() -> None:
     flag_value=LOCAL,
     help="a batch: run the images as Ray tasks; alone: start a local Ray, 'auto': join the running cluster",
 )
-@click.option("--threads", type=click.IntRange(min=1), help="a batch: torch threads (Ray: CPUs) per image (default 1)")
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    help="torch (and BLAS) threads per image (default 1: a batch's and the benchmark's bytes; Ray: CPUs per image)",
+)
 def encode(
     srcs,
     output,
@@ -150,8 +154,6 @@ def encode(
     from inrcodec.encoder.region_spec import parse_spec
 
     batch = len(srcs) > 1 or workers or ray is not None or any(_is_dir(s) for s in srcs)
-    if not batch and threads is not None:
-        raise click.UsageError("--threads is for a batch (several inputs, a folder, --workers or --ray)")
     siren_only = {
         "--weight-coder": weight_coder, "--entropy-coder": entropy_coder, "--prior": prior,
         "--density": density, "--regions": regions, "--region-map": region_map,
@@ -180,7 +182,7 @@ def encode(
             return encode_batch(
                 srcs, output, force, cfg, None, None, device, quiet, as_json, workers, ray, threads or 1
             )
-        return _encode_latent(srcs[0], output, force, preset, cfg, device, quiet, as_json)
+        return _encode_latent(srcs[0], output, force, preset, cfg, device, quiet, as_json, threads or 1)
     try:
         cfg = override(
             preset,
@@ -219,6 +221,7 @@ def encode(
 
         arr = image.load(src)
         bar = None if quiet or as_json else Bar()
+        undo = _limit_threads(threads or 1)
         try:
             if spec is not None:
                 from inrcodec.encoder.rtl import encode_regions
@@ -227,6 +230,7 @@ def encode(
             else:
                 enc = encode_array(arr, cfg, device, bar)
         finally:
+            undo()
             if bar:
                 bar.close()
         image.atomic_write(output, lambda f: f.write(enc.data), overwrite=force)
@@ -238,13 +242,23 @@ def encode(
         enc = run_guarded(lambda: job(spec))
     if as_json:
         # the keys both families' single-encode JSON share: output, preset, format_version,
-        # width, height, channels, device, bytes, bpp, psnr, sections (a batch's rows: bytes, bpp, psnr,
-        # seconds, format_version; docs/batch.md)
-        doc = dict(enc.stats, output=str(output), preset=preset, format_version=enc.data[4])
+        # width, height, channels, device, threads, bytes, bpp, psnr, sections (a batch's rows: bytes,
+        # bpp, psnr, seconds, format_version; docs/batch.md)
+        doc = dict(enc.stats, output=str(output), preset=preset, format_version=enc.data[4], threads=threads or 1)
         click.echo(json.dumps(doc, indent=2))
     else:
         s = enc.stats
         click.echo(f"{output}: {s['bytes']} bytes, {s['bpp']:.4f} bpp, {s['psnr']:.2f} dB PSNR")
+
+
+def _limit_threads(n: int):
+    """One image's encode on ``n`` torch and BLAS threads, as a batch runs each image (returns what
+    undoes it). One by default: torch's default (a thread per core, each spinning while it waits)
+    ran an encode 11x slower here beside one busy process, and the thread count sets the bytes
+    (docs/performance.md, "A single encode's threads")."""
+    from inrcodec.executors import limit_threads
+
+    return limit_threads(n)
 
 
 def _is_dir(path: Path) -> bool:
@@ -271,30 +285,16 @@ def _file_output(output: Path | None, src: Path) -> Path:
 
 
 def _check_device(device: str | None, decode: bool = False) -> None:
-    """A usage error, before any work, for a --device this machine cannot run (torch's own errors
-    would come as tracebacks after the image was read). ``decode``: also the decoder's own
-    "torch-cpu" (its torch path on the CPU) and "" (the default choice)."""
-    what = "cpu, cuda, cuda:N, mps" + (", torch-cpu" if decode else "")
-    if device is None or device == "cpu" or (decode and device in ("", "torch-cpu")):
-        return
-    import torch
+    """A usage error, before any work, for a --device this machine cannot run
+    (config.device_problem)."""
+    from inrcodec.config import device_problem
 
-    try:
-        dev = torch.device(device)
-    except RuntimeError:
-        raise click.UsageError(f"--device {device}: not a device ({what})") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise click.UsageError(f"--device {device}: no CUDA device here (this torch {torch.__version__}); use cpu")
-    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
-        raise click.UsageError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s)")
-    if dev.type == "mps" and not torch.backends.mps.is_available():
-        raise click.UsageError(f"--device {device}: no MPS device here; use cpu")
-    if dev.type not in ("cpu", "cuda", "mps"):
-        raise click.UsageError(f"--device {device}: not supported ({what})")
+    if why := device_problem(device, decode):
+        raise click.UsageError(f"--device {why}")
 
 
 def _encode_latent(
-    src: Path, output: Path | None, force: bool, preset: str, cfg, device: str | None, quiet, as_json
+    src: Path, output: Path | None, force: bool, preset: str, cfg, device: str | None, quiet, as_json, threads: int
 ) -> None:
     """One image with a latent-grid preset (``cfg``, with --steps and --seed applied; or, with
     --bpp, a LatentCap: the ladder's points fitted until the best that fits): fit (its steps on
@@ -319,6 +319,7 @@ def _encode_latent(
         start = time.perf_counter()
         arr = image.load(src)
         bars: list[Bar] = []
+        undo = _limit_threads(threads)
 
         def progress_for(point):
             """A bar per point fitted, named by its lambda when rate control tries several."""
@@ -345,6 +346,7 @@ def _encode_latent(
                 callbacks = progress_for(cfg) or (None, None)
                 fitted, point, tried = latent.fit(arr, cfg, *callbacks, device=device), cfg, None
         finally:
+            undo()
             if bars:
                 bars[-1].close()
         image.atomic_write(output, lambda f: f.write(fitted.data), overwrite=force)
@@ -362,6 +364,7 @@ def _encode_latent(
         "height": arr_shape[0],
         "channels": arr_shape[2],
         "device": device or "cpu",
+        "threads": threads,
         "bytes": len(fitted.data),
         "bpp": fitted.bpp,
         "psnr": fitted.psnr,
