@@ -49,11 +49,12 @@ def test_the_passes_give_torchs_values_and_write_nothing_past_their_rows(kernels
     """Each tensor is the first rows of a larger one: the rows after it (sentinels) must stay."""
     gen = torch.Generator().manual_seed(width)
     big_z = torch.randn(39, width, generator=gen) * 20  # large arguments: the range reduction matters
+    big_z[0] *= 2000  # beyond the shared reduction's limit (8192) in most lanes: libmvec's
     big_s = torch.full_like(big_z, float("nan"))
     z, s, b = big_z[:37], big_s[:37], torch.randn(width, generator=gen)
-    tail_z, a = big_z[37:].clone(), z + b
+    tail_z, a = big_z[37:].clone(), (z + b).double()  # the same float sum the kernel makes
     kernels.bias_sincos(z, b, s)
-    assert torch.allclose(s, torch.sin(a), rtol=0, atol=3e-7) and torch.allclose(z, torch.cos(a), rtol=0, atol=3e-7)
+    assert (s.double() - a.sin()).abs().max() <= 2.5e-7 and (z.double() - a.cos()).abs().max() <= 2.5e-7
     assert torch.equal(big_z[37:], tail_z) and big_s[37:].isnan().all()
     big_c, big_g = torch.randn(302, width, generator=gen), torch.randn(302, width, generator=gen)
     c, g, tail_c = big_c[:300], big_g[:300], big_c[300:].clone()

@@ -2,17 +2,44 @@
  *
  * torch runs them as four passes over each (N, width) activation: the bias copied into the
  * product's output, sin, cos, and in the backward pass g cos(a) and its column sums. Here each is
- * one pass, and sin and cos of a vector come from glibc's vector math library (libmvec, the
- * functions GCC's vectoriser calls for sinf and cosf), 16 lanes with AVX-512 and 8 with AVX2,
- * chosen at run time. Row-major float32 arrays, n rows of w columns, no aliasing.
+ * one pass, 16 lanes with AVX-512 and 8 with AVX2 (and FMA), chosen at run time. Row-major
+ * float32 arrays, n rows of w columns, no aliasing.
+ *
+ * Sine and cosine of one argument share one range reduction: x = q pi/2 + r (q the nearest
+ * integer to x 2/pi, r by three fused multiply-adds with pi/2 split in three floats, exact to a
+ * few units in the last place of r for |x| up to SINCOS_LIMIT), then Cephes' minimax polynomials
+ * of sin r and cos r on [-pi/4, pi/4], swapped and negated by the quadrant q mod 4: two
+ * polynomials where two calls of a vector sin and cos (glibc's libmvec) reduce twice. A vector
+ * with a lane beyond SINCOS_LIMIT (never seen in a fit: a SIREN's arguments stay within a few
+ * hundred) goes to libmvec's sinf and cosf, which reduce any float exactly.
+ *
+ * The passes run over each block of 16 rows as one flat run of 16 w floats, whose bias pattern
+ * repeats every w and whose length is a multiple of 16: only the last block can end in a partial
+ * vector, where a row-by-row loop would end every row of a width-40 layer in a masked half vector.
  *
  * inr_level() says which path runs: 512, 256, or 0 (neither instruction set: the loader refuses
  * the kernels, which would only be slower than torch's).
  */
 #include <immintrin.h>
 #include <math.h>
+#include <stdlib.h>
 
-#define BLOCK 64 /* rows summed in float before the double column sums */
+#define ROWS 16     /* rows of one flat run: 16 w floats, a whole number of vectors of either path */
+#define BLOCK 256   /* rows whose products are summed in float before the double column sums */
+#define SINCOS_LIMIT 8192.0f
+
+/* pi/2 = PIO2_1 + PIO2_2 + PIO2_3, the first with seven trailing zero bits */
+#define PIO2_1 1.57079601287841796875f
+#define PIO2_2 3.1391647326017846353e-07f
+#define PIO2_3 5.3903029534742383927e-15f
+/* Cephes' sinf and cosf on [-pi/4, pi/4]: sin r = r + r^3 (S1 + r^2 (S2 + r^2 S3)),
+ * cos r = 1 - r^2/2 + r^4 (C1 + r^2 (C2 + r^2 C3)) */
+#define S1 -1.6666654611e-1f
+#define S2 8.3321608736e-3f
+#define S3 -1.9515295891e-4f
+#define C1 4.166664568298827e-2f
+#define C2 -1.388731625493765e-3f
+#define C3 2.443315711809948e-5f
 
 __attribute__((target("avx512f"))) __m512 _ZGVeN16v_sinf(__m512);
 __attribute__((target("avx512f"))) __m512 _ZGVeN16v_cosf(__m512);
@@ -22,86 +49,164 @@ __attribute__((target("avx2"))) __m256 _ZGVdN8v_cosf(__m256);
 int inr_level(void) {
   __builtin_cpu_init();
   if (__builtin_cpu_supports("avx512f")) return 512;
-  if (__builtin_cpu_supports("avx2")) return 256;
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return 256;
   return 0;
 }
 
-/* a = z + b (b broadcast over rows); s = sin(a); z = cos(a) (over z) */
-__attribute__((target("avx512f"))) static void bias_sincos_512(float *restrict z, const float *restrict b,
+__attribute__((target("avx512f"))) static inline void sincos16(__m512 x, __m512 *s, __m512 *c) {
+  if (_mm512_cmp_ps_mask(_mm512_abs_ps(x), _mm512_set1_ps(SINCOS_LIMIT), _CMP_GT_OQ)) {
+    *s = _ZGVeN16v_sinf(x);
+    *c = _ZGVeN16v_cosf(x);
+    return;
+  }
+  __m512 qf = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(0.636619772367581343f)),
+                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(qf, _mm512_set1_ps(PIO2_1), x);
+  r = _mm512_fnmadd_ps(qf, _mm512_set1_ps(PIO2_2), r);
+  r = _mm512_fnmadd_ps(qf, _mm512_set1_ps(PIO2_3), r);
+  __m512i q = _mm512_cvtps_epi32(qf);
+  __m512 r2 = _mm512_mul_ps(r, r);
+  __m512 ps = _mm512_fmadd_ps(r2, _mm512_set1_ps(S3), _mm512_set1_ps(S2));
+  ps = _mm512_fmadd_ps(r2, ps, _mm512_set1_ps(S1));
+  ps = _mm512_fmadd_ps(_mm512_mul_ps(r2, r), ps, r);
+  __m512 pc = _mm512_fmadd_ps(r2, _mm512_set1_ps(C3), _mm512_set1_ps(C2));
+  pc = _mm512_fmadd_ps(r2, pc, _mm512_set1_ps(C1));
+  pc = _mm512_fmadd_ps(_mm512_mul_ps(r2, r2), pc, _mm512_fnmadd_ps(_mm512_set1_ps(0.5f), r2, _mm512_set1_ps(1.0f)));
+  __mmask16 odd = _mm512_test_epi32_mask(q, _mm512_set1_epi32(1)); /* quadrants 1, 3: sin and cos swap */
+  __m512i sin_sign = _mm512_slli_epi32(_mm512_and_si512(q, _mm512_set1_epi32(2)), 30); /* 2, 3 */
+  __m512i cos_sign = _mm512_slli_epi32(_mm512_and_si512(_mm512_add_epi32(q, _mm512_set1_epi32(1)),
+                                                        _mm512_set1_epi32(2)), 30); /* 1, 2 */
+  *s = _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(_mm512_mask_blend_ps(odd, ps, pc)), sin_sign));
+  *c = _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(_mm512_mask_blend_ps(odd, pc, ps)), cos_sign));
+}
+
+__attribute__((target("avx2,fma"))) static inline void sincos8(__m256 x, __m256 *s, __m256 *c) {
+  __m256 ax = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), x);
+  if (_mm256_movemask_ps(_mm256_cmp_ps(ax, _mm256_set1_ps(SINCOS_LIMIT), _CMP_GT_OQ))) {
+    *s = _ZGVdN8v_sinf(x);
+    *c = _ZGVdN8v_cosf(x);
+    return;
+  }
+  __m256 qf = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(0.636619772367581343f)),
+                              _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fnmadd_ps(qf, _mm256_set1_ps(PIO2_1), x);
+  r = _mm256_fnmadd_ps(qf, _mm256_set1_ps(PIO2_2), r);
+  r = _mm256_fnmadd_ps(qf, _mm256_set1_ps(PIO2_3), r);
+  __m256i q = _mm256_cvtps_epi32(qf);
+  __m256 r2 = _mm256_mul_ps(r, r);
+  __m256 ps = _mm256_fmadd_ps(r2, _mm256_set1_ps(S3), _mm256_set1_ps(S2));
+  ps = _mm256_fmadd_ps(r2, ps, _mm256_set1_ps(S1));
+  ps = _mm256_fmadd_ps(_mm256_mul_ps(r2, r), ps, r);
+  __m256 pc = _mm256_fmadd_ps(r2, _mm256_set1_ps(C3), _mm256_set1_ps(C2));
+  pc = _mm256_fmadd_ps(r2, pc, _mm256_set1_ps(C1));
+  pc = _mm256_fmadd_ps(_mm256_mul_ps(r2, r2), pc, _mm256_fnmadd_ps(_mm256_set1_ps(0.5f), r2, _mm256_set1_ps(1.0f)));
+  __m256i one = _mm256_set1_epi32(1), two = _mm256_set1_epi32(2);
+  __m256 odd = _mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_and_si256(q, one), one));
+  __m256i sin_sign = _mm256_slli_epi32(_mm256_and_si256(q, two), 30);
+  __m256i cos_sign = _mm256_slli_epi32(_mm256_and_si256(_mm256_add_epi32(q, one), two), 30);
+  *s = _mm256_castsi256_ps(_mm256_xor_si256(_mm256_castps_si256(_mm256_blendv_ps(ps, pc, odd)), sin_sign));
+  *c = _mm256_castsi256_ps(_mm256_xor_si256(_mm256_castps_si256(_mm256_blendv_ps(pc, ps, odd)), cos_sign));
+}
+
+/* a = z + b (b broadcast over rows); s = sin(a); z = cos(a) (over z). tile: b repeated ROWS times. */
+__attribute__((target("avx512f"))) static void bias_sincos_512(float *restrict z, const float *restrict tile,
                                                                float *restrict s, long n, long w) {
-  __mmask16 tail = (__mmask16)((1u << (w % 16)) - 1u);
-  for (long i = 0; i < n; i++) {
-    float *zr = z + i * w, *sr = s + i * w;
+  long total = n * w, run = ROWS * w;
+  for (long start = 0; start < total; start += run) {
+    long len = total - start < run ? total - start : run;
+    float *zr = z + start, *sr = s + start;
+    __m512 sv, cv;
     long j = 0;
-    for (; j + 16 <= w; j += 16) {
-      __m512 a = _mm512_add_ps(_mm512_loadu_ps(zr + j), _mm512_loadu_ps(b + j));
-      _mm512_storeu_ps(sr + j, _ZGVeN16v_sinf(a));
-      _mm512_storeu_ps(zr + j, _ZGVeN16v_cosf(a));
+    for (; j + 16 <= len; j += 16) {
+      sincos16(_mm512_add_ps(_mm512_loadu_ps(zr + j), _mm512_loadu_ps(tile + j)), &sv, &cv);
+      _mm512_storeu_ps(sr + j, sv);
+      _mm512_storeu_ps(zr + j, cv);
     }
-    if (tail) {
-      __m512 a = _mm512_add_ps(_mm512_maskz_loadu_ps(tail, zr + j), _mm512_maskz_loadu_ps(tail, b + j));
-      _mm512_mask_storeu_ps(sr + j, tail, _ZGVeN16v_sinf(a));
-      _mm512_mask_storeu_ps(zr + j, tail, _ZGVeN16v_cosf(a));
+    if (j < len) {
+      __mmask16 tail = (__mmask16)((1u << (len - j)) - 1u);
+      sincos16(_mm512_add_ps(_mm512_maskz_loadu_ps(tail, zr + j), _mm512_maskz_loadu_ps(tail, tile + j)), &sv, &cv);
+      _mm512_mask_storeu_ps(sr + j, tail, sv);
+      _mm512_mask_storeu_ps(zr + j, tail, cv);
     }
   }
 }
 
-__attribute__((target("avx2"))) static void bias_sincos_256(float *restrict z, const float *restrict b,
-                                                            float *restrict s, long n, long w) {
-  int lanes[8];
-  for (int k = 0; k < 8; k++) lanes[k] = k < w % 8 ? -1 : 0;
-  __m256i tail = _mm256_loadu_si256((const __m256i *)lanes);
-  for (long i = 0; i < n; i++) {
-    float *zr = z + i * w, *sr = s + i * w;
+__attribute__((target("avx2,fma"))) static void bias_sincos_256(float *restrict z, const float *restrict tile,
+                                                                float *restrict s, long n, long w) {
+  long total = n * w, run = ROWS * w;
+  for (long start = 0; start < total; start += run) {
+    long len = total - start < run ? total - start : run;
+    float *zr = z + start, *sr = s + start;
+    __m256 sv, cv;
     long j = 0;
-    for (; j + 8 <= w; j += 8) {
-      __m256 a = _mm256_add_ps(_mm256_loadu_ps(zr + j), _mm256_loadu_ps(b + j));
-      _mm256_storeu_ps(sr + j, _ZGVdN8v_sinf(a));
-      _mm256_storeu_ps(zr + j, _ZGVdN8v_cosf(a));
+    for (; j + 8 <= len; j += 8) {
+      sincos8(_mm256_add_ps(_mm256_loadu_ps(zr + j), _mm256_loadu_ps(tile + j)), &sv, &cv);
+      _mm256_storeu_ps(sr + j, sv);
+      _mm256_storeu_ps(zr + j, cv);
     }
-    if (w % 8) {
-      __m256 a = _mm256_add_ps(_mm256_maskload_ps(zr + j, tail), _mm256_maskload_ps(b + j, tail));
-      _mm256_maskstore_ps(sr + j, tail, _ZGVdN8v_sinf(a));
-      _mm256_maskstore_ps(zr + j, tail, _ZGVdN8v_cosf(a));
+    if (j < len) {
+      int lanes[8];
+      for (int k = 0; k < 8; k++) lanes[k] = k < len - j ? -1 : 0;
+      __m256i tail = _mm256_loadu_si256((const __m256i *)lanes);
+      sincos8(_mm256_add_ps(_mm256_maskload_ps(zr + j, tail), _mm256_maskload_ps(tile + j, tail)), &sv, &cv);
+      _mm256_maskstore_ps(sr + j, tail, sv);
+      _mm256_maskstore_ps(zr + j, tail, cv);
     }
   }
 }
 
-/* t = c g (over c); db = the column sums of t, in double (each block of rows summed in float) */
-#define MUL_COLSUM_BODY                                          \
-  float acc[w];                                                  \
-  for (long j = 0; j < w; j++) db[j] = 0.0;                      \
-  for (long i0 = 0; i0 < n; i0 += BLOCK) {                       \
-    long i1 = i0 + BLOCK < n ? i0 + BLOCK : n;                   \
-    for (long j = 0; j < w; j++) acc[j] = 0.0f;                  \
-    for (long i = i0; i < i1; i++) {                             \
-      float *cr = c + i * w;                                     \
-      const float *gr = g + i * w;                               \
-      for (long j = 0; j < w; j++) {                             \
-        float t = cr[j] * gr[j];                                 \
-        cr[j] = t;                                               \
-        acc[j] += t;                                             \
-      }                                                          \
-    }                                                            \
-    for (long j = 0; j < w; j++) db[j] += acc[j];                \
+/* t = c g (over c); db = the column sums of t, in double: each of the ROWS w positions of a run
+ * summed in float over a block of BLOCK rows (BLOCK / ROWS terms), those sums added in double.
+ * acc: ROWS w floats of scratch. */
+#define MUL_COLSUM_BODY                                                   \
+  long total = n * w, run = ROWS * w, block = BLOCK * w;                  \
+  for (long j = 0; j < w; j++) db[j] = 0.0;                               \
+  for (long b0 = 0; b0 < total; b0 += block) {                            \
+    long b1 = b0 + block < total ? b0 + block : total;                    \
+    for (long k = 0; k < run; k++) acc[k] = 0.0f;                         \
+    for (long start = b0; start < b1; start += run) {                     \
+      long len = b1 - start < run ? b1 - start : run;                     \
+      float *cr = c + start;                                              \
+      const float *gr = g + start;                                        \
+      for (long k = 0; k < len; k++) {                                    \
+        float t = cr[k] * gr[k];                                          \
+        cr[k] = t;                                                        \
+        acc[k] += t;                                                      \
+      }                                                                   \
+    }                                                                     \
+    for (long r = 0; r < ROWS; r++)                                       \
+      for (long j = 0; j < w; j++) db[j] += (double)acc[r * w + j];       \
   }
 
 __attribute__((target("avx512f"))) static void mul_colsum_512(float *restrict c, const float *restrict g,
-                                                              double *restrict db, long n, long w) {
+                                                              double *restrict db, float *restrict acc, long n,
+                                                              long w) {
   MUL_COLSUM_BODY
 }
 
-__attribute__((target("avx2"))) static void mul_colsum_256(float *restrict c, const float *restrict g,
-                                                           double *restrict db, long n, long w) {
+__attribute__((target("avx2,fma"))) static void mul_colsum_256(float *restrict c, const float *restrict g,
+                                                               double *restrict db, float *restrict acc, long n,
+                                                               long w) {
   MUL_COLSUM_BODY
 }
 
-void inr_bias_sincos(int level, float *z, const float *b, float *s, long n, long w) {
-  if (level == 512) bias_sincos_512(z, b, s, n, w);
-  else bias_sincos_256(z, b, s, n, w);
+/* Both return 0, or -1 when the scratch row (ROWS w floats) cannot be allocated. */
+int inr_bias_sincos(int level, float *z, const float *b, float *s, long n, long w) {
+  float *tile = malloc(sizeof(float) * ROWS * w);
+  if (!tile) return -1;
+  for (long r = 0; r < ROWS; r++)
+    for (long j = 0; j < w; j++) tile[r * w + j] = b[j];
+  if (level == 512) bias_sincos_512(z, tile, s, n, w);
+  else bias_sincos_256(z, tile, s, n, w);
+  free(tile);
+  return 0;
 }
 
-void inr_mul_colsum(int level, float *c, const float *g, double *db, long n, long w) {
-  if (level == 512) mul_colsum_512(c, g, db, n, w);
-  else mul_colsum_256(c, g, db, n, w);
+int inr_mul_colsum(int level, float *c, const float *g, double *db, long n, long w) {
+  float *acc = malloc(sizeof(float) * ROWS * w);
+  if (!acc) return -1;
+  if (level == 512) mul_colsum_512(c, g, db, acc, n, w);
+  else mul_colsum_256(c, g, db, acc, n, w);
+  free(acc);
+  return 0;
 }

@@ -3,16 +3,18 @@
 The fused step (encoder/fused.py) leaves, besides the matrix products, four passes over each
 (N, width) activation to torch's kernels: the bias copied into the product's output, ``sin``,
 ``cos``, and in the backward pass ``c·g`` and its column sums. ``fused_kernels.c`` does them in
-two (bias, sin and cos in one; the product and the sums in the other), with glibc's vector sine
-and cosine (libmvec). It is compiled on first use with the machine's C compiler (``$CC`` or
+two (bias, sin and cos in one; the product and the sums in the other), the sine and cosine of an
+argument from one shared range reduction (glibc's vector sine and cosine, libmvec, for the rare
+argument beyond 8192). It is compiled on first use with the machine's C compiler (``$CC`` or
 ``cc``) into the user's cache (``$XDG_CACHE_HOME/inrcodec``, else ``~/.cache/inrcodec``), once
 per source, compiler and machine, and loaded with ``ctypes``: no build step at install, and
 nothing of torch's C++ API to compile against.
 
-It is the same function within float rounding (libmvec's sine and cosine are within 4 ulp, as
-torch's own vectorised ones are), so like the fused step itself it writes files that differ from
+It is the same function within float rounding (its sine and cosine within 2.5·10⁻⁷ of the
+exact values, a tested bound: two units in the last place of a value near 1; torch's own
+vectorised ones are within 4 ulp), so like the fused step itself it writes files that differ from
 the torch kernels' in the last bits of the weights; hence opt-in. Where it cannot run (no C
-compiler, no libmvec, a CPU with neither AVX-512 nor AVX2, on which it would be slower than
+compiler, no libmvec, a CPU with neither AVX-512 nor AVX2 with FMA, on which it would be slower than
 torch) :func:`load` raises :class:`Unavailable` with one line saying why.
 """
 
@@ -35,7 +37,7 @@ SOURCE = Path(__file__).with_name("fused_kernels.c")
 FLAGS = ("-O3", "-fPIC", "-shared", "-fno-math-errno")  # no -march: each path names its own target
 LIBS = ("-lmvec", "-lm")
 COMPILE_SECONDS = 120
-MAX_WIDTH = 4096  # mul_colsum keeps one float per column on the stack
+MAX_WIDTH = 4096  # the widest layer the passes take (their scratch: 16 rows of floats)
 
 
 class Unavailable(RuntimeError):
@@ -120,7 +122,7 @@ class Kernels:
             raise Unavailable(f"native kernels: {path} does not load ({e})") from None
         self.level = int(self._lib.inr_level())
         if self.level == 0:
-            raise Unavailable("native kernels: this CPU has neither AVX-512 nor AVX2")
+            raise Unavailable("native kernels: this CPU has neither AVX-512 nor AVX2 with FMA")
         if level is not None:
             if level not in (256, 512) or level > self.level:
                 raise ValueError(f"level {level}: this CPU runs 256 or up to {self.level}")
@@ -128,7 +130,7 @@ class Kernels:
         p, n = ctypes.c_void_p, ctypes.c_long
         self._lib.inr_bias_sincos.argtypes = [ctypes.c_int, p, p, p, n, n]
         self._lib.inr_mul_colsum.argtypes = [ctypes.c_int, p, p, p, n, n]
-        self._lib.inr_bias_sincos.restype = self._lib.inr_mul_colsum.restype = None
+        self._lib.inr_bias_sincos.restype = self._lib.inr_mul_colsum.restype = ctypes.c_int
 
     @staticmethod
     def _check(w: int, *pairs: tuple[str, torch.Tensor, tuple[int, ...]]) -> None:
@@ -152,14 +154,16 @@ class Kernels:
         """s = sin(z + b), then z = cos(z + b): z (N, W) float32, b (W,), s like z."""
         n, w = z.shape
         self._check(w, ("z", z, (n, w)), ("b", b, (w,)), ("s", s, (n, w)))
-        self._lib.inr_bias_sincos(self.level, z.data_ptr(), b.data_ptr(), s.data_ptr(), n, w)
+        if self._lib.inr_bias_sincos(self.level, z.data_ptr(), b.data_ptr(), s.data_ptr(), n, w):
+            raise MemoryError("native kernels: no memory for a 16-row scratch")
 
     def mul_colsum(self, c: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
         """c = c g in place; returns its column sums (W,), float32 (summed in double)."""
         n, w = c.shape
         self._check(w, ("c", c, (n, w)), ("g", g, (n, w)))
         db = torch.empty(w, dtype=torch.float64)
-        self._lib.inr_mul_colsum(self.level, c.data_ptr(), g.data_ptr(), db.data_ptr(), n, w)
+        if self._lib.inr_mul_colsum(self.level, c.data_ptr(), g.data_ptr(), db.data_ptr(), n, w):
+            raise MemoryError("native kernels: no memory for a 16-row scratch")
         return db.to(torch.float32)
 
 
