@@ -25,8 +25,8 @@ class FitConfig:
     fused: bool = False  # the fused step (encoder/fused.py): about 1.3x faster; files differ in the last bits
     sampler: str = "uniform"  # pixels of a step: uniform | error | importance (encoder/sampling.py)
     # the fused step's elementwise passes: "torch" (its kernels) or "native" (encoder/native.py,
-    # compiled on first use, single-threaded; faster, see docs/performance.md; files differ in the
-    # last bits)
+    # compiled on first use, single-threaded, and for a dense network the whole step in one call;
+    # faster, see docs/performance.md; files differ in the last bits)
     kernel: str = "torch"
 
     def __post_init__(self) -> None:

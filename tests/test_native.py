@@ -106,6 +106,38 @@ def test_the_fused_loss_and_gradients_are_the_same_with_them(kernels, pe_levels)
         assert torch.allclose(g, r, rtol=1e-4, atol=1e-6 * float(r.abs().max())), float((g - r).abs().max())
 
 
+@pytest.mark.parametrize(
+    ("hidden", "layers", "pe_levels", "weighted"), [(24, 3, 6, True), (17, 2, 0, False), (5, 4, 2, True)]
+)
+def test_the_whole_step_gives_the_fused_loss_errors_and_gradients(kernels, hidden, layers, pe_levels, weighted):
+    """fused.native_step (the step in one compiled call, products through torch's sgemm) against
+    the fused step's autograd function with torch's kernels, on feature rows read from the batch
+    table (strided rows): the same loss, per-pixel errors and every gradient within float noise;
+    the gradients land in each parameter's .grad."""
+    if kernels.sgemm is None:
+        pytest.skip("this torch exports no sgemm")
+    gen = torch.Generator().manual_seed(hidden)
+    net = Siren(Architecture(hidden=hidden, layers=layers, pe_levels=pe_levels), torch.Generator().manual_seed(1))
+    coords = torch.rand(700, 2, generator=gen) * 2 - 1
+    colours = torch.rand(700, 3, generator=gen) * 2 - 1
+    idx = torch.randint(0, 700, (333,), generator=gen)  # not a multiple of 16 rows
+    pixel_w = torch.rand(333, generator=gen) * 2 if weighted else None
+    ws = fused.Workspace()
+    x, y = fused.gather(ws, fused.table(coords, colours, pe_levels), coords, colours, pe_levels, idx)
+    assert x.stride(0) == x.shape[1] + 3  # rows of the batch table, not a contiguous copy
+    ref, ref_errors = fused.mse(net, x, y, ws, list(net.weights), list(net.biases), pixel_w)
+    ref_grads = torch.autograd.grad(ref, list(net.parameters()))
+    ref, ref_errors = float(ref.detach()), ref_errors.clone()
+    for _ in range(2):  # the second call writes into the first's .grad tensors
+        loss, errors = fused.native_step(net, x, y, fused.Workspace(), pixel_w, kernels)
+        assert float(loss) == pytest.approx(ref, rel=1e-5)
+        assert torch.allclose(errors, ref_errors, rtol=1e-4, atol=1e-7)
+        for p, r in zip(net.parameters(), ref_grads):
+            assert torch.allclose(p.grad, r, rtol=1e-4, atol=1e-5 * float(r.abs().max())), float(
+                (p.grad - r).abs().max()
+            )
+
+
 def test_a_native_fit_repeats_and_tracks_the_torch_kernels(crop, library, monkeypatch):
     """Same seed, same weights; within float noise of the fused step's fit. ``train`` takes the
     kernels from ``native.load`` (here the test's build)."""
@@ -118,6 +150,31 @@ def test_a_native_fit_repeats_and_tracks_the_torch_kernels(crop, library, monkey
     assert all(torch.equal(a, b) for a, b in zip(nets[0].parameters(), nets[1].parameters()))
     assert not all(torch.equal(a, b) for a, b in zip(nets[0].parameters(), nets[2].parameters()))  # it did run
     assert abs(evaluate(nets[0], target) - evaluate(nets[2], target)) < 0.05
+
+
+def test_a_native_fit_runs_dense_steps_whole_and_masked_ones_through_autograd(crop, library, monkeypatch):
+    """The whole step is the dense network's; with a mask (IMP's rounds) the fit keeps the
+    autograd function (the gradient through the mask), and pruned weights stay zero."""
+    from inrcodec.encoder.mask import Mask
+
+    kernels = native.Kernels(library)
+    if kernels.sgemm is None:
+        pytest.skip("this torch exports no sgemm")
+    monkeypatch.setattr(native, "load", lambda: kernels)
+    calls = []
+    real = fused.native_step
+    monkeypatch.setattr(fused, "native_step", lambda *a: calls.append(1) or real(*a))
+    target = Target.of(crop[:16, :16], torch.device("cpu"))
+    cfg = FitConfig(steps=20, batch=64, seed=0, fused=True, kernel="native")
+    net = Siren(Architecture(hidden=8, layers=2), torch.Generator().manual_seed(0))
+    train(net, target, cfg, 20)
+    assert len(calls) == 20
+    keep = tuple(
+        torch.rand(w.shape, generator=torch.Generator().manual_seed(i)) < 0.5 for i, w in enumerate(net.weights)
+    )
+    train(net, target, cfg, 20, mask=Mask(keep))
+    assert len(calls) == 20  # not one more
+    assert all((w[~k] == 0).all() for w, k in zip(net.weights, keep))
 
 
 def test_the_config_takes_the_kernel_only_for_the_fused_step_and_records_it_only_when_native():

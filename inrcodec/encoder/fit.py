@@ -108,6 +108,9 @@ def train(
             from inrcodec.encoder import native
 
             kernels = native.load()
+    # The native kernels run a dense network's plain step whole, in one call (fused.native_step).
+    whole = kernels is not None and kernels.sgemm is not None and mask is None and weight_fn is None
+    whole = whole and not (anchor is not None and cfg.l1 > 0) and len(net.weights) > 1
     # Full-batch epochs see every pixel once: there is nothing for a sampler to choose.
     sampler = sampling.make("uniform" if full_batch else cfg.sampler, pool, batch)
     for step in range(steps):
@@ -123,7 +126,10 @@ def train(
             x, y = fused.gather(workspace, rows, target.coords, target.colours, net.arch.pe_levels, idx)
             w = sampler.weights()  # of this draw (None: a plain mean)
             w = None if w is None else w.to(device)
-            loss, per_pixel = fused.mse(net, x, y, workspace, weights, list(net.biases), w, kernels)
+            if whole:  # the loss and the gradients (written into each .grad) in one call
+                loss, per_pixel = fused.native_step(net, x, y, workspace, w, kernels)
+            else:
+                loss, per_pixel = fused.mse(net, x, y, workspace, weights, list(net.biases), w, kernels)
             sampler.observe(drawn, per_pixel)  # nothing for uniform draws
         else:
             squared = (net(target.coords[idx], weights) - target.colours[idx]) ** 2
@@ -139,8 +145,9 @@ def train(
             origin = anchor[0] if mask is None else mask.apply(anchor[0])
             n = sum(w.numel() for w in kept) if mask is None else mask.count()  # the kept weights
             loss = loss + cfg.l1 * sum((w - w0).abs().sum() for w, w0 in zip(kept, origin)) / n
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
+        if not whole:
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
         opt.step()
         if mask is not None:
             with torch.no_grad():

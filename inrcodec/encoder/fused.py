@@ -38,7 +38,7 @@ from inrcodec.siren import Siren, fourier_features
 if TYPE_CHECKING:
     from inrcodec.encoder.native import Kernels
 
-__all__ = ["Workspace", "gather", "mse", "table"]
+__all__ = ["Workspace", "gather", "mse", "native_step", "table"]
 
 FEATURE_TABLE_BYTES = 256 << 20  # above this, the Fourier features are computed per batch instead
 
@@ -177,3 +177,29 @@ def mse(
     a = net.arch
     omegas = [a.omega0] + [a.omega_hidden] * (len(weights) - 2) + [1.0]
     return _SirenFunction.apply(x, y, ws, omegas, pixel_w, kernels, *weights, *biases)
+
+
+def native_step(
+    net: Siren, x: torch.Tensor, y: torch.Tensor, ws: Workspace, pixel_w: torch.Tensor | None, kernels: Kernels
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`mse` and its backward pass in one compiled call (``Kernels.siren_step``), for a
+    dense network's plain step (no mask, no weight transform, no penalty): each parameter's
+    ``.grad`` is written in place (kept from step to step, so the optimizer's ``zero_grad`` must
+    not drop it), and the loss (a 0-dim tensor, no graph) and each pixel's squared error are
+    returned. Some forty small operations and the autograd function's Python become one call:
+    the step's fixed cost, which is most of a narrow network's step (docs/performance.md)."""
+    a, n = net.arch, x.shape[0]
+    weights, biases = [w.detach() for w in net.weights], [b.detach() for b in net.biases]
+    omegas = [a.omega0] + [a.omega_hidden] * (len(weights) - 2)
+    for p in (*net.weights, *net.biases):
+        if p.grad is None or p.grad.shape != p.shape:
+            p.grad = torch.empty_like(p)
+    hidden = [w.shape[0] for w in weights[:-1]]
+    sines = [ws.get(f"s{i}", (n, o), x) for i, o in enumerate(hidden)]
+    cosines = [ws.get(f"z{i}", (n, o), x) for i, o in enumerate(hidden)]
+    g = ws.get("g", (n, max(hidden, default=1)), x)
+    out = ws.get("out", (n, y.shape[1]), x)
+    per_pixel = ws.get("errors", (n,), x)
+    grads = ([w.grad for w in net.weights], [b.grad for b in net.biases])
+    loss = kernels.siren_step(x, y, pixel_w, weights, biases, omegas, grads, (sines, cosines, g, out, per_pixel))
+    return torch.tensor(loss, dtype=torch.float32), per_pixel

@@ -1,4 +1,5 @@
-/* The fused SIREN step's two elementwise passes, compiled on first use by encoder/native.py.
+/* The fused SIREN step's two elementwise passes, and the whole step built on them
+ * (inr_siren_step, at the end), compiled on first use by encoder/native.py.
  *
  * torch runs them as four passes over each (N, width) activation: the bias copied into the
  * product's output, sin, cos, and in the backward pass g cos(a) and its column sums. Here each is
@@ -155,7 +156,7 @@ __attribute__((target("avx2,fma"))) static void bias_sincos_256(float *restrict 
   }
 }
 
-/* t = c g (over c); db = the column sums of t, in double: each of the ROWS w positions of a run
+/* t = c g scale (over c; scale 1 is exact); db = the column sums of t, in double: each of the ROWS w positions of a run
  * summed in float over a block of BLOCK rows (BLOCK / ROWS terms), those sums added in double.
  * acc: ROWS w floats of scratch. */
 #define MUL_COLSUM_BODY                                                   \
@@ -169,7 +170,7 @@ __attribute__((target("avx2,fma"))) static void bias_sincos_256(float *restrict 
       float *cr = c + start;                                              \
       const float *gr = g + start;                                        \
       for (long k = 0; k < len; k++) {                                    \
-        float t = cr[k] * gr[k];                                          \
+        float t = cr[k] * gr[k] * scale;                                  \
         cr[k] = t;                                                        \
         acc[k] += t;                                                      \
       }                                                                   \
@@ -180,13 +181,13 @@ __attribute__((target("avx2,fma"))) static void bias_sincos_256(float *restrict 
 
 __attribute__((target("avx512f"))) static void mul_colsum_512(float *restrict c, const float *restrict g,
                                                               double *restrict db, float *restrict acc, long n,
-                                                              long w) {
+                                                              long w, float scale) {
   MUL_COLSUM_BODY
 }
 
 __attribute__((target("avx2,fma"))) static void mul_colsum_256(float *restrict c, const float *restrict g,
                                                                double *restrict db, float *restrict acc, long n,
-                                                               long w) {
+                                                               long w, float scale) {
   MUL_COLSUM_BODY
 }
 
@@ -205,8 +206,103 @@ int inr_bias_sincos(int level, float *z, const float *b, float *s, long n, long 
 int inr_mul_colsum(int level, float *c, const float *g, double *db, long n, long w) {
   float *acc = malloc(sizeof(float) * ROWS * w);
   if (!acc) return -1;
-  if (level == 512) mul_colsum_512(c, g, db, acc, n, w);
-  else mul_colsum_256(c, g, db, acc, n, w);
+  if (level == 512) mul_colsum_512(c, g, db, acc, n, w, 1.0f);
+  else mul_colsum_256(c, g, db, acc, n, w, 1.0f);
   free(acc);
   return 0;
+}
+
+/* --- a whole training step ------------------------------------------------------------------
+ *
+ * The SIREN's forward pass, its mean squared error and every gradient in one call, the products
+ * through the BLAS sgemm the caller passes (torch's own MKL, found by encoder/native.py), so a
+ * step costs one call from Python instead of some forty small operations (docs/performance.md).
+ * Row-major float32; BLAS is column-major, so a row-major (rows x cols) array is its
+ * (cols x rows) transpose and each product below is written for that. The same function as
+ * encoder/fused.py's, with omega applied as the product's alpha and folded into t = omega c g in
+ * the backward pass (so dW = t^T h, db = sum t, g' = t W), hence other rounding.
+ */
+typedef void (*sgemm_t)(const char *, const char *, const int *, const int *, const int *, const float *,
+                        const float *, const int *, const float *, const int *, const float *, float *,
+                        const int *);
+
+static void gemm(sgemm_t f, char ta, char tb, int m, int n, int k, float alpha, const float *a, int lda,
+                 const float *b, int ldb, float *c, int ldc) {
+  const float beta = 0.0f;
+  f(&ta, &tb, &m, &n, &k, &alpha, a, &lda, b, &ldb, &beta, c, &ldc);
+}
+
+/* layers: the number of linear layers (layers - 1 sine layers, then the linear output);
+ * dims[0..layers]: widths from the input features to the colours. x: n rows of dims[0] features,
+ * row stride ldx; y: n rows of dims[layers] colours, row stride ldy; pixel_w: n loss weights or
+ * NULL (a plain mean). w[i] (dims[i+1] x dims[i]), b[i]: the layers; dw[i], db[i]: their
+ * gradients, written. s[i], c[i]: n x dims[i+1] buffers (activations; arguments, then cosines);
+ * g: n x (the widest hidden layer); out: n x dims[layers]; per_pixel: n squared errors (mean over
+ * the colours), written. Returns the loss, or -1 when scratch memory cannot be had. */
+double inr_siren_step(int level, void *sgemm, long n, int layers, const int *dims, const float *omegas,
+                      const float *x, long ldx, const float *y, long ldy, const float *pixel_w, float **w,
+                      float **b, float **dw, float **db, float **s, float **c, float *g, float *out,
+                      float *per_pixel) {
+  sgemm_t f = (sgemm_t)sgemm;
+  int widest = 0;
+  for (int i = 1; i < layers; i++) widest = dims[i] > widest ? dims[i] : widest;
+  float *scratch = malloc(sizeof(float) * ROWS * (widest > 0 ? widest : 1));
+  double *sums = malloc(sizeof(double) * (widest > dims[layers] ? widest : dims[layers]));
+  if (!scratch || !sums) {
+    free(scratch);
+    free(sums);
+    return -1.0;
+  }
+  const float *h = x;
+  long ldh = ldx;
+  for (int i = 0; i < layers - 1; i++) { /* a = omega (h W^T) + omega b; s = sin a; c = cos a */
+    int in = dims[i], o = dims[i + 1];
+    gemm(f, 'T', 'N', o, (int)n, in, omegas[i], w[i], in, h, (int)ldh, c[i], o);
+    for (long r = 0; r < ROWS; r++)
+      for (int j = 0; j < o; j++) scratch[r * o + j] = omegas[i] * b[i][j];
+    if (level == 512) bias_sincos_512(c[i], scratch, s[i], n, o);
+    else bias_sincos_256(c[i], scratch, s[i], n, o);
+    h = s[i];
+    ldh = o;
+  }
+  int last = layers - 1, in = dims[last], k = dims[layers];
+  gemm(f, 'T', 'N', k, (int)n, in, 1.0f, w[last], in, h, (int)ldh, out, k);
+  double total = 0.0;
+  for (long r = 0; r < n; r++) { /* the residual, the loss, and its gradient over out */
+    float *o = out + r * k;
+    const float *yr = y + r * ldy;
+    double sq = 0.0;
+    for (int j = 0; j < k; j++) {
+      o[j] = o[j] + b[last][j] - yr[j];
+      sq += (double)o[j] * o[j];
+    }
+    per_pixel[r] = (float)(sq / k);
+    total += pixel_w ? pixel_w[r] * sq : sq;
+  }
+  double loss = total / ((double)n * k);
+  for (int j = 0; j < k; j++) sums[j] = 0.0;
+  for (long r = 0; r < n; r++) { /* t = d loss / d out, over out */
+    float scale = (float)(2.0 / ((double)n * k)) * (pixel_w ? pixel_w[r] : 1.0f);
+    float *o = out + r * k;
+    for (int j = 0; j < k; j++) {
+      o[j] *= scale;
+      sums[j] += o[j];
+    }
+  }
+  for (int j = 0; j < k; j++) db[last][j] = (float)sums[j];
+  gemm(f, 'N', 'T', in, k, (int)n, 1.0f, h, (int)ldh, out, k, dw[last], in); /* dW = t^T h */
+  if (last > 0) gemm(f, 'N', 'N', in, (int)n, k, 1.0f, w[last], in, out, k, g, in); /* g = t W */
+  for (int i = last - 1; i >= 0; i--) {
+    int o = dims[i + 1], hin = dims[i];
+    const float *hp = i > 0 ? s[i - 1] : x;
+    int ldp = i > 0 ? hin : (int)ldx;
+    if (level == 512) mul_colsum_512(c[i], g, sums, scratch, n, o, omegas[i]);
+    else mul_colsum_256(c[i], g, sums, scratch, n, o, omegas[i]);
+    for (int j = 0; j < o; j++) db[i][j] = (float)sums[j];
+    gemm(f, 'N', 'T', hin, o, (int)n, 1.0f, hp, ldp, c[i], o, dw[i], hin); /* dW = t^T h */
+    if (i > 0) gemm(f, 'N', 'N', hin, (int)n, o, 1.0f, w[i], hin, c[i], o, g, hin); /* g = t W */
+  }
+  free(scratch);
+  free(sums);
+  return loss;
 }

@@ -5,7 +5,10 @@ The fused step (encoder/fused.py) leaves, besides the matrix products, four pass
 ``cos``, and in the backward pass ``c·g`` and its column sums. ``fused_kernels.c`` does them in
 two (bias, sin and cos in one; the product and the sums in the other), the sine and cosine of an
 argument from one shared range reduction (glibc's vector sine and cosine, libmvec, for the rare
-argument beyond 8192). It is compiled on first use with the machine's C compiler (``$CC`` or
+argument beyond 8192). For a dense network's plain step it also runs the whole step in one call
+(``Kernels.siren_step``: the forward pass, the loss and every gradient, the products through the
+``sgemm`` of torch's own MKL, found in its library), which removes the step's fixed cost of some
+forty small operations and the autograd function's Python. It is compiled on first use with the machine's C compiler (``$CC`` or
 ``cc``) into the user's cache (``$XDG_CACHE_HOME/inrcodec``, else ``~/.cache/inrcodec``), once
 per source, compiler and machine, and loaded with ``ctypes``: no build step at install, and
 nothing of torch's C++ API to compile against.
@@ -109,6 +112,17 @@ def _why(stderr: str) -> str:
     return lines[0][:300] if lines else "no message"
 
 
+def _sgemm() -> int | None:
+    """The address of the BLAS ``sgemm`` inside torch's own library (MKL's, in the official x86-64
+    wheels), for the whole step's products; None where this torch has none to give (the whole
+    step is then unavailable, the two passes are not)."""
+    lib = Path(torch.__file__).parent / "lib" / "libtorch_cpu.so"
+    try:
+        return ctypes.cast(ctypes.CDLL(str(lib)).sgemm_, ctypes.c_void_p).value
+    except (OSError, AttributeError):
+        return None
+
+
 class Kernels:
     """The two passes on float32 CPU tensors, row-major (N, width), width at most
     :data:`MAX_WIDTH`; single-threaded (they are memory-bound; a step's matrix products keep
@@ -131,6 +145,9 @@ class Kernels:
         self._lib.inr_bias_sincos.argtypes = [ctypes.c_int, p, p, p, n, n]
         self._lib.inr_mul_colsum.argtypes = [ctypes.c_int, p, p, p, n, n]
         self._lib.inr_bias_sincos.restype = self._lib.inr_mul_colsum.restype = ctypes.c_int
+        self._lib.inr_siren_step.argtypes = [ctypes.c_int, p, n, ctypes.c_int, p, p, p, n, p, n, p, *[p] * 6, p, p, p]
+        self._lib.inr_siren_step.restype = ctypes.c_double
+        self.sgemm = _sgemm()  # None: no whole step (siren_step) here
 
     @staticmethod
     def _check(w: int, *pairs: tuple[str, torch.Tensor, tuple[int, ...]]) -> None:
@@ -165,6 +182,70 @@ class Kernels:
         if self._lib.inr_mul_colsum(self.level, c.data_ptr(), g.data_ptr(), db.data_ptr(), n, w):
             raise MemoryError("native kernels: no memory for a 16-row scratch")
         return db.to(torch.float32)
+
+    def siren_step(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        pixel_w: torch.Tensor | None,
+        weights: list[torch.Tensor],
+        biases: list[torch.Tensor],
+        omegas: list[float],
+        grads: tuple[list[torch.Tensor], list[torch.Tensor]],
+        buffers: tuple[list[torch.Tensor], list[torch.Tensor], torch.Tensor, torch.Tensor, torch.Tensor],
+    ) -> float:
+        """One step of a SIREN in one call (fused_kernels.c, ``inr_siren_step``): the loss of the
+        feature rows ``x`` (N, F) against the colours ``y`` (N, C) (each a view whose rows may be
+        strided, columns contiguous), each pixel's term weighted by ``pixel_w`` unless None; the
+        gradients written into ``grads`` (dW and db per layer, like the weights), each pixel's
+        squared error (mean over colours) into ``buffers[4]``. ``buffers``: the sine and cosine
+        buffers (N, width) of each hidden layer, g (N, widest hidden), the output (N, C) and the
+        per-pixel errors (N,). Returns the loss."""
+        if self.sgemm is None:
+            raise Unavailable("native kernels: this torch exports no sgemm for the whole step")
+        n, layers = x.shape[0], len(weights)
+        dims = [weights[0].shape[1]] + [w.shape[0] for w in weights]
+        sines, cosines, g, out, per_pixel = buffers
+        for name, t in (("x", x), ("y", y)):
+            if t.device.type != "cpu" or t.dtype != torch.float32 or t.stride(1) != 1 or t.shape[0] != n:
+                raise ValueError(f"native kernels: {name} must be float32 CPU rows of contiguous columns")
+        widest = max(dims[1:-1], default=1)
+        pairs = [("out", out, (n, dims[-1])), ("errors", per_pixel, (n,)), ("g", g, (n, widest))]
+        pairs += [(f"w{i}", w, (dims[i + 1], dims[i])) for i, w in enumerate(weights)]
+        pairs += [(f"b{i}", b, (dims[i + 1],)) for i, b in enumerate(biases)]
+        pairs += [(f"dw{i}", w, (dims[i + 1], dims[i])) for i, w in enumerate(grads[0])]
+        pairs += [(f"db{i}", b, (dims[i + 1],)) for i, b in enumerate(grads[1])]
+        pairs += [(f"s{i}", t, (n, dims[i + 1])) for i, t in enumerate(sines)]
+        pairs += [(f"c{i}", t, (n, dims[i + 1])) for i, t in enumerate(cosines)]
+        if pixel_w is not None:
+            pairs.append(("pixel_w", pixel_w, (n,)))
+        self._check(max(dims), *pairs)
+        ptrs = lambda ts: (ctypes.c_void_p * len(ts))(*[t.data_ptr() for t in ts])  # noqa: E731
+        loss = self._lib.inr_siren_step(
+            self.level,
+            self.sgemm,
+            n,
+            layers,
+            (ctypes.c_int * len(dims))(*dims),
+            (ctypes.c_float * len(omegas))(*omegas),
+            x.data_ptr(),
+            x.stride(0),
+            y.data_ptr(),
+            y.stride(0),
+            None if pixel_w is None else pixel_w.data_ptr(),
+            ptrs(weights),
+            ptrs(biases),
+            ptrs(grads[0]),
+            ptrs(grads[1]),
+            ptrs(sines),
+            ptrs(cosines),
+            g.data_ptr(),
+            out.data_ptr(),
+            per_pixel.data_ptr(),
+        )
+        if loss < 0:
+            raise MemoryError("native kernels: no memory for the step's scratch")
+        return loss
 
 
 @cache
