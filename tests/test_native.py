@@ -168,7 +168,7 @@ def test_a_native_fit_runs_dense_steps_whole_and_masked_ones_through_autograd(cr
     cfg = FitConfig(steps=20, batch=64, seed=0, fused=True, kernel="native")
     net = Siren(Architecture(hidden=8, layers=2), torch.Generator().manual_seed(0))
     train(net, target, cfg, 20)
-    assert len(calls) == 20
+    assert len(calls) == 20 and all(p.grad is None for p in net.parameters())  # nothing left to add into
     keep = tuple(
         torch.rand(w.shape, generator=torch.Generator().manual_seed(i)) < 0.5 for i, w in enumerate(net.weights)
     )

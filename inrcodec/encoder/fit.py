@@ -157,6 +157,8 @@ def train(
             snapshot = net.state()
         if progress is not None and (step % 25 == 24 or step == steps - 1):
             progress(step + 1, steps, mse_to_psnr(loss.item()))
+    if whole:  # the step's .grad buffers would add into a later backward pass
+        net.zero_grad(set_to_none=True)
     return snapshot
 
 

@@ -8,10 +8,10 @@ argument from one shared range reduction (glibc's vector sine and cosine, libmve
 argument beyond 8192). For a dense network's plain step it also runs the whole step in one call
 (``Kernels.siren_step``: the forward pass, the loss and every gradient, the products through the
 ``sgemm`` of torch's own MKL, found in its library), which removes the step's fixed cost of some
-forty small operations and the autograd function's Python. It is compiled on first use with the machine's C compiler (``$CC`` or
-``cc``) into the user's cache (``$XDG_CACHE_HOME/inrcodec``, else ``~/.cache/inrcodec``), once
-per source, compiler and machine, and loaded with ``ctypes``: no build step at install, and
-nothing of torch's C++ API to compile against.
+forty small operations and the autograd function's Python. It is compiled on first use with
+the machine's C compiler (``$CC`` or ``cc``) into the user's cache (``$XDG_CACHE_HOME/inrcodec``,
+else ``~/.cache/inrcodec``), once per source, compiler and machine, and loaded with ``ctypes``:
+no build step at install, and nothing of torch's C++ API to compile against.
 
 It is the same function within float rounding (its sine and cosine within 2.5·10⁻⁷ of the
 exact values, a tested bound: two units in the last place of a value near 1; torch's own
