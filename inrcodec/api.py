@@ -44,6 +44,7 @@ def encode_with_stats(image, preset=None, bpp=None, device=None, progress=None, 
     if preset is None:  # as the command line: an option only the SIREN has picks its default
         siren = any(v is not None for k, v in coder.items() if k not in ("steps", "seed"))
         preset = config.SIREN_DEFAULT_PRESET if siren or not config.grid_trains_on(device) else config.DEFAULT_PRESET
+    device = device or None  # "" as None: the default choice, as before the check
     if why := config.device_problem(device):  # before the image is read, as the command line
         raise ValueError(f"device {why}")
     latent_cfg = config.LATENT_PRESETS.get(preset)

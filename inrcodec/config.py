@@ -738,7 +738,7 @@ def device_problem(device: str | None, decode: bool = False) -> str | None:
 
     try:
         dev = torch.device(device)
-    except RuntimeError:
+    except (RuntimeError, TypeError):
         return f"{device}: not a device ({what})"
     if dev.type == "cuda" and not torch.cuda.is_available():
         return f"{device}: no CUDA device here (this torch {torch.__version__}); use cpu"

@@ -69,7 +69,7 @@ def test_two_workers_write_what_single_encodes_write(images, singles, tiny):
     for i, name in zip(doc["images"], NAMES):
         assert {"bytes", "bpp", "psnr", "seconds"} <= set(i) and i["bytes"] == len(singles[name])
         assert i["format_version"] == singles[name][4]
-    assert "2 process worker(s)" in doc["ran_on"]
+    assert "2 process worker(s)" in doc["ran_on"] and doc["threads"] == 1  # per image, by default
     lines = (images / "out" / MANIFEST).read_text().splitlines()
     assert sorted(json.loads(line)["output"] for line in lines) == ["a.inr", "b.inr", "c.inr"]
 

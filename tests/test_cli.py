@@ -602,30 +602,32 @@ def test_encode_with_a_latent_grid_preset_writes_version_8(tmp_path, crop):
 
 @pytest.mark.parametrize("preset", ["fast", "grid-low"])
 def test_one_image_is_encoded_on_one_thread_unless_threads_says_otherwise(tmp_path, crop, preset, monkeypatch):
-    """A single encode runs on one torch and BLAS thread, as a batch runs each image (so the two
-    write the same bytes, and a busy second core cannot slow it tenfold), or on --threads; the
-    process's own setting is back afterwards, and --json says which ran. Both families."""
-    from inrcodec import executors
+    """A single encode fits on one torch thread, as a batch runs each image (so the two write the
+    same bytes, and a busy second core cannot slow it tenfold), or on --threads, whatever the
+    process had before; that setting is back afterwards, and --json says which ran. Both families."""
+    from inrcodec.encoder import latent, pipeline
 
-    seen = []
+    during = []
 
-    def spy(n):
-        seen.append((n, torch.get_num_threads()))  # asked, and what ran before it
-        undo = real(n)
-        return lambda: (seen.append(("in", torch.get_num_threads())), undo())
+    def counting(fit):
+        return lambda *a, **k: during.append(torch.get_num_threads()) or fit(*a, **k)
 
-    real = executors.limit_threads
-    monkeypatch.setattr(executors, "limit_threads", spy)
+    monkeypatch.setattr(pipeline, "encode_array", counting(pipeline.encode_array))
+    monkeypatch.setattr(latent, "fit", counting(latent.fit))
     src = tmp_path / "crop.png"
     image.save(crop, src)
     before = torch.get_num_threads()
-    for extra, n in (((), 1), (("--threads", "2"), 2)):
-        res = run(
-            "encode", src, "-o", tmp_path / "x.inr", "--preset", preset, "--steps", "20", "--json", "--force", *extra
-        )
-        assert res.exit_code == 0, res.output
-        assert seen[-2:] == [(n, before), ("in", n)] and json.loads(res.stdout)["threads"] == n
-        assert torch.get_num_threads() == before
+    torch.set_num_threads(3)  # what the process runs on otherwise (conftest's is one)
+    try:
+        for extra, n in (((), 1), (("--threads", "2"), 2)):
+            res = run(
+                "encode", src, "-o", tmp_path / "x.inr", "--preset", preset, "--steps", 20, "--json", "--force", *extra
+            )
+            assert res.exit_code == 0, res.output
+            assert during[-1] == n and json.loads(res.stdout)["threads"] == n
+            assert torch.get_num_threads() == 3
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_steps_with_a_rate_cap_on_a_ladder_preset_is_a_usage_error(tmp_path):
@@ -798,10 +800,14 @@ def test_the_default_preset_is_grid_medium_and_an_option_only_the_siren_has_pick
     else:  # refused before any work, as on the command line (torch's own error was an AssertionError)
         with pytest.raises(ValueError, match="device mps: no MPS device here"):
             inrcodec.encode(smooth(), device="mps")
-    for bad, said in (("cuda:99", "cuda:99"), ("tpu", "not a device"), ("meta", "not supported")):
+    for bad, said in (("cuda:99", "cuda:99"), ("tpu", "not a device"), ("meta", "not supported"), (1.5, "not a")):
         with pytest.raises(ValueError, match=said):  # the SIREN's presets too, not only the grid's
             inrcodec.encode(smooth(), preset="medium", device=bad)
     assert seen[-1].arch.hidden == config.PRESETS["medium"].arch.hidden  # nothing fitted since
+    seen.clear()
+    with pytest.raises(KeyboardInterrupt):  # "" is the default choice, as before the check
+        inrcodec.encode(smooth(), preset="medium", device="")
+    assert seen[-1].arch.hidden == config.PRESETS["medium"].arch.hidden
     _only(tmp_path, "a.png", "g.inr", "labels.png")
 
 

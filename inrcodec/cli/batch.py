@@ -151,7 +151,7 @@ def encode_batch(srcs, output, force, cfg, regions, region_map, device, quiet, a
     where = run_guarded(
         lambda: _run(todo, output, force, cfg, regions, device, want, quiet or as_json, workers, ray, threads)
     )
-    _report(items, output, time.perf_counter() - start, where, quiet, as_json)
+    _report(items, output, time.perf_counter() - start, where, threads, quiet, as_json)
     if any(i.status == "failed" for i in items):
         sys.exit(1)
 
@@ -238,7 +238,9 @@ def _write(item: Item, res: dict, force: bool, manifest, want: dict) -> None:
     item.status, item.figures = "encoded", figures
 
 
-def _report(items: list[Item], output: Path, seconds: float, where: str, quiet: bool, as_json: bool) -> None:
+def _report(
+    items: list[Item], output: Path, seconds: float, where: str, threads: int, quiet: bool, as_json: bool
+) -> None:
     counts = {s: sum(i.status == s for i in items) for s in ("encoded", "skipped", "failed")}
     if as_json:
         doc = {
@@ -251,6 +253,7 @@ def _report(items: list[Item], output: Path, seconds: float, where: str, quiet: 
             **counts,
             "seconds": round(seconds, 3),
             "ran_on": where,
+            "threads": threads,  # per image, as a single encode's --json says
         }
         click.echo(json.dumps(doc, indent=2))
         return

@@ -603,9 +603,11 @@ def demo(preset, outdir, force):
         with resources.as_file(src) as path:
             arr = image.load(path)
         bar = Bar()
+        undo = _limit_threads(1)  # as every encode: the sample's bytes on any machine of this kind
         try:
             enc = encode_array(arr, get_preset(preset), None, bar)
         finally:
+            undo()
             bar.close()
         image.atomic_write(outputs[0], lambda f: f.write(enc.data), overwrite=force)
         native = _decode(enc.data)

@@ -209,6 +209,10 @@ class Kernels:
         for name, t in (("x", x), ("y", y)):
             if t.device.type != "cpu" or t.dtype != torch.float32 or t.stride(1) != 1 or t.shape[0] != n:
                 raise ValueError(f"native kernels: {name} must be float32 CPU rows of contiguous columns")
+            if t.shape[0] > 1 and not t.shape[1] <= t.stride(0) < 2**31 or n >= 2**31:  # BLAS's int sizes
+                raise ValueError(
+                    f"native kernels: {name}'s rows are not a BLAS matrix ({n} rows, stride {t.stride(0)})"
+                )
         widest = max(dims[1:-1], default=1)
         pairs = [("out", out, (n, dims[-1])), ("errors", per_pixel, (n,)), ("g", g, (n, widest))]
         pairs += [(f"w{i}", w, (dims[i + 1], dims[i])) for i, w in enumerate(weights)]
