@@ -2,6 +2,7 @@
 
     python -m benchmarks.sampler                    # photo001-photo008, the medium preset's fit
     python -m benchmarks.sampler --sampler importance --fused   # release 2.0's step against 1.2's
+    python -m benchmarks.sampler --sampler importance --fused --kernel native   # with the native step
 
 For each held-out photo, release 1.2's medium preset's dense fit (width 80, batch 8192, its cosine
 schedule, its seed) runs once with uniform batches for the preset's 2000 steps and once with the
@@ -46,7 +47,7 @@ def _cpu_per_step(net_factory, target, fit, steps: int) -> float:
     return (time.process_time() - t) / steps
 
 
-def measure(arr: np.ndarray, challenger: str = "error", fused: bool = False) -> dict:
+def measure(arr: np.ndarray, challenger: str = "error", fused: bool = False, kernel: str = "torch") -> dict:
     import torch
 
     from inrcodec.config import PRESETS_1_2 as PRESETS
@@ -57,7 +58,7 @@ def measure(arr: np.ndarray, challenger: str = "error", fused: bool = False) -> 
     preset = PRESETS["medium"]
     arch = replace(preset.arch, out_features=arr.shape[2])
     target = Target.of(arr)
-    uniform, error = preset.fit, replace(preset.fit, sampler=challenger, fused=fused)
+    uniform, error = preset.fit, replace(preset.fit, sampler=challenger, fused=fused, kernel=kernel)
 
     def factory():
         return Siren(arch, torch.Generator().manual_seed(uniform.seed))
@@ -106,6 +107,7 @@ def table(doc: dict) -> str:
             ]
         )
     label = {"error": "error-driven"}.get(ch, ch) + (" + fused step" if doc["config"].get("fused") else "")
+    label += " (native)" if doc["config"].get("kernel") == "native" else ""
     head = ["photo", "uniform dB", f"{label} dB", "gain", f"steps (uniform / {ch})", f"CPU s (uniform / {ch})"]
     lines = md.table(head, body)
     lines += ["", f"Command: `{' '.join(doc['provenance']['command'])}`"]
@@ -119,12 +121,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=OUT, help=f"results folder (default {repo_path(OUT)})")
     p.add_argument("--sampler", choices=("error", "importance"), default="error", help="the sampler against uniform")
     p.add_argument("--fused", action="store_true", help="the challenger on the fused step (encoder/fused.py)")
+    p.add_argument(
+        "--kernel", choices=("torch", "native"), default="torch", help="the fused step's (encoder/native.py)"
+    )
     args = p.parse_args(argv)
+    if args.kernel == "native" and not args.fused:
+        p.error("--kernel native is the fused step's: add --fused")
     from inrcodec.config import PRESETS_1_2 as PRESETS
     from inrcodec.encoder.sampling import Importance
 
     if args.sampler != "error" and args.out == OUT:
-        args.out = OUT / (args.sampler + ("-fused" if args.fused else ""))
+        args.out = OUT / (
+            args.sampler + ("-fused" if args.fused else "") + ("-native" if args.kernel == "native" else "")
+        )
     config = {
         "preset": "medium",
         "fit": asdict(PRESETS["medium"].fit),
@@ -137,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
         config["tile"] = Importance.TILE
     if args.fused:
         config["fused"] = True
+    if args.kernel == "native":  # earlier runs' configs predate this key
+        config["kernel"] = "native"
     path = args.out / "sampler.json"
     old = json.loads(path.read_text()) if path.exists() else {}
     done = {r["image"]: r for r in old.get("rows", [])} if old.get("config") == config else {}
@@ -144,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for ref in dataset(args.images)[: args.n_images]:
         if ref.name not in done:
-            done[ref.name] = {"image": ref.name, **measure(load(ref), args.sampler, args.fused)}
+            done[ref.name] = {"image": ref.name, **measure(load(ref), args.sampler, args.fused, args.kernel)}
             print(json.dumps(done[ref.name]), flush=True)
         rows.append(done[ref.name])
         doc = {"config": config, "rows": rows, "provenance": provenance()}

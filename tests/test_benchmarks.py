@@ -1455,3 +1455,24 @@ def test_latent_wide_tables_its_points_against_the_presets_and_refuses_lower_pre
             latent_wide.main([*args, "--images", str(tmp_path), "--out", str(tmp_path / "out")])
         assert e.value.code == 2 and says in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_encode_threads_tables_times_and_which_settings_wrote_which_file(tmp_path):
+    """benchmarks/encode_threads.py: one row per preset and machine state, the median and each
+    run per setting, and the files grouped by hash (which settings changed the bytes); bad
+    settings and a missing photo are refused before any encode."""
+    from benchmarks import encode_threads as et
+
+    def run(setting, wall, sha, loaded=False):
+        return {"preset": "medium", "setting": setting, "loaded": loaded, "wall_s": wall, "sha256": sha}
+
+    runs = [run("default", 20.0, "aa" * 32), run("one", 27.0, "bb" * 32), run("default", 19.0, "aa" * 32)]
+    runs += [run("default", 215.0, "aa" * 32, True), run("one", 26.0, "bb" * 32, True)]
+    lines = et.table(runs, ["default", "one"])
+    assert lines[2] == "| medium | quiet | 19.5 (20, 19) | 27.0 (27) | aaaaaaaa: default; bbbbbbbb: one |"
+    assert lines[3] == "| medium | one busy core | 215.0 (215) | 26.0 (26) | aaaaaaaa: default; bbbbbbbb: one |"
+    with pytest.raises(SystemExit):
+        et.main(["--settings", "default,turbo", "--out", str(tmp_path / "x")])
+    with pytest.raises(SystemExit):
+        et.main(["--photo", str(tmp_path / "none.png"), "--out", str(tmp_path / "x")])
+    assert not list(tmp_path.iterdir())
