@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 import json
 import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -24,7 +26,7 @@ from inrcodec.config import (
     latent_cap,
     latent_preset_name,
 )
-from inrcodec.executors import LOCAL
+from inrcodec.executors import LOCAL, limit_threads
 
 # Commands imported only when named (or listed by --help): the experiments' modules are 30 ms of
 # the 0.3 s every command spends importing, which encode, decode and info do not need.
@@ -221,16 +223,15 @@ def encode(
 
         arr = image.load(src)
         bar = None if quiet or as_json else Bar()
-        undo = _limit_threads(threads or 1)
         try:
-            if spec is not None:
-                from inrcodec.encoder.rtl import encode_regions
+            with _on_threads(threads or 1):
+                if spec is not None:
+                    from inrcodec.encoder.rtl import encode_regions
 
-                enc = encode_regions(arr, cfg, spec, region_map, device, bar)
-            else:
-                enc = encode_array(arr, cfg, device, bar)
+                    enc = encode_regions(arr, cfg, spec, region_map, device, bar)
+                else:
+                    enc = encode_array(arr, cfg, device, bar)
         finally:
-            undo()
             if bar:
                 bar.close()
         image.atomic_write(output, lambda f: f.write(enc.data), overwrite=force)
@@ -251,14 +252,17 @@ def encode(
         click.echo(f"{output}: {s['bytes']} bytes, {s['bpp']:.4f} bpp, {s['psnr']:.2f} dB PSNR")
 
 
-def _limit_threads(n: int):
-    """One image's encode on ``n`` torch and BLAS threads, as a batch runs each image (returns what
-    undoes it). One by default: torch's default (a thread per core, each spinning while it waits)
-    ran an encode 11x slower here beside one busy process, and the thread count sets the bytes
-    (docs/performance.md, "A single encode's threads")."""
-    from inrcodec.executors import limit_threads
-
-    return limit_threads(n)
+@contextlib.contextmanager
+def _on_threads(n: int) -> Iterator[None]:
+    """One image's encode on ``n`` torch and BLAS threads, as a batch runs each image; the
+    process's own setting back afterwards. One by default: torch's default (a thread per core,
+    each spinning while it waits) ran an encode 8-20x slower here beside one busy process, and
+    the thread count sets the bytes (docs/performance.md, "A single encode's threads")."""
+    undo = limit_threads(n)
+    try:
+        yield
+    finally:
+        undo()
 
 
 def _is_dir(path: Path) -> bool:
@@ -319,7 +323,6 @@ def _encode_latent(
         start = time.perf_counter()
         arr = image.load(src)
         bars: list[Bar] = []
-        undo = _limit_threads(threads)
 
         def progress_for(point):
             """A bar per point fitted, named by its lambda when rate control tries several."""
@@ -338,15 +341,16 @@ def _encode_latent(
                 say = None if quiet or as_json else lambda line: click.echo(f"{src}: {line}", err=True)
                 try:
                     fit = functools.partial(latent.fit, device=device)
-                    result = latent_rate.fit_to_cap(arr, cfg, progress_for, say, fit=fit)
+                    with _on_threads(threads):
+                        result = latent_rate.fit_to_cap(arr, cfg, progress_for, say, fit=fit)
                 except ValueError as e:  # no point fits: the line names the image
                     raise ValueError(f"{src}: {e}") from None
                 fitted, point, tried = result.fitted, result.point, (result.tried, result.first_guess)
             else:
                 callbacks = progress_for(cfg) or (None, None)
-                fitted, point, tried = latent.fit(arr, cfg, *callbacks, device=device), cfg, None
+                with _on_threads(threads):
+                    fitted, point, tried = latent.fit(arr, cfg, *callbacks, device=device), cfg, None
         finally:
-            undo()
             if bars:
                 bars[-1].close()
         image.atomic_write(output, lambda f: f.write(fitted.data), overwrite=force)
@@ -603,11 +607,10 @@ def demo(preset, outdir, force):
         with resources.as_file(src) as path:
             arr = image.load(path)
         bar = Bar()
-        undo = _limit_threads(1)  # as every encode: the sample's bytes on any machine of this kind
         try:
-            enc = encode_array(arr, get_preset(preset), None, bar)
+            with _on_threads(1):  # as every encode: the sample's bytes on any machine of this kind
+                enc = encode_array(arr, get_preset(preset), None, bar)
         finally:
-            undo()
             bar.close()
         image.atomic_write(outputs[0], lambda f: f.write(enc.data), overwrite=force)
         native = _decode(enc.data)
