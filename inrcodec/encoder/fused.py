@@ -174,9 +174,13 @@ def mse(
     error, mean over channels (N,; not differentiable), which the samplers learn from. The backward
     pass must run (or the result be dropped) before the next call with the same workspace. With
     ``kernels`` (encoder/native.py) the elementwise passes of the sine layers run compiled."""
+    return _SirenFunction.apply(x, y, ws, _omegas(net), pixel_w, kernels, *weights, *biases)
+
+
+def _omegas(net: Siren) -> list[float]:
+    """Each layer's ω: the first layer's, the hidden ones', and 1 for the linear output."""
     a = net.arch
-    omegas = [a.omega0] + [a.omega_hidden] * (len(weights) - 2) + [1.0]
-    return _SirenFunction.apply(x, y, ws, omegas, pixel_w, kernels, *weights, *biases)
+    return [a.omega0] + [a.omega_hidden] * (len(net.weights) - 2) + [1.0]
 
 
 def native_step(
@@ -188,9 +192,8 @@ def native_step(
     not drop it), and the loss (a 0-dim tensor, no graph) and each pixel's squared error are
     returned. Some forty small operations and the autograd function's Python become one call:
     the step's fixed cost, which is most of a narrow network's step (docs/performance.md)."""
-    a, n = net.arch, x.shape[0]
+    n = x.shape[0]
     weights, biases = [w.detach() for w in net.weights], [b.detach() for b in net.biases]
-    omegas = [a.omega0] + [a.omega_hidden] * (len(weights) - 2)
     for p in (*net.weights, *net.biases):
         if p.grad is None or p.grad.shape != p.shape:
             p.grad = torch.empty_like(p)
@@ -201,5 +204,6 @@ def native_step(
     out = ws.get("out", (n, y.shape[1]), x)
     per_pixel = ws.get("errors", (n,), x)
     grads = ([w.grad for w in net.weights], [b.grad for b in net.biases])
-    loss = kernels.siren_step(x, y, pixel_w, weights, biases, omegas, grads, (sines, cosines, g, out, per_pixel))
+    buffers = (sines, cosines, g, out, per_pixel)
+    loss = kernels.siren_step(x, y, pixel_w, weights, biases, _omegas(net)[:-1], grads, buffers)
     return torch.tensor(loss, dtype=torch.float32), per_pixel

@@ -191,12 +191,17 @@ __attribute__((target("avx2,fma"))) static void mul_colsum_256(float *restrict c
   MUL_COLSUM_BODY
 }
 
+/* scale b, repeated ROWS times: the bias of one flat run */
+static void bias_tile(float *tile, const float *b, long w, float scale) {
+  for (long r = 0; r < ROWS; r++)
+    for (long j = 0; j < w; j++) tile[r * w + j] = scale * b[j];
+}
+
 /* Both return 0, or -1 when the scratch row (ROWS w floats) cannot be allocated. */
 int inr_bias_sincos(int level, float *z, const float *b, float *s, long n, long w) {
   float *tile = malloc(sizeof(float) * ROWS * w);
   if (!tile) return -1;
-  for (long r = 0; r < ROWS; r++)
-    for (long j = 0; j < w; j++) tile[r * w + j] = b[j];
+  bias_tile(tile, b, w, 1.0f);
   if (level == 512) bias_sincos_512(z, tile, s, n, w);
   else bias_sincos_256(z, tile, s, n, w);
   free(tile);
@@ -258,8 +263,7 @@ double inr_siren_step(int level, void *sgemm, long n, int layers, const int *dim
   for (int i = 0; i < layers - 1; i++) { /* a = omega (h W^T) + omega b; s = sin a; c = cos a */
     int in = dims[i], o = dims[i + 1];
     gemm(f, 'T', 'N', o, (int)n, in, omegas[i], w[i], in, h, (int)ldh, c[i], o);
-    for (long r = 0; r < ROWS; r++)
-      for (int j = 0; j < o; j++) scratch[r * o + j] = omegas[i] * b[i][j];
+    bias_tile(scratch, b[i], o, omegas[i]);
     if (level == 512) bias_sincos_512(c[i], scratch, s[i], n, o);
     else bias_sincos_256(c[i], scratch, s[i], n, o);
     h = s[i];
