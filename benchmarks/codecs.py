@@ -156,6 +156,7 @@ class Ladder:
     seed: int = 0  # seeds initialisation and pixel sampling: the same file every run on one device
     fused: bool = False  # the fused fit step (encoder/fused.py; release 2.0's ladder)
     sampler: str = "uniform"  # pixels of a fit step: uniform | importance (release 2.0's ladder) | error
+    kernel: str = "torch"  # the fused step's kernels: torch | native | auto (release 2.0's ladder)
 
     def steps_of(self, traj: Trajectory) -> int:
         return self.fit_steps if traj.fit_steps is None else traj.fit_steps
@@ -177,6 +178,7 @@ class Ladder:
                 seed=self.seed,
                 fused=self.fused,
                 sampler=self.sampler,
+                kernel=self.kernel,
             ),
             prune=PruneConfig(density=min(traj.densities, default=1.0), steps=self.prune_steps, rewind=self.rewind),
             coder=CoderConfig(weight_coder=self.weight_coder, qat_steps=self.qat_steps),
@@ -210,9 +212,10 @@ LADDER_1_2 = Ladder(
 )
 
 # Release 2.0's ladder (issue 16, item 3): the same widths and schedules, fitted with the fused
-# step and the importance sampler, which together are 1.13-1.20x as fast a step as 1.2's, so each
-# trajectory takes 1.15x the steps in the same encode time (inrcodec/config.py, STEPS_2_0;
-# benchmarks/results/fit_speed-importance.md). Its dense points are the presets.
+# step, the importance sampler and the native kernels, which together are 1.44-1.63x as fast a
+# step as 1.2's, so each trajectory takes 1.4x the steps in the same encode time
+# (inrcodec/config.py, STEPS_2_0; benchmarks/results/fit_speed-whole-importance.md). Its dense
+# points are the presets.
 LADDER = replace(
     LADDER_1_2,
     trajectories=tuple(
@@ -220,6 +223,7 @@ LADDER = replace(
     ),
     fused=FIT_2_0["fused"],
     sampler=FIT_2_0["sampler"],
+    kernel=FIT_2_0["kernel"],
 )
 
 # --quick: 256x256 crops, two operating points from one short trajectory (a smoke test).
@@ -302,6 +306,7 @@ def encoded_rows(arr: np.ndarray, encoded: list, settings, device: str = "cpu") 
         decode_s = time.perf_counter() - t
         r = row(setting, arr, enc.data, decoded, encode_s, decode_s)
         r.update(density=enc.stats["density"], bits=enc.stats["bits"], coders=enc.stats["coders"])
+        r.update(kernel=enc.stats["kernel"])  # which ran ("auto" takes torch's where the native cannot)
         rows.append(r)
     return rows
 

@@ -24,16 +24,17 @@ class FitConfig:
     l1: float = 0.0  # weight of the mean |W - W_prior| penalty (residual fitting; only with a prior)
     fused: bool = False  # the fused step (encoder/fused.py): about 1.3x faster; files differ in the last bits
     sampler: str = "uniform"  # pixels of a step: uniform | error | importance (encoder/sampling.py)
-    # the fused step's elementwise passes: "torch" (its kernels) or "native" (encoder/native.py,
+    # the fused step's elementwise passes: "torch" (its kernels), "native" (encoder/native.py,
     # compiled on first use, single-threaded, and for a dense network the whole step in one call;
-    # faster, see docs/performance.md; files differ in the last bits)
+    # faster, see docs/performance.md; files differ in the last bits; refused where it cannot run)
+    # or "auto" (native where it can run on a CPU, else torch's: the encode's stats say which ran)
     kernel: str = "torch"
 
     def __post_init__(self) -> None:
-        if self.kernel not in ("torch", "native"):
-            raise ValueError(f"kernel must be torch or native, not {self.kernel!r}")
-        if self.kernel == "native" and not self.fused:
-            raise ValueError("the native kernel is the fused step's: it needs fused=True")
+        if self.kernel not in ("torch", "native", "auto"):
+            raise ValueError(f"kernel must be torch, native or auto, not {self.kernel!r}")
+        if self.kernel != "torch" and not self.fused:
+            raise ValueError(f"the {self.kernel} kernel is the fused step's: it needs fused=True")
 
 
 @dataclass(frozen=True)
@@ -84,13 +85,19 @@ class EncodeConfig:
 
 
 def _ladder_point(
-    hidden: int, density: float, steps: int, lr: float = 2e-3, fused: bool = False, sampler: str = "uniform"
+    hidden: int,
+    density: float,
+    steps: int,
+    lr: float = 2e-3,
+    fused: bool = False,
+    sampler: str = "uniform",
+    kernel: str = "torch",
 ) -> EncodeConfig:
     """A preset that is exactly one operating point of the benchmark's ladder
     (benchmarks/codecs.py), so docs/benchmark.md holds its measured Kodak bpp and PSNR."""
     return EncodeConfig(
         arch=Architecture(hidden=hidden, layers=3, pe_levels=6),
-        fit=FitConfig(steps=steps, batch=8192, lr=lr, fused=fused, sampler=sampler),
+        fit=FitConfig(steps=steps, batch=8192, lr=lr, fused=fused, sampler=sampler, kernel=kernel),
         prune=PruneConfig(density=density, rate=0.4, steps=500, rewind="early:100"),
         coder=CoderConfig(qat_steps=100),
     )
@@ -111,11 +118,12 @@ PRESETS_1_2: dict[str, EncodeConfig] = {
     "high": _ladder_point(144, 1.0, 2000, lr=1e-3),
 }
 # Release 2.0's fit (issue 16, item 3): the fused step (encoder/fused.py) with the importance
-# sampler (encoder/sampling.py) is 1.13-1.20x as fast a step as 1.2's on one core
-# (``python -m benchmarks.fit_speed --widths 40,56,80,112,144 --threads 1 --sampler importance``,
-# benchmarks/results/fit_speed-importance.md), so each point takes 1.15x the steps in the same time.
-FIT_2_0 = {"fused": True, "sampler": "importance"}
-STEPS_2_0 = 1.15
+# sampler (encoder/sampling.py) and the native kernels where they run (encoder/native.py) is
+# 1.44-1.63x as fast a step as 1.2's on one core at widths 144-40 (``python -m benchmarks.fit_speed
+# --sampler importance``, benchmarks/results/fit_speed-whole-importance.md), so each point takes
+# 1.4x the steps in the same time (with torch's kernels, 1.13-1.20x as fast: 1.2's time x1.2).
+FIT_2_0 = {"fused": True, "sampler": "importance", "kernel": "auto"}
+STEPS_2_0 = 1.4
 
 # Release 2.0's ladder (benchmarks/codecs.py LADDER; a test pins the two equal), widest first: the
 # presets are three of its points, and rate control (``bpp`` with ``widths``) chooses among all five.

@@ -31,7 +31,7 @@ BODY_AT = HEADER_AT + HEADER.size
 # What encode_array's stats (and so `inrcodec encode --json`) always hold.
 STATS_KEYS = {
     "bytes", "bpp", "psnr", "width", "height", "channels", "params", "density", "rounds", "bits", "coders",
-    "sections", "seconds", "device",
+    "sections", "seconds", "device", "kernel",
 }  # fmt: skip
 
 

@@ -347,12 +347,14 @@ def test_a_siren_manifest_line_is_what_it_was_before_the_kernel_field():
 
     from inrcodec.config import PRESETS
 
-    cfg = PRESETS["medium"]
+    cfg = replace(PRESETS["medium"], fit=replace(PRESETS["medium"].fit, kernel="torch"))
     before = asdict(cfg)
     del before["fit"]["kernel"]
     assert batch.settings(cfg, None, None)["config"] == json.loads(json.dumps(before))
     native = replace(cfg, fit=replace(cfg.fit, fused=True, kernel="native"))
     assert batch.settings(native, None, None)["config"]["fit"]["kernel"] == "native"
+    assert batch.settings(PRESETS["medium"], None, None)["config"]["fit"]["kernel"] == "auto"  # the presets'
+
 
 
 def test_a_grid_manifest_line_is_what_it_was_before_the_grid_family_took_a_device():

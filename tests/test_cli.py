@@ -74,6 +74,27 @@ def smooth(h: int = 16, w: int = 16, channels: int = 3) -> np.ndarray:
 # --- the happy paths ------------------------------------------------------------------------------
 
 
+def test_an_auto_kernel_encode_says_in_one_line_when_torchs_kernels_ran_instead(tmp_path, crop, monkeypatch):
+    """The SIREN presets' fit takes the native kernels where they run ("auto"); where they cannot
+    (here: no compiler) the encode still succeeds, says why on stderr, and its JSON names the
+    kernels that ran."""
+    from inrcodec.encoder import native
+
+    cfg = tiny_config(steps=40, density=1.0, qat_steps=5)
+    cfg = replace(cfg, fit=replace(cfg.fit, fused=True, kernel="auto"))
+    allow_preset(monkeypatch, "tiny-auto", cfg)
+    monkeypatch.setattr(native, "unavailable", lambda: "native kernels: no C compiler (set CC, or install gcc)")
+    src = tmp_path / "crop.png"
+    image.save(crop, src)
+    res = run("encode", src, "--preset", "tiny-auto", "--json", "--device", "cpu")
+    assert res.exit_code == 0 and json.loads(res.stdout)["kernel"] == "torch"
+    assert res.stderr.strip().splitlines() == [
+        "note: native kernels: no C compiler (set CC, or install gcc): the fit ran torch's kernels"
+        " (slower; other bytes in the last bits)"
+    ]
+    assert run("encode", src, "--preset", "tiny-auto", "-q", "--force").stderr == ""  # -q: nothing
+
+
 def test_encode_json_decode_info(tmp_path, crop, tiny):
     src = tmp_path / "crop.png"
     image.save(crop, src)

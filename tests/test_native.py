@@ -14,7 +14,7 @@ import torch
 
 from inrcodec.config import FitConfig, record
 from inrcodec.encoder import fused, native
-from inrcodec.encoder.fit import Target, evaluate, train
+from inrcodec.encoder.fit import Target, evaluate, kernel_of, train
 from inrcodec.siren import Architecture, Siren
 
 WIDTHS = (*range(1, 33), 40, 80, 144)  # every tail length of both vector widths, and the ladder's
@@ -177,13 +177,50 @@ def test_a_native_fit_runs_dense_steps_whole_and_masked_ones_through_autograd(cr
     assert all((w[~k] == 0).all() for w, k in zip(net.weights, keep))
 
 
-def test_the_config_takes_the_kernel_only_for_the_fused_step_and_records_it_only_when_native():
+def test_the_config_takes_the_kernel_only_for_the_fused_step_and_records_it_only_when_not_torch():
     assert "kernel" not in record_fit(FitConfig(fused=True))  # the fingerprints of every earlier row stay
     assert record_fit(FitConfig(fused=True, kernel="native"))["kernel"] == "native"
-    with pytest.raises(ValueError, match="needs fused=True"):
-        FitConfig(kernel="native")
-    with pytest.raises(ValueError, match="torch or native"):
+    assert record_fit(FitConfig(fused=True, kernel="auto"))["kernel"] == "auto"
+    for kernel in ("native", "auto"):
+        with pytest.raises(ValueError, match="needs fused=True"):
+            FitConfig(kernel=kernel)
+    with pytest.raises(ValueError, match="torch, native or auto"):
         FitConfig(fused=True, kernel="cuda")
+
+
+def test_auto_runs_native_where_it_can_and_torchs_kernels_elsewhere(crop, monkeypatch):
+    """ "auto" is native on a CPU where the kernels load; torch's on a GPU, and where they cannot
+    run (then the fit is exactly the torch kernels' fit, not a failure)."""
+    auto = FitConfig(steps=30, batch=128, seed=0, fused=True, kernel="auto")
+    monkeypatch.setattr(native, "unavailable", lambda: None)
+    assert kernel_of(auto, "cpu") == "native" and kernel_of(auto, torch.device("cpu")) == "native"
+    assert kernel_of(auto, "cuda") == "torch" and kernel_of(replace(auto, kernel="native"), "cuda:0") == "torch"
+    assert kernel_of(replace(auto, kernel="torch"), "cpu") == "torch"
+    assert kernel_of(FitConfig(), "cpu") == "torch"  # the unfused step: torch's autograd
+    monkeypatch.setattr(native, "unavailable", lambda: "native kernels: no C compiler (set CC, or install gcc)")
+    monkeypatch.setattr(native, "load", lambda: pytest.fail("auto must not load kernels that cannot run"))
+    assert kernel_of(auto, "cpu") == "torch" and kernel_of(replace(auto, kernel="native"), "cpu") == "native"
+    target = Target.of(crop[:16, :16], torch.device("cpu"))
+    nets = [Siren(Architecture(hidden=8, layers=2), torch.Generator().manual_seed(0)) for _ in range(2)]
+    for net, kernel in zip(nets, ("auto", "torch")):
+        train(net, target, replace(auto, kernel=kernel), 30)
+    assert all(torch.equal(a, b) for a, b in zip(nets[0].parameters(), nets[1].parameters()))
+
+
+def test_unavailable_says_why_once_a_process(monkeypatch):
+    native.unavailable.cache_clear()
+    calls = []
+
+    def refuse():
+        calls.append(1)
+        raise native.Unavailable("native kernels: no C compiler (set CC, or install gcc)")
+
+    monkeypatch.setattr(native, "load", refuse)
+    try:
+        assert native.unavailable() == "native kernels: no C compiler (set CC, or install gcc)"
+        assert native.unavailable() == "native kernels: no C compiler (set CC, or install gcc)" and calls == [1]
+    finally:
+        native.unavailable.cache_clear()
 
 
 def record_fit(fit: FitConfig) -> dict:

@@ -235,6 +235,12 @@ def encode(
             if bar:
                 bar.close()
         image.atomic_write(output, lambda f: f.write(enc.data), overwrite=force)
+        fell_back = cfg.fit.kernel == "auto" and enc.stats.get("kernel") == "torch" and enc.stats["device"] == "cpu"
+        if fell_back and not quiet:
+            from inrcodec.encoder import native
+
+            if why := native.unavailable():  # not a GPU's fit: the native kernels could not run here
+                click.echo(f"note: {why}: the fit ran torch's kernels (slower; other bytes in the last bits)", err=True)
         return enc
 
     spec = run_guarded(check)

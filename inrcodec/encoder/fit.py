@@ -63,6 +63,19 @@ def mse_to_psnr(mse_pm1: float) -> float:
     return 10.0 * math.log10(4.0 / max(mse_pm1, 1e-12))
 
 
+def kernel_of(cfg: FitConfig, device: torch.device | str) -> str:
+    """The kernels a fit with ``cfg`` runs on ``device``: "native" or "torch". On a GPU torch's
+    are the fast ones; ``"auto"`` takes torch's where the native ones cannot run (no C compiler,
+    no AVX2), so the encode's stats record which ran (the bytes differ in the last bits)."""
+    if not cfg.fused or cfg.kernel == "torch" or torch.device(device).type != "cpu":
+        return "torch"
+    if cfg.kernel == "auto":
+        from inrcodec.encoder import native
+
+        return "torch" if native.unavailable() else "native"
+    return "native"
+
+
 def train(
     net: Siren,
     target: Target,
@@ -104,7 +117,7 @@ def train(
     if cfg.fused:
         workspace = fused.Workspace()
         rows = target.rows(net.arch.pe_levels)
-        if cfg.kernel == "native" and device.type == "cpu":  # on a GPU torch's kernels are the fast ones
+        if kernel_of(cfg, device) == "native":
             from inrcodec.encoder import native
 
             kernels = native.load()

@@ -253,6 +253,17 @@ class Kernels:
 
 
 @cache
+def unavailable() -> str | None:
+    """Why the kernels cannot run here (one line), or None: what ``kernel="auto"`` asks, once a
+    process (a failed build is not retried for every fit)."""
+    try:
+        load()
+    except Unavailable as e:
+        return str(e)
+    return None
+
+
+@cache
 def load(folder: Path | None = None) -> Kernels:
     """The kernels, built if need be into ``folder`` (default :func:`cache_dir`; once per process:
     later calls return the same object). :class:`Unavailable` where they cannot run. A cached

@@ -15,6 +15,7 @@ import numpy as np
 from inrcodec.config import RATE_BYTES_PER_PARAM, RATE_LADDER, EncodeConfig, at_width
 from inrcodec.encoder.allocate import allocate_bits
 from inrcodec.encoder.coding import Coded, depths, finish
+from inrcodec.encoder.fit import kernel_of
 from inrcodec.encoder.progress import Plan, Progress
 from inrcodec.encoder.prune import Snapshot, prune_rounds
 from inrcodec.encoder.rate import RateControl
@@ -39,6 +40,7 @@ def measured(session: Session, coded: Coded, snap: Snapshot, bits: int | list[in
         bits=depths(bits, len(coded.weights)),
         coders=coded.coders,
         device=str(session.device),
+        kernel=kernel_of(session.cfg.fit, session.device),  # which ran: "auto" falls back to torch's
     )
     stats["seconds"] = {"fit_and_prune": round(t_fit, 3), "code": round(t_code, 3), **stats["seconds"]}
     return Encoded(coded.data, stats)

@@ -28,7 +28,7 @@ from inrcodec.config import CoderConfig, EncodeConfig, FitConfig, prior_id
 from inrcodec.encoder import regions as regionlib
 from inrcodec.encoder.allocate import smallest_depth
 from inrcodec.encoder.coding import QAT_SEED_OFFSET, Coded, WeightFn, code, fine_tuning, quantization_steps
-from inrcodec.encoder.fit import Target, cosine_lr, evaluate, mse_to_psnr, train
+from inrcodec.encoder.fit import Target, cosine_lr, evaluate, kernel_of, mse_to_psnr, train
 from inrcodec.encoder.mask import Mask
 from inrcodec.encoder.pipeline import Encoded
 from inrcodec.encoder.progress import Plan, Progress, StepProgress
@@ -287,6 +287,7 @@ def encode_regions(
         coders=coded.coders,
         jaccard=jaccard,
         device=str(session.device),
+        kernel=kernel_of(cfg.fit, session.device),
     )
     stats["seconds"] = {"fit_and_prune": round(t_fit, 3), "code": round(t_code, 3), **stats["seconds"]}
     return Encoded(coded.data, stats)
