@@ -205,7 +205,7 @@ class PriorConfig(Recorded):
 class SharedMaskConfig(Recorded):
     """shared-mask: issue 17's mask the decoder already knows (a shipped prior that carries it,
     format v6) against the same release's dense ladder points and per-image IMP of the same width,
-    at full size, each fitted as the benchmark's ladder fits that width (codecs.LADDER)."""
+    at full size, each fitted as release 2.0's first ladder fits that width (codecs.LADDER_2_0_TORCH)."""
 
     hidden: int = 80  # width of the sparse priors and of the IMP trajectory (the `medium` preset's)
     priors: tuple[str, ...] = ("2", "3")  # shipped priors with a shared mask, one operating point each
@@ -229,9 +229,9 @@ class RateControlConfig(Recorded):
 
 @dataclass(frozen=True)
 class StepsConfig(Recorded):
-    """steps: release 2.0's dense ladder points at full size with more fit steps (the cosine
-    schedule stretched): how far the SIREN is from what its network can reach at these widths,
-    i.e. what more encode time (or a GPU) would buy."""
+    """steps: release 2.0's first dense ladder points (torch's kernels, codecs.LADDER_2_0_TORCH) at
+    full size with more fit steps (the cosine schedule stretched): how far the SIREN is from what
+    its network can reach at these widths, i.e. what more encode time (or a GPU) would buy."""
 
     widths: tuple[int, ...] = (40, 80, 144)  # ladder widths (the low, medium and high presets' networks)
     factors: tuple[int, ...] = (1, 2, 4)  # multiples of each width's ladder fit steps (1: the ladder's own)
@@ -1370,10 +1370,12 @@ class SharedMask(Ablation):
     def scope(self, prov: dict) -> str:
         cfg = self._config(self.setup.hidden)
         fit = cfg.fit
-        return f"full size, release 2.0's ladder fit: width {self.setup.hidden}, {fit.steps} steps, batch {fit.batch}"
+        hidden = self.setup.hidden
+        return f"full size, release 2.0's first ladder fit: width {hidden}, {fit.steps} steps, batch {fit.batch}"
 
     def _config(self, hidden: int, prior: str = "none", density: float = 1.0):
-        from benchmarks.codecs import LADDER, Trajectory
+        from benchmarks.codecs import LADDER_2_0_TORCH as LADDER
+        from benchmarks.codecs import Trajectory
 
         traj = next((t for t in LADDER.trajectories if t.hidden == hidden), Trajectory(hidden=hidden, densities=()))
         cfg = LADDER.encode_config(replace(traj, densities=(density,) if density < 1 else ()))
@@ -1580,8 +1582,9 @@ class RateControlAblation(Ablation):
         return _with_note(
             lines,
             "Means over the images; every file is at or under its cap (checked per file). The best ladder point"
-            f" under a cap: per image, the highest PSNR among the dense ladder files of `{s.ladder}` (release 2.0's"
-            " ladder, the widths rate control chooses among) whose bpp is at or under the cap; – where an image has"
+            f" under a cap: per image, the highest PSNR among the dense ladder files of `{s.ladder}` (the ladder"
+            " of the presets these rows were made with, the widths rate control chose among) whose bpp is at or"
+            " under the cap; – where an image has"
             " none. Widths chosen: the width of each file (h80 under `prune` is the preset pruned). Encode s: the"
             " whole encode (for the width search, every width it fitted and coded).",
         )
@@ -1601,10 +1604,11 @@ class Steps(LadderPoints):
 
     def scope(self, prov: dict) -> str:
         fit = self._config(self.setup.widths[0], 1).fit
-        return f"full size, release 2.0's ladder fit (batch {fit.batch}, {fit.sampler} sampler)"
+        return f"full size, release 2.0's first ladder fit (batch {fit.batch}, {fit.sampler} sampler, torch's kernels)"
 
     def _config(self, hidden: int, factor: int) -> EncodeConfig:
-        from benchmarks.codecs import LADDER, Trajectory
+        from benchmarks.codecs import LADDER_2_0_TORCH as LADDER
+        from benchmarks.codecs import Trajectory
 
         traj = next((t for t in LADDER.trajectories if t.hidden == hidden), Trajectory(hidden=hidden, densities=()))
         if self.setup.steps is not None:

@@ -216,6 +216,15 @@ LADDER_1_2 = Ladder(
 # step as 1.2's, so each trajectory takes 1.4x the steps in the same encode time
 # (inrcodec/config.py, STEPS_2_0; benchmarks/results/fit_speed-whole-importance.md). Its dense
 # points are the presets.
+# Release 2.0's first ladder: the fused step and the importance sampler with torch's kernels,
+# 1.15x release 1.2's steps (its results: benchmarks/results/archive/2.0.0-torch-kernels/). The
+# ablations measured on it (`steps`, `shared-mask`) keep it, so their committed rows still match.
+LADDER_2_0_TORCH = replace(
+    LADDER_1_2,
+    trajectories=tuple(replace(t, fit_steps=round(LADDER_1_2.steps_of(t) * 1.15)) for t in LADDER_1_2.trajectories),
+    fused=True,
+    sampler="importance",
+)
 LADDER = replace(
     LADDER_1_2,
     trajectories=tuple(

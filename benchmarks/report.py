@@ -32,6 +32,9 @@ PHOTOS_COMMAND = (
 )
 # The release whose inrcodec results "what changed" compares against (results/archive/<release>/).
 PREVIOUS = "1.2.0"
+# Release 2.0's first ladder (torch's kernels in the fused step, 1.15x 1.2's steps), which the
+# presets' native kernels (1.4x the steps) replaced: "what the native step bought".
+TORCH_KERNELS = "2.0.0-torch-kernels"
 PUBLISHED_INR = ("COIN", "COIN++", "Struempler et al. 2022 (basic, 8-bit)", "C3", "Cool-chic 5.0")
 
 
@@ -109,20 +112,23 @@ def _fit(doc: dict, setting: str) -> str:
     if cfg is None:
         return "?"
     fit = cfg["fit"]
-    extra = ("fused" if fit.get("fused") else "", fit.get("sampler", ""))
+    extra = ("fused" if fit.get("fused") else "", fit.get("sampler", ""), f"kernel {fit.get('kernel', 'torch')}")
+    extra = extra if fit.get("kernel") else extra[:2]  # the field is recorded only when not torch's
     return ", ".join([f"{fit['steps']}", f"{fit['lr']:g}", *(e for e in extra if e)])
 
 
-def release_block(old_folder: Path, new_folder: Path, old_label: str = PREVIOUS) -> str:
+def release_block(old_folder: Path, new_folder: Path, old_label: str = PREVIOUS, name: str | None = None) -> str:
     """inrcodec now against an earlier release's run on the same images, paired image by image:
-    per setting both ran, the change in PSNR and in bytes; then the two curves' BD-rate."""
+    per setting both ran, the change in PSNR and in bytes; then the two curves' BD-rate. ``name``:
+    how the text calls the earlier run (default "release OLD_LABEL")."""
+    name = name or f"release {old_label}"
     old, new = _inr(old_folder), _inr(new_folder)
     if old is None or new is None:
         return f"Needs inrcodec results in both `{repo_path(old_folder)}/` and `{repo_path(new_folder)}/`."
     key = lambda d: {(r["image"], r["setting"]): r for r in d["rows"]}  # noqa: E731
     a, b = key(old), key(new)
     out = [
-        f"inrcodec now (`{repo_path(new_folder)}/`) against release {old_label} (`{repo_path(old_folder)}/`), image by"
+        f"inrcodec now (`{repo_path(new_folder)}/`) against {name} (`{repo_path(old_folder)}/`), image by"
         " image: each row compares the same image at the same width.",
         "",
         *md.table(
@@ -149,7 +155,7 @@ def release_block(old_folder: Path, new_folder: Path, old_label: str = PREVIOUS)
     cells = " | ".join(_bd_cells(points(old), points(new)))
     out += [
         "",
-        f"BD-rate of the current curve against {old_label}'s: {cells} on the mean"
+        f"BD-rate of the current curve against {name}'s: {cells} on the mean"
         " curves"
         + (f"; image by image, median {np.median(rates):+.1f}% ({len(rates)} images)" if rates else "")
         + (f"; settings only {old_label} ran: {', '.join(only_old)}" if only_old else "")
@@ -283,6 +289,9 @@ def main(argv: list[str] | None = None) -> int:
         text = replace_block(text, "rd-photos", rd_block(args.photos, args.doc, PHOTOS_COMMAND))
         for name, folder in (("release-kodak", args.rd), ("release-photos", args.photos)):
             text = replace_block(text, name, release_block(RESULTS / "archive" / PREVIOUS / folder.name, folder))
+        for name, folder in (("kernels-kodak", args.rd), ("kernels-photos", args.photos)):
+            old = RESULTS / "archive" / TORCH_KERNELS / folder.name
+            text = replace_block(text, name, release_block(old, folder, "2.0 (torch's)", "the first 2.0 ladder"))
         text = replace_block(text, "upscale", upscale_block(args.upscale))
         grid = args.upscale.with_name(f"{args.upscale.name}-grid-medium")  # the latent-grid family's
         text = replace_block(text, "upscale-grid", upscale_block(grid, "--preset grid-medium"))
