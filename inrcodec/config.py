@@ -25,7 +25,7 @@ class FitConfig:
     fused: bool = False  # the fused step (encoder/fused.py): about 1.3x faster; files differ in the last bits
     sampler: str = "uniform"  # pixels of a step: uniform | error | importance (encoder/sampling.py)
     # the fused step's elementwise passes: "torch" (its kernels), "native" (encoder/native.py,
-    # compiled on first use, single-threaded, and for a dense network the whole step in one call;
+    # compiled on first use, and for a dense network the whole step in one call, on torch's threads;
     # faster, see docs/performance.md; files differ in the last bits; refused where it cannot run)
     # or "auto" (native where it can run on a CPU, else torch's: the encode's stats say which ran)
     kernel: str = "torch"

@@ -356,7 +356,6 @@ def test_a_siren_manifest_line_is_what_it_was_before_the_kernel_field():
     assert batch.settings(PRESETS["medium"], None, None)["config"]["fit"]["kernel"] == "auto"  # the presets'
 
 
-
 def test_a_grid_manifest_line_is_what_it_was_before_the_grid_family_took_a_device():
     """Grid batches trained on the CPU and recorded "auto" before --device reached them: a rerun
     with no device or with cpu matches those lines (the same bytes), a CUDA one does not."""

@@ -138,6 +138,71 @@ def test_the_whole_step_gives_the_fused_loss_errors_and_gradients(kernels, hidde
             )
 
 
+@pytest.mark.parametrize("threads", [2, 3, 7])
+def test_the_whole_step_on_threads_is_the_one_thread_step_within_float_noise_and_repeats(kernels, threads):
+    """On torch's threads the step runs chunks of rows at once and sums their gradients in chunk
+    order: within float noise of one chunk, every gradient and error, and the same bits on every
+    call (a fit repeats at a thread count). 333 rows: chunks that end off the 16-row runs; 7
+    threads: fewer chunks than threads (64 rows at least each)."""
+    if kernels.sgemm is None:
+        pytest.skip("this torch exports no sgemm")
+    gen = torch.Generator().manual_seed(threads)
+    net = Siren(Architecture(hidden=40, layers=3, pe_levels=6), torch.Generator().manual_seed(2))
+    coords = torch.rand(600, 2, generator=gen) * 2 - 1
+    colours = torch.rand(600, 3, generator=gen) * 2 - 1
+    idx = torch.randint(0, 600, (333,), generator=gen)
+    pixel_w = torch.rand(333, generator=gen) * 2
+    ws = fused.Workspace()
+    x, y = fused.gather(ws, fused.table(coords, colours, 6), coords, colours, 6, idx)
+    before = torch.get_num_threads()
+    results = []
+    try:
+        for n in (1, threads, threads):
+            torch.set_num_threads(n)
+            loss, errors = fused.native_step(net, x, y, fused.Workspace(), pixel_w, kernels)
+            results.append((float(loss), errors.clone(), [p.grad.clone() for p in net.parameters()]))
+    finally:
+        torch.set_num_threads(before)
+    (one, one_errors, one_grads), (many, errors, grads), (again, errors2, grads2) = results
+    assert kernels.chunks_ok  # torch's wheels run libgomp, the runtime the library links
+    assert many == again and torch.equal(errors, errors2) and all(map(torch.equal, grads, grads2))
+    assert many == pytest.approx(one, rel=1e-6) and torch.allclose(errors, one_errors, rtol=1e-6, atol=0)
+    for g, r in zip(grads, one_grads):
+        assert torch.allclose(g, r, rtol=1e-5, atol=1e-6 * float(r.abs().max())), float((g - r).abs().max())
+    assert not all(map(torch.equal, grads, one_grads))  # the chunks did run: other rounding
+
+
+def _raw_step(kernels, x, y, weights, biases, threads):
+    """``Kernels.siren_step`` on fresh buffers: the loss and every gradient (dW, then db)."""
+    n, hidden = x.shape[0], [w.shape[0] for w in weights[:-1]]
+    grads = ([torch.empty_like(w) for w in weights], [torch.empty_like(b) for b in biases])
+    sines, cosines = [torch.empty(n, o) for o in hidden], [torch.empty(n, o) for o in hidden]
+    buffers = (sines, cosines, torch.empty(n, max(hidden)), torch.empty(n, y.shape[1]), torch.empty(n))
+    omegas = [30.0] + [1.0] * (len(hidden) - 1)
+    loss = kernels.siren_step(x, y, None, weights, biases, omegas, grads, buffers, threads=threads)
+    return loss, [*grads[0], *grads[1]]
+
+
+@pytest.mark.parametrize("dims", [[26, 16, 64, 3], [26, 64, 16, 3]])
+def test_chunks_on_threads_keep_their_own_rows_when_the_hidden_widths_differ(kernels, dims):
+    """The whole step takes any widths (``Kernels.siren_step``): chunks of rows running at once
+    on different layers of different widths must not share rows of g (each owns r0..r1 at the
+    widest width). Both orders of a narrow and a wide layer, several calls: a race gives wrong
+    gradients, not float noise."""
+    if kernels.sgemm is None:
+        pytest.skip("this torch exports no sgemm")
+    gen = torch.Generator().manual_seed(5)
+    weights = [torch.randn(o, i, generator=gen) / i**0.5 for i, o in zip(dims, dims[1:])]
+    biases = [torch.randn(o, generator=gen) * 0.1 for o in dims[1:]]
+    x, y = torch.rand(4096, dims[0], generator=gen) * 2 - 1, torch.rand(4096, 3, generator=gen)
+    one, ref = _raw_step(kernels, x, y, weights, biases, 1)
+    for _ in range(4):
+        loss, grads = _raw_step(kernels, x, y, weights, biases, 4)
+        assert loss == pytest.approx(one, rel=1e-6)
+        for g, r in zip(grads, ref):
+            assert torch.allclose(g, r, rtol=1e-4, atol=1e-5 * float(r.abs().max())), float((g - r).abs().max())
+
+
 def test_a_native_fit_repeats_and_tracks_the_torch_kernels(crop, library, monkeypatch):
     """Same seed, same weights; within float noise of the fused step's fit. ``train`` takes the
     kernels from ``native.load`` (here the test's build)."""

@@ -237,76 +237,149 @@ static void gemm(sgemm_t f, char ta, char tb, int m, int n, int k, float alpha, 
   f(&ta, &tb, &m, &n, &k, &alpha, a, &lda, b, &ldb, &beta, c, &ldc);
 }
 
-/* layers: the number of linear layers (layers - 1 sine layers, then the linear output);
- * dims[0..layers]: widths from the input features to the colours. x: n rows of dims[0] features,
- * row stride ldx; y: n rows of dims[layers] colours, row stride ldy; pixel_w: n loss weights or
- * NULL (a plain mean). w[i] (dims[i+1] x dims[i]), b[i]: the layers; dw[i], db[i]: their
- * gradients, written. s[i], c[i]: n x dims[i+1] buffers (activations; arguments, then cosines);
- * g: n x (the widest hidden layer); out: n x dims[layers]; per_pixel: n squared errors (mean over
- * the colours), written. Returns the loss, or -1 when scratch memory cannot be had. */
-double inr_siren_step(int level, void *sgemm, long n, int layers, const int *dims, const float *omegas,
-                      const float *x, long ldx, const float *y, long ldy, const float *pixel_w, float **w,
-                      float **b, float **dw, float **db, float **s, float **c, float *g, float *out,
-                      float *per_pixel) {
-  sgemm_t f = (sgemm_t)sgemm;
-  int widest = 0;
-  for (int i = 1; i < layers; i++) widest = dims[i] > widest ? dims[i] : widest;
-  float *scratch = malloc(sizeof(float) * ROWS * (widest > 0 ? widest : 1));
-  double *sums = malloc(sizeof(double) * (widest > dims[layers] ? widest : dims[layers]));
-  if (!scratch || !sums) {
-    free(scratch);
-    free(sums);
-    return -1.0;
-  }
-  const float *h = x;
-  long ldh = ldx;
+/* One step's arrays (see inr_siren_step); a chunk of rows reads and writes its own rows of them. */
+typedef struct {
+  int level;
+  sgemm_t f;
+  long n;       /* the whole batch's rows: the loss is their mean */
+  long widest;  /* the widest hidden layer: a chunk's rows of g take that many floats each */
+  int layers;
+  const int *dims;
+  const float *omegas;
+  const float *x, *y, *pixel_w;
+  long ldx, ldy;
+  float **w, **b, **s, **c;
+  float *g, *out, *per_pixel;
+} step_t;
+
+/* Rows [r0, r1) of the step: their forward pass and errors, and their share of every gradient,
+ * written into dw[i] (float, a product's sum over these rows) and db[i] (double column sums).
+ * Returns their (weighted) sum of squared errors. scratch: ROWS x the widest hidden layer. */
+static double step_rows(const step_t *p, long r0, long r1, float **dw, double **db, float *scratch) {
+  const int *dims = p->dims;
+  const int layers = p->layers, m = (int)(r1 - r0);
+  const float *h = p->x + r0 * p->ldx;
+  long ldh = p->ldx;
   for (int i = 0; i < layers - 1; i++) { /* a = omega (h W^T) + omega b; s = sin a; c = cos a */
     int in = dims[i], o = dims[i + 1];
-    gemm(f, 'T', 'N', o, (int)n, in, omegas[i], w[i], in, h, (int)ldh, c[i], o);
-    bias_tile(scratch, b[i], o, omegas[i]);
-    if (level == 512) bias_sincos_512(c[i], scratch, s[i], n, o);
-    else bias_sincos_256(c[i], scratch, s[i], n, o);
-    h = s[i];
+    float *ci = p->c[i] + r0 * o, *si = p->s[i] + r0 * o;
+    gemm(p->f, 'T', 'N', o, m, in, p->omegas[i], p->w[i], in, h, (int)ldh, ci, o);
+    bias_tile(scratch, p->b[i], o, p->omegas[i]);
+    if (p->level == 512) bias_sincos_512(ci, scratch, si, m, o);
+    else bias_sincos_256(ci, scratch, si, m, o);
+    h = si;
     ldh = o;
   }
   int last = layers - 1, in = dims[last], k = dims[layers];
-  gemm(f, 'T', 'N', k, (int)n, in, 1.0f, w[last], in, h, (int)ldh, out, k);
+  float *out = p->out + r0 * k;
+  gemm(p->f, 'T', 'N', k, m, in, 1.0f, p->w[last], in, h, (int)ldh, out, k);
   double total = 0.0;
-  for (long r = 0; r < n; r++) { /* the residual, the loss, and its gradient over out */
+  double *sums = db[last];
+  for (int j = 0; j < k; j++) sums[j] = 0.0;
+  for (long r = 0; r < m; r++) { /* the residual, the loss, and its gradient t over out */
     float *o = out + r * k;
-    const float *yr = y + r * ldy;
+    const float *yr = p->y + (r0 + r) * p->ldy;
     double sq = 0.0;
     for (int j = 0; j < k; j++) {
-      o[j] = o[j] + b[last][j] - yr[j];
+      o[j] = o[j] + p->b[last][j] - yr[j];
       sq += (double)o[j] * o[j];
     }
-    per_pixel[r] = (float)(sq / k);
-    total += pixel_w ? pixel_w[r] * sq : sq;
+    p->per_pixel[r0 + r] = (float)(sq / k);
+    total += p->pixel_w ? p->pixel_w[r0 + r] * sq : sq;
   }
-  double loss = total / ((double)n * k);
-  for (int j = 0; j < k; j++) sums[j] = 0.0;
-  for (long r = 0; r < n; r++) { /* t = d loss / d out, over out */
-    float scale = (float)(2.0 / ((double)n * k)) * (pixel_w ? pixel_w[r] : 1.0f);
+  for (long r = 0; r < m; r++) {
+    float scale = (float)(2.0 / ((double)p->n * k)) * (p->pixel_w ? p->pixel_w[r0 + r] : 1.0f);
     float *o = out + r * k;
     for (int j = 0; j < k; j++) {
       o[j] *= scale;
       sums[j] += o[j];
     }
   }
-  for (int j = 0; j < k; j++) db[last][j] = (float)sums[j];
-  gemm(f, 'N', 'T', in, k, (int)n, 1.0f, h, (int)ldh, out, k, dw[last], in); /* dW = t^T h */
-  if (last > 0) gemm(f, 'N', 'N', in, (int)n, k, 1.0f, w[last], in, out, k, g, in); /* g = t W */
+  gemm(p->f, 'N', 'T', in, k, m, 1.0f, h, (int)ldh, out, k, dw[last], in); /* dW = t^T h */
+  /* the chunk's own region of g, rows packed at each layer's width inside it: a chunk on another
+   * layer (another width) never reaches into it */
+  float *g = p->g + r0 * p->widest;
+  if (last > 0) gemm(p->f, 'N', 'N', in, m, k, 1.0f, p->w[last], in, out, k, g, in); /* g = t W */
   for (int i = last - 1; i >= 0; i--) {
     int o = dims[i + 1], hin = dims[i];
-    const float *hp = i > 0 ? s[i - 1] : x;
-    int ldp = i > 0 ? hin : (int)ldx;
-    if (level == 512) mul_colsum_512(c[i], g, sums, scratch, n, o, omegas[i]);
-    else mul_colsum_256(c[i], g, sums, scratch, n, o, omegas[i]);
-    for (int j = 0; j < o; j++) db[i][j] = (float)sums[j];
-    gemm(f, 'N', 'T', hin, o, (int)n, 1.0f, hp, ldp, c[i], o, dw[i], hin); /* dW = t^T h */
-    if (i > 0) gemm(f, 'N', 'N', hin, (int)n, o, 1.0f, w[i], hin, c[i], o, g, hin); /* g = t W */
+    const float *hp = i > 0 ? p->s[i - 1] + r0 * hin : p->x + r0 * p->ldx;
+    int ldp = i > 0 ? hin : (int)p->ldx;
+    float *ci = p->c[i] + r0 * o;
+    if (p->level == 512) mul_colsum_512(ci, g, db[i], scratch, m, o, p->omegas[i]);
+    else mul_colsum_256(ci, g, db[i], scratch, m, o, p->omegas[i]);
+    gemm(p->f, 'N', 'T', hin, o, m, 1.0f, hp, ldp, ci, o, dw[i], hin); /* dW = t^T h */
+    if (i > 0) gemm(p->f, 'N', 'N', hin, m, o, 1.0f, p->w[i], hin, ci, o, g, hin); /* g = t W */
   }
-  free(scratch);
-  free(sums);
-  return loss;
+  return total;
+}
+
+/* layers: the number of linear layers (layers - 1 sine layers, then the linear output);
+ * dims[0..layers]: widths from the input features to the colours. x: n rows of dims[0] features,
+ * row stride ldx; y: n rows of dims[layers] colours, row stride ldy; pixel_w: n loss weights or
+ * NULL (a plain mean). w[i] (dims[i+1] x dims[i]), b[i]: the layers; dw[i], db[i]: their
+ * gradients, written. s[i], c[i]: n x dims[i+1] buffers (activations; arguments, then cosines);
+ * g: n x (the widest hidden layer); out: n x dims[layers]; per_pixel: n squared errors (mean over
+ * the colours), written. threads: how many chunks of rows run at once, on OpenMP's threads (the
+ * caller's torch thread count; the same runtime as torch's, so its waiting threads do the work):
+ * each chunk's products run on one thread, their gradients are summed in chunk order, so a
+ * thread count gives the same bits every run; one thread runs the rows as one chunk, with the
+ * products on the BLAS's own threads. Returns the loss, or -1 when scratch memory cannot be had. */
+double inr_siren_step(int level, void *sgemm, long n, int layers, const int *dims, const float *omegas,
+                      const float *x, long ldx, const float *y, long ldy, const float *pixel_w, float **w,
+                      float **b, float **dw, float **db, float **s, float **c, float *g, float *out,
+                      float *per_pixel, int threads) {
+  int widest = 1, chunks = threads < 1 ? 1 : threads;
+  for (int i = 1; i < layers; i++) widest = dims[i] > widest ? dims[i] : widest;
+  step_t p = {level, (sgemm_t)sgemm, n, widest, layers, dims, omegas, x, y, pixel_w, ldx, ldy, w, b, s, c, g, out, per_pixel};
+  if (chunks > n / (4 * ROWS)) chunks = n / (4 * ROWS) > 1 ? (int)(n / (4 * ROWS)) : 1; /* a chunk: 64 rows or more */
+  long params = 0, units = 0;
+  for (int i = 0; i < layers; i++) {
+    params += (long)dims[i + 1] * dims[i];
+    units += dims[i + 1];
+  }
+  float *scratch = malloc(sizeof(float) * ROWS * widest * chunks);
+  double *sums = malloc(sizeof(double) * units * chunks);
+  float *extra = chunks > 1 ? malloc(sizeof(float) * params * (chunks - 1)) : NULL;
+  float **dwp = malloc(sizeof(float *) * layers * chunks);
+  double **dbp = malloc(sizeof(double *) * layers * chunks);
+  double *totals = malloc(sizeof(double) * chunks);
+  if (!scratch || !sums || (chunks > 1 && !extra) || !dwp || !dbp || !totals) {
+    free(scratch), free(sums), free(extra), free(dwp), free(dbp), free(totals);
+    return -1.0;
+  }
+  for (int t = 0; t < chunks; t++) { /* chunk 0 writes dW in place; the others into extra */
+    float *at = t > 0 ? extra + (t - 1) * params : NULL;
+    double *st = sums + t * units;
+    for (int i = 0; i < layers; i++) {
+      dwp[t * layers + i] = t > 0 ? at : dw[i];
+      if (t > 0) at += (long)dims[i + 1] * dims[i];
+      dbp[t * layers + i] = st;
+      st += dims[i + 1];
+    }
+  }
+  if (chunks == 1) {
+    totals[0] = step_rows(&p, 0, n, dwp, dbp, scratch);
+  } else {
+#pragma omp parallel for schedule(static, 1) num_threads(chunks)
+    for (int t = 0; t < chunks; t++) {
+      long r0 = n * t / chunks / ROWS * ROWS, r1 = t + 1 < chunks ? n * (t + 1) / chunks / ROWS * ROWS : n;
+      totals[t] = step_rows(&p, r0, r1, dwp + t * layers, dbp + t * layers, scratch + (long)ROWS * widest * t);
+    }
+  }
+  double total = 0.0;
+  for (int t = 0; t < chunks; t++) total += totals[t];
+  for (int i = 0; i < layers; i++) {
+    long size = (long)dims[i + 1] * dims[i];
+    for (int t = 1; t < chunks; t++) {
+      const float *part = dwp[t * layers + i];
+      for (long e = 0; e < size; e++) dw[i][e] += part[e];
+    }
+    for (int j = 0; j < dims[i + 1]; j++) {
+      double sum = 0.0;
+      for (int t = 0; t < chunks; t++) sum += dbp[t * layers + i][j];
+      db[i][j] = (float)sum;
+    }
+  }
+  free(scratch), free(sums), free(extra), free(dwp), free(dbp), free(totals);
+  return total / ((double)n * dims[layers]);
 }

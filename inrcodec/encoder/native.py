@@ -8,7 +8,9 @@ argument from one shared range reduction (glibc's vector sine and cosine, libmve
 argument beyond 8192). For a dense network's plain step it also runs the whole step in one call
 (``Kernels.siren_step``: the forward pass, the loss and every gradient, the products through the
 ``sgemm`` of torch's own MKL, found in its library), which removes the step's fixed cost of some
-forty small operations and the autograd function's Python. It is compiled on first use with
+forty small operations and the autograd function's Python; on several torch threads it runs
+chunks of the batch's rows at once (OpenMP, on torch's own runtime), each with its own products,
+and sums their gradients in chunk order. It is compiled on first use with
 the machine's C compiler (``$CC`` or ``cc``) into the user's cache (``$XDG_CACHE_HOME/inrcodec``,
 else ``~/.cache/inrcodec``), once per source, compiler and machine, and loaded with ``ctypes``:
 no build step at install, and nothing of torch's C++ API to compile against.
@@ -16,9 +18,10 @@ no build step at install, and nothing of torch's C++ API to compile against.
 It is the same function within float rounding (its sine and cosine within 2.5·10⁻⁷ of the
 exact values, a tested bound: two units in the last place of a value near 1; torch's own
 vectorised ones are within 4 ulp), so like the fused step itself it writes files that differ from
-the torch kernels' in the last bits of the weights; hence opt-in. Where it cannot run (no C
-compiler, no libmvec, a CPU with neither AVX-512 nor AVX2 with FMA, on which it would be slower than
-torch) :func:`load` raises :class:`Unavailable` with one line saying why.
+the torch kernels' in the last bits of the weights. Where it cannot run (no C compiler, no
+libmvec or libgomp, a CPU with neither AVX-512 nor AVX2 with FMA, on which it would be slower
+than torch) :func:`load` raises :class:`Unavailable` with one line saying why, and a fit with
+``kernel="auto"`` (the presets') takes torch's kernels instead (:func:`unavailable`).
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from pathlib import Path
 import torch
 
 SOURCE = Path(__file__).with_name("fused_kernels.c")
-FLAGS = ("-O3", "-fPIC", "-shared", "-fno-math-errno")  # no -march: each path names its own target
+FLAGS = ("-O3", "-fPIC", "-shared", "-fno-math-errno", "-fopenmp")  # no -march: each path names its own target
 LIBS = ("-lmvec", "-lm")
 COMPILE_SECONDS = 120
 MAX_WIDTH = 4096  # the widest layer the passes take (their scratch: 16 rows of floats)
@@ -123,10 +126,23 @@ def _sgemm() -> int | None:
         return None
 
 
+def _torch_runs_libgomp() -> bool:
+    """Whether the OpenMP runtime in this process is GNU's alone (torch's wheels bundle libgomp):
+    the one the library links, so the whole step's chunks run on torch's own threads and MKL,
+    seeing their parallel region, runs each chunk's products on one thread. Beside another
+    runtime (Intel's libiomp5, in some builds of torch) it would not see it and could run chunks
+    times threads at once, so the step then runs as one chunk."""
+    try:
+        maps = Path("/proc/self/maps").read_text()
+    except OSError:
+        return False
+    return "libgomp" in maps and "libiomp" not in maps
+
+
 class Kernels:
     """The two passes on float32 CPU tensors, row-major (N, width), width at most
-    :data:`MAX_WIDTH`; single-threaded (they are memory-bound; a step's matrix products keep
-    torch's threads)."""
+    :data:`MAX_WIDTH`, single-threaded (memory-bound; a step's matrix products keep torch's
+    threads); and the whole step, whose chunks of rows run on torch's threads."""
 
     def __init__(self, path: Path, level: int | None = None) -> None:
         """``level`` (512 or 256) picks a path below the best this CPU has (the tests run both)."""
@@ -135,6 +151,7 @@ class Kernels:
         except OSError as e:
             raise Unavailable(f"native kernels: {path} does not load ({e})") from None
         self.level = int(self._lib.inr_level())
+        self.chunks_ok = _torch_runs_libgomp()  # the whole step may run chunks on several threads
         if self.level == 0:
             raise Unavailable("native kernels: this CPU has neither AVX-512 nor AVX2 with FMA")
         if level is not None:
@@ -145,7 +162,8 @@ class Kernels:
         self._lib.inr_bias_sincos.argtypes = [ctypes.c_int, p, p, p, n, n]
         self._lib.inr_mul_colsum.argtypes = [ctypes.c_int, p, p, p, n, n]
         self._lib.inr_bias_sincos.restype = self._lib.inr_mul_colsum.restype = ctypes.c_int
-        self._lib.inr_siren_step.argtypes = [ctypes.c_int, p, n, ctypes.c_int, p, p, p, n, p, n, p, *[p] * 6, p, p, p]
+        step = [ctypes.c_int, p, n, ctypes.c_int, p, p, p, n, p, n, p, *[p] * 9, ctypes.c_int]
+        self._lib.inr_siren_step.argtypes = step
         self._lib.inr_siren_step.restype = ctypes.c_double
         self.sgemm = _sgemm()  # None: no whole step (siren_step) here
 
@@ -193,6 +211,7 @@ class Kernels:
         omegas: list[float],
         grads: tuple[list[torch.Tensor], list[torch.Tensor]],
         buffers: tuple[list[torch.Tensor], list[torch.Tensor], torch.Tensor, torch.Tensor, torch.Tensor],
+        threads: int | None = None,
     ) -> float:
         """One step of a SIREN in one call (fused_kernels.c, ``inr_siren_step``): the loss of the
         feature rows ``x`` (N, F) against the colours ``y`` (N, C) (each a view whose rows may be
@@ -200,7 +219,9 @@ class Kernels:
         gradients written into ``grads`` (dW and db per layer, like the weights), each pixel's
         squared error (mean over colours) into ``buffers[4]``. ``buffers``: the sine and cosine
         buffers (N, width) of each hidden layer, g (N, widest hidden), the output (N, C) and the
-        per-pixel errors (N,). Returns the loss."""
+        per-pixel errors (N,). ``threads`` (default torch's thread count) chunks of rows run at
+        once, their gradients summed in chunk order: the same bits every run for a thread count,
+        other rounding between counts (as torch's own sums). Returns the loss."""
         if self.sgemm is None:
             raise Unavailable("native kernels: this torch exports no sgemm for the whole step")
         n, layers = x.shape[0], len(weights)
@@ -246,6 +267,7 @@ class Kernels:
             g.data_ptr(),
             out.data_ptr(),
             per_pixel.data_ptr(),
+            (torch.get_num_threads() if threads is None else threads) if self.chunks_ok else 1,
         )
         if loss < 0:
             raise MemoryError("native kernels: no memory for the step's scratch")
