@@ -143,7 +143,8 @@ def test_quick_width_lr_ablation_end_to_end(tmp_path):
 
 
 def test_steps_jobs_are_the_ladder_points_with_more_steps_at_full_size():
-    from benchmarks.codecs import LADDER
+    """The steps ablation keeps the ladder it was run with (the first 2.0 ladder, torch's kernels)."""
+    from benchmarks.codecs import LADDER_2_0_TORCH as LADDER
 
     exp = ablations.Steps()
     s = exp.setup
@@ -153,7 +154,7 @@ def test_steps_jobs_are_the_ladder_points_with_more_steps_at_full_size():
         h, k = job.params
         config = exp.job_config(job)["encode_config"]
         traj = next(t for t in LADDER.trajectories if t.hidden == h)
-        ladder = record(LADDER.encode_config(traj))  # the committed ladder's point, as photos-first8 ran it
+        ladder = record(LADDER.encode_config(traj))  # the point as the first 2.0 photos-first8 run made it
         assert config["fit"]["steps"] == k * ladder["fit"]["steps"]
         config["fit"]["steps"] = ladder["fit"]["steps"]
         assert config == ladder  # nothing else moved

@@ -305,6 +305,26 @@ def test_release_1_2_ladder_and_presets_are_the_archived_runs():
         assert new.fit_steps == round(LADDER_1_2.steps_of(old) * config.STEPS_2_0)
 
 
+def test_the_first_2_0_ladder_is_its_archived_run_and_the_presets_add_the_native_kernels():
+    """LADDER_2_0_TORCH (what the steps and shared-mask ablations ran) is the ladder whose Kodak and
+    photo rows were archived when the presets took the native kernels; the ladder now is the same
+    points with kernel "auto" and 1.4x release 1.2's steps instead of 1.15x."""
+    from benchmarks.codecs import LADDER, LADDER_2_0_TORCH
+    from inrcodec import config
+
+    as_json = lambda cfg: json.loads(json.dumps(config.record(cfg)))  # noqa: E731 - tuples become lists
+    for folder in ("kodak", "photos-first8"):
+        path = runner.RESULTS / "archive" / "2.0.0-torch-kernels" / folder / "inrcodec.json"
+        configs = json.loads(path.read_text())["provenance"]["config"]["encode_configs"]
+        assert {f"h{t.hidden}": as_json(LADDER_2_0_TORCH.encode_config(t)) for t in LADDER_2_0_TORCH.trajectories} == (
+            configs
+        )
+    for old, new in zip(LADDER_2_0_TORCH.trajectories, LADDER.trajectories, strict=True):
+        before, after = LADDER_2_0_TORCH.encode_config(old), LADDER.encode_config(new)
+        assert after.fit.kernel == "auto" and before.fit.kernel == "torch"
+        assert replace(after, fit=replace(after.fit, kernel="torch", steps=before.fit.steps)) == before
+
+
 def test_a_codecs_curve_is_its_front():
     """Settings beaten by another setting at fewer (or equal) bits leave the curve, none else does."""
     from benchmarks.plot import front, points
@@ -458,9 +478,10 @@ def test_bd_rate_agrees_with_the_bjontegaard_package_on_the_committed_curves():
       authors' recommendation) are independent estimates of the same curves. BD-rates agree within
       0.75 percentage points times the rate ratio where that is above 1 (1 + BD/100: the
       interpolants' gap grows with it: +0.8/+1.0 against WebP at +62 %, +1.4 against AVIF at
-      +121 % in the first 2.0 run; +0.6/+0.7 and +0.3 in the native step's), BD-PSNRs within 0.05 dB, on every pair; the headline, inrcodec
-      against JPEG 4:2:0 on Kodak, within 0.4 points (-17.81 % ours, -17.56/-17.53 % pchip/akima;
-      the first 2.0 ladder -16.62 against -16.32/-16.29; release 1.2's curve was within 0.1). The gap is the interpolants' curvature
+      +121 % in the first 2.0 run; +0.6/+0.7 and +0.3 in the native step's), BD-PSNRs within
+      0.05 dB, on every pair; the headline, inrcodec against JPEG 4:2:0 on Kodak, within 0.4
+      points (-17.81 % ours, -17.56/-17.53 % pchip/akima; the first 2.0 ladder -16.62 against
+      -16.32/-16.29; release 1.2's curve was within 0.1). The gap is the interpolants' curvature
       between measured points; at ratios below 1 it is largest on the long classical curves (11-12
       points from 23 to 42 dB), up to 0.56 points.
     - Plain 'cubic' on the whole curves is the method the span variant avoids: one cubic stretched
