@@ -112,7 +112,10 @@ def _fit(doc: dict, setting: str) -> str:
     if cfg is None:
         return "?"
     fit = cfg["fit"]
-    extra = ("fused" if fit.get("fused") else "", fit.get("sampler", ""), f"kernel {fit.get('kernel', 'torch')}")
+    ran = sorted({str(r.get("kernel")) for r in doc.get("rows", []) if r.get("setting") == setting})
+    kernel = f"kernel {fit.get('kernel', 'torch')}"
+    kernel += f" ({', '.join(ran)} ran)" if fit.get("kernel") == "auto" else ""  # what the rows say ran
+    extra = ("fused" if fit.get("fused") else "", fit.get("sampler", ""), kernel)
     extra = extra if fit.get("kernel") else extra[:2]  # the field is recorded only when not torch's
     return ", ".join([f"{fit['steps']}", f"{fit['lr']:g}", *(e for e in extra if e)])
 

@@ -135,8 +135,8 @@ RATE_LADDER: dict[int, EncodeConfig] = {
     40: _ladder_point(40, 1.0, round(1500 * STEPS_2_0), **FIT_2_0),
 }
 # The fewest bytes per network parameter a ladder file took on photo001-photo008 was 0.606 (widths
-# 40-144, release 2.0's run); rate control starts at the widest width that could fit at this rate,
-# so it never starts below the widest ladder point under the cap.
+# 40-144, the first 2.0 run; 0.640 with the native step's); rate control starts at the widest
+# width that could fit at this rate, so it never starts below the widest ladder point under the cap.
 RATE_BYTES_PER_PARAM = 0.6
 
 PRESETS: dict[str, EncodeConfig] = {
@@ -151,7 +151,7 @@ PRESETS: dict[str, EncodeConfig] = {
 }
 LADDER_PRESETS = ("low", "medium", "high")  # with a rate cap, these choose their width on RATE_LADDER
 # The default is the latent-grid family's `grid-medium` (Kodak: 27.58 dB at 0.226 bpp in 31 s of
-# one core, where `medium` gives 27.09 dB at 0.234 in 46 s; docs/benchmark.md). An option only
+# one core, where `medium` gives 27.19 dB at 0.236 in 24 s, another day's run; docs/benchmark.md). An option only
 # the SIREN has (a rate cap, pruning, regions, a prior, its coders, a GPU) picks `medium` instead.
 DEFAULT_PRESET = "grid-medium"
 SIREN_DEFAULT_PRESET = "medium"

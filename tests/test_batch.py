@@ -356,6 +356,28 @@ def test_a_siren_manifest_line_is_what_it_was_before_the_kernel_field():
     assert batch.settings(PRESETS["medium"], None, None)["config"]["fit"]["kernel"] == "auto"  # the presets'
 
 
+def test_a_batch_resolves_the_auto_kernel_once_records_it_and_says_so(images, monkeypatch):
+    """A preset with kernel "auto" is made the kernels this machine runs before the batch starts:
+    the manifest records them (torch's: no kernel field, as before "auto" existed), every worker
+    runs them, and the fallback is said once for the batch, not once per image."""
+    from inrcodec.encoder import native
+
+    cfg = tiny_config(steps=40, density=1.0, qat_steps=5)
+    auto = allow_preset(monkeypatch, "tiny-auto", replace(cfg, fit=replace(cfg.fit, fused=True, kernel="auto")))
+    monkeypatch.setattr(native, "unavailable", lambda: "native kernels: no C compiler (set CC, or install gcc)")
+    res = run("encode", images / "in", "-o", images / "out", "--preset", auto, "--device", "cpu", "-q")
+    assert res.exit_code == 0, res.output
+    (images / "out2").mkdir()
+    res = run("encode", images / "in", "-o", images / "out2", "--preset", auto, "--device", "cpu", "--json")
+    assert res.exit_code == 0, res.output
+    assert res.stderr.count("note: native kernels: no C compiler") == 1  # -q above said nothing
+    for line in (images / "out" / MANIFEST).read_text().splitlines():
+        assert "kernel" not in json.loads(line)["settings"]["config"]["fit"]  # torch's, as before "auto"
+    monkeypatch.setattr(native, "unavailable", lambda: None)
+    want = batch.settings(replace(cfg, fit=replace(cfg.fit, fused=True, kernel="native")), None, "cpu")
+    assert want["config"]["fit"]["kernel"] == "native"
+
+
 def test_a_grid_manifest_line_is_what_it_was_before_the_grid_family_took_a_device():
     """Grid batches trained on the CPU and recorded "auto" before --device reached them: a rerun
     with no device or with cpu matches those lines (the same bytes), a CUDA one does not."""

@@ -398,7 +398,18 @@ def test_release_block_pairs_rows_image_by_image(tmp_path):
     assert "| h40-d1.00 | 1500, 0.002 → 1500, 0.002 | 2 | +0.00 (+0.00 … +0.00) | +0.0% |" in text
     assert "| h80-d1.00 | 1500, 0.002 → 3000, 0.001 | 2 | +0.40 (+0.30 … +0.50) | +10.0% |" in text
     assert "settings only 1.1.0 ran: h176-d1.00" in text
+    assert "against release 1.1.0 (" in text and "against release 1.1.0's:" in text
     assert "Needs inrcodec results" in report.release_block(tmp_path / "old", tmp_path / "missing")
+    # another run of the same release, named as such; an "auto" kernel says what the rows ran
+    newer = json.loads((tmp_path / "new" / "inrcodec.json").read_text())
+    newer["provenance"]["config"]["encode_configs"]["h80"]["fit"].update(fused=True, kernel="auto")
+    for r in newer["rows"]:
+        r["kernel"] = "native" if r["image"] == "a" else "torch"
+    (tmp_path / "newer").mkdir()
+    (tmp_path / "newer" / "inrcodec.json").write_text(json.dumps(newer))
+    text = report.release_block(tmp_path / "new", tmp_path / "newer", "2.0 (torch's)", "the first 2.0 ladder")
+    assert "against the first 2.0 ladder (" in text and "against the first 2.0 ladder's:" in text
+    assert "| h80-d1.00 | 3000, 0.001 → 3000, 0.001, fused, kernel auto (native, torch ran) |" in text
 
 
 # --- paths in results -----------------------------------------------------------------------------

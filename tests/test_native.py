@@ -272,6 +272,20 @@ def test_auto_runs_native_where_it_can_and_torchs_kernels_elsewhere(crop, monkey
     assert all(torch.equal(a, b) for a, b in zip(nets[0].parameters(), nets[1].parameters()))
 
 
+def test_an_encode_records_the_kernels_that_ran(crop, library, monkeypatch):
+    """The stats (and so ``--json`` and the benchmark's rows) name the kernels the fit ran."""
+    from helpers import tiny_config
+
+    from inrcodec.encoder.pipeline import encode_array
+
+    monkeypatch.setattr(native, "load", lambda: native.Kernels(library))
+    monkeypatch.setattr(native, "unavailable", lambda: None)
+    cfg = tiny_config(steps=20, density=1.0, qat_steps=2)
+    auto = replace(cfg, fit=replace(cfg.fit, fused=True, kernel="auto"))
+    assert encode_array(crop[:16, :16], auto, "cpu").stats["kernel"] == "native"
+    assert encode_array(crop[:16, :16], cfg, "cpu").stats["kernel"] == "torch"
+
+
 def test_unavailable_says_why_once_a_process(monkeypatch):
     native.unavailable.cache_clear()
     calls = []
@@ -292,6 +306,30 @@ def record_fit(fit: FitConfig) -> dict:
     from inrcodec.config import EncodeConfig
 
     return record(EncodeConfig(fit=fit))["fit"]
+
+
+def test_a_compiler_without_openmp_builds_the_library_without_it_and_the_step_runs_one_chunk(tmp_path, monkeypatch):
+    """A compiler that cannot link OpenMP (clang without libomp) still gets the kernels: built
+    without it, the whole step runs as one chunk whatever torch's threads (the one-thread bits)."""
+    if why := _can_build():
+        pytest.skip(why)
+    cc = shutil.which(os.environ.get("CC", "") or "cc") or shutil.which("gcc")
+    wrapper = tmp_path / "cc-no-openmp"
+    wrapper.write_text(f'#!/bin/sh\nfor a in "$@"; do [ "$a" = -fopenmp ] && exit 1; done\nexec {cc} "$@"\n')
+    wrapper.chmod(0o755)
+    monkeypatch.setenv("CC", str(wrapper))
+    kernels = native.Kernels(native.build(tmp_path / "cache"))
+    assert not kernels.chunks_ok
+    if kernels.sgemm is None:
+        return
+    gen = torch.Generator().manual_seed(9)
+    dims = [26, 24, 24, 3]
+    weights = [torch.randn(o, i, generator=gen) / i**0.5 for i, o in zip(dims, dims[1:])]
+    biases = [torch.randn(o, generator=gen) * 0.1 for o in dims[1:]]
+    x, y = torch.rand(1024, dims[0], generator=gen) * 2 - 1, torch.rand(1024, 3, generator=gen)
+    one, ref = _raw_step(kernels, x, y, weights, biases, 1)
+    many, grads = _raw_step(kernels, x, y, weights, biases, 4)
+    assert many == one and all(map(torch.equal, grads, ref))
 
 
 def test_the_build_is_cached_and_written_whole(tmp_path):

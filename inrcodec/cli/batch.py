@@ -124,6 +124,7 @@ def encode_batch(srcs, output, force, cfg, regions, region_map, device, quiet, a
     from inrcodec.batch import settings
 
     def check():
+        nonlocal cfg
         from inrcodec.config import EncodeConfig, named_prior
 
         check_folder(output, srcs)
@@ -142,6 +143,7 @@ def encode_batch(srcs, output, force, cfg, regions, region_map, device, quiet, a
 
             if not ray_available():
                 raise ValueError(RAY_HINT)
+        cfg = _resolve_kernel(cfg, device, quiet)  # after the checks above: said only for a batch that runs
         want = settings(cfg, regions, device, threads)
         return want, plan(srcs, output, force, want)
 
@@ -154,6 +156,31 @@ def encode_batch(srcs, output, force, cfg, regions, region_map, device, quiet, a
     _report(items, output, time.perf_counter() - start, where, threads, quiet, as_json)
     if any(i.status == "failed" for i in items):
         sys.exit(1)
+
+
+def _resolve_kernel(cfg, device, quiet):
+    """A SIREN config's ``kernel="auto"`` made the kernels this machine runs, once for the whole
+    batch: every image's file is then made by the same kernels, the manifest records which, and a
+    worker that cannot run the native ones (another Ray node) fails in one line instead of
+    writing other bytes. Says once when torch's run instead."""
+    from dataclasses import replace
+
+    from inrcodec.config import EncodeConfig
+
+    if not isinstance(cfg, EncodeConfig) or cfg.fit.kernel != "auto":
+        return cfg
+    import torch
+
+    from inrcodec.encoder.fit import kernel_of
+
+    where = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    kernel = kernel_of(cfg.fit, where)
+    if kernel == "torch" and torch.device(where).type == "cpu" and not quiet:
+        from inrcodec.encoder import native
+
+        why = native.unavailable()
+        click.echo(f"note: {why}: the fits run torch's kernels (slower; other bytes in the last bits)", err=True)
+    return replace(cfg, fit=replace(cfg.fit, kernel=kernel))
 
 
 def _run(todo, output, force, cfg, regions, device, want, quiet, workers, ray, threads) -> str:

@@ -66,7 +66,9 @@ def mse_to_psnr(mse_pm1: float) -> float:
 def kernel_of(cfg: FitConfig, device: torch.device | str) -> str:
     """The kernels a fit with ``cfg`` runs on ``device``: "native" or "torch". On a GPU torch's
     are the fast ones; ``"auto"`` takes torch's where the native ones cannot run (no C compiler,
-    no AVX2), so the encode's stats record which ran (the bytes differ in the last bits)."""
+    no AVX2), so the encode's stats record which ran (the bytes differ in the last bits). Where
+    a torch exports no ``sgemm`` "native" runs the two passes, not the whole step; fits that do
+    not go through :func:`train` (RTL's joint region fit, RigL) keep torch's autograd."""
     if not cfg.fused or cfg.kernel == "torch" or torch.device(device).type != "cpu":
         return "torch"
     if cfg.kernel == "auto":

@@ -237,6 +237,15 @@ static void gemm(sgemm_t f, char ta, char tb, int m, int n, int k, float alpha, 
   f(&ta, &tb, &m, &n, &k, &alpha, a, &lda, b, &ldb, &beta, c, &ldc);
 }
 
+/* 1 when built with OpenMP (the whole step's chunks can run at once), else 0 */
+int inr_openmp(void) {
+#ifdef _OPENMP
+  return 1;
+#else
+  return 0;
+#endif
+}
+
 /* One step's arrays (see inr_siren_step); a chunk of rows reads and writes its own rows of them. */
 typedef struct {
   int level;

@@ -65,7 +65,9 @@ def _compiler() -> list[str]:
 
 def build(folder: Path | None = None) -> Path:
     """The compiled library for this source, compiler and machine: from the cache, or compiled
-    into it (to a temporary name, then renamed: a concurrent or killed build leaves no half file)."""
+    into it (to a temporary name, then renamed: a concurrent or killed build leaves no half file).
+    A compiler that cannot link OpenMP gets the library without it (the whole step then runs one
+    chunk at a time: :attr:`Kernels.chunks_ok`)."""
     if platform.machine().lower() not in ("x86_64", "amd64"):
         raise Unavailable(f"native kernels: x86-64 only (this machine is {platform.machine()})")
     cc = _compiler()
@@ -73,15 +75,29 @@ def build(folder: Path | None = None) -> Path:
         version = subprocess.run([*cc, "--version"], capture_output=True, text=True, timeout=30).stdout
     except (OSError, subprocess.SubprocessError) as e:
         raise Unavailable(f"native kernels: {cc[0]} does not run ({e})") from None
-    key = hashlib.sha256(
-        # what the library depends on: source, compiler, flags, the C library (libmvec) and the
-        # architecture; not the OS kernel's release, which would rebuild it after every update
-        "\0".join([SOURCE.read_text(), *cc, version, *FLAGS, *LIBS, platform.machine(), *platform.libc_ver()]).encode()
-    ).hexdigest()[:16]
     folder = cache_dir() if folder is None else folder
-    lib = folder / f"fused-kernels-{key}.so"
-    if lib.is_file():
-        return lib
+    variants = (FLAGS, tuple(f for f in FLAGS if f != "-fopenmp"))
+    libs = [folder / f"fused-kernels-{_key(cc, version, flags)}.so" for flags in variants]
+    for lib in libs:
+        if lib.is_file():
+            return lib
+    first: Unavailable | None = None
+    for flags, lib in zip(variants, libs, strict=True):
+        try:
+            return _compile(cc, flags, folder, lib)
+        except Unavailable as e:
+            first = first or e
+    raise first  # the OpenMP build's reason: the fuller one
+
+
+def _key(cc: list[str], version: str, flags: tuple[str, ...]) -> str:
+    """What the library depends on: source, compiler, flags, the C library (libmvec) and the
+    architecture; not the OS kernel's release, which would rebuild it after every update."""
+    parts = [SOURCE.read_text(), *cc, version, *flags, *LIBS, platform.machine(), *platform.libc_ver()]
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
+
+
+def _compile(cc: list[str], flags: tuple[str, ...], folder: Path, lib: Path) -> Path:
     try:
         folder.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".fused-kernels-", suffix=".so", dir=folder)
@@ -90,7 +106,7 @@ def build(folder: Path | None = None) -> Path:
     os.close(fd)
     try:
         res = subprocess.run(
-            [*cc, *FLAGS, str(SOURCE), "-o", tmp, *LIBS], capture_output=True, text=True, timeout=COMPILE_SECONDS
+            [*cc, *flags, str(SOURCE), "-o", tmp, *LIBS], capture_output=True, text=True, timeout=COMPILE_SECONDS
         )
         if res.returncode != 0:
             raise Unavailable(f"native kernels: {cc[0]} failed: {_why(res.stderr)}")
@@ -126,17 +142,14 @@ def _sgemm() -> int | None:
         return None
 
 
-def _torch_runs_libgomp() -> bool:
-    """Whether the OpenMP runtime in this process is GNU's alone (torch's wheels bundle libgomp):
-    the one the library links, so the whole step's chunks run on torch's own threads and MKL,
-    seeing their parallel region, runs each chunk's products on one thread. Beside another
-    runtime (Intel's libiomp5, in some builds of torch) it would not see it and could run chunks
-    times threads at once, so the step then runs as one chunk."""
+def _openmp_runtimes() -> set[str]:
+    """The OpenMP runtimes mapped into this process (libgomp, Intel's libiomp5, LLVM's libomp)."""
     try:
         maps = Path("/proc/self/maps").read_text()
     except OSError:
-        return False
-    return "libgomp" in maps and "libiomp" not in maps
+        return {"unknown"}
+    names = ("libgomp", "libiomp", "libomp")
+    return {line.split()[-1] for line in maps.splitlines() if any(n in line.rsplit("/", 1)[-1] for n in names)}
 
 
 class Kernels:
@@ -146,12 +159,20 @@ class Kernels:
 
     def __init__(self, path: Path, level: int | None = None) -> None:
         """``level`` (512 or 256) picks a path below the best this CPU has (the tests run both)."""
+        before = _openmp_runtimes()  # torch's, loaded with it
         try:
             self._lib = ctypes.CDLL(str(path))
         except OSError as e:
             raise Unavailable(f"native kernels: {path} does not load ({e})") from None
         self.level = int(self._lib.inr_level())
-        self.chunks_ok = _torch_runs_libgomp()  # the whole step may run chunks on several threads
+        # The whole step runs chunks of rows on several threads only on the runtime torch already
+        # runs, and only if that is GNU's alone (torch's wheels bundle libgomp): then its chunks run
+        # on torch's own threads and MKL, seeing their parallel region, runs each chunk's products
+        # on one thread. A library built without OpenMP, a second runtime loaded with it (a renamed
+        # copy, LLVM's libomp) or Intel's libiomp5 beside it: the step runs as one chunk.
+        after = _openmp_runtimes()
+        gnu_alone = len(before) == 1 and "libgomp" in next(iter(before)).rsplit("/", 1)[-1]
+        self.chunks_ok = bool(self._lib.inr_openmp()) and gnu_alone and after == before
         if self.level == 0:
             raise Unavailable("native kernels: this CPU has neither AVX-512 nor AVX2 with FMA")
         if level is not None:
@@ -282,6 +303,8 @@ def unavailable() -> str | None:
         load()
     except Unavailable as e:
         return str(e)
+    except (OSError, RuntimeError) as e:  # e.g. no home folder for the cache (Path.home)
+        return f"native kernels: {e}"
     return None
 
 
