@@ -166,13 +166,16 @@ class Kernels:
             raise Unavailable(f"native kernels: {path} does not load ({e})") from None
         self.level = int(self._lib.inr_level())
         # The whole step runs chunks of rows on several threads only on the runtime torch already
-        # runs, and only if that is GNU's alone (torch's wheels bundle libgomp): then its chunks run
-        # on torch's own threads and MKL, seeing their parallel region, runs each chunk's products
-        # on one thread. A library built without OpenMP, a second runtime loaded with it (a renamed
-        # copy, LLVM's libomp) or Intel's libiomp5 beside it: the step runs as one chunk.
+        # runs, and only if that is the GNU one torch's wheels bundle (torch/lib/libgomp*): then its
+        # chunks run on torch's own threads and MKL, seeing their parallel region, runs each chunk's
+        # products on one thread. A library built without OpenMP, a runtime the library brought in
+        # (a renamed copy, LLVM's libomp) or Intel's libiomp5 in the process: one chunk. (Other
+        # packages' own renamed copies, e.g. scikit-learn's, are theirs and do not matter.)
         after = _openmp_runtimes()
-        gnu_alone = len(before) == 1 and "libgomp" in next(iter(before)).rsplit("/", 1)[-1]
-        self.chunks_ok = bool(self._lib.inr_openmp()) and gnu_alone and after == before
+        torch_lib = str(Path(torch.__file__).parent / "lib") + "/"
+        torchs = any(p.startswith(torch_lib) and "libgomp" in p.rsplit("/", 1)[-1] for p in before)
+        intel = any("libiomp" in p.rsplit("/", 1)[-1] for p in before)
+        self.chunks_ok = bool(self._lib.inr_openmp()) and torchs and not intel and after == before
         if self.level == 0:
             raise Unavailable("native kernels: this CPU has neither AVX-512 nor AVX2 with FMA")
         if level is not None:
