@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image
 
 from benchmarks.runner import Experiment, Job
-from inrcodec.config import FIT_2_0, STEPS_2_0, record
+from inrcodec.config import CODER_2_0, FIT_2_0, STEPS_2_0, record
 from inrcodec.image import psnr
 from inrcodec.metrics import bpp
 
@@ -157,6 +157,7 @@ class Ladder:
     fused: bool = False  # the fused fit step (encoder/fused.py; release 2.0's ladder)
     sampler: str = "uniform"  # pixels of a fit step: uniform | importance (release 2.0's ladder) | error
     kernel: str = "torch"  # the fused step's kernels: torch | native | auto (release 2.0's ladder)
+    entropy_coder: str = "brotli"  # brotli | range | auto: each layer's section (release 2.0's ladder: auto)
 
     def steps_of(self, traj: Trajectory) -> int:
         return self.fit_steps if traj.fit_steps is None else traj.fit_steps
@@ -181,7 +182,9 @@ class Ladder:
                 kernel=self.kernel,
             ),
             prune=PruneConfig(density=min(traj.densities, default=1.0), steps=self.prune_steps, rewind=self.rewind),
-            coder=CoderConfig(weight_coder=self.weight_coder, qat_steps=self.qat_steps),
+            coder=CoderConfig(
+                weight_coder=self.weight_coder, qat_steps=self.qat_steps, entropy_coder=self.entropy_coder
+            ),
         )
 
 
@@ -211,11 +214,6 @@ LADDER_1_2 = Ladder(
     qat_steps=100,
 )
 
-# Release 2.0's ladder (issue 16, item 3): the same widths and schedules, fitted with the fused
-# step, the importance sampler and the native kernels, which together are 1.44-1.63x as fast a
-# step as 1.2's, so each trajectory takes 1.4x the steps in the same encode time
-# (inrcodec/config.py, STEPS_2_0; benchmarks/results/fit_speed-whole-importance.md). Its dense
-# points are the presets.
 # Release 2.0's first ladder: the fused step and the importance sampler with torch's kernels,
 # 1.15x release 1.2's steps (its results: benchmarks/results/archive/2.0.0-torch-kernels/). The
 # ablations measured on it (`steps`, `shared-mask`) keep it, so their committed rows still match.
@@ -225,6 +223,12 @@ LADDER_2_0_TORCH = replace(
     fused=True,
     sampler="importance",
 )
+# Release 2.0's ladder (issue 16, item 3): the same widths and schedules, fitted with the fused
+# step, the importance sampler and the native kernels, which together are 1.44-1.63x as fast a
+# step as 1.2's, so each trajectory takes 1.4x the steps in the same encode time
+# (inrcodec/config.py, STEPS_2_0; benchmarks/results/fit_speed-whole-importance.md). Its dense
+# points are the presets. Each layer's section is range-coded or Brotli-packed, whichever is
+# smaller (entropy_coder "auto", format v4).
 LADDER = replace(
     LADDER_1_2,
     trajectories=tuple(
@@ -233,6 +237,7 @@ LADDER = replace(
     fused=FIT_2_0["fused"],
     sampler=FIT_2_0["sampler"],
     kernel=FIT_2_0["kernel"],
+    entropy_coder=CODER_2_0["entropy_coder"],
 )
 
 # --quick: 256x256 crops, two operating points from one short trajectory (a smoke test).

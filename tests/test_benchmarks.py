@@ -299,7 +299,8 @@ def test_release_1_2_ladder_and_presets_are_the_archived_runs():
         old = config.PRESETS_1_2[name]
         assert as_json(replace(old, prune=replace(old.prune, rate=0.2))) == configs[f"h{old.arch.hidden}"]
         new = config.PRESETS[name]
-        assert replace(new, fit=old.fit) == old and new.fit.fused and new.fit.sampler == "importance"
+        assert replace(new, fit=old.fit, coder=old.coder) == old and new.fit.fused and new.fit.sampler == "importance"
+        assert new.coder == replace(old.coder, entropy_coder="auto")
         assert new.fit.steps == round(old.fit.steps * config.STEPS_2_0)
     for old, new in zip(LADDER_1_2.trajectories, LADDER.trajectories, strict=True):
         assert new.fit_steps == round(LADDER_1_2.steps_of(old) * config.STEPS_2_0)
@@ -308,7 +309,7 @@ def test_release_1_2_ladder_and_presets_are_the_archived_runs():
 def test_the_first_2_0_ladder_is_its_archived_run_and_the_presets_add_the_native_kernels():
     """LADDER_2_0_TORCH (what the steps and shared-mask ablations ran) is the ladder whose Kodak and
     photo rows were archived when the presets took the native kernels; the ladder now is the same
-    points with kernel "auto" and 1.4x release 1.2's steps instead of 1.15x."""
+    points with kernel "auto", 1.4x release 1.2's steps instead of 1.15x and entropy coder "auto"."""
     from benchmarks.codecs import LADDER, LADDER_2_0_TORCH
     from inrcodec import config
 
@@ -322,7 +323,9 @@ def test_the_first_2_0_ladder_is_its_archived_run_and_the_presets_add_the_native
     for old, new in zip(LADDER_2_0_TORCH.trajectories, LADDER.trajectories, strict=True):
         before, after = LADDER_2_0_TORCH.encode_config(old), LADDER.encode_config(new)
         assert after.fit.kernel == "auto" and before.fit.kernel == "torch"
-        assert replace(after, fit=replace(after.fit, kernel="torch", steps=before.fit.steps)) == before
+        assert after.coder.entropy_coder == "auto" and before.coder.entropy_coder == "brotli"
+        fit = replace(after.fit, kernel="torch", steps=before.fit.steps)
+        assert replace(after, fit=fit, coder=replace(after.coder, entropy_coder="brotli")) == before
 
 
 def test_a_codecs_curve_is_its_front():
