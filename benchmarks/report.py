@@ -35,6 +35,9 @@ PREVIOUS = "1.2.0"
 # Release 2.0's first ladder (torch's kernels in the fused step, 1.15x 1.2's steps), which the
 # presets' native kernels (1.4x the steps) replaced: "what the native step bought".
 TORCH_KERNELS = "2.0.0-torch-kernels"
+# The native step's ladder with every layer Brotli-packed, before the presets took entropy coder
+# "auto": "what range coding bought".
+BROTLI = "2.0.0-native-brotli"
 PUBLISHED_INR = ("COIN", "COIN++", "Struempler et al. 2022 (basic, 8-bit)", "C3", "Cool-chic 5.0")
 
 
@@ -295,6 +298,9 @@ def main(argv: list[str] | None = None) -> int:
         for name, folder in (("kernels-kodak", args.rd), ("kernels-photos", args.photos)):
             old = RESULTS / "archive" / TORCH_KERNELS / folder.name
             text = replace_block(text, name, release_block(old, folder, "2.0 (torch's)", "the first 2.0 ladder"))
+        for name, folder in (("coder-kodak", args.rd), ("coder-photos", args.photos)):
+            old = RESULTS / "archive" / BROTLI / folder.name
+            text = replace_block(text, name, release_block(old, folder, "2.0 (Brotli)", "the Brotli-packed ladder"))
         text = replace_block(text, "upscale", upscale_block(args.upscale))
         grid = args.upscale.with_name(f"{args.upscale.name}-grid-medium")  # the latent-grid family's
         text = replace_block(text, "upscale-grid", upscale_block(grid, "--preset grid-medium"))

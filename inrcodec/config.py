@@ -155,7 +155,7 @@ PRESETS: dict[str, EncodeConfig] = {
 }
 LADDER_PRESETS = ("low", "medium", "high")  # with a rate cap, these choose their width on RATE_LADDER
 # The default is the latent-grid family's `grid-medium` (Kodak: 27.58 dB at 0.226 bpp in 31 s of
-# one core, where `medium` gives 27.19 dB at 0.236 in 24 s, another day's run; docs/benchmark.md). An option only
+# one core, where `medium` gives 27.19 dB at 0.232 in 23 s, another day's run; docs/benchmark.md). An option only
 # the SIREN has (a rate cap, pruning, regions, a prior, its coders, a GPU) picks `medium` instead.
 DEFAULT_PRESET = "grid-medium"
 SIREN_DEFAULT_PRESET = "medium"

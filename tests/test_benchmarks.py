@@ -494,12 +494,12 @@ def test_bd_rate_agrees_with_the_bjontegaard_package_on_the_committed_curves():
       interpolants' gap grows with it: +0.8/+1.0 against WebP at +62 %, +1.4 against AVIF at
       +121 % in the first 2.0 run; +0.6/+0.7 and +0.3 in the native step's), BD-PSNRs within
       0.05 dB, on every pair; the headline, inrcodec against JPEG 4:2:0 on Kodak, within 0.4
-      points (-17.81 % ours, -17.56/-17.53 % pchip/akima; the first 2.0 ladder -16.62 against
+      points (-18.96 % ours, -18.68/-18.65 % pchip/akima; the first 2.0 ladder -16.62 against
       -16.32/-16.29; release 1.2's curve was within 0.1). The gap is the interpolants' curvature
       between measured points; at ratios below 1 it is largest on the long classical curves (11-12
       points from 23 to 42 dB), up to 0.56 points.
     - Plain 'cubic' on the whole curves is the method the span variant avoids: one cubic stretched
-      over JPEG's 23-42 dB bends where inrcodec has no points (headline -19.31 %, docs/benchmark.md).
+      over JPEG's 23-42 dB bends where inrcodec has no points (headline -20.44 %, docs/benchmark.md).
     """
     import warnings
 
