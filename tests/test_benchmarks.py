@@ -287,7 +287,7 @@ def test_rate_control_ladder_is_the_benchmark_ladder():
 
 def test_release_1_2_ladder_and_presets_are_the_archived_runs():
     """LADDER_1_2 makes exactly the encode configs of the archived 1.2 Kodak run (so its rows keep
-    their fingerprints), PRESETS_1_2 are its points, and 2.0's ladder differs only in the fit."""
+    their fingerprints), PRESETS_1_2 are its points, and 2.0's ladder differs only in the fit and the entropy coder."""
     from benchmarks.codecs import LADDER, LADDER_1_2
     from inrcodec import config
 
@@ -320,6 +320,12 @@ def test_the_first_2_0_ladder_is_its_archived_run_and_the_presets_add_the_native
         assert {f"h{t.hidden}": as_json(LADDER_2_0_TORCH.encode_config(t)) for t in LADDER_2_0_TORCH.trajectories} == (
             configs
         )
+    brotli = replace(LADDER, entropy_coder="brotli")
+    for path, ladder in (("kodak", LADDER), ("photos-first8", LADDER), ("archive/2.0.0-native-brotli/kodak", brotli)):
+        doc = json.loads((runner.RESULTS / path / "inrcodec.json").read_text())
+        assert {f"h{t.hidden}": as_json(ladder.encode_config(t)) for t in ladder.trajectories} == (
+            doc["provenance"]["config"]["encode_configs"]
+        ), path  # the committed rows are the ladder's (and the archived one the ladder before range coding)
     for old, new in zip(LADDER_2_0_TORCH.trajectories, LADDER.trajectories, strict=True):
         before, after = LADDER_2_0_TORCH.encode_config(old), LADDER.encode_config(new)
         assert after.fit.kernel == "auto" and before.fit.kernel == "torch"
