@@ -178,8 +178,7 @@ def _resolve_kernel(cfg, device, quiet):
     if kernel == "torch" and torch.device(where).type == "cpu" and not quiet:
         from inrcodec.encoder import native
 
-        why = native.unavailable()
-        click.echo(f"note: {why}: the fits run torch's kernels (slower; other bytes in the last bits)", err=True)
+        click.echo(native.fallback_note(native.unavailable()), err=True)
     return replace(cfg, fit=replace(cfg.fit, kernel=kernel))
 
 

@@ -240,7 +240,7 @@ def encode(
             from inrcodec.encoder import native
 
             if why := native.unavailable():  # not a GPU's fit: the native kernels could not run here
-                click.echo(f"note: {why}: the fit ran torch's kernels (slower; other bytes in the last bits)", err=True)
+                click.echo(native.fallback_note(why), err=True)
         return enc
 
     spec = run_guarded(check)

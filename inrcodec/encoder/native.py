@@ -298,6 +298,11 @@ class Kernels:
         return loss
 
 
+def fallback_note(why: str) -> str:
+    """The one line the command says when ``kernel="auto"`` fits with torch's kernels instead."""
+    return f"note: {why}: the fit ran torch's kernels (slower; other bytes in the last bits)"
+
+
 @cache
 def unavailable() -> str | None:
     """Why the kernels cannot run here (one line), or None: what ``kernel="auto"`` asks, once a
