@@ -237,6 +237,19 @@ class StepsConfig(Recorded):
     factors: tuple[int, ...] = (1, 2, 4)  # multiples of each width's ladder fit steps (1: the ladder's own)
     anchor: str = "photos-first8"  # committed results whose JPEG 4:2:0 rows the curves are compared with
     steps: int | None = None  # the x1 fit steps of every width (None: the ladder's for that width; --quick sets a few)
+    ladder: str = "2.0-torch"  # the ladder whose points are refitted: 2.0-torch (LADDER_2_0_TORCH) | 2.0 (LADDER)
+
+
+@dataclass(frozen=True)
+class TopConfig(StepsConfig):
+    """top: SIREN points above the `high` preset (issue 14, item 6: the curve should reach 32 dB at
+    no more than 1 bpp, with a point above `high` if that is what it needs): the presets' ladder
+    (native kernels, range coding) at `high`'s width and wider, widths beyond the ladder fitted with
+    its widest point's steps and peak learning rate, at the ladder's steps and twice them."""
+
+    widths: tuple[int, ...] = (144, 176, 208)  # `high`'s width (144) and two wider networks
+    factors: tuple[int, ...] = (1, 2)  # multiples of the widest ladder point's fit steps
+    ladder: str = "2.0"  # release 2.0's ladder as the presets run it
 
 
 class Ablation(Experiment):
@@ -301,6 +314,14 @@ def _at_rate(bpp: float, curve: list[dict]) -> float | None:
     if not rates[0] <= np.log(bpp) <= rates[-1]:
         return None
     return float(np.interp(np.log(bpp), rates, [c["psnr"] for c in curve]))
+
+
+def _rate_at(psnr: float, curve: list[dict]) -> float | None:
+    """The bpp ``curve`` needs for ``psnr``, linear in log-rate between its points (None outside them)."""
+    pts = sorted(curve, key=lambda c: c["psnr"])
+    if not pts or not pts[0]["psnr"] <= psnr <= pts[-1]["psnr"]:
+        return None
+    return float(np.exp(np.interp(psnr, [c["psnr"] for c in pts], np.log([c["bpp"] for c in pts]))))
 
 
 def _bd(anchor: list[dict], test: list[dict]) -> str:
@@ -1604,13 +1625,20 @@ class Steps(LadderPoints):
 
     def scope(self, prov: dict) -> str:
         fit = self._config(self.setup.widths[0], 1).fit
-        return f"full size, release 2.0's first ladder fit (batch {fit.batch}, {fit.sampler} sampler, torch's kernels)"
+        if self.setup.ladder == "2.0-torch":
+            return (
+                f"full size, release 2.0's first ladder fit (batch {fit.batch}, {fit.sampler} sampler, torch's kernels)"
+            )
+        return f"full size, release 2.0's ladder fit (batch {fit.batch}, {fit.sampler} sampler, kernel {fit.kernel})"
 
     def _config(self, hidden: int, factor: int) -> EncodeConfig:
-        from benchmarks.codecs import LADDER_2_0_TORCH as LADDER
-        from benchmarks.codecs import Trajectory
+        from benchmarks.codecs import LADDER as LADDER_2_0
+        from benchmarks.codecs import LADDER_2_0_TORCH, Trajectory
 
-        traj = next((t for t in LADDER.trajectories if t.hidden == hidden), Trajectory(hidden=hidden, densities=()))
+        LADDER = {"2.0-torch": LADDER_2_0_TORCH, "2.0": LADDER_2_0}[self.setup.ladder]
+        widest = max(LADDER.trajectories, key=lambda t: t.hidden)
+        beyond = Trajectory(hidden=hidden, densities=(), fit_steps=LADDER.steps_of(widest), lr=LADDER.lr_of(widest))
+        traj = next((t for t in LADDER.trajectories if t.hidden == hidden), beyond)
         if self.setup.steps is not None:
             traj = replace(traj, fit_steps=self.setup.steps)
         cfg = LADDER.encode_config(replace(traj, densities=()))
@@ -1686,6 +1714,56 @@ class Steps(LadderPoints):
         )
 
 
+class Top(Steps):
+    """What a SIREN point above `high` reaches: wider networks and more steps at the top of the
+    presets' ladder, against JPEG's 32 dB (issue 14, item 6)."""
+
+    name, label = "top", "SIREN points above the high preset"
+    question = (
+        "Can a SIREN point above `high` (a wider network, more steps) reach 32 dB at no more than 1 bpp,"
+        " and at what encode time?"
+    )
+    Config = TopConfig
+    quick = TopConfig(widths=(16, 20), factors=(1, 2), steps=60)
+
+    def summary(self, doc: dict) -> str:
+        """Each point against JPEG 4:2:0 on the same images: its PSNR at the point's rate and the
+        rate it needs for the point's PSNR (the issue's bar is a point at 32 dB under 1 bpp)."""
+        s = self.setup
+        by = {c["setting"]: c for c in doc["curve"]}
+        times = _encode_s(doc)
+        jpeg = self._jpeg(sorted({r["image"] for r in doc["rows"]})) or []
+        lines = md.table(
+            (
+                "width",
+                "steps",
+                "fit steps",
+                "bpp",
+                "PSNR (dB)",
+                "JPEG 4:2:0 at that bpp (dB)",
+                "rate against JPEG at that PSNR",
+                "encode s",
+            )
+        )
+        for h in s.widths:
+            for k in s.factors:
+                c = by.get(self._setting(h, k))
+                if c is None:
+                    continue
+                at = _at_rate(c["bpp"], jpeg)
+                need = _rate_at(c["psnr"], jpeg)
+                cells = (h, f"×{k}", self._config(h, k).fit.steps, f"{c['bpp']:.3f}", f"{c['psnr']:.2f}")
+                cells += (md.fmt(at, ".2f"), md.MISSING if need is None else f"{(c['bpp'] / need - 1) * 100:+.1f}%")
+                lines.append(md.row((*cells, md.fmt(times.get(self._setting(h, k)), ".0f"))))
+        return _with_note(
+            lines,
+            "Means over the images. Widths beyond the ladder's widest take its steps and peak learning rate; x2"
+            " doubles the steps (the cosine schedule stretched); each is the ladder's QAT, bit allocation and coder;"
+            " encode s: the whole encode on one core. JPEG 4:2:0: the mean curve of"
+            f" `{s.anchor}`'s rows for the same images, read linearly in log-rate.",
+        )
+
+
 ABLATIONS: dict[str, type[Ablation]] = {
     a.name: a
     for a in (
@@ -1703,6 +1781,7 @@ ABLATIONS: dict[str, type[Ablation]] = {
         SharedMask,
         RateControlAblation,
         Steps,
+        Top,
     )
 }
 

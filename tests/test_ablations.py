@@ -161,6 +161,36 @@ def test_steps_jobs_are_the_ladder_points_with_more_steps_at_full_size():
     assert exp.crop(256) is None
 
 
+def test_top_jobs_are_the_high_preset_and_wider_networks_on_its_schedule():
+    """The top ablation's x1 point at width 144 is the `high` preset as it encodes; wider networks
+    change only the width (the widest ladder point's steps and learning rate); x2 only the steps."""
+    from inrcodec.config import PRESETS
+
+    exp = ablations.Top()
+    fitted = lambda cfg: {k: v for k, v in record(cfg).items() if k in ("arch", "fit", "coder")}  # noqa: E731
+    high = fitted(PRESETS["high"])  # a dense point: the pruning schedule does not act
+    assert fitted(exp._config(144, 1)) == high
+    for h, k in ((176, 1), (208, 2)):
+        config = fitted(exp._config(h, k))
+        assert config["arch"]["hidden"] == h and config["fit"]["steps"] == k * high["fit"]["steps"]
+        config["arch"]["hidden"], config["fit"]["steps"] = high["arch"]["hidden"], high["fit"]["steps"]
+        assert config == high
+    assert exp.crop(256) is None
+
+
+@pytest.mark.slow
+def test_quick_top_ablation_end_to_end(tmp_path):
+    doc, table = _quick(tmp_path, "top")
+    assert doc["complete"] and sorted(doc["settings"]) == ["h16-x1", "h16-x2", "h20-x1", "h20-x2"]
+    assert "| 16 | ×1 | 60 |" in table and "| 20 | ×2 | 120 |" in table
+
+
+def test_rate_at_reads_a_curve_in_log_rate_and_refuses_to_extrapolate():
+    curve = [{"bpp": 0.1, "psnr": 25.0}, {"bpp": 0.4, "psnr": 29.0}]
+    assert ablations._rate_at(27.0, curve) == pytest.approx(0.2)
+    assert ablations._rate_at(24.0, curve) is None and ablations._rate_at(30.0, curve) is None
+
+
 @pytest.mark.slow
 def test_quick_steps_ablation_end_to_end(tmp_path):
     doc, table = _quick(tmp_path, "steps")
