@@ -196,6 +196,8 @@ def sweep_folder(args: argparse.Namespace) -> str:
     name += f"-rdo{args.rdo_levels}" if args.rdo_levels else ""
     name += "-at-" + "-".join(args.rdo_at) if args.rdo_at else ""
     name += f"-tune{args.tune_steps}" if args.tune_steps else ""
+    name += f"-{args.sampler}" if args.sampler != "uniform" else ""
+    name += "-at-" + "-".join(args.sampler_at) if args.sampler_at else ""
     return f"{name}-first{args.n_images}"
 
 
@@ -230,6 +232,9 @@ def ladder_points(args: argparse.Namespace) -> tuple[LatentConfig, ...]:
         )
     if args.tune_steps:  # where the rounding runs
         points = tuple(replace(pt, tune_steps=args.tune_steps) if pt.rdo_levels else pt for pt in points)
+    if args.sampler != "uniform":
+        at = args.sampler_at
+        points = tuple(replace(pt, sampler=args.sampler) if not at or pt.init in at else pt for pt in points)
     points += (replace(points[-1], lam=args.top_lam),) if args.top_lam is not None else ()
     first_full = next(pt for pt in points if pt.finest == 0)  # grid-xhigh's point, as the options make it
     points = tuple(pt for pt in points if pt.lam not in args.drop_lams)
@@ -750,6 +755,17 @@ def main(argv: list[str] | None = None) -> int:
         "latents, then the rounding again (LatentConfig.tune_steps; folder -tune<N>)",
     )
     p.add_argument(
+        "--sampler",
+        choices=("uniform", "importance"),
+        default="uniform",
+        help="the pixels a training step reads (LatentConfig.sampler; folder -<sampler>; default uniform)",
+    )
+    p.add_argument(
+        "--sampler-at",
+        metavar="NAMES",
+        help="with --sampler: only at the points these inits of --init start, comma-separated (folder -at-<names>)",
+    )
+    p.add_argument(
         "--reuse",
         type=Path,
         action="append",
@@ -862,6 +878,9 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--rdo-at: inits of --init, with --rdo-levels")
     if args.tune_steps and (not args.rdo_levels or not 0 < args.tune_steps <= 100_000):
         p.error("--tune-steps: 1..100000, with --rdo-levels")
+    args.sampler_at = tuple(args.sampler_at.split(",")) if args.sampler_at else ()
+    if args.sampler_at and (args.sampler == "uniform" or not set(args.sampler_at) <= set(args.init)):
+        p.error("--sampler-at: inits of --init, with --sampler")
     if args.init:  # an init that fits no point of this ladder would only rename the folder
         started = {pt.init for pt in ladder_points(args)}
         if unused := [name for name in args.init if name not in started]:

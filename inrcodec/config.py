@@ -385,6 +385,11 @@ class LatentConfig:
     # if its D + lambda R went down, then rounded again (encoder.latent_tune; 0: none). The presets'
     # six full-resolution points take 500 (LATENT_FULL_TUNE_STEPS)
     tune_steps: int = 0
+    # which pixels a training step reads: "uniform" (a fresh random permutation of the image,
+    # batch by batch) or "importance" (encoder.sampling.Importance, the SIREN's: half the batch in
+    # proportion to each pixel's last seen error, half uniform, the loss weighted back to an
+    # unbiased mean)
+    sampler: str = "uniform"
     weight_bits: int = 8  # unused: pack() picks the synthesis' bit depth (6..10) by D + lambda R
     seed: int = 0  # torch seed of the synthesis init and the batch order
 
@@ -415,6 +420,8 @@ class LatentConfig:
             raise ValueError("rdo_levels must be in 0..levels")
         if not 0 <= self.tune_steps <= 100_000:
             raise ValueError("tune_steps must be in 0..100000")
+        if self.sampler not in ("uniform", "importance"):
+            raise ValueError(f"sampler must be uniform or importance, not {self.sampler!r}")
         if self.rdo_levels and self.context != "checkerboard":
             raise ValueError("rdo_levels needs context='checkerboard' (the rates it weighs are that model's)")
 
@@ -435,6 +442,7 @@ LATENT_ADDED = {
     "network_rate": 0.0,
     "rdo_levels": 0,
     "tune_steps": 0,
+    "sampler": "uniform",
 }
 
 

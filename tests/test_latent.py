@@ -77,6 +77,33 @@ def test_fit_is_repeatable(fitted):
     assert latent.fit(_image(), TINY).data == fitted.data
 
 
+def test_the_importance_sampler_weights_the_loss_and_learns_the_errors():
+    """With weights the step's D is the weighted mean of each pixel's squared error (its errors
+    kept for the sampler); all-ones weights give the plain loss; a fit with the importance
+    sampler repeats to the bit, draws other pixels than the permutation, and still learns."""
+    cfg = replace(TINY, context="checkerboard", rate_sample=64)
+    model = LatentImage(24, 32, cfg)
+    arr = _image()
+    xy, colours = latent.coords.grid(24, 32), torch.from_numpy(latent.to_unit(arr).reshape(-1, 3))
+    pixels = torch.arange(0, 24 * 32, 3)
+    losses = []
+    for weights in (None, torch.ones(len(pixels)), torch.linspace(0.5, 1.5, len(pixels))):
+        step = latent.Step(model, torch.Generator().manual_seed(0))
+        loss, mse = step.loss(xy, colours, pixels, 0.9, weights)
+        sq = ((model(xy[pixels], model.rounded()) - colours[pixels]) ** 2).mean(1)
+        assert torch.allclose(step.errors, sq.detach(), atol=1e-6)
+        want = (sq.detach() * (1 if weights is None else weights)).mean() / 4
+        assert float(mse.detach()) == pytest.approx(float(want), rel=1e-5)
+        losses.append(float(loss.detach()))
+    assert losses[0] == pytest.approx(losses[1], rel=1e-6) and losses[2] != pytest.approx(losses[0], rel=1e-6)
+    sampled = replace(TINY, sampler="importance")
+    first = latent.fit(arr, sampled)
+    assert latent.fit(arr, sampled).data == first.data
+    assert first.data != latent.fit(arr, TINY).data and first.psnr > 15
+    with pytest.raises(ValueError, match="sampler"):
+        replace(TINY, sampler="error")
+
+
 def test_stream_decodes_at_any_size(fitted):
     stream = v5.read(fitted.data)
     big = render(stream, 64, 48)

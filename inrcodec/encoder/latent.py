@@ -40,7 +40,7 @@ from inrcodec import coords
 from inrcodec.config import LatentConfig
 from inrcodec.decoder.latent import render as decode_latent
 from inrcodec.decoder.latent import taps
-from inrcodec.encoder import latent_init, latent_rdo, latent_tune
+from inrcodec.encoder import latent_init, latent_rdo, latent_tune, sampling
 from inrcodec.encoder.latent_context import ContextModel, Pyramid
 from inrcodec.format.checkerboard import ARM_NAMES, FRAC, encode_latents
 from inrcodec.format.errors import FormatError
@@ -317,6 +317,7 @@ class Step:
         noise = torch.rand(model.pyramid.total, generator=generator) - 0.5
         self.noise = torch.cat([noise, noise]).to(device)
         self._staged: tuple[float, torch.Tensor] | None = None  # "soft-fast": (a, the table transformed)
+        self.errors: torch.Tensor | None = None  # the last batch's squared error per pixel (for a sampler)
         if model.arm is not None:  # every latent's context positions, masks and anchor flag, once
             near, ok, anchor = model.pyramid.contexts(*model.pyramid.sample(0, None)[:2])
             self.near, self.near_ok = near.to(torch.int32).to(device), ok.to(torch.float32).to(device)
@@ -351,9 +352,16 @@ class Step:
         return self._staged[1]
 
     def loss(
-        self, xy: torch.Tensor, colours: torch.Tensor, pixels: torch.Tensor, done: float
+        self,
+        xy: torch.Tensor,
+        colours: torch.Tensor,
+        pixels: torch.Tensor,
+        done: float,
+        pixel_weights: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(D + lambda R, D) of a batch of ``pixels``, D the MSE of [0, 1] colours."""
+        """(D + lambda R, D) of a batch of ``pixels``, D the MSE of [0, 1] colours (each pixel's
+        squared error times its ``pixel_weights``, an importance sampler's, when given). The batch's
+        per-pixel squared errors (mean over colours, detached) are left in ``self.errors``."""
         model, cfg, pyr = self.model, self.model.cfg, self.model.pyramid
         tap_at, tap_w = self.taps.at(pixels)
         parts = [tap_at.reshape(-1)]
@@ -368,7 +376,9 @@ class Step:
         feats = (tapped.view(tap_at.shape) * tap_w).sum(0).flatten(1)  # (n, levels * channels)
         fourier = fourier_features(xy.index_select(0, pixels), cfg.pe_levels)[:, 2:]
         pred = model.synthesis(torch.cat([feats, fourier], dim=1))
-        mse = torch.mean((pred - colours.index_select(0, pixels)) ** 2) / 4.0  # on [0, 1] colours
+        sq = ((pred - colours.index_select(0, pixels)) ** 2).mean(1)
+        self.errors = sq.detach()
+        mse = (sq if pixel_weights is None else sq * pixel_weights).mean() / 4.0  # on [0, 1] colours
         if model.arm is not None:
             k = at.shape[0]
             own, near = rest.split([k, rest.numel() - k])
@@ -467,6 +477,7 @@ def fit(
     train = Step(model, gen)
     n = h * w
     order, at, step = torch.randperm(n, generator=gen).to(dev), 0, 0
+    sampler = sampling.make(cfg.sampler, n, cfg.batch) if cfg.sampler != "uniform" else None
     while step < cfg.steps:
         # Progress through the schedule: by steps, or by CPU time when a budget is set.
         done = step / cfg.steps
@@ -474,14 +485,22 @@ def fit(
             done = max(done, (time.process_time() - t0) / cfg.seconds)
         if done >= 1.0:
             break
-        if at + cfg.batch > n:
-            order, at = torch.randperm(n, generator=gen).to(dev), 0
-        idx = order[at : at + cfg.batch]
-        at += cfg.batch
+        weights = None
+        if sampler is not None:  # drawn on the CPU from the one generator: the same pixels on any device
+            idx = sampler.draw(gen)
+            weights = sampler.weights().to(dev)
+            idx = idx.to(dev)
+        else:
+            if at + cfg.batch > n:
+                order, at = torch.randperm(n, generator=gen).to(dev), 0
+            idx = order[at : at + cfg.batch]
+            at += cfg.batch
         scale = 0.5 * (1 + math.cos(math.pi * done))
         for g, lr in zip(opt.param_groups, base):
             g["lr"] = lr * (0.01 + 0.99 * scale)
-        loss, mse = train.loss(xy, colours, idx, done)
+        loss, mse = train.loss(xy, colours, idx, done, weights)
+        if sampler is not None:
+            sampler.observe(idx, train.errors)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         adam_step(opt, model.flat.detach()[: model.pyramid.sizes[0]], cfg.lr_finest)
