@@ -99,7 +99,9 @@ def probe(path: str | os.PathLike) -> ImageInfo:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(path) as img:
                 info = _info(img)
-    except (Image.DecompressionBombError, OSError, SyntaxError, ValueError) as e:
+    except Image.DecompressionBombError:  # Pillow's own limit, far above ours: said as ours
+        raise ImageError(f"{path}: is over the {MAX_PIXELS} pixel limit") from None
+    except (OSError, SyntaxError, ValueError) as e:
         raise ImageError(f"{path}: cannot read image ({e})") from None
     _check(info, path)
     return info
@@ -149,7 +151,9 @@ def load(path: str | os.PathLike, data: bytes | None = None) -> np.ndarray:
             arr = np.asarray(img, dtype=np.uint8)
     except ImageError:
         raise
-    except (Image.DecompressionBombError, OSError, SyntaxError, ValueError) as e:
+    except Image.DecompressionBombError:
+        raise ImageError(f"{path}: is over the {MAX_PIXELS} pixel limit") from None
+    except (OSError, SyntaxError, ValueError) as e:
         why = re.sub(r"<_io\.BytesIO object at 0x[0-9a-f]+>", repr(str(path)), str(e))
         raise ImageError(f"{path}: cannot read image ({why})") from None
     if arr.ndim == 2:

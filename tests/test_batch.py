@@ -320,15 +320,15 @@ def test_a_rate_capped_grid_batch_writes_what_single_encodes_write(images, tiny_
 
 def test_a_latent_manifest_line_is_what_it_was_before_the_quantizer_field():
     """Outputs of a grid-* batch made before LatentConfig.quantizer, lr_finest, init,
-    network_rate, rdo_levels and tune_steps existed still match their manifest lines: those fields are
-    recorded only away from their old behaviour."""
+    network_rate, rdo_levels, tune_steps and sampler existed still match their manifest lines: those
+    fields are recorded only away from their old behaviour."""
     from dataclasses import asdict, replace
 
     from inrcodec.config import LATENT_LADDER
 
     cfg = LATENT_LADDER[1]  # grid-low before the proxy
     before = asdict(cfg)
-    for name in ("quantizer", "lr_finest", "init", "network_rate", "rdo_levels", "tune_steps"):  # from before them
+    for name in ("quantizer", "lr_finest", "init", "network_rate", "rdo_levels", "tune_steps", "sampler"):
         del before[name]
     assert batch.settings(cfg, None, None)["config"] == json.loads(json.dumps(before))
     assert batch.settings(replace(cfg, quantizer="soft"), None, None)["config"]["quantizer"] == "soft"
@@ -338,6 +338,7 @@ def test_a_latent_manifest_line_is_what_it_was_before_the_quantizer_field():
     rounded = replace(cfg, context="checkerboard", rdo_levels=2)
     assert batch.settings(rounded, None, None)["config"]["rdo_levels"] == 2
     assert batch.settings(replace(rounded, tune_steps=500), None, None)["config"]["tune_steps"] == 500
+    assert batch.settings(replace(cfg, sampler="importance"), None, None)["config"]["sampler"] == "importance"
 
 
 def test_a_siren_manifest_line_is_what_it_was_before_the_kernel_field():

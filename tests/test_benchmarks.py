@@ -692,6 +692,8 @@ def test_latent_grid_proxy_options_shape_the_ladder(capsys):
         rdo_levels=4,
         rdo_at=("full-v1",),
         tune_steps=0,
+        sampler="uniform",
+        sampler_at=(),
         **vars(args),
     )
     assert lg.ladder_points(sweep) == LATENT_RDO_LADDER
@@ -814,6 +816,8 @@ def test_long_fit_gives_the_named_points_the_full_resolution_points_training():
         rdo_levels=4,
         rdo_at=("full-v1",),
         tune_steps=0,
+        sampler="uniform",
+        sampler_at=(),
     )
     points = lg.ladder_points(args)
     changed = 0
@@ -855,7 +859,7 @@ def test_sweep_folders_name_every_option_away_from_its_default():
     import argparse
 
     from benchmarks import latent_grid as lg
-    from inrcodec.config import LATENT_RDO_LADDER
+    from inrcodec.config import LATENT_PRESET_LADDER, LATENT_RDO_LADDER
 
     plain = {
         "stage2": False,
@@ -878,6 +882,8 @@ def test_sweep_folders_name_every_option_away_from_its_default():
         "rdo_levels": 0,
         "rdo_at": (),
         "tune_steps": 0,
+        "sampler": "uniform",
+        "sampler_at": (),
         "n_images": 4,
     }
     proxy = {"quantizer": "soft-fast", "proxy_steps": 0.92, "full_res_uniform": True}
@@ -910,6 +916,28 @@ def test_sweep_folders_name_every_option_away_from_its_default():
     ):
         assert lg.sweep_folder(argparse.Namespace(**{**plain, **changes})) == folder
         assert (lg.OUT / folder / "latent-proto.json").is_file()
+    # --sampler at the points --sampler-at's inits start (the importance probe's folder)
+    sampled = {
+        **plain,
+        **presets,
+        "top_lam": 2.5e-4,
+        "full_res_lams": (7e-3, 5e-3, 3e-3),
+        "drop_lams": (2e-3, 1e-3),
+        "init": ("quarter-v2", "half-v1", "full-v1"),
+        "network_rate": 1.0,
+        "network_rate_at": ("quarter-v2",),
+        "rdo_levels": 4,
+        "rdo_at": ("full-v1",),
+        "tune_steps": 500,
+        "sampler": "importance",
+        "sampler_at": ("full-v1",),
+    }
+    folder = lg.sweep_folder(argparse.Namespace(**sampled))
+    assert folder.endswith("-rdo4-at-full-v1-tune500-importance-at-full-v1-first4")
+    assert (lg.OUT / folder / "latent-proto.json").is_file()
+    points = lg.ladder_points(argparse.Namespace(**sampled))
+    assert [p.sampler for p in points] == ["uniform"] * 4 + ["importance"] * 6
+    assert tuple(replace(p, sampler="uniform") for p in points) == LATENT_PRESET_LADDER
     # --synthesis-scale: every point's synthesis width times the factor, rounded, nothing else
     half = lg.ladder_points(argparse.Namespace(**{**plain, **proxy, "synthesis_scale": 0.5}))
     full = lg.ladder_points(argparse.Namespace(**{**plain, **proxy}))

@@ -217,6 +217,35 @@ def test_encode_warns_of_an_inr_file_under_an_image_name(tmp_path, crop, tiny):
     assert res.exit_code == 0 and res.stderr == ""
 
 
+def test_an_output_folder_takes_the_default_name(tmp_path, crop, tiny):
+    """-o naming a folder (with or without its slash) writes the default name in it, for encode
+    and decode alike; the warning for an image's extension is not said for an output refused anyway."""
+    image.save(crop, tmp_path / "c.png")
+    (tmp_path / "out").mkdir()
+    res = run("encode", tmp_path / "c.png", "--preset", tiny, "--steps", 20, "-o", f"{tmp_path / 'out'}/", "-q")
+    assert res.exit_code == 0 and (tmp_path / "out" / "c.inr").read_bytes()[:3] == b"INR"
+    res = run("decode", tmp_path / "out" / "c.inr", "-o", tmp_path / "out", "-q")
+    assert res.exit_code == 0 and Image.open(tmp_path / "out" / "c.decoded.png").size == crop.shape[1::-1]
+    res = run("encode", tmp_path / "c.png", "--preset", tiny, "-o", tmp_path / "c.png")
+    assert res.exit_code == 1 and "warning" not in res.stderr and "is the input" in res.stderr
+
+
+def test_a_link_to_nothing_as_output_is_refused_before_the_work(tmp_path, crop, tiny, monkeypatch):
+    import inrcodec.encoder.pipeline as pipeline
+
+    image.save(crop, tmp_path / "c.png")
+    (tmp_path / "c.inr").symlink_to(tmp_path / "nowhere" / "x.inr")
+    monkeypatch.setattr(pipeline, "encode_array", lambda *a, **k: pytest.fail("the encoder ran"))
+    fails("encode", tmp_path / "c.png", "--preset", tiny, match="c.inr: exists; pass --force")
+
+
+def test_an_os_error_is_one_line_naming_its_file():
+    from inrcodec.cli.guard import message
+
+    assert message(PermissionError(13, "Permission denied", "sub/x.png")) == "sub/x.png: permission denied"
+    assert message(ValueError("x.png: no such file")) == "x.png: no such file"
+
+
 def test_decode_refuses_formats_pillow_only_reads(tmp_path, encoded_scalar):
     """.inr is registered with Pillow to read (our plugin), not to write: one line, before the render."""
     src = tmp_path / "x.inr"
@@ -413,7 +442,15 @@ BAD_INPUTS = [  # (command line, exit status, the last line of stderr), in a fol
     ("encode img.png", 1, "Error: img.inr: exists; pass --force to overwrite it, or -o to name another file"),
     ("encode img.png -o img.png --force", 1, "Error: img.png: is the input; name another output with -o"),
     ("encode img.png -o nodir/x.inr", 1, "Error: nodir/x.inr: no such folder 'nodir'"),
-    ("encode img.png -o .", 2, "Error: Invalid value for '-o' / '--output': File '.' is a directory."),
+    ("encode img.png -o .", 1, "Error: img.inr: exists; pass --force to overwrite it, or -o to name another file"),
+    (
+        "encode img.png -o nodir/",
+        2,
+        "Error: Invalid value for '-o' / '--output': nodir/: no such folder (a name ending in a slash names a folder)",
+    ),
+    ("encode img.png -o img.png/x.inr", 1, "Error: img.png/x.inr: 'img.png' is a file, not a folder"),
+    ("encode huge.png", 1, "Error: huge.png: is over the 67108864 pixel limit"),
+    ("encode img.png --threads 1000", 2, "Error: Invalid value for '--threads': 1000 is not in the range 1<=x<=256."),
     (
         "encode img.png --preset nope",
         2,
@@ -439,7 +476,27 @@ BAD_INPUTS = [  # (command line, exit status, the last line of stderr), in a fol
     ),
     ("decode img.inr -o img.xyz", 1, "Error: img.xyz: unknown output image format '.xyz'"),
     ("decode img.inr -o img.inr --force", 1, "Error: img.inr: is the input; name another output with -o"),
+    (
+        "decode img.inr -o .",
+        1,
+        "Error: img.decoded.png: exists; pass --force to overwrite it, or -o to name another file",
+    ),
 ]
+
+
+def _png_header(width: int, height: int) -> bytes:
+    """A PNG that is only its header (IHDR, IEND): enough for Pillow to read the size and refuse it."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+        + chunk(b"IEND", b"")
+    )
 
 
 @pytest.fixture
@@ -453,6 +510,7 @@ def bad_input_folder(tmp_path, monkeypatch, encoded_scalar):
     (tmp_path / "img.decoded.png").write_bytes(b"precious")
     (tmp_path / "notes.png").write_text("not an image\n")
     Image.fromarray(np.zeros((1, 1, 3), np.uint8)).save(tmp_path / "dot.png")
+    (tmp_path / "huge.png").write_bytes(_png_header(20000, 20000))
     monkeypatch.chdir(tmp_path)
 
     def tripwire(*args, **kwargs):
@@ -836,6 +894,6 @@ def test_a_name_the_system_cannot_look_up_is_one_line_not_a_traceback(tmp_path):
     """A path whose lookup itself fails (a name over the file system's limit) is neither a folder
     nor an image: one line naming it, exit 1, for encode and decode alike."""
     long = tmp_path / ("x" * 300 + ".png")
-    fails("encode", long, "-o", tmp_path / "a.inr", match="File name too long")
-    fails("decode", long.with_suffix(".inr"), "-o", tmp_path / "a.png", match="File name too long")
+    fails("encode", long, "-o", tmp_path / "a.inr", match="file name too long")
+    fails("decode", long.with_suffix(".inr"), "-o", tmp_path / "a.png", match="file name too long")
     _only(tmp_path)

@@ -129,9 +129,7 @@ def _tail(seed: str, step: str):
         click.option("--layers", type=click.IntRange(min=1), help="sine layers (first included)"),
         click.option("--seed", type=click.IntRange(min=0), help=seed),
         click.option("--device", help="cpu, cuda, mps (default: best available)"),
-        click.option(
-            "--threads", type=click.IntRange(min=1), default=1, show_default=True, help="CPU threads for torch"
-        ),
+        click.option("--threads", type=ranges.THREADS, default=1, show_default=True, help="CPU threads for torch"),
         click.option("--fresh", is_flag=True, help="discard a run already in the output folder"),
         click.option("-q", "--quiet", is_flag=True, help=f"no line per {step}"),
     )

@@ -35,4 +35,11 @@ def run_guarded(fn):
     except KeyboardInterrupt:
         interrupted()
     except USER_ERRORS as e:
-        raise Fail(str(e)) from None
+        raise Fail(message(e)) from None
+
+
+def message(e: Exception) -> str:
+    """The error's line: an OS error as ``FILE: what went wrong`` (not ``[Errno 13] ...``)."""
+    if isinstance(e, OSError) and e.filename is not None and e.strerror:
+        return f"{e.filename}: {e.strerror[0].lower()}{e.strerror[1:]}"
+    return str(e)

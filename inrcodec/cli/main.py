@@ -68,8 +68,9 @@ def main() -> None:
 @click.option(
     "-o",
     "--output",
-    type=paths.NonEmptyPath(path_type=Path),
-    help="default: SRC with .inr; with several inputs or a folder: the folder the .inr files go to",
+    type=paths.OutputPath(path_type=Path),
+    help="default: SRC with .inr; a folder: SRC's name with .inr in it (with several inputs or a folder of "
+    "images: the folder the .inr files go to)",
 )
 @click.option("-f", "--force", is_flag=True, help="overwrite OUTPUT if it exists (a batch: redo every image)")
 @click.option(
@@ -123,7 +124,7 @@ def main() -> None:
 )
 @click.option(
     "--threads",
-    type=click.IntRange(min=1),
+    type=ranges.THREADS,
     help="torch (and BLAS) threads per image (default 1: a batch's and the benchmark's bytes; Ray: CPUs per image)",
 )
 def encode(
@@ -206,7 +207,7 @@ def encode(
             srcs, output, force, cfg, regions, region_map, device, quiet, as_json, workers, ray, threads or 1
         )
     src = srcs[0]
-    output = _file_output(output, src)
+    output = _file_output(output, src, force)
 
     def check():
         """Everything that can fail without torch, before any work."""
@@ -230,7 +231,10 @@ def encode(
 
                     enc = encode_regions(arr, cfg, spec, region_map, device, bar)
                 else:
-                    enc = encode_array(arr, cfg, device, bar)
+                    try:
+                        enc = encode_array(arr, cfg, device, bar)
+                    except ValueError as e:  # a cap no file fits under: the line names the image
+                        raise ValueError(f"{src}: {e}") from None
         finally:
             if bar:
                 bar.close()
@@ -280,18 +284,18 @@ def _is_dir(path: Path) -> bool:
         return False
 
 
-def _file_output(output: Path | None, src: Path) -> Path:
-    """The output of one encode: -o names a file (checked as click checked it before batches
-    existed, when -o could name only a file), else SRC with .inr."""
-    if output is not None:
-        ctx = click.get_current_context()
-        param = next(p for p in ctx.command.params if p.name == "output")
-        paths.NonEmptyPath(dir_okay=False, path_type=Path).convert(output, param, ctx)
-        from inrcodec import image
+def _file_output(output: Path | None, src: Path, force: bool) -> Path:
+    """The output of one encode: the file -o names, SRC's name with .inr in the folder -o names,
+    or SRC with .inr beside it (a warning for an image's extension, unless the output checks
+    will refuse it)."""
+    output = paths.into_folder(output, paths.encoded_name(src))
+    from inrcodec import image
 
-        if output.suffix.lower() != ".inr" and output.suffix.lower() in image.image_extensions():
-            click.echo(f"warning: {output}: an .inr file will be written under an image's extension", err=True)
-    return output or paths.encoded_name(src)
+    if output.suffix.lower() != ".inr" and output.suffix.lower() in image.image_extensions():
+        if (output.exists() and not force) or output.absolute() == src.absolute():
+            return output
+        click.echo(f"warning: {output}: an .inr file will be written under an image's extension", err=True)
+    return output
 
 
 def _check_device(device: str | None, decode: bool = False) -> None:
@@ -313,7 +317,7 @@ def _encode_latent(
     from inrcodec import image
     from inrcodec.config import LatentCap
 
-    output = _file_output(output, src)
+    output = _file_output(output, src, force)
     capped = isinstance(cfg, LatentCap)
 
     def check():
@@ -406,7 +410,10 @@ def _precision_warning():
 @main.command()
 @click.argument("src", type=paths.NonEmptyPath(dir_okay=False, path_type=Path))
 @click.option(
-    "-o", "--output", type=paths.NonEmptyPath(dir_okay=False, path_type=Path), help="default: SRC with .decoded.png"
+    "-o",
+    "--output",
+    type=paths.OutputPath(path_type=Path),
+    help="default: SRC with .decoded.png; a folder: that name in it",
 )
 @click.option("-f", "--force", is_flag=True, help="overwrite OUTPUT if it exists")
 @click.option("--size", type=click.IntRange(min=1), help="longer side in pixels, aspect kept")
@@ -423,7 +430,7 @@ def decode(src, output, force, size, width, height, device, quiet):
     from inrcodec.decoder.cpu import RowsDone
     from inrcodec.format import FormatError
 
-    output = output or paths.decoded_name(src)
+    output = paths.into_folder(output, paths.decoded_name(src))
     if size is not None and (width is not None or height is not None):  # before the file is read
         raise click.UsageError("give --size or --width/--height, not both")
     _check_device(device, decode=True)

@@ -19,6 +19,30 @@ class NonEmptyPath(click.Path):
         return super().convert(value, param, ctx)
 
 
+_SEPARATORS = tuple({"/", os.sep, os.altsep} - {None})
+
+
+class OutputPath(NonEmptyPath):
+    """An output's name, where a trailing slash names a folder: pathlib drops the slash, so
+    ``-o out/`` with no folder ``out`` would have written a file called ``out``. Such a name must
+    be a folder that exists (an existing folder is where the command writes its default name)."""
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str) and value.endswith(_SEPARATORS) and not os.path.isdir(value):
+            self.fail(f"{value}: no such folder (a name ending in a slash names a folder)", param, ctx)
+        return super().convert(value, param, ctx)
+
+
+def into_folder(output: Path | None, default: Path) -> Path:
+    """``-o``'s file: the name given, or ``default``'s name inside the folder given, or ``default``."""
+    if output is None:
+        return default
+    try:
+        return output / default.name if output.is_dir() else output
+    except OSError:  # cannot be looked at: the output checks name it
+        return output
+
+
 def encoded_name(src: Path) -> Path:
     """``img.png`` -> ``img.inr``."""
     return src.with_suffix(".inr")
@@ -43,10 +67,12 @@ def check_output(output: Path, force: bool, src: Path | None = None) -> None:
         raise ValueError(f"{output}: is the input; name another output with -o")
     if output.is_dir():
         raise ValueError(f"{output}: is a folder; name a file with -o")
-    if output.exists() and not force:
+    if os.path.lexists(output) and not force:  # a link to nothing too: the final rename would refuse it
         raise ValueError(f"{output}: exists; pass --force to overwrite it, or -o to name another file")
     folder = output.parent
     if not folder.is_dir():
+        if folder.exists():
+            raise ValueError(f"{output}: {str(folder)!r} is a file, not a folder")
         raise ValueError(f"{output}: no such folder {str(folder)!r}")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise ValueError(f"{output}: folder {str(folder)!r} is not writable")

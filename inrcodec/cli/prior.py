@@ -67,7 +67,7 @@ def prior_command() -> None:
     help="folder of photoNNN.png",
 )
 @click.option("--device", help="cpu, cuda, mps (default: best available)")
-@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True, help="CPU threads for torch")
+@click.option("--threads", type=ranges.THREADS, default=1, show_default=True, help="CPU threads for torch")
 @click.option("--fresh", is_flag=True, help="discard a run already in the output folder")
 @click.option("-q", "--quiet", is_flag=True, help="no progress bar")
 def train(

@@ -19,3 +19,9 @@ class FiniteFloatRange(click.FloatRange):
         if not math.isfinite(number):
             self.fail(f"{value!r} is not a finite number", param, ctx)
         return number
+
+
+# Threads a command may ask torch for: more than any machine here has cores, fewer than makes
+# thread creation fail partway through a fit (100,000 did, with a traceback from deep in torch).
+MAX_THREADS = 256
+THREADS = click.IntRange(min=1, max=MAX_THREADS)
