@@ -229,9 +229,10 @@ class RateControlConfig(Recorded):
 
 @dataclass(frozen=True)
 class StepsConfig(Recorded):
-    """steps: release 2.0's first dense ladder points (torch's kernels, codecs.LADDER_2_0_TORCH) at
-    full size with more fit steps (the cosine schedule stretched): how far the SIREN is from what
-    its network can reach at these widths, i.e. what more encode time (or a GPU) would buy."""
+    """steps: release 2.0's dense ladder points (by default its first ladder, torch's kernels,
+    codecs.LADDER_2_0_TORCH; ``ladder`` picks another) at full size with more fit steps (the cosine
+    schedule stretched): how far the SIREN is from what its network can reach at these widths,
+    i.e. what more encode time (or a GPU) would buy."""
 
     widths: tuple[int, ...] = (40, 80, 144)  # ladder widths (the low, medium and high presets' networks)
     factors: tuple[int, ...] = (1, 2, 4)  # multiples of each width's ladder fit steps (1: the ladder's own)
@@ -1757,7 +1758,7 @@ class Top(Steps):
                 lines.append(md.row((*cells, md.fmt(times.get(self._setting(h, k)), ".0f"))))
         return _with_note(
             lines,
-            "Means over the images. Widths beyond the ladder's widest take its steps and peak learning rate; x2"
+            "Means over the images. Widths beyond the ladder's widest take its steps and peak learning rate; ×2"
             " doubles the steps (the cosine schedule stretched); each is the ladder's QAT, bit allocation and coder;"
             " encode s: the whole encode on one core. JPEG 4:2:0: the mean curve of"
             f" `{s.anchor}`'s rows for the same images, read linearly in log-rate.",

@@ -228,6 +228,8 @@ def test_an_output_folder_takes_the_default_name(tmp_path, crop, tiny):
     assert res.exit_code == 0 and Image.open(tmp_path / "out" / "c.decoded.png").size == crop.shape[1::-1]
     res = run("encode", tmp_path / "c.png", "--preset", tiny, "-o", tmp_path / "c.png")
     assert res.exit_code == 1 and "warning" not in res.stderr and "is the input" in res.stderr
+    res = run("encode", tmp_path / "c.png", "--preset", tiny, "-o", f"{tmp_path / 'c.png'}/")
+    assert res.exit_code == 2 and "c.png/: is a file, not a folder" in res.stderr
 
 
 def test_a_link_to_nothing_as_output_is_refused_before_the_work(tmp_path, crop, tiny, monkeypatch):
@@ -896,4 +898,7 @@ def test_a_name_the_system_cannot_look_up_is_one_line_not_a_traceback(tmp_path):
     long = tmp_path / ("x" * 300 + ".png")
     fails("encode", long, "-o", tmp_path / "a.inr", match="file name too long")
     fails("decode", long.with_suffix(".inr"), "-o", tmp_path / "a.png", match="file name too long")
+    Image.fromarray(smooth()).save(tmp_path / "a.png")
+    fails("encode", tmp_path / "a.png", "-o", long, match="file name too long")  # an image's extension as output
+    (tmp_path / "a.png").unlink()
     _only(tmp_path)

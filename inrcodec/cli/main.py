@@ -207,12 +207,13 @@ def encode(
             srcs, output, force, cfg, regions, region_map, device, quiet, as_json, workers, ray, threads or 1
         )
     src = srcs[0]
-    output = _file_output(output, src, force)
+    output = _file_output(output, src)
 
     def check():
         """Everything that can fail without torch, before any work."""
         info = image.probe(src)
         paths.check_output(output, force, src)
+        _warn_extension(output)
         spec = parse_spec(regions, region_map) if regions or region_map else None
         prior_id(replace(cfg, arch=replace(cfg.arch, out_features=info.channels)))  # a prior this build has
         if info.warning:
@@ -284,18 +285,18 @@ def _is_dir(path: Path) -> bool:
         return False
 
 
-def _file_output(output: Path | None, src: Path, force: bool) -> Path:
+def _file_output(output: Path | None, src: Path) -> Path:
     """The output of one encode: the file -o names, SRC's name with .inr in the folder -o names,
-    or SRC with .inr beside it (a warning for an image's extension, unless the output checks
-    will refuse it)."""
-    output = paths.into_folder(output, paths.encoded_name(src))
+    or SRC with .inr beside it."""
+    return paths.into_folder(output, paths.encoded_name(src))
+
+
+def _warn_extension(output: Path) -> None:
+    """Say when an .inr file goes under an image's extension (once the output checks passed)."""
     from inrcodec import image
 
     if output.suffix.lower() != ".inr" and output.suffix.lower() in image.image_extensions():
-        if (output.exists() and not force) or output.absolute() == src.absolute():
-            return output
         click.echo(f"warning: {output}: an .inr file will be written under an image's extension", err=True)
-    return output
 
 
 def _check_device(device: str | None, decode: bool = False) -> None:
@@ -317,12 +318,13 @@ def _encode_latent(
     from inrcodec import image
     from inrcodec.config import LatentCap
 
-    output = _file_output(output, src, force)
+    output = _file_output(output, src)
     capped = isinstance(cfg, LatentCap)
 
     def check():
         info = image.probe(src)
         paths.check_output(output, force, src)
+        _warn_extension(output)
         if info.warning:
             click.echo(f"warning: {src}: {info.warning}", err=True)
 

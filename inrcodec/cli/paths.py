@@ -29,7 +29,10 @@ class OutputPath(NonEmptyPath):
 
     def convert(self, value, param, ctx):
         if isinstance(value, str) and value.endswith(_SEPARATORS) and not os.path.isdir(value):
-            self.fail(f"{value}: no such folder (a name ending in a slash names a folder)", param, ctx)
+            what = (
+                "is a file, not a folder" if os.path.lexists(value.rstrip("".join(_SEPARATORS))) else "no such folder"
+            )
+            self.fail(f"{value}: {what} (a name ending in a slash names a folder)", param, ctx)
         return super().convert(value, param, ctx)
 
 

@@ -360,8 +360,9 @@ class Step:
         pixel_weights: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """(D + lambda R, D) of a batch of ``pixels``, D the MSE of [0, 1] colours (each pixel's
-        squared error times its ``pixel_weights``, an importance sampler's, when given). The batch's
-        per-pixel squared errors (mean over colours, detached) are left in ``self.errors``."""
+        squared error times its ``pixel_weights``, an importance sampler's, when given; then the
+        batch's per-pixel squared errors, mean over colours, detached, are left in ``self.errors``
+        for the sampler)."""
         model, cfg, pyr = self.model, self.model.cfg, self.model.pyramid
         tap_at, tap_w = self.taps.at(pixels)
         parts = [tap_at.reshape(-1)]
@@ -376,9 +377,14 @@ class Step:
         feats = (tapped.view(tap_at.shape) * tap_w).sum(0).flatten(1)  # (n, levels * channels)
         fourier = fourier_features(xy.index_select(0, pixels), cfg.pe_levels)[:, 2:]
         pred = model.synthesis(torch.cat([feats, fourier], dim=1))
-        sq = ((pred - colours.index_select(0, pixels)) ** 2).mean(1)
-        self.errors = sq.detach()
-        mse = (sq if pixel_weights is None else sq * pixel_weights).mean() / 4.0  # on [0, 1] colours
+        d2 = (pred - colours.index_select(0, pixels)) ** 2
+        if pixel_weights is None:  # the plain mean, as before the samplers: the same bytes
+            self.errors = None
+            mse = torch.mean(d2) / 4.0  # on [0, 1] colours
+        else:
+            sq = d2.mean(1)
+            self.errors = sq.detach()
+            mse = (sq * pixel_weights).mean() / 4.0
         if model.arm is not None:
             k = at.shape[0]
             own, near = rest.split([k, rest.numel() - k])
@@ -457,7 +463,8 @@ def fit(
     "tune" as those begin (no step counts them).
 
     The training steps run on ``device`` (default the CPU; "cuda" for a GPU), from the same
-    draws on any device (:class:`Step`); coding, rounding and tuning run on the CPU, where the
+    draws on any device (:class:`Step`; with ``cfg.sampler="importance"`` the pixels after the
+    first batch follow the device's errors); coding, rounding and tuning run on the CPU, where the
     NumPy decoder measures the file. On the CPU the file is the same bytes as before the option."""
     t0 = time.process_time()
     torch.manual_seed(cfg.seed)
@@ -476,6 +483,7 @@ def fit(
     gen = torch.Generator().manual_seed(cfg.seed)
     train = Step(model, gen)
     n = h * w
+    # (drawn with a sampler too, unused: the committed importance probes' draws start after it)
     order, at, step = torch.randperm(n, generator=gen).to(dev), 0, 0
     sampler = sampling.make(cfg.sampler, n, cfg.batch) if cfg.sampler != "uniform" else None
     while step < cfg.steps:
@@ -485,11 +493,14 @@ def fit(
             done = max(done, (time.process_time() - t0) / cfg.seconds)
         if done >= 1.0:
             break
-        weights = None
-        if sampler is not None:  # drawn on the CPU from the one generator: the same pixels on any device
-            idx = sampler.draw(gen)
-            weights = sampler.weights().to(dev)
-            idx = idx.to(dev)
+        weights, drawn = None, None
+        if sampler is not None:
+            # drawn on the CPU from the one generator; after the first draw they follow the errors,
+            # which are the device's floats, so a GPU's fit draws other pixels than the CPU's
+            drawn = sampler.draw(gen)
+            weights = sampler.weights()
+            assert weights is not None  # an importance sampler weights every draw
+            idx, weights = drawn.to(dev), weights.to(dev)
         else:
             if at + cfg.batch > n:
                 order, at = torch.randperm(n, generator=gen).to(dev), 0
@@ -500,7 +511,7 @@ def fit(
             g["lr"] = lr * (0.01 + 0.99 * scale)
         loss, mse = train.loss(xy, colours, idx, done, weights)
         if sampler is not None:
-            sampler.observe(idx, train.errors)
+            sampler.observe(drawn, train.errors)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         adam_step(opt, model.flat.detach()[: model.pyramid.sizes[0]], cfg.lr_finest)

@@ -26,7 +26,7 @@ class RateControl:
         self.bpp = bpp
         self.cap = int(bpp * h * w / 8)  # bytes
         self.best: tuple[float, Snapshot, int, Coded] | None = None  # (PSNR, snapshot, depth, file)
-        self.smallest: int | None = None  # bytes of the smallest file coded so far (for the error)
+        self.smallest: tuple[int, float] | None = None  # (bytes, density) of the smallest file coded, for the error
 
     def nothing_fits(self, snap: Snapshot) -> bool:
         """Code ``snap`` at every depth, remember the best file under the cap; True if none was
@@ -34,7 +34,8 @@ class RateControl:
         self.net.load(snap.weights, snap.biases)
         fits = False
         for bits, coded, p in each_depth(self.session, self.net, snap):
-            self.smallest = min(len(coded.data), self.smallest or len(coded.data))
+            if self.smallest is None or len(coded.data) < self.smallest[0]:
+                self.smallest = (len(coded.data), snap.mask.density())
             if len(coded.data) <= self.cap:
                 fits = True
                 if self.best is None or p > self.best[0]:
@@ -47,11 +48,14 @@ class RateControl:
             self.nothing_fits(last)
         if self.best is None:
             h, w, _c = self.session.arr.shape
-            raise ValueError(
-                f"cannot reach {self.bpp:g} bpp: this network's smallest file, pruned to density "
-                f"{last.mask.density():.2f}, took {self.smallest * 8 / (h * w):.4f} bpp "
-                f"({self.smallest} bytes, the cap {self.cap})"
-            )
+            why = f"cannot reach {self.bpp:g} bpp"
+            if self.smallest is not None:
+                size, density = self.smallest
+                why += (
+                    f": this network's smallest file, at density {density:.2f}, took {size * 8 / (h * w):.4f} bpp "
+                    f"({size} bytes, the cap {self.cap})"
+                )
+            raise ValueError(why + "; the grid-* presets go lower")
         _p, snap, bits, fallback = self.best
         coded = finish(self.session, self.net, snap, bits, progress)
         return snap, bits, (fallback if len(coded.data) > self.cap else coded)
