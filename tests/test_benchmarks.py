@@ -888,6 +888,17 @@ def test_sweep_folders_name_every_option_away_from_its_default():
     }
     proxy = {"quantizer": "soft-fast", "proxy_steps": 0.92, "full_res_uniform": True}
     presets = {**proxy, "lr_finest": (0.1,), "full_res_steps": 11520}
+    rounded = {  # the rounding's ladder with the mid full-resolution points (before --tune-steps)
+        **presets,
+        "top_lam": 2.5e-4,
+        "full_res_lams": (7e-3, 5e-3, 3e-3),
+        "drop_lams": (2e-3, 1e-3),
+        "init": ("quarter-v2", "half-v1", "full-v1"),
+        "network_rate": 1.0,
+        "network_rate_at": ("quarter-v2",),
+        "rdo_levels": 4,
+        "rdo_at": ("full-v1",),
+    }
     for changes, folder in (
         ({"stage2": True, "n_images": 8}, "checkerboard-first8"),
         (proxy, "ladder-soft-fast-x0.92-lowres-first4"),
@@ -895,17 +906,7 @@ def test_sweep_folders_name_every_option_away_from_its_default():
         ({**proxy, "lr_finest": (0.3,)}, "ladder-soft-fast-x0.92-lowres-f0.3-first4"),
         ({**presets, "top_lam": 2.5e-4}, "ladder-soft-fast-x0.92-lowres-f0.1-n11520-t0.00025-first4"),
         (
-            {
-                **presets,
-                "top_lam": 2.5e-4,
-                "full_res_lams": (7e-3, 5e-3, 3e-3),
-                "drop_lams": (2e-3, 1e-3),
-                "init": ("quarter-v2", "half-v1", "full-v1"),
-                "network_rate": 1.0,
-                "network_rate_at": ("quarter-v2",),
-                "rdo_levels": 4,
-                "rdo_at": ("full-v1",),
-            },
+            rounded,
             "ladder-soft-fast-x0.92-lowres-f0.1-n11520-t0.00025-F0.007-0.005-0.003-D0.002-0.001-iquarter-v2-half-v1"
             "-full-v1-r1-at-quarter-v2-rdo4-at-full-v1-first4",
         ),
@@ -917,21 +918,7 @@ def test_sweep_folders_name_every_option_away_from_its_default():
         assert lg.sweep_folder(argparse.Namespace(**{**plain, **changes})) == folder
         assert (lg.OUT / folder / "latent-proto.json").is_file()
     # --sampler at the points --sampler-at's inits start (the importance probe's folder)
-    sampled = {
-        **plain,
-        **presets,
-        "top_lam": 2.5e-4,
-        "full_res_lams": (7e-3, 5e-3, 3e-3),
-        "drop_lams": (2e-3, 1e-3),
-        "init": ("quarter-v2", "half-v1", "full-v1"),
-        "network_rate": 1.0,
-        "network_rate_at": ("quarter-v2",),
-        "rdo_levels": 4,
-        "rdo_at": ("full-v1",),
-        "tune_steps": 500,
-        "sampler": "importance",
-        "sampler_at": ("full-v1",),
-    }
+    sampled = {**plain, **rounded, "tune_steps": 500, "sampler": "importance", "sampler_at": ("full-v1",)}
     folder = lg.sweep_folder(argparse.Namespace(**sampled))
     assert folder.endswith("-rdo4-at-full-v1-tune500-importance-at-full-v1-first4")
     assert (lg.OUT / folder / "latent-proto.json").is_file()
