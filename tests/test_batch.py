@@ -138,10 +138,14 @@ def test_batch_checks_before_any_work(images, tiny, monkeypatch):
     assert res.exit_code == 2 and "is a directory" in res.stderr
     res = run("encode", a, b, "-o", images / "nodir", "--preset", tiny)
     assert res.exit_code == 1 and res.stderr.strip().splitlines() == [
-        f"Error: {images / 'nodir'}: no such folder (with several inputs, -o names the folder the .inr files go to)"
+        f"Error: {images / 'nodir'}: no such folder "
+        "(a batch, several inputs or a folder, writes into the folder -o names)"
     ]
     res = run("encode", a, b, "-o", a, "--preset", tiny)  # a file, not a folder
-    assert res.exit_code == 1 and "a.png: is a file; with several inputs, -o names the folder" in res.stderr
+    assert (
+        res.exit_code == 1
+        and "a.png: is a file; a batch (several inputs, or a folder) writes into the folder -o names" in res.stderr
+    )
     (images / "other").mkdir()
     Image.fromarray(picture(0)).save(images / "other" / "a.png")
     res = run("encode", images / "in", images / "other", "-o", images / "out", "--preset", tiny)

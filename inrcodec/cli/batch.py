@@ -68,9 +68,11 @@ def check_folder(output: Path | None, srcs: tuple[Path, ...]) -> None:
             )
         raise click.UsageError("several inputs need -o DIR, the folder their .inr files go to")
     if output.exists() and not output.is_dir():
-        raise ValueError(f"{output}: is a file; with several inputs, -o names the folder the .inr files go to")
+        raise ValueError(f"{output}: is a file; a batch (several inputs, or a folder) writes into the folder -o names")
     if not output.is_dir():
-        raise ValueError(f"{output}: no such folder (with several inputs, -o names the folder the .inr files go to)")
+        raise ValueError(
+            f"{output}: no such folder (a batch, several inputs or a folder, writes into the folder -o names)"
+        )
     if not os.access(output, os.W_OK | os.X_OK):
         raise ValueError(f"{output}: folder is not writable")
 
