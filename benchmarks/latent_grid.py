@@ -198,6 +198,7 @@ def sweep_folder(args: argparse.Namespace) -> str:
     name += f"-tune{args.tune_steps}" if args.tune_steps else ""
     name += f"-{args.sampler}" if args.sampler != "uniform" else ""
     name += "-at-" + "-".join(args.sampler_at) if args.sampler_at else ""
+    name += f"-share{args.sampler_share:g}" if args.sampler_share != 0.5 else ""
     return f"{name}-first{args.n_images}"
 
 
@@ -233,8 +234,10 @@ def ladder_points(args: argparse.Namespace) -> tuple[LatentConfig, ...]:
     if args.tune_steps:  # where the rounding runs
         points = tuple(replace(pt, tune_steps=args.tune_steps) if pt.rdo_levels else pt for pt in points)
     if args.sampler != "uniform":
-        at = args.sampler_at
-        points = tuple(replace(pt, sampler=args.sampler) if not at or pt.init in at else pt for pt in points)
+        at, share = args.sampler_at, args.sampler_share
+        points = tuple(
+            replace(pt, sampler=args.sampler, sampler_share=share) if not at or pt.init in at else pt for pt in points
+        )
     points += (replace(points[-1], lam=args.top_lam),) if args.top_lam is not None else ()
     first_full = next(pt for pt in points if pt.finest == 0)  # grid-xhigh's point, as the options make it
     points = tuple(pt for pt in points if pt.lam not in args.drop_lams)
@@ -761,6 +764,14 @@ def main(argv: list[str] | None = None) -> int:
         help="the pixels a training step reads (LatentConfig.sampler; folder -<sampler>; default uniform)",
     )
     p.add_argument(
+        "--sampler-share",
+        type=float,
+        default=0.5,
+        metavar="S",
+        help="with --sampler importance: the share of each batch drawn by error, in (0, 1) (folder -share<S>; "
+        "default 0.5, the SIREN's)",
+    )
+    p.add_argument(
         "--sampler-at",
         metavar="NAMES",
         help="with --sampler: only at the points these inits of --init start, comma-separated (folder -at-<names>)",
@@ -881,6 +892,8 @@ def main(argv: list[str] | None = None) -> int:
     args.sampler_at = tuple(args.sampler_at.split(",")) if args.sampler_at else ()
     if args.sampler_at and (args.sampler == "uniform" or not set(args.sampler_at) <= set(args.init)):
         p.error("--sampler-at: inits of --init, with --sampler")
+    if args.sampler_share != 0.5 and (args.sampler == "uniform" or not 0 < args.sampler_share < 1):
+        p.error("--sampler-share: a share in (0, 1), with --sampler importance")
     if args.init:  # an init that fits no point of this ladder would only rename the folder
         started = {pt.init for pt in ladder_points(args)}
         if unused := [name for name in args.init if name not in started]:

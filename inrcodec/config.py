@@ -390,6 +390,7 @@ class LatentConfig:
     # proportion to each pixel's last seen error, half uniform, the loss weighted back to an
     # unbiased mean)
     sampler: str = "uniform"
+    sampler_share: float = 0.5  # of each "importance" batch drawn by error (the SIREN's: 1/2)
     weight_bits: int = 8  # unused: pack() picks the synthesis' bit depth (6..10) by D + lambda R
     seed: int = 0  # torch seed of the synthesis init and the batch order
 
@@ -422,6 +423,8 @@ class LatentConfig:
             raise ValueError("tune_steps must be in 0..100000")
         if self.sampler not in ("uniform", "importance"):
             raise ValueError(f"sampler must be uniform or importance, not {self.sampler!r}")
+        if not 0.0 < self.sampler_share < 1.0:
+            raise ValueError("sampler_share must be in (0, 1)")
         if self.rdo_levels and self.context != "checkerboard":
             raise ValueError("rdo_levels needs context='checkerboard' (the rates it weighs are that model's)")
 
@@ -443,6 +446,7 @@ LATENT_ADDED = {
     "rdo_levels": 0,
     "tune_steps": 0,
     "sampler": "uniform",
+    "sampler_share": 0.5,
 }
 
 

@@ -332,7 +332,16 @@ def test_a_latent_manifest_line_is_what_it_was_before_the_quantizer_field():
 
     cfg = LATENT_LADDER[1]  # grid-low before the proxy
     before = asdict(cfg)
-    for name in ("quantizer", "lr_finest", "init", "network_rate", "rdo_levels", "tune_steps", "sampler"):
+    for name in (
+        "quantizer",
+        "lr_finest",
+        "init",
+        "network_rate",
+        "rdo_levels",
+        "tune_steps",
+        "sampler",
+        "sampler_share",
+    ):
         del before[name]
     assert batch.settings(cfg, None, None)["config"] == json.loads(json.dumps(before))
     assert batch.settings(replace(cfg, quantizer="soft"), None, None)["config"]["quantizer"] == "soft"

@@ -694,6 +694,7 @@ def test_latent_grid_proxy_options_shape_the_ladder(capsys):
         tune_steps=0,
         sampler="uniform",
         sampler_at=(),
+        sampler_share=0.5,
         **vars(args),
     )
     assert lg.ladder_points(sweep) == LATENT_RDO_LADDER
@@ -818,6 +819,7 @@ def test_long_fit_gives_the_named_points_the_full_resolution_points_training():
         tune_steps=0,
         sampler="uniform",
         sampler_at=(),
+        sampler_share=0.5,
     )
     points = lg.ladder_points(args)
     changed = 0
@@ -884,6 +886,7 @@ def test_sweep_folders_name_every_option_away_from_its_default():
         "tune_steps": 0,
         "sampler": "uniform",
         "sampler_at": (),
+        "sampler_share": 0.5,
         "n_images": 4,
     }
     proxy = {"quantizer": "soft-fast", "proxy_steps": 0.92, "full_res_uniform": True}
@@ -925,6 +928,9 @@ def test_sweep_folders_name_every_option_away_from_its_default():
     points = lg.ladder_points(argparse.Namespace(**sampled))
     assert [p.sampler for p in points] == ["uniform"] * 4 + ["importance"] * 6
     assert tuple(replace(p, sampler="uniform") for p in points) == LATENT_PRESET_LADDER
+    shared = argparse.Namespace(**{**sampled, "sampler_share": 0.75})
+    assert lg.sweep_folder(shared).endswith("-importance-at-full-v1-share0.75-first4")
+    assert [p.sampler_share for p in lg.ladder_points(shared)] == [0.5] * 4 + [0.75] * 6
     # --synthesis-scale: every point's synthesis width times the factor, rounded, nothing else
     half = lg.ladder_points(argparse.Namespace(**{**plain, **proxy, "synthesis_scale": 0.5}))
     full = lg.ladder_points(argparse.Namespace(**{**plain, **proxy}))

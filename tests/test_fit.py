@@ -231,3 +231,14 @@ def test_importance_sampler_weights_make_the_loss_unbiased():
         last = int((idx >= 48).sum()) / batch
         assert last > 0.4  # uniform draws give it a quarter or less
         assert idx.min() >= 0 and idx.max() < pool
+    # a larger share drawn by error (the grid family's probe): still unbiased, more of the batch there
+    s = sampling.make("importance", pool=64, batch=20000, share=0.75)
+    errors = torch.ones(64)
+    errors[48:] = 20.0
+    s.observe(torch.arange(64), errors)
+    idx = s.draw(torch.Generator().manual_seed(0))
+    values = torch.arange(64, dtype=torch.float32)
+    assert float((values[idx] * s.weights()).mean()) == pytest.approx(float(values.mean()), rel=0.02)
+    assert int((idx >= 48).sum()) / 20000 > 0.6
+    with pytest.raises(ValueError, match="share drawn by error"):
+        sampling.make("importance", pool=64, batch=8, share=1.0)

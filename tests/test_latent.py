@@ -127,6 +127,9 @@ def test_the_importance_sampler_weights_the_loss_and_learns_the_errors():
     assert first.data != latent.fit(arr, TINY).data and first.psnr > 15
     with pytest.raises(ValueError, match="sampler"):
         replace(TINY, sampler="error")
+    with pytest.raises(ValueError, match="sampler_share"):
+        replace(TINY, sampler="importance", sampler_share=1.0)
+    assert latent.fit(arr, replace(sampled, sampler_share=0.75)).data != first.data
 
 
 def test_stream_decodes_at_any_size(fitted):

@@ -485,7 +485,7 @@ def fit(
     n = h * w
     # (drawn with a sampler too, unused: the committed importance probes' draws start after it)
     order, at, step = torch.randperm(n, generator=gen).to(dev), 0, 0
-    sampler = sampling.make(cfg.sampler, n, cfg.batch) if cfg.sampler != "uniform" else None
+    sampler = sampling.make(cfg.sampler, n, cfg.batch, cfg.sampler_share) if cfg.sampler != "uniform" else None
     while step < cfg.steps:
         # Progress through the schedule: by steps, or by CPU time when a budget is set.
         done = step / cfg.steps

@@ -89,8 +89,11 @@ class Importance(_Errors):
 
     TILE = 16  # pixels per tile of the error-proportional draw (any pool: a 24-megapixel photo too)
 
-    def __init__(self, pool: int, batch: int) -> None:
+    def __init__(self, pool: int, batch: int, share: float = 0.5) -> None:
+        if not 0.0 < share < 1.0:  # 1 would leave pixels of no error undrawable: the weights unbounded
+            raise ValueError(f"the share drawn by error must be in (0, 1), not {share}")
         super().__init__(pool, batch)
+        self.share = share  # of each batch drawn by error (floor(batch * share) draws)
         self.tiles = -(-pool // self.TILE)
         self.sizes = torch.full((self.tiles,), self.TILE)  # pixels per tile (the last may be short)
         self.sizes[-1] = pool - (self.tiles - 1) * self.TILE
@@ -103,14 +106,14 @@ class Importance(_Errors):
         total = float(cum[-1])
         # half the batch by error, half uniform: a deterministic mixture, still unbiased with the
         # mixture's density in the weights. numpy searches sorted keys from the last one's place.
-        half = b // 2
+        half = int(b * self.share)  # b // 2 at the SIREN's 1/2
         keys = np.sort(torch.rand(half, generator=gen, dtype=torch.float64).numpy()) * total
         tile = torch.from_numpy(np.searchsorted(cum, keys, side="right").clip(max=tiles - 1))
         size = sizes.index_select(0, tile)
         by_error = tile * t + (torch.rand(half, generator=gen) * size).long().minimum(size - 1)
         idx = torch.cat([by_error, torch.randint(0, n, (b - half,), generator=gen)])
         at = idx // t
-        share = half / b  # of the batch drawn by error (1/2 but for odd or 1-pixel batches)
+        share = half / b  # of the batch drawn by error (self.share but for rounding)
         p = (1 - share) / n + share * sums.index_select(0, at) / (total * sizes.index_select(0, at))
         self._weights = 1.0 / (n * p)
         return idx
@@ -119,11 +122,12 @@ class Importance(_Errors):
         return self._weights
 
 
-def make(name: str, pool: int, batch: int) -> Uniform:
+def make(name: str, pool: int, batch: int, share: float = 0.5) -> Uniform:
+    """The sampler ``name``; ``share``: of each importance batch drawn by error."""
     if name == "uniform":
         return Uniform(pool, batch)
     if name == "error":
         return ErrorDriven(pool, batch)
     if name == "importance":
-        return Importance(pool, batch)
+        return Importance(pool, batch, share)
     raise ValueError(f"unknown sampler {name!r}; choose from {', '.join(SAMPLERS)}")
