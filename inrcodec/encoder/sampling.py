@@ -74,9 +74,9 @@ class ErrorDriven(_Errors):
 
 
 class Importance(_Errors):
-    """Half of each batch drawn in proportion to the error (q), half uniformly, and the loss
-    weighted by 1/(N p) with p = (1 - s)/N + s q, the mixture's density (a deterministic mixture;
-    s = floor(b/2)/b, 1/2 for an even batch b):
+    """A share of each batch (``share``, half by default: the SIREN's) drawn in proportion to the
+    error (q), the rest uniformly, and the loss weighted by 1/(N p) with p = (1 - s)/N + s q, the
+    mixture's density (a deterministic mixture; s = floor(b share)/b for a batch of b):
     an unbiased estimate of the mean error over all pixels, with its variance lowered where the
     error is large.
 
@@ -104,7 +104,7 @@ class Importance(_Errors):
         sums = errors.view(tiles, t).sum(1)
         cum = np.cumsum(sums.numpy(), dtype=np.float64)
         total = float(cum[-1])
-        # half the batch by error, half uniform: a deterministic mixture, still unbiased with the
+        # the share by error, the rest uniform: a deterministic mixture, still unbiased with the
         # mixture's density in the weights. numpy searches sorted keys from the last one's place.
         half = int(b * self.share)  # b // 2 at the SIREN's 1/2
         keys = np.sort(torch.rand(half, generator=gen, dtype=torch.float64).numpy()) * total
