@@ -263,8 +263,17 @@ def prior_id(cfg: EncodeConfig) -> int:
         _no_pruning_with_a_shared_mask(cfg, chosen)
         return chosen
     named = named_prior(cfg)  # refuses pruning and rate caps with a shared mask
-    if priors.registry()[named].shape() != shape:
-        raise ValueError(f"prior {cfg.prior} is for another network than this preset's")
+    theirs = priors.registry()[named].shape()
+    if theirs != shape:
+        fields = ("width", "layers", "Fourier levels", "channels", "omega0", "hidden omega")
+        differ = [
+            f"{name} {t:g}, not {s:g}" + (" (the image's)" if name == "channels" else "")
+            for name, t, s in zip(fields, theirs, shape)
+            if t != s
+        ]
+        raise ValueError(
+            f"prior {cfg.prior} is for another network than this preset's on this image: {'; '.join(differ)}"
+        )
     return named
 
 

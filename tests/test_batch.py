@@ -74,6 +74,17 @@ def test_two_workers_write_what_single_encodes_write(images, singles, tiny):
     assert sorted(json.loads(line)["output"] for line in lines) == ["a.inr", "b.inr", "c.inr"]
 
 
+def test_a_batch_starts_no_more_processes_than_it_has_images(images, singles, tiny, monkeypatch):
+    """--workers 200 on three images: three processes (each a Python with torch), not 200."""
+    import inrcodec.executors as executors
+
+    asked, real = [], executors.executor
+    monkeypatch.setattr(executors, "executor", lambda workers, *a, **k: asked.append(workers) or real(1, *a, **k))
+    res = run("encode", images / "in", "-o", images / "out", "--preset", tiny, "--workers", 200, "-q")
+    assert res.exit_code == 0, res.output
+    assert asked == [3] and outputs(images / "out") == singles
+
+
 def test_a_killed_batch_resumes_without_redoing_finished_images(images, singles, tiny, monkeypatch):
     import inrcodec.encoder.pipeline as pipeline
 

@@ -453,6 +453,18 @@ BAD_INPUTS = [  # (command line, exit status, the last line of stderr), in a fol
     ("encode img.png -o img.png/x.inr", 1, "Error: img.png/x.inr: 'img.png' is a file, not a folder"),
     ("encode huge.png", 1, "Error: huge.png: is over the 67108864 pixel limit"),
     ("encode img.png --threads 1000", 2, "Error: Invalid value for '--threads': 1000 is not in the range 1<=x<=256."),
+    ("encode img.png --workers 1000", 2, "Error: Invalid value for '--workers': 1000 is not in the range 1<=x<=256."),
+    (
+        "encode img.png -o -",
+        2,
+        "Error: Invalid value for '-o' / '--output': -: standard output is not supported; name a file or a folder",
+    ),
+    (
+        "encode grey.png --prior 1",
+        1,
+        "Error: grey.png: prior 1 is for another network than this preset's on this image: channels 3, not 1 "
+        "(the image's)",
+    ),
     (
         "encode img.png --preset nope",
         2,
@@ -477,6 +489,11 @@ BAD_INPUTS = [  # (command line, exit status, the last line of stderr), in a fol
         "Error: img.decoded.png: exists; pass --force to overwrite it, or -o to name another file",
     ),
     ("decode img.inr -o img.xyz", 1, "Error: img.xyz: unknown output image format '.xyz'"),
+    (
+        "decode img.inr -o -",
+        2,
+        "Error: Invalid value for '-o' / '--output': -: standard output is not supported; name a file or a folder",
+    ),
     ("decode img.inr -o img.inr --force", 1, "Error: img.inr: is the input; name another output with -o"),
     (
         "decode img.inr -o .",
@@ -503,7 +520,8 @@ def _png_header(width: int, height: int) -> bytes:
 
 @pytest.fixture
 def bad_input_folder(tmp_path, monkeypatch, encoded_scalar):
-    """img.png with its img.inr and img.decoded.png, a text file named notes.png, a 1x1 dot.png;
+    """img.png with its img.inr and img.decoded.png, a text file named notes.png, a 1x1 dot.png,
+    a greyscale grey.png;
     the pipeline replaced by a tripwire, since every row must fail before any work."""
     import inrcodec.encoder.pipeline as pipeline
 
@@ -512,6 +530,7 @@ def bad_input_folder(tmp_path, monkeypatch, encoded_scalar):
     (tmp_path / "img.decoded.png").write_bytes(b"precious")
     (tmp_path / "notes.png").write_text("not an image\n")
     Image.fromarray(np.zeros((1, 1, 3), np.uint8)).save(tmp_path / "dot.png")
+    Image.fromarray(smooth()[..., 0]).save(tmp_path / "grey.png")
     (tmp_path / "huge.png").write_bytes(_png_header(20000, 20000))
     monkeypatch.chdir(tmp_path)
 

@@ -193,6 +193,8 @@ def _run(todo, output, force, cfg, regions, device, want, quiet, workers, ray, t
         return "nothing to run"
     manifest = Manifest(output)
     by_name = {str(i.source): i for i in todo}
+    if workers:  # no more processes than images: each is a Python with torch
+        workers = min(workers, len(todo))
     num_cpus = workers * threads if workers else None  # --ray with --workers: a local Ray of that size
     ex = executor(workers or 1, ray, threads, device, num_cpus=num_cpus)
     fn = encode_job

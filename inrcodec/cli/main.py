@@ -114,7 +114,7 @@ def main() -> None:
 @click.option("--device", help="cpu, cuda, mps (a SIREN: default best available; grid-*: cpu or cuda, default cpu)")
 @click.option("-q", "--quiet", is_flag=True, help="no progress bar; print only the result line")
 @click.option("--json", "as_json", is_flag=True, help="print the stats as JSON (no progress bar)")
-@click.option("--workers", type=click.IntRange(min=1), help="a batch: local processes encoding at once (default 1)")
+@click.option("--workers", type=ranges.WORKERS, help="a batch: local processes encoding at once (default 1)")
 @click.option(
     "--ray",
     metavar="[ADDRESS]",
@@ -215,7 +215,10 @@ def encode(
         paths.check_output(output, force, src)
         _warn_extension(output)
         spec = parse_spec(regions, region_map) if regions or region_map else None
-        prior_id(replace(cfg, arch=replace(cfg.arch, out_features=info.channels)))  # a prior this build has
+        try:  # the preset's prior was checked with the options; here its channels against the image's
+            prior_id(replace(cfg, arch=replace(cfg.arch, out_features=info.channels)))
+        except ValueError as e:
+            raise ValueError(f"{src}: {e}") from None
         if info.warning:
             click.echo(f"warning: {src}: {info.warning}", err=True)
         return spec

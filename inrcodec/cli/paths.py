@@ -24,10 +24,13 @@ _SEPARATORS = tuple({"/", os.sep, os.altsep} - {None})
 
 class OutputPath(NonEmptyPath):
     """An output's name, where a trailing slash names a folder: pathlib drops the slash, so
-    ``-o out/`` with no folder ``out`` would have written a file called ``out``. Such a name must
-    be a folder that exists (an existing folder is where the command writes its default name)."""
+        ``-o out/`` with no folder ``out`` would have written a file called ``out``. Such a name must
+        be a folder that exists (an existing folder is where the command writes its default name). ``-``
+    is refused: read as standard output by convention, it would have been a file called ``-``."""
 
     def convert(self, value, param, ctx):
+        if value == "-":  # the convention for standard output, which the atomic writes cannot use
+            self.fail("-: standard output is not supported; name a file or a folder", param, ctx)
         if isinstance(value, str) and value.endswith(_SEPARATORS) and not os.path.isdir(value):
             what = (
                 "is a file, not a folder" if os.path.lexists(value.rstrip("".join(_SEPARATORS))) else "no such folder"

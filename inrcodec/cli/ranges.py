@@ -25,3 +25,8 @@ class FiniteFloatRange(click.FloatRange):
 # thread creation fail partway through a fit (100,000 did, with a traceback from deep in torch).
 MAX_THREADS = 256
 THREADS = click.IntRange(min=1, max=MAX_THREADS)
+
+# Local processes a batch may start: each is a Python with torch (about 300 MB), so more than this
+# is a mistake, not a machine; the images bound the processes started below it.
+MAX_WORKERS = 256
+WORKERS = click.IntRange(min=1, max=MAX_WORKERS)
