@@ -74,6 +74,14 @@ def test_two_workers_write_what_single_encodes_write(images, singles, tiny):
     assert sorted(json.loads(line)["output"] for line in lines) == ["a.inr", "b.inr", "c.inr"]
 
 
+def test_a_batch_logs_a_line_per_image_where_stderr_is_not_a_terminal(images, tiny):
+    res = run("encode", images / "in", "-o", images / "out", "--preset", tiny, "--workers", 2)
+    assert res.exit_code == 0, res.output
+    lines = res.stderr.strip().splitlines()
+    assert [x.split(" ", 1)[0] for x in lines] == ["[1/3]", "[2/3]", "[3/3]"]
+    assert sorted(x.split(" ", 1)[1] for x in lines) == [f"{images / 'in' / n}.png: encoded" for n in NAMES]
+
+
 def test_a_batch_starts_no_more_processes_than_it_has_images(images, singles, tiny, monkeypatch):
     """--workers 200 on three images: three processes (each a Python with torch), not 200."""
     import inrcodec.executors as executors

@@ -624,6 +624,23 @@ def test_encode_quiet_prints_only_the_result_line(tmp_path, crop, tiny):
     assert re.fullmatch(r".*c\.inr: \d+ bytes, [\d.]+ bpp, [\d.]+ dB PSNR\n", res.stdout)
 
 
+def test_a_log_gets_lines_of_progress_where_a_terminal_gets_a_bar(tmp_path, crop, tiny, monkeypatch):
+    """stderr to a file (CliRunner's is not a terminal): a line per stage and one per interval
+    (0 here: every report), the last the fit's end; a bar there would have left a blank line."""
+    from inrcodec.cli import progress
+
+    monkeypatch.setattr(progress, "LOG_INTERVAL_S", 0.0)
+    image.save(crop, tmp_path / "c.png")
+    res = run("encode", tmp_path / "c.png", "--preset", tiny)
+    assert res.exit_code == 0, res.output
+    lines = res.stderr.strip().splitlines()
+    parsed = [re.fullmatch(r"(fit|quantize)(?: (\d+)/(\d+) [\d.]+ dB)?", x) for x in lines]
+    assert all(parsed), lines  # "stage done/total PSNR", or a stage's name when it begins at the end
+    steps = [(int(m[2]), int(m[3])) for m in parsed if m[2]]
+    assert len(steps) > 2 and steps == sorted(steps), lines
+    assert [m[1] for m in parsed][0] == "fit" and [m[1] for m in parsed][-1] == "quantize", lines
+
+
 def test_the_package_namespace_is_its_api():
     import inrcodec
 

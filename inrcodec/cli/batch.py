@@ -203,7 +203,8 @@ def _run(todo, output, force, cfg, regions, device, want, quiet, workers, ray, t
         one_bar = Bar()  # one image: its own steps, as a single encode shows them
         fn = partial(encode_job, progress=one_bar)
     bar = None
-    if not quiet and one_bar is None:
+    log = not quiet and one_bar is None and not sys.stderr.isatty()  # a log file: a line per image, not a bar
+    if not quiet and one_bar is None and not log:
         bar = click.progressbar(length=len(todo), label="images", width=24, show_eta=True, file=sys.stderr,
                                 item_show_func=lambda i: i)  # fmt: skip
         bar.__enter__()
@@ -233,6 +234,8 @@ def _run(todo, output, force, cfg, regions, device, want, quiet, workers, ray, t
                     _write(item, res, force, manifest, want)
                 if bar is not None:
                     bar.update(1, f"{item.source.name} {item.status}")
+                if log:
+                    click.echo(f"[{done}/{len(todo)}] {item.source}: {item.status}", err=True)
     except BrokenExecutor as e:  # a worker process died: what it held, and what was still queued, failed
         for item in todo:
             if item.status == "todo":

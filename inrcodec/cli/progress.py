@@ -1,21 +1,33 @@
-"""A terminal progress bar driven by the pipeline's progress callback."""
+"""Progress on stderr, driven by the pipeline's progress callback: a bar on a terminal, and plain
+lines where stderr is a log file (a background run, CI), which a bar would leave empty."""
 
 from __future__ import annotations
 
 import sys
+import time
 
 import click
 
+# Seconds between two lines of a log: often enough to see a long fit move, few enough to read.
+LOG_INTERVAL_S = 15.0
+
 
 class Bar:
-    """A click progress bar driven by the pipeline's progress callback (stage, step, PSNR)."""
+    """A click progress bar driven by the pipeline's progress callback (stage, step, PSNR). Where
+    stderr is not a terminal, a line per stage and one every ``interval`` seconds instead."""
 
-    def __init__(self):
+    def __init__(self, interval: float | None = None):
         self.bar = None
         self.done = 0
         self.label = ""
+        self.log = not sys.stderr.isatty()
+        self.interval = LOG_INTERVAL_S if interval is None else interval
+        self.stage: str | None = None
+        self.said = 0.0  # when the last log line went out
 
     def __call__(self, stage: str, done: int, total: int, psnr: float) -> None:
+        if self.log:
+            return self._line(stage, done, total, psnr)
         if self.bar is None:
             self.bar = click.progressbar(
                 length=total, width=24, show_eta=True, file=sys.stderr, item_show_func=lambda _: self.label
@@ -27,6 +39,16 @@ class Bar:
         self.label = f"{stage} {psnr:5.2f} dB"
         self.bar.update(max(0, done - self.done))
         self.done = done
+
+    def _line(self, stage: str, done: int, total: int, psnr: float) -> None:
+        now = time.monotonic()
+        if stage != self.stage and done >= total:  # a stage after the steps (the grid's rounding): its name
+            click.echo(f"{stage}", err=True)
+        elif stage != self.stage or done >= total or now - self.said >= self.interval:
+            click.echo(f"{stage} {done}/{total} {psnr:.2f} dB", err=True)
+        else:
+            return
+        self.stage, self.said = stage, now
 
     def close(self) -> None:
         if self.bar is not None:
