@@ -229,8 +229,11 @@ def test_cli_train_resume_and_export(tmp_path):
     assert [r["step"] for r in rows if "probe_inner_psnr" in r] == [0, 2, 4]
     res = runner.invoke(prior_command, [*args, "--seed", "1"])  # another config: refused
     assert res.exit_code == 1 and "another configuration (seed differ)" in res.output
-    res = runner.invoke(prior_command, [*args, "--outer-steps", "6"])  # a longer run: resumed
+    res = runner.invoke(prior_command, [*args[:-1], "--outer-steps", "6"])  # a longer run: resumed, not quiet
     assert res.exit_code == 0, res.output
+    assert any(
+        x.startswith("outer step 6/6 ") for x in res.stderr.splitlines()
+    )  # stderr is no terminal here: lines, not a bar
     assert json.loads((out / meta.LOG).read_text().splitlines()[-1])["step"] == 6
     reg = _registry_copy(tmp_path)
     export = ["export", str(out), "--id", "60003", "--priors-dir", str(reg), "--name"]

@@ -14,6 +14,7 @@ import click
 
 from inrcodec.cli import paths, ranges
 from inrcodec.cli.guard import run_guarded
+from inrcodec.cli.progress import Bar
 
 HELP = {"help_option_names": ["-h", "--help"]}
 
@@ -139,10 +140,18 @@ def train(
                 f"prior train: width {cfg.hidden}, {cfg.layers} layers, {order}-order, "
                 f"{cfg.outer_steps} outer steps -> {output} (device {dev}, {torch.get_num_threads()} thread(s))"
             )
-        bar = None if quiet else click.progressbar(length=cfg.outer_steps, width=24, file=sys.stderr, show_eta=True)
+        log = not quiet and not sys.stderr.isatty()  # a log file: lines (Bar's), not a bar
+        lines = Bar() if log else None
+        bar = (
+            None
+            if quiet or log
+            else click.progressbar(length=cfg.outer_steps, width=24, file=sys.stderr, show_eta=True)
+        )
         shown = [0]
 
         def progress(done, total, psnr_db):
+            if lines is not None:
+                lines("outer step", done, total, psnr_db)
             if bar is not None and (done % 10 == 0 or done == total):
                 bar.label = f"{psnr_db:5.2f} dB"
                 bar.update(done - shown[0])
