@@ -199,6 +199,7 @@ def sweep_folder(args: argparse.Namespace) -> str:
     name += f"-{args.sampler}" if args.sampler != "uniform" else ""
     name += "-at-" + "-".join(args.sampler_at) if args.sampler_at else ""
     name += f"-share{args.sampler_share:g}" if args.sampler_share != 0.5 else ""
+    name += f"-second{args.lr_second:g}" if args.lr_second != 1.0 else ""
     return f"{name}-first{args.n_images}"
 
 
@@ -238,6 +239,8 @@ def ladder_points(args: argparse.Namespace) -> tuple[LatentConfig, ...]:
         points = tuple(
             replace(pt, sampler=args.sampler, sampler_share=share) if not at or pt.init in at else pt for pt in points
         )
+    if args.lr_second != 1.0:
+        points = tuple(replace(pt, lr_second=args.lr_second) if pt.finest == 0 else pt for pt in points)
     points += (replace(points[-1], lam=args.top_lam),) if args.top_lam is not None else ()
     first_full = next(pt for pt in points if pt.finest == 0)  # grid-xhigh's point, as the options make it
     points = tuple(pt for pt in points if pt.lam not in args.drop_lams)
@@ -673,6 +676,13 @@ def main(argv: list[str] | None = None) -> int:
         "0.1; the folder's name gets -f<factors>)",
     )
     p.add_argument(
+        "--lr-second",
+        type=float,
+        default=1.0,
+        help="with --context: the full-resolution points' second grid (1/2 of the side) learns at this "
+        "times lr_latent (LatentConfig.lr_second; the presets': 1; the folder's name gets -second<factor>)",
+    )
+    p.add_argument(
         "--full-res-steps",
         type=int,
         help="with --context: the full-resolution points' training steps (the presets': 11520 at both; "
@@ -889,6 +899,8 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--rdo-at: inits of --init, with --rdo-levels")
     if args.tune_steps and (not args.rdo_levels or not 0 < args.tune_steps <= 100_000):
         p.error("--tune-steps: 1..100000, with --rdo-levels")
+    if not 0.0 < args.lr_second <= 10.0:
+        p.error(f"--lr-second: a factor in (0, 10], not {args.lr_second:g}")
     args.sampler_at = tuple(args.sampler_at.split(",")) if args.sampler_at else ()
     if args.sampler_at and (args.sampler == "uniform" or not set(args.sampler_at) <= set(args.init)):
         p.error("--sampler-at: inits of --init, with --sampler")

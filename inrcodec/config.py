@@ -374,6 +374,8 @@ class LatentConfig:
     # 0.1, grid-xhigh's point on photo002 came out 0.56 dB above the full rate's curve at its rate
     # (docs/benchmark.md, "The finest grid's learning rate")
     lr_finest: float = 1.0
+    # level 1's (the next grid's) learning rate as a multiple of lr_latent, scaled the same way
+    lr_second: float = 1.0
     # the shipped start of the synthesis and context networks (a name of encoder.latent_init.INITS,
     # trained across photo009 onwards; "" : SIREN's random init; RGB images only); the file codes
     # both networks as residuals from it where that is smaller (format version 7): quarter-v1 and
@@ -424,6 +426,8 @@ class LatentConfig:
             raise ValueError(f"quantizer must be uniform, soft or soft-fast, not {self.quantizer!r}")
         if not 0.0 < self.lr_finest <= 10.0:
             raise ValueError("lr_finest must be in (0, 10]")
+        if not 0.0 < self.lr_second <= 10.0:
+            raise ValueError("lr_second must be in (0, 10]")
         if not 0.0 <= self.network_rate <= 10.0:
             raise ValueError("network_rate must be in [0, 10]")
         if not 0 <= self.rdo_levels <= self.levels:
@@ -450,6 +454,7 @@ class LatentConfig:
 LATENT_ADDED = {
     "quantizer": "uniform",
     "lr_finest": 1.0,
+    "lr_second": 1.0,
     "init": "",
     "network_rate": 0.0,
     "rdo_levels": 0,

@@ -695,6 +695,7 @@ def test_latent_grid_proxy_options_shape_the_ladder(capsys):
         sampler="uniform",
         sampler_at=(),
         sampler_share=0.5,
+        lr_second=1.0,
         **vars(args),
     )
     assert lg.ladder_points(sweep) == LATENT_RDO_LADDER
@@ -730,6 +731,14 @@ def test_latent_grid_proxy_options_shape_the_ladder(capsys):
     assert lg.sweep_folder(argparse.Namespace(**{**added, "tune_steps": 500, "n_images": 4})).endswith(
         "-rdo4-at-full-v1-tune500-first4"
     )
+    # --lr-second: the full-resolution points' second grid (and the points --full-res-lams copies from them)
+    second = lg.ladder_points(
+        argparse.Namespace(**{**added, "drop_lams": (2e-3, 1e-3), "tune_steps": 500, "lr_second": 0.3})
+    )
+    assert second == tuple(replace(p, lr_second=0.3) if p.finest == 0 else p for p in LATENT_PRESET_LADDER)
+    assert lg.sweep_folder(
+        argparse.Namespace(**{**added, "tune_steps": 500, "n_images": 4, "lr_second": 0.3})
+    ).endswith("-tune500-second0.3-first4")
     assert [p.lam for p in LATENT_PRESET_LADDER] == [3.2e-2, 1.6e-2, 8e-3, 4e-3, 1.5e-3, 5e-4, 2.5e-4, 7e-3, 5e-3, 3e-3]
     assert LATENT_PRESET_LADDER[7:] == tuple(
         replace(LATENT_RDO_LADDER[6], lam=lam, tune_steps=500) for lam in (7e-3, 5e-3, 3e-3)
@@ -820,6 +829,7 @@ def test_long_fit_gives_the_named_points_the_full_resolution_points_training():
         sampler="uniform",
         sampler_at=(),
         sampler_share=0.5,
+        lr_second=1.0,
     )
     points = lg.ladder_points(args)
     changed = 0

@@ -439,6 +439,16 @@ def test_adam_step_scales_only_the_finest_grids_update():
     (plain, m_plain), (scaled, m_scaled) = moved[1.0], moved[0.3]
     assert torch.allclose(scaled[:20], 0.3 * plain[:20], rtol=1e-5, atol=1e-7)
     assert torch.equal(scaled[20:], plain[20:]) and torch.equal(m_scaled, m_plain)
+    # the next level's factor (lr_second) scales its own slice only
+    p = start.clone().requires_grad_()
+    opt = torch.optim.Adam([p], lr=0.1, fused=True)
+    for _ in range(3):
+        p.grad = grad.clone()
+        latent.adam_step(opt, p.detach()[:20], 0.3, p.detach()[20:35], 0.5)
+    both = p.detach() - start
+    assert torch.allclose(both[:20], 0.3 * plain[:20], rtol=1e-5, atol=1e-7)
+    assert torch.allclose(both[20:35], 0.5 * plain[20:35], rtol=1e-5, atol=1e-7)
+    assert torch.equal(both[35:], plain[35:])
 
 
 def test_a_finest_learning_rate_fit_packs_a_stream_and_is_recorded():
@@ -456,6 +466,9 @@ def test_a_finest_learning_rate_fit_packs_a_stream_and_is_recorded():
     for bad in (0.0, -1.0, 11.0):
         with pytest.raises(ValueError, match="lr_finest"):
             LatentConfig(lr_finest=bad)
+        with pytest.raises(ValueError, match="lr_second"):
+            LatentConfig(lr_second=bad)
+    assert "lr_second" not in latent_record(TINY) and latent_record(replace(TINY, lr_second=0.5))["lr_second"] == 0.5
 
 
 def test_fit_scales_the_finest_grids_update_in_place(monkeypatch):
@@ -464,14 +477,16 @@ def test_fit_scales_the_finest_grids_update_in_place(monkeypatch):
     seen = []
     plain = latent.adam_step
 
-    def spy(opt, finest, factor):
+    def spy(opt, finest, factor, second, second_factor):
         flat = opt.param_groups[0]["params"][0]
-        seen.append((finest.data_ptr() == flat.data_ptr(), finest.numel(), factor))
-        plain(opt, finest, factor)
+        at = second.data_ptr() - flat.data_ptr()
+        seen.append((finest.data_ptr() == flat.data_ptr(), finest.numel(), factor, at, second.numel(), second_factor))
+        plain(opt, finest, factor, second, second_factor)
 
     monkeypatch.setattr(latent, "adam_step", spy)
-    latent.fit(_image(), replace(TINY, lr_finest=0.3, steps=3))
-    assert seen == [(True, 24 * 32, 0.3)] * 3
+    latent.fit(_image(), replace(TINY, lr_finest=0.3, lr_second=0.5, steps=3))
+    size = 24 * 32  # the finest level, then the next (half its side) right after it: 4 bytes a latent on
+    assert seen == [(True, size, 0.3, size * 4, 12 * 16, 0.5)] * 3
 
 
 def test_network_bits_count_from_the_init_and_pull_towards_it():

@@ -424,16 +424,25 @@ class _LaplaceBits(torch.autograd.Function):
         return grad * slope
 
 
-def adam_step(opt: torch.optim.Optimizer, finest: torch.Tensor, factor: float) -> None:
+def adam_step(
+    opt: torch.optim.Optimizer,
+    finest: torch.Tensor,
+    factor: float,
+    second: torch.Tensor | None = None,
+    second_factor: float = 1.0,
+) -> None:
     """``opt.step()`` with the update of ``finest`` (a view of a parameter: the finest grid's
-    latents) scaled by ``factor``: that level's own learning rate under the same Adam state
-    (config.LatentConfig.lr_finest). At 1, the plain step, untouched."""
-    if factor == 1.0:
+    latents) scaled by ``factor``, and that of ``second`` (the next grid's) by ``second_factor``:
+    those levels' own learning rates under the same Adam state (config.LatentConfig.lr_finest,
+    lr_second). At 1, the plain step, untouched."""
+    scaled = [(v, f) for v, f in ((finest, factor), (second, second_factor)) if v is not None and f != 1.0]
+    if not scaled:
         opt.step()
         return
-    before = finest.clone()
+    before = [v.clone() for v, _ in scaled]
     opt.step()
-    finest.lerp_(before, 1.0 - factor)
+    for (v, f), b in zip(scaled, before):
+        v.lerp_(b, 1.0 - f)
 
 
 @dataclass(frozen=True)
@@ -486,6 +495,9 @@ def fit(
     # (drawn with a sampler too, unused: the committed importance probes' draws start after it)
     order, at, step = torch.randperm(n, generator=gen).to(dev), 0, 0
     sampler = sampling.make(cfg.sampler, n, cfg.batch, cfg.sampler_share) if cfg.sampler != "uniform" else None
+    sizes = model.pyramid.sizes
+    finest = model.flat.detach()[: sizes[0]]
+    second = model.flat.detach()[sizes[0] : sizes[0] + sizes[1]] if len(sizes) > 1 else None
     while step < cfg.steps:
         # Progress through the schedule: by steps, or by CPU time when a budget is set.
         done = step / cfg.steps
@@ -514,7 +526,7 @@ def fit(
             sampler.observe(drawn, train.errors)
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        adam_step(opt, model.flat.detach()[: model.pyramid.sizes[0]], cfg.lr_finest)
+        adam_step(opt, finest, cfg.lr_finest, second, cfg.lr_second)
         step += 1
         if on_step is not None and (step % 100 == 0 or step == cfg.steps):  # (done, of, batch PSNR dB)
             on_step(step, cfg.steps, -10 * math.log10(max(float(mse.detach()), 1e-12)))
