@@ -897,6 +897,7 @@ def test_sweep_folders_name_every_option_away_from_its_default():
         "sampler": "uniform",
         "sampler_at": (),
         "sampler_share": 0.5,
+        "lr_second": 1.0,
         "n_images": 4,
     }
     proxy = {"quantizer": "soft-fast", "proxy_steps": 0.92, "full_res_uniform": True}
