@@ -74,6 +74,17 @@ def test_two_workers_write_what_single_encodes_write(images, singles, tiny):
     assert sorted(json.loads(line)["output"] for line in lines) == ["a.inr", "b.inr", "c.inr"]
 
 
+@pytest.mark.parametrize("slash", ["", "/"])
+def test_a_batch_makes_its_output_folder_once_the_checks_pass(images, singles, tiny, slash):
+    """-o DIR that does not exist (with or without a trailing slash) is made, in a folder that
+    does; not when a check fails first."""
+    res = run("encode", images / "in", "-o", f"{images / 'new'}{slash}", "--preset", tiny, "--steps", 0)
+    assert res.exit_code == 2 and not (images / "new").exists()  # a usage error: nothing made
+    res = run("encode", images / "in", "-o", f"{images / 'new'}{slash}", "--preset", tiny, "-q")
+    assert res.exit_code == 0, res.output
+    assert outputs(images / "new") == singles
+
+
 def test_a_batch_logs_a_line_per_image_where_stderr_is_not_a_terminal(images, tiny):
     res = run("encode", images / "in", "-o", images / "out", "--preset", tiny, "--workers", 2)
     assert res.exit_code == 0, res.output
@@ -155,11 +166,11 @@ def test_batch_checks_before_any_work(images, tiny, monkeypatch):
     assert res.exit_code == 2 and "several inputs need -o DIR" in res.stderr
     res = run("encode", images / "in", "--preset", tiny)
     assert res.exit_code == 2 and "is a directory" in res.stderr
-    res = run("encode", a, b, "-o", images / "nodir", "--preset", tiny)
+    res = run("encode", a, b, "-o", images / "nodir" / "deeper", "--preset", tiny)
     assert res.exit_code == 1 and res.stderr.strip().splitlines() == [
-        f"Error: {images / 'nodir'}: no such folder "
-        "(a batch, several inputs or a folder, writes into the folder -o names)"
+        f"Error: {images / 'nodir' / 'deeper'}: no such folder {str(images / 'nodir')!r} to make it in"
     ]
+    assert not (images / "nodir").exists()
     res = run("encode", a, b, "-o", a, "--preset", tiny)  # a file, not a folder
     assert (
         res.exit_code == 1
@@ -211,7 +222,9 @@ def test_ray_writes_what_single_encodes_write(images, singles, tiny, local_ray):
     (images / "in" / "cut.png").write_bytes(good[: len(good) // 2])  # fails in its Ray task
     res = run("encode", images / "in", "-o", images / "out", "--preset", tiny, "--ray")
     assert res.exit_code == 1 and "0 encoded, 3 skipped (done before), 1 failed" in res.stdout
-    assert res.stderr.strip().splitlines()[-1].startswith(f"Error: {images / 'in' / 'cut.png'}: cannot read image")
+    cut = images / "in" / "cut.png"
+    assert res.stderr.strip().splitlines()[-2:][0].startswith(f"Error: {cut}: cannot read image")
+    assert res.stderr.strip().splitlines()[-1] == f"[1/1] {cut}: failed"  # the log's line (stderr is no terminal)
 
 
 def test_a_worker_process_that_dies_is_an_error_not_a_hang():
@@ -343,7 +356,7 @@ def test_a_rate_capped_grid_batch_writes_what_single_encodes_write(images, tiny_
 
 def test_a_latent_manifest_line_is_what_it_was_before_the_quantizer_field():
     """Outputs of a grid-* batch made before LatentConfig.quantizer, lr_finest, init,
-    network_rate, rdo_levels, tune_steps and sampler existed still match their manifest lines: those
+    network_rate, rdo_levels, tune_steps, sampler and lr_second existed still match their manifest lines: those
     fields are recorded only away from their old behaviour."""
     from dataclasses import asdict, replace
 
@@ -360,11 +373,13 @@ def test_a_latent_manifest_line_is_what_it_was_before_the_quantizer_field():
         "tune_steps",
         "sampler",
         "sampler_share",
+        "lr_second",
     ):
         del before[name]
     assert batch.settings(cfg, None, None)["config"] == json.loads(json.dumps(before))
     assert batch.settings(replace(cfg, quantizer="soft"), None, None)["config"]["quantizer"] == "soft"
     assert batch.settings(replace(cfg, lr_finest=0.1), None, None)["config"]["lr_finest"] == 0.1
+    assert batch.settings(replace(cfg, lr_second=0.3), None, None)["config"]["lr_second"] == 0.3
     assert batch.settings(replace(cfg, init="quarter-v1"), None, None)["config"]["init"] == "quarter-v1"
     assert batch.settings(replace(cfg, network_rate=1.0), None, None)["config"]["network_rate"] == 1.0
     rounded = replace(cfg, context="checkerboard", rdo_levels=2)

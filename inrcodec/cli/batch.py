@@ -67,14 +67,14 @@ def check_folder(output: Path | None, srcs: tuple[Path, ...]) -> None:
                 f"{folder}: is a directory; to encode the images in it, name an output folder with -o DIR"
             )
         raise click.UsageError("several inputs need -o DIR, the folder their .inr files go to")
-    if output.exists() and not output.is_dir():
+    if os.path.lexists(output) and not output.is_dir():
         raise ValueError(f"{output}: is a file; a batch (several inputs, or a folder) writes into the folder -o names")
-    if not output.is_dir():
-        raise ValueError(
-            f"{output}: no such folder (a batch, several inputs or a folder, writes into the folder -o names)"
-        )
-    if not os.access(output, os.W_OK | os.X_OK):
-        raise ValueError(f"{output}: folder is not writable")
+    # a folder that does not exist is made once every check has passed, in a folder that does
+    folder = output if output.is_dir() else output.parent
+    if not folder.is_dir():
+        raise ValueError(f"{output}: no such folder {str(folder)!r} to make it in")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ValueError(f"{output}: folder {str(folder)!r} is not writable")
 
 
 def plan(srcs, output: Path, force: bool, want: dict) -> list[Item]:
@@ -147,7 +147,15 @@ def encode_batch(srcs, output, force, cfg, regions, region_map, device, quiet, a
                 raise ValueError(RAY_HINT)
         cfg = _resolve_kernel(cfg, device, quiet)  # after the checks above: said only for a batch that runs
         want = settings(cfg, regions, device, threads)
-        return want, plan(srcs, output, force, want)
+        made = not output.is_dir()
+        if made:  # -o DIR made now, after the checks above; gone again if the images' checks fail
+            output.mkdir()
+        try:
+            return want, plan(srcs, output, force, want)
+        except BaseException:
+            if made:
+                output.rmdir()
+            raise
 
     want, items = run_guarded(check)
     todo = [i for i in items if i.status == "todo"]

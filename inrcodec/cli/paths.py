@@ -22,27 +22,37 @@ class NonEmptyPath(click.Path):
 _SEPARATORS = tuple({"/", os.sep, os.altsep} - {None})
 
 
+class NewFolder(type(Path())):  # type: ignore[misc]  # (Path itself subclasses only from Python 3.12)
+    """A folder ``-o`` names with a trailing slash that does not exist: a batch makes it, one
+    image's encode or decode refuses it (pathlib drops the slash, so it would have been a file)."""
+
+
 class OutputPath(NonEmptyPath):
     """An output's name, where a trailing slash names a folder: pathlib drops the slash, so
-        ``-o out/`` with no folder ``out`` would have written a file called ``out``. Such a name must
-        be a folder that exists (an existing folder is where the command writes its default name). ``-``
-    is refused: read as standard output by convention, it would have been a file called ``-``."""
+    ``-o out/`` with no folder ``out`` would have written a file called ``out``; such a name comes
+    back as a :class:`NewFolder`. ``-`` is refused: read as standard output by convention, it
+    would have been a file called ``-``."""
 
     def convert(self, value, param, ctx):
         if value == "-":  # the convention for standard output, which the atomic writes cannot use
             self.fail("-: standard output is not supported; name a file or a folder", param, ctx)
         if isinstance(value, str) and value.endswith(_SEPARATORS) and not os.path.isdir(value):
-            what = (
-                "is a file, not a folder" if os.path.lexists(value.rstrip("".join(_SEPARATORS))) else "no such folder"
-            )
-            self.fail(f"{value}: {what} (a name ending in a slash names a folder)", param, ctx)
+            if os.path.lexists(value.rstrip("".join(_SEPARATORS))):
+                self.fail(f"{value}: is a file, not a folder (a name ending in a slash names a folder)", param, ctx)
+            return NewFolder(super().convert(value, param, ctx))
         return super().convert(value, param, ctx)
 
 
 def into_folder(output: Path | None, default: Path) -> Path:
-    """``-o``'s file: the name given, or ``default``'s name inside the folder given, or ``default``."""
+    """``-o``'s file: the name given, or ``default``'s name inside the folder given, or ``default``.
+    A folder that does not exist is a usage error here (one image's output; a batch makes it)."""
     if output is None:
         return default
+    if isinstance(output, NewFolder):
+        raise click.BadParameter(
+            f"{output}{os.sep}: no such folder (a name ending in a slash names a folder)",
+            param_hint="'-o' / '--output'",
+        )
     try:
         return output / default.name if output.is_dir() else output
     except OSError:  # cannot be looked at: the output checks name it
