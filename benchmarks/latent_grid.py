@@ -200,6 +200,7 @@ def sweep_folder(args: argparse.Namespace) -> str:
     name += "-at-" + "-".join(args.sampler_at) if args.sampler_at else ""
     name += f"-share{args.sampler_share:g}" if args.sampler_share != 0.5 else ""
     name += f"-second{args.lr_second:g}" if args.lr_second != 1.0 else ""
+    name += f"-noise{args.noise_fraction:g}" if args.noise_fraction is not None else ""
     return f"{name}-first{args.n_images}"
 
 
@@ -241,6 +242,8 @@ def ladder_points(args: argparse.Namespace) -> tuple[LatentConfig, ...]:
         )
     if args.lr_second != 1.0:
         points = tuple(replace(pt, lr_second=args.lr_second) if pt.finest == 0 else pt for pt in points)
+    if args.noise_fraction is not None:
+        points = tuple(replace(pt, noise_fraction=args.noise_fraction) if pt.finest == 0 else pt for pt in points)
     points += (replace(points[-1], lam=args.top_lam),) if args.top_lam is not None else ()
     first_full = next(pt for pt in points if pt.finest == 0)  # grid-xhigh's point, as the options make it
     points = tuple(pt for pt in points if pt.lam not in args.drop_lams)
@@ -683,6 +686,12 @@ def main(argv: list[str] | None = None) -> int:
         "times lr_latent (LatentConfig.lr_second; the presets': 1; the folder's name gets -second<factor>)",
     )
     p.add_argument(
+        "--noise-fraction",
+        type=float,
+        help="with --context: the full-resolution points' share of steps on uniform noise, the rest rounded "
+        "straight through (LatentConfig.noise_fraction; the presets': 0.75; the folder's name gets -noise<share>)",
+    )
+    p.add_argument(
         "--full-res-steps",
         type=int,
         help="with --context: the full-resolution points' training steps (the presets': 11520 at both; "
@@ -899,6 +908,8 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--rdo-at: inits of --init, with --rdo-levels")
     if args.tune_steps and (not args.rdo_levels or not 0 < args.tune_steps <= 100_000):
         p.error("--tune-steps: 1..100000, with --rdo-levels")
+    if args.noise_fraction is not None and not 0.0 <= args.noise_fraction <= 1.0:
+        p.error(f"--noise-fraction: a share in [0, 1], not {args.noise_fraction:g}")
     if not 0.0 < args.lr_second <= 10.0:
         p.error(f"--lr-second: a factor in (0, 10], not {args.lr_second:g}")
     args.sampler_at = tuple(args.sampler_at.split(",")) if args.sampler_at else ()

@@ -696,6 +696,7 @@ def test_latent_grid_proxy_options_shape_the_ladder(capsys):
         sampler_at=(),
         sampler_share=0.5,
         lr_second=1.0,
+        noise_fraction=None,
         **vars(args),
     )
     assert lg.ladder_points(sweep) == LATENT_RDO_LADDER
@@ -736,6 +737,10 @@ def test_latent_grid_proxy_options_shape_the_ladder(capsys):
         argparse.Namespace(**{**added, "drop_lams": (2e-3, 1e-3), "tune_steps": 500, "lr_second": 0.3})
     )
     assert second == tuple(replace(p, lr_second=0.3) if p.finest == 0 else p for p in LATENT_PRESET_LADDER)
+    noise = lg.ladder_points(
+        argparse.Namespace(**{**added, "drop_lams": (2e-3, 1e-3), "tune_steps": 500, "noise_fraction": 1.0})
+    )
+    assert noise == tuple(replace(p, noise_fraction=1.0) if p.finest == 0 else p for p in LATENT_PRESET_LADDER)
     assert lg.sweep_folder(
         argparse.Namespace(**{**added, "tune_steps": 500, "n_images": 4, "lr_second": 0.3})
     ).endswith("-tune500-second0.3-first4")
@@ -830,6 +835,7 @@ def test_long_fit_gives_the_named_points_the_full_resolution_points_training():
         sampler_at=(),
         sampler_share=0.5,
         lr_second=1.0,
+        noise_fraction=None,
     )
     points = lg.ladder_points(args)
     changed = 0
@@ -898,6 +904,7 @@ def test_sweep_folders_name_every_option_away_from_its_default():
         "sampler_at": (),
         "sampler_share": 0.5,
         "lr_second": 1.0,
+        "noise_fraction": None,
         "n_images": 4,
     }
     proxy = {"quantizer": "soft-fast", "proxy_steps": 0.92, "full_res_uniform": True}
