@@ -201,6 +201,7 @@ def sweep_folder(args: argparse.Namespace) -> str:
     name += f"-share{args.sampler_share:g}" if args.sampler_share != 0.5 else ""
     name += f"-second{args.lr_second:g}" if args.lr_second != 1.0 else ""
     name += f"-noise{args.noise_fraction:g}" if args.noise_fraction is not None else ""
+    name += "-at-" + "-".join(f"{lam:g}" for lam in args.noise_lams) if args.noise_lams else ""
     return f"{name}-first{args.n_images}"
 
 
@@ -242,12 +243,17 @@ def ladder_points(args: argparse.Namespace) -> tuple[LatentConfig, ...]:
         )
     if args.lr_second != 1.0:
         points = tuple(replace(pt, lr_second=args.lr_second) if pt.finest == 0 else pt for pt in points)
-    if args.noise_fraction is not None:
-        points = tuple(replace(pt, noise_fraction=args.noise_fraction) if pt.finest == 0 else pt for pt in points)
     points += (replace(points[-1], lam=args.top_lam),) if args.top_lam is not None else ()
     first_full = next(pt for pt in points if pt.finest == 0)  # grid-xhigh's point, as the options make it
     points = tuple(pt for pt in points if pt.lam not in args.drop_lams)
-    return points + tuple(replace(first_full, lam=lam) for lam in args.full_res_lams)
+    points += tuple(replace(first_full, lam=lam) for lam in args.full_res_lams)
+    if args.noise_fraction is not None:  # the full-resolution points (those of --noise-lams only, if given)
+        noisy = args.noise_lams
+        points = tuple(
+            replace(pt, noise_fraction=args.noise_fraction) if pt.finest == 0 and (not noisy or pt.lam in noisy) else pt
+            for pt in points
+        )
+    return points
 
 
 def ablation_points() -> tuple[LatentConfig, ...]:
@@ -692,6 +698,11 @@ def main(argv: list[str] | None = None) -> int:
         "straight through (LatentConfig.noise_fraction; the presets': 0.75; the folder's name gets -noise<share>)",
     )
     p.add_argument(
+        "--noise-lams",
+        help="with --noise-fraction: only the full-resolution points at these lambdas, comma-separated "
+        "(the folder's name gets -at-<lambdas>)",
+    )
+    p.add_argument(
         "--full-res-steps",
         type=int,
         help="with --context: the full-resolution points' training steps (the presets': 11520 at both; "
@@ -910,6 +921,13 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--tune-steps: 1..100000, with --rdo-levels")
     if args.noise_fraction is not None and not 0.0 <= args.noise_fraction <= 1.0:
         p.error(f"--noise-fraction: a share in [0, 1], not {args.noise_fraction:g}")
+    try:
+        lams = {float(lam) for lam in args.noise_lams.split(",")} if args.noise_lams else set()
+        args.noise_lams = tuple(sorted(lams, reverse=True))
+    except ValueError:
+        p.error(f"--noise-lams: lambdas separated by commas, not {args.noise_lams!r}")
+    if args.noise_lams and args.noise_fraction is None:
+        p.error("--noise-lams: with --noise-fraction")
     if not 0.0 < args.lr_second <= 10.0:
         p.error(f"--lr-second: a factor in (0, 10], not {args.lr_second:g}")
     args.sampler_at = tuple(args.sampler_at.split(",")) if args.sampler_at else ()

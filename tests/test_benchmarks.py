@@ -697,6 +697,7 @@ def test_latent_grid_proxy_options_shape_the_ladder(capsys):
         sampler_share=0.5,
         lr_second=1.0,
         noise_fraction=None,
+        noise_lams=(),
         **vars(args),
     )
     assert lg.ladder_points(sweep) == LATENT_RDO_LADDER
@@ -741,6 +742,10 @@ def test_latent_grid_proxy_options_shape_the_ladder(capsys):
         argparse.Namespace(**{**added, "drop_lams": (2e-3, 1e-3), "tune_steps": 500, "noise_fraction": 1.0})
     )
     assert noise == tuple(replace(p, noise_fraction=1.0) if p.finest == 0 else p for p in LATENT_PRESET_LADDER)
+    some = {**added, "drop_lams": (2e-3, 1e-3), "tune_steps": 500, "noise_fraction": 1.0, "noise_lams": (7e-3, 1.5e-3)}
+    at = lg.ladder_points(argparse.Namespace(**some))
+    assert at == tuple(replace(p, noise_fraction=1.0) if p.lam in (7e-3, 1.5e-3) else p for p in LATENT_PRESET_LADDER)
+    assert lg.sweep_folder(argparse.Namespace(**some, n_images=4)).endswith("-tune500-noise1-at-0.007-0.0015-first4")
     assert lg.sweep_folder(
         argparse.Namespace(**{**added, "tune_steps": 500, "n_images": 4, "lr_second": 0.3})
     ).endswith("-tune500-second0.3-first4")
@@ -836,6 +841,7 @@ def test_long_fit_gives_the_named_points_the_full_resolution_points_training():
         sampler_share=0.5,
         lr_second=1.0,
         noise_fraction=None,
+        noise_lams=(),
     )
     points = lg.ladder_points(args)
     changed = 0
@@ -905,6 +911,7 @@ def test_sweep_folders_name_every_option_away_from_its_default():
         "sampler_share": 0.5,
         "lr_second": 1.0,
         "noise_fraction": None,
+        "noise_lams": (),
         "n_images": 4,
     }
     proxy = {"quantizer": "soft-fast", "proxy_steps": 0.92, "full_res_uniform": True}
