@@ -928,6 +928,10 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"--noise-lams: lambdas separated by commas, not {args.noise_lams!r}")
     if args.noise_lams and args.noise_fraction is None:
         p.error("--noise-lams: with --noise-fraction")
+    full = {pt.lam for pt in LATENT_LADDER if pt.finest == 0} | set(args.full_res_lams)
+    full |= {args.top_lam} if args.top_lam is not None else set()
+    if stray := [lam for lam in args.noise_lams if lam not in full]:
+        p.error(f"--noise-lams: no full-resolution point at lambda {', '.join(f'{x:g}' for x in stray)}")
     if not 0.0 < args.lr_second <= 10.0:
         p.error(f"--lr-second: a factor in (0, 10], not {args.lr_second:g}")
     args.sampler_at = tuple(args.sampler_at.split(",")) if args.sampler_at else ()

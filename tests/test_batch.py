@@ -75,12 +75,25 @@ def test_two_workers_write_what_single_encodes_write(images, singles, tiny):
 
 
 @pytest.mark.parametrize("slash", ["", "/"])
-def test_a_batch_makes_its_output_folder_once_the_checks_pass(images, singles, tiny, slash):
+def test_a_batch_makes_its_output_folder_and_leaves_none_it_did_not_fill(images, singles, tiny, slash):
     """-o DIR that does not exist (with or without a trailing slash) is made, in a folder that
-    does; not when a check fails first."""
-    res = run("encode", images / "in", "-o", f"{images / 'new'}{slash}", "--preset", tiny, "--steps", 0)
-    assert res.exit_code == 2 and not (images / "new").exists()  # a usage error: nothing made
-    res = run("encode", images / "in", "-o", f"{images / 'new'}{slash}", "--preset", tiny, "-q")
+    does; a batch that fails its own checks, or its images' (two inputs that would write one
+    name), or writes nothing leaves no folder behind."""
+    new = f"{images / 'new'}{slash}"
+    res = run("encode", images / "in", "-o", new, "--preset", tiny, "--regions", "labels")
+    assert res.exit_code == 2 and "--regions labels needs a map" in res.stderr
+    assert not (images / "new").exists()
+    (images / "other").mkdir()
+    Image.fromarray(picture(0)).save(images / "other" / "a.png")
+    res = run("encode", images / "in", images / "other", "-o", new, "--preset", tiny)
+    assert res.exit_code == 1 and "would both be written to" in res.stderr
+    assert not (images / "new").exists()
+    (images / "bad").mkdir()
+    (images / "bad" / "x.png").write_text("not an image")
+    res = run("encode", images / "bad" / "x.png", "-o", new, "--preset", tiny, "--workers", 1)  # a batch of one
+    assert res.exit_code == 1 and "x.png: cannot read image" in res.stderr
+    assert not (images / "new").exists()  # every image failed: nothing written
+    res = run("encode", images / "in", "-o", new, "--preset", tiny, "-q")
     assert res.exit_code == 0, res.output
     assert outputs(images / "new") == singles
 
@@ -223,7 +236,7 @@ def test_ray_writes_what_single_encodes_write(images, singles, tiny, local_ray):
     res = run("encode", images / "in", "-o", images / "out", "--preset", tiny, "--ray")
     assert res.exit_code == 1 and "0 encoded, 3 skipped (done before), 1 failed" in res.stdout
     cut = images / "in" / "cut.png"
-    assert res.stderr.strip().splitlines()[-2:][0].startswith(f"Error: {cut}: cannot read image")
+    assert res.stderr.strip().splitlines()[-2].startswith(f"Error: {cut}: cannot read image")
     assert res.stderr.strip().splitlines()[-1] == f"[1/1] {cut}: failed"  # the log's line (stderr is no terminal)
 
 

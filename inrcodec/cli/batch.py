@@ -10,6 +10,7 @@ exit status is then 1. Finished images are skipped by a rerun (the folder's ``in
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -24,7 +25,7 @@ import click
 
 from inrcodec.cli import paths
 from inrcodec.cli.guard import run_guarded
-from inrcodec.cli.progress import Bar
+from inrcodec.cli.progress import Bar, to_log
 
 
 @dataclass
@@ -122,8 +123,14 @@ def fail(item: Item, message: str) -> None:
 
 
 def encode_batch(srcs, output, force, cfg, regions, region_map, device, quiet, as_json, workers, ray, threads) -> None:
-    """The batch form of ``encode``; exits 1 when any image failed, 130 on Ctrl-C."""
+    """The batch form of ``encode``; exits 1 when any image failed, 130 on Ctrl-C. A folder -o
+    names that does not exist is made once the batch's own checks pass, and removed again if the
+    batch ends with nothing written into it (no image, a failed check, Ctrl-C)."""
     from inrcodec.batch import settings
+
+    if output is not None:
+        output = Path(output)  # a paths.NewFolder no further: the files in it are plain paths
+    made = []
 
     def check():
         nonlocal cfg
@@ -147,22 +154,24 @@ def encode_batch(srcs, output, force, cfg, regions, region_map, device, quiet, a
                 raise ValueError(RAY_HINT)
         cfg = _resolve_kernel(cfg, device, quiet)  # after the checks above: said only for a batch that runs
         want = settings(cfg, regions, device, threads)
-        made = not output.is_dir()
-        if made:  # -o DIR made now, after the checks above; gone again if the images' checks fail
-            output.mkdir()
         try:
-            return want, plan(srcs, output, force, want)
-        except BaseException:
-            if made:
-                output.rmdir()
-            raise
+            output.mkdir()  # the per-image checks in plan() need the folder
+            made.append(output)
+        except FileExistsError:  # there already, or made by another run meanwhile
+            pass
+        return want, plan(srcs, output, force, want)
 
-    want, items = run_guarded(check)
-    todo = [i for i in items if i.status == "todo"]
-    start = time.perf_counter()
-    where = run_guarded(
-        lambda: _run(todo, output, force, cfg, regions, device, want, quiet or as_json, workers, ray, threads)
-    )
+    try:
+        want, items = run_guarded(check)
+        todo = [i for i in items if i.status == "todo"]
+        start = time.perf_counter()
+        where = run_guarded(
+            lambda: _run(todo, output, force, cfg, regions, device, want, quiet or as_json, workers, ray, threads)
+        )
+    finally:
+        for folder in made:  # empty: nothing was written
+            with contextlib.suppress(OSError):
+                folder.rmdir()
     _report(items, output, time.perf_counter() - start, where, threads, quiet, as_json)
     if any(i.status == "failed" for i in items):
         sys.exit(1)
@@ -211,7 +220,7 @@ def _run(todo, output, force, cfg, regions, device, want, quiet, workers, ray, t
         one_bar = Bar()  # one image: its own steps, as a single encode shows them
         fn = partial(encode_job, progress=one_bar)
     bar = None
-    log = not quiet and one_bar is None and not sys.stderr.isatty()  # a log file: a line per image, not a bar
+    log = not quiet and one_bar is None and to_log()  # a log file: a line per image, not a bar
     if not quiet and one_bar is None and not log:
         bar = click.progressbar(length=len(todo), label="images", width=24, show_eta=True, file=sys.stderr,
                                 item_show_func=lambda i: i)  # fmt: skip

@@ -14,7 +14,7 @@ import click
 
 from inrcodec.cli import paths, ranges
 from inrcodec.cli.guard import run_guarded
-from inrcodec.cli.progress import Bar
+from inrcodec.cli.progress import Bar, to_log
 
 HELP = {"help_option_names": ["-h", "--help"]}
 
@@ -140,7 +140,7 @@ def train(
                 f"prior train: width {cfg.hidden}, {cfg.layers} layers, {order}-order, "
                 f"{cfg.outer_steps} outer steps -> {output} (device {dev}, {torch.get_num_threads()} thread(s))"
             )
-        log = not quiet and not sys.stderr.isatty()  # a log file: lines (Bar's), not a bar
+        log = not quiet and to_log()  # a log file: lines (Bar's), not a bar
         lines = Bar() if log else None
         bar = (
             None

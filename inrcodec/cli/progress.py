@@ -12,6 +12,11 @@ import click
 LOG_INTERVAL_S = 15.0
 
 
+def to_log() -> bool:
+    """Whether stderr is a log (a file, a pipe) rather than a terminal: lines there, not a bar."""
+    return not sys.stderr.isatty()
+
+
 class Bar:
     """A click progress bar driven by the pipeline's progress callback (stage, step, PSNR). Where
     stderr is not a terminal, a line per stage and one every ``interval`` seconds instead."""
@@ -20,7 +25,7 @@ class Bar:
         self.bar = None
         self.done = 0
         self.label = ""
-        self.log = not sys.stderr.isatty()
+        self.log = to_log()
         self.interval = LOG_INTERVAL_S if interval is None else interval
         self.stage: str | None = None
         self.said = 0.0  # when the last log line went out
