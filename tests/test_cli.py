@@ -641,6 +641,14 @@ def test_a_log_gets_lines_of_progress_where_a_terminal_gets_a_bar(tmp_path, crop
     assert [m[1] for m in parsed][0] == "fit" and [m[1] for m in parsed][-1] == "quantize", lines
 
 
+@pytest.mark.parametrize("line", ["demo -o -", "decode -", "info -", "lottery -", "prior train -o -"])
+def test_a_dash_is_refused_as_a_file_or_folder_name(line):
+    """``-`` means standard input or output by convention; no command reads or writes them, so it
+    is a usage error, not a file or folder called ``-`` (demo -o - made one)."""
+    res = run(*line.split())
+    assert res.exit_code == 2 and "-: standard input and output are not supported" in res.stderr
+
+
 def test_the_package_namespace_is_its_api():
     import inrcodec
 

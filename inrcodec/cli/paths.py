@@ -11,11 +11,18 @@ import click
 
 class NonEmptyPath(click.Path):
     """click's Path, refusing an empty name: pathlib reads ``''`` as ``.``, the current folder,
-    which then met each command's checks under a name the user never gave (decode: a traceback)."""
+    which then met each command's checks under a name the user never gave (decode: a traceback);
+    and ``-``, by convention standard input or output, which no command reads or writes."""
 
     def convert(self, value, param, ctx):
         if isinstance(value, str) and not value:
             self.fail("an empty path names no file", param, ctx)
+        if value == "-" and type(self) is NonEmptyPath:  # (OutputPath says it for outputs)
+            self.fail(
+                "-: standard input and output are not supported; name a file or folder (./- for one called -)",
+                param,
+                ctx,
+            )
         return super().convert(value, param, ctx)
 
 
