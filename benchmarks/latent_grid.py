@@ -208,11 +208,12 @@ def sweep_folder(args: argparse.Namespace) -> str:
 def ladder_points(args: argparse.Namespace) -> tuple[LatentConfig, ...]:
     """The context model's ladder as the options shape it: uniform noise as is, or as the first
     Kodak run had it (--stage2); then the sampling, the synthesis width, the proxy, the
-    full-resolution points' learning rate and steps (the presets' options give
-    config.LATENT_PRESET_LADDER), the long fit of the points --long-fit names and the point
-    --top-lam adds, the full-resolution points --full-res-lams adds, without those --drop-lams
-    names; --network-rate at the points an init starts; --rdo-levels at every point or at those
-    --rdo-at's inits start, and --tune-steps where the rounding runs."""
+    full-resolution points' learning rate and steps, the long fit of the points --long-fit names
+    and the point --top-lam adds, the full-resolution points --full-res-lams adds, without those
+    --drop-lams names; --network-rate at the points an init starts; --rdo-levels at every point or
+    at those --rdo-at's inits start, --tune-steps where the rounding runs, and --noise-fraction at
+    the full-resolution points (those --noise-lams names). The presets' options (docs/benchmark.md,
+    "Noise to the end of training") give config.LATENT_PRESET_LADDER."""
     ladder = LATENT_STAGE2 if args.stage2 else LATENT_LADDER
     points = tuple(
         _with_proxy(replace(pt, interpolation=args.interpolation, hidden=_scaled(pt.hidden, args)), args)

@@ -658,6 +658,7 @@ def test_latent_grid_proxy_options_shape_the_ladder(capsys):
         LATENT_PROXY_LADDER,
         LATENT_PROXY_STEPS,
         LATENT_RDO_LADDER,
+        LATENT_TUNE_LADDER,
         with_full_res,
     )
 
@@ -728,7 +729,7 @@ def test_latent_grid_proxy_options_shape_the_ladder(capsys):
     # --tune-steps: at the points the rounding runs, and the points --full-res-lams copies from them
     tuned = lg.ladder_points(argparse.Namespace(**{**added, "drop_lams": (2e-3, 1e-3), "tune_steps": 500}))
     assert [p.tune_steps for p in tuned] == [0] * 4 + [500] * 6
-    assert tuned == LATENT_PRESET_LADDER  # the presets: that ladder with --tune-steps 500 (kodak-tune)
+    assert tuned == LATENT_TUNE_LADDER  # that ladder with --tune-steps 500 (kodak-tune)
     assert tuned == tuple(replace(p, tune_steps=500) if p.rdo_levels else p for p in dropped)
     assert lg.sweep_folder(argparse.Namespace(**{**added, "tune_steps": 500, "n_images": 4})).endswith(
         "-rdo4-at-full-v1-tune500-first4"
@@ -737,21 +738,25 @@ def test_latent_grid_proxy_options_shape_the_ladder(capsys):
     second = lg.ladder_points(
         argparse.Namespace(**{**added, "drop_lams": (2e-3, 1e-3), "tune_steps": 500, "lr_second": 0.3})
     )
-    assert second == tuple(replace(p, lr_second=0.3) if p.finest == 0 else p for p in LATENT_PRESET_LADDER)
+    assert second == tuple(replace(p, lr_second=0.3) if p.finest == 0 else p for p in LATENT_TUNE_LADDER)
     noise = lg.ladder_points(
         argparse.Namespace(**{**added, "drop_lams": (2e-3, 1e-3), "tune_steps": 500, "noise_fraction": 1.0})
     )
-    assert noise == tuple(replace(p, noise_fraction=1.0) if p.finest == 0 else p for p in LATENT_PRESET_LADDER)
+    assert noise == tuple(replace(p, noise_fraction=1.0) if p.finest == 0 else p for p in LATENT_TUNE_LADDER)
     some = {**added, "drop_lams": (2e-3, 1e-3), "tune_steps": 500, "noise_fraction": 1.0, "noise_lams": (7e-3, 1.5e-3)}
     at = lg.ladder_points(argparse.Namespace(**some))
-    assert at == tuple(replace(p, noise_fraction=1.0) if p.lam in (7e-3, 1.5e-3) else p for p in LATENT_PRESET_LADDER)
+    assert at == tuple(replace(p, noise_fraction=1.0) if p.lam in (7e-3, 1.5e-3) else p for p in LATENT_TUNE_LADDER)
+    # the presets (kodak-noise): --noise-fraction 1 --noise-lams 7e-3,5e-3,3e-3,1.5e-3
+    mid = {**some, "noise_lams": (7e-3, 5e-3, 3e-3, 1.5e-3)}
+    assert lg.ladder_points(argparse.Namespace(**mid)) == LATENT_PRESET_LADDER
+    assert [p.noise_fraction for p in LATENT_PRESET_LADDER] == [0.75] * 4 + [1.0] + [0.75] * 2 + [1.0] * 3
     assert lg.sweep_folder(argparse.Namespace(**some, n_images=4)).endswith("-tune500-noise1-at-0.007-0.0015-first4")
     assert lg.sweep_folder(
         argparse.Namespace(**{**added, "tune_steps": 500, "n_images": 4, "lr_second": 0.3})
     ).endswith("-tune500-second0.3-first4")
     assert [p.lam for p in LATENT_PRESET_LADDER] == [3.2e-2, 1.6e-2, 8e-3, 4e-3, 1.5e-3, 5e-4, 2.5e-4, 7e-3, 5e-3, 3e-3]
     assert LATENT_PRESET_LADDER[7:] == tuple(
-        replace(LATENT_RDO_LADDER[6], lam=lam, tune_steps=500) for lam in (7e-3, 5e-3, 3e-3)
+        replace(LATENT_RDO_LADDER[6], lam=lam, tune_steps=500, noise_fraction=1.0) for lam in (7e-3, 5e-3, 3e-3)
     )
     assert [p.finest for p in LATENT_PRESET_LADDER] == [2] * 3 + [1] + [0] * 6
     assert [p.rdo_levels for p in LATENT_PRESET_LADDER] == [0] * 4 + [4] * 6
@@ -887,7 +892,7 @@ def test_sweep_folders_name_every_option_away_from_its_default():
     import argparse
 
     from benchmarks import latent_grid as lg
-    from inrcodec.config import LATENT_PRESET_LADDER, LATENT_RDO_LADDER
+    from inrcodec.config import LATENT_RDO_LADDER, LATENT_TUNE_LADDER
 
     plain = {
         "stage2": False,
@@ -956,7 +961,7 @@ def test_sweep_folders_name_every_option_away_from_its_default():
     assert (lg.OUT / folder / "latent-proto.json").is_file()
     points = lg.ladder_points(argparse.Namespace(**sampled))
     assert [p.sampler for p in points] == ["uniform"] * 4 + ["importance"] * 6
-    assert tuple(replace(p, sampler="uniform") for p in points) == LATENT_PRESET_LADDER
+    assert tuple(replace(p, sampler="uniform") for p in points) == LATENT_TUNE_LADDER
     shared = argparse.Namespace(**{**sampled, "sampler_share": 0.75})
     assert lg.sweep_folder(shared).endswith("-importance-at-full-v1-share0.75-first4")
     assert [p.sampler_share for p in lg.ladder_points(shared)] == [0.5] * 4 + [0.75] * 6
@@ -1060,7 +1065,7 @@ def test_latent_grid_studies_keep_the_points_their_committed_results_ran():
     # the presets' Kodak run (README's and docs' figures) ran the presets' ladder as it is now
     from inrcodec.config import LATENT_PRESET_LADDER
 
-    presets = json.loads((lg.OUT / "kodak-tune" / "latent-proto.json").read_text())
+    presets = json.loads((lg.OUT / "kodak-noise" / "latent-proto.json").read_text())
     assert presets["provenance"]["config"]["points"] == [
         json.loads(json.dumps(lg.point_record(p))) for p in LATENT_PRESET_LADDER
     ]
@@ -1241,15 +1246,15 @@ def test_grid_rate_control_replays_the_search_on_a_ladder_runs_rows(tmp_path):
     run = tmp_path / "latent-proto.json"
     run.write_text(json.dumps({"complete": True, "rows": rows}))
     by_lam = grc.load_rows(run)["a"]
-    r = grc.replay(by_lam, 0.5, 1.0, guess=False)  # under 0.5 bpp: 7e-3 (0.49 bpp) is the best, 5e-3 (0.61) is over
+    r = grc.replay(by_lam, 0.5, 1.0, guess=False)  # under 0.5 bpp: 7e-3 (0.46 bpp) is the best, 5e-3 (0.58) is over
     assert (r["lam"], r["best_lam"], r["preset"]) == (7e-3, 7e-3, "grid-high")
-    # the first guess 3e-3 (typical 0.56, within the slack of 1.3x), then down a point at a time:
+    # the first guess 3e-3 (typical 0.54, within the slack of 1.3x), then down a point at a time:
     # each over the cap, each within the slack at this image's scale, until 7e-3 fits
     assert r["tried"] == [3e-3, 5e-3, 7e-3] and r["fits"] == 3 and r["cpu_s"] == 30.0
     assert grc.replay(by_lam, 0.5, 1.0, slack=1.0, guess=False)["tried"] == [5e-3, 7e-3]  # without slack: one fewer
     a, b = LATENT_RATE_GUESS
     says = math.exp((math.log(1.5) - a) / b)  # the detail whose guess is 1.5x
-    # at 1.5x from the start, 5e-3 (0.61 bpp expected) is the highest within the slack, then 7e-3
+    # at 1.5x from the start, 5e-3 (0.58 bpp expected) is the highest within the slack, then 7e-3
     assert grc.replay(by_lam, 0.5, says)["tried"] == [5e-3, 7e-3]
     low = grc.replay(by_lam, 0.05, 1.0)  # under the lowest file (0.10 bpp)
     assert low["lam"] is None and low["best_lam"] is None and low["fits"] >= 1

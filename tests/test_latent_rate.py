@@ -175,7 +175,8 @@ def test_the_typical_rates_are_the_ladders_means_on_the_tuning_photos():
         / "benchmarks/results/latent"
         / (
             "ladder-soft-fast-x0.92-lowres-f0.1-n11520-t0.00025-F0.007-0.005-0.003-D0.002-0.001"
-            "-iquarter-v2-half-v1-full-v1-r1-at-quarter-v2-rdo4-at-full-v1-tune500-first4"
+            "-iquarter-v2-half-v1-full-v1-r1-at-quarter-v2-rdo4-at-full-v1-tune500-noise1-at-0.007-0.005-0.003-0.0015"
+            "-first4"
         )
     )
     doc = json.loads((run / "latent-proto.json").read_text())
