@@ -17,7 +17,7 @@ class NonEmptyPath(click.Path):
     def convert(self, value, param, ctx):
         if isinstance(value, str) and not value:
             self.fail("an empty path names no file", param, ctx)
-        if value == "-" and type(self) is NonEmptyPath:  # (OutputPath says it for outputs)
+        if value == "-":  # (OutputPath refuses it first, in its own words)
             self.fail(
                 "-: standard input and output are not supported; name a file or folder (./- for one called -)",
                 param,
