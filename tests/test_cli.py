@@ -641,6 +641,25 @@ def test_a_log_gets_lines_of_progress_where_a_terminal_gets_a_bar(tmp_path, crop
     assert [m[1] for m in parsed][0] == "fit" and [m[1] for m in parsed][-1] == "quantize", lines
 
 
+def test_a_resumed_runs_bar_counts_from_where_it_resumed(monkeypatch):
+    """On a terminal, ``Bar(resumed=True)`` (prior train's) starts at the first report's step, so
+    its ETA is this call's; a plain Bar counts from 0 and starts again when the steps do (rate
+    control's next point)."""
+    from inrcodec.cli import progress
+
+    monkeypatch.setattr(progress, "to_log", lambda: False)
+    bar = progress.Bar(resumed=True)
+    bar("outer step", 7, 10, 20.0)
+    bar("outer step", 8, 10, 21.0)
+    assert (bar.bar.length, bar.bar.pos) == (4, 2) and bar.label == "outer step 8/10 21.00 dB"
+    bar.close()
+    plain = progress.Bar()
+    plain("fit", 7, 10, 20.0)
+    plain("fit", 2, 10, 22.0)
+    assert (plain.bar.length, plain.bar.pos) == (10, 2) and plain.label == "fit 22.00 dB"
+    plain.close()
+
+
 @pytest.mark.parametrize("line", ["demo -o -", "decode -", "info -", "lottery -", "prior train -o -"])
 def test_a_dash_is_refused_as_a_file_or_folder_name(line):
     """``-`` means standard input or output by convention; no command reads or writes them, so it

@@ -14,7 +14,7 @@ import click
 
 from inrcodec.cli import paths, ranges
 from inrcodec.cli.guard import run_guarded
-from inrcodec.cli.progress import Bar, to_log
+from inrcodec.cli.progress import Bar
 
 HELP = {"help_option_names": ["-h", "--help"]}
 
@@ -140,39 +140,14 @@ def train(
                 f"prior train: width {cfg.hidden}, {cfg.layers} layers, {order}-order, "
                 f"{cfg.outer_steps} outer steps -> {output} (device {dev}, {torch.get_num_threads()} thread(s))"
             )
-        log = not quiet and to_log()  # a log file: lines (Bar's), not a bar
-        lines = Bar() if log else None
-        bar = (
-            None
-            if quiet or log
-            else click.progressbar(length=cfg.outer_steps, width=24, file=sys.stderr, show_eta=True)
-        )
-        shown = [0]
-
-        def progress(done, total, psnr_db):
-            if lines is not None:
-                lines("outer step", done, total, psnr_db)
-            if bar is not None and (done % 10 == 0 or done == total):
-                bar.label = f"{psnr_db:5.2f} dB"
-                bar.update(done - shown[0])
-                shown[0] = done
-
-        if bar is not None:
-            bar.__enter__()
+        bar = None if quiet else Bar(resumed=True)  # a resumed run's bar starts where it resumed
         t0 = time.perf_counter()
         try:
-            first = [True]
-
-            def progress_first(done, total, psnr_db):
-                if first[0]:  # a resumed run starts part-way
-                    shown[0] = done - 1
-                    first[0] = False
-                progress(done, total, psnr_db)
-
-            state = meta.train(cfg, output, photos_dir, dev, fresh, say, progress_first, command=command)
+            progress = None if bar is None else (lambda done, total, psnr_db: bar("outer step", done, total, psnr_db))
+            state = meta.train(cfg, output, photos_dir, dev, fresh, say, progress, command=command)
         finally:
             if bar is not None:
-                bar.__exit__(None, None, None)
+                bar.close()
         return state, time.perf_counter() - t0
 
     state, secs = run_guarded(job)

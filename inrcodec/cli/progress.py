@@ -19,10 +19,15 @@ def to_log() -> bool:
 
 class Bar:
     """A click progress bar driven by the pipeline's progress callback (stage, step, PSNR). Where
-    stderr is not a terminal, a line per stage and one every ``interval`` seconds instead."""
+    stderr is not a terminal, a line per stage and one every ``interval`` seconds instead.
 
-    def __init__(self, interval: float | None = None):
+    With ``resumed``, the first report's step is where the bar starts (a resumed run): the bar
+    then counts this call's steps to the end, so its rate and ETA are this call's."""
+
+    def __init__(self, interval: float | None = None, resumed: bool = False):
         self.bar = None
+        self.resumed = resumed
+        self.start = 0  # the step before the first report, with resumed
         self.done = 0
         self.label = ""
         self.log = to_log()
@@ -34,14 +39,21 @@ class Bar:
         if self.log:
             return self._line(stage, done, total, psnr)
         if self.bar is None:
+            if self.resumed:
+                self.start = self.done = max(0, done - 1)
             self.bar = click.progressbar(
-                length=total, width=24, show_eta=True, file=sys.stderr, item_show_func=lambda _: self.label
+                length=total - self.start,
+                width=24,
+                show_eta=True,
+                file=sys.stderr,
+                item_show_func=lambda _: self.label,
             )
             self.bar.__enter__()
-        self.bar.length = total
+        self.bar.length = total - self.start
         if done < self.done:  # a new loop on the same bar (rate control's next point): from the start
-            self.bar.pos = self.done = 0
-        self.label = f"{stage} {psnr:5.2f} dB"
+            self.bar.pos = self.done = self.start = 0
+            self.bar.length = total
+        self.label = f"{stage} {done}/{total} {psnr:5.2f} dB" if self.resumed else f"{stage} {psnr:5.2f} dB"
         self.bar.update(max(0, done - self.done))
         self.done = done
 
