@@ -148,7 +148,8 @@ def encode(
     ray,
     threads,
 ):
-    """Fit SRC (prune it with --density; --bpp picks the network that fits), code it and write an .inr file.
+    """Fit a network to SRC, code it and write an .inr file: by default latent grids under a small
+    sine synthesis (grid-medium); --bpp picks the best point under a rate cap, --density prunes a SIREN.
 
     Several SRCs, folders (their images), --workers or --ray make a batch: one .inr per image in
     the folder -o DIR, a summary table, and a rerun skips the images already done (docs/batch.md)."""
