@@ -12,5 +12,7 @@ def to_unit(arr: np.ndarray) -> np.ndarray:
 
 
 def from_unit(x: np.ndarray) -> np.ndarray:
-    """float in [-1, 1] -> uint8, rounded to nearest."""
-    return np.clip(np.round((x + 1.0) * 127.5), 0, 255).astype(np.uint8)
+    """float in [-1, 1] -> uint8: round((x + 1) * 127.5), half to even, in x's precision, clamped
+    to 0..255. fmax/fmin rather than clip, so that a NaN (a hostile file's overflowing network)
+    is 0 on every machine, not whatever the cast of a NaN gives (docs/format.md, "Decoding")."""
+    return np.fmin(np.fmax(np.round((x + 1.0) * 127.5), 0), 255).astype(np.uint8)

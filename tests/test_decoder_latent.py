@@ -150,10 +150,12 @@ def test_checks_behind_the_crc(v5_data):
     (ck, context), (lk, latents), (sk, synthesis) = _sections(v5_data)
     assert _rebuilt(v5_data, [(ck, context), (lk, latents), (sk, synthesis)]) == v5_data
     nan_step = struct.pack("<f", float("nan")) + synthesis[4:]
+    huge_step = struct.pack("<f", 3e38) + synthesis[4:]  # a finite step whose products overflow
     cases = {
         "out of order": [(lk, latents), (ck, context), (sk, synthesis)],
         "trailing": [(ck, context), (lk, latents), (sk, synthesis + b"\0")],
         "not a positive": [(ck, context), (lk, latents), (sk, nan_step)],
+        "not finite": [(ck, context), (lk, latents), (sk, huge_step)],
         "width 0": [(ck, b"\0" + context[1:]), (lk, latents), (sk, synthesis)],
         "more than 8": [(ck, context[:1] + b"\x09" + context[2:]), (lk, latents), (sk, synthesis)],
         "bound": [(ck, context), (lk, struct.pack("<H", 1 << 14) + latents[2:]), (sk, synthesis)],
@@ -162,6 +164,13 @@ def test_checks_behind_the_crc(v5_data):
     for message, sections in cases.items():
         with pytest.raises(FormatError, match=message):
             v5.read(_rebuilt(v5_data, sections))
+
+
+def test_the_writer_refuses_what_the_reader_would(v5_data):
+    """A synthesis whose dequantized values overflow float32 is not written (the reader refuses it)."""
+    f = v5.read(v5_data)
+    with pytest.raises(FormatError, match="not finite"):
+        v5.write(replace(f, steps=[3e38, *f.steps[1:]]))
 
 
 def test_a_header_that_would_allocate_too_much_is_refused_before_decoding(v5_data):

@@ -128,7 +128,7 @@ def test_docs_list_every_shipped_init_and_the_header_field():
 
     doc = (REPO / "docs" / "format.md").read_text()
     for init in registry.INITS:
-        assert f"| {init.id} | `{init.name}` | `{init.file}` | `{init.sha256[:8]}…` |" in doc, init.name
+        assert f"| {init.id} | `{init.name}` | `{init.file}` | `{init.sha256}` |" in doc, init.name
     assert "| 25 | 2 | `init`, u16, 1..65535" in doc and fmt.INIT_FIELD.describe() == "1..65535"
 
 

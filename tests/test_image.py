@@ -275,3 +275,10 @@ def test_an_interrupt_after_the_last_band_still_leaves_no_file(tmp_path):
     assert list(tmp_path.iterdir()) == []
     with pytest.raises(ValueError, match="C-contiguous"):  # a copy would be read before the render
         image.save(np.zeros((h, 90, 3), np.uint8)[:, ::2], tmp_path / "y.png", ready=RowsDone(h).wait)
+
+
+def test_from_unit_rounds_half_to_even_clamps_and_makes_nan_black():
+    """The 8-bit mapping of docs/format.md, "Decoding": a NaN (a hostile file's overflowing
+    network) is 0 on every machine, not whatever casting a NaN to uint8 gives."""
+    x = np.array([np.nan, np.inf, -np.inf, 2, -2, 0, 1, -1, 0.5, 1 / 255 - 1], dtype=np.float32)
+    assert image.from_unit(x).tolist() == [0, 255, 0, 255, 0, 128, 255, 0, 191, 0]

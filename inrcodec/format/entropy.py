@@ -125,7 +125,7 @@ class Laplace:
         return model
 
 
-# --- version 8's compact form: a model in 3-7 bytes, several arrays in one stream of words ------------
+# --- version 8's compact form: a model in 3-13 bytes (5-7 in practice), several arrays in one stream ---
 
 MAX_VARINT = 5  # bytes of a varint: 35 bits hold every value a model stores
 

@@ -10,7 +10,8 @@ Version 7 is version 5 with a u16 after the header naming a shipped init of both
 (``inrcodec/priors/latent.py``): the CONTEXT and SYNTHESIS integers are coded as residuals from
 the init's, which the encoder's fit starts from; the values they decode to are version 5's.
 Version 8 is version 7 (its ``init`` may be 0: no init) with compact coded blocks: each model in
-3-7 bytes instead of 18, and the arrays of a section in one stream of words instead of one each.
+3-13 bytes (5-7 in practice) instead of 18, and the arrays of a section in one stream of words
+instead of one each.
 """
 
 from __future__ import annotations
@@ -149,6 +150,15 @@ class LatentFile:
         """The synthesis tensors dequantized to float32 (one float32 product each)."""
         return [q.astype(np.float32) * np.float32(s) for q, s in zip(self.tensors, self.steps)]
 
+    def check_synthesis(self) -> None:
+        """FormatError unless every dequantized synthesis value is finite: an integer times its
+        step may overflow float32, and infinities would make NaN pixels (as SIREN files refuse
+        non-finite weights)."""
+        with np.errstate(over="ignore"):
+            values = self.synthesis()
+        if not all(np.isfinite(t).all() for t in values):
+            raise FormatError("a synthesis value is not finite (its integer times its step overflows float32)")
+
 
 def _coded(q: np.ndarray) -> bytes:
     model = fit_laplace(q)
@@ -277,6 +287,7 @@ def write(f: LatentFile) -> bytes:
         raise FormatError("synthesis tensors do not have the header's shapes")
     if not all(np.isfinite(np.float32(s)) and np.float32(s) > 0 for s in f.steps):
         raise FormatError("synthesis steps must be positive finite float32 values")
+    f.check_synthesis()
     values = dict(vars(h), n_sections=n_sections)
     out = bytearray(MAGIC + bytes([h.version()]) + HEADER.pack(*(values[x.name] for x in LATENT_FIELDS)))
     if h.version() != VERSION:  # versions 7 and 8 name their init (8: 0 for none)
@@ -409,4 +420,6 @@ def read(data: bytes) -> LatentFile:
     if header.init:
         tensors = [r + b for r, b in zip(tensors, synthesis_base(header, steps))]
     sizes = {SECTION_NAMES[k]: len(p) for k, p in sections}
-    return LatentFile(header, latents, steps, tensors, context, width, bits, sizes)
+    f = LatentFile(header, latents, steps, tensors, context, width, bits, sizes)
+    f.check_synthesis()
+    return f
