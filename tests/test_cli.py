@@ -652,6 +652,8 @@ def test_a_resumed_runs_bar_counts_from_where_it_resumed(monkeypatch):
     bar("outer step", 7, 10, 20.0)
     bar("outer step", 8, 10, 21.0)
     assert (bar.bar.length, bar.bar.pos) == (4, 2) and bar.label == "outer step 8/10 21.00 dB"
+    bar("outer step", 3, 10, 19.0)  # steps going back: a new loop, counted from 0 on the whole length
+    assert (bar.bar.length, bar.bar.pos) == (10, 3)
     bar.close()
     plain = progress.Bar()
     plain("fit", 7, 10, 20.0)

@@ -1,4 +1,4 @@
-"""Format version 8: version 7 with compact coded blocks (a model in 3-7 bytes, one stream of words
+"""Format version 8: version 7 with compact coded blocks (a model in 3-13 bytes, one stream of words
 per section), and init 0 for a file coded from no init."""
 
 from __future__ import annotations

@@ -280,5 +280,8 @@ def test_an_interrupt_after_the_last_band_still_leaves_no_file(tmp_path):
 def test_from_unit_rounds_half_to_even_clamps_and_makes_nan_black():
     """The 8-bit mapping of docs/format.md, "Decoding": a NaN (a hostile file's overflowing
     network) is 0 on every machine, not whatever casting a NaN to uint8 gives."""
-    x = np.array([np.nan, np.inf, -np.inf, 2, -2, 0, 1, -1, 0.5, 1 / 255 - 1], dtype=np.float32)
-    assert image.from_unit(x).tolist() == [0, 255, 0, 255, 0, 128, 255, 0, 191, 0]
+    half = np.float32(-0.4941176176071167)  # (half + 1) * 127.5 is 64.5 exactly in float32
+    assert (half + np.float32(1)) * np.float32(127.5) == np.float32(64.5)
+    x = np.array([np.nan, np.inf, -np.inf, 2, -2, 0, 1, -1, 0.5, half], dtype=np.float32)
+    with np.errstate(invalid="raise"):  # clip then a cast of NaN would warn (raise here)
+        assert image.from_unit(x).tolist() == [0, 255, 0, 255, 0, 128, 255, 0, 191, 64]

@@ -5,6 +5,7 @@ Parsing and printing only; the work is :mod:`inrcodec.encoder.meta` (docs/prior.
 
 from __future__ import annotations
 
+import functools
 import shlex
 import sys
 import time
@@ -143,7 +144,7 @@ def train(
         bar = None if quiet else Bar(resumed=True)  # a resumed run's bar starts where it resumed
         t0 = time.perf_counter()
         try:
-            progress = None if bar is None else (lambda done, total, psnr_db: bar("outer step", done, total, psnr_db))
+            progress = None if bar is None else functools.partial(bar, "outer step")
             state = meta.train(cfg, output, photos_dir, dev, fresh, say, progress, command=command)
         finally:
             if bar is not None:

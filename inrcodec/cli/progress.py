@@ -21,8 +21,9 @@ class Bar:
     """A click progress bar driven by the pipeline's progress callback (stage, step, PSNR). Where
     stderr is not a terminal, a line per stage and one every ``interval`` seconds instead.
 
-    With ``resumed``, the first report's step is where the bar starts (a resumed run): the bar
-    then counts this call's steps to the end, so its rate and ETA are this call's."""
+    With ``resumed``, the bar starts one step before the first report (a resumed run reports
+    first the step after the one it resumed from): it then counts this call's steps to the end,
+    so its rate and ETA are this call's."""
 
     def __init__(self, interval: float | None = None, resumed: bool = False):
         self.bar = None

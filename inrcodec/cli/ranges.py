@@ -12,8 +12,6 @@ class FiniteFloatRange(click.FloatRange):
     """click.FloatRange for a finite number: ``--bpp nan`` or ``--bpp inf`` is a usage error,
     not a traceback from the arithmetic it would reach."""
 
-    name = "float range"  # the help shows FLOAT RANGE, as click's own; the finite check is in the errors
-
     def convert(self, value, param, ctx):
         number = super().convert(value, param, ctx)
         if not math.isfinite(number):
