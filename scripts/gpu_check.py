@@ -52,12 +52,15 @@ def main() -> int:
         "budget_s": args.budget,
         "command": "scripts/gpu-check " + " ".join(sys.argv[1:]),
     }
+    # A copy of the tree on a lent GPU machine may have no .git, or one that is not the tree sent:
+    # the commit the caller names (INRCODEC_COMMIT) comes first.
+    commit = os.environ.get("INRCODEC_COMMIT", "")
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+        git = ["git", "rev-parse", "HEAD"]
+        commit = commit or subprocess.run(git, cwd=REPO, capture_output=True, text=True).stdout.strip()
     except OSError:
-        commit = ""
-    # a copy of the tree without .git (a lent GPU machine): the commit the caller says it is
-    doc["commit"] = commit or os.environ.get("INRCODEC_COMMIT") or None
+        pass
+    doc["commit"] = commit or None
 
     # 1. The tests marked gpu.
     t = time.perf_counter()
