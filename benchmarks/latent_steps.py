@@ -12,7 +12,14 @@ the file's. The figure that decides is D + lambda R against the preset's own ste
 
     python -m benchmarks.latent_steps [--images ../shared/photos --first 1 --last 2]
         [--presets grid-high,grid-xhigh] [--factors 1,2,4] [--scale steps|batch]
-        [--device cpu|cuda] [--workers 2] [--out DIR]
+        [--device cpu|cuda] [--workers 2] [--ladder LADDER.json] [--out DIR]
+
+``--presets`` takes the grid presets' names and the presets' ladder's unnamed points as
+``lam=<lambda>`` (``lam=0.005``). ``--ladder`` names a committed run of the whole ladder on the
+same photos (``benchmarks.latent_grid``'s ``latent-proto.json``): the report then adds each
+factor's curve, the ladder's rows with the scaled points' rows in place of their own, and its
+BD-rate against the ladder with this run's factor-1 rows in their place (the same machine on
+both sides) and against JPEG.
 
 ``--scale batch`` scales the pixels a step instead (the same steps, each reading ``factor`` times
 the pixels: what a GPU gives almost for free); ``--device cuda`` runs the training steps there
@@ -33,10 +40,12 @@ from dataclasses import replace
 from pathlib import Path
 
 from benchmarks import markdown as md
+from benchmarks.bd_rate import NoOverlap, bd_rate
 from benchmarks.runner import (
     RESULTS,
     append_jsonl,
     command_line,
+    curve,
     photo_options,
     photos,
     provenance,
@@ -47,6 +56,21 @@ from benchmarks.runner import (
 from inrcodec import config
 
 OUT = RESULTS / "latent" / "steps-probe"
+ANCHOR = RESULTS / "photos-first8"  # JPEG on the tuning photos
+
+
+def point(name: str) -> config.LatentConfig:
+    """A grid preset by name, or a point of the presets' ladder as ``lam=<lambda>``; KeyError else."""
+    if name in config.LATENT_PRESETS:
+        return config.LATENT_PRESETS[name]
+    try:
+        lam = float(name.removeprefix("lam=")) if name.startswith("lam=") else None
+    except ValueError:
+        lam = None
+    for p in config.LATENT_PRESET_LADDER:
+        if p.lam == lam:
+            return p
+    raise KeyError(name)
 
 
 def key(r: dict) -> tuple:
@@ -64,7 +88,7 @@ def fit_one(job: tuple[str, str, float, str, str]) -> dict:
     from inrcodec.image import load
 
     image, preset, factor, scale, device = job
-    cfg = config.LATENT_PRESETS[preset]
+    cfg = point(preset)
     if scale == "steps":
         cfg = replace(cfg, steps=round(cfg.steps * factor))
     else:
@@ -147,12 +171,48 @@ def tables(rows: list[dict], presets: list[str], factors: list[float], timer: st
                     f"{statistics.mean(r[timer] for r, _ in got):.0f}",
                 ]
             )
-        lam = config.LATENT_PRESETS[preset].lam
+        lam = point(preset).lam
         out += ["", f"`{preset}` (λ {lam:g}; {len(images)} images: {', '.join(images)}):", ""]
         head = ["run", "bpp", "PSNR dB", "Δ bytes %", "Δ PSNR dB", "Δ (D + λR) %"]
         head += ["rate at equal PSNR %"] if s is not None else []
         out += md.table([*head, "Δ (D + λR) % image by image", "CPU s" if timer == "cpu_s" else "wall s"], body)
     return out
+
+
+def ladder_curves(rows: list[dict], presets: list[str], factors: list[float], ladder: dict, jpeg: dict) -> list[str]:
+    """Each factor's curve on this run's images: ``ladder``'s rows (a latent_grid results file) with
+    the scaled points' rows in place of theirs; BD-rate against the factor-1 curve made the same way
+    and against ``jpeg``. Empty where a row is missing."""
+    mine = {(r["image"], f"lam={point(r['preset']).lam}", r["factor"]): r for r in rows}
+    images = sorted({r["image"] for r in rows})
+    scaled = {f"lam={point(name).lam}" for name in presets}
+    have = {(r["image"], r["setting"]): r for r in ladder["rows"] if r["image"] in images}
+    settings = [s for s in ladder["settings"] if all((i, s) in have for i in images)]
+    if not scaled <= set(settings) or any((i, s, f) not in mine for i in images for s in scaled for f in factors):
+        return []
+
+    def curve_at(f: float) -> list[dict]:
+        got = [mine[(i, s, f)] if s in scaled else have[(i, s)] for i in images for s in settings]
+        return curve([dict(r, setting=s) for r, s in zip(got, [s for _ in images for s in settings])], settings)
+
+    def bd(anchor: list[dict], test: list[dict]) -> str:
+        a = sorted((c["bpp"], c["psnr"]) for c in anchor)
+        t = sorted((c["bpp"], c["psnr"]) for c in test)
+        try:
+            return f"{bd_rate(*zip(*a), *zip(*t)):+.1f} %"
+        except NoOverlap:
+            return "—"
+
+    anchor = curve([r for r in jpeg["rows"] if r["image"] in images], jpeg["settings"])
+    base = curve_at(1.0)
+    body = [[f"×{f:g}", bd(base, curve_at(f)), bd(anchor, curve_at(f))] for f in factors]
+    return [
+        "",
+        f"The ladder's curve on {', '.join(images)}: its other points' rows from the `--ladder` file, "
+        f"the points above ({', '.join(presets)}) from this run:",
+        "",
+        *md.table(["steps", "BD-rate against ×1", "BD-rate against JPEG 4:2:0"], body),
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -163,11 +223,29 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--scale", choices=("steps", "batch"), default="steps", help="what the factors scale")
     p.add_argument("--device", default="cpu", help="where the training steps run: cpu (default) or cuda")
     p.add_argument("--workers", type=int, default=2, help="fits at once, one torch thread each")
+    p.add_argument(
+        "--ladder",
+        type=Path,
+        help="a latent_grid results file (latent-proto.json) of the presets' ladder on these photos: "
+        "the report adds each factor's curve and its BD-rate",
+    )
     p.add_argument("--out", type=Path, default=OUT, help=f"results folder (default {repo_path(OUT)})")
     args = p.parse_args(argv)
     presets = args.presets.split(",")
-    if unknown := [n for n in presets if n not in config.LATENT_PRESETS]:
-        p.error(f"--presets: {unknown[0]} is not a grid preset ({', '.join(config.LATENT_PRESETS)})")
+    for name in presets:
+        try:
+            point(name)
+        except KeyError:
+            p.error(f"--presets: {name} is neither a grid preset ({', '.join(config.LATENT_PRESETS)}) "
+                    "nor lam=<a lambda of the presets' ladder>")  # fmt: skip
+    ladder = jpeg = None
+    if args.ladder is not None:
+        try:
+            ladder = json.loads(args.ladder.read_text())
+            jpeg = json.loads((ANCHOR / "jpeg420.json").read_text())
+            ladder["rows"], ladder["settings"]
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            p.error(f"--ladder: {args.ladder}: not a latent_grid results file ({e})")
     try:
         factors = sorted({1.0, *(float(f) for f in args.factors.split(","))})
     except ValueError:
@@ -214,6 +292,7 @@ def main(argv: list[str] | None = None) -> int:
         f"The grid presets with their training {args.scale} scaled, against their own "
         f"(`{doc['command']}`; rows in `latent-steps.jsonl`; {timed}).",
         *tables(mine, presets, factors, "cpu_s" if args.device == "cpu" else "wall_s"),
+        *(ladder_curves(mine, presets, factors, ladder, jpeg) if ladder is not None else []),
     ]
     stem = "latent-steps" if args.scale == "steps" else "latent-batch"
     write_report(args.out, stem + ("" if args.device == "cpu" else f"-{args.device.replace(':', '')}"), doc, lines)

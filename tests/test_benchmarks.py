@@ -1453,6 +1453,45 @@ def test_latent_steps_reads_a_psnr_gain_as_a_rate_at_equal_psnr_along_the_preset
     assert "rate at equal PSNR" not in "\n".join(latent_steps.tables(rows, ["grid-high"], [1.0, 2.0]))
 
 
+def test_latent_steps_names_the_ladders_unnamed_points_and_refuses_what_is_not_on_it():
+    from benchmarks import latent_steps
+    from inrcodec import config
+
+    assert latent_steps.point("grid-high") == config.LATENT_PRESETS["grid-high"]
+    assert latent_steps.point("lam=0.005").lam == 5e-3 and latent_steps.point("lam=5e-3") in config.LATENT_PRESET_LADDER
+    for bad in ("lam=0.0051", "lam=x", "0.005", "grid-huge"):
+        with pytest.raises(KeyError):
+            latent_steps.point(bad)
+    with pytest.raises(SystemExit):
+        latent_steps.main(["--presets", "lam=0.0051"])
+
+
+def test_latent_steps_puts_the_scaled_points_into_the_ladders_curve_and_takes_its_bd_rate():
+    """The factor-1 curve made with this run's rows is the ladder's own where the rows agree; a
+    factor that lowers every scaled point's rate by 10 % at equal PSNR reads about -10 % where the
+    scaled points span the whole overlap; a missing row leaves the section out."""
+    from benchmarks import latent_steps
+
+    lams = [7e-3, 1.5e-3]  # two points of the presets' ladder
+    ladder_rows, rows = [], []
+    for image in ("photo001", "photo002"):
+        for k, lam in enumerate(lams):
+            bpp, psnr = 0.2 * 2**k, 28.0 + 3 * k
+            ladder_rows.append({"image": image, "setting": f"lam={lam}", "bpp": bpp, "psnr": psnr})
+            for f, scale in ((1.0, 1.0), (2.0, 0.9)):
+                rows.append({"image": image, "preset": f"lam={lam}", "factor": f, "bpp": bpp * scale, "psnr": psnr})
+    ladder = {"settings": [f"lam={lam}" for lam in lams], "rows": ladder_rows}
+    jpeg_rows = [{"image": i, "setting": f"q={q}", "bpp": b, "psnr": 27.0 + 4 * k}
+                 for i in ("photo001", "photo002") for k, (q, b) in enumerate(((10, 0.2), (50, 0.8)))]  # fmt: skip
+    jpeg = {"settings": ["q=10", "q=50"], "rows": jpeg_rows}
+
+    names = ["lam=0.007", "lam=0.0015"]
+    text = "\n".join(latent_steps.ladder_curves(rows, names, [1.0, 2.0], ladder, jpeg))
+    lines = [line for line in text.splitlines() if line.startswith("| ×")]
+    assert lines[0].startswith("| ×1 | +0.0 % |") and lines[1].startswith("| ×2 | -10.0 % |")
+    assert latent_steps.ladder_curves(rows[:-1], names, [1.0, 2.0], ladder, jpeg) == []
+
+
 def test_latent_prune_measures_every_variant_of_a_real_fit_and_refuses_a_tuned_preset(crop, monkeypatch):
     """The fit's last packed model is its file (checked inside ``measure``), and a preset with a
     rounding or tuning stage after the pack is refused."""
