@@ -202,6 +202,7 @@ def sweep_folder(args: argparse.Namespace) -> str:
     name += f"-second{args.lr_second:g}" if args.lr_second != 1.0 else ""
     name += f"-noise{args.noise_fraction:g}" if args.noise_fraction is not None else ""
     name += "-at-" + "-".join(f"{lam:g}" for lam in args.noise_lams) if args.noise_lams else ""
+    name += f"-steps{args.noise_steps}" if args.noise_steps is not None else ""
     return f"{name}-first{args.n_images}"
 
 
@@ -249,9 +250,11 @@ def ladder_points(args: argparse.Namespace) -> tuple[LatentConfig, ...]:
     points = tuple(pt for pt in points if pt.lam not in args.drop_lams)
     points += tuple(replace(first_full, lam=lam) for lam in args.full_res_lams)
     if args.noise_fraction is not None:  # the full-resolution points (those of --noise-lams only, if given)
-        noisy = args.noise_lams
+        noisy, more = args.noise_lams, {} if args.noise_steps is None else {"steps": args.noise_steps}
         points = tuple(
-            replace(pt, noise_fraction=args.noise_fraction) if pt.finest == 0 and (not noisy or pt.lam in noisy) else pt
+            replace(pt, noise_fraction=args.noise_fraction, **more)
+            if pt.finest == 0 and (not noisy or pt.lam in noisy)
+            else pt
             for pt in points
         )
     return points
@@ -704,6 +707,12 @@ def main(argv: list[str] | None = None) -> int:
         "(the folder's name gets -at-<lambdas>)",
     )
     p.add_argument(
+        "--noise-steps",
+        type=int,
+        help="with --noise-fraction: those points' training steps (their schedules stretched with them; "
+        "the presets': the full-resolution points' steps; the folder's name gets -steps<steps>)",
+    )
+    p.add_argument(
         "--full-res-steps",
         type=int,
         help="with --context: the full-resolution points' training steps (the presets': 11520 at both; "
@@ -929,6 +938,8 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"--noise-lams: lambdas separated by commas, not {args.noise_lams!r}")
     if args.noise_lams and args.noise_fraction is None:
         p.error("--noise-lams: with --noise-fraction")
+    if args.noise_steps is not None and (args.noise_fraction is None or not 0 < args.noise_steps <= 10**6):
+        p.error("--noise-steps: a step count (1 to 10^6), with --noise-fraction")
     full = {pt.lam for pt in LATENT_LADDER if pt.finest == 0} | set(args.full_res_lams)
     full |= {args.top_lam} if args.top_lam is not None else set()
     if stray := [lam for lam in args.noise_lams if lam not in full]:

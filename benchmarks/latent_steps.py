@@ -19,7 +19,9 @@ the file's. The figure that decides is D + lambda R against the preset's own ste
 same photos (``benchmarks.latent_grid``'s ``latent-proto.json``): the report then adds each
 factor's curve, the ladder's rows with the scaled points' rows in place of their own, and its
 BD-rate against the ladder with this run's factor-1 rows in their place (the same machine on
-both sides) and against JPEG.
+both sides) and against JPEG. With ``--own-from-ladder`` the points' factor-1 rows this run lacks
+are taken from that file instead of fitted again (a fit is deterministic: a lent GPU machine's CPUs
+made two of them again to the byte); such a row names its file in ``source``.
 
 ``--scale batch`` scales the pixels a step instead (the same steps, each reading ``factor`` times
 the pixels: what a GPU gives almost for free); ``--device cuda`` runs the training steps there
@@ -179,6 +181,41 @@ def tables(rows: list[dict], presets: list[str], factors: list[float], timer: st
     return out
 
 
+def own_rows(
+    rows: list[dict], presets: list[str], images: list[Path], ladder: dict, path: Path, log: Path
+) -> list[dict]:
+    """The factor-1 rows missing from ``rows``, made from ``ladder``'s rows of the same points and
+    images (appended to ``log``, each naming ``path`` in ``source``)."""
+    have = {key(r) for r in rows}
+    theirs = {(r["image"], r["setting"]): r for r in ladder["rows"]}
+    new = []
+    for name in presets:
+        lam = point(name).lam
+        for image in images:
+            r = theirs.get((image.stem, f"lam={lam}"))
+            if r is None or (image.stem, name, 1.0, "steps", "cpu") in have:
+                continue
+            pixels = round(r["bytes"] * 8 / r["bpp"])
+            err = 255.0**2 * 10 ** (-r["psnr"] / 10)
+            new.append(
+                {
+                    "image": image.stem,
+                    "preset": name,
+                    "factor": 1.0,
+                    "steps": r["steps"],
+                    "bytes": r["bytes"],
+                    "bpp": r["bpp"],
+                    "psnr": r["psnr"],
+                    "cost": err / 255.0**2 + lam * r["bytes"] * 8 / pixels,
+                    "cpu_s": r["encode_s"],
+                    "source": repo_path(path),
+                }
+            )
+    if new:
+        append_jsonl(log, new)
+    return new
+
+
 def ladder_curves(rows: list[dict], presets: list[str], factors: list[float], ladder: dict, jpeg: dict) -> list[str]:
     """Each factor's curve on this run's images: ``ladder``'s rows (a latent_grid results file) with
     the scaled points' rows in place of theirs; BD-rate against the factor-1 curve made the same way
@@ -229,8 +266,15 @@ def main(argv: list[str] | None = None) -> int:
         help="a latent_grid results file (latent-proto.json) of the presets' ladder on these photos: "
         "the report adds each factor's curve and its BD-rate",
     )
+    p.add_argument(
+        "--own-from-ladder",
+        action="store_true",
+        help="with --ladder (CPU): the points' own rows (factor 1) this run lacks from that file, not fitted again",
+    )
     p.add_argument("--out", type=Path, default=OUT, help=f"results folder (default {repo_path(OUT)})")
     args = p.parse_args(argv)
+    if args.own_from_ladder and (args.ladder is None or args.device != "cpu"):
+        p.error("--own-from-ladder: needs --ladder, and rows on the CPU (the ladder's were made there)")
     presets = args.presets.split(",")
     for name in presets:
         try:
@@ -264,6 +308,8 @@ def main(argv: list[str] | None = None) -> int:
 
     log = args.out / "latent-steps.jsonl"
     rows = read_jsonl(log)
+    if args.own_from_ladder:
+        rows += own_rows(rows, presets, images, ladder, args.ladder, log)
     done = {key(r) for r in rows}
     jobs = [
         (str(i), preset, f, args.scale, args.device)

@@ -699,6 +699,7 @@ def test_latent_grid_proxy_options_shape_the_ladder(capsys):
         lr_second=1.0,
         noise_fraction=None,
         noise_lams=(),
+        noise_steps=None,
         **vars(args),
     )
     assert lg.ladder_points(sweep) == LATENT_RDO_LADDER
@@ -749,6 +750,13 @@ def test_latent_grid_proxy_options_shape_the_ladder(capsys):
     # the presets (kodak-noise): --noise-fraction 1 --noise-lams 7e-3,5e-3,3e-3,1.5e-3
     mid = {**some, "noise_lams": (7e-3, 5e-3, 3e-3, 1.5e-3)}
     assert lg.ladder_points(argparse.Namespace(**mid)) == LATENT_PRESET_LADDER
+    # --noise-steps: those points' steps (steps-ladder's probe, kodak-steps)
+    longer = lg.ladder_points(argparse.Namespace(**{**mid, "noise_steps": 23040}))
+    assert longer == tuple(replace(p, steps=23040) if p.noise_fraction == 1.0 else p for p in LATENT_PRESET_LADDER)
+    assert [p.steps for p in longer if p.finest == 0] == [23040, 11520, 11520, 23040, 23040, 23040]
+    assert lg.sweep_folder(argparse.Namespace(**{**mid, "noise_steps": 23040, "n_images": 24})).endswith(
+        "-noise1-at-0.007-0.005-0.003-0.0015-steps23040-first24"
+    )
     assert [p.noise_fraction for p in LATENT_PRESET_LADDER] == [0.75] * 4 + [1.0] + [0.75] * 2 + [1.0] * 3
     assert lg.sweep_folder(argparse.Namespace(**some, n_images=4)).endswith("-tune500-noise1-at-0.007-0.0015-first4")
     assert lg.sweep_folder(
@@ -791,6 +799,8 @@ def test_latent_grid_proxy_options_shape_the_ladder(capsys):
         (["--noise-lams", "1.5e-3"], "--noise-lams: with --noise-fraction"),
         (["--noise-fraction", "1", "--noise-lams", "4e-3"], "--noise-lams: no full-resolution point at lambda 0.004"),
         (["--noise-fraction", "2"], "--noise-fraction: a share in [0, 1]"),
+        (["--noise-steps", "100"], "--noise-steps: a step count (1 to 10^6), with --noise-fraction"),
+        (["--noise-fraction", "1", "--noise-steps", "0"], "--noise-steps: a step count"),
         (["--lr-second", "0"], "--lr-second: a factor in (0, 10]"),
         (["--drop-lams", "1e-3,y"], "--drop-lams: lambdas separated by commas"),
         (["--drop-lams", "1e-3", "--tuning"], "--drop-lams is for the context model's ladder"),
@@ -851,6 +861,7 @@ def test_long_fit_gives_the_named_points_the_full_resolution_points_training():
         lr_second=1.0,
         noise_fraction=None,
         noise_lams=(),
+        noise_steps=None,
     )
     points = lg.ladder_points(args)
     changed = 0
@@ -921,6 +932,7 @@ def test_sweep_folders_name_every_option_away_from_its_default():
         "lr_second": 1.0,
         "noise_fraction": None,
         "noise_lams": (),
+        "noise_steps": None,
         "n_images": 4,
     }
     proxy = {"quantizer": "soft-fast", "proxy_steps": 0.92, "full_res_uniform": True}
