@@ -397,6 +397,15 @@ def _same_images(doc: dict, images: list[str]) -> dict:
     return {**doc, "images": images, "rows": rows, "curve": curve(rows, doc["settings"])}
 
 
+def _whole_images(doc: dict) -> dict:
+    """``doc`` itself when complete; else (a run stopped part way) only its images with every point,
+    so that no mean mixes a point over some images with another over more."""
+    if doc.get("complete", True):
+        return doc
+    have = {(r["image"], r["setting"]) for r in doc["rows"]}
+    return _same_images(doc, [i for i in doc["images"] if all((i, s) in have for s in doc["settings"])])
+
+
 def _same_settings(doc: dict, settings: list[str]) -> dict:
     """``doc`` with only the rows of ``settings`` and its mean curve over them."""
     rows = [r for r in doc["rows"] if r["setting"] in settings]
@@ -424,14 +433,23 @@ def report(out: Path = OUT, anchor: Path = ANCHOR, baseline: Path | None = None)
     """The sweep's table (mean curve and per image, BD-rate against the SIREN and JPEG, against
     WebP and AVIF where ``anchor`` has them, and against the ``baseline`` sweep when given) as
     markdown."""
-    proto = _load(out / "latent-proto.json")
+    run = _load(out / "latent-proto.json")
+    proto = _whole_images(run)
+    if not proto["images"]:
+        return f"An incomplete run: no image has every point yet ({repo_path(out)}).\n"
+    partial = (
+        ""
+        if proto is run
+        else f"**An incomplete run**: the {len(proto['images'])} of its {len(run['images'])} images with every "
+        f"point ({', '.join(proto['images'])}); the same command finishes it.\n\n"
+    )
     siren, jpeg = (_same_images(_load(path), proto["images"]) for path in (_siren(anchor), anchor / "jpeg420.json"))
     others = {
         label: _same_images(_load(anchor / f"{name}.json"), proto["images"])
         for name, label in (("webp", "WebP"), ("avif", "AVIF"))
         if (anchor / f"{name}.json").exists()
     }
-    lines = [f"Mean curve ({proto['images'][0]}–{proto['images'][-1]}):", ""]
+    lines = [partial + f"Mean curve ({proto['images'][0]}–{proto['images'][-1]}):", ""]
     sir_s = {
         c["setting"]: np.mean([r["encode_s"] for r in siren["rows"] if r["setting"] == c["setting"]])
         for c in siren["curve"]
@@ -504,12 +522,15 @@ def report(out: Path = OUT, anchor: Path = ANCHOR, baseline: Path | None = None)
     return "\n".join(lines) + "\n"
 
 
-def rd_plot(out: Path, anchor: Path) -> Path:
+def rd_plot(out: Path, anchor: Path) -> Path | None:
     """The sweep's mean curve beside release 1.2's SIREN and the classical codecs of ``anchor`` on
-    the same images (and the published curves when those are the 24 Kodak images): out/rd.png."""
+    the same images (and the published curves when those are the 24 Kodak images): out/rd.png
+    (None: an incomplete run with no image at every point yet)."""
     from benchmarks.plot import load_published, plot
 
-    proto = _load(out / "latent-proto.json")
+    proto = _whole_images(_load(out / "latent-proto.json"))
+    if not proto["images"]:
+        return None
     paths = [_siren(anchor), *(anchor / f"{name}.json" for name in ("jpeg420", "webp", "avif"))]
     docs = [_same_images(_load(path), proto["images"]) for path in paths if path.exists()]
     docs = [{**d, "label": "inrcodec 1.2 (SIREN)"} if d["name"] == "inrcodec" else d for d in docs]
@@ -1023,11 +1044,14 @@ def main(argv: list[str] | None = None) -> int:
     # A sweep in a folder of its own (a variant) is also compared with the plain sweep.
     plain = OUT / "latent-proto.json"
     baseline = args.baseline or (plain if args.out != OUT and plain.exists() else None)
+    if args.report and not args.tuning and not (args.out / "latent-proto.json").is_file():
+        p.error(f"--report: no results in {repo_path(args.out)} (latent-proto.json): run the sweep first")
     if args.tuning:
         text = tuning_report(args.out, args.anchor, context=context)
     else:
         text = report(args.out, args.anchor, baseline=baseline)
-        print(rd_plot(args.out, args.anchor))
+        if (plotted := rd_plot(args.out, args.anchor)) is not None:
+            print(plotted)
     # The tuning tables sit beside their folders: latent/tuning.md, latent/context-tuning.md.
     (args.out.parent / f"{args.out.name}.md" if args.tuning else args.out / "latent-proto.md").write_text(text)
     print(text)

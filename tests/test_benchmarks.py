@@ -618,6 +618,38 @@ def test_a_ladder_of_other_points_is_compared_as_a_whole_curve_too():
     assert "vs its whole ladder" not in same
 
 
+def test_an_incomplete_sweep_is_reported_over_the_images_it_has_whole(tmp_path, capsys):
+    """A run stopped part way (complete: false) is tabled and plotted over its images with every
+    point only, and says so; --report with no results file is a usage error, not a traceback."""
+    import shutil
+
+    from benchmarks import latent_grid as lg
+
+    ladder = lg.OUT / (
+        "ladder-soft-fast-x0.92-lowres-f0.1-n11520-t0.00025-F0.007-0.005-0.003-D0.002-0.001-iquarter-v2-half-v1"
+        "-full-v1-r1-at-quarter-v2-rdo4-at-full-v1-tune500-noise1-at-0.007-0.005-0.003-0.0015-first4"
+    )
+    doc = lg._load(ladder / "latent-proto.json")
+    doc["rows"] = [r for r in doc["rows"] if (r["image"], r["setting"]) != ("photo004", "lam=0.007")]
+    doc["complete"] = False
+    (tmp_path / "latent-proto.json").write_text(json.dumps(doc))
+    text = lg.report(tmp_path, lg.ANCHOR)
+    assert "**An incomplete run**: the 3 of its 4 images with every point (photo001, photo002, photo003)" in text
+    assert not [line for line in text.splitlines() if line.startswith("| photo004")]
+    whole = lg._same_images(doc, ["photo001", "photo002", "photo003"])
+    mean = next(line for line in text.splitlines() if line.startswith("| **mean curve**"))
+    siren = lg._same_images(lg._load(lg._siren(lg.ANCHOR)), whole["images"])
+    assert mean.startswith(f"| **mean curve** | {lg._bd(siren, whole)[0]:+.1f} %")
+    assert lg.rd_plot(tmp_path, lg.ANCHOR) == tmp_path / "rd.png"
+    doc["rows"] = [r for r in doc["rows"] if r["setting"] != "lam=0.007"]
+    (tmp_path / "latent-proto.json").write_text(json.dumps(doc))
+    assert "no image has every point yet" in lg.report(tmp_path, lg.ANCHOR) and lg.rd_plot(tmp_path, lg.ANCHOR) is None
+    shutil.rmtree(tmp_path)
+    with pytest.raises(SystemExit) as e:
+        lg.main(["--context", "checkerboard", "--report", "--out", str(tmp_path)])
+    assert e.value.code == 2 and "--report: no results in" in capsys.readouterr().err
+
+
 def test_latent_grid_modes_go_alone(capsys):
     """--ablations/--full-res have fixed points: with the sweep's options they would write into
     the sweep's folders, so the command refuses before any work."""
