@@ -15,7 +15,8 @@ the file's. The figure that decides is D + lambda R against the preset's own ste
         [--device cpu|cuda] [--workers 2] [--ladder LADDER.json] [--out DIR]
 
 ``--presets`` takes the grid presets' names and the presets' ladder's unnamed points as
-``lam=<lambda>`` (``lam=0.005``). ``--ladder`` names a committed run of the whole ladder on the
+``lam=<lambda>`` (``lam=0.005``); ``--groups`` (with ``--ladder``) reads the curve with only
+some of them scaled. ``--ladder`` names a committed run of the whole ladder on the
 same photos (``benchmarks.latent_grid``'s ``latent-proto.json``): the report then adds each
 factor's curve, the ladder's rows with the scaled points' rows in place of their own, and its
 BD-rate against the ladder with this run's factor-1 rows in their place (the same machine on
@@ -43,6 +44,7 @@ from pathlib import Path
 
 from benchmarks import markdown as md
 from benchmarks.bd_rate import NoOverlap, bd_rate
+from benchmarks.latent_grid import setting
 from benchmarks.runner import (
     RESULTS,
     append_jsonl,
@@ -73,6 +75,12 @@ def point(name: str) -> config.LatentConfig:
         if p.lam == lam:
             return p
     raise KeyError(name)
+
+
+def canonical(name: str) -> str:
+    """``name`` as rows record it: a preset's name, or the point's setting as latent_grid writes it
+    (``lam=5e-3`` -> ``lam=0.005``), so that one point has one name in a run's rows."""
+    return name if name in config.LATENT_PRESETS else setting(point(name).lam)
 
 
 def key(r: dict) -> tuple:
@@ -185,18 +193,25 @@ def own_rows(
     rows: list[dict], presets: list[str], images: list[Path], ladder: dict, path: Path, log: Path
 ) -> list[dict]:
     """The factor-1 rows missing from ``rows``, made from ``ladder``'s rows of the same points and
-    images (appended to ``log``, each naming ``path`` in ``source``)."""
+    images (appended to ``log``, each naming ``path`` in ``source``); ValueError, before anything
+    is written, where a ladder row was made with other steps than the point has."""
     have = {key(r) for r in rows}
     theirs = {(r["image"], r["setting"]): r for r in ladder["rows"]}
     new = []
     for name in presets:
-        lam = point(name).lam
+        cfg = point(name)
         for image in images:
-            r = theirs.get((image.stem, f"lam={lam}"))
+            r = theirs.get((image.stem, setting(cfg.lam)))
             if r is None or (image.stem, name, 1.0, "steps", "cpu") in have:
                 continue
-            pixels = round(r["bytes"] * 8 / r["bpp"])
+            if r.get("steps") != cfg.steps:
+                raise ValueError(
+                    f"{repo_path(path)}: its {setting(cfg.lam)} row of {image.stem} took {r.get('steps')} steps, "
+                    f"the point {cfg.steps}"
+                )
             err = 255.0**2 * 10 ** (-r["psnr"] / 10)
+            pixels = round(r["bytes"] * 8 / r["bpp"])
+            cost = err / 255.0**2 + cfg.lam * r["bytes"] * 8 / pixels  # latent_rdo.file_cost of its file
             new.append(
                 {
                     "image": image.stem,
@@ -206,7 +221,7 @@ def own_rows(
                     "bytes": r["bytes"],
                     "bpp": r["bpp"],
                     "psnr": r["psnr"],
-                    "cost": err / 255.0**2 + lam * r["bytes"] * 8 / pixels,
+                    "cost": cost,
                     "cpu_s": r["encode_s"],
                     "source": repo_path(path),
                 }
@@ -216,21 +231,34 @@ def own_rows(
     return new
 
 
-def ladder_curves(rows: list[dict], presets: list[str], factors: list[float], ladder: dict, jpeg: dict) -> list[str]:
-    """Each factor's curve on this run's images: ``ladder``'s rows (a latent_grid results file) with
-    the scaled points' rows in place of theirs; BD-rate against the factor-1 curve made the same way
-    and against ``jpeg``. Empty where a row is missing."""
-    mine = {(r["image"], f"lam={point(r['preset']).lam}", r["factor"]): r for r in rows}
+def ladder_curves(
+    rows: list[dict], groups: list[list[str]], factors: list[float], ladder: dict, jpeg: dict
+) -> list[str]:
+    """Each group's curve at each factor on this run's images: ``ladder``'s rows (a latent_grid
+    results file) with the group's points' rows from ``rows`` in place of theirs; its BD-rate
+    against the curve with every point's factor-1 row from ``rows`` and against ``jpeg``. Where
+    something is missing, one line that says what."""
     images = sorted({r["image"] for r in rows})
-    scaled = {f"lam={point(name).lam}" for name in presets}
+    mine = {(r["image"], setting(point(r["preset"]).lam), r["factor"]): r for r in rows}
+    scaled = {setting(point(name).lam) for group in groups for name in group}
     have = {(r["image"], r["setting"]): r for r in ladder["rows"] if r["image"] in images}
     settings = [s for s in ladder["settings"] if all((i, s) in have for i in images)]
-    if not scaled <= set(settings) or any((i, s, f) not in mine for i in images for s in scaled for f in factors):
-        return []
+    lacking = [
+        *(f"the ladder's {s}" for s in sorted(scaled - set(settings))),
+        *(f"JPEG's {i}" for i in images if not any(r["image"] == i for r in jpeg["rows"])),
+        *(f"this run's {s} ×{f:g} on {i}" for i in images for s in sorted(scaled) for f in factors
+          if (i, s, f) not in mine),
+    ]  # fmt: skip
+    if lacking:
+        return ["", f"No ladder curve: it lacks {', '.join(lacking[:4])}{' ...' if len(lacking) > 4 else ''}."]
 
-    def curve_at(f: float) -> list[dict]:
-        got = [mine[(i, s, f)] if s in scaled else have[(i, s)] for i in images for s in settings]
-        return curve([dict(r, setting=s) for r, s in zip(got, [s for _ in images for s in settings])], settings)
+    def curve_at(group: set[str], f: float) -> list[dict]:
+        got = [
+            dict(mine[(i, s, f if s in group else 1.0)] if s in scaled else have[(i, s)], image=i, setting=s)
+            for i in images
+            for s in settings
+        ]
+        return curve(got, settings)
 
     def bd(anchor: list[dict], test: list[dict]) -> str:
         a = sorted((c["bpp"], c["psnr"]) for c in anchor)
@@ -241,14 +269,18 @@ def ladder_curves(rows: list[dict], presets: list[str], factors: list[float], la
             return "—"
 
     anchor = curve([r for r in jpeg["rows"] if r["image"] in images], jpeg["settings"])
-    base = curve_at(1.0)
-    body = [[f"×{f:g}", bd(base, curve_at(f)), bd(anchor, curve_at(f))] for f in factors]
+    base = curve_at(set(), 1.0)
+    body = [["none", "×1", "+0.0 %", bd(anchor, base)]]
+    for group in groups:
+        names = {setting(point(name).lam) for name in group}
+        body += [[", ".join(group), f"×{f:g}", bd(base, curve_at(names, f)), bd(anchor, curve_at(names, f))]
+                 for f in factors if f != 1.0]  # fmt: skip
     return [
         "",
-        f"The ladder's curve on {', '.join(images)}: its other points' rows from the `--ladder` file, "
-        f"the points above ({', '.join(presets)}) from this run:",
+        f"The ladder's curve on {', '.join(images)}: its points' rows from the `--ladder` file, those of "
+        f"{', '.join(sorted(scaled))} from this run (at ×1 where another group is scaled):",
         "",
-        *md.table(["steps", "BD-rate against ×1", "BD-rate against JPEG 4:2:0"], body),
+        *md.table(["points scaled", "factor", "BD-rate against ×1", "BD-rate against JPEG 4:2:0"], body),
     ]
 
 
@@ -267,6 +299,11 @@ def main(argv: list[str] | None = None) -> int:
         "the report adds each factor's curve and its BD-rate",
     )
     p.add_argument(
+        "--groups",
+        help="with --ladder: points of --presets scaled together, comma-separated, groups separated by ';' "
+        "(default: all of them, one group)",
+    )
+    p.add_argument(
         "--own-from-ladder",
         action="store_true",
         help="with --ladder (CPU): the points' own rows (factor 1) this run lacks from that file, not fitted again",
@@ -275,21 +312,32 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.own_from_ladder and (args.ladder is None or args.device != "cpu"):
         p.error("--own-from-ladder: needs --ladder, and rows on the CPU (the ladder's were made there)")
-    presets = args.presets.split(",")
-    for name in presets:
-        try:
-            point(name)
-        except KeyError:
-            p.error(f"--presets: {name} is neither a grid preset ({', '.join(config.LATENT_PRESETS)}) "
-                    "nor lam=<a lambda of the presets' ladder>")  # fmt: skip
+    try:
+        presets = [canonical(name) for name in args.presets.split(",")]
+    except KeyError as e:
+        p.error(f"--presets: {e.args[0]} is neither a grid preset ({', '.join(config.LATENT_PRESETS)}) "
+                "nor lam=<a lambda of the presets' ladder>")  # fmt: skip
+    if len({point(name).lam for name in presets}) < len(presets):
+        p.error("--presets: one point named twice")
+    try:
+        groups = [[canonical(n) for n in g.split(",")] for g in args.groups.split(";")] if args.groups else [presets]
+    except KeyError as e:
+        groups = [[e.args[0]]]
+    if stray := [n for g in groups for n in g if n not in presets]:
+        p.error(f"--groups: {stray[0]} is not one of --presets")
+    if args.groups and args.ladder is None:
+        p.error("--groups: with --ladder")
     ladder = jpeg = None
     if args.ladder is not None:
         try:
             ladder = json.loads(args.ladder.read_text())
-            jpeg = json.loads((ANCHOR / "jpeg420.json").read_text())
             ladder["rows"], ladder["settings"]
         except (OSError, ValueError, KeyError, TypeError) as e:
             p.error(f"--ladder: {args.ladder}: not a latent_grid results file ({e})")
+        try:
+            jpeg = json.loads((ANCHOR / "jpeg420.json").read_text())
+        except (OSError, ValueError) as e:
+            p.error(f"--ladder: JPEG's rows on the tuning photos, {repo_path(ANCHOR / 'jpeg420.json')}: {e}")
     try:
         factors = sorted({1.0, *(float(f) for f in args.factors.split(","))})
     except ValueError:
@@ -309,7 +357,10 @@ def main(argv: list[str] | None = None) -> int:
     log = args.out / "latent-steps.jsonl"
     rows = read_jsonl(log)
     if args.own_from_ladder:
-        rows += own_rows(rows, presets, images, ladder, args.ladder, log)
+        try:
+            rows += own_rows(rows, presets, images, ladder, args.ladder, log)
+        except ValueError as e:
+            p.error(f"--own-from-ladder: {e}")
     done = {key(r) for r in rows}
     jobs = [
         (str(i), preset, f, args.scale, args.device)
@@ -338,8 +389,14 @@ def main(argv: list[str] | None = None) -> int:
         f"The grid presets with their training {args.scale} scaled, against their own "
         f"(`{doc['command']}`; rows in `latent-steps.jsonl`; {timed}).",
         *tables(mine, presets, factors, "cpu_s" if args.device == "cpu" else "wall_s"),
-        *(ladder_curves(mine, presets, factors, ladder, jpeg) if ladder is not None else []),
+        *(ladder_curves(mine, groups, factors, ladder, jpeg) if ladder is not None else []),
     ]
+    if taken := [r for r in mine if r.get("source")]:
+        lines[1:1] = [
+            "",
+            f"{len(taken)} factor-1 rows are {', '.join(sorted({r['source'] for r in taken}))}'s own "
+            "(`--own-from-ladder`): their CPU s are that run's.",
+        ]
     stem = "latent-steps" if args.scale == "steps" else "latent-batch"
     write_report(args.out, stem + ("" if args.device == "cpu" else f"-{args.device.replace(':', '')}"), doc, lines)
     return 0

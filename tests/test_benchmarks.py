@@ -1497,43 +1497,106 @@ def test_latent_steps_reads_a_psnr_gain_as_a_rate_at_equal_psnr_along_the_preset
     assert "rate at equal PSNR" not in "\n".join(latent_steps.tables(rows, ["grid-high"], [1.0, 2.0]))
 
 
-def test_latent_steps_names_the_ladders_unnamed_points_and_refuses_what_is_not_on_it():
+def test_latent_steps_names_the_ladders_unnamed_points_and_refuses_what_is_not_on_it(capsys):
     from benchmarks import latent_steps
     from inrcodec import config
 
     assert latent_steps.point("grid-high") == config.LATENT_PRESETS["grid-high"]
-    assert latent_steps.point("lam=0.005").lam == 5e-3 and latent_steps.point("lam=5e-3") in config.LATENT_PRESET_LADDER
+    assert latent_steps.point("lam=0.005").lam == 5e-3 and latent_steps.canonical("lam=5e-3") == "lam=0.005"
+    assert latent_steps.canonical("lam=2.5e-4") == "lam=0.00025" and latent_steps.canonical("grid-max") == "grid-max"
     for bad in ("lam=0.0051", "lam=x", "0.005", "grid-huge"):
         with pytest.raises(KeyError):
             latent_steps.point(bad)
-    with pytest.raises(SystemExit):
-        latent_steps.main(["--presets", "lam=0.0051"])
+    for argv, msg in (
+        (["--presets", "lam=0.0051"], "--presets: lam=0.0051 is neither a grid preset"),
+        (["--presets", "grid-high,lam=0.007"], "--presets: one point named twice"),
+        (["--presets", "lam=0.007", "--groups", "lam=0.005"], "--groups: lam=0.005 is not one of --presets"),
+        (["--presets", "lam=0.007", "--groups", "lam=7e-3"], "--groups: with --ladder"),
+        (["--presets", "lam=0.007", "--ladder", "/no/such.json"], "--ladder: /no/such.json: not a latent_grid"),
+    ):
+        with pytest.raises(SystemExit) as e:
+            latent_steps.main(argv)
+        assert e.value.code == 2 and msg in capsys.readouterr().err
+
+
+def _steps_rows(image, lam, bpp, psnr, factor=1.0):
+    return {"image": image, "preset": f"lam={lam:g}", "factor": factor, "bpp": bpp, "psnr": psnr}
 
 
 def test_latent_steps_puts_the_scaled_points_into_the_ladders_curve_and_takes_its_bd_rate():
-    """The factor-1 curve made with this run's rows is the ladder's own where the rows agree; a
-    factor that lowers every scaled point's rate by 10 % at equal PSNR reads about -10 % where the
-    scaled points span the whole overlap; a missing row leaves the section out."""
+    """The base curve takes the run's factor-1 rows at the scaled points (not the ladder's) and the
+    ladder's elsewhere; each group's curve swaps in its points' rows at the factor; the BD-rates
+    are those of the curves made so by hand; what is missing is said, not skipped."""
     from benchmarks import latent_steps
+    from benchmarks.bd_rate import bd_rate
 
-    lams = [7e-3, 1.5e-3]  # two points of the presets' ladder
+    images = ("photo001", "photo002")
+    lams = [7e-3, 1.5e-3, 5e-4]  # three points of the presets' ladder; the last is not scaled
     ladder_rows, rows = [], []
-    for image in ("photo001", "photo002"):
+    for n, image in enumerate(images):
         for k, lam in enumerate(lams):
-            bpp, psnr = 0.2 * 2**k, 28.0 + 3 * k
-            ladder_rows.append({"image": image, "setting": f"lam={lam}", "bpp": bpp, "psnr": psnr})
-            for f, scale in ((1.0, 1.0), (2.0, 0.9)):
-                rows.append({"image": image, "preset": f"lam={lam}", "factor": f, "bpp": bpp * scale, "psnr": psnr})
-    ladder = {"settings": [f"lam={lam}" for lam in lams], "rows": ladder_rows}
-    jpeg_rows = [{"image": i, "setting": f"q={q}", "bpp": b, "psnr": 27.0 + 4 * k}
-                 for i in ("photo001", "photo002") for k, (q, b) in enumerate(((10, 0.2), (50, 0.8)))]  # fmt: skip
-    jpeg = {"settings": ["q=10", "q=50"], "rows": jpeg_rows}
+            bpp, psnr = 0.2 * 2**k * (1 + n / 10), 28.0 + 3 * k + n
+            ladder_rows.append({"image": image, "setting": f"lam={lam:g}", "bpp": bpp * 1.5, "psnr": psnr})
+            if lam != 5e-4:
+                rows.append(_steps_rows(image, lam, bpp, psnr))
+                rows.append(_steps_rows(image, lam, bpp * 0.9, psnr + 0.1, 2.0))
+    ladder = {"settings": [f"lam={lam:g}" for lam in lams], "rows": ladder_rows}
+    qualities = enumerate(((10, 0.2), (50, 0.8), (90, 2.4)))
+    jpeg_rows = [{"image": i, "setting": f"q={q}", "bpp": b * (1 + n / 10), "psnr": 27.0 + 5 * k + n}
+                 for k, (q, b) in qualities for n, i in enumerate(images)]  # fmt: skip
+    jpeg = {"settings": ["q=10", "q=50", "q=90"], "rows": jpeg_rows}
 
-    names = ["lam=0.007", "lam=0.0015"]
-    text = "\n".join(latent_steps.ladder_curves(rows, names, [1.0, 2.0], ladder, jpeg))
-    lines = [line for line in text.splitlines() if line.startswith("| ×")]
-    assert lines[0].startswith("| ×1 | +0.0 % |") and lines[1].startswith("| ×2 | -10.0 % |")
-    assert latent_steps.ladder_curves(rows[:-1], names, [1.0, 2.0], ladder, jpeg) == []
+    def mean(points):  # (bpp, psnr) per image, per setting -> the mean curve's two lists
+        return [sum(p[0] for p in ps) / len(ps) for ps in points], [sum(p[1] for p in ps) / len(ps) for ps in points]
+
+    def run_row(image, lam, factor):
+        return next(r for r in rows if (r["image"], r["preset"], r["factor"]) == (image, f"lam={lam:g}", factor))
+
+    def by_hand(scaled):
+        points = []
+        for lam in lams:
+            if lam == 5e-4:
+                got = [r for r in ladder_rows if r["setting"] == "lam=0.0005"]
+            else:
+                got = [run_row(i, lam, 2.0 if lam in scaled else 1.0) for i in images]
+            points.append([(r["bpp"], r["psnr"]) for r in got])
+        return mean(points)
+
+    base, both, first = by_hand(()), by_hand((7e-3, 1.5e-3)), by_hand((7e-3,))
+    jpeg_curve = mean([[(r["bpp"], r["psnr"]) for r in jpeg_rows if r["setting"] == s] for s in jpeg["settings"]])
+    groups = [["lam=0.007", "lam=0.0015"], ["lam=0.007"]]
+    text = "\n".join(latent_steps.ladder_curves(rows, groups, [1.0, 2.0], ladder, jpeg))
+    cells = [line.split(" | ") for line in text.splitlines() if line.startswith("| ") and "%" in line]
+    assert cells[0][:3] == ["| none", "×1", "+0.0 %"] and cells[0][3] == f"{bd_rate(*jpeg_curve, *base):+.1f} % |"
+    assert cells[1][:2] == ["| lam=0.007, lam=0.0015", "×2"] and cells[2][:2] == ["| lam=0.007", "×2"]
+    assert cells[1][2] == f"{bd_rate(*base, *both):+.1f} %" and cells[2][2] == f"{bd_rate(*base, *first):+.1f} %"
+    assert cells[1][3] == f"{bd_rate(*jpeg_curve, *both):+.1f} % |"
+    assert bd_rate(*base, *both) < bd_rate(*base, *first) < 0
+    lacking = latent_steps.ladder_curves(rows[:-1], groups, [1.0, 2.0], ladder, jpeg)
+    assert lacking[-1] == "No ladder curve: it lacks this run's lam=0.0015 ×2 on photo002."
+    no_jpeg = {**jpeg, "rows": [r for r in jpeg_rows if r["image"] == "photo001"]}
+    assert "it lacks JPEG's photo002" in latent_steps.ladder_curves(rows, groups, [1.0, 2.0], ladder, no_jpeg)[-1]
+
+
+def test_latent_steps_takes_the_points_own_rows_from_the_ladder_file_only_where_they_are_the_points(tmp_path):
+    from benchmarks import latent_steps
+    from inrcodec.encoder import latent_rdo
+
+    row = {"image": "photo001", "setting": "lam=0.007", "bytes": 7000, "bpp": 0.14, "psnr": 29.0, "steps": 11520,
+           "encode_s": 100.0}  # fmt: skip
+    ladder = {"settings": ["lam=0.007"], "rows": [row]}
+    log = tmp_path / "latent-steps.jsonl"
+    images = [tmp_path / "photo001.png", tmp_path / "photo002.png"]  # photo002: the ladder has no row
+    new = latent_steps.own_rows([], ["lam=0.007"], images, ladder, tmp_path / "ladder.json", log)
+    pixels = round(7000 * 8 / 0.14)
+    cost = latent_rdo.file_cost(bytes(7000), 255.0**2 * 10 ** (-29.0 / 10), 7e-3, pixels)
+    assert len(new) == 1 and new[0]["cost"] == pytest.approx(cost, rel=1e-12)
+    assert (new[0]["factor"], new[0]["cpu_s"], new[0]["steps"]) == (1.0, 100.0, 11520) and new[0]["source"]
+    assert [json.loads(line) for line in log.read_text().splitlines()] == new
+    assert latent_steps.own_rows(new, ["lam=0.007"], images, ladder, tmp_path / "ladder.json", log) == []
+    with pytest.raises(ValueError, match="took 23040 steps, the point 11520"):
+        latent_steps.own_rows([], ["lam=0.007"], images, {**ladder, "rows": [{**row, "steps": 23040}]}, tmp_path, log)
+    assert len(log.read_text().splitlines()) == 1  # nothing written by the refused call
 
 
 def test_latent_prune_measures_every_variant_of_a_real_fit_and_refuses_a_tuned_preset(crop, monkeypatch):
