@@ -77,12 +77,22 @@ def test_fit_is_repeatable(fitted):
     assert latent.fit(_image(), TINY).data == fitted.data
 
 
+# The fit below's SHA-256 on each kind of machine it has run on (one thread, x86-64, torch's MKL):
+# the same code (commit 2797803's encoder) gives other bytes on an AMD EPYC (Zen 4) than on the
+# machines before it, as it does for the presets (grid-medium on kodim02: 7,019 bytes there, 6,979
+# in the committed Kodak rows). The encoder's floats are not promised equal across machines.
+UNIFORM_FIT_SHA256 = {
+    "678ea56ae6fabe20ff7524a25b297574abae3a51d6ad7903d0bc8ddd75451c6b",  # the earlier sessions' machines
+    "a55834695fb1290d76f3f23be6e46cfdacb8f32dab6b4a49fb466319324d6e7a",  # an AMD EPYC (Zen 4), 2026-12-04
+}
+
+
 def test_a_uniform_fit_is_the_bytes_it_always_was():
-    """The encoder's bytes, pinned on this kind of machine (one thread, x86-64 with MKL): the
+    """The encoder's bytes, pinned on the kinds of machine it has run on (UNIFORM_FIT_SHA256): the
     samplers' weighted loss once rounded the plain one differently and moved every grid file
     (the mean of per-pixel means is not torch.mean to the last bit), which no looser test saw.
     A change here is a change of every file the presets write; on another kind of CPU, compare
-    with the previous commit's fit there before believing it."""
+    with the previous commit's fit there before adding its hash."""
     import hashlib
 
     rng = np.random.default_rng(0)
@@ -96,7 +106,7 @@ def test_a_uniform_fit_is_the_bytes_it_always_was():
         data = latent.fit(arr, cfg).data
     finally:
         torch.set_num_threads(threads)
-    assert hashlib.sha256(data).hexdigest() == "678ea56ae6fabe20ff7524a25b297574abae3a51d6ad7903d0bc8ddd75451c6b"
+    assert hashlib.sha256(data).hexdigest() in UNIFORM_FIT_SHA256
 
 
 def test_the_importance_sampler_weights_the_loss_and_learns_the_errors():
