@@ -21,8 +21,9 @@ same photos (``benchmarks.latent_grid``'s ``latent-proto.json``): the report the
 factor's curve, the ladder's rows with the scaled points' rows in place of their own, and its
 BD-rate against the ladder with this run's factor-1 rows in their place (the same machine on
 both sides) and against JPEG. With ``--own-from-ladder`` the points' factor-1 rows this run lacks
-are taken from that file instead of fitted again (a fit is deterministic: a lent GPU machine's CPUs
-made two of them again to the byte); such a row names its file in ``source``.
+are taken from that file instead of fitted again; such a row names its file in ``source``. That
+stands only on the kind of machine that made the file: a fit repeats to the byte there (a lent GPU
+machine's CPUs made two of them again exactly), not on every CPU (an AMD EPYC made other bytes).
 
 ``--scale batch`` scales the pixels a step instead (the same steps, each reading ``factor`` times
 the pixels: what a GPU gives almost for free); ``--device cuda`` runs the training steps there
@@ -195,6 +196,8 @@ def own_rows(
     """The factor-1 rows missing from ``rows``, made from ``ladder``'s rows of the same points and
     images (appended to ``log``, each naming ``path`` in ``source``); ValueError, before anything
     is written, where a ladder row was made with other steps than the point has."""
+    from inrcodec.encoder import latent_rdo
+
     have = {key(r) for r in rows}
     theirs = {(r["image"], r["setting"]): r for r in ladder["rows"]}
     new = []
@@ -210,8 +213,7 @@ def own_rows(
                     f"the point {cfg.steps}"
                 )
             err = 255.0**2 * 10 ** (-r["psnr"] / 10)
-            pixels = round(r["bytes"] * 8 / r["bpp"])
-            cost = err / 255.0**2 + cfg.lam * r["bytes"] * 8 / pixels  # latent_rdo.file_cost of its file
+            cost = latent_rdo.file_cost(bytes(r["bytes"]), err, cfg.lam, round(r["bytes"] * 8 / r["bpp"]))
             new.append(
                 {
                     "image": image.stem,
@@ -322,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         groups = [[canonical(n) for n in g.split(",")] for g in args.groups.split(";")] if args.groups else [presets]
     except KeyError as e:
-        groups = [[e.args[0]]]
+        p.error(f"--groups: {e.args[0]} is not one of --presets")
     if stray := [n for g in groups for n in g if n not in presets]:
         p.error(f"--groups: {stray[0]} is not one of --presets")
     if args.groups and args.ladder is None:

@@ -1511,6 +1511,7 @@ def test_latent_steps_names_the_ladders_unnamed_points_and_refuses_what_is_not_o
         (["--presets", "lam=0.0051"], "--presets: lam=0.0051 is neither a grid preset"),
         (["--presets", "grid-high,lam=0.007"], "--presets: one point named twice"),
         (["--presets", "lam=0.007", "--groups", "lam=0.005"], "--groups: lam=0.005 is not one of --presets"),
+        (["--presets", "lam=0.007", "--groups", "lam=x"], "--groups: lam=x is not one of --presets"),
         (["--presets", "lam=0.007", "--groups", "lam=7e-3"], "--groups: with --ladder"),
         (["--presets", "lam=0.007", "--ladder", "/no/such.json"], "--ladder: /no/such.json: not a latent_grid"),
     ):
