@@ -252,6 +252,24 @@ def encode_batch(images: list[Path], preset: str, folder: Path, workers: int) ->
         raise SystemExit(f"{where}: inrcodec encode --preset {preset} failed (exit {e.returncode})") from None
 
 
+def cpu_name() -> str:
+    """The CPU's model name with its family and model numbers (``AMD EPYC (family 25, model 17)``):
+    an encoder's bytes depend on the kind of CPU (docs/performance.md), and ``platform`` does not
+    name it on Linux. What ``platform.processor()`` says where there is no /proc/cpuinfo."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor() or "unknown"
+    fields: dict[str, str] = {}
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())
+    name = fields.get("model name") or platform.processor() or "unknown"
+    if "cpu family" in fields and "model" in fields:
+        name += f" (family {fields['cpu family']}, model {fields['model']})"
+    return name
+
+
 def provenance() -> dict:
     """Versions, commit, machine and date: enough to know what produced a result."""
     import PIL
@@ -276,6 +294,7 @@ def provenance() -> dict:
             "platform": platform.platform(),
             "machine": platform.machine(),
             "processor": platform.processor(),
+            "cpu": cpu_name(),
             "cpu_count": os.cpu_count(),
             "torch_threads_per_worker": 1,
         },

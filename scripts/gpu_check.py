@@ -62,6 +62,15 @@ def main() -> int:
         pass
     doc["commit"] = commit or None
 
+    # 0. The encoder's bytes on this machine's CPU, under each kernel setting (benchmarks.machine_bytes,
+    # seconds each): whether its CPU makes the committed rows' bytes, and which setting would make
+    # every machine's agree.
+    from benchmarks.machine_bytes import SETTINGS, measure
+    from benchmarks.runner import cpu_name
+
+    doc["machine_bytes"] = {"cpu": cpu_name(), **{name: measure(env) for name, env in SETTINGS.items()}}
+    print(f"encoder bytes on {cpu_name()}: {doc['machine_bytes']}", flush=True)
+
     # 1. The tests marked gpu.
     t = time.perf_counter()
     cmd = [sys.executable, "-m", "pytest", "-m", "gpu", "-q", "-rs", "tests/test_gpu.py"]

@@ -1719,3 +1719,20 @@ def test_encode_threads_tables_times_and_which_settings_wrote_which_file(tmp_pat
     with pytest.raises(SystemExit):
         et.main(["--photo", str(tmp_path / "none.png"), "--out", str(tmp_path / "x")])
     assert not list(tmp_path.iterdir())
+
+
+def test_machine_bytes_names_the_cpu_and_hashes_the_pinned_fit_in_a_fresh_process(tmp_path, capsys, monkeypatch):
+    """benchmarks/machine_bytes.py: a fresh process with the default setting makes this process's
+    bytes (so a line of it is the pinned test's fit), the CPU is named, a directory is no --out."""
+    import hashlib
+
+    from benchmarks import machine_bytes, runner
+
+    here = hashlib.sha256(machine_bytes.tiny_fit()).hexdigest()
+    assert machine_bytes.measure({})["sha256"] == here
+    assert runner.cpu_name() and runner.provenance()["machine"]["cpu"] == runner.cpu_name()
+    monkeypatch.setattr(machine_bytes.sys, "executable", "false")  # a child that fails is a line that says so
+    assert machine_bytes.measure({}) == {"error": "failed"}
+    with pytest.raises(SystemExit):
+        machine_bytes.main(["--out", str(tmp_path)])
+    assert "a directory" in capsys.readouterr().err

@@ -92,20 +92,13 @@ def test_a_uniform_fit_is_the_bytes_it_always_was():
     samplers' weighted loss once rounded the plain one differently and moved every grid file
     (the mean of per-pixel means is not torch.mean to the last bit), which no looser test saw.
     A change here is a change of every file the presets write; on another kind of CPU, compare
-    with the previous commit's fit there before adding its hash."""
+    with the previous commit's fit there before adding its hash (``python -m
+    benchmarks.machine_bytes`` prints it, and what MKL's settings make of it)."""
     import hashlib
 
-    rng = np.random.default_rng(0)
-    y, x = np.mgrid[0:48, 0:64]
-    arr = np.stack([(x * 4) % 256, (y * 5) % 256, ((x + y) * 3) % 256], -1)
-    arr = np.clip(arr + rng.integers(-20, 20, arr.shape), 0, 255).astype(np.uint8)
-    cfg = LatentConfig(lam=1e-3, levels=3, hidden=8, steps=150, batch=500, lr_latent=0.1, context="checkerboard")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        data = latent.fit(arr, cfg).data
-    finally:
-        torch.set_num_threads(threads)
+    from benchmarks.machine_bytes import tiny_fit
+
+    data = tiny_fit()
     assert hashlib.sha256(data).hexdigest() in UNIFORM_FIT_SHA256
 
 
