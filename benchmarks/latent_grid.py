@@ -6,7 +6,7 @@
     python -m benchmarks.latent_grid --workers 2 --context checkerboard   # with the context model
     python -m benchmarks.latent_grid --workers 2 --context checkerboard --quantizer soft-fast \
         --proxy-steps 0.92 --full-res-uniform --lr-finest 0.1 --full-res-steps 11520 \
-        --top-lam 2.5e-4   # the presets' ladder
+        --top-lam 2.5e-4   # the stage-2 ladder (the presets' full command: docs/benchmark.md, kodak-steps)
     python -m benchmarks.latent_grid --workers 2 --context checkerboard --quantizer soft-fast \
         --proxy-steps 0.92 --full-res-uniform --lr-finest 0.1 --full-res-steps 11520 --long-fit 0.002,0.001 \
         --reuse <an earlier run>/latent-proto.json   # two points with the long fit, the rest reused
@@ -213,8 +213,8 @@ def ladder_points(args: argparse.Namespace) -> tuple[LatentConfig, ...]:
     and the point --top-lam adds, the full-resolution points --full-res-lams adds, without those
     --drop-lams names; --network-rate at the points an init starts; --rdo-levels at every point or
     at those --rdo-at's inits start, --tune-steps where the rounding runs, and --noise-fraction at
-    the full-resolution points (those --noise-lams names). The presets' options (docs/benchmark.md,
-    "Noise to the end of training") give config.LATENT_PRESET_LADDER."""
+    the full-resolution points (those --noise-lams names, with --noise-steps' steps). The presets'
+    options (docs/benchmark.md, kodak-steps' command) give config.LATENT_PRESET_LADDER."""
     ladder = LATENT_STAGE2 if args.stage2 else LATENT_LADDER
     points = tuple(
         _with_proxy(replace(pt, interpolation=args.interpolation, hidden=_scaled(pt.hidden, args)), args)
@@ -720,7 +720,8 @@ def main(argv: list[str] | None = None) -> int:
         "--noise-fraction",
         type=float,
         help="with --context: the full-resolution points' share of steps on uniform noise, the rest rounded "
-        "straight through (LatentConfig.noise_fraction; the presets': 0.75; the folder's name gets -noise<share>)",
+        "straight through (LatentConfig.noise_fraction; the presets': 1 at the four --noise-lams "
+        "7e-3,5e-3,3e-3,1.5e-3, 0.75 at the top two; the folder's name gets -noise<share>)",
     )
     p.add_argument(
         "--noise-lams",
@@ -731,13 +732,13 @@ def main(argv: list[str] | None = None) -> int:
         "--noise-steps",
         type=int,
         help="with --noise-fraction: those points' training steps (their schedules stretched with them; "
-        "the presets': the full-resolution points' steps; the folder's name gets -steps<steps>)",
+        "the presets': 23040, config.LATENT_MID_NOISE_STEPS; the folder's name gets -steps<steps>)",
     )
     p.add_argument(
         "--full-res-steps",
         type=int,
-        help="with --context: the full-resolution points' training steps (the presets': 11520 at both; "
-        "the folder's name gets -n<steps>)",
+        help="with --context: the full-resolution points' training steps (the presets': 11520, which the four "
+        "middle ones double with --noise-steps; the folder's name gets -n<steps>)",
     )
     p.add_argument(
         "--long-fit",

@@ -680,9 +680,20 @@ LATENT_TUNE_LADDER = tuple(
 # "Noise to the end of training").
 LATENT_MID_NOISE_FRACTION = 1.0
 LATENT_MID_NOISE_LAMS = (7e-3, 5e-3, 3e-3, 1.5e-3)
-LATENT_PRESET_LADDER = tuple(
+LATENT_NOISE_LADDER = tuple(
     replace(p, noise_fraction=LATENT_MID_NOISE_FRACTION) if p.finest == 0 and p.lam in LATENT_MID_NOISE_LAMS else p
     for p in LATENT_TUNE_LADDER
+)
+# With noise to the end a longer fit is no longer a longer rounded phase, and those four points pay
+# for twice their steps (23,040): on photo001-004 D + lambda R -2.0 to -2.7 % at each, every photo,
+# -2.3 % BD-rate over the ladder; the top two gain little (-0.4 %) and keep 11,520. On Kodak
+# -3.4 % (every image, -0.9 to -5.8 %; each of the 96 files' D + lambda R lower), -37.7 % against
+# JPEG 4:2:0 (kodak-steps; docs/benchmark.md, "Twice the steps at the four middle full-resolution
+# points"), for about twice those points' encode time (grid-high, grid-xhigh: 220 s of one core).
+LATENT_MID_NOISE_STEPS = 23040
+LATENT_PRESET_LADDER = tuple(
+    replace(p, steps=LATENT_MID_NOISE_STEPS) if p.finest == 0 and p.lam in LATENT_MID_NOISE_LAMS else p
+    for p in LATENT_NOISE_LADDER
 )
 
 
@@ -695,34 +706,35 @@ def _point(lam: float) -> LatentConfig:
 # the proxy and their shipped inits (quarter-v2, half-v1). grid-high was a 1/2-resolution point
 # (lambda 1e-3, half-v1) until the full-resolution points above replaced it: now grid-xhigh's
 # settings at lambda 7e-3, about its old rate for more PSNR, in about three times its encode time.
-# grid-xhigh and grid-max: their finest grid at 0.1 of lr_latent, 11,520 steps (LATENT_FINEST_LR),
-# from full-v1 and rounded by D + lambda R after packing; grid-max is the ladder's top
-# (LATENT_TOP_LAM). The points at lambda 3.2e-2, 8e-3, 5e-3, 3e-3 and 5e-4 have no name.
+# grid-xhigh and grid-max: their finest grid at 0.1 of lr_latent (LATENT_FINEST_LR), from full-v1
+# and rounded by D + lambda R after packing, 23,040 steps on noise to the end (grid-high, grid-xhigh)
+# or 11,520 (grid-max, the ladder's top: LATENT_TOP_LAM). The points at lambda 3.2e-2, 8e-3, 5e-3,
+# 3e-3 and 5e-4 have no name.
 LATENT_PRESETS: dict[str, LatentConfig] = {
     "grid-low": _point(1.6e-2),  # 1/4 resolution: about 0.09 bpp on the tuning photos
     "grid-medium": _point(4e-3),  # 1/2 resolution: about 0.28 bpp
-    "grid-high": _point(7e-3),  # a full-resolution grid, 11,520 steps: about 0.31 bpp
-    "grid-xhigh": _point(1.5e-3),  # a full-resolution grid, 11,520 steps: about 0.82 bpp
+    "grid-high": _point(7e-3),  # a full-resolution grid, 23,040 steps: about 0.30 bpp
+    "grid-xhigh": _point(1.5e-3),  # a full-resolution grid, 23,040 steps: about 0.81 bpp
     "grid-max": _point(LATENT_TOP_LAM),  # a full-resolution grid, 11,520 steps: about 1.8 bpp
 }
 
 # Rate control of the latent-grid family (--bpp without a SIREN preset; encoder/latent_rate.py).
-# Each point of the presets' ladder with its mean bpp on photo001-photo004 (the ladder's run there:
-# benchmarks/results/latent/ladder-soft-fast-x0.92-lowres-f0.1-n11520-t0.00025-F0.007-0.005-0.003-
+# Each point of the presets' ladder with its mean bpp on photo001-photo004: the ladder's run there
+# (benchmarks/results/latent/ladder-soft-fast-x0.92-lowres-f0.1-n11520-t0.00025-F0.007-0.005-0.003-
 # D0.002-0.001-iquarter-v2-half-v1-full-v1-r1-at-quarter-v2-rdo4-at-full-v1-tune500-noise1-at-0.007-
-# 0.005-0.003-0.0015-first4; a test
-# pins these figures to it). The search orders the points by it and takes it as its first guess of a point's
-# rate, before it has measured what this image's files take: one point's file on those photos
-# takes 0.6x to 1.8x its mean.
+# 0.005-0.003-0.0015-first4), its four noise points at 23,040 steps from the steps probe's fits of
+# them (benchmarks/results/latent/steps-ladder, factor 2; a test pins these figures to both). The
+# search orders the points by it and takes it as its first guess of a point's rate, before it has
+# measured what this image's files take: one point's file on those photos takes 0.6x to 1.8x its mean.
 LATENT_RATE_BPP = {
     3.2e-2: 0.0685,
     1.6e-2: 0.0861,
     8e-3: 0.1015,
     4e-3: 0.2791,
-    7e-3: 0.3092,
-    5e-3: 0.3885,
-    3e-3: 0.543,
-    1.5e-3: 0.819,
+    7e-3: 0.2995,
+    5e-3: 0.3748,
+    3e-3: 0.5291,
+    1.5e-3: 0.8059,
     5e-4: 1.4102,
     2.5e-4: 1.7729,
 }
@@ -775,7 +787,10 @@ LATENT_RATE_SLACK = 1.3
 # (never on the tuning photos or Kodak) at grid-medium and grid-high, where a fit costs most
 # (benchmarks/results/latent/rate-guess/, python -m benchmarks.rate_guess; a test pins these
 # figures to it). Refitted with grid-high trained on noise to the end (LATENT_MID_NOISE_LAMS):
-# -1.8509 + 0.636 log(detail) before it, the spread left 0.18 either way.
+# -1.8509 + 0.636 log(detail) before it, the spread left 0.18 either way. Not refitted since
+# grid-high took twice its steps (LATENT_MID_NOISE_STEPS): the guess reads an image's file against
+# the point's mean, and both went down alike (the mean 3.1 %, each of the four tuning photos' files
+# 2.3-4.4 %), well inside that spread.
 LATENT_RATE_GUESS = (-1.8206, 0.6249)
 
 

@@ -685,6 +685,7 @@ def test_latent_grid_proxy_options_shape_the_ladder(capsys):
     from benchmarks import latent_grid as lg
     from inrcodec.config import (
         LATENT_LADDER,
+        LATENT_NOISE_LADDER,
         LATENT_PRESET_LADDER,
         LATENT_PRESETS,
         LATENT_PROXY_LADDER,
@@ -779,13 +780,15 @@ def test_latent_grid_proxy_options_shape_the_ladder(capsys):
     some = {**added, "drop_lams": (2e-3, 1e-3), "tune_steps": 500, "noise_fraction": 1.0, "noise_lams": (7e-3, 1.5e-3)}
     at = lg.ladder_points(argparse.Namespace(**some))
     assert at == tuple(replace(p, noise_fraction=1.0) if p.lam in (7e-3, 1.5e-3) else p for p in LATENT_TUNE_LADDER)
-    # the presets (kodak-noise): --noise-fraction 1 --noise-lams 7e-3,5e-3,3e-3,1.5e-3
+    # kodak-noise: --noise-fraction 1 --noise-lams 7e-3,5e-3,3e-3,1.5e-3
     mid = {**some, "noise_lams": (7e-3, 5e-3, 3e-3, 1.5e-3)}
-    assert lg.ladder_points(argparse.Namespace(**mid)) == LATENT_PRESET_LADDER
-    # --noise-steps: those points' steps (steps-ladder's probe, kodak-steps)
+    assert lg.ladder_points(argparse.Namespace(**mid)) == LATENT_NOISE_LADDER
+    # the presets (kodak-steps): --noise-steps 23040, those points' steps
     longer = lg.ladder_points(argparse.Namespace(**{**mid, "noise_steps": 23040}))
-    assert longer == tuple(replace(p, steps=23040) if p.noise_fraction == 1.0 else p for p in LATENT_PRESET_LADDER)
+    assert longer == LATENT_PRESET_LADDER
+    assert longer == tuple(replace(p, steps=23040) if p.noise_fraction == 1.0 else p for p in LATENT_NOISE_LADDER)
     assert [p.steps for p in longer if p.finest == 0] == [23040, 11520, 11520, 23040, 23040, 23040]
+    assert [p.steps for p in LATENT_NOISE_LADDER if p.finest == 0] == [11520] * 6
     assert lg.sweep_folder(argparse.Namespace(**{**mid, "noise_steps": 23040, "n_images": 24})).endswith(
         "-noise1-at-0.007-0.005-0.003-0.0015-steps23040-first24"
     )
@@ -796,7 +799,8 @@ def test_latent_grid_proxy_options_shape_the_ladder(capsys):
     ).endswith("-tune500-second0.3-first4")
     assert [p.lam for p in LATENT_PRESET_LADDER] == [3.2e-2, 1.6e-2, 8e-3, 4e-3, 1.5e-3, 5e-4, 2.5e-4, 7e-3, 5e-3, 3e-3]
     assert LATENT_PRESET_LADDER[7:] == tuple(
-        replace(LATENT_RDO_LADDER[6], lam=lam, tune_steps=500, noise_fraction=1.0) for lam in (7e-3, 5e-3, 3e-3)
+        replace(LATENT_RDO_LADDER[6], lam=lam, tune_steps=500, noise_fraction=1.0, steps=23040)
+        for lam in (7e-3, 5e-3, 3e-3)
     )
     assert [p.finest for p in LATENT_PRESET_LADDER] == [2] * 3 + [1] + [0] * 6
     assert [p.rdo_levels for p in LATENT_PRESET_LADDER] == [0] * 4 + [4] * 6
@@ -1106,14 +1110,15 @@ def test_latent_grid_studies_keep_the_points_their_committed_results_ran():
     recorded = reference["provenance"]["config"]["points"]
     stage2 = [p for p in lg.LATENT_STAGE2 if lg.latent_record(p) in recorded]
     assert len(stage2) == 7  # the stage-2 ladder but grid-xhigh's point, added after that run
-    # the presets' Kodak run (README's and docs' figures) ran the presets' ladder as it is now
-    from inrcodec.config import LATENT_PRESET_LADDER
+    # the presets' Kodak run (README's and docs' figures) ran the presets' ladder as it is now, and
+    # its baseline (kodak-noise) the ladder before the four middle points took twice the steps
+    from inrcodec.config import LATENT_NOISE_LADDER, LATENT_PRESET_LADDER
 
-    presets = json.loads((lg.OUT / "kodak-noise" / "latent-proto.json").read_text())
-    assert presets["provenance"]["config"]["points"] == [
-        json.loads(json.dumps(lg.point_record(p))) for p in LATENT_PRESET_LADDER
-    ]
-    assert [lg.point_config(r) for r in presets["provenance"]["config"]["points"]] == list(LATENT_PRESET_LADDER)
+    for folder, ladder in (("kodak-steps", LATENT_PRESET_LADDER), ("kodak-noise", LATENT_NOISE_LADDER)):
+        run = json.loads((lg.OUT / folder / "latent-proto.json").read_text())
+        assert run["complete"], folder
+        assert run["provenance"]["config"]["points"] == [json.loads(json.dumps(lg.point_record(p))) for p in ladder]
+        assert [lg.point_config(r) for r in run["provenance"]["config"]["points"]] == list(ladder)
 
 
 def test_side_by_side_runs_alternate_and_balance():
@@ -1290,15 +1295,15 @@ def test_grid_rate_control_replays_the_search_on_a_ladder_runs_rows(tmp_path):
     run = tmp_path / "latent-proto.json"
     run.write_text(json.dumps({"complete": True, "rows": rows}))
     by_lam = grc.load_rows(run)["a"]
-    r = grc.replay(by_lam, 0.5, 1.0, guess=False)  # under 0.5 bpp: 7e-3 (0.46 bpp) is the best, 5e-3 (0.58) is over
+    r = grc.replay(by_lam, 0.5, 1.0, guess=False)  # under 0.5 bpp: 7e-3 (0.45 bpp) is the best, 5e-3 (0.56) is over
     assert (r["lam"], r["best_lam"], r["preset"]) == (7e-3, 7e-3, "grid-high")
-    # the first guess 3e-3 (typical 0.54, within the slack of 1.3x), then down a point at a time:
+    # the first guess 3e-3 (typical 0.53, within the slack of 1.3x), then down a point at a time:
     # each over the cap, each within the slack at this image's scale, until 7e-3 fits
     assert r["tried"] == [3e-3, 5e-3, 7e-3] and r["fits"] == 3 and r["cpu_s"] == 30.0
     assert grc.replay(by_lam, 0.5, 1.0, slack=1.0, guess=False)["tried"] == [5e-3, 7e-3]  # without slack: one fewer
     a, b = LATENT_RATE_GUESS
     says = math.exp((math.log(1.5) - a) / b)  # the detail whose guess is 1.5x
-    # at 1.5x from the start, 5e-3 (0.58 bpp expected) is the highest within the slack, then 7e-3
+    # at 1.5x from the start, 5e-3 (0.56 bpp expected) is the highest within the slack, then 7e-3
     assert grc.replay(by_lam, 0.5, says)["tried"] == [5e-3, 7e-3]
     low = grc.replay(by_lam, 0.05, 1.0)  # under the lowest file (0.10 bpp)
     assert low["lam"] is None and low["best_lam"] is None and low["fits"] >= 1
@@ -1583,7 +1588,8 @@ def test_latent_steps_takes_the_points_own_rows_from_the_ladder_file_only_where_
     from benchmarks import latent_steps
     from inrcodec.encoder import latent_rdo
 
-    row = {"image": "photo001", "setting": "lam=0.007", "bytes": 7000, "bpp": 0.14, "psnr": 29.0, "steps": 11520,
+    steps = latent_steps.point("lam=0.007").steps  # the presets' point's own
+    row = {"image": "photo001", "setting": "lam=0.007", "bytes": 7000, "bpp": 0.14, "psnr": 29.0, "steps": steps,
            "encode_s": 100.0}  # fmt: skip
     ladder = {"settings": ["lam=0.007"], "rows": [row]}
     log = tmp_path / "latent-steps.jsonl"
@@ -1592,11 +1598,12 @@ def test_latent_steps_takes_the_points_own_rows_from_the_ladder_file_only_where_
     pixels = round(7000 * 8 / 0.14)
     cost = latent_rdo.file_cost(bytes(7000), 255.0**2 * 10 ** (-29.0 / 10), 7e-3, pixels)
     assert len(new) == 1 and new[0]["cost"] == pytest.approx(cost, rel=1e-12)
-    assert (new[0]["factor"], new[0]["cpu_s"], new[0]["steps"]) == (1.0, 100.0, 11520) and new[0]["source"]
+    assert (new[0]["factor"], new[0]["cpu_s"], new[0]["steps"]) == (1.0, 100.0, steps) and new[0]["source"]
     assert [json.loads(line) for line in log.read_text().splitlines()] == new
     assert latent_steps.own_rows(new, ["lam=0.007"], images, ladder, tmp_path / "ladder.json", log) == []
-    with pytest.raises(ValueError, match="took 23040 steps, the point 11520"):
-        latent_steps.own_rows([], ["lam=0.007"], images, {**ladder, "rows": [{**row, "steps": 23040}]}, tmp_path, log)
+    with pytest.raises(ValueError, match=f"took {2 * steps} steps, the point {steps}"):
+        longer = {**ladder, "rows": [{**row, "steps": 2 * steps}]}
+        latent_steps.own_rows([], ["lam=0.007"], images, longer, tmp_path, log)
     assert len(log.read_text().splitlines()) == 1  # nothing written by the refused call
 
 

@@ -169,7 +169,7 @@ def test_the_ladders_cap_orders_the_presets_points_by_their_typical_rate_and_car
 
 
 def test_the_typical_rates_are_the_ladders_means_on_the_tuning_photos():
-    """LATENT_RATE_BPP is the committed run of the presets' ladder on photo001-photo004, not a guess."""
+    """LATENT_RATE_BPP is the committed fits of the presets' ladder on photo001-photo004, not a guess."""
     run = (
         REPO
         / "benchmarks/results/latent"
@@ -182,6 +182,15 @@ def test_the_typical_rates_are_the_ladders_means_on_the_tuning_photos():
     doc = json.loads((run / "latent-proto.json").read_text())
     assert doc["images"] == [f"photo{i:03d}" for i in range(1, 5)] and doc["complete"]
     means = {float(c["setting"].removeprefix("lam=")): round(c["bpp"], 4) for c in doc["curve"]}
+    # the four points at twice their steps (config.LATENT_MID_NOISE_STEPS): the steps probe's fits of them
+    probe = REPO / "benchmarks/results/latent/steps-ladder/latent-steps.jsonl"
+    longer = [json.loads(line) for line in probe.read_text().splitlines()]
+    for lam in config.LATENT_MID_NOISE_LAMS:
+        point = next(p for p in config.LATENT_PRESET_LADDER if p.lam == lam)
+        rows = [r for r in longer if r["preset"] == f"lam={lam:g}" and r["factor"] == 2.0]
+        assert sorted(r["image"] for r in rows) == doc["images"]
+        assert {r["steps"] for r in rows} == {point.steps} == {config.LATENT_MID_NOISE_STEPS}
+        means[lam] = round(sum(r["bpp"] for r in rows) / len(rows), 4)
     assert means == config.LATENT_RATE_BPP
 
 
