@@ -6,7 +6,7 @@
     python -m benchmarks.latent_grid --workers 2 --context checkerboard   # with the context model
     python -m benchmarks.latent_grid --workers 2 --context checkerboard --quantizer soft-fast \
         --proxy-steps 0.92 --full-res-uniform --lr-finest 0.1 --full-res-steps 11520 \
-        --top-lam 2.5e-4   # the stage-2 ladder (the presets' full command: docs/benchmark.md, kodak-steps)
+        --top-lam 2.5e-4   # an early ladder with the proxy (the presets' full command: docs/benchmark.md)
     python -m benchmarks.latent_grid --workers 2 --context checkerboard --quantizer soft-fast \
         --proxy-steps 0.92 --full-res-uniform --lr-finest 0.1 --full-res-steps 11520 --long-fit 0.002,0.001 \
         --reuse <an earlier run>/latent-proto.json   # two points with the long fit, the rest reused

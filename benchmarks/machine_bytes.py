@@ -27,14 +27,18 @@ from inrcodec.image import atomic_write
 
 # The settings tried, each in its own process: the default, MKL's conditional numerical
 # reproducibility at two instruction sets (Intel CPUs only: elsewhere MKL takes its AUTO branch for
-# them) and its COMPATIBLE branch (SSE2, meant to agree across vendors), and ATen's kernels at AVX2.
+# them) and its COMPATIBLE branch (SSE2, meant to agree across vendors), ATen's kernels at AVX2, and
+# NumPy without its AVX-512 paths.
+_NO_AVX512 = "AVX512F,AVX512CD,AVX512_SKX,AVX512_CLX,AVX512_CNL,AVX512_ICL,AVX512_SPR"
 SETTINGS: dict[str, dict[str, str]] = {
     "default": {},
     "MKL_CBWR=AVX2": {"MKL_CBWR": "AVX2"},
     "MKL_CBWR=AVX512": {"MKL_CBWR": "AVX512"},
     "MKL_CBWR=COMPATIBLE": {"MKL_CBWR": "COMPATIBLE"},
     "ATEN_CPU_CAPABILITY=avx2": {"ATEN_CPU_CAPABILITY": "avx2"},
+    "NPY_DISABLE_CPU_FEATURES=AVX512*": {"NPY_DISABLE_CPU_FEATURES": _NO_AVX512},
 }
+_KNOBS = {name for setting in SETTINGS.values() for name in setting}  # none inherited from the caller
 
 
 def tiny_image() -> np.ndarray:
@@ -61,18 +65,29 @@ def tiny_fit() -> bytes:
         torch.set_num_threads(threads)
 
 
-def measure(setting: dict[str, str]) -> dict:
-    """The tiny fit's SHA-256 and ATen's kernel level, in a fresh process with ``setting`` in its environment."""
-    env = {**os.environ, **setting}
+def measure(setting: dict[str, str], timeout: float = 300.0) -> dict:
+    """The tiny fit's SHA-256 and ATen's kernel level, in a fresh process with ``setting`` in its
+    environment (and none of the other settings' variables); ``{"error": why}`` where it fails."""
+    env = {**{k: v for k, v in os.environ.items() if k not in _KNOBS}, **setting}
     code = (
         "import hashlib, json, torch; from benchmarks.machine_bytes import tiny_fit; "
         "print(json.dumps({'sha256': hashlib.sha256(tiny_fit()).hexdigest(), "
         "'aten': torch.backends.cpu.get_cpu_capability()}))"
     )
-    res = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    try:
+        res = subprocess.run(
+            [sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout
+        )
+    except subprocess.TimeoutExpired:
+        return {"error": f"no answer in {timeout:g} s"}
+    except OSError as e:
+        return {"error": f"cannot start {sys.executable}: {e.strerror or e}"}
     if res.returncode:
         return {"error": (res.stderr.strip().splitlines() or ["failed"])[-1]}
-    return json.loads(res.stdout.strip().splitlines()[-1])
+    try:
+        return json.loads((res.stdout.strip().splitlines() or [""])[-1])
+    except json.JSONDecodeError:
+        return {"error": "no hash in its output"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -81,12 +96,14 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.out is not None and args.out.is_dir():
         p.error(f"--out {args.out}: a directory, not a file")
+    if args.out is not None and not args.out.parent.is_dir():
+        p.error(f"--out {args.out}: no folder {args.out.parent}")
     print(f"CPU: {cpu_name()}", flush=True)
     found = {}
     for name, setting in SETTINGS.items():
         found[name] = measure(setting)
         r = found[name]
-        print(f"  {name:26} {r.get('sha256', '')[:16] or r['error']}  (ATen {r.get('aten', '?')})", flush=True)
+        print(f"  {name:34} {r.get('sha256') or r['error']}  (ATen {r.get('aten', '?')})", flush=True)
     if args.out is not None:
         doc = {"cpu": cpu_name(), "settings": found, "provenance": provenance()}
         text = json.dumps(doc, indent=1) + "\n"

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from benchmarks.runner import command_line, git_state
+from benchmarks.runner import command_line, cpu_name, git_state
 from inrcodec import __version__, image
 
 _WRAP = (
@@ -145,7 +145,12 @@ def main() -> None:
     doc = {
         "inrcodec": __version__,
         "preset": args.preset,
-        "machine": {"platform": platform.platform(), "processor": platform.processor(), "python": sys.version},
+        "machine": {
+            "platform": platform.platform(),
+            "processor": platform.processor(),
+            "cpu": cpu_name(),
+            "python": sys.version,
+        },
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
         **git_state(),
         "command": " ".join(command_line()),

@@ -252,12 +252,12 @@ def encode_batch(images: list[Path], preset: str, folder: Path, workers: int) ->
         raise SystemExit(f"{where}: inrcodec encode --preset {preset} failed (exit {e.returncode})") from None
 
 
-def cpu_name() -> str:
+def cpu_name(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
     """The CPU's model name with its family and model numbers (``AMD EPYC (family 25, model 17)``):
     an encoder's bytes depend on the kind of CPU (docs/performance.md), and ``platform`` does not
-    name it on Linux. What ``platform.processor()`` says where there is no /proc/cpuinfo."""
+    name it on Linux. What ``platform.processor()`` says where there is no ``cpuinfo``."""
     try:
-        text = Path("/proc/cpuinfo").read_text()
+        text = cpuinfo.read_text()
     except OSError:
         return platform.processor() or "unknown"
     fields: dict[str, str] = {}

@@ -520,7 +520,8 @@ LATENT_STAGE2 = tuple(with_context(p) for p in LATENT_POINTS)
 # 1.5x from 1/2 or 1/4 down (the ablations: twice the steps saved 3.3 %), 2x at the full-resolution
 # point that had the fewest (item 6: twice its steps saved 28 %). Not grid-xhigh's point: it
 # already had 6x, and twice that gave higher rates on the first six Kodak images (lower PSNR on three)
-# (docs/benchmark.md), so it keeps its steps and encodes in half the time. Per point of the ladder:
+# (docs/benchmark.md), so it kept its steps then (with noise to the end twice pay: LATENT_MID_NOISE_STEPS).
+# Per point of the ladder:
 LATENT_STEP_FACTOR = (1.5, 1.5, 1.5, 1.5, 1.5, 1.5, 1.0, 2.0)
 # The ladder with uniform noise: the presets' until the proxy below (kodak-gather, ladder-first4).
 LATENT_LADDER = tuple(

@@ -1730,16 +1730,26 @@ def test_encode_threads_tables_times_and_which_settings_wrote_which_file(tmp_pat
 
 def test_machine_bytes_names_the_cpu_and_hashes_the_pinned_fit_in_a_fresh_process(tmp_path, capsys, monkeypatch):
     """benchmarks/machine_bytes.py: a fresh process with the default setting makes this process's
-    bytes (so a line of it is the pinned test's fit), the CPU is named, a directory is no --out."""
+    bytes (so a line of it is the pinned test's fit), the caller's own kernel settings do not reach
+    the default line, a child that cannot run is a line that says so, the CPU is named from
+    cpuinfo's fields, and --out must be a file in a folder that exists."""
     import hashlib
+
+    import torch
 
     from benchmarks import machine_bytes, runner
 
     here = hashlib.sha256(machine_bytes.tiny_fit()).hexdigest()
-    assert machine_bytes.measure({})["sha256"] == here
-    assert runner.cpu_name() and runner.provenance()["machine"]["cpu"] == runner.cpu_name()
-    monkeypatch.setattr(machine_bytes.sys, "executable", "false")  # a child that fails is a line that says so
-    assert machine_bytes.measure({}) == {"error": "failed"}
-    with pytest.raises(SystemExit):
-        machine_bytes.main(["--out", str(tmp_path)])
-    assert "a directory" in capsys.readouterr().err
+    monkeypatch.setenv("MKL_CBWR", "COMPATIBLE")  # the caller's; "default" must not inherit it
+    assert machine_bytes.measure({}) == {"sha256": here, "aten": torch.backends.cpu.get_cpu_capability()}
+    monkeypatch.setattr(machine_bytes.sys, "executable", str(tmp_path / "no-python"))
+    assert machine_bytes.measure({})["error"].startswith("cannot start")
+    info = tmp_path / "cpuinfo"
+    lines = ["processor\t: 0", "cpu family\t: 25", "model\t\t: 17", "model name\t: AMD EPYC", "processor\t: 1"]
+    info.write_text("\n".join([*lines, "model name\t: AMD EPYC"]) + "\n")
+    assert runner.cpu_name(info) == "AMD EPYC (family 25, model 17)"
+    assert runner.cpu_name(tmp_path / "none") == (runner.platform.processor() or "unknown")
+    for out, says in ((tmp_path, "a directory"), (tmp_path / "no" / "m.json", "no folder")):
+        with pytest.raises(SystemExit):
+            machine_bytes.main(["--out", str(out)])
+        assert says in capsys.readouterr().err
