@@ -681,9 +681,15 @@ LATENT_TUNE_LADDER = tuple(
 # "Noise to the end of training").
 LATENT_MID_NOISE_FRACTION = 1.0
 LATENT_MID_NOISE_LAMS = (7e-3, 5e-3, 3e-3, 1.5e-3)
+
+
+def _mid_full(p: LatentConfig) -> bool:
+    """Whether ``p`` is one of the four middle full-resolution points (LATENT_MID_NOISE_LAMS)."""
+    return p.finest == 0 and p.lam in LATENT_MID_NOISE_LAMS
+
+
 LATENT_NOISE_LADDER = tuple(
-    replace(p, noise_fraction=LATENT_MID_NOISE_FRACTION) if p.finest == 0 and p.lam in LATENT_MID_NOISE_LAMS else p
-    for p in LATENT_TUNE_LADDER
+    replace(p, noise_fraction=LATENT_MID_NOISE_FRACTION) if _mid_full(p) else p for p in LATENT_TUNE_LADDER
 )
 # With noise to the end a longer fit is no longer a longer rounded phase, and those four points pay
 # for twice their steps (23,040): on photo001-004 D + lambda R -2.0 to -2.7 % at each, every photo,
@@ -693,8 +699,7 @@ LATENT_NOISE_LADDER = tuple(
 # points"), for about twice those points' encode time (grid-high, grid-xhigh: 220 s of one core).
 LATENT_MID_NOISE_STEPS = 23040
 LATENT_PRESET_LADDER = tuple(
-    replace(p, steps=LATENT_MID_NOISE_STEPS) if p.finest == 0 and p.lam in LATENT_MID_NOISE_LAMS else p
-    for p in LATENT_NOISE_LADDER
+    replace(p, steps=LATENT_MID_NOISE_STEPS) if _mid_full(p) else p for p in LATENT_NOISE_LADDER
 )
 
 

@@ -62,10 +62,9 @@ def main() -> int:
         pass
     doc["commit"] = commit or None
 
-    # 0. The encoder's bytes on this machine's CPU, under each kernel setting (benchmarks.machine_bytes,
-    # seconds each): whether its CPU makes the committed rows' bytes, and which setting would make
-    # every machine's agree.
-    # Each setting gets at most a minute and the step stops with 6 minutes of the budget left: a
+    # 0. The encoder's bytes on this machine's CPU, under each kernel setting (benchmarks.machine_bytes):
+    # whether its CPU makes the committed rows' bytes, and which setting would make every machine's
+    # agree. Each setting gets at most a minute, none once 6 minutes of the budget are left, and a
     # failure is a line in gpu.json, never the end of the check.
     from benchmarks.machine_bytes import SETTINGS, measure
     from benchmarks.runner import cpu_name

@@ -1601,8 +1601,8 @@ def test_latent_steps_takes_the_points_own_rows_from_the_ladder_file_only_where_
     assert (new[0]["factor"], new[0]["cpu_s"], new[0]["steps"]) == (1.0, 100.0, steps) and new[0]["source"]
     assert [json.loads(line) for line in log.read_text().splitlines()] == new
     assert latent_steps.own_rows(new, ["lam=0.007"], images, ladder, tmp_path / "ladder.json", log) == []
+    longer = {**ladder, "rows": [{**row, "steps": 2 * steps}]}
     with pytest.raises(ValueError, match=f"took {2 * steps} steps, the point {steps}"):
-        longer = {**ladder, "rows": [{**row, "steps": 2 * steps}]}
         latent_steps.own_rows([], ["lam=0.007"], images, longer, tmp_path, log)
     assert len(log.read_text().splitlines()) == 1  # nothing written by the refused call
 
