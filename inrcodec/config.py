@@ -698,49 +698,64 @@ LATENT_NOISE_LADDER = tuple(
 # JPEG 4:2:0 (kodak-steps; docs/benchmark.md, "Twice the steps at the four middle full-resolution
 # points"), for about twice those points' encode time (grid-high, grid-xhigh: 220 s of one core).
 LATENT_MID_NOISE_STEPS = 23040
-LATENT_PRESET_LADDER = tuple(
+LATENT_STEPS_LADDER = tuple(
     replace(p, steps=LATENT_MID_NOISE_STEPS) if _mid_full(p) else p for p in LATENT_NOISE_LADDER
+)
+# With those steps the full-resolution points draw a curve that the 1/2-resolution point at 4e-3
+# (grid-medium) lies under: on Kodak 0.226 bpp at 27.58 dB, where grid-high takes 0.242 bpp for
+# 28.53 dB (-28 % against JPEG 4:2:0 at its PSNR, its neighbours -38 and -53 %). The ladder drops
+# it and takes grid-high's settings at lambda 1.5e-2 in the gap below grid-high instead: on
+# photo001-004 -1.16 % BD-rate over the ladder (dropping grid-medium alone -1.07 %; points at 1.1e-2
+# or 2.2e-2 beside it add nothing more; benchmarks/results/latent/ladder-points/photos), on Kodak
+# -1.37 %, -38.6 % against JPEG 4:2:0 (kodak-low-full; docs/benchmark.md, "The ladder without
+# grid-medium"). grid-medium stays a preset, the fast default (about 30 s of one core at 768x512,
+# against about 200 s for a full-resolution point), off the ladder.
+LATENT_LOW_FULL_LAMS = (1.5e-2,)
+_HIGH_POINT = next(p for p in LATENT_STEPS_LADDER if p.finest == 0 and p.lam == 7e-3)  # grid-high's
+LATENT_PRESET_LADDER = tuple(p for p in LATENT_STEPS_LADDER if p.finest != 1) + tuple(
+    replace(_HIGH_POINT, lam=lam) for lam in LATENT_LOW_FULL_LAMS
 )
 
 
 def _point(lam: float) -> LatentConfig:
-    """The presets' ladder's point at ``lam``."""
-    return next(p for p in LATENT_PRESET_LADDER if p.lam == lam)
+    """The point at ``lam`` of the presets' ladder (or, grid-medium's, of the ladder before it)."""
+    return next(p for p in (*LATENT_PRESET_LADDER, *LATENT_STEPS_LADDER) if p.lam == lam)
 
 
-# The presets: points of the presets' ladder, each measured on Kodak. grid-low and grid-medium take
+# The presets: points of the presets' ladder (grid-medium: of the ladder before it, the fast default
+# off today's ladder), each measured on Kodak. grid-low and grid-medium take
 # the proxy and their shipped inits (quarter-v2, half-v1). grid-high was a 1/2-resolution point
 # (lambda 1e-3, half-v1) until the full-resolution points above replaced it: now grid-xhigh's
 # settings at lambda 7e-3, about its old rate for more PSNR, in about three times its encode time.
 # grid-xhigh and grid-max: their finest grid at 0.1 of lr_latent (LATENT_FINEST_LR), from full-v1
 # and rounded by D + lambda R after packing, 23,040 steps on noise to the end (grid-high, grid-xhigh)
-# or 11,520 (grid-max, the ladder's top: LATENT_TOP_LAM). The points at lambda 3.2e-2, 8e-3, 5e-3,
-# 3e-3 and 5e-4 have no name.
+# or 11,520 (grid-max, the ladder's top: LATENT_TOP_LAM). The points at lambda 3.2e-2, 8e-3, 1.5e-2,
+# 5e-3, 3e-3 and 5e-4 have no name.
 LATENT_PRESETS: dict[str, LatentConfig] = {
     "grid-low": _point(1.6e-2),  # 1/4 resolution: about 0.09 bpp on the tuning photos
-    "grid-medium": _point(4e-3),  # 1/2 resolution: about 0.28 bpp
+    "grid-medium": _point(4e-3),  # 1/2 resolution: about 0.28 bpp, off the ladder
     "grid-high": _point(7e-3),  # a full-resolution grid, 23,040 steps: about 0.30 bpp
     "grid-xhigh": _point(1.5e-3),  # a full-resolution grid, 23,040 steps: about 0.81 bpp
     "grid-max": _point(LATENT_TOP_LAM),  # a full-resolution grid, 11,520 steps: about 1.8 bpp
 }
 
 # Rate control of the latent-grid family (--bpp without a SIREN preset; encoder/latent_rate.py).
-# Each point of the presets' ladder with its mean bpp on photo001-photo004: the ladder's run there
-# (benchmarks/results/latent/ladder-soft-fast-x0.92-lowres-f0.1-n11520-t0.00025-F0.007-0.005-0.003-
-# D0.002-0.001-iquarter-v2-half-v1-full-v1-r1-at-quarter-v2-rdo4-at-full-v1-tune500-noise1-at-0.007-
-# 0.005-0.003-0.0015-first4), its four noise points at 23,040 steps from the steps probe's fits of
-# them (benchmarks/results/latent/steps-ladder, factor 2; a test pins these figures to both). The
+# Each point of the presets' ladder with its mean bpp on photo001-photo004: the run of its points
+# (and three more) there (benchmarks/results/latent/ladder-soft-fast-x0.92-lowres-f0.1-n11520-
+# t0.00025-F0.007-0.005-0.003-0.011-0.015-0.022-D0.002-0.001-iquarter-v2-half-v1-full-v1-r1-at-
+# quarter-v2-rdo4-at-full-v1-tune500-noise1-at-0.022-0.015-0.011-0.007-0.005-0.003-0.0015-
+# steps23040-first4; a test pins these figures to it). The
 # search orders the points by it and takes it as its first guess of a point's rate, before it has
 # measured what this image's files take: one point's file on those photos takes 0.6x to 1.8x its mean.
 LATENT_RATE_BPP = {
     3.2e-2: 0.0685,
     1.6e-2: 0.0861,
     8e-3: 0.1015,
-    4e-3: 0.2791,
-    7e-3: 0.2995,
-    5e-3: 0.3748,
-    3e-3: 0.5291,
-    1.5e-3: 0.8059,
+    1.5e-2: 0.182,
+    7e-3: 0.2977,
+    5e-3: 0.3744,
+    3e-3: 0.5325,
+    1.5e-3: 0.8069,
     5e-4: 1.4102,
     2.5e-4: 1.7729,
 }

@@ -691,6 +691,7 @@ def test_latent_grid_proxy_options_shape_the_ladder(capsys):
         LATENT_PROXY_LADDER,
         LATENT_PROXY_STEPS,
         LATENT_RDO_LADDER,
+        LATENT_STEPS_LADDER,
         LATENT_TUNE_LADDER,
         with_full_res,
     )
@@ -783,32 +784,41 @@ def test_latent_grid_proxy_options_shape_the_ladder(capsys):
     # kodak-noise: --noise-fraction 1 --noise-lams 7e-3,5e-3,3e-3,1.5e-3
     mid = {**some, "noise_lams": (7e-3, 5e-3, 3e-3, 1.5e-3)}
     assert lg.ladder_points(argparse.Namespace(**mid)) == LATENT_NOISE_LADDER
-    # the presets (kodak-steps): --noise-steps 23040, those points' steps
+    # kodak-steps: --noise-steps 23040, those points' steps
     longer = lg.ladder_points(argparse.Namespace(**{**mid, "noise_steps": 23040}))
-    assert longer == LATENT_PRESET_LADDER
+    assert longer == LATENT_STEPS_LADDER
+    # the presets (kodak-low-full): without grid-medium's 1/2-resolution point (and so its init),
+    # grid-high's settings at 1.5e-2 after the others
+    low = {"init": ("quarter-v2", "full-v1"), "drop_lams": (2e-3, 1e-3, 4e-3), "noise_steps": 23040}
+    low |= {"full_res_lams": (7e-3, 5e-3, 3e-3, 1.5e-2), "noise_lams": (7e-3, 5e-3, 3e-3, 1.5e-3, 1.5e-2)}
+    assert lg.ladder_points(argparse.Namespace(**{**mid, **low})) == LATENT_PRESET_LADDER
+    assert LATENT_PRESET_LADDER == (*(p for p in LATENT_STEPS_LADDER if p.lam != 4e-3), replace(longer[7], lam=1.5e-2))
     assert longer == tuple(replace(p, steps=23040) if p.noise_fraction == 1.0 else p for p in LATENT_NOISE_LADDER)
     assert [p.steps for p in longer if p.finest == 0] == [23040, 11520, 11520, 23040, 23040, 23040]
     assert [p.steps for p in LATENT_NOISE_LADDER if p.finest == 0] == [11520] * 6
     assert lg.sweep_folder(argparse.Namespace(**{**mid, "noise_steps": 23040, "n_images": 24})).endswith(
         "-noise1-at-0.007-0.005-0.003-0.0015-steps23040-first24"
     )
-    assert [p.noise_fraction for p in LATENT_PRESET_LADDER] == [0.75] * 4 + [1.0] + [0.75] * 2 + [1.0] * 3
+    assert [p.noise_fraction for p in LATENT_STEPS_LADDER] == [0.75] * 4 + [1.0] + [0.75] * 2 + [1.0] * 3
     assert lg.sweep_folder(argparse.Namespace(**some, n_images=4)).endswith("-tune500-noise1-at-0.007-0.0015-first4")
     assert lg.sweep_folder(
         argparse.Namespace(**{**added, "tune_steps": 500, "n_images": 4, "lr_second": 0.3})
     ).endswith("-tune500-second0.3-first4")
-    assert [p.lam for p in LATENT_PRESET_LADDER] == [3.2e-2, 1.6e-2, 8e-3, 4e-3, 1.5e-3, 5e-4, 2.5e-4, 7e-3, 5e-3, 3e-3]
-    assert LATENT_PRESET_LADDER[7:] == tuple(
+    lams = [3.2e-2, 1.6e-2, 8e-3, 1.5e-3, 5e-4, 2.5e-4, 7e-3, 5e-3, 3e-3, 1.5e-2]
+    assert [p.lam for p in LATENT_PRESET_LADDER] == lams
+    assert LATENT_PRESET_LADDER[6:] == tuple(
         replace(LATENT_RDO_LADDER[6], lam=lam, tune_steps=500, noise_fraction=1.0, steps=23040)
-        for lam in (7e-3, 5e-3, 3e-3)
+        for lam in (7e-3, 5e-3, 3e-3, 1.5e-2)
     )
-    assert [p.finest for p in LATENT_PRESET_LADDER] == [2] * 3 + [1] + [0] * 6
-    assert [p.rdo_levels for p in LATENT_PRESET_LADDER] == [0] * 4 + [4] * 6
+    assert [p.finest for p in LATENT_PRESET_LADDER] == [2] * 3 + [0] * 7
+    assert [p.rdo_levels for p in LATENT_PRESET_LADDER] == [0] * 3 + [4] * 7
     assert [LATENT_PRESETS[n].quantizer for n in ("grid-low", "grid-medium")] == ["soft-fast"] * 2
     assert [LATENT_PRESETS[n].init for n in LATENT_PRESETS] == ["quarter-v2", "half-v1", *["full-v1"] * 3]
     assert [LATENT_PRESETS[n].lam for n in LATENT_PRESETS] == [1.6e-2, 4e-3, 7e-3, 1.5e-3, 2.5e-4]
     assert LATENT_PRESETS["grid-high"] == replace(LATENT_PRESETS["grid-xhigh"], lam=7e-3)
-    assert set(LATENT_PRESETS.values()) <= set(LATENT_PRESET_LADDER)
+    # every preset a point of the ladder but the fast default, grid-medium (the ladder before it)
+    assert {n for n, p in LATENT_PRESETS.items() if p not in LATENT_PRESET_LADDER} == {"grid-medium"}
+    assert LATENT_PRESETS["grid-medium"] in LATENT_STEPS_LADDER
     base = ["--context", "checkerboard", "--report"]
     for argv, msg in (
         (["--proxy-steps", "0.8"], "go with --quantizer soft or soft-fast"),
@@ -1110,11 +1120,13 @@ def test_latent_grid_studies_keep_the_points_their_committed_results_ran():
     recorded = reference["provenance"]["config"]["points"]
     stage2 = [p for p in lg.LATENT_STAGE2 if lg.latent_record(p) in recorded]
     assert len(stage2) == 7  # the stage-2 ladder but grid-xhigh's point, added after that run
-    # the presets' Kodak run (README's and docs' figures) ran the presets' ladder as it is now, and
-    # its baseline (kodak-noise) the ladder before the four middle points took twice the steps
-    from inrcodec.config import LATENT_NOISE_LADDER, LATENT_PRESET_LADDER
+    # the presets' Kodak run (README's and docs' figures) ran the presets' ladder as it is now, its
+    # baseline (kodak-steps) the ladder with grid-medium, and that one's (kodak-noise) the ladder
+    # before the four middle points took twice the steps
+    from inrcodec.config import LATENT_NOISE_LADDER, LATENT_PRESET_LADDER, LATENT_STEPS_LADDER
 
-    for folder, ladder in (("kodak-steps", LATENT_PRESET_LADDER), ("kodak-noise", LATENT_NOISE_LADDER)):
+    runs = (("kodak-low-full", LATENT_PRESET_LADDER), ("kodak-steps", LATENT_STEPS_LADDER))
+    for folder, ladder in (*runs, ("kodak-noise", LATENT_NOISE_LADDER)):
         run = json.loads((lg.OUT / folder / "latent-proto.json").read_text())
         assert run["complete"], folder
         assert run["provenance"]["config"]["points"] == [json.loads(json.dumps(lg.point_record(p))) for p in ladder]
@@ -1329,6 +1341,39 @@ def test_grid_rate_control_replays_the_search_on_a_ladder_runs_rows(tmp_path):
     run.write_text(json.dumps({"complete": True, "rows": rows[1:]}))
     with pytest.raises(ValueError, match="lacks the presets' points"):
         grc.load_rows(run)
+
+
+def test_ladder_points_reads_ladders_of_a_runs_points_against_jpeg_and_the_base(tmp_path):
+    """benchmarks/ladder_points.py: a point under the line its neighbours draw pulls the curve down,
+    so dropping it is a negative BD-rate against the base; a later run's row replaces an earlier
+    one's; a variant that adds a point already there, or a point no run has, is refused."""
+    from benchmarks import ladder_points as lp
+
+    def rows(points: dict[str, tuple[float, float]]) -> list[dict]:
+        return [{"image": i, "setting": s, "bpp": b * k, "psnr": q} for s, (b, q) in points.items()
+                for i, k in (("a", 0.9), ("b", 1.1))]  # fmt: skip
+
+    line = {f"lam={k}": (0.1 * 2**k, 25.0 + 3 * k) for k in range(5)}  # PSNR linear in log-rate
+    under = {"lam=under": (0.1 * 2**2.5, 25.0 + 3 * 2.5 - 1.5)}  # 1.5 dB under the line
+    first, second = tmp_path / "a.json", tmp_path / "b.json"
+    first.write_text(json.dumps({"rows": rows({**line, "lam=0": (5.0, 20.0)})}))
+    second.write_text(json.dumps({"rows": rows({**line, **under})}))
+    jpeg = tmp_path / "jpeg"
+    jpeg.mkdir()
+    jpeg_points = {f"q{k}": (0.2 * 2**k, 24.0 + 3 * k) for k in range(6)}
+    (jpeg / "jpeg420.json").write_text(json.dumps({"rows": rows(jpeg_points)}))
+    out = tmp_path / "out"
+    base = ",".join([*line, "lam=under"])
+    argv = ["--run", str(first), "--run", str(second), "--base", base, "--anchor", str(jpeg), "--out", str(out)]
+    assert lp.main([*argv, "--variants=-lam=under;-lam=4"]) == 0
+    doc = json.loads((out / "ladder-points.json").read_text())
+    assert doc["images"] == ["a", "b"] and doc["points"]["lam=0"]["bpp"] == pytest.approx(0.1)  # the later row
+    assert doc["bd_base"]["-lam=under"] < -1.0 and doc["bd_jpeg"]["-lam=under"] < doc["bd_jpeg"]["base"]
+    assert doc["variants"]["-lam=4"] == [*list(line)[:4], "lam=under"]
+    assert "| lam=under | 0.5657 | 31.00 |" in (out / "ladder-points.md").read_text()
+    for bad in ("+lam=0", "-lam=9", "lam=1", "+lam=9"):  # on it already, not on it, no sign, no rows
+        with pytest.raises(SystemExit):
+            lp.main([*argv, f"--variants={bad}"])
 
 
 def test_latent_postfilter_fits_the_least_squares_residual_filter():

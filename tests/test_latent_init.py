@@ -20,9 +20,12 @@ def test_the_shipped_init_is_pinned_and_fits_the_quarter_resolution_points():
     assert [latent_init.fits(p, "half-v1") for p in LATENT_RDO_LADDER] == [False] * 3 + [True] * 3 + [False] * 3
     assert [latent_init.fits(p, "quarter-v2") for p in LATENT_RDO_LADDER] == [True] * 3 + [False] * 6
     assert [latent_init.fits(p, "full-v1") for p in LATENT_RDO_LADDER] == [False] * 6 + [True] * 3
-    # the presets' ladder: 1/4, 1/2, then six full-resolution points, each from the init of its shape
-    assert [p.init for p in LATENT_PRESET_LADDER] == ["quarter-v2"] * 3 + ["half-v1"] + ["full-v1"] * 6
+    # the presets' ladder: three 1/4-resolution, then seven full-resolution points, each from the init of
+    # its shape (grid-medium, off the ladder, from half-v1)
+    assert [p.init for p in LATENT_PRESET_LADDER] == ["quarter-v2"] * 3 + ["full-v1"] * 7
     assert all(latent_init.fits(p, p.init) for p in LATENT_PRESET_LADDER)
+    medium = LATENT_PRESETS["grid-medium"]
+    assert medium.init == "half-v1" and latent_init.fits(medium, "half-v1")
     assert latent_init.fits(LATENT_PRESETS["grid-low"], "quarter-v1")
     assert not latent_init.fits(replace(LATENT_PRESETS["grid-low"], context_hidden=8), "quarter-v1")
     with pytest.raises(ValueError, match="unknown latent init 'nope'"):
