@@ -214,7 +214,8 @@ def ladder_points(args: argparse.Namespace) -> tuple[LatentConfig, ...]:
     --drop-lams names; --network-rate at the points an init starts; --rdo-levels at every point or
     at those --rdo-at's inits start, --tune-steps where the rounding runs, and --noise-fraction at
     the full-resolution points (those --noise-lams names, with --noise-steps' steps). The presets'
-    options (docs/benchmark.md, kodak-steps' command) give config.LATENT_PRESET_LADDER."""
+    options (docs/benchmark.md, kodak-low-full's command, "The ladder without grid-medium") give
+    config.LATENT_PRESET_LADDER."""
     ladder = LATENT_STAGE2 if args.stage2 else LATENT_LADDER
     points = tuple(
         _with_proxy(replace(pt, interpolation=args.interpolation, hidden=_scaled(pt.hidden, args)), args)
