@@ -75,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError, KeyError, TypeError) as e:
         p.error(f"--run: not a latent_grid results file ({e})")
     base = [s.strip() for s in args.base.split(",") if s.strip()]
+    if not base:
+        p.error("--base: the base ladder's settings, comma-separated")
     try:
         variants = {spec.strip(): variant(base, spec) for spec in args.variants.split(";") if spec.strip()}
     except ValueError as e:

@@ -1374,6 +1374,8 @@ def test_ladder_points_reads_ladders_of_a_runs_points_against_jpeg_and_the_base(
     for bad in ("+lam=0", "-lam=9", "lam=1", "+lam=9"):  # on it already, not on it, no sign, no rows
         with pytest.raises(SystemExit):
             lp.main([*argv, f"--variants={bad}"])
+    with pytest.raises(SystemExit):  # an empty base ladder: a usage error, not a traceback
+        lp.main([*argv[:4], "--base", ",", *argv[6:], "--variants=-lam=1"])
 
 
 def test_latent_postfilter_fits_the_least_squares_residual_filter():
