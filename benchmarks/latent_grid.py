@@ -62,7 +62,7 @@ from inrcodec.config import (
     with_proxy,
 )
 from inrcodec.encoder import latent_init
-from inrcodec.format.latent import COMPACT_VERSION
+from inrcodec.format.latent import COMPACT_VERSION, FOUR_PASS_VERSION
 
 PHOTOS = REPO.parent / "shared" / "photos"
 OUT = RESULTS / "latent"
@@ -203,6 +203,7 @@ def sweep_folder(args: argparse.Namespace) -> str:
     name += f"-noise{args.noise_fraction:g}" if args.noise_fraction is not None else ""
     name += "-at-" + "-".join(f"{lam:g}" for lam in args.noise_lams) if args.noise_lams else ""
     name += f"-steps{args.noise_steps}" if args.noise_steps is not None else ""
+    name += "-fourpass" if args.context == "four-pass" else ""
     return f"{name}-first{args.n_images}"
 
 
@@ -258,6 +259,8 @@ def ladder_points(args: argparse.Namespace) -> tuple[LatentConfig, ...]:
             else pt
             for pt in points
         )
+    if args.context == "four-pass":  # format v9's context model at every point
+        points = tuple(replace(pt, context="four-pass") for pt in points)
     return points
 
 
@@ -282,7 +285,7 @@ def macs_per_pixel(cfg: LatentConfig) -> int:
     return sum(a * b for a, b in zip(dims[:-1], dims[1:])) + taps * cfg.levels * cfg.channels
 
 
-FILE_FORMAT = COMPACT_VERSION  # the format version the encoder writes (version 8)
+FILE_FORMAT = COMPACT_VERSION  # the format version the encoder writes (version 8; four passes: 9)
 NOT_CONFIG = ("init_residuals", "format")  # what point_record adds to a point's config
 
 
@@ -291,7 +294,12 @@ def point_record(p: LatentConfig) -> dict:
     are written in (version 8; with an init, the networks as residuals from it where that is
     smaller). Rows of the same fit in an older format (more bytes: version 5, or version 7 with
     ``init_residuals``, and no ``format``) are then never reused."""
-    return latent_record(p) | ({"init_residuals": True} if p.init else {}) | {"format": FILE_FORMAT}
+    return latent_record(p) | ({"init_residuals": True} if p.init else {}) | {"format": _file_format(p)}
+
+
+def _file_format(p: LatentConfig) -> int:
+    """The format version the point's files are written in."""
+    return FOUR_PASS_VERSION if p.context == "four-pass" else FILE_FORMAT
 
 
 def point_config(record: dict) -> LatentConfig:
@@ -671,9 +679,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument(
         "--context",
-        choices=("none", "checkerboard"),
+        choices=("none", "checkerboard", "four-pass"),
         default="none",
-        help="entropy model of the sweep's latents (checkerboard: results in <out>/checkerboard-first<N>)",
+        help="entropy model of the sweep's latents (checkerboard: results in <out>/checkerboard-first<N>; "
+        "four-pass: the ladder's points with format v9's model, the folder's name gets -fourpass)",
     )
     p.add_argument(
         "--quantizer",
@@ -946,8 +955,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.network_rate_at and (not args.network_rate or not set(args.network_rate_at) <= set(args.init)):
         p.error("--network-rate-at: inits of --init, with --network-rate")
     args.rdo_at = tuple(args.rdo_at.split(",")) if args.rdo_at else ()
-    if args.rdo_levels and (args.context != "checkerboard" or not 0 < args.rdo_levels < 16):
-        p.error("--rdo-levels: 1..15, with --context checkerboard")
+    if args.rdo_levels and (args.context == "none" or not 0 < args.rdo_levels < 16):
+        p.error("--rdo-levels: 1..15, with --context checkerboard or four-pass")
     if args.rdo_at and (not args.rdo_levels or not set(args.rdo_at) <= set(args.init)):
         p.error("--rdo-at: inits of --init, with --rdo-levels")
     if args.tune_steps and (not args.rdo_levels or not 0 < args.tune_steps <= 100_000):

@@ -23,6 +23,9 @@ Issue 14 ships the SIREN's init with the decoder; the same could be done here. T
 3. compares each photo's three-point curve with the presets' (the committed first4 run's rows) as
    a BD-rate and a BD-PSNR.
 
+``--context four-pass`` trains and fits the points with format version 9's context model instead
+of the checkerboard (the inits of the four-pass presets: its network reads 20 integers, not 14).
+
 The estimate of "frozen" is what a format that names a shipped network would give, not a file
 that exists: nothing here is reachable from the codec. Rows go to ``<out>/rows.jsonl`` (a row
 already there is not refitted), the shared networks to ``<out>/shared.pt`` (trained once), the
@@ -133,7 +136,9 @@ def _fit(job: tuple) -> dict:
     return fit_one(*job)
 
 
-def fit_one(way: str, photo: str, lam: float, shared_path: str, group: str = "quarter") -> dict:
+def fit_one(
+    way: str, photo: str, lam: float, shared_path: str, group: str = "quarter", context: str = "checkerboard"
+) -> dict:
     """One held-out fit (in a process of its own: the patched model class stays there)."""
     import torch
 
@@ -141,7 +146,7 @@ def fit_one(way: str, photo: str, lam: float, shared_path: str, group: str = "qu
     from inrcodec.encoder import latent
 
     torch.set_num_threads(1)
-    cfg = replace(GROUPS[group][1], lam=lam)
+    cfg = replace(GROUPS[group][1], lam=lam, context=context)
     shared = torch.load(shared_path, weights_only=True)
     cls = _shared_modules(shared)
     if way == "frozen":
@@ -251,6 +256,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--points", choices=list(GROUPS), default="quarter", help="which three points (default quarter)")
     p.add_argument("--ways", default="frozen,init", help="comma-separated, of frozen and init (default both)")
     p.add_argument(
+        "--context",
+        choices=("checkerboard", "four-pass"),
+        default="checkerboard",
+        help="the context model trained and fitted (four-pass: format v9's; the folder's name gets -fourpass)",
+    )
+    p.add_argument(
         "--out",
         type=Path,
         help=f"results folder (default {OUT.relative_to(REPO)}, with --points half {OUT.name}-half)",
@@ -266,7 +277,9 @@ def main(argv: list[str] | None = None) -> int:
     ways = args.ways.split(",")
     if not ways or any(w not in ("frozen", "init") for w in ways):
         p.error(f"--ways: frozen, init or both, not {args.ways!r}")
-    args.out = args.out or (OUT if args.points == "quarter" else OUT.with_name(f"{OUT.name}-{args.points}"))
+    if args.out is None:
+        name = OUT.name + ("" if args.points == "quarter" else f"-{args.points}")
+        args.out = OUT.with_name(name + ("-fourpass" if args.context == "four-pass" else ""))
     if not 1 <= args.train_images <= 41:
         p.error("--train-images: 1..41 (photo009-photo049)")
     if args.steps_per_image < 1:
@@ -288,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
 
     shared_path = args.out / "shared.pt"
     if not shared_path.exists():
-        shared = train_shared(points[1], train, args.steps_per_image, log)
+        shared = train_shared(replace(points[1], context=args.context), train, args.steps_per_image, log)
         tmp = shared_path.with_suffix(".tmp")
         torch.save(shared, tmp)
         tmp.replace(shared_path)
@@ -296,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = [json.loads(line) for line in rows_path.read_text().splitlines()] if rows_path.exists() else []
     done = {(r["way"], r["image"], r["lam"]) for r in rows}
     jobs = [
-        (way, photo, pt.lam, str(shared_path), args.points)
+        (way, photo, pt.lam, str(shared_path), args.points, args.context)
         for photo in HELD_OUT
         for way in ways
         for pt in points

@@ -349,8 +349,10 @@ class LatentConfig:
     omega: float = 1.0  # frequency factor of the synthesis' sine layers
     activation: str = "sine"  # "sine" (SIREN synthesis) or "relu" (Cool-chic's), for the ablation
     interpolation: str = "bilinear"  # of the latents at a pixel: "bilinear" or "bicubic"
-    context: str = "none"  # latents' entropy model: "none" (one Laplace per level) or "checkerboard"
-    context_hidden: int = 16  # width of the checkerboard context model's two hidden layers
+    # latents' entropy model: "none" (one Laplace per level), "checkerboard" (two passes a level,
+    # format v5-v8) or "four-pass" (four passes a level, 3x3 windows, format v9)
+    context: str = "none"
+    context_hidden: int = 16  # width of the context model's two hidden layers
     rate_sample: int = 2048  # latents whose rate under the context model a step estimates from (0: all)
     batch: int = 16384  # pixels per training step
     steps: int = 3000  # training steps (the last one may come earlier: see ``seconds``)
@@ -412,8 +414,8 @@ class LatentConfig:
             raise ValueError(f"activation must be sine or relu, not {self.activation!r}")
         if self.interpolation not in ("bilinear", "bicubic"):
             raise ValueError(f"interpolation must be bilinear or bicubic, not {self.interpolation!r}")
-        if self.context not in ("none", "checkerboard"):
-            raise ValueError(f"context must be none or checkerboard, not {self.context!r}")
+        if self.context not in ("none", "checkerboard", "four-pass"):
+            raise ValueError(f"context must be none, checkerboard or four-pass, not {self.context!r}")
         if not 1 <= self.context_hidden < 256:
             raise ValueError("context_hidden must be in 1..255")
         if not (0 <= self.finest < 16 and self.levels < 16 and self.channels <= 16):
@@ -438,8 +440,8 @@ class LatentConfig:
             raise ValueError(f"sampler must be uniform or importance, not {self.sampler!r}")
         if not 0.0 < self.sampler_share < 1.0:
             raise ValueError("sampler_share must be in (0, 1)")
-        if self.rdo_levels and self.context != "checkerboard":
-            raise ValueError("rdo_levels needs context='checkerboard' (the rates it weighs are that model's)")
+        if self.rdo_levels and self.context == "none":
+            raise ValueError("rdo_levels needs a context model (the rates it weighs are that model's)")
 
     def synthesis_dims(self, out_channels: int = 3) -> list[int]:
         """Widths of the synthesis from its input (the latents and the Fourier features) to its

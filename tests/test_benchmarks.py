@@ -734,6 +734,7 @@ def test_latent_grid_proxy_options_shape_the_ladder(capsys):
         noise_fraction=None,
         noise_lams=(),
         noise_steps=None,
+        context="checkerboard",
         **vars(args),
     )
     assert lg.ladder_points(sweep) == LATENT_RDO_LADDER
@@ -908,6 +909,7 @@ def test_long_fit_gives_the_named_points_the_full_resolution_points_training():
         noise_fraction=None,
         noise_lams=(),
         noise_steps=None,
+        context="checkerboard",
     )
     points = lg.ladder_points(args)
     changed = 0
@@ -979,6 +981,7 @@ def test_sweep_folders_name_every_option_away_from_its_default():
         "noise_fraction": None,
         "noise_lams": (),
         "noise_steps": None,
+        "context": "checkerboard",
         "n_images": 4,
     }
     proxy = {"quantizer": "soft-fast", "proxy_steps": 0.92, "full_res_uniform": True}
@@ -1035,6 +1038,13 @@ def test_sweep_folders_name_every_option_away_from_its_default():
     assert [p.context_hidden for p in narrow] == [8, 8, 8, 16, 16, 16, 16, 24, 24]
     no_init = [replace(p, init="", network_rate=0.0, rdo_levels=0) for p in LATENT_RDO_LADDER]  # what it ran
     assert [replace(p, context_hidden=16) for p in narrow] == no_init
+    # --context four-pass: format v9's context model at every point, nothing else
+    four = {**plain, **rounded, "context": "four-pass"}
+    assert lg.sweep_folder(argparse.Namespace(**four)).endswith("-rdo4-at-full-v1-fourpass-first4")
+    assert [replace(p, context="checkerboard") for p in lg.ladder_points(argparse.Namespace(**four))] == list(
+        lg.ladder_points(argparse.Namespace(**{**plain, **rounded}))
+    )
+    assert {lg.point_record(p)["format"] for p in lg.ladder_points(argparse.Namespace(**four))} == {9}
     one = lg.ladder_points(argparse.Namespace(**{**plain, **proxy, "context_hidden": (12,)}))
     assert [p.context_hidden for p in one] == [12] * 8
     # --init: the points whose networks have the init's shape start from it (the 1/4-resolution ones)
@@ -1260,10 +1270,18 @@ def test_context_probe_today_is_the_formats_context():
     today = cp.VARIANTS[0]
     assert today.features() == checkerboard.FEATURES
     feats, values = cp.level_features(q, parent, today)
-    want = [checkerboard.features(q.astype(np.int64), parent.astype(np.int64), anchors) for anchors in (True, False)]
+    cb = checkerboard.CHECKERBOARD
+    want = [checkerboard.features(q.astype(np.int64), parent.astype(np.int64), cb, g) for g in (0, 1)]
     np.testing.assert_array_equal(feats, np.concatenate(want))
-    masks = [checkerboard.half(7, 6, anchors) for anchors in (True, False)]
+    masks = [checkerboard.member(cb, 7, 6, g) for g in (0, 1)]
     np.testing.assert_array_equal(values, np.concatenate([q[0][m] for m in masks]))
+    # the probe's "4 passes, 3x3 window" is format version 9's context, integer for integer
+    four = next(v for v in cp.VARIANTS if v.name == "4 passes, 3x3 window")
+    feats, values = cp.level_features(q, parent, four)
+    fp = checkerboard.FOUR_PASS
+    want = [checkerboard.features(q.astype(np.int64), parent.astype(np.int64), fp, g) for g in range(4)]
+    np.testing.assert_array_equal(feats, np.concatenate(want))
+    np.testing.assert_array_equal(values, np.concatenate([q[0][checkerboard.member(fp, 7, 6, g)] for g in range(4)]))
     # four passes, 5x5: a latent's window reads only groups decoded before its own
     v = next(v for v in cp.VARIANTS if v.groups == "4pass" and v.window == "5x5" and v.parent == 3)
     order = np.zeros((7, 6), int)  # each position's group

@@ -120,7 +120,7 @@ def test_a_pass_cache_gives_the_plan_of_the_latents_it_is_asked_about():
     arm = context_model(levels=3).integers()
     cache = cb.PassCache()
     rng = np.random.default_rng(3)
-    before = cb._plan(lat, arm, cache)
+    before = cb._plan(lat, arm, cache=cache)
     for step in range(8):
         if step % 4 == 3:  # the network's per-level scale offsets up by one unit: every table moves
             arm = [a.copy() for a in arm]
@@ -128,7 +128,7 @@ def test_a_pass_cache_gives_the_plan_of_the_latents_it_is_asked_about():
         else:
             level = int(rng.integers(len(lat)))
             lat[level][tuple(rng.integers(s) for s in lat[level].shape)] += 1
-        cached, fresh = cb._plan(lat, arm, cache), cb._plan(lat, arm)
+        cached, fresh = cb._plan(lat, arm, cache=cache), cb._plan(lat, arm)
         for (l1, r1, i1), (l2, r2, i2) in zip(cached, fresh, strict=True):
             assert l1 == l2 and np.array_equal(r1, r2) and np.array_equal(i1, i2)
         changed = sum(

@@ -260,7 +260,7 @@ def test_unknown_versions_list_every_version_the_decoder_reads(tmp_path, encoded
     from inrcodec.decoder.render import READABLE
     from inrcodec.format import latent
 
-    assert READABLE == (1, 2, 3, 4, 5, 6, 7, 8) and set(latent.VERSIONS) < set(READABLE)
+    assert READABLE == (1, 2, 3, 4, 5, 6, 7, 8, 9) and set(latent.VERSIONS) < set(READABLE)
     data = bytearray(encoded_scalar.data)
     data[len(container.MAGIC)] = 99
     src = tmp_path / "x.inr"

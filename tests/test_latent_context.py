@@ -41,23 +41,24 @@ def test_training_rate_has_finite_gradients_far_from_and_at_the_centre():
         assert torch.isfinite(t).all()
 
 
-def test_training_contexts_are_the_coders():
+@pytest.mark.parametrize("scheme", [cb.CHECKERBOARD, cb.FOUR_PASS], ids=["checkerboard", "four-pass"])
+def test_training_contexts_are_the_coders(scheme):
     """The flat positions and masks the training step reads give the decoder's integer contexts,
-    level by level, for both checkerboard halves (two channels, odd sizes, a 1x1-parent edge)."""
+    level by level, for every decode group (two channels, odd sizes, a 1x1-parent edge)."""
     sizes = [(9, 11), (5, 6), (3, 3)]
     lat = latent_pyramid(sizes, channels=2)
     pyr = lc.Pyramid([q.shape for q in lat])
     flat = torch.from_numpy(np.concatenate([q.reshape(-1) for q in lat]))
     at, levels, weights = pyr.sample(0, None)
     assert torch.equal(at, torch.arange(pyr.total)) and torch.all(weights == 1)
-    index, mask, anchor = pyr.contexts(at, levels)
-    feats = torch.cat([flat[index] * mask, anchor[:, None].long()], 1).numpy()
+    index, mask, flags = pyr.contexts(at, levels, scheme)
+    feats = torch.cat([flat[index] * mask, flags.long()], 1).numpy()
     for level, q in enumerate(lat):
         parent = lat[level + 1] if level + 1 < len(lat) else None
-        mine = feats[pyr.offsets[level] : pyr.offsets[level] + q.size].reshape(*q.shape, cb.FEATURES)
-        for anchors in (True, False):
-            half = cb.half(*q.shape[1:], anchors)
-            assert np.array_equal(mine[:, half].reshape(-1, cb.FEATURES), cb.features(q, parent, anchors))
+        mine = feats[pyr.offsets[level] : pyr.offsets[level] + q.size].reshape(*q.shape, scheme.features)
+        for group in range(len(scheme.groups)):
+            here = cb.member(scheme, *q.shape[1:], group)
+            assert np.array_equal(mine[:, here].reshape(-1, scheme.features), cb.features(q, parent, scheme, group))
 
 
 def test_rate_sample_is_stratified():

@@ -48,12 +48,13 @@ def _reference_refine_level(f, arr, lam, level):
     its moved_bits; the group's choices applied together."""
     period = 4 if f.header.interpolation == 1 else 2
     q = f.latents[level].copy()
-    for anchors in (True, False):
-        for a, b in [(a, b) for a in range(period) for b in range(period) if ((a + b) % 2 == 0) == anchors]:
+    scheme = f.header.scheme
+    for group, parities in enumerate(scheme.groups):
+        for a, b in [(a, b) for a in range(period) for b in range(period) if (a % 2, b % 2) in parities]:
             for c in range(q.shape[0]):
                 f = latent_rdo._with(f, level, q)
                 base = latent_rdo._pixel_errors(f, arr, None)
-                bits = cb.moved_bits(f.latents, f.context, level, anchors, (0, -1, 1))
+                bits = cb.moved_bits(f.latents, f.context, level, group, (0, -1, 1), scheme=scheme)
                 choice = np.zeros(q.shape[1:], np.int64)
                 for i in range(a, q.shape[1], period):
                     for j in range(b, q.shape[2], period):
@@ -70,7 +71,13 @@ def _reference_refine_level(f, arr, lam, level):
 
 @pytest.mark.parametrize(
     "h, w, changes",
-    [(9, 13, {"channels": 2}), (11, 10, {"interpolation": "bicubic"}), (7, 9, {"finest": 1, "channels": 2})],
+    [
+        (9, 13, {"channels": 2}),
+        (11, 10, {"interpolation": "bicubic"}),
+        (7, 9, {"finest": 1, "channels": 2}),
+        (10, 11, {"context": "four-pass", "channels": 2}),
+        (11, 10, {"context": "four-pass", "interpolation": "bicubic"}),
+    ],
 )
 def test_each_latent_is_priced_as_if_it_alone_moved(h, w, changes):
     """The grouped renders credit each latent exactly its own change of the image's error: the
@@ -93,9 +100,9 @@ def test_moved_bits_are_the_coders_information(fitted):
     per_level = cb.level_bits(f.latents, f.context)
     for level in range(len(f.latents)):
         total = 0.0
-        for anchors in (True, False):
-            bits = cb.moved_bits(f.latents, f.context, level, anchors, (0, -1, 1))
-            here = cb.half(*f.latents[level].shape[1:], anchors)
+        for group in (0, 1):
+            bits = cb.moved_bits(f.latents, f.context, level, group, (0, -1, 1))
+            here = cb.member(cb.CHECKERBOARD, *f.latents[level].shape[1:], group)
             assert np.all(np.isfinite(bits[0][:, here])) and np.all(np.isinf(bits[:, :, ~here]))
             total += float(bits[0][:, here].sum())
         assert total == pytest.approx(per_level[level], rel=1e-9, abs=1e-9)
@@ -107,7 +114,7 @@ def test_a_finest_non_anchor_moved_changes_its_own_bits_alone():
     arr = _image(12, 14)
     f = read(latent.fit(arr, replace(CFG, channels=2, levels=2, steps=40, batch=64, rate_sample=64)).data)
     before = cb.level_bits(f.latents, f.context)[0]
-    bits = cb.moved_bits(f.latents, f.context, 0, False, (0, -1, 1))
+    bits = cb.moved_bits(f.latents, f.context, 0, 1, (0, -1, 1))
     positions = np.argwhere(np.isfinite(bits[1]) & np.isfinite(bits[2]))
     assert {int(c) for c, _, _ in positions} == {0, 1}
     for c, i, j in positions[:: max(1, len(positions) // 12)]:
@@ -180,7 +187,7 @@ def test_the_bar_names_the_stages_after_the_fit():
 
 
 def test_the_pass_needs_the_context_model_and_levels_it_has():
-    with pytest.raises(ValueError, match="checkerboard"):
+    with pytest.raises(ValueError, match="context model"):
         LatentConfig(rdo_levels=1)
     with pytest.raises(ValueError, match="rdo_levels"):
         LatentConfig(levels=3, context="checkerboard", rdo_levels=4)

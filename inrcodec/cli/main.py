@@ -537,7 +537,7 @@ def info(src, as_json):
 
 
 def _info_latent(src: Path, data: bytes, f, as_json: bool) -> None:
-    """``info`` for a version 5, 7 or 8 file: grids, synthesis, the init it codes from, sections."""
+    """``info`` for a version 5, 7, 8 or 9 file: grids, synthesis, the init it codes from, sections."""
     from inrcodec.format.latent import CONTEXTS, level_bytes
     from inrcodec.metrics import bpp
     from inrcodec.priors import latent as inits

@@ -1,4 +1,4 @@
-"""The latent-grid family's decoder (format versions 5, 7 and 8), in NumPy: the reference for its pixels.
+"""The latent-grid family's decoder (format versions 5, 7, 8 and 9), in NumPy: the reference for its pixels.
 
 Each grid is sampled at every output pixel's centre, bilinearly or bicubically, by the convention
 of torch's ``grid_sample`` with ``align_corners=False`` and border padding, which the encoder

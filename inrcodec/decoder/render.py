@@ -78,7 +78,7 @@ def _render(net: Siren, width: int, height: int, regions: RegionNets | None) -> 
 
 
 def parse(data: bytes) -> container.Bitstream | latent_format.LatentFile:
-    """The whole file read and checked: a LatentFile (versions 5, 7 and 8, the latent-grid family) or a
+    """The whole file read and checked: a LatentFile (versions 5, 7, 8 and 9, the latent-grid family) or a
     Bitstream (versions 1-4 and 6, the SIREN); a version neither reads is refused with the list of
     both. Raises FormatError."""
     at = len(container.MAGIC)
@@ -126,7 +126,7 @@ def decode_parsed(
     if device == "cpu":
         from inrcodec.decoder import cpu
 
-        if isinstance(stream, latent_format.LatentFile):  # versions 5, 7 and 8: the latent-grid family
+        if isinstance(stream, latent_format.LatentFile):  # versions 5, 7, 8 and 9: the latent-grid family
             from inrcodec.decoder import latent
 
             arr = latent.render(stream, w, h, out=out, rows=rows)

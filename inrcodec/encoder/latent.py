@@ -41,10 +41,11 @@ from inrcodec.config import LatentConfig
 from inrcodec.decoder.latent import render as decode_latent
 from inrcodec.decoder.latent import taps
 from inrcodec.encoder import latent_init, latent_rdo, latent_tune, sampling
-from inrcodec.encoder.latent_context import ContextModel, Pyramid
+from inrcodec.encoder.latent_context import SCHEMES, ContextModel, Pyramid
 from inrcodec.format.checkerboard import ARM_NAMES, FRAC, encode_latents
 from inrcodec.format.errors import FormatError
 from inrcodec.format.latent import (
+    CONTEXTS,
     LatentFile,
     LatentHeader,
     context_block,
@@ -76,7 +77,8 @@ class LatentImage(torch.nn.Module):
                     bound = math.sqrt(6.0 / lin.in_features) / 2
                 lin.weight.uniform_(-bound, bound)
                 lin.bias.uniform_(-bound, bound)
-        self.arm = ContextModel(cfg.levels, cfg.context_hidden) if cfg.context == "checkerboard" else None
+        self.scheme = SCHEMES.get(cfg.context)  # the context model's, or None
+        self.arm = None if self.scheme is None else ContextModel(cfg.levels, cfg.context_hidden, self.scheme.features)
         # after the random init, so the seeded draws of everything else are the same
         if init := latent_init.used(cfg, out_channels):
             latent_init.apply(self, init)
@@ -318,10 +320,10 @@ class Step:
         self.noise = torch.cat([noise, noise]).to(device)
         self._staged: tuple[float, torch.Tensor] | None = None  # "soft-fast": (a, the table transformed)
         self.errors: torch.Tensor | None = None  # the last batch's squared error per pixel (for a sampler)
-        if model.arm is not None:  # every latent's context positions, masks and anchor flag, once
-            near, ok, anchor = model.pyramid.contexts(*model.pyramid.sample(0, None)[:2])
+        if model.arm is not None:  # every latent's context positions, masks and group flags, once
+            near, ok, flags = model.pyramid.contexts(*model.pyramid.sample(0, None)[:2], model.scheme)
             self.near, self.near_ok = near.to(torch.int32).to(device), ok.to(torch.float32).to(device)
-            self.anchor = anchor.to(device)
+            self.flags = flags.to(device)
 
     def read(self, index: torch.Tensor, done: float) -> torch.Tensor:
         """The latents at flat positions ``index`` as the decoder will see them at ``done`` of
@@ -368,7 +370,7 @@ class Step:
         parts = [tap_at.reshape(-1)]
         if model.arm is not None:
             at, levels, weights = (t.to(self.device) for t in pyr.sample(cfg.rate_sample, self.gen))
-            near_ok, anchor = self.near_ok.index_select(0, at), self.anchor.index_select(0, at)
+            near_ok, flags = self.near_ok.index_select(0, at), self.flags.index_select(0, at)
             parts += [at, self.near.index_select(0, at).reshape(-1).long()]
         else:  # one Laplace per level rates every latent
             parts.append(torch.arange(pyr.total, device=self.device))
@@ -388,7 +390,7 @@ class Step:
         if model.arm is not None:
             k = at.shape[0]
             own, near = rest.split([k, rest.numel() - k])
-            bits = (model.arm.bits(own, near.view(k, -1) * near_ok, anchor, levels) * weights).sum()
+            bits = (model.arm.bits(own, near.view(k, -1) * near_ok, flags, levels) * weights).sum()
         else:
             bits = sum(_LaplaceBits.apply(y) for y in rest.split(pyr.sizes))  # the level's mean |y|: any shape
         if cfg.network_rate:
@@ -585,7 +587,7 @@ def header(cfg: LatentConfig, height: int, width: int, channels: int) -> LatentH
         omega=cfg.omega,
         interpolation=int(cfg.interpolation == "bicubic"),
         activation=int(cfg.activation == "relu"),
-        context=int(cfg.context == "checkerboard"),
+        context=CONTEXTS.index(cfg.context),
         init=latent_init.INITS[name].id if (name := latent_init.used(cfg, channels)) else 0,
         compact=True,
     )
@@ -644,7 +646,7 @@ def pack(model: LatentImage, cfg: LatentConfig, arr: np.ndarray) -> tuple[bytes,
                 block = len(context_block(trial))
                 if head.init:  # the block as absolute integers, where that is smaller
                     block = min(block, len(context_block(replace(trial, header=replace(head, init=0)))))
-                size = block + len(encode_latents(lat, arm))
+                size = block + len(encode_latents(lat, arm, head.scheme))
                 if best is None or size < best[0]:
                     best = (size, arm, bits)
             context = {"context": best[1], "context_width": cfg.context_hidden, "context_bits": best[2]}

@@ -14,7 +14,7 @@ import math
 import numpy as np
 import torch
 
-from inrcodec.format.checkerboard import FEATURES, FRAC, MU_STEPS, SCALES
+from inrcodec.format.checkerboard import CHECKERBOARD, FEATURES, FOUR_PASS, FRAC, MU_STEPS, SCALES, Scheme
 from inrcodec.format.entropy import PRECISION
 
 
@@ -60,17 +60,24 @@ class Pyramid:
             weights.append(torch.full((k,), n / k))
         return torch.cat(at), torch.cat(levels), torch.cat(weights)
 
-    def contexts(self, at: torch.Tensor, levels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(n, 13) flat positions of the parent 3x3 and the four cross neighbours of the latents
-        at flat positions ``at`` (of levels ``levels``), (n, 13) 0/1 masks of those that exist
-        and that the decoder will have decoded (an anchor sees no cross neighbours), and the
-        (n,) anchor flags: with the latents' values, format.checkerboard.features."""
+    def contexts(
+        self, at: torch.Tensor, levels: torch.Tensor, scheme: Scheme = CHECKERBOARD
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(n, 9 + window) flat positions of the parent 3x3 and the own-level window of the latents
+        at flat positions ``at`` (of levels ``levels``), (n, 9 + window) 0/1 masks of those that
+        exist and that the decoder will have decoded (in a group before the latent's), and the
+        (n, groups - 1) group flags: with the latents' values, format.checkerboard.features."""
         off, h, w = self._own.index_select(0, levels).unbind(1)
         p_off, ph, pw, has = self._parent.index_select(0, levels).unbind(1)
         local = at - off
         ch, rest = local // (h * w), local % (h * w)
         i, j = rest // w, rest % w
-        anchor = (i + j) % 2 == 0
+        # each latent's group, from its row and column parities
+        group_of = torch.zeros(2, 2, dtype=torch.long)
+        for g, parities in enumerate(scheme.groups):
+            for pi, pj in parities:
+                group_of[pi, pj] = g
+        group = group_of[i % 2, j % 2]
         d = torch.tensor([-1, 0, 1])
         # the parent's 3x3 around (i // 2, j // 2): (n, 3, 3), rows the first index
         pi, pj = (i // 2)[:, None] + d, (j // 2)[:, None] + d
@@ -80,14 +87,21 @@ class Pyramid:
         pj = pj.clamp(min=0).minimum(pw[:, None] - 1)
         near = (p_off + ch * ph * pw)[:, None, None] + (pi * pw[:, None])[:, :, None] + pj[:, None, :]
         near_ok = pi_ok[:, :, None] & pj_ok[:, None, :]
-        # the cross neighbours: up, down, left, right
-        ci, cj = torch.stack([i - 1, i + 1, i, i], 1), torch.stack([j, j, j - 1, j + 1], 1)
+        # the window: those inside the grid and decoded before this latent's group
+        di = torch.tensor([o[0] for o in scheme.window])
+        dj = torch.tensor([o[1] for o in scheme.window])
+        ci, cj = i[:, None] + di, j[:, None] + dj
         hh, ww = h[:, None], w[:, None]
-        cross_ok = (ci >= 0) & (ci < hh) & (cj >= 0) & (cj < ww) & ~anchor[:, None]
-        cross = (off + ch * h * w)[:, None] + ci.clamp(min=0).minimum(hh - 1) * ww + cj.clamp(min=0).minimum(ww - 1)
-        index = torch.cat([near.reshape(-1, 9), cross], 1)
-        mask = torch.cat([near_ok.reshape(-1, 9), cross_ok], 1)
-        return index, mask, anchor
+        inside = (ci >= 0) & (ci < hh) & (cj >= 0) & (cj < ww)
+        window_ok = inside & (group_of[ci % 2, cj % 2] < group[:, None])
+        window = (off + ch * h * w)[:, None] + ci.clamp(min=0).minimum(hh - 1) * ww + cj.clamp(min=0).minimum(ww - 1)
+        index = torch.cat([near.reshape(-1, 9), window], 1)
+        mask = torch.cat([near_ok.reshape(-1, 9), window_ok], 1)
+        flags = torch.stack([group == k for k in range(len(scheme.groups) - 1)], 1)
+        return index, mask, flags
+
+
+SCHEMES = {"checkerboard": CHECKERBOARD, "four-pass": FOUR_PASS}  # LatentConfig.context -> its scheme
 
 
 class ContextModel(torch.nn.Module):
@@ -95,7 +109,7 @@ class ContextModel(torch.nn.Module):
 
     def __init__(self, levels: int, hidden: int, features: int = FEATURES) -> None:
         super().__init__()
-        self.l1 = torch.nn.Linear(features, hidden)  # the format's FEATURES (other counts: benchmarks.context_probe)
+        self.l1 = torch.nn.Linear(features, hidden)  # its scheme's features (other counts: benchmarks.context_probe)
         self.l2 = torch.nn.Linear(hidden, hidden)
         self.l3 = torch.nn.Linear(hidden, 2)
         self.offsets = torch.nn.Parameter(torch.full((levels,), 26.0 / 6))  # u = 26: b = 1
@@ -111,12 +125,10 @@ class ContextModel(torch.nn.Module):
         # The coder's resolution, straight through: mu to a sixteenth, u to an integer.
         return mu + (torch.round(mu * MU_STEPS) / MU_STEPS - mu).detach(), u + (torch.round(u) - u).detach()
 
-    def bits(
-        self, values: torch.Tensor, near: torch.Tensor, anchor: torch.Tensor, levels: torch.Tensor
-    ) -> torch.Tensor:
-        """Bits of each latent of ``values`` under the model, given the (n, 13) values of its
-        context (zero where :meth:`Pyramid.contexts` masks them), its anchor flag and its level."""
-        mu, u = self.params(torch.cat([near, anchor[:, None].to(near.dtype)], 1), levels)
+    def bits(self, values: torch.Tensor, near: torch.Tensor, flags: torch.Tensor, levels: torch.Tensor) -> torch.Tensor:
+        """Bits of each latent of ``values`` under the model, given the values of its context
+        (zero where :meth:`Pyramid.contexts` masks them), its group flags and its level."""
+        mu, u = self.params(torch.cat([near, flags.to(near.dtype)], 1), levels)
         return laplace_bits(values, mu, u)
 
     def integers(self, bits: int = FRAC) -> list[np.ndarray]:

@@ -18,7 +18,7 @@ import io
 import numpy as np
 import torch
 
-from inrcodec.format.checkerboard import ARM_NAMES, arm_shapes
+from inrcodec.format.checkerboard import ARM_NAMES, FEATURES, FOUR_PASS, arm_shapes, widen_first_layer
 from inrcodec.format.errors import FormatError
 from inrcodec.priors import latent as registry
 
@@ -59,15 +59,22 @@ def fits(cfg, name: str, out_channels: int = 3) -> bool:
     dims = cfg.synthesis_dims(out_channels)
     want = {f"linears.{i}.weight": (b, a) for i, (a, b) in enumerate(zip(dims[:-1], dims[1:]))}
     want |= {f"linears.{i}.bias": (b,) for i, b in enumerate(dims[1:])}
-    if cfg.context == "checkerboard":
+    if cfg.context != "none":  # a checkerboard init fits a four-pass network too (widened)
         want |= {f"arm.{k}": s for k, s in zip(ARM_NAMES, arm_shapes(cfg.context_hidden, cfg.levels))}
-    return {k: v.shape for k, v in values.items()} == want
+    have = {k: v.shape for k, v in values.items()}
+    w1 = have.get("arm.l1.weight")
+    if cfg.context == "four-pass" and w1 is not None and w1[1:] == (FOUR_PASS.features,):
+        have["arm.l1.weight"] = (w1[0], FEATURES)  # an init trained with four passes fits as it is
+    return have == want
 
 
 def apply(model: torch.nn.Module, name: str) -> None:
     """Overwrite ``model``'s synthesis (``linears``) and context network (``arm``) with the init's
-    values; a network of another shape is refused, naming the init."""
+    values (a four-pass network: its first layer widened, as format version 9 reads it); a network
+    of another shape is refused, naming the init."""
     values = arrays(name)
+    if "arm.l1.weight" in values and getattr(model, "scheme", None) is not None:
+        values["arm.l1.weight"] = widen_first_layer(values["arm.l1.weight"], model.scheme)
     for part in ("linears", "arm"):
         module = getattr(model, part)
         if module is None:

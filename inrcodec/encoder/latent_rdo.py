@@ -11,9 +11,9 @@ other integers.
 A latent reaches the pixels within its interpolation taps, so on a level the latents whose row
 and column indices agree modulo the taps per axis (2 bilinear, 4 bicubic) touch disjoint
 pixels: a render of the group moved (after one of it unmoved) gives every latent of the group its
-own change of distortion, per move and latent channel. Anchors (row + column even) come before
-the rest, so that a non-anchor's table, which its anchor neighbours set, is the one it will be
-coded with. A latent's effect on the tables of
+own change of distortion, per move and latent channel. The context model's decode groups come in
+their order (the checkerboard's anchors before the rest), so that a latent's table, which the
+groups before it set, is the one it will be coded with. A latent's effect on the tables of
 the latents that read it as context is left out of its choice; instead each level's moves are
 kept only if the whole file's D + lambda R (its real bytes, its rendered pixels) went down, and
 dropped if they would make a file the format cannot hold (a residual past its limit).
@@ -82,16 +82,18 @@ def refine_level(f: LatentFile, arr: np.ndarray, lam: float, level: int, threads
     q = f.latents[level].copy()
     channels, lh, lw = q.shape
     cache = PassCache()
+    scheme = f.header.scheme
     base = _pixel_errors(f, arr, threads)
-    for anchors in (True, False):
-        groups = [(a, b) for a in range(period) for b in range(period) if ((a + b) % 2 == 0) == anchors]
-        for a, b in groups:
+    for group, parities in enumerate(scheme.groups):
+        colours = [(a, b) for a in range(period) for b in range(period) if (a % 2, b % 2) in parities]
+        for a, b in colours:
             rows, cols = owners(ys, lh, bicubic, a), owners(xs, lw, bicubic, b)
             reached = (rows[:, None] >= 0) & (cols[None, :] >= 0)
             owner = (rows[:, None] * lw + cols[None, :])[reached]
             for c in range(channels):
                 f = _with(f, level, q)
-                bits = moved_bits(f.latents, f.context, level, anchors, (0, *MOVES), cache)[:, c, a::period, b::period]
+                bits = moved_bits(f.latents, f.context, level, group, (0, *MOVES), cache, scheme)
+                bits = bits[:, c, a::period, b::period]
                 best_cost, best = lam * bits[0], np.zeros(bits.shape[1:], np.int64)
                 best_k = np.zeros(bits.shape[1:], np.int64)  # best's index in errors
                 errors = [base]  # each pixel's error with the group unmoved, then moved by each move
@@ -115,7 +117,7 @@ def refine_level(f: LatentFile, arr: np.ndarray, lam: float, level: int, threads
 
 
 def refine(data: bytes, arr: np.ndarray, lam: float, levels: int, threads: int | None = None) -> tuple[bytes, float]:
-    """The file ``data`` (a version 8 latent file with the checkerboard context model) of the
+    """The file ``data`` (a version 8 or 9 latent file with a context model) of the
     (H, W, C) uint8 image ``arr`` after the pass on its ``levels`` finest levels, coarsest of
     them first, each level's moves kept only where the file's D + lambda R went down; and the
     MSE (0..255) of its decode."""

@@ -56,7 +56,7 @@ def train(model: LatentImage, arr: np.ndarray, steps: int, seed: int) -> None:
     lat = [y.detach() for y in model.latents]
     flat = model.flat.detach()
     if model.arm is not None:  # every latent's context values, once: they are the file's integers
-        near, ok, anchors = model.pyramid.contexts(*model.pyramid.sample(0, None)[:2])
+        near, ok, flags = model.pyramid.contexts(*model.pyramid.sample(0, None)[:2], model.scheme)
         context_of = flat[near] * ok
     for step in range(steps):
         scale = 0.5 * (1 + math.cos(math.pi * step / steps))
@@ -68,8 +68,8 @@ def train(model: LatentImage, arr: np.ndarray, steps: int, seed: int) -> None:
         bits = torch.zeros(())
         if model.arm is not None:
             at, levels, weights = model.pyramid.sample(RATE_SAMPLE, gen)
-            own, context, anchor = flat.index_select(0, at), context_of.index_select(0, at), anchors.index_select(0, at)
-            bits = (model.arm.bits(own, context, anchor, levels) * weights).sum()
+            own, context, flag = flat.index_select(0, at), context_of.index_select(0, at), flags.index_select(0, at)
+            bits = (model.arm.bits(own, context, flag, levels) * weights).sum()
         if cfg.network_rate:
             bits = bits + cfg.network_rate * model.network_bits()
         loss = loss + cfg.lam * bits / n

@@ -1,18 +1,22 @@
-"""The checkerboard context model's integer side (format v5): the latents of a pyramid coded
+"""The context models' integer side (format v5; v9's four passes): the latents of a pyramid coded
 under a distribution that each latent's already-decoded neighbours predict, computed exactly.
 
 Shared by the encoder (``encoder/latent_context.py`` trains the float twin of this network) and
-the decoder; NumPy only. Decode order: the coarsest level first; within a level a checkerboard
-(He et al. 2021): the *anchors* (row + column even) from the coarser level alone, then the other
-half also from their four anchor neighbours. Each pass is one vectorised step.
+the decoder; NumPy only. Decode order: the coarsest level first; within a level the groups of a
+:class:`Scheme`, each one vectorised step. :data:`CHECKERBOARD` (versions 5-8, He et al. 2021):
+the *anchors* (row + column even) from the coarser level alone, then the other half also from
+their four anchor neighbours. :data:`FOUR_PASS` (version 9): the anchors split in two, (even,
+even) then (odd, odd), then (even, odd) and (odd, even), each seeing the 3x3 neighbours the groups
+before it decoded (the diagonals, then all four cross neighbours, then all eight).
 
-The context of a latent is 14 integers: the 3x3 neighbourhood of its parent in the next coarser
-level (zeros for the coarsest), its four cross neighbours in its own level (zeros for an anchor)
-and the anchor flag. A small ReLU network maps them to a centre ``mu`` and a scale index ``u``
-(six times its second output plus a per-level offset: scale ``b = 0.05 * 2^(u/6)``). The latent
-is coded as ``q - floor(mu)`` under the Laplace's mass over [q - 1/2, q + 1/2]; ``mu`` is kept to
-a sixteenth and ``u`` to an integer, so the bin edges lie on sixteenths and the CDF there is a
-power of the decay ``t_u`` per sixteenth.
+The context of a latent is integers: the 3x3 neighbourhood of its parent in the next coarser
+level (zeros for the coarsest), its window of neighbours in its own level (zeros where not yet
+decoded or outside the grid) and one flag per group but the last (1 for its own group; the
+checkerboard's one flag is the anchor flag). A small ReLU network maps them to a centre ``mu``
+and a scale index ``u`` (six times its second output plus a per-level offset: scale
+``b = 0.05 * 2^(u/6)``). The latent is coded as ``q - floor(mu)`` under the Laplace's mass over
+[q - 1/2, q + 1/2]; ``mu`` is kept to a sixteenth and ``u`` to an integer, so the bin edges lie on
+sixteenths and the CDF there is a power of the decay ``t_u`` per sixteenth.
 
 Exactness: weights and biases are multiples of 2^-k (k <= 8, chosen per file) stored as
 integers, activations carry 8 fractional bits, products 16; shifts floor. The per-scale decays
@@ -24,6 +28,7 @@ version 5).
 from __future__ import annotations
 
 import struct
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -31,7 +36,6 @@ from inrcodec import blas
 from inrcodec.format.entropy import PRECISION
 from inrcodec.format.errors import FormatError
 
-FEATURES = 14  # parent 3x3, four cross neighbours, anchor flag
 SCALES = 64  # scale indices u = 0..63: b = 0.05 * 2^(u/6), from 0.05 to about 72
 FRAC = 8  # fractional bits of the integer network's weights and activations
 MAX_RESIDUAL = 1 << 14  # |q - floor(mu)| the stream allows
@@ -53,8 +57,64 @@ DECAYS = (
 )  # fmt: skip
 
 
-def check_network(arm: list[np.ndarray]) -> None:
-    """FormatError unless every integer of the network is within MAX_VALUE (the overflow bound)."""
+@dataclass(frozen=True)
+class Scheme:
+    """How a level is split into decode groups and what a latent's context holds."""
+
+    groups: tuple[tuple[tuple[int, int], ...], ...]  # per group, its (row, column) parities, in decode order
+    window: tuple[tuple[int, int], ...]  # own-level neighbours (row, column offsets), in feature order
+
+    @property
+    def features(self) -> int:
+        """Context integers: the parent's 3x3, the window, a flag per group but the last."""
+        return 9 + len(self.window) + len(self.groups) - 1
+
+    def group_of(self, h: int, w: int) -> np.ndarray:
+        """(h, w): the group each position of an h x w grid is decoded in."""
+        out = np.zeros((h, w), np.int64)
+        rows, cols = np.arange(h)[:, None] % 2, np.arange(w)[None, :] % 2
+        for g, parities in enumerate(self.groups):
+            for pi, pj in parities:
+                out[(rows == pi) & (cols == pj)] = g
+        return out
+
+
+CROSS = ((-1, 0), (1, 0), (0, -1), (0, 1))  # up, down, left, right
+CHECKERBOARD = Scheme((((0, 0), (1, 1)), ((0, 1), (1, 0))), CROSS)  # 14 features (versions 5-8)
+FOUR_PASS = Scheme(
+    (((0, 0),), ((1, 1),), ((0, 1),), ((1, 0),)),
+    tuple((di, dj) for di in (-1, 0, 1) for dj in (-1, 0, 1) if (di, dj) != (0, 0)),
+)  # 20 features (version 9)
+FEATURES = CHECKERBOARD.features  # 14: the checkerboard's, the shipped inits' context networks'
+# FOUR_PASS's first-layer columns that a checkerboard network's columns become when a version 9
+# network starts from a shipped (checkerboard) init: the parent's 3x3 as it is; up, down, left,
+# right to the window's places of those offsets; the anchor flag to the flags of both anchor
+# groups. Every other column is zero, so the network predicts as the init did (docs/format.md).
+FROM_CHECKERBOARD = (
+    *((k, k) for k in range(9)),
+    *((9 + FOUR_PASS.window.index(d), 9 + k) for k, d in enumerate(CROSS)),
+    (9 + len(FOUR_PASS.window), 13),
+    (10 + len(FOUR_PASS.window), 13),
+)  # (FOUR_PASS column, CHECKERBOARD column)
+
+
+def widen_first_layer(w1: np.ndarray, scheme: Scheme) -> np.ndarray:
+    """An init's first-layer weights as ``scheme``'s (hidden, F): a checkerboard network's
+    (hidden, 14) widened by :data:`FROM_CHECKERBOARD` (zeros elsewhere); weights that already
+    read ``scheme``'s contexts (an init trained with them) as they are."""
+    if w1.shape[1] == scheme.features:
+        return w1
+    out = np.zeros((w1.shape[0], scheme.features), w1.dtype)
+    for new, old in FROM_CHECKERBOARD:
+        out[:, new] = w1[:, old]
+    return out
+
+
+def check_network(arm: list[np.ndarray], scheme: Scheme = CHECKERBOARD) -> None:
+    """FormatError unless the network reads ``scheme``'s contexts and every integer of it is
+    within MAX_VALUE (the overflow bound)."""
+    if arm[0].ndim != 2 or arm[0].shape[1] != scheme.features:
+        raise FormatError(f"context network reads {arm[0].shape[1:]} integers, the scheme {scheme.features}")
     if any(a.size and int(np.abs(a).max()) >= MAX_VALUE for a in arm):
         raise FormatError(f"context network value out of range (allowed: |v| < {MAX_VALUE} in units of 1/256)")
 
@@ -64,22 +124,23 @@ def check_network(arm: list[np.ndarray]) -> None:
 ARM_NAMES = ("l1.weight", "l1.bias", "l2.weight", "l2.bias", "l3.weight", "l3.bias", "offsets")
 
 
-def arm_shapes(hidden: int, levels: int) -> list[tuple[int, ...]]:
+def arm_shapes(hidden: int, levels: int, scheme: Scheme = CHECKERBOARD) -> list[tuple[int, ...]]:
     """Shapes of the network's integer tensors in stream order: three layers' weights and biases,
     then one scale offset per level."""
-    return [(hidden, FEATURES), (hidden,), (hidden, hidden), (hidden,), (2, hidden), (2,), (levels,)]
+    return [(hidden, scheme.features), (hidden,), (hidden, hidden), (hidden,), (2, hidden), (2,), (levels,)]
 
 
-def anchor_mask(h: int, w: int) -> np.ndarray:
-    """True at the anchors (row + column even) of an h x w grid."""
-    return (np.arange(h)[:, None] + np.arange(w)[None, :]) % 2 == 0
+def member(scheme: Scheme, h: int, w: int, group: int) -> np.ndarray:
+    """True at the positions of an h x w grid that ``scheme`` decodes in ``group``."""
+    return scheme.group_of(h, w) == group
 
 
-def features(q: np.ndarray, parent: np.ndarray | None, anchors: bool) -> np.ndarray:
-    """(n, 14) integer contexts of one checkerboard half of level ``q`` (C, h, w), in C, row,
-    column order; for the other half, ``q`` needs only its anchors filled in."""
+def features(q: np.ndarray, parent: np.ndarray | None, scheme: Scheme, group: int) -> np.ndarray:
+    """(n, scheme.features) integer contexts of one group of level ``q`` (C, h, w), in C, row,
+    column order; ``q`` needs only the groups before ``group`` filled in (the rest is not read)."""
     c, h, w = q.shape
-    mask = anchor_mask(h, w) == anchors
+    of = scheme.group_of(h, w)
+    mask = of == group
     cols = []
     if parent is None:
         cols += [np.zeros((c, h, w), np.int64)] * 9
@@ -90,22 +151,13 @@ def features(q: np.ndarray, parent: np.ndarray | None, anchors: bool) -> np.ndar
             for dj in range(3):
                 near = pad[:, di : di + hp, dj : dj + wp].repeat(2, axis=1).repeat(2, axis=2)
                 cols.append(near[:, :h, :w])
-    if anchors:
-        cols += [np.zeros((c, h, w), np.int64)] * 4
-    else:
-        pad = np.pad(q, ((0, 0), (1, 1), (1, 1)))
-        cols += [
-            pad[:, 0:h, 1 : w + 1],
-            pad[:, 2 : h + 2, 1 : w + 1],
-            pad[:, 1 : h + 1, 0:w],
-            pad[:, 1 : h + 1, 2 : w + 2],
-        ]
-    cols.append(np.full((c, h, w), 1 if anchors else 0, np.int64))
-    return np.stack([col[:, mask] for col in cols], axis=-1).reshape(-1, FEATURES)
-
-
-def half(h: int, w: int, anchors: bool) -> np.ndarray:
-    return anchor_mask(h, w) == anchors
+    pad = np.pad(q, ((0, 0), (1, 1), (1, 1)))
+    seen = np.pad(of < group, 1)  # decoded before this group (outside the grid: not)
+    for di, dj in scheme.window:
+        near = pad[:, 1 + di : 1 + di + h, 1 + dj : 1 + dj + w]
+        cols.append(near * seen[1 + di : 1 + di + h, 1 + dj : 1 + dj + w])
+    cols += [np.full((c, h, w), int(group == k), np.int64) for k in range(len(scheme.groups) - 1)]
+    return np.stack([col[:, mask] for col in cols], axis=-1).reshape(-1, scheme.features)
 
 
 def exact_matmul(a: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -159,11 +211,11 @@ def table(index: int, bound: int, powers: np.ndarray | None = None) -> np.ndarra
     return freqs
 
 
-def _passes(sizes: list[tuple[int, int]]):
-    """(level, anchors) in decode order: coarsest level first, anchors before the rest."""
+def _passes(sizes: list[tuple[int, int]], scheme: Scheme):
+    """(level, group) in decode order: coarsest level first, its groups in order."""
     for level in reversed(range(len(sizes))):
-        for anchors in (True, False):
-            yield level, anchors
+        for group in range(len(scheme.groups)):
+            yield level, group
 
 
 class _Tables:
@@ -203,59 +255,54 @@ def _groups(index: np.ndarray):
 BOUND = struct.Struct("<H")  # the residuals' bound
 
 
-def encode_latents(latents: list[np.ndarray], arm: list[np.ndarray]) -> bytes:
+def encode_latents(latents: list[np.ndarray], arm: list[np.ndarray], scheme: Scheme = CHECKERBOARD) -> bytes:
     """The bound and the range coder's words of every latent (C, h, w) of the pyramid, finest
     first, each coded as its residual from floor(mu) under its table."""
     with blas.one_thread():
-        return _encode_latents(latents, arm)
-
-
-def _encode_latents(latents: list[np.ndarray], arm: list[np.ndarray]) -> bytes:
-    plan = _plan(latents, arm)
-    return _code(plan, _bound(plan))
+        plan = _plan(latents, arm, scheme)
+        return _code(plan, _bound(plan))
 
 
 class PassCache:
     """Each pass's network outputs (floor(mu), table indices), kept with the inputs they came from.
-    A pass's outputs depend only on the network, its parent level and, for the half that is not
-    the anchors, its own level's anchors; the encoder's rounding asks for one pass's rates after
-    moving a few latents, when most passes' inputs have not moved (16 full plans were half of a
-    rounding's time)."""
+    A pass's outputs depend only on the network, its parent level and its own level's groups
+    decoded before it; the encoder's rounding asks for one pass's rates after moving a few
+    latents, when most passes' inputs have not moved (16 full plans were half of a rounding's time)."""
 
     def __init__(self) -> None:
         self._kept: dict[tuple, tuple[list[np.ndarray], np.ndarray, np.ndarray]] = {}
 
-    def params(self, latents: list[np.ndarray], arm: list[np.ndarray], level: int, anchors: bool):
+    def params(self, latents: list[np.ndarray], arm: list[np.ndarray], level: int, group: int, scheme: Scheme):
         q = latents[level]
         parent = latents[level + 1] if level + 1 < len(latents) else None
         inputs = [*arm, np.empty(0) if parent is None else parent]
-        if not anchors:
-            inputs.append(q[:, half(*q.shape[1:], True)])
-        key = (level, anchors, q.shape)
+        if group:
+            inputs.append(q[:, scheme.group_of(*q.shape[1:]) < group])
+        key = (level, group, q.shape, scheme)
         kept = self._kept.get(key)
         if kept is not None and all(a.shape == b.shape and np.array_equal(a, b) for a, b in zip(kept[0], inputs)):
             return kept[1], kept[2]
-        base, index = int_params(features(q, parent, anchors), arm, level)
+        base, index = int_params(features(q, parent, scheme, group), arm, level)
         self._kept[key] = ([a.copy() for a in inputs], base, index)
         return base, index
 
 
 def _plan(
-    latents: list[np.ndarray], arm: list[np.ndarray], cache: PassCache | None = None
+    latents: list[np.ndarray], arm: list[np.ndarray], scheme: Scheme = CHECKERBOARD, cache: PassCache | None = None
 ) -> list[tuple[int, np.ndarray, np.ndarray]]:
     """(level, residuals, table indices) of every pass, in stream order (network outputs from
     ``cache`` where its inputs are unchanged)."""
-    check_network(arm)
+    check_network(arm, scheme)
     sizes = [q.shape[1:] for q in latents]
     plan = []
-    for level, anchors in _passes(sizes):
+    for level, group in _passes(sizes, scheme):
         q = latents[level]
         if cache is None:
             parent = latents[level + 1] if level + 1 < len(latents) else None
-            base, index = int_params(features(q, parent, anchors), arm, level)
+            base, index = int_params(features(q, parent, scheme, group), arm, level)
         else:
-            base, index = cache.params(latents, arm, level, anchors)
-        plan.append((level, q[:, half(*sizes[level], anchors)].reshape(-1) - base, index))
+            base, index = cache.params(latents, arm, level, group, scheme)
+        plan.append((level, q[:, member(scheme, *sizes[level], group)].reshape(-1) - base, index))
     return plan
 
 
@@ -266,12 +313,12 @@ def _bound(plan: list[tuple[int, np.ndarray, np.ndarray]]) -> int:
     return bound
 
 
-def level_bits(latents: list[np.ndarray], arm: list[np.ndarray]) -> list[float]:
+def level_bits(latents: list[np.ndarray], arm: list[np.ndarray], scheme: Scheme = CHECKERBOARD) -> list[float]:
     """Each level's information under its tables, in bits: -log2 of every latent's coded
     probability. The range coder's words are their sum within a few bytes, so this splits the
     LATENTS section by level (``inrcodec info``), which the one stream of words cannot."""
     with blas.one_thread():
-        plan = _plan(latents, arm)
+        plan = _plan(latents, arm, scheme)
     bound = _bound(plan)
     tables = _Tables(bound)
     bits = [0.0] * len(latents)
@@ -286,20 +333,21 @@ def moved_bits(
     latents: list[np.ndarray],
     arm: list[np.ndarray],
     level: int,
-    anchors: bool,
+    group: int,
     deltas: tuple[int, ...],
     cache: PassCache | None = None,
+    scheme: Scheme = CHECKERBOARD,
 ) -> np.ndarray:
     """(len(deltas), C, h, w): -log2 of the probability each latent of one pass (a ``level``'s
-    anchors or the rest; inf elsewhere) would be coded with if it alone moved by each delta, its
-    table (which its context fixes, not its own value) and the stream's bound unchanged; inf where
-    the residual would leave the bound. The encoder's rate-distortion rounding reads its rates here,
+    ``group``; inf elsewhere) would be coded with if it alone moved by each delta, its table
+    (which its context fixes, not its own value) and the stream's bound unchanged; inf where the
+    residual would leave the bound. The encoder's rate-distortion rounding reads its rates here,
     with one ``cache`` for its calls."""
     with blas.one_thread():
-        plan = _plan(latents, arm, cache)
+        plan = _plan(latents, arm, scheme, cache)
     bound = _bound(plan)
     tables = _Tables(bound)
-    at_pass = list(_passes([q.shape[1:] for q in latents])).index((level, anchors))
+    at_pass = list(_passes([q.shape[1:] for q in latents], scheme)).index((level, group))
     _, residual, index = plan[at_pass]
     bits = np.full((len(deltas), residual.size), np.inf)
     for i, at in _groups(index):
@@ -310,7 +358,7 @@ def moved_bits(
             bits[k, at[inside]] = PRECISION - np.log2(freqs[r[inside]])
     c, h, w = latents[level].shape
     out = np.full((len(deltas), c, h, w), np.inf)
-    out[:, :, half(h, w, anchors)] = bits.reshape(len(deltas), c, -1)
+    out[:, :, member(scheme, h, w, group)] = bits.reshape(len(deltas), c, -1)
     return out
 
 
@@ -329,19 +377,23 @@ def _code(plan: list[tuple[int, np.ndarray, np.ndarray]], bound: int) -> bytes:
 
 
 def decode_latents(
-    data: bytes | memoryview, sizes: list[tuple[int, int]], channels: int, arm: list[np.ndarray]
+    data: bytes | memoryview,
+    sizes: list[tuple[int, int]],
+    channels: int,
+    arm: list[np.ndarray],
+    scheme: Scheme = CHECKERBOARD,
 ) -> list[np.ndarray]:
     """The pyramid back from :func:`encode_latents`' bytes; FormatError if they are not its code."""
     with blas.one_thread():
-        return _decode_latents(data, sizes, channels, arm)
+        return _decode_latents(data, sizes, channels, arm, scheme)
 
 
 def _decode_latents(
-    data: bytes | memoryview, sizes: list[tuple[int, int]], channels: int, arm: list[np.ndarray]
+    data: bytes | memoryview, sizes: list[tuple[int, int]], channels: int, arm: list[np.ndarray], scheme: Scheme
 ) -> list[np.ndarray]:
     import constriction
 
-    check_network(arm)
+    check_network(arm, scheme)
     if len(data) < BOUND.size or (len(data) - BOUND.size) % 4:
         raise FormatError("latent block is not a bound and whole 32-bit words")
     (bound,) = BOUND.unpack_from(data)
@@ -355,14 +407,14 @@ def _decode_latents(
         if bound == 0 and words.size:
             raise ValueError("words after a zero bound")
         decoder = constriction.stream.queue.RangeDecoder(words)
-        for level, anchors in _passes(sizes):
+        for level, group in _passes(sizes, scheme):
             q = latents[level]
             parent = latents[level + 1] if level + 1 < len(latents) else None
-            base, index = int_params(features(q, parent, anchors), arm, level)
+            base, index = int_params(features(q, parent, scheme, group), arm, level)
             residual = np.zeros(index.size, np.int64)
             for i, at in _groups(index) if bound else ():
                 residual[at] = decoder.decode(tables[i], at.size).astype(np.int64) - bound
-            q[:, half(*sizes[level], anchors)] = (residual + base).reshape(channels, -1)
+            q[:, member(scheme, *sizes[level], group)] = (residual + base).reshape(channels, -1)
             plan.append((level, residual, index))
     except (ValueError, RuntimeError, OverflowError, AssertionError) as e:  # constriction asserts
         raise FormatError(f"corrupt latent block ({e})") from None

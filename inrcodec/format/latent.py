@@ -1,4 +1,4 @@
-"""Format versions 5, 7 and 8: the latent-grid family (issue 15), one image as coded latent grids and
+"""Format versions 5, 7, 8 and 9: the latent-grid family (issue 15), one image as coded latent grids and
 a small sine synthesis network.
 
 Layout (docs/format.md, "Version 5"): magic ``INRC``, version byte 5, the typed header
@@ -11,7 +11,9 @@ Version 7 is version 5 with a u16 after the header naming a shipped init of both
 the init's, which the encoder's fit starts from; the values they decode to are version 5's.
 Version 8 is version 7 (its ``init`` may be 0: no init) with compact coded blocks: each model in
 3-13 bytes (5-7 in practice) instead of 18, and the arrays of a section in one stream of words
-instead of one each.
+instead of one each. Version 9 is version 8 whose context byte is 2: the four-pass context model
+(``checkerboard.FOUR_PASS``); its network, with an init, is a residual from the init's widened
+first layer (``checkerboard.widen_first_layer``).
 """
 
 from __future__ import annotations
@@ -41,8 +43,10 @@ from inrcodec.format.header import MAGIC, MAX_HIDDEN, MAX_LAYERS, MAX_PE_LEVELS,
 VERSION = 5
 INIT_VERSION = 7  # version 5 plus an init: the networks coded as residuals from a shipped one
 COMPACT_VERSION = 8  # version 7 (init 0 allowed: none) with compact coded blocks
-VERSIONS = (VERSION, INIT_VERSION, COMPACT_VERSION)
-CONTEXTS = ("none", "checkerboard")  # the header's ``context`` byte -> the latents' entropy model
+FOUR_PASS_VERSION = 9  # version 8 with the four-pass context model (context byte 2)
+VERSIONS = (VERSION, INIT_VERSION, COMPACT_VERSION, FOUR_PASS_VERSION)
+CONTEXTS = ("none", "checkerboard", "four-pass")  # the header's ``context`` byte -> the latents' entropy model
+SCHEMES = {1: checkerboard.CHECKERBOARD, 2: checkerboard.FOUR_PASS}  # context byte -> its scheme
 
 SECTION_CONTEXT = 4
 SECTION_LATENTS = 5
@@ -70,8 +74,8 @@ LATENT_FIELDS: tuple[Field, ...] = (
     Field("omega", "f", 5, None, "frequency factor of every sine layer"),
     Field("interpolation", "B", 5, (0, 1), "of the grids at a pixel: 0 bilinear, 1 bicubic (a = -0.75)"),
     Field("activation", "B", 5, (0, 1), "of the synthesis' hidden layers: 0 sin(omega x), 1 ReLU"),
-    Field("context", "B", 5, range(len(CONTEXTS)), "latents' entropy model: 0 one Laplace per level, 1 checkerboard"),
-    Field("n_sections", "B", 5, (2, 3), "sections that follow: 3 with the checkerboard model, else 2"),
+    Field("context", "B", 5, range(len(CONTEXTS)), "latents' entropy model: 0 Laplace, 1 checkerboard, 2 four passes"),
+    Field("n_sections", "B", 5, (2, 3), "sections that follow: 3 with a context model, else 2"),
 )
 HEADER = struct.Struct("<" + "".join(f.code for f in LATENT_FIELDS))
 INIT_FIELD = Field("init", "H", 7, range(1, 65536), "the shipped init both networks are residuals from")
@@ -99,12 +103,19 @@ class LatentHeader:
     omega: float
     interpolation: int  # 0 bilinear, 1 bicubic
     activation: int  # 0 sine, 1 ReLU
-    context: int  # 0 one Laplace per level, 1 checkerboard
-    init: int = 0  # the shipped init the networks are coded from (versions 7, 8); 0: none
+    context: int  # 0 one Laplace per level, 1 checkerboard, 2 four passes (version 9 only)
+    init: int = 0  # the shipped init the networks are coded from (versions 7-9); 0: none
     compact: bool = False  # version 8's compact coded blocks (else version 7 with an init, 5 without)
 
     def version(self) -> int:
+        if self.context == 2:
+            return FOUR_PASS_VERSION
         return COMPACT_VERSION if self.compact else INIT_VERSION if self.init else VERSION
+
+    @property
+    def scheme(self) -> checkerboard.Scheme:
+        """The context model's scheme (the header must have one)."""
+        return SCHEMES[self.context]
 
     def level_sizes(self) -> list[tuple[int, int]]:
         return level_sizes(self.height, self.width, self.levels, self.finest)
@@ -116,10 +127,12 @@ class LatentHeader:
 
 
 def check_header(header: LatentHeader, n_sections: int) -> None:
-    """The one validation of a version 5, 7 or 8 header, for writer and reader."""
+    """The one validation of a version 5, 7, 8 or 9 header, for writer and reader."""
     values = dict(vars(header), n_sections=n_sections)
     for f in LATENT_FIELDS:
         f.check(values[f.name])
+    if header.context == 2 and not header.compact:
+        raise FormatError("header field context = 2 (four passes) needs version 9's compact blocks")
     if header.compact:
         COMPACT_INIT_FIELD.check(header.init)
     elif header.init:
@@ -223,17 +236,19 @@ def synthesis_base(header: LatentHeader, steps: list[float]) -> list[np.ndarray]
 
 
 def context_base(header: LatentHeader, width: int, bits: int) -> np.ndarray:
-    """Version 7: the init's context network as integers in units of 2^-bits, flat in CONTEXT's
-    order: rint(float64(v) * 2^bits) (exact scaling, ties to even)."""
+    """Versions 7-9: the init's context network as integers in units of 2^-bits, flat in CONTEXT's
+    order: rint(float64(v) * 2^bits) (exact scaling, ties to even); version 9 first widens a
+    checkerboard init's first layer to the four-pass contexts (checkerboard.widen_first_layer:
+    zeros and copies)."""
     init = _init_arrays(header)
     names = [f"arm.{k}" for k in checkerboard.ARM_NAMES]
-    if any(n not in init for n in names) or [init[n].shape for n in names] != checkerboard.arm_shapes(
-        width, header.levels
-    ):
+    want = checkerboard.arm_shapes(width, header.levels)  # W1 of an init trained with four passes: H x 20
+    have = [init[n].shape for n in names] if all(n in init for n in names) else []
+    if not have or have[1:] != want[1:] or have[0] not in (want[0], (width, header.scheme.features)):
         raise FormatError(f"latent init {header.init} is for another context network than this file's")
-    return np.concatenate([np.rint(init[n].astype(np.float64).reshape(-1) * (1 << bits)) for n in names]).astype(
-        np.int64
-    )
+    arrays = [init[n].astype(np.float64) for n in names]
+    arrays[0] = checkerboard.widen_first_layer(arrays[0], header.scheme)
+    return np.concatenate([np.rint(a.reshape(-1) * (1 << bits)) for a in arrays]).astype(np.int64)
 
 
 def synthesis_payload(f: LatentFile) -> bytes:
@@ -268,8 +283,9 @@ def level_bytes(f: LatentFile) -> list[float]:
     """The LATENTS section's bytes by level: each level's own block without a context model
     (exact), or with it each level's information under its tables (checkerboard.level_bits: one
     stream of words holds every level, which they add up to within a few bytes)."""
-    if f.header.context:
-        return [b / 8 for b in checkerboard.level_bits(f.latents, f.context)]
+    h = f.header
+    if h.context:
+        return [b / 8 for b in checkerboard.level_bits(f.latents, f.context, h.scheme)]
     if f.header.compact:  # one stream: each level's model and its information under it
         return [len(pack_compact(m := fit_laplace(q))) + info_bits(q, m) / 8 for q in f.latents]
     return [float(len(_coded(q.reshape(-1)))) for q in f.latents]
@@ -290,13 +306,13 @@ def write(f: LatentFile) -> bytes:
     f.check_synthesis()
     values = dict(vars(h), n_sections=n_sections)
     out = bytearray(MAGIC + bytes([h.version()]) + HEADER.pack(*(values[x.name] for x in LATENT_FIELDS)))
-    if h.version() != VERSION:  # versions 7 and 8 name their init (8: 0 for none)
+    if h.version() != VERSION:  # versions 7-9 name their init (8, 9: 0 for none)
         out += INIT.pack(h.init)
     if h.context:
         if f.context is None or not (1 <= f.context_width < 256 and 1 <= f.context_bits <= checkerboard.FRAC):
             raise FormatError("a checkerboard file needs its context network, width 1..255 and 1..8 bits")
         out += _section(SECTION_CONTEXT, context_block(f))
-        latents = checkerboard.encode_latents(f.latents, f.context)
+        latents = checkerboard.encode_latents(f.latents, f.context, h.scheme)
     elif h.compact:
         latents = _coded_all([q.reshape(-1) for q in f.latents])
     else:
@@ -309,7 +325,7 @@ def write(f: LatentFile) -> bytes:
 
 
 def is_latent(data: bytes) -> bool:
-    """Whether ``data`` claims to be a version 5, 7 or 8 file (the decoder's dispatch)."""
+    """Whether ``data`` claims to be a version 5, 7, 8 or 9 file (the decoder's dispatch)."""
     return len(data) > len(MAGIC) and data[: len(MAGIC)] == MAGIC and data[len(MAGIC)] in VERSIONS
 
 
@@ -330,13 +346,13 @@ def _sections(data: memoryview, at: int, end: int, n: int) -> list[tuple[int, me
 
 
 def read(data: bytes) -> LatentFile:
-    """A version 5, 7 or 8 file back from its bytes, the networks' integers as version 5 holds them
-    (residuals added to the init's); FormatError (never another exception) if malformed."""
+    """A version 5, 7, 8 or 9 file back from its bytes, the networks' integers as version 5 holds
+    them (residuals added to the init's); FormatError (never another exception) if malformed."""
     start = len(MAGIC) + 1
     if not is_latent(data):
-        raise FormatError("not a version 5, 7 or 8 (latent-grid) .inr file")
+        raise FormatError("not a version 5, 7, 8 or 9 (latent-grid) .inr file")
     version = data[len(MAGIC)]
-    compact = version == COMPACT_VERSION
+    compact = version in (COMPACT_VERSION, FOUR_PASS_VERSION)
     body = start + HEADER.size + (INIT.size if version != VERSION else 0)
     if len(data) < body + CRC.size:
         raise FormatError("file truncated in its header")
@@ -350,6 +366,8 @@ def read(data: bytes) -> LatentFile:
         (COMPACT_INIT_FIELD if compact else INIT_FIELD).check(values["init"])
     header = LatentHeader(**values, compact=compact)
     check_header(header, n_sections)
+    if header.version() != version:
+        raise FormatError(f"header field context = {header.context} is not allowed in version {version}")
     view = memoryview(data)
     sections = _sections(view, body, len(data) - CRC.size, n_sections)
     kinds = [k for k, _ in sections]
@@ -366,7 +384,7 @@ def read(data: bytes) -> LatentFile:
         width, bits = ARM_HEAD.unpack_from(block)
         if width == 0 or not 1 <= bits <= checkerboard.FRAC:
             raise FormatError("CONTEXT section: width 0 or weights of more than 8 fractional bits")
-        shapes = checkerboard.arm_shapes(width, header.levels)
+        shapes = checkerboard.arm_shapes(width, header.levels, header.scheme)
         count = sum(int(np.prod(s)) for s in shapes)
         if compact:
             models, at = _read_models(block, ARM_HEAD.size, 1)
@@ -385,7 +403,9 @@ def read(data: bytes) -> LatentFile:
                 raise FormatError("CONTEXT section: a network value is out of range")
             context.append(part << (checkerboard.FRAC - bits))
             k += n
-        latents = checkerboard.decode_latents(payload[SECTION_LATENTS], sizes, header.latent_channels, context)
+        latents = checkerboard.decode_latents(
+            payload[SECTION_LATENTS], sizes, header.latent_channels, context, header.scheme
+        )
     elif compact:
         block, counts = payload[SECTION_LATENTS], [header.latent_channels * lh * lw for lh, lw in sizes]
         models, at = _read_models(block, 0, len(sizes))
