@@ -159,3 +159,14 @@ def test_docs_describe_version_9():
     assert "## Version 9" in doc
     for new, old in cb.FROM_CHECKERBOARD:
         assert f"| {new} | {old} |" in doc  # the widening's column map, as the code has it
+
+
+def test_a_four_pass_init_is_used_as_it_is():
+    """An init trained with four passes (W1 of 16 x 20) is named by the file and coded from without
+    widening; the file reads back to its bytes and decodes as the encoder measured it."""
+    data = latent.fit(image.load(SAMPLE)[64:128, 96:160], replace(SMALL, init="quarter-4p-v1")).data
+    f = fmt.read(data)
+    assert data[4] == fmt.FOUR_PASS_VERSION and f.header.init == 5
+    assert fmt.write(f) == data
+    base = fmt.context_base(f.header, f.context_width, f.context_bits)
+    assert base.size == sum(a.size for a in f.context)

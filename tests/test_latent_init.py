@@ -98,6 +98,8 @@ EXPORTED_FROM = {
     "half-v1": "shared-prior-probe-half",
     "quarter-v2": "shared-prior-probe-41",
     "full-v1": "shared-prior-probe-full",
+    "quarter-4p-v1": "shared-prior-probe-41-fourpass",
+    "full-4p-v1": "shared-prior-probe-full-fourpass",
 }
 
 
@@ -115,3 +117,14 @@ def test_every_init_is_exported_again_to_the_same_bytes(name, tmp_path):
     before = dest.stat().st_mtime_ns
     assert sp.export(shared, dest) == 2 and dest.stat().st_mtime_ns == before
     assert sp.export(tmp_path / "none.pt", tmp_path / "other.npz") == 2 and not (tmp_path / "other.npz").exists()
+
+
+def test_four_pass_inits_fit_only_four_pass_points():
+    """A four-pass init's context network reads 20 integers: it fits a point with format v9's
+    model and not a checkerboard one, while a checkerboard init fits both (widened)."""
+    from inrcodec.config import LATENT_PRESETS
+
+    low = replace(LATENT_PRESETS["grid-low"], init="")
+    assert latent_init.fits(replace(low, context="four-pass"), "quarter-4p-v1")
+    assert not latent_init.fits(low, "quarter-4p-v1")
+    assert latent_init.fits(replace(low, context="four-pass"), "quarter-v2") and latent_init.fits(low, "quarter-v2")

@@ -70,6 +70,25 @@ INITS: tuple[LatentInit, ...] = (
         "context width 16, the finest grid's learning rate at 0.1), photo009-photo024, 2500 steps an image "
         "in turn, seed 0",
     ),
+    LatentInit(
+        5,
+        "quarter-4p-v1",
+        "latent-quarter-4p-v1.npz",
+        "61241ee3238cd25b1d1aac49ba58a4e32c84e024d1f7b6c3dbd9cf87db646ae7",
+        "python -m benchmarks.shared_prior_probe --workers 1 --ways init --train-images 41 --context four-pass "
+        "--out benchmarks/results/latent/shared-prior-probe-41-fourpass (commit b2c4df2), then --export: "
+        "quarter-v2's point and settings with the four-pass context model (format v9; its network reads 20 "
+        "integers), photo009-photo049, 2500 steps an image in turn, seed 0",
+    ),
+    LatentInit(
+        6,
+        "full-4p-v1",
+        "latent-full-4p-v1.npz",
+        "2ccbc71e07e7d204df979820a25b85ff9527bfbed36b1a7b413a1a1603f4fa6e",
+        "python -m benchmarks.shared_prior_probe --workers 1 --points full --ways init --context four-pass "
+        "(commit b2c4df2), then --export: full-v1's point and settings with the four-pass context model "
+        "(format v9), photo009-photo024, 2500 steps an image in turn, seed 0",
+    ),
 )
 
 
