@@ -222,6 +222,8 @@ def ladder_points(args: argparse.Namespace) -> tuple[LatentConfig, ...]:
         _with_proxy(replace(pt, interpolation=args.interpolation, hidden=_scaled(pt.hidden, args)), args)
         for pt in ladder
     )
+    if args.context == "four-pass":  # format v9's context model at every point (before the inits: theirs fit it)
+        points = tuple(replace(pt, context="four-pass") for pt in points)
     if args.lr_finest != (1.0,) or args.full_res_steps is not None:
         points = with_full_res(points, args.lr_finest, args.full_res_steps)
     points = with_long_fit(points, args.long_fit, args.long_fit_steps) if args.long_fit else points
@@ -259,8 +261,6 @@ def ladder_points(args: argparse.Namespace) -> tuple[LatentConfig, ...]:
             else pt
             for pt in points
         )
-    if args.context == "four-pass":  # format v9's context model at every point
-        points = tuple(replace(pt, context="four-pass") for pt in points)
     return points
 
 

@@ -857,7 +857,7 @@ def test_latent_grid_proxy_options_shape_the_ladder(capsys):
         (["--context-hidden", "0"], "--context-hidden: one width in 1..255"),
         (["--context-hidden", "w"], "--context-hidden: widths separated by commas"),
         (["--context-hidden", "8", "--tuning"], "--context-hidden is for the context model's ladder"),
-        (["--init", "quarter-v1,nope"], "--init: 'nope' not a shipped init (quarter-v1, half-v1, quarter-v2, full-v1)"),
+        (["--init", "quarter-v1,nope"], "--init: 'nope' not a shipped init (quarter-v1, half-v1, quarter-v2, full-v1, quarter-4p-v1, full-4p-v1)"),
         (["--init", "quarter-v1", "--tuning"], "--init is for the context model's ladder"),
         (["--init", "quarter-v1", "--context-hidden", "8"], "'quarter-v1' has the shape of no point of this ladder"),
         (["--network-rate", "1"], "--network-rate: a weight in (0, 10] for the points --init starts"),
