@@ -338,15 +338,16 @@ class LatentProto(Codec):
         decoded = render(f, arr.shape[1], arr.shape[0])
         decode_s = time.perf_counter() - t
         r = row(job.key, arr, fitted.data, decoded, fitted.seconds, decode_s)
-        # the same integers as the writer before version 8 wrote them: version 7 where smaller, else 5
-        before = [write(replace(f, header=replace(f.header, compact=False, init=i))) for i in {0, f.header.init}]
         r.update(
             steps=fitted.steps,
             latent_bytes=fitted.latent_bytes,
             synthesis_bytes=fitted.synthesis_bytes,
             context_bytes=fitted.context_bytes,
-            bytes_v5_or_v7=min(len(b) for b in before),
         )
+        if f.header.context != 2:  # (version 9's four passes have no older version)
+            # the same integers as the writer before version 8 wrote them: version 7 where smaller, else 5
+            before = [write(replace(f, header=replace(f.header, compact=False, init=i))) for i in {0, f.header.init}]
+            r.update(bytes_v5_or_v7=min(len(b) for b in before))
         return [r]
 
 

@@ -199,6 +199,10 @@ def test_latent_proto_rows_record_the_bytes_before_version_8():
     (r,) = codec.run(arr, codec.jobs()[0])
     assert r["bytes"] < r["bytes_v5_or_v7"] and r["bpp"] == 8 * r["bytes"] / (48 * 64)
     assert codec.config()["points"][0]["format"] == 8
+    # a four-pass point's row: version 9, which has no older version to compare with
+    four = lg.LatentProto((replace(tiny, context="four-pass"),), "latent-proto", "")
+    (r,) = four.run(arr, four.jobs()[0])
+    assert r["bytes"] > 0 and "bytes_v5_or_v7" not in r and four.config()["points"][0]["format"] == 9
 
 
 @pytest.mark.slow
@@ -857,7 +861,10 @@ def test_latent_grid_proxy_options_shape_the_ladder(capsys):
         (["--context-hidden", "0"], "--context-hidden: one width in 1..255"),
         (["--context-hidden", "w"], "--context-hidden: widths separated by commas"),
         (["--context-hidden", "8", "--tuning"], "--context-hidden is for the context model's ladder"),
-        (["--init", "quarter-v1,nope"], "--init: 'nope' not a shipped init (quarter-v1, half-v1, quarter-v2, full-v1, quarter-4p-v1, full-4p-v1)"),
+        (
+            ["--init", "quarter-v1,nope"],
+            "--init: 'nope' not a shipped init (quarter-v1, half-v1, quarter-v2, full-v1, quarter-4p-v1, full-4p-v1)",
+        ),
         (["--init", "quarter-v1", "--tuning"], "--init is for the context model's ladder"),
         (["--init", "quarter-v1", "--context-hidden", "8"], "'quarter-v1' has the shape of no point of this ladder"),
         (["--network-rate", "1"], "--network-rate: a weight in (0, 10] for the points --init starts"),
