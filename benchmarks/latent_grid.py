@@ -204,6 +204,7 @@ def sweep_folder(args: argparse.Namespace) -> str:
     name += "-at-" + "-".join(f"{lam:g}" for lam in args.noise_lams) if args.noise_lams else ""
     name += f"-steps{args.noise_steps}" if args.noise_steps is not None else ""
     name += "-fourpass" if args.context == "four-pass" else ""
+    name += "-4p-at-" + "-".join(f"{lam:g}" for lam in args.four_pass_at) if args.four_pass_at else ""
     return f"{name}-first{args.n_images}"
 
 
@@ -261,7 +262,20 @@ def ladder_points(args: argparse.Namespace) -> tuple[LatentConfig, ...]:
             else pt
             for pt in points
         )
+    if args.four_pass_at:  # the same points with format v9's model, from the last --init that fits it
+        points = tuple(_four_pass(pt, args.init) if pt.lam in args.four_pass_at else pt for pt in points)
     return points
+
+
+def _four_pass(pt: LatentConfig, inits: tuple[str, ...]) -> LatentConfig:
+    """``pt`` with the four-pass context model and, if it starts from an init, the last of
+    ``inits`` that fits the four-pass network; everything the options set by its init (network
+    rate, rounding, tuning) stays as it was."""
+    four = replace(pt, context="four-pass")
+    if not pt.init:
+        return four
+    fitting = [name for name in inits if latent_init.fits(four, name)]
+    return replace(four, init=fitting[-1]) if fitting else four
 
 
 def ablation_points() -> tuple[LatentConfig, ...]:
@@ -686,6 +700,12 @@ def main(argv: list[str] | None = None) -> int:
         "four-pass: the ladder's points with format v9's model, the folder's name gets -fourpass)",
     )
     p.add_argument(
+        "--four-pass-at",
+        default="",
+        help="with --context checkerboard: only the points at these lambdas (comma-separated) with format "
+        "v9's four-pass model, from the last --init that fits it (folder -4p-at-<lambdas>)",
+    )
+    p.add_argument(
         "--quantizer",
         choices=("uniform", "soft", "soft-fast"),
         default="uniform",
@@ -913,6 +933,13 @@ def main(argv: list[str] | None = None) -> int:
     if missing := [lam for lam in args.drop_lams if lam not in coarse]:
         listed = ", ".join(f"{m:g}" for m in missing)
         p.error(f"--drop-lams: no point with grids from 1/2 or coarser at lambda {listed}")
+    try:
+        lams = {float(lam) for lam in args.four_pass_at.split(",")} if args.four_pass_at else set()
+        args.four_pass_at = tuple(sorted(lams, reverse=True))
+    except ValueError:
+        p.error(f"--four-pass-at: lambdas separated by commas, not {args.four_pass_at!r}")
+    if args.four_pass_at and (args.context != "checkerboard" or args.tuning):
+        p.error("--four-pass-at is for the checkerboard ladder: give --context checkerboard (not --tuning)")
     if args.top_lam is not None and (args.context == "none" or args.tuning):
         p.error("--top-lam is for the context model's ladder: give --context checkerboard (not --tuning)")
     try:
@@ -984,8 +1011,11 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--sampler-at: inits of --init, with --sampler")
     if args.sampler_share != 0.5 and (args.sampler == "uniform" or not 0 < args.sampler_share < 1):
         p.error("--sampler-share: a share in (0, 1), with --sampler importance")
+    if stray := [lam for lam in args.four_pass_at if lam not in {pt.lam for pt in ladder_points(args)}]:
+        p.error(f"--four-pass-at: no point of this ladder at lambda {', '.join(f'{x:g}' for x in stray)}")
     if args.init:  # an init that fits no point of this ladder would only rename the folder
-        started = {pt.init for pt in ladder_points(args)}
+        started = {pt.init for pt in ladder_points(args)}  # with --four-pass-at: before the switch too
+        started |= {pt.init for pt in ladder_points(argparse.Namespace(**{**vars(args), "four_pass_at": ()}))}
         if unused := [name for name in args.init if name not in started]:
             p.error(f"--init: {', '.join(map(repr, unused))} has the shape of no point of this ladder")
     modes = [name for name in ("tuning", "ablations", "full_res") if getattr(args, name)]
@@ -1016,6 +1046,8 @@ def main(argv: list[str] | None = None) -> int:
             # checkerboard-first8 is the stage-2 ladder's, the ablations' reference: never rewritten
             # with other points
             args.out = OUT / sweep_folder(args)
+            if len(args.out.name) > 255:  # the file system's limit on one name
+                p.error(f"the sweep's folder name takes {len(args.out.name)} characters (over 255): give --out")
     if args.ablations:
         out = args.out / "ablations" if args.out == OUT else args.out
         if not args.report:

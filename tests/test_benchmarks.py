@@ -738,6 +738,7 @@ def test_latent_grid_proxy_options_shape_the_ladder(capsys):
         noise_fraction=None,
         noise_lams=(),
         noise_steps=None,
+        four_pass_at=(),
         context="checkerboard",
         **vars(args),
     )
@@ -797,6 +798,29 @@ def test_latent_grid_proxy_options_shape_the_ladder(capsys):
     low = {"init": ("quarter-v2", "full-v1"), "drop_lams": (2e-3, 1e-3, 4e-3), "noise_steps": 23040}
     low |= {"full_res_lams": (7e-3, 5e-3, 3e-3, 1.5e-2), "noise_lams": (7e-3, 5e-3, 3e-3, 1.5e-3, 1.5e-2)}
     assert lg.ladder_points(argparse.Namespace(**{**mid, **low})) == LATENT_PRESET_LADDER
+    # --four-pass-at: those points with format v9's model and the four-pass inits, nothing else changed
+    four_at = {**mid, **low, "init": ("quarter-v2", "full-v1", "quarter-4p-v1", "full-4p-v1")}
+    four_at |= {"four_pass_at": (3.2e-2, 1.6e-2, 8e-3, 2.5e-4), "n_images": 4}
+    hybrid = lg.ladder_points(argparse.Namespace(**four_at))
+    assert [(p.lam, p.init) for p in hybrid if p.context == "four-pass"] == [
+        (3.2e-2, "quarter-4p-v1"),
+        (1.6e-2, "quarter-4p-v1"),
+        (8e-3, "quarter-4p-v1"),
+        (2.5e-4, "full-4p-v1"),
+    ]
+    assert [replace(p, context=q.context, init=q.init) for p, q in zip(hybrid, LATENT_PRESET_LADDER)] == list(
+        LATENT_PRESET_LADDER
+    )
+    assert lg.sweep_folder(argparse.Namespace(**four_at)).endswith("-4p-at-0.032-0.016-0.008-0.00025-first4")
+    # its folder name would pass the file system's 255 characters: a usage error, before any work
+    long = "--context checkerboard --quantizer soft-fast --proxy-steps 0.92 --full-res-uniform --lr-finest 0.1"
+    long += " --full-res-steps 11520 --top-lam 2.5e-4 --init quarter-v2,full-v1,quarter-4p-v1,full-4p-v1"
+    long += " --network-rate 1 --network-rate-at quarter-v2 --rdo-levels 4 --rdo-at full-v1 --tune-steps 500"
+    long += " --full-res-lams 7e-3,5e-3,3e-3,1.5e-2 --drop-lams 2e-3,1e-3,4e-3 --noise-fraction 1"
+    long += " --noise-lams 7e-3,5e-3,3e-3,1.5e-3,1.5e-2 --noise-steps 23040 --four-pass-at 0.032,0.016,0.008,0.00025"
+    with pytest.raises(SystemExit) as e:
+        lg.main([*long.split(), "--n-images", "4"])
+    assert e.value.code == 2 and "characters (over 255): give --out" in capsys.readouterr().err
     assert LATENT_PRESET_LADDER == (*(p for p in LATENT_STEPS_LADDER if p.lam != 4e-3), replace(longer[7], lam=1.5e-2))
     assert longer == tuple(replace(p, steps=23040) if p.noise_fraction == 1.0 else p for p in LATENT_NOISE_LADDER)
     assert [p.steps for p in longer if p.finest == 0] == [23040, 11520, 11520, 23040, 23040, 23040]
@@ -856,6 +880,9 @@ def test_latent_grid_proxy_options_shape_the_ladder(capsys):
         (["--drop-lams", "1e-3,y"], "--drop-lams: lambdas separated by commas"),
         (["--drop-lams", "1e-3", "--tuning"], "--drop-lams is for the context model's ladder"),
         (["--tune-steps", "500"], "--tune-steps: 1..100000, with --rdo-levels"),
+        (["--four-pass-at", "3.3e-2"], "--four-pass-at: no point of this ladder at lambda 0.033"),
+        (["--four-pass-at", "x"], "--four-pass-at: lambdas separated by commas"),
+        (["--four-pass-at", "3.2e-2", "--tuning"], "--four-pass-at is for the checkerboard ladder"),
         (["--long-fit-steps", "100"], "--long-fit-steps: a step count for the points --long-fit names"),
         (["--context-hidden", "8,16"], "--context-hidden: one width in 1..255, or one per ladder point (8)"),
         (["--context-hidden", "0"], "--context-hidden: one width in 1..255"),
@@ -916,6 +943,7 @@ def test_long_fit_gives_the_named_points_the_full_resolution_points_training():
         noise_fraction=None,
         noise_lams=(),
         noise_steps=None,
+        four_pass_at=(),
         context="checkerboard",
     )
     points = lg.ladder_points(args)
@@ -988,6 +1016,7 @@ def test_sweep_folders_name_every_option_away_from_its_default():
         "noise_fraction": None,
         "noise_lams": (),
         "noise_steps": None,
+        "four_pass_at": (),
         "context": "checkerboard",
         "n_images": 4,
     }
