@@ -23,7 +23,7 @@ def encode(
     ``preset`` None is the default (``config.DEFAULT_PRESET``, ``grid-medium``), or the SIREN's
     (``config.SIREN_DEFAULT_PRESET``) when an option only the SIREN has is given: keyword
     arguments that replace CoderConfig fields (e.g. ``weight_coder="auto"``). A latent-grid preset
-    (``grid-low`` ... ``grid-max``) writes format version 8 and takes none of those, only
+    (``grid-low`` ... ``grid-max``) writes format version 8 (9: grid-low, grid-max) and takes none of those, only
     ``steps=`` and ``seed=``, as on the command line, and trains on ``device`` "cpu" (its
     default, whatever the machine has) or "cuda";
     ``bpp`` (a rate cap) with one, or with no preset, fits the grid ladder's points until the best

@@ -714,8 +714,21 @@ LATENT_STEPS_LADDER = tuple(
 # against about 200 s for a full-resolution point), off the ladder.
 LATENT_LOW_FULL_LAMS = (1.5e-2,)
 _HIGH_POINT = next(p for p in LATENT_STEPS_LADDER if p.finest == 0 and p.lam == 7e-3)  # grid-high's
-LATENT_PRESET_LADDER = tuple(p for p in LATENT_STEPS_LADDER if p.finest != 1) + tuple(
+LATENT_LOW_FULL_LADDER = tuple(p for p in LATENT_STEPS_LADDER if p.finest != 1) + tuple(
     replace(_HIGH_POINT, lam=lam) for lam in LATENT_LOW_FULL_LAMS
+)
+# The three 1/4-resolution points and the top take format version 9's four-pass context model, each
+# from its init's four-pass twin (trained by the same command: docs/format.md's init table). On
+# photo001-004 those points' files are 2-4 % smaller at equal PSNR, -0.6 % BD-rate over the ladder,
+# every photo; on Kodak -0.7 %, every image, -38.9 % against JPEG 4:2:0 (kodak-four-pass-at). At
+# the five middle full-resolution points (noise to the end, 23,040 steps, rounding, tuning) the
+# model lost (+0.8 % over the ladder with it everywhere), so they keep the checkerboard
+# (docs/benchmark.md, "Format version 9").
+LATENT_FOUR_PASS_LAMS = (3.2e-2, 1.6e-2, 8e-3, LATENT_TOP_LAM)
+LATENT_FOUR_PASS_TWINS = {LATENT_QUARTER_INIT: "quarter-4p-v1", LATENT_FULL_INIT: "full-4p-v1"}
+LATENT_PRESET_LADDER = tuple(
+    replace(p, context="four-pass", init=LATENT_FOUR_PASS_TWINS[p.init]) if p.lam in LATENT_FOUR_PASS_LAMS else p
+    for p in LATENT_LOW_FULL_LADDER
 )
 
 
@@ -726,13 +739,15 @@ def _point(lam: float) -> LatentConfig:
 
 # The presets: points of the presets' ladder (grid-medium: of the ladder before it, the fast default
 # off today's ladder), each measured on Kodak. grid-low and grid-medium take
-# the proxy and their shipped inits (quarter-v2, half-v1). grid-high was a 1/2-resolution point
+# the proxy and their shipped inits (quarter-4p-v1, half-v1). grid-high was a 1/2-resolution point
 # (lambda 1e-3, half-v1) until the full-resolution points above replaced it: now grid-xhigh's
 # settings at lambda 7e-3, about its old rate for more PSNR, in about three times its encode time.
 # grid-xhigh and grid-max: their finest grid at 0.1 of lr_latent (LATENT_FINEST_LR), from full-v1
 # and rounded by D + lambda R after packing, 23,040 steps on noise to the end (grid-high, grid-xhigh)
-# or 11,520 (grid-max, the ladder's top: LATENT_TOP_LAM). The points at lambda 3.2e-2, 8e-3, 1.5e-2,
-# 5e-3, 3e-3 and 5e-4 have no name.
+# or 11,520 (grid-max, the ladder's top: LATENT_TOP_LAM). grid-low and grid-max code their latents
+# with the four-pass model (format version 9, from quarter-4p-v1 and full-4p-v1), the others with
+# the checkerboard (version 8). The points at lambda 3.2e-2, 8e-3, 1.5e-2, 5e-3, 3e-3 and 5e-4 have
+# no name.
 LATENT_PRESETS: dict[str, LatentConfig] = {
     "grid-low": _point(1.6e-2),  # 1/4 resolution: about 0.09 bpp on the tuning photos
     "grid-medium": _point(4e-3),  # 1/2 resolution: about 0.28 bpp, off the ladder
@@ -742,24 +757,22 @@ LATENT_PRESETS: dict[str, LatentConfig] = {
 }
 
 # Rate control of the latent-grid family (--bpp without a SIREN preset; encoder/latent_rate.py).
-# Each point of the presets' ladder with its mean bpp on photo001-photo004: the run of its points
-# (and three more) there (benchmarks/results/latent/ladder-soft-fast-x0.92-lowres-f0.1-n11520-
-# t0.00025-F0.007-0.005-0.003-0.011-0.015-0.022-D0.002-0.001-iquarter-v2-half-v1-full-v1-r1-at-
-# quarter-v2-rdo4-at-full-v1-tune500-noise1-at-0.022-0.015-0.011-0.007-0.005-0.003-0.0015-
-# steps23040-first4; a test pins these figures to it). The
+# Each point of the presets' ladder with its mean bpp on photo001-photo004: the run of exactly its
+# points there (benchmarks/results/latent/four-pass-at/photos, its rows those of the checkerboard
+# and the four-pass ladders' runs; a test pins these figures to it). The
 # search orders the points by it and takes it as its first guess of a point's rate, before it has
 # measured what this image's files take: one point's file on those photos takes 0.6x to 1.8x its mean.
 LATENT_RATE_BPP = {
-    3.2e-2: 0.0685,
-    1.6e-2: 0.0861,
-    8e-3: 0.1015,
+    3.2e-2: 0.0667,
+    1.6e-2: 0.0829,
+    8e-3: 0.0996,
     1.5e-2: 0.182,
     7e-3: 0.2977,
     5e-3: 0.3744,
     3e-3: 0.5325,
     1.5e-3: 0.8069,
     5e-4: 1.4102,
-    2.5e-4: 1.7729,
+    2.5e-4: 1.7323,
 }
 
 

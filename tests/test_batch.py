@@ -335,16 +335,16 @@ def test_a_latent_grid_preset_batch_writes_what_single_encodes_write(images):
     the batch's default), and a rerun skips them."""
     grid = ("--preset", "grid-low", "--steps", 30)
     singles, first = singles_then_batch(images, *grid)
-    assert all(data[4] == 8 for data in singles.values())
+    assert all(data[4] == 9 for data in singles.values())
     assert [i["status"] for i in first["images"]] == ["encoded"] * 3
-    assert [i["format_version"] for i in first["images"]] == [8] * 3
+    assert [i["format_version"] for i in first["images"]] == [9] * 3
     again = json.loads(run("encode", images / "in", "-o", images / "out", *grid, "--json").stdout)
-    assert [i["format_version"] for i in again["images"]] == [8] * 3  # from the manifest
+    assert [i["format_version"] for i in again["images"]] == [9] * 3  # from the manifest
     manifest = images / "out" / MANIFEST  # lines written before rows kept the version: the file's byte
     rows = [json.loads(line) for line in manifest.read_text().splitlines()]
     manifest.write_text("".join(json.dumps({k: v for k, v in r.items() if k != "format_version"}) + "\n" for r in rows))
     again = json.loads(run("encode", images / "in", "-o", images / "out", *grid, "--json").stdout)
-    assert [(i["status"], i["format_version"]) for i in again["images"]] == [("skipped", 8)] * 3
+    assert [(i["status"], i["format_version"]) for i in again["images"]] == [("skipped", 9)] * 3
     res = run("encode", images / "in", "-o", images / "out", "--preset", "grid-low", "--regions", "grid:2x2")
     assert res.exit_code == 2 and "--regions: not for the latent-grid presets" in res.stderr
 

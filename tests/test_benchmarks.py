@@ -689,6 +689,7 @@ def test_latent_grid_proxy_options_shape_the_ladder(capsys):
     from benchmarks import latent_grid as lg
     from inrcodec.config import (
         LATENT_LADDER,
+        LATENT_LOW_FULL_LADDER,
         LATENT_NOISE_LADDER,
         LATENT_PRESET_LADDER,
         LATENT_PRESETS,
@@ -797,8 +798,9 @@ def test_latent_grid_proxy_options_shape_the_ladder(capsys):
     # grid-high's settings at 1.5e-2 after the others
     low = {"init": ("quarter-v2", "full-v1"), "drop_lams": (2e-3, 1e-3, 4e-3), "noise_steps": 23040}
     low |= {"full_res_lams": (7e-3, 5e-3, 3e-3, 1.5e-2), "noise_lams": (7e-3, 5e-3, 3e-3, 1.5e-3, 1.5e-2)}
-    assert lg.ladder_points(argparse.Namespace(**{**mid, **low})) == LATENT_PRESET_LADDER
-    # --four-pass-at: those points with format v9's model and the four-pass inits, nothing else changed
+    assert lg.ladder_points(argparse.Namespace(**{**mid, **low})) == LATENT_LOW_FULL_LADDER
+    # --four-pass-at: those points with format v9's model and the four-pass inits, nothing else changed:
+    # the presets' ladder (kodak-four-pass-at)
     four_at = {**mid, **low, "init": ("quarter-v2", "full-v1", "quarter-4p-v1", "full-4p-v1")}
     four_at |= {"four_pass_at": (3.2e-2, 1.6e-2, 8e-3, 2.5e-4), "n_images": 4}
     hybrid = lg.ladder_points(argparse.Namespace(**four_at))
@@ -808,8 +810,9 @@ def test_latent_grid_proxy_options_shape_the_ladder(capsys):
         (8e-3, "quarter-4p-v1"),
         (2.5e-4, "full-4p-v1"),
     ]
-    assert [replace(p, context=q.context, init=q.init) for p, q in zip(hybrid, LATENT_PRESET_LADDER)] == list(
-        LATENT_PRESET_LADDER
+    assert hybrid == LATENT_PRESET_LADDER
+    assert [replace(p, context=q.context, init=q.init) for p, q in zip(hybrid, LATENT_LOW_FULL_LADDER)] == list(
+        LATENT_LOW_FULL_LADDER
     )
     assert lg.sweep_folder(argparse.Namespace(**four_at)).endswith("-4p-at-0.032-0.016-0.008-0.00025-first4")
     # its folder name would pass the file system's 255 characters: a usage error, before any work
@@ -821,7 +824,10 @@ def test_latent_grid_proxy_options_shape_the_ladder(capsys):
     with pytest.raises(SystemExit) as e:
         lg.main([*long.split(), "--n-images", "4"])
     assert e.value.code == 2 and "characters (over 255): give --out" in capsys.readouterr().err
-    assert LATENT_PRESET_LADDER == (*(p for p in LATENT_STEPS_LADDER if p.lam != 4e-3), replace(longer[7], lam=1.5e-2))
+    assert LATENT_LOW_FULL_LADDER == (
+        *(p for p in LATENT_STEPS_LADDER if p.lam != 4e-3),
+        replace(longer[7], lam=1.5e-2),
+    )
     assert longer == tuple(replace(p, steps=23040) if p.noise_fraction == 1.0 else p for p in LATENT_NOISE_LADDER)
     assert [p.steps for p in longer if p.finest == 0] == [23040, 11520, 11520, 23040, 23040, 23040]
     assert [p.steps for p in LATENT_NOISE_LADDER if p.finest == 0] == [11520] * 6
@@ -842,7 +848,14 @@ def test_latent_grid_proxy_options_shape_the_ladder(capsys):
     assert [p.finest for p in LATENT_PRESET_LADDER] == [2] * 3 + [0] * 7
     assert [p.rdo_levels for p in LATENT_PRESET_LADDER] == [0] * 3 + [4] * 7
     assert [LATENT_PRESETS[n].quantizer for n in ("grid-low", "grid-medium")] == ["soft-fast"] * 2
-    assert [LATENT_PRESETS[n].init for n in LATENT_PRESETS] == ["quarter-v2", "half-v1", *["full-v1"] * 3]
+    assert [LATENT_PRESETS[n].init for n in LATENT_PRESETS] == [
+        "quarter-4p-v1",
+        "half-v1",
+        "full-v1",
+        "full-v1",
+        "full-4p-v1",
+    ]
+    assert [LATENT_PRESETS[n].context for n in LATENT_PRESETS] == ["four-pass", *["checkerboard"] * 3, "four-pass"]
     assert [LATENT_PRESETS[n].lam for n in LATENT_PRESETS] == [1.6e-2, 4e-3, 7e-3, 1.5e-3, 2.5e-4]
     assert LATENT_PRESETS["grid-high"] == replace(LATENT_PRESETS["grid-xhigh"], lam=7e-3)
     # every preset a point of the ladder but the fast default, grid-medium (the ladder before it)
@@ -1167,11 +1180,13 @@ def test_latent_grid_studies_keep_the_points_their_committed_results_ran():
     stage2 = [p for p in lg.LATENT_STAGE2 if lg.latent_record(p) in recorded]
     assert len(stage2) == 7  # the stage-2 ladder but grid-xhigh's point, added after that run
     # the presets' Kodak run (README's and docs' figures) ran the presets' ladder as it is now, its
-    # baseline (kodak-steps) the ladder with grid-medium, and that one's (kodak-noise) the ladder
-    # before the four middle points took twice the steps
-    from inrcodec.config import LATENT_NOISE_LADDER, LATENT_PRESET_LADDER, LATENT_STEPS_LADDER
+    # baseline (kodak-low-full) the ladder before the four-pass points, that one's (kodak-steps) the
+    # ladder with grid-medium, and that one's (kodak-noise) the ladder before the four middle points
+    # took twice the steps
+    from inrcodec.config import LATENT_LOW_FULL_LADDER, LATENT_NOISE_LADDER, LATENT_PRESET_LADDER, LATENT_STEPS_LADDER
 
-    runs = (("kodak-low-full", LATENT_PRESET_LADDER), ("kodak-steps", LATENT_STEPS_LADDER))
+    runs = (("kodak-four-pass-at", LATENT_PRESET_LADDER), ("kodak-low-full", LATENT_LOW_FULL_LADDER))
+    runs += (("kodak-steps", LATENT_STEPS_LADDER),)
     for folder, ladder in (*runs, ("kodak-noise", LATENT_NOISE_LADDER)):
         run = json.loads((lg.OUT / folder / "latent-proto.json").read_text())
         assert run["complete"], folder

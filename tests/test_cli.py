@@ -712,20 +712,21 @@ def test_decode_and_info_read_a_version_5_latent_grid_file(tmp_path):
     assert not (tmp_path / "cut.png").exists()
 
 
-def test_encode_with_a_latent_grid_preset_writes_version_8(tmp_path, crop):
-    """grid-low starts from a shipped init, so its file (version 8) codes the networks from it."""
+def test_encode_with_a_latent_grid_preset_writes_version_9(tmp_path, crop):
+    """grid-low starts from a shipped init, so its file (version 9: the four-pass context model)
+    codes the networks from it."""
     src = tmp_path / "crop.png"
     image.save(crop, src)
     out = tmp_path / "crop.inr"
     stats = json.loads(run("encode", src, "-o", out, "--preset", "grid-low", "--steps", "30", "--json").stdout)
     data = out.read_bytes()
-    assert data[4] == 8 and stats["format_version"] == 8 and stats["bytes"] == len(data)
+    assert data[4] == 9 and stats["format_version"] == 9 and stats["bytes"] == len(data)
     assert sum(stats["sections"].values()) < len(data)
     assert 0 < stats["cpu_seconds"] and 0 < stats["wall_seconds"] < 600  # a GPU's fit shows in the wall time
     assert (stats["width"], stats["height"], stats["channels"], stats["device"]) == (48, 32, 3, "cpu")
     assert run("decode", out, "-o", tmp_path / "back.png").exit_code == 0
-    assert json.loads(run("info", out, "--json").stdout)["init"] == "quarter-v2"
-    assert "residuals from shipped init 3 (quarter-v2)" in run("info", out).stdout
+    assert json.loads(run("info", out, "--json").stdout)["init"] == "quarter-4p-v1"
+    assert "residuals from shipped init 5 (quarter-4p-v1)" in run("info", out).stdout
     at = 5 + 20  # the init's u16 after version 7's header: a file naming an init this build lacks
     body = data[:at] + (4242).to_bytes(2, "little") + data[at + 2 : -4]
     (tmp_path / "other.inr").write_bytes(body + zlib.crc32(body).to_bytes(4, "little"))

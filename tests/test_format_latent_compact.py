@@ -23,7 +23,15 @@ from inrcodec.format.errors import FormatError
 # grid-low on a small crop from init quarter-v1 (ID 1), briefly, at a lambda and latent learning rate
 # that leave nonzero latents on three levels; and a grey fit without a context model, which names no
 # init and codes its latents' levels in one compact stream
-SMALL = replace(LATENT_PRESETS["grid-low"], steps=60, batch=512, init="quarter-v1", lam=1e-3, lr_latent=0.1)
+SMALL = replace(
+    LATENT_PRESETS["grid-low"],
+    steps=60,
+    batch=512,
+    init="quarter-v1",
+    lam=1e-3,
+    lr_latent=0.1,
+    context="checkerboard",
+)
 PLAIN = replace(SMALL, steps=30, context="none")
 GOLDEN_FILES = {"checkerboard": "format_v8_compact.inr", "plain": "format_v8_compact_plain.inr"}
 

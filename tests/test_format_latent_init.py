@@ -20,7 +20,7 @@ from inrcodec.format.errors import FormatError
 from inrcodec.priors import latent as registry
 
 # grid-low's networks from init quarter-v1 (ID 1, what the golden file names) on a small crop, briefly
-SMALL = replace(LATENT_PRESETS["grid-low"], steps=60, batch=512, init="quarter-v1")
+SMALL = replace(LATENT_PRESETS["grid-low"], steps=60, batch=512, init="quarter-v1", context="checkerboard")
 GOLDEN_V7 = "format_v7_latent_init.inr"
 
 

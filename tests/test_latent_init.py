@@ -9,7 +9,14 @@ import numpy as np
 import pytest
 import torch
 
-from inrcodec.config import LATENT_LADDER, LATENT_PRESET_LADDER, LATENT_PRESETS, LATENT_RDO_LADDER, latent_record
+from inrcodec.config import (
+    LATENT_LADDER,
+    LATENT_LOW_FULL_LADDER,
+    LATENT_PRESET_LADDER,
+    LATENT_PRESETS,
+    LATENT_RDO_LADDER,
+    latent_record,
+)
 from inrcodec.encoder import latent, latent_init
 
 
@@ -21,8 +28,15 @@ def test_the_shipped_init_is_pinned_and_fits_the_quarter_resolution_points():
     assert [latent_init.fits(p, "quarter-v2") for p in LATENT_RDO_LADDER] == [True] * 3 + [False] * 6
     assert [latent_init.fits(p, "full-v1") for p in LATENT_RDO_LADDER] == [False] * 6 + [True] * 3
     # the presets' ladder: three 1/4-resolution, then seven full-resolution points, each from the init of
-    # its shape (grid-medium, off the ladder, from half-v1)
-    assert [p.init for p in LATENT_PRESET_LADDER] == ["quarter-v2"] * 3 + ["full-v1"] * 7
+    # its shape, the four-pass points (the 1/4-resolution ones and the top) from the four-pass twins
+    # (grid-medium, off the ladder, from half-v1)
+    assert [p.init for p in LATENT_LOW_FULL_LADDER] == ["quarter-v2"] * 3 + ["full-v1"] * 7
+    twins = {"quarter-v2": "quarter-4p-v1", "full-v1": "full-4p-v1"}
+    assert [p.init for p in LATENT_PRESET_LADDER] == [
+        twins[q.init] if p.context == "four-pass" else q.init
+        for p, q in zip(LATENT_PRESET_LADDER, LATENT_LOW_FULL_LADDER, strict=True)
+    ]
+    assert [p.lam for p in LATENT_PRESET_LADDER if p.context == "four-pass"] == [3.2e-2, 1.6e-2, 8e-3, 2.5e-4]
     assert all(latent_init.fits(p, p.init) for p in LATENT_PRESET_LADDER)
     medium = LATENT_PRESETS["grid-medium"]
     assert medium.init == "half-v1" and latent_init.fits(medium, "half-v1")
@@ -41,7 +55,7 @@ def test_a_changed_init_file_is_refused(monkeypatch):
 
 def test_a_model_starts_from_the_init_and_the_seeded_draws_are_unchanged():
     """The networks hold the init's values; everything else the seed draws is as without it."""
-    cfg = replace(LATENT_PRESETS["grid-low"], init="")
+    cfg = replace(LATENT_PRESETS["grid-low"], init="", context="checkerboard")  # its network as the init's
     torch.manual_seed(cfg.seed)
     plain = latent.LatentImage(64, 48, cfg)
     after_plain = torch.rand(4)
@@ -124,7 +138,7 @@ def test_four_pass_inits_fit_only_four_pass_points():
     model and not a checkerboard one, while a checkerboard init fits both (widened)."""
     from inrcodec.config import LATENT_PRESETS
 
-    low = replace(LATENT_PRESETS["grid-low"], init="")
+    low = replace(LATENT_PRESETS["grid-low"], init="", context="checkerboard")
     assert latent_init.fits(replace(low, context="four-pass"), "quarter-4p-v1")
     assert not latent_init.fits(low, "quarter-4p-v1")
     assert latent_init.fits(replace(low, context="four-pass"), "quarter-v2") and latent_init.fits(low, "quarter-v2")

@@ -169,23 +169,14 @@ def test_the_ladders_cap_orders_the_presets_points_by_their_typical_rate_and_car
 
 
 def test_the_typical_rates_are_the_ladders_means_on_the_tuning_photos():
-    """LATENT_RATE_BPP is the committed fits of the presets' ladder on photo001-photo004 (a run of
-    its points and three more), not a guess."""
-    run = (
-        REPO
-        / "benchmarks/results/latent"
-        / (
-            "ladder-soft-fast-x0.92-lowres-f0.1-n11520-t0.00025-F0.007-0.005-0.003-0.011-0.015-0.022-D0.002-0.001"
-            "-iquarter-v2-half-v1-full-v1-r1-at-quarter-v2-rdo4-at-full-v1-tune500"
-            "-noise1-at-0.022-0.015-0.011-0.007-0.005-0.003-0.0015-steps23040-first4"
-        )
-    )
+    """LATENT_RATE_BPP is the committed fits of the presets' ladder on photo001-photo004, not a guess."""
+    run = REPO / "benchmarks/results/latent/four-pass-at/photos"
     doc = json.loads((run / "latent-proto.json").read_text())
     assert doc["images"] == [f"photo{i:03d}" for i in range(1, 5)] and doc["complete"]
     from benchmarks.latent_grid import point_config
 
     ran = [point_config(p) for p in doc["provenance"]["config"]["points"]]
-    assert set(config.LATENT_PRESET_LADDER) <= set(ran)  # the run's points are the presets' as they are
+    assert set(config.LATENT_PRESET_LADDER) == set(ran)  # the run's points are the presets' as they are
     means = {float(c["setting"].removeprefix("lam=")): round(c["bpp"], 4) for c in doc["curve"]}
     assert {p.lam: means[p.lam] for p in config.LATENT_PRESET_LADDER} == config.LATENT_RATE_BPP
 
