@@ -1869,3 +1869,29 @@ def test_machine_bytes_names_the_cpu_and_hashes_the_pinned_fit_in_a_fresh_proces
         with pytest.raises(SystemExit):
             machine_bytes.main(["--out", str(out)])
         assert says in capsys.readouterr().err
+
+
+def test_context_decode_times_both_context_models_files(tmp_path, crop, capsys):
+    """benchmarks/context_decode.py: each preset fitted with the checkerboard (version 8) and the
+    four-pass model (version 9), both files read and rendered alternately; bad options are usage
+    errors before any fit."""
+    from benchmarks import context_decode
+    from inrcodec.image import save
+
+    src = tmp_path / "crop.png"
+    save(crop, src)
+    out = tmp_path / "decode.json"
+    assert context_decode.main(["--image", str(src), "--presets", "grid-low", "--steps", "5", "--repeats", "2",
+                                "--out", str(out)]) == 0  # fmt: skip
+    (r,) = json.loads(out.read_text())["results"]
+    assert r["preset"] == "grid-low" and r["steps"] == 5 and set(r["bytes"]) == {"checkerboard", "four-pass"}
+    assert all(len(v["read_s"]) == len(v["render_s"]) == 2 for v in r["runs"].values())
+    assert r["read_ratio"] > 0 and r["decode_ratio"] > 0
+    for argv, msg in (
+        (["--presets", "medium"], "--presets: medium not a latent-grid preset"),
+        (["--image", str(tmp_path / "none.png")], "no such file"),
+        (["--image", str(src), "--repeats", "0"], "--repeats: 1 to 100"),
+    ):
+        with pytest.raises(SystemExit) as e:
+            context_decode.main([*argv, "--out", str(out)])
+        assert e.value.code == 2 and msg in capsys.readouterr().err
