@@ -154,6 +154,20 @@ class Golden:
         assert value == self.values[key], f"{key!r} differs from {self.path}"
 
 
+def check_latent_golden(golden: Golden, data: bytes) -> None:
+    """A latent-grid file's pinned hashes: its integers (latents, synthesis, context network) as
+    the reader gives them, and its pixels at the native size and at 40 x 30 (the NumPy decoder)."""
+    from inrcodec import decode
+    from inrcodec.format import latent as fmt
+
+    f = fmt.read(data)
+    golden.check("latents", sha256(np.concatenate([q.reshape(-1) for q in f.latents])))
+    golden.check("synthesis", sha256(np.concatenate([t.reshape(-1) for t in f.synthesis()])))
+    golden.check("context", sha256(np.concatenate([a.reshape(-1) for a in f.context])))
+    golden.check("pixels", sha256(decode(data, device="cpu")))
+    golden.check("pixels_40x30", sha256(decode(data, width=40, height=30, device="cpu")))
+
+
 def install_prior(
     monkeypatch, prior_id: int, weights: list, biases: list, header: container.Header, masks: list | None = None
 ) -> None:

@@ -9,7 +9,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
-from helpers import GOLDEN, REGEN, SAMPLE, Golden, latent_as, sha256
+from helpers import GOLDEN, REGEN, SAMPLE, Golden, check_latent_golden, latent_as
 
 from inrcodec import coords, image
 from inrcodec.decoder import decode
@@ -189,12 +189,8 @@ def test_golden_v5_file_decodes_to_pinned_values():
     if REGEN:
         path.write_bytes(_make_golden())
     data = path.read_bytes()
-    f = v5.read(data)
-    golden.check("latents", sha256(np.concatenate([q.reshape(-1) for q in f.latents])))
-    golden.check("synthesis", sha256(np.concatenate([t.reshape(-1) for t in f.synthesis()])))
-    golden.check("context", sha256(np.concatenate([a.reshape(-1) for a in f.context])))
-    golden.check("pixels", sha256(decode(data, device="cpu")))
-    golden.check("pixels_40x30", sha256(decode(data, width=40, height=30, device="cpu")))
+    v5.read(data)  # the version 5 reader accepts it
+    check_latent_golden(golden, data)
 
 
 @pytest.mark.parametrize("interpolation", ["bilinear", "bicubic"])
