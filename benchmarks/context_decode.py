@@ -25,10 +25,8 @@ from pathlib import Path
 
 from benchmarks.runner import REPO, alternating, command_line
 from inrcodec import image
+from inrcodec.config import LATENT_FOUR_PASS_TWINS as FOUR_PASS_TWINS
 from inrcodec.format.latent import FOUR_PASS_VERSION
-
-# each checkerboard init's four-pass twin, trained by the same command (docs/format.md's init table)
-FOUR_PASS_TWINS = {"quarter-v2": "quarter-4p-v1", "full-v1": "full-4p-v1"}
 
 
 def _timed(data: bytes) -> tuple[float, float]:
@@ -57,7 +55,8 @@ def measure(path: Path, preset: str, steps: int | None, repeats: int) -> dict:
         ("four-pass", FOUR_PASS_TWINS.get(base.init, base.init)),
     ):
         files[name] = latent.fit(arr, replace(base, context=name, init=init)).data
-    assert files["four-pass"][4] == FOUR_PASS_VERSION  # the magic's four bytes, then the version
+    if files["four-pass"][4] != FOUR_PASS_VERSION:  # the magic's four bytes, then the version
+        raise RuntimeError(f"{preset}'s four-pass file is version {files['four-pass'][4]}, not {FOUR_PASS_VERSION}")
     runs = {name: {"read_s": [], "render_s": []} for name in files}
     for arm in alternating(repeats):
         name = "checkerboard" if arm == "before" else "four-pass"

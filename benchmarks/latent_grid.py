@@ -62,6 +62,7 @@ from inrcodec.config import (
     with_proxy,
 )
 from inrcodec.encoder import latent_init
+from inrcodec.format.checkerboard import FOUR_PASS
 from inrcodec.format.latent import COMPACT_VERSION, FOUR_PASS_VERSION
 
 PHOTOS = REPO.parent / "shared" / "photos"
@@ -217,7 +218,8 @@ def ladder_points(args: argparse.Namespace) -> tuple[LatentConfig, ...]:
     at those --rdo-at's inits start, --tune-steps where the rounding runs, and --noise-fraction at
     the full-resolution points (those --noise-lams names, with --noise-steps' steps). The presets'
     options (docs/benchmark.md, kodak-low-full's command, "The ladder without grid-medium") give
-    config.LATENT_PRESET_LADDER."""
+    config.LATENT_LOW_FULL_LADDER, and with --four-pass-at (kodak-four-pass-at's command, "Format
+    version 9") config.LATENT_PRESET_LADDER."""
     ladder = LATENT_STAGE2 if args.stage2 else LATENT_LADDER
     points = tuple(
         _with_proxy(replace(pt, interpolation=args.interpolation, hidden=_scaled(pt.hidden, args)), args)
@@ -269,13 +271,14 @@ def ladder_points(args: argparse.Namespace) -> tuple[LatentConfig, ...]:
 
 def _four_pass(pt: LatentConfig, inits: tuple[str, ...]) -> LatentConfig:
     """``pt`` with the four-pass context model and, if it starts from an init, the last of
-    ``inits`` that fits the four-pass network; everything the options set by its init (network
-    rate, rounding, tuning) stays as it was."""
+    ``inits`` trained with four passes that fits it (else the last that fits, widened), whatever
+    their order; everything the options set by its init (network rate, rounding, tuning) stays."""
     four = replace(pt, context="four-pass")
     if not pt.init:
         return four
     fitting = [name for name in inits if latent_init.fits(four, name)]
-    return replace(four, init=fitting[-1]) if fitting else four
+    native = [name for name in fitting if latent_init.arrays(name)["arm.l1.weight"].shape[1] == FOUR_PASS.features]
+    return replace(four, init=(native or fitting)[-1]) if fitting else four
 
 
 def ablation_points() -> tuple[LatentConfig, ...]:
@@ -305,9 +308,10 @@ NOT_CONFIG = ("init_residuals", "format")  # what point_record adds to a point's
 
 def point_record(p: LatentConfig) -> dict:
     """A point as results record it and fingerprint its rows: its config and the format its files
-    are written in (version 8; with an init, the networks as residuals from it where that is
-    smaller). Rows of the same fit in an older format (more bytes: version 5, or version 7 with
-    ``init_residuals``, and no ``format``) are then never reused."""
+    are written in (version 8, or 9 with the four-pass model; with an init, the networks as
+    residuals from it where that is smaller). Rows of the same fit in an older format (more
+    bytes: version 5, or version 7 with ``init_residuals``, and no ``format``) are then never
+    reused."""
     return latent_record(p) | ({"init_residuals": True} if p.init else {}) | {"format": _file_format(p)}
 
 

@@ -815,6 +815,9 @@ def test_latent_grid_proxy_options_shape_the_ladder(capsys):
         LATENT_LOW_FULL_LADDER
     )
     assert lg.sweep_folder(argparse.Namespace(**four_at)).endswith("-4p-at-0.032-0.016-0.008-0.00025-first4")
+    # the four-pass twins win whatever the order of --init
+    swapped = {**four_at, "init": ("quarter-4p-v1", "full-4p-v1", "quarter-v2", "full-v1")}
+    assert lg.ladder_points(argparse.Namespace(**swapped)) == LATENT_PRESET_LADDER
     # its folder name would pass the file system's 255 characters: a usage error, before any work
     long = "--context checkerboard --quantizer soft-fast --proxy-steps 0.92 --full-res-uniform --lr-finest 0.1"
     long += " --full-res-steps 11520 --top-lam 2.5e-4 --init quarter-v2,full-v1,quarter-4p-v1,full-4p-v1"
