@@ -722,7 +722,8 @@ LATENT_LOW_FULL_LADDER = tuple(p for p in LATENT_STEPS_LADDER if p.finest != 1) 
 # photo001-004 those points' files are 2-4 % smaller at equal PSNR, -0.6 % BD-rate over the ladder,
 # every photo; on Kodak -0.7 %, every image, -38.9 % against JPEG 4:2:0 (kodak-four-pass-at). At
 # the five middle full-resolution points (noise to the end, 23,040 steps, rounding, tuning) the
-# model lost (+0.8 % over the ladder with it everywhere), so they keep the checkerboard
+# model lost (+0.8 % over the ladder with it everywhere), so they keep the checkerboard, and so does
+# lambda 5e-4 (-0.6 % bytes for -0.02 dB there: level, not tried alone)
 # (docs/benchmark.md, "Format version 9").
 LATENT_FOUR_PASS_LAMS = (3.2e-2, 1.6e-2, 8e-3, LATENT_TOP_LAM)
 LATENT_FOUR_PASS_TWINS = {LATENT_QUARTER_INIT: "quarter-4p-v1", LATENT_FULL_INIT: "full-4p-v1"}
@@ -743,6 +744,7 @@ def _point(lam: float) -> LatentConfig:
 # (lambda 1e-3, half-v1) until the full-resolution points above replaced it: now grid-xhigh's
 # settings at lambda 7e-3, about its old rate for more PSNR, in about three times its encode time.
 # grid-xhigh and grid-max: their finest grid at 0.1 of lr_latent (LATENT_FINEST_LR), from full-v1
+# (grid-max: its four-pass twin)
 # and rounded by D + lambda R after packing, 23,040 steps on noise to the end (grid-high, grid-xhigh)
 # or 11,520 (grid-max, the ladder's top: LATENT_TOP_LAM). grid-low and grid-max code their latents
 # with the four-pass model (format version 9, from quarter-4p-v1 and full-4p-v1), the others with

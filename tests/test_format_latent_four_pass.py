@@ -166,3 +166,15 @@ def test_a_four_pass_init_is_used_as_it_is():
     assert fmt.write(f) == data
     base = fmt.context_base(f.header, f.context_width, f.context_bits)
     assert base.size == sum(a.size for a in f.context)
+
+
+@pytest.mark.parametrize(("golden_file", "init"), [("format_v8_compact.inr", 5), (GOLDEN_FILE, 2)])
+def test_an_init_of_the_other_context_model_is_refused(golden_file, init):
+    """A checkerboard file (v8) naming a four-pass init, or a four-pass one (v9) naming an init of a
+    1/2-resolution checkerboard network, is refused in one line naming the init."""
+    data = (GOLDEN / golden_file).read_bytes()
+    at = 5 + 20  # the init's u16 after the magic, the version and version 7's header
+    assert int.from_bytes(data[at : at + 2], "little") == 1
+    body = data[:at] + init.to_bytes(2, "little") + data[at + 2 : -4]
+    with pytest.raises(FormatError, match=f"latent init {init} is for another"):
+        fmt.read(body + zlib.crc32(body).to_bytes(4, "little"))

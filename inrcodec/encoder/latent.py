@@ -8,7 +8,7 @@ apart from theirs (their latents are upsampled on a fixed grid).
 
 Training minimises D + lambda * R over random pixel batches: the latents are interpolated only
 at the sampled pixels, the rate of *every* latent comes from the same per-level Laplace model the
-file uses (or, with ``context="checkerboard"``, from :mod:`latent_context`'s model of each latent
+file uses (or, with ``context="checkerboard"`` or ``"four-pass"``, from :mod:`latent_context`'s model of each latent
 given its decoded neighbours, estimated on a random sample of latents each step), quantization is
 simulated by additive uniform noise and then by straight-through rounding (or, with
 ``quantizer="soft"`` or the cheaper ``"soft-fast"``, by C3's soft-rounding around Kumaraswamy
@@ -17,7 +17,7 @@ reads everything it needs, the taps of its pixels, the rated latents and their c
 one flat vector of latents in a single gather and quantizes only those: work in proportion to the
 batch, not to the pyramid (a full-resolution grid has 400 k latents; a step reads about 130 k
 positions, many of them twice), and a backward that is one scatter. The bytes this
-module reports are those of :func:`pack`: a complete format version 8 file
+module reports are those of :func:`pack`: a complete format version 8 (9: four passes) file
 (:mod:`inrcodec.format.latent`), whose PSNR is that of the NumPy decoder's render
 (:mod:`inrcodec.decoder.latent`): nothing is estimated. At the points that ask for it
 (``LatentConfig.rdo_levels``) :mod:`latent_rdo` then moves latents by +-1 where the file's own
@@ -569,11 +569,11 @@ def fit(
     )
 
 
-# --- the file: format version 8 (inrcodec/format/latent.py) ----------------------------------------
+# --- the file: format version 8 or 9 (inrcodec/format/latent.py) ------------------------------------
 
 
 def header(cfg: LatentConfig, height: int, width: int, channels: int) -> LatentHeader:
-    """The version 8 header of an image fitted with ``cfg`` (its init, if the fit started from one)."""
+    """The version 8 (four passes: 9) header of an image fitted with ``cfg`` (its init, if the fit started from one)."""
     return LatentHeader(
         width=width,
         height=height,
