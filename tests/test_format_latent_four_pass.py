@@ -16,7 +16,7 @@ from inrcodec import image
 from inrcodec.config import LATENT_PRESETS
 from inrcodec.decoder import decode
 from inrcodec.decoder.latent import render
-from inrcodec.encoder import latent
+from inrcodec.encoder import latent, latent_init
 from inrcodec.format import checkerboard as cb
 from inrcodec.format import latent as fmt
 from inrcodec.format.errors import FormatError
@@ -72,6 +72,16 @@ def test_every_cut_and_every_flipped_byte_is_refused(fitted):
     for at in range(0, len(fitted) - 4, 7):
         with pytest.raises(FormatError):
             fmt.read(fitted[:at] + bytes([fitted[at] ^ 0x10]) + fitted[at + 1 :])
+    # ... and with the CRC made valid again, so that the version 9 reader itself meets each flip:
+    # it reads the file or refuses it with a FormatError, never another exception
+    refused = 0
+    for at in range(5, len(fitted) - 4, 3):
+        body = fitted[:at] + bytes([fitted[at] ^ 0x10]) + fitted[at + 1 : -4]
+        try:
+            fmt.read(body + struct.pack("<I", zlib.crc32(body)))
+        except FormatError:
+            refused += 1
+    assert refused > 0
 
 
 def _params_map(lat: list[np.ndarray], arm: list[np.ndarray], scheme: cb.Scheme, level: int) -> np.ndarray:
@@ -166,6 +176,10 @@ def test_a_four_pass_init_is_used_as_it_is():
     assert fmt.write(f) == data
     base = fmt.context_base(f.header, f.context_width, f.context_bits)
     assert base.size == sum(a.size for a in f.context)
+    w1 = latent_init.arrays("quarter-4p-v1")["arm.l1.weight"]  # 16 x 20, first in CONTEXT's order
+    assert w1.shape == (16, 20)
+    want = np.rint(w1.astype(np.float64).reshape(-1) * (1 << f.context_bits)).astype(np.int64)
+    assert np.array_equal(base[: w1.size], want)  # its own columns, not a widening's zeros and copies
 
 
 @pytest.mark.parametrize(("golden_file", "init"), [("format_v8_compact.inr", 5), (GOLDEN_FILE, 2)])
