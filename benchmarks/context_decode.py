@@ -104,9 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         results.append(r)
     doc = {"command": command_line(), "results": results}
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(doc, indent=1) + "\n")
-    tmp.replace(args.out)
+    image.atomic_write(args.out, lambda f: f.write((json.dumps(doc, indent=1) + "\n").encode()))
     print(f"results in {args.out}")
     return 0
 

@@ -50,6 +50,7 @@ from benchmarks.runner import (
     run,
 )
 from inrcodec.config import (
+    LATENT_FOUR_PASS_TWINS,
     LATENT_LADDER,
     LATENT_POINTS,
     LATENT_STAGE2,
@@ -62,7 +63,6 @@ from inrcodec.config import (
     with_proxy,
 )
 from inrcodec.encoder import latent_init
-from inrcodec.format.checkerboard import FOUR_PASS
 from inrcodec.format.latent import COMPACT_VERSION, FOUR_PASS_VERSION
 
 PHOTOS = REPO.parent / "shared" / "photos"
@@ -264,21 +264,17 @@ def ladder_points(args: argparse.Namespace) -> tuple[LatentConfig, ...]:
             else pt
             for pt in points
         )
-    if args.four_pass_at:  # the same points with format v9's model, from the last --init that fits it
+    if args.four_pass_at:  # the same points with format v9's model, from their inits' four-pass twins
         points = tuple(_four_pass(pt, args.init) if pt.lam in args.four_pass_at else pt for pt in points)
     return points
 
 
 def _four_pass(pt: LatentConfig, inits: tuple[str, ...]) -> LatentConfig:
-    """``pt`` with the four-pass context model and, if it starts from an init, the last of
-    ``inits`` trained with four passes that fits it (else the last that fits, widened), whatever
-    their order; everything the options set by its init (network rate, rounding, tuning) stays."""
-    four = replace(pt, context="four-pass")
-    if not pt.init:
-        return four
-    fitting = [name for name in inits if latent_init.fits(four, name)]
-    native = [name for name in fitting if latent_init.arrays(name)["arm.l1.weight"].shape[1] == FOUR_PASS.features]
-    return replace(four, init=(native or fitting)[-1]) if fitting else four
+    """``pt`` with the four-pass context model, from its init's four-pass twin
+    (config.LATENT_FOUR_PASS_TWINS) where ``inits`` lists it, else from its own init widened;
+    everything the options set by its init (network rate, rounding, tuning) stays."""
+    twin = LATENT_FOUR_PASS_TWINS.get(pt.init)
+    return replace(pt, context="four-pass", init=twin if twin in inits else pt.init)
 
 
 def ablation_points() -> tuple[LatentConfig, ...]:
@@ -707,7 +703,7 @@ def main(argv: list[str] | None = None) -> int:
         "--four-pass-at",
         default="",
         help="with --context checkerboard: only the points at these lambdas (comma-separated) with format "
-        "v9's four-pass model, from the last --init that fits it (folder -4p-at-<lambdas>)",
+        "v9's four-pass model, from their inits' four-pass twins where --init lists them (folder -4p-at-<lambdas>)",
     )
     p.add_argument(
         "--quantizer",

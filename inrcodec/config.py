@@ -744,8 +744,8 @@ def _point(lam: float) -> LatentConfig:
 # (lambda 1e-3, half-v1) until the full-resolution points above replaced it: now grid-xhigh's
 # settings at lambda 7e-3, about its old rate for more PSNR, in about three times its encode time.
 # grid-xhigh and grid-max: their finest grid at 0.1 of lr_latent (LATENT_FINEST_LR), from full-v1
-# (grid-max: its four-pass twin)
-# and rounded by D + lambda R after packing, 23,040 steps on noise to the end (grid-high, grid-xhigh)
+# (grid-max from its four-pass twin) and rounded by D + lambda R after packing, 23,040 steps on
+# noise to the end (grid-high, grid-xhigh)
 # or 11,520 (grid-max, the ladder's top: LATENT_TOP_LAM). grid-low and grid-max code their latents
 # with the four-pass model (format version 9, from quarter-4p-v1 and full-4p-v1), the others with
 # the checkerboard (version 8). The points at lambda 3.2e-2, 8e-3, 1.5e-2, 5e-3, 3e-3 and 5e-4 have
