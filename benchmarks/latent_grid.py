@@ -204,6 +204,7 @@ def sweep_folder(args: argparse.Namespace) -> str:
     name += f"-noise{args.noise_fraction:g}" if args.noise_fraction is not None else ""
     name += "-at-" + "-".join(f"{lam:g}" for lam in args.noise_lams) if args.noise_lams else ""
     name += f"-steps{args.noise_steps}" if args.noise_steps is not None else ""
+    name += "-s-" + "-".join(f"{lam:g}x{n}" for lam, n in args.steps_at.items()) if args.steps_at else ""
     name += "-fourpass" if args.context == "four-pass" else ""
     name += "-4p-at-" + "-".join(f"{lam:g}" for lam in args.four_pass_at) if args.four_pass_at else ""
     return f"{name}-first{args.n_images}"
@@ -216,7 +217,8 @@ def ladder_points(args: argparse.Namespace) -> tuple[LatentConfig, ...]:
     and the point --top-lam adds, the full-resolution points --full-res-lams adds, without those
     --drop-lams names; --network-rate at the points an init starts; --rdo-levels at every point or
     at those --rdo-at's inits start, --tune-steps where the rounding runs, and --noise-fraction at
-    the full-resolution points (those --noise-lams names, with --noise-steps' steps). The presets'
+    the full-resolution points (those --noise-lams names, with --noise-steps' steps), and last the
+    steps --steps-at gives the points it names. The presets'
     options (docs/benchmark.md, kodak-low-full's command, "The ladder without grid-medium") give
     config.LATENT_LOW_FULL_LADDER, and with --four-pass-at (kodak-four-pass-at's command, "Format
     version 9") config.LATENT_PRESET_LADDER."""
@@ -264,9 +266,30 @@ def ladder_points(args: argparse.Namespace) -> tuple[LatentConfig, ...]:
             else pt
             for pt in points
         )
+    if args.steps_at:  # their schedules stretch with them
+        points = tuple(replace(pt, steps=args.steps_at[pt.lam]) if pt.lam in args.steps_at else pt for pt in points)
     if args.four_pass_at:  # the same points with format v9's model, from their inits' four-pass twins
         points = tuple(_four_pass(pt, args.init) if pt.lam in args.four_pass_at else pt for pt in points)
     return points
+
+
+def _steps_at(p: argparse.ArgumentParser, args: argparse.Namespace) -> dict[float, int]:
+    """--steps-at as {lambda: steps}, each lambda a point of the ladder the other options make."""
+    if not args.steps_at:
+        return {}
+    if args.context == "none" or args.tuning:
+        p.error("--steps-at is for the context model's ladder: give --context checkerboard (not --tuning)")
+    try:
+        pairs = [item.split(":") for item in args.steps_at.split(",")]
+        steps = {float(lam): int(n) for lam, n in pairs}
+    except ValueError:
+        p.error(f"--steps-at: LAMBDA:STEPS pairs separated by commas, not {args.steps_at!r}")
+    if len(steps) < len(pairs) or not all(0 < n <= 10**6 for n in steps.values()):
+        p.error("--steps-at: each lambda once, each with 1 to 10^6 steps")
+    ladder = {pt.lam for pt in ladder_points(argparse.Namespace(**{**vars(args), "steps_at": {}}))}
+    if stray := [lam for lam in steps if lam not in ladder]:
+        p.error(f"--steps-at: no point of this ladder at lambda {', '.join(f'{x:g}' for x in stray)}")
+    return dict(sorted(steps.items(), reverse=True))
 
 
 def _four_pass(pt: LatentConfig, inits: tuple[str, ...]) -> LatentConfig:
@@ -766,6 +789,12 @@ def main(argv: list[str] | None = None) -> int:
         "the presets': 23040, config.LATENT_MID_NOISE_STEPS; the folder's name gets -steps<steps>)",
     )
     p.add_argument(
+        "--steps-at",
+        help="with --context: training steps point by point, LAMBDA:STEPS comma-separated (7e-3:34560), "
+        "after every other option's (their schedules stretched with them; the folder's name gets "
+        "-s-<lambda>x<steps>...)",
+    )
+    p.add_argument(
         "--full-res-steps",
         type=int,
         help="with --context: the full-resolution points' training steps (the presets': 11520, which the four "
@@ -1011,6 +1040,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--sampler-at: inits of --init, with --sampler")
     if args.sampler_share != 0.5 and (args.sampler == "uniform" or not 0 < args.sampler_share < 1):
         p.error("--sampler-share: a share in (0, 1), with --sampler importance")
+    args.steps_at = _steps_at(p, args)
     if stray := [lam for lam in args.four_pass_at if lam not in {pt.lam for pt in ladder_points(args)}]:
         p.error(f"--four-pass-at: no point of this ladder at lambda {', '.join(f'{x:g}' for x in stray)}")
     if args.init:  # an init that fits no point of this ladder would only rename the folder

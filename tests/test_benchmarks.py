@@ -739,6 +739,7 @@ def test_latent_grid_proxy_options_shape_the_ladder(capsys):
         noise_fraction=None,
         noise_lams=(),
         noise_steps=None,
+        steps_at={},
         four_pass_at=(),
         context="checkerboard",
         **vars(args),
@@ -815,6 +816,13 @@ def test_latent_grid_proxy_options_shape_the_ladder(capsys):
         LATENT_LOW_FULL_LADDER
     )
     assert lg.sweep_folder(argparse.Namespace(**four_at)).endswith("-4p-at-0.032-0.016-0.008-0.00025-first4")
+    # --steps-at: those points' steps and nothing else, the four-pass switch after it
+    more = lg.ladder_points(argparse.Namespace(**{**four_at, "steps_at": {7e-3: 34560, 2.5e-4: 20000}}))
+    assert more == tuple(
+        replace(p, steps={7e-3: 34560, 2.5e-4: 20000}[p.lam]) if p.lam in (7e-3, 2.5e-4) else p
+        for p in LATENT_PRESET_LADDER
+    )
+    assert more[5].context == "four-pass" and more[5].steps == 20000
     # the four-pass twins win whatever the order of --init
     swapped = {**four_at, "init": ("quarter-4p-v1", "full-4p-v1", "quarter-v2", "full-v1")}
     assert lg.ladder_points(argparse.Namespace(**swapped)) == LATENT_PRESET_LADDER
@@ -893,6 +901,11 @@ def test_latent_grid_proxy_options_shape_the_ladder(capsys):
         (["--noise-steps", "100"], "--noise-steps: a step count (1 to 10^6), with --noise-fraction"),
         (["--noise-fraction", "1", "--noise-steps", "0"], "--noise-steps: a step count"),
         (["--lr-second", "0"], "--lr-second: a factor in (0, 10]"),
+        (["--steps-at", "7e-3"], "--steps-at: LAMBDA:STEPS pairs separated by commas"),
+        (["--steps-at", "1.5e-3:100,1.5e-3:200"], "--steps-at: each lambda once"),
+        (["--steps-at", "1.5e-3:0"], "each with 1 to 10^6 steps"),
+        (["--steps-at", "7e-3:100"], "--steps-at: no point of this ladder at lambda 0.007"),
+        (["--steps-at", "1.5e-3:100", "--tuning"], "--steps-at is for the context model's ladder"),
         (["--drop-lams", "1e-3,y"], "--drop-lams: lambdas separated by commas"),
         (["--drop-lams", "1e-3", "--tuning"], "--drop-lams is for the context model's ladder"),
         (["--tune-steps", "500"], "--tune-steps: 1..100000, with --rdo-levels"),
@@ -959,6 +972,7 @@ def test_long_fit_gives_the_named_points_the_full_resolution_points_training():
         noise_fraction=None,
         noise_lams=(),
         noise_steps=None,
+        steps_at={},
         four_pass_at=(),
         context="checkerboard",
     )
