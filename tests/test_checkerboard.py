@@ -136,3 +136,34 @@ def test_a_pass_cache_gives_the_plan_of_the_latents_it_is_asked_about():
         )
         assert changed >= (len(fresh) if step % 4 == 3 else 1), step  # each step changed what it must
         before = fresh
+
+
+def _context_by_hand(q, parent, scheme, group, ch, i, j):
+    """One latent's context as docs/format.md words it, position by position."""
+    c, h, w = q.shape
+    of = scheme.group_of(h, w)
+    row = []
+    for di in (-1, 0, 1):  # the parent's 3x3 (zeros for the coarsest level and outside its grid)
+        for dj in (-1, 0, 1):
+            pi, pj = i // 2 + di, j // 2 + dj
+            inside = parent is not None and 0 <= pi < parent.shape[1] and 0 <= pj < parent.shape[2]
+            row.append(int(parent[ch, pi, pj]) if inside else 0)
+    for di, dj in scheme.window:  # own-level neighbours decoded by an earlier group
+        ni, nj = i + di, j + dj
+        row.append(int(q[ch, ni, nj]) if 0 <= ni < h and 0 <= nj < w and of[ni, nj] < group else 0)
+    row += [int(group == k) for k in range(len(scheme.groups) - 1)]
+    return row
+
+
+@pytest.mark.parametrize("scheme", [cb.CHECKERBOARD, cb.FOUR_PASS], ids=["checkerboard", "four-pass"])
+@pytest.mark.parametrize(("h", "w"), [(1, 1), (1, 4), (5, 3), (6, 7)])
+def test_contexts_are_the_specified_integers_in_channel_row_column_order(scheme, h, w):
+    rng = np.random.default_rng(h * 10 + w)
+    q = rng.integers(-40, 41, (2, h, w))
+    for parent in (None, rng.integers(-40, 41, (2, (h + 1) // 2, (w + 1) // 2))):
+        for group in range(len(scheme.groups)):
+            where = np.argwhere(scheme.group_of(h, w) == group)
+            expected = [_context_by_hand(q, parent, scheme, group, ch, i, j) for ch in range(2) for i, j in where]
+            got = cb.features(q, parent, scheme, group)
+            assert got.shape == (len(expected), scheme.features)
+            assert got.tolist() == expected

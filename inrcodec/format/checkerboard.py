@@ -137,27 +137,24 @@ def member(scheme: Scheme, h: int, w: int, group: int) -> np.ndarray:
 
 def features(q: np.ndarray, parent: np.ndarray | None, scheme: Scheme, group: int) -> np.ndarray:
     """(n, scheme.features) integer contexts of one group of level ``q`` (C, h, w), in C, row,
-    column order; ``q`` needs only the groups before ``group`` filled in (the rest is not read)."""
+    column order; ``q`` needs only the groups before ``group`` filled in (the rest is not read).
+    Gathered at the group's positions only: a four-pass group is a quarter of the grid, and
+    building every column over the whole grid first was most of a version 9 read."""
     c, h, w = q.shape
     of = scheme.group_of(h, w)
-    mask = of == group
-    cols = []
-    if parent is None:
-        cols += [np.zeros((c, h, w), np.int64)] * 9
-    else:
-        hp, wp = parent.shape[1:]
+    rows, cols = np.nonzero(of == group)
+    out = np.zeros((c, rows.size, scheme.features), np.int64)
+    if parent is not None:
         pad = np.pad(parent, ((0, 0), (1, 1), (1, 1)))
-        for di in range(3):
-            for dj in range(3):
-                near = pad[:, di : di + hp, dj : dj + wp].repeat(2, axis=1).repeat(2, axis=2)
-                cols.append(near[:, :h, :w])
-    pad = np.pad(q, ((0, 0), (1, 1), (1, 1)))
-    seen = np.pad(of < group, 1)  # decoded before this group (outside the grid: not)
-    for di, dj in scheme.window:
-        near = pad[:, 1 + di : 1 + di + h, 1 + dj : 1 + dj + w]
-        cols.append(near * seen[1 + di : 1 + di + h, 1 + dj : 1 + dj + w])
-    cols += [np.full((c, h, w), int(group == k), np.int64) for k in range(len(scheme.groups) - 1)]
-    return np.stack([col[:, mask] for col in cols], axis=-1).reshape(-1, scheme.features)
+        up, left = rows // 2, cols // 2  # the parent of (i, j) is (i // 2, j // 2)
+        for k, (di, dj) in enumerate((di, dj) for di in range(3) for dj in range(3)):
+            out[:, :, k] = pad[:, up + di, left + dj]
+    pad = np.pad(np.where(of < group, q, 0), ((0, 0), (1, 1), (1, 1)))  # not yet decoded, or outside: 0
+    for k, (di, dj) in enumerate(scheme.window):
+        out[:, :, 9 + k] = pad[:, rows + 1 + di, cols + 1 + dj]
+    if group < len(scheme.groups) - 1:
+        out[:, :, 9 + len(scheme.window) + group] = 1
+    return out.reshape(-1, scheme.features)
 
 
 def exact_matmul(a: np.ndarray, w: np.ndarray) -> np.ndarray:
