@@ -273,8 +273,8 @@ def ladder_points(args: argparse.Namespace) -> tuple[LatentConfig, ...]:
     return points
 
 
-def _steps_at(p: argparse.ArgumentParser, args: argparse.Namespace) -> dict[float, int]:
-    """--steps-at as {lambda: steps}, each lambda a point of the ladder the other options make."""
+def _steps_at(p: argparse.ArgumentParser, args: argparse.Namespace, ladder: set[float]) -> dict[float, int]:
+    """--steps-at as {lambda: steps}, each lambda one of ``ladder``'s (the other options' points)."""
     if not args.steps_at:
         return {}
     if args.context == "none" or args.tuning:
@@ -286,7 +286,6 @@ def _steps_at(p: argparse.ArgumentParser, args: argparse.Namespace) -> dict[floa
         p.error(f"--steps-at: LAMBDA:STEPS pairs separated by commas, not {args.steps_at!r}")
     if len(steps) < len(pairs) or not all(0 < n <= 10**6 for n in steps.values()):
         p.error("--steps-at: each lambda once, each with 1 to 10^6 steps")
-    ladder = {pt.lam for pt in ladder_points(argparse.Namespace(**{**vars(args), "steps_at": {}}))}
     if stray := [lam for lam in steps if lam not in ladder]:
         p.error(f"--steps-at: no point of this ladder at lambda {', '.join(f'{x:g}' for x in stray)}")
     return dict(sorted(steps.items(), reverse=True))
@@ -1040,12 +1039,12 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--sampler-at: inits of --init, with --sampler")
     if args.sampler_share != 0.5 and (args.sampler == "uniform" or not 0 < args.sampler_share < 1):
         p.error("--sampler-share: a share in (0, 1), with --sampler importance")
-    args.steps_at = _steps_at(p, args)
-    if stray := [lam for lam in args.four_pass_at if lam not in {pt.lam for pt in ladder_points(args)}]:
+    before = ladder_points(argparse.Namespace(**{**vars(args), "four_pass_at": (), "steps_at": {}}))
+    args.steps_at = _steps_at(p, args, {pt.lam for pt in before})
+    if stray := [lam for lam in args.four_pass_at if lam not in {pt.lam for pt in before}]:
         p.error(f"--four-pass-at: no point of this ladder at lambda {', '.join(f'{x:g}' for x in stray)}")
     if args.init:  # an init that fits no point of this ladder would only rename the folder
-        started = {pt.init for pt in ladder_points(args)}  # with --four-pass-at: before the switch too
-        started |= {pt.init for pt in ladder_points(argparse.Namespace(**{**vars(args), "four_pass_at": ()}))}
+        started = {pt.init for pt in (*before, *ladder_points(args))}  # with --four-pass-at: before the switch too
         if unused := [name for name in args.init if name not in started]:
             p.error(f"--init: {', '.join(map(repr, unused))} has the shape of no point of this ladder")
     modes = [name for name in ("tuning", "ablations", "full_res") if getattr(args, name)]

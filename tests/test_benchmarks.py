@@ -1046,6 +1046,7 @@ def test_sweep_folders_name_every_option_away_from_its_default():
         "noise_fraction": None,
         "noise_lams": (),
         "noise_steps": None,
+        "steps_at": {},
         "four_pass_at": (),
         "context": "checkerboard",
         "n_images": 4,
@@ -1104,6 +1105,9 @@ def test_sweep_folders_name_every_option_away_from_its_default():
     assert [p.context_hidden for p in narrow] == [8, 8, 8, 16, 16, 16, 16, 24, 24]
     no_init = [replace(p, init="", network_rate=0.0, rdo_levels=0) for p in LATENT_RDO_LADDER]  # what it ran
     assert [replace(p, context_hidden=16) for p in narrow] == no_init
+    # --steps-at: one suffix, lambda x steps in lambda order
+    stepped = argparse.Namespace(**{**plain, **rounded, "steps_at": {7e-3: 34560, 1.5e-3: 34560}})
+    assert lg.sweep_folder(stepped).endswith("-rdo4-at-full-v1-s-0.007x34560-0.0015x34560-first4")
     # --context four-pass: format v9's context model at every point, nothing else
     four = {**plain, **rounded, "context": "four-pass"}
     assert lg.sweep_folder(argparse.Namespace(**four)).endswith("-rdo4-at-full-v1-fourpass-first4")

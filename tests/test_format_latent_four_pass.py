@@ -108,6 +108,9 @@ def test_a_widened_checkerboard_network_predicts_every_latent_as_the_checkerboar
     for level in range(len(sizes)):
         four, two = _params_map(lat, wide, cb.FOUR_PASS, level), _params_map(lat, arm, cb.CHECKERBOARD, level)
         assert np.array_equal(four, two)
+    assert cb.widen_first_layer(wide[0], cb.FOUR_PASS) is wide[0]  # already the scheme's: as it is
+    with pytest.raises(ValueError, match="neither the checkerboard's nor the scheme's"):
+        cb.widen_first_layer(wide[0][:, :17], cb.FOUR_PASS)
     # and the code is the same information, in other passes
     assert sum(cb.level_bits(lat, wide, cb.FOUR_PASS)) == pytest.approx(sum(cb.level_bits(lat, arm)), rel=1e-12)
 

@@ -14,8 +14,10 @@ import math
 import numpy as np
 import torch
 
-from inrcodec.format.checkerboard import CHECKERBOARD, FEATURES, FOUR_PASS, FRAC, MU_STEPS, SCALES, Scheme
+from inrcodec.format.checkerboard import CHECKERBOARD, FEATURES, FRAC, MU_STEPS, SCALES, Scheme
 from inrcodec.format.entropy import PRECISION
+from inrcodec.format.latent import CONTEXTS
+from inrcodec.format.latent import SCHEMES as FORMAT_SCHEMES
 
 
 class Pyramid:
@@ -101,7 +103,8 @@ class Pyramid:
         return index, mask, flags
 
 
-SCHEMES = {"checkerboard": CHECKERBOARD, "four-pass": FOUR_PASS}  # LatentConfig.context -> its scheme
+# LatentConfig.context -> its scheme: the format's map (context byte -> scheme) by the byte's name
+SCHEMES = {CONTEXTS[byte]: scheme for byte, scheme in FORMAT_SCHEMES.items()}
 
 
 class ContextModel(torch.nn.Module):

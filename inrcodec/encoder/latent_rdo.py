@@ -92,7 +92,7 @@ def refine_level(f: LatentFile, arr: np.ndarray, lam: float, level: int, threads
             owner = (rows[:, None] * lw + cols[None, :])[reached]
             for c in range(channels):
                 f = _with(f, level, q)
-                bits = moved_bits(f.latents, f.context, level, group, (0, *MOVES), cache, scheme)
+                bits = moved_bits(f.latents, f.context, level, group, (0, *MOVES), scheme, cache)
                 bits = bits[:, c, a::period, b::period]
                 best_cost, best = lam * bits[0], np.zeros(bits.shape[1:], np.int64)
                 best_k = np.zeros(bits.shape[1:], np.int64)  # best's index in errors

@@ -101,9 +101,12 @@ FROM_CHECKERBOARD = (
 def widen_first_layer(w1: np.ndarray, scheme: Scheme) -> np.ndarray:
     """An init's first-layer weights as ``scheme``'s (hidden, F): a checkerboard network's
     (hidden, 14) widened by :data:`FROM_CHECKERBOARD` (zeros elsewhere); weights that already
-    read ``scheme``'s contexts (an init trained with them) as they are."""
+    read ``scheme``'s contexts (an init trained with them) as they are; ValueError for any other
+    width (callers check an init's shapes first, so a file never reaches this)."""
     if w1.shape[1] == scheme.features:
         return w1
+    if w1.ndim != 2 or w1.shape[1] != CHECKERBOARD.features:
+        raise ValueError(f"first layer reads {w1.shape[1:]} integers: neither the checkerboard's nor the scheme's")
     out = np.zeros((w1.shape[0], scheme.features), w1.dtype)
     for new, old in FROM_CHECKERBOARD:
         out[:, new] = w1[:, old]
@@ -332,8 +335,8 @@ def moved_bits(
     level: int,
     group: int,
     deltas: tuple[int, ...],
-    cache: PassCache | None = None,
     scheme: Scheme = CHECKERBOARD,
+    cache: PassCache | None = None,
 ) -> np.ndarray:
     """(len(deltas), C, h, w): -log2 of the probability each latent of one pass (a ``level``'s
     ``group``; inf elsewhere) would be coded with if it alone moved by each delta, its table
