@@ -1916,3 +1916,41 @@ def test_context_decode_times_both_context_models_files(tmp_path, crop, capsys):
         with pytest.raises(SystemExit) as e:
             context_decode.main([*argv, "--out", str(out)])
         assert e.value.code == 2 and msg in capsys.readouterr().err
+
+
+def test_four_pass_stages_measures_every_stage_of_each_arm_and_compares_them(crop, tmp_path, monkeypatch, capsys):
+    """benchmarks/four_pass_stages.py on short fits of the presets' point: each fit reports the
+    packed, rounded, tuned and final files, the arms run with their context model and init, a rerun
+    fits nothing again, and the table sets the four-pass arms against the checkerboard stage by stage."""
+    from PIL import Image
+
+    from benchmarks import four_pass_stages as fps
+    from inrcodec.config import LATENT_PRESET_LADDER
+
+    real = fps.point
+    assert (real(5e-3, "four-pass").context, real(5e-3, "four-pass").init) == ("four-pass", "full-4p-v1")
+    assert (real(5e-3, "four-pass-widened").context, real(5e-3, "four-pass-widened").init) == ("four-pass", "full-v1")
+    assert real(5e-3, "checkerboard") == next(p for p in LATENT_PRESET_LADDER if p.lam == 5e-3)
+    monkeypatch.setattr(fps, "point", lambda lam, arm: replace(real(lam, arm), steps=20, batch=128, tune_steps=5))
+    Image.fromarray(crop[:16, :24]).save(tmp_path / "photo001.png")
+    args = ["--images", str(tmp_path), "--first", "1", "--last", "1", "--out", str(tmp_path / "out")]
+    assert fps.main(args) == 0
+    rows = [json.loads(line) for line in (tmp_path / "out" / "stages.jsonl").read_text().splitlines()]
+    assert sorted(r["arm"] for r in rows) == ["checkerboard", "four-pass", "four-pass-widened"]
+    for r in rows:
+        assert {"code", "round", "tune", "file"} <= set(r["stages"])
+        final = r["stages"]["file"]
+        assert final["cost"] <= r["stages"]["round"]["cost"] + 1e-12  # the tuning is kept only where it pays
+        assert final["latents_bytes"] + final["context_bytes"] + final["synthesis_bytes"] < final["bytes"]
+    assert fps.main(args) == 0  # nothing left to fit
+    assert len((tmp_path / "out" / "stages.jsonl").read_text().splitlines()) == 3
+    text = (tmp_path / "out" / "stages.md").read_text()
+    assert "λ 0.005 (1 photos: photo001)" in text and "| round |" in text and "four-pass against checkerboard" in text
+    for argv, msg in (
+        (["--lams", "4e-3"], "--lams: 0.004 is none of the presets' full-resolution points"),
+        (["--arms", "checkerboard"], "--arms: two or more of"),
+        (["--arms", "checkerboard,nope"], "--arms: two or more of"),
+    ):
+        with pytest.raises(SystemExit) as e:
+            fps.main([*args, *argv])
+        assert e.value.code == 2 and msg in capsys.readouterr().err

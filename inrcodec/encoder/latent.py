@@ -467,11 +467,14 @@ def fit(
     on_step: Callable[[int, int, float], None] | None = None,
     on_stage: Callable[[str], None] | None = None,
     device: str | torch.device | None = None,
+    on_file: Callable[[str, bytes, float], None] | None = None,
 ) -> Fitted:
     """Fit, quantize and pack one (H, W, C) uint8 image (then, with ``cfg.rdo_levels``, round its
     latents by the file's D + lambda R: :mod:`latent_rdo`; with ``cfg.tune_steps``, tune its networks
     on those integers and round again: :mod:`latent_tune`). ``on_stage`` hears "code", "round" and
-    "tune" as those begin (no step counts them).
+    "tune" as those begin (no step counts them); ``on_file`` gets each stage's file as it ends
+    (stage, bytes, mean squared error in grey levels): "code", "round", "tune" (before the choice
+    between it and the rounded file) and "round again", so a probe can say which stage moved what.
 
     The training steps run on ``device`` (default the CPU; "cuda" for a GPU), from the same
     draws on any device (:class:`Step`; with ``cfg.sampler="importance"`` the pixels after the
@@ -536,10 +539,14 @@ def fit(
     if on_stage is not None:
         on_stage("code")
     data, err = pack(model, cfg, arr)
+    if on_file is not None:
+        on_file("code", data, err)
     if cfg.rdo_levels:
         if on_stage is not None:
             on_stage("round")
         data, err = latent_rdo.refine(data, arr, cfg.lam, cfg.rdo_levels, torch.get_num_threads())
+        if on_file is not None:
+            on_file("round", data, err)
     if cfg.tune_steps:
         if on_stage is not None:
             on_stage("tune")
@@ -549,12 +556,16 @@ def fit(
             tuned, tuned_err = pack(model, cfg, arr)
         except FormatError:  # the tuned context network put a latent's residual past what the stream holds
             tuned, tuned_err = data, err
+        if on_file is not None:
+            on_file("tune", tuned, tuned_err)
         if latent_rdo.file_cost(tuned, tuned_err, cfg.lam, n) < latent_rdo.file_cost(data, err, cfg.lam, n):
             data, err = tuned, tuned_err
             if cfg.rdo_levels:
                 if on_stage is not None:
                     on_stage("round")
                 data, err = latent_rdo.refine(data, arr, cfg.lam, cfg.rdo_levels, torch.get_num_threads())
+                if on_file is not None:
+                    on_file("round again", data, err)
     psnr = 10 * math.log10(255.0**2 / max(err, 1e-12))
     sections = read(data).section_bytes  # the file read back, as a decoder will
     return Fitted(
