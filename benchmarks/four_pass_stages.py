@@ -82,8 +82,18 @@ def fit_one(job: tuple[str, float, str]) -> dict:
             **{f"{k}_bytes": v for k, v in sections.items()},
         }
 
-    fitted = latent.fit(arr, point(lam, arm), on_file=heard)
-    heard("file", fitted.data, 255.0**2 / 10 ** (fitted.psnr / 10))
+    files = []
+
+    def kept(stage: str, data: bytes, err: float) -> None:
+        heard(stage, data, err)
+        files.append((data, err))
+
+    fitted = latent.fit(arr, point(lam, arm), on_file=kept)
+    # the file written is the rounded one or the tuned and rounded again: with the error it was measured at
+    written = [err for data, err in files if data == fitted.data]
+    if not written:
+        raise RuntimeError(f"{path} at lambda {lam:g} ({arm}): no stage reported the file the fit wrote")
+    heard("file", fitted.data, written[-1])
     return {"image": Path(path).stem, "lam": lam, "arm": arm, "stages": stages, "cpu_s": round(fitted.seconds, 1)}
 
 

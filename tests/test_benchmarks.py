@@ -1941,6 +1941,7 @@ def test_four_pass_stages_measures_every_stage_of_each_arm_and_compares_them(cro
         assert {"code", "round", "tune", "file"} <= set(r["stages"])
         final = r["stages"]["file"]
         assert final["cost"] <= r["stages"]["round"]["cost"] + 1e-12  # the tuning is kept only where it pays
+        assert any(r["stages"][s] == final for s in ("round", "round again"))  # the written file, as measured
         assert final["latents_bytes"] + final["context_bytes"] + final["synthesis_bytes"] < final["bytes"]
     assert fps.main(args) == 0  # nothing left to fit
     assert len((tmp_path / "out" / "stages.jsonl").read_text().splitlines()) == 3
@@ -1954,3 +1955,15 @@ def test_four_pass_stages_measures_every_stage_of_each_arm_and_compares_them(cro
         with pytest.raises(SystemExit) as e:
             fps.main([*args, *argv])
         assert e.value.code == 2 and msg in capsys.readouterr().err
+
+
+def test_context_profile_decodes_each_scheme_and_profiles_it(capsys):
+    """benchmarks/context_profile.py on a small pyramid: both schemes round-trip, each is timed and profiled."""
+    from benchmarks import context_profile
+
+    assert context_profile.main(["--height", "24", "--width", "40", "--levels", "3", "--top", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "checkerboard: 14 context integers" in out and "four-pass: 20 context integers" in out
+    assert out.count("function calls") == 2
+    with pytest.raises(SystemExit):
+        context_profile.main(["--levels", "0"])

@@ -156,7 +156,7 @@ def _context_by_hand(q, parent, scheme, group, ch, i, j):
 
 
 @pytest.mark.parametrize("scheme", [cb.CHECKERBOARD, cb.FOUR_PASS], ids=["checkerboard", "four-pass"])
-@pytest.mark.parametrize(("h", "w"), [(1, 1), (1, 4), (5, 3), (6, 7)])
+@pytest.mark.parametrize(("h", "w"), [(1, 1), (1, 4), (3, 1), (4, 1), (5, 3), (6, 7)])
 def test_contexts_are_the_specified_integers_in_channel_row_column_order(scheme, h, w):
     rng = np.random.default_rng(h * 10 + w)
     q = rng.integers(-40, 41, (2, h, w))
@@ -167,3 +167,5 @@ def test_contexts_are_the_specified_integers_in_channel_row_column_order(scheme,
             got = cb.features(q, parent, scheme, group)
             assert got.shape == (len(expected), scheme.features)
             assert got.tolist() == expected
+    with pytest.raises(ValueError, match="parent has 1 channels, the level 2"):
+        cb.features(q, np.zeros((1, (h + 1) // 2, (w + 1) // 2), np.int64), scheme, 0)

@@ -111,6 +111,8 @@ def test_a_widened_checkerboard_network_predicts_every_latent_as_the_checkerboar
     assert cb.widen_first_layer(wide[0], cb.FOUR_PASS) is wide[0]  # already the scheme's: as it is
     with pytest.raises(ValueError, match="neither the checkerboard's nor the scheme's"):
         cb.widen_first_layer(wide[0][:, :17], cb.FOUR_PASS)
+    with pytest.raises(ValueError, match="neither"):
+        cb.widen_first_layer(wide[0][0], cb.FOUR_PASS)  # one row, not a layer
     # and the code is the same information, in other passes
     assert sum(cb.level_bits(lat, wide, cb.FOUR_PASS)) == pytest.approx(sum(cb.level_bits(lat, arm)), rel=1e-12)
 

@@ -142,3 +142,5 @@ def test_four_pass_inits_fit_only_four_pass_points():
     assert latent_init.fits(replace(low, context="four-pass"), "quarter-4p-v1")
     assert not latent_init.fits(low, "quarter-4p-v1")
     assert latent_init.fits(replace(low, context="four-pass"), "quarter-v2") and latent_init.fits(low, "quarter-v2")
+    with pytest.raises(ValueError, match="'quarter-4p-v1' is for another context network than the config's"):
+        latent.LatentImage(64, 48, replace(low, init="quarter-4p-v1"))  # 20 columns under the checkerboard

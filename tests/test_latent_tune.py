@@ -98,6 +98,22 @@ def test_the_tuned_fit_is_deterministic():
     assert latent.fit(arr, cfg).data == latent.fit(arr, cfg).data
 
 
+def test_on_file_hears_every_stages_file_and_leaves_the_fit_as_it_was():
+    """fit(on_file=...) only listens: the same file as without it, and each stage's file with the
+    error it was measured at, the written one among them."""
+    arr = _image()
+    cfg = replace(CFG, rdo_levels=3, tune_steps=200)
+    heard = []
+    fitted = latent.fit(arr, cfg, on_file=lambda stage, data, err: heard.append((stage, data, err)))
+    assert fitted.data == latent.fit(arr, cfg).data
+    assert [stage for stage, _, _ in heard] == ["code", "round", "tune", "round again"]  # the tuned file kept
+    assert heard[-1][1] == fitted.data
+    assert fitted.psnr == pytest.approx(10 * math.log10(255**2 / heard[-1][2]))
+    for _, data, err in heard:
+        mse = np.mean((render(read(data), arr.shape[1], arr.shape[0]).astype(np.float64) - arr) ** 2)
+        assert err == pytest.approx(mse)
+
+
 def test_a_tuning_that_costs_more_is_dropped(monkeypatch):
     arr = _image()
     cfg = replace(CFG, rdo_levels=3)

@@ -474,7 +474,9 @@ def fit(
     on those integers and round again: :mod:`latent_tune`). ``on_stage`` hears "code", "round" and
     "tune" as those begin (no step counts them); ``on_file`` gets each stage's file as it ends
     (stage, bytes, mean squared error in grey levels): "code", "round", "tune" (before the choice
-    between it and the rounded file) and "round again", so a probe can say which stage moved what.
+    between it and the rounded file; the rounded file again where the tuned one could not be
+    packed) and "round again", so a probe can say which stage moved what (the file written is one
+    of them: the rounded one, or the tuned one rounded again).
 
     The training steps run on ``device`` (default the CPU; "cuda" for a GPU), from the same
     draws on any device (:class:`Step`; with ``cfg.sampler="importance"`` the pixels after the

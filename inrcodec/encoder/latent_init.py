@@ -74,7 +74,10 @@ def apply(model: torch.nn.Module, name: str) -> None:
     of another shape is refused, naming the init."""
     values = arrays(name)
     if "arm.l1.weight" in values and getattr(model, "scheme", None) is not None:
-        values["arm.l1.weight"] = widen_first_layer(values["arm.l1.weight"], model.scheme)
+        try:
+            values["arm.l1.weight"] = widen_first_layer(values["arm.l1.weight"], model.scheme)
+        except ValueError as e:  # e.g. a four-pass init under the checkerboard
+            raise ValueError(f"latent init {name!r} is for another context network than the config's: {e}") from None
     for part in ("linears", "arm"):
         module = getattr(model, part)
         if module is None:

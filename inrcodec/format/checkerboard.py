@@ -103,7 +103,7 @@ def widen_first_layer(w1: np.ndarray, scheme: Scheme) -> np.ndarray:
     (hidden, 14) widened by :data:`FROM_CHECKERBOARD` (zeros elsewhere); weights that already
     read ``scheme``'s contexts (an init trained with them) as they are; ValueError for any other
     width (callers check an init's shapes first, so a file never reaches this)."""
-    if w1.shape[1] == scheme.features:
+    if w1.ndim == 2 and w1.shape[1] == scheme.features:
         return w1
     if w1.ndim != 2 or w1.shape[1] != CHECKERBOARD.features:
         raise ValueError(f"first layer reads {w1.shape[1:]} integers: neither the checkerboard's nor the scheme's")
@@ -144,6 +144,8 @@ def features(q: np.ndarray, parent: np.ndarray | None, scheme: Scheme, group: in
     Gathered at the group's positions only: a four-pass group is a quarter of the grid, and
     building every column over the whole grid first was most of a version 9 read."""
     c, h, w = q.shape
+    if parent is not None and parent.shape[0] != c:
+        raise ValueError(f"parent has {parent.shape[0]} channels, the level {c}")
     of = scheme.group_of(h, w)
     rows, cols = np.nonzero(of == group)
     out = np.zeros((c, rows.size, scheme.features), np.int64)
