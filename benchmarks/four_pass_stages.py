@@ -71,7 +71,7 @@ def fit_one(job: tuple[str, float, str]) -> dict:
     path, lam, arm = job
     arr = image.load(Path(path))
     pixels = arr.shape[0] * arr.shape[1]
-    stages = {}
+    stages, files = {}, {}
 
     def heard(stage: str, data: bytes, err: float) -> None:
         sections = read(data).section_bytes
@@ -81,19 +81,14 @@ def fit_one(job: tuple[str, float, str]) -> dict:
             "cost": latent_rdo.file_cost(data, err, lam, pixels),
             **{f"{k}_bytes": v for k, v in sections.items()},
         }
+        files[stage] = data
 
-    files = []
-
-    def kept(stage: str, data: bytes, err: float) -> None:
-        heard(stage, data, err)
-        files.append((data, err))
-
-    fitted = latent.fit(arr, point(lam, arm), on_file=kept)
-    # the file written is the rounded one or the tuned and rounded again: with the error it was measured at
-    written = [err for data, err in files if data == fitted.data]
+    fitted = latent.fit(arr, point(lam, arm), on_file=heard)
+    # the file written is the rounded one or the tuned one rounded again, as that stage measured it
+    written = [stage for stage, data in files.items() if data == fitted.data]
     if not written:
         raise RuntimeError(f"{path} at lambda {lam:g} ({arm}): no stage reported the file the fit wrote")
-    heard("file", fitted.data, written[-1])
+    stages["file"] = stages[written[-1]]
     return {"image": Path(path).stem, "lam": lam, "arm": arm, "stages": stages, "cpu_s": round(fitted.seconds, 1)}
 
 

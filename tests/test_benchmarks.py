@@ -1941,7 +1941,7 @@ def test_four_pass_stages_measures_every_stage_of_each_arm_and_compares_them(cro
         assert {"code", "round", "tune", "file"} <= set(r["stages"])
         final = r["stages"]["file"]
         assert final["cost"] <= r["stages"]["round"]["cost"] + 1e-12  # the tuning is kept only where it pays
-        assert any(r["stages"][s] == final for s in ("round", "round again"))  # the written file, as measured
+        assert final in (r["stages"]["round"], r["stages"].get("round again"))  # the written file, as measured
         assert final["latents_bytes"] + final["context_bytes"] + final["synthesis_bytes"] < final["bytes"]
     assert fps.main(args) == 0  # nothing left to fit
     assert len((tmp_path / "out" / "stages.jsonl").read_text().splitlines()) == 3
