@@ -138,6 +138,15 @@ def test_a_pass_cache_gives_the_plan_of_the_latents_it_is_asked_about():
         before = fresh
 
 
+@pytest.mark.parametrize("scheme", [cb.CHECKERBOARD, cb.FOUR_PASS], ids=["checkerboard", "four-pass"])
+@pytest.mark.parametrize(("h", "w"), [(1, 1), (1, 4), (3, 1), (5, 3), (6, 7)])
+def test_each_position_is_in_the_group_of_its_row_and_column_parities(scheme, h, w):
+    by_hand = [
+        [next(g for g, ps in enumerate(scheme.groups) if (i % 2, j % 2) in ps) for j in range(w)] for i in range(h)
+    ]
+    assert scheme.group_of(h, w).tolist() == by_hand
+
+
 def _context_by_hand(q, parent, scheme, group, ch, i, j):
     """One latent's context as docs/format.md words it, position by position."""
     c, h, w = q.shape

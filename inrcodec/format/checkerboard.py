@@ -72,10 +72,9 @@ class Scheme:
     def group_of(self, h: int, w: int) -> np.ndarray:
         """(h, w): the group each position of an h x w grid is decoded in."""
         out = np.zeros((h, w), np.int64)
-        rows, cols = np.arange(h)[:, None] % 2, np.arange(w)[None, :] % 2
         for g, parities in enumerate(self.groups):
             for pi, pj in parities:
-                out[(rows == pi) & (cols == pj)] = g
+                out[pi::2, pj::2] = g  # the positions of row parity pi and column parity pj
         return out
 
 
