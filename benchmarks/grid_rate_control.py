@@ -14,7 +14,7 @@ is that, not the search).
 The search's first guess reads the image (its detail, ``latent_rate.detail``), so the replay
 reads the run's images from ``--images``; it replays the search with and without that guess.
 
-    python -m benchmarks.grid_rate_control [--run benchmarks/results/latent/kodak-four-pass-at/latent-proto.json]
+    python -m benchmarks.grid_rate_control [--run benchmarks/results/latent/kodak-steps-x1.5/latent-proto.json]
         [--images ../shared/kodak] [--caps 0.1,0.2,...] [--check kodim05:0.3] [--out DIR]
 """
 
@@ -34,7 +34,7 @@ from benchmarks.runner import RESULTS, command_line, provenance, repo_path, writ
 from inrcodec.config import LATENT_PRESET_LADDER, LATENT_RATE_SLACK, LatentConfig, latent_cap, latent_preset_name
 from inrcodec.encoder import latent, latent_rate
 
-DEFAULT_RUN = RESULTS / "latent" / "kodak-four-pass-at" / "latent-proto.json"
+DEFAULT_RUN = RESULTS / "latent" / "kodak-steps-x1.5" / "latent-proto.json"
 DEFAULT_CAPS = (0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 1.5, 2.0)
 OUT = RESULTS / "latent" / "grid-rate-control"
 

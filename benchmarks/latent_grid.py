@@ -220,8 +220,9 @@ def ladder_points(args: argparse.Namespace) -> tuple[LatentConfig, ...]:
     the full-resolution points (those --noise-lams names, with --noise-steps' steps), and last the
     steps --steps-at gives the points it names. The presets'
     options (docs/benchmark.md, kodak-low-full's command, "The ladder without grid-medium") give
-    config.LATENT_LOW_FULL_LADDER, and with --four-pass-at (kodak-four-pass-at's command, "Format
-    version 9") config.LATENT_PRESET_LADDER."""
+    config.LATENT_LOW_FULL_LADDER, with --four-pass-at (kodak-four-pass-at's command, "Format
+    version 9") config.LATENT_FOUR_PASS_LADDER, and with --steps-at at the four middle points
+    (kodak-steps-x1.5's command) config.LATENT_PRESET_LADDER."""
     ladder = LATENT_STAGE2 if args.stage2 else LATENT_LADDER
     points = tuple(
         _with_proxy(replace(pt, interpolation=args.interpolation, hidden=_scaled(pt.hidden, args)), args)
@@ -785,11 +786,12 @@ def main(argv: list[str] | None = None) -> int:
         "--noise-steps",
         type=int,
         help="with --noise-fraction: those points' training steps (their schedules stretched with them; "
-        "the presets': 23040, config.LATENT_MID_NOISE_STEPS; the folder's name gets -steps<steps>)",
+        "the presets' at 1.5e-2: 23040, config.LATENT_MID_NOISE_STEPS; the folder's name gets -steps<steps>)",
     )
     p.add_argument(
         "--steps-at",
-        help="with --context: training steps point by point, LAMBDA:STEPS comma-separated (7e-3:34560), "
+        help="with --context: training steps point by point, LAMBDA:STEPS comma-separated (the presets': "
+        "34560 at the four middle full-resolution points, config.LATENT_MID_LONG_STEPS), "
         "after every other option's (their schedules stretched with them; the folder's name gets "
         "-s-<lambda>x<steps>...)",
     )

@@ -2,8 +2,8 @@
 their training steps times 2, 4, ... (issue 15; the SIREN's twin is docs/benchmark.md, "More fit
 steps").
 
-The full-resolution points train 11,520 steps of 4,096 random pixels (23,040 at the four middle
-ones since config.LATENT_MID_NOISE_STEPS: a factor scales the presets' steps of the day, and a
+The full-resolution points train 11,520 steps of 4,096 random pixels (34,560 at the four middle
+ones since config.LATENT_MID_LONG_STEPS: a factor scales the presets' steps of the day, and a
 committed probe's rows record the steps they ran), so each latent of their
 finest grid is read in about 4 % of the steps (some 480 times a fit), where Cool-chic and C3 take
 ten thousand or more whole-image steps on a GPU. If more steps move a point's file much, a faster

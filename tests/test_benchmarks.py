@@ -688,6 +688,7 @@ def test_latent_grid_proxy_options_shape_the_ladder(capsys):
 
     from benchmarks import latent_grid as lg
     from inrcodec.config import (
+        LATENT_FOUR_PASS_LADDER,
         LATENT_LADDER,
         LATENT_LOW_FULL_LADDER,
         LATENT_NOISE_LADDER,
@@ -800,8 +801,8 @@ def test_latent_grid_proxy_options_shape_the_ladder(capsys):
     low = {"init": ("quarter-v2", "full-v1"), "drop_lams": (2e-3, 1e-3, 4e-3), "noise_steps": 23040}
     low |= {"full_res_lams": (7e-3, 5e-3, 3e-3, 1.5e-2), "noise_lams": (7e-3, 5e-3, 3e-3, 1.5e-3, 1.5e-2)}
     assert lg.ladder_points(argparse.Namespace(**{**mid, **low})) == LATENT_LOW_FULL_LADDER
-    # --four-pass-at: those points with format v9's model and the four-pass inits, nothing else changed:
-    # the presets' ladder (kodak-four-pass-at)
+    # --four-pass-at: those points with format v9's model and the four-pass inits, nothing else changed
+    # (kodak-four-pass-at)
     four_at = {**mid, **low, "init": ("quarter-v2", "full-v1", "quarter-4p-v1", "full-4p-v1")}
     four_at |= {"four_pass_at": (3.2e-2, 1.6e-2, 8e-3, 2.5e-4), "n_images": 4}
     hybrid = lg.ladder_points(argparse.Namespace(**four_at))
@@ -811,7 +812,7 @@ def test_latent_grid_proxy_options_shape_the_ladder(capsys):
         (8e-3, "quarter-4p-v1"),
         (2.5e-4, "full-4p-v1"),
     ]
-    assert hybrid == LATENT_PRESET_LADDER
+    assert hybrid == LATENT_FOUR_PASS_LADDER
     assert [replace(p, context=q.context, init=q.init) for p, q in zip(hybrid, LATENT_LOW_FULL_LADDER)] == list(
         LATENT_LOW_FULL_LADDER
     )
@@ -820,12 +821,24 @@ def test_latent_grid_proxy_options_shape_the_ladder(capsys):
     more = lg.ladder_points(argparse.Namespace(**{**four_at, "steps_at": {7e-3: 34560, 2.5e-4: 20000}}))
     assert more == tuple(
         replace(p, steps={7e-3: 34560, 2.5e-4: 20000}[p.lam]) if p.lam in (7e-3, 2.5e-4) else p
-        for p in LATENT_PRESET_LADDER
+        for p in LATENT_FOUR_PASS_LADDER
     )
     assert more[5].context == "four-pass" and more[5].steps == 20000
+    # the presets' ladder (kodak-steps-x1.5): 34,560 steps at the four middle full-resolution points
+    mid_long = {lam: 34560 for lam in (7e-3, 5e-3, 3e-3, 1.5e-3)}
+    assert lg.ladder_points(argparse.Namespace(**{**four_at, "steps_at": mid_long})) == LATENT_PRESET_LADDER
+    assert [p.steps for p in LATENT_PRESET_LADDER] == [p.steps for p in LATENT_FOUR_PASS_LADDER[:3]] + [
+        34560,
+        11520,
+        11520,
+        34560,
+        34560,
+        34560,
+        23040,
+    ]
     # the four-pass twins win whatever the order of --init
     swapped = {**four_at, "init": ("quarter-4p-v1", "full-4p-v1", "quarter-v2", "full-v1")}
-    assert lg.ladder_points(argparse.Namespace(**swapped)) == LATENT_PRESET_LADDER
+    assert lg.ladder_points(argparse.Namespace(**swapped)) == LATENT_FOUR_PASS_LADDER
     # its folder name would pass the file system's 255 characters: a usage error, before any work
     long = "--context checkerboard --quantizer soft-fast --proxy-steps 0.92 --full-res-uniform --lr-finest 0.1"
     long += " --full-res-steps 11520 --top-lam 2.5e-4 --init quarter-v2,full-v1,quarter-4p-v1,full-4p-v1"
@@ -853,8 +866,8 @@ def test_latent_grid_proxy_options_shape_the_ladder(capsys):
     lams = [3.2e-2, 1.6e-2, 8e-3, 1.5e-3, 5e-4, 2.5e-4, 7e-3, 5e-3, 3e-3, 1.5e-2]
     assert [p.lam for p in LATENT_PRESET_LADDER] == lams
     assert LATENT_PRESET_LADDER[6:] == tuple(
-        replace(LATENT_RDO_LADDER[6], lam=lam, tune_steps=500, noise_fraction=1.0, steps=23040)
-        for lam in (7e-3, 5e-3, 3e-3, 1.5e-2)
+        replace(LATENT_RDO_LADDER[6], lam=lam, tune_steps=500, noise_fraction=1.0, steps=steps)
+        for lam, steps in ((7e-3, 34560), (5e-3, 34560), (3e-3, 34560), (1.5e-2, 23040))
     )
     assert [p.finest for p in LATENT_PRESET_LADDER] == [2] * 3 + [0] * 7
     assert [p.rdo_levels for p in LATENT_PRESET_LADDER] == [0] * 3 + [4] * 7
@@ -1201,13 +1214,20 @@ def test_latent_grid_studies_keep_the_points_their_committed_results_ran():
     stage2 = [p for p in lg.LATENT_STAGE2 if lg.latent_record(p) in recorded]
     assert len(stage2) == 7  # the stage-2 ladder but grid-xhigh's point, added after that run
     # the presets' Kodak run (README's and docs' figures) ran the presets' ladder as it is now, its
-    # baseline (kodak-low-full) the ladder before the four-pass points, that one's (kodak-steps) the
-    # ladder with grid-medium, and that one's (kodak-noise) the ladder before the four middle points
-    # took twice the steps
-    from inrcodec.config import LATENT_LOW_FULL_LADDER, LATENT_NOISE_LADDER, LATENT_PRESET_LADDER, LATENT_STEPS_LADDER
+    # baseline (kodak-four-pass-at) the ladder before the four middle points took 1.5x their steps,
+    # that one's (kodak-low-full) the ladder before the four-pass points, that one's (kodak-steps)
+    # the ladder with grid-medium, and that one's (kodak-noise) the ladder before the four middle
+    # points took twice the steps
+    from inrcodec.config import (
+        LATENT_FOUR_PASS_LADDER,
+        LATENT_LOW_FULL_LADDER,
+        LATENT_NOISE_LADDER,
+        LATENT_PRESET_LADDER,
+        LATENT_STEPS_LADDER,
+    )
 
-    runs = (("kodak-four-pass-at", LATENT_PRESET_LADDER), ("kodak-low-full", LATENT_LOW_FULL_LADDER))
-    runs += (("kodak-steps", LATENT_STEPS_LADDER),)
+    runs = (("kodak-steps-x1.5", LATENT_PRESET_LADDER), ("kodak-four-pass-at", LATENT_FOUR_PASS_LADDER))
+    runs += (("kodak-low-full", LATENT_LOW_FULL_LADDER), ("kodak-steps", LATENT_STEPS_LADDER))
     for folder, ladder in (*runs, ("kodak-noise", LATENT_NOISE_LADDER)):
         run = json.loads((lg.OUT / folder / "latent-proto.json").read_text())
         assert run["complete"], folder

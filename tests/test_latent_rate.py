@@ -170,7 +170,7 @@ def test_the_ladders_cap_orders_the_presets_points_by_their_typical_rate_and_car
 
 def test_the_typical_rates_are_the_ladders_means_on_the_tuning_photos():
     """LATENT_RATE_BPP is the committed fits of the presets' ladder on photo001-photo004, not a guess."""
-    run = REPO / "benchmarks/results/latent/four-pass-at/photos"
+    run = REPO / "benchmarks/results/latent/steps-x1.5-at/photos"
     doc = json.loads((run / "latent-proto.json").read_text())
     assert doc["images"] == [f"photo{i:03d}" for i in range(1, 5)] and doc["complete"]
     from benchmarks.latent_grid import point_config
