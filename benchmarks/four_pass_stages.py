@@ -54,9 +54,10 @@ STAGES = ("code", "round", "tune", "round again", "file")
 
 
 def point(lam: float, arm: str) -> config.LatentConfig:
-    """The presets' point at ``lam`` with the arm's context model and init."""
+    """The point at ``lam`` of the ladder the committed rows ran (LATENT_FOUR_PASS_LADDER: 23,040 steps
+    at the middle points) with the arm's context model and init."""
     context, init = ARMS[arm]
-    return replace(next(p for p in config.LATENT_PRESET_LADDER if p.lam == lam), context=context, init=init)
+    return replace(next(p for p in config.LATENT_FOUR_PASS_LADDER if p.lam == lam), context=context, init=init)
 
 
 def fit_one(job: tuple[str, float, str]) -> dict:
@@ -149,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=1, help="fits at once, one torch thread each")
     p.add_argument("--out", type=Path, default=OUT, help=f"results folder (default {repo_path(OUT)})")
     args = p.parse_args(argv)
-    full = sorted({pt.lam for pt in config.LATENT_PRESET_LADDER if pt.finest == 0}, reverse=True)
+    full = sorted({pt.lam for pt in config.LATENT_FOUR_PASS_LADDER if pt.finest == 0}, reverse=True)
     try:
         lams = [float(x) for x in args.lams.split(",")]
     except ValueError:

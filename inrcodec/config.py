@@ -840,7 +840,7 @@ LATENT_RATE_SLACK = 1.3
 # grid-high took twice its steps (LATENT_MID_NOISE_STEPS): the guess reads an image's file against
 # the point's mean, and both went down alike (the mean 3.1 %, each of the four tuning photos' files
 # 2.3-4.4 %), well inside that spread; nor since it took 1.5x those (LATENT_MID_LONG_STEPS; the
-# mean 2.5 %, the files -4.2 to +1.7 %).
+# mean -2.5 %, the files -4.2 to +1.7 %).
 LATENT_RATE_GUESS = (-1.8206, 0.6249)
 
 

@@ -1945,12 +1945,12 @@ def test_four_pass_stages_measures_every_stage_of_each_arm_and_compares_them(cro
     from PIL import Image
 
     from benchmarks import four_pass_stages as fps
-    from inrcodec.config import LATENT_PRESET_LADDER
+    from inrcodec.config import LATENT_FOUR_PASS_LADDER
 
     real = fps.point
     assert (real(5e-3, "four-pass").context, real(5e-3, "four-pass").init) == ("four-pass", "full-4p-v1")
     assert (real(5e-3, "four-pass-widened").context, real(5e-3, "four-pass-widened").init) == ("four-pass", "full-v1")
-    assert real(5e-3, "checkerboard") == next(p for p in LATENT_PRESET_LADDER if p.lam == 5e-3)
+    assert real(5e-3, "checkerboard") == next(p for p in LATENT_FOUR_PASS_LADDER if p.lam == 5e-3)
     monkeypatch.setattr(fps, "point", lambda lam, arm: replace(real(lam, arm), steps=20, batch=128, tune_steps=5))
     Image.fromarray(crop[:16, :24]).save(tmp_path / "photo001.png")
     args = ["--images", str(tmp_path), "--first", "1", "--last", "1", "--out", str(tmp_path / "out")]
