@@ -10,6 +10,9 @@ With four points per curve this is VCEG-M33 exactly. Curves here often have more
 spans 23 to 42 dB): each curve is first cut to the points that span the shared range (those inside
 it and the nearest one beyond each end), then fitted by least squares (a lower degree when fewer than
 four points remain), so one cubic is never stretched over a range the other curve does not reach.
+Where that fit is not monotone over the shared range (points bunched at one end make a cubic
+swing; a rate–quality curve is monotone), the curve is integrated along straight lines between its
+points instead.
 """
 
 from __future__ import annotations
@@ -33,12 +36,33 @@ def _span(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
 
 
 def _fit_integral(x: np.ndarray, y: np.ndarray, lo: float, hi: float) -> float:
-    """Integral over [lo, hi] of the polynomial (degree min(3, n-1)) fitted to y(x) near [lo, hi]."""
+    """Integral over [lo, hi] of the polynomial (degree min(3, n-1)) fitted to y(x) near [lo, hi];
+    of the straight lines between the points where that polynomial is not monotone there (a
+    rate–quality curve is)."""
     keep = _span(x, lo, hi)
     x, y = x[keep], y[keep]
     deg = min(3, len(x) - 1)
-    poly = np.polyint(np.polyfit(x, y, deg))
+    fit = np.polyfit(x, y, deg)
+    slope = np.polyval(np.polyder(fit), np.linspace(lo, hi, 129))
+    if deg > 1 and not (np.all(slope >= 0) or np.all(slope <= 0)):
+        return _linear_integral(x, y, lo, hi)
+    poly = np.polyint(fit)
     return float(np.polyval(poly, hi) - np.polyval(poly, lo))
+
+
+def _linear_integral(x: np.ndarray, y: np.ndarray, lo: float, hi: float) -> float:
+    """Integral over [lo, hi] of the piecewise-linear curve through the points (x sorted; the end
+    segments extended). A rate–quality curve is monotone; a cubic through points bunched at one
+    end of the range can swing far outside them between (kodim08's lowest grid points, three
+    within 0.23 dB, gave the cubic +657,899 % against the SIREN), and lines cannot."""
+    order = np.argsort(x)
+    x, y = x[order], y[order]
+    grid = np.unique(np.concatenate([[lo, hi], x[(x > lo) & (x < hi)]]))
+    at = np.interp(grid, x, y)
+    for end, (a, b) in ((0, (0, 1)), (-1, (-2, -1))):  # np.interp holds ends flat: extend the lines
+        if grid[end] < x[0] or grid[end] > x[-1]:
+            at[end] = y[a] + (y[b] - y[a]) * (grid[end] - x[a]) / (x[b] - x[a])
+    return float(np.sum((at[1:] + at[:-1]) * np.diff(grid)) / 2)
 
 
 def _curve(rate: Sequence[float], quality: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:

@@ -4,6 +4,8 @@ training step, or the SIREN presets' whole encodes.
     python -m benchmarks.encode_speed --before HEAD --out benchmarks/results/encode-speed.json
     python -m benchmarks.encode_speed --before 1ca0114 --presets low,medium,high --runs 2 \
         --out benchmarks/results/encode-speed-siren.json     # release 2.0's SIREN presets vs 1.2's
+    python -m benchmarks.encode_speed --before 6716842 --presets default --photo ../shared/kodak/kodim23.png \
+        --out benchmarks/results/encode-speed-default.json   # today's default preset vs release 1.2's
     python -m benchmarks.encode_speed --quantizers soft,soft-fast \
         --out benchmarks/results/encode-speed-soft-fast.json  # two quantizers of the latent family
 
@@ -17,8 +19,9 @@ change of load on a shared machine falls on both; the load average is recorded w
 Each run also records the whole encode's CPU seconds and the file's bytes and PSNR, so a faster
 step that trained a different function would show. One torch thread, as the benchmark's workers.
 A SIREN preset (``low``, ``medium``, ``high``) is timed whole: each revision encodes the photo with
-its own preset of that name (``inrcodec.encode_with_stats``) and the figure is the encode's
-process CPU seconds, beside the file's bytes and its decode's PSNR.
+its own preset of that name (``inrcodec.encode_with_stats``; ``default``: each revision's own default
+preset, whatever its name) and the figure is the encode's process CPU seconds, beside the file's
+bytes, its decode's PSNR and the decode's seconds (in the same process, after the encode).
 With ``--quantizers A,B`` the two arms are the working tree's latent presets trained with
 quantizer A ("before") and B ("after") instead of two revisions.
 """
@@ -67,13 +70,18 @@ _ENCODE = (
     "torch.set_num_threads(1)\n"
     "import inrcodec\n"
     "from inrcodec import image\n"
+    "from inrcodec import config\n"
     "arr = image.load(sys.argv[1])\n"
+    "preset = config.DEFAULT_PRESET if sys.argv[2] == 'default' else sys.argv[2]\n"
     "t = time.process_time()\n"
-    "data = inrcodec.encode_with_stats(arr, preset=sys.argv[2]).data\n"
+    "data = inrcodec.encode_with_stats(arr, preset=preset).data\n"
     "cpu = time.process_time() - t\n"
-    "err = np.mean((inrcodec.decode(data).astype(np.float64) - arr) ** 2)\n"
-    "out = {'cpu_s': cpu, 'bytes': len(data), 'bpp': len(data) * 8 / arr.shape[0] / arr.shape[1],\n"
-    "       'psnr': 10 * np.log10(255.0 ** 2 / err)}\n"
+    "t, w = time.process_time(), time.perf_counter()\n"
+    "decoded = inrcodec.decode(data)\n"
+    "dec = {'decode_cpu_s': time.process_time() - t, 'decode_s': time.perf_counter() - w}\n"
+    "err = np.mean((decoded.astype(np.float64) - arr) ** 2)\n"
+    "out = {'preset': preset, 'cpu_s': cpu, 'bytes': len(data), 'bpp': len(data) * 8 / arr.shape[0] / arr.shape[1],\n"
+    "       'psnr': 10 * np.log10(255.0 ** 2 / err), **dec}\n"
     "print(json.dumps(dict(out, module=inrcodec.__file__)))\n"
 )
 
@@ -81,7 +89,7 @@ _ENCODE = (
 def measure(root: Path, photo: Path, preset: str, steps: int, quantizer: str | None = None) -> dict:
     """One fit by the revision at ``root`` (with ``quantizer`` if given): its time a step, whole
     CPU seconds, bytes and PSNR (a SIREN preset: its whole encode's CPU seconds, bytes and PSNR)."""
-    siren = not preset.startswith("grid-")
+    siren = not preset.startswith("grid-")  # a SIREN preset or "default": the whole encode
     args = [str(photo), preset] + ([] if siren else [str(steps)]) + ([quantizer] if quantizer else [])
     _, _, out, _ = run_python(_ENCODE if siren else _FIT, args, root)
     row = json.loads(out)
@@ -163,13 +171,19 @@ def main() -> None:
                 "median_encode_cpu_s": cpu,
                 "runs": runs,
             }
+            if whole:
+                doc["presets"][preset]["median_decode_s"] = {
+                    w: statistics.median(r["decode_s"] for r in rs) for w, rs in runs.items()
+                }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(doc, indent=1) + "\n")
     for preset, res in doc["presets"].items():
         m = res["median_ms_per_step"]
         c = res["median_encode_cpu_s"]
         if m is None:
-            print(f"{preset}: the whole encode {c['before']:.1f} -> {c['after']:.1f} s of CPU ({res['speedup']:.2f}x)")
+            d = res["median_decode_s"]
+            print(f"{preset}: the whole encode {c['before']:.1f} -> {c['after']:.1f} s of CPU ({res['speedup']:.2f}x); "
+                  f"its decode {d['before']:.2f} -> {d['after']:.2f} s")  # fmt: skip
             continue
         print(f"{preset}: {m['before']:.2f} -> {m['after']:.2f} ms a step ({res['speedup']:.2f}x); "
               f"the {args.steps}-step encode {c['before']:.1f} -> {c['after']:.1f} s of CPU")  # fmt: skip

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks import markdown as md
-from benchmarks.bd_rate import NoOverlap, bd_psnr, bd_rate
+from benchmarks.bd_rate import NoOverlap, bd_psnr, bd_rate, overlap
 from benchmarks.codecs import Codec, row
 from benchmarks.runner import (
     REPO,
@@ -566,7 +566,36 @@ def report(out: Path = OUT, anchor: Path = ANCHOR, baseline: Path | None = None)
         lines += ["", f"Per-image median BD-rate against the SIREN: {np.median(per_image):+.1f} %."]
     if per_image_jpeg:
         lines += ["", f"Per-image median BD-rate against JPEG 4:2:0: {np.median(per_image_jpeg):+.1f} %."]
+    if _full_kodak(proto):
+        lines += ["", *_published_table(proto)]
     return "\n".join(lines) + "\n"
+
+
+def _full_kodak(doc: dict) -> bool:
+    return doc["provenance"].get("dataset", "").startswith("kodak") and len(doc["images"]) == 24
+
+
+def _published_table(proto: dict) -> list[str]:
+    """The mean curve against the published INR codecs' Kodak curves (../shared/published), each
+    over the PSNR range the two share."""
+    from benchmarks.plot import PUBLISHED_INR, load_published
+
+    published = load_published() or {}
+    mine = _points(proto)
+    rows = []
+    for name in (n for n in PUBLISHED_INR if n in published):
+        theirs = (published[name]["bpp"], published[name]["psnr_rgb"])
+        span = overlap(theirs[1], mine[1])
+        try:
+            cells = [f"{bd_rate(*theirs, *mine):+.1f} %", f"{bd_psnr(*theirs, *mine):+.2f} dB"]
+        except NoOverlap:
+            cells = ["—", "—"]
+        rows.append([name, *cells, "—" if span is None else f"{span[0]:.2f}–{span[1]:.2f}"])
+    if not rows:
+        return []
+    head = ["published curve (Kodak)", "BD-rate of the mean curve", "BD-PSNR", "shared PSNR dB"]
+    intro = "Against the published INR codecs (their sources: ../shared/published/kodak.json):"
+    return [intro, "", *md.table(head, rows)]
 
 
 def rd_plot(out: Path, anchor: Path) -> Path | None:
@@ -581,9 +610,9 @@ def rd_plot(out: Path, anchor: Path) -> Path | None:
     paths = [_siren(anchor), *(anchor / f"{name}.json" for name in ("jpeg420", "webp", "avif"))]
     docs = [_same_images(_load(path), proto["images"]) for path in paths if path.exists()]
     docs = [{**d, "label": "inrcodec 1.2 (SIREN)"} if d["name"] == "inrcodec" else d for d in docs]
-    context = "checkerboard context" if proto["rows"][0].get("context_bytes") else "one Laplace per level"
+    context = "context model" if proto["rows"][0].get("context_bytes") else "one Laplace per level"
     proto = {**proto, "label": f"latent grids + sine synthesis ({context})"}
-    kodak = proto["provenance"].get("dataset", "").startswith("kodak") and len(proto["images"]) == 24
+    kodak = _full_kodak(proto)
     title = f"{out.name}: the latent-grid family against release 1.2 ({len(proto['images'])} images)"
     return plot([*docs, proto], load_published() if kodak else None, out / "rd.png", title)
 

@@ -21,6 +21,15 @@ import matplotlib.pyplot as plt  # noqa: E402
 from benchmarks.runner import REPO, RESULTS  # noqa: E402
 
 PUBLISHED = REPO.parent / "shared" / "published" / "kodak.json"
+# The published INR codecs every Kodak report reads its curves against (BD-rate and BD-PSNR).
+PUBLISHED_INR = (
+    "COIN",
+    "COIN++",
+    "Struempler et al. 2022 (basic, 8-bit)",
+    "Struempler et al. 2022 (meta-learned, 7-bit)",
+    "C3",
+    "Cool-chic 5.0",
+)
 # Colour per family, so a measured codec and its published counterpart match.
 COLOURS = {
     "jpeg420": "tab:blue",

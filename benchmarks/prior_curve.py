@@ -85,19 +85,19 @@ def _arch(width: int):
 
 
 def _preset(width: int):
-    """Release 1.2's preset of this width: the fit the committed curves were measured with."""
-    from inrcodec.config import PRESETS_1_2 as PRESETS
+    """Release 1.2's ladder point of this width: the fit the committed curves were measured with."""
+    from inrcodec.config import LADDER_1_2_POINTS
 
-    for name in ("low", "medium", "high"):
-        if PRESETS[name].arch.hidden == width:
-            return PRESETS[name]
-    raise SystemExit(f"width {width} is no ladder preset's (40, 80, 144)")
+    if width not in LADDER_1_2_POINTS:
+        raise SystemExit(f"width {width} is no ladder width ({', '.join(map(str, sorted(LADDER_1_2_POINTS)))})")
+    return LADDER_1_2_POINTS[width]
 
 
 def _preset_name(width: int) -> str:
+    """The release 1.2 preset of this width, else the ladder point's label (h56, h112)."""
     from inrcodec.config import PRESETS_1_2 as PRESETS
 
-    return next(n for n in ("low", "medium", "high") if PRESETS[n].arch.hidden == width)
+    return next((n for n in ("low", "medium", "high") if PRESETS[n].arch.hidden == width), f"h{width}")
 
 
 def measure(
@@ -237,7 +237,7 @@ def _write(path: Path, text: str) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--width", type=int, default=80, help="ladder width: 40, 80 or 144")
+    ap.add_argument("--width", type=int, default=80, help="ladder width: 40, 56, 80, 112 or 144")
     ap.add_argument("--prior", type=int, help="shipped prior ID (default: the newest for the width)")
     ap.add_argument("--run", type=Path, help="use this training run's latest checkpoint instead of a shipped prior")
     ap.add_argument("--random-only", action="store_true", help="measure the random init only")

@@ -18,7 +18,7 @@ import numpy as np
 from benchmarks import ablations
 from benchmarks import markdown as md
 from benchmarks.bd_rate import bd_psnr, bd_rate, overlap
-from benchmarks.plot import is_full_kodak, load_published, load_results, plot, points
+from benchmarks.plot import PUBLISHED_INR, is_full_kodak, load_published, load_results, plot, points
 from benchmarks.runner import REPO, RESULTS, repo_path
 
 DOC = REPO / "docs" / "benchmark.md"
@@ -38,7 +38,6 @@ TORCH_KERNELS = "2.0.0-torch-kernels"
 # The native step's ladder with every layer Brotli-packed, before the presets took entropy coder
 # "auto": "what range coding bought".
 BROTLI = "2.0.0-native-brotli"
-PUBLISHED_INR = ("COIN", "COIN++", "Struempler et al. 2022 (basic, 8-bit)", "C3", "Cool-chic 5.0")
 
 
 def _link(path: Path, doc: Path) -> str:

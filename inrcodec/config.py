@@ -110,13 +110,22 @@ _FAST = EncodeConfig(
     prune=PruneConfig(density=1.0),
     coder=CoderConfig(qat_steps=50),
 )
-# Release 1.2's presets, kept so that what was measured with them (the prior's probes, the
-# sampler's baseline, benchmarks/results/archive/1.2.0) can be rerun.
+# Release 1.2's ladder points by width (benchmarks/codecs.py LADDER_1_2), kept so that what was
+# measured with them (the priors' probes and learning curves, benchmarks/results/archive/1.2.0)
+# can be rerun.
+LADDER_1_2_POINTS: dict[int, EncodeConfig] = {
+    144: _ladder_point(144, 1.0, 2000, lr=1e-3),
+    112: _ladder_point(112, 1.0, 2000, lr=1e-3),
+    80: _ladder_point(80, 1.0, 2000),
+    56: _ladder_point(56, 1.0, 1500),
+    40: _ladder_point(40, 1.0, 1500),
+}
+# Release 1.2's presets (three of those points), kept for the same reason and the sampler's baseline.
 PRESETS_1_2: dict[str, EncodeConfig] = {
     "fast": _FAST,
-    "low": _ladder_point(40, 1.0, 1500),
-    "medium": _ladder_point(80, 1.0, 2000),
-    "high": _ladder_point(144, 1.0, 2000, lr=1e-3),
+    "low": LADDER_1_2_POINTS[40],
+    "medium": LADDER_1_2_POINTS[80],
+    "high": LADDER_1_2_POINTS[144],
 }
 # Release 2.0's fit (issue 16, item 3): the fused step (encoder/fused.py) with the importance
 # sampler (encoder/sampling.py) and the native kernels where they run (encoder/native.py) is

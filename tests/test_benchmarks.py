@@ -54,6 +54,18 @@ def test_bd_rate_swapping_the_curves_inverts_the_ratio():
     assert (1 + ab / 100) * (1 + ba / 100) == pytest.approx(1.0, abs=1e-12)
 
 
+def test_bd_rate_of_points_bunched_at_one_end_stays_between_the_lines():
+    """kodim08's lowest grid points (three within 0.23 dB, then a gap of 4 dB) against release
+    1.2's SIREN: the cubic swung to +657,899 %; the rate ratio at every shared PSNR, read off the
+    straight lines, lies between -60 % and -25 %, so the BD-rate must too."""
+    siren = ([0.0674, 0.1200, 0.2240, 0.4036, 0.6713], [18.19, 19.26, 20.50, 21.96, 23.30])
+    grid = ([0.0892, 0.1057, 0.1166, 0.3464, 0.5370, 0.6535], [19.56, 19.74, 19.78, 23.71, 25.64, 26.44])
+    rate = bd.bd_rate(*siren, *grid)
+    assert -60.0 < rate < -25.0
+    # A monotone cubic is kept: the well-spread curves above still give VCEG-M33's figure.
+    assert bd.bd_rate(RATES, PSNRS, [0.9 * r for r in RATES], PSNRS) == pytest.approx(-10.0, abs=1e-9)
+
+
 def test_bd_rate_needs_overlap_and_two_points():
     with pytest.raises(bd.NoOverlap):
         bd.bd_rate([0.1, 0.2], [20.0, 22.0], [0.5, 1.0], [30.0, 32.0])
@@ -291,7 +303,8 @@ def test_rate_control_ladder_is_the_benchmark_ladder():
 
 def test_release_1_2_ladder_and_presets_are_the_archived_runs():
     """LADDER_1_2 makes exactly the encode configs of the archived 1.2 Kodak run (so its rows keep
-    their fingerprints), PRESETS_1_2 are its points, and 2.0's ladder differs only in the fit and the entropy coder."""
+    their fingerprints), LADDER_1_2_POINTS and PRESETS_1_2 are its points, and 2.0's ladder differs
+    only in the fit and the entropy coder."""
     from benchmarks.codecs import LADDER, LADDER_1_2
     from inrcodec import config
 
@@ -299,9 +312,11 @@ def test_release_1_2_ladder_and_presets_are_the_archived_runs():
     configs = archived["provenance"]["config"]["encode_configs"]
     as_json = lambda cfg: json.loads(json.dumps(config.record(cfg)))  # noqa: E731 - tuples become lists
     assert {f"h{t.hidden}": as_json(LADDER_1_2.encode_config(t)) for t in LADDER_1_2.trajectories} == configs
+    for hidden, point in config.LADDER_1_2_POINTS.items():  # the priors' curves fit these
+        assert as_json(replace(point, prune=replace(point.prune, rate=0.2))) == configs[f"h{hidden}"]
     for name in ("low", "medium", "high"):
         old = config.PRESETS_1_2[name]
-        assert as_json(replace(old, prune=replace(old.prune, rate=0.2))) == configs[f"h{old.arch.hidden}"]
+        assert old is config.LADDER_1_2_POINTS[old.arch.hidden]
         new = config.PRESETS[name]
         assert replace(new, fit=old.fit, coder=old.coder) == old and new.fit.fused and new.fit.sampler == "importance"
         assert new.coder == replace(old.coder, entropy_coder="auto")

@@ -268,3 +268,14 @@ def test_learning_curve_table():
     assert "| meta − random | +2.00 (2/2) | +0.25 (1/2) |" in text
     assert "| meta | 0.0100; 0.0000 | 0.0100; 0.0000 | 0.0100 |" in text
     assert "python -m benchmarks.prior_curve" in text
+
+
+def test_probes_fit_with_release_1_2s_point_of_the_width():
+    """Every ladder width's probe fits as its release 1.2 ladder point does (112 and 144 at 10^-3,
+    56 and 40 over 1500 steps); a width off the ladder falls back to `medium`'s fit."""
+    from inrcodec.config import PRESETS_1_2
+
+    assert meta.probe_fit_config(112)[0].lr == 1e-3 and meta.probe_fit_config(112)[1] == 2000
+    assert meta.probe_fit_config(56)[1] == 1500 and meta.probe_fit_config(56)[0].lr == 2e-3
+    assert meta.probe_fit_config(80) == (PRESETS_1_2["medium"].fit, 2000)
+    assert meta.probe_fit_config(16) == (PRESETS_1_2["medium"].fit, 2000)

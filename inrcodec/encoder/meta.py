@@ -32,7 +32,7 @@ import torch
 
 from inrcodec import image
 from inrcodec.architecture import Architecture
-from inrcodec.config import PRESETS_1_2, FitConfig
+from inrcodec.config import LADDER_1_2_POINTS, PRESETS_1_2, FitConfig
 from inrcodec.encoder.fit import Target, cosine_lr, evaluate, mse_to_psnr
 from inrcodec.encoder.mask import Mask
 from inrcodec.experiments import checkpoint
@@ -242,13 +242,9 @@ def outer_loss(
 
 
 def probe_fit_config(hidden: int) -> tuple[FitConfig, int]:
-    """The fit (and its schedule's length) of release 1.2's ladder preset of this width, else the
+    """The fit (and its schedule's length) of release 1.2's ladder point of this width, else its
     default's: the fit prior 1's probes were logged with (PRESETS_1_2), so a rerun logs the same."""
-    for name in ("low", "medium", "high"):
-        p = PRESETS_1_2[name]
-        if p.arch.hidden == hidden:
-            return p.fit, p.fit.steps
-    p = PRESETS_1_2["medium"]
+    p = LADDER_1_2_POINTS.get(hidden, PRESETS_1_2["medium"])
     return p.fit, p.fit.steps
 
 
