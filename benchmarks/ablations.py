@@ -899,6 +899,7 @@ class Quantization(Ablation):
         for lam in self.setup.lambdas:
             out[f"rd{lam:g}"] = {"entropy_coder": "auto", "rd_lambda": lam, "rd_rounding": False}
             out[f"rd{lam:g}+round"] = {"entropy_coder": "auto", "rd_lambda": lam, "rd_rounding": True}
+            out[f"rd{lam:g}+round-both"] = {**out[f"rd{lam:g}+round"], "rd_round_moves": "both"}
         return out
 
     def jobs(self) -> list[Job]:
@@ -922,15 +923,19 @@ class Quantization(Ablation):
             c = by.get(key)
             if c is not None:
                 lines.append(md.row((key, f"{c['bpp']:.4f}", f"{c['psnr']:.2f}", *_versus(c, base))))
-        rd = [by[k] for k in self._settings() if k.startswith("rd") and not k.endswith("round") and k in by]
+        rd = [by[k] for k in self._settings() if k.startswith("rd") and "round" not in k and k in by]
         rounded = [by[k] for k in self._settings() if k.endswith("+round") and k in by]
+        both = [by[k] for k in self._settings() if k.endswith("+round-both") and k in by]
+        few = "too few points"
         note = (
             "One dense fit per image, coded by each rule: `brotli` is release 1.2's (per-layer depths within a"
             " 0.25 dB budget, Brotli), `range`/`auto` brotli's depths, so the same symbols, range coded (every"
             " layer) or whichever section is smaller per layer, `rdλ` depths by MSE + λ bpp with `auto` coding,"
-            " `+round` with the rounding pass."
-            f" Rounding against none over the λ points: {_bd(rd, rounded) if len(rd) > 1 else 'too few points'}."
-            " Means over the images."
+            " `+round` with the rounding pass (moves towards zero), `+round-both` with the pass moving each"
+            " weight by whichever of -1 and +1 is predicted better."
+            f" Rounding against none over the λ points: {_bd(rd, rounded) if len(rd) > 1 else few}."
+            + (f" Rounding both ways against none: {_bd(rd, both) if len(rd) > 1 else few}." if both else "")
+            + " Means over the images."
         )
         return _with_note(lines, note)
 

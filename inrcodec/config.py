@@ -58,6 +58,7 @@ class CoderConfig:
     max_loss_db: float = 0.25  # total PSNR loss (dB) that per-layer bit allocation may spend on quantization
     rd_lambda: float = 0.0  # > 0: depths (and rounding) minimise MSE + rd_lambda * bpp instead of the dB budget
     rd_rounding: bool = False  # with rd_lambda: the greedy rounding pass (coding.rd_round); off: it did not pay
+    rd_round_moves: str = "toward-zero"  # the pass's moves: toward-zero | both (each weight's better of -1, +1)
     bias_bits: int = 12  # bit depth of biases (few, so cheap)
     sinr_k: int = 32  # SINR: length of a weight vector
     sinr_m: int = 256  # SINR: dictionary atoms
@@ -66,6 +67,10 @@ class CoderConfig:
     qat_steps: int = 200  # fine-tuning steps with the quantizer in the loop (0: off)
     brotli_quality: int = 11  # Brotli quality of every section
     entropy_coder: str = "brotli"  # brotli | range (v4) | auto (per layer, the smaller section)
+
+    def __post_init__(self) -> None:
+        if self.rd_round_moves not in ("toward-zero", "both"):
+            raise ValueError(f"rd_round_moves {self.rd_round_moves!r}: toward-zero or both")
 
 
 @dataclass(frozen=True)
@@ -323,6 +328,7 @@ ADDED_IN_2_0: dict[tuple[str, ...], object] = {
     ("coder", "entropy_coder"): "brotli",
     ("coder", "rd_lambda"): 0.0,
     ("coder", "rd_rounding"): False,
+    ("coder", "rd_round_moves"): "toward-zero",
     ("widths",): (),
 }
 

@@ -249,12 +249,30 @@ def test_rate_distortion_depths_and_rounding(crop):
     cfg = tiny_config(steps=200, density=1.0, hidden=16, layers=2, qat_steps=20, bits=(4, 5, 6, 7, 8))
     h, w, _c = crop.shape  # 48x32: fewer pixels than eval_pixels, so the measured cost is the file's
     costs = {}
-    for rounding in (False, True):
-        c = replace(cfg, coder=replace(cfg.coder, rd_lambda=60.0, rd_rounding=rounding))
-        enc = pipeline.encode_array(crop, c, "cpu")
-        costs[rounding] = rd_cost(enc.stats["psnr"], enc.stats["bytes"], 60.0, h * w)
+    for rounding, moves in ((False, "toward-zero"), (True, "toward-zero"), (True, "both")):
+        coder = replace(cfg.coder, rd_lambda=60.0, rd_rounding=rounding, rd_round_moves=moves)
+        enc = pipeline.encode_array(crop, replace(cfg, coder=coder), "cpu")
+        costs[rounding, moves] = rd_cost(enc.stats["psnr"], enc.stats["bytes"], 60.0, h * w)
         assert min(enc.stats["bits"]) < 8  # the cost took bits away somewhere
-    assert costs[True] <= costs[False] + 1e-9
+    assert costs[True, "toward-zero"] <= costs[False, "toward-zero"] + 1e-9
+    assert costs[True, "both"] <= costs[False, "toward-zero"] + 1e-9
+    with pytest.raises(ValueError, match="rd_round_moves"):
+        replace(cfg.coder, rd_round_moves="nearest")
+
+
+def test_rounding_moves_go_both_ways_only_when_asked():
+    """Towards zero, a zero never moves and a weight moves only towards zero; with both, a weight
+    whose gradient asks for +1 gets +1 (a zero included), and each move is the cheaper of the two."""
+    from inrcodec.encoder.coding import round_moves
+
+    q = np.array([0, 0, 2, -3, 1, 1])
+    grad = np.array([-5.0, 5.0, -5.0, 0.0, 0.0, 0.0])  # the loss falls as weight 0 grows and weight 1 shrinks
+    pred, step = round_moves(q, grad, 0.1, 0.01, both=False)
+    assert np.isinf(pred[:2]).all() and list(step[2:]) == [-1, 1, -1, -1]
+    assert pred[2] > 0  # towards zero against its gradient: the loss rises
+    pred, step = round_moves(q, grad, 0.1, 0.01, both=True)
+    assert list(step[:3]) == [1, -1, 1] and (pred[:3] < 0).all()
+    assert np.isfinite(pred).all()
 
 
 @pytest.mark.slow

@@ -198,9 +198,32 @@ def finish(
     return rd_round(session, net, coded) if cfg.coder.rd_lambda > 0 and cfg.coder.rd_rounding else coded
 
 
+def round_moves(
+    q: np.ndarray, grad: np.ndarray, step: float, lam_per_bit: float, both: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each integer weight's best one-step move (-1 or +1; towards zero only unless ``both``) and
+    its predicted change of D + lambda R: D to first order from the MSE's gradient, R from the
+    layer's symbol frequencies (a symbol not yet in the layer at 16 bits). A weight with no move
+    (a zero, towards zero) is predicted +inf."""
+    sym, counts = np.unique(q, return_counts=True)
+    bits = dict(zip(sym.tolist(), (-np.log2(counts / q.size)).tolist()))
+    now = np.array([bits[int(a)] for a in q])
+
+    def predicted(d: np.ndarray) -> np.ndarray:
+        new_bits = np.array([bits.get(int(a), 16.0) for a in (q + d)])
+        return grad * d * step + lam_per_bit * (new_bits - now)
+
+    if both:
+        down, up = predicted(-np.ones_like(q)), predicted(np.ones_like(q))
+        return np.minimum(up, down), np.where(up < down, 1, -1)
+    toward = -np.sign(q)
+    return np.where(q != 0, predicted(toward), np.inf), toward
+
+
 def rd_round(session: Session, net: Siren, coded: Coded) -> Coded:
-    """A greedy rounding pass on a written file: move scalar-coded weights one step towards zero
-    where that lowers D + lambda R (``rd_lambda``), measured on real bytes.
+    """A greedy rounding pass on a written file: move scalar-coded weights one step (towards zero,
+    or with ``rd_round_moves="both"`` whichever of -1 and +1 is predicted better) where that lowers
+    D + lambda R (``rd_lambda``), measured on real bytes.
 
     Each move's change of D is predicted from the gradient of the MSE at the decoder's weights,
     its change of R from the layer's symbol frequencies; the moves predicted to help are ranked,
@@ -208,6 +231,7 @@ def rd_round(session: Session, net: Siren, coded: Coded) -> Coded:
     """
     cfg, target = session.cfg, session.target
     lam = cfg.coder.rd_lambda
+    both = cfg.coder.rd_round_moves == "both"
     h, w, _c = session.arr.shape
     stream = container.read(coded.data)
     keeps = container.split_masks(stream.masks, stream.header)
@@ -218,27 +242,19 @@ def rd_round(session: Session, net: Siren, coded: Coded) -> Coded:
     colours = target.colours if idx is None else target.colours[idx]
     loss = torch.mean((net(coords, weights, coded.biases) - colours) ** 2) * 127.5**2  # 8-bit MSE
     grads = torch.autograd.grad(loss, weights)
-    moves = []  # (predicted change of cost, layer, position in the layer's values)
+    moves = []  # (predicted change of cost, layer, position in the layer's values, the move: -1 or +1)
     for i, (lc, keep, g) in enumerate(zip(stream.layers, keeps, grads)):
         if lc.coder != container.CODER_SCALAR or not lc.values_q.size:
             continue
-        q = lc.values_q
-        sym, counts = np.unique(q, return_counts=True)
-        bits = dict(zip(sym.tolist(), (-np.log2(counts / q.size)).tolist()))
-        toward = -np.sign(q)
-        d_w = toward * lc.step
-        d_loss = g.detach().cpu().numpy()[keep] * d_w
-        new_bits = np.array([bits.get(int(a), 16.0) for a in (q + toward)])
-        d_rate = (new_bits - np.array([bits[int(a)] for a in q])) / (h * w)
-        pred = d_loss + lam * d_rate
-        for j in np.nonzero((q != 0) & (pred < 0))[0]:
-            moves.append((float(pred[j]), i, int(j)))
+        pred, step = round_moves(lc.values_q, g.detach().cpu().numpy()[keep], lc.step, lam / (h * w), both)
+        for j in np.nonzero(pred < 0)[0]:
+            moves.append((float(pred[j]), i, int(j), int(step[j])))
     moves.sort()
 
     def measured(chosen) -> tuple[float, Coded]:
         layers = [replace(lc, values_q=lc.values_q.copy()) for lc in stream.layers]
-        for _p, i, j in chosen:
-            layers[i].values_q[j] -= np.sign(layers[i].values_q[j])
+        for _p, i, j, d in chosen:
+            layers[i].values_q[j] += d
         data = container.write(stream.header, stream.masks, layers, cfg.coder.brotli_quality)
         ws, bs = (_tensors(a, session.device) for a in layer_arrays(container.read(data)))
         p = evaluate(net, target, ws, bs, pixels=cfg.eval_pixels)
