@@ -199,6 +199,7 @@ class PriorConfig(Recorded):
     prior: str = "1"  # the shipped prior's ID (named: --prior auto picks only priors marked as paying)
     steps: tuple[int, ...] = (500, 2000)  # fit steps compared (the preset's own last: equal steps)
     l1s: tuple[float, ...] = (0.0, 1e-4, 1e-3)  # residual L1 weights tried at the preset's steps
+    absolute: bool = True  # also: fitted from the prior at the preset's steps, coded absolutely (no residual)
 
 
 @dataclass(frozen=True)
@@ -962,30 +963,38 @@ class Prior(Ablation):
         cfg = PRESETS_1_2[self.setup.preset]  # the committed tables were measured on release 1.2's presets
         return replace(cfg, prior=prior, fit=replace(cfg.fit, steps=steps, l1=l1))
 
-    def _variants(self) -> dict[str, tuple[int, str, float]]:
-        """setting -> (steps, prior, l1)."""
+    def _variants(self) -> dict[str, tuple[int, str, float, bool]]:
+        """setting -> (steps, prior, l1, absolute: fitted from the prior, its weights coded as they are)."""
         out = {}
         for n in self.setup.steps:
-            out[f"random-{n}"] = (n, "none", 0.0)
-            out[f"prior-{n}"] = (n, self.setup.prior, 0.0)
+            out[f"random-{n}"] = (n, "none", 0.0, False)
+            out[f"prior-{n}"] = (n, self.setup.prior, 0.0, False)
+        last = self.setup.steps[-1]
+        if self.setup.absolute:
+            out[f"prior-{last}-absolute"] = (last, self.setup.prior, 0.0, True)
         for l1 in self.setup.l1s:
             if l1 > 0:
-                out[f"prior-{self.setup.steps[-1]}-l1={l1:g}"] = (self.setup.steps[-1], self.setup.prior, l1)
+                out[f"prior-{last}-l1={l1:g}"] = (last, self.setup.prior, l1, False)
         return out
 
     def job_config(self, job: Job) -> dict:
-        return {"encode_config": record(self._config(*job.params)), "device": self.device}
+        absolute = {"absolute": True} if job.params[3] else {}  # the other jobs keep their fingerprints
+        return {"encode_config": record(self._config(*job.params[:3])), "device": self.device, **absolute}
 
     def jobs(self) -> list[Job]:
         return [Job(k, (k,), v, v[0] / 25) for k, v in self._variants().items()]
 
     def run(self, arr: np.ndarray, job: Job) -> list[dict]:
         from inrcodec.encoder.fit import evaluate
+        from inrcodec.encoder.session import Session
 
-        session, net, snap, fit_s = _fitted(arr, self._config(*job.params), self.device)
+        cfg = self._config(*job.params[:3])
+        session, net, snap, fit_s = _fitted(arr, cfg, self.device)
         if (session.anchor is None) != (job.params[1] == "none"):
             raise RuntimeError(f"{job.settings[0]}: the prior was not used as asked")  # never a silent random init
-        r = _coded_row(job.settings[0], arr, session, net, snap, fit_s, self.device)
+        coding = Session.create(arr, replace(cfg, prior="none"), self.device) if job.params[3] else session
+        r = _coded_row(job.settings[0], arr, coding, net, snap, fit_s, self.device)
+        r["residuals"] = coding.anchor is not None  # what the file codes: residuals from the prior, or weights
         net.load(snap.weights, snap.biases)
         r["fit_psnr"] = evaluate(net, session.target)  # before quantization
         if session.anchor is not None:
@@ -999,21 +1008,22 @@ class Prior(Ablation):
         rows_by = {}
         for r in doc["rows"]:
             rows_by.setdefault(r["setting"], []).append(r)
-        lines = md.table(("setting", "fit PSNR (dB)", "bpp", "PSNR (dB)", "Δ PSNR vs random (dB)", "Δ bpp vs random"))
-        for key, (steps, _prior, _l1) in self._variants().items():
+        head = ("setting", "fit PSNR (dB)", "bpp", "PSNR (dB)", "Δ PSNR vs random (dB)", "Δ bpp vs random", "encode s")
+        lines = md.table(head)
+        for key, (steps, *_rest) in self._variants().items():
             c = by.get(key)
             if c is None:
                 continue
             fit = float(np.mean([r["fit_psnr"] for r in rows_by[key]]))
-            lines.append(
-                md.row(
-                    (key, f"{fit:.2f}", f"{c['bpp']:.4f}", f"{c['psnr']:.2f}", *_versus(c, by.get(f"random-{steps}")))
-                )
-            )
+            secs = float(np.mean([r["encode_s"] for r in rows_by[key]]))
+            cells = (f"{fit:.2f}", f"{c['bpp']:.4f}", f"{c['psnr']:.2f}", *_versus(c, by.get(f"random-{steps}")))
+            lines.append(md.row((key, *cells, f"{secs:.1f}")))
         return _with_note(
             lines,
-            "The preset's dense network, fit and coder; only the init, steps and L1 weight change."
-            " Means over the images.",
+            "The preset's dense network, fit and coder; only the init, steps and L1 weight change (`-absolute`:"
+            " fitted from the prior like `prior-N`, its weights coded as they are, in a file that names no"
+            " prior, so the init and the residual coding are separated). Encode s: the fit and the coding, one"
+            " thread (the prior costs nothing at encode time, so equal steps are equal time). Means over the images.",
         )
 
 

@@ -140,7 +140,7 @@ PRESETS_1_2: dict[str, EncodeConfig] = {
 FIT_2_0 = {"fused": True, "sampler": "importance", "kernel": "auto"}
 STEPS_2_0 = 1.4
 # Each layer's symbols range-coded under its Laplace or Brotli-packed, whichever section is smaller
-# (format v4; the `quantization` ablation: -1.2 % bytes at the same weights on photo001-004).
+# (format v4; the `quantization` ablation: -1.0 % bytes at the same weights on photo001-004).
 CODER_2_0 = {"entropy_coder": "auto"}
 
 # Release 2.0's ladder (benchmarks/codecs.py LADDER; a test pins the two equal), widest first: the

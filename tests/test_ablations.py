@@ -255,7 +255,19 @@ def test_quick_quantization_ablation_codes_the_same_symbols(tmp_path):
     assert rows["range"]["psnr"] == rows["auto"]["psnr"] == rows["brotli"]["psnr"]
     assert set(rows["range"]["entropy_coders"]) == {"range"} and set(rows["brotli"]["entropy_coders"]) == {"brotli"}
     assert rows["auto"]["bytes"] <= rows["brotli"]["bytes"] + 2  # + version 4's prior field when any layer is ranged
-    assert "| rd500+round |" in table
+    assert "| rd500+round |" in table and "| rd500+round-both |" in table
+
+
+@pytest.mark.slow
+def test_quick_prior_ablation_separates_the_init_from_the_residuals(tmp_path):
+    """prior-N codes residuals from the prior; prior-N-absolute is the same fit coded as weights, in a
+    file that names no prior (so it decodes without one); the random init codes weights."""
+    doc, table = _quick(tmp_path, "prior")
+    rows = {r["setting"]: r for r in doc["rows"]}
+    assert doc["complete"] and set(rows) == {"random-30", "prior-30", "prior-30-absolute"}
+    assert [rows[k]["residuals"] for k in ("random-30", "prior-30", "prior-30-absolute")] == [False, True, False]
+    assert rows["prior-30"]["fit_psnr"] == rows["prior-30-absolute"]["fit_psnr"]  # the same fit
+    assert "| prior-30-absolute |" in table and "encode s" in table
 
 
 def test_the_prior_ablation_names_a_shipped_prior_of_its_preset():
@@ -265,7 +277,7 @@ def test_the_prior_ablation_names_a_shipped_prior_of_its_preset():
     from inrcodec.config import prior_id
 
     abl = ablations.Prior()
-    for key, (steps, prior, _l1) in abl._variants().items():
+    for key, (steps, prior, _l1, _absolute) in abl._variants().items():
         cfg = abl._config(steps, prior)
         got = prior_id(dc_replace(cfg, arch=dc_replace(cfg.arch, out_features=3)))
         assert got == (0 if key.startswith("random") else 1), key
