@@ -865,8 +865,9 @@ def _coded_row(
     t = time.perf_counter()
     decoded = inrcodec.decode(coded.data, device=device)
     r = row(setting, arr, coded.data, decoded, encode_s, time.perf_counter() - t)
-    layers = container.read(coded.data).layers
-    r.update(bits=bits, entropy_coders=[entropy.CODERS[lc.entropy_coder] for lc in layers])
+    stream = container.read(coded.data)
+    coders = [entropy.CODERS[lc.entropy_coder] for lc in stream.layers]
+    r.update(bits=bits, entropy_coders=coders, prior=stream.header.prior)  # prior: the ID the file names
     return r
 
 

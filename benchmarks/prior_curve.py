@@ -100,6 +100,11 @@ def _preset_name(width: int) -> str:
     return next((n for n in ("low", "medium", "high") if PRESETS[n].arch.hidden == width), f"h{width}")
 
 
+def _fitted_as(name: str) -> str:
+    """How the table names the fit: a release 1.2 preset, or its ladder point of that width."""
+    return f"release 1.2's ladder point `{name}`" if name.startswith("h") else f"preset `{name}`"
+
+
 def measure(
     arr,
     weights,
@@ -144,7 +149,7 @@ def table(doc: dict) -> str:
     images = sorted({r["image"] for r in rows})
 
     lines = [
-        f"Width {doc['config']['width']} (preset `{doc['config']['preset']}`, {doc['config']['schedule']}-step "
+        f"Width {doc['config']['width']} ({_fitted_as(doc['config']['preset'])}, {doc['config']['schedule']}-step "
         f"cosine schedule), {len(images)} held-out photos ({images[0]}-{images[-1]}); mean PSNR (dB) of the "
         "full image after N fit steps.",
         "",

@@ -62,8 +62,20 @@ def test_bd_rate_of_points_bunched_at_one_end_stays_between_the_lines():
     grid = ([0.0892, 0.1057, 0.1166, 0.3464, 0.5370, 0.6535], [19.56, 19.74, 19.78, 23.71, 25.64, 26.44])
     rate = bd.bd_rate(*siren, *grid)
     assert -60.0 < rate < -25.0
+    lq, qg = np.log(grid[0]), np.asarray(grid[1])
+    assert bd._bends(qg, lq, 19.56, 23.30)  # the cubic that swung
+    assert not bd._bends(np.asarray(PSNRS), np.log(RATES), 25.1, 37.9)  # a well-spread curve keeps it
     # A monotone cubic is kept: the well-spread curves above still give VCEG-M33's figure.
     assert bd.bd_rate(RATES, PSNRS, [0.9 * r for r in RATES], PSNRS) == pytest.approx(-10.0, abs=1e-9)
+
+
+def test_straight_lines_integrate_exactly_beyond_the_points_and_merge_duplicates():
+    x, y = np.array([2.0, 0.0, 1.0]), np.array([4.0, 0.0, 1.0])  # unsorted
+    assert bd._linear_integral(x, y, 0.5, 1.5) == pytest.approx(1.25)
+    assert bd._linear_integral(x, y, 3.0, 4.0) == pytest.approx(8.5)  # past the last point: its segment
+    assert bd._linear_integral(x, y, -2.0, -1.0) == pytest.approx(-1.5)  # before the first: its segment
+    dup = bd._linear_integral(np.array([0.0, 1.0, 1.0, 2.0]), np.array([0.0, 1.0, 3.0, 4.0]), 0.0, 2.0)
+    assert dup == pytest.approx(4.0)  # (1, 1) and (1, 3) are one point at (1, 2)
 
 
 def test_bd_rate_needs_overlap_and_two_points():
