@@ -102,7 +102,7 @@ def _preset_name(width: int) -> str:
 
 def _fitted_as(name: str) -> str:
     """How the table names the fit: a release 1.2 preset, or its ladder point of that width."""
-    return f"release 1.2's ladder point `{name}`" if name.startswith("h") else f"preset `{name}`"
+    return f"release 1.2's ladder point `{name}`" if name[1:].isdigit() else f"preset `{name}`"
 
 
 def measure(
