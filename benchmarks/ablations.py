@@ -995,7 +995,6 @@ class Prior(Ablation):
             raise RuntimeError(f"{job.settings[0]}: the prior was not used as asked")  # never a silent random init
         coding = Session.create(arr, replace(cfg, prior="none"), self.device) if job.params[3] else session
         r = _coded_row(job.settings[0], arr, coding, net, snap, fit_s, self.device)
-        r["residuals"] = coding.anchor is not None  # what the file codes: residuals from the prior, or weights
         net.load(snap.weights, snap.biases)
         r["fit_psnr"] = evaluate(net, session.target)  # before quantization
         if session.anchor is not None:
