@@ -89,13 +89,13 @@ _ENCODE = (
 def measure(root: Path, photo: Path, preset: str, steps: int, quantizer: str | None = None) -> dict:
     """One fit by the revision at ``root`` (with ``quantizer`` if given): its time a step, whole
     CPU seconds, bytes and PSNR (a SIREN preset: its whole encode's CPU seconds, bytes and PSNR)."""
-    siren = not preset.startswith("grid-")  # a SIREN preset or "default": the whole encode
-    args = [str(photo), preset] + ([] if siren else [str(steps)]) + ([quantizer] if quantizer else [])
-    _, _, out, _ = run_python(_ENCODE if siren else _FIT, args, root)
+    whole = not preset.startswith("grid-")  # a SIREN preset or "default": the whole encode is timed
+    args = [str(photo), preset] + ([] if whole else [str(steps)]) + ([quantizer] if quantizer else [])
+    _, _, out, _ = run_python(_ENCODE if whole else _FIT, args, root)
     row = json.loads(out)
     if not Path(row.pop("module")).is_relative_to(root):
         raise SystemExit(f"{root}: the run imported another inrcodec")
-    if siren:
+    if whole:
         row["ms_per_step"] = None  # the whole encode is the figure
     else:
         (s0, t0), (s1, t1) = row["marks"][0], row["marks"][-1]
