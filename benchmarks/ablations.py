@@ -188,6 +188,7 @@ class QuantizationConfig(Recorded):
         500.0,
         1000.0,
     )  # rd_lambda values (MSE + lambda bpp; ~500: the ladder's slope at h80)
+    adaround_steps: int = 500  # AdaRound's steps in the rows that use it (0: no AdaRound rows)
 
 
 @dataclass(frozen=True)
@@ -875,10 +876,10 @@ class Quantization(Ablation):
     name, label = "quantization", "Quantization and entropy coding rules on the same fit"
     question = (
         "Given one fitted network, what do the range coder (against Brotli, on the same symbols), depths chosen by"
-        " MSE + lambda bpp (against the dB budget), and the greedy rounding pass buy?"
+        " MSE + lambda bpp (against the dB budget), the greedy rounding pass and AdaRound buy?"
     )
     Config = QuantizationConfig
-    quick = QuantizationConfig(preset="fast", steps=200, lambdas=(500.0,))
+    quick = QuantizationConfig(preset="fast", steps=200, lambdas=(500.0,), adaround_steps=20)
 
     def crop(self, crop: int | None) -> int | None:
         return None  # the presets' own operating points: full-size images
@@ -898,10 +899,17 @@ class Quantization(Ablation):
     def _settings(self) -> dict[str, dict]:
         """setting -> the CoderConfig fields it changes."""
         out = {"brotli": {}, "range": {"entropy_coder": "range"}, "auto": {"entropy_coder": "auto"}}
+        ada = {"adaround_steps": self.setup.adaround_steps}
+        if ada["adaround_steps"]:  # at auto's depths: after fine-tuning, and in its place
+            out["adaround"] = {"entropy_coder": "auto", **ada}
+            out["no-qat"] = {"entropy_coder": "auto", "qat_steps": 0}
+            out["no-qat+adaround"] = {**out["no-qat"], **ada}
         for lam in self.setup.lambdas:
             out[f"rd{lam:g}"] = {"entropy_coder": "auto", "rd_lambda": lam, "rd_rounding": False}
             out[f"rd{lam:g}+round"] = {"entropy_coder": "auto", "rd_lambda": lam, "rd_rounding": True}
             out[f"rd{lam:g}+round-both"] = {**out[f"rd{lam:g}+round"], "rd_round_moves": "both"}
+            if ada["adaround_steps"]:
+                out[f"rd{lam:g}+adaround"] = {**out[f"rd{lam:g}"], **ada}
         return out
 
     def jobs(self) -> list[Job]:
@@ -913,7 +921,8 @@ class Quantization(Ablation):
         for setting in job.settings:
             coder = replace(session.cfg.coder, **self._settings()[setting])
             variant = replace(session, cfg=replace(session.cfg, coder=coder))
-            same = rows[0]["bits"] if setting in ("range", "auto") else None  # brotli's depths: the same symbols
+            # brotli's depths: the same symbols (range, auto), or the same grid rounded otherwise
+            same = rows[0]["bits"] if setting in ("range", "auto", "adaround", "no-qat", "no-qat+adaround") else None
             rows.append(_coded_row(setting, arr, variant, net, snap, fit_s, self.device, same))
         return rows
 
@@ -928,6 +937,7 @@ class Quantization(Ablation):
         rd = [by[k] for k in self._settings() if k.startswith("rd") and "round" not in k and k in by]
         rounded = [by[k] for k in self._settings() if k.endswith("+round") and k in by]
         both = [by[k] for k in self._settings() if k.endswith("+round-both") and k in by]
+        ada = [by[k] for k in self._settings() if k.startswith("rd") and k.endswith("+adaround") and k in by]
         few = "too few points"
         note = (
             "One dense fit per image, coded by each rule: `brotli` is release 1.2's (per-layer depths within a"
@@ -937,6 +947,15 @@ class Quantization(Ablation):
             " weight by whichever of -1 and +1 is predicted better."
             f" Rounding against none over the λ points: {_bd(rd, rounded) if len(rd) > 1 else few}."
             + (f" Rounding both ways against none: {_bd(rd, both) if len(rd) > 1 else few}." if both else "")
+            + (
+                f" AdaRound ({self.setup.adaround_steps} steps after fine-tuning, from the nearest levels) against"
+                f" none: {_bd(rd, ada) if len(rd) > 1 else few}; against rounding both ways:"
+                f" {_bd(both, ada) if len(both) > 1 else few}. `adaround`, `no-qat`, `no-qat+adaround`: auto's"
+                " depths with AdaRound after fine-tuning, without fine-tuning (nearest rounding), and AdaRound in"
+                " its place (from the unrounded weights, the paper's start)."
+                if ada
+                else ""
+            )
             + " Means over the images."
         )
         return _with_note(lines, note)

@@ -59,6 +59,11 @@ class CoderConfig:
     rd_lambda: float = 0.0  # > 0: depths (and rounding) minimise MSE + rd_lambda * bpp instead of the dB budget
     rd_rounding: bool = False  # with rd_lambda: the greedy rounding pass (coding.rd_round); off: it did not pay
     rd_round_moves: str = "toward-zero"  # the pass's moves: toward-zero | both (each weight's better of -1, +1)
+    # > 0: after fine-tuning, AdaRound (encoder/adaround.py) learns for this many steps whether each
+    # scalar-coded weight rounds up or down, instead of rounding to the nearest level (0: nearest)
+    adaround_steps: int = 0
+    adaround_lr: float = 1e-2  # AdaRound: Adam's learning rate on its rounding variables (cosine to a tenth)
+    adaround_reg: float = 1.0  # AdaRound: weight of the term that hardens each choice, relative to the MSE
     bias_bits: int = 12  # bit depth of biases (few, so cheap)
     sinr_k: int = 32  # SINR: length of a weight vector
     sinr_m: int = 256  # SINR: dictionary atoms
@@ -71,6 +76,8 @@ class CoderConfig:
     def __post_init__(self) -> None:
         if self.rd_round_moves not in ("toward-zero", "both"):
             raise ValueError(f"rd_round_moves {self.rd_round_moves!r}: toward-zero or both")
+        if self.adaround_steps < 0 or self.adaround_lr <= 0 or self.adaround_reg < 0:
+            raise ValueError("adaround_steps and adaround_reg must be >= 0, adaround_lr > 0")
 
 
 @dataclass(frozen=True)
@@ -329,6 +336,9 @@ ADDED_IN_2_0: dict[tuple[str, ...], object] = {
     ("coder", "rd_lambda"): 0.0,
     ("coder", "rd_rounding"): False,
     ("coder", "rd_round_moves"): "toward-zero",
+    ("coder", "adaround_steps"): 0,
+    ("coder", "adaround_lr"): 1e-2,
+    ("coder", "adaround_reg"): 1.0,
     ("widths",): (),
 }
 

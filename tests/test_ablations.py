@@ -255,7 +255,9 @@ def test_quick_quantization_ablation_codes_the_same_symbols(tmp_path):
     assert rows["range"]["psnr"] == rows["auto"]["psnr"] == rows["brotli"]["psnr"]
     assert set(rows["range"]["entropy_coders"]) == {"range"} and set(rows["brotli"]["entropy_coders"]) == {"brotli"}
     assert rows["auto"]["bytes"] <= rows["brotli"]["bytes"] + 2  # + version 4's prior field when any layer is ranged
-    assert "| rd500+round |" in table and "| rd500+round-both |" in table
+    assert "| rd500+round |" in table and "| rd500+round-both |" in table and "| rd500+adaround |" in table
+    assert rows["adaround"]["bits"] == rows["no-qat+adaround"]["bits"] == rows["brotli"]["bits"]  # the same grid
+    assert rows["no-qat"]["psnr"] != rows["no-qat+adaround"]["psnr"]  # AdaRound chose other levels
 
 
 @pytest.mark.slow

@@ -15,7 +15,7 @@ import torch
 
 from inrcodec.config import CoderConfig, EncodeConfig, FitConfig
 from inrcodec.decoder.arrays import layer_arrays, layer_values
-from inrcodec.encoder import sparse_code
+from inrcodec.encoder import adaround, sparse_code
 from inrcodec.encoder.fit import State, evaluate, train
 from inrcodec.encoder.mask import Mask
 from inrcodec.encoder.progress import StepProgress
@@ -175,8 +175,9 @@ def fine_tuning(
 def finish(
     session: Session, net: Siren, snap: Snapshot, bits: int | list[int], progress: StepProgress | None = None
 ) -> Coded:
-    """Quantization-aware fine-tuning of ``snap`` at ``bits``, then the file with the config's coder.
-    Leaves ``net`` at the fine-tuned weights."""
+    """Quantization-aware fine-tuning of ``snap`` at ``bits``, AdaRound's rounding where asked
+    (``adaround_steps``), then the file with the config's coder. Leaves ``net`` at the fine-tuned
+    weights."""
     cfg = session.cfg
     net.load(snap.weights, snap.biases)
     steps = quantization_steps(snap.weights, snap.mask, bits, session.anchor)
@@ -194,6 +195,9 @@ def finish(
             anchor=session.anchor,
         )
     weights, biases = net.state()
+    if cfg.coder.adaround_steps > 0:
+        d = depths(bits, len(weights))
+        weights = adaround.learn(net, session.target, cfg, (weights, biases), snap.mask, steps, d, session.anchor)
     coded = code(weights, biases, snap.mask, session.header, cfg.coder, bits, steps=steps, anchor=session.anchor)
     return rd_round(session, net, coded) if cfg.coder.rd_lambda > 0 and cfg.coder.rd_rounding else coded
 
