@@ -78,6 +78,8 @@ class CoderConfig:
             raise ValueError(f"rd_round_moves {self.rd_round_moves!r}: toward-zero or both")
         if self.adaround_steps < 0 or self.adaround_lr <= 0 or self.adaround_reg < 0:
             raise ValueError("adaround_steps and adaround_reg must be >= 0, adaround_lr > 0")
+        if self.adaround_steps and self.weight_coder == "sinr":
+            raise ValueError("adaround_steps: AdaRound rounds the scalar coder's levels, and sinr codes have none")
 
 
 @dataclass(frozen=True)

@@ -121,7 +121,15 @@ def test_an_encode_with_adaround_decodes_to_its_own_figures(crop):
     assert psnr(decode(enc.data), crop) == pytest.approx(enc.stats["psnr"], abs=1e-9)
 
 
-@pytest.mark.parametrize("field", [{"adaround_steps": -1}, {"adaround_lr": 0.0}, {"adaround_reg": -1.0}])
+@pytest.mark.parametrize(
+    "field",
+    [
+        {"adaround_steps": -1},
+        {"adaround_lr": 0.0},
+        {"adaround_reg": -1.0},
+        {"adaround_steps": 9, "weight_coder": "sinr"},
+    ],
+)
 def test_bad_settings_are_refused(field):
     with pytest.raises(ValueError, match="adaround"):
         replace(tiny_config().coder, **field)
