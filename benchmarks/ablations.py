@@ -927,13 +927,14 @@ class Quantization(Ablation):
         return rows
 
     def summary(self, doc: dict) -> str:
-        by = {c["setting"]: c for c in doc["curve"]}
+        by, enc = {c["setting"]: c for c in doc["curve"]}, _encode_s(doc)
         base = by.get("brotli")
-        lines = md.table(("rule", "bpp", "PSNR (dB)", "Δ PSNR vs brotli (dB)", "Δ bpp vs brotli"))
+        lines = md.table(("rule", "bpp", "PSNR (dB)", "Δ PSNR vs brotli (dB)", "Δ bpp vs brotli", "encode s"))
         for key in self._settings():
             c = by.get(key)
             if c is not None:
-                lines.append(md.row((key, f"{c['bpp']:.4f}", f"{c['psnr']:.2f}", *_versus(c, base))))
+                cells = (key, f"{c['bpp']:.4f}", f"{c['psnr']:.2f}", *_versus(c, base), md.fmt(enc.get(key), ".1f"))
+                lines.append(md.row(cells))
         rd = [by[k] for k in self._settings() if k.startswith("rd") and "round" not in k and k in by]
         rounded = [by[k] for k in self._settings() if k.endswith("+round") and k in by]
         both = [by[k] for k in self._settings() if k.endswith("+round-both") and k in by]
@@ -952,7 +953,8 @@ class Quantization(Ablation):
                 f" none: {_bd(rd, ada) if len(rd) > 1 else few}; against rounding both ways:"
                 f" {_bd(both, ada) if len(both) > 1 else few}. `adaround`, `no-qat`, `no-qat+adaround`: auto's"
                 " depths with AdaRound after fine-tuning, without fine-tuning (nearest rounding), and AdaRound in"
-                " its place (from the unrounded weights, the paper's start)."
+                " its place (from the unrounded weights, the paper's start). Encode seconds: the shared fit's"
+                " plus the rule's coding, on one core."
                 if ada
                 else ""
             )
