@@ -902,6 +902,7 @@ class Quantization(Ablation):
         ada = {"adaround_steps": self.setup.adaround_steps}
         if ada["adaround_steps"]:  # at auto's depths: after fine-tuning, and in its place
             out["adaround"] = {"entropy_coder": "auto", **ada}
+            out["adaround-unrounded"] = {**out["adaround"], "adaround_start": "unrounded"}
             out["no-qat"] = {"entropy_coder": "auto", "qat_steps": 0}
             out["no-qat+adaround"] = {**out["no-qat"], **ada}
         for lam in self.setup.lambdas:
@@ -921,8 +922,9 @@ class Quantization(Ablation):
         for setting in job.settings:
             coder = replace(session.cfg.coder, **self._settings()[setting])
             variant = replace(session, cfg=replace(session.cfg, coder=coder))
-            # brotli's depths: the same symbols (range, auto), or the same grid rounded otherwise
-            same = rows[0]["bits"] if setting in ("range", "auto", "adaround", "no-qat", "no-qat+adaround") else None
+            # every rule but the rdλ ones codes at brotli's depths: the same symbols (range, auto), or
+            # the same grid rounded another way
+            same = rows[0]["bits"] if rows and not setting.startswith("rd") else None
             rows.append(_coded_row(setting, arr, variant, net, snap, fit_s, self.device, same))
         return rows
 
@@ -953,7 +955,8 @@ class Quantization(Ablation):
                 f" none: {_bd(rd, ada) if len(rd) > 1 else few}; against rounding both ways:"
                 f" {_bd(both, ada) if len(both) > 1 else few}. `adaround`, `no-qat`, `no-qat+adaround`: auto's"
                 " depths with AdaRound after fine-tuning, without fine-tuning (nearest rounding), and AdaRound in"
-                " its place (from the unrounded weights, the paper's start). Encode seconds: the shared fit's"
+                " its place (from the unrounded weights, the paper's start); `adaround-unrounded`: after"
+                " fine-tuning, from the unrounded weights. Encode seconds: the shared fit's"
                 " plus the rule's coding, on one core."
                 if ada
                 else ""

@@ -64,6 +64,9 @@ class CoderConfig:
     adaround_steps: int = 0
     adaround_lr: float = 1e-2  # AdaRound: Adam's learning rate on its rounding variables (cosine to a tenth)
     adaround_reg: float = 1.0  # AdaRound: weight of the term that hardens each choice, relative to the MSE
+    # AdaRound's start: nearest (each choice leaning to the nearest level), unrounded (the paper's:
+    # the unrounded weights) or auto (nearest after fine-tuning, which trained for it; else unrounded)
+    adaround_start: str = "auto"
     bias_bits: int = 12  # bit depth of biases (few, so cheap)
     sinr_k: int = 32  # SINR: length of a weight vector
     sinr_m: int = 256  # SINR: dictionary atoms
@@ -78,6 +81,8 @@ class CoderConfig:
             raise ValueError(f"rd_round_moves {self.rd_round_moves!r}: toward-zero or both")
         if self.adaround_steps < 0 or self.adaround_lr <= 0 or self.adaround_reg < 0:
             raise ValueError("adaround_steps and adaround_reg must be >= 0, adaround_lr > 0")
+        if self.adaround_start not in ("auto", "nearest", "unrounded"):
+            raise ValueError(f"adaround_start {self.adaround_start!r}: auto, nearest or unrounded")
         if self.adaround_steps and self.weight_coder == "sinr":
             raise ValueError("adaround_steps: AdaRound rounds the scalar coder's levels, and sinr codes have none")
 
@@ -341,6 +346,7 @@ ADDED_IN_2_0: dict[tuple[str, ...], object] = {
     ("coder", "adaround_steps"): 0,
     ("coder", "adaround_lr"): 1e-2,
     ("coder", "adaround_reg"): 1.0,
+    ("coder", "adaround_start"): "auto",
     ("widths",): (),
 }
 

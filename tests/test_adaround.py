@@ -91,11 +91,18 @@ def test_learned_rounding_fits_the_image_better_than_nearest(fitted):
     assert _mse(net, session.target, out, state[1]) < 0.97 * _mse(net, session.target, nearest, state[1])
 
 
-@pytest.mark.parametrize("qat_steps", [0, 20])
-def test_either_start_hardens_to_nearest_rounding(fitted, qat_steps):
-    """Without steps both starts (the fraction; after fine-tuning, the nearest level) give nearest."""
+def test_auto_starts_at_the_nearest_levels_only_after_fine_tuning(fitted):
+    coder = fitted[0].cfg.coder
+    starts = {q: adaround.start(replace(fitted[0].cfg, coder=replace(coder, qat_steps=q))) for q in (0, 20)}
+    assert starts == {0: "unrounded", 20: "nearest"}
+    assert adaround.start(replace(fitted[0].cfg, coder=replace(coder, adaround_start="unrounded"))) == "unrounded"
+
+
+@pytest.mark.parametrize("begin", ["nearest", "unrounded"])
+def test_either_start_hardens_to_nearest_rounding(fitted, begin):
+    """Without steps both starts (the fraction; the nearest level) give nearest rounding."""
     session, net, state, mask, steps = fitted
-    cfg = replace(session.cfg, coder=replace(session.cfg.coder, adaround_steps=0, qat_steps=qat_steps))
+    cfg = replace(session.cfg, coder=replace(session.cfg.coder, adaround_steps=0, adaround_start=begin))
     out = adaround.learn(net, session.target, cfg, state, mask, steps, [5] * len(steps))
     for w, a, s in zip(state[0], out, steps):
         torch.testing.assert_close(a, torch.round(w / s) * s, atol=1e-6, rtol=0)
@@ -128,6 +135,7 @@ def test_an_encode_with_adaround_decodes_to_its_own_figures(crop):
         {"adaround_lr": 0.0},
         {"adaround_reg": -1.0},
         {"adaround_steps": 9, "weight_coder": "sinr"},
+        {"adaround_start": "fraction"},
     ],
 )
 def test_bad_settings_are_refused(field):

@@ -7,7 +7,7 @@ A continuous variable V per weight gives a soft choice h(V) in [0, 1] (a rectifi
 network runs on ``floor + h(V)`` levels, and V is trained on the image's own error plus a term that
 pushes each h(V) to 0 or 1 (its exponent annealed from 20 to 2, so the choice hardens gradually).
 After quantization-aware fine-tuning, which has trained the weights for nearest rounding,
-the search starts from the nearest levels instead of the unrounded weights (``NEAREST_V``).
+the search starts by default from the nearest levels instead of the unrounded weights (:func:`start`).
 The result is a set of weights lying exactly on the quantizer's grid, which the coder then stores
 as they are: the file format does not change, only which integers it holds.
 
@@ -31,10 +31,17 @@ ADAROUND_SEED_OFFSET = 1999  # its pixel batches: a stream of their own (QAT's i
 ZETA, GAMMA = 1.1, -0.1  # the rectified sigmoid's stretch, the paper's values
 WARMUP = 0.2  # fraction of the steps trained on the image's error alone, before the rounding term
 BETA_START, BETA_END = 20.0, 2.0  # the rounding term's exponent, annealed over the rest
-# After quantization-aware fine-tuning each V starts at +-1 towards the nearest level: the paper's
-# start (h(V) the fraction) undoes what the fine-tuning did (measured on photo001 at width 80:
-# -0.10 dB against nearest rounding, where this start gains +0.01 dB; docs/benchmark.md).
+# The nearest start: each V at +-1 towards the nearest level (h 0.78 or 0.22). After fine-tuning
+# the paper's start undoes what the fine-tuning did (the `quantization` ablation, docs/benchmark.md).
 NEAREST_V = 1.0
+
+
+def start(cfg: EncodeConfig) -> str:
+    """Where the rounding variables start: ``adaround_start``, with ``auto`` resolved (nearest
+    after fine-tuning, which trained the weights for nearest rounding; else unrounded)."""
+    if cfg.coder.adaround_start != "auto":
+        return cfg.coder.adaround_start
+    return "nearest" if cfg.coder.qat_steps > 0 else "unrounded"
 
 
 def soft(v: torch.Tensor) -> torch.Tensor:
@@ -83,9 +90,9 @@ def learn(
     scaled = [(w - o) / s for w, o, s in zip(weights, origin, steps)]
     floors = [torch.floor(x) for x in scaled]
     tops = [float((1 << (d - 1)) - 1) for d in depths]
-    if cfg.coder.qat_steps > 0:  # fine-tuned for nearest rounding: start at it (h = 0.22 or 0.78)
+    if start(cfg) == "nearest":  # each h at 0.22 or 0.78, towards the nearest level
         vs = [(NEAREST_V * (2 * torch.round(x - f) - 1)).requires_grad_(True) for x, f in zip(scaled, floors)]
-    else:  # the paper's start: h(V) is the fraction, the soft network is the unrounded one
+    else:  # the paper's: h(V) is the fraction, the soft network is the unrounded one
         vs = [initial(x - f).requires_grad_(True) for x, f in zip(scaled, floors)]
     kept = max(int(sum(k.sum().item() for k in keep)), 1)
 
