@@ -924,7 +924,8 @@ class Quantization(Ablation):
             variant = replace(session, cfg=replace(session.cfg, coder=coder))
             # every rule but the rdλ ones codes at brotli's depths: the same symbols (range, auto), or
             # the same grid rounded another way
-            same = rows[0]["bits"] if rows and not setting.startswith("rd") else None
+            brotli = next((r for r in rows if r["setting"] == "brotli"), None)
+            same = brotli["bits"] if brotli and not setting.startswith("rd") else None
             rows.append(_coded_row(setting, arr, variant, net, snap, fit_s, self.device, same))
         return rows
 
@@ -957,7 +958,8 @@ class Quantization(Ablation):
                 " depths with AdaRound after fine-tuning, without fine-tuning (nearest rounding), and AdaRound in"
                 " its place (from the unrounded weights, the paper's start); `adaround-unrounded`: after"
                 " fine-tuning, from the unrounded weights. Encode seconds: the shared fit's"
-                " plus the rule's coding, on one core."
+                " plus the rule's coding, on one core; the rows at brotli's depths skip the depth search"
+                " (brotli against auto: its cost)."
                 if ada
                 else ""
             )

@@ -83,8 +83,8 @@ class CoderConfig:
             raise ValueError("adaround_steps and adaround_reg must be >= 0, adaround_lr > 0")
         if self.adaround_start not in ("auto", "nearest", "unrounded"):
             raise ValueError(f"adaround_start {self.adaround_start!r}: auto, nearest or unrounded")
-        if self.adaround_steps and self.weight_coder == "sinr":
-            raise ValueError("adaround_steps: AdaRound rounds the scalar coder's levels, and sinr codes have none")
+        if self.adaround_steps and self.weight_coder != "scalar":  # auto would never pick sinr on the grid
+            raise ValueError("adaround_steps: AdaRound rounds the scalar coder's levels; it needs weight_coder scalar")
 
 
 @dataclass(frozen=True)

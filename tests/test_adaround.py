@@ -108,24 +108,54 @@ def test_either_start_hardens_to_nearest_rounding(fitted, begin):
         torch.testing.assert_close(a, torch.round(w / s) * s, atol=1e-6, rtol=0)
 
 
-def test_residuals_from_an_anchor_are_rounded_on_the_residual_grid(fitted):
+def test_residuals_from_an_anchor_are_stored_as_the_learned_levels(fitted):
+    """With a prior's weights as the origin the residuals are rounded, each one level at most from
+    the nearest, and the coder stores exactly them (pruned weights: zero, as the decoder rebuilds)."""
     session, net, state, mask, steps = fitted
     anchor = ([w * 0.5 + 0.003 for w in state[0]], list(state[1]))
     res_steps = quantization_steps(state[0], mask, 5, anchor)
     out = adaround.learn(net, session.target, session.cfg, state, mask, res_steps, [5] * len(steps), anchor)
-    for a, o, k, s in zip(out, anchor[0], mask.keep, res_steps):
-        q = ((a - o * k) / s)[k]
-        torch.testing.assert_close(q, torch.round(q), atol=1e-3, rtol=0)
+    coded = code(out, state[1], mask, session.header, session.cfg.coder, 5, steps=res_steps, anchor=anchor)
+    for lc, a, w, o, k, s in zip(container.read(coded.data).layers, out, state[0], anchor[0], mask.keep, res_steps):
+        q = ((a - o)[k] / s).numpy()
+        np.testing.assert_allclose(q, np.round(q), atol=1e-4)
+        np.testing.assert_array_equal(lc.values_q, np.round(q).astype(np.int64))
+        x = ((w - o)[k] / s).numpy()
+        assert np.all((np.round(q) >= np.floor(x) - 1e-4) & (np.round(q) <= np.ceil(x) + 1e-4))
+        assert torch.all(a[~k] == 0)
 
 
-def test_an_encode_with_adaround_decodes_to_its_own_figures(crop):
+def test_the_same_seed_learns_the_same_levels(fitted):
+    session, net, state, mask, steps = fitted
+    runs = [adaround.learn(net, session.target, session.cfg, state, mask, steps, [5] * len(steps)) for _ in range(2)]
+    for a, b in zip(*runs):
+        assert torch.equal(a, b)
+
+
+def test_an_encode_with_adaround_stores_other_levels_and_reports_its_steps(crop):
+    """The encode runs AdaRound (its file holds other integers than nearest rounding's, in a file
+    of the same format that decodes to the PSNR it reports) and its bar counts AdaRound's steps."""
     from inrcodec import decode
     from inrcodec.encoder.pipeline import encode_array
     from inrcodec.image import psnr
 
-    enc = encode_array(crop, tiny_config(steps=120, density=1.0, adaround_steps=40), "cpu")
+    calls = []
+    cfg = tiny_config(steps=120, density=1.0, adaround_steps=150, adaround_start="unrounded")
+    enc = encode_array(crop, cfg, "cpu", progress=lambda *a: calls.append(a))
+    plain = encode_array(crop, replace(cfg, coder=replace(cfg.coder, adaround_steps=0)), "cpu")
+    levels = zip(container.read(enc.data).layers, container.read(plain.data).layers)
+    assert any(not np.array_equal(a.values_q, b.values_q) for a, b in levels)
     assert container.read(enc.data).header.prior == 0  # no new format: only which integers it holds
     assert psnr(decode(enc.data), crop) == pytest.approx(enc.stats["psnr"], abs=1e-9)
+    stage, done, total, _psnr = calls[-1]
+    assert (stage, done, total) == ("quantize", total, 120 + 20 + 150)  # fit, fine-tuning, AdaRound
+
+
+def test_region_tickets_refuse_adaround(crop):
+    from inrcodec.encoder import region_spec, rtl
+
+    with pytest.raises(ValueError, match="AdaRound"):
+        rtl.encode_regions(crop, tiny_config(adaround_steps=10), region_spec.parse_spec("grid:1x2"), device="cpu")
 
 
 @pytest.mark.parametrize(
@@ -135,6 +165,7 @@ def test_an_encode_with_adaround_decodes_to_its_own_figures(crop):
         {"adaround_lr": 0.0},
         {"adaround_reg": -1.0},
         {"adaround_steps": 9, "weight_coder": "sinr"},
+        {"adaround_steps": 9, "weight_coder": "auto"},
         {"adaround_start": "fraction"},
     ],
 )

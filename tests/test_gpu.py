@@ -34,9 +34,16 @@ def test_encode_on_cuda(crop, cuda_encoded):
 def test_adaround_on_cuda(crop):
     """An encode with AdaRound's rounding on the GPU: its file decodes on the CPU to the PSNR the
     encoder measured on the GPU (within 0.05 dB: the two decoders differ by a grey level at most)."""
-    from inrcodec.encoder.pipeline import encode_array
+    from dataclasses import replace
 
-    enc = encode_array(crop, tiny_config(steps=120, density=1.0, adaround_steps=40), "cuda")
+    from inrcodec.encoder.pipeline import encode_array
+    from inrcodec.format import container
+
+    cfg = tiny_config(steps=120, adaround_steps=150, adaround_start="unrounded")  # pruned to 60 %: the mask too
+    enc = encode_array(crop, cfg, "cuda")
+    plain = encode_array(crop, replace(cfg, coder=replace(cfg.coder, adaround_steps=0)), "cuda")
+    levels = zip(container.read(enc.data).layers, container.read(plain.data).layers)
+    assert any(a.values_q.tolist() != b.values_q.tolist() for a, b in levels)  # AdaRound chose other levels
     assert image.psnr(decode(enc.data, device="cpu"), crop) == pytest.approx(enc.stats["psnr"], abs=0.05)
 
 

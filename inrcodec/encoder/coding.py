@@ -195,9 +195,12 @@ def finish(
             anchor=session.anchor,
         )
     weights, biases = net.state()
-    if cfg.coder.adaround_steps > 0:
-        d = depths(bits, len(weights))
-        weights = adaround.learn(net, session.target, cfg, (weights, biases), snap.mask, steps, d, session.anchor)
+    if cfg.coder.adaround_steps > 0:  # on the bar after fine-tuning's steps (the encode plans both)
+        d, qat = depths(bits, len(weights)), cfg.coder.qat_steps
+        after = None if progress is None else lambda done, n, psnr_db: progress(qat + done, n, psnr_db)
+        weights = adaround.learn(
+            net, session.target, cfg, (weights, biases), snap.mask, steps, d, session.anchor, after
+        )
     coded = code(weights, biases, snap.mask, session.header, cfg.coder, bits, steps=steps, anchor=session.anchor)
     return rd_round(session, net, coded) if cfg.coder.rd_lambda > 0 and cfg.coder.rd_rounding else coded
 

@@ -66,8 +66,9 @@ def encode_array(
         if rate is not None and snap.mask.density() > cfg.prune.density + 1e-9:
             rate.nothing_fits(snap)  # rounds on the way to the config's density are candidates too
     t_fit = time.perf_counter() - t0
-    total = cfg.fit.steps + last.round * cfg.prune.steps + cfg.coder.qat_steps
-    qat = Plan(progress, total).stage("quantize", total - cfg.coder.qat_steps)
+    coding = cfg.coder.qat_steps + cfg.coder.adaround_steps  # fine-tuning, then AdaRound's steps
+    total = cfg.fit.steps + last.round * cfg.prune.steps + coding
+    qat = Plan(progress, total).stage("quantize", total - coding)
     if rate is None:
         net.load(last.weights, last.biases)
         snap, bits = last, allocate_bits(session, net, last)

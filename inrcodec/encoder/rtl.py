@@ -249,6 +249,8 @@ def encode_regions(
         raise ValueError("--bpp (rate control) is not supported with --regions")
     if prior_id(replace(cfg, arch=replace(cfg.arch, out_features=arr.shape[2]))):
         raise ValueError("a prior (residual coding) is not supported with --regions")
+    if cfg.coder.adaround_steps:  # its tickets are coded by code_regions, which rounds to nearest
+        raise ValueError("AdaRound (adaround_steps) is not supported with --regions")
     t0 = time.perf_counter()
     session = Session.create(arr, cfg, device)
     cfg, target = session.cfg, session.target
