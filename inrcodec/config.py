@@ -234,8 +234,10 @@ def override(
     density: float | None = None,
     prior: str | None = None,
     entropy_coder: str | None = None,
+    adaround: int | None = None,
 ) -> EncodeConfig:
-    """A preset with the command line's overrides; None keeps the preset's value. A rate cap on a
+    """A preset with the command line's overrides; None keeps the preset's value (``adaround``:
+    AdaRound's steps, ``CoderConfig.adaround_steps``). A rate cap on a
     ladder preset chooses the width on the ladder (refusing ``steps``, which each width sets),
     unless a density below 1 or a named prior pins the preset's network: then rate control prunes
     it, as before release 2.0."""
@@ -248,8 +250,11 @@ def override(
         )
     if entropy_coder is not None:
         cfg = replace(cfg, coder=replace(cfg.coder, entropy_coder=entropy_coder))
-    if weight_coder is not None:
-        cfg = replace(cfg, coder=replace(cfg.coder, weight_coder=weight_coder))
+    coder_of = weight_coder or cfg.coder.weight_coder
+    if adaround and coder_of != "scalar":
+        raise ValueError(f"--adaround: AdaRound rounds the scalar coder's levels; not with the {coder_of} weight coder")
+    coder = {"weight_coder": weight_coder, "adaround_steps": adaround}
+    cfg = replace(cfg, coder=replace(cfg.coder, **{k: v for k, v in coder.items() if v is not None}))
     if steps is not None:
         cfg = replace(cfg, fit=replace(cfg.fit, steps=steps))
     if seed is not None:

@@ -916,7 +916,8 @@ def test_the_default_preset_is_grid_medium_and_an_option_only_the_siren_has_pick
     image.save(np.zeros((16, 16, 1), np.uint8), tmp_path / "labels.png")
     options = [
         ("--density", "0.5"), ("--weight-coder", "sinr"), ("--entropy-coder", "range"), ("--prior", "none"),
-        ("--regions", "grid:2x2"), ("--regions", "labels", "--region-map", tmp_path / "labels.png"),
+        ("--adaround", "5"), ("--regions", "grid:2x2"),
+        ("--regions", "labels", "--region-map", tmp_path / "labels.png"),
     ]  # fmt: skip
     for option in options:  # every option of the command's siren_only, each alone
         assert run("encode", src, "-o", tmp_path / "s.inr", *option).exit_code == 130, option
@@ -968,3 +969,24 @@ def test_a_name_the_system_cannot_look_up_is_one_line_not_a_traceback(tmp_path):
     fails("encode", tmp_path / "a.png", "-o", long, match="file name too long")  # an image's extension as output
     (tmp_path / "a.png").unlink()
     _only(tmp_path)
+
+
+def test_encode_adaround_option(tmp_path):
+    """--adaround STEPS runs AdaRound after fine-tuning (the file records nothing of it: a file of
+    the same format) and is refused, before any work, where it cannot run."""
+    src = tmp_path / "a.png"
+    image.save(smooth(), src)
+    res = run("encode", src, "-o", tmp_path / "a.inr", "--preset", "fast", "--steps", 40, "--adaround", 30, "--json")
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["preset"] == "fast"
+    for option, said in (
+        (("--weight-coder", "sinr"), "not with the sinr weight coder"),
+        (("--weight-coder", "auto"), "not with the auto weight coder"),
+        (("--regions", "grid:2x2"), "not with --regions"),
+        (("--preset", "grid-low"), "not for the latent-grid presets"),
+    ):
+        res = run("encode", src, "-o", tmp_path / "b.inr", "--adaround", 30, *option)
+        assert res.exit_code == 2 and said in res.stderr, (option, res.output)
+    res = run("encode", src, "-o", tmp_path / "b.inr", "--adaround", -1)
+    assert res.exit_code == 2 and "--adaround" in res.stderr
+    _only(tmp_path, "a.png", "a.inr")
