@@ -204,6 +204,15 @@ class PriorConfig(Recorded):
 
 
 @dataclass(frozen=True)
+class PriorNowConfig(PriorConfig):
+    """prior-2.0: the same comparison on this release's preset, fitted as it encodes (the native
+    fused step, the importance sampler) to its own step count."""
+
+    steps: tuple[int, ...] = (500, 2800)  # fit steps compared (release 2.0's medium: 2800)
+    l1s: tuple[float, ...] = (0.0, 1e-4)  # 10^-4: the L1 weight the 1.2 run chose
+
+
+@dataclass(frozen=True)
 class SharedMaskConfig(Recorded):
     """shared-mask: issue 17's mask the decoder already knows (a shipped prior that carries it,
     format v6) against the same release's dense ladder points and per-image IMP of the same width,
@@ -1053,6 +1062,22 @@ class Prior(Ablation):
         )
 
 
+class PriorNow(Prior):
+    name, label = "prior-2.0", "The shipped prior on release 2.0's preset"
+    question = (
+        "Fitted as release 2.0's preset fits (native fused step, importance sampler) to its own step count,"
+        " does the shipped prior beat the random init, and what do residual coding and the L1 weight buy?"
+    )
+    Config = PriorNowConfig
+    quick = PriorNowConfig(preset="medium", steps=(30,), l1s=(0.0,))
+
+    def _config(self, steps: int, prior: str = "none", l1: float = 0.0):
+        from inrcodec.config import PRESETS
+
+        cfg = PRESETS[self.setup.preset]
+        return replace(cfg, prior=prior, fit=replace(cfg.fit, steps=steps, l1=l1))
+
+
 # --- tickets (issue 17) -------------------------------------------------------------------------
 
 
@@ -1819,6 +1844,7 @@ ABLATIONS: dict[str, type[Ablation]] = {
         WidthLr,
         Quantization,
         Prior,
+        PriorNow,
         Tickets,
         SharedMask,
         RateControlAblation,

@@ -8,7 +8,9 @@ On the held-out photos (photo001-photo008 of ../shared/photos; never used to tra
 init is fitted with the width's preset's own fit (Adam, cosine schedule over the preset's steps,
 batch 8192, the encoder's seed and pixel draws), and the PSNR of the full image (8-bit, as
 decoded) is measured after N = 0, 50, 200, 500, 1000, 2000 steps along that one run (capped at the
-preset's own step count: 1500 for width 40, whose schedule ends there). At the end
+preset's own step count: 1500 for widths 40 and 56, whose schedules end there; ``--schedule 2000``
+stretches their cosine to 2000 steps, so N = 2000 is measured on a longer fit than the preset's).
+At the end
 it records |W - W_init| (mean absolute value per layer, weights and biases): what a coder of
 residuals from the init (issue 14, item 3) would code. The random init is
 ``Siren(arch, torch.Generator().manual_seed(seed))``, exactly the encoder's.
@@ -114,10 +116,11 @@ def measure(
     device: str = "cpu",
     lr: float | None = None,
     warmup: int = 0,
+    schedule: int | None = None,
 ) -> dict:
     """One image, one init: the curve and |W - W_init| at the last step (``lr``: another peak
     learning rate than the preset's, same schedule; ``warmup``: a linear warm-up of that many
-    steps on top of it)."""
+    steps on top of it; ``schedule``: the cosine's length, None the preset's steps)."""
     from dataclasses import replace
 
     from inrcodec.encoder.fit import Target
@@ -128,7 +131,7 @@ def measure(
     target = Target.of(arr, device)
     t0 = time.perf_counter()
     fit = preset.fit if lr is None else replace(preset.fit, lr=lr)
-    curve, net = fit_curve(arch, weights, biases, target, fit, preset.fit.steps, list(steps), warmup=warmup)
+    curve, net = fit_curve(arch, weights, biases, target, fit, schedule or preset.fit.steps, list(steps), warmup=warmup)
     seconds = time.perf_counter() - t0
     ws, bs = net.state()
     return {
@@ -262,6 +265,12 @@ def main(argv: list[str] | None = None) -> None:
         "--steps",
         help="step counts N, comma-separated (default 0,50,200,500,1000,2000, capped at the preset's own steps)",
     )
+    ap.add_argument(
+        "--schedule",
+        type=int,
+        help="the fit's cosine over this many steps instead of the preset's (e.g. 2000 for widths 40 and 56,"
+        " whose presets stop at 1500); the default N are capped at it",
+    )
     ap.add_argument("--seed", type=int, default=0, help="seed of the random init and of the fit (the encoder's 0)")
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
     ap.add_argument("--threads", type=int, default=1)
@@ -275,16 +284,17 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
     first, last = (int(x) for x in args.photos.split("-"))
     preset = _preset(args.width)
+    schedule = args.schedule or preset.fit.steps
     if args.steps:
         steps = tuple(sorted({int(s) for s in args.steps.split(",")}))
     else:  # past its schedule the cosine would climb again: stop at the preset's own step count
-        steps = tuple(sorted({min(n, preset.fit.steps) for n in STEPS}))
+        steps = tuple(sorted({min(n, schedule) for n in STEPS}))
     inits = _inits(args)
     config = {
         "width": args.width,
         "preset": _preset_name(args.width),
         "fit": {"lr": preset.fit.lr, "lr_final": preset.fit.lr_final, "batch": preset.fit.batch, "seed": args.seed},
-        "schedule": preset.fit.steps,
+        "schedule": schedule,
         "steps": list(steps),
         "images": repo_path(args.images),
         "photos": [first, last],
@@ -318,7 +328,8 @@ def main(argv: list[str] | None = None) -> None:
         for label, (ws, bs, desc) in inits.items():
             if any(r["image"] == name and r["init"] == label for r in rows):
                 continue
-            r = measure(arr, ws, bs, args.width, steps, args.device, desc.get("fit_lr"), desc.get("fit_warmup", 0))
+            lr, warmup = desc.get("fit_lr"), desc.get("fit_warmup", 0)
+            r = measure(arr, ws, bs, args.width, steps, args.device, lr, warmup, args.schedule)
             rows.append({"image": name, "init": label, "init_desc": desc, "config_key": config_key, **r})
             print(f"{name} {label}: " + " ".join(f"{n}:{v:.2f}" for n, v in r["psnr"].items()), flush=True)
             _write(path, json.dumps(doc, indent=1) + "\n")

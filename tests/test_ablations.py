@@ -261,10 +261,11 @@ def test_quick_quantization_ablation_codes_the_same_symbols(tmp_path):
 
 
 @pytest.mark.slow
-def test_quick_prior_ablation_separates_the_init_from_the_residuals(tmp_path):
+@pytest.mark.parametrize("name", ["prior", "prior-2.0"])
+def test_quick_prior_ablation_separates_the_init_from_the_residuals(tmp_path, name):
     """prior-N codes residuals from the prior; prior-N-absolute is the same fit coded as weights, in a
     file that names no prior (so it decodes without one); the random init codes weights."""
-    doc, table = _quick(tmp_path, "prior")
+    doc, table = _quick(tmp_path, name)
     rows = {r["setting"]: r for r in doc["rows"]}
     assert doc["complete"] and set(rows) == {"random-30", "prior-30", "prior-30-absolute"}
     assert [rows[k]["prior"] for k in ("random-30", "prior-30", "prior-30-absolute")] == [0, 1, 0]  # from the files
@@ -272,13 +273,18 @@ def test_quick_prior_ablation_separates_the_init_from_the_residuals(tmp_path):
     assert "| prior-30-absolute |" in table and "encode s" in table
 
 
-def test_the_prior_ablation_names_a_shipped_prior_of_its_preset():
-    """Its prior rows must start from the prior (a prior 'auto' would no longer pick it)."""
+@pytest.mark.parametrize("cls", [ablations.Prior, ablations.PriorNow])
+def test_the_prior_ablation_names_a_shipped_prior_of_its_preset(cls):
+    """Its prior rows must start from the prior (a prior 'auto' would no longer pick it); prior-2.0
+    fits as release 2.0's preset does (the fused step, the importance sampler), to its own steps."""
     from dataclasses import replace as dc_replace
 
-    from inrcodec.config import prior_id
+    from inrcodec.config import PRESETS, prior_id
 
-    abl = ablations.Prior()
+    abl = cls()
+    if cls is ablations.PriorNow:
+        cfg = abl._config(abl.setup.steps[-1])
+        assert cfg.fit == PRESETS["medium"].fit and cfg.coder == PRESETS["medium"].coder
     for key, (steps, prior, _l1, _absolute) in abl._variants().items():
         cfg = abl._config(steps, prior)
         got = prior_id(dc_replace(cfg, arch=dc_replace(cfg.arch, out_features=3)))

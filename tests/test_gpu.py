@@ -120,3 +120,25 @@ def test_latent_grid_fit_on_cuda_matches_the_cpu_fit(crop):
     gpu = latent.fit(crop, cfg, device="cuda")
     assert decode(gpu.data, device="cpu").shape == crop.shape
     assert gpu.psnr > 28 and abs(len(gpu.data) / len(cpu.data) - 1) < 0.2
+
+
+@pytest.mark.parametrize("second_order", [False, True])
+def test_prior_training_on_cuda(tmp_path, second_order):
+    """Meta-training (``inrcodec prior train --device cuda``) runs on the GPU, lowers its loss and
+    writes its log (tiny network and images, as tests/test_meta.py trains on the CPU)."""
+    import json
+
+    from inrcodec.encoder import meta
+
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:16, 0:16] / 16
+    base = np.stack([0.5 + 0.3 * np.sin(2 * np.pi * (x + 0.5 * y) + c) for c in range(3)], -1)
+    images = [np.clip((base + rng.uniform(-0.1, 0.1, 3)) * 255, 0, 255).astype(np.uint8) for _ in range(4)]
+    cfg = meta.MetaConfig(
+        hidden=16, layers=2, pe_levels=2, outer_steps=40, outer_lr=3e-3, inner_lr=1e-3, meta_batch=2, pixels=64,
+        probe_every=0, log_every=5, checkpoint_every=0, checkpoint_seconds=1e9, second_order=second_order,
+    )  # fmt: skip
+    state = meta.train(cfg, tmp_path / "run", tmp_path, images=images, device="cuda")
+    losses = [r["loss"] for r in state.log]
+    assert np.mean(losses[-2:]) < 0.7 * np.mean(losses[:2])
+    assert json.loads((tmp_path / "run" / meta.CONFIG).read_text())["device"].startswith("cuda")
