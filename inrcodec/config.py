@@ -189,12 +189,21 @@ DEFAULT_PRESET = "grid-medium"
 SIREN_DEFAULT_PRESET = "medium"
 
 
+# The L1 weight on |W - W_prior| a fit from a prior takes (issue 14 item 3), chosen on photo001-003:
+# 10^-4 saved 0.7 % of the bytes for +0.01 dB at release 1.2's medium (the `prior` ablation; 10^-3
+# 0.6 %) and 0.3 % for +0.05 dB at release 2.0's (`prior-2.0`), where it costs 7 % more encode time.
+PRIOR_L1 = 1e-4
+
+
 def preset(name: str, **overrides) -> EncodeConfig:
     """A named preset with top-level fields replaced (``bpp=0.3``). A ladder preset given a rate
     cap chooses its width on the ladder (``widths``; low, medium and high alike), unless
-    ``widths`` is given or a named prior fixes the network."""
+    ``widths`` is given or a named prior fixes the network. With a prior (``prior`` other than
+    none) and no ``fit`` given, the fit takes ``PRIOR_L1``."""
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
+    if overrides.get("prior", "none") != "none" and "fit" not in overrides and PRESETS[name].fit.l1 == 0:
+        overrides = {**overrides, "fit": replace(PRESETS[name].fit, l1=PRIOR_L1)}
     pinned = overrides.get("prior", "none") not in ("none", "auto")  # a named prior fixes the width
     if overrides.get("bpp") is not None and name in LADDER_PRESETS and not pinned:
         overrides = {"widths": tuple(RATE_LADDER), **overrides}

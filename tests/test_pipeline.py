@@ -302,3 +302,15 @@ def test_rate_control_on_the_ladder_keeps_the_widest_ladder_point_under_the_cap(
     assert enc.data == files[40].data or rc["hidden"] == 56  # the ladder point, or the wider fit at fewer bits
     above = pipeline.encode_array(crop, replace(base, bpp=8 * (len(files[56].data) + 10) / (h * w)), "cpu")
     assert above.data == files[56].data and 56 in [t["hidden"] for t in above.stats["rate_control"]["tried"]]
+
+
+def test_a_fit_from_a_prior_takes_the_chosen_l1_weight():
+    """Issue 14 item 3: the L1 weight chosen on the held-out photos is what a prior's fit uses; a fit
+    without a prior keeps none, and a config that names its own fit keeps its own."""
+    from inrcodec import config
+
+    assert config.override("medium", prior="1").fit.l1 == config.PRIOR_L1 > 0
+    assert config.override("medium", prior="auto").fit.l1 == config.PRIOR_L1  # used only if a prior resolves
+    assert config.override("medium").fit.l1 == 0 and config.override("medium", prior="none").fit.l1 == 0
+    own = replace(config.PRESETS["medium"].fit, l1=1e-3)
+    assert config.preset("medium", prior="1", fit=own).fit.l1 == 1e-3
