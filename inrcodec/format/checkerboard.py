@@ -363,13 +363,14 @@ def moved_bits(
     return out
 
 
-def _code(plan: list[tuple[int, np.ndarray, np.ndarray]], bound: int) -> bytes:
-    """The bound and the words of every pass's (level, residuals, table indices), in pass order."""
+def _code(plan: list[tuple[int, np.ndarray, np.ndarray]], bound: int, tables: _Tables | None = None) -> bytes:
+    """The bound and the words of every pass's (level, residuals, table indices), in pass order
+    (``tables``: those a decode of the same stream has built, not built again)."""
     import constriction
 
     if bound == 0:  # every latent is its predicted base: nothing to code
         return BOUND.pack(0)
-    tables = _Tables(bound)
+    tables = _Tables(bound) if tables is None else tables
     encoder = constriction.stream.queue.RangeEncoder()
     for _, residual, index in plan:
         for i, at in _groups(index):
@@ -423,6 +424,6 @@ def _decode_latents(
     # else. The passes' centres and tables are those just computed, so only the coder reruns.
     if _bound(plan) != bound:
         raise FormatError(f"corrupt latent block (bound {bound}, but the residuals need {_bound(plan)})")
-    if _code(plan, bound) != bytes(data):
+    if _code(plan, bound, tables) != bytes(data):
         raise FormatError("corrupt latent block (its words are not the latents' code)")
     return latents
