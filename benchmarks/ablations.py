@@ -1058,7 +1058,8 @@ class Prior(Ablation):
             "The preset's dense network, fit and coder; only the init, steps and L1 weight change (`-absolute`:"
             " fitted from the prior like `prior-N`, its weights coded as they are, in a file that names no"
             " prior, so the init and the residual coding are separated). Encode s: the fit and the coding, one"
-            " thread (the prior costs nothing at encode time, so equal steps are equal time). Means over the images.",
+            " thread (the prior itself costs nothing at encode time, so equal steps are equal time; an L1 weight can"
+            " cost a little: it takes the fit off the native kernels' whole step). Means over the images.",
         )
 
 

@@ -21,8 +21,8 @@ step that trained a different function would show. One torch thread, as the benc
 A SIREN preset (``low``, ``medium``, ``high``) is timed whole: each revision encodes the photo with
 its own preset of that name (``inrcodec.encode_with_stats``; ``default``: each revision's own default
 preset, whatever its name) and the figure is the encode's process CPU seconds, beside the file's
-bytes, its decode's PSNR and the decode's seconds (in the same process, after the encode: the
-median of five decodes of the file, wall and CPU).
+bytes, its decode's PSNR and the decode's seconds (in the same process, after the encode: of five
+decodes of the file, the one with the median wall time, its wall and CPU seconds).
 With ``--quantizers A,B`` the two arms are the working tree's latent presets trained with
 quantizer A ("before") and B ("after") instead of two revisions.
 """

@@ -284,9 +284,13 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
     first, last = (int(x) for x in args.photos.split("-"))
     preset = _preset(args.width)
-    schedule = args.schedule or preset.fit.steps
+    schedule = preset.fit.steps if args.schedule is None else args.schedule
+    if schedule < 1:
+        raise SystemExit(f"--schedule {schedule}: the fit needs at least one step")
     if args.steps:
         steps = tuple(sorted({int(s) for s in args.steps.split(",")}))
+        if steps[-1] > schedule:  # past its schedule the cosine would climb again
+            raise SystemExit(f"--steps {steps[-1]}: past the fit's {schedule}-step schedule (--schedule)")
     else:  # past its schedule the cosine would climb again: stop at the preset's own step count
         steps = tuple(sorted({min(n, schedule) for n in STEPS}))
     inits = _inits(args)

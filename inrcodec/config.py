@@ -191,7 +191,7 @@ SIREN_DEFAULT_PRESET = "medium"
 
 # The L1 weight on |W - W_prior| a fit from a prior takes (issue 14 item 3), chosen on photo001-003:
 # 10^-4 saved 0.7 % of the bytes for +0.01 dB at release 1.2's medium (the `prior` ablation; 10^-3
-# 0.6 %) and 0.3 % for +0.05 dB at release 2.0's (`prior-2.0`), where it costs 7 % more encode time.
+# 0.6 %) and 0.4 % for +0.05 dB at release 2.0's (`prior-2.0`), where it costs about 7 % more encode time.
 PRIOR_L1 = 1e-4
 
 

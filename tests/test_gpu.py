@@ -138,7 +138,9 @@ def test_prior_training_on_cuda(tmp_path, second_order):
         hidden=16, layers=2, pe_levels=2, outer_steps=40, outer_lr=3e-3, inner_lr=1e-3, meta_batch=2, pixels=64,
         probe_every=0, log_every=5, checkpoint_every=0, checkpoint_seconds=1e9, second_order=second_order,
     )  # fmt: skip
+    torch.cuda.reset_peak_memory_stats()
     state = meta.train(cfg, tmp_path / "run", tmp_path, images=images, device="cuda")
+    assert torch.cuda.max_memory_allocated() > 0  # it ran there, not on a silent fall-back
     losses = [r["loss"] for r in state.log]
     assert np.mean(losses[-2:]) < 0.7 * np.mean(losses[:2])
     assert json.loads((tmp_path / "run" / meta.CONFIG).read_text())["device"].startswith("cuda")
