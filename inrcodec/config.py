@@ -84,7 +84,8 @@ class CoderConfig:
         if self.adaround_start not in ("auto", "nearest", "unrounded"):
             raise ValueError(f"adaround_start {self.adaround_start!r}: auto, nearest or unrounded")
         if self.adaround_steps and self.weight_coder != "scalar":  # auto would never pick sinr on the grid
-            raise ValueError("adaround_steps: AdaRound rounds the scalar coder's levels; it needs weight_coder scalar")
+            what = f"not with the {self.weight_coder} weight coder"
+            raise ValueError(f"adaround_steps: AdaRound rounds the scalar coder's levels; {what}")
 
 
 @dataclass(frozen=True)
@@ -259,9 +260,6 @@ def override(
         )
     if entropy_coder is not None:
         cfg = replace(cfg, coder=replace(cfg.coder, entropy_coder=entropy_coder))
-    coder_of = weight_coder or cfg.coder.weight_coder
-    if adaround and coder_of != "scalar":
-        raise ValueError(f"--adaround: AdaRound rounds the scalar coder's levels; not with the {coder_of} weight coder")
     coder = {"weight_coder": weight_coder, "adaround_steps": adaround}
     cfg = replace(cfg, coder=replace(cfg.coder, **{k: v for k, v in coder.items() if v is not None}))
     if steps is not None:
