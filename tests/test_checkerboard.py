@@ -66,17 +66,87 @@ def test_grids_down_to_one_latent_round_trip():
     assert all(np.array_equal(a, b) for a, b in zip(lat, back))
 
 
-def test_exact_matmul_is_the_int64_product_at_the_bounds():
-    """float64 BLAS gives the exact integer product wherever the format's bounds hold, and beyond:
-    the widest network (255), activations up to 2^28 (the format's stay below 2^20 after their
-    shift) and the largest weights, both signs: sums near 2^52."""
+def _int64_network(feats, arm, level):
+    """The network as docs/format.md words it, in int64 arithmetic throughout (NumPy's own product)."""
+    w1, b1, w2, b2, w3, b3, offsets = arm
+    a = np.clip(feats, -cb.MAX_INPUT, cb.MAX_INPUT - 1) << cb.FRAC
+    a = np.clip(a @ w1.T + (b1 << cb.FRAC), 0, cb.MAX_ACTIVATION << cb.FRAC) >> cb.FRAC
+    a = np.clip(a @ w2.T + (b2 << cb.FRAC), 0, cb.MAX_ACTIVATION << cb.FRAC) >> cb.FRAC
+    z = a @ w3.T + (b3 << cb.FRAC)
+    mu16 = (z[:, 0] + (1 << (2 * cb.FRAC - 5))) >> (2 * cb.FRAC - 4)
+    u = np.clip((6 * (z[:, 1] + (int(offsets[level]) << cb.FRAC)) + (1 << (2 * cb.FRAC - 1))) >> (2 * cb.FRAC), 0, 63)
+    return mu16 >> 4, cb.MU_STEPS * u + (mu16 & (cb.MU_STEPS - 1)), z
+
+
+def test_the_network_in_float64_is_the_int64_network_at_the_bounds():
+    """Float64 BLAS, float clipping and flooring give int64 arithmetic's integers wherever the
+    format's bounds hold: the widest network (255), the largest weights and contexts of both
+    signs; a second network with every hidden unit driven to its clip, where the last layer's
+    sums reach about 2^44."""
     rng = np.random.default_rng(0)
-    top = cb.MAX_ACTIVATION << cb.FRAC
-    a = rng.choice([0, 1, top - 1, top], size=(300, 255)).astype(np.int64)
-    w = rng.choice([-(cb.MAX_VALUE - 1), -1, 0, 1, cb.MAX_VALUE - 1], size=(7, 255)).astype(np.int64)
-    a[0], w[0], w[1] = top, cb.MAX_VALUE - 1, -(cb.MAX_VALUE - 1)  # the extremes: about +-2^52
-    assert np.array_equal(cb.exact_matmul(a, w), a @ w.T)
-    assert int(np.abs(cb.exact_matmul(a, w)).max()) > 2**51  # the test does reach the range
+    top, hidden = cb.MAX_VALUE - 1, 255
+    extremes = [-top, -1, 0, 1, top]
+    arm = [rng.choice(extremes, size=s).astype(np.int64) for s in cb.arm_shapes(hidden, 2, cb.FOUR_PASS)]
+    arm[-1] = np.array([-top, top])
+    saturated = [a.copy() for a in arm]
+    saturated[2][:], saturated[3][:] = top, top  # every second-layer unit at MAX_ACTIVATION
+    saturated[4][0], saturated[4][1] = top, -top
+    feats = rng.choice([-(1 << 20), -cb.MAX_INPUT, -1, 0, 1, cb.MAX_INPUT - 1, 1 << 20], size=(400, 20))
+    reached = 0
+    for net in (arm, saturated):
+        for level in (0, 1):
+            base, index, z = _int64_network(feats, net, level)
+            got = cb.int_params(feats, net, level)
+            assert np.array_equal(got[0], base) and np.array_equal(got[1], index)
+            reached = max(reached, int(np.abs(z).max()))
+    assert reached > 2**43  # the test does reach the range
+
+
+def _table_by_hand(index, bound):
+    """One table, as docs/format.md words it: the Laplace's integer CDF at sixteenths, then the
+    frequencies with the remainder on the most likely residual."""
+    u, f = divmod(index, cb.MU_STEPS)
+    powers = [1 << 32]
+    for _ in range(cb.MU_STEPS * (bound + 2)):
+        powers.append(powers[-1] * cb.DECAYS[u] >> 16)
+
+    def cdf(e):
+        return powers[abs(e)] >> 1 if e <= 0 else (1 << 32) - (powers[abs(e)] >> 1)
+
+    r = range(-bound, bound + 1)
+    weight = [cdf(16 * x + 8 - f) - cdf(16 * x - 8 - f) for x in r]
+    spare = (1 << PRECISION) - len(weight)
+    freqs = [1 + w * spare // sum(weight) for w in weight]
+    freqs[weight.index(max(weight))] += (1 << PRECISION) - sum(freqs)
+    return freqs
+
+
+@pytest.mark.parametrize("bound", [1, 6, 40])
+def test_tables_built_together_are_each_table_by_hand(bound):
+    indices = list(range(cb.SCALES * cb.MU_STEPS))
+    built = cb.tables(indices[::-1], bound)[::-1]  # in any order
+    for index in indices[:: 1 if bound < 40 else 7]:
+        assert built[index].tolist() == _table_by_hand(index, bound), index
+
+
+@pytest.mark.parametrize("scheme", [cb.CHECKERBOARD, cb.FOUR_PASS], ids=["checkerboard", "four-pass"])
+@pytest.mark.parametrize(("h", "w"), [(1, 1), (1, 4), (3, 1), (5, 3), (6, 7), (9, 8)])
+def test_a_pass_in_block_order_is_the_network_of_its_row_major_contexts(scheme, h, w):
+    """pass_params computes the contexts by parity block and puts the outputs back in row-major
+    order: the same (floor(mu), table) at every position as the network on :func:`features`."""
+    rng = np.random.default_rng(h * 10 + w)
+    q = rng.integers(-6, 7, (2, h, w))
+    arm = context_model(levels=2).integers()
+    arm[0] = cb.widen_first_layer(arm[0], scheme)
+    seen = set()
+    for parent in (None, rng.integers(-6, 7, (2, (h + 1) // 2, (w + 1) // 2))):
+        for group in range(len(scheme.groups)):
+            layout = cb.Layout.of(scheme, h, w, group)
+            got = cb.pass_params(q, parent, cb.Network(arm), 1, scheme, layout)
+            want = cb.int_params(cb.features(q, parent, scheme, group), arm, 1)
+            assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
+            seen.update(want[1].tolist())
+    assert len(seen) > 1  # the tables do differ by position
 
 
 def test_a_bound_larger_than_the_residuals_need_is_refused():

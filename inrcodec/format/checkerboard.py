@@ -137,50 +137,122 @@ def member(scheme: Scheme, h: int, w: int, group: int) -> np.ndarray:
     return scheme.group_of(h, w) == group
 
 
-def features(q: np.ndarray, parent: np.ndarray | None, scheme: Scheme, group: int) -> np.ndarray:
-    """(n, scheme.features) integer contexts of one group of level ``q`` (C, h, w), in C, row,
-    column order; ``q`` needs only the groups before ``group`` filled in (the rest is not read).
-    Gathered at the group's positions only: a four-pass group is a quarter of the grid, and
-    building every column over the whole grid first was most of a version 9 read."""
+@dataclass(frozen=True)
+class Layout:
+    """Where one group of an h x w level lies. Each of its row and column parities (pi, pj) is a
+    strided block of the grid, so its contexts are slices of the padded grids, not gathers; the
+    block order is undone by ``perm`` on the network's two outputs, far cheaper than on the
+    contexts (the four-pass groups are one block each: no permutation)."""
+
+    group: int  # the scheme's group, in decode order
+    blocks: tuple[tuple[int, int, int, int], ...]  # (pi, pj, rows, columns) of each parity block
+    mask: np.ndarray  # (h, w): True at the group's positions
+    perm: np.ndarray | None  # row-major position k of the group is block-order row perm[k]; None: the same
+
+    @staticmethod
+    def of(scheme: Scheme, h: int, w: int, group: int) -> Layout:
+        blocks = tuple((pi, pj, (h - pi + 1) // 2, (w - pj + 1) // 2) for pi, pj in scheme.groups[group])
+        mask = member(scheme, h, w, group)
+        if len(blocks) == 1:
+            return Layout(group, blocks, mask, None)
+        at, rank = 0, np.zeros((h, w), np.int64)
+        for pi, pj, hb, wb in blocks:
+            rank[pi::2, pj::2] = np.arange(at, at + hb * wb).reshape(hb, wb)
+            at += hb * wb
+        return Layout(group, blocks, mask, rank[mask])
+
+    @property
+    def size(self) -> int:
+        return sum(hb * wb for _, _, hb, wb in self.blocks)
+
+
+def _block_contexts(q: np.ndarray, parent: np.ndarray | None, scheme: Scheme, layout: Layout) -> np.ndarray:
+    """(C, n, features) float64 contexts of one group in block order (each parity block row-major,
+    blocks in the scheme's order). A neighbour at offset (di, dj) of a block has one parity, so
+    it was decoded by an earlier group for the whole block or for none of it; the parent of
+    (pi + 2a, pj + 2b) is (a, b)."""
     c, h, w = q.shape
     if parent is not None and parent.shape[0] != c:
         raise ValueError(f"parent has {parent.shape[0]} channels, the level {c}")
-    of = scheme.group_of(h, w)
-    rows, cols = np.nonzero(of == group)
-    out = np.zeros((c, rows.size, scheme.features), np.int64)
-    if parent is not None:
-        pad = np.pad(parent, ((0, 0), (1, 1), (1, 1)))
-        up, left = rows // 2, cols // 2  # the parent of (i, j) is (i // 2, j // 2)
-        for k, (di, dj) in enumerate((di, dj) for di in range(3) for dj in range(3)):
-            out[:, :, k] = pad[:, up + di, left + dj]
-    pad = np.pad(np.where(of < group, q, 0), ((0, 0), (1, 1), (1, 1)))  # not yet decoded, or outside: 0
-    for k, (di, dj) in enumerate(scheme.window):
-        out[:, :, 9 + k] = pad[:, rows + 1 + di, cols + 1 + dj]
-    if group < len(scheme.groups) - 1:
-        out[:, :, 9 + len(scheme.window) + group] = 1
+    group = layout.group
+    group_of = {p: g for g, parities in enumerate(scheme.groups) for p in parities}
+    out = np.zeros((c, layout.size, scheme.features))
+    pad = np.pad(q, ((0, 0), (1, 1), (1, 1)))
+    parent_pad = None if parent is None else np.pad(parent, ((0, 0), (1, 1), (1, 1)))
+    at = 0
+    for pi, pj, hb, wb in layout.blocks:
+        view = out[:, at : at + hb * wb].reshape(c, hb, wb, scheme.features)
+        at += hb * wb
+        if parent_pad is not None:
+            for k, (di, dj) in enumerate((di, dj) for di in range(3) for dj in range(3)):
+                view[..., k] = parent_pad[:, di : di + hb, dj : dj + wb]
+        for k, (di, dj) in enumerate(scheme.window):
+            if group_of.get(((pi + di) % 2, (pj + dj) % 2), 0) < group:  # decoded before this group
+                i, j = pi + 1 + di, pj + 1 + dj
+                view[..., 9 + k] = pad[:, i : i + 2 * hb - 1 : 2, j : j + 2 * wb - 1 : 2]
+        if group < len(scheme.groups) - 1:
+            view[..., 9 + len(scheme.window) + group] = 1
+    return out
+
+
+def features(q: np.ndarray, parent: np.ndarray | None, scheme: Scheme, group: int) -> np.ndarray:
+    """(n, scheme.features) integer contexts of one group of level ``q`` (C, h, w), in C, row,
+    column order; ``q`` needs only the groups before ``group`` filled in (the rest is not read)."""
+    layout = Layout.of(scheme, *q.shape[1:], group)
+    out = _block_contexts(q, parent, scheme, layout).astype(np.int64)
+    if layout.perm is not None:
+        out = out[:, layout.perm]
     return out.reshape(-1, scheme.features)
 
 
-def exact_matmul(a: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """a @ w.T of int64 arrays, computed by float64 BLAS: exact, because every product and every
-    partial sum is an integer below 2^53 (the bounds above keep them below 2^48), so no operation
-    rounds in any order of summation, with or without fused multiply-adds. NumPy's own int64
-    product has no BLAS and was most of a version 5 decode (0.3 of 0.45 s at 768x512). Callers
-    hold BLAS to one thread (blas.one_thread): products this small took 6x longer on OpenBLAS's
-    threads while another job held a core (40 against 7 ms for 65,536 rows)."""
-    return (a.astype(np.float64) @ w.T.astype(np.float64)).astype(np.int64)
+class Network:
+    """The integer network, computed in float64: every value it computes is an integer below 2^48
+    (the bounds above), which float64 holds exactly, so no product or partial sum of BLAS rounds,
+    in any order of summation, with or without fused multiply-adds; clipping, adding and flooring
+    after a division by 2^FRAC (exact: a power of two) give int64 arithmetic's integers. NumPy's
+    int64 product has no BLAS and was most of a version 5 decode (0.3 of 0.45 s at 768x512);
+    converting between the two at every layer was a third of what was left. Callers hold BLAS to
+    one thread (blas.one_thread): products this small took 6x longer on OpenBLAS's threads while
+    another job held a core (40 against 7 ms for 65,536 rows)."""
+
+    def __init__(self, arm: list[np.ndarray]) -> None:
+        w1, b1, w2, b2, w3, b3, self.offsets = arm
+        self.weights = [np.asarray(w, np.float64).T.copy() for w in (w1, w2, w3)]
+        self.biases = [np.asarray(b, np.float64) * (1 << FRAC) for b in (b1, b2, b3)]
+
+    def __call__(self, a: np.ndarray, level: int) -> tuple[np.ndarray, np.ndarray]:
+        """(floor(mu), table index 16 u + sixteenths of mu) of each float64 context row (``a`` is
+        overwritten)."""
+        np.clip(a, -MAX_INPUT, MAX_INPUT - 1, out=a)
+        a *= 1 << FRAC
+        for w, b in zip(self.weights[:2], self.biases[:2]):
+            a = a @ w
+            a += b
+            np.clip(a, 0, MAX_ACTIVATION << FRAC, out=a)
+            a *= 1.0 / (1 << FRAC)
+            np.floor(a, out=a)
+        z = (a @ self.weights[2] + self.biases[2]).astype(np.int64)  # 2 * FRAC fractional bits
+        mu16 = (z[:, 0] + (1 << (2 * FRAC - 5))) >> (2 * FRAC - 4)  # mu in sixteenths, rounded
+        offset = int(self.offsets[level]) << FRAC
+        u = np.clip((6 * (z[:, 1] + offset) + (1 << (2 * FRAC - 1))) >> (2 * FRAC), 0, SCALES - 1)
+        return mu16 >> 4, MU_STEPS * u + (mu16 & (MU_STEPS - 1))
 
 
 def int_params(feats: np.ndarray, arm: list[np.ndarray], level: int) -> tuple[np.ndarray, np.ndarray]:
     """The integer network: (floor(mu), table index 16 u + sixteenths of mu) of each context row."""
-    w1, b1, w2, b2, w3, b3, offsets = arm
-    a = np.clip(feats.astype(np.int64), -MAX_INPUT, MAX_INPUT - 1) << FRAC
-    a = np.clip(exact_matmul(a, w1) + (b1 << FRAC), 0, MAX_ACTIVATION << FRAC) >> FRAC
-    a = np.clip(exact_matmul(a, w2) + (b2 << FRAC), 0, MAX_ACTIVATION << FRAC) >> FRAC
-    z = exact_matmul(a, w3) + (b3 << FRAC)  # 2 * FRAC fractional bits
-    mu16 = (z[:, 0] + (1 << (2 * FRAC - 5))) >> (2 * FRAC - 4)  # mu in sixteenths, rounded
-    u = np.clip((6 * (z[:, 1] + (int(offsets[level]) << FRAC)) + (1 << (2 * FRAC - 1))) >> (2 * FRAC), 0, SCALES - 1)
-    return mu16 >> 4, MU_STEPS * u + (mu16 & (MU_STEPS - 1))
+    return Network(arm)(np.asarray(feats, np.int64).astype(np.float64), level)
+
+
+def pass_params(
+    q: np.ndarray, parent: np.ndarray | None, net: Network, level: int, scheme: Scheme, layout: Layout
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`int_params` of :func:`features`, the contexts in block order and the outputs put back
+    in row-major order."""
+    c = q.shape[0]
+    base, index = net(_block_contexts(q, parent, scheme, layout).reshape(-1, scheme.features), level)
+    if layout.perm is not None:
+        base, index = (x.reshape(c, -1)[:, layout.perm].reshape(-1) for x in (base, index))
+    return base, index
 
 
 def _powers(u: int, count: int) -> np.ndarray:
@@ -191,25 +263,34 @@ def _powers(u: int, count: int) -> np.ndarray:
     return np.array(power, dtype=np.int64)
 
 
-def table(index: int, bound: int, powers: np.ndarray | None = None) -> np.ndarray:
-    """Integer frequencies (summing to 2^PRECISION, none zero) of residuals -bound..bound under
-    table ``index`` = 16 u + f: the Laplace mass of [r - 1/2, r + 1/2] about centre f/16, from
-    its CDF at multiples of 1/16 (t_u^e / 2 below the centre, 1 - t_u^e / 2 above; ``powers``:
-    :func:`_powers` of u, at least 16 bound + 24 long), t_u = DECAYS[u] / 2^16."""
-    u, f = divmod(index, MU_STEPS)
+def tables(indices: list[int], bound: int, powers: dict[int, np.ndarray] | None = None) -> np.ndarray:
+    """(len(indices), 2 bound + 1) integer frequencies (each row summing to 2^PRECISION, none zero)
+    of residuals -bound..bound under each table ``index`` = 16 u + f: the Laplace mass of
+    [r - 1/2, r + 1/2] about centre f/16, from its CDF at multiples of 1/16 (t_u^e / 2 below the
+    centre, 1 - t_u^e / 2 above), t_u = DECAYS[u] / 2^16; ``powers``: :func:`_powers` of each u
+    (16 bound + 32 long), filled in where missing. All tables in one integer computation: built
+    one by one they were a seventh of a decode."""
+    powers = {} if powers is None else powers
+    u, f = np.divmod(np.asarray(indices, np.int64), MU_STEPS)
+    for scale in set(u.tolist()) - powers.keys():
+        powers[scale] = _powers(scale, MU_STEPS * (bound + 2))
+    rows = np.stack([powers[scale] for scale in u.tolist()]) if u.size else np.zeros((0, 1), np.int64)
     r = np.arange(-bound, bound + 1)
-    if powers is None:
-        powers = _powers(u, MU_STEPS * (bound + 2))
 
     def cdf(e: np.ndarray) -> np.ndarray:  # e sixteenths from the centre
-        half = powers[np.abs(e)] >> 1
+        half = np.take_along_axis(rows, np.abs(e), axis=1) >> 1
         return np.where(e <= 0, half, (1 << 32) - half)
 
-    weight = cdf(MU_STEPS * r + MU_STEPS // 2 - f) - cdf(MU_STEPS * r - MU_STEPS // 2 - f)
+    weight = cdf(MU_STEPS * r + MU_STEPS // 2 - f[:, None]) - cdf(MU_STEPS * r - MU_STEPS // 2 - f[:, None])
     spare = (1 << PRECISION) - r.size
-    freqs = 1 + weight * spare // int(weight.sum())
-    freqs[int(np.argmax(weight))] += (1 << PRECISION) - int(freqs.sum())
+    freqs = 1 + weight * spare // weight.sum(axis=1, keepdims=True)
+    freqs[np.arange(len(freqs)), np.argmax(weight, axis=1)] += (1 << PRECISION) - freqs.sum(axis=1)
     return freqs
+
+
+def table(index: int, bound: int) -> np.ndarray:
+    """:func:`tables` of one index."""
+    return tables([index], bound)[0]
 
 
 def _passes(sizes: list[tuple[int, int]], scheme: Scheme):
@@ -221,16 +302,21 @@ def _passes(sizes: list[tuple[int, int]], scheme: Scheme):
 
 class _Tables:
     """The tables a stream uses (their integer frequencies, and as constriction models), built
-    once each, the powers once per scale."""
+    once each (those a pass needs in one :func:`tables` call), the powers once per scale."""
 
     def __init__(self, bound: int) -> None:
-        self.bound, self.models, self.powers = bound, {}, {}
+        self.bound, self.rows, self.models, self.powers = bound, {}, {}, {}
+
+    def add(self, indices: np.ndarray) -> None:
+        """Build the tables of ``indices`` not built yet."""
+        new = [i for i in indices.tolist() if i not in self.rows]
+        if new:
+            self.rows.update(zip(new, tables(new, self.bound, self.powers)))
 
     def freqs(self, index: int) -> np.ndarray:
-        u = index // MU_STEPS
-        if u not in self.powers:
-            self.powers[u] = _powers(u, MU_STEPS * (self.bound + 2))
-        return table(index, self.bound, self.powers[u])
+        if index not in self.rows:
+            self.add(np.array([index]))
+        return self.rows[index]
 
     def __getitem__(self, index: int):
         if index not in self.models:
@@ -241,16 +327,37 @@ class _Tables:
         return self.models[index]
 
 
+@dataclass(frozen=True)
+class Runs:
+    """One pass's positions sorted by table, stable within a table: the order they are coded in."""
+
+    order: np.ndarray  # positions of the pass, in coding order
+    ids: np.ndarray  # each run's table index, ascending
+    starts: np.ndarray  # where each run begins in ``order``
+    ends: np.ndarray  # and ends
+
+    @staticmethod
+    def of(index: np.ndarray) -> Runs:
+        if index.size == 0:  # a 1x1 grid has no second half
+            empty = np.zeros(0, np.int64)
+            return Runs(empty, empty, empty, empty)
+        # int16 (indices lie below 1024) takes NumPy's radix sort: the same stable order, 6x sooner
+        order = np.argsort(index.astype(np.int16), kind="stable")
+        sorted_index = index[order]
+        starts = np.flatnonzero(np.r_[True, sorted_index[1:] != sorted_index[:-1]])
+        ends = np.r_[starts[1:], sorted_index.size].astype(np.int64)
+        return Runs(order, sorted_index[starts], starts, ends)
+
+    def __iter__(self):
+        """(table index, slice of ``order``) of each run."""
+        return ((i, slice(s, e)) for i, s, e in zip(self.ids.tolist(), self.starts.tolist(), self.ends.tolist()))
+
+
 def _groups(index: np.ndarray):
     """Positions of one pass grouped by table, in table order (stable within a table)."""
-    if index.size == 0:  # a 1x1 grid has no second half
-        return
-    order = np.argsort(index, kind="stable")
-    sorted_index = index[order]
-    starts = np.flatnonzero(np.r_[True, sorted_index[1:] != sorted_index[:-1]])
-    ends = np.r_[starts[1:], sorted_index.size]
-    for s, e in zip(starts, ends):
-        yield int(sorted_index[s]), order[s:e]
+    runs = Runs.of(index)
+    for i, run in runs:
+        yield i, runs.order[run]
 
 
 BOUND = struct.Struct("<H")  # the residuals' bound
@@ -283,7 +390,7 @@ class PassCache:
         kept = self._kept.get(key)
         if kept is not None and all(a.shape == b.shape and np.array_equal(a, b) for a, b in zip(kept[0], inputs)):
             return kept[1], kept[2]
-        base, index = int_params(features(q, parent, scheme, group), arm, level)
+        base, index = pass_params(q, parent, Network(arm), level, scheme, Layout.of(scheme, *q.shape[1:], group))
         self._kept[key] = ([a.copy() for a in inputs], base, index)
         return base, index
 
@@ -294,16 +401,18 @@ def _plan(
     """(level, residuals, table indices) of every pass, in stream order (network outputs from
     ``cache`` where its inputs are unchanged)."""
     check_network(arm, scheme)
+    net = Network(arm)
     sizes = [q.shape[1:] for q in latents]
     plan = []
     for level, group in _passes(sizes, scheme):
         q = latents[level]
+        layout = Layout.of(scheme, *sizes[level], group)
         if cache is None:
             parent = latents[level + 1] if level + 1 < len(latents) else None
-            base, index = int_params(features(q, parent, scheme, group), arm, level)
+            base, index = pass_params(q, parent, net, level, scheme, layout)
         else:
             base, index = cache.params(latents, arm, level, group, scheme)
-        plan.append((level, q[:, member(scheme, *sizes[level], group)].reshape(-1) - base, index))
+        plan.append((level, q[:, layout.mask].reshape(-1) - base, index))
     return plan
 
 
@@ -363,18 +472,26 @@ def moved_bits(
     return out
 
 
-def _code(plan: list[tuple[int, np.ndarray, np.ndarray]], bound: int, tables: _Tables | None = None) -> bytes:
+def _code(
+    plan: list[tuple[int, np.ndarray, np.ndarray]],
+    bound: int,
+    tables: _Tables | None = None,
+    runs: list[Runs] | None = None,
+) -> bytes:
     """The bound and the words of every pass's (level, residuals, table indices), in pass order
-    (``tables``: those a decode of the same stream has built, not built again)."""
+    (``tables`` and ``runs``: those a decode of the same stream has built, not built again)."""
     import constriction
 
     if bound == 0:  # every latent is its predicted base: nothing to code
         return BOUND.pack(0)
     tables = _Tables(bound) if tables is None else tables
     encoder = constriction.stream.queue.RangeEncoder()
-    for _, residual, index in plan:
-        for i, at in _groups(index):
-            encoder.encode((residual[at] + bound).astype(np.int32), tables[i])
+    for k, (_, residual, index) in enumerate(plan):
+        by_table = Runs.of(index) if runs is None else runs[k]
+        symbols = (residual[by_table.order] + bound).astype(np.int32)
+        tables.add(by_table.ids)
+        for i, run in by_table:
+            encoder.encode(symbols[run], tables[i])
     return BOUND.pack(bound) + encoder.get_compressed().astype("<u4").tobytes()
 
 
@@ -404,7 +521,8 @@ def _decode_latents(
     tables = _Tables(bound)
     words = np.frombuffer(data, dtype="<u4", offset=BOUND.size).astype(np.uint32)
     latents: list[np.ndarray] = [np.zeros((channels, h, w), np.int64) for h, w in sizes]
-    plan = []
+    net = Network(arm)
+    plan, runs = [], []
     try:
         if bound == 0 and words.size:
             raise ValueError("words after a zero bound")
@@ -412,18 +530,25 @@ def _decode_latents(
         for level, group in _passes(sizes, scheme):
             q = latents[level]
             parent = latents[level + 1] if level + 1 < len(latents) else None
-            base, index = int_params(features(q, parent, scheme, group), arm, level)
+            layout = Layout.of(scheme, *sizes[level], group)
+            base, index = pass_params(q, parent, net, level, scheme, layout)
+            by_table = Runs.of(index)
             residual = np.zeros(index.size, np.int64)
-            for i, at in _groups(index) if bound else ():
-                residual[at] = decoder.decode(tables[i], at.size).astype(np.int64) - bound
-            q[:, member(scheme, *sizes[level], group)] = (residual + base).reshape(channels, -1)
+            if bound and index.size:
+                tables.add(by_table.ids)
+                decoded = [decoder.decode(tables[i], run.stop - run.start) for i, run in by_table]
+                residual[by_table.order] = np.concatenate(decoded)
+                residual -= bound
+            q[:, layout.mask] = (residual + base).reshape(channels, -1)
             plan.append((level, residual, index))
+            runs.append(by_table)
     except (ValueError, RuntimeError, OverflowError, AssertionError) as e:  # constriction asserts
         raise FormatError(f"corrupt latent block ({e})") from None
     # One stream per content: the latents' own code (encode_latents' bound and words) and nothing
-    # else. The passes' centres and tables are those just computed, so only the coder reruns.
+    # else. The passes' centres, tables and coding orders are those just computed, so only the
+    # coder reruns.
     if _bound(plan) != bound:
         raise FormatError(f"corrupt latent block (bound {bound}, but the residuals need {_bound(plan)})")
-    if _code(plan, bound, tables) != bytes(data):
+    if _code(plan, bound, tables, runs) != bytes(data):
         raise FormatError("corrupt latent block (its words are not the latents' code)")
     return latents
