@@ -133,7 +133,8 @@ def test_tables_built_together_are_each_table_by_hand(bound):
 @pytest.mark.parametrize(("h", "w"), [(1, 1), (1, 4), (3, 1), (5, 3), (6, 7), (9, 8)])
 def test_a_pass_in_block_order_is_the_network_of_its_row_major_contexts(scheme, h, w):
     """pass_params computes the contexts by parity block and puts the outputs back in row-major
-    order: the same (floor(mu), table) at every position as the network on :func:`features`."""
+    order: the same (floor(mu), table) at every position as the int64 network on each latent's
+    context gathered by hand."""
     rng = np.random.default_rng(h * 10 + w)
     q = rng.integers(-6, 7, (2, h, w))
     arm = context_model(levels=2).integers()
@@ -143,7 +144,9 @@ def test_a_pass_in_block_order_is_the_network_of_its_row_major_contexts(scheme, 
         for group in range(len(scheme.groups)):
             layout = cb.Layout.of(scheme, h, w, group)
             got = cb.pass_params(q, parent, cb.Network(arm), 1, scheme, layout)
-            want = cb.int_params(cb.features(q, parent, scheme, group), arm, 1)
+            where = np.argwhere(scheme.group_of(h, w) == group)
+            contexts = [_context_by_hand(q, parent, scheme, group, ch, i, j) for ch in range(2) for i, j in where]
+            want = _int64_network(np.array(contexts, np.int64).reshape(-1, scheme.features), arm, 1)
             assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
             seen.update(want[1].tolist())
     assert len(seen) > 1  # the tables do differ by position
@@ -232,6 +235,13 @@ def _context_by_hand(q, parent, scheme, group, ch, i, j):
         row.append(int(q[ch, ni, nj]) if 0 <= ni < h and 0 <= nj < w and of[ni, nj] < group else 0)
     row += [int(group == k) for k in range(len(scheme.groups) - 1)]
     return row
+
+
+def test_a_scheme_must_place_each_parity_in_one_group():
+    with pytest.raises(ValueError, match="each"):
+        cb.Scheme((((0, 0), (1, 1)), ((0, 1),)), cb.CROSS)  # (1, 0) in no group
+    with pytest.raises(ValueError, match="each"):
+        cb.Scheme((((0, 0), (1, 1)), ((0, 1), (1, 0), (0, 0))), cb.CROSS)  # (0, 0) twice
 
 
 @pytest.mark.parametrize("scheme", [cb.CHECKERBOARD, cb.FOUR_PASS], ids=["checkerboard", "four-pass"])

@@ -64,6 +64,11 @@ class Scheme:
     groups: tuple[tuple[tuple[int, int], ...], ...]  # per group, its (row, column) parities, in decode order
     window: tuple[tuple[int, int], ...]  # own-level neighbours (row, column offsets), in feature order
 
+    def __post_init__(self) -> None:
+        parities = sorted(p for parities in self.groups for p in parities)
+        if parities != [(0, 0), (0, 1), (1, 0), (1, 1)]:  # Layout reads each group's positions from its parities
+            raise ValueError(f"a scheme's groups must hold each (row, column) parity once, not {parities}")
+
     @property
     def features(self) -> int:
         """Context integers: the parent's 3x3, the window, a flag per group but the last."""
@@ -263,29 +268,34 @@ def _powers(u: int, count: int) -> np.ndarray:
     return np.array(power, dtype=np.int64)
 
 
+def _cdf(powers: np.ndarray, e: np.ndarray) -> np.ndarray:
+    """The Laplace's CDF in 32-bit fixed point at ``e`` sixteenths from its centre."""
+    half = powers[np.abs(e)] >> 1
+    return np.where(e <= 0, half, (1 << 32) - half)
+
+
 def tables(indices: list[int], bound: int, powers: dict[int, np.ndarray] | None = None) -> np.ndarray:
     """(len(indices), 2 bound + 1) integer frequencies (each row summing to 2^PRECISION, none zero)
     of residuals -bound..bound under each table ``index`` = 16 u + f: the Laplace mass of
     [r - 1/2, r + 1/2] about centre f/16, from its CDF at multiples of 1/16 (t_u^e / 2 below the
     centre, 1 - t_u^e / 2 above), t_u = DECAYS[u] / 2^16; ``powers``: :func:`_powers` of each u
-    (16 bound + 32 long), filled in where missing. All tables in one integer computation: built
-    one by one they were a seventh of a decode."""
+    (16 bound + 32 long), filled in where missing. The tables of one scale in one integer
+    computation: built one by one they were a seventh of a decode."""
     powers = {} if powers is None else powers
-    u, f = np.divmod(np.asarray(indices, np.int64), MU_STEPS)
-    for scale in set(u.tolist()) - powers.keys():
-        powers[scale] = _powers(scale, MU_STEPS * (bound + 2))
-    rows = np.stack([powers[scale] for scale in u.tolist()]) if u.size else np.zeros((0, 1), np.int64)
+    u, f = np.divmod(np.asarray(indices, np.int64).reshape(-1), MU_STEPS)
     r = np.arange(-bound, bound + 1)
-
-    def cdf(e: np.ndarray) -> np.ndarray:  # e sixteenths from the centre
-        half = np.take_along_axis(rows, np.abs(e), axis=1) >> 1
-        return np.where(e <= 0, half, (1 << 32) - half)
-
-    weight = cdf(MU_STEPS * r + MU_STEPS // 2 - f[:, None]) - cdf(MU_STEPS * r - MU_STEPS // 2 - f[:, None])
-    spare = (1 << PRECISION) - r.size
-    freqs = 1 + weight * spare // weight.sum(axis=1, keepdims=True)
-    freqs[np.arange(len(freqs)), np.argmax(weight, axis=1)] += (1 << PRECISION) - freqs.sum(axis=1)
-    return freqs
+    out = np.empty((u.size, r.size), np.int64)
+    for scale in np.unique(u).tolist():
+        if scale not in powers:
+            powers[scale] = _powers(scale, MU_STEPS * (bound + 2))
+        rows = np.flatnonzero(u == scale)
+        above = MU_STEPS * r + MU_STEPS // 2 - f[rows, None]  # each bin's upper edge, in sixteenths from the centre
+        weight = _cdf(powers[scale], above) - _cdf(powers[scale], above - MU_STEPS)
+        spare = (1 << PRECISION) - r.size
+        freqs = 1 + weight * spare // weight.sum(axis=1, keepdims=True)
+        freqs[np.arange(rows.size), np.argmax(weight, axis=1)] += (1 << PRECISION) - freqs.sum(axis=1)
+        out[rows] = freqs
+    return out
 
 
 def table(index: int, bound: int) -> np.ndarray:
@@ -301,29 +311,32 @@ def _passes(sizes: list[tuple[int, int]], scheme: Scheme):
 
 
 class _Tables:
-    """The tables a stream uses (their integer frequencies, and as constriction models), built
-    once each (those a pass needs in one :func:`tables` call), the powers once per scale."""
+    """The tables a stream uses as constriction models, built once each (those a pass needs in a
+    few :func:`tables` calls), the powers once per scale."""
+
+    CHUNK = 16  # tables computed at once: a few MB of integers even at the largest bound a file may declare
 
     def __init__(self, bound: int) -> None:
-        self.bound, self.rows, self.models, self.powers = bound, {}, {}, {}
+        self.bound, self.models, self.powers = bound, {}, {}
 
     def add(self, indices: np.ndarray) -> None:
-        """Build the tables of ``indices`` not built yet."""
-        new = [i for i in indices.tolist() if i not in self.rows]
-        if new:
-            self.rows.update(zip(new, tables(new, self.bound, self.powers)))
+        """Build the models of ``indices`` not built yet."""
+        import constriction
+
+        new = [i for i in dict.fromkeys(indices.tolist()) if i not in self.models]
+        for at in range(0, len(new), self.CHUNK):
+            chunk = new[at : at + self.CHUNK]
+            for index, freqs in zip(chunk, tables(chunk, self.bound, self.powers)):
+                probabilities = freqs.astype(np.float64) / float(1 << PRECISION)  # exact
+                self.models[index] = constriction.stream.model.Categorical(probabilities, perfect=False)
 
     def freqs(self, index: int) -> np.ndarray:
-        if index not in self.rows:
-            self.add(np.array([index]))
-        return self.rows[index]
+        """Table ``index``'s integer frequencies."""
+        return tables([index], self.bound, self.powers)[0]
 
     def __getitem__(self, index: int):
         if index not in self.models:
-            import constriction
-
-            probabilities = self.freqs(index).astype(np.float64) / float(1 << PRECISION)  # exact
-            self.models[index] = constriction.stream.model.Categorical(probabilities, perfect=False)
+            self.add(np.array([index]))
         return self.models[index]
 
 
