@@ -268,34 +268,31 @@ def _powers(u: int, count: int) -> np.ndarray:
     return np.array(power, dtype=np.int64)
 
 
-def _cdf(powers: np.ndarray, e: np.ndarray) -> np.ndarray:
-    """The Laplace's CDF in 32-bit fixed point at ``e`` sixteenths from its centre."""
-    half = powers[np.abs(e)] >> 1
+def _cdf(powers: np.ndarray, u: np.ndarray, e: np.ndarray) -> np.ndarray:
+    """The Laplace's CDF at scale ``u``, in 32-bit fixed point, ``e`` sixteenths from its centre."""
+    half = powers[u, np.abs(e)] >> 1
     return np.where(e <= 0, half, (1 << 32) - half)
 
 
-def tables(indices: list[int], bound: int, powers: dict[int, np.ndarray] | None = None) -> np.ndarray:
+def tables(indices: list[int], bound: int, powers: np.ndarray | None = None) -> np.ndarray:
     """(len(indices), 2 bound + 1) integer frequencies (each row summing to 2^PRECISION, none zero)
     of residuals -bound..bound under each table ``index`` = 16 u + f: the Laplace mass of
     [r - 1/2, r + 1/2] about centre f/16, from its CDF at multiples of 1/16 (t_u^e / 2 below the
-    centre, 1 - t_u^e / 2 above), t_u = DECAYS[u] / 2^16; ``powers``: :func:`_powers` of each u
-    (16 bound + 32 long), filled in where missing. The tables of one scale in one integer
-    computation: built one by one they were a seventh of a decode."""
-    powers = {} if powers is None else powers
-    u, f = np.divmod(np.asarray(indices, np.int64).reshape(-1), MU_STEPS)
+    centre, 1 - t_u^e / 2 above), t_u = DECAYS[u] / 2^16. ``powers``: (SCALES, 16 bound + 32),
+    row u :func:`_powers` of u once computed, zeros before (filled in here where needed). All the
+    tables in one integer computation: built one by one they were a seventh of a decode."""
+    count = MU_STEPS * (bound + 2)
+    powers = np.zeros((SCALES, count), np.int64) if powers is None else powers
+    u, f = np.divmod(np.asarray(indices, np.int64).reshape(-1, 1), MU_STEPS)
+    for scale in np.unique(u[powers[u, 0] == 0]).tolist():  # t^0 is 2^32 once computed
+        powers[scale] = _powers(scale, count)
     r = np.arange(-bound, bound + 1)
-    out = np.empty((u.size, r.size), np.int64)
-    for scale in np.unique(u).tolist():
-        if scale not in powers:
-            powers[scale] = _powers(scale, MU_STEPS * (bound + 2))
-        rows = np.flatnonzero(u == scale)
-        above = MU_STEPS * r + MU_STEPS // 2 - f[rows, None]  # each bin's upper edge, in sixteenths from the centre
-        weight = _cdf(powers[scale], above) - _cdf(powers[scale], above - MU_STEPS)
-        spare = (1 << PRECISION) - r.size
-        freqs = 1 + weight * spare // weight.sum(axis=1, keepdims=True)
-        freqs[np.arange(rows.size), np.argmax(weight, axis=1)] += (1 << PRECISION) - freqs.sum(axis=1)
-        out[rows] = freqs
-    return out
+    above = MU_STEPS * r + MU_STEPS // 2 - f  # each bin's upper edge, in sixteenths from the centre
+    weight = _cdf(powers, u, above) - _cdf(powers, u, above - MU_STEPS)
+    spare = (1 << PRECISION) - r.size
+    freqs = 1 + weight * spare // weight.sum(axis=1, keepdims=True)
+    freqs[np.arange(len(freqs)), np.argmax(weight, axis=1)] += (1 << PRECISION) - freqs.sum(axis=1)
+    return freqs
 
 
 def table(index: int, bound: int) -> np.ndarray:
@@ -311,21 +308,23 @@ def _passes(sizes: list[tuple[int, int]], scheme: Scheme):
 
 
 class _Tables:
-    """The tables a stream uses as constriction models, built once each (those a pass needs in a
-    few :func:`tables` calls), the powers once per scale."""
-
-    CHUNK = 16  # tables computed at once: a few MB of integers even at the largest bound a file may declare
+    """The tables a stream uses as constriction models, built once each (those a pass needs in as
+    few :func:`tables` calls as a bounded memory allows), the powers once per scale."""
 
     def __init__(self, bound: int) -> None:
-        self.bound, self.models, self.powers = bound, {}, {}
+        self.bound, self.models = bound, {}
+        # np.zeros leaves the rows of scales never used unwritten: at the largest bound a file may
+        # declare, 64 rows of 262,176 would be 134 MB, the most a stream using every scale needs
+        self.powers = np.zeros((SCALES, MU_STEPS * (bound + 2)), np.int64)
+        self.chunk = max(1, (1 << 16) // (2 * bound + 1))  # tables at once: about 2^16 integers a temporary
 
     def add(self, indices: np.ndarray) -> None:
         """Build the models of ``indices`` not built yet."""
         import constriction
 
         new = [i for i in dict.fromkeys(indices.tolist()) if i not in self.models]
-        for at in range(0, len(new), self.CHUNK):
-            chunk = new[at : at + self.CHUNK]
+        for at in range(0, len(new), self.chunk):
+            chunk = new[at : at + self.chunk]
             for index, freqs in zip(chunk, tables(chunk, self.bound, self.powers)):
                 probabilities = freqs.astype(np.float64) / float(1 << PRECISION)  # exact
                 self.models[index] = constriction.stream.model.Categorical(probabilities, perfect=False)
