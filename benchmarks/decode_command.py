@@ -1,6 +1,8 @@
 """The `inrcodec decode` command against an earlier revision's, side by side in one run.
 
     python -m benchmarks.decode_command --inr kodim23.inr --before HEAD --out benchmarks/results/decode-command.json
+    python -m benchmarks.decode_command --inr kodim23-grid-medium.inr --inr-before kodim23-medium-1.2.inr \
+        --before 6716842 --runs 7 --out benchmarks/results/decode-command-default.json  # each default's own file
 
 The earlier revision's ``inrcodec`` package is extracted with ``git archive`` into a temporary
 folder; each run is a fresh process with that folder (or this working tree) first on
@@ -11,7 +13,8 @@ the whole command (``inrcodec decode SRC -o OUT --size N``; the peak is VmHWM, n
 same work split into stages by the clock: importing the command's modules (``inrcodec.cli.main``),
 then the decoder's (which the command imports when it runs), decoding the file to pixels, writing
 the PNG (the interpreter's own start-up is the command's time less the stages'). Every
-output's pixels must be identical across revisions and runs; the load average is recorded with
+output's pixels must be identical across revisions and runs (with ``--inr-before``, each
+revision decoding its own file, across each revision's runs); the load average is recorded with
 each run.
 """
 
@@ -68,6 +71,10 @@ def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def _describe(path: Path) -> dict:
+    return {"name": path.name, "bytes": path.stat().st_size, "sha256": _sha(path.read_bytes())}
+
+
 def _pixels_sha(path: Path) -> str:
     return _sha(image.load(path).tobytes())
 
@@ -92,6 +99,11 @@ def measure(src: Path, size: str, root: Path, out: Path) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--inr", type=Path, required=True, help="the .inr file to decode")
+    ap.add_argument(
+        "--inr-before",
+        type=Path,
+        help="the file the earlier revision decodes instead (its own encoder's, e.g. its default preset's)",
+    )
     ap.add_argument("--before", default="HEAD", help="the earlier revision (git)")
     ap.add_argument("--sizes", default="4096,native", help="comma-separated: --size values or 'native'")
     ap.add_argument("--runs", type=int, default=3, help="runs of each revision at each size")
@@ -101,7 +113,8 @@ def main() -> None:
     doc = {
         "before": {"rev": args.before, "commit": sha.stdout.strip()},
         "after": "working tree",
-        "inr": {"name": args.inr.name, "bytes": args.inr.stat().st_size, "sha256": _sha(args.inr.read_bytes())},
+        "inr": _describe(args.inr),
+        "inr_before": None if args.inr_before is None else _describe(args.inr_before),
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "python": sys.version},
         "INRCODEC_THREADS": os.environ.get("INRCODEC_THREADS"),  # the render threads (unset: one per CPU)
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
@@ -111,16 +124,20 @@ def main() -> None:
     }
     with tempfile.TemporaryDirectory() as tmp:
         roots = {"before": extract_revision(args.before, Path(tmp) / "before"), "after": REPO}
+        sources = {"before": (args.inr_before or args.inr).resolve(), "after": args.inr.resolve()}
         for size in args.sizes.split(","):
             runs: dict[str, list[dict]] = {"before": [], "after": []}
             for which in alternating(args.runs):
-                row = measure(args.inr.resolve(), size, roots[which], Path(tmp) / f"{which}.png")
+                row = measure(sources[which], size, roots[which], Path(tmp) / f"{which}.png")
                 row["load"] = _load()
                 runs[which].append(row)
                 print(size, which, json.dumps(row), flush=True)
-            shas = {r["pixels_sha256"] for rs in runs.values() for r in rs}
-            if len(shas) != 1:
-                raise SystemExit(f"{size}: the pixels differ between runs or revisions: {sorted(shas)}")
+            # one file: the same pixels from every run of both revisions; two files: of each revision
+            groups = [[r for rs in runs.values() for r in rs]] if args.inr_before is None else list(runs.values())
+            for rows in groups:
+                shas = {r["pixels_sha256"] for r in rows}
+                if len(shas) != 1:
+                    raise SystemExit(f"{size}: the pixels differ between runs or revisions: {sorted(shas)}")
             medians = {
                 which: {k: statistics.median(r[k] for r in rs) for k in rs[0] if k not in ("pixels_sha256", "load")}
                 for which, rs in runs.items()
