@@ -81,7 +81,8 @@ def _pixels_sha(path: Path) -> str:
 
 def measure(src: Path, size: str, root: Path, out: Path) -> dict:
     """One command run and one staged run of the revision at ``root``."""
-    cmd = ["decode", str(src), "-o", str(out), "--quiet", "--force"]
+    # no --force (release 1.2 has none): ``out`` is removed after each run, so it never exists
+    cmd = ["decode", str(src), "-o", str(out), "--quiet"]
     cmd += [] if size == "native" else ["--size", size]
     wall, cpu, _, err = run_python(_COMMAND, cmd, root)
     row = {"command_s": wall, "command_cpu_s": cpu, "peak_mib": int(err.strip().splitlines()[-1]) / 1024.0}
