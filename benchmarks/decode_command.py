@@ -10,7 +10,8 @@ PYTHONPATH, the two alternating (before, after, after, before, ...) so that a ch
 shared machine falls on both. Per run: wall seconds, CPU seconds (user + system) and peak RSS of
 the whole command (``inrcodec decode SRC -o OUT --size N``; the peak is VmHWM, not
 ``ru_maxrss``, which a child can inherit from this large parent), and, in a second fresh process, the
-same work split into stages by the clock: importing the command's modules (``inrcodec.cli.main``),
+same work split into stages by the clock: importing the command's modules (``inrcodec.cli.main``, or
+``inrcodec.cli`` in revisions before it was a package),
 then the decoder's (which the command imports when it runs), decoding the file to pixels, writing
 the PNG (the interpreter's own start-up is the command's time less the stages'). Every
 output's pixels must be identical across revisions and runs (with ``--inr-before``, each
@@ -47,7 +48,8 @@ _COMMAND = (
 _STAGES = (
     "import json, sys, time\n"
     "t0 = time.perf_counter()\n"
-    "import inrcodec.cli.main\n"
+    "try:\n    import inrcodec.cli.main\n"
+    "except ModuleNotFoundError:  # release 1.2: the command in one module\n    import inrcodec.cli\n"
     "t1 = time.perf_counter()\n"
     "from pathlib import Path\n"
     "from inrcodec import image\n"
