@@ -329,9 +329,13 @@ class _Tables:
                 probabilities = freqs.astype(np.float64) / float(1 << PRECISION)  # exact
                 self.models[index] = constriction.stream.model.Categorical(probabilities, perfect=False)
 
-    def freqs(self, index: int) -> np.ndarray:
-        """Table ``index``'s integer frequencies."""
-        return tables([index], self.bound, self.powers)[0]
+    def of_pass(self, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The integer frequencies of the distinct tables of ``index`` (one row each) and each
+        position's row: the encoder's rate estimates look every position's symbol up at once."""
+        ids, rank = np.unique(index, return_inverse=True)
+        ids = ids.tolist()
+        rows = [tables(ids[at : at + self.chunk], self.bound, self.powers) for at in range(0, len(ids), self.chunk)]
+        return np.concatenate(rows), rank.reshape(-1)
 
     def __getitem__(self, index: int):
         if index not in self.models:
@@ -391,18 +395,27 @@ class PassCache:
 
     def __init__(self) -> None:
         self._kept: dict[tuple, tuple[list[np.ndarray], np.ndarray, np.ndarray]] = {}
+        self._layouts: dict[tuple, tuple[Layout, np.ndarray]] = {}
+
+    def layout(self, scheme: Scheme, h: int, w: int, group: int) -> tuple[Layout, np.ndarray]:
+        """The group's :class:`Layout` and the mask of the groups decoded before it, made once."""
+        key = (scheme, h, w, group)
+        if key not in self._layouts:
+            self._layouts[key] = (Layout.of(scheme, h, w, group), scheme.group_of(h, w) < group)
+        return self._layouts[key]
 
     def params(self, latents: list[np.ndarray], arm: list[np.ndarray], level: int, group: int, scheme: Scheme):
         q = latents[level]
         parent = latents[level + 1] if level + 1 < len(latents) else None
+        layout, before = self.layout(scheme, *q.shape[1:], group)
         inputs = [*arm, np.empty(0) if parent is None else parent]
         if group:
-            inputs.append(q[:, scheme.group_of(*q.shape[1:]) < group])
+            inputs.append(q[:, before])
         key = (level, group, q.shape, scheme)
         kept = self._kept.get(key)
         if kept is not None and all(a.shape == b.shape and np.array_equal(a, b) for a, b in zip(kept[0], inputs)):
             return kept[1], kept[2]
-        base, index = pass_params(q, parent, Network(arm), level, scheme, Layout.of(scheme, *q.shape[1:], group))
+        base, index = pass_params(q, parent, Network(arm), level, scheme, layout)
         self._kept[key] = ([a.copy() for a in inputs], base, index)
         return base, index
 
@@ -418,7 +431,9 @@ def _plan(
     plan = []
     for level, group in _passes(sizes, scheme):
         q = latents[level]
-        layout = Layout.of(scheme, *sizes[level], group)
+        layout = (
+            Layout.of(scheme, *sizes[level], group) if cache is None else cache.layout(scheme, *sizes[level], group)[0]
+        )
         if cache is None:
             parent = latents[level + 1] if level + 1 < len(latents) else None
             base, index = pass_params(q, parent, net, level, scheme, layout)
@@ -445,9 +460,9 @@ def level_bits(latents: list[np.ndarray], arm: list[np.ndarray], scheme: Scheme 
     tables = _Tables(bound)
     bits = [0.0] * len(latents)
     for level, residual, index in plan:
-        for i, at in _groups(index) if bound else ():
-            freqs = tables.freqs(i)[residual[at] + bound]
-            bits[level] += float(np.sum(PRECISION - np.log2(freqs.astype(np.float64))))
+        if bound and index.size:
+            freqs, rank = tables.of_pass(index)
+            bits[level] += float(np.sum(PRECISION - np.log2(freqs[rank, residual + bound].astype(np.float64))))
     return bits
 
 
@@ -472,12 +487,13 @@ def moved_bits(
     at_pass = list(_passes([q.shape[1:] for q in latents], scheme)).index((level, group))
     _, residual, index = plan[at_pass]
     bits = np.full((len(deltas), residual.size), np.inf)
-    for i, at in _groups(index):
-        freqs = tables.freqs(i).astype(np.float64)
+    if index.size:
+        freqs, rank = tables.of_pass(index)
+        freqs = freqs.astype(np.float64)
         for k, d in enumerate(deltas):
-            r = residual[at] + d + bound
-            inside = (r >= 0) & (r < freqs.size)
-            bits[k, at[inside]] = PRECISION - np.log2(freqs[r[inside]])
+            r = residual + d + bound
+            inside = (r >= 0) & (r < freqs.shape[1])
+            bits[k, inside] = PRECISION - np.log2(freqs[rank[inside], r[inside]])
     c, h, w = latents[level].shape
     out = np.full((len(deltas), c, h, w), np.inf)
     out[:, :, member(scheme, h, w, group)] = bits.reshape(len(deltas), c, -1)
