@@ -2014,3 +2014,21 @@ def test_context_profile_decodes_each_scheme_and_profiles_it(capsys):
     assert out.count("function calls") == 2
     with pytest.raises(SystemExit):
         context_profile.main(["--levels", "0"])
+
+
+@pytest.mark.parametrize("golden", ["format_v8_compact.inr", "format_v9_four_pass.inr"])
+def test_latent_read_times_both_modules_on_the_same_latents_and_rates(golden, tmp_path, monkeypatch):
+    """benchmarks/latent_read.py against the committed module (HEAD): both read the file's latents
+    and give the same rates, each timed per repeat; a file without a context model is refused."""
+    from benchmarks import latent_read
+
+    out = tmp_path / "read.json"
+    src = Path(__file__).parent / "golden" / golden
+    monkeypatch.setattr(
+        "sys.argv", ["latent_read", "--inr", str(src), "--before", "HEAD", "--repeats", "1", "--out", str(out)]
+    )
+    latent_read.main()
+    doc = json.loads(out.read_text())
+    assert doc["identical"] and set(doc["runs"]) == {"before", "after"}
+    assert all(len(v) == 1 and v[0] > 0 for r in doc["runs"].values() for v in r.values())
+    assert doc["inr"]["version"] == int(golden.split("_")[1][1:])
