@@ -44,6 +44,7 @@ def _module(rev: str, folder: Path):
     path.write_bytes(source)
     spec = importlib.util.spec_from_file_location(path.stem, path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[path.stem] = module  # its dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 
@@ -108,7 +109,7 @@ def main() -> None:
     medians = {w: {k: statistics.median(v) for k, v in r.items()} for w, r in runs.items()}
     doc = {
         "before": args.before,
-        "inr": {"name": args.inr.name, "bytes": len(data), "version": h.version, "levels": sizes},
+        "inr": {"name": args.inr.name, "bytes": len(data), "version": h.version(), "levels": sizes},
         "command": " ".join(command_line()),
         "provenance": provenance(),
         "load_start": load_start,

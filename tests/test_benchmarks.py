@@ -2019,7 +2019,7 @@ def test_context_profile_decodes_each_scheme_and_profiles_it(capsys):
 @pytest.mark.parametrize("golden", ["format_v8_compact.inr", "format_v9_four_pass.inr"])
 def test_latent_read_times_both_modules_on_the_same_latents_and_rates(golden, tmp_path, monkeypatch):
     """benchmarks/latent_read.py against the committed module (HEAD): both read the file's latents
-    and give the same rates, each timed per repeat; a file without a context model is refused."""
+    and give the same rates, each timed per repeat."""
     from benchmarks import latent_read
 
     out = tmp_path / "read.json"
@@ -2032,3 +2032,13 @@ def test_latent_read_times_both_modules_on_the_same_latents_and_rates(golden, tm
     assert doc["identical"] and set(doc["runs"]) == {"before", "after"}
     assert all(len(v) == 1 and v[0] > 0 for r in doc["runs"].values() for v in r.values())
     assert doc["inr"]["version"] == int(golden.split("_")[1][1:])
+
+
+def test_latent_read_refuses_a_file_without_a_context_model(tmp_path, monkeypatch):
+    from benchmarks import latent_read
+
+    src = Path(__file__).parent / "golden" / "format_v8_compact_plain.inr"
+    monkeypatch.setattr("sys.argv", ["latent_read", "--inr", str(src), "--out", str(tmp_path / "x.json")])
+    with pytest.raises(SystemExit, match="no context model"):
+        latent_read.main()
+    assert not (tmp_path / "x.json").exists()
