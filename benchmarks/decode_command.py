@@ -33,7 +33,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.runner import REPO, alternating, command_line, extract_revision, run_python
+from benchmarks.runner import REPO, alternating, command_line, extract_revision, git_state, run_python
 from inrcodec import image
 
 _COMMAND = (
@@ -115,7 +115,7 @@ def main() -> None:
     sha = subprocess.run(["git", "rev-parse", args.before], cwd=REPO, check=True, capture_output=True, text=True)
     doc = {
         "before": {"rev": args.before, "commit": sha.stdout.strip()},
-        "after": "working tree",
+        "after": {"rev": "working tree", **git_state()},
         "inr": _describe(args.inr),
         "inr_before": None if args.inr_before is None else _describe(args.inr_before),
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "python": sys.version},
@@ -145,7 +145,11 @@ def main() -> None:
                 which: {k: statistics.median(r[k] for r in rs) for k in rs[0] if k not in ("pixels_sha256", "load")}
                 for which, rs in runs.items()
             }
-            doc["sizes"][size] = {"pixels_identical": True, "median": medians, "runs": runs}
+            doc["sizes"][size] = {
+                "pixels_identical": "across revisions" if args.inr_before is None else "within each revision",
+                "median": medians,
+                "runs": runs,
+            }
     doc["load_end"] = _load()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(doc, indent=1) + "\n")

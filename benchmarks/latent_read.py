@@ -8,11 +8,13 @@ The earlier module is read with ``git show`` and loaded beside the working tree'
 rest of the package from the working tree, which it shares unchanged). Each repeat runs both,
 alternating (before, after, after, before, ...) so that a change of load falls on both:
 ``read``, decoding the LATENTS section (``decode_latents``: the context network, the tables, the
-range decoder and the check that the words are the latents' one code); ``lookups``, the rates
+range decoder and the check that the words are the latents' one code; the block is the file's
+latents coded again by the working tree, which is the file's own block, the code being one per
+content); ``lookups``, the rates
 the encoder's rate-distortion rounding asks for (``moved_bits`` of every pass of the three finest
 levels, four times each with one ``PassCache`` a level, as ``encoder/latent_rdo.py`` does). Both
-modules must give the same latents and the same rates. Records each run's seconds, the medians
-and their ratio; the load average at start and end.
+modules must give the file's latents at every repeat, and the same rates (the last repeat's).
+Records each run's seconds, the medians and their ratio; the load average at start and end.
 """
 
 from __future__ import annotations
