@@ -369,13 +369,6 @@ class Runs:
         return ((i, slice(s, e)) for i, s, e in zip(self.ids.tolist(), self.starts.tolist(), self.ends.tolist()))
 
 
-def _groups(index: np.ndarray):
-    """Positions of one pass grouped by table, in table order (stable within a table)."""
-    runs = Runs.of(index)
-    for i, run in runs:
-        yield i, runs.order[run]
-
-
 BOUND = struct.Struct("<H")  # the residuals' bound
 
 
@@ -431,13 +424,12 @@ def _plan(
     plan = []
     for level, group in _passes(sizes, scheme):
         q = latents[level]
-        layout = (
-            Layout.of(scheme, *sizes[level], group) if cache is None else cache.layout(scheme, *sizes[level], group)[0]
-        )
         if cache is None:
+            layout = Layout.of(scheme, *sizes[level], group)
             parent = latents[level + 1] if level + 1 < len(latents) else None
             base, index = pass_params(q, parent, net, level, scheme, layout)
         else:
+            layout = cache.layout(scheme, *sizes[level], group)[0]
             base, index = cache.params(latents, arm, level, group, scheme)
         plan.append((level, q[:, layout.mask].reshape(-1) - base, index))
     return plan
