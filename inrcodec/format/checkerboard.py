@@ -171,9 +171,12 @@ class Layout:
         return sum(hb * wb for _, _, hb, wb in self.blocks)
 
 
-def _block_contexts(q: np.ndarray, parent: np.ndarray | None, scheme: Scheme, layout: Layout) -> np.ndarray:
-    """(C, n, features) float64 contexts of one group in block order (each parity block row-major,
-    blocks in the scheme's order). A neighbour at offset (di, dj) of a block has one parity, so
+def _block_contexts(
+    q: np.ndarray, parent: np.ndarray | None, scheme: Scheme, layout: Layout, dtype: type = np.float64
+) -> np.ndarray:
+    """(C, n, features) contexts of one group in block order (each parity block row-major, blocks
+    in the scheme's order), as ``dtype``: float64 for the network, int64 for :func:`features`
+    (exact at any latent's value). A neighbour at offset (di, dj) of a block has one parity, so
     it was decoded by an earlier group for the whole block or for none of it; the parent of
     (pi + 2a, pj + 2b) is (a, b)."""
     c, h, w = q.shape
@@ -181,7 +184,7 @@ def _block_contexts(q: np.ndarray, parent: np.ndarray | None, scheme: Scheme, la
         raise ValueError(f"parent has {parent.shape[0]} channels, the level {c}")
     group = layout.group
     group_of = {p: g for g, parities in enumerate(scheme.groups) for p in parities}
-    out = np.zeros((c, layout.size, scheme.features))
+    out = np.zeros((c, layout.size, scheme.features), dtype)
     pad = np.pad(q, ((0, 0), (1, 1), (1, 1)))
     parent_pad = None if parent is None else np.pad(parent, ((0, 0), (1, 1), (1, 1)))
     at = 0
@@ -204,7 +207,7 @@ def features(q: np.ndarray, parent: np.ndarray | None, scheme: Scheme, group: in
     """(n, scheme.features) integer contexts of one group of level ``q`` (C, h, w), in C, row,
     column order; ``q`` needs only the groups before ``group`` filled in (the rest is not read)."""
     layout = Layout.of(scheme, *q.shape[1:], group)
-    out = _block_contexts(q, parent, scheme, layout).astype(np.int64)
+    out = _block_contexts(q, parent, scheme, layout, np.int64)
     if layout.perm is not None:
         out = out[:, layout.perm]
     return out.reshape(-1, scheme.features)
