@@ -75,6 +75,10 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=15, help="runs of each module")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/latent-read.json"))
     args = ap.parse_args()
+    if args.repeats < 1:
+        ap.error("--repeats: at least 1")
+    if not args.inr.is_file():
+        ap.error(f"--inr: {args.inr}: no such file")
 
     from inrcodec.format import checkerboard, latent
 

@@ -2042,3 +2042,17 @@ def test_latent_read_refuses_a_file_without_a_context_model(tmp_path, monkeypatc
     with pytest.raises(SystemExit, match="no context model"):
         latent_read.main()
     assert not (tmp_path / "x.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "says"), [(["--repeats", "0"], "at least 1"), (["--inr", "missing.inr"], "no such file")]
+)
+def test_latent_read_refuses_bad_options_before_any_work(args, says, tmp_path, monkeypatch, capsys):
+    from benchmarks import latent_read
+
+    src = Path(__file__).parent / "golden" / "format_v8_compact.inr"
+    argv = ["latent_read", "--inr", str(src), "--out", str(tmp_path / "x.json"), *args]
+    monkeypatch.setattr("sys.argv", argv)
+    with pytest.raises(SystemExit):
+        latent_read.main()
+    assert says in capsys.readouterr().err and not (tmp_path / "x.json").exists()
